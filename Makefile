@@ -1,0 +1,46 @@
+# Two commands matter: `make demo` and `make test`. Both bootstrap .venv themselves.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck unit bench prompts sysdeps clean serve
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $(STAMP)
+
+# System packages the suite needs (ffmpeg for pydub, chromium for browser tests,
+# espeak-ng for generated prompts). Installed only when missing and apt is usable.
+sysdeps:
+	@scripts/sysdeps.sh
+
+demo: $(STAMP)
+	$(BIN)/contact-center demo
+
+serve: $(STAMP)
+	$(BIN)/contact-center serve
+
+lint: $(STAMP)
+	$(BIN)/ruff check contact_center tests bench
+	$(BIN)/ruff format --check contact_center tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+test: $(STAMP) sysdeps lint typecheck
+	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest -q tests/unit
+
+bench: $(STAMP) sysdeps
+	$(BIN)/python -m bench.run
+
+prompts: $(STAMP) sysdeps
+	$(BIN)/contact-center ivr prompts
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache data

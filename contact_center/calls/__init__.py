@@ -1,0 +1,1 @@
+"""The call model and domain events: what every consumer sees of Asterisk."""

@@ -1,0 +1,300 @@
+"""Typed, immutable domain events: the only thing consumers see of Asterisk.
+
+Every event carries the Asterisk server id, the call id (Asterisk's ``Linkedid``), the leg id
+(a channel's ``Uniqueid``) where one applies, the Asterisk timestamp ``at`` (epoch seconds), a
+per-connection sequence number ``seq`` and an idempotency ``key``. The key is derived from
+stable Asterisk identities (server, linkedid, uniqueid, event type, Asterisk timestamp), so the
+same fact seen twice — a duplicated frame, a replay, a resync — carries the same key and is
+written once.
+
+Events travel over the bus as JSON: :func:`to_dict` / :func:`from_dict` round-trip them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+EVENT_TYPES: dict[str, type[DomainEvent]] = {}
+
+
+def make_key(*parts: object) -> str:
+    """A short stable idempotency key from the identities of one fact."""
+    raw = "|".join("" if p is None else str(p) for p in parts)
+    return hashlib.blake2b(raw.encode(), digest_size=12).hexdigest()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DomainEvent:
+    """Base of all domain events."""
+
+    kind: ClassVar[str] = "event"
+    server: str
+    call_id: str  # Asterisk Linkedid; "" for events that belong to no call
+    at: float  # Asterisk timestamp, epoch seconds
+    seq: int = 0  # per-connection sequence number (0 when not from a live connection)
+    key: str = ""  # idempotency key; filled by the producer with make_key(...)
+    leg_id: str = ""  # channel Uniqueid where relevant
+
+
+# --- call lifecycle -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallArrived(DomainEvent):
+    """A new call reached the PBX (first channel of a Linkedid with a caller)."""
+
+    kind: ClassVar[str] = "call.arrived"
+    caller_number: str  # E.164 when it normalises, else the raw number/extension ("" if none)
+    caller_number_raw: str  # exactly as Asterisk reported it (as dialled)
+    caller_name: str
+    did: str = ""  # number dialled (the inbound extension)
+    channel: str = ""
+    direction: str = "inbound"  # inbound | outbound | internal
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallerIdentified(DomainEvent):
+    """The caller identified themselves (IVR account number / PIN): pop as this customer."""
+
+    kind: ClassVar[str] = "call.identified"
+    customer_id: int
+    method: str  # account | pin | operator
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IvrStep(DomainEvent):
+    """One step of the caller in the IVR: a menu/node entered and what was pressed."""
+
+    kind: ClassVar[str] = "call.ivr_step"
+    menu: str  # menu file / dialplan context
+    node: str  # node id / extension
+    digits: str = ""  # digits entered at this step ("" for none)
+    result: str = ""  # ok | invalid | timeout | hangup | lookup result name ...
+    sensitive: bool = False  # digits were masked (card number, PIN)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallQueued(DomainEvent):
+    kind: ClassVar[str] = "call.queued"
+    queue: str
+    position: int
+    priority: int = 0
+    count: int = 0  # callers in the queue including this one
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallOffered(DomainEvent):
+    """An operator's device starts ringing for this call (AgentCalled): the moment to pop."""
+
+    kind: ClassVar[str] = "call.offered"
+    queue: str
+    interface: str  # queue member interface, e.g. PJSIP/101 or Local/101@agents
+    member_name: str
+    operator_leg_id: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallRingNoAnswer(DomainEvent):
+    kind: ClassVar[str] = "call.ring_no_answer"
+    queue: str
+    interface: str
+    member_name: str
+    ring_seconds: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallAnswered(DomainEvent):
+    """An operator answered (AgentConnect, or a bridge to an operator outside a queue)."""
+
+    kind: ClassVar[str] = "call.answered"
+    queue: str
+    interface: str
+    member_name: str
+    hold_seconds: float  # time waited in queue
+    ring_seconds: float
+    operator_leg_id: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallAbandoned(DomainEvent):
+    kind: ClassVar[str] = "call.abandoned"
+    queue: str
+    position: int
+    original_position: int
+    hold_seconds: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallLeftQueue(DomainEvent):
+    """The caller left a queue without an operator (timeout, exit key, leave-when-empty)."""
+
+    kind: ClassVar[str] = "call.left_queue"
+    queue: str
+    reason: str  # timeout | exitempty | exitwithkey | ...
+    hold_seconds: float = 0.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallHeld(DomainEvent):
+    kind: ClassVar[str] = "call.held"
+    held: bool  # True: put on hold, False: taken off hold
+    channel: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallTransferred(DomainEvent):
+    kind: ClassVar[str] = "call.transferred"
+    transfer_type: str  # blind | attended | redirect
+    target: str  # extension, queue or interface the call went to
+    by_interface: str = ""  # the operator who transferred
+    target_context: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConferenceJoined(DomainEvent):
+    kind: ClassVar[str] = "call.conference_joined"
+    conference: str
+    channel: str
+    caller_number: str = ""
+    caller_name: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConferenceLeft(DomainEvent):
+    kind: ClassVar[str] = "call.conference_left"
+    conference: str
+    channel: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecordingStarted(DomainEvent):
+    kind: ClassVar[str] = "call.recording_started"
+    file: str  # as Asterisk names it (MIXMONITOR_FILENAME), never user input
+    channel: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecordingMuted(DomainEvent):
+    """Recording paused (muted) or resumed, e.g. while card data is spoken."""
+
+    kind: ClassVar[str] = "call.recording_muted"
+    muted: bool
+    direction: str = "both"
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecordingStopped(DomainEvent):
+    kind: ClassVar[str] = "call.recording_stopped"
+    file: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentCompleted(DomainEvent):
+    """The operator's part of a queue call ended (AgentComplete)."""
+
+    kind: ClassVar[str] = "call.agent_completed"
+    queue: str
+    interface: str
+    member_name: str
+    hold_seconds: float
+    talk_seconds: float
+    reason: str  # caller | agent | transfer
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallEnded(DomainEvent):
+    """The last channel of the call hung up: the call is over."""
+
+    kind: ClassVar[str] = "call.ended"
+    cause: int
+    cause_txt: str = ""
+    hung_up_by: str = ""  # caller | operator | system | ""
+    outcome: str = ""  # answered | abandoned | ivr_only | unanswered
+    talk_seconds: float = 0.0
+    source: str = "ami"  # ami | cdr_csv | queue_log (closed from durable records after a gap)
+
+
+# --- operators (queue members) --------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OperatorState(DomainEvent):
+    """A queue member's state in one queue (QueueMemberAdded/Status/Pause/Removed)."""
+
+    kind: ClassVar[str] = "operator.state"
+    queue: str
+    interface: str
+    member_name: str
+    logged_in: bool
+    paused: bool
+    pause_reason: str = ""
+    device_status: int = 0  # Asterisk device state number: 1 not in use, 2 in use, 6 ringing …
+    in_call: bool = False
+    calls_taken: int = 0
+    penalty: int = 0
+
+
+# --- non-AMI facts that join the same stream --------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OperatorAction(DomainEvent):
+    """Something an operator or supervisor did (note, disposition, transfer click, pause…)."""
+
+    kind: ClassVar[str] = "operator.action"
+    user: str
+    action: str
+    detail: dict[str, Any] = field(default_factory=dict)
+    customer_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallbackRequested(DomainEvent):
+    kind: ClassVar[str] = "call.callback_requested"
+    number: str
+    queue: str = ""
+    customer_id: int | None = None
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RoutingDecided(DomainEvent):
+    kind: ClassVar[str] = "call.routing_decided"
+    queue: str
+    priority: int
+    reason: str
+    preferred_interface: str = ""
+
+
+def _register(namespace: dict[str, Any]) -> None:
+    # slots=True dataclasses are re-created classes, so __init_subclass__ would see the
+    # pre-slots class; registering the module's final names avoids that.
+    for obj in list(namespace.values()):
+        if isinstance(obj, type) and issubclass(obj, DomainEvent) and obj is not DomainEvent:
+            if obj.kind in EVENT_TYPES:
+                raise TypeError(f"duplicate domain event kind {obj.kind!r}")
+            EVENT_TYPES[obj.kind] = obj
+
+
+_register(globals())
+
+
+def to_dict(event: DomainEvent) -> dict[str, Any]:
+    """A JSON-ready dict with the event kind under ``"kind"``."""
+    data = {f.name: getattr(event, f.name) for f in dataclasses.fields(event)}
+    data["kind"] = event.kind
+    return data
+
+
+def from_dict(data: dict[str, Any]) -> DomainEvent:
+    """Rebuild an event from :func:`to_dict` output; unknown fields are ignored."""
+    kind = data.get("kind")
+    cls = EVENT_TYPES.get(str(kind))
+    if cls is None:
+        raise ValueError(f"unknown domain event kind {kind!r}")
+    names = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{k: v for k, v in data.items() if k in names})

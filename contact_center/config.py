@@ -1,0 +1,213 @@
+"""One configuration object: defaults → TOML file → environment (``CC_…``) → command line.
+
+Every section is a frozen dataclass; the environment variable for a field is
+``CC_<SECTION>_<FIELD>`` in upper case (``CC_DATABASE_URL``, ``CC_AMI_SECRET``). Secrets may
+also be read from a file named by ``CC_<SECTION>_<FIELD>_FILE`` (docker secrets).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_type_hints
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing or malformed; the message names the source."""
+
+
+@dataclass(frozen=True, slots=True)
+class GeneralSettings:
+    data_dir: str = "data"
+    server_id: str = "pbx1"  # id of the default Asterisk server
+    timezone: str = "UTC"
+    default_region: str = "RU"  # phonenumbers region for numbers without a country code
+    default_area_code: str = ""  # prepended to short local numbers (e.g. 1234567 -> 495…)
+    lookup_suffix_digits: int = 0  # 0 disables the last-N-digits fallback
+    log_json: bool = False
+    log_level: str = "INFO"
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseSettings:
+    url: str = ""  # empty: SQLite file under data_dir
+    echo: bool = False
+    pool_size: int = 10
+
+
+@dataclass(frozen=True, slots=True)
+class BusSettings:
+    backend: str = "memory"  # memory | redis
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    stream_maxlen: int = 100_000
+    prefix: str = "cc"
+
+
+@dataclass(frozen=True, slots=True)
+class AmiSettings:
+    host: str = "127.0.0.1"
+    port: int = 5038
+    username: str = "cc"
+    secret: str = ""
+    auth: str = "md5"  # md5 | plain
+    ping_interval: float = 5.0
+    action_timeout: float = 10.0
+    reconnect_min: float = 0.5
+    reconnect_max: float = 30.0
+    cdr_csv_path: str = ""  # Master.csv on a volume shared with Asterisk
+    queue_log_path: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AgiSettings:
+    host: str = "127.0.0.1"  # FastAGI has no authentication: bind to the PBX network only
+    port: int = 4573
+    menus_dir: str = "ivr_menus"
+    session_timeout: float = 600.0
+    command_timeout: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class WebSettings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    secret_key: str = ""  # empty: generated and stored under data_dir
+    secure_cookies: bool = False
+    allowed_origins: str = ""  # comma-separated; empty: same origin only
+    public_url: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingSettings:
+    spool_dir: str = "data/recordings"
+    output_format: str = "mp3"
+    retention_days: int = 365
+    max_bytes: int = 512 * 1024 * 1024
+    max_seconds: float = 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class StatsSettings:
+    service_level_seconds: int = 20
+    short_abandon_seconds: int = 5
+    day_start_hour: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    general: GeneralSettings = field(default_factory=GeneralSettings)
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    bus: BusSettings = field(default_factory=BusSettings)
+    ami: AmiSettings = field(default_factory=AmiSettings)
+    agi: AgiSettings = field(default_factory=AgiSettings)
+    web: WebSettings = field(default_factory=WebSettings)
+    recording: RecordingSettings = field(default_factory=RecordingSettings)
+    stats: StatsSettings = field(default_factory=StatsSettings)
+
+    @property
+    def database_url(self) -> str:
+        """The SQLAlchemy async URL; the embedded default is a SQLite file in data_dir."""
+        if self.database.url:
+            return self.database.url
+        path = Path(self.general.data_dir).resolve() / "contact_center.sqlite3"
+        return f"sqlite+aiosqlite:///{path}"
+
+    def redacted(self) -> dict[str, Any]:
+        """The settings as a dict with secrets masked, safe to log or print."""
+        out: dict[str, Any] = {}
+        for sec in dataclasses.fields(self):
+            values = dataclasses.asdict(getattr(self, sec.name))
+            for key in values:
+                if key in {"secret", "secret_key", "password"} and values[key]:
+                    values[key] = "***"
+            out[sec.name] = values
+        return out
+
+
+_BOOL_TRUE = {"1", "true", "yes", "on"}
+_BOOL_FALSE = {"0", "false", "no", "off", ""}
+
+
+def _coerce(value: Any, typ: Any, where: str) -> Any:
+    if typ in (bool, "bool"):
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in _BOOL_TRUE:
+            return True
+        if text in _BOOL_FALSE:
+            return False
+        raise ConfigError(f"{where}: expected a boolean, got {value!r}")
+    if typ in (int, "int"):
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where}: expected an integer, got {value!r}") from None
+    if typ in (float, "float"):
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where}: expected a number, got {value!r}") from None
+    return str(value)
+
+
+def _merge(base: dict[str, dict[str, Any]], layer: Mapping[str, Any], source: str) -> None:
+    for section, values in layer.items():
+        if section not in base:
+            raise ConfigError(f"{source}: unknown section [{section}]")
+        if not isinstance(values, Mapping):
+            raise ConfigError(f"{source}: [{section}] must be a table")
+        for key, value in values.items():
+            if key not in base[section]:
+                raise ConfigError(f"{source}: unknown key {section}.{key}")
+            base[section][key] = value
+
+
+def load_settings(
+    path: str | os.PathLike[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Settings:
+    """Build the one Settings object from its layers; later layers win."""
+    environ = os.environ if environ is None else environ
+    layered: dict[str, dict[str, Any]] = {
+        f.name: dataclasses.asdict(f.default_factory())  # type: ignore[misc]
+        for f in dataclasses.fields(Settings)
+    }
+    path = path or environ.get("CC_CONFIG") or None
+    if path:
+        p = Path(path)
+        try:
+            with p.open("rb") as fh:
+                _merge(layered, tomllib.load(fh), str(p))
+        except FileNotFoundError:
+            raise ConfigError(f"{p}: configuration file not found") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{p}: {exc}") from None
+    for section, values in layered.items():
+        for key in values:
+            name = f"CC_{section}_{key}".upper()
+            if name in environ:
+                values[key] = environ[name]
+            elif f"{name}_FILE" in environ:
+                try:
+                    values[key] = Path(environ[f"{name}_FILE"]).read_text().strip()
+                except OSError as exc:
+                    raise ConfigError(f"{name}_FILE: {exc}") from None
+    if overrides:
+        _merge(layered, {k: {kk: vv for kk, vv in v.items() if vv is not None}
+                         for k, v in overrides.items()}, "command line")
+    sections: dict[str, Any] = {}
+    for f in dataclasses.fields(Settings):
+        cls = f.default_factory  # type: ignore[misc]
+        hints = get_type_hints(cls)
+        kwargs = {
+            key: _coerce(value, hints[key], f"{f.name}.{key}")
+            for key, value in layered[f.name].items()
+        }
+        sections[f.name] = cls(**kwargs)
+    return Settings(**sections)

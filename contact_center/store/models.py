@@ -1,0 +1,426 @@
+"""The one schema. Every table of the service lives here; Alembic migrations follow it.
+
+Conventions: integer surrogate keys; times as timezone-aware UTC ``DateTime``; money as
+``Numeric(18, 6)`` with a currency code; JSON columns for free-form data (custom fields,
+details). Calls are keyed by (server, linkedid) as Asterisk identifies them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# SQLite only autoincrements INTEGER PRIMARY KEY; BigInteger elsewhere.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+Money = Numeric(18, 6)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {dict[str, Any]: JSON, datetime: DateTime(timezone=True)}
+
+
+# --- customers ------------------------------------------------------------------------------
+
+
+class Customer(Base):
+    __tablename__ = "customers"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    company: Mapped[str] = mapped_column(String(200), default="")
+    segment: Mapped[str] = mapped_column(String(40), default="", index=True)  # e.g. VIP
+    language: Mapped[str] = mapped_column(String(16), default="")
+    email: Mapped[str] = mapped_column(String(200), default="")
+    address: Mapped[str] = mapped_column(String(400), default="")
+    notes: Mapped[str] = mapped_column(Text, default="")
+    account_number: Mapped[str | None] = mapped_column(String(40), unique=True, nullable=True)
+    pin_hash: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    balance: Mapped[Decimal | None] = mapped_column(Money, nullable=True)
+    currency: Mapped[str] = mapped_column(String(3), default="")
+    custom: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    tariff_plan: Mapped[str] = mapped_column(String(80), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    phones: Mapped[list[CustomerPhone]] = relationship(
+        back_populates="customer", cascade="all, delete-orphan", lazy="selectin"
+    )
+
+
+class CustomerPhone(Base):
+    __tablename__ = "customer_phones"
+    __table_args__ = (UniqueConstraint("customer_id", "e164"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), index=True
+    )
+    # Not unique alone: several customers may share one number (a family, an office line);
+    # the pop then offers the choice.
+    e164: Mapped[str] = mapped_column(String(32), index=True)
+    suffix: Mapped[str] = mapped_column(String(16), index=True)  # last digits, for fallback
+    raw: Mapped[str] = mapped_column(String(64), default="")
+    label: Mapped[str] = mapped_column(String(40), default="")
+
+    customer: Mapped[Customer] = relationship(back_populates="phones")
+
+
+class Order(Base):
+    """Orders for IVR self-service (order status) and the pop's open items."""
+
+    __tablename__ = "orders"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), index=True
+    )
+    number: Mapped[str] = mapped_column(String(40), unique=True)
+    status: Mapped[str] = mapped_column(String(40))
+    amount: Mapped[Decimal] = mapped_column(Money, default=Decimal(0))
+    currency: Mapped[str] = mapped_column(String(3), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Payment(Base):
+    __tablename__ = "payments"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), index=True
+    )
+    amount: Mapped[Decimal] = mapped_column(Money)
+    currency: Mapped[str] = mapped_column(String(3), default="")
+    paid_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Case(Base):
+    """An open item (complaint, request) shown on the pop and used by routing."""
+
+    __tablename__ = "cases"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(40), default="request")  # complaint | request
+    title: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(20), default="open", index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+# --- users, queues ----------------------------------------------------------------------------
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    login: Mapped[str] = mapped_column(String(80), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200), default="")
+    password_hash: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(20))  # operator | supervisor | qa | admin
+    interface: Mapped[str] = mapped_column(String(80), default="", index=True)  # PJSIP/101
+    extension: Mapped[str] = mapped_column(String(20), default="")
+    skills: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # {"ru": 1, "billing": 3}
+    queues: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # {"support": penalty}
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Queue(Base):
+    __tablename__ = "queues"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    server: Mapped[str] = mapped_column(String(40), default="pbx1")
+    name: Mapped[str] = mapped_column(String(80), unique=True)
+    title: Mapped[str] = mapped_column(String(200), default="")
+    service_level_seconds: Mapped[int] = mapped_column(Integer, default=20)
+    wrapup_seconds: Mapped[int] = mapped_column(Integer, default=0)
+    record: Mapped[bool] = mapped_column(Boolean, default=True)
+    supervisors: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # {"logins": [...]}
+
+
+class OperatorSession(Base):
+    """Operator state as last known (survives a restart; reconciled with QueueStatus)."""
+
+    __tablename__ = "operator_sessions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), unique=True)
+    state: Mapped[str] = mapped_column(String(20))  # offline | available | paused | wrapup | busy
+    reason: Mapped[str] = mapped_column(String(80), default="")
+    since: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+# --- calls and history ------------------------------------------------------------------------
+
+
+class Call(Base):
+    __tablename__ = "calls"
+    __table_args__ = (UniqueConstraint("server", "linkedid"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    server: Mapped[str] = mapped_column(String(40))
+    linkedid: Mapped[str] = mapped_column(String(64))
+    customer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("customers.id", ondelete="SET NULL"), index=True, nullable=True
+    )
+    direction: Mapped[str] = mapped_column(String(10), default="inbound")
+    caller_number: Mapped[str] = mapped_column(String(64), default="")
+    caller_number_raw: Mapped[str] = mapped_column(String(128), default="")
+    caller_name: Mapped[str] = mapped_column(String(400), default="")
+    did: Mapped[str] = mapped_column(String(64), default="")
+    queue: Mapped[str] = mapped_column(String(80), default="", index=True)
+    operator_interface: Mapped[str] = mapped_column(String(80), default="", index=True)
+    operator_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    wait_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    talk_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    outcome: Mapped[str] = mapped_column(String(20), default="")
+    hangup_cause: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    ivr_path: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    disposition: Mapped[str] = mapped_column(String(80), default="")
+
+
+class CallLeg(Base):
+    __tablename__ = "call_legs"
+    __table_args__ = (UniqueConstraint("server", "uniqueid"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    call_id: Mapped[int] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"), index=True)
+    server: Mapped[str] = mapped_column(String(40))
+    uniqueid: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(20), default="")  # caller | operator | other
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    hangup_cause: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class InteractionEvent(Base):
+    """The customer's interaction history: one row per fact, written once (idempotency key)."""
+
+    __tablename__ = "interaction_events"
+    __table_args__ = (Index("ix_interaction_customer_at", "customer_id", "at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    customer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("customers.id", ondelete="SET NULL"), nullable=True
+    )
+    server: Mapped[str] = mapped_column(String(40), default="")
+    call_linkedid: Mapped[str] = mapped_column(String(64), default="", index=True)
+    kind: Mapped[str] = mapped_column(String(60))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    actor: Mapped[str] = mapped_column(String(120), default="")  # operator login / caller
+    summary: Mapped[str] = mapped_column(String(400), default="")
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class Callback(Base):
+    __tablename__ = "callbacks"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    customer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("customers.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+    number: Mapped[str] = mapped_column(String(64))
+    queue: Mapped[str] = mapped_column(String(80), default="")
+    note: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(20), default="pending", index=True)
+    requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    call_linkedid: Mapped[str] = mapped_column(String(64), default="")
+
+
+class AuditLog(Base):
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    user_login: Mapped[str] = mapped_column(String(80), index=True)
+    action: Mapped[str] = mapped_column(String(60))
+    target: Mapped[str] = mapped_column(String(200), default="")
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+# --- recordings and QA -------------------------------------------------------------------------
+
+
+class Recording(Base):
+    __tablename__ = "recordings"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    server: Mapped[str] = mapped_column(String(40))
+    call_linkedid: Mapped[str] = mapped_column(String(64), index=True)
+    customer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("customers.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+    operator_interface: Mapped[str] = mapped_column(String(80), default="", index=True)
+    queue: Mapped[str] = mapped_column(String(80), default="", index=True)
+    file_name: Mapped[str] = mapped_column(String(200), unique=True)  # as Asterisk named it
+    compact_name: Mapped[str] = mapped_column(String(200), default="")
+    status: Mapped[str] = mapped_column(String(20), default="recording", index=True)
+    failure: Mapped[str] = mapped_column(String(400), default="")
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    stopped_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    duration_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    loudness_dbfs: Mapped[float | None] = mapped_column(Float, nullable=True)
+    silence_share: Mapped[float | None] = mapped_column(Float, nullable=True)
+    longest_silence_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+    clipping_share: Mapped[float | None] = mapped_column(Float, nullable=True)
+    peaks: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    pauses: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # {"gaps": [[s, e, why]]}
+    outcome: Mapped[str] = mapped_column(String(20), default="")
+
+
+class QaForm(Base):
+    __tablename__ = "qa_forms"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    definition: Mapped[dict[str, Any]] = mapped_column(JSON)  # sections, questions, weights
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class QaReview(Base):
+    __tablename__ = "qa_reviews"
+    __table_args__ = (UniqueConstraint("recording_id", "form_id", "reviewer_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    recording_id: Mapped[int] = mapped_column(
+        ForeignKey("recordings.id", ondelete="CASCADE"), index=True
+    )
+    form_id: Mapped[int] = mapped_column(ForeignKey("qa_forms.id"), index=True)
+    reviewer_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    operator_interface: Mapped[str] = mapped_column(String(80), default="", index=True)
+    answers: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    comments: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # [{"at": s, "text"}]
+    score: Mapped[float] = mapped_column(Float)
+    auto_failed: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+# --- tariffication ---------------------------------------------------------------------------
+
+
+class TariffPlan(Base):
+    __tablename__ = "tariff_plans"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(80), unique=True)
+    direction: Mapped[str] = mapped_column(String(10), default="outbound")
+    currency: Mapped[str] = mapped_column(String(3))
+    definition: Mapped[dict[str, Any]] = mapped_column(JSON)  # bands, holidays, rounding
+    imported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class TariffRate(Base):
+    __tablename__ = "tariff_rates"
+    __table_args__ = (UniqueConstraint("plan_id", "prefix", "band"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("tariff_plans.id", ondelete="CASCADE"))
+    prefix: Mapped[str] = mapped_column(String(32))
+    band: Mapped[str] = mapped_column(String(40), default="")
+    description: Mapped[str] = mapped_column(String(200), default="")
+    connection_fee: Mapped[Decimal] = mapped_column(Money, default=Decimal(0))
+    per_minute: Mapped[Decimal] = mapped_column(Money)
+    first_increment: Mapped[int] = mapped_column(Integer, default=60)
+    next_increment: Mapped[int] = mapped_column(Integer, default=60)
+    grace_seconds: Mapped[int] = mapped_column(Integer, default=0)
+    free_seconds: Mapped[int] = mapped_column(Integer, default=0)
+    minimum_charge: Mapped[Decimal] = mapped_column(Money, default=Decimal(0))
+
+
+class Charge(Base):
+    __tablename__ = "charges"
+    __table_args__ = (UniqueConstraint("server", "call_linkedid"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    server: Mapped[str] = mapped_column(String(40))
+    call_linkedid: Mapped[str] = mapped_column(String(64))
+    customer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("customers.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+    plan: Mapped[str] = mapped_column(String(80))
+    prefix: Mapped[str] = mapped_column(String(32), default="")
+    number: Mapped[str] = mapped_column(String(64), default="")
+    billed_seconds: Mapped[int] = mapped_column(Integer)
+    amount: Mapped[Decimal] = mapped_column(Money)
+    currency: Mapped[str] = mapped_column(String(3))
+    breakdown: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    rated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    call_started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+# --- integration ---------------------------------------------------------------------------
+
+
+class Webhook(Base):
+    __tablename__ = "webhooks"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    url: Mapped[str] = mapped_column(String(400))
+    event_types: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # {"kinds": [...]}
+    secret: Mapped[str] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class WebhookDelivery(Base):
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (UniqueConstraint("webhook_id", "event_key"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    webhook_id: Mapped[int] = mapped_column(ForeignKey("webhooks.id", ondelete="CASCADE"))
+    event_key: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(20), default="pending", index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str] = mapped_column(String(400), default="")
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class SyncOffset(Base):
+    """High-water marks for durable files read after an AMI gap (Master.csv, queue_log)."""
+
+    __tablename__ = "sync_offsets"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    offset: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -1,0 +1,119 @@
+"""Shared fixtures: real PostgreSQL and Redis, isolated per test.
+
+PostgreSQL tests get a fresh schema each; Redis tests a unique key prefix. When the services
+are unreachable the tests are skipped locally, and fail when ``CC_REQUIRE_SERVICES=1`` (CI).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import pytest
+
+FIXTURES = Path(__file__).parent / "fixtures"
+POSTGRES_URL = os.environ.get(
+    "CC_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+)
+REDIS_URL = os.environ.get("CC_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+REQUIRE_SERVICES = os.environ.get("CC_REQUIRE_SERVICES", "") in {"1", "true", "yes"}
+
+
+def _reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1.0):
+            return True
+    except OSError:
+        return False
+
+
+def _need(service: str, host: str, port: int) -> None:
+    if _reachable(host, port):
+        return
+    message = f"{service} not reachable at {host}:{port}"
+    if REQUIRE_SERVICES:
+        pytest.fail(message + " (CC_REQUIRE_SERVICES=1)")
+    pytest.skip(message)
+
+
+@contextlib.asynccontextmanager
+async def pg_schema() -> AsyncIterator[str]:
+    """A PostgreSQL URL whose search_path is a fresh schema, dropped afterwards."""
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    url = make_url(POSTGRES_URL)
+    _need("PostgreSQL", url.host or "127.0.0.1", url.port or 5432)
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(f'CREATE SCHEMA "{schema}"')
+    finally:
+        await conn.close()
+    try:
+        yield url.update_query_dict({"search_path": schema}).render_as_string(hide_password=False)
+    finally:
+        conn = await asyncpg.connect(dsn)
+        try:
+            await conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        finally:
+            await conn.close()
+
+
+@pytest.fixture
+async def postgres_url() -> AsyncIterator[str]:
+    async with pg_schema() as url:
+        yield url
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite+aiosqlite:///{tmp_path / 'cc.sqlite3'}"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """Both databases: every storage test runs on SQLite and on real PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'cc.sqlite3'}"
+        return
+    async with pg_schema() as url:
+        yield url
+
+
+@pytest.fixture
+async def redis_url() -> AsyncIterator[str]:
+    from urllib.parse import urlparse
+
+    u = urlparse(REDIS_URL)
+    _need("Redis", u.hostname or "127.0.0.1", u.port or 6379)
+    yield REDIS_URL
+
+
+@pytest.fixture
+def redis_prefix() -> str:
+    """A unique key prefix so parallel or repeated tests never see each other's keys."""
+    return f"cctest:{uuid.uuid4().hex[:10]}"
+
+
+async def wait_for(
+    predicate: Callable[[], bool | Awaitable[bool]], timeout: float = 5.0, interval: float = 0.01
+) -> None:
+    """Poll until predicate() is true; fail with a clear message on timeout (no bare sleeps)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        result = predicate()
+        if asyncio.iscoroutine(result) or isinstance(result, Awaitable):
+            result = await result
+        if result:
+            return
+        if loop.time() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s: {predicate!r}")
+        await asyncio.sleep(interval)
