@@ -15,23 +15,32 @@ from collections.abc import Callable, Sequence
 # it may add its own arguments through a sibling ``add_arguments_<function>`` function.
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "serve": ("contact_center.service", "cmd_serve", "run the service (web, connector, workers)"),
-    "demo": ("contact_center.demo", "cmd_demo", "run everything on embedded defaults with the simulator"),
+    "demo": (
+        "contact_center.demo",
+        "cmd_demo",
+        "everything on embedded defaults, with the simulator",
+    ),
     "db": ("contact_center.store.cli", "cmd_db", "database: upgrade / current"),
     "customers": ("contact_center.customers.cli", "cmd_customers", "customers: import / lookup"),
     "users": ("contact_center.web.cli", "cmd_users", "users: add / list / passwd"),
     "ivr": ("contact_center.ivr.cli", "cmd_ivr", "IVR menus: check / prompts"),
     "tariffs": ("contact_center.billing.cli", "cmd_tariffs", "tariffs: import / quote"),
     "rerate": ("contact_center.billing.cli", "cmd_rerate", "re-rate finished calls in a period"),
-    "recordings": ("contact_center.recording.cli", "cmd_recordings", "recordings: process / retention"),
-    "replay": ("contact_center.ami.replay", "cmd_replay", "replay an AMI capture, one JSON line per call"),
+    "recordings": (
+        "contact_center.recording.cli",
+        "cmd_recordings",
+        "recordings: process, retention",
+    ),
+    "replay": ("contact_center.ami.replay", "cmd_replay", "one JSON line per call of a capture"),
     "stats": ("contact_center.stats.cli", "cmd_stats", "queue and operator figures from a capture"),
-    "simulate": ("contact_center.sim.cli", "cmd_simulate", "load a running service with simulated calls"),
+    "simulate": ("contact_center.sim.cli", "cmd_simulate", "load a running service with calls"),
     "sim-pbx": ("contact_center.sim.cli", "cmd_sim_pbx", "run the Asterisk simulator standalone"),
 }
 
 
-def build_parser(available: dict[str, Callable[[argparse.ArgumentParser], None] | None]
-                 ) -> argparse.ArgumentParser:
+def build_parser(
+    available: dict[str, Callable[[argparse.ArgumentParser], None] | None],
+) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="contact-center", description=__doc__.splitlines()[0])
     parser.add_argument("--config", help="TOML configuration file (also CC_CONFIG)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -45,8 +54,11 @@ def build_parser(available: dict[str, Callable[[argparse.ArgumentParser], None] 
     return parser
 
 
-def _resolve(name: str) -> tuple[Callable[[argparse.Namespace], int] | None,
-                                  Callable[[argparse.ArgumentParser], None] | None]:
+def _resolve(
+    name: str,
+) -> tuple[
+    Callable[[argparse.Namespace], int] | None, Callable[[argparse.ArgumentParser], None] | None
+]:
     module_name, func_name, _ = COMMANDS[name]
     try:
         module = importlib.import_module(module_name)

@@ -88,6 +88,14 @@ class RecordingSettings:
     retention_days: int = 365
     max_bytes: int = 512 * 1024 * 1024
     max_seconds: float = 300.0
+    # added by recording: post-processing and retention knobs
+    workers: int = 1  # processes in the post-processing pool
+    bitrate: str = "24k"  # compact format bitrate (speech)
+    silence_threshold_dbfs: float = -45.0  # a 20 ms window quieter than this is dead air
+    min_silence_seconds: float = 1.0  # shorter pauses are normal speech, not dead air
+    keep_original: bool = False  # keep the WAV after a successful conversion
+    retention_mode: str = "delete"  # delete | archive
+    archive_dir: str = ""  # where "archive" moves old recordings
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +175,11 @@ def _merge(base: dict[str, dict[str, Any]], layer: Mapping[str, Any], source: st
             base[section][key] = value
 
 
+def _section_classes() -> dict[str, type]:
+    hints = get_type_hints(Settings)
+    return {f.name: hints[f.name] for f in dataclasses.fields(Settings)}
+
+
 def load_settings(
     path: str | os.PathLike[str] | None = None,
     environ: Mapping[str, str] | None = None,
@@ -175,8 +188,7 @@ def load_settings(
     """Build the one Settings object from its layers; later layers win."""
     environ = os.environ if environ is None else environ
     layered: dict[str, dict[str, Any]] = {
-        f.name: dataclasses.asdict(f.default_factory())  # type: ignore[misc]
-        for f in dataclasses.fields(Settings)
+        name: dataclasses.asdict(cls()) for name, cls in _section_classes().items()
     }
     path = path or environ.get("CC_CONFIG") or None
     if path:
@@ -199,15 +211,16 @@ def load_settings(
                 except OSError as exc:
                     raise ConfigError(f"{name}_FILE: {exc}") from None
     if overrides:
-        _merge(layered, {k: {kk: vv for kk, vv in v.items() if vv is not None}
-                         for k, v in overrides.items()}, "command line")
+        _merge(
+            layered,
+            {k: {kk: vv for kk, vv in v.items() if vv is not None} for k, v in overrides.items()},
+            "command line",
+        )
     sections: dict[str, Any] = {}
-    for f in dataclasses.fields(Settings):
-        cls = f.default_factory  # type: ignore[misc]
+    for name, cls in _section_classes().items():
         hints = get_type_hints(cls)
         kwargs = {
-            key: _coerce(value, hints[key], f"{f.name}.{key}")
-            for key, value in layered[f.name].items()
+            key: _coerce(value, hints[key], f"{name}.{key}") for key, value in layered[name].items()
         }
-        sections[f.name] = cls(**kwargs)
+        sections[name] = cls(**kwargs)
     return Settings(**sections)

@@ -1,0 +1,162 @@
+"""In-process bus for the embedded single-host setup and for tests.
+
+Behaves like the Redis one: Redis-style ids, approximate MAXLEN trimming, consumer groups with
+pending entries and idle re-claiming. Messages are stored JSON-encoded, so a value that would
+not survive Redis fails here too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from contact_center.bus.base import Entry, parse_id
+
+
+@dataclass(slots=True)
+class _Pending:
+    consumer: str
+    delivered_at: float
+
+
+@dataclass(slots=True)
+class _Group:
+    last_delivered: tuple[int, int]
+    pending: dict[str, _Pending] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _Stream:
+    keys: list[tuple[int, int]] = field(default_factory=list)  # parsed ids, ascending
+    ids: list[str] = field(default_factory=list)
+    payloads: list[str] = field(default_factory=list)
+    last: tuple[int, int] = (0, 0)
+    groups: dict[str, _Group] = field(default_factory=dict)
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class MemoryBus:
+    """The :class:`~contact_center.bus.base.Bus` in one process."""
+
+    def __init__(self, maxlen: int = 100_000) -> None:
+        self._maxlen = maxlen
+        self._streams: dict[str, _Stream] = {}
+
+    def _stream(self, name: str) -> _Stream:
+        stream = self._streams.get(name)
+        if stream is None:
+            stream = self._streams[name] = _Stream()
+        return stream
+
+    def _next_id(self, stream: _Stream) -> tuple[int, int]:
+        ms = int(time.time() * 1000)
+        last_ms, last_seq = stream.last
+        return (last_ms, last_seq + 1) if ms <= last_ms else (ms, 0)
+
+    async def publish(self, stream: str, message: Mapping[str, Any]) -> str:
+        payload = json.dumps(dict(message), separators=(",", ":"))
+        s = self._stream(stream)
+        key = self._next_id(s)
+        sid = f"{key[0]}-{key[1]}"
+        s.keys.append(key)
+        s.ids.append(sid)
+        s.payloads.append(payload)
+        s.last = key
+        # Trim in chunks like Redis' "MAXLEN ~": cheap amortised, never below maxlen.
+        excess = len(s.keys) - self._maxlen
+        if excess > max(1, self._maxlen // 10):
+            del s.keys[:excess], s.ids[:excess], s.payloads[:excess]
+        s.changed.set()
+        s.changed = asyncio.Event()
+        return sid
+
+    def _after(self, s: _Stream, after: tuple[int, int], count: int) -> list[Entry]:
+        start = bisect.bisect_right(s.keys, after)
+        return [
+            (s.ids[i], json.loads(s.payloads[i]))
+            for i in range(start, min(start + count, len(s.keys)))
+        ]
+
+    async def _wait(self, s: _Stream, block_ms: int) -> None:
+        try:
+            await asyncio.wait_for(s.changed.wait(), block_ms / 1000)
+        except TimeoutError:
+            pass
+
+    async def read(
+        self, stream: str, after_id: str = "0", count: int = 100, block_ms: int | None = None
+    ) -> list[Entry]:
+        s = self._stream(stream)
+        after = s.last if after_id == "$" else parse_id(after_id)
+        entries = self._after(s, after, count)
+        if not entries and block_ms is not None:
+            await self._wait(s, block_ms)
+            entries = self._after(s, after, count)
+        return entries
+
+    async def last_id(self, stream: str) -> str:
+        s = self._stream(stream)
+        return s.ids[-1] if s.ids else "0-0"
+
+    def _claim(self, s: _Stream, g: _Group, consumer: str, idle_ms: int, count: int) -> list[Entry]:
+        now = time.monotonic()
+        claimed: list[Entry] = []
+        for sid, p in sorted(g.pending.items(), key=lambda kv: parse_id(kv[0])):
+            if len(claimed) >= count:
+                break
+            if (now - p.delivered_at) * 1000 < idle_ms:
+                continue
+            i = bisect.bisect_left(s.keys, parse_id(sid))
+            if i >= len(s.keys) or s.ids[i] != sid:
+                del g.pending[sid]  # trimmed away meanwhile, as XAUTOCLAIM does
+                continue
+            g.pending[sid] = _Pending(consumer, now)
+            claimed.append((sid, json.loads(s.payloads[i])))
+        return claimed
+
+    def _deliver(self, s: _Stream, g: _Group, consumer: str, count: int) -> list[Entry]:
+        entries = self._after(s, g.last_delivered, count)
+        now = time.monotonic()
+        for sid, _ in entries:
+            g.pending[sid] = _Pending(consumer, now)
+        if entries:
+            g.last_delivered = parse_id(entries[-1][0])
+        return entries
+
+    async def consume(
+        self,
+        stream: str,
+        group: str,
+        consumer: str,
+        count: int = 100,
+        block_ms: int | None = None,
+        *,
+        claim_idle_ms: int = 30_000,
+    ) -> list[Entry]:
+        s = self._stream(stream)
+        g = s.groups.get(group)
+        if g is None:
+            g = s.groups[group] = _Group(last_delivered=(0, 0))
+        entries = self._claim(s, g, consumer, claim_idle_ms, count)
+        if entries:
+            return entries
+        entries = self._deliver(s, g, consumer, count)
+        if not entries and block_ms is not None:
+            await self._wait(s, block_ms)
+            entries = self._deliver(s, g, consumer, count)
+        return entries
+
+    async def ack(self, stream: str, group: str, *ids: str) -> int:
+        g = self._stream(stream).groups.get(group)
+        if g is None:
+            return 0
+        return sum(1 for sid in ids if g.pending.pop(sid, None) is not None)
+
+    async def close(self) -> None:
+        for s in self._streams.values():
+            s.changed.set()

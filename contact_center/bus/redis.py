@@ -1,0 +1,124 @@
+"""Redis Streams bus for several hosts (redis.asyncio).
+
+Each stream is a Redis stream ``<prefix>:<name>`` holding one field ``d`` with the JSON
+message. ``XADD … MAXLEN ~ maxlen`` bounds memory; gateways read with ``XREAD`` from their own
+last id; workers use consumer groups (``XREADGROUP``/``XACK``) and take over entries a dead
+worker left unacknowledged with ``XAUTOCLAIM``.
+
+Degraded mode: when Redis cannot be reached every call raises :class:`BusUnavailable` (the
+transport error converted here, at the boundary). Callers that must keep a single host
+working (the connector) fall back to a :class:`~contact_center.bus.memory.MemoryBus` and
+re-publish when Redis returns; that policy belongs to the composition root, not to the bus.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from contact_center.bus.base import BusUnavailable, Entry
+
+
+def _decode(entries: list[Any]) -> list[Entry]:
+    return [(sid, json.loads(fields["d"])) for sid, fields in entries if fields]
+
+
+class RedisBus:
+    """The :class:`~contact_center.bus.base.Bus` on Redis Streams."""
+
+    def __init__(self, url: str, *, prefix: str = "cc", maxlen: int = 100_000) -> None:
+        self._url = url
+        self._prefix = prefix
+        self._maxlen = maxlen
+        self._redis = aioredis.Redis.from_url(url, decode_responses=True)
+        self._groups: set[tuple[str, str]] = set()
+
+    def key(self, stream: str) -> str:
+        """The Redis key of a stream (for tools and tests)."""
+        return f"{self._prefix}:{stream}"
+
+    @asynccontextmanager
+    async def _errors(self, what: str) -> AsyncIterator[None]:
+        try:
+            yield
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            raise BusUnavailable(f"Redis at {self._url} unavailable during {what}: {exc}") from exc
+
+    async def publish(self, stream: str, message: Mapping[str, Any]) -> str:
+        payload = json.dumps(dict(message), separators=(",", ":"))
+        async with self._errors(f"publish to {stream}"):
+            sid = await self._redis.xadd(
+                self.key(stream), {"d": payload}, maxlen=self._maxlen, approximate=True
+            )
+        return str(sid)
+
+    async def read(
+        self, stream: str, after_id: str = "0", count: int = 100, block_ms: int | None = None
+    ) -> list[Entry]:
+        async with self._errors(f"read of {stream}"):
+            reply = await self._redis.xread(
+                {self.key(stream): after_id or "0"}, count=count, block=block_ms or None
+            )
+        return _decode(reply[0][1]) if reply else []
+
+    async def last_id(self, stream: str) -> str:
+        async with self._errors(f"last id of {stream}"):
+            reply = await self._redis.xrevrange(self.key(stream), count=1)
+        return str(reply[0][0]) if reply else "0-0"
+
+    async def _ensure_group(self, stream: str, group: str) -> None:
+        if (stream, group) in self._groups:
+            return
+        try:
+            await self._redis.xgroup_create(self.key(stream), group, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+        self._groups.add((stream, group))
+
+    async def consume(
+        self,
+        stream: str,
+        group: str,
+        consumer: str,
+        count: int = 100,
+        block_ms: int | None = None,
+        *,
+        claim_idle_ms: int = 30_000,
+    ) -> list[Entry]:
+        key = self.key(stream)
+        async with self._errors(f"consume of {stream} by {group}/{consumer}"):
+            await self._ensure_group(stream, group)
+            claimed = await self._redis.xautoclaim(
+                key, group, consumer, min_idle_time=claim_idle_ms, start_id="0-0", count=count
+            )
+            entries = _decode(claimed[1])
+            if entries:
+                return entries
+            reply = await self._redis.xreadgroup(
+                group, consumer, {key: ">"}, count=count, block=block_ms or None
+            )
+        return _decode(reply[0][1]) if reply else []
+
+    async def ack(self, stream: str, group: str, *ids: str) -> int:
+        if not ids:
+            return 0
+        async with self._errors(f"ack on {stream} by {group}"):
+            return int(await self._redis.xack(self.key(stream), group, *ids))
+
+    async def delete_all(self) -> None:
+        """Remove every key under this bus' prefix (tests and ``demo`` resets)."""
+        async with self._errors("delete"):
+            keys = [k async for k in self._redis.scan_iter(match=f"{self._prefix}:*")]
+            if keys:
+                await self._redis.delete(*keys)
+
+    async def close(self) -> None:
+        await self._redis.aclose()

@@ -1,0 +1,1 @@
+"""Customers: phone number normalisation, caller lookup, bulk import, demo data."""

@@ -1,0 +1,1 @@
+"""Call recordings: index, post-processing, retention, access control and QA review."""

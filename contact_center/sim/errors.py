@@ -1,0 +1,19 @@
+"""Errors raised by the simulator."""
+
+from __future__ import annotations
+
+
+class SimError(Exception):
+    """Base of every simulator error."""
+
+
+class ChannelHungUp(SimError):
+    """The channel was hung up while an application was running on it."""
+
+
+class NoSuchChannel(SimError):
+    """An action named a channel that does not exist."""
+
+
+class ScenarioError(SimError):
+    """A scenario file is malformed; the message names the file and the step."""

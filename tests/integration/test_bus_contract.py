@@ -1,0 +1,144 @@
+"""One contract, two buses: every test runs on MemoryBus and on a real Redis."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from contact_center.bus import Bus, BusUnavailable, MemoryBus, compare_ids, pump
+from contact_center.bus.redis import RedisBus
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def bus(request: pytest.FixtureRequest) -> AsyncIterator[Bus]:
+    if request.param == "memory":
+        yield MemoryBus(maxlen=50)
+        return
+    redis_url = request.getfixturevalue("redis_url")
+    prefix = request.getfixturevalue("redis_prefix")
+    rbus = RedisBus(redis_url, prefix=prefix, maxlen=50)
+    try:
+        yield rbus
+    finally:
+        await rbus.delete_all()
+        await rbus.close()
+
+
+async def test_publish_then_read_returns_messages_in_order(bus: Bus) -> None:
+    ids = [await bus.publish("s", {"n": n, "text": "<b>é</b>"}) for n in range(3)]
+    entries = await bus.read("s", "0")
+    assert ids == [sid for sid, _ in entries]
+    assert [{"n": n, "text": "<b>é</b>"} for n in range(3)] == [m for _, m in entries]
+    assert ids == sorted(ids, key=lambda i: tuple(int(p) for p in i.split("-")))
+
+
+async def test_read_after_last_id_gets_exactly_what_was_missed(bus: Bus) -> None:
+    first = await bus.publish("s", {"n": 1})
+    await bus.publish("s", {"n": 2})
+    await bus.publish("s", {"n": 3})
+    assert [2, 3] == [m["n"] for _, m in await bus.read("s", first)]
+    assert [2] == [m["n"] for _, m in await bus.read("s", first, count=1)]
+    assert [] == await bus.read("s", await bus.last_id("s"))
+
+
+async def test_streams_are_separate(bus: Bus) -> None:
+    await bus.publish("a", {"x": 1})
+    assert [] == await bus.read("b", "0")
+    assert "0-0" == await bus.last_id("b")
+
+
+async def test_blocking_read_wakes_on_publish(bus: Bus) -> None:
+    start = await bus.last_id("s")
+    reader = asyncio.create_task(bus.read("s", start, block_ms=5000))
+    await asyncio.sleep(0.05)  # let the reader block before publishing
+    sid = await bus.publish("s", {"hello": "world"})
+    assert [(sid, {"hello": "world"})] == await asyncio.wait_for(reader, 5)
+
+
+async def test_blocking_read_times_out_empty(bus: Bus) -> None:
+    assert [] == await bus.read("s", "0", block_ms=50)
+
+
+async def test_maxlen_bounds_the_stream_but_keeps_the_newest(bus: Bus) -> None:
+    for n in range(300):
+        await bus.publish("s", {"n": n})
+    entries = await bus.read("s", "0", count=1000)
+    assert 50 <= len(entries) < 300
+    assert 299 == entries[-1][1]["n"]
+
+
+async def test_consumer_group_shares_work_and_ack_settles(bus: Bus) -> None:
+    for n in range(4):
+        await bus.publish("jobs", {"n": n})
+    first = await bus.consume("jobs", "workers", "w1", count=2)
+    second = await bus.consume("jobs", "workers", "w2", count=10)
+    assert [0, 1] == [m["n"] for _, m in first]
+    assert [2, 3] == [m["n"] for _, m in second]
+    assert 2 == await bus.ack("jobs", "workers", *(sid for sid, _ in first))
+    assert 0 == await bus.ack("jobs", "workers", *(sid for sid, _ in first))
+    assert [] == await bus.consume("jobs", "workers", "w1", claim_idle_ms=60_000)
+
+
+async def test_groups_each_see_every_message(bus: Bus) -> None:
+    await bus.publish("jobs", {"n": 1})
+    assert [1] == [m["n"] for _, m in await bus.consume("jobs", "history", "h")]
+    assert [1] == [m["n"] for _, m in await bus.consume("jobs", "billing", "b")]
+
+
+async def test_unacked_entries_of_a_dead_worker_are_claimed(bus: Bus) -> None:
+    await bus.publish("jobs", {"n": 1})
+    taken = await bus.consume("jobs", "workers", "dies")
+    assert [1] == [m["n"] for _, m in taken]
+    assert [] == await bus.consume("jobs", "workers", "w2", claim_idle_ms=60_000)
+    await asyncio.sleep(0.02)  # the entry must have been idle for claim_idle_ms
+    again = await bus.consume("jobs", "workers", "w2", claim_idle_ms=10)
+    assert taken == again
+    assert 1 == await bus.ack("jobs", "workers", again[0][0])
+
+
+async def test_blocking_consume_wakes_on_publish(bus: Bus) -> None:
+    await bus.consume("jobs", "g", "c", block_ms=10)  # creates the group
+    task = asyncio.create_task(bus.consume("jobs", "g", "c", block_ms=5000))
+    await asyncio.sleep(0.05)
+    await bus.publish("jobs", {"n": 7})
+    assert [7] == [m["n"] for _, m in await asyncio.wait_for(task, 5)]
+
+
+async def test_pump_feeds_handler_in_order_and_survives_a_failing_message(bus: Bus) -> None:
+    seen: list[int] = []
+
+    async def handler(message: dict[str, object]) -> None:
+        if message["n"] == 1:
+            raise RuntimeError("hostile message")
+        seen.append(int(str(message["n"])))
+
+    for n in range(4):
+        await bus.publish("events", {"n": n})
+    task = asyncio.create_task(pump(bus, "events", handler, group="g", consumer="c", block_ms=50))
+    try:
+        from tests.conftest import wait_for
+
+        await wait_for(lambda: len(seen) == 3)
+        assert [0, 2, 3] == seen
+        assert [] == await bus.consume("events", "g", "other", claim_idle_ms=0)
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+
+async def test_ids_from_publish_compare_in_publish_order(bus: Bus) -> None:
+    a = await bus.publish("s", {})
+    b = await bus.publish("s", {})
+    assert -1 == compare_ids(a, b)
+
+
+async def test_unreachable_redis_raises_bus_unavailable() -> None:
+    rbus = RedisBus("redis://127.0.0.1:1/0", prefix="x")
+    try:
+        with pytest.raises(BusUnavailable, match="Redis at redis://127.0.0.1:1/0 unavailable"):
+            await rbus.publish("s", {"n": 1})
+    finally:
+        await rbus.close()
