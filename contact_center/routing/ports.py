@@ -1,0 +1,51 @@
+"""What routing needs from the PBX, as a small protocol; ami/ provides the implementation.
+
+Keeping this port here lets routing depend on calls/ only, never on the AMI adapter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Protocol
+
+
+class PbxControl(Protocol):
+    async def queue_add(
+        self, queue: str, interface: str, member_name: str, penalty: int, paused: bool
+    ) -> None: ...
+
+    async def queue_remove(self, queue: str, interface: str) -> None: ...
+
+    async def queue_pause(
+        self, interface: str, paused: bool, reason: str = "", queue: str = ""
+    ) -> None: ...
+
+    async def originate(
+        self,
+        channel: str,
+        context: str,
+        exten: str,
+        *,
+        priority: int = 1,
+        caller_id: str = "",
+        variables: Mapping[str, str] | None = None,
+        timeout_ms: int = 30000,
+    ) -> str: ...
+
+    async def redirect(
+        self,
+        channel: str,
+        context: str,
+        exten: str,
+        *,
+        priority: int = 1,
+        extra_channel: str = "",
+        extra_context: str = "",
+        extra_exten: str = "",
+    ) -> None: ...
+
+    async def blind_transfer(self, channel: str, context: str, exten: str) -> None: ...
+
+    async def attended_transfer(self, channel: str, context: str, exten: str) -> None: ...
+
+    async def hangup(self, channel: str) -> None: ...

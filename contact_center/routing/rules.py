@@ -1,0 +1,300 @@
+"""Routing rules: a YAML file, validated like IVR menus, evaluated when the IVR hands a call over.
+
+A rules file looks like::
+
+    default_queue: support
+    queues:
+      support: {overflow: {after_seconds: 120, to: support_l2}, when_empty: callback}
+      vip: {}
+    sticky: {enabled: true, ring_first_seconds: 15, max_age_days: 30}
+    rules:
+      - name: sales from the menu
+        when: {ivr_choice: "1"}
+        queue: sales
+      - name: VIPs first
+        when: {segment: VIP}
+        priority: 10
+        queue: vip
+      - name: open complaint
+        when: {open_complaint: true}
+        priority: 5
+      - name: English speakers
+        when: {language: en}
+        skills: [en]
+
+Rules are applied in order; each matching rule may set the queue (the first one to do so
+wins), raise the priority (the highest wins) and add skills. Every rule that matched is kept as
+a reason, so the decision can be logged into the call's history with why it was made.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+CONDITION_KEYS = frozenset(
+    {"ivr_choice", "segment", "language", "open_complaint", "known_customer", "did", "vip"}
+)
+WHEN_EMPTY = frozenset({"queue", "callback", "voicemail"})
+
+
+class RoutingConfigError(ValueError):
+    """A rules file is invalid; the message names file, line and reason."""
+
+
+@dataclass(frozen=True, slots=True)
+class Overflow:
+    after_seconds: int
+    to: str
+
+
+@dataclass(frozen=True, slots=True)
+class QueuePolicy:
+    name: str
+    overflow: Overflow | None = None
+    when_empty: str = "queue"  # stay in queue, or offer a callback / voicemail
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    name: str
+    when: Mapping[str, Any]
+    queue: str = ""
+    priority: int = 0
+    skills: tuple[str, ...] = ()
+    line: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class StickyPolicy:
+    enabled: bool = True
+    ring_first_seconds: int = 15
+    max_age_days: int = 30
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingRules:
+    default_queue: str
+    queues: Mapping[str, QueuePolicy]
+    rules: tuple[Rule, ...]
+    sticky: StickyPolicy = field(default_factory=StickyPolicy)
+
+
+@dataclass(frozen=True, slots=True)
+class CallFacts:
+    """What routing knows about a call when the IVR hands it over."""
+
+    ivr_choice: str = ""
+    did: str = ""
+    customer_id: int | None = None
+    segment: str = ""
+    language: str = ""
+    open_complaint: bool = False
+    last_operator: str = ""  # interface of the operator who last served this customer
+    last_served_days_ago: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class QueueState:
+    """Live figures routing needs for one queue."""
+
+    logged_in: int = 0
+    available: int = 0
+    longest_wait: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    queue: str
+    priority: int
+    skills: tuple[str, ...]
+    preferred_interface: str  # ring this operator first (sticky), "" for none
+    ring_first_seconds: int
+    action: str  # queue | callback | voicemail
+    reasons: tuple[str, ...]
+
+
+def _matches(rule: Rule, facts: CallFacts) -> bool:
+    for key, expected in rule.when.items():
+        if key == "ivr_choice" and str(expected) != facts.ivr_choice:
+            return False
+        if key == "did" and str(expected) != facts.did:
+            return False
+        if key == "segment" and str(expected).lower() != facts.segment.lower():
+            return False
+        if key == "vip" and bool(expected) != (facts.segment.upper() == "VIP"):
+            return False
+        if key == "language" and str(expected).lower() != facts.language.lower():
+            return False
+        if key == "open_complaint" and bool(expected) != facts.open_complaint:
+            return False
+        if key == "known_customer" and bool(expected) != (facts.customer_id is not None):
+            return False
+    return True
+
+
+def decide(
+    rules: RoutingRules,
+    facts: CallFacts,
+    queues: Mapping[str, QueueState],
+    available_operators: frozenset[str] = frozenset(),
+) -> Decision:
+    """Pick queue, priority, skills and a preferred operator for a call, with the reasons."""
+    queue = ""
+    priority = 0
+    skills: list[str] = []
+    reasons: list[str] = []
+    for rule in rules.rules:
+        if not _matches(rule, facts):
+            continue
+        reasons.append(f"rule '{rule.name}'")
+        if rule.queue and not queue:
+            queue = rule.queue
+        priority = max(priority, rule.priority)
+        skills.extend(s for s in rule.skills if s not in skills)
+    if not queue:
+        queue = rules.default_queue
+        reasons.append(f"default queue {queue}")
+    action = "queue"
+    policy = rules.queues.get(queue)
+    state = queues.get(queue, QueueState())
+    if policy is not None:
+        if policy.overflow and (
+            state.logged_in == 0 or state.longest_wait >= policy.overflow.after_seconds
+        ):
+            why = "nobody logged in" if state.logged_in == 0 else "waits too long"
+            reasons.append(f"overflow {queue} -> {policy.overflow.to} ({why})")
+            queue = policy.overflow.to
+            state = queues.get(queue, QueueState())
+            policy = rules.queues.get(queue, policy)
+        if state.logged_in == 0 and policy.when_empty != "queue":
+            action = policy.when_empty
+            reasons.append(f"{queue} has nobody logged in: {action}")
+    preferred = ""
+    ring_first = 0
+    sticky = rules.sticky
+    if (
+        sticky.enabled
+        and facts.last_operator
+        and facts.last_operator in available_operators
+        and (
+            facts.last_served_days_ago is None or facts.last_served_days_ago <= sticky.max_age_days
+        )
+    ):
+        preferred = facts.last_operator
+        ring_first = sticky.ring_first_seconds
+        reasons.append(f"sticky: {preferred} served this customer last")
+    return Decision(
+        queue=queue,
+        priority=priority,
+        skills=tuple(skills),
+        preferred_interface=preferred,
+        ring_first_seconds=ring_first,
+        action=action,
+        reasons=tuple(reasons),
+    )
+
+
+# --- loading and validation ---------------------------------------------------------------
+
+
+class _LineLoader(yaml.SafeLoader):
+    """Keeps the line of every mapping so errors can point at it."""
+
+
+def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict[str, Any]:
+    mapping = {str(k): v for k, v in loader.construct_mapping(node, deep=True).items()}
+    mapping["__line__"] = node.start_mark.line + 1
+    return mapping
+
+
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _err(path: Path, line: int, reason: str) -> RoutingConfigError:
+    return RoutingConfigError(f"{path}:{line}: {reason}")
+
+
+def load_rules(path: str | Path) -> RoutingRules:
+    """Load and validate a rules file; raise RoutingConfigError naming file:line: reason."""
+    path = Path(path)
+    try:
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_LineLoader)
+    except yaml.MarkedYAMLError as exc:
+        line = exc.problem_mark.line + 1 if exc.problem_mark else 0
+        raise _err(path, line, f"YAML syntax: {exc.problem}") from None
+    except OSError as exc:
+        raise _err(path, 0, str(exc)) from None
+    if not isinstance(data, dict):
+        raise _err(path, 1, "the file must be a mapping")
+    top = int(data.get("__line__", 1))
+    queues_raw = data.get("queues") or {}
+    if not isinstance(queues_raw, dict):
+        raise _err(path, top, "'queues' must be a mapping")
+    queues: dict[str, QueuePolicy] = {}
+    for name, raw in queues_raw.items():
+        if name == "__line__":
+            continue
+        raw = raw or {}
+        line = int(raw.get("__line__", top)) if isinstance(raw, dict) else top
+        if not isinstance(raw, dict):
+            raise _err(path, line, f"queue {name}: must be a mapping")
+        overflow = None
+        if "overflow" in raw:
+            o = raw["overflow"]
+            if not isinstance(o, dict) or "to" not in o or "after_seconds" not in o:
+                raise _err(path, line, f"queue {name}: overflow needs 'to' and 'after_seconds'")
+            overflow = Overflow(after_seconds=int(o["after_seconds"]), to=str(o["to"]))
+        when_empty = str(raw.get("when_empty", "queue"))
+        if when_empty not in WHEN_EMPTY:
+            raise _err(path, line, f"queue {name}: when_empty must be one of {sorted(WHEN_EMPTY)}")
+        queues[str(name)] = QueuePolicy(name=str(name), overflow=overflow, when_empty=when_empty)
+    default_queue = str(data.get("default_queue", ""))
+    if not default_queue:
+        raise _err(path, top, "'default_queue' is required")
+    rules: list[Rule] = []
+    for index, raw in enumerate(data.get("rules") or []):
+        if not isinstance(raw, dict):
+            raise _err(path, top, f"rule #{index + 1}: must be a mapping")
+        line = int(raw.get("__line__", top))
+        when = {k: v for k, v in (raw.get("when") or {}).items() if k != "__line__"}
+        unknown = set(when) - CONDITION_KEYS
+        if unknown:
+            raise _err(path, line, f"unknown condition {sorted(unknown)[0]!r}")
+        skills = raw.get("skills") or []
+        if not isinstance(skills, list):
+            raise _err(path, line, "'skills' must be a list")
+        try:
+            priority = int(raw.get("priority", 0))
+        except (TypeError, ValueError):
+            raise _err(path, line, "'priority' must be an integer") from None
+        rules.append(
+            Rule(
+                name=str(raw.get("name") or f"rule {index + 1}"),
+                when=when,
+                queue=str(raw.get("queue", "")),
+                priority=priority,
+                skills=tuple(str(s) for s in skills),
+                line=line,
+            )
+        )
+    known = set(queues) | {default_queue}
+    for rule in rules:
+        if rule.queue and rule.queue not in known:
+            raise _err(path, rule.line, f"rule '{rule.name}': unknown queue {rule.queue!r}")
+    for policy in queues.values():
+        if policy.overflow and policy.overflow.to not in known:
+            raise _err(path, top, f"queue {policy.name}: overflow to unknown queue")
+    sticky_raw = data.get("sticky") or {}
+    sticky = StickyPolicy(
+        enabled=bool(sticky_raw.get("enabled", True)),
+        ring_first_seconds=int(sticky_raw.get("ring_first_seconds", 15)),
+        max_age_days=int(sticky_raw.get("max_age_days", 30)),
+    )
+    return RoutingRules(
+        default_queue=default_queue, queues=queues, rules=tuple(rules), sticky=sticky
+    )

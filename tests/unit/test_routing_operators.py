@@ -1,0 +1,256 @@
+"""Operator states against a recording PBX port (the Asterisk edge); the simulator-backed
+integration test checks the same flows over real AMI."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pytest
+
+from contact_center.calls.events import AgentCompleted, DomainEvent, OperatorAction, OperatorState
+from contact_center.routing.control import (
+    Actor,
+    CallControl,
+    ControlError,
+    LiveCall,
+)
+from contact_center.routing.operators import Operator, OperatorError, OperatorStates, penalty_for
+from contact_center.routing.targets import InvalidTarget
+from tests.conftest import wait_for
+
+
+class RecordingPbx:
+    def __init__(self) -> None:
+        self.actions: list[tuple[str, tuple[object, ...]]] = []
+
+    async def queue_add(self, queue, interface, member_name, penalty, paused) -> None:
+        self.actions.append(("QueueAdd", (queue, interface, member_name, penalty, paused)))
+
+    async def queue_remove(self, queue, interface) -> None:
+        self.actions.append(("QueueRemove", (queue, interface)))
+
+    async def queue_pause(self, interface, paused, reason="", queue="") -> None:
+        self.actions.append(("QueuePause", (interface, paused, reason)))
+
+    async def originate(
+        self,
+        channel,
+        context,
+        exten,
+        *,
+        priority=1,
+        caller_id="",
+        variables: Mapping[str, str] | None = None,
+        timeout_ms=30000,
+    ) -> str:
+        self.actions.append(("Originate", (channel, context, exten, dict(variables or {}))))
+        return "a1"
+
+    async def redirect(
+        self,
+        channel,
+        context,
+        exten,
+        *,
+        priority=1,
+        extra_channel="",
+        extra_context="",
+        extra_exten="",
+    ) -> None:
+        self.actions.append(("Redirect", (channel, context, exten, extra_channel, extra_exten)))
+
+    async def blind_transfer(self, channel, context, exten) -> None:
+        self.actions.append(("BlindTransfer", (channel, context, exten)))
+
+    async def attended_transfer(self, channel, context, exten) -> None:
+        self.actions.append(("Atxfer", (channel, context, exten)))
+
+    async def hangup(self, channel) -> None:
+        self.actions.append(("Hangup", (channel,)))
+
+
+@pytest.fixture
+def logged() -> list[DomainEvent]:
+    return []
+
+
+OP = Operator("anna", "PJSIP/101", "Anna", {"support": 0, "sales": 2}, wrapup_seconds=1)
+
+
+async def test_sign_in_pause_resume_sign_out_send_the_queue_actions(logged) -> None:
+    pbx = RecordingPbx()
+
+    async def sink(e: DomainEvent) -> None:
+        logged.append(e)
+
+    states = OperatorStates(pbx, sink)
+    assert "available" == (await states.sign_in(OP)).state
+    assert "paused" == (await states.pause("anna", "lunch")).state
+    assert "lunch" == states.status("anna").reason
+    await states.resume("anna")
+    await states.sign_out("anna")
+    assert [
+        ("QueueAdd", ("support", "PJSIP/101", "Anna", 0, False)),
+        ("QueueAdd", ("sales", "PJSIP/101", "Anna", 2, False)),
+        ("QueuePause", ("PJSIP/101", True, "lunch")),
+        ("QueuePause", ("PJSIP/101", False, "")),
+        ("QueueRemove", ("support", "PJSIP/101")),
+        ("QueueRemove", ("sales", "PJSIP/101")),
+    ] == pbx.actions
+    assert ["sign_in", "pause", "resume", "sign_out"] == [
+        e.action for e in logged if isinstance(e, OperatorAction)
+    ]
+    with pytest.raises(OperatorError):
+        await states.pause("anna", "lunch")
+
+
+async def test_unknown_pause_reason_is_refused(logged) -> None:
+    async def sink(e: DomainEvent) -> None:
+        logged.append(e)
+
+    states = OperatorStates(RecordingPbx(), sink)
+    await states.sign_in(OP)
+    with pytest.raises(OperatorError, match="unknown pause reason"):
+        await states.pause("anna", "nap\r\nAction: Originate")
+
+
+async def test_wrapup_pauses_after_a_call_then_resumes_by_itself(logged) -> None:
+    pbx = RecordingPbx()
+
+    async def sink(e: DomainEvent) -> None:
+        logged.append(e)
+
+    states = OperatorStates(pbx, sink)
+    await states.sign_in(OP)
+    done = AgentCompleted(
+        server="pbx1",
+        call_id="1.0",
+        at=1.0,
+        queue="support",
+        interface="PJSIP/101",
+        member_name="Anna",
+        hold_seconds=3,
+        talk_seconds=40,
+        reason="caller",
+    )
+    await states.handle(done)
+    assert "wrapup" == states.status("anna").state
+    assert ("QueuePause", ("PJSIP/101", True, "wrapup")) == pbx.actions[-1]
+    await wait_for(lambda: states.status("anna").state == "available", timeout=3)
+    assert ("QueuePause", ("PJSIP/101", False, "")) == pbx.actions[-1]
+    await states.close()
+
+
+async def test_restore_takes_asterisks_word_after_a_restart(logged) -> None:
+    async def sink(e: DomainEvent) -> None:
+        logged.append(e)
+
+    states = OperatorStates(RecordingPbx(), sink)
+    member = OperatorState(
+        server="pbx1",
+        call_id="",
+        at=5.0,
+        queue="support",
+        interface="PJSIP/101",
+        member_name="Anna",
+        logged_in=True,
+        paused=True,
+        pause_reason="lunch",
+    )
+    states.restore([member], [OP])
+    assert ("paused", "lunch") == (states.status("anna").state, states.status("anna").reason)
+
+
+def test_penalty_from_skill_levels() -> None:
+    assert 0 == penalty_for({"billing": 5}, ["billing"])
+    assert 4 == penalty_for({"billing": 1}, ["billing"])
+    assert 5 == penalty_for({}, ["billing"])
+    assert 2 == penalty_for({}, [], base=2)
+
+
+class Calls:
+    def __init__(self, call: LiveCall) -> None:
+        self.call = call
+
+    def live_call(self, call_id: str) -> LiveCall | None:
+        return self.call if call_id == self.call.call_id else None
+
+
+CALL = LiveCall(
+    "1.0", "Local/4951110001@inbound-0001;2", "Local/101@agents-0002;1", "PJSIP/101", "support"
+)
+
+
+async def test_transfers_and_conference_act_on_the_right_channels(logged) -> None:
+    pbx = RecordingPbx()
+
+    async def sink(e: DomainEvent) -> None:
+        logged.append(e)
+
+    control = CallControl(pbx, Calls(CALL), sink)
+    anna = Actor("anna", "operator", "PJSIP/101")
+    await control.blind_transfer(anna, "1.0", "sales")
+    await control.attended_transfer(anna, "1.0", "102")
+    room = await control.conference(anna, "1.0")
+    assert [
+        ("BlindTransfer", (CALL.caller_channel, "transfer-targets", "sales")),
+        ("Atxfer", (CALL.operator_channel, "transfer-targets", "102")),
+        ("Redirect", (CALL.caller_channel, "conference", room, CALL.operator_channel, room)),
+    ] == pbx.actions
+    assert room == await CallControl(pbx, Calls(CALL), sink).conference(anna, "1.0")
+    assert ["blind_transfer", "attended_transfer", "conference", "conference"] == [
+        e.action for e in logged if isinstance(e, OperatorAction)
+    ]
+
+
+async def test_operators_control_only_their_own_calls(logged) -> None:
+    async def sink(e: DomainEvent) -> None:
+        logged.append(e)
+
+    pbx = RecordingPbx()
+    control = CallControl(pbx, Calls(CALL), sink)
+    with pytest.raises(ControlError):
+        await control.hangup(Actor("boris", "operator", "PJSIP/102"), "1.0")
+    with pytest.raises(ControlError):
+        await control.hangup(Actor("quinn", "qa", ""), "1.0")
+    with pytest.raises(InvalidTarget):
+        await control.blind_transfer(Actor("anna", "operator", "PJSIP/101"), "1.0", "1\r\n2")
+    await control.hangup(Actor("sue", "supervisor", "PJSIP/900"), "1.0")
+    assert [("Hangup", (CALL.caller_channel,))] == pbx.actions
+
+
+async def test_supervisor_spy_originates_into_the_supervisor_context(logged) -> None:
+    async def sink(e: DomainEvent) -> None:
+        logged.append(e)
+
+    pbx = RecordingPbx()
+    control = CallControl(pbx, Calls(CALL), sink)
+    sue = Actor("sue", "supervisor", "PJSIP/900")
+    for mode in ("listen", "whisper", "barge"):
+        await control.spy(sue, "PJSIP/101", mode)
+    assert [
+        ("Originate", ("PJSIP/900", "supervisor", m, {"CHANSPY_TARGET": "PJSIP/101"}))
+        for m in ("listen", "whisper", "barge")
+    ] == pbx.actions
+    with pytest.raises(ControlError):
+        await control.spy(Actor("anna", "operator", "PJSIP/101"), "PJSIP/102", "listen")
+    with pytest.raises(InvalidTarget):
+        await control.spy(sue, "PJSIP/101", "record")
+
+
+async def test_click_to_call_rings_the_operator_then_the_customer(logged) -> None:
+    async def sink(e: DomainEvent) -> None:
+        logged.append(e)
+
+    pbx = RecordingPbx()
+    control = CallControl(pbx, Calls(CALL), sink, caller_id="Support <+74950000000>")
+    await control.click_to_call(Actor("anna", "operator", "PJSIP/101"), "+74951234567", 7)
+    assert (
+        "Originate",
+        (
+            "PJSIP/101",
+            "cc-originate",
+            "+74951234567",
+            {"CC_CUSTOMER_ID": "7", "CC_OPERATOR": "anna"},
+        ),
+    ) == pbx.actions[0]
