@@ -79,6 +79,7 @@ class WebSettings:
     secure_cookies: bool = False
     allowed_origins: str = ""  # comma-separated; empty: same origin only
     public_url: str = ""
+    pop_templates_dir: str = ""  # a folder whose pop_card.html overrides the built-in card
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +104,21 @@ class StatsSettings:
     service_level_seconds: int = 20
     short_abandon_seconds: int = 5
     day_start_hour: int = 0
+    timezone: str = ""  # empty: general.timezone
+    queue_service_levels: str = ""  # per-queue thresholds: "support=60,sales=30"
+    queue_wrapup_seconds: str = ""  # per-queue automatic wrap-up: "support=10"
+    wrapup_reasons: str = "wrapup,acw,after-call-work"  # pause reasons counted as wrap-up
+    ewt_method: str = "linear"  # linear | erlang
+    default_aht_seconds: float = 180.0  # EWT before a queue has completed a call today
+    publish_interval: float = 0.2  # at most one wallboard snapshot per interval
+
+
+@dataclass(frozen=True, slots=True)
+class BillingSettings:
+    inbound_plan: str = "inbound"  # tariff plan for inbound calls (toll-free, DID)
+    outbound_plan: str = "outbound"  # tariff plan for callbacks and click-to-call
+    history_spill_dir: str = ""  # empty: <data_dir>/history-spill (history buffer on disk)
+    history_buffer_max_events: int = 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +131,7 @@ class Settings:
     web: WebSettings = field(default_factory=WebSettings)
     recording: RecordingSettings = field(default_factory=RecordingSettings)
     stats: StatsSettings = field(default_factory=StatsSettings)
+    billing: BillingSettings = field(default_factory=BillingSettings)
 
     @property
     def database_url(self) -> str:

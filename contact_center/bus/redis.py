@@ -63,7 +63,7 @@ class RedisBus:
         self, stream: str, after_id: str = "0", count: int = 100, block_ms: int | None = None
     ) -> list[Entry]:
         async with self._errors(f"read of {stream}"):
-            reply = await self._redis.xread(
+            reply: Any = await self._redis.xread(
                 {self.key(stream): after_id or "0"}, count=count, block=block_ms or None
             )
         return _decode(reply[0][1]) if reply else []
@@ -96,13 +96,13 @@ class RedisBus:
         key = self.key(stream)
         async with self._errors(f"consume of {stream} by {group}/{consumer}"):
             await self._ensure_group(stream, group)
-            claimed = await self._redis.xautoclaim(
+            claimed: Any = await self._redis.xautoclaim(
                 key, group, consumer, min_idle_time=claim_idle_ms, start_id="0-0", count=count
             )
             entries = _decode(claimed[1])
             if entries:
                 return entries
-            reply = await self._redis.xreadgroup(
+            reply: Any = await self._redis.xreadgroup(
                 group, consumer, {key: ">"}, count=count, block=block_ms or None
             )
         return _decode(reply[0][1]) if reply else []

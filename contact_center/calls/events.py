@@ -238,6 +238,21 @@ class OperatorState(DomainEvent):
     penalty: int = 0
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueueSnapshot(DomainEvent):
+    """A queue's live state as Asterisk reports it (QueueStatus after a (re)connect).
+
+    ``members``: one dict per QueueMember — interface, member_name, paused, pause_reason,
+    in_call, calls_taken. ``entries``: one dict per QueueEntry — call_id (Linkedid), position,
+    wait_seconds. Consumers replace their live view of the queue with it (stats rebuild).
+    """
+
+    kind: ClassVar[str] = "queue.snapshot"
+    queue: str
+    members: list[dict[str, Any]] = field(default_factory=list)
+    entries: list[dict[str, Any]] = field(default_factory=list)
+
+
 # --- non-AMI facts that join the same stream --------------------------------------------------
 
 

@@ -40,7 +40,7 @@ def resolve_in_spool(spool_dir: str | Path, name: str, *, must_exist: bool = Tru
     try:
         resolved = candidate.resolve(strict=True)
     except FileNotFoundError:
-        raise RecordingMissing(f"recording file {name!r} is not in the spool") from None
+        raise RecordingMissing(f"missing: recording file {name!r} is not in the spool") from None
     except (OSError, RuntimeError) as exc:  # symlink loops end up here
         raise UnsafePath(f"recording file {name!r} cannot be resolved: {exc}") from None
     if not resolved.is_relative_to(root) or not resolved.is_file():

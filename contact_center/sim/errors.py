@@ -17,3 +17,7 @@ class NoSuchChannel(SimError):
 
 class ScenarioError(SimError):
     """A scenario file is malformed; the message names the file and the step."""
+
+
+class Redirected(ChannelHungUp):
+    """The channel was sent elsewhere in the dial plan (AMI Redirect) mid-application."""

@@ -8,7 +8,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from phonenumbers import PhoneNumberFormat, PhoneNumberType
 
-from contact_center.customers.phones import PhoneNumber, normalize_number, phone_suffix
+from contact_center.customers.phones import (
+    PhoneNumber,
+    _parse_fast,
+    _parse_full,
+    normalize_number,
+    phone_suffix,
+)
 
 MOSCOW = "+74951234567"
 
@@ -136,3 +142,20 @@ def test_any_e164_output_is_a_fixed_point(raw: str, region: str, area_code: str)
     if first.e164 is not None:
         again = normalize_number(first.e164, region=region, area_code=area_code)
         assert first.e164 == again.e164
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.text(alphabet="0123456789", min_size=5, max_size=15),
+    st.sampled_from(["", "+"]),
+    st.sampled_from(["RU", "US", "GB", "DE", "KZ", "FR"]),
+)
+def test_fast_path_agrees_with_phonenumbers_parse(digits: str, plus: str, region: str) -> None:
+    fast = _parse_fast(plus + digits, region)
+    if fast is not None:
+        assert _parse_full(plus + digits, region) == fast
+
+
+@pytest.mark.parametrize("raw", ["+74951234567", "84951234567", "4951234567", "+79161234567"])
+def test_fast_path_covers_the_common_russian_shapes(raw: str) -> None:
+    assert (_parse_full(raw, "RU"), True) == (_parse_fast(raw, "RU"), True)

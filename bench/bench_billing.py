@@ -1,0 +1,219 @@
+"""Billing and history throughput.
+
+1. Calls rated per second with a plan of 10,000 prefixes (target ≥ 50,000/s), flat and with
+   time bands; same-run baseline: a plain loop doing one dict look-up and one Decimal
+   multiply per call — the floor of any rating in Python.
+2. History events written per second to PostgreSQL by ``HistoryWriter`` (idempotent batched
+   inserts plus calls/legs upserts); same-run baseline: a raw asyncpg ``COPY`` of the same
+   interaction rows into the same table (no idempotency, no call rows).
+
+    .venv/bin/python -m bench.bench_billing [--calls 100000] [--prefixes 10000] [--events 20000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from contact_center.billing.rating import RatableCall, rate_call
+from contact_center.billing.tariffs import Rate, TariffPlan, TimeBand, digits_of
+from contact_center.calls import events as ev
+from contact_center.history.describe import describe, event_key
+from contact_center.history.writer import HistoryWriter
+from contact_center.store import models
+from contact_center.store.db import create_engine, from_epoch, session_factory
+
+POSTGRES_URL = os.environ.get(
+    "CC_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+)
+
+
+# --- rating ------------------------------------------------------------------------------------
+
+
+def make_plan(prefixes: int, rng: random.Random, *, banded: bool) -> TariffPlan:
+    chosen: set[str] = set()
+    while len(chosen) < prefixes:
+        chosen.add(str(rng.randint(1, 9)) + "".join(rng.choices("0123456789", k=rng.randint(1, 6))))
+    increments = [(60, 60), (60, 1), (1, 1), (30, 6)]
+    rates = []
+    for prefix in sorted(chosen):
+        first, nxt = rng.choice(increments)
+        per_minute = Decimal(rng.randint(10, 2000)) / 100
+        rates.append(Rate(prefix, per_minute, first_increment=first, next_increment=nxt,
+                          grace_seconds=3, connection_fee=Decimal("0.10")))  # fmt: skip
+        if banded:
+            rates.append(Rate(prefix, per_minute * 2, band="peak", first_increment=first,
+                              next_increment=nxt, grace_seconds=3))  # fmt: skip
+    bands = (TimeBand("peak", frozenset(range(5)), 9 * 60, 18 * 60),) if banded else ()
+    return TariffPlan("bench", "RUB", tuple(rates), bands=bands, timezone="Europe/Moscow")
+
+
+def make_calls(plan: TariffPlan, n: int, rng: random.Random) -> list[RatableCall]:
+    prefixes = [r.prefix for r in plan.rates]
+    t0 = datetime(2026, 3, 2, tzinfo=UTC)
+    return [
+        RatableCall(
+            "+" + (p := rng.choice(prefixes)) + "".join(rng.choices("0123456789", k=11 - len(p))),
+            t0 + timedelta(seconds=rng.randint(0, 7 * 86400)),
+            rng.randint(0, 900),
+        )
+        for _ in range(n)
+    ]
+
+
+def bench_rating(calls_n: int, prefixes: int) -> dict[str, Any]:
+    rng = random.Random(7)
+    out: dict[str, Any] = {"prefixes": prefixes, "calls": calls_n}
+    for banded in (False, True):
+        plan = make_plan(prefixes, rng, banded=banded)
+        calls = make_calls(plan, calls_n, rng)
+        started = time.perf_counter()
+        total = Decimal(0)
+        for call in calls:
+            total += rate_call(call, plan).amount
+        elapsed = time.perf_counter() - started
+        out["banded" if banded else "flat"] = round(calls_n / elapsed)
+    # Baseline: exact-key dict look-up of a known prefix length and one multiply per call.
+    table = {r.prefix: r.per_minute for r in plan.rates}
+    keyed = [(digits_of(c.number)[:4], c.seconds) for c in calls]
+    started = time.perf_counter()
+    total = Decimal(0)
+    for key, seconds in keyed:
+        per_minute = table.get(key)
+        if per_minute is not None:
+            total += per_minute * seconds / 60
+    elapsed = time.perf_counter() - started
+    out["baseline_dict_loop"] = round(calls_n / elapsed)
+    out["ratio_flat_vs_baseline"] = round(out["flat"] / out["baseline_dict_loop"], 3)
+    out["ratio_banded_vs_baseline"] = round(out["banded"] / out["baseline_dict_loop"], 3)
+    out["target_50k_met"] = out["flat"] >= 50_000 and out["banded"] >= 50_000
+    return out
+
+
+# --- history -------------------------------------------------------------------------------------
+
+
+def make_events(n: int) -> list[ev.DomainEvent]:
+    out: list[ev.DomainEvent] = []
+    i = 0
+    t0 = datetime(2026, 3, 3, 8, tzinfo=UTC).timestamp()
+    while len(out) < n:
+        call, t = f"bench.{i}", t0 + i * 3
+        k = lambda *p, c=call: ev.make_key("pbx1", c, *p)  # noqa: E731 - local key shorthand
+        base: dict[str, Any] = {"server": "pbx1", "call_id": call}
+        out += [
+            ev.CallArrived(**base, at=t, key=k("a"), leg_id=call, caller_number=f"+7495{i:07d}",
+                           caller_number_raw=f"7495{i:07d}", caller_name="Bench",
+                           channel=f"PJSIP/trunk-{i}"),
+            ev.IvrStep(**base, at=t + 1, key=k("i"), menu="main", node="start", digits="1"),
+            ev.CallQueued(**base, at=t + 2, key=k("q"), queue="support", position=1),
+            ev.CallOffered(**base, at=t + 3, key=k("o"), queue="support", interface="PJSIP/101",
+                           member_name="Alice"),
+            ev.CallAnswered(**base, at=t + 5, key=k("an"), queue="support", interface="PJSIP/101",
+                            member_name="Alice", hold_seconds=3, ring_seconds=2,
+                            operator_leg_id=f"{call}.2"),
+            ev.RecordingStarted(**base, at=t + 5, key=k("r"), file=f"rec-{i}.wav"),
+            ev.AgentCompleted(**base, at=t + 60, key=k("ac"), queue="support",
+                              interface="PJSIP/101", member_name="Alice", hold_seconds=3,
+                              talk_seconds=55, reason="caller"),
+            ev.CallEnded(**base, at=t + 60, key=k("e"), cause=16, outcome="answered",
+                         talk_seconds=55),
+        ]  # fmt: skip
+        i += 1
+    return out[:n]
+
+
+async def _schema(create: bool, name: str) -> None:
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    dsn = make_url(POSTGRES_URL).set(drivername="postgresql").render_as_string(hide_password=False)
+    conn = await asyncpg.connect(dsn)
+    try:
+        sql = f'CREATE SCHEMA "{name}"' if create else f'DROP SCHEMA "{name}" CASCADE'
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+async def bench_history(n: int, batch_size: int) -> dict[str, Any]:
+    from sqlalchemy.engine import make_url
+
+    schema = f"bench_{uuid.uuid4().hex[:10]}"
+    await _schema(True, schema)
+    url = make_url(POSTGRES_URL).update_query_dict({"search_path": schema})
+    engine = create_engine(url.render_as_string(hide_password=False))
+    events = make_events(n)
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(models.Base.metadata.create_all)
+        sessions = session_factory(engine)
+        with tempfile.TemporaryDirectory() as spill:
+            writer = HistoryWriter(sessions, spill_dir=Path(spill), batch_size=batch_size)
+            started = time.perf_counter()
+            for event in events:
+                await writer.handle(event)
+            await writer.flush()
+            writer_s = time.perf_counter() - started
+        copy_s = await _copy_baseline(engine, events, schema)
+    finally:
+        await engine.dispose()
+        await _schema(False, schema)
+    return {
+        "events": n,
+        "batch_size": batch_size,
+        "writer_events_per_s": round(n / writer_s),
+        "baseline_copy_events_per_s": round(n / copy_s),
+        "ratio_writer_vs_copy": round(copy_s / writer_s, 3),
+    }
+
+
+async def _copy_baseline(engine: Any, events: list[ev.DomainEvent], schema: str) -> float:
+    """Seconds for asyncpg COPY of the same interaction rows into an emptied table."""
+    rows = []
+    for event in events:
+        entry = describe(event)
+        rows.append((event_key(event), None, event.server, event.call_id, event.kind,
+                     from_epoch(event.at), entry.actor, entry.summary, json.dumps(entry.data)))  # fmt: skip
+    columns = ["key", "customer_id", "server", "call_linkedid", "kind", "at", "actor", "summary",
+               "data"]  # fmt: skip
+    async with engine.connect() as conn:
+        await conn.exec_driver_sql("TRUNCATE interaction_events")
+        await conn.commit()
+        raw = await conn.get_raw_connection()
+        driver = raw.driver_connection
+        started = time.perf_counter()
+        await driver.copy_records_to_table(
+            "interaction_events", records=rows, columns=columns, schema_name=schema
+        )
+        return time.perf_counter() - started
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=100_000)
+    parser.add_argument("--prefixes", type=int, default=10_000)
+    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument("--skip-history", action="store_true", help="no PostgreSQL part")
+    args = parser.parse_args(argv)
+    figures: dict[str, Any] = {"rating": bench_rating(args.calls, args.prefixes)}
+    if not args.skip_history:
+        figures["history"] = asyncio.run(bench_history(args.events, args.batch_size))
+    print(json.dumps(figures, indent=2))
+    return figures
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,113 @@
+"""Customer import throughput on SQLite (target ≥ 20,000 rows/s).
+
+Baseline in the same run: the same CSV read with ``csv`` and written with plain ``sqlite3``
+``executemany`` (no normalisation, no merge) — the floor of what any importer can do.
+
+    .venv/bin/python -m bench.bench_import [--rows 100000] [--chunk-size 5000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import json
+import sqlite3
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from contact_center.customers.demo_data import write_demo_csv
+from contact_center.customers.importer import CustomerImporter
+from contact_center.store import migrate
+from contact_center.store.db import create_engine
+
+
+async def _run_importer(csv_path: Path, db_path: Path, chunk_size: int) -> dict[str, Any]:
+    url = f"sqlite+aiosqlite:///{db_path}"
+    await migrate.upgrade(url)
+    engine = create_engine(url)
+    try:
+        report = await CustomerImporter(engine, chunk_size=chunk_size).import_file(csv_path)
+    finally:
+        await engine.dispose()
+    return report.to_dict()
+
+
+def _run_raw_sqlite(csv_path: Path, db_path: Path, chunk_size: int) -> float:
+    """Rows/s of csv → sqlite3.executemany into the same tables, chunked the same way."""
+    asyncio.run(migrate.upgrade(f"sqlite+aiosqlite:///{db_path}"))
+    conn = sqlite3.connect(db_path)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    started = time.perf_counter()
+    rows = 0
+    next_id = 1
+    with csv_path.open(newline="", encoding="utf-8") as fh:
+        reader = csv.reader(fh)
+        next(reader)
+        chunk: list[list[str]] = []
+        for row in reader:
+            chunk.append(row)
+            rows += 1
+            if len(chunk) >= chunk_size:
+                next_id = _raw_chunk(conn, chunk, next_id)
+                chunk = []
+        if chunk:
+            _raw_chunk(conn, chunk, next_id)
+    seconds = time.perf_counter() - started
+    conn.close()
+    return rows / seconds
+
+
+def _raw_chunk(conn: sqlite3.Connection, chunk: list[list[str]], next_id: int) -> int:
+    now = "2026-01-01 00:00:00"
+    customers = []
+    phones = []
+    for offset, row in enumerate(chunk):
+        customer_id = next_id + offset
+        customers.append((customer_id, row[0], row[2], row[3], row[4], row[5], row[6], "",
+                          row[7], "", "{}", "", now, now))
+        for phone in row[1].split(", "):
+            phones.append((customer_id, phone, phone[::-1], phone, ""))
+    with conn:
+        conn.executemany(
+            "INSERT INTO customers (id, name, company, segment, language, email, address, notes,"
+            " account_number, currency, custom, tariff_plan, created_at, updated_at)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            customers,
+        )
+        conn.executemany(
+            "INSERT INTO customer_phones (customer_id, e164, suffix, raw, label) VALUES (?,?,?,?,?)",
+            phones,
+        )
+    return next_id + len(chunk)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--chunk-size", type=int, default=5_000)
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        csv_path = Path(tmp) / "customers.csv"
+        write_demo_csv(csv_path, args.rows, seed=7)
+        report = asyncio.run(_run_importer(csv_path, Path(tmp) / "import.sqlite3", args.chunk_size))
+        raw_rows_per_second = _run_raw_sqlite(csv_path, Path(tmp) / "raw.sqlite3", args.chunk_size)
+    figures = {
+        "benchmark": "customer import, SQLite",
+        "rows": args.rows,
+        "importer": report,
+        "importer_rows_per_second": report["rows_per_second"],
+        "baseline_raw_sqlite3_rows_per_second": round(raw_rows_per_second),
+        "ratio_importer_to_raw": round(report["rows_per_second"] / raw_rows_per_second, 3),
+        "target_rows_per_second": 20_000,
+        "meets_target": report["rows_per_second"] >= 20_000,
+    }
+    print(json.dumps(figures, indent=2))
+    return figures
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,213 @@
+"""Typed AMI actions. Each is a small function over the *current* connection.
+
+Our AMI user needs only the ``call``, ``originate`` and ``agent`` write classes. Originate goes
+to Context/Exten/Priority only — never to an Application (CVE-2024-42365) — and carries
+``ChannelId``/``OtherChannelId`` so the caller can follow the new channels in the event stream
+(the ActionID reaches only ``OriginateResponse``). Recordings start in the dialplan; here we only
+stop or mute them (the AMI ``MixMonitor`` action would need the ``system`` class).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from contact_center.ami.connection import ActionResult, AmiConnection, FieldValue
+from contact_center.ami.errors import AmiNotConnected
+from contact_center.ami.parser import Frame
+
+
+@dataclass(frozen=True, slots=True)
+class OriginateResult:
+    channel_id: str  # Uniqueid we asked Asterisk to give the first channel
+    other_channel_id: str  # Uniqueid of the second channel of a Local pair
+    channel: str
+    reason: int  # Asterisk's OriginateResponse Reason (4 = answered)
+
+
+@dataclass(frozen=True, slots=True)
+class ConferenceMember:
+    conference: str
+    channel: str
+    caller_number: str
+    caller_name: str
+    admin: bool
+    muted: bool
+
+
+class AmiActions:
+    """The actions of one Asterisk server. ``connection`` returns the live connection (or None
+    while reconnecting: actions then fail fast with :class:`AmiNotConnected`)."""
+
+    def __init__(self, connection: Callable[[], AmiConnection | None], server_id: str = "") -> None:
+        self._connection = connection
+        self.server_id = server_id
+
+    async def _send(
+        self,
+        name: str,
+        fields: Mapping[str, FieldValue],
+        *,
+        timeout: float | None = None,
+        expect_event: str = "",
+    ) -> ActionResult:
+        conn = self._connection()
+        if conn is None:
+            raise AmiNotConnected(f"AMI {name}: server {self.server_id or '?'} not connected")
+        return await conn.send_action(name, fields, timeout=timeout, expect_event=expect_event)
+
+    async def originate(
+        self,
+        channel: str,
+        context: str,
+        exten: str,
+        priority: int = 1,
+        *,
+        caller_id: str = "",
+        timeout_ms: int = 30_000,
+        variables: Mapping[str, str] | None = None,
+        account: str = "",
+    ) -> OriginateResult:
+        """Call ``channel``; when it answers it runs ``context,exten,priority``. Waits for the
+        OriginateResponse; raises AmiActionError when the call could not be placed."""
+        channel_id = f"cc-{uuid.uuid4().hex}"
+        other_id = f"{channel_id}-2"
+        fields: dict[str, FieldValue] = {
+            "Channel": channel,
+            "Context": context,
+            "Exten": exten,
+            "Priority": priority,
+            "Timeout": timeout_ms,
+            "Async": True,
+            "ChannelId": channel_id,
+            "OtherChannelId": other_id,
+        }
+        if caller_id:
+            fields["CallerID"] = caller_id
+        if account:
+            fields["Account"] = account
+        if variables:
+            fields["Variable"] = [f"{key}={value}" for key, value in variables.items()]
+        conn = self._connection()
+        wait = timeout_ms / 1000 + (conn.action_timeout if conn else 10.0)
+        result = await self._send(
+            "Originate", fields, timeout=wait, expect_event="OriginateResponse"
+        )
+        final = result.final or result.response
+        return OriginateResult(
+            channel_id, other_id, final.get("Channel"), _int(final.get("Reason"))
+        )
+
+    async def redirect(
+        self, channel: str, context: str, exten: str, priority: int = 1, *, extra_channel: str = ""
+    ) -> None:
+        fields: dict[str, FieldValue] = {
+            "Channel": channel,
+            "Context": context,
+            "Exten": exten,
+            "Priority": priority,
+        }
+        if extra_channel:
+            fields.update(
+                ExtraChannel=extra_channel,
+                ExtraContext=context,
+                ExtraExten=exten,
+                ExtraPriority=priority,
+            )
+        await self._send("Redirect", fields)
+
+    async def hangup(self, channel: str, cause: int = 16) -> None:
+        await self._send("Hangup", {"Channel": channel, "Cause": cause})
+
+    async def queue_add(
+        self,
+        queue: str,
+        interface: str,
+        *,
+        member_name: str = "",
+        state_interface: str = "",
+        penalty: int = 0,
+        paused: bool = False,
+        reason: str = "",
+    ) -> None:
+        fields: dict[str, FieldValue] = {
+            "Queue": queue,
+            "Interface": interface,
+            "Penalty": penalty,
+            "Paused": paused,
+        }
+        if member_name:
+            fields["MemberName"] = member_name
+        if state_interface:
+            fields["StateInterface"] = state_interface
+        if reason:
+            fields["Reason"] = reason
+        await self._send("QueueAdd", fields)
+
+    async def queue_remove(self, queue: str, interface: str) -> None:
+        await self._send("QueueRemove", {"Queue": queue, "Interface": interface})
+
+    async def queue_pause(
+        self, interface: str, paused: bool, *, queue: str = "", reason: str = ""
+    ) -> None:
+        """Pause/unpause a member in one queue, or in all its queues when ``queue`` is empty."""
+        fields: dict[str, FieldValue] = {"Interface": interface, "Paused": paused}
+        if queue:
+            fields["Queue"] = queue
+        if reason:
+            fields["Reason"] = reason
+        await self._send("QueuePause", fields)
+
+    async def stop_mixmonitor(self, channel: str, *, mixmonitor_id: str = "") -> None:
+        fields: dict[str, FieldValue] = {"Channel": channel}
+        if mixmonitor_id:
+            fields["MixMonitorID"] = mixmonitor_id
+        await self._send("StopMixMonitor", fields)
+
+    async def mixmonitor_mute(self, channel: str, muted: bool, *, direction: str = "both") -> None:
+        """Mute (e.g. while card data is spoken) or resume a running recording."""
+        if direction not in ("read", "write", "both"):
+            raise ValueError(f"direction must be read, write or both, not {direction!r}")
+        await self._send(
+            "MixMonitorMute", {"Channel": channel, "Direction": direction, "State": int(muted)}
+        )
+
+    async def setvar(self, channel: str, variable: str, value: str) -> None:
+        await self._send("Setvar", {"Channel": channel, "Variable": variable, "Value": value})
+
+    async def play_dtmf(self, channel: str, digit: str, *, duration_ms: int = 250) -> None:
+        if len(digit) != 1 or digit not in "0123456789*#ABCDabcd":
+            raise ValueError(f"one DTMF digit expected, not {digit!r}")
+        await self._send("PlayDTMF", {"Channel": channel, "Digit": digit, "Duration": duration_ms})
+
+    async def confbridge_kick(self, conference: str, channel: str) -> None:
+        await self._send("ConfbridgeKick", {"Conference": conference, "Channel": channel})
+
+    async def confbridge_list(self, conference: str) -> list[ConferenceMember]:
+        result = await self._send("ConfbridgeList", {"Conference": conference})
+        return [
+            ConferenceMember(
+                conference=item.get("Conference", conference),
+                channel=item.get("Channel"),
+                caller_number=item.get("CallerIDNum"),
+                caller_name=item.get("CallerIDName"),
+                admin=item.get("Admin") == "Yes",
+                muted=item.get("Muted") == "Yes",
+            )
+            for item in result.items
+        ]
+
+    async def core_show_channels(self) -> list[Frame]:
+        return list((await self._send("CoreShowChannels", {})).items)
+
+    async def queue_status(self, queue: str = "") -> list[Frame]:
+        fields: dict[str, FieldValue] = {"Queue": queue} if queue else {}
+        return list((await self._send("QueueStatus", fields)).items)
+
+
+def _int(value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        return 0

@@ -1,0 +1,169 @@
+"""The AMI connector of one Asterisk server: connect, track, resync, reconnect — forever.
+
+Frames go from the socket to the tracker synchronously, in stream order; the domain events
+go through one queue to one dispatcher that awaits ``sink(event)`` one at a time, so the events
+of a call reach consumers in order. A failing sink is logged with the event and the next event
+is delivered (a broken consumer never stalls the stream). Several servers = several connectors,
+each with its own ``server_id``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from contact_center.ami.actions import AmiActions
+from contact_center.ami.connection import AmiConnection
+from contact_center.ami.errors import AmiAuthError, AmiError
+from contact_center.ami.parser import Frame
+from contact_center.ami.resync import OffsetStore, Resyncer
+from contact_center.ami.tracker import TRACKER_FILTER, CallTracker
+from contact_center.calls.events import DomainEvent
+from contact_center.config import AmiSettings
+
+log = logging.getLogger(__name__)
+
+Sink = Callable[[DomainEvent], Awaitable[None]]
+FULLY_BOOTED_WAIT = 2.0
+
+
+def _identity(raw: str) -> str:
+    return raw
+
+
+class AmiConnector:
+    """Keeps one server's AMI session alive and turns it into domain events for ``sink``."""
+
+    def __init__(
+        self,
+        settings: AmiSettings,
+        server_id: str,
+        sink: Sink,
+        *,
+        normalize: Callable[[str], str] = _identity,
+        state_dir: str | Path = "data",
+        rng: random.Random | None = None,
+    ) -> None:
+        self.settings = settings
+        self.server_id = server_id
+        self.sink = sink
+        self.tracker = CallTracker(server_id, normalize)
+        self.resyncer = Resyncer(
+            self.tracker,
+            cdr_csv_path=settings.cdr_csv_path,
+            queue_log_path=settings.queue_log_path,
+            offsets=OffsetStore(Path(state_dir) / f"ami-{server_id}-offsets.json"),
+        )
+        self.actions = AmiActions(lambda: self._conn, server_id)
+        self.last_error = ""
+        self.connects = 0
+        self._rng = rng or random.Random()
+        self._conn: AmiConnection | None = None
+        self._events: asyncio.Queue[DomainEvent] = asyncio.Queue()
+        self._connected = asyncio.Event()
+
+    @property
+    def connected(self) -> bool:
+        return self._conn is not None and self._conn.connected
+
+    async def wait_connected(self) -> None:
+        await self._connected.wait()
+
+    def backoff(self, attempt: int) -> float:
+        """Exponential backoff with jitter: uniform in [d/2, d], d = min·2^attempt ≤ max."""
+        ceiling = min(self.settings.reconnect_max, self.settings.reconnect_min * (2**attempt))
+        return self._rng.uniform(ceiling / 2, ceiling)
+
+    async def run(self) -> None:
+        """Run until cancelled: (re)connect, resync, deliver events."""
+        dispatcher = asyncio.create_task(self._dispatch(), name=f"ami-{self.server_id}-dispatch")
+        attempt = 0
+        try:
+            while True:
+                if await self._session():
+                    attempt = 0
+                delay = self.backoff(attempt)
+                attempt += 1
+                log.info("AMI %s: reconnecting in %.2f s", self.server_id, delay)
+                await asyncio.sleep(delay)
+        finally:
+            dispatcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await dispatcher
+
+    async def _session(self) -> bool:
+        """One connection's life. True when it logged in (the backoff restarts)."""
+        s = self.settings
+        conn = AmiConnection(
+            s.host,
+            s.port,
+            s.username,
+            s.secret,
+            auth=s.auth,
+            on_frame=self._on_frame,
+            frame_filter=TRACKER_FILTER,
+            action_timeout=s.action_timeout,
+            ping_interval=s.ping_interval,
+            name=f"cc-{self.server_id}",
+        )
+        try:
+            await conn.connect()
+        except AmiAuthError as exc:
+            self.last_error = str(exc)
+            log.error("AMI %s: %s", self.server_id, exc)
+            return False
+        except AmiError as exc:
+            self.last_error = str(exc)
+            log.warning("AMI %s: connect failed: %s", self.server_id, exc)
+            return False
+        self._conn = conn
+        self.connects += 1
+        try:
+            await self._resync(conn)
+            self._connected.set()
+            reason = await conn.closed
+            self.last_error = f"connection lost: {reason}"
+            log.warning("AMI %s: connection lost: %s", self.server_id, reason)
+        finally:
+            self._connected.clear()
+            self._conn = None
+            await conn.close()
+        return True
+
+    async def _resync(self, conn: AmiConnection) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(conn.fully_booted.wait(), FULLY_BOOTED_WAIT)
+        if not conn.fully_booted.is_set():
+            log.warning("AMI %s: no FullyBooted yet; resyncing anyway", self.server_id)
+        try:
+            channels = await self.actions.core_show_channels()
+            queue_items = await self.actions.queue_status()
+        except AmiError as exc:
+            log.warning("AMI %s: resync lists failed: %s", self.server_id, exc)
+            return
+        for event in self.resyncer.rebuild(channels, queue_items):
+            self._events.put_nowait(event)
+
+    def _on_frame(self, frame: Frame) -> None:
+        for event in self.tracker.feed(frame):
+            self._events.put_nowait(event)
+
+    async def _dispatch(self) -> None:
+        while True:
+            event = await self._events.get()
+            try:
+                await self.sink(event)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("event sink failed on %s key=%s; continuing", event.kind, event.key)
+            finally:
+                self._events.task_done()
+
+    async def drain(self) -> None:
+        """Wait until every event produced so far has been handed to the sink (tests, stop)."""
+        await self._events.join()

@@ -1,0 +1,1 @@
+"""Tariffication: tariff plans, rating calls, charges and their reports."""

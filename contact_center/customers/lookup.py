@@ -1,0 +1,260 @@
+"""Caller lookup: who is calling from this number?
+
+Exact match on the normalised E.164 number (indexed), optionally falling back to the last N
+digits (for carriers that mangle prefixes). Extensions and withheld numbers never match a
+customer. Results, including "nobody", are kept in a bounded LRU cache that writers clear
+with ``invalidate()``; a short TTL bounds staleness when the writer is another process.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import aliased
+
+from contact_center.customers.phones import normalize_number
+from contact_center.store.models import Customer, CustomerPhone
+
+# A caller matching more customers than this is a switchboard; the pop shows the first ones.
+MAX_MATCHES = 20
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerCard:
+    """What the screen pop, IVR and CLI show about a customer."""
+
+    id: int
+    name: str
+    company: str
+    segment: str
+    language: str
+    email: str
+    address: str
+    notes: str
+    account_number: str | None
+    phones: tuple[str, ...]
+    custom: dict[str, Any] = field(default_factory=dict, hash=False)
+
+    @property
+    def is_vip(self) -> bool:
+        return self.segment.upper() == "VIP"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "company": self.company,
+            "segment": self.segment,
+            "language": self.language,
+            "email": self.email,
+            "address": self.address,
+            "notes": self.notes,
+            "account_number": self.account_number,
+            "phones": list(self.phones),
+            "custom": dict(self.custom),
+            "is_vip": self.is_vip,
+        }
+
+
+_CARD_COLUMNS = (
+    Customer.id,
+    Customer.name,
+    Customer.company,
+    Customer.segment,
+    Customer.language,
+    Customer.email,
+    Customer.address,
+    Customer.notes,
+    Customer.account_number,
+    Customer.custom,
+)
+_all_phones = aliased(CustomerPhone, name="all_phones")
+
+
+def cards_query(matching_ids: Any) -> Select[Any]:
+    """Customers whose id is in ``matching_ids`` (a subquery), one row per phone."""
+    return (
+        select(*_CARD_COLUMNS, _all_phones.e164)
+        .outerjoin(_all_phones, _all_phones.customer_id == Customer.id)
+        .where(Customer.id.in_(matching_ids))
+        .order_by(Customer.id, _all_phones.id)
+    )
+
+
+def exact_query(e164: str) -> Select[Any]:
+    """The indexed query behind ``by_number`` (also used by the benchmark's raw baseline)."""
+    ids = (
+        select(CustomerPhone.customer_id)
+        .where(CustomerPhone.e164 == e164)
+        .limit(MAX_MATCHES)
+        .scalar_subquery()
+    )
+    return cards_query(ids)
+
+
+def suffix_query(last_digits: str) -> Select[Any]:
+    """Customers with a phone ending in ``last_digits``: a prefix range on reversed digits."""
+    low = last_digits[::-1]
+    high = _next_prefix(low)
+    condition = CustomerPhone.suffix >= low
+    if high is not None:
+        condition = condition & (CustomerPhone.suffix < high)
+    ids = (
+        select(CustomerPhone.customer_id)
+        .where(condition)
+        .distinct()
+        .limit(MAX_MATCHES)
+        .scalar_subquery()
+    )
+    return cards_query(ids)
+
+
+def _next_prefix(prefix: str) -> str | None:
+    """The smallest digit string greater than every string starting with ``prefix``.
+
+    Digits only (no ``chr(ord+1)`` → ':'), because collations may order punctuation
+    differently from digits.
+    """
+    stripped = prefix.rstrip("9")
+    if not stripped:
+        return None
+    return stripped[:-1] + str(int(stripped[-1]) + 1)
+
+
+def rows_to_cards(rows: Sequence[Any]) -> list[CustomerCard]:
+    """Group the one-row-per-phone result into cards, keeping the query's order."""
+    cards: list[CustomerCard] = []
+    phones: list[str] = []
+    current: Any = None
+    for row in rows:
+        if current is not None and row[0] != current[0]:
+            cards.append(_card(current, phones))
+            phones = []
+        current = row
+        if row[-1] is not None:
+            phones.append(row[-1])
+    if current is not None:
+        cards.append(_card(current, phones))
+    return cards
+
+
+def _card(row: Any, phones: list[str]) -> CustomerCard:
+    return CustomerCard(
+        id=row[0],
+        name=row[1],
+        company=row[2] or "",
+        segment=row[3] or "",
+        language=row[4] or "",
+        email=row[5] or "",
+        address=row[6] or "",
+        notes=row[7] or "",
+        account_number=row[8],
+        phones=tuple(phones),
+        custom=dict(row[9] or {}),
+    )
+
+
+class CustomerLookup:
+    """Find customers by caller number, account number or id."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        region: str,
+        area_code: str = "",
+        suffix_digits: int = 0,
+        cache_size: int = 10_000,
+        cache_ttl: float = 60.0,
+    ) -> None:
+        self._sessions = sessions
+        self._region = region
+        self._area_code = area_code
+        self._suffix_digits = max(0, suffix_digits)
+        self._cache_size = max(0, cache_size)
+        self._cache_ttl = cache_ttl
+        self._cache: OrderedDict[str, tuple[float, tuple[CustomerCard, ...]]] = OrderedDict()
+        # Bumped by invalidate(): a query that started before a change must not refill the
+        # cache with what it read before the change.
+        self._generation = 0
+        self.hits = 0
+        self.misses = 0
+
+    async def by_number(self, raw: str) -> list[CustomerCard]:
+        """All customers with this number (several may share one); [] for none."""
+        number = normalize_number(raw, region=self._region, area_code=self._area_code)
+        if number.kind == "e164" and number.e164 is not None:
+            key = number.e164
+        elif number.kind == "invalid" and self._suffix_digits and number.digits:
+            key = "~" + number.digits  # mangled but number-like: only the fallback may match
+        else:
+            return []  # extensions and withheld numbers are never a customer
+        cached = self._cache_get(key)
+        if cached is not None:
+            return list(cached)
+        generation = self._generation
+        cards = await self._query_number(number.e164, number.digits)
+        self._cache_put(key, tuple(cards), generation)
+        return cards
+
+    async def by_account(self, account_number: str) -> CustomerCard | None:
+        account_number = account_number.strip()
+        if not account_number:
+            return None
+        ids = select(Customer.id).where(Customer.account_number == account_number).scalar_subquery()
+        cards = await self._fetch(cards_query(ids))
+        return cards[0] if cards else None
+
+    async def by_id(self, customer_id: int) -> CustomerCard | None:
+        cards = await self._fetch(
+            cards_query(select(Customer.id).where(Customer.id == customer_id).scalar_subquery())
+        )
+        return cards[0] if cards else None
+
+    @property
+    def cached_entries(self) -> int:
+        return len(self._cache)
+
+    def invalidate(self) -> None:
+        """Forget every cached answer (call after any change to customers or phones)."""
+        self._generation += 1
+        self._cache.clear()
+
+    async def _query_number(self, e164: str | None, digits: str) -> list[CustomerCard]:
+        if e164 is not None:
+            cards = await self._fetch(exact_query(e164))
+            if cards:
+                return cards
+            digits = e164.lstrip("+")
+        n = self._suffix_digits
+        if n and len(digits) >= n:
+            return await self._fetch(suffix_query(digits[-n:]))
+        return []
+
+    async def _fetch(self, query: Select[Any]) -> list[CustomerCard]:
+        async with self._sessions() as session:
+            result = await session.execute(query)
+            return rows_to_cards(result.all())
+
+    def _cache_get(self, key: str) -> tuple[CustomerCard, ...] | None:
+        entry = self._cache.get(key)
+        if entry is None or entry[0] < time.monotonic():
+            self.misses += 1
+            return None
+        self._cache.move_to_end(key)
+        self.hits += 1
+        return entry[1]
+
+    def _cache_put(self, key: str, cards: tuple[CustomerCard, ...], generation: int) -> None:
+        if self._cache_size == 0 or generation != self._generation:
+            return
+        self._cache[key] = (time.monotonic() + self._cache_ttl, cards)
+        self._cache.move_to_end(key)
+        while len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)

@@ -1,0 +1,1 @@
+"""Interaction history: every fact of a call and a customer, written once."""

@@ -1,0 +1,137 @@
+"""How each domain event reads in a customer's history: actor, one-line summary, data.
+
+Pure functions; digits the caller typed in a sensitive IVR step (card number, PIN) are masked
+here, before anything is stored.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from contact_center.calls import events as ev
+
+# Fields every event has; the stored ``data`` keeps only what is specific to the kind.
+_COMMON = {"server", "call_id", "at", "seq", "key", "kind"}
+# Operator and queue-member state changes are not the customer's interactions.
+NOT_HISTORY: tuple[type[ev.DomainEvent], ...] = (ev.OperatorState,)
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    actor: str
+    summary: str
+    data: dict[str, Any]
+
+
+def event_key(event: ev.DomainEvent) -> str:
+    """The event's idempotency key; derived from its content if the producer left it empty."""
+    if event.key:
+        return event.key
+    content = {k: v for k, v in ev.to_dict(event).items() if k != "seq"}
+    return ev.make_key(json.dumps(content, sort_keys=True, default=str))
+
+
+def mask(digits: str) -> str:
+    return "*" * len(digits)
+
+
+def describe(event: ev.DomainEvent) -> Entry:
+    data = {k: v for k, v in ev.to_dict(event).items() if k not in _COMMON}
+    if isinstance(event, ev.IvrStep) and event.sensitive:
+        data["digits"] = mask(event.digits)
+    actor, summary = _summarise(event)
+    return Entry(actor[:120], summary[:400], data)
+
+
+def _operator(member_name: str, interface: str) -> str:
+    if member_name and interface and member_name != interface:
+        return f"{member_name} ({interface})"
+    return member_name or interface
+
+
+def _summarise(event: ev.DomainEvent) -> tuple[str, str]:
+    match event:
+        case ev.CallArrived():
+            number = event.caller_number or event.caller_number_raw
+            name = f"({event.caller_name})" if event.caller_name else ""
+            who = " ".join(x for x in (number, name) if x)
+            to = f" to {event.did}" if event.did else ""
+            return "caller", f"{event.direction.capitalize()} call from {who or 'unknown'}{to}"
+        case ev.CallerIdentified():
+            return "caller", f"Caller identified as customer #{event.customer_id} by {event.method}"
+        case ev.IvrStep():
+            digits = mask(event.digits) if event.sensitive else event.digits
+            pressed = f": pressed {digits}" if digits else ""
+            result = f" ({event.result})" if event.result else ""
+            return "caller", f"IVR {event.menu}/{event.node}{pressed}{result}"
+        case ev.CallQueued():
+            return "caller", f"Queued in {event.queue} at position {event.position}"
+        case ev.CallOffered():
+            who = _operator(event.member_name, event.interface)
+            return who, f"Offered to {who} from {event.queue}"
+        case ev.CallRingNoAnswer():
+            who = _operator(event.member_name, event.interface)
+            return who, f"{who} did not answer ({event.ring_seconds:.0f} s)"
+        case ev.CallAnswered():
+            who = _operator(event.member_name, event.interface)
+            queue = f" from {event.queue}" if event.queue else ""
+            return who, f"Answered by {who}{queue} after {event.hold_seconds:.0f} s"
+        case ev.CallAbandoned():
+            return "caller", f"Hung up in {event.queue} after {event.hold_seconds:.0f} s waiting"
+        case ev.CallLeftQueue():
+            return "caller", f"Left {event.queue} ({event.reason})"
+        case ev.CallHeld():
+            return event.channel, "Put on hold" if event.held else "Taken off hold"
+        case ev.CallTransferred():
+            return event.by_interface, f"Transferred ({event.transfer_type}) to {event.target}"
+        case ev.ConferenceJoined():
+            who = event.caller_name or event.caller_number or event.channel
+            return who, f"{who} joined conference {event.conference}"
+        case ev.ConferenceLeft():
+            return event.channel, f"{event.channel} left conference {event.conference}"
+        case ev.RecordingStarted():
+            return "system", f"Recording started ({event.file})"
+        case ev.RecordingMuted():
+            state = "paused" if event.muted else "resumed"
+            reason = f": {event.reason}" if event.reason else ""
+            return "system", f"Recording {state}{reason}"
+        case ev.RecordingStopped():
+            return "system", "Recording stopped"
+        case ev.AgentCompleted():
+            who = _operator(event.member_name, event.interface)
+            return who, f"{who} finished after {event.talk_seconds:.0f} s talk ({event.reason})"
+        case ev.CallEnded():
+            by = f", {event.hung_up_by} hung up" if event.hung_up_by else ""
+            cause = event.cause_txt or f"cause {event.cause}"
+            outcome = f" {event.outcome}" if event.outcome else ""
+            return (
+                event.hung_up_by,
+                f"Call ended{outcome}{by} ({cause}), talk {event.talk_seconds:.0f} s",
+            )
+        case ev.OperatorAction():
+            return event.user, _operator_action(event)
+        case ev.CallbackRequested():
+            note = f": {event.note}" if event.note else ""
+            return "caller", f"Callback requested to {event.number}{note}"
+        case ev.RoutingDecided():
+            return "system", f"Routed to {event.queue} (priority {event.priority}, {event.reason})"
+    return "", event.kind
+
+
+def _operator_action(event: ev.OperatorAction) -> str:
+    detail = event.detail
+    if event.action == "note":
+        return f"Note: {detail.get('text', '')}"
+    if event.action == "disposition":
+        return f"Disposition: {disposition_of(event)}"
+    extra = ", ".join(
+        f"{k}={v}" for k, v in sorted(detail.items()) if not isinstance(v, dict | list)
+    )
+    return f"{event.action}" + (f" ({extra})" if extra else "")
+
+
+def disposition_of(event: ev.OperatorAction) -> str:
+    value = event.detail.get("disposition") or event.detail.get("code") or ""
+    return str(value)

@@ -1,0 +1,300 @@
+"""Reading the history: a customer's timeline (paged, filtered), one call's detail, CSV export.
+
+Paging is by keyset on (at, id), newest first: a page costs the same at the end of a long
+history as at the start, and rows written meanwhile do not shift the pages already seen.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.sql.elements import ColumnElement
+
+from contact_center.history.buffer import HistoryError
+from contact_center.store import models
+
+Sessions = async_sessionmaker[AsyncSession]
+Progress = Callable[[int, int], None]
+MAX_PAGE = 500
+CSV_COLUMNS = ("at", "customer_id", "server", "call", "kind", "actor", "summary", "data")
+
+
+class BadCursor(HistoryError, ValueError):
+    def __init__(self, cursor: str) -> None:
+        super().__init__(f"invalid paging cursor {cursor!r}")
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineItem:
+    id: int
+    key: str
+    kind: str
+    at: datetime
+    server: str
+    call: str  # linkedid ("" for facts outside a call)
+    customer_id: int | None
+    actor: str
+    summary: str
+    data: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "key": self.key,
+            "kind": self.kind,
+            "at": self.at.isoformat(),
+            "server": self.server,
+            "call": self.call,
+            "customer_id": self.customer_id,
+            "actor": self.actor,
+            "summary": self.summary,
+            "data": self.data,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineFilter:
+    kinds: tuple[str, ...] = ()  # e.g. ("call.arrived", "operator.action")
+    since: datetime | None = None
+    until: datetime | None = None
+    call: str = ""  # only this call's events
+    text: str = ""  # substring of the summary (case-insensitive)
+
+
+@dataclass(frozen=True, slots=True)
+class TimelinePage:
+    items: tuple[TimelineItem, ...]
+    next_cursor: str | None  # pass back as ``cursor`` for the next (older) page
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"items": [i.to_dict() for i in self.items], "next_cursor": self.next_cursor}
+
+
+@dataclass(frozen=True, slots=True)
+class CallDetail:
+    call: dict[str, Any]
+    legs: tuple[dict[str, Any], ...]
+    timeline: tuple[TimelineItem, ...]
+    recordings: tuple[dict[str, Any], ...]
+    charge: dict[str, Any] | None
+    customer: dict[str, Any] | None = field(default=None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "call": self.call,
+            "customer": self.customer,
+            "legs": list(self.legs),
+            "timeline": [i.to_dict() for i in self.timeline],
+            "recordings": list(self.recordings),
+            "charge": self.charge,
+        }
+
+
+def _item(row: models.InteractionEvent) -> TimelineItem:
+    return TimelineItem(
+        id=row.id, key=row.key, kind=row.kind, at=_aware(row.at), server=row.server,
+        call=row.call_linkedid, customer_id=row.customer_id, actor=row.actor,
+        summary=row.summary, data=row.data or {},
+    )  # fmt: skip
+
+
+def encode_cursor(item: TimelineItem) -> str:
+    return f"{item.at.astimezone(UTC).isoformat()}~{item.id}"
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, int]:
+    try:
+        at, _, ident = cursor.partition("~")
+        return _aware(datetime.fromisoformat(at)).astimezone(UTC), int(ident)
+    except ValueError:
+        raise BadCursor(cursor) from None
+
+
+def _filters(f: TimelineFilter) -> list[ColumnElement[bool]]:
+    table = models.InteractionEvent
+    where: list[ColumnElement[bool]] = []
+    if f.kinds:
+        where.append(table.kind.in_(f.kinds))
+    if f.since is not None:
+        where.append(table.at >= f.since.astimezone(UTC))
+    if f.until is not None:
+        where.append(table.at < f.until.astimezone(UTC))
+    if f.call:
+        where.append(table.call_linkedid == f.call)
+    if f.text:
+        where.append(func.lower(table.summary).contains(f.text.lower(), autoescape=True))
+    return where
+
+
+async def customer_timeline(
+    sessions: Sessions,
+    customer_id: int,
+    *,
+    limit: int = 50,
+    cursor: str | None = None,
+    filters: TimelineFilter = TimelineFilter(),
+) -> TimelinePage:
+    """One page of a customer's history, newest first."""
+    limit = max(1, min(limit, MAX_PAGE))
+    table = models.InteractionEvent
+    stmt = select(table).where(table.customer_id == customer_id, *_filters(filters))
+    if cursor:
+        at, ident = decode_cursor(cursor)
+        stmt = stmt.where(or_(table.at < at, and_(table.at == at, table.id < ident)))
+    stmt = stmt.order_by(table.at.desc(), table.id.desc()).limit(limit + 1)
+    async with sessions() as session:
+        rows = (await session.execute(stmt)).scalars().all()
+    items = tuple(_item(r) for r in rows[:limit])
+    more = len(rows) > limit
+    return TimelinePage(items, encode_cursor(items[-1]) if more and items else None)
+
+
+def _call_dict(call: models.Call) -> dict[str, Any]:
+    def iso(value: datetime | None) -> str | None:
+        return None if value is None else _aware(value).isoformat()
+
+    return {
+        "server": call.server, "linkedid": call.linkedid, "customer_id": call.customer_id,
+        "direction": call.direction, "caller_number": call.caller_number,
+        "caller_name": call.caller_name, "did": call.did, "queue": call.queue,
+        "operator": call.operator_interface, "started_at": iso(call.started_at),
+        "answered_at": iso(call.answered_at), "ended_at": iso(call.ended_at),
+        "wait_seconds": call.wait_seconds, "talk_seconds": call.talk_seconds,
+        "outcome": call.outcome, "hangup_cause": call.hangup_cause,
+        "ivr_path": call.ivr_path or {}, "disposition": call.disposition,
+    }  # fmt: skip
+
+
+async def call_detail(sessions: Sessions, server: str, linkedid: str) -> CallDetail | None:
+    """Everything about one call: row, legs, its timeline, recordings and charge."""
+    async with sessions() as session:
+        call = (
+            await session.execute(
+                select(models.Call).where(
+                    models.Call.server == server, models.Call.linkedid == linkedid
+                )
+            )
+        ).scalar_one_or_none()
+        if call is None:
+            return None
+        legs = (
+            await session.execute(
+                select(models.CallLeg).where(models.CallLeg.call_id == call.id).order_by(
+                    models.CallLeg.started_at, models.CallLeg.id
+                )
+            )
+        ).scalars()
+        events = (
+            await session.execute(
+                select(models.InteractionEvent)
+                .where(
+                    models.InteractionEvent.server == server,
+                    models.InteractionEvent.call_linkedid == linkedid,
+                )
+                .order_by(models.InteractionEvent.at, models.InteractionEvent.id)
+            )
+        ).scalars()
+        timeline = tuple(_item(e) for e in events)
+        recordings = (
+            await session.execute(
+                select(models.Recording).where(
+                    models.Recording.server == server, models.Recording.call_linkedid == linkedid
+                )
+            )
+        ).scalars()
+        charge = (
+            await session.execute(
+                select(models.Charge).where(
+                    models.Charge.server == server, models.Charge.call_linkedid == linkedid
+                )
+            )
+        ).scalar_one_or_none()
+        customer = None
+        if call.customer_id is not None:
+            found = await session.get(models.Customer, call.customer_id)
+            if found is not None:
+                customer = {"id": found.id, "name": found.name, "company": found.company}
+        return CallDetail(
+            call=_call_dict(call),
+            customer=customer,
+            legs=tuple(
+                {
+                    "uniqueid": leg.uniqueid, "channel": leg.channel, "role": leg.role,
+                    "started_at": _aware(leg.started_at).isoformat(),
+                    "ended_at": None if leg.ended_at is None else _aware(leg.ended_at).isoformat(),
+                    "hangup_cause": leg.hangup_cause,
+                }
+                for leg in legs
+            ),  # fmt: skip
+            timeline=timeline,
+            recordings=tuple(
+                {"id": r.id, "file_name": r.file_name, "status": r.status,
+                 "duration_seconds": r.duration_seconds}
+                for r in recordings
+            ),  # fmt: skip
+            charge=None
+            if charge is None
+            else {
+                "amount": str(charge.amount), "currency": charge.currency, "plan": charge.plan,
+                "billed_seconds": charge.billed_seconds, "breakdown": charge.breakdown,
+            },  # fmt: skip
+        )
+
+
+async def export_csv(
+    sessions: Sessions,
+    out: TextIO,
+    *,
+    customer_id: int | None = None,
+    filters: TimelineFilter = TimelineFilter(),
+    progress: Progress | None = None,
+    chunk: int = 1000,
+) -> int:
+    """Write matching history rows as CSV (oldest first), in chunks; returns the row count.
+
+    ``progress(done, total)`` is called after every chunk, so a large range can show how far
+    it got; memory stays bounded by the chunk size.
+    """
+    table = models.InteractionEvent
+    where = _filters(filters)
+    if customer_id is not None:
+        where.append(table.customer_id == customer_id)
+    async with sessions() as session:
+        total = int(
+            (await session.execute(select(func.count()).select_from(table).where(*where)))
+            .scalar_one()
+        )
+    writer = csv.writer(out)
+    writer.writerow(CSV_COLUMNS)
+    done, last_id = 0, 0
+    while True:
+        async with sessions() as session:
+            rows = (
+                await session.execute(
+                    select(table).where(*where, table.id > last_id).order_by(table.id).limit(chunk)
+                )
+            ).scalars().all()
+        if not rows:
+            break
+        for row in rows:
+            writer.writerow((
+                _aware(row.at).isoformat(), "" if row.customer_id is None else row.customer_id,
+                row.server, row.call_linkedid, row.kind, row.actor, row.summary,
+                json.dumps(row.data or {}, ensure_ascii=False, sort_keys=True),
+            ))  # fmt: skip
+        done += len(rows)
+        last_id = rows[-1].id
+        if progress is not None:
+            progress(done, total)
+    return done

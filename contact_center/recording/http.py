@@ -1,0 +1,374 @@
+"""QA pages: search, player with waveform, Range audio, scoring, operators' scores.
+
+Every route checks the role (``require_role``) *and* the recording's scope
+(:func:`~contact_center.recording.access.can_access`); a recording outside the reader's scope
+answers 404 like one that does not exist. Audio is served by recording id only — the file
+name comes from the row and is resolved inside the spool — and every listen or download is
+written to the audit log.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import aiohttp_jinja2
+from aiohttp import web
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from contact_center.recording.access import Principal, RecordingScope, can_access, can_review
+from contact_center.recording.audit import audit
+from contact_center.recording.errors import FormInvalid, RecordingError, ReviewExists
+from contact_center.recording.paths import resolve_in_spool
+from contact_center.recording.qa import (
+    band_of,
+    create_form,
+    operator_scores,
+    parse_form,
+    submit_review,
+)
+from contact_center.recording.search import (
+    OUTCOMES,
+    BadFilter,
+    SearchFilters,
+    load_principal,
+    scope_clause,
+    search_recordings,
+)
+from contact_center.store.models import Call, Customer, QaForm, QaReview, Recording, User
+from contact_center.web.app import SESSIONS_KEY, SETTINGS_KEY, add_template_dir
+from contact_center.web.auth import CurrentUser, Role, current_user, require_role
+
+HERE = Path(__file__).parent
+AUDIO_TYPES = {".mp3": "audio/mpeg", ".opus": "audio/ogg", ".ogg": "audio/ogg", ".wav": "audio/wav"}
+SPEEDS = (0.75, 1.0, 1.25, 1.5, 2.0)
+GONE = ("deleted", "archived", "erased")
+
+
+async def _principal(db: AsyncSession, user: CurrentUser) -> Principal:
+    return await load_principal(
+        db, user_id=user.id, login=user.login, role=user.role, interface=user.interface
+    )
+
+
+def _scope(rec: Recording) -> RecordingScope:
+    return RecordingScope(queue=rec.queue, operator_interface=rec.operator_interface)
+
+
+async def _visible_recording(db: AsyncSession, request: web.Request) -> tuple[Recording, Principal]:
+    """The recording of the URL if the user may see it; 404 otherwise (no existence leak)."""
+    principal = await _principal(db, current_user(request))
+    rec = await db.get(Recording, int(request.match_info["rec_id"]))
+    if rec is None or not can_access(principal, _scope(rec)):
+        raise web.HTTPNotFound(text="no such recording")
+    return rec, principal
+
+
+# --- search ------------------------------------------------------------------------------------
+
+
+@require_role(Role.QA, Role.SUPERVISOR, Role.OPERATOR)
+async def qa_home(request: web.Request) -> web.StreamResponse:
+    raise web.HTTPFound("/qa/recordings")
+
+
+@require_role(Role.QA, Role.SUPERVISOR, Role.OPERATOR)
+async def search_page(request: web.Request) -> web.StreamResponse:
+    error = ""
+    try:
+        filters = SearchFilters.from_query(request.query)
+    except BadFilter as exc:
+        filters, error = SearchFilters(), str(exc)
+    async with request.app[SESSIONS_KEY]() as db:
+        principal = await _principal(db, current_user(request))
+        rows = [] if error else await search_recordings(db, principal, filters)
+    context = {
+        "title": "Recordings",
+        "rows": rows,
+        "filters": filters,
+        "query": {k: v for k, v in request.query.items() if k != "page"},
+        "outcomes": OUTCOMES,
+        "error": error,
+    }
+    return aiohttp_jinja2.render_template(
+        "qa_search.html", request, context, status=400 if error else 200
+    )
+
+
+# --- player ------------------------------------------------------------------------------------
+
+
+@require_role(Role.QA, Role.SUPERVISOR, Role.OPERATOR)
+async def player_page(request: web.Request) -> web.StreamResponse:
+    user = current_user(request)
+    async with request.app[SESSIONS_KEY]() as db:
+        rec, principal = await _visible_recording(db, request)
+        customer = await db.get(Customer, rec.customer_id) if rec.customer_id else None
+        call = await db.scalar(
+            select(Call).where(Call.server == rec.server, Call.linkedid == rec.call_linkedid)
+        )
+        reviews = (
+            await db.execute(
+                select(QaReview, QaForm.name, User.login)
+                .join(QaForm, QaForm.id == QaReview.form_id)
+                .join(User, User.id == QaReview.reviewer_id)
+                .where(QaReview.recording_id == rec.id)
+                .order_by(QaReview.created_at)
+            )
+        ).all()
+        forms = (await db.scalars(select(QaForm).where(QaForm.active).order_by(QaForm.name))).all()
+    reviewer = can_review(principal, _scope(rec))
+    done_forms = {review.form_id for review, _, _ in reviews if review.reviewer_id == user.id}
+    context = {
+        "title": f"Recording {rec.id}",
+        "rec": rec,
+        "customer": customer,
+        "call": call,
+        "playable": rec.status not in GONE and rec.status in {"done", "stopped", "failed"},
+        "waveform": waveform(rec),
+        "reviews": [
+            {
+                "review": review,
+                "form": form_name,
+                "reviewer": login,
+                "band": band_of(review.score),
+                "comments": (review.comments or {}).get("items", []),
+            }
+            for review, form_name, login in reviews
+        ],
+        "forms": [
+            {"form": f, "parsed": parse_form(f.definition)}
+            for f in forms
+            if reviewer and f.id not in done_forms
+        ],
+        "speeds": SPEEDS,
+        "error": request.query.get("error", "")[:300],
+    }
+    return aiohttp_jinja2.render_template("qa_player.html", request, context)
+
+
+def waveform(rec: Recording) -> dict[str, Any]:
+    """SVG geometry for the player: one vertical line per peak, gaps as shaded boxes."""
+    values = [float(v) for v in (rec.peaks or {}).get("values", [])]
+    n = max(1, len(values))
+    path = "".join(f"M{i}.5,{50 - 48 * v:.1f}V{50 + 48 * v:.1f}" for i, v in enumerate(values))
+    duration = rec.duration_seconds or 0.0
+    gaps = []
+    for gap in (rec.pauses or {}).get("gaps", []):
+        start, end = float(gap[0]), float(gap[1] if gap[1] is not None else gap[0])
+        if duration > 0:
+            gaps.append(
+                {
+                    "x": round(start / duration * n, 2),
+                    "width": round(max(0.5, (end - start) / duration * n), 2),
+                    "start": start,
+                    "end": end,
+                    "reason": gap[2] if len(gap) > 2 else "",
+                }
+            )
+    return {"width": n, "path": path, "gaps": gaps, "duration": duration, "empty": not values}
+
+
+# --- audio ---------------------------------------------------------------------------------------
+
+
+@require_role(Role.QA, Role.SUPERVISOR, Role.OPERATOR)
+async def audio(request: web.Request) -> web.StreamResponse:
+    """The recording's audio by id (HTTP Range supported by FileResponse)."""
+    user = current_user(request)
+    download = request.query.get("download") == "1"
+    spool = request.app[SETTINGS_KEY].recording.spool_dir
+    async with request.app[SESSIONS_KEY]() as db:
+        rec, _ = await _visible_recording(db, request)
+        if rec.status in GONE:
+            raise web.HTTPGone(text=f"recording {rec.status}")
+        path = _audio_path(spool, rec)
+        # A player asks for many ranges while it plays and seeks: log the listen once, at
+        # its first byte, and every download.
+        if download or _starts_at_zero(request):
+            audit(
+                db,
+                user.login,
+                "recording.download" if download else "recording.listen",
+                f"recording:{rec.id}",
+                call=rec.call_linkedid,
+                file=path.name,
+            )
+            await db.commit()
+    headers = {"Content-Type": AUDIO_TYPES.get(path.suffix, "application/octet-stream")}
+    headers["Cache-Control"] = "private, no-store"
+    if download:
+        headers["Content-Disposition"] = f'attachment; filename="recording-{rec.id}{path.suffix}"'
+    return web.FileResponse(path, headers=headers)
+
+
+def _audio_path(spool: str, rec: Recording) -> Path:
+    for name in (rec.compact_name if rec.status == "done" else "", rec.file_name):
+        if not name:
+            continue
+        try:
+            return resolve_in_spool(spool, name)
+        except RecordingError:
+            continue
+    raise web.HTTPNotFound(text="the recording's audio is not available")
+
+
+def _starts_at_zero(request: web.Request) -> bool:
+    if request.method != "GET":
+        return False
+    ranges = request.headers.get("Range", "").replace(" ", "")
+    return not ranges or ranges.startswith("bytes=0-")
+
+
+# --- reviews -------------------------------------------------------------------------------------
+
+
+@require_role(Role.QA)
+async def submit_review_form(request: web.Request) -> web.StreamResponse:
+    user = current_user(request)
+    post = await request.post()
+    async with request.app[SESSIONS_KEY]() as db:
+        rec, principal = await _visible_recording(db, request)
+        rec_id = rec.id  # read now: a rollback below expires the row
+        if not can_review(principal, _scope(rec)):
+            raise web.HTTPForbidden(text="you may not score this recording")
+        form = await db.get(QaForm, _int(post.get("form_id")))
+        if form is None or not form.active:
+            raise web.HTTPBadRequest(text="unknown QA form")
+        try:
+            parsed = parse_form(form.definition)
+            answers = {q.id: _answer(post.get(f"a_{q.id}")) for q in parsed.questions()}
+            comments = [
+                {"at": at, "text": text}
+                for at, text in zip(
+                    post.getall("comment_at", []), post.getall("comment_text", []), strict=False
+                )
+            ]
+            await submit_review(
+                db,
+                recording=rec,
+                form=form,
+                reviewer_id=user.id,
+                answers=answers,
+                comments=comments,
+            )
+            await db.commit()
+        except (FormInvalid, ReviewExists) as exc:
+            await db.rollback()
+            back = request.app.router["qa.player"].url_for(rec_id=str(rec_id))
+            raise web.HTTPSeeOther(back.with_query(error=str(exc))) from None
+    raise web.HTTPSeeOther(f"/qa/recordings/{rec_id}#reviews")
+
+
+def _int(raw: object) -> int:
+    try:
+        return int(str(raw))
+    except (TypeError, ValueError):
+        raise web.HTTPBadRequest(text="bad number") from None
+
+
+def _answer(raw: object) -> int | None:
+    text = "" if raw is None else str(raw).strip()
+    if text in {"", "na"}:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise FormInvalid(f"answer must be a number, got {text!r}") from None
+
+
+# --- forms ---------------------------------------------------------------------------------------
+
+
+@require_role(Role.QA)
+async def forms_page(request: web.Request) -> web.StreamResponse:
+    async with request.app[SESSIONS_KEY]() as db:
+        forms = (await db.scalars(select(QaForm).order_by(QaForm.name))).all()
+    context = {"title": "QA forms", "forms": forms, "error": "", "draft": ""}
+    return aiohttp_jinja2.render_template("qa_forms.html", request, context)
+
+
+@require_role(Role.QA)
+async def create_form_submit(request: web.Request) -> web.StreamResponse:
+    post = await request.post()
+    name = str(post.get("name", "")).strip()[:120]
+    draft = str(post.get("definition", ""))[:100_000]
+    error = ""
+    try:
+        if not name:
+            raise FormInvalid("the form needs a name")
+        definition = json.loads(draft)
+        if not isinstance(definition, dict):
+            raise FormInvalid("the definition must be a JSON object")
+        async with request.app[SESSIONS_KEY]() as db:
+            if await db.scalar(select(QaForm.id).where(QaForm.name == name)):
+                raise FormInvalid(f"a form named {name!r} exists already")
+            await create_form(db, name, definition)
+            await db.commit()
+    except json.JSONDecodeError as exc:
+        error = f"the definition is not valid JSON: {exc}"
+    except FormInvalid as exc:
+        error = str(exc)
+    if not error:
+        raise web.HTTPSeeOther("/qa/forms")
+    async with request.app[SESSIONS_KEY]() as db:
+        forms = (await db.scalars(select(QaForm).order_by(QaForm.name))).all()
+    context = {"title": "QA forms", "forms": forms, "error": error, "draft": draft}
+    return aiohttp_jinja2.render_template("qa_forms.html", request, context, status=400)
+
+
+# --- scores --------------------------------------------------------------------------------------
+
+
+@require_role(Role.QA, Role.SUPERVISOR, Role.OPERATOR)
+async def scores_page(request: web.Request) -> web.StreamResponse:
+    """An operator's scores over time; operators only ever see their own."""
+    user = current_user(request)
+    interface = user.interface if user.role == Role.OPERATOR else request.query.get("operator", "")
+    async with request.app[SESSIONS_KEY]() as db:
+        principal = await _principal(db, user)
+        points = (
+            await operator_scores(db, interface[:80], scope=scope_clause(principal))
+            if interface
+            else []
+        )
+    context = {
+        "title": "QA scores",
+        "interface": interface,
+        "points": points,
+        "chart": score_chart(points),
+        "bands": {p.recording_id: band_of(p.score) for p in points},
+        "average": round(sum(p.score for p in points) / len(points), 1) if points else None,
+    }
+    return aiohttp_jinja2.render_template("qa_scores.html", request, context)
+
+
+def score_chart(points: list[Any]) -> dict[str, Any]:
+    """SVG polyline of scores (0..100) in review order."""
+    width = max(1, len(points) - 1) * 40
+    coords = [(i * 40, round(100 - p.score, 1)) for i, p in enumerate(points)]
+    return {
+        "width": width,
+        "points": " ".join(f"{x},{y}" for x, y in coords),
+        "dots": [
+            {"x": x, "y": y, "score": p.score} for (x, y), p in zip(coords, points, strict=True)
+        ],
+    }
+
+
+def setup(app: web.Application) -> None:
+    """Register the QA pages (``create_app(deps, plugins=[recording.http])``)."""
+    add_template_dir(app, HERE / "templates")
+    app.router.add_static("/static/recording", HERE / "static", name="recording-static")
+    app.router.add_get("/qa", qa_home, name="qa.home")
+    app.router.add_get("/qa/recordings", search_page, name="qa.search")
+    app.router.add_get(r"/qa/recordings/{rec_id:\d{1,18}}", player_page, name="qa.player")
+    app.router.add_get(r"/qa/recordings/{rec_id:\d{1,18}}/audio", audio, name="qa.audio")
+    app.router.add_post(
+        r"/qa/recordings/{rec_id:\d{1,18}}/reviews", submit_review_form, name="qa.review"
+    )
+    app.router.add_get("/qa/forms", forms_page, name="qa.forms")
+    app.router.add_post("/qa/forms", create_form_submit)
+    app.router.add_get("/qa/scores", scores_page, name="qa.scores")

@@ -1,0 +1,278 @@
+"""QA scoring: forms defined by QA, reviews frozen once entered, scores over time.
+
+A form is sections of questions; each has a weight, a question's answer is 0..``max``
+(``max`` 1 is yes/no) or ``None`` for not applicable, and a question marked ``auto_fail``
+answered 0 fails the whole review (score 0). The score is the weighted mean of the weighted
+section means, 0..100. One review per form per recording per reviewer; no update path exists.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from contact_center.recording.errors import FormInvalid, ReviewExists
+from contact_center.store.db import utcnow
+from contact_center.store.models import QaForm, QaReview, Recording
+
+BANDS = ((90.0, "exceeds"), (70.0, "meets"), (50.0, "improvement"), (0.0, "issue"))
+MAX_COMMENT_CHARS = 2000
+MAX_COMMENTS = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Question:
+    id: str
+    text: str
+    weight: float = 1.0
+    max: int = 1
+    auto_fail: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    id: str
+    title: str
+    weight: float
+    questions: tuple[Question, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Form:
+    sections: tuple[Section, ...]
+
+    def questions(self) -> list[Question]:
+        return [q for s in self.sections for q in s.questions]
+
+
+@dataclass(frozen=True, slots=True)
+class Score:
+    value: float  # 0..100
+    auto_failed: bool
+    band: str
+    sections: dict[str, float | None]  # section id -> 0..100, None when all N/A
+
+
+@dataclass(frozen=True, slots=True)
+class ScorePoint:
+    at: datetime
+    score: float
+    auto_failed: bool
+    recording_id: int
+    form: str
+
+
+# --- forms ----------------------------------------------------------------------------------
+
+
+def parse_form(definition: Mapping[str, Any]) -> Form:
+    """Validate a form definition (as stored in ``qa_forms.definition``)."""
+    raw_sections = definition.get("sections")
+    if not isinstance(raw_sections, list) or not raw_sections:
+        raise FormInvalid("a form needs a non-empty list of sections")
+    seen: set[str] = set()
+    sections = tuple(_parse_section(i, s, seen) for i, s in enumerate(raw_sections))
+    return Form(sections=sections)
+
+
+def _parse_section(index: int, raw: Any, seen: set[str]) -> Section:
+    if not isinstance(raw, Mapping):
+        raise FormInvalid(f"section {index + 1} must be a mapping")
+    sid = str(raw.get("id") or f"s{index + 1}")
+    questions = raw.get("questions")
+    if not isinstance(questions, list) or not questions:
+        raise FormInvalid(f"section {sid!r} needs a non-empty list of questions")
+    return Section(
+        id=sid,
+        title=str(raw.get("title") or sid),
+        weight=_weight(raw.get("weight", 1), f"section {sid!r}"),
+        questions=tuple(_parse_question(sid, q, seen) for q in questions),
+    )
+
+
+def _parse_question(sid: str, raw: Any, seen: set[str]) -> Question:
+    if not isinstance(raw, Mapping) or not raw.get("id"):
+        raise FormInvalid(f"every question of section {sid!r} needs an id")
+    qid = str(raw["id"])
+    if qid in seen:
+        raise FormInvalid(f"question id {qid!r} is used twice")
+    seen.add(qid)
+    top = raw.get("max", 1)
+    if not isinstance(top, int) or isinstance(top, bool) or not 1 <= top <= 10:
+        raise FormInvalid(f"question {qid!r}: max must be an integer 1..10")
+    return Question(
+        id=qid,
+        text=str(raw.get("text") or qid),
+        weight=_weight(raw.get("weight", 1), f"question {qid!r}"),
+        max=top,
+        auto_fail=bool(raw.get("auto_fail", False)),
+    )
+
+
+def _weight(value: Any, where: str) -> float:
+    try:
+        weight = float(value)
+    except (TypeError, ValueError):
+        raise FormInvalid(f"{where}: weight must be a number, got {value!r}") from None
+    if not math.isfinite(weight) or weight <= 0:
+        raise FormInvalid(f"{where}: weight must be positive, got {value!r}")
+    return weight
+
+
+# --- scoring --------------------------------------------------------------------------------
+
+
+def band_of(score: float) -> str:
+    return next(name for floor, name in BANDS if score >= floor)
+
+
+def score_answers(form: Form, answers: Mapping[str, int | None]) -> Score:
+    """The score of one set of answers; every question must be answered (None = N/A)."""
+    known = {q.id for q in form.questions()}
+    unknown = sorted(set(answers) - known)
+    if unknown:
+        raise FormInvalid(f"answers to unknown questions: {', '.join(unknown)}")
+    auto_failed = False
+    section_scores: dict[str, float | None] = {}
+    total = weights = 0.0
+    for section in form.sections:
+        got = points = 0.0
+        for q in section.questions:
+            answer = _answer(q, answers)
+            if answer is None:
+                continue
+            auto_failed = auto_failed or (q.auto_fail and answer == 0)
+            got += q.weight * answer / q.max
+            points += q.weight
+        section_scores[section.id] = round(100 * got / points, 2) if points else None
+        if points:
+            total += section.weight * got / points
+            weights += section.weight
+    value = 0.0 if auto_failed or not weights else round(100 * total / weights, 2)
+    return Score(value=value, auto_failed=auto_failed, band=band_of(value), sections=section_scores)
+
+
+def _answer(q: Question, answers: Mapping[str, int | None]) -> int | None:
+    if q.id not in answers:
+        raise FormInvalid(f"question {q.id!r} is not answered")
+    value = answers[q.id]
+    if value is None:
+        if q.auto_fail:
+            raise FormInvalid(f"question {q.id!r} decides an auto-fail and cannot be N/A")
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= q.max:
+        raise FormInvalid(f"question {q.id!r}: answer must be 0..{q.max}, got {value!r}")
+    return value
+
+
+def clean_comments(comments: Sequence[Mapping[str, Any]], duration: float) -> list[dict[str, Any]]:
+    """Comments at timestamps, sorted; times must fall inside the recording."""
+    if len(comments) > MAX_COMMENTS:
+        raise FormInvalid(f"at most {MAX_COMMENTS} comments per review")
+    cleaned = []
+    for item in comments:
+        text = str(item.get("text", "")).strip()
+        try:
+            at = float(item.get("at", 0))
+        except (TypeError, ValueError):
+            raise FormInvalid(f"comment time must be a number, got {item.get('at')!r}") from None
+        if not text:
+            continue
+        if not math.isfinite(at) or at < 0 or (duration > 0 and at > duration + 1):
+            raise FormInvalid(f"comment time {at:g} s is outside the recording")
+        cleaned.append({"at": round(at, 2), "text": text[:MAX_COMMENT_CHARS]})
+    return sorted(cleaned, key=lambda c: c["at"])
+
+
+# --- storage ------------------------------------------------------------------------------
+
+
+async def create_form(session: AsyncSession, name: str, definition: Mapping[str, Any]) -> QaForm:
+    parse_form(definition)
+    form = QaForm(name=name, definition=dict(definition), active=True, created_at=utcnow())
+    session.add(form)
+    await session.flush()
+    return form
+
+
+async def submit_review(
+    session: AsyncSession,
+    *,
+    recording: Recording,
+    form: QaForm,
+    reviewer_id: int,
+    answers: Mapping[str, int | None],
+    comments: Sequence[Mapping[str, Any]] = (),
+) -> QaReview:
+    """Score and store a review; a second one by the same reviewer raises ReviewExists."""
+    score = score_answers(parse_form(form.definition), answers)
+    existing = await session.scalar(
+        select(QaReview.id).where(
+            QaReview.recording_id == recording.id,
+            QaReview.form_id == form.id,
+            QaReview.reviewer_id == reviewer_id,
+        )
+    )
+    if existing is not None:
+        raise ReviewExists(
+            f"recording {recording.id} is already scored with form {form.name!r} by this reviewer"
+        )
+    review = QaReview(
+        recording_id=recording.id,
+        form_id=form.id,
+        reviewer_id=reviewer_id,
+        operator_interface=recording.operator_interface,
+        answers=dict(answers),
+        comments={"items": clean_comments(comments, recording.duration_seconds)},
+        score=score.value,
+        auto_failed=score.auto_failed,
+        created_at=utcnow(),
+    )
+    session.add(review)
+    try:
+        await session.flush()
+    except IntegrityError:  # a concurrent submit won the unique constraint
+        raise ReviewExists(f"recording {recording.id} was scored concurrently") from None
+    return review
+
+
+async def operator_scores(
+    session: AsyncSession,
+    interface: str,
+    *,
+    since: datetime | None = None,
+    scope: ColumnElement[bool] | None = None,
+) -> list[ScorePoint]:
+    """One operator's review scores, oldest first (for the chart).
+
+    ``scope`` limits them to recordings the reader may see (a clause on ``Recording``).
+    """
+    query = (
+        select(QaReview, QaForm.name)
+        .join(QaForm, QaForm.id == QaReview.form_id)
+        .join(Recording, Recording.id == QaReview.recording_id)
+        .where(QaReview.operator_interface == interface)
+        .order_by(QaReview.created_at, QaReview.id)
+    )
+    if scope is not None:
+        query = query.where(scope)
+    if since is not None:
+        query = query.where(QaReview.created_at >= since)
+    rows = (await session.execute(query)).all()
+    return [
+        ScorePoint(
+            at=r.created_at,
+            score=r.score,
+            auto_failed=r.auto_failed,
+            recording_id=r.recording_id,
+            form=name,
+        )
+        for r, name in rows
+    ]

@@ -1,0 +1,146 @@
+"""What happened so far in each live call, folded from its domain events (no I/O).
+
+The card of a transferred or re-queued call shows this to the next operator: the IVR path and
+digits, the queues with their waits, who had the call before and how it was passed on.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+from contact_center.calls import events as ev
+
+MASK = "•••"  # shown instead of digits the IVR marked sensitive (card numbers, PINs)
+
+
+@dataclass(frozen=True, slots=True)
+class IvrStepView:
+    menu: str
+    node: str
+    digits: str
+    result: str
+
+
+@dataclass(frozen=True, slots=True)
+class QueueVisit:
+    queue: str
+    joined_at: float
+    position: int
+
+
+@dataclass(frozen=True, slots=True)
+class TransferView:
+    transfer_type: str
+    target: str
+    by_interface: str
+
+
+@dataclass
+class CallContext:
+    """Mutable per-call state owned by one :class:`CallContexts` (one consumer, in order)."""
+
+    server: str
+    call_id: str
+    started_at: float = 0.0
+    caller_number: str = ""
+    caller_number_raw: str = ""
+    caller_name: str = ""
+    did: str = ""
+    ivr: list[IvrStepView] = field(default_factory=list)
+    queues: list[QueueVisit] = field(default_factory=list)
+    identified_customer_id: int | None = None
+    identified_by: str = ""
+    offered: set[str] = field(default_factory=set)  # interfaces ringing or holding a pop
+    answered_by: str = ""
+    operators: list[str] = field(default_factory=list)  # interfaces that answered, in order
+    transfers: list[TransferView] = field(default_factory=list)
+
+    @property
+    def queue(self) -> str:
+        return self.queues[-1].queue if self.queues else ""
+
+    def waited(self, now: float) -> float:
+        """Seconds in the current queue until ``now`` (0 outside a queue)."""
+        if not self.queues:
+            return 0.0
+        return max(0.0, now - self.queues[-1].joined_at)
+
+    def previous_operator(self, interface: str) -> str:
+        """The last other operator who had this call (for a transfer / re-queue)."""
+        for other in reversed(self.operators):
+            if other != interface:
+                return other
+        for transfer in reversed(self.transfers):
+            if transfer.by_interface and transfer.by_interface != interface:
+                return transfer.by_interface
+        return ""
+
+    @property
+    def ivr_digits(self) -> str:
+        return "".join(MASK if s.digits == MASK else s.digits for s in self.ivr)
+
+
+class CallContexts:
+    """The contexts of live calls, bounded: calls whose end we never saw age out."""
+
+    def __init__(self, max_calls: int = 50_000) -> None:
+        self.max_calls = max_calls
+        self._calls: OrderedDict[tuple[str, str], CallContext] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._calls)
+
+    def get(self, server: str, call_id: str) -> CallContext | None:
+        return self._calls.get((server, call_id))
+
+    def of(self, event: ev.DomainEvent) -> CallContext:
+        key = (event.server, event.call_id)
+        ctx = self._calls.get(key)
+        if ctx is None:
+            ctx = self._calls[key] = CallContext(event.server, event.call_id, event.at)
+            while len(self._calls) > self.max_calls:
+                self._calls.popitem(last=False)
+        return ctx
+
+    def end(self, event: ev.DomainEvent) -> CallContext | None:
+        return self._calls.pop((event.server, event.call_id), None)
+
+    def apply(self, event: ev.DomainEvent) -> CallContext | None:
+        """Fold one event into its call's context; None for events of no call."""
+        if not event.call_id:
+            return None
+        ctx = self.of(event)
+        match event:
+            case ev.CallArrived():
+                ctx.started_at = event.at
+                ctx.caller_number = event.caller_number
+                ctx.caller_number_raw = event.caller_number_raw
+                ctx.caller_name = event.caller_name
+                ctx.did = event.did
+            case ev.IvrStep():
+                digits = MASK if event.sensitive and event.digits else event.digits
+                ctx.ivr.append(IvrStepView(event.menu, event.node, digits, event.result))
+            case ev.CallQueued():
+                ctx.queues.append(QueueVisit(event.queue, event.at, event.position))
+            case ev.CallerIdentified():
+                ctx.identified_customer_id = event.customer_id
+                ctx.identified_by = event.method
+            case ev.CallOffered():
+                ctx.offered.add(event.interface)
+                if event.queue and event.queue != ctx.queue:
+                    # Offered from a queue we never saw joined (we started mid-call).
+                    ctx.queues.append(QueueVisit(event.queue, event.at, 0))
+            case ev.CallRingNoAnswer():
+                ctx.offered.discard(event.interface)
+            case ev.CallAnswered():
+                ctx.offered.add(event.interface)
+                ctx.answered_by = event.interface
+                if not ctx.operators or ctx.operators[-1] != event.interface:
+                    ctx.operators.append(event.interface)
+            case ev.CallTransferred():
+                by = event.by_interface or ctx.answered_by
+                ctx.transfers.append(TransferView(event.transfer_type, event.target, by))
+            case _:
+                pass
+        return ctx

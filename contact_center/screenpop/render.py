@@ -1,0 +1,107 @@
+"""The pop card: data (:class:`PopCard`) and its HTML (jinja2, autoescaped, overridable).
+
+The company overrides the card by putting its own ``pop_card.html`` in a folder named by
+``web.pop_templates_dir``; the built-in template is the fallback and shows every field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import jinja2
+
+from contact_center.customers.lookup import CustomerCard
+from contact_center.screenpop.context import IvrStepView, QueueVisit, TransferView
+
+BUILTIN_TEMPLATES = Path(__file__).parent / "templates"
+CARD_TEMPLATE = "pop_card.html"
+MAX_TEXT = 200  # caller names are attacker-controlled; a 10 KB name must not flood the card
+
+DISPOSITIONS = ("resolved", "callback", "escalated", "sale", "complaint", "wrong number", "other")
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryItem:
+    at: datetime
+    kind: str
+    summary: str
+    actor: str
+    outcome: str
+
+
+@dataclass(frozen=True, slots=True)
+class OpenItem:
+    kind: str
+    title: str
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
+class PopCard:
+    """Everything one operator's card shows for one call."""
+
+    server: str
+    call_id: str
+    stage: str  # offered | answered | identified
+    match: str  # known | several | unknown | identified
+    interface: str
+    caller_number: str  # E.164 when it normalises
+    caller_number_raw: str  # as dialled / as Asterisk reported it
+    caller_name: str
+    did: str
+    customers: tuple[CustomerCard, ...]
+    history: tuple[HistoryItem, ...] = ()
+    open_items: tuple[OpenItem, ...] = ()
+    ivr: tuple[IvrStepView, ...] = ()
+    ivr_digits: str = ""
+    queues: tuple[QueueVisit, ...] = ()
+    queue: str = ""
+    waited_seconds: float = 0.0
+    previous_operator: str = ""
+    transfers: tuple[TransferView, ...] = ()
+    dispositions: tuple[str, ...] = field(default=DISPOSITIONS)
+
+    @property
+    def customer(self) -> CustomerCard | None:
+        return self.customers[0] if len(self.customers) == 1 else None
+
+
+def clip(value: object, limit: int = MAX_TEXT) -> str:
+    """Shorten long text for display (the full value stays in the data)."""
+    text = "" if value is None else str(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def seconds(value: float) -> str:
+    total = round(value)
+    return f"{total // 60}:{total % 60:02d}"
+
+
+def when(value: datetime) -> str:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+
+
+class CardRenderer:
+    """Renders :class:`PopCard`s with the first ``pop_card.html`` found in ``template_dirs``."""
+
+    def __init__(self, template_dirs: Sequence[str | Path] = ()) -> None:
+        dirs = [str(d) for d in template_dirs if str(d)] + [str(BUILTIN_TEMPLATES)]
+        self.env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(dirs),
+            autoescape=True,
+            undefined=jinja2.StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        self.env.filters["clip"] = clip
+        self.env.filters["mmss"] = seconds
+        self.env.filters["when"] = when
+        self._template = self.env.get_template(CARD_TEMPLATE)
+
+    def render(self, card: PopCard) -> str:
+        return self._template.render(card=card)

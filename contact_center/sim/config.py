@@ -1,0 +1,96 @@
+"""Simulator settings: AMI users, queues, operators, files. Plain frozen dataclasses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# manager.conf permission classes; "all" expands to every one of them.
+ALL_CLASSES = frozenset(
+    {
+        "system", "call", "log", "verbose", "command", "agent", "user", "config", "dtmf",
+        "reporting", "cdr", "dialplan", "originate", "agi", "cc", "aoc", "test", "security",
+        "message",
+    }
+)  # fmt: skip
+
+
+def parse_classes(text: str) -> frozenset[str]:
+    """``read = system,call`` → the set of classes (``all`` means every class)."""
+    names = {part.strip().lower() for part in text.split(",") if part.strip()}
+    if "all" in names:
+        return ALL_CLASSES
+    return frozenset(names & ALL_CLASSES)
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    """An AMI account as in manager.conf."""
+
+    username: str
+    secret: str
+    read: frozenset[str] = ALL_CLASSES
+    write: frozenset[str] = ALL_CLASSES
+
+
+@dataclass(frozen=True, slots=True)
+class QueueConfig:
+    """One queue as in queues.conf (only the knobs the simulator honours)."""
+
+    name: str
+    strategy: str = "rrmemory"  # ringall | rrmemory | leastrecent
+    timeout: float = 8.0  # seconds an operator rings
+    retry: float = 1.0  # pause before the next attempt
+    servicelevel: int = 60
+
+
+@dataclass(frozen=True, slots=True)
+class Operator:
+    """How an operator's phone behaves when a queue rings it.
+
+    ``answer_after`` seconds of ringing then answer; ``None`` never answers (ring-no-answer);
+    ``manual`` waits for :meth:`SimPbx.answer` (the demo console). ``talk`` hangs up after that
+    many seconds of conversation (``None``: the caller or a person ends the call).
+    """
+
+    interface: str  # Local/101@agents
+    name: str = ""
+    answer_after: float | None = 1.0
+    manual: bool = False
+    talk: float | None = None
+
+
+DEFAULT_USERS = (
+    User("cc", "cc-test-secret"),
+    User(
+        "ccro",
+        "ccro-test-secret",
+        read=parse_classes("system,call,log,verbose,agent,user,config,dtmf,reporting,cdr,dialplan"),
+        write=frozenset(),
+    ),
+)
+
+DEFAULT_QUEUES = (
+    QueueConfig("support", strategy="rrmemory", timeout=8.0, retry=1.0, servicelevel=60),
+    QueueConfig("sales", strategy="rrmemory", timeout=6.0, retry=1.0, servicelevel=30),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SimConfig:
+    """Everything a :class:`SimPbx` needs; the defaults mirror tests/fixtures/asterisk-config."""
+
+    host: str = "127.0.0.1"
+    port: int = 0  # 0: any free port (tests)
+    users: tuple[User, ...] = DEFAULT_USERS
+    queues: tuple[QueueConfig, ...] = DEFAULT_QUEUES
+    operators: tuple[Operator, ...] = ()
+    spool_dir: str = ""  # MixMonitor files; empty: recordings are not written
+    queue_log_path: str = ""  # empty: no queue_log file
+    cdr_csv_path: str = ""  # Master.csv; empty: no file
+    agi_host: str = "127.0.0.1"
+    agi_port: int = 4573
+    prompt_seconds: float = 1.0  # how long a Background()/Playback() prompt plays
+    ivr_timeout: float = 8.0  # WaitExten()
+    default_ring: float = 1.0  # [agents] RING when an operator is not configured
+    time_scale: float = 1.0  # every simulated delay is multiplied by this (tests: 0.05)
+    extra: dict[str, str] = field(default_factory=dict)

@@ -1,0 +1,524 @@
+"""app_queue in miniature: members, strategies, ringing operators, bridging, abandons."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from contact_center.sim.config import Operator, QueueConfig
+from contact_center.sim.errors import ChannelHungUp, SimError
+from contact_center.sim.model import Channel, Member, QueueEntry, QueueStats
+
+if TYPE_CHECKING:
+    from contact_center.sim.pbx import SimPbx
+
+
+class QueueError(SimError):
+    """A queue action failed; the message is the one Asterisk answers with."""
+
+
+@dataclass(eq=False)
+class QueueState:
+    config: QueueConfig
+    members: dict[str, Member] = field(default_factory=dict)
+    entries: list[QueueEntry] = field(default_factory=list)
+    stats: QueueStats = field(default_factory=QueueStats)
+    last_rung: str = ""
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+
+@dataclass(eq=False)
+class Attempt:
+    """One operator being rung for one caller."""
+
+    member: Member
+    one: Channel
+    two: Channel
+    phone: asyncio.Task[Any]
+    started: float
+
+
+class QueueEngine:
+    """Queues of one SimPbx."""
+
+    def __init__(self, pbx: SimPbx) -> None:
+        self.pbx = pbx
+        self.queues = {q.name: QueueState(q) for q in pbx.config.queues}
+        self.device_states: dict[str, str] = {}
+
+    # ------------------------------------------------------------ device state
+    def device_changed(self, device: str, state: str) -> None:
+        """Queue pseudo-devices report only real changes."""
+        if self.device_states.get(device) != state:
+            self.device_states[device] = state
+            self.pbx.device_state(device, state)
+
+    def update_avail(self, q: QueueState) -> None:
+        available = any(not m.paused and not m.busy for m in q.members.values())
+        self.device_changed(f"Queue:{q.name}_avail", "NOT_INUSE" if available else "INUSE")
+
+    def member_event(self, name: str, m: Member) -> None:
+        self.pbx.emit(name, "agent", m.headers(m.busy))
+
+    def notify(self, q: QueueState) -> None:
+        q.changed.set()
+        q.changed = asyncio.Event()
+
+    # ------------------------------------------------------------ members (AMI)
+    def get(self, name: str) -> QueueState:
+        q = self.queues.get(name)
+        if q is None:
+            raise QueueError("Unable to add interface to queue: No such queue")
+        return q
+
+    def add_member(
+        self,
+        queue: str,
+        interface: str,
+        name: str = "",
+        state_interface: str = "",
+        penalty: int = 0,
+        paused: bool = False,
+        reason: str = "",
+    ) -> Member:
+        q = self.get(queue)
+        if interface in q.members:
+            raise QueueError("Unable to add interface: Already there")
+        m = Member(queue, interface, name or interface, state_interface or interface, penalty)
+        m.paused, m.paused_reason = paused, reason if paused else ""
+        q.members[interface] = m
+        self.device_changed(f"Queue:{queue}_pause_{interface}", "INUSE" if paused else "NOT_INUSE")
+        self.member_event("QueueMemberAdded", m)
+        self.update_avail(q)
+        self.pbx.queue_log.write("MANAGER", queue, m.name, "ADDMEMBER", "PAUSED" if paused else "")
+        self.notify(q)
+        return m
+
+    def remove_member(self, queue: str, interface: str) -> None:
+        q = self.queues.get(queue)
+        if q is None:
+            raise QueueError("Unable to remove interface from queue: No such queue")
+        m = q.members.pop(interface, None)
+        if m is None:
+            raise QueueError("Unable to remove interface: Not there")
+        self.member_event("QueueMemberRemoved", m)
+        self.update_avail(q)
+        self.pbx.queue_log.write("MANAGER", queue, m.name, "REMOVEMEMBER", "")
+
+    def pause_member(self, queue: str, interface: str, paused: bool, reason: str = "") -> None:
+        targets = [
+            (q, q.members[interface])
+            for q in self.queues.values()
+            if (not queue or q.name == queue) and interface in q.members
+        ]
+        if not targets:
+            raise QueueError("Interface not found")
+        for q, m in targets:
+            m.paused = paused
+            m.paused_reason = reason if paused else ""
+            if paused:
+                m.last_pause = int(time.time())
+            state = "INUSE" if paused else "NOT_INUSE"
+            self.device_changed(f"Queue:{q.name}_pause_{interface}", state)
+            self.update_avail(q)
+            self.member_event("QueueMemberPause", m)
+            event = "PAUSE" if paused else "UNPAUSE"
+            self.pbx.queue_log.write("NONE", q.name, m.name, event, reason)
+            self.notify(q)
+
+    def set_penalty(self, queue: str, interface: str, penalty: int) -> None:
+        targets = [
+            (q, q.members[interface])
+            for q in self.queues.values()
+            if (not queue or q.name == queue) and interface in q.members
+        ]
+        if not targets:
+            raise QueueError("Invalid interface, queuename or penalty")
+        for q, m in targets:
+            m.penalty = penalty
+            self.member_event("QueueMemberPenalty", m)
+            self.pbx.queue_log.write("NONE", q.name, interface, "PENALTY", str(penalty))
+
+    # ------------------------------------------------------------ choosing
+    def choose(self, q: QueueState, entry: QueueEntry) -> list[Member]:
+        available = [m for m in q.members.values() if not m.paused and not m.busy]
+        if not available:
+            return []
+        # autofill: a caller is served only while there are free members for everyone ahead
+        waiting_ahead = [e for e in q.entries if not e.channel.dead].index(entry)
+        if waiting_ahead >= len(available):
+            return []
+        best = min(m.penalty for m in available)
+        tier = [m for m in available if m.penalty == best]
+        strategy = q.config.strategy
+        if strategy == "ringall":
+            return tier
+        if strategy == "leastrecent":
+            return [min(tier, key=lambda m: m.last_call)]
+        order = list(q.members)
+        start = order.index(q.last_rung) + 1 if q.last_rung in order else 0
+        rotated = order[start:] + order[:start]
+        for iface in rotated:
+            m = q.members[iface]
+            if m in tier:
+                return [m]
+        return [tier[0]]
+
+    # ------------------------------------------------------------ Queue()
+    async def run(self, ch: Channel, queue: str) -> str:
+        """The Queue() application for caller channel ``ch``; returns QUEUESTATUS."""
+        pbx = self.pbx
+        q = self.queues.get(queue)
+        if q is None:
+            return "UNKNOWN"
+        entry = QueueEntry(ch, time.time(), len(q.entries) + 1)
+        q.entries.append(entry)
+        self.device_changed(f"Queue:{queue}", "RINGING")
+        pbx.emit_channel(
+            "QueueCallerJoin",
+            "agent",
+            ch,
+            [("Queue", queue), ("Position", str(len(q.entries))), ("Count", str(len(q.entries)))],
+        )
+        number = "" if ch.caller_num == "<unknown>" else ch.caller_num
+        pbx.queue_log.write(
+            ch.uniqueid, queue, "NONE", "ENTERQUEUE", "", number, str(len(q.entries))
+        )
+        pbx.emit_channel("MusicOnHoldStart", "call", ch, [("Class", "default")])
+        try:
+            while True:
+                members = self.choose(q, entry)
+                if not members:
+                    await pbx.wait_for_event(ch, q.changed, 0.5)
+                    continue
+                attempt = await self.ring(ch, q, members)
+                if attempt is not None:
+                    return await self.connect(ch, q, entry, attempt)
+                await pbx.wait(ch, q.config.retry)
+        except ChannelHungUp:
+            if entry in q.entries:
+                self.abandon(ch, q, entry)
+            raise
+
+    def leave(self, ch: Channel, q: QueueState, entry: QueueEntry) -> int:
+        position = q.entries.index(entry) + 1
+        q.entries.remove(entry)
+        if not q.entries:
+            self.device_changed(f"Queue:{q.name}", "NOT_INUSE")
+        self.pbx.emit_channel(
+            "QueueCallerLeave",
+            "agent",
+            ch,
+            [("Queue", q.name), ("Position", str(position)), ("Count", str(len(q.entries)))],
+        )
+        self.notify(q)
+        return position
+
+    def abandon(self, ch: Channel, q: QueueState, entry: QueueEntry) -> None:
+        pbx = self.pbx
+        hold = int(time.time() - entry.joined)
+        position = q.entries.index(entry) + 1
+        pbx.emit_channel("MusicOnHoldStop", "call", ch)
+        pbx.emit_channel(
+            "QueueCallerAbandon",
+            "agent",
+            ch,
+            [
+                ("Queue", q.name),
+                ("Position", str(position)),
+                ("OriginalPosition", str(entry.original_position)),
+                ("HoldTime", str(hold)),
+            ],
+        )
+        q.stats.record_abandon(hold, q.config.servicelevel)
+        pbx.queue_log.write(
+            ch.uniqueid,
+            q.name,
+            "NONE",
+            "ABANDON",
+            str(position),
+            str(entry.original_position),
+            str(hold),
+        )
+        self.leave(ch, q, entry)
+
+    def agent_dest(self, one: Channel, queue: str, caller: Channel) -> list[tuple[str, str]]:
+        """The operator leg as AgentCalled/AgentConnect show it (Exten is the queue name)."""
+        return one.block(
+            "Dest",
+            Exten=queue,
+            ConnectedLineNum=caller.caller_num,
+            ConnectedLineName=caller.caller_name,
+        )
+
+    async def ring(self, ch: Channel, q: QueueState, members: list[Member]) -> Attempt | None:
+        """Ring members for up to the queue timeout; the first to answer wins."""
+        pbx = self.pbx
+        attempts = [self.start_ringing(ch, q, m) for m in members]
+        q.last_rung = members[-1].interface
+        waiters = {asyncio.ensure_future(a.one.answered_event.wait()): a for a in attempts}
+        hang = asyncio.ensure_future(ch.hangup_requested.wait())
+        try:
+            done, _ = await asyncio.wait(
+                {*waiters, hang}, timeout=pbx.scaled(q.config.timeout), return_when="FIRST_COMPLETED"
+            )
+        finally:
+            for w in [*waiters, hang]:
+                w.cancel()
+        winner = next((waiters[w] for w in done if w in waiters), None)
+        if hang in done or ch.hangup_requested.is_set():
+            winner = None
+        for a in attempts:
+            if a is winner:
+                continue
+            if ch.hangup_requested.is_set() or winner is not None:
+                pbx.emit(
+                    "DialEnd", "call", [*ch.block(), *a.one.block("Dest"), ("DialStatus", "CANCEL")]
+                )
+            else:
+                self.ring_no_answer(ch, q, a)
+            await self.drop_attempt(q, a)
+        if ch.hangup_requested.is_set():
+            if winner is not None:
+                await self.drop_attempt(q, winner)
+            raise pbx.interrupt(ch)
+        return winner
+
+    def start_ringing(self, ch: Channel, q: QueueState, m: Member) -> Attempt:
+        pbx = self.pbx
+        m.busy = True
+        exten, _, context = m.interface.partition("/")[2].partition("@")
+        one, two = pbx.local_pair(exten, context or "agents", linkedid=ch.linkedid)
+        two.origin = "queue"
+        pbx.newexten(one, "AppQueue", "(Outgoing Line)")
+        pbx.set_callerid(one, ch.caller_num, ch.caller_name)
+        inherited = {k: v for k, v in ch.variables.items() if k.startswith("__")}
+        for leg in (one, two):
+            for name, value in inherited.items():
+                pbx.set_var(leg, name, value)
+        two.set_connected(ch.caller_num, ch.caller_name)
+        pbx.set_callerid(two, ch.caller_num, ch.caller_name)
+        pbx.set_connected(two, ch.caller_num, ch.caller_name)
+        pbx.local_bridge_event(one, two)
+        pbx.emit(
+            "AgentCalled",
+            "agent",
+            [
+                *ch.block(),
+                *self.agent_dest(one, q.name, ch),
+                ("Queue", q.name),
+                ("Interface", m.interface),
+                ("MemberName", m.name),
+            ],
+        )
+        pbx.emit(
+            "DialBegin", "call", [*ch.block(), *one.block("Dest"), ("DialString", m.interface)]
+        )
+        operator = pbx.operators.get(m.interface) or Operator(
+            m.interface, answer_after=pbx.config.default_ring
+        )
+        phone = pbx.spawn(self.operator_phone(ch, q, m, one, two, operator), name=two.name)
+        return Attempt(m, one, two, phone, time.time())
+
+    async def operator_phone(
+        self, caller: Channel, q: QueueState, m: Member, one: Channel, two: Channel, op: Operator
+    ) -> None:
+        """[agents] on the operator's ``;2``: ring, answer (scripted or by a person), talk."""
+        pbx = self.pbx
+        dp = pbx.dialplan
+        exten = two.exten
+        try:
+            dp.app(two, "NoOp", f"Operator {exten} is being called by {two.caller_id}")
+            ring = "60" if op.answer_after is None else _secs(op.answer_after)
+            dp.set(two, "RING", ring)
+            dp.app(two, "Ringing")
+            pbx.set_state(one, 5)
+            one.exten = q.name
+            pbx.newexten(one, "AppQueue", "(Outgoing Line)")
+            pbx.set_connected(one, caller.caller_num, caller.caller_name)
+            dp.app(two, "Wait", ring)
+            pbx.emit(
+                "DialState",
+                "call",
+                [*caller.block(), *self.agent_dest(one, q.name, caller), ("DialStatus", "RINGING")],
+            )
+            pbx.device_state(m.interface, "INUSE")
+            self.member_event("QueueMemberStatus", m)
+            self.update_avail(q)
+            if op.manual:
+                await pbx.wait_for_event(two, two.manual_answer, None)
+            elif op.answer_after is None:
+                await pbx.wait(two, None)
+            else:
+                await pbx.wait(two, op.answer_after)
+            dp.app(two, "Answer")
+            pbx.set_state(one, 6)
+            one.answered_event.set()
+            await pbx.wait_for_event(two, one.proceed, None)
+            talk = "600" if op.talk is None else _secs(op.talk)
+            dp.app(two, "Wait", talk)
+            await pbx.wait(two, None if op.talk is None else op.talk)
+            dp.hangup_app(two)
+        except ChannelHungUp:
+            pass
+        pbx.finish(two)
+
+    def ring_no_answer(self, ch: Channel, q: QueueState, a: Attempt) -> None:
+        pbx = self.pbx
+        ring_ms = int((time.time() - a.started) * 1000)
+        pbx.emit(
+            "AgentRingNoAnswer",
+            "agent",
+            [
+                *ch.block(),
+                *self.agent_dest(a.one, q.name, ch),
+                ("Queue", q.name),
+                ("Interface", a.member.interface),
+                ("MemberName", a.member.name),
+                ("RingTime", str(ring_ms)),
+            ],
+        )
+        pbx.emit("DialEnd", "call", [*ch.block(), *a.one.block("Dest"), ("DialStatus", "NOANSWER")])
+        pbx.queue_log.write(ch.uniqueid, q.name, a.member.name, "RINGNOANSWER", str(ring_ms))
+
+    async def drop_attempt(self, q: QueueState, a: Attempt) -> None:
+        """Hang up an operator leg the queue no longer needs and wait for the phone."""
+        pbx = self.pbx
+        if not a.one.dead:
+            if a.two is not None and not a.two.dead:
+                pbx.peer_hangup(a.two, 16)
+            a.one.peer = None
+            pbx.finish(a.one, soft=False, cdr=False, device=False)
+        await asyncio.shield(a.phone)
+        self.member_free(q, a.member)
+
+    def member_free(self, q: QueueState, m: Member) -> None:
+        m.busy = False
+        m.in_call = False
+        self.member_event("QueueMemberStatus", m)
+        self.update_avail(q)
+        self.pbx.device_state(m.interface, "NOT_INUSE")
+        self.notify(q)
+
+    async def connect(self, ch: Channel, q: QueueState, entry: QueueEntry, a: Attempt) -> str:
+        """Operator answered: leave the queue, bridge, and stay until one side hangs up."""
+        pbx = self.pbx
+        m, one = a.member, a.one
+        now = time.time()
+        hold = int(now - entry.joined)
+        ring = int(now - a.started)
+        dest = self.agent_dest(one, q.name, ch)
+        pbx.emit("DialEnd", "call", [*ch.block(), *dest, ("DialStatus", "ANSWER")])
+        pbx.device_state(m.interface, "INUSE")
+        pbx.emit_channel("MusicOnHoldStop", "call", ch)
+        pbx.set_state(a.two, 6)
+        pbx.device_state(m.interface, "INUSE")
+        position = self.leave(ch, q, entry)
+        del position
+        pbx.emit(
+            "AgentConnect",
+            "agent",
+            [
+                *ch.block(),
+                *dest,
+                ("Queue", q.name),
+                ("Interface", m.interface),
+                ("MemberName", m.name),
+                ("HoldTime", str(hold)),
+                ("RingTime", str(ring)),
+            ],
+        )
+        q.stats.record_answer(hold)
+        pbx.queue_log.write(
+            ch.uniqueid, q.name, m.name, "CONNECT", str(hold), one.uniqueid, str(ring)
+        )
+        m.in_call = True
+        bridge = pbx.bridge_create()
+        pbx.bridge_enter(bridge, one)
+        pbx.bridge_enter(bridge, ch)
+        ch.cdr_dest_channel = one.name
+        ch.variables["DIALSTATUS"] = ""
+        one.proceed.set()
+        talk_start = time.time()
+        hang_caller = asyncio.ensure_future(ch.hangup_requested.wait())
+        hang_agent = asyncio.ensure_future(one.hangup_requested.wait())
+        try:
+            await asyncio.wait({hang_caller, hang_agent}, return_when="FIRST_COMPLETED")
+        finally:
+            hang_caller.cancel()
+            hang_agent.cancel()
+        talk = int(time.time() - talk_start)
+        caller_left = ch.hangup_requested.is_set()
+        reason = "caller" if caller_left else "agent"
+        complete = [
+            *ch.block(),
+            *self.agent_dest(one, q.name, ch),
+            ("Queue", q.name),
+            ("Interface", m.interface),
+            ("MemberName", m.name),
+            ("HoldTime", str(hold)),
+            ("TalkTime", str(talk)),
+            ("Reason", reason),
+        ]
+        first, second = (ch, one) if caller_left else (one, ch)
+        pbx.bridge_leave(bridge, first)
+        pbx.emit("AgentComplete", "agent", complete)
+        pbx.bridge_leave(bridge, second)
+        pbx.bridge_destroy(bridge)
+        q.stats.record_complete(hold, talk, q.config.servicelevel)
+        event = "COMPLETECALLER" if caller_left else "COMPLETEAGENT"
+        pbx.queue_log.write(
+            ch.uniqueid, q.name, m.name, event, str(hold), str(talk), str(entry.original_position)
+        )
+        m.calls_taken += 1
+        m.last_call = int(time.time())
+        await self.drop_attempt(q, a)
+        if caller_left:
+            raise pbx.interrupt(ch)
+        return "CONTINUE"
+
+    async def dial_operator(self, ch: Channel, interface: str, timeout: float) -> None:
+        """Dial() of an operator outside any queue (transfer targets)."""
+        pbx = self.pbx
+        exten, _, context = interface.partition("/")[2].partition("@")
+        one, two = pbx.local_pair(exten, context, linkedid=ch.linkedid)
+        two.origin = "dial"
+        pbx.newexten(one, "AppDial", "(Outgoing Line)")
+        pbx.set_callerid(one, ch.caller_num, ch.caller_name)
+        pbx.set_callerid(two, ch.caller_num, ch.caller_name)
+        pbx.local_bridge_event(one, two)
+        pbx.emit("DialBegin", "call", [*ch.block(), *one.block("Dest"), ("DialString", interface)])
+        operator = pbx.operators.get(interface) or Operator(interface)
+        member = Member("", interface, operator.name or interface, interface)
+        q = QueueState(QueueConfig(""))
+        phone = pbx.spawn(self.operator_phone(ch, q, member, one, two, operator), name=two.name)
+        attempt = Attempt(member, one, two, phone, time.time())
+        if not await pbx.wait_for_event(ch, one.answered_event, timeout):
+            pbx.emit(
+                "DialEnd", "call", [*ch.block(), *one.block("Dest"), ("DialStatus", "NOANSWER")]
+            )
+            await self.drop_attempt(q, attempt)
+            return
+        pbx.emit("DialEnd", "call", [*ch.block(), *one.block("Dest"), ("DialStatus", "ANSWER")])
+        pbx.set_state(two, 6)
+        bridge = pbx.bridge_create()
+        pbx.bridge_enter(bridge, one)
+        pbx.bridge_enter(bridge, ch)
+        one.proceed.set()
+        try:
+            await pbx.wait_for_event(ch, one.hangup_requested, None)
+        finally:
+            pbx.bridge_leave(bridge, ch)
+            pbx.bridge_leave(bridge, one)
+            pbx.bridge_destroy(bridge)
+            await self.drop_attempt(q, attempt)
+
+
+def _secs(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)

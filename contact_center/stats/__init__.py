@@ -1,0 +1,1 @@
+"""Live queue and operator statistics, wait estimates, wallboard and historical reports."""

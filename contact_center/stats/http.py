@@ -1,0 +1,427 @@
+"""Supervisor wallboard, live figures API, reports (page, CSV, JSON) and wallboard actions.
+
+Routes (supervisor and admin only):
+
+* ``GET /wallboard`` — tiles per queue, operators table, day charts; ``?queue=`` preselects.
+* ``GET /wallboard/ws`` — websocket: ``{"type": "snapshot", "snapshot": {...}}`` on every
+  published change (the stats worker publishes on the bus stream ``stats``).
+* ``GET /api/stats/live`` — the latest snapshot as JSON.
+* ``GET /reports`` and ``GET /api/stats/reports?start=&end=&interval=&group=&queue=&format=``
+  — historical rows (``format=csv`` for a download).
+* ``POST /wallboard/action`` — ``action`` = listen | whisper | barge | pause | unpause with
+  ``interface`` (and ``reason``): published as an ``OperatorAction`` domain event on the
+  ``events`` stream for the part of the service that drives Asterisk.
+
+Every web instance runs one :class:`WallboardHub` that follows the ``stats`` stream, loads the
+snapshot from the stats store on each notice and fans it out; each socket has a one-slot
+mailbox, so a slow browser simply skips to the newest snapshot instead of delaying the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp_jinja2
+from aiohttp import WSMsgType, web
+from sqlalchemy import select
+
+from contact_center.bus.base import EVENTS, Bus, BusError, BusUnavailable
+from contact_center.calls import events as ev
+from contact_center.stats.consumer import STATS_STREAM
+from contact_center.stats.metrics import MetricsConfig
+from contact_center.stats.reports import INTERVALS, ReportError, report, rows_to_csv
+from contact_center.store.models import Queue
+from contact_center.web.app import (
+    BUS_KEY,
+    SESSIONS_KEY,
+    SETTINGS_KEY,
+    add_template_dir,
+    allowed_origins,
+)
+from contact_center.web.auth import Role, current_user, require_role
+from contact_center.web.ws import CloseCode, origin_allowed
+
+log = logging.getLogger(__name__)
+
+HERE = Path(__file__).parent
+SUPERVISORS = (Role.SUPERVISOR, Role.ADMIN)
+ACTIONS = ("listen", "whisper", "barge", "pause", "unpause")
+MAX_REPORT_DAYS = 92
+
+
+@dataclass(frozen=True, slots=True)
+class Thresholds:
+    """Tile colours: red at or beyond the first bound, amber at or beyond the second."""
+
+    sl_red_below: float = 80.0
+    sl_amber_below: float = 90.0
+    wait_amber_seconds: float = 60.0
+    wait_red_seconds: float = 120.0
+    abandon_amber_pct: float = 5.0
+    abandon_red_pct: float = 10.0
+
+    def to_dict(self) -> dict[str, float]:
+        return {
+            "sl_red_below": self.sl_red_below,
+            "sl_amber_below": self.sl_amber_below,
+            "wait_amber_seconds": self.wait_amber_seconds,
+            "wait_red_seconds": self.wait_red_seconds,
+            "abandon_amber_pct": self.abandon_amber_pct,
+            "abandon_red_pct": self.abandon_red_pct,
+        }
+
+
+@dataclass(eq=False)
+class Watcher:
+    """One wallboard socket: holds only the newest frame not yet sent."""
+
+    frame: str | None = None
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+    socket: web.WebSocketResponse | None = None
+
+    def offer(self, frame: str) -> None:
+        self.frame = frame  # an unsent older snapshot is simply replaced
+        self.ready.set()
+
+    async def next_frame(self) -> str:
+        await self.ready.wait()
+        self.ready.clear()
+        frame, self.frame = self.frame, None
+        return frame or ""
+
+
+SnapshotLoader = Callable[[], Awaitable[dict[str, Any] | None]]
+
+
+class WallboardHub:
+    """Follows the ``stats`` stream and hands each snapshot to every wallboard socket."""
+
+    def __init__(self, bus: Bus, load: SnapshotLoader, *, block_ms: int = 1000) -> None:
+        self.bus = bus
+        self.load = load
+        self.block_ms = block_ms
+        self.latest: dict[str, Any] | None = None
+        self.latest_frame: str | None = None
+        self.watchers: set[Watcher] = set()
+        self.started = asyncio.Event()
+
+    def publish_local(self, snapshot: dict[str, Any]) -> None:
+        self.latest = snapshot
+        self.latest_frame = json.dumps(
+            {"type": "snapshot", "snapshot": snapshot}, separators=(",", ":")
+        )
+        for watcher in self.watchers:
+            watcher.offer(self.latest_frame)
+
+    def watch(self, socket: web.WebSocketResponse | None = None) -> Watcher:
+        watcher = Watcher(socket=socket)
+        if self.latest_frame is not None:
+            watcher.offer(self.latest_frame)
+        self.watchers.add(watcher)
+        return watcher
+
+    def unwatch(self, watcher: Watcher) -> None:
+        self.watchers.discard(watcher)
+
+    async def run(self) -> None:
+        """Follow the stream forever (owned by the app's cleanup context)."""
+        cursor = await self._start()
+        backoff = 0.2
+        while True:
+            try:
+                entries = await self.bus.read(STATS_STREAM, cursor, 100, self.block_ms)
+                backoff = 0.2
+            except BusUnavailable as exc:
+                log.warning("wallboard hub cannot read the bus, retry in %.1f s: %s", backoff, exc)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            if not entries:
+                continue
+            cursor = entries[-1][0]
+            if any(m.get("type") == "changed" for _sid, m in entries):
+                await self._reload()  # many notices in one read: one load, the newest
+
+    async def _reload(self) -> None:
+        try:
+            snapshot = await self.load()
+        except Exception:
+            log.exception("wallboard hub: cannot load the snapshot")
+            return
+        if snapshot is not None:
+            self.publish_local(snapshot)
+
+    async def _start(self) -> str:
+        cursor = "0-0"
+        while True:
+            try:
+                cursor = await self.bus.last_id(STATS_STREAM)
+                break
+            except BusUnavailable as exc:
+                log.warning("wallboard hub waits for the bus: %s", exc)
+                await asyncio.sleep(1.0)
+        await self._reload()
+        self.started.set()
+        return cursor
+
+
+HUB_KEY = web.AppKey("cc_stats_wallboard_hub", WallboardHub)
+STATS_STORE_KEY = web.AppKey("cc_stats_store", object)  # a StatsStore (Protocol)
+THRESHOLDS_KEY = web.AppKey("cc_stats_thresholds", Thresholds)
+
+
+# --- who sees which queue ----------------------------------------------------------------------
+
+
+async def visible_queues(request: web.Request) -> set[str] | None:
+    """Queues this user may watch; None = all (admins, or no supervisor assignment at all).
+
+    A supervisor sees the queues whose ``queues.supervisors`` lists their login. While no
+    queue names any supervisor (a fresh install), supervisors see every queue.
+    """
+    user = current_user(request)
+    if user.role == Role.ADMIN:
+        return None
+    async with request.app[SESSIONS_KEY]() as db:
+        rows = (await db.execute(select(Queue.name, Queue.supervisors))).all()
+    assigned = {name for name, sup in rows if user.login in (sup or {}).get("logins", [])}
+    anyone_assigned = any((sup or {}).get("logins") for _name, sup in rows)
+    return assigned if anyone_assigned else None
+
+
+def filter_snapshot(snapshot: dict[str, Any], queues: set[str] | None) -> dict[str, Any]:
+    if queues is None:
+        return snapshot
+    operators = {
+        iface: op
+        for iface, op in snapshot.get("operators", {}).items()
+        if set(op.get("queues", [])) & queues
+    }
+    return {
+        **snapshot,
+        "queues": {n: q for n, q in snapshot.get("queues", {}).items() if n in queues},
+        "operators": operators,
+    }
+
+
+# --- pages and API -------------------------------------------------------------------------------
+
+
+@require_role(*SUPERVISORS)
+async def wallboard_page(request: web.Request) -> web.StreamResponse:
+    queues = await visible_queues(request)
+    latest = request.app[HUB_KEY].latest or {"queues": {}, "operators": {}, "day": "", "at": 0}
+    data = {
+        "snapshot": filter_snapshot(latest, queues),
+        "thresholds": request.app[THRESHOLDS_KEY].to_dict(),
+        "queue": request.query.get("queue", ""),
+    }
+    return aiohttp_jinja2.render_template(
+        "wallboard.html", request, {"title": "Wallboard", "data": data}
+    )
+
+
+@require_role(*SUPERVISORS)
+async def live_api(request: web.Request) -> web.Response:
+    latest = request.app[HUB_KEY].latest
+    if latest is None:
+        raise web.HTTPServiceUnavailable(text="no figures published yet")
+    return web.json_response(filter_snapshot(latest, await visible_queues(request)))
+
+
+@require_role(*SUPERVISORS)
+async def wallboard_socket(request: web.Request) -> web.StreamResponse:
+    if not origin_allowed(request, allowed_origins(request.app[SETTINGS_KEY])):
+        raise web.HTTPForbidden(text="websocket origin not allowed")
+    queues = await visible_queues(request)
+    ws = web.WebSocketResponse(heartbeat=20.0, max_msg_size=4096, compress=False)
+    await ws.prepare(request)
+    hub = request.app[HUB_KEY]
+    watcher = hub.watch(ws)
+    writer = asyncio.create_task(_write_snapshots(ws, watcher, queues), name="wallboard-writer")
+    try:
+        async for msg in ws:
+            if msg.type == WSMsgType.ERROR:
+                break
+    finally:
+        hub.unwatch(watcher)
+        writer.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await writer
+        if not ws.closed:
+            await ws.close(code=CloseCode.NORMAL)
+    return ws
+
+
+async def _write_snapshots(
+    ws: web.WebSocketResponse, watcher: Watcher, queues: set[str] | None
+) -> None:
+    while True:
+        frame = await watcher.next_frame()
+        if queues is not None:
+            message = json.loads(frame)
+            message["snapshot"] = filter_snapshot(message["snapshot"], queues)
+            frame = json.dumps(message, separators=(",", ":"))
+        await ws.send_str(frame)
+
+
+@require_role(*SUPERVISORS)
+async def wallboard_action(request: web.Request) -> web.Response:
+    """Listen / whisper / barge / force pause: an OperatorAction on the events stream."""
+    form = await request.post()
+    action = str(form.get("action", ""))
+    interface = str(form.get("interface", "")).strip()[:80]
+    if action not in ACTIONS:
+        raise web.HTTPBadRequest(text=f"unknown action {action[:20]!r} ({', '.join(ACTIONS)})")
+    if not interface:
+        raise web.HTTPBadRequest(text="interface is required")
+    latest = request.app[HUB_KEY].latest or {}
+    operator = latest.get("operators", {}).get(interface)
+    queues = await visible_queues(request)
+    if queues is not None and not (operator and set(operator.get("queues", [])) & queues):
+        raise web.HTTPForbidden(text="this operator is not in a queue you supervise")
+    user = current_user(request)
+    settings = request.app[SETTINGS_KEY]
+    now = time.time()
+    call_id = str(operator.get("current_call", "")) if operator else ""
+    detail = {"interface": interface, "reason": str(form.get("reason", ""))[:80]}
+    event = ev.OperatorAction(
+        server=settings.general.server_id,
+        call_id="" if call_id == "?" else call_id,
+        at=now,
+        key=ev.make_key("supervisor", user.login, action, interface, now),
+        user=user.login,
+        action=f"supervisor.{action}",
+        detail=detail,
+    )
+    try:
+        await request.app[BUS_KEY].publish(EVENTS, ev.to_dict(event))
+    except BusError as exc:
+        raise web.HTTPServiceUnavailable(text=f"action not sent: {exc}") from exc
+    return web.json_response({"ok": True, "action": event.action, "interface": interface})
+
+
+def _parse_period(query: Any, config: MetricsConfig) -> tuple[datetime, datetime]:
+    try:
+        start = datetime.fromisoformat(query.get("start", "")) if query.get("start") else None
+        end = datetime.fromisoformat(query.get("end", "")) if query.get("end") else None
+    except ValueError as exc:
+        raise web.HTTPBadRequest(text=f"bad date: {exc}") from None
+    now = datetime.now(UTC)
+    start = start or (now - timedelta(days=1))
+    end = end or now
+    start = start if start.tzinfo else start.replace(tzinfo=UTC)
+    end = end if end.tzinfo else end.replace(tzinfo=UTC)
+    if end - start > timedelta(days=MAX_REPORT_DAYS):
+        raise web.HTTPBadRequest(text=f"a report covers at most {MAX_REPORT_DAYS} days")
+    return start, end
+
+
+async def _report_rows(request: web.Request) -> tuple[list[dict[str, Any]], str]:
+    config = MetricsConfig.from_settings(request.app[SETTINGS_KEY])
+    start, end = _parse_period(request.query, config)
+    allowed = await visible_queues(request)
+    wanted = [q for q in request.query.getall("queue", []) if q]
+    if allowed is not None:
+        wanted = [q for q in wanted if q in allowed] if wanted else sorted(allowed)
+        if not wanted:
+            return [], "queue"
+    try:
+        rows = await report(
+            request.app[SESSIONS_KEY],
+            start=start,
+            end=end,
+            interval=request.query.get("interval", "hour"),
+            group=request.query.get("group", "queue"),
+            queues=wanted,
+            config=config,
+        )
+    except ReportError as exc:
+        raise web.HTTPBadRequest(text=str(exc)) from None
+    return [r.to_dict() for r in rows], rows_to_csv(rows)
+
+
+@require_role(*SUPERVISORS)
+async def reports_api(request: web.Request) -> web.Response:
+    rows, csv_text = await _report_rows(request)
+    if request.query.get("format") == "csv":
+        return web.Response(
+            text=csv_text,
+            content_type="text/csv",
+            headers={"Content-Disposition": 'attachment; filename="report.csv"'},
+        )
+    return web.json_response({"rows": rows})
+
+
+@require_role(*SUPERVISORS)
+async def reports_page(request: web.Request) -> web.StreamResponse:
+    rows, _ = await _report_rows(request)
+    return aiohttp_jinja2.render_template(
+        "stats_reports.html",
+        request,
+        {
+            "title": "Reports",
+            "rows": rows,
+            "intervals": list(INTERVALS),
+            "query": dict(request.query),
+            "query_string": request.query_string,
+        },
+    )
+
+
+# --- wiring -------------------------------------------------------------------------------------
+
+
+async def _run_hub(app: web.Application) -> AsyncIterator[None]:
+    hub = app[HUB_KEY]
+    task = asyncio.create_task(hub.run(), name="wallboard-hub")
+    started = asyncio.create_task(hub.started.wait())
+    await asyncio.wait({task, started}, return_when=asyncio.FIRST_COMPLETED)
+    if task.done():
+        started.cancel()
+        task.result()  # the hub died while starting: fail the start loudly
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def _close_sockets(app: web.Application) -> None:
+    # open wallboards would otherwise hold the shutdown until its timeout
+    for watcher in list(app[HUB_KEY].watchers):
+        if watcher.socket is not None and not watcher.socket.closed:
+            await watcher.socket.close(code=CloseCode.GOING_AWAY, message=b"server shutdown")
+
+
+def setup(app: web.Application) -> None:
+    """Register the wallboard and reports.
+
+    ``create_app(extras=...)`` must give ``STATS_STORE_KEY`` (the StatsStore the stats worker
+    writes: the same MemoryStatsStore object embedded, a RedisStatsStore otherwise) and may
+    give ``THRESHOLDS_KEY``.
+    """
+    add_template_dir(app, HERE / "templates")
+    store = app.get(STATS_STORE_KEY)
+    if store is None:
+        raise RuntimeError("stats.http.setup: pass extras={STATS_STORE_KEY: store} to create_app")
+    app[HUB_KEY] = WallboardHub(app[BUS_KEY], store.load_snapshot)  # type: ignore[attr-defined]
+    if THRESHOLDS_KEY not in app:
+        app[THRESHOLDS_KEY] = Thresholds()
+    app.router.add_static("/static/stats", HERE / "static", name="stats_static")
+    app.router.add_get("/wallboard", wallboard_page, name="wallboard")
+    app.router.add_get("/wallboard/ws", wallboard_socket, name="wallboard_ws")
+    app.router.add_post("/wallboard/action", wallboard_action, name="wallboard_action")
+    app.router.add_get("/api/stats/live", live_api, name="stats_live")
+    app.router.add_get("/api/stats/reports", reports_api, name="stats_reports_api")
+    app.router.add_get("/reports", reports_page, name="stats_reports")
+    app.cleanup_ctx.append(_run_hub)
+    app.on_shutdown.append(_close_sockets)

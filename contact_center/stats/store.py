@@ -1,0 +1,201 @@
+"""Where the live figures are kept: in memory (embedded) or in Redis (many instances).
+
+The store holds the state of :class:`~contact_center.stats.metrics.LiveMetrics` — per queue
+and per operator, one JSON document each in a Redis hash — so a restarted worker continues
+where it stopped, plus the keys of the events already applied (so an event redelivered by the
+bus after a crash is not counted twice) and the last published snapshot (what a wallboard
+shows before the next change).
+
+Redis layout under ``<prefix>:stats:``: ``meta`` (hash: day, snapshot), ``queues`` (hash:
+queue -> JSON), ``operators`` (hash: interface -> JSON), ``seen:<day>`` (set of event keys,
+expiring after two days).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+from typing import Any, Protocol
+
+from contact_center.stats.metrics import Changed, LiveMetrics
+
+SEEN_TTL_SECONDS = 2 * 86400
+
+
+class StatsStoreError(Exception):
+    """The statistics store cannot be read or written; the message says which and why."""
+
+
+class StatsStore(Protocol):
+    async def load(self) -> dict[str, Any] | None:
+        """The saved metrics state, or None when nothing was saved yet."""
+        ...
+
+    async def save(self, metrics: LiveMetrics, changed: Changed, event_key: str = "") -> None:
+        """Write what ``changed`` names (everything after a day rollover) and the event key."""
+        ...
+
+    async def seen(self, event_key: str) -> bool:
+        """Whether an event with this idempotency key was applied already."""
+        ...
+
+    async def save_snapshot(self, snapshot: dict[str, Any]) -> None: ...
+
+    async def load_snapshot(self) -> dict[str, Any] | None: ...
+
+    async def clear(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class MemoryStatsStore:
+    """The store of one process (embedded setup, tests)."""
+
+    def __init__(self, seen_limit: int = 100_000) -> None:
+        self._day = ""
+        self._last_at = 0.0
+        self._queues: dict[str, str] = {}
+        self._operators: dict[str, str] = {}
+        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._seen_limit = seen_limit
+        self._snapshot: str | None = None
+
+    async def load(self) -> dict[str, Any] | None:
+        if not self._day:
+            return None
+        return {
+            "day": self._day,
+            "last_at": self._last_at,
+            "queues": {k: json.loads(v) for k, v in self._queues.items()},
+            "operators": {k: json.loads(v) for k, v in self._operators.items()},
+        }
+
+    async def save(self, metrics: LiveMetrics, changed: Changed, event_key: str = "") -> None:
+        queues, operators = _changed_documents(metrics, changed)
+        if changed.day_rolled:
+            self._queues.clear()
+            self._operators.clear()
+        self._day = metrics.day.isoformat() if metrics.day else ""
+        self._last_at = metrics.last_at
+        self._queues.update(queues)
+        self._operators.update(operators)
+        if event_key:
+            self._seen[event_key] = None
+            while len(self._seen) > self._seen_limit:
+                self._seen.popitem(last=False)
+
+    async def seen(self, event_key: str) -> bool:
+        return event_key in self._seen
+
+    async def save_snapshot(self, snapshot: dict[str, Any]) -> None:
+        self._snapshot = json.dumps(snapshot)
+
+    async def load_snapshot(self) -> dict[str, Any] | None:
+        return None if self._snapshot is None else dict(json.loads(self._snapshot))
+
+    async def clear(self) -> None:
+        self.__init__(self._seen_limit)  # type: ignore[misc]
+
+    async def close(self) -> None:
+        return None
+
+
+class RedisStatsStore:
+    """The store shared by all instances, in Redis hashes (redis.asyncio)."""
+
+    def __init__(self, url: str, prefix: str = "cc") -> None:
+        import redis.asyncio as aioredis
+
+        self._redis = aioredis.from_url(url, decode_responses=True)
+        self._p = f"{prefix}:stats:"
+
+    def _seen_key(self, day: str) -> str:
+        return f"{self._p}seen:{day}"
+
+    async def load(self) -> dict[str, Any] | None:
+        try:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.hmget(self._p + "meta", ["day", "last_at"])
+                pipe.hgetall(self._p + "queues")
+                pipe.hgetall(self._p + "operators")
+                (day, last_at), queues, operators = await pipe.execute()
+        except Exception as exc:
+            raise StatsStoreError(f"stats store: cannot load from Redis: {exc}") from exc
+        if not day:
+            return None
+        return {
+            "day": day,
+            "last_at": float(last_at or 0.0),
+            "queues": {k: json.loads(v) for k, v in queues.items()},
+            "operators": {k: json.loads(v) for k, v in operators.items()},
+        }
+
+    async def save(self, metrics: LiveMetrics, changed: Changed, event_key: str = "") -> None:
+        queues, operators = _changed_documents(metrics, changed)
+        day = metrics.day.isoformat() if metrics.day else ""
+        try:
+            # one transaction: a reader never sees a queue from one day with operators of another
+            async with self._redis.pipeline(transaction=True) as pipe:
+                if changed.day_rolled:
+                    pipe.delete(self._p + "queues", self._p + "operators")
+                pipe.hset(self._p + "meta", mapping={"day": day, "last_at": metrics.last_at})
+                if queues:
+                    pipe.hset(self._p + "queues", mapping=queues)  # type: ignore[arg-type]
+                if operators:
+                    pipe.hset(self._p + "operators", mapping=operators)  # type: ignore[arg-type]
+                if event_key:
+                    pipe.sadd(self._seen_key(day), event_key)
+                    pipe.expire(self._seen_key(day), SEEN_TTL_SECONDS)
+                await pipe.execute()
+        except Exception as exc:
+            raise StatsStoreError(f"stats store: cannot save to Redis: {exc}") from exc
+
+    async def seen(self, event_key: str) -> bool:
+        try:
+            day = await self._redis.hget(self._p + "meta", "day")
+            if not day:
+                return False
+            # an event redelivered just after midnight was recorded under the previous day
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for key in self._seen_keys(str(day)):
+                    pipe.sismember(key, event_key)
+                return any(await pipe.execute())
+        except Exception as exc:
+            raise StatsStoreError(f"stats store: cannot read Redis: {exc}") from exc
+
+    def _seen_keys(self, day: str) -> list[str]:
+        from datetime import date, timedelta
+
+        current = date.fromisoformat(day)
+        return [self._seen_key(day), self._seen_key((current - timedelta(days=1)).isoformat())]
+
+    async def save_snapshot(self, snapshot: dict[str, Any]) -> None:
+        try:
+            await self._redis.hset(self._p + "meta", "snapshot", json.dumps(snapshot))
+        except Exception as exc:
+            raise StatsStoreError(f"stats store: cannot save snapshot: {exc}") from exc
+
+    async def load_snapshot(self) -> dict[str, Any] | None:
+        try:
+            raw = await self._redis.hget(self._p + "meta", "snapshot")
+        except Exception as exc:
+            raise StatsStoreError(f"stats store: cannot load snapshot: {exc}") from exc
+        return None if raw is None else dict(json.loads(raw))
+
+    async def clear(self) -> None:
+        keys = [key async for key in self._redis.scan_iter(match=self._p + "*")]
+        if keys:
+            await self._redis.delete(*keys)
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+
+def _changed_documents(
+    metrics: LiveMetrics, changed: Changed
+) -> tuple[dict[str, str], dict[str, str]]:
+    names = set(metrics.queues) if changed.day_rolled else changed.queues
+    ifaces = set(metrics.operators) if changed.day_rolled else changed.operators
+    queues = {n: json.dumps(metrics.queue_state(n)) for n in names if n in metrics.queues}
+    operators = {i: json.dumps(metrics.operator_state(i)) for i in ifaces if i in metrics.operators}
+    return queues, operators

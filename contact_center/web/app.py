@@ -1,0 +1,375 @@
+"""The aiohttp application: ``create_app(deps, plugins)``.
+
+How a feature adds its pages (a plugin)
+=======================================
+
+Give your package an ``http.py`` with a ``setup(app)`` function; the composition root passes
+the module to ``create_app(deps, plugins=[your_pkg.http, ...])``, which calls ``setup(app)``
+once, after the core routes, before the app starts::
+
+    # contact_center/stats/http.py
+    from aiohttp import web
+    import aiohttp_jinja2
+
+    from contact_center.web.app import BUS_KEY, SESSIONS_KEY, add_template_dir
+    from contact_center.web.auth import Role, current_user, require_role
+
+    @require_role(Role.SUPERVISOR)            # admin always passes; no decorator = 403
+    @aiohttp_jinja2.template("wallboard.html")  # templates extend "base.html"
+    async def wallboard(request: web.Request) -> dict[str, object]:
+        user = current_user(request)
+        async with request.app[SESSIONS_KEY]() as db: ...
+        return {"title": "Wallboard", "queues": [...]}
+
+    def setup(app: web.Application) -> None:
+        add_template_dir(app, Path(__file__).parent / "templates")
+        app.router.add_get("/wallboard", wallboard, name="wallboard")
+        # long-lived tasks: app.cleanup_ctx.append(...) — created on start, cancelled on stop
+
+Rules the middlewares enforce for every route (pages, API, websockets, downloads):
+
+* **Default deny.** A handler must be decorated with ``require_role(...)`` or ``public``;
+  otherwise it answers 403. Anonymous requests get 401, or a redirect to ``/login`` when a
+  browser asks for a page.
+* **CSRF.** POST/PUT/PATCH/DELETE need the session's token: in a form put
+  ``{{ csrf_field() }}``; from JavaScript send the ``X-CSRF-Token`` header with the value of
+  ``<meta name="csrf-token">`` (base.html has it; ``static/app.js`` ``ccFetch`` does it).
+* **Templates** are autoescaped jinja2 (aiohttp-jinja2); every template sees ``user``
+  (:class:`~contact_center.web.auth.CurrentUser` or None), ``csrf_token`` and ``csrf_field()``.
+  Extend ``base.html`` and fill ``{% block content %}`` (``{% block head %}`` for CSS/JS).
+* **Deps** are typed ``web.AppKey``s below (``app[BUS_KEY]``, ``app[SESSIONS_KEY]``,
+  ``app[SETTINGS_KEY]``, ``app[HUB_KEY]``); add your own AppKey in your module and pass its
+  value through ``create_app(..., extras={KEY: value})`` — no module-level globals.
+* Static files of a plugin: ``app.router.add_static("/static/<pkg>", path)``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections.abc import AsyncIterator, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp_jinja2
+import jinja2
+from aiohttp import web
+from aiohttp.web_urldispatcher import StaticResource
+from markupsafe import Markup, escape
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from contact_center.bus.base import POPS, Bus, BusError
+from contact_center.config import Settings
+from contact_center.web import auth
+from contact_center.web.auth import (
+    CSRF_FIELD,
+    LOGIN_CSRF_COOKIE,
+    SESSION_COOKIE,
+    UNSAFE_METHODS,
+    USER_KEY,
+    CurrentUser,
+    LoginRateLimiter,
+    Role,
+    public,
+    require_role,
+)
+from contact_center.web.ws import Connection, PopHub, origin_allowed, parse_last_id, serve_socket
+
+log = logging.getLogger(__name__)
+
+HERE = Path(__file__).parent
+
+
+@dataclass(frozen=True, slots=True)
+class Deps:
+    """What the web surface needs from the composition root."""
+
+    settings: Settings
+    sessions: async_sessionmaker[AsyncSession]
+    bus: Bus
+
+
+DEPS_KEY = web.AppKey("cc_deps", Deps)
+SETTINGS_KEY = web.AppKey("cc_settings", Settings)
+SESSIONS_KEY = web.AppKey("cc_sessions", async_sessionmaker[AsyncSession])
+BUS_KEY = web.AppKey("cc_bus", Bus)  # type: ignore[type-abstract]
+HUB_KEY = web.AppKey("cc_hub", PopHub)
+RATE_LIMIT_KEY = web.AppKey("cc_login_rate_limit", LoginRateLimiter)
+TEMPLATE_LOADER_KEY = web.AppKey("cc_template_loader", jinja2.ChoiceLoader)
+
+
+def add_template_dir(app: web.Application, path: str | Path) -> None:
+    """Let templates in ``path`` be found (after the core ones; names must not clash)."""
+    app[TEMPLATE_LOADER_KEY].loaders.append(jinja2.FileSystemLoader(str(path)))  # type: ignore[attr-defined]
+
+
+def allowed_origins(settings: Settings) -> frozenset[str]:
+    return frozenset(o.strip() for o in settings.web.allowed_origins.split(",") if o.strip())
+
+
+# --- middlewares -------------------------------------------------------------------------------
+
+
+@web.middleware
+async def security_headers(request: web.Request, handler: auth.Handler) -> web.StreamResponse:
+    response = await handler(request)
+    headers = response.headers
+    headers.setdefault(
+        "Content-Security-Policy",
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+    )
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("X-Frame-Options", "DENY")
+    headers.setdefault("Referrer-Policy", "same-origin")
+    return response
+
+
+@web.middleware
+async def load_user(request: web.Request, handler: auth.Handler) -> web.StreamResponse:
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        user = await auth.load_session(request.app[SESSIONS_KEY], token)
+        if user is not None:
+            request[USER_KEY] = user
+    return await handler(request)
+
+
+def _wants_page(request: web.Request) -> bool:
+    return request.method == "GET" and "text/html" in request.headers.get("Accept", "")
+
+
+@web.middleware
+async def access_control(request: web.Request, handler: auth.Handler) -> web.StreamResponse:
+    match = request.match_info
+    if match.http_exception is not None or isinstance(match.route.resource, StaticResource):
+        return await handler(request)
+    target = match.handler
+    if auth.is_public(target):
+        return await handler(request)
+    user = request.get(USER_KEY)
+    if user is None:
+        if _wants_page(request):
+            raise web.HTTPFound(f"/login?next={quote(request.path_qs, safe='')}")
+        raise web.HTTPUnauthorized(text="sign in first")
+    if auth.roles_of(target) is None:
+        log.error("route %s has no require_role/public: denied", request.path)
+        raise web.HTTPForbidden(text="this route has no access rule (default deny)")
+    if request.method in UNSAFE_METHODS:
+        given = await auth.csrf_from_request(request)
+        if not auth.csrf_ok(user.csrf_token, given):
+            raise web.HTTPForbidden(text="missing or wrong CSRF token")
+    return await handler(request)
+
+
+# --- templates ---------------------------------------------------------------------------------
+
+
+async def template_context(request: web.Request) -> dict[str, Any]:
+    user: CurrentUser | None = request.get(USER_KEY)
+    token = user.csrf_token if user is not None else ""
+
+    def csrf_field() -> Markup:
+        return Markup('<input type="hidden" name="{}" value="{}">').format(
+            CSRF_FIELD, escape(token)
+        )
+
+    return {"user": user, "csrf_token": token, "csrf_field": csrf_field}
+
+
+def _setup_templates(app: web.Application) -> None:
+    loader = jinja2.ChoiceLoader([jinja2.FileSystemLoader(str(HERE / "templates"))])
+    app[TEMPLATE_LOADER_KEY] = loader
+    aiohttp_jinja2.setup(
+        app,
+        loader=loader,
+        autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
+        context_processors=[template_context],
+    )
+
+
+# --- core handlers -----------------------------------------------------------------------------
+
+
+@public
+async def healthz(request: web.Request) -> web.Response:
+    checks: dict[str, str] = {}
+    try:
+        async with request.app[SESSIONS_KEY]() as db:
+            await db.execute(text("SELECT 1"))
+        checks["database"] = "ok"
+    except Exception as exc:
+        checks["database"] = f"error: {type(exc).__name__}"
+    try:
+        await request.app[BUS_KEY].last_id(POPS)
+        checks["bus"] = "ok"
+    except BusError as exc:
+        checks["bus"] = f"error: {type(exc).__name__}"
+    ok = all(v == "ok" for v in checks.values())
+    body = {"status": "ok" if ok else "degraded", **checks}
+    return web.json_response(body, status=200 if ok else 503)
+
+
+def redirect(location: str) -> web.Response:
+    """A 303 that can carry cookies (raising HTTPFound would drop them)."""
+    return web.Response(status=303, headers={"Location": location})
+
+
+def _safe_next(raw: str | None) -> str:
+    # Only local paths: an open redirect after sign-in is a phishing aid.
+    if raw and raw.startswith("/") and not raw.startswith("//") and "\\" not in raw:
+        return raw
+    return "/"
+
+
+@public
+async def login_page(request: web.Request) -> web.StreamResponse:
+    return _render_login(request, error="", status=200)
+
+
+def _render_login(request: web.Request, *, error: str, status: int) -> web.StreamResponse:
+    token = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(24)
+    response = aiohttp_jinja2.render_template(
+        "login.html",
+        request,
+        {"login_csrf": token, "error": error, "next": _safe_next(request.query.get("next"))},
+        status=status,
+    )
+    response.set_cookie(
+        LOGIN_CSRF_COOKIE,
+        token,
+        httponly=True,
+        samesite="Strict",
+        secure=request.app[SETTINGS_KEY].web.secure_cookies,
+        path="/login",
+    )
+    return response
+
+
+@public
+async def login_submit(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    login = str(form.get("login", "")).strip()[:80]
+    password = str(form.get("password", ""))[:1024]
+    expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    if not expected or not auth.csrf_ok(expected, str(form.get(CSRF_FIELD, ""))):
+        raise web.HTTPForbidden(text="missing or wrong CSRF token, reload the sign-in page")
+    limiter = request.app[RATE_LIMIT_KEY]
+    keys = (f"login:{login.lower()}", f"ip:{request.remote or ''}")
+    if limiter.blocked(*keys):
+        error = "Too many failed attempts, try again later."
+        return _render_login(request, error=error, status=429)
+    sessions = request.app[SESSIONS_KEY]
+    async with sessions() as db:
+        user = await auth.authenticate(db, login, password)
+    if user is None:
+        limiter.failed(*keys)
+        return _render_login(request, error="Wrong login or password.", status=401)
+    limiter.succeeded(*keys)
+    new = await auth.open_session(sessions, user, request.remote or "")
+    response = redirect(_safe_next(str(form.get("next", "")) or None))
+    secure = request.app[SETTINGS_KEY].web.secure_cookies
+    auth.set_session_cookie(response, new.token, secure=secure)
+    response.del_cookie(LOGIN_CSRF_COOKIE, path="/login")
+    return response
+
+
+@require_role(*Role)
+async def logout(request: web.Request) -> web.StreamResponse:
+    user = auth.current_user(request)
+    await auth.revoke_session(request.app[SESSIONS_KEY], user.session_id)
+    request.app[HUB_KEY].close_session(user.session_id)
+    try:
+        # Other web instances close this session's sockets when they read this.
+        await request.app[BUS_KEY].publish(POPS, {"type": "signout", "session": user.session_id})
+    except BusError as exc:
+        log.warning("sign-out not broadcast to other instances: %s", exc)
+    response = redirect("/login")
+    response.del_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+@require_role(*Role)
+async def index(request: web.Request) -> web.StreamResponse:
+    user = auth.current_user(request)
+    if user.role in (Role.OPERATOR, Role.SUPERVISOR, Role.ADMIN):
+        raise web.HTTPFound("/console")
+    return web.Response(text=f"Signed in as {user.login} ({user.role}).")
+
+
+@require_role(Role.OPERATOR, Role.SUPERVISOR)
+async def websocket(request: web.Request) -> web.StreamResponse:
+    """``/ws?last_id=<id>``: this operator's pops (see :mod:`contact_center.web.ws`)."""
+    if not origin_allowed(request, allowed_origins(request.app[SETTINGS_KEY])):
+        raise web.HTTPForbidden(text="websocket origin not allowed")
+    user = auth.current_user(request)
+    after_id = parse_last_id(request.query.get("last_id"))
+    token = request.cookies.get(SESSION_COOKIE, "")
+    sessions = request.app[SESSIONS_KEY]
+
+    async def still_signed_in() -> bool:
+        return await auth.load_session(sessions, token) is not None
+
+    conn = Connection(login=user.login, session_id=user.session_id)
+    return await serve_socket(request, request.app[HUB_KEY], conn, after_id, still_signed_in)
+
+
+# --- the app -----------------------------------------------------------------------------------
+
+
+async def _run_hub(app: web.Application) -> AsyncIterator[None]:
+    hub = app[HUB_KEY]
+    task = asyncio.create_task(hub.run(), name="pop-hub")
+    await hub.started.wait()
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def _close_sockets(app: web.Application) -> None:
+    app[HUB_KEY].close_all()
+
+
+def create_app(
+    deps: Deps,
+    plugins: Iterable[ModuleType] = (),
+    *,
+    extras: Mapping[web.AppKey[Any], Any] | None = None,
+    console: bool = True,
+) -> web.Application:
+    """The web application with sign-in, ``/healthz``, ``/ws``, the console and ``plugins``."""
+    app = web.Application(
+        middlewares=[security_headers, load_user, access_control], client_max_size=2 * 1024**2
+    )
+    app[DEPS_KEY] = deps
+    app[SETTINGS_KEY] = deps.settings
+    app[SESSIONS_KEY] = deps.sessions
+    app[BUS_KEY] = deps.bus
+    app[HUB_KEY] = PopHub(deps.bus)
+    app[RATE_LIMIT_KEY] = LoginRateLimiter()
+    for key, value in (extras or {}).items():
+        app[key] = value
+    _setup_templates(app)
+    app.router.add_get("/healthz", healthz, name="healthz")
+    app.router.add_get("/login", login_page, name="login")
+    app.router.add_post("/login", login_submit)
+    app.router.add_post("/logout", logout, name="logout")
+    app.router.add_get("/", index, name="index")
+    app.router.add_get("/ws", websocket, name="ws")
+    app.router.add_static("/static", HERE / "static", name="static")
+    app.cleanup_ctx.append(_run_hub)
+    app.on_shutdown.append(_close_sockets)
+    if console:
+        from contact_center.web import console as console_plugin
+
+        console_plugin.setup(app)
+    for plugin in plugins:
+        plugin.setup(app)
+    return app

@@ -1,0 +1,250 @@
+"""The operator console: the page, state controls, wrap-up, identify / create the caller.
+
+Loaded by :func:`contact_center.web.app.create_app` like any plugin. Every action becomes an
+``OperatorAction`` (or ``CallerIdentified``) domain event on the bus ``events`` stream, so
+history, stats and routing see it like any other fact; the wrap-up is also written to the
+customer's interaction history at once, under the event's idempotency key, so the history
+consumer writing the same event later changes nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import aiohttp_jinja2
+from aiohttp import web
+from sqlalchemy import select
+
+from contact_center.bus.base import EVENTS
+from contact_center.calls import events as ev
+from contact_center.customers.phones import normalize_number, phone_suffix
+from contact_center.store.db import from_epoch, utcnow
+from contact_center.store.models import Customer, CustomerPhone, InteractionEvent, OperatorSession
+from contact_center.web.app import BUS_KEY, SESSIONS_KEY, SETTINGS_KEY
+from contact_center.web.auth import Role, current_user, require_role
+
+STATES = ("available", "paused")
+PAUSE_REASONS = ("break", "lunch", "training", "meeting", "after-call work", "technical")
+MAX_NOTES = 4000
+MAX_SHORT = 200
+
+
+class BadInput(web.HTTPBadRequest):
+    def __init__(self, message: str) -> None:
+        super().__init__(text=message)
+
+
+async def form_fields(request: web.Request) -> dict[str, str]:
+    """Form or JSON body as plain strings (anything else is ignored)."""
+    if request.content_type == "application/json":
+        body = await request.json()
+        if not isinstance(body, dict):
+            raise BadInput("expected a JSON object")
+        return {str(k): str(v) for k, v in body.items() if isinstance(v, str | int | float)}
+    form = await request.post()
+    return {k: v for k, v in form.items() if isinstance(v, str)}
+
+
+def text_field(fields: dict[str, str], name: str, limit: int, *, required: bool = False) -> str:
+    value = fields.get(name, "").strip()
+    if required and not value:
+        raise BadInput(f"{name} is required")
+    if len(value) > limit:
+        raise BadInput(f"{name} is longer than {limit} characters")
+    return value
+
+
+def optional_id(fields: dict[str, str], name: str) -> int | None:
+    raw = fields.get(name, "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit():
+        raise BadInput(f"{name} must be a number")
+    return int(raw)
+
+
+async def publish_event(request: web.Request, event: ev.DomainEvent) -> str:
+    return await request.app[BUS_KEY].publish(EVENTS, ev.to_dict(event))
+
+
+# --- page --------------------------------------------------------------------------------------
+
+
+@require_role(Role.OPERATOR, Role.SUPERVISOR)
+@aiohttp_jinja2.template("console.html")
+async def console_page(request: web.Request) -> dict[str, Any]:
+    user = current_user(request)
+    async with request.app[SESSIONS_KEY]() as db:
+        row = (
+            await db.execute(select(OperatorSession).where(OperatorSession.user_id == user.id))
+        ).scalar_one_or_none()
+    return {
+        "title": "Console",
+        "state": row.state if row else "available",
+        "reason": row.reason if row else "",
+        "pause_reasons": PAUSE_REASONS,
+    }
+
+
+# --- state ---------------------------------------------------------------------------------------
+
+
+@require_role(Role.OPERATOR, Role.SUPERVISOR)
+async def set_state(request: web.Request) -> web.Response:
+    user = current_user(request)
+    fields = await form_fields(request)
+    state = fields.get("state", "")
+    if state not in STATES:
+        raise BadInput(f"state must be one of {', '.join(STATES)}")
+    reason = text_field(fields, "reason", 80) if state == "paused" else ""
+    now = time.time()
+    server = request.app[SETTINGS_KEY].general.server_id
+    action = "pause" if state == "paused" else "unpause"
+    event = ev.OperatorAction(
+        server=server,
+        call_id="",
+        at=now,
+        key=ev.make_key("operator.state", user.login, action, now),
+        user=user.login,
+        action=action,
+        detail={"interface": user.interface, "reason": reason},
+    )
+    async with request.app[SESSIONS_KEY].begin() as db:
+        row = (
+            await db.execute(select(OperatorSession).where(OperatorSession.user_id == user.id))
+        ).scalar_one_or_none()
+        if row is None:
+            db.add(OperatorSession(user_id=user.id, state=state, reason=reason, since=utcnow()))
+        else:
+            row.state, row.reason, row.since = state, reason, utcnow()
+    await publish_event(request, event)
+    return web.json_response({"state": state, "reason": reason})
+
+
+# --- wrap-up -------------------------------------------------------------------------------------
+
+
+@require_role(Role.OPERATOR, Role.SUPERVISOR)
+async def wrapup(request: web.Request) -> web.Response:
+    user = current_user(request)
+    server = request.match_info["server"]
+    call_id = request.match_info["call_id"]
+    fields = await form_fields(request)
+    disposition = text_field(fields, "disposition", 80, required=True)
+    notes = text_field(fields, "notes", MAX_NOTES)
+    customer_id = optional_id(fields, "customer_id")
+    now = time.time()
+    event = ev.OperatorAction(
+        server=server,
+        call_id=call_id,
+        at=now,
+        # One wrap-up per operator per call: saving again corrects it, never duplicates.
+        key=ev.make_key("operator.wrapup", server, call_id, user.login),
+        user=user.login,
+        action="wrapup",
+        detail={"disposition": disposition, "notes": notes, "interface": user.interface},
+        customer_id=customer_id,
+    )
+    await save_wrapup(request, event)
+    sid = await publish_event(request, event)
+    return web.json_response({"saved": True, "key": event.key, "id": sid})
+
+
+async def save_wrapup(request: web.Request, event: ev.OperatorAction) -> None:
+    data = dict(event.detail)
+    summary = f"Wrap-up: {data['disposition']}"
+    async with request.app[SESSIONS_KEY].begin() as db:
+        row = (
+            await db.execute(select(InteractionEvent).where(InteractionEvent.key == event.key))
+        ).scalar_one_or_none()
+        if row is None:
+            db.add(
+                InteractionEvent(
+                    key=event.key,
+                    customer_id=event.customer_id,
+                    server=event.server,
+                    call_linkedid=event.call_id,
+                    kind="operator.wrapup",
+                    at=from_epoch(event.at),
+                    actor=event.user,
+                    summary=summary,
+                    data=data,
+                )
+            )
+        else:
+            row.summary, row.data, row.at = summary, data, from_epoch(event.at)
+            if event.customer_id is not None:
+                row.customer_id = event.customer_id
+
+
+# --- identify / create the caller --------------------------------------------------------------
+
+
+async def _customer_exists(request: web.Request, customer_id: int) -> bool:
+    async with request.app[SESSIONS_KEY]() as db:
+        found = await db.execute(select(Customer.id).where(Customer.id == customer_id))
+        return found.scalar_one_or_none() is not None
+
+
+async def _identify(request: web.Request, server: str, call_id: str, customer_id: int) -> None:
+    now = time.time()
+    await publish_event(
+        request,
+        ev.CallerIdentified(
+            server=server,
+            call_id=call_id,
+            at=now,
+            key=ev.make_key("call.identified", server, call_id, customer_id, now),
+            customer_id=customer_id,
+            method="operator",
+        ),
+    )
+
+
+@require_role(Role.OPERATOR, Role.SUPERVISOR)
+async def identify(request: web.Request) -> web.Response:
+    fields = await form_fields(request)
+    customer_id = optional_id(fields, "customer_id")
+    if customer_id is None or not await _customer_exists(request, customer_id):
+        raise BadInput("no such customer")
+    await _identify(
+        request, request.match_info["server"], request.match_info["call_id"], customer_id
+    )
+    return web.json_response({"customer_id": customer_id})
+
+
+@require_role(Role.OPERATOR, Role.SUPERVISOR)
+async def create_customer(request: web.Request) -> web.Response:
+    fields = await form_fields(request)
+    name = text_field(fields, "name", MAX_SHORT, required=True)
+    company = text_field(fields, "company", MAX_SHORT)
+    phone_raw = text_field(fields, "phone", 64)
+    general = request.app[SETTINGS_KEY].general
+    number = normalize_number(
+        phone_raw, region=general.default_region, area_code=general.default_area_code
+    )
+    if phone_raw and number.e164 is None:
+        raise BadInput(f"{phone_raw!r} is not a phone number we can store")
+    now = utcnow()
+    async with request.app[SESSIONS_KEY].begin() as db:
+        customer = Customer(name=name, company=company, custom={}, created_at=now, updated_at=now)
+        if number.e164 is not None:
+            customer.phones.append(
+                CustomerPhone(e164=number.e164, suffix=phone_suffix(number.e164), raw=phone_raw)
+            )
+        db.add(customer)
+        await db.flush()
+        customer_id = customer.id
+    server, call_id = fields.get("server", ""), fields.get("call_id", "")
+    if server and call_id:
+        await _identify(request, server, call_id, customer_id)
+    return web.json_response({"customer_id": customer_id}, status=201)
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_get("/console", console_page, name="console")
+    app.router.add_post("/api/operator/state", set_state, name="operator_state")
+    app.router.add_post("/api/calls/{server}/{call_id}/wrapup", wrapup, name="call_wrapup")
+    app.router.add_post("/api/calls/{server}/{call_id}/identify", identify, name="call_identify")
+    app.router.add_post("/api/customers", create_customer, name="customer_create")

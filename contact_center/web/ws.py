@@ -1,0 +1,345 @@
+"""Websocket push to operators: one hub per web instance, one bounded queue per connection.
+
+The hub follows the bus stream :data:`~contact_center.bus.POPS` from its own last id and hands
+each message to the sockets of its addressee (``"to": login``; every tab of that operator,
+nobody else). Each socket has a bounded queue drained by its own writer task, so a browser that
+stops reading never delays the others: when its queue is full it is closed with
+:attr:`CloseCode.TOO_SLOW` and reconnects with its last id.
+
+Frames sent to the browser are JSON objects carrying ``id``, the bus stream id. A browser that
+reconnects with ``/ws?last_id=<id>`` first gets exactly the messages addressed to it after that
+id (read back from the stream), then live ones, without gap or repeat. A browser without a
+last id gets the pops of the calls still active for it (a snapshot), then live ones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import Any
+from urllib.parse import urlsplit
+
+from aiohttp import WSMsgType, web
+
+from contact_center.bus.base import (
+    POPS,
+    Bus,
+    BusUnavailable,
+    InvalidStreamId,
+    compare_ids,
+    parse_id,
+)
+
+log = logging.getLogger(__name__)
+
+QUEUE_SIZE = 256
+MAX_CLIENT_MESSAGE = 4096  # browsers only send small control messages
+HEARTBEAT_SECONDS = 20.0
+CLOSE_TIMEOUT = 2.0
+ACTIVE_POPS_PER_OPERATOR = 20
+HELD_LIMIT = 4 * QUEUE_SIZE  # live messages held back while a long backlog is sent
+
+
+class CloseCode(IntEnum):
+    """Websocket close codes the console understands (4000–4999 are ours)."""
+
+    NORMAL = 1000
+    GOING_AWAY = 1001  # the web instance is shutting down: reconnect elsewhere
+    MESSAGE_TOO_BIG = 1009  # the browser sent more than MAX_CLIENT_MESSAGE bytes
+    BAD_REQUEST = 4000  # malformed last_id or message: do not retry as is
+    SIGNED_OUT = 4001  # the session ended (sign-out in any tab or on any instance)
+    FORBIDDEN = 4003  # the role may not use this socket any more
+    TOO_SLOW = 4008  # the queue overflowed: reconnect with the last id to catch up
+
+
+@dataclass(eq=False)
+class Connection:
+    """One browser socket of one operator."""
+
+    login: str
+    session_id: str
+    queue: asyncio.Queue[str] = field(default_factory=lambda: asyncio.Queue(QUEUE_SIZE))
+    last_id: str = "0-0"  # newest id queued for this socket
+    replaying: bool = True  # live messages wait in `held` until the replay is done
+    held: list[tuple[str, str]] = field(default_factory=list)
+    close_code: CloseCode | None = None
+    closed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def close(self, code: CloseCode) -> None:
+        if self.close_code is None:
+            self.close_code = code
+        self.closed.set()
+
+    def offer(self, sid: str, frame: str) -> None:
+        """Queue a frame unless already sent; never blocks, closes the socket on overflow."""
+        if self.replaying:
+            self.held.append((sid, frame))
+            if len(self.held) > HELD_LIMIT:
+                self.close(CloseCode.TOO_SLOW)
+            return
+        if compare_ids(sid, self.last_id) <= 0 or self.close_code is not None:
+            return
+        try:
+            self.queue.put_nowait(frame)
+        except asyncio.QueueFull:
+            log.info("websocket of %s too slow, closing", self.login)
+            self.close(CloseCode.TOO_SLOW)
+            return
+        self.last_id = sid
+
+
+@dataclass(frozen=True, slots=True)
+class Backlog:
+    """Frames a socket missed, and the stream id the replay read up to."""
+
+    frames: list[tuple[str, str]]
+    upto: str
+
+
+def encode(sid: str, message: dict[str, Any]) -> str:
+    body = {k: v for k, v in message.items() if k != "to"}
+    body["id"] = sid
+    return json.dumps(body, separators=(",", ":"))
+
+
+class PopHub:
+    """Fans the pops stream out to the sockets of this instance."""
+
+    def __init__(self, bus: Bus, stream: str = POPS, *, block_ms: int = 1000) -> None:
+        self.bus = bus
+        self.stream = stream
+        self.block_ms = block_ms
+        self._by_login: dict[str, set[Connection]] = {}
+        # Pops of calls still ringing/talking, per operator: the snapshot for a fresh tab.
+        self._active: dict[str, OrderedDict[str, tuple[str, str]]] = {}
+        self.cursor = "0-0"
+        self.started = asyncio.Event()
+
+    # -- connections --------------------------------------------------------------------------
+
+    def connections(self, login: str | None = None) -> list[Connection]:
+        if login is not None:
+            return list(self._by_login.get(login, ()))
+        return [c for conns in self._by_login.values() for c in conns]
+
+    def register(self, conn: Connection) -> None:
+        self._by_login.setdefault(conn.login, set()).add(conn)
+
+    def unregister(self, conn: Connection) -> None:
+        conns = self._by_login.get(conn.login)
+        if conns is not None:
+            conns.discard(conn)
+            if not conns:
+                del self._by_login[conn.login]
+
+    def close_session(self, session_id: str, code: CloseCode = CloseCode.SIGNED_OUT) -> None:
+        for conn in self.connections():
+            if conn.session_id == session_id:
+                conn.close(code)
+
+    def close_all(self, code: CloseCode = CloseCode.GOING_AWAY) -> None:
+        for conn in self.connections():
+            conn.close(code)
+
+    async def attach(self, conn: Connection, after_id: str | None) -> Backlog:
+        """Register a socket; return what it missed (after ``after_id``) or the snapshot.
+
+        Until :meth:`go_live`, live messages for it are held back, so the backlog can be
+        sent first without gap or repeat.
+        """
+        if after_id is not None:
+            conn.last_id = after_id
+        self.register(conn)
+        try:
+            if after_id is None:
+                return Backlog(list(self._active.get(conn.login, {}).values()), self.cursor)
+            frames, upto = await self._missed(conn.login, after_id)
+            return Backlog(frames, upto)
+        except BaseException:
+            self.unregister(conn)
+            raise
+
+    def go_live(self, conn: Connection, backlog: Backlog) -> None:
+        """Queue the live messages that arrived while the backlog was being sent."""
+        conn.replaying = False
+        held, conn.held = conn.held, []
+        for sid, frame in held:
+            # The backlog read the stream up to `upto`; what it had is not sent again.
+            if compare_ids(sid, backlog.upto) > 0:
+                conn.offer(sid, frame)
+
+    async def _missed(self, login: str, after_id: str) -> tuple[list[tuple[str, str]], str]:
+        found: list[tuple[str, str]] = []
+        cursor = after_id
+        while True:
+            entries = await self.bus.read(self.stream, cursor, count=500)
+            if not entries:
+                return found, cursor
+            for sid, message in entries:
+                if message.get("to") == login and message.get("type") != "signout":
+                    found.append((sid, encode(sid, message)))
+            cursor = entries[-1][0]
+
+    # -- the reader -------------------------------------------------------------------------
+
+    def dispatch(self, sid: str, message: dict[str, Any]) -> None:
+        """Hand one stream entry to the sockets it is meant for."""
+        kind = message.get("type")
+        if kind == "signout":
+            self.close_session(str(message.get("session", "")))
+            return
+        login = message.get("to")
+        if not isinstance(login, str):
+            return
+        frame = encode(sid, message)
+        self._remember(login, sid, message, frame)
+        for conn in self._by_login.get(login, ()):
+            conn.offer(sid, frame)
+
+    def _remember(self, login: str, sid: str, message: dict[str, Any], frame: str) -> None:
+        call = f"{message.get('server', '')}/{message.get('call_id', '')}"
+        active = self._active.setdefault(login, OrderedDict())
+        if message.get("type") == "pop.closed":
+            active.pop(call, None)
+            if not active:
+                del self._active[login]
+            return
+        if message.get("type") != "pop":
+            return
+        active.pop(call, None)
+        active[call] = (sid, frame)
+        while len(active) > ACTIVE_POPS_PER_OPERATOR:
+            active.popitem(last=False)
+
+    async def run(self) -> None:
+        """Follow the stream forever (a task owned by the app's cleanup context)."""
+        backoff = 0.2
+        while True:
+            try:
+                if not self.started.is_set():
+                    self.cursor = await self.bus.last_id(self.stream)
+                    self.started.set()
+                entries = await self.bus.read(self.stream, self.cursor, 500, self.block_ms)
+                backoff = 0.2
+            except BusUnavailable as exc:
+                log.warning("pop hub cannot read the bus, retrying in %.1f s: %s", backoff, exc)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            for sid, message in entries:
+                try:
+                    self.dispatch(sid, message)
+                except Exception:
+                    log.exception("pop hub skipped a bad message %s: %r", sid, message)
+            if entries:
+                self.cursor = entries[-1][0]
+
+
+# --- the websocket endpoint --------------------------------------------------------------------
+
+
+def origin_allowed(request: web.Request, allowed: Iterable[str]) -> bool:
+    """Same origin as the page (scheme and host) or one of the configured origins."""
+    origin = request.headers.get("Origin")
+    if not origin:
+        return False
+    if origin in allowed:
+        return True
+    parts = urlsplit(origin)
+    return parts.netloc == request.host and parts.scheme in ("http", "https")
+
+
+def parse_last_id(raw: str | None) -> str | None:
+    if raw is None or raw == "":
+        return None
+    try:
+        parse_id(raw)
+    except InvalidStreamId:
+        raise web.HTTPBadRequest(text=f"invalid last_id {raw[:40]!r}") from None
+    return raw
+
+
+async def serve_socket(
+    request: web.Request,
+    hub: PopHub,
+    conn: Connection,
+    after_id: str | None,
+    still_signed_in: Any,
+) -> web.WebSocketResponse:
+    """Run one operator socket until it closes; ``still_signed_in()`` re-checks the session."""
+    ws = web.WebSocketResponse(
+        heartbeat=HEARTBEAT_SECONDS, max_msg_size=MAX_CLIENT_MESSAGE, compress=False
+    )
+    await ws.prepare(request)
+    backlog = await hub.attach(conn, after_id)
+    try:
+        # Sent directly, not through the bounded queue: a long catch-up after a network
+        # blip is normal, and awaiting this one socket delays no one else.
+        for sid, frame in backlog.frames:
+            await ws.send_str(frame)
+            conn.last_id = sid
+    except (ConnectionError, RuntimeError):
+        hub.unregister(conn)
+        return ws
+    hub.go_live(conn, backlog)
+    writer = asyncio.create_task(_write(ws, conn), name=f"ws-writer-{conn.login}")
+    reader = asyncio.create_task(_read(ws, conn, still_signed_in), name=f"ws-reader-{conn.login}")
+    closed = asyncio.create_task(conn.closed.wait())
+    try:
+        await asyncio.wait({writer, reader, closed}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        hub.unregister(conn)
+        for task in (writer, reader, closed):
+            task.cancel()
+        for task in (writer, reader, closed):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await _close(request, ws, conn.close_code or CloseCode.NORMAL)
+    return ws
+
+
+async def _write(ws: web.WebSocketResponse, conn: Connection) -> None:
+    while True:
+        frame = await conn.queue.get()
+        await ws.send_str(frame)
+
+
+async def _read(ws: web.WebSocketResponse, conn: Connection, still_signed_in: Any) -> None:
+    async for msg in ws:
+        if msg.type == WSMsgType.TEXT:
+            # Every message is re-authorised: a session ended elsewhere stops here.
+            if not await still_signed_in():
+                conn.close(CloseCode.SIGNED_OUT)
+                return
+            if msg.data == "ping":
+                _pong(conn)
+        elif msg.type == WSMsgType.ERROR:
+            exc = ws.exception()
+            if exc is not None and "too big" in str(exc).lower():
+                conn.close(CloseCode.MESSAGE_TOO_BIG)
+            return
+        else:
+            conn.close(CloseCode.BAD_REQUEST)
+            return
+
+
+def _pong(conn: Connection) -> None:
+    with contextlib.suppress(asyncio.QueueFull):
+        conn.queue.put_nowait('{"type":"pong"}')
+
+
+async def _close(request: web.Request, ws: web.WebSocketResponse, code: CloseCode) -> None:
+    if ws.closed:
+        return
+    try:
+        await asyncio.wait_for(ws.close(code=code, message=code.name.encode()), CLOSE_TIMEOUT)
+    except (TimeoutError, ConnectionError, RuntimeError):
+        # The peer stopped reading: its TCP window is full and the close frame cannot go.
+        if request.transport is not None:
+            request.transport.abort()

@@ -1,0 +1,156 @@
+"""Charging finished calls and re-rating, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from contact_center.billing.reports import charges_report
+from contact_center.billing.repository import save_plans
+from contact_center.billing.service import BillingService
+from contact_center.billing.tariffs import load_plans
+from contact_center.calls import events as ev
+from contact_center.history.writer import HistoryWriter
+from contact_center.store import models
+from tests.integration.history_support import (
+    T0,
+    Sessions,
+    add_customer,
+    answered_call,
+    count,
+    database,
+)
+
+TARIFFS = Path(__file__).resolve().parents[2] / "tariffs"
+DAY = (datetime(2026, 3, 3, tzinfo=UTC), datetime(2026, 3, 4, tzinfo=UTC))
+
+
+def three_calls() -> list[ev.DomainEvent]:
+    """Inbound from a mobile (95 s), outbound to Moscow (95 s), inbound never answered."""
+    inbound = answered_call("1.1", caller="+79161234567", talk=95)
+    outbound = answered_call("1.2", t0=T0 + 300, caller="101", did="+74951234567",
+                             direction="outbound", talk=95)  # fmt: skip
+    unanswered = [
+        e for e in answered_call("1.3", t0=T0 + 600, caller="+74957654321", talk=0)
+        if not isinstance(e, ev.CallAnswered)
+    ]  # fmt: skip
+    return [*inbound, *outbound, *unanswered]
+
+
+async def consume(consumers: list[Any], events: list[ev.DomainEvent]) -> None:
+    for event in events:
+        for consumer in consumers:
+            await consumer.handle(event)
+    for consumer in consumers:
+        if isinstance(consumer, HistoryWriter):
+            await consumer.flush()
+
+
+async def charges(sessions: Sessions) -> dict[str, tuple[Decimal, int, str]]:
+    async with sessions() as session:
+        rows = (await session.execute(select(models.Charge))).scalars().all()
+    return {r.call_linkedid: (r.amount, r.billed_seconds, r.plan) for r in rows}
+
+
+async def test_each_finished_call_gets_exactly_one_charge(db_url: str, tmp_path: Path) -> None:
+    async with database(db_url) as sessions:
+        await save_plans(sessions, [*load_plans(TARIFFS / "inbound.yaml"),
+                                    *load_plans(TARIFFS / "outbound.yaml")])  # fmt: skip
+        writer = HistoryWriter(sessions, spill_dir=tmp_path / "spill")
+        billing = BillingService(sessions)
+        events = three_calls()
+        await consume([writer, billing], events)
+        # The end of every call delivered again (a replay, a redelivery from the bus).
+        await consume([billing], [e for e in events if isinstance(e, ev.CallEnded)])
+
+        assert {
+            # inbound plan, mobile 1.80/min per second: 95 s = 2.85
+            "1.1": (Decimal("2.85"), 95, "inbound"),
+            # outbound plan, 7495 peak 1.50/min, 60/60: 120 s = 3.00
+            "1.2": (Decimal("3.00"), 120, "outbound"),
+            "1.3": (Decimal("0"), 0, "inbound"),
+        } == await charges(sessions)
+        assert 3 == await count(sessions, models.Charge)
+        # The charge is in the history too, once per call.
+        assert 3 == await count(
+            sessions, models.InteractionEvent, models.InteractionEvent.kind == "call.charged"
+        )
+
+
+async def test_rerate_is_idempotent_and_shows_progress(db_url: str, tmp_path: Path) -> None:
+    async with database(db_url) as sessions:
+        writer = HistoryWriter(sessions, spill_dir=tmp_path / "spill")
+        billing = BillingService(sessions)
+        # No plan imported yet: every call still gets one (explained, zero) charge.
+        await consume([writer, billing], three_calls())
+        unpriced = await charges(sessions)
+        assert {Decimal(0)} == {amount for amount, _, _ in unpriced.values()}
+
+        await save_plans(sessions, [*load_plans(TARIFFS / "inbound.yaml"),
+                                    *load_plans(TARIFFS / "outbound.yaml")])  # fmt: skip
+        seen: list[tuple[int, int]] = []
+        result = await billing.rerate(*DAY, progress=lambda d, t: seen.append((d, t)), chunk=2)
+        first = await charges(sessions)
+        again = await billing.rerate(*DAY)
+
+        assert [(2, 3), (3, 3)] == seen
+        assert (3, {"RUB": Decimal("5.85")}) == (result.calls, result.amount_by_currency)
+        assert Decimal("2.85") == first["1.1"][0]
+        assert first == await charges(sessions)
+        assert (result.calls, result.amount_by_currency) == (again.calls, again.amount_by_currency)
+        assert 3 == await count(sessions, models.Charge)
+
+
+async def test_customer_plan_prices_their_outbound_calls(db_url: str, tmp_path: Path) -> None:
+    async with database(db_url) as sessions:
+        cheap = load_plans(TARIFFS / "outbound.yaml")[0]
+        await save_plans(sessions, [cheap])
+        (vip,) = load_plans(_write_vip_plan(tmp_path))
+        await save_plans(sessions, [vip])
+        customer = await add_customer(sessions, "VIP Ltd", "+74951234567", plan="vip")
+        writer = HistoryWriter(sessions, spill_dir=tmp_path / "spill")
+        billing = BillingService(sessions)
+        events = answered_call("2.1", caller="101", did="+74951234567", direction="outbound")
+        identified = ev.CallerIdentified(server="pbx1", call_id="2.1", at=T0 + 1, key="id-2.1",
+                                         customer_id=customer, method="operator")  # fmt: skip
+        await consume([writer, billing], [events[0], identified, *events[1:]])
+
+        assert {"2.1": (Decimal("0.00"), 95, "vip")} == await charges(sessions)
+
+
+def _write_vip_plan(tmp_path: Path) -> Path:
+    path = tmp_path / "vip.yaml"
+    path.write_text('name: vip\ncurrency: RUB\nrates:\n  - {prefix: "7", per_minute: "0",'
+                    ' increment: 1/1}\n')  # fmt: skip
+    return path
+
+
+async def test_reports_totals_match_the_sum_of_calls(db_url: str, tmp_path: Path) -> None:
+    async with database(db_url) as sessions:
+        await save_plans(sessions, [*load_plans(TARIFFS / "inbound.yaml"),
+                                    *load_plans(TARIFFS / "outbound.yaml")])  # fmt: skip
+        customer = await add_customer(sessions, "Mobile Man", "+79161234567")
+        writer = HistoryWriter(sessions, spill_dir=tmp_path / "spill")
+        await consume([writer, BillingService(sessions)], three_calls())
+
+        by = {}
+        for group in ("customer", "operator", "queue", "day"):
+            report = await charges_report(sessions, group_by=group, since=DAY[0], until=DAY[1])  # type: ignore[arg-type]
+            assert (3, {"RUB": Decimal("5.85")}) == (report.calls, report.totals)
+            assert Decimal("5.85") == sum((r.amount for r in report.rows), Decimal(0))
+            by[group] = {(r.key, r.label): (r.calls, r.amount) for r in report.rows}
+
+        assert {
+            (str(customer), "Mobile Man"): (1, Decimal("2.85")),
+            ("", "(unknown caller)"): (2, Decimal("3.00")),
+        } == by["customer"]
+        assert {("support", "support"): (3, Decimal("5.85"))} == by["queue"]
+        assert {
+            ("PJSIP/101", "PJSIP/101"): (2, Decimal("5.85")),
+            ("", "(no operator)"): (1, Decimal("0")),
+        } == by["operator"]
+        assert {("2026-03-03", "2026-03-03"): (3, Decimal("5.85"))} == by["day"]

@@ -1,0 +1,148 @@
+"""Caller lookup against real SQLite and PostgreSQL databases."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from contact_center.customers.lookup import CustomerLookup
+from contact_center.customers.phones import phone_suffix
+from contact_center.store import migrate
+from contact_center.store.db import create_engine, session_factory, utcnow
+from contact_center.store.models import Customer, CustomerPhone
+
+MOSCOW = "+74951234567"
+
+
+@pytest.fixture
+async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
+    await migrate.upgrade(db_url)
+    engine = create_engine(db_url)
+    yield engine
+    await engine.dispose()
+
+
+async def add_customer(
+    engine: AsyncEngine, name: str, *phones: str, segment: str = "", account: str | None = None
+) -> int:
+    now = utcnow()
+    async with engine.begin() as conn:
+        result = await conn.execute(
+            insert(Customer).returning(Customer.id),
+            {
+                "name": name,
+                "company": "",
+                "segment": segment,
+                "language": "ru",
+                "email": "",
+                "address": "",
+                "notes": "",
+                "account_number": account,
+                "custom": {"tier": 2},
+                "currency": "",
+                "tariff_plan": "",
+                "created_at": now,
+                "updated_at": now,
+            },
+        )
+        customer_id = int(result.scalar_one())
+        for e164 in phones:
+            await conn.execute(
+                insert(CustomerPhone),
+                {
+                    "customer_id": customer_id,
+                    "e164": e164,
+                    "suffix": phone_suffix(e164),
+                    "raw": e164,
+                    "label": "",
+                },
+            )
+    return customer_id
+
+
+def make_lookup(engine: AsyncEngine, **kwargs: object) -> CustomerLookup:
+    return CustomerLookup(session_factory(engine), region="RU", area_code="495", **kwargs)  # type: ignore[arg-type]
+
+
+async def test_every_format_of_the_number_finds_the_customer(engine: AsyncEngine) -> None:
+    customer_id = await add_customer(
+        engine, "Анна Петрова", MOSCOW, "+79161234567", segment="VIP", account="10000001"
+    )
+    lookup = make_lookup(engine, cache_size=0)
+    callers = ["84951234567", "+7 (495) 123-45-67", "74951234567", "4951234567", "1234567"]
+
+    found = {caller: await lookup.by_number(caller) for caller in callers}
+
+    expected = [(customer_id, "Анна Петрова", (MOSCOW, "+79161234567"), True, {"tier": 2})]
+    assert {caller: expected for caller in callers} == {
+        caller: [(c.id, c.name, c.phones, c.is_vip, c.custom) for c in cards]
+        for caller, cards in found.items()
+    }
+
+
+async def test_several_customers_on_one_number_are_all_returned(engine: AsyncEngine) -> None:
+    first = await add_customer(engine, "Иван Смирнов", MOSCOW)
+    second = await add_customer(engine, "Ольга Смирнова", MOSCOW, "+79031112233")
+    await add_customer(engine, "Someone Else", "+79035556677")
+
+    cards = await make_lookup(engine).by_number(MOSCOW)
+
+    assert [first, second] == [c.id for c in cards]
+
+
+async def test_extensions_and_withheld_callers_never_match(engine: AsyncEngine) -> None:
+    await add_customer(engine, "Somebody", MOSCOW, "+74950000101")
+    lookup = make_lookup(engine, suffix_digits=3)
+    callers = ["101", "2001", "anonymous", "unknown", "", "abc", "+7495000010X"]
+
+    assert {c: [] for c in callers} == {c: await lookup.by_number(c) for c in callers}
+
+
+async def test_last_digits_fallback_only_when_configured(engine: AsyncEngine) -> None:
+    customer_id = await add_customer(engine, "Fallback", MOSCOW)
+    await add_customer(engine, "Other", "+79994567890")
+    mangled = "0074951234567"  # a trunk that prepends an unknown international prefix
+
+    assert [] == await make_lookup(engine).by_number(mangled)
+    assert [customer_id] == [
+        c.id for c in await make_lookup(engine, suffix_digits=10).by_number(mangled)
+    ]
+    # A different valid number with the same last 7 digits matches only with the fallback.
+    assert [customer_id] == [
+        c.id for c in await make_lookup(engine, suffix_digits=7).by_number("+7 812 123-45-67")
+    ]
+    assert [] == await make_lookup(engine).by_number("+7 812 123-45-67")
+
+
+async def test_cache_serves_repeats_until_invalidated(engine: AsyncEngine) -> None:
+    lookup = make_lookup(engine)
+    assert [] == await lookup.by_number(MOSCOW)
+    customer_id = await add_customer(engine, "Late Arrival", MOSCOW)
+
+    stale = await lookup.by_number(MOSCOW)
+    lookup.invalidate()
+    fresh = await lookup.by_number(MOSCOW)
+
+    assert ([], [customer_id], 1) == (stale, [c.id for c in fresh], lookup.hits)
+
+
+async def test_cache_is_bounded(engine: AsyncEngine) -> None:
+    lookup = make_lookup(engine, cache_size=2)
+    for number in ("+79161110001", "+79161110002", "+79161110003"):
+        await lookup.by_number(number)
+
+    assert 2 == lookup.cached_entries
+
+
+async def test_by_account_and_by_id(engine: AsyncEngine) -> None:
+    customer_id = await add_customer(engine, "Account Holder", MOSCOW, account="10000042")
+    lookup = make_lookup(engine)
+
+    by_account = await lookup.by_account("10000042")
+    by_id = await lookup.by_id(customer_id)
+
+    assert (customer_id, customer_id) == (by_account and by_account.id, by_id and by_id.id)
+    assert (None, None) == (await lookup.by_account("999"), await lookup.by_id(customer_id + 100))

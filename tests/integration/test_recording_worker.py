@@ -1,0 +1,121 @@
+"""The post-processing worker: stopped rows in, measured compact recordings out."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from contact_center.config import RecordingSettings
+from contact_center.recording.worker import RecordingWorker
+from contact_center.store.models import Recording
+from tests.conftest import FIXTURES
+from tests.integration.recording_support import add_recording, database
+from tests.unit.recording_audio import silence, tone, write_wav
+
+
+def settings(spool: Path, **values: object) -> RecordingSettings:
+    return RecordingSettings(spool_dir=str(spool), **values)  # type: ignore[arg-type]
+
+
+async def rows(sessions) -> dict[str, Recording]:  # type: ignore[no-untyped-def]
+    async with sessions() as session:
+        return {r.file_name: r for r in (await session.scalars(select(Recording))).all()}
+
+
+async def test_backlog_is_processed_and_broken_files_fail_with_reasons(
+    db_url: str, tmp_path: Path
+) -> None:
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    write_wav(spool / "good.wav", [tone(2), silence(6), tone(2)])
+    shutil.copy(FIXTURES / "03-queue-abandon.recording.wav", spool / "abandon.wav")
+    (spool / "cut.wav").write_bytes(
+        (FIXTURES / "02-inbound-ivr-queue-answered.recording.wav").read_bytes()[:3000]
+    )
+    async with database(db_url) as sessions:
+        for name in ("good.wav", "abandon.wav", "cut.wav", "gone.wav"):
+            await add_recording(sessions, name)
+        await add_recording(sessions, "live.wav", status="recording")
+        seen: list[tuple[int, int, str]] = []
+
+        async with RecordingWorker(sessions, settings(spool, workers=2)) as worker:
+            summary = await worker.process_backlog(
+                progress=lambda done, total, row, status: seen.append((done, total, status))
+            )
+
+        assert (1, 3) == (summary.done, summary.failed)
+        assert [4, 4, 4, 4] == [total for _, total, _ in seen]
+        assert [1, 2, 3, 4] == [done for done, _, _ in seen]
+        by_name = await rows(sessions)
+        good = by_name["good.wav"]
+        assert ("done", "good.mp3", 10.0, 0.6, 6.0) == (
+            good.status,
+            good.compact_name,
+            good.duration_seconds,
+            good.silence_share,
+            good.longest_silence_seconds,
+        )
+        assert good.peaks["values"] and good.peaks["seconds_per_peak"] > 0
+        assert {
+            "abandon.wav": (
+                "failed",
+                "empty: WAV header only, no audio (the call was never bridged)",
+            ),
+            "cut.wav": (
+                "failed",
+                "truncated: WAV header declares 95680 bytes of audio, the file holds 2956",
+            ),
+            "gone.wav": ("failed", "missing: recording file 'gone.wav' is not in the spool"),
+            "live.wav": ("recording", ""),
+        } == {n: (r.status, r.failure) for n, r in by_name.items() if n != "good.wav"}
+        # The original goes once the compact copy is saved; broken originals stay for a look.
+        assert ["abandon.wav", "cut.wav", "good.mp3"] == sorted(p.name for p in spool.iterdir())
+
+
+async def test_keep_original_and_huge_files(sqlite_url: str, tmp_path: Path) -> None:
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    write_wav(spool / "small.wav", [tone(1)])
+    write_wav(spool / "huge.wav", [tone(5)])
+    async with database(sqlite_url) as sessions:
+        await add_recording(sessions, "small.wav")
+        await add_recording(sessions, "huge.wav")
+
+        config = settings(spool, keep_original=True, max_bytes=50_000, output_format="opus")
+        async with RecordingWorker(sessions, config) as worker:
+            await worker.process_backlog()
+
+        by_name = await rows(sessions)
+        assert ("done", "small.opus") == (
+            by_name["small.wav"].status,
+            by_name["small.wav"].compact_name,
+        )
+        assert "failed" == by_name["huge.wav"].status
+        assert by_name["huge.wav"].failure.startswith("too large: 80044 bytes")
+        assert ["huge.wav", "small.opus", "small.wav"] == sorted(p.name for p in spool.iterdir())
+
+
+async def test_run_wakes_up_when_notified(sqlite_url: str, tmp_path: Path) -> None:
+    import asyncio
+
+    from tests.conftest import wait_for
+
+    async with database(sqlite_url) as sessions:
+        async with RecordingWorker(sessions, settings(tmp_path), poll_seconds=3600) as worker:
+            task = asyncio.create_task(worker.run())
+            try:
+                write_wav(tmp_path / "late.wav", [tone(1)])
+                await add_recording(sessions, "late.wav")
+                worker.notify()
+
+                async def processed() -> bool:
+                    return (await rows(sessions))["late.wav"].status == "done"
+
+                await wait_for(processed, timeout=20)
+            finally:
+                task.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await task

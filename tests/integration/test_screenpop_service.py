@@ -1,0 +1,345 @@
+"""Screen pop on a real database with the real CustomerLookup: events in, pops out."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from contact_center.bus import POPS, MemoryBus
+from contact_center.calls import events as ev
+from contact_center.customers.lookup import CustomerLookup
+from contact_center.screenpop import ScreenPop
+from contact_center.store.models import Case, InteractionEvent
+from tests.integration.web_support import add_customer, add_user, database
+
+ALICE, BOB = "Local/101@agents", "Local/102@agents"
+T0 = 1_790_000_000.0
+
+
+@pytest.fixture
+async def db(db_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    async with database(db_url) as (_, sessions):
+        await add_user(sessions, "alice", "operator", ALICE)
+        await add_user(sessions, "bob", "operator", BOB)
+        yield sessions
+
+
+@pytest.fixture
+def bus() -> MemoryBus:
+    return MemoryBus()
+
+
+@pytest.fixture
+def screenpop(db: async_sessionmaker[AsyncSession], bus: MemoryBus) -> ScreenPop:
+    return ScreenPop(bus, CustomerLookup(db, region="RU"), db)
+
+
+def base(call_id: str, at: float) -> dict[str, Any]:
+    return {"server": "pbx1", "call_id": call_id, "at": at}
+
+
+def arrival(call_id: str, number: str, name: str = "Ivan Petrov") -> list[ev.DomainEvent]:
+    return [
+        ev.CallArrived(
+            **base(call_id, T0),
+            caller_number="",
+            caller_number_raw=number,
+            caller_name=name,
+            did="4951110001",
+        ),
+        ev.IvrStep(**base(call_id, T0 + 2), menu="main", node="start", digits="2"),
+        ev.CallQueued(**base(call_id, T0 + 3), queue="support", position=1),
+    ]
+
+
+def offered(
+    call_id: str, interface: str, at: float = T0 + 10, queue: str = "support"
+) -> ev.CallOffered:
+    return ev.CallOffered(**base(call_id, at), queue=queue, interface=interface, member_name="op")
+
+
+async def pops(bus: MemoryBus, to: str | None = None) -> list[dict[str, Any]]:
+    return [m for _, m in await bus.read(POPS, "0", count=1000) if to is None or m["to"] == to]
+
+
+async def feed(screenpop: ScreenPop, events: list[ev.DomainEvent]) -> None:
+    for event in events:
+        await screenpop.handle(event)
+
+
+async def test_known_caller_in_another_format_pops_for_the_ringing_operator_only(
+    screenpop: ScreenPop, bus: MemoryBus, db: async_sessionmaker[AsyncSession]
+) -> None:
+    ivan = await add_customer(
+        db,
+        "Ivan Petrov",
+        ["+74951234567"],
+        company="Acme",
+        segment="VIP",
+        language="ru",
+        notes="Prefers e-mail",
+        account_number="A-1",
+    )
+    async with db.begin() as s:
+        s.add(
+            InteractionEvent(
+                key="k1",
+                customer_id=ivan,
+                kind="call.ended",
+                at=datetime(2026, 11, 1, 9, 30, tzinfo=UTC),
+                actor="bob",
+                summary="Asked about invoice",
+                data={"outcome": "answered"},
+            )
+        )
+        s.add(
+            Case(
+                customer_id=ivan,
+                kind="complaint",
+                title="Late delivery",
+                status="open",
+                created_at=datetime(2026, 11, 2, tzinfo=UTC),
+            )
+        )
+    await feed(screenpop, [*arrival("c1", "84951234567"), offered("c1", ALICE)])
+    [message] = await pops(bus)
+    assert ("pop", "alice", "offered", "known", ivan) == (
+        message["type"],
+        message["to"],
+        message["stage"],
+        message["match"],
+        message["customer_id"],
+    )
+    assert {"number": "", "number_raw": "84951234567", "name": "Ivan Petrov"} == message["caller"]
+    assert ("support", "2") == (message["queue"], message["ivr_digits"])
+    html = message["html"]
+    for text in [
+        "Ivan Petrov",
+        "Acme",
+        "VIP",
+        "Prefers e-mail",
+        "A-1",
+        "ru",
+        "support",
+        '<dd class="waited">0:07</dd>',
+        '<dd class="ivr-digits">2</dd>',
+        "main/start",
+        "Asked about invoice",
+        "answered",
+        "Late delivery",
+        "84951234567",
+        "4951110001",
+    ]:
+        assert text in html, text
+
+
+async def test_pop_again_when_answered_and_withdraw_from_other_ringing_operators(
+    screenpop: ScreenPop, bus: MemoryBus
+) -> None:
+    await feed(
+        screenpop, [*arrival("c1", "+74950000000"), offered("c1", ALICE), offered("c1", BOB)]
+    )
+    await screenpop.handle(
+        ev.CallAnswered(
+            **base("c1", T0 + 12),
+            queue="support",
+            interface=BOB,
+            member_name="Bob",
+            hold_seconds=9.0,
+            ring_seconds=2.0,
+        )
+    )
+    assert [("pop", "offered"), ("pop.closed", "answered_elsewhere")] == [
+        (m["type"], m.get("stage", m.get("reason"))) for m in await pops(bus, "alice")
+    ]
+    bob = await pops(bus, "bob")
+    assert [("pop", "offered"), ("pop", "answered")] == [(m["type"], m["stage"]) for m in bob]
+    assert '<dd class="waited">0:09</dd>' in bob[-1]["html"]
+    await screenpop.handle(ev.CallEnded(**base("c1", T0 + 60), cause=16))
+    assert {
+        "type": "pop.closed",
+        "to": "bob",
+        "server": "pbx1",
+        "call_id": "c1",
+        "reason": "ended",
+    } == (await pops(bus, "bob"))[-1]
+    assert 0 == len(screenpop.contexts)
+
+
+async def test_unknown_caller_gets_a_create_form_with_the_number(
+    screenpop: ScreenPop, bus: MemoryBus
+) -> None:
+    await feed(screenpop, [*arrival("c1", "+74957654321"), offered("c1", ALICE)])
+    [message] = await pops(bus)
+    assert ("unknown", None, []) == (
+        message["match"],
+        message["customer_id"],
+        message["customer_ids"],
+    )
+    assert 'action="/api/customers"' in message["html"]
+    assert 'name="phone" value="+74957654321"' in message["html"]
+
+
+async def test_several_customers_on_one_number_offer_the_choice(
+    screenpop: ScreenPop, bus: MemoryBus, db: async_sessionmaker[AsyncSession]
+) -> None:
+    first = await add_customer(db, "Anna Smirnova", ["+74951112233"])
+    second = await add_customer(db, "Oleg Smirnov", ["+74951112233"])
+    await feed(screenpop, [*arrival("c1", "+7 (495) 111-22-33"), offered("c1", ALICE)])
+    [message] = await pops(bus)
+    assert ("several", None, [first, second]) == (
+        message["match"],
+        message["customer_id"],
+        message["customer_ids"],
+    )
+    html = message["html"]
+    assert "2 customers share this number" in html
+    assert (
+        f'name="customer_id" value="{first}"' in html
+        and f'name="customer_id" value="{second}"' in html
+    )
+    assert "/api/calls/pbx1/c1/identify" in html
+
+
+async def test_caller_identified_in_the_ivr_pops_as_that_customer(
+    screenpop: ScreenPop, bus: MemoryBus, db: async_sessionmaker[AsyncSession]
+) -> None:
+    await add_customer(db, "Phone Owner", ["+74951234567"])
+    account = await add_customer(db, "Account Holder", ["+74990000000"], account_number="777")
+    await feed(
+        screenpop,
+        [
+            *arrival("c1", "+74951234567"),
+            ev.CallerIdentified(**base("c1", T0 + 5), customer_id=account, method="account"),
+            offered("c1", ALICE),
+        ],
+    )
+    [message] = await pops(bus)
+    assert ("identified", account) == (message["match"], message["customer_id"])
+    assert "Account Holder" in message["html"] and "Phone Owner" not in message["html"]
+
+
+async def test_identification_during_ringing_refreshes_the_card(
+    screenpop: ScreenPop, bus: MemoryBus, db: async_sessionmaker[AsyncSession]
+) -> None:
+    chosen = await add_customer(db, "Chosen One", ["+74951112233"])
+    await add_customer(db, "Other One", ["+74951112233"])
+    await feed(screenpop, [*arrival("c1", "+74951112233"), offered("c1", ALICE)])
+    await screenpop.handle(
+        ev.CallerIdentified(**base("c1", T0 + 11), customer_id=chosen, method="operator")
+    )
+    assert [("offered", "several"), ("identified", "identified")] == [
+        (m["stage"], m["match"]) for m in await pops(bus, "alice")
+    ]
+
+
+async def test_the_pop_follows_the_call_after_a_transfer_to_another_queue(
+    screenpop: ScreenPop, bus: MemoryBus, db: async_sessionmaker[AsyncSession]
+) -> None:
+    await add_customer(db, "Ivan Petrov", ["+74951234567"])
+    await feed(
+        screenpop,
+        [
+            *arrival("c1", "+74951234567"),
+            offered("c1", ALICE),
+            ev.CallAnswered(
+                **base("c1", T0 + 12),
+                queue="support",
+                interface=ALICE,
+                member_name="Alice",
+                hold_seconds=9,
+                ring_seconds=2,
+            ),
+            ev.CallTransferred(
+                **base("c1", T0 + 40), transfer_type="blind", target="sales", by_interface=ALICE
+            ),
+            ev.AgentCompleted(
+                **base("c1", T0 + 40),
+                queue="support",
+                interface=ALICE,
+                member_name="Alice",
+                hold_seconds=9,
+                talk_seconds=28,
+                reason="transfer",
+            ),
+            ev.CallQueued(**base("c1", T0 + 41), queue="sales", position=1),
+            offered("c1", BOB, at=T0 + 45, queue="sales"),
+        ],
+    )
+    assert ["offered", "answered", "transferred"] == [
+        m.get("stage", m.get("reason")) for m in await pops(bus, "alice")
+    ]
+    [bob] = await pops(bus, "bob")
+    html = bob["html"]
+    assert ("sales", "2") == (bob["queue"], bob["ivr_digits"])
+    assert '<dd class="previous-operator">Local/101@agents</dd>' in html
+    assert '<dd class="queues">support → sales</dd>' in html
+    assert "blind to sales by Local/101@agents" in html
+    assert '<dd class="waited">0:04</dd>' in html
+    assert "Ivan Petrov" in html
+
+
+async def test_ring_no_answer_withdraws_the_pop(screenpop: ScreenPop, bus: MemoryBus) -> None:
+    await feed(
+        screenpop,
+        [
+            *arrival("c1", "+74951234567"),
+            offered("c1", ALICE),
+            ev.CallRingNoAnswer(
+                **base("c1", T0 + 18),
+                queue="support",
+                interface=ALICE,
+                member_name="Alice",
+                ring_seconds=8,
+            ),
+            ev.CallEnded(**base("c1", T0 + 30), cause=16),
+        ],
+    )
+    assert ["pop", "pop.closed"] == [m["type"] for m in await pops(bus, "alice")]
+
+
+async def test_hostile_caller_name_is_escaped_and_clipped(
+    screenpop: ScreenPop, bus: MemoryBus
+) -> None:
+    hostile = (
+        '<script>alert(1)</script><img src=x onerror="alert(2)">\r\nX\u202eevil' + "A" * 10_000
+    )
+    await feed(screenpop, [*arrival("c1", "+74957654321", name=hostile), offered("c1", ALICE)])
+    [message] = await pops(bus)
+    html = message["html"]
+    assert "<script>" not in html and "<img" not in html
+    assert (
+        "&lt;script&gt;alert(1)&lt;/script&gt;&lt;img src=x onerror=&#34;alert(2)&#34;&gt;" in html
+    )
+    assert "A" * 300 not in html
+    assert hostile == message["caller"]["name"]  # the data keeps it whole; only display clips
+
+
+async def test_company_template_overrides_the_card(
+    db: async_sessionmaker[AsyncSession], bus: MemoryBus, tmp_path: Path
+) -> None:
+    (tmp_path / "pop_card.html").write_text(
+        "<div class=custom>{{ card.caller_name }} @ {{ card.queue }}</div>"
+    )
+    screenpop = ScreenPop(bus, CustomerLookup(db, region="RU"), db, template_dirs=[tmp_path])
+    await feed(screenpop, [*arrival("c1", "+74957654321", name="<b>Eve</b>"), offered("c1", ALICE)])
+    [message] = await pops(bus)
+    assert "<div class=custom>&lt;b&gt;Eve&lt;/b&gt; @ support</div>" == message["html"]
+
+
+async def test_interface_without_operator_pops_nothing(
+    screenpop: ScreenPop, bus: MemoryBus
+) -> None:
+    await feed(screenpop, [*arrival("c1", "+74957654321"), offered("c1", "PJSIP/999")])
+    assert [] == await pops(bus)
+
+
+async def test_handle_message_takes_bus_dicts(screenpop: ScreenPop, bus: MemoryBus) -> None:
+    for event in [*arrival("c1", "+74957654321"), offered("c1", ALICE)]:
+        await screenpop.handle_message(ev.to_dict(event))
+    assert ["alice"] == [m["to"] for m in await pops(bus)]

@@ -1,0 +1,122 @@
+"""The stats store on real Redis (and in memory): restart, redelivery, day rollover."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator
+from urllib.parse import urlparse
+
+import pytest
+
+from contact_center.calls import events as ev
+from contact_center.stats.consumer import StatsConsumer
+from contact_center.stats.metrics import MetricsConfig, business_day, day_start
+from contact_center.stats.store import MemoryStatsStore, RedisStatsStore, StatsStore
+from tests.conftest import REDIS_URL, _need
+from tests.unit.stats_events import T0, abandoned_call, answered_call, login, offered, queued
+
+CONFIG = MetricsConfig(service_level_seconds=20)
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def store(request: pytest.FixtureRequest) -> AsyncIterator[StatsStore]:
+    if request.param == "memory":
+        yield MemoryStatsStore()
+        return
+    url = urlparse(REDIS_URL)
+    _need("Redis", url.hostname or "127.0.0.1", url.port or 6379)
+    prefix = request.getfixturevalue("redis_prefix")
+    redis_store = RedisStatsStore(REDIS_URL, prefix)
+    try:
+        yield redis_store
+    finally:
+        await redis_store.clear()
+        await redis_store.close()
+
+
+def keyed(events: list[ev.DomainEvent]) -> list[ev.DomainEvent]:
+    return [
+        dataclasses.replace(e, key=ev.make_key(e.server, e.call_id, e.kind, e.at, i))
+        for i, e in enumerate(events)
+    ]
+
+
+async def feed(consumer: StatsConsumer, events: list[ev.DomainEvent]) -> None:
+    for event in events:
+        await consumer.handle(event)
+
+
+async def test_a_restarted_consumer_continues_from_the_store(store: StatsStore) -> None:
+    events = keyed(
+        [
+            login(T0),
+            *answered_call(T0, "c1", hold=2, talk=6),
+            queued(T0 + 20, "c2"),
+            offered(T0 + 21, "c2"),
+            *abandoned_call(T0 + 30, "c3", hold=12),
+        ]
+    )
+    first = StatsConsumer(store, CONFIG)
+    assert not await first.start()
+    await feed(first, events[:7])
+
+    second = StatsConsumer(store, CONFIG)
+    assert await second.start()
+    await feed(second, events)  # the bus redelivers from before the crash: nothing counts twice
+
+    q = second.snapshot(T0 + 50).queues["support"]
+    assert (3, 1, 1, 1) == (q.offered, q.answered, q.abandoned, q.waiting)
+    assert 50.0 == q.service_level_pct
+    assert ("ringing", 1) == (
+        second.snapshot(T0 + 50).operators["Local/101@agents"].state,
+        second.snapshot(T0 + 50).operators["Local/101@agents"].calls,
+    )
+    uninterrupted = StatsConsumer(MemoryStatsStore(), CONFIG)
+    await feed(uninterrupted, events)
+    assert uninterrupted.snapshot(T0 + 50).to_dict() == second.snapshot(T0 + 50).to_dict()
+
+
+async def test_day_rollover_replaces_the_stored_day(store: StatsStore) -> None:
+    tomorrow = day_start(business_day(T0, CONFIG), CONFIG) + 86400
+    consumer = StatsConsumer(store, CONFIG, clock=lambda: tomorrow + 5)
+    await feed(
+        consumer,
+        keyed(
+            [
+                *answered_call(T0, "c1", 2, 6, queue="sales"),
+                *answered_call(T0, "c2", 2, 6, queue="support"),
+            ]
+        ),
+    )
+    await consumer.tick()  # no event since midnight: the clock rolls the day
+    await consumer.handle(queued(tomorrow + 10, "c3", queue="support"))
+
+    restored = StatsConsumer(store, CONFIG)
+    assert await restored.start()
+    snap = restored.snapshot(tomorrow + 20)
+    assert str(business_day(tomorrow, CONFIG)) == snap.day
+    assert (0, 0) == (snap.queues["sales"].offered, snap.queues["sales"].answered)
+    assert (1, 0) == (snap.queues["support"].offered, snap.queues["support"].answered)
+
+
+async def test_snapshot_is_kept_for_new_wallboards(store: StatsStore) -> None:
+    assert await store.load_snapshot() is None
+    await store.save_snapshot({"day": "2026-11-22", "queues": {"support": {"waiting": 2}}})
+    assert {"day": "2026-11-22", "queues": {"support": {"waiting": 2}}} == (
+        await store.load_snapshot()
+    )
+
+
+async def test_two_instances_share_figures_through_redis(redis_url: str, redis_prefix: str) -> None:
+    writer_store = RedisStatsStore(redis_url, redis_prefix)
+    reader_store = RedisStatsStore(redis_url, redis_prefix)
+    try:
+        writer = StatsConsumer(writer_store, CONFIG)
+        await feed(writer, keyed(answered_call(T0, "c1", hold=2, talk=6)))
+        reader = StatsConsumer(reader_store, CONFIG)
+        assert await reader.start()
+        assert 1 == reader.snapshot(T0 + 10).queues["support"].answered
+    finally:
+        await writer_store.clear()
+        await writer_store.close()
+        await reader_store.close()

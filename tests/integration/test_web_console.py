@@ -1,0 +1,145 @@
+"""Console actions over HTTP: wrap-up into the history, identify/create the caller, state."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from aiohttp.test_utils import TestServer
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from contact_center.bus import EVENTS, MemoryBus
+from contact_center.customers.lookup import CustomerLookup
+from contact_center.store.models import InteractionEvent
+from tests.integration.web_support import add_customer, add_user, database, sign_in, web_server
+
+
+@pytest.fixture
+async def db(db_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    async with database(db_url) as (_, sessions):
+        await add_user(sessions, "alice", "operator", "Local/101@agents")
+        yield sessions
+
+
+@pytest.fixture
+def bus() -> MemoryBus:
+    return MemoryBus()
+
+
+@pytest.fixture
+async def server(db: async_sessionmaker[AsyncSession], bus: MemoryBus) -> AsyncIterator[TestServer]:
+    async with web_server(db, bus) as srv:
+        yield srv
+
+
+async def test_wrapup_is_saved_in_the_history_once_and_published(
+    server: TestServer, bus: MemoryBus, db: async_sessionmaker[AsyncSession]
+) -> None:
+    ivan = await add_customer(db, "Ivan", ["+74951234567"])
+    alice = await sign_in(server, "alice")
+    try:
+        for notes in ["first draft", "Called about <b>invoice</b>"]:
+            resp = await alice.post(
+                "/api/calls/pbx1/1700000000.1/wrapup",
+                {"disposition": "resolved", "notes": notes, "customer_id": str(ivan)},
+            )
+            assert 200 == resp.status, await resp.text()
+    finally:
+        await alice.close()
+    async with db() as s:
+        rows = (await s.execute(select(InteractionEvent))).scalars().all()
+    assert [(ivan, "pbx1", "1700000000.1", "operator.wrapup", "alice", "Wrap-up: resolved")] == [
+        (r.customer_id, r.server, r.call_linkedid, r.kind, r.actor, r.summary) for r in rows
+    ]
+    assert "Called about <b>invoice</b>" == rows[0].data["notes"]
+    published = [m for _, m in await bus.read(EVENTS, "0")]
+    assert 2 == len(published)
+    last = published[-1]
+    assert ("operator.action", "wrapup", "alice", ivan, rows[0].key) == (
+        last["kind"],
+        last["action"],
+        last["user"],
+        last["customer_id"],
+        last["key"],
+    )
+    assert "resolved" == last["detail"]["disposition"]
+
+
+async def test_wrapup_without_disposition_is_refused(server: TestServer) -> None:
+    alice = await sign_in(server, "alice")
+    try:
+        resp = await alice.post("/api/calls/pbx1/c1/wrapup", {"notes": "x"})
+        assert 400 == resp.status
+        assert "disposition is required" == await resp.text()
+    finally:
+        await alice.close()
+
+
+async def test_choosing_a_customer_publishes_caller_identified(
+    server: TestServer, bus: MemoryBus, db: async_sessionmaker[AsyncSession]
+) -> None:
+    anna = await add_customer(db, "Anna", ["+74951112233"])
+    alice = await sign_in(server, "alice")
+    try:
+        assert (
+            400 == (await alice.post("/api/calls/pbx1/c1/identify", {"customer_id": "999"})).status
+        )
+        resp = await alice.post("/api/calls/pbx1/c1/identify", {"customer_id": str(anna)})
+        assert {"customer_id": anna} == await resp.json()
+    finally:
+        await alice.close()
+    [(_, event)] = await bus.read(EVENTS, "0")
+    assert ("call.identified", "pbx1", "c1", anna, "operator") == (
+        event["kind"],
+        event["server"],
+        event["call_id"],
+        event["customer_id"],
+        event["method"],
+    )
+
+
+async def test_creating_the_unknown_caller_makes_them_findable_and_identifies_the_call(
+    server: TestServer, bus: MemoryBus, db: async_sessionmaker[AsyncSession]
+) -> None:
+    alice = await sign_in(server, "alice")
+    try:
+        bad = await alice.post("/api/customers", {"name": "X", "phone": "call me maybe"})
+        assert 400 == bad.status
+        resp = await alice.post(
+            "/api/customers",
+            {
+                "name": "New Caller",
+                "phone": "8 (495) 765-43-21",
+                "company": "Shop",
+                "server": "pbx1",
+                "call_id": "c9",
+            },
+        )
+        assert 201 == resp.status
+        created = (await resp.json())["customer_id"]
+    finally:
+        await alice.close()
+    [card] = await CustomerLookup(db, region="RU").by_number("+74957654321")
+    assert (created, "New Caller", "Shop", ("+74957654321",)) == (
+        card.id,
+        card.name,
+        card.company,
+        card.phones,
+    )
+    [(_, event)] = await bus.read(EVENTS, "0")
+    assert ("call.identified", "c9", created) == (
+        event["kind"],
+        event["call_id"],
+        event["customer_id"],
+    )
+
+
+async def test_state_must_be_known(server: TestServer) -> None:
+    alice = await sign_in(server, "alice")
+    try:
+        resp = await alice.post("/api/operator/state", {"state": "asleep"})
+        assert 400 == resp.status
+        assert "state must be one of available, paused" == await resp.text()
+    finally:
+        await alice.close()

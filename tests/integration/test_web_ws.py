@@ -1,0 +1,288 @@
+"""Websocket push over real TCP: addressing, resume, snapshot, origin, sign-out, slow clients."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestServer
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from contact_center.bus import POPS, MemoryBus
+from contact_center.web import ws as ws_module
+from contact_center.web.app import HUB_KEY
+from contact_center.web.ws import CloseCode
+from tests.conftest import wait_for
+from tests.integration.web_support import Browser, add_user, database, sign_in, web_server
+
+
+@pytest.fixture
+async def db(sqlite_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    async with database(sqlite_url) as (_, sessions):
+        await add_user(sessions, "alice", "operator", "Local/101@agents")
+        await add_user(sessions, "bob", "operator", "Local/102@agents")
+        await add_user(sessions, "quinn", "qa")
+        yield sessions
+
+
+@pytest.fixture
+def bus() -> MemoryBus:
+    return MemoryBus()
+
+
+@pytest.fixture
+async def server(db: async_sessionmaker[AsyncSession], bus: MemoryBus) -> AsyncIterator[TestServer]:
+    async with web_server(db, bus) as srv:
+        yield srv
+
+
+def pop(to: str, call_id: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "type": "pop",
+        "to": to,
+        "server": "pbx1",
+        "call_id": call_id,
+        "html": "<p>x</p>",
+        **extra,
+    }
+
+
+async def receive(sock: aiohttp.ClientWebSocketResponse, n: int) -> list[dict[str, Any]]:
+    out = []
+    for _ in range(n):
+        msg = await asyncio.wait_for(sock.receive(), 5)
+        assert aiohttp.WSMsgType.TEXT == msg.type, msg
+        out.append(json.loads(msg.data))
+    return out
+
+
+async def nothing_more(sock: aiohttp.ClientWebSocketResponse) -> bool:
+    """True when no frame arrives within a short grace period (used after the expected ones)."""
+    try:
+        msg = await asyncio.wait_for(sock.receive(), 0.2)
+    except TimeoutError:
+        return True
+    raise AssertionError(f"unexpected frame {msg!r}")
+
+
+async def connected(server: TestServer, login: str, count: int = 1) -> None:
+    hub = server.app[HUB_KEY]
+    await wait_for(lambda: len(hub.connections(login)) == count)
+
+
+async def test_pop_reaches_every_tab_of_its_operator_and_no_one_else(
+    server: TestServer, bus: MemoryBus
+) -> None:
+    alice, bob = await sign_in(server, "alice"), await sign_in(server, "bob")
+    try:
+        tab1, tab2, bob_tab = await alice.ws(), await alice.ws(), await bob.ws()
+        await connected(server, "alice", 2)
+        await connected(server, "bob")
+        sid = await bus.publish(POPS, pop("alice", "c1"))
+        expected = {"id": sid, "type": "pop", "server": "pbx1", "call_id": "c1", "html": "<p>x</p>"}
+        assert [expected] == await receive(tab1, 1)
+        assert [expected] == await receive(tab2, 1)
+        assert await nothing_more(bob_tab)
+    finally:
+        await alice.close()
+        await bob.close()
+
+
+async def test_reconnect_with_last_id_gets_exactly_the_missed_pops(
+    server: TestServer, bus: MemoryBus
+) -> None:
+    alice = await sign_in(server, "alice")
+    try:
+        sock = await alice.ws()
+        await connected(server, "alice")
+        await bus.publish(POPS, pop("alice", "c1"))
+        [first] = await receive(sock, 1)
+        await sock.close()
+        await connected(server, "alice", 0)
+        missed = [await bus.publish(POPS, pop("alice", f"c{n}")) for n in (2, 3)]
+        await bus.publish(POPS, pop("bob", "c4"))
+        again = await alice.ws(last_id=first["id"])
+        assert missed == [m["id"] for m in await receive(again, 2)]
+        live = await bus.publish(POPS, pop("alice", "c5"))
+        assert [live] == [m["id"] for m in await receive(again, 1)]
+        assert await nothing_more(again)
+    finally:
+        await alice.close()
+
+
+async def test_live_pops_during_a_replay_are_sent_once_in_order(
+    server: TestServer, bus: MemoryBus
+) -> None:
+    alice = await sign_in(server, "alice")
+    try:
+        start = await bus.publish(POPS, pop("alice", "c0"))
+        ids = [await bus.publish(POPS, pop("alice", f"c{n}")) for n in range(1, 600)]
+        sock = await alice.ws(last_id=start)
+        more = [await bus.publish(POPS, pop("alice", f"d{n}")) for n in range(5)]
+        got = [m["id"] for m in await receive(sock, len(ids) + len(more))]
+        assert ids + more == got
+        assert await nothing_more(sock)
+    finally:
+        await alice.close()
+
+
+async def test_a_fresh_tab_gets_the_pops_of_calls_still_active(
+    server: TestServer, bus: MemoryBus
+) -> None:
+    alice = await sign_in(server, "alice")
+    try:
+        first = await alice.ws()
+        await connected(server, "alice")
+        ended = await bus.publish(POPS, pop("alice", "c1"))
+        active = await bus.publish(POPS, pop("alice", "c2"))
+        closed = await bus.publish(
+            POPS, {"type": "pop.closed", "to": "alice", "server": "pbx1", "call_id": "c1"}
+        )
+        assert [ended, active, closed] == [m["id"] for m in await receive(first, 3)]
+        fresh = await alice.ws()
+        assert [active] == [m["id"] for m in await receive(fresh, 1)]
+        assert await nothing_more(fresh)
+    finally:
+        await alice.close()
+
+
+async def test_foreign_or_missing_origin_is_refused(server: TestServer) -> None:
+    alice = await sign_in(server, "alice")
+    try:
+        for headers in ({"Origin": "http://evil.example"}, {}):
+            with pytest.raises(aiohttp.WSServerHandshakeError) as info:
+                await alice.http.ws_connect(alice.url("/ws"), headers=headers)
+            assert 403 == info.value.status
+    finally:
+        await alice.close()
+
+
+async def test_configured_origin_is_allowed(db: async_sessionmaker[AsyncSession]) -> None:
+    from tests.integration.web_support import settings
+
+    async with web_server(
+        db, MemoryBus(), cfg=settings(allowed_origins="https://cc.example")
+    ) as srv:
+        alice = await sign_in(srv, "alice")
+        try:
+            sock = await alice.http.ws_connect(
+                alice.url("/ws"), headers={"Origin": "https://cc.example"}
+            )
+            await sock.close()
+        finally:
+            await alice.close()
+
+
+async def test_socket_needs_a_session_and_an_operator_role(server: TestServer) -> None:
+    anonymous = aiohttp.ClientSession()
+    quinn = await sign_in(server, "quinn")
+    try:
+        with pytest.raises(aiohttp.WSServerHandshakeError) as info:
+            await anonymous.ws_connect(quinn.url("/ws"), headers={"Origin": quinn.origin})
+        assert 401 == info.value.status
+        with pytest.raises(aiohttp.WSServerHandshakeError) as info:
+            await quinn.ws()
+        assert 403 == info.value.status
+    finally:
+        await anonymous.close()
+        await quinn.close()
+
+
+async def test_malformed_last_id_is_a_bad_request(server: TestServer) -> None:
+    alice = await sign_in(server, "alice")
+    try:
+        with pytest.raises(aiohttp.WSServerHandshakeError) as info:
+            await alice.ws(last_id="not-an-id")
+        assert 400 == info.value.status
+    finally:
+        await alice.close()
+
+
+async def test_sign_out_closes_every_tab_of_that_session(server: TestServer) -> None:
+    alice = await sign_in(server, "alice")
+    try:
+        tab1, tab2 = await alice.ws(), await alice.ws()
+        await connected(server, "alice", 2)
+        assert 303 == (await alice.post("/logout", {})).status
+        for tab in (tab1, tab2):
+            msg = await asyncio.wait_for(tab.receive(), 5)
+            assert aiohttp.WSMsgType.CLOSE == msg.type
+            assert CloseCode.SIGNED_OUT == msg.data
+    finally:
+        await alice.close()
+
+
+async def test_oversized_client_message_closes_the_socket(server: TestServer) -> None:
+    alice = await sign_in(server, "alice")
+    try:
+        sock = await alice.ws()
+        await sock.send_str("x" * (ws_module.MAX_CLIENT_MESSAGE + 1))
+        msg = await asyncio.wait_for(sock.receive(), 5)
+        assert aiohttp.WSMsgType.CLOSE == msg.type
+        assert CloseCode.MESSAGE_TOO_BIG == msg.data
+    finally:
+        await alice.close()
+
+
+async def test_ping_is_answered(server: TestServer) -> None:
+    alice = await sign_in(server, "alice")
+    try:
+        sock = await alice.ws()
+        await sock.send_str("ping")
+        assert [{"type": "pong"}] == await receive(sock, 1)
+    finally:
+        await alice.close()
+
+
+async def raw_socket_that_never_reads(browser: Browser) -> asyncio.StreamWriter:
+    """A websocket client that completes the handshake and then stops reading."""
+    url = aiohttp.client.URL(browser.base)
+    reader, writer = await asyncio.open_connection(url.host, url.port)
+    cookies = browser.http.cookie_jar.filter_cookies(url)
+    cookie = "; ".join(f"{k}={v.value}" for k, v in cookies.items())
+    key = base64.b64encode(os.urandom(16)).decode()
+    writer.write(
+        (
+            f"GET /ws HTTP/1.1\r\nHost: {url.host}:{url.port}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+            f"Origin: {browser.origin}\r\nCookie: {cookie}\r\n\r\n"
+        ).encode()
+    )
+    status = await reader.readline()
+    assert b"101" in status, status
+    return writer
+
+
+async def test_a_client_that_stops_reading_is_closed_and_delays_no_one(
+    server: TestServer, bus: MemoryBus, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ws_module, "CLOSE_TIMEOUT", 0.2)
+    alice, bob = await sign_in(server, "alice"), await sign_in(server, "bob")
+    stalled = await raw_socket_that_never_reads(alice)
+    try:
+        fast = await bob.ws()
+        await connected(server, "alice")
+        await connected(server, "bob")
+        [slow_conn] = server.app[HUB_KEY].connections("alice")
+        big = "x" * 64_000
+        total = 400  # ~25 MB to alice: far beyond the socket buffers and her queue
+        got: list[dict[str, Any]] = []
+        for n in range(total):
+            await bus.publish(POPS, pop("alice", f"a{n}", html=big))
+            await bus.publish(POPS, pop("bob", f"b{n}"))
+            if n % 50 == 49:  # bob reads as a browser does, while alice's socket is stuck
+                got += await receive(fast, 50)
+        assert [f"b{n}" for n in range(total)] == [m["call_id"] for m in got]
+        await wait_for(lambda: slow_conn.close_code is not None)
+        assert CloseCode.TOO_SLOW == slow_conn.close_code
+        await connected(server, "alice", 0)
+    finally:
+        stalled.close()
+        await alice.close()
+        await bob.close()

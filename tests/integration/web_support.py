@@ -1,0 +1,158 @@
+"""Helpers for the web, websocket and screen-pop tests: a real server on a real port."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from contact_center.bus.base import Bus
+from contact_center.config import Settings, load_settings
+from contact_center.store.db import create_engine, session_factory, utcnow
+from contact_center.store.models import Base, User
+from contact_center.web.app import Deps, create_app
+from contact_center.web.auth import hash_password
+
+PASSWORD = "correct horse battery"
+_HASH = hash_password(PASSWORD)  # argon2 is slow on purpose: hash once for all test users
+
+
+@asynccontextmanager
+async def database(url: str) -> AsyncIterator[tuple[AsyncEngine, async_sessionmaker[AsyncSession]]]:
+    engine = create_engine(url)
+    async with engine.begin() as conn:
+        await conn.run_sync(Base.metadata.create_all)
+    try:
+        yield engine, session_factory(engine)
+    finally:
+        await engine.dispose()
+
+
+async def add_user(
+    sessions: async_sessionmaker[AsyncSession],
+    login: str,
+    role: str = "operator",
+    interface: str = "",
+) -> int:
+    async with sessions.begin() as db:
+        user = User(
+            login=login,
+            display_name=login.title(),
+            password_hash=_HASH,
+            role=role,
+            interface=interface,
+            queues={},
+            skills={},
+            active=True,
+            created_at=utcnow(),
+        )
+        db.add(user)
+        await db.flush()
+        return user.id
+
+
+def settings(**web_fields: Any) -> Settings:
+    return load_settings(environ={}, overrides={"web": web_fields} if web_fields else None)
+
+
+@asynccontextmanager
+async def web_server(
+    sessions: async_sessionmaker[AsyncSession],
+    bus: Bus,
+    *,
+    plugins: Sequence[ModuleType] = (),
+    cfg: Settings | None = None,
+    extras: dict[web.AppKey[Any], Any] | None = None,
+) -> AsyncIterator[TestServer]:
+    app = create_app(Deps(cfg or settings(), sessions, bus), plugins, extras=extras)
+    server = TestServer(app, host="127.0.0.1", port=0)
+    await server.start_server()
+    try:
+        yield server
+    finally:
+        await server.close()
+
+
+@dataclass
+class Browser:
+    """A cookie-keeping HTTP client signed in as one user."""
+
+    http: aiohttp.ClientSession
+    base: str
+    csrf: str = ""
+
+    def url(self, path: str) -> str:
+        return self.base + path
+
+    @property
+    def origin(self) -> str:
+        return self.base
+
+    async def post(
+        self, path: str, data: dict[str, str], *, csrf: bool = True
+    ) -> aiohttp.ClientResponse:
+        headers = {"X-CSRF-Token": self.csrf} if csrf else {}
+        return await self.http.post(
+            self.url(path), data=data, headers=headers, allow_redirects=False
+        )
+
+    async def ws(
+        self, last_id: str | None = None, **kwargs: Any
+    ) -> aiohttp.ClientWebSocketResponse:
+        path = "/ws" + (f"?last_id={last_id}" if last_id else "")
+        headers = {"Origin": self.origin}
+        return await self.http.ws_connect(self.url(path), headers=headers, **kwargs)
+
+    async def close(self) -> None:
+        await self.http.close()
+
+
+async def login_form_token(http: aiohttp.ClientSession, base: str) -> str:
+    async with http.get(base + "/login") as resp:
+        page = await resp.text()
+    match = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert match is not None, page
+    return match.group(1)
+
+
+async def sign_in(server: TestServer, login: str, password: str = PASSWORD) -> Browser:
+    base = str(server.make_url("")).rstrip("/")
+    http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+    token = await login_form_token(http, base)
+    async with http.post(
+        base + "/login",
+        data={"login": login, "password": password, "csrf_token": token, "next": "/console"},
+        allow_redirects=False,
+    ) as resp:
+        assert 303 == resp.status, await resp.text()
+    browser = Browser(http, base)
+    async with http.get(base + "/console", headers={"Accept": "text/html"}) as resp:
+        page = await resp.text()
+    match = re.search(r'name="csrf-token" content="([^"]+)"', page)
+    browser.csrf = match.group(1) if match else ""
+    return browser
+
+
+async def add_customer(
+    sessions: async_sessionmaker[AsyncSession], name: str, phones: Sequence[str] = (), **fields: Any
+) -> int:
+    """A customer with E.164 phones, stored as the storage layer stores them."""
+    from contact_center.customers.phones import phone_suffix
+    from contact_center.store.models import Customer, CustomerPhone
+
+    now = utcnow()
+    async with sessions.begin() as db:
+        customer = Customer(name=name, custom={}, created_at=now, updated_at=now, **fields)
+        for e164 in phones:
+            customer.phones.append(CustomerPhone(e164=e164, suffix=phone_suffix(e164), raw=e164))
+        db.add(customer)
+        await db.flush()
+        return customer.id

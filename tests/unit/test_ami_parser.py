@@ -1,0 +1,176 @@
+"""The AMI frame parser against the real captures and hostile input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from contact_center.ami.parser import BANNER, EVENT, RESPONSE, Frame, FrameFilter, parse
+from contact_center.ami.replay import capture_stream
+from contact_center.ami.tracker import TRACKER_FILTER
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+CAPTURES = sorted(p.name for p in FIXTURES.glob("*.jsonl"))
+STREAM_02 = capture_stream(FIXTURES / "02-inbound-ivr-queue-answered.jsonl")
+STREAM_07 = capture_stream(FIXTURES / "07-actions.jsonl")
+
+
+def parse_in_chunks(
+    data: bytes, cuts: list[int], frame_filter: FrameFilter = FrameFilter()
+) -> list[Frame]:
+    frames: list[Frame] = []
+    leftover = b""
+    start = 0
+    for cut in [*sorted(set(cuts)), len(data)]:
+        got, leftover = parse(leftover + data[start:cut], frame_filter)
+        frames.extend(got)
+        start = cut
+    assert b"" == leftover
+    return frames
+
+
+@pytest.mark.parametrize("name", CAPTURES)
+def test_every_capture_parses_into_its_counted_events(name: str) -> None:
+    import json
+
+    summary = json.loads((FIXTURES / name.replace(".jsonl", ".summary.json")).read_text())
+    from contact_center.ami.replay import capture_reads
+
+    counts: dict[str, int] = {}
+    leftovers: dict[str, bytes] = {}
+    for conn, data in capture_reads(FIXTURES / name):
+        frames, leftovers[conn] = parse(leftovers.get(conn, b"") + data)
+        for frame in frames:
+            if frame.kind == EVENT:
+                counts[frame.name] = counts.get(frame.name, 0) + 1
+    assert summary["events_by_type"] == counts
+    assert all(rest == b"" for rest in leftovers.values())
+
+
+def test_banner_has_no_blank_line_and_is_its_own_frame() -> None:
+    frames, leftover = parse(b"Asterisk Call Manager/11.0.0\r\n")
+    assert [Frame(BANNER, "11.0.0", {})] == frames
+    assert b"" == leftover
+    frames, leftover = parse(
+        b"Asterisk Call Manager/11.0.0\r\nResponse: Success\r\nActionID: 1\r\n"
+    )
+    assert ["11.0.0"] == [f.name for f in frames]
+    assert b"Response: Success\r\nActionID: 1\r\n" == leftover
+
+
+def test_first_frames_of_a_real_session() -> None:
+    frames, _ = parse(STREAM_02)
+    assert (BANNER, "11.0.0") == (frames[0].kind, frames[0].name)
+    login = frames[1]
+    assert (RESPONSE, "Success", "ami-main-1") == (login.kind, login.name, login.action_id)
+    assert "Authentication accepted" == login.get("Message")
+    assert (EVENT, "FullyBooted") == (frames[2].kind, frames[2].name)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(min_value=0, max_value=len(STREAM_02)), max_size=40))
+def test_any_chunking_yields_the_same_frames(cuts: list[int]) -> None:
+    assert parse(STREAM_02)[0] == parse_in_chunks(STREAM_02, cuts)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.integers(min_value=0, max_value=len(STREAM_07)), max_size=60))
+def test_any_chunking_with_the_tracker_filter_yields_the_same_frames(cuts: list[int]) -> None:
+    assert parse(STREAM_07, TRACKER_FILTER)[0] == parse_in_chunks(STREAM_07, cuts, TRACKER_FILTER)
+
+
+def test_bare_newlines_parse_like_crlf() -> None:
+    assert parse(STREAM_02)[0] == parse(STREAM_02.replace(b"\r\n", b"\n"))[0]
+
+
+def test_multibyte_character_split_across_reads_survives() -> None:
+    data = "Event: Newchannel\r\nCallerIDName: José\r\nUniqueid: 1.1\r\n\r\n".encode()
+    cut = data.index("é".encode()) + 1  # inside the two-byte é
+    frames = parse_in_chunks(data, [cut])
+    assert "José" == frames[0].get("CallerIDName")
+
+
+def test_invalid_utf8_is_replaced_not_dropped() -> None:
+    data = b"Event: Newchannel\r\nCallerIDName: Jos\xe9\r\nUniqueid: 1.1\r\n\r\n"
+    frames, _ = parse(data)
+    assert "Jos\ufffd" == frames[0].get("CallerIDName")
+    assert "1.1" == frames[0].get("Uniqueid")
+
+
+def test_repeated_headers_keep_a_single_type() -> None:
+    data = b"Event: Status\r\nVariable: A=1\r\nVariable: B=2\r\nChannel: X\r\n\r\n"
+    data += b"Event: Status\r\nVariable: C=3\r\nChannel: Y\r\n\r\n"
+    frames, _ = parse(data)
+    assert ("A=1", "B=2") == frames[0].getall("Variable")
+    assert ("C=3",) == frames[1].getall("Variable")
+    assert "A=1" == frames[0].get("Variable")
+    assert () == frames[1].getall("Nothing")
+
+
+def test_command_output_headers_from_asterisk_22() -> None:
+    frames, _ = parse(STREAM_07)
+    command = next(f for f in frames if f.action_id == "ami-main-20")
+    outputs = command.getall("Output")
+    assert outputs[0].startswith("support has 1 calls")
+    assert 8 == len(outputs)
+    assert "   Callers: " == outputs[4]
+
+
+def test_legacy_response_follows_body_with_blank_lines() -> None:
+    body = "line one\n\nline three\n"
+    data = (
+        "Response: Follows\r\nPrivilege: Command\r\nActionID: 7\r\n"
+        + body
+        + "--END COMMAND--\r\n\r\nEvent: Ping\r\nA: b\r\n\r\n"
+    ).encode()
+    whole = parse(data)[0]
+    assert [("Follows", "7")] == [(f.name, f.action_id) for f in whole[:1]]
+    assert "line one\n\nline three" == whole[0].body
+    assert "Ping" == whole[1].name
+    for cut in range(1, len(data)):
+        assert whole == parse_in_chunks(data, [cut])
+
+
+def test_malformed_frame_is_skipped_and_the_next_good_one_kept() -> None:
+    data = b"garbage without header\r\nmore: stuff\r\n\r\nEvent: Hangup\r\nUniqueid: 1.2\r\n\r\n"
+    frames, _ = parse(data)
+    assert [("Hangup", "1.2")] == [(f.name, f.get("Uniqueid")) for f in frames]
+
+
+def test_lines_without_colon_inside_a_frame_are_ignored() -> None:
+    frames, _ = parse(b"Event: Hangup\r\nnonsense\r\nUniqueid: 1.2\r\nEmpty:\r\n\r\n")
+    assert {"Event": "Hangup", "Uniqueid": "1.2", "Empty": ""} == frames[0].headers
+
+
+def test_oversized_frames_are_skipped() -> None:
+    big = b"Event: VarSet\r\nValue: " + b"x" * 5000 + b"\r\n\r\n"
+    good = b"Event: Hangup\r\nUniqueid: 1.3\r\n\r\n"
+    frames, _ = parse(big + good, max_frame=1000)
+    assert ["Hangup"] == [f.name for f in frames]
+    # an incomplete oversized frame is dropped too, and the stream recovers afterwards
+    frames, leftover = parse(big[:3000], max_frame=1000)
+    assert ([], b"") == (frames, leftover)
+    frames, _ = parse(big[3000:] + good, max_frame=1000)
+    assert ["Hangup"] == [f.name for f in frames]
+
+
+def test_filter_drops_varset_except_the_recording_file_name() -> None:
+    all_frames = parse(STREAM_02)[0]
+    kept = parse(STREAM_02, TRACKER_FILTER)[0]
+    varsets = [f for f in kept if f.name == "VarSet"]
+    assert ["MIXMONITOR_FILENAME"] == [f.get("Variable") for f in varsets]
+    assert 89 == sum(1 for f in all_frames if f.name == "VarSet")
+    assert not any(f.name in ("CEL", "Cdr", "DeviceStateChange") for f in kept)
+    responses = [f for f in all_frames if f.kind == RESPONSE]
+    assert responses == [f for f in kept if f.kind == RESPONSE]
+
+
+def test_list_items_answering_an_action_pass_the_filter() -> None:
+    kept = parse(STREAM_07, TRACKER_FILTER)[0]
+    names = {f.name for f in kept if f.action_id == "ami-main-12"}
+    assert {"Success", "CoreShowChannel", "CoreShowChannelsComplete"} == names
+    complete = next(f for f in kept if f.name == "CoreShowChannelsComplete")
+    assert complete.is_list_complete
