@@ -150,7 +150,8 @@ async def _signed_in_session(base: str) -> aiohttp.ClientSession:
             "next": "/wallboard",
         },
     ) as resp:
-        assert resp.status == 302, await resp.text()
+        if resp.status not in (302, 303):
+            raise RuntimeError(f"sign-in failed: {resp.status} {await resp.text()}")
     return http
 
 

@@ -80,6 +80,8 @@ class WebSettings:
     allowed_origins: str = ""  # comma-separated; empty: same origin only
     public_url: str = ""
     pop_templates_dir: str = ""  # a folder whose pop_card.html overrides the built-in card
+    # added by integrations: when set, /metrics needs "Authorization: Bearer <token>"
+    metrics_token: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +149,7 @@ class Settings:
         for sec in dataclasses.fields(self):
             values = dataclasses.asdict(getattr(self, sec.name))
             for key in values:
-                if key in {"secret", "secret_key", "password"} and values[key]:
+                if key in {"secret", "secret_key", "password", "metrics_token"} and values[key]:
                     values[key] = "***"
             out[sec.name] = values
         return out
@@ -168,6 +170,9 @@ def _coerce(value: Any, typ: Any, where: str) -> Any:
             return False
         raise ConfigError(f"{where}: expected a boolean, got {value!r}")
     if typ in (int, "int"):
+        # int() would quietly turn TOML 50.5 into 50 and true into 1.
+        if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+            raise ConfigError(f"{where}: expected an integer, got {value!r}")
         try:
             return int(value)
         except (TypeError, ValueError):

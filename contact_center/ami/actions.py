@@ -68,10 +68,16 @@ class AmiActions:
         timeout_ms: int = 30_000,
         variables: Mapping[str, str] | None = None,
         account: str = "",
+        id_prefix: str = "cc-",
+        wait_answer: bool = True,
     ) -> OriginateResult:
-        """Call ``channel``; when it answers it runs ``context,exten,priority``. Waits for the
-        OriginateResponse; raises AmiActionError when the call could not be placed."""
-        channel_id = f"cc-{uuid.uuid4().hex}"
+        """Call ``channel``; when it answers it runs ``context,exten,priority``.
+
+        ``wait_answer``: wait for the OriginateResponse (raises AmiActionError when the call
+        could not be placed); otherwise return once Asterisk queued it (``reason`` 0, the
+        progress shows in the event stream under ``channel_id``, the new call's Linkedid).
+        ``id_prefix`` starts the channel ids, so the tracker can tell our calls apart."""
+        channel_id = f"{id_prefix}{uuid.uuid4().hex}"
         other_id = f"{channel_id}-2"
         fields: dict[str, FieldValue] = {
             "Channel": channel,
@@ -89,6 +95,9 @@ class AmiActions:
             fields["Account"] = account
         if variables:
             fields["Variable"] = [f"{key}={value}" for key, value in variables.items()]
+        if not wait_answer:
+            await self._send("Originate", fields)
+            return OriginateResult(channel_id, other_id, "", 0)
         conn = self._connection()
         wait = timeout_ms / 1000 + (conn.action_timeout if conn else 10.0)
         result = await self._send(
@@ -100,8 +109,18 @@ class AmiActions:
         )
 
     async def redirect(
-        self, channel: str, context: str, exten: str, priority: int = 1, *, extra_channel: str = ""
+        self,
+        channel: str,
+        context: str,
+        exten: str,
+        priority: int = 1,
+        *,
+        extra_channel: str = "",
+        extra_context: str = "",
+        extra_exten: str = "",
+        extra_priority: int = 0,
     ) -> None:
+        """Send ``channel`` (and ``extra_channel``, by default to the same place) elsewhere."""
         fields: dict[str, FieldValue] = {
             "Channel": channel,
             "Context": context,
@@ -111,11 +130,21 @@ class AmiActions:
         if extra_channel:
             fields.update(
                 ExtraChannel=extra_channel,
-                ExtraContext=context,
-                ExtraExten=exten,
-                ExtraPriority=priority,
+                ExtraContext=extra_context or context,
+                ExtraExten=extra_exten or exten,
+                ExtraPriority=extra_priority or priority,
             )
         await self._send("Redirect", fields)
+
+    async def blind_transfer(self, channel: str, context: str, exten: str) -> None:
+        """AMI ``BlindTransfer``: Asterisk sends every channel *bridged to* ``channel`` (the
+        transferer, e.g. the operator's leg) to ``context,exten``; ``channel`` leaves."""
+        await self._send("BlindTransfer", {"Channel": channel, "Context": context, "Exten": exten})
+
+    async def atxfer(self, channel: str, exten: str, context: str) -> None:
+        """AMI ``Atxfer``: the transferer ``channel`` dials ``exten@context`` while its peer
+        waits; the transfer completes when the transferer hangs up."""
+        await self._send("Atxfer", {"Channel": channel, "Exten": exten, "Context": context})
 
     async def hangup(self, channel: str, cause: int = 16) -> None:
         await self._send("Hangup", {"Channel": channel, "Cause": cause})

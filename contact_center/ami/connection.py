@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import itertools
 import logging
@@ -136,6 +137,8 @@ class AmiConnection:
         self.auth = auth
         self.on_frame = on_frame
         self.frame_filter = frame_filter or FrameFilter()
+        # while an action awaits its answer, events with our ActionID must get through too
+        self._reply_filter = dataclasses.replace(self.frame_filter, keep_action_replies=True)
         self.action_timeout = action_timeout
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout if ping_timeout is not None else max(ping_interval, 1.0)
@@ -300,7 +303,8 @@ class AmiConnection:
                 chunk = await reader.read(READ_SIZE)
                 if not chunk:
                     break
-                frames, leftover = parse(leftover + chunk, self.frame_filter)
+                flt = self._reply_filter if self._pending else self.frame_filter
+                frames, leftover = parse(leftover + chunk, flt)
                 for frame in frames:
                     self._dispatch(frame)
         except (ConnectionError, OSError) as exc:

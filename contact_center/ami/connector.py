@@ -139,13 +139,14 @@ class AmiConnector:
             await asyncio.wait_for(conn.fully_booted.wait(), FULLY_BOOTED_WAIT)
         if not conn.fully_booted.is_set():
             log.warning("AMI %s: no FullyBooted yet; resyncing anyway", self.server_id)
+        known_before = self.tracker.live_call_ids()
         try:
             channels = await self.actions.core_show_channels()
             queue_items = await self.actions.queue_status()
         except AmiError as exc:
             log.warning("AMI %s: resync lists failed: %s", self.server_id, exc)
             return
-        for event in self.resyncer.rebuild(channels, queue_items):
+        for event in self.resyncer.rebuild(channels, queue_items, known_before):
             self._events.put_nowait(event)
 
     def _on_frame(self, frame: Frame) -> None:

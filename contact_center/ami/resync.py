@@ -164,9 +164,20 @@ class Resyncer:
             self.offsets.save(fresh)
         return fresh
 
-    def rebuild(self, channels: Iterable[Frame], queue_items: Iterable[Frame]) -> list[DomainEvent]:
-        """Apply CoreShowChannels + QueueStatus items, then close calls that ended in the gap."""
+    def rebuild(
+        self,
+        channels: Iterable[Frame],
+        queue_items: Iterable[Frame],
+        known_before: set[str] | None = None,
+    ) -> list[DomainEvent]:
+        """Apply CoreShowChannels + QueueStatus items, then close calls that ended in the gap.
+
+        ``known_before``: the live call ids taken *before* CoreShowChannels was sent. Only those
+        can be judged gone by their absence from the list — a call whose events arrived while
+        the lists were on their way is simply newer than the list."""
         now = self.clock()
+        if known_before is None:
+            known_before = self.tracker.live_call_ids()
         out: list[DomainEvent] = []
         live_calls: set[str] = set()
         for item in channels:
@@ -174,15 +185,18 @@ class Resyncer:
                 continue
             live_calls.add(item.get("Linkedid"))
             out.extend(self.tracker.feed(_as_newchannel(item, now)))
+        self.tracker.assume_roots_gone(now)
         for item in queue_items:
             if item.name == "QueueMember":
                 out.extend(self.tracker.feed(item))
             elif item.name == "QueueEntry":
                 out.extend(self.tracker.feed(_as_queue_join(item, now)))
-        out.extend(self._close_gap(live_calls, now))
+        out.extend(self._close_gap(live_calls, known_before, now))
         return out
 
-    def _close_gap(self, live_calls: set[str], now: float) -> list[DomainEvent]:
+    def _close_gap(
+        self, live_calls: set[str], known_before: set[str], now: float
+    ) -> list[DomainEvent]:
         offsets = self.start_offsets()
         cdrs: list[CdrRecord] = []
         qlines: list[queue_log.QueueLogLine] = []
@@ -197,8 +211,11 @@ class Resyncer:
         for record in cdrs:
             by_call.setdefault(record.linkedid, []).append(record)
         out: list[DomainEvent] = []
-        gone = [cid for (_server, cid) in self.tracker.calls if cid not in live_calls]
-        for call_id in gone + [cid for cid in by_call if cid not in live_calls]:
+        live_now = self.tracker.live_call_ids()
+        gone = sorted(cid for cid in known_before & live_now if cid not in live_calls)
+        # calls seen only in the records began and ended inside the gap
+        unseen = [cid for cid in by_call if cid not in live_calls and cid not in live_now]
+        for call_id in gone + unseen:
             state = self.tracker.call(call_id)
             legs = {leg.leg_id for leg in state.legs} if state else set()
             recorded = _recorded(call_id, by_call.get(call_id, []), queued, legs, now)

@@ -29,10 +29,27 @@ log = logging.getLogger(__name__)
 
 UNKNOWN = "<unknown>"
 IVR_APPLICATIONS = ("BackGround", "Background", "Read", "WaitExten", "AGI", "EAGI")
+# Calls we originate to a customer (click-to-call, callbacks) run this dialplan context; its
+# ``Dial`` step names the dialled number. Our Originate tags the first channel's Uniqueid with
+# OUTBOUND_ID_PREFIX (``ChannelId``), so the call is known to be outbound from its Newchannel.
+ORIGINATE_CONTEXT = "cc-originate"
+OUTBOUND_ID_PREFIX = "cc-out-"
 RECENT_FRAMES = 4096  # duplicate-detection window
 RECENT_ENDED = 10_000  # ended calls kept for late frames and for replay
 
 Handler = Callable[[Frame, list[ev.DomainEvent]], None]
+
+
+@dataclass(frozen=True, slots=True)
+class LiveChannels:
+    """The channels of a live call that actions act on (transfer, hang-up, conference)."""
+
+    call_id: str
+    caller_channel: str  # the leg the PBX runs the call on (the one that ran Queue())
+    operator_channel: str  # the operator leg bridged to it ("" before an operator answers)
+    operator_interface: str  # queue member interface, or the originated device
+    queue: str
+    direction: str  # inbound | outbound
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +96,7 @@ def _int(value: str, default: int = 0) -> int:
 
 class _Leg:
     __slots__ = (
+        "awaiting_recording",
         "cause",
         "channel",
         "context",
@@ -106,6 +124,7 @@ class _Leg:
         self.ended_at: float | None = None
         self.cause: int | None = None
         self.pending_recording = ""
+        self.awaiting_recording = False  # MixMonitorStart came before its VarSet
 
     def snapshot(self) -> LegState:
         return LegState(
@@ -129,12 +148,14 @@ class _Call:
         "answered_at",
         "arrived",
         "call_id",
+        "caller_leg",
         "cause",
         "cause_txt",
         "conf_joined_at",
         "conference",
         "connected_at",
         "did",
+        "direction",
         "ended_at",
         "first_hangup_role",
         "held",
@@ -146,6 +167,7 @@ class _Call:
         "number",
         "number_raw",
         "offered_to",
+        "operator_leg",
         "operator_legs",
         "outcome",
         "pbx_answered",
@@ -168,6 +190,9 @@ class _Call:
         self.number = ""
         self.name = ""
         self.did = ""
+        self.direction = "inbound"
+        self.caller_leg = ""  # Uniqueid of the leg that joined the queue
+        self.operator_leg = ""  # Uniqueid of the operator leg that answered
         self.phase = "arrived"
         self.pbx_answered = False
         self.queue = ""
@@ -296,6 +321,24 @@ class CallTracker:
         found = self._calls.get(call_id) or self._ended.get(call_id)
         return found.snapshot(self.server_id) if found else None
 
+    def live_channels(self, call_id: str) -> LiveChannels | None:
+        """Which channels to act on for a live call; None when the call is not live."""
+        call = self._calls.get(call_id)
+        if call is None:
+            return None
+        if call.direction == "outbound":
+            return self._outbound_channels(call)
+        caller = call.legs.get(call.caller_leg) or call.legs.get(call.call_id)
+        operator = call.legs.get(call.operator_leg)
+        return LiveChannels(
+            call_id=call.call_id,
+            caller_channel=caller.channel if caller is not None else "",
+            operator_channel=operator.channel if operator and operator.ended_at is None else "",
+            operator_interface=call.agent_interface,
+            queue=call.queue,
+            direction=call.direction,
+        )
+
     def is_ended(self, call_id: str) -> bool:
         return call_id in self._ended
 
@@ -379,6 +422,18 @@ class CallTracker:
         )
         return out
 
+    def assume_roots_gone(self, at: float) -> None:
+        """After resync: a live call whose first channel was not listed lost it in the gap."""
+        for call in self._calls.values():
+            if call.call_id not in call.legs:
+                root = _Leg(call.call_id, "", call.started_at)
+                root.role = "caller"
+                root.ended_at = at
+                call.legs[call.call_id] = root
+
+    def live_call_ids(self) -> set[str]:
+        return set(self._calls)
+
     def live_leg_ids(self) -> set[str]:
         return {
             leg_id
@@ -388,6 +443,26 @@ class CallTracker:
         }
 
     # --- plumbing -----------------------------------------------------------------------
+
+    @staticmethod
+    def _outbound_channels(call: _Call) -> LiveChannels:
+        """Click-to-call: the first channel is the operator's phone; the customer is the
+        newest live leg that is not a half of the operator's own (Local) channel."""
+        root = call.legs.get(call.call_id)
+        root_channel = root.channel if root is not None and root.ended_at is None else ""
+        base = _device_of(root.channel) if root is not None else ""
+        customer = ""
+        for leg in call.legs.values():
+            if leg.ended_at is None and leg.channel and _device_of(leg.channel) != base:
+                customer = leg.channel
+        return LiveChannels(
+            call_id=call.call_id,
+            caller_channel=customer,
+            operator_channel=root_channel,
+            operator_interface=base,
+            queue=call.queue,
+            direction=call.direction,
+        )
 
     def _seen_before(self, frame: Frame) -> bool:
         ts = frame.headers.get("Timestamp")
@@ -469,6 +544,8 @@ class CallTracker:
     ) -> None:
         if call.arrived:
             return
+        if call.direction == "outbound" and not call.did and not force:
+            return  # wait for the dialplan to name the dialled number
         root = call.legs.get(call.call_id)
         source = root if root is not None and root.number else None
         if source is None:
@@ -494,6 +571,7 @@ class CallTracker:
                 caller_name=call.name,
                 did=call.did,
                 channel=channel,
+                direction=call.direction,
             )
         )
 
@@ -511,8 +589,11 @@ class CallTracker:
             call.started_at = (
                 min(call.started_at, frame.timestamp) if call.started_at else frame.timestamp
             )
-            call.did = frame.get("Exten")
-        elif not call.did:
+            if leg.leg_id.startswith(OUTBOUND_ID_PREFIX) and not call.arrived:
+                call.direction = "outbound"
+            if call.direction == "inbound":
+                call.did = frame.get("Exten")
+        elif not call.did and call.direction == "inbound":
             call.did = frame.get("Exten")
         if leg.number and leg.role != "operator":
             self._ensure_arrived(call, frame, out, force=False)
@@ -537,6 +618,9 @@ class CallTracker:
             self._update_leg(call, leg, frame)
 
     def _on_newexten(self, frame: Frame, out: list[ev.DomainEvent]) -> None:
+        if frame.get("Context") == ORIGINATE_CONTEXT:
+            self._on_originate_exten(frame, out)
+            return
         app = frame.get("Application")
         if app not in IVR_APPLICATIONS:
             return
@@ -557,6 +641,22 @@ class CallTracker:
                 **base, menu=frame.get("Context"), node=frame.get("Exten"), result=app.lower()
             )
         )
+
+    def _on_originate_exten(self, frame: Frame, out: list[ev.DomainEvent]) -> None:
+        """A call that starts in ``cc-originate`` is one we placed: outbound to ``Exten``.
+
+        A call that already arrived (an inbound call transferred to an outside number passes
+        through the same context) keeps its direction."""
+        call = self._call_for(frame, create=True)
+        if call is None or call.arrived:
+            return
+        leg = self._leg_for(call, frame)
+        if leg is None:
+            return
+        self._update_leg(call, leg, frame)
+        call.direction = "outbound"
+        call.did = frame.get("Exten")
+        self._ensure_arrived(call, frame, out, force=True)
 
     def _on_dtmf(self, frame: Frame, out: list[ev.DomainEvent]) -> None:
         if frame.get("Direction") != "Received":
@@ -594,6 +694,7 @@ class CallTracker:
             return
         self._update_leg(call, leg, frame)
         self._ensure_arrived(call, frame, out, force=True)
+        call.caller_leg = leg.leg_id
         call.queue = queue
         call.queued_at = frame.timestamp
         call.left_queue_at = None
@@ -716,6 +817,7 @@ class CallTracker:
         call.queue = frame.get("Queue") or call.queue
         call.agent = member or interface
         call.agent_interface = interface
+        call.operator_leg = leg.leg_id if leg is not None else call.operator_leg
         call.connected_at = at
         if call.answered_at is None:
             call.answered_at = at
@@ -895,7 +997,12 @@ class CallTracker:
         if call is None:
             return
         leg = self._leg_for(call, frame)
-        if leg is not None:
+        if leg is None:
+            return
+        if leg.awaiting_recording:
+            leg.awaiting_recording = False
+            call.recordings.append(frame.get("Value"))
+        else:
             leg.pending_recording = frame.get("Value")
 
     def _on_mixmonitor_start(self, frame: Frame, out: list[ev.DomainEvent]) -> None:
@@ -909,6 +1016,8 @@ class CallTracker:
         leg.pending_recording = ""
         if file:
             call.recordings.append(file)
+        else:
+            leg.awaiting_recording = True
         base = self._base(
             call.call_id, leg.leg_id, ev.RecordingStarted.kind, frame.get("Timestamp")
         )
@@ -954,7 +1063,10 @@ class CallTracker:
         if leg.leg_id == call.call_id or call.cause is None:
             call.cause = leg.cause
             call.cause_txt = frame.get("Cause-txt")
-        if all(other.ended_at is not None for other in call.legs.values()):
+        # The call is over when every leg is gone — including its first channel (Uniqueid ==
+        # Linkedid), so a Hangup overtaking a Newchannel cannot end a call early.
+        root = call.legs.get(call.call_id)
+        if root is not None and all(o.ended_at is not None for o in call.legs.values()):
             self._ensure_arrived(call, frame, out, force=True)
             self._end(call, frame.timestamp, frame.get("Timestamp"), out, source="ami")
 
@@ -1051,6 +1163,14 @@ class CallTracker:
         out.append(state)
 
 
+def _device_of(channel: str) -> str:
+    """``PJSIP/101-0000002a`` → ``PJSIP/101``; ``Local/101@agents-00000001;1`` →
+    ``Local/101@agents`` (the interface an Originate or a queue member names)."""
+    name = channel.split(";", 1)[0]
+    head, sep, tail = name.rpartition("-")
+    return head if sep and tail and all(c in "0123456789abcdef" for c in tail) else name
+
+
 def _same_member_state(a: ev.OperatorState, b: ev.OperatorState) -> bool:
     return (
         a.member_name,
@@ -1079,15 +1199,17 @@ TRACKED_EVENTS = frozenset(
         "ConfbridgeJoin", "ConfbridgeLeave", "VarSet", "MixMonitorStart", "MixMonitorStop",
         "MixMonitorMute", "Hangup", "QueueMemberAdded", "QueueMemberStatus", "QueueMemberPause",
         "QueueMemberPenalty", "QueueMemberRinginuse", "QueueMemberRemoved", "QueueMember",
-        # connection-level events the connector needs
-        "FullyBooted", "Shutdown", "OriginateResponse",
+        # connection-level events (OriginateResponse comes as an action reply)
+        "FullyBooted", "Shutdown",
     }
 )  # fmt: skip
 
 TRACKER_FILTER = FrameFilter(
     events=TRACKED_EVENTS,
+    keep_action_replies=False,  # the connection turns replies on while it awaits answers
     only_if={
         "VarSet": ("Variable", frozenset({"MIXMONITOR_FILENAME"})),
-        "Newexten": ("Application", frozenset(IVR_APPLICATIONS)),
+        # ``Dial`` too: in cc-originate it names the number an outbound call dials
+        "Newexten": ("Application", frozenset((*IVR_APPLICATIONS, "Dial"))),
     },
 )

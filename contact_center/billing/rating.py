@@ -24,6 +24,7 @@ from contact_center.billing.errors import BillingError, NoRateError
 from contact_center.billing.tariffs import ZERO, Rate, TariffPlan, digits_of
 
 SIXTY = Decimal(60)
+BAND_CACHE_SIZE = 200_000  # minutes (about 4.5 months of distinct call minutes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,7 +200,21 @@ def _band_at(plan: TariffPlan, ts: int) -> str:
 
 def _band_and_edge(plan: TariffPlan, ts: int) -> tuple[str, int]:
     """The band in force at ts, and the epoch second of the next band edge (or local midnight)
-    strictly after ts — one local-time conversion for both."""
+    strictly after ts.
+
+    Band edges are whole local minutes, so both answers are the same for every second of one
+    minute: they are cached per minute (calls cluster in time, so most look-ups hit)."""
+    minute_key = ts // 60
+    cached = plan.band_cache.get(minute_key)
+    if cached is None:
+        if len(plan.band_cache) >= BAND_CACHE_SIZE:
+            plan.band_cache.clear()
+        cached = plan.band_cache[minute_key] = _compute_band_and_edge(plan, minute_key * 60)
+    band, edge = cached
+    return band, edge if edge > ts else ts + 60
+
+
+def _compute_band_and_edge(plan: TariffPlan, ts: int) -> tuple[str, int]:
     local = datetime.fromtimestamp(ts, plan.tz)
     minute = local.hour * 60 + local.minute + local.second / 60
     band = plan.band_at(local.date(), local.weekday(), minute)

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from contact_center.billing.errors import UnknownPlanError
-from contact_center.billing.tariffs import Rate, TariffPlan, plan_from_definition
+from contact_center.billing.tariffs import Rate, TariffPlan, plan_from_definition, tidy_money
 from contact_center.store import models
 from contact_center.store.db import utcnow
 
@@ -85,24 +84,17 @@ async def load_plan(sessions: Sessions, name: str) -> TariffPlan:
                     prefix=r.prefix,
                     band=r.band,
                     description=r.description,
-                    per_minute=_tidy(r.per_minute),
-                    connection_fee=_tidy(r.connection_fee),
+                    per_minute=tidy_money(r.per_minute),
+                    connection_fee=tidy_money(r.connection_fee),
                     first_increment=r.first_increment,
                     next_increment=r.next_increment,
                     grace_seconds=r.grace_seconds,
                     free_seconds=r.free_seconds,
-                    minimum_charge=_tidy(r.minimum_charge),
+                    minimum_charge=tidy_money(r.minimum_charge),
                 )
                 for r in rates
             ],
         )
-
-
-def _tidy(amount: Decimal) -> Decimal:
-    """Money as imported: the column's 6 places trimmed back to at least 2 (1.500000 -> 1.50)."""
-    exponent = amount.normalize().as_tuple().exponent
-    places = max(2, -exponent) if isinstance(exponent, int) else 2
-    return amount.quantize(Decimal(1).scaleb(-places))
 
 
 class PlanCache:

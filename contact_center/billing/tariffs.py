@@ -166,6 +166,10 @@ class TariffPlan:
     table: PrefixTable = field(init=False, repr=False, compare=False)
     tz: ZoneInfo = field(init=False, repr=False, compare=False)
     boundaries: tuple[int, ...] = field(init=False, repr=False, compare=False)
+    # epoch minute -> (band, next edge); filled by rating (see rating._band_and_edge)
+    band_cache: dict[int, tuple[str, int]] = field(
+        init=False, repr=False, compare=False, default_factory=dict
+    )
 
     def __post_init__(self) -> None:
         entries: dict[str, dict[str, Rate]] = {}
@@ -250,6 +254,13 @@ def plan_from_definition(
             for b in definition.get("bands", [])
         ),
     )
+
+
+def tidy_money(amount: Decimal) -> Decimal:
+    """Money as people write it: stored 6 places trimmed back to at least 2 (1.500000 -> 1.50)."""
+    exponent = amount.normalize().as_tuple().exponent
+    places = max(2, -exponent) if isinstance(exponent, int) else 2
+    return amount.quantize(Decimal(1).scaleb(-places))
 
 
 def digits_of(number: str) -> str:

@@ -268,6 +268,22 @@ class OperatorAction(DomainEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class OperatorCommand(DomainEvent):
+    """A request from the console or wallboard that only the connector can carry out
+    (it holds the AMI connection): state changes, transfers, conference, supervision.
+
+    What was actually done is logged afterwards as an :class:`OperatorAction`.
+    """
+
+    kind: ClassVar[str] = "operator.command"
+    user: str
+    role: str
+    interface: str
+    command: str  # available | pause | offline | blind_transfer | attended_transfer | ...
+    args: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CallbackRequested(DomainEvent):
     kind: ClassVar[str] = "call.callback_requested"
     number: str
@@ -283,6 +299,31 @@ class RoutingDecided(DomainEvent):
     priority: int
     reason: str
     preferred_interface: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallCharged(DomainEvent):
+    """A finished call was rated (added by integrations: billing publishes it for webhooks).
+
+    The charge row is already stored by billing; history consumers may skip this event.
+    """
+
+    kind: ClassVar[str] = "call.charged"
+    amount: str  # Decimal as a string: no precision lost in JSON
+    currency: str
+    plan: str = ""
+    billed_seconds: int = 0
+    customer_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecordingReady(DomainEvent):
+    """A call's recording was post-processed and can be played (added by integrations)."""
+
+    kind: ClassVar[str] = "recording.ready"
+    recording_id: int
+    duration_seconds: float = 0.0
+    format: str = ""
 
 
 def _register(namespace: dict[str, Any]) -> None:

@@ -15,12 +15,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert
+from sqlalchemy import Table, insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contact_center.customers.phones import phone_suffix
+from contact_center.store.bulk import allocate_ids, lock_for_writing
 from contact_center.store.models import Case, Customer, CustomerPhone, Order, Payment
 
 MOBILE_PREFIXES = ("+7916", "+7903", "+7925", "+7985", "+7926", "+7915", "+7905", "+7977")
@@ -72,6 +73,7 @@ COMPANIES = ("", "", "", "ООО «Ромашка»", "АО «Вектор»", "
 STREETS = ("ул. Ленина", "Тверская ул.", "пр. Мира", "ул. Гагарина", "Садовая ул.")
 ORDER_STATUSES = ("new", "paid", "shipped", "delivered", "cancelled")
 CASE_TITLES = ("Не пришёл заказ", "Вопрос по счёту", "Смена тарифа", "Жалоба на качество")
+_CUSTOMERS = cast(Table, Customer.__table__)
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 
 
@@ -192,7 +194,7 @@ async def _insert_batch(
 ) -> None:
     rng = random.Random(seed * 1_000_003 + batch[0].index)
     created = EPOCH
-    customer_rows = [
+    customer_rows: list[dict[str, Any]] = [
         {
             "name": c.name,
             "company": c.company,
@@ -213,10 +215,11 @@ async def _insert_batch(
         for c in batch
     ]
     async with engine.begin() as conn:
-        result = await conn.execute(
-            insert(Customer).returning(Customer.id, sort_by_parameter_order=True), customer_rows
-        )
-        ids = list(result.scalars().all())
+        await lock_for_writing(conn, _CUSTOMERS)
+        ids = await allocate_ids(conn, _CUSTOMERS, len(customer_rows))
+        for row, customer_id in zip(customer_rows, ids, strict=True):
+            row["id"] = customer_id
+        await conn.execute(insert(Customer), customer_rows)
         phones, orders, payments, cases = [], [], [], []
         for customer_id, c in zip(ids, batch, strict=True):
             for e164 in c.phones:

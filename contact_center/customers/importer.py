@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import csv
-import io
 import json
 import sys
 import time
@@ -21,11 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO, cast
 
-from sqlalchemy import Table, bindparam, func, select, text, update
+from sqlalchemy import Table, bindparam, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from contact_center.customers.phones import normalize_number, phone_suffix, safe_display
-from contact_center.store.bulk import bulk_insert
+from contact_center.store.bulk import allocate_ids, bulk_insert, lock_for_writing
 from contact_center.store.db import utcnow
 from contact_center.store.models import Customer, CustomerPhone
 
@@ -184,7 +183,9 @@ class _Candidate:
     phones: list[str]  # E.164, in file order
     raw_phones: dict[str, str]
     custom: dict[str, str]
+    cells: Sequence[str]  # the row as read, for the rejects file
     customer_id: int | None = None
+    conflict: str = ""  # why the database refuses this row, found while attaching
 
     def absorb(self, other: _Candidate) -> None:
         """A later row for the same person: its non-empty values win."""
@@ -199,64 +200,64 @@ class _Candidate:
 # --- reading --------------------------------------------------------------------------------
 
 
-def read_table(path: Path) -> tuple[list[str], Iterator[list[str]]]:
-    """(header, data rows) of a .csv or .xlsx file, streamed."""
+@contextlib.contextmanager
+def open_table(path: Path) -> Iterator[tuple[list[str], Iterator[list[str]]]]:
+    """(header, data rows) of a .csv or .xlsx file, streamed; closed on exit."""
     suffix = path.suffix.lower()
-    if suffix in {".csv", ".txt", ".tsv"}:
-        return _read_csv(path)
-    if suffix == ".xlsx":
-        return _read_xlsx(path)
-    raise UnsupportedFormat(f"{path}: unsupported file type {suffix!r} (use .csv or .xlsx)")
+    if suffix not in {".csv", ".txt", ".tsv", ".xlsx"}:
+        raise UnsupportedFormat(f"{path}: unsupported file type {suffix!r} (use .csv or .xlsx)")
+    if not path.is_file():
+        raise CustomerImportError(f"{path}: no such file")
+    with contextlib.ExitStack() as stack:
+        if suffix == ".xlsx":
+            header, rows = _read_xlsx(path, stack)
+        else:
+            header, rows = _read_csv(path, stack)
+        yield header, rows
 
 
-def _read_csv(path: Path) -> tuple[list[str], Iterator[list[str]]]:
-    fh = path.open("r", encoding="utf-8-sig", newline="")
-    sample = fh.read(64 * 1024)
-    fh.seek(0)
+def _read_csv(path: Path, stack: contextlib.ExitStack) -> tuple[list[str], Iterator[list[str]]]:
+    fh = stack.enter_context(path.open("r", encoding="utf-8-sig", newline=""))
     try:
-        dialect: Any = csv.Sniffer().sniff(sample, delimiters=",;\t")
-    except csv.Error:
-        dialect = csv.excel
-    reader = csv.reader(fh, dialect)
-    try:
+        sample = fh.read(64 * 1024)
+        fh.seek(0)
+        try:
+            dialect: Any = csv.Sniffer().sniff(sample, delimiters=",;\t")
+        except csv.Error:
+            dialect = csv.excel
+        reader = csv.reader(fh, dialect)
         header = next(reader)
     except StopIteration:
-        fh.close()
         raise CustomerImportError(f"{path}: the file is empty") from None
     except (csv.Error, UnicodeDecodeError) as exc:
-        fh.close()
         raise CustomerImportError(f"{path}: cannot read the header: {exc}") from None
 
     def rows() -> Iterator[list[str]]:
-        with fh:
+        try:
             yield from reader
+        except (csv.Error, UnicodeDecodeError) as exc:
+            # Rows before this one are already imported (committed chunk by chunk).
+            raise CustomerImportError(
+                f"{path}: stopped near line {reader.line_num}: {exc}"
+            ) from None
 
     return header, rows()
 
 
-def _read_xlsx(path: Path) -> tuple[list[str], Iterator[list[str]]]:
+def _read_xlsx(path: Path, stack: contextlib.ExitStack) -> tuple[list[str], Iterator[list[str]]]:
     from openpyxl import load_workbook
 
     try:
         book = load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many types for a broken file
         raise CustomerImportError(f"{path}: not a readable .xlsx file: {exc}") from None
-    sheet = book.worksheets[0]
-    cells = sheet.iter_rows(values_only=True)
+    stack.callback(book.close)
+    cells = book.worksheets[0].iter_rows(values_only=True)
     try:
         header = [_cell_text(v) for v in next(cells)]
     except StopIteration:
-        book.close()
         raise CustomerImportError(f"{path}: the first sheet is empty") from None
-
-    def rows() -> Iterator[list[str]]:
-        try:
-            for values in cells:
-                yield [_cell_text(v) for v in values]
-        finally:
-            book.close()
-
-    return header, rows()
+    return header, ([_cell_text(v) for v in values] for values in cells)
 
 
 def _cell_text(value: Any) -> str:
@@ -326,8 +327,8 @@ class CustomerImporter:
         self._progress = progress
 
     async def import_file(self, path: str | Path) -> ImportReport:
-        header, rows = read_table(Path(path))
-        return await self.import_rows(header, rows)
+        with open_table(Path(path)) as (header, rows):
+            return await self.import_rows(header, rows)
 
     async def import_rows(
         self, header: Sequence[str], rows: Iterable[Sequence[str]]
@@ -377,13 +378,18 @@ class CustomerImporter:
         reason, candidate = self._parse_row(row_number, row, columns)
         if reason is None:
             return candidate
+        self._reject(row_number, reason, row, report)
+        return None
+
+    def _reject(
+        self, row_number: int, reason: str, row: Sequence[str], report: ImportReport
+    ) -> None:
         reject = Reject(row_number, reason)
         report.rejected += 1
         if len(report.rejects) < MAX_KEPT_REJECTS:
             report.rejects.append(reject)
         if self._on_reject:
             self._on_reject(reject, row)
-        return None
 
     def _parse_row(
         self, row_number: int, row: Sequence[str], columns: ColumnMap
@@ -413,19 +419,22 @@ class CustomerImporter:
         if not raw_phones:
             return "no phone number", None
         custom = {name: row[index].strip() for index, name in columns.custom if index < width}
-        return None, _Candidate(row_number, values, list(raw_phones), raw_phones, custom)
+        return None, _Candidate(row_number, values, list(raw_phones), raw_phones, custom, row)
 
     async def _write_chunk(self, chunk: list[_Candidate], report: ImportReport) -> None:
         merged = _merge_within_chunk(chunk)
         async with self._engine.begin() as conn:
-            await _lock_for_writing(conn)
+            await lock_for_writing(conn, _CUSTOMERS)
             stored_phones = await _attach_existing(conn, merged)
+            for refused in [c for c in merged if c.conflict]:
+                self._reject(refused.row, refused.conflict, refused.cells, report)
+            merged = [c for c in merged if not c.conflict]
             new = [c for c in merged if c.customer_id is None]
             old = [c for c in merged if c.customer_id is not None]
             await _insert_customers(conn, new)
             await _update_customers(conn, old)
             await _insert_missing_phones(conn, merged, stored_phones)
-        report.merged += len(chunk) - len(merged)
+        report.merged += len(chunk) - len(merged) - sum(1 for c in chunk if c.conflict)
         report.inserted += len(new)
         report.updated += len(old)
         if self._on_change:
@@ -482,9 +491,16 @@ async def _attach_existing(conn: AsyncConnection, merged: list[_Candidate]) -> s
         )
         owner_of_account.update({a: i for a, i in result if a is not None})
     for candidate in merged:
+        account = candidate.values.get("account_number") or ""
         found = next((owner_of_phone[p] for p in candidate.phones if p in owner_of_phone), None)
+        account_owner = owner_of_account.get(account)
         if found is None:
-            found = owner_of_account.get(candidate.values.get("account_number") or "")
+            found = account_owner
+        elif account_owner is not None and account_owner != found:
+            # Merging on the phone would give this customer another customer's account.
+            candidate.conflict = (
+                f"account_number {account!r} belongs to another customer than the phone"
+            )
         candidate.customer_id = found
     return stored
 
@@ -493,7 +509,7 @@ async def _insert_customers(conn: AsyncConnection, new: list[_Candidate]) -> Non
     if not new:
         return
     now = utcnow()
-    ids = await allocate_customer_ids(conn, len(new))
+    ids = await allocate_ids(conn, _CUSTOMERS, len(new))
     rows = []
     for candidate, customer_id in zip(new, ids, strict=True):
         candidate.customer_id = customer_id
@@ -509,34 +525,6 @@ async def _insert_customers(conn: AsyncConnection, new: list[_Candidate]) -> Non
             )
         )
     await bulk_insert(conn, _CUSTOMERS, _CUSTOMER_COLUMNS, rows)
-
-
-async def _lock_for_writing(conn: AsyncConnection) -> None:
-    """On SQLite, take the write lock before reading, so the ids and merge decisions made
-    from what this chunk reads cannot be overtaken by another writer (a stale WAL snapshot
-    fails here, loudly, instead). PostgreSQL needs nothing: ids come from the sequence."""
-    if conn.dialect.name == "sqlite":
-        await conn.execute(update(Customer).where(Customer.id == -1).values(name=Customer.name))
-
-
-async def allocate_customer_ids(conn: AsyncConnection, count: int) -> list[int]:
-    """``count`` fresh customer ids, known before inserting.
-
-    Why not INSERT … RETURNING: SQLite cannot guarantee RETURNING order for a multi-row
-    insert, so SQLAlchemy falls back to one statement per row — 5× slower.
-    """
-    if conn.dialect.name == "postgresql":
-        result = await conn.execute(
-            text(
-                "SELECT nextval(pg_get_serial_sequence('customers', 'id')) "
-                "FROM generate_series(1, :n)"
-            ),
-            {"n": count},
-        )
-        return [int(v) for v in result.scalars()]
-    # SQLite: the chunk holds the write lock (_lock_for_writing), so max(id) is stable.
-    top = (await conn.execute(select(func.coalesce(func.max(Customer.id), 0)))).scalar_one()
-    return list(range(int(top) + 1, int(top) + 1 + count))
 
 
 async def _update_customers(conn: AsyncConnection, old: list[_Candidate]) -> None:
@@ -605,10 +593,3 @@ async def _select_in(
 def _batches(items: Sequence[Any], size: int = IN_BATCH) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
-
-
-def write_rejects_header(stream: io.TextIOBase | TextIO, header: Sequence[str]) -> Any:
-    """A csv writer for the rejects file: row number, reason, then the original columns."""
-    writer = csv.writer(stream)
-    writer.writerow(["row", "reason", *header])
-    return writer

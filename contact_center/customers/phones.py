@@ -27,6 +27,7 @@ ANONYMOUS_WORDS = frozenset(
 # Separators people and PBXes put inside numbers; anything else (letters, SIP URIs with
 # hosts, control characters) makes the input invalid rather than guessed at.
 _SEPARATORS = frozenset(" -().\u00a0/\t")
+_DROP_SEPARATORS = str.maketrans(dict.fromkeys(_SEPARATORS))
 # E.164 allows 15 digits; a generous cap keeps hostile 10 KB strings cheap to reject.
 MAX_INPUT_CHARS = 64
 MAX_EXTENSION_DIGITS = 6
@@ -219,6 +220,9 @@ def _split_digits(text: str) -> tuple[bool, str | None]:
     plus = text.startswith("+")
     if plus:
         text = text[1:]
+    compact = text.translate(_DROP_SEPARATORS)
+    if compact.isascii() and (compact.isdigit() or not compact):
+        return plus, compact  # the common case, without a Python loop per character
     out: list[str] = []
     for ch in text:
         if "0" <= ch <= "9":

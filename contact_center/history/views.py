@@ -7,10 +7,12 @@ history as at the start, and rows written meanwhile do not shift the pages alrea
 from __future__ import annotations
 
 import csv
+import io
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any, TextIO
 
 from sqlalchemy import and_, func, or_, select
@@ -109,15 +111,20 @@ def _item(row: models.InteractionEvent) -> TimelineItem:
     )  # fmt: skip
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICRO = timedelta(microseconds=1)
+
+
 def encode_cursor(item: TimelineItem) -> str:
-    return f"{item.at.astimezone(UTC).isoformat()}~{item.id}"
+    """Opaque and URL-safe: '<epoch microseconds>~<id>' of the last item shown."""
+    return f"{(item.at - _EPOCH) // _MICRO}~{item.id}"
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, int]:
     try:
-        at, _, ident = cursor.partition("~")
-        return _aware(datetime.fromisoformat(at)).astimezone(UTC), int(ident)
-    except ValueError:
+        micros, _, ident = cursor.partition("~")
+        return _EPOCH + int(micros) * _MICRO, int(ident)
+    except (ValueError, OverflowError):
         raise BadCursor(cursor) from None
 
 
@@ -190,9 +197,9 @@ async def call_detail(sessions: Sessions, server: str, linkedid: str) -> CallDet
             return None
         legs = (
             await session.execute(
-                select(models.CallLeg).where(models.CallLeg.call_id == call.id).order_by(
-                    models.CallLeg.started_at, models.CallLeg.id
-                )
+                select(models.CallLeg)
+                .where(models.CallLeg.call_id == call.id)
+                .order_by(models.CallLeg.started_at, models.CallLeg.id)
             )
         ).scalars()
         events = (
@@ -228,28 +235,48 @@ async def call_detail(sessions: Sessions, server: str, linkedid: str) -> CallDet
         return CallDetail(
             call=_call_dict(call),
             customer=customer,
-            legs=tuple(
-                {
-                    "uniqueid": leg.uniqueid, "channel": leg.channel, "role": leg.role,
-                    "started_at": _aware(leg.started_at).isoformat(),
-                    "ended_at": None if leg.ended_at is None else _aware(leg.ended_at).isoformat(),
-                    "hangup_cause": leg.hangup_cause,
-                }
-                for leg in legs
-            ),  # fmt: skip
+            legs=tuple(_leg_dict(leg) for leg in legs),
             timeline=timeline,
-            recordings=tuple(
-                {"id": r.id, "file_name": r.file_name, "status": r.status,
-                 "duration_seconds": r.duration_seconds}
-                for r in recordings
-            ),  # fmt: skip
-            charge=None
-            if charge is None
-            else {
-                "amount": str(charge.amount), "currency": charge.currency, "plan": charge.plan,
-                "billed_seconds": charge.billed_seconds, "breakdown": charge.breakdown,
-            },  # fmt: skip
+            recordings=tuple(_recording_dict(r) for r in recordings),
+            charge=None if charge is None else _charge_dict(charge),
         )
+
+
+def _leg_dict(leg: models.CallLeg) -> dict[str, Any]:
+    return {
+        "uniqueid": leg.uniqueid,
+        "channel": leg.channel,
+        "role": leg.role,
+        "started_at": _aware(leg.started_at).isoformat(),
+        "ended_at": None if leg.ended_at is None else _aware(leg.ended_at).isoformat(),
+        "hangup_cause": leg.hangup_cause,
+    }
+
+
+def _recording_dict(rec: models.Recording) -> dict[str, Any]:
+    return {
+        "id": rec.id,
+        "file_name": rec.file_name,
+        "status": rec.status,
+        "duration_seconds": rec.duration_seconds,
+    }
+
+
+def _money(amount: Decimal) -> str:
+    """The stored 6 places trimmed back to at least 2: 1.430000 -> 1.43."""
+    exponent = amount.normalize().as_tuple().exponent
+    places = max(2, -exponent) if isinstance(exponent, int) else 2
+    return str(amount.quantize(Decimal(1).scaleb(-places)))
+
+
+def _charge_dict(charge: models.Charge) -> dict[str, Any]:
+    return {
+        "amount": _money(charge.amount),
+        "currency": charge.currency,
+        "plan": charge.plan,
+        "billed_seconds": charge.billed_seconds,
+        "breakdown": charge.breakdown,
+    }
 
 
 async def export_csv(
@@ -261,32 +288,62 @@ async def export_csv(
     progress: Progress | None = None,
     chunk: int = 1000,
 ) -> int:
-    """Write matching history rows as CSV (oldest first), in chunks; returns the row count.
+    """Write matching history rows as CSV, in the order written; returns the row count.
 
-    ``progress(done, total)`` is called after every chunk, so a large range can show how far
-    it got; memory stays bounded by the chunk size.
+    ``progress(done, total)`` is called after every chunk, so a large range shows how far it
+    got; memory stays bounded by the chunk size.
     """
+    done = 0
+    async for text, done, total in csv_chunks(
+        sessions, customer_id=customer_id, filters=filters, chunk=chunk
+    ):
+        out.write(text)
+        if progress is not None and done:
+            progress(done, total)
+    return done
+
+
+async def csv_chunks(
+    sessions: Sessions,
+    *,
+    customer_id: int | None = None,
+    filters: TimelineFilter = TimelineFilter(),
+    chunk: int = 1000,
+) -> AsyncIterator[tuple[str, int, int]]:
+    """CSV text in pieces: (text, rows done, rows in total); the first piece is the header."""
     table = models.InteractionEvent
     where = _filters(filters)
     if customer_id is not None:
         where.append(table.customer_id == customer_id)
     async with sessions() as session:
         total = int(
-            (await session.execute(select(func.count()).select_from(table).where(*where)))
-            .scalar_one()
+            (
+                await session.execute(select(func.count()).select_from(table).where(*where))
+            ).scalar_one()
         )
-    writer = csv.writer(out)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
     writer.writerow(CSV_COLUMNS)
+    yield buffer.getvalue(), 0, total
     done, last_id = 0, 0
     while True:
         async with sessions() as session:
             rows = (
-                await session.execute(
-                    select(table).where(*where, table.id > last_id).order_by(table.id).limit(chunk)
+                (
+                    await session.execute(
+                        select(table)
+                        .where(*where, table.id > last_id)
+                        .order_by(table.id)
+                        .limit(chunk)
+                    )
                 )
-            ).scalars().all()
+                .scalars()
+                .all()
+            )
         if not rows:
             break
+        buffer.seek(0)
+        buffer.truncate()
         for row in rows:
             writer.writerow((
                 _aware(row.at).isoformat(), "" if row.customer_id is None else row.customer_id,
@@ -295,6 +352,4 @@ async def export_csv(
             ))  # fmt: skip
         done += len(rows)
         last_id = rows[-1].id
-        if progress is not None:
-            progress(done, total)
-    return done
+        yield buffer.getvalue(), done, total

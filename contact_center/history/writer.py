@@ -22,17 +22,21 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from contact_center.calls import events as ev
+from contact_center.config import Settings
 from contact_center.history.buffer import SpillBuffer
 from contact_center.history.describe import NOT_HISTORY, describe, disposition_of, event_key
 from contact_center.store import models
 from contact_center.store.db import from_epoch
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
 
 log = logging.getLogger(__name__)
 Sessions = async_sessionmaker[AsyncSession]
@@ -249,11 +253,13 @@ class HistoryWriter:
         if not events:
             return
         async with self._sessions() as session, session.begin():
+            # Lock the calls first: a second writer on the same calls (another worker of the
+            # consumer group) waits here, then sees this one's rows as already written.
+            calls = await self._lock_calls(session, events)
             fresh = await self._fresh(session, events)
             if not fresh:
                 return
             customers = await self._customers_by_number(session, fresh)
-            calls = await self._lock_calls(session, fresh)
             operators = await self._operator_ids(session, fresh)
             batch = _Batch()
             for key, event in fresh:
@@ -321,11 +327,11 @@ class HistoryWriter:
         return {number: ids.pop() for number, ids in owners.items() if len(ids) == 1}
 
     async def _lock_calls(
-        self, session: AsyncSession, fresh: list[tuple[str, ev.DomainEvent]]
+        self, session: AsyncSession, events: list[ev.DomainEvent]
     ) -> dict[tuple[str, str], models.Call]:
         """Upsert a skeleton row per call of the batch, then load the rows locked."""
         first: dict[tuple[str, str], datetime] = {}
-        for _, e in fresh:
+        for e in events:
             if e.call_id:
                 at = from_epoch(e.at)
                 key = (e.server, e.call_id)
@@ -334,15 +340,16 @@ class HistoryWriter:
             return {}
         skeletons = [
             {"server": s, "linkedid": c, "started_at": at, "ivr_path": {}}
-            for (s, c), at in first.items()
+            for (s, c), at in sorted(first.items())
         ]
         await session.execute(insert_ignoring_duplicates(session, models.Call), skeletons)
         calls: dict[tuple[str, str], models.Call] = {}
-        for server in {s for s, _ in first}:
+        for server in sorted({s for s, _ in first}):
             ids = [c for s, c in first if s == server]
             rows = await session.execute(
                 select(models.Call)
                 .where(models.Call.server == server, models.Call.linkedid.in_(ids))
+                .order_by(models.Call.linkedid)  # one lock order for all writers: no deadlock
                 .with_for_update()
             )
             for call in rows.scalars():
@@ -498,3 +505,33 @@ def _apply(
     elif isinstance(event, ev.CallbackRequested):
         if event.customer_id is not None and call.customer_id is None:
             _link_customer(call, event.customer_id, batch)
+
+
+def build_history_writer(
+    settings: Settings,
+    sessions: Sessions,
+    *,
+    lookup: NumberLookup | None = None,
+    registry: CollectorRegistry | None = None,
+) -> HistoryWriter:
+    """The writer as the service runs it: spill directory and bound from the settings, and
+    (when a Prometheus registry is given) ``cc_history_buffer_events`` /
+    ``cc_history_buffer_capacity`` gauges to alert on before the buffer is full."""
+    directory = settings.billing.history_spill_dir or str(
+        Path(settings.general.data_dir) / "history-spill"
+    )
+    on_level = None
+    if registry is not None:
+        from prometheus_client import Gauge
+
+        pending = Gauge("cc_history_buffer_events", "History events waiting", registry=registry)
+        capacity = Gauge("cc_history_buffer_capacity", "History buffer bound", registry=registry)
+
+        def on_level(size: int, bound: int) -> None:
+            pending.set(size)
+            capacity.set(bound)
+
+    buffer = SpillBuffer(
+        directory, max_events=settings.billing.history_buffer_max_events, on_level=on_level
+    )
+    return HistoryWriter(sessions, lookup=lookup, buffer=buffer)

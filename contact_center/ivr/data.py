@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Protocol
+from typing import Any, ParamSpec, Protocol, TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from contact_center.store.models import Callback, Customer, Order, Payment
+
+
+class IvrDataError(Exception):
+    """The database could not answer; the IVR treats the data as unavailable."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +71,8 @@ class IvrData(Protocol):
     async def store_callback(self, request: CallbackRequest) -> bool: ...
 
 
+P = ParamSpec("P")
+R = TypeVar("R")
 _hasher = PasswordHasher()
 
 
@@ -87,12 +95,26 @@ def _aware(value: datetime) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
+def _db_errors(func: Callable[P, Awaitable[R]]) -> Callable[P, Coroutine[Any, Any, R]]:
+    """Turn driver and SQLAlchemy failures into :class:`IvrDataError` at this boundary."""
+
+    @functools.wraps(func)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return await func(*args, **kwargs)
+        except (SQLAlchemyError, OSError) as exc:
+            raise IvrDataError(f"{func.__name__}: {exc.__class__.__name__}: {exc}") from exc
+
+    return wrapper
+
+
 class SqlIvrData:
     """:class:`IvrData` over the service's SQLAlchemy schema."""
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
 
+    @_db_errors
     async def customer_by_account(self, account_number: str) -> CustomerInfo | None:
         async with self._sessions() as db:
             row = (
@@ -109,6 +131,7 @@ class SqlIvrData:
                 pin_hash=row.pin_hash,
             )
 
+    @_db_errors
     async def last_payment(self, customer_id: int) -> PaymentInfo | None:
         async with self._sessions() as db:
             row = (
@@ -125,6 +148,7 @@ class SqlIvrData:
                 amount=row.amount, currency=row.currency, paid_at=_aware(row.paid_at)
             )
 
+    @_db_errors
     async def order(self, number: str, customer_id: int | None) -> OrderInfo | None:
         query = select(Order).where(Order.number == number)
         if customer_id is not None:
@@ -138,6 +162,7 @@ class SqlIvrData:
                 number=row.number, status=row.status, amount=row.amount, currency=row.currency
             )
 
+    @_db_errors
     async def store_callback(self, request: CallbackRequest) -> bool:
         """Insert the callback; False when this key was stored already (a retried call)."""
         async with self._sessions() as db:

@@ -33,14 +33,20 @@ from contact_center.calls.events import (
     make_key,
 )
 from contact_center.ivr.agi import AgiHangup
-from contact_center.ivr.data import CallbackRequest, CustomerInfo, IvrData, verify_pin
+from contact_center.ivr.data import (
+    CallbackRequest,
+    CustomerInfo,
+    IvrData,
+    IvrDataError,
+    verify_pin,
+)
 from contact_center.ivr.menus import Menu, MenuLibrary, MenuSet, Node
 from contact_center.ivr.session import AgiSession, Digits
 
 log = logging.getLogger(__name__)
 
 Sink = Callable[[DomainEvent], Awaitable[None]]
-Estimate = Callable[[str], "tuple[int, float] | Awaitable[tuple[int, float]]"]
+Estimate = Callable[[str], "tuple[int, float | None] | Awaitable[tuple[int, float | None]]"]
 ALL_DIGITS = "0123456789*#"
 MAX_SUB_DEPTH = 8
 
@@ -120,10 +126,13 @@ class IvrRunner:
         return self.menus.current if isinstance(self.menus, MenuLibrary) else self.menus
 
     async def handle(self, session: AgiSession) -> CallOutcome:
-        """FastAGI entry: ``AGI(agi://host/ivr,<menu>[,<linkedid>])`` or script = menu name."""
+        """FastAGI entry: ``AGI(agi://host:port/ivr,<menu>)``, or the script names the menu."""
         args = session.request.args
-        name = (args[0] if args else "") or self.default_menu or session.request.script
-        return await self.run(session, name, linkedid=args[1] if len(args) > 1 else "")
+        name = (args[0] if args else "") or session.request.script
+        if name not in self._menuset().menus and self.default_menu:
+            log.warning("no IVR menu %r; running %r", name, self.default_menu)
+            name = self.default_menu
+        return await self.run(session, name)
 
     async def run(self, session: AgiSession, menu_name: str, *, linkedid: str = "") -> CallOutcome:
         """Run ``menu_name`` from its start node until it hands the call on or ends."""
@@ -302,8 +311,13 @@ class IvrRunner:
                     return _Next(node["on_fail"])
                 continue
             customer = None
-            if node["min"] <= len(got.digits) <= node["max"]:
-                customer = await self.data.customer_by_account(got.digits)
+            try:
+                if node["min"] <= len(got.digits) <= node["max"]:
+                    customer = await self.data.customer_by_account(got.digits)
+            except IvrDataError as exc:
+                log.warning("identify %s: %s", node.id, exc)
+                await self._step(call, node, result="unavailable", digits=got.digits)
+                return _Next(node["on_fail"])
             if customer is not None and node["by"] == "pin":
                 customer = await self._check_pin(session, call, node, customer)
             if customer is not None:
@@ -356,7 +370,11 @@ class IvrRunner:
                     await session.say_digits(value)
             await self._step(call, node, result="said" if value else "missing")
             return _Next(node["next"])
-        said = await self._lookup(session, call, node, lookup)
+        try:
+            said = await self._lookup(session, call, node, lookup)
+        except IvrDataError as exc:
+            log.warning("say %s: %s", node.id, exc)
+            said = ""
         await self._step(call, node, result=said or "missing")
         return _Next(node["next"] if said else node["on_missing"])
 
@@ -464,7 +482,12 @@ class IvrRunner:
             call_linkedid=call.call_id,
             requested_at=self.now(),
         )
-        created = await self.data.store_callback(request)
+        try:
+            created = await self.data.store_callback(request)
+        except IvrDataError as exc:
+            log.warning("callback %s: %s", node.id, exc)
+            await self._step(call, node, result="unavailable")
+            return _Next(node["next"])
         if created:
             await self.sink(
                 CallbackRequested(
@@ -487,6 +510,9 @@ class IvrRunner:
             return _Next(node["next"])
         estimate = self.estimate(node["queue"])
         position, seconds = await estimate if inspect.isawaitable(estimate) else estimate
+        if seconds is None:  # nobody staffed: no honest estimate to give
+            await self._step(call, node, result=f"position={position} wait=unknown")
+            return _Next(node["next"])
         minutes = max(1, math.ceil(seconds / 60))
         await self._play(session, node["position_prompt"])
         await session.say_number(position)

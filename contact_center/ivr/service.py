@@ -42,6 +42,7 @@ class IvrService:
         estimate: Estimate | None = None,
         reload_interval: float = 5.0,
         now: Callable[[], datetime] | None = None,
+        default_menu: str = "",
     ) -> None:
         self.library = MenuLibrary(Path(settings.menus_dir))
         self.runner = IvrRunner(

@@ -24,6 +24,11 @@ def add_arguments_cmd_recordings(parser: argparse.ArgumentParser) -> None:
     process.add_argument("--limit", type=int, default=None, help="at most this many")
     process.add_argument("--workers", type=int, default=None, help="processes in the pool")
     process.add_argument("--retry-failed", action="store_true", help="retry failed ones too")
+    process.add_argument(
+        "--requeue-stuck",
+        action="store_true",
+        help="take back rows left 'processing' by a worker that died (no other worker running)",
+    )
     retention = sub.add_parser("retention", help="delete or archive old recordings")
     retention.add_argument(
         "--days", type=int, default=None, help="default recording.retention_days"
@@ -54,7 +59,9 @@ async def _run(args: argparse.Namespace, settings: Settings, out: TextIO) -> int
     try:
         if args.recordings_command == "process":
             if args.retry_failed:
-                await _requeue_failed(sessions)
+                await _requeue(sessions, "failed")
+            if args.requeue_stuck:
+                await _requeue(sessions, "processing")
 
             def progress(done: int, total: int, row: Recording, status: str) -> None:
                 out.write(f"[{done}/{total}] {row.file_name}: {status}\n")
@@ -84,10 +91,8 @@ async def _run(args: argparse.Namespace, settings: Settings, out: TextIO) -> int
         await engine.dispose()
 
 
-async def _requeue_failed(sessions: async_sessionmaker[AsyncSession]) -> None:
+async def _requeue(sessions: async_sessionmaker[AsyncSession], status: str) -> None:
     async with sessions() as session, session.begin():
         await session.execute(
-            update(Recording)
-            .where(Recording.status == "failed")
-            .values(status="stopped", failure="")
+            update(Recording).where(Recording.status == status).values(status="stopped", failure="")
         )

@@ -29,3 +29,7 @@ class FormInvalid(RecordingError):
 
 class ReviewExists(RecordingError):
     """A reviewer already scored this recording with this form; reviews are frozen."""
+
+
+class BadFilter(RecordingError):
+    """A search parameter cannot be understood."""

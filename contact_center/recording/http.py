@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from contact_center.recording.access import Principal, RecordingScope, can_access, can_review
 from contact_center.recording.audit import audit
-from contact_center.recording.errors import FormInvalid, RecordingError, ReviewExists
+from contact_center.recording.errors import BadFilter, FormInvalid, RecordingError, ReviewExists
 from contact_center.recording.paths import resolve_in_spool
 from contact_center.recording.qa import (
     band_of,
@@ -31,7 +31,6 @@ from contact_center.recording.qa import (
 )
 from contact_center.recording.search import (
     OUTCOMES,
-    BadFilter,
     SearchFilters,
     load_principal,
     scope_clause,

@@ -9,6 +9,11 @@ to QA is what Asterisk did, not what we asked for.
 The policy is also a consumer (``async handle(event)``): it learns which channel runs
 MixMonitor for a call from ``RecordingStarted`` and forgets it at ``CallEnded``. Overlapping
 sensitive steps of one call nest: the recording resumes when the last of them ends.
+
+Where the AMI actions live (the connector process) the IVR calls :meth:`sensitive` directly;
+from elsewhere (the operator console in a web process) publish an ``OperatorAction`` with
+``action`` ``"recording.pause"`` / ``"recording.resume"`` / ``"recording.stop"`` for the
+call on the bus, and this consumer applies it.
 """
 
 from __future__ import annotations
@@ -19,20 +24,31 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from contact_center.calls.events import CallEnded, DomainEvent, RecordingStarted, RecordingStopped
-from contact_center.recording.errors import RecordingError
+from contact_center.calls.events import (
+    CallEnded,
+    DomainEvent,
+    OperatorAction,
+    RecordingStarted,
+    RecordingStopped,
+)
 
 log = logging.getLogger(__name__)
 
+PAUSE_ACTION = "recording.pause"  # OperatorAction.action values (console → bus → policy)
+RESUME_ACTION = "recording.resume"
+STOP_ACTION = "recording.stop"
 
-class MuteActions(Protocol):
-    """The one AMI action the policy needs (``AmiConnector.actions`` provides it)."""
+
+class RecordingActions(Protocol):
+    """The AMI actions the policy needs (``AmiConnector.actions`` provides them; both need
+    only the ``call`` class, unlike the AMI ``MixMonitor`` action)."""
 
     async def mixmonitor_mute(self, channel: str, muted: bool) -> Any: ...
 
+    async def stop_mixmonitor(self, channel: str) -> Any: ...
 
-class NotRecording(RecordingError):
-    """The call has no running recording to pause."""
+
+MuteActions = RecordingActions  # the name used before stop was added
 
 
 @dataclass(slots=True)
@@ -44,7 +60,7 @@ class _CallRecording:
 class SensitivePausePolicy:
     """Mutes a call's recording for the span of a sensitive step."""
 
-    def __init__(self, actions: MuteActions) -> None:
+    def __init__(self, actions: RecordingActions) -> None:
         self._actions = actions
         self._calls: dict[tuple[str, str], _CallRecording] = {}
 
@@ -54,6 +70,12 @@ class SensitivePausePolicy:
             self._calls[key] = _CallRecording(channel=event.channel)
         elif isinstance(event, RecordingStopped | CallEnded):
             self._calls.pop(key, None)
+        elif isinstance(event, OperatorAction) and event.action == PAUSE_ACTION:
+            await self.pause(event.server, event.call_id)
+        elif isinstance(event, OperatorAction) and event.action == RESUME_ACTION:
+            await self.resume(event.server, event.call_id)
+        elif isinstance(event, OperatorAction) and event.action == STOP_ACTION:
+            await self.stop(event.server, event.call_id)
 
     def is_paused(self, server: str, call_id: str) -> bool:
         state = self._calls.get((server, call_id))
@@ -81,6 +103,18 @@ class SensitivePausePolicy:
         state.depth -= 1
         if state.depth == 0:
             await self._actions.mixmonitor_mute(state.channel, False)
+
+    async def stop(self, server: str, call_id: str) -> bool:
+        """Stop the call's recording on demand (StopMixMonitor); False when not recorded.
+
+        Starting one again goes through the dialplan (a feature code running MixMonitor):
+        the AMI ``MixMonitor`` action needs the ``system`` class our AMI user must not hold.
+        """
+        state = self._calls.get((server, call_id))
+        if state is None:
+            return False
+        await self._actions.stop_mixmonitor(state.channel)
+        return True
 
     @contextlib.asynccontextmanager
     async def sensitive(self, server: str, call_id: str) -> AsyncIterator[bool]:

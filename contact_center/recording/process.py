@@ -22,7 +22,7 @@ import tempfile
 import time
 import warnings
 from array import array
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -154,7 +154,7 @@ def _pcm_format(
     audio_format, channels, sample_rate, bits = fmt
     if audio_format not in (1, 0xFFFE):  # not linear PCM (e.g. GSM, a-law): let ffmpeg decode
         return None
-    if channels < 1 or sample_rate < 1 or bits not in (8, 16, 24, 32):
+    if not 1 <= channels <= 8 or not 4000 <= sample_rate <= 192_000 or bits not in (8, 16, 24, 32):
         raise AudioRejected(
             f"corrupt: impossible WAV format ({channels} channels, {sample_rate} Hz, {bits} bit)"
         )
@@ -208,8 +208,20 @@ def to_mono16(piece: bytes, sample_width: int, channels: int) -> bytes:
 class _Analyser:
     """Streaming measurements over 16-bit mono PCM, fed in arbitrary pieces."""
 
-    def __init__(self, sample_rate: int, options: AnalysisOptions) -> None:
+    def __init__(
+        self,
+        sample_rate: int,
+        options: AnalysisOptions,
+        excluded: Sequence[tuple[float, float]] = (),
+    ) -> None:
         self.rate = sample_rate
+        # Pauses marked on the recording (card payments) are silent by design: not dead air.
+        self.excluded = sorted(
+            (int(start * sample_rate), int(min(end, 1e9) * sample_rate))
+            for start, end in excluded
+            if end > start
+        )
+        self.next_excluded = 0
         self.options = options
         self.window_bytes = max(1, sample_rate * options.window_ms // 1000) * 2
         self.threshold = FULL_SCALE * 10 ** (options.silence_threshold_dbfs / 20)
@@ -239,14 +251,25 @@ class _Analyser:
         rms = audioop.rms(window, 2)
         peak = audioop.max(window, 2)
         self.window_peaks.append(peak)
+        position = self.samples
         self.samples += n
         self.sum_squares += float(rms) * rms * n
         if peak >= 32767:
             self.clipped += _count_full_scale(window)
-        if rms < self.threshold:
+        if self.excluded and self._in_excluded(position):
+            if self.run:
+                self._close_run()
+        elif rms < self.threshold:
             self.run += n
         elif self.run:
             self._close_run()
+
+    def _in_excluded(self, position: int) -> bool:
+        ranges, i = self.excluded, self.next_excluded
+        while i < len(ranges) and ranges[i][1] <= position:
+            i += 1
+        self.next_excluded = i
+        return i < len(ranges) and ranges[i][0] <= position
 
     def _close_run(self) -> None:
         self.longest_run = max(self.longest_run, self.run)
@@ -300,9 +323,13 @@ def analyse_pcm(
     channels: int = 1,
     options: AnalysisOptions = AnalysisOptions(),
     deadline: float | None = None,
+    excluded: Sequence[tuple[float, float]] = (),
 ) -> AudioMetrics:
-    """Duration, loudness, dead air, clipping and waveform peaks of linear PCM pieces."""
-    analyser = _Analyser(sample_rate, options)
+    """Duration, loudness, dead air, clipping and waveform peaks of linear PCM pieces.
+
+    ``excluded``: (start, end) seconds not counted as dead air (marked recording pauses).
+    """
+    analyser = _Analyser(sample_rate, options, excluded)
     for piece in pieces:
         if deadline is not None and time.monotonic() > deadline:
             raise AudioRejected("timed out while measuring the audio")
@@ -394,9 +421,15 @@ def _decoded_pieces(src: Path, deadline: float) -> Iterator[bytes]:
             raise AudioRejected(f"corrupt: ffmpeg cannot decode it ({_stderr_tail(proc, log)})")
 
 
-def process_file(path: str | Path, options: ProcessOptions) -> ProcessResult:
+def process_file(
+    path: str | Path,
+    options: ProcessOptions,
+    *,
+    excluded: Sequence[tuple[float, float]] = (),
+) -> ProcessResult:
     """Check, measure and convert one recording; the compact copy is written beside it.
 
+    ``excluded`` are the recording's marked pauses (seconds), not counted as dead air.
     The original is never touched. Raises AudioRejected with the reason on any failure; a
     partial compact file is removed then.
     """
@@ -418,6 +451,7 @@ def process_file(path: str | Path, options: ProcessOptions) -> ProcessResult:
                 channels=fmt.channels,
                 options=options.analysis,
                 deadline=deadline,
+                excluded=excluded,
             )
         else:
             metrics = analyse_pcm(
@@ -425,6 +459,7 @@ def process_file(path: str | Path, options: ProcessOptions) -> ProcessResult:
                 sample_rate=8000,
                 options=options.analysis,
                 deadline=deadline,
+                excluded=excluded,
             )
         _wait_for_conversion(converter, log, deadline, options.max_seconds)
     except BaseException:

@@ -16,16 +16,12 @@ from sqlalchemy import ColumnElement, and_, false, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contact_center.recording.access import QUEUE_SCOPED_ROLES, Principal, principal_from_user
-from contact_center.recording.errors import RecordingError
+from contact_center.recording.errors import BadFilter
 from contact_center.store.db import utcnow
 from contact_center.store.models import Call, Customer, QaReview, Queue, Recording, User
 
 PAGE_SIZE = 50
 OUTCOMES = ("answered", "abandoned", "ivr_only", "unanswered")
-
-
-class BadFilter(RecordingError):
-    """A search parameter cannot be understood."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ the original is deleted only after the ``done`` row is committed, and never on f
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import multiprocessing
 from collections.abc import Callable
@@ -167,7 +168,7 @@ class RecordingWorker:
     async def _process_claimed(self, row: Recording) -> str:
         try:
             path = resolve_in_spool(self._settings.spool_dir, row.file_name)
-            result = await self._run_in_pool(path)
+            result = await self._run_in_pool(path, marked_pauses(row))
         except AudioRejected as exc:
             return await self._mark_failed(row.id, exc.reason)
         except BrokenProcessPool:
@@ -187,11 +188,14 @@ class RecordingWorker:
             path.unlink(missing_ok=True)
         return "done"
 
-    async def _run_in_pool(self, path: Path) -> ProcessResult:
+    async def _run_in_pool(
+        self, path: Path, excluded: tuple[tuple[float, float], ...]
+    ) -> ProcessResult:
         if self._executor is None:
             raise RecordingError("RecordingWorker used outside 'async with'")
         loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(self._executor, process_file, str(path), self._options)
+        work = functools.partial(process_file, str(path), self._options, excluded=excluded)
+        future = loop.run_in_executor(self._executor, work)
         try:
             return await asyncio.wait_for(future, self._options.max_seconds + GRACE_SECONDS)
         except TimeoutError:
@@ -227,3 +231,16 @@ class RecordingWorker:
                 .values(status="failed", failure=reason[:400])
             )
         return "failed"
+
+
+def marked_pauses(row: Recording) -> tuple[tuple[float, float], ...]:
+    """The recording's pauses as (start, end) seconds; an open one runs to the end."""
+    out = []
+    for gap in (row.pauses or {}).get("gaps", []):
+        try:
+            start = float(gap[0])
+            end = float(gap[1]) if gap[1] is not None else float("inf")
+        except (TypeError, ValueError, IndexError):
+            continue
+        out.append((start, end))
+    return tuple(out)

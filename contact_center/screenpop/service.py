@@ -10,9 +10,11 @@ operator gets ``pop.closed`` with the reason.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,16 @@ from contact_center.screenpop.render import CardRenderer, HistoryItem, OpenItem,
 from contact_center.store.models import Case, InteractionEvent, User
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    """Who the caller is, as far as the database knows."""
+
+    match: str  # known | several | unknown | identified
+    customers: tuple[CustomerCard, ...]
+    history: tuple[HistoryItem, ...]
+    open_items: tuple[OpenItem, ...]
 
 
 class OperatorDirectory:
@@ -77,6 +89,7 @@ class ScreenPop:
         template_dirs: Sequence[str | Path] = (),
         history_limit: int = 5,
         stream: str = POPS,
+        max_parallel_lookups: int = 8,
     ) -> None:
         self.bus = bus
         self.lookup = lookup
@@ -86,6 +99,11 @@ class ScreenPop:
         self.history_limit = history_limit
         self.stream = stream
         self.contexts = CallContexts()
+        # Who is calling is looked up when the call arrives, while the caller is still in the
+        # IVR or the queue, so the pop at ring time only renders. Lookups of different calls
+        # run side by side (bounded), outside the ordered event path.
+        self._found: dict[tuple[str, str], asyncio.Task[Found]] = {}
+        self._db_slots = asyncio.Semaphore(max_parallel_lookups)
 
     async def handle_message(self, message: Mapping[str, Any]) -> None:
         """Entry point for :func:`contact_center.bus.pump` on the ``events`` stream."""
@@ -96,6 +114,8 @@ class ScreenPop:
         if ctx is None:
             return
         match event:
+            case ev.CallArrived():
+                self._prefetch(ctx)
             case ev.CallOffered():
                 await self._pop(ctx, event.interface, "offered", ctx.waited(event.at))
             case ev.CallAnswered():
@@ -106,6 +126,7 @@ class ScreenPop:
             case ev.CallRingNoAnswer():
                 await self._close(ctx, event.interface, "no_answer")
             case ev.CallerIdentified():
+                self._prefetch(ctx)
                 for interface in sorted(ctx.offered):
                     await self._pop(ctx, interface, "identified", ctx.waited(event.at))
             case ev.AgentCompleted(reason="transfer"):
@@ -115,8 +136,59 @@ class ScreenPop:
                 for interface in sorted(ctx.offered):
                     await self._close(ctx, interface, "ended")
                 self.contexts.end(event)
+                self._forget(ctx)
             case _:
                 pass
+
+    async def close(self) -> None:
+        """Cancel the lookups still running (the owner calls this on shutdown)."""
+        tasks = list(self._found.values())
+        self._found.clear()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    # -- looking the caller up ---------------------------------------------------------------
+
+    def _prefetch(self, ctx: CallContext) -> None:
+        self._forget(ctx)
+        key = (ctx.server, ctx.call_id)
+        self._found[key] = asyncio.create_task(self._find(ctx), name=f"screenpop-lookup-{key}")
+        while len(self._found) > self.contexts.max_calls:  # calls whose end we never saw
+            self._found.pop(next(iter(self._found))).cancel()
+
+    def _forget(self, ctx: CallContext) -> None:
+        task = self._found.pop((ctx.server, ctx.call_id), None)
+        if task is not None and not task.done():
+            task.cancel()
+
+    async def _find(self, ctx: CallContext) -> Found:
+        async with self._db_slots:
+            match, customers = await self._customers(ctx)
+            history: list[HistoryItem] = []
+            open_items: list[OpenItem] = []
+            if len(customers) == 1:
+                history, open_items = await self._history(customers[0].id)
+        return Found(match, tuple(customers), tuple(history), tuple(open_items))
+
+    async def found(self, ctx: CallContext) -> Found:
+        """The caller's customer data: the prefetched result, or looked up now."""
+        key = (ctx.server, ctx.call_id)
+        for _ in range(2):
+            task = self._found.get(key)
+            if task is None:
+                self._prefetch(ctx)
+                task = self._found[key]
+            try:
+                return await asyncio.shield(task)
+            except asyncio.CancelledError:
+                if not task.cancelled():
+                    raise  # this handler is being cancelled, not the lookup
+                # Replaced by a newer lookup (the caller was identified): use that one.
+            except Exception:
+                log.exception("lookup for call %s failed; trying again", ctx.call_id)
+                self._forget(ctx)
+        return await self._find(ctx)
 
     # -- building the card ------------------------------------------------------------------
 
@@ -163,24 +235,20 @@ class ScreenPop:
     async def build_card(
         self, ctx: CallContext, interface: str, stage: str, waited: float
     ) -> PopCard:
-        match, customers = await self._customers(ctx)
-        history: list[HistoryItem] = []
-        open_items: list[OpenItem] = []
-        if len(customers) == 1:
-            history, open_items = await self._history(customers[0].id)
+        found = await self.found(ctx)
         return PopCard(
             server=ctx.server,
             call_id=ctx.call_id,
             stage=stage,
-            match=match,
+            match=found.match,
             interface=interface,
             caller_number=ctx.caller_number,
             caller_number_raw=ctx.caller_number_raw,
             caller_name=ctx.caller_name,
             did=ctx.did,
-            customers=tuple(customers),
-            history=tuple(history),
-            open_items=tuple(open_items),
+            customers=found.customers,
+            history=found.history,
+            open_items=found.open_items,
             ivr=tuple(ctx.ivr),
             ivr_digits=ctx.ivr_digits,
             queues=tuple(ctx.queues),

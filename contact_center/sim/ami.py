@@ -73,6 +73,7 @@ class AmiServer:
         self.users = {u.username: u for u in pbx.config.users}
         self.sessions: set[AmiSession] = set()
         self._server: asyncio.Server | None = None
+        self._handlers: set[asyncio.Task[None]] = set()
         self.port = 0
         self.local_port = 0
 
@@ -85,6 +86,10 @@ class AmiServer:
             self._server.close()
         for session in list(self.sessions):
             session.close()
+        handlers = list(self._handlers)
+        for task in handlers:
+            task.cancel()
+        await asyncio.gather(*handlers, return_exceptions=True)
         if self._server is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), 1.0)
@@ -92,10 +97,16 @@ class AmiServer:
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         session = AmiSession(self, reader, writer)
         self.sessions.add(session)
+        task = asyncio.current_task()
+        if task is not None:
+            self._handlers.add(task)
         try:
             await session.run()
+        except asyncio.CancelledError:
+            pass  # the server is stopping; this is the top of the connection's task
         finally:
             self.sessions.discard(session)
+            self._handlers.discard(task)  # type: ignore[arg-type]
             session.close()
 
 
@@ -184,7 +195,7 @@ class AmiSession:
         action = req.action.lower()
         if not req.has("Action"):
             self.error(req, "Missing action in request")
-            self.security("RequestBadFormat", [("RequestType", "")])
+            self.bad_format("NONE")
             return
         if action == "login":
             await self.login(req)
@@ -206,6 +217,7 @@ class AmiSession:
                 f"Invalid/unknown command: {req.action}. "
                 "Use Action: ListCommands to show available commands.",
             )
+            self.bad_format(req.action)
             return
         needed = ACTION_RIGHTS.get(action, frozenset())
         if needed and not needed & self.user.write:
@@ -248,6 +260,22 @@ class AmiSession:
             ("SessionTV", _event_tv(self.opened) if session_tv else "1970-01-01T00:00:00.000+0000"),
         ]
         self.pbx.emit(name, "security", fields)
+
+    def bad_format(self, action: str) -> None:
+        """RequestBadFormat: unlike its siblings, AccountID comes last."""
+        fields: Headers = [
+            ("EventTV", _event_tv(time.time())),
+            ("Severity", "Error"),
+            ("Service", "AMI"),
+            ("EventVersion", "1"),
+            ("SessionID", self.session_id),
+            ("LocalAddress", self.local),
+            ("RemoteAddress", self.remote),
+            ("RequestType", f"Action: {action}"),
+            ("SessionTV", _event_tv(self.opened)),
+            ("AccountID", self.user.username if self.user else ""),
+        ]
+        self.pbx.emit("RequestBadFormat", "security", fields)
 
     # ------------------------------------------------------------ login
     def do_challenge(self, req: Request) -> None:
@@ -393,6 +421,7 @@ class AmiSession:
             variables=variables,
             action_id=req.action_id,
             timeout=timeout,
+            report=_truthy(req.get("Async")),
         )
 
     async def hangup(self, req: Request) -> None:
@@ -765,6 +794,8 @@ class AmiSession:
 
     async def device_state_list(self, req: Request) -> None:
         states = dict(self.pbx.queues.device_states)
+        for room in self.pbx.dialplan.conferences:
+            states[f"confbridge:{room}"] = "INUSE"
         self.respond(
             req, "Success", ("EventList", "start"), ("Message", "Device State Changes will follow")
         )
@@ -782,6 +813,20 @@ class AmiSession:
             ("Hint", ""),
             ("Status", "-1"),
             ("StatusText", "Unknown"),
+        )
+
+    async def command(self, req: Request) -> None:
+        words = req.get("Command").split()
+        if words[:2] == ["queue", "show"] and len(words) == 3:
+            output = self.pbx.queues.show(words[2])
+        else:
+            output = [f"No such command '{req.get('Command')}' (type 'core show help "
+                      f"{' '.join(words[:1])}' for other possible commands)"]  # fmt: skip
+        self.respond(
+            req,
+            "Success",
+            ("Message", "Command output follows"),
+            *[("Output", line) for line in output],
         )
 
     async def bridge_list(self, req: Request) -> None:
@@ -828,6 +873,7 @@ HANDLERS: dict[str, Handler] = {
     "devicestatelist": AmiSession.device_state_list,
     "extensionstate": AmiSession.extension_state,
     "bridgelist": AmiSession.bridge_list,
+    "command": AmiSession.command,
 }
 
 

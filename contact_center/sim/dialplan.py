@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
 DIDS = {"4951110001", "4951110002", "4951110003", "4951110004", "4951110005"}
 QUEUE_CONTEXT = "to-queue"
+_NO_REPORT = "\x00no-originate-response"
 SPY_OPTIONS = {"listen": "qE", "whisper": "qwE", "barge": "qBE"}
 
 # Variables the simulator reports with VarSet (the rest of Asterisk's VarSet noise is not
@@ -108,10 +109,14 @@ class Dialplan:
         variables: dict[str, str] | None = None,
         action_id: str | None = None,
         timeout: float = 30.0,
+        report: bool = True,
     ) -> tuple[Channel, Channel]:
         """AMI Originate of ``Local/<exten>@<context>``: ``then`` is (context, exten, "") for
-        the ``;1`` half's dial plan or ("", application, data)."""
+        the ``;1`` half's dial plan or ("", application, data). ``report``: send an
+        OriginateResponse event (Async originates only)."""
         pbx = self.pbx
+        if not report:
+            action_id = _NO_REPORT
         one, two = pbx.local_pair(exten, context)
         self.app_on_one(one)
         for name, value in (variables or {}).items():
@@ -149,6 +154,8 @@ class Dialplan:
     def originate_response(
         self, one: Channel, then: tuple[str, str, str], action_id: str | None, *, ok: bool
     ) -> None:
+        if action_id == _NO_REPORT:
+            return
         fields: list[tuple[str, str]] = []
         if action_id is not None:
             fields.append(("ActionID", action_id))
@@ -186,8 +193,7 @@ class Dialplan:
             else:
                 self.originate_response(one, then, action_id, ok=True)
                 await pbx.wait(one, float(data or 0))
-                pbx.request_hangup(one)
-                raise ChannelHungUp(one.name)
+                pbx.finish(one, soft=False)  # the application returned: no soft hang-up
         except ChannelHungUp:
             pbx.finish(one)
 

@@ -109,6 +109,7 @@ class QueueEngine:
             raise QueueError("Unable to remove interface: Not there")
         self.member_event("QueueMemberRemoved", m)
         self.update_avail(q)
+        self.device_changed(f"Queue:{queue}_pause_{interface}", "NOT_INUSE")
         self.pbx.queue_log.write("MANAGER", queue, m.name, "REMOVEMEMBER", "")
 
     def pause_member(self, queue: str, interface: str, paused: bool, reason: str = "") -> None:
@@ -144,6 +145,38 @@ class QueueEngine:
             m.penalty = penalty
             self.member_event("QueueMemberPenalty", m)
             self.pbx.queue_log.write("NONE", q.name, interface, "PENALTY", str(penalty))
+
+    def show(self, name: str) -> list[str]:
+        """``queue show <name>`` as the CLI prints it."""
+        q = self.queues.get(name)
+        if q is None:
+            return [f"No such queue: {name}."]
+        s = q.stats
+        lines = [
+            f"{name} has {len(q.entries)} calls (max unlimited) in '{q.config.strategy}' strategy "
+            f"({int(s.holdtime)}s holdtime, {int(s.talktime)}s talktime), W:0, C:{s.completed}, "
+            f"A:{s.abandoned}, SL:{s.sl_perf()}%, SL2:{s.sl_perf2()}% within "
+            f"{q.config.servicelevel}s",
+            "   Members: " if q.members else "   No Members",
+        ]
+        for m in q.members.values():
+            penalty = f" with penalty {m.penalty}" if m.penalty else ""
+            paused = (
+                f" (paused{':' + m.paused_reason if m.paused_reason else ''})" if m.paused else ""
+            )
+            state = "In use" if m.busy else "Not in use"
+            lines.append(
+                f"      {m.name} ({m.interface}){penalty} (ringinuse disabled) (dynamic)"
+                f"{paused} ({state}) has taken {m.calls_taken or 'no'} calls"
+            )
+        lines.append("   Callers: " if q.entries else "   No Callers")
+        now = time.time()
+        for pos, e in enumerate(q.entries, 1):
+            wait = int(now - e.joined)
+            lines.append(
+                f"      {pos}. {e.channel.name} (wait: {wait // 60}:{wait % 60:02d}, prio: 0)"
+            )
+        return [*lines, "", ""]
 
     # ------------------------------------------------------------ choosing
     def choose(self, q: QueueState, entry: QueueEntry) -> list[Member]:
@@ -266,7 +299,9 @@ class QueueEngine:
         hang = asyncio.ensure_future(ch.hangup_requested.wait())
         try:
             done, _ = await asyncio.wait(
-                {*waiters, hang}, timeout=pbx.scaled(q.config.timeout), return_when="FIRST_COMPLETED"
+                {*waiters, hang},
+                timeout=pbx.scaled(q.config.timeout),
+                return_when="FIRST_COMPLETED",
             )
         finally:
             for w in [*waiters, hang]:

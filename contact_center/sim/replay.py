@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +23,8 @@ from contact_center.sim.transcript import (
     read_records,
     split_messages,
 )
+
+log = logging.getLogger(__name__)
 
 SUFFIX = re.compile(r"-([0-9a-f]{8});")
 
@@ -63,6 +67,7 @@ async def _catch_up(conn: _Conn, wanted: int, timeout: float) -> None:
     while conn.comparable_count() < wanted:
         remaining = deadline - loop.time()
         if remaining <= 0:
+            log.warning("replay: %d of %d messages arrived", conn.comparable_count(), wanted)
             return
         conn.arrived.clear()
         with contextlib.suppress(TimeoutError):
@@ -70,16 +75,44 @@ async def _catch_up(conn: _Conn, wanted: int, timeout: float) -> None:
 
 
 async def replay_capture(
-    path: str | Path, host: str, port: int, *, catch_up_timeout: float = 3.0
+    path: str | Path,
+    host: str,
+    port: int,
+    *,
+    catch_up_timeout: float = 3.0,
+    secrets: dict[str, str] | None = None,
 ) -> dict[str, list[Message]]:
     """Replay a capture's client side against ``host:port``; return each connection's
     messages as received (parsed)."""
     records = read_records(path)
-    return await replay_records(records, host, port, catch_up_timeout=catch_up_timeout)
+    return await replay_records(
+        records, host, port, catch_up_timeout=catch_up_timeout, secrets=secrets
+    )
+
+
+def _md5_key(data: str, captured: str, received: str, secrets: dict[str, str]) -> str:
+    """Re-answer an MD5 challenge: the simulator's challenge differs from the capture's.
+    A key that was wrong in the capture stays wrong."""
+    key = re.search(r"^Key: (\S+)", data, re.M)
+    user = re.search(r"^Username: (\S+)", data, re.M)
+    old = re.findall(r"^Challenge: (\S+)", captured, re.M)
+    new = re.findall(r"^Challenge: (\S+)", received, re.M)
+    if not (key and user and old and new) or user.group(1) not in secrets:
+        return data
+    secret = secrets[user.group(1)]
+    if hashlib.md5((old[-1] + secret).encode()).hexdigest() != key.group(1):
+        return data
+    fresh = hashlib.md5((new[-1] + secret).encode()).hexdigest()
+    return data.replace(key.group(1), fresh)
 
 
 async def replay_records(
-    records: list[Record], host: str, port: int, *, catch_up_timeout: float = 3.0
+    records: list[Record],
+    host: str,
+    port: int,
+    *,
+    catch_up_timeout: float = 3.0,
+    secrets: dict[str, str] | None = None,
 ) -> dict[str, list[Message]]:
     conns: dict[str, _Conn] = {}
     captured: dict[str, str] = {}
@@ -108,12 +141,10 @@ async def replay_records(
                 conn = conns[conn_name]
                 await _catch_up(conn, _count(captured.get(conn_name, "")), catch_up_timeout)
                 all_received = "".join(c.text for c in conns.values())
-                mapping = dict(
-                    zip(_suffixes(all_captured), _suffixes(all_received), strict=False)
-                )
-                data = SUFFIX.sub(
-                    lambda m: f"-{mapping.get(m.group(1), m.group(1))};", d["data"]
-                )
+                mapping = dict(zip(_suffixes(all_captured), _suffixes(all_received), strict=False))
+                data = SUFFIX.sub(lambda m: f"-{mapping.get(m.group(1), m.group(1))};", d["data"])
+                if "AuthType: MD5" in data:
+                    data = _md5_key(data, captured.get(conn_name, ""), conn.text, secrets or {})
                 conn.writer.write(data.encode())
                 await conn.writer.drain()
         for name, conn in conns.items():

@@ -12,14 +12,41 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from contact_center.calls import events as ev
-from contact_center.stats.metrics import Changed, LiveMetrics, MetricsConfig, Snapshot
-from contact_center.stats.store import StatsStore
+from contact_center.stats.metrics import (
+    Changed,
+    LiveMetrics,
+    MetricsConfig,
+    Snapshot,
+    business_day,
+    day_start,
+)
+from contact_center.stats.store import (
+    MemoryStatsStore,
+    RedisStatsStore,
+    StatsStore,
+    StatsStoreError,
+)
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+    from contact_center.bus.base import Bus
+    from contact_center.config import Settings
 
 log = logging.getLogger(__name__)
 
 STATS_STREAM = "stats"
+
+
+def create_store(settings: Settings) -> StatsStore:
+    """Redis when the bus is Redis (many instances share figures), else in memory."""
+    if settings.bus.backend == "redis":
+        return RedisStatsStore(settings.bus.redis_url, settings.bus.prefix)
+    return MemoryStatsStore()
 
 
 class StatsConsumer:
@@ -38,6 +65,7 @@ class StatsConsumer:
         self.clock = clock
         self.version = 0  # bumped on every change; publishers compare it
         self._changed = asyncio.Event()
+        self._store_behind = False  # a save failed: write everything at the next one
 
     async def start(self) -> bool:
         """Continue from the saved state; returns False when there was none."""
@@ -47,33 +75,75 @@ class StatsConsumer:
         self.metrics = LiveMetrics.from_state(state, self.config)
         return True
 
+    async def start_or_rebuild(self, sessions: async_sessionmaker[AsyncSession]) -> str:
+        """Continue from the store, or rebuild today from the ``calls`` history.
+
+        Returns ``"store"`` or ``"history"``. Live facts (who waits, operator states) then come
+        from the connector's QueueStatus resync events, which follow on the bus.
+        """
+        if await self.start():
+            return "store"
+        from contact_center.stats.reports import history_events
+
+        now = self.clock()
+        day = business_day(now, self.config)
+        begin = datetime.fromtimestamp(day_start(day, self.config), UTC)
+        await self.rebuild(await history_events(sessions, begin, datetime.fromtimestamp(now, UTC)))
+        return "history"
+
     async def handle(self, event: ev.DomainEvent) -> None:
-        """Apply one event once (an event key seen before is skipped)."""
-        if event.key and await self.store.seen(event.key):
+        """Apply one event once (an event key seen before is skipped).
+
+        When the store is unreachable the figures stay live in this process and the whole
+        state is written at the first save that works again (Redis down ≠ stats down).
+        """
+        if event.key and await self._seen(event.key):
             return
         changed = self.metrics.apply(event)
-        await self.store.save(self.metrics, changed, event.key)
+        await self._save(changed, event.key)
         if not changed.empty:
             self._signal()
+
+    async def _seen(self, key: str) -> bool:
+        try:
+            return await self.store.seen(key)
+        except StatsStoreError as exc:
+            log.warning("stats: cannot check the event key, applying it: %s", exc)
+            return False
+
+    async def _save(self, changed: Changed, key: str = "") -> None:
+        if self._store_behind:
+            changed = self._everything(changed.day_rolled)
+        try:
+            await self.store.save(self.metrics, changed, key)
+        except StatsStoreError as exc:
+            if not self._store_behind:
+                log.warning("stats: store unavailable, keeping figures in memory: %s", exc)
+            self._store_behind = True
+            return
+        if self._store_behind:
+            log.info("stats: store reachable again, full state written")
+        self._store_behind = False
+
+    def _everything(self, day_rolled: bool = True) -> Changed:
+        return Changed(
+            frozenset(self.metrics.queues), frozenset(self.metrics.operators), day_rolled
+        )
 
     async def rebuild(self, events: Iterable[ev.DomainEvent]) -> None:
         """Apply history and QueueStatus snapshot events after a restart without saved state."""
         for event in events:
             self.metrics.apply(event)
         self.metrics.take_changes()
-        everything = self.metrics.to_state()
-        await self.store.save(
-            self.metrics,
-            Changed(frozenset(everything["queues"]), frozenset(everything["operators"]), True),
-        )
+        await self._save(self._everything())
         self._signal()
 
     async def tick(self) -> None:
         """Let time pass without events: day rollover and timed wrap-ups end."""
         self.metrics.advance(self.clock())
         changed = self.metrics.take_changes()
-        if not changed.empty:
-            await self.store.save(self.metrics, changed)
+        if not changed.empty or self._store_behind:
+            await self._save(changed)
             self._signal()
 
     def snapshot(self, now: float | None = None) -> Snapshot:
@@ -92,9 +162,9 @@ class StatsConsumer:
         self._changed.clear()
         return True
 
-    async def publish_forever(self, bus: object, interval: float = 0.2, tick: float = 1.0) -> None:
-        """Publish a snapshot on the ``stats`` stream after changes (owned by cleanup_ctx)."""
-        publish = bus.publish  # type: ignore[attr-defined]
+    async def publish_forever(self, bus: Bus, interval: float = 0.2, tick: float = 1.0) -> None:
+        """Save and announce a snapshot after changes; a task owned by the composition root."""
+        publish = bus.publish
         while True:
             if not await self.wait_changed(tick):
                 await self.tick()

@@ -2,7 +2,7 @@
 
 Two estimates (formulas in docs/metrics.md):
 
-* ``linear``: callers ahead that no free operator can take now × AHT ÷ staffed operators.
+* ``linear``: callers ahead that no free (or ringing) operator takes now × AHT ÷ staffed.
 * ``erlang``: Erlang C with today's arrival rate and AHT; falls back to ``linear`` when the
   queue is overloaded (traffic ≥ operators), where Erlang C has no finite answer.
 
@@ -20,6 +20,7 @@ from typing import NamedTuple
 
 from contact_center.stats.metrics import (
     AVAILABLE,
+    RINGING,
     LiveMetrics,
     MetricsConfig,
     QueueFigures,
@@ -87,7 +88,8 @@ def estimate_for(
         return WaitEstimate(position, None)
     aht = figures.aht_seconds or default_aht
     staffed = figures.operators.get("staffed", 0)
-    available = figures.operators.get(AVAILABLE, 0)
+    # an operator ringing is about to take a waiting caller: as good as free for the others
+    available = figures.operators.get(AVAILABLE, 0) + figures.operators.get(RINGING, 0)
     if method == "erlang":
         asa = erlang_c_asa(staffed, arrival_per_second, aht)
         if asa is not None:

@@ -9,7 +9,8 @@ Routes (supervisor and admin only):
 * ``GET /reports`` and ``GET /api/stats/reports?start=&end=&interval=&group=&queue=&format=``
   — historical rows (``format=csv`` for a download).
 * ``POST /wallboard/action`` — ``action`` = listen | whisper | barge | pause | unpause with
-  ``interface`` (and ``reason``): published as an ``OperatorAction`` domain event on the
+  ``interface`` (and ``reason``): done by the executor given as ``SUPERVISION_KEY`` (routing's
+  ChanSpy / QueuePause), or else published as an ``OperatorAction`` domain event on the
   ``events`` stream for the part of the service that drives Asterisk.
 
 Every web instance runs one :class:`WallboardHub` that follows the ``stats`` stream, loads the
@@ -177,6 +178,9 @@ class WallboardHub:
 HUB_KEY = web.AppKey("cc_stats_wallboard_hub", WallboardHub)
 STATS_STORE_KEY = web.AppKey("cc_stats_store", object)  # a StatsStore (Protocol)
 THRESHOLDS_KEY = web.AppKey("cc_stats_thresholds", Thresholds)
+# optional: async (user: CurrentUser, action, interface, reason) -> None that performs a
+# wallboard action; without it the action is published as an OperatorAction event
+SUPERVISION_KEY = web.AppKey("cc_stats_supervision", object)
 
 
 # --- who sees which queue ----------------------------------------------------------------------
@@ -294,6 +298,17 @@ async def wallboard_action(request: web.Request) -> web.Response:
     now = time.time()
     call_id = str(operator.get("current_call", "")) if operator else ""
     detail = {"interface": interface, "reason": str(form.get("reason", ""))[:80]}
+    execute = request.app.get(SUPERVISION_KEY)
+    if execute is not None:
+        # the composition root's executor (routing: ChanSpy originate, QueuePause) logs its
+        # own OperatorAction into the call history
+        try:
+            await execute(user, action, interface, detail["reason"])  # type: ignore[operator]
+        except (PermissionError, ValueError) as exc:
+            raise web.HTTPConflict(text=str(exc)) from None
+        return web.json_response(
+            {"ok": True, "action": f"supervisor.{action}", "interface": interface}
+        )
     event = ev.OperatorAction(
         server=settings.general.server_id,
         call_id="" if call_id == "?" else call_id,

@@ -293,6 +293,12 @@ class LiveMetrics:
         self.config = config or MetricsConfig()
         self.day: date | None = None
         self.last_at = 0.0  # newest event time seen
+        self._day_end = -math.inf  # first instant after the current business day
+        self._day_begin = math.inf
+        self._next_wrapup_end = math.inf  # earliest timed wrap-up end (skip the scan before)
+        # call id -> interfaces ringing for it / connected to it (derived, rebuilt on load)
+        self._ringing_by_call: dict[str, set[str]] = {}
+        self._operators_by_call: dict[str, set[str]] = {}
         self.queues: dict[str, _QueueState] = {}
         self.operators: dict[str, _OperatorState] = {}
         self._dirty_queues: set[str] = set()
@@ -322,19 +328,57 @@ class LiveMetrics:
 
         What this changes is reported by the next :meth:`apply` or :meth:`take_changes`.
         """
-        day = business_day(now, self.config)
-        if self.day is None:
-            self.day = day
-        if day > self.day:
-            # wrap-ups that ended before midnight belong to the old day
-            self._end_wrapups_due(day_start(day, self.config))
-            self._roll_day(day)
+        if now >= self._day_end or self.day is None:
+            day = business_day(now, self.config)
+            if self.day is None:
+                self.day = day
+            if day > self.day:
+                # wrap-ups that ended before midnight belong to the old day
+                self._end_wrapups_due(day_start(day, self.config))
+                self._roll_day(day)
+            self._day_begin = day_start(self.day, self.config)
+            self._day_end = day_start(self.day + timedelta(days=1), self.config)
         self._end_wrapups_due(now)
 
+    def _bucket(self, at: float) -> int:
+        if self._day_begin <= at < self._day_end:
+            return max(0, min(23, int((at - self._day_begin) // 3600)))
+        return day_bucket(at, self.config)
+
     def _end_wrapups_due(self, now: float) -> None:
+        if now < self._next_wrapup_end:
+            return
         for iface, op in self.operators.items():
             if op.wrapup_until and op.wrapup_until <= now:
                 self._end_timed_wrapup(iface, op)
+        self._next_wrapup_end = min(
+            (op.wrapup_until for op in self.operators.values() if op.wrapup_until),
+            default=math.inf,
+        )
+
+    def _set_call(self, iface: str, op: _OperatorState, call_id: str, queue: str) -> None:
+        """Connect an operator to a call ("" = none), keeping the call index in step."""
+        if op.call_id:
+            holders = self._operators_by_call.get(op.call_id)
+            if holders is not None:
+                holders.discard(iface)
+                if not holders:
+                    del self._operators_by_call[op.call_id]
+        op.call_id, op.call_queue = call_id, queue
+        if call_id:
+            self._operators_by_call.setdefault(call_id, set()).add(iface)
+
+    def _ring(self, iface: str, op: _OperatorState, call_id: str, ringing: bool) -> None:
+        if ringing and call_id not in op.ringing:
+            op.ringing.append(call_id)
+            self._ringing_by_call.setdefault(call_id, set()).add(iface)
+        elif not ringing and call_id in op.ringing:
+            op.ringing.remove(call_id)
+            ifaces = self._ringing_by_call.get(call_id)
+            if ifaces is not None:
+                ifaces.discard(iface)
+                if not ifaces:
+                    del self._ringing_by_call[call_id]
 
     def _roll_day(self, day: date) -> None:
         boundary = day_start(day, self.config)
@@ -429,10 +473,9 @@ class LiveMetrics:
         self._refresh(iface, until)
 
     def _stop_ringing(self, call_id: str, at: float) -> None:
-        for iface, op in self.operators.items():
-            if call_id in op.ringing:
-                op.ringing.remove(call_id)
-                self._refresh(iface, at)
+        for iface in list(self._ringing_by_call.get(call_id, ())):
+            self._ring(iface, self._operator(iface), call_id, False)
+            self._refresh(iface, at)
 
     # -- figures ---------------------------------------------------------------------------
 
@@ -526,10 +569,26 @@ class LiveMetrics:
     # -- persistence -----------------------------------------------------------------------------
 
     def queue_state(self, name: str) -> dict[str, Any]:
-        return dataclasses.asdict(self.queues[name])
+        # by hand: dataclasses.asdict deep-copies every value and is 20× slower
+        q = self.queues[name]
+        data = {f: getattr(q, f) for f in _QUEUE_SCALARS}
+        data["waiting"] = {
+            k: {"since": w.since, "position": w.position, "callback": w.callback}
+            for k, w in q.waiting.items()
+        }
+        data["members"] = {
+            k: {"name": m.name, "paused": m.paused, "reason": m.reason}
+            for k, m in q.members.items()
+        }
+        data["transferred_calls"] = list(q.transferred_calls)
+        data["hourly"] = [dict(b) for b in q.hourly]
+        return data
 
     def operator_state(self, iface: str) -> dict[str, Any]:
-        return dataclasses.asdict(self.operators[iface])
+        op = self.operators[iface]
+        data = {f: getattr(op, f) for f in _OPERATOR_SCALARS}
+        data["ringing"] = list(op.ringing)
+        return data
 
     def to_state(self) -> dict[str, Any]:
         """Everything needed to continue after a restart, JSON-ready."""
@@ -557,9 +616,25 @@ class LiveMetrics:
             metrics.queues[name] = q
         for iface, data in state.get("operators", {}).items():
             op = _from_dict(_OperatorState, data)
-            op.ringing = list(data.get("ringing", []))
+            op.ringing = []
             metrics.operators[iface] = op
+            for call_id in data.get("ringing", []):
+                metrics._ring(iface, op, str(call_id), True)
+            call_id, op.call_id = op.call_id, ""
+            metrics._set_call(iface, op, call_id, op.call_queue)
+            if op.wrapup_until:
+                metrics._next_wrapup_end = min(metrics._next_wrapup_end, op.wrapup_until)
+        metrics._dirty_queues.clear()
+        metrics._dirty_operators.clear()
         return metrics
+
+
+_QUEUE_SCALARS = tuple(
+    f.name
+    for f in dataclasses.fields(_QueueState)
+    if f.name not in {"waiting", "members", "transferred_calls", "hourly"}
+)
+_OPERATOR_SCALARS = tuple(f.name for f in dataclasses.fields(_OperatorState) if f.name != "ringing")
 
 
 def whole_seconds(seconds: float) -> int:
@@ -584,20 +659,18 @@ def _on_queued(m: LiveMetrics, e: ev.CallQueued) -> None:
         return  # seen already (a QueueStatus resync re-reports waiting callers)
     q.waiting[e.call_id] = _Waiting(since=e.at, position=e.position)
     q.offered += 1
-    q.bump(day_bucket(e.at, m.config), "offered")
+    q.bump(m._bucket(e.at), "offered")
 
 
 def _on_offered(m: LiveMetrics, e: ev.CallOffered) -> None:
     op = m._operator(e.interface, e.member_name)
-    if e.call_id not in op.ringing:
-        op.ringing.append(e.call_id)
+    m._ring(e.interface, op, e.call_id, True)
     m._refresh(e.interface, e.at)
 
 
 def _on_ring_no_answer(m: LiveMetrics, e: ev.CallRingNoAnswer) -> None:
     op = m._operator(e.interface, e.member_name)
-    if e.call_id in op.ringing:
-        op.ringing.remove(e.call_id)
+    m._ring(e.interface, op, e.call_id, False)
     m._refresh(e.interface, e.at)
 
 
@@ -607,7 +680,7 @@ def _on_answered(m: LiveMetrics, e: ev.CallAnswered) -> None:
     q.answered += 1
     q.hold_total += e.hold_seconds
     q.max_wait = max(q.max_wait, e.hold_seconds)
-    bucket = day_bucket(e.at, m.config)
+    bucket = m._bucket(e.at)
     q.bump(bucket, "answered")
     if whole_seconds(e.hold_seconds) <= m.config.service_level_for(e.queue):
         q.answered_in_sl += 1
@@ -615,7 +688,7 @@ def _on_answered(m: LiveMetrics, e: ev.CallAnswered) -> None:
     m._stop_ringing(e.call_id, e.at)
     op = m._operator(e.interface, e.member_name)
     op.calls += 1
-    op.call_id, op.call_queue = e.call_id, e.queue
+    m._set_call(e.interface, op, e.call_id, e.queue)
     op.wrapup_until = 0.0
     m._refresh(e.interface, e.at)
 
@@ -630,7 +703,7 @@ def _count_abandon(m: LiveMetrics, queue: str, hold: float, at: float, callback:
     q.max_wait = max(q.max_wait, hold)
     if callback:
         return  # the caller asked to be called back: not an abandon (counted in callbacks)
-    bucket = day_bucket(at, m.config)
+    bucket = m._bucket(at)
     q.abandoned += 1
     q.bump(bucket, "abandoned")
     if whole_seconds(hold) < m.config.short_abandon_seconds:
@@ -651,7 +724,7 @@ def _on_left(m: LiveMetrics, e: ev.CallLeftQueue) -> None:
     q.max_wait = max(q.max_wait, hold)
     if not (entry and entry.callback):
         q.left += 1
-        q.bump(day_bucket(e.at, m.config), "left")
+        q.bump(m._bucket(e.at), "left")
     m._stop_ringing(e.call_id, e.at)
 
 
@@ -680,10 +753,12 @@ def _on_agent_completed(m: LiveMetrics, e: ev.AgentCompleted) -> None:
 
 
 def _end_call(m: LiveMetrics, iface: str, op: _OperatorState, queue: str, at: float) -> None:
-    op.call_id, op.call_queue = "", ""
+    m._set_call(iface, op, "", "")
     op.wrapup_queue = queue
     wrapup = m.config.wrapup_for(queue)
     op.wrapup_until = at + wrapup if wrapup > 0 else 0.0
+    if op.wrapup_until:
+        m._next_wrapup_end = min(m._next_wrapup_end, op.wrapup_until)
     m._refresh(iface, at)
 
 
@@ -695,8 +770,9 @@ def _count_transfer(m: LiveMetrics, queue: str, call_id: str) -> None:
 
 
 def _on_transferred(m: LiveMetrics, e: ev.CallTransferred) -> None:
-    for op in m.operators.values():
-        if op.call_id == e.call_id and op.call_queue:
+    for iface in m._operators_by_call.get(e.call_id, ()):
+        op = m.operators[iface]
+        if op.call_queue:
             _count_transfer(m, op.call_queue, e.call_id)
             return
 
@@ -708,9 +784,9 @@ def _on_ended(m: LiveMetrics, e: ev.CallEnded) -> None:
             m._dirty_queues.add(name)
             _count_abandon(m, name, e.at - entry.since, e.at, entry.callback)
     m._stop_ringing(e.call_id, e.at)
-    for iface, op in m.operators.items():
-        if op.call_id == e.call_id:  # AgentComplete was missed: close the call without talk
-            _end_call(m, iface, op, op.call_queue, e.at)
+    for iface in list(m._operators_by_call.get(e.call_id, ())):
+        op = m._operator(iface)  # AgentComplete was missed: close the call without talk
+        _end_call(m, iface, op, op.call_queue, e.at)
 
 
 def _on_operator_state(m: LiveMetrics, e: ev.OperatorState) -> None:
@@ -741,9 +817,9 @@ def _on_snapshot(m: LiveMetrics, e: ev.QueueSnapshot) -> None:
         op = m._operator(iface, name)
         in_call = bool(member.get("in_call", False))
         if in_call and not op.call_id:
-            op.call_id, op.call_queue = "?", e.queue  # on a call we did not see start
+            m._set_call(iface, op, "?", e.queue)  # on a call we did not see start
         elif not in_call and op.call_id == "?":
-            op.call_id, op.call_queue = "", ""
+            m._set_call(iface, op, "", "")
     live = {str(x["call_id"]): x for x in e.entries}
     for call_id in list(q.waiting):
         if call_id not in live:

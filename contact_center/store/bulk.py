@@ -70,6 +70,36 @@ async def bulk_insert(
     await conn.exec_driver_sql(plan.sql, out)  # type: ignore[arg-type]
 
 
+async def lock_for_writing(conn: AsyncConnection, table: Table) -> None:
+    """On SQLite, take the database write lock now, before this transaction reads.
+
+    Ids from ``allocate_ids`` and decisions made from what the transaction reads then
+    cannot be overtaken by another writer (a stale WAL snapshot fails here, loudly).
+    PostgreSQL needs nothing: ids come from the sequence.
+    """
+    if conn.dialect.name == "sqlite":
+        await conn.exec_driver_sql(f"UPDATE {table.name} SET id = id WHERE id = -1")
+
+
+async def allocate_ids(conn: AsyncConnection, table: Table, count: int) -> list[int]:
+    """``count`` fresh values of ``table.id``, known before inserting.
+
+    Why not INSERT … RETURNING: SQLite cannot guarantee RETURNING order for a multi-row
+    insert, so SQLAlchemy falls back to one statement per row — several times slower.
+    On SQLite the caller must hold the write lock (``lock_for_writing``).
+    """
+    if count <= 0:
+        return []
+    if conn.dialect.name == "postgresql":
+        result = await conn.exec_driver_sql(
+            f"SELECT nextval(pg_get_serial_sequence('{table.name}', 'id')) "
+            f"FROM generate_series(1, {int(count)})"
+        )
+        return [int(v) for v in result.scalars()]
+    top = (await conn.exec_driver_sql(f"SELECT coalesce(max(id), 0) FROM {table.name}")).scalar()
+    return list(range(int(top or 0) + 1, int(top or 0) + 1 + count))
+
+
 @lru_cache(maxsize=128)
 def _plan(dialect: Dialect, table: Table, columns: tuple[str, ...]) -> _Plan:
     missing = [c for c in table.columns if c.key not in columns and c.default is not None]

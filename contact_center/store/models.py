@@ -85,7 +85,9 @@ class CustomerPhone(Base):
     # Not unique alone: several customers may share one number (a family, an office line);
     # the pop then offers the choice.
     e164: Mapped[str] = mapped_column(String(32), index=True)
-    suffix: Mapped[str] = mapped_column(String(16), index=True)  # last digits, for fallback
+    # The digits reversed (customers.phones.phone_suffix), so "last N digits" is an indexed
+    # prefix range for the lookup fallback, whatever N is configured.
+    suffix: Mapped[str] = mapped_column(String(16), index=True)
     raw: Mapped[str] = mapped_column(String(64), default="")
     label: Mapped[str] = mapped_column(String(40), default="")
 
@@ -414,6 +416,9 @@ class Webhook(Base):
     event_types: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # {"kinds": [...]}
     secret: Mapped[str] = mapped_column(String(200))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # added by integrations: a label for admins and when the subscription was made
+    description: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class WebhookDelivery(Base):
@@ -428,6 +433,11 @@ class WebhookDelivery(Base):
     last_error: Mapped[str] = mapped_column(String(400), default="")
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # added by integrations: what was sent, when, and the receiver's last answer
+    event_kind: Mapped[str] = mapped_column(String(60), default="")
+    created_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    last_status: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class SyncOffset(Base):

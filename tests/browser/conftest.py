@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from tests.integration.web_support import PASSWORD
+
 CHROMIUM = os.environ.get("CC_CHROMIUM", "/usr/bin/chromium")
 HAVE_CHROMIUM = os.path.exists(CHROMIUM)
 CHROMIUM_ARGS = [
@@ -33,3 +35,15 @@ async def chromium() -> AsyncIterator[Any]:
             yield browser
         finally:
             await browser.close()
+
+
+async def signed_in_page(chromium: Any, url: str, login: str, password: str = PASSWORD) -> Any:
+    """A new browser context signed in through the real sign-in form, console connected."""
+    context = await chromium.new_context()
+    page = await context.new_page()
+    await page.goto(url + "/console")  # redirected to the sign-in form
+    await page.fill('input[name="login"]', login)
+    await page.fill('input[name="password"]', password)
+    await page.click('button[type="submit"]')
+    await page.wait_for_selector('#link[data-status="open"]')
+    return page

@@ -17,8 +17,9 @@ from contact_center.calls import events as ev
 from contact_center.customers.lookup import CustomerLookup
 from contact_center.screenpop import ScreenPop
 from contact_center.store.models import InteractionEvent
+from tests.browser.conftest import signed_in_page
 from tests.conftest import wait_for
-from tests.integration.web_support import PASSWORD, add_customer, add_user, database, web_server
+from tests.integration.web_support import add_customer, add_user, database, web_server
 
 pytestmark = pytest.mark.browser
 
@@ -65,25 +66,15 @@ async def stack(sqlite_url: str) -> AsyncIterator[Stack]:
         finally:
             worker.cancel()
             await asyncio.gather(worker, return_exceptions=True)
-
-
-async def signed_in_page(chromium: Any, stack: Stack, login: str) -> Any:
-    context = await chromium.new_context()
-    page = await context.new_page()
-    await page.goto(stack.url + "/console")  # redirected to the sign-in form
-    await page.fill('input[name="login"]', login)
-    await page.fill('input[name="password"]', PASSWORD)
-    await page.click('button[type="submit"]')
-    await page.wait_for_selector('#link[data-status="open"]')
-    return page
+            await screenpop.close()
 
 
 async def test_call_pops_the_right_customer_on_the_right_screen_only(
     chromium: Any, stack: Stack
 ) -> None:
     ivan = await add_customer(stack.sessions, "Ivan Petrov", ["+74951234567"], segment="VIP")
-    alice = await signed_in_page(chromium, stack, "alice")
-    bob = await signed_in_page(chromium, stack, "bob")
+    alice = await signed_in_page(chromium, stack.url, "alice")
+    bob = await signed_in_page(chromium, stack.url, "bob")
 
     await stack.call("c1", "84951234567", "Ivan P", "2", ALICE)
     card = alice.locator(".pop-card").first
@@ -102,7 +93,7 @@ async def test_call_pops_the_right_customer_on_the_right_screen_only(
 
 
 async def test_hostile_caller_name_is_shown_as_text(stack: Stack, chromium: Any) -> None:
-    alice = await signed_in_page(chromium, stack, "alice")
+    alice = await signed_in_page(chromium, stack.url, "alice")
     await stack.call("c1", "+74957654321", HOSTILE, "9", ALICE)
     card = alice.locator(".pop-card").first
     await card.wait_for()
@@ -121,7 +112,7 @@ async def test_hostile_caller_name_is_shown_as_text(stack: Stack, chromium: Any)
 
 async def test_wrapup_and_pause_from_the_console(stack: Stack, chromium: Any) -> None:
     ivan = await add_customer(stack.sessions, "Ivan Petrov", ["+74951234567"])
-    alice = await signed_in_page(chromium, stack, "alice")
+    alice = await signed_in_page(chromium, stack.url, "alice")
     await stack.call("c1", "+74951234567", "Ivan", "2", ALICE)
     card = alice.locator(".pop-card").first
     await card.wait_for()
@@ -149,7 +140,7 @@ async def test_wrapup_and_pause_from_the_console(stack: Stack, chromium: Any) ->
 
 
 async def test_reload_shows_the_active_pop_once(stack: Stack, chromium: Any) -> None:
-    alice = await signed_in_page(chromium, stack, "alice")
+    alice = await signed_in_page(chromium, stack.url, "alice")
     await stack.call("c1", "+74957654321", "Caller", "1", ALICE)
     await alice.locator(".pop-card").first.wait_for()
     await alice.reload()
@@ -164,7 +155,7 @@ async def test_reload_shows_the_active_pop_once(stack: Stack, chromium: Any) -> 
 async def test_sign_out_sends_the_other_tab_to_the_sign_in_page(
     chromium: Any, stack: Stack
 ) -> None:
-    alice = await signed_in_page(chromium, stack, "alice")
+    alice = await signed_in_page(chromium, stack.url, "alice")
     other_tab = await alice.context.new_page()
     await other_tab.goto(stack.url + "/console")
     await other_tab.wait_for_selector('#link[data-status="open"]')

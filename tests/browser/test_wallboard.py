@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from playwright.async_api import Page, async_playwright, expect
@@ -26,7 +26,7 @@ OP = "Local/101@agents"
 
 @pytest.fixture
 async def page() -> AsyncIterator[Page]:
-    if not Path(CHROMIUM).exists():
+    if shutil.which(CHROMIUM) is None:
         pytest.skip(f"{CHROMIUM} not installed")
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(

@@ -45,8 +45,7 @@ async def add_recording(
             started_at=started_at or utcnow(),
             stopped_at=started_at or utcnow(),
             customer_id=customer_id,
-            pauses={"gaps": []},
-            **values,
+            **{"pauses": {"gaps": []}, **values},
         )
         session.add(rec)
         await session.flush()

@@ -263,3 +263,30 @@ async def test_drop_mid_call_then_resync_closes_each_call_once(
         await connector.drain()
     assert 2 == len([e for e in got if isinstance(e, ev.CallEnded)])
     assert len({e.key for e in got}) == len(got)
+
+
+async def test_two_servers_at_once_keep_their_own_identity(tmp_path: Path) -> None:
+    got: list[ev.DomainEvent] = []
+
+    async def sink(event: ev.DomainEvent) -> None:
+        got.append(event)
+
+    servers = [FakeAsterisk(), FakeAsterisk()]
+    for server in servers:
+        await server.start()
+    connectors = [
+        AmiConnector(settings_for(server, tmp_path), f"pbx{i}", sink, state_dir=tmp_path)
+        for i, server in enumerate(servers, start=1)
+    ]
+    try:
+        async with running(connectors[0]), running(connectors[1]):
+            for connector in connectors:
+                await asyncio.wait_for(connector.wait_connected(), 3)
+            for server in servers:
+                server.push(event_bytes("03-queue-abandon.jsonl"))
+            await wait_for(lambda: len([e for e in got if isinstance(e, ev.CallEnded)]) == 2, 3)
+    finally:
+        for server in servers:
+            await server.stop()
+    ended = sorted((e.server, e.call_id, e.outcome) for e in got if isinstance(e, ev.CallEnded))
+    assert [("pbx1", "1795344528.8", "abandoned"), ("pbx2", "1795344528.8", "abandoned")] == ended

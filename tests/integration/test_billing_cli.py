@@ -34,8 +34,19 @@ def test_import_then_quote_prints_the_breakdown(
     assert 0 == main(["tariffs", "import", str(TARIFFS / "outbound.yaml")])
     assert "imported plan outbound: 8 rates" in capsys.readouterr().out
 
-    code = main(["tariffs", "quote", "outbound", "--number", "+74951234567",
-                 "--start", "2026-03-03T17:59:00", "--seconds", "125"])  # fmt: skip
+    code = main(
+        [
+            "tariffs",
+            "quote",
+            "outbound",
+            "--number",
+            "+74951234567",
+            "--start",
+            "2026-03-03T17:59:00",
+            "--seconds",
+            "125",
+        ]
+    )
     quote = json.loads(capsys.readouterr().out)
     assert 0 == code
     # Start is local to the plan (Moscow): 1 min at peak 1.50, 2 min standard 1.00.
@@ -55,9 +66,21 @@ def test_import_error_names_file_and_line(
 
 
 def test_quote_from_a_file_needs_no_database(capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["tariffs", "quote", "inbound", "--file", str(TARIFFS / "inbound.yaml"),
-                 "--number", "+79161234567", "--start", "2026-03-03T10:00+03:00",
-                 "--seconds", "61"])  # fmt: skip
+    code = main(
+        [
+            "tariffs",
+            "quote",
+            "inbound",
+            "--file",
+            str(TARIFFS / "inbound.yaml"),
+            "--number",
+            "+79161234567",
+            "--start",
+            "2026-03-03T10:00+03:00",
+            "--seconds",
+            "61",
+        ]
+    )
     assert (0, "1.83") == (code, json.loads(capsys.readouterr().out)["amount"])
 
 

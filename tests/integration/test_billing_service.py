@@ -32,12 +32,14 @@ DAY = (datetime(2026, 3, 3, tzinfo=UTC), datetime(2026, 3, 4, tzinfo=UTC))
 def three_calls() -> list[ev.DomainEvent]:
     """Inbound from a mobile (95 s), outbound to Moscow (95 s), inbound never answered."""
     inbound = answered_call("1.1", caller="+79161234567", talk=95)
-    outbound = answered_call("1.2", t0=T0 + 300, caller="101", did="+74951234567",
-                             direction="outbound", talk=95)  # fmt: skip
+    outbound = answered_call(
+        "1.2", t0=T0 + 300, caller="101", did="+74951234567", direction="outbound", talk=95
+    )
     unanswered = [
-        e for e in answered_call("1.3", t0=T0 + 600, caller="+74957654321", talk=0)
+        e
+        for e in answered_call("1.3", t0=T0 + 600, caller="+74957654321", talk=0)
         if not isinstance(e, ev.CallAnswered)
-    ]  # fmt: skip
+    ]
     return [*inbound, *outbound, *unanswered]
 
 
@@ -58,8 +60,10 @@ async def charges(sessions: Sessions) -> dict[str, tuple[Decimal, int, str]]:
 
 async def test_each_finished_call_gets_exactly_one_charge(db_url: str, tmp_path: Path) -> None:
     async with database(db_url) as sessions:
-        await save_plans(sessions, [*load_plans(TARIFFS / "inbound.yaml"),
-                                    *load_plans(TARIFFS / "outbound.yaml")])  # fmt: skip
+        await save_plans(
+            sessions,
+            [*load_plans(TARIFFS / "inbound.yaml"), *load_plans(TARIFFS / "outbound.yaml")],
+        )
         writer = HistoryWriter(sessions, spill_dir=tmp_path / "spill")
         billing = BillingService(sessions)
         events = three_calls()
@@ -90,8 +94,10 @@ async def test_rerate_is_idempotent_and_shows_progress(db_url: str, tmp_path: Pa
         unpriced = await charges(sessions)
         assert {Decimal(0)} == {amount for amount, _, _ in unpriced.values()}
 
-        await save_plans(sessions, [*load_plans(TARIFFS / "inbound.yaml"),
-                                    *load_plans(TARIFFS / "outbound.yaml")])  # fmt: skip
+        await save_plans(
+            sessions,
+            [*load_plans(TARIFFS / "inbound.yaml"), *load_plans(TARIFFS / "outbound.yaml")],
+        )
         seen: list[tuple[int, int]] = []
         result = await billing.rerate(*DAY, progress=lambda d, t: seen.append((d, t)), chunk=2)
         first = await charges(sessions)
@@ -115,8 +121,14 @@ async def test_customer_plan_prices_their_outbound_calls(db_url: str, tmp_path: 
         writer = HistoryWriter(sessions, spill_dir=tmp_path / "spill")
         billing = BillingService(sessions)
         events = answered_call("2.1", caller="101", did="+74951234567", direction="outbound")
-        identified = ev.CallerIdentified(server="pbx1", call_id="2.1", at=T0 + 1, key="id-2.1",
-                                         customer_id=customer, method="operator")  # fmt: skip
+        identified = ev.CallerIdentified(
+            server="pbx1",
+            call_id="2.1",
+            at=T0 + 1,
+            key="id-2.1",
+            customer_id=customer,
+            method="operator",
+        )
         await consume([writer, billing], [events[0], identified, *events[1:]])
 
         assert {"2.1": (Decimal("0.00"), 95, "vip")} == await charges(sessions)
@@ -124,15 +136,18 @@ async def test_customer_plan_prices_their_outbound_calls(db_url: str, tmp_path: 
 
 def _write_vip_plan(tmp_path: Path) -> Path:
     path = tmp_path / "vip.yaml"
-    path.write_text('name: vip\ncurrency: RUB\nrates:\n  - {prefix: "7", per_minute: "0",'
-                    ' increment: 1/1}\n')  # fmt: skip
+    path.write_text(
+        'name: vip\ncurrency: RUB\nrates:\n  - {prefix: "7", per_minute: "0", increment: 1/1}\n'
+    )
     return path
 
 
 async def test_reports_totals_match_the_sum_of_calls(db_url: str, tmp_path: Path) -> None:
     async with database(db_url) as sessions:
-        await save_plans(sessions, [*load_plans(TARIFFS / "inbound.yaml"),
-                                    *load_plans(TARIFFS / "outbound.yaml")])  # fmt: skip
+        await save_plans(
+            sessions,
+            [*load_plans(TARIFFS / "inbound.yaml"), *load_plans(TARIFFS / "outbound.yaml")],
+        )
         customer = await add_customer(sessions, "Mobile Man", "+79161234567")
         writer = HistoryWriter(sessions, spill_dir=tmp_path / "spill")
         await consume([writer, BillingService(sessions)], three_calls())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -15,20 +16,27 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from contact_center.cli import main
 from contact_center.customers.importer import (
     CustomerImporter,
+    CustomerImportError,
+    ImportReport,
     MappingError,
+    Progress,
     Reject,
     UnsupportedFormat,
 )
 from contact_center.customers.lookup import CustomerLookup
-from contact_center.store import migrate
 from contact_center.store.db import create_engine, session_factory
-from contact_center.store.models import Customer, CustomerPhone
+from contact_center.store.models import Base, Customer, CustomerPhone
+
+CUSTOMER_TABLES = [Base.metadata.tables["customers"], Base.metadata.tables["customer_phones"]]
 
 
 @pytest.fixture
 async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
-    await migrate.upgrade(db_url)
     engine = create_engine(db_url)
+    # Only the two tables these tests touch: the full migration has its own test, and
+    # creating 20-odd tables per test would dominate the run time.
+    async with engine.begin() as conn:
+        await conn.run_sync(Base.metadata.create_all, tables=CUSTOMER_TABLES)
     yield engine
     await engine.dispose()
 
@@ -152,6 +160,50 @@ async def test_reimport_updates_instead_of_duplicating(engine: AsyncEngine, tmp_
     assert [("Ivan Ivanov", "Acme")] == [(c.name, c.company) for c in cards]
 
 
+async def test_row_mixing_two_customers_is_rejected_not_fatal(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    first = write_csv(
+        tmp_path / "a.csv",
+        [
+            ["name", "phone", "account"],
+            ["Ann", "+79161234567", "A-1"],
+            ["Bob", "+79031234567", "B-2"],
+        ],
+    )
+    # Ann's phone with Bob's account: merging either way would corrupt one of them.
+    second = write_csv(
+        tmp_path / "b.csv",
+        [
+            ["name", "phone", "account"],
+            ["Ann Again", "+79161234567", "B-2"],
+            ["Carl", "+79251234567", ""],
+        ],
+    )
+    importer = CustomerImporter(engine)
+    await importer.import_file(first)
+
+    report = await importer.import_file(second)
+
+    assert (
+        [Reject(2, "account_number 'B-2' belongs to another customer than the phone")],
+        1,
+        0,
+    ) == (report.rejects, report.inserted, report.updated)
+    assert ["Ann"] == [c.name for c in await lookup(engine).by_number("+79161234567")]
+
+
+def test_progress_line_reports_rows_and_rate() -> None:
+    stream = io.StringIO()
+    report = ImportReport(rows=12_345, inserted=12_000, updated=300, rejected=45)
+
+    Progress(stream).update(report, final=True)
+
+    line = stream.getvalue()
+    assert line.endswith("\n") and "12,345 rows" in line and "rows/s" in line
+    assert "inserted 12,000  updated 300  rejected 45" in line
+
+
 async def test_xlsx_with_explicit_mapping(engine: AsyncEngine, tmp_path: Path) -> None:
     book = Workbook()
     sheet = book.active
@@ -182,6 +234,12 @@ async def test_whole_file_errors_are_clear(engine: AsyncEngine, tmp_path: Path) 
         await importer.import_file(tmp_path / "customers.json")
     with pytest.raises(MappingError, match="no column 'Tel'"):
         await CustomerImporter(engine, mapping={"Tel": "phone"}).import_file(no_phone)
+    with pytest.raises(CustomerImportError, match=r"missing\.csv: no such file"):
+        await importer.import_file(tmp_path / "missing.csv")
+    latin1 = tmp_path / "latin1.csv"
+    latin1.write_bytes("name,phone\nJos\xe9,+79161234567\n".encode("latin-1"))
+    with pytest.raises(CustomerImportError, match=r"latin1\.csv: cannot read the header"):
+        await importer.import_file(latin1)
 
 
 def test_cli_import_then_lookup(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -4,23 +4,30 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import asyncpg
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contact_center.customers.lookup import CustomerLookup
 from contact_center.customers.phones import phone_suffix
 from contact_center.store import migrate
 from contact_center.store.db import create_engine, session_factory, utcnow
-from contact_center.store.models import Customer, CustomerPhone
+from contact_center.store.models import Base, Customer, CustomerPhone
+from tests.conftest import POSTGRES_URL
+
+CUSTOMER_TABLES = [Base.metadata.tables["customers"], Base.metadata.tables["customer_phones"]]
 
 MOSCOW = "+74951234567"
 
 
 @pytest.fixture
 async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
-    await migrate.upgrade(db_url)
     engine = create_engine(db_url)
+    # Only the two tables these tests touch: the full migration has its own test, and
+    # creating 20-odd tables per test would dominate the run time.
+    async with engine.begin() as conn:
+        await conn.run_sync(Base.metadata.create_all, tables=CUSTOMER_TABLES)
     yield engine
     await engine.dispose()
 
@@ -146,3 +153,25 @@ async def test_by_account_and_by_id(engine: AsyncEngine) -> None:
 
     assert (customer_id, customer_id) == (by_account and by_account.id, by_id and by_id.id)
     assert (None, None) == (await lookup.by_account("999"), await lookup.by_id(customer_id + 100))
+
+
+async def test_lookup_survives_the_server_dropping_its_connection(postgres_url: str) -> None:
+    await migrate.upgrade(postgres_url)
+    engine = create_engine(postgres_url, pre_ping=False)
+    try:
+        customer_id = await add_customer(engine, "Reconnect", MOSCOW)
+        lookup = make_lookup(engine, cache_size=0)
+        await lookup.by_number(MOSCOW)
+        async with engine.connect() as conn:  # the one pooled connection the lookup uses
+            pid = (await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+        admin = await asyncpg.connect(POSTGRES_URL.replace("postgresql+asyncpg", "postgresql"))
+        try:
+            await admin.execute("SELECT pg_terminate_backend($1)", pid)
+        finally:
+            await admin.close()
+
+        cards = await lookup.by_number(MOSCOW)
+
+        assert [customer_id] == [c.id for c in cards]
+    finally:
+        await engine.dispose()

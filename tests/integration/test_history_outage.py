@@ -63,9 +63,14 @@ async def test_outage_mid_stream_loses_nothing(
 ) -> None:
     proxy, sessions, direct = proxied
     writer = HistoryWriter(
-        sessions, spill_dir=tmp_path / "spill", batch_size=5, flush_interval=0.02,
-        retry_min=0.02, retry_max=0.1, write_timeout=5,
-    )  # fmt: skip
+        sessions,
+        spill_dir=tmp_path / "spill",
+        batch_size=5,
+        flush_interval=0.02,
+        retry_min=0.02,
+        retry_max=0.1,
+        write_timeout=5,
+    )
     before, during, after = calls(3), calls(4, offset=3), calls(2, offset=7)
     async with writer:
         for event in before:

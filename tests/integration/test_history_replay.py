@@ -28,10 +28,18 @@ async def snapshot(sessions: Sessions) -> dict[str, Any]:
     return {
         "events": sorted((e.key, e.kind, e.call_linkedid, e.summary, str(e.data)) for e in events),
         "calls": sorted(
-            (c.linkedid, c.caller_number, c.queue, c.operator_interface, c.outcome,
-             c.talk_seconds, str(c.ivr_path), str(c.ended_at))
+            (
+                c.linkedid,
+                c.caller_number,
+                c.queue,
+                c.operator_interface,
+                c.outcome,
+                c.talk_seconds,
+                str(c.ivr_path),
+                str(c.ended_at),
+            )
             for c in calls
-        ),  # fmt: skip
+        ),
         "legs": sorted((leg.uniqueid, leg.channel, leg.role, str(leg.ended_at)) for leg in legs),
         "charges": sorted((c.call_linkedid, c.amount, str(c.breakdown)) for c in charges),
     }

@@ -610,3 +610,31 @@ async def test_say_variable_as_number_then_hangup(tmp_path: Path) -> None:
         "HANGUP",
     ] == result.commands()[2:]
     assert ["ok", "said", "hangup_by_ivr"] == [e.result for e in events if isinstance(e, IvrStep)]
+
+
+async def test_database_down_sends_the_caller_to_an_operator(
+    menus_dir: Path, sqlite_url: str
+) -> None:
+    engine = create_engine(sqlite_url)  # no tables: every query fails like a lost database
+    library = MenuLibrary(menus_dir)
+    library.reload()
+    events: list[DomainEvent] = []
+
+    async def sink(event: DomainEvent) -> None:
+        events.append(event)
+
+    runner = IvrRunner(library, sink, data=SqlIvrData(session_factory(engine)), now=lambda: OPEN)
+    try:
+        async with FastAgiServer(runner.handle, port=0) as server:
+            result = await run_fastagi(
+                f"agi://127.0.0.1:{server.port}/ivr",
+                ["bank"],
+                caller=ScriptedCaller([Press("1"), Press("1"), Press(ACCOUNT + "#")]),
+                timeout=5,
+            )
+    finally:
+        await engine.dispose()
+    assert [("identify", "unavailable")] == [
+        (e.node, e.result) for e in events if isinstance(e, IvrStep) and e.node == "identify"
+    ]
+    assert "support" == result.variables["CC_QUEUE"]

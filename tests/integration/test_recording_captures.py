@@ -33,10 +33,13 @@ async def test_answered_and_abandoned_calls_are_indexed_and_processed(
 ) -> None:
     spool = tmp_path / "monitor"
     spool.mkdir()
-    shutil.copy(FIXTURES / "02-inbound-ivr-queue-answered.recording.wav",
-                spool / "20261122-104833-1795344512.1.wav")
-    shutil.copy(FIXTURES / "03-queue-abandon.recording.wav",
-                spool / "20261122-104848-1795344528.9.wav")
+    shutil.copy(
+        FIXTURES / "02-inbound-ivr-queue-answered.recording.wav",
+        spool / "20261122-104833-1795344512.1.wav",
+    )
+    shutil.copy(
+        FIXTURES / "03-queue-abandon.recording.wav", spool / "20261122-104848-1795344528.9.wav"
+    )
     async with database(db_url) as sessions:
         await index_capture(sessions, "02-inbound-ivr-queue-answered")
         await index_capture(sessions, "03-queue-abandon")
@@ -46,18 +49,30 @@ async def test_answered_and_abandoned_calls_are_indexed_and_processed(
 
         answered, abandoned = await recordings(sessions)
         assert (
-            "1795344512.0", "20261122-104833-1795344512.1.wav", "support", "Local/101@agents",
-            "answered", "done", 5.98, "20261122-104833-1795344512.1.mp3",
+            "1795344512.0",
+            "20261122-104833-1795344512.1.wav",
+            "support",
+            "Local/101@agents",
+            "answered",
+            "done",
+            5.98,
+            "20261122-104833-1795344512.1.mp3",
         ) == (
-            answered.call_linkedid, answered.file_name, answered.queue,
-            answered.operator_interface, answered.outcome, answered.status,
-            answered.duration_seconds, answered.compact_name,
+            answered.call_linkedid,
+            answered.file_name,
+            answered.queue,
+            answered.operator_interface,
+            answered.outcome,
+            answered.status,
+            answered.duration_seconds,
+            answered.compact_name,
         )
         assert (
-            "1795344528.8", "abandoned", "failed",
+            "1795344528.8",
+            "abandoned",
+            "failed",
             "empty: WAV header only, no audio (the call was never bridged)",
-        ) == (abandoned.call_linkedid, abandoned.outcome, abandoned.status,
-              abandoned.failure)
+        ) == (abandoned.call_linkedid, abandoned.outcome, abandoned.status, abandoned.failure)
 
 
 async def test_mute_and_stop_mixmonitor_from_the_actions_capture(db_url: str) -> None:

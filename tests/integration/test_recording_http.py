@@ -108,7 +108,7 @@ async def open_site(db_url: str, tmp_path: Path) -> AsyncIterator[Site]:
     os.symlink(outside, spool / "r-link.wav")
     async with database(db_url) as (_, sessions):
         users = {}
-        for login, (role, interface, queues) in USERS.items():
+        for login, (role, interface, _queues) in USERS.items():
             users[login] = await add_user(sessions, login, role, interface=interface)
         async with sessions.begin() as db:
             for login, (_, _, queues) in USERS.items():
@@ -397,13 +397,13 @@ async def test_qa_creates_forms_and_bad_ones_are_explained(site: Site) -> None:
             "definition": '{"sections": [{"questions": [{"id": "q"}]}]}',
             "csrf_token": quinn.csrf,
         },
-    )  # noqa: E501
+    )
     bad = await quinn.post(
         "/qa/forms", {"name": "Bad", "definition": "{", "csrf_token": quinn.csrf}
-    )  # noqa: E501
+    )
     empty = await quinn.post(
         "/qa/forms", {"name": "Empty", "definition": "{}", "csrf_token": quinn.csrf}
-    )  # noqa: E501
+    )
     op = await site.as_user("op101")
     denied = await op.post("/qa/forms", {"name": "X", "definition": "{}", "csrf_token": op.csrf})
 

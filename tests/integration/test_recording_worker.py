@@ -119,3 +119,17 @@ async def test_run_wakes_up_when_notified(sqlite_url: str, tmp_path: Path) -> No
                 task.cancel()
                 with pytest.raises(asyncio.CancelledError):
                     await task
+
+
+async def test_card_payment_pause_does_not_count_as_dead_air(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    write_wav(tmp_path / "paid.wav", [tone(2), silence(6), tone(2)])
+    async with database(sqlite_url) as sessions:
+        await add_recording(sessions, "paid.wav", pauses={"gaps": [[2.0, 8.0, "muted"]]})
+
+        async with RecordingWorker(sessions, settings(tmp_path)) as worker:
+            await worker.process_backlog()
+
+        paid = (await rows(sessions))["paid.wav"]
+        assert ("done", 0.0, 0.0) == (paid.status, paid.silence_share, paid.longest_silence_seconds)

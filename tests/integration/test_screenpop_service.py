@@ -15,7 +15,7 @@ from contact_center.calls import events as ev
 from contact_center.customers.lookup import CustomerLookup
 from contact_center.screenpop import ScreenPop
 from contact_center.store.models import Case, InteractionEvent
-from tests.integration.web_support import add_customer, add_user, database
+from tests.integration.web_support import SQLITE_ONLY, add_customer, add_user, database
 
 ALICE, BOB = "Local/101@agents", "Local/102@agents"
 T0 = 1_790_000_000.0
@@ -35,8 +35,12 @@ def bus() -> MemoryBus:
 
 
 @pytest.fixture
-def screenpop(db: async_sessionmaker[AsyncSession], bus: MemoryBus) -> ScreenPop:
-    return ScreenPop(bus, CustomerLookup(db, region="RU"), db)
+async def screenpop(
+    db: async_sessionmaker[AsyncSession], bus: MemoryBus
+) -> AsyncIterator[ScreenPop]:
+    service = ScreenPop(bus, CustomerLookup(db, region="RU"), db)
+    yield service
+    await service.close()
 
 
 def base(call_id: str, at: float) -> dict[str, Any]:
@@ -138,6 +142,7 @@ async def test_known_caller_in_another_format_pops_for_the_ringing_operator_only
         assert text in html, text
 
 
+@SQLITE_ONLY
 async def test_pop_again_when_answered_and_withdraw_from_other_ringing_operators(
     screenpop: ScreenPop, bus: MemoryBus
 ) -> None:
@@ -171,6 +176,7 @@ async def test_pop_again_when_answered_and_withdraw_from_other_ringing_operators
     assert 0 == len(screenpop.contexts)
 
 
+@SQLITE_ONLY
 async def test_unknown_caller_gets_a_create_form_with_the_number(
     screenpop: ScreenPop, bus: MemoryBus
 ) -> None:
@@ -224,6 +230,7 @@ async def test_caller_identified_in_the_ivr_pops_as_that_customer(
     assert "Account Holder" in message["html"] and "Phone Owner" not in message["html"]
 
 
+@SQLITE_ONLY
 async def test_identification_during_ringing_refreshes_the_card(
     screenpop: ScreenPop, bus: MemoryBus, db: async_sessionmaker[AsyncSession]
 ) -> None:
@@ -284,6 +291,7 @@ async def test_the_pop_follows_the_call_after_a_transfer_to_another_queue(
     assert "Ivan Petrov" in html
 
 
+@SQLITE_ONLY
 async def test_ring_no_answer_withdraws_the_pop(screenpop: ScreenPop, bus: MemoryBus) -> None:
     await feed(
         screenpop,
@@ -303,6 +311,7 @@ async def test_ring_no_answer_withdraws_the_pop(screenpop: ScreenPop, bus: Memor
     assert ["pop", "pop.closed"] == [m["type"] for m in await pops(bus, "alice")]
 
 
+@SQLITE_ONLY
 async def test_hostile_caller_name_is_escaped_and_clipped(
     screenpop: ScreenPop, bus: MemoryBus
 ) -> None:
@@ -320,6 +329,7 @@ async def test_hostile_caller_name_is_escaped_and_clipped(
     assert hostile == message["caller"]["name"]  # the data keeps it whole; only display clips
 
 
+@SQLITE_ONLY
 async def test_company_template_overrides_the_card(
     db: async_sessionmaker[AsyncSession], bus: MemoryBus, tmp_path: Path
 ) -> None:
@@ -328,10 +338,12 @@ async def test_company_template_overrides_the_card(
     )
     screenpop = ScreenPop(bus, CustomerLookup(db, region="RU"), db, template_dirs=[tmp_path])
     await feed(screenpop, [*arrival("c1", "+74957654321", name="<b>Eve</b>"), offered("c1", ALICE)])
+    await screenpop.close()
     [message] = await pops(bus)
     assert "<div class=custom>&lt;b&gt;Eve&lt;/b&gt; @ support</div>" == message["html"]
 
 
+@SQLITE_ONLY
 async def test_interface_without_operator_pops_nothing(
     screenpop: ScreenPop, bus: MemoryBus
 ) -> None:
@@ -339,6 +351,7 @@ async def test_interface_without_operator_pops_nothing(
     assert [] == await pops(bus)
 
 
+@SQLITE_ONLY
 async def test_handle_message_takes_bus_dicts(screenpop: ScreenPop, bus: MemoryBus) -> None:
     for event in [*arrival("c1", "+74957654321"), offered("c1", ALICE)]:
         await screenpop.handle_message(ev.to_dict(event))

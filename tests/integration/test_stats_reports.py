@@ -21,13 +21,29 @@ DAY = datetime(2026, 11, 22, tzinfo=UTC)
 CONFIG = MetricsConfig(service_level_seconds=20, short_abandon_seconds=5)
 
 
-def call(n: int, queue: str, start: datetime, outcome: str, wait: float, talk: float = 0.0,
-         operator: str = "") -> Call:
+def call(
+    n: int,
+    queue: str,
+    start: datetime,
+    outcome: str,
+    wait: float,
+    talk: float = 0.0,
+    operator: str = "",
+) -> Call:
     answered = start + timedelta(seconds=wait) if outcome == "answered" else None
-    return Call(server="pbx1", linkedid=f"17953440{n:02d}.0", queue=queue, started_at=start,
-                answered_at=answered, ended_at=start + timedelta(seconds=wait + talk),
-                wait_seconds=wait, talk_seconds=talk, outcome=outcome,
-                operator_interface=operator, ivr_path={})
+    return Call(
+        server="pbx1",
+        linkedid=f"17953440{n:02d}.0",
+        queue=queue,
+        started_at=start,
+        answered_at=answered,
+        ended_at=start + timedelta(seconds=wait + talk),
+        wait_seconds=wait,
+        talk_seconds=talk,
+        outcome=outcome,
+        operator_interface=operator,
+        ivr_path={},
+    )
 
 
 @pytest.fixture
@@ -38,80 +54,136 @@ async def sessions(db_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession
     factory = session_factory(engine)
     at = DAY.replace(hour=9)
     async with factory() as db:
-        db.add_all([
-            call(1, "support", at + timedelta(minutes=5), "answered", 10, 60, "PJSIP/101"),
-            call(2, "support", at + timedelta(minutes=20), "answered", 30, 120, "PJSIP/102"),
-            call(3, "support", at + timedelta(minutes=50), "abandoned", 40),
-            call(4, "support", at + timedelta(minutes=55), "abandoned", 2.5),
-            call(5, "sales", at + timedelta(minutes=70), "answered", 5, 30, "PJSIP/101"),
-            call(6, "", at + timedelta(minutes=71), "ivr_only", 0),
-        ])
+        db.add_all(
+            [
+                call(1, "support", at + timedelta(minutes=5), "answered", 10, 60, "PJSIP/101"),
+                call(2, "support", at + timedelta(minutes=20), "answered", 30, 120, "PJSIP/102"),
+                call(3, "support", at + timedelta(minutes=50), "abandoned", 40),
+                call(4, "support", at + timedelta(minutes=55), "abandoned", 2.5),
+                call(5, "sales", at + timedelta(minutes=70), "answered", 5, 30, "PJSIP/101"),
+                call(6, "", at + timedelta(minutes=71), "ivr_only", 0),
+            ]
+        )
         await db.commit()
     yield factory
     await engine.dispose()
 
 
 async def test_hourly_queue_report(sessions: async_sessionmaker[AsyncSession]) -> None:
-    rows = await report(sessions, start=DAY, end=DAY + timedelta(days=1), interval="hour",
-                        config=CONFIG)
+    rows = await report(
+        sessions, start=DAY, end=DAY + timedelta(days=1), interval="hour", config=CONFIG
+    )
 
     assert [("2026-11-22T09:00:00+00:00", "support"), ("2026-11-22T10:00:00+00:00", "sales")] == [
-        (r.interval_start, r.queue) for r in rows]
+        (r.interval_start, r.queue) for r in rows
+    ]
     support = rows[0]
-    assert (4, 2, 1, 2, 1, 0) == (support.offered, support.answered, support.answered_in_sl,
-                                  support.abandoned, support.short_abandoned, support.left)
+    assert (4, 2, 1, 2, 1, 0) == (
+        support.offered,
+        support.answered,
+        support.answered_in_sl,
+        support.abandoned,
+        support.short_abandoned,
+        support.left,
+    )
     # SL = 1 / (2 answered + 2 abandoned − 1 short) ; abandon rate = (2 − 1) / 3
-    assert (33.33, 33.33, 20.0, 90.0) == (support.service_level_pct, support.abandon_rate_pct,
-                                          support.asa_seconds, support.aht_seconds)
+    assert (33.33, 33.33, 20.0, 90.0) == (
+        support.service_level_pct,
+        support.abandon_rate_pct,
+        support.asa_seconds,
+        support.aht_seconds,
+    )
 
 
-async def test_quarter_hour_and_operator_reports(sessions: async_sessionmaker[AsyncSession]
-                                                 ) -> None:
-    quarter = await report(sessions, start=DAY, end=DAY + timedelta(days=1), interval="15min",
-                           queues=["support"], config=CONFIG)
+async def test_quarter_hour_and_operator_reports(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    quarter = await report(
+        sessions,
+        start=DAY,
+        end=DAY + timedelta(days=1),
+        interval="15min",
+        queues=["support"],
+        config=CONFIG,
+    )
     assert [("09:00", 1), ("09:15", 1), ("09:45", 2)] == [
-        (r.interval_start[11:16], r.offered) for r in quarter]
+        (r.interval_start[11:16], r.offered) for r in quarter
+    ]
 
-    by_operator = await report(sessions, start=DAY, end=DAY + timedelta(days=1),
-                               interval="day", group="operator", config=CONFIG)
-    assert [("sales", "PJSIP/101", 1, 30.0), ("support", "PJSIP/101", 1, 60.0),
-            ("support", "PJSIP/102", 1, 120.0)] == [
-        (r.queue, r.operator, r.answered, r.talk_seconds) for r in by_operator]
+    by_operator = await report(
+        sessions,
+        start=DAY,
+        end=DAY + timedelta(days=1),
+        interval="day",
+        group="operator",
+        config=CONFIG,
+    )
+    assert [
+        ("sales", "PJSIP/101", 1, 30.0),
+        ("support", "PJSIP/101", 1, 60.0),
+        ("support", "PJSIP/102", 1, 120.0),
+    ] == [(r.queue, r.operator, r.answered, r.talk_seconds) for r in by_operator]
 
 
-async def test_day_report_uses_timezone_and_day_start(sessions: async_sessionmaker[AsyncSession]
-                                                      ) -> None:
+async def test_day_report_uses_timezone_and_day_start(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
     # 09:05 UTC is 12:05 in Moscow; with days starting at 13:00 local it belongs to the 21st
     config = MetricsConfig(timezone="Europe/Moscow", day_start_hour=13)
-    rows = await report(sessions, start=DAY, end=DAY + timedelta(days=1), interval="day",
-                        config=config)
-    assert [("2026-11-21T13:00:00+03:00", "support", 4),
-            ("2026-11-22T13:00:00+03:00", "sales", 1)] == [
-        (r.interval_start, r.queue, r.offered) for r in rows]
+    rows = await report(
+        sessions, start=DAY, end=DAY + timedelta(days=1), interval="day", config=config
+    )
+    assert [
+        ("2026-11-21T13:00:00+03:00", "support", 4),
+        ("2026-11-22T13:00:00+03:00", "sales", 1),
+    ] == [(r.interval_start, r.queue, r.offered) for r in rows]
 
 
 async def test_csv_has_a_header_and_empty_cells_for_undefined_figures(
-        sessions: async_sessionmaker[AsyncSession]) -> None:
-    rows = await report(sessions, start=DAY, end=DAY + timedelta(days=1), interval="day",
-                        config=CONFIG)
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    rows = await report(
+        sessions, start=DAY, end=DAY + timedelta(days=1), interval="day", config=CONFIG
+    )
     table = list(csv.DictReader(io.StringIO(rows_to_csv(rows))))
     assert ["sales", "support"] == [r["queue"] for r in table]
-    assert ("1", "100.0", "5.0") == (table[0]["answered"], table[0]["service_level_pct"],
-                                     table[0]["asa_seconds"])
+    assert ("1", "100.0", "5.0") == (
+        table[0]["answered"],
+        table[0]["service_level_pct"],
+        table[0]["asa_seconds"],
+    )
 
 
 async def test_live_figures_rebuilt_from_history_equal_the_report(
-        sessions: async_sessionmaker[AsyncSession]) -> None:
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
     consumer = StatsConsumer(MemoryStatsStore(), CONFIG, clock=lambda: DAY.timestamp() + 86000)
     await consumer.rebuild(await history_events(sessions, DAY, DAY + timedelta(days=1)))
     live = consumer.snapshot().queues["support"]
-    [day_row] = await report(sessions, start=DAY, end=DAY + timedelta(days=1), interval="day",
-                             queues=["support"], config=CONFIG)
+    [day_row] = await report(
+        sessions,
+        start=DAY,
+        end=DAY + timedelta(days=1),
+        interval="day",
+        queues=["support"],
+        config=CONFIG,
+    )
 
-    assert (day_row.offered, day_row.answered, day_row.abandoned, day_row.service_level_pct,
-            day_row.asa_seconds, day_row.aht_seconds) == (
-        live.offered, live.answered, live.abandoned, live.service_level_pct, live.asa_seconds,
-        live.aht_seconds)
+    assert (
+        day_row.offered,
+        day_row.answered,
+        day_row.abandoned,
+        day_row.service_level_pct,
+        day_row.asa_seconds,
+        day_row.aht_seconds,
+    ) == (
+        live.offered,
+        live.answered,
+        live.abandoned,
+        live.service_level_pct,
+        live.asa_seconds,
+        live.aht_seconds,
+    )
     assert 2 == consumer.snapshot().operators["PJSIP/101"].calls
 
 
@@ -120,3 +192,17 @@ async def test_bad_requests_are_refused(sessions: async_sessionmaker[AsyncSessio
         await report(sessions, start=DAY, end=DAY + timedelta(days=1), interval="week")
     with pytest.raises(ReportError, match="ends before it starts"):
         await report(sessions, start=DAY, end=DAY)
+
+
+async def test_start_without_saved_state_rebuilds_today_from_history(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    consumer = StatsConsumer(MemoryStatsStore(), CONFIG, clock=lambda: DAY.timestamp() + 86000)
+    assert "history" == await consumer.start_or_rebuild(sessions)
+    assert (5, 3) == (
+        sum(q.offered for q in consumer.snapshot().queues.values()),
+        sum(q.answered for q in consumer.snapshot().queues.values()),
+    )
+    restarted = StatsConsumer(consumer.store, CONFIG, clock=lambda: DAY.timestamp() + 86000)
+    assert "store" == await restarted.start_or_rebuild(sessions)
+    assert consumer.snapshot().to_dict() == restarted.snapshot().to_dict()

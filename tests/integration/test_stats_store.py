@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import AsyncIterator
+from typing import Any
 from urllib.parse import urlparse
 
 import pytest
@@ -11,7 +12,12 @@ import pytest
 from contact_center.calls import events as ev
 from contact_center.stats.consumer import StatsConsumer
 from contact_center.stats.metrics import MetricsConfig, business_day, day_start
-from contact_center.stats.store import MemoryStatsStore, RedisStatsStore, StatsStore
+from contact_center.stats.store import (
+    MemoryStatsStore,
+    RedisStatsStore,
+    StatsStore,
+    StatsStoreError,
+)
 from tests.conftest import REDIS_URL, _need
 from tests.unit.stats_events import T0, abandoned_call, answered_call, login, offered, queued
 
@@ -120,3 +126,70 @@ async def test_two_instances_share_figures_through_redis(redis_url: str, redis_p
         await writer_store.clear()
         await writer_store.close()
         await reader_store.close()
+
+
+async def test_wait_estimator_reads_the_shared_store(store: StatsStore) -> None:
+    from contact_center.stats.ewt import WaitEstimate, WaitEstimator
+
+    consumer = StatsConsumer(store, CONFIG)
+    await feed(
+        consumer,
+        keyed(
+            [
+                login(T0),
+                *answered_call(T0, "c1", hold=2, talk=90),
+                offered(T0 + 100, "c2"),
+                queued(T0 + 100, "c2"),
+                queued(T0 + 101, "c3"),
+            ]
+        ),
+    )
+    estimator = WaitEstimator.from_store(store, CONFIG, clock=lambda: T0 + 110)
+    # the only operator is ringing for c2: c3 is second, one AHT (90 s) away
+    assert WaitEstimate(2, 90.0) == await estimator.estimate("support", "c3")
+
+
+class FlakyStore(MemoryStatsStore):
+    """A memory store that can be switched off, like Redis going away."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.down = False
+
+    async def save(self, metrics: Any, changed: Any, event_key: str = "") -> None:
+        if self.down:
+            raise StatsStoreError("stats store: cannot save to Redis: connection refused")
+        await super().save(metrics, changed, event_key)
+
+    async def seen(self, event_key: str) -> bool:
+        if self.down:
+            raise StatsStoreError("stats store: cannot read Redis: connection refused")
+        return await super().seen(event_key)
+
+
+async def test_figures_stay_live_while_the_store_is_down_and_catch_up_after() -> None:
+    store = FlakyStore()
+    consumer = StatsConsumer(store, CONFIG)
+    events = keyed(
+        [
+            login(T0),
+            *answered_call(T0, "c1", 2, 6),
+            queued(T0 + 50, "c2"),
+            *abandoned_call(T0 + 60, "c3", hold=12),
+        ]
+    )
+    await feed(consumer, events[:3])
+    store.down = True
+    await feed(consumer, events[3:8])
+    assert 3 == consumer.snapshot(T0 + 100).queues["support"].offered  # live all along
+    store.down = False
+    await feed(consumer, events[8:])
+
+    restored = StatsConsumer(store, CONFIG)
+    assert await restored.start()
+    assert consumer.snapshot(T0 + 100).to_dict() == restored.snapshot(T0 + 100).to_dict()
+    assert (3, 1, 1) == (
+        restored.snapshot(T0 + 100).queues["support"].offered,
+        restored.snapshot(T0 + 100).queues["support"].answered,
+        restored.snapshot(T0 + 100).queues["support"].abandoned,
+    )

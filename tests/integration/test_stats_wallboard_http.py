@@ -45,8 +45,9 @@ async def wallboard(sqlite_url: str) -> AsyncIterator[Wallboard]:
         consumer = StatsConsumer(store, MetricsConfig(), clock=lambda: NOW)
         publisher = asyncio.create_task(consumer.publish_forever(bus, interval=0.02))
         try:
-            async with web_server(sessions, bus, plugins=[stats_http],
-                                  extras={stats_http.STATS_STORE_KEY: store}) as server:
+            async with web_server(
+                sessions, bus, plugins=[stats_http], extras={stats_http.STATS_STORE_KEY: store}
+            ) as server:
                 yield Wallboard(server, bus, consumer, sessions)
         finally:
             publisher.cancel()
@@ -55,8 +56,9 @@ async def wallboard(sqlite_url: str) -> AsyncIterator[Wallboard]:
 
 
 async def open_socket(browser: Browser) -> aiohttp.ClientWebSocketResponse:
-    return await browser.http.ws_connect(browser.url("/wallboard/ws"),
-                                         headers={"Origin": browser.origin})
+    return await browser.http.ws_connect(
+        browser.url("/wallboard/ws"), headers={"Origin": browser.origin}
+    )
 
 
 async def next_snapshot(ws: aiohttp.ClientWebSocketResponse, until: Any) -> dict[str, Any]:
@@ -76,19 +78,25 @@ async def test_websocket_pushes_waiting_answered_and_abandoned(wallboard: Wallbo
         await wallboard.consumer.handle(login(T0))
         await wallboard.consumer.handle(queued(T0 + 1, "c1"))
         snap = await next_snapshot(ws, lambda s: s["queues"].get("support", {}).get("waiting"))
-        assert (1, 1) == (snap["queues"]["support"]["waiting"],
-                          snap["queues"]["support"]["offered"])
+        assert (1, 1) == (
+            snap["queues"]["support"]["waiting"],
+            snap["queues"]["support"]["offered"],
+        )
 
         await wallboard.consumer.handle(answered(T0 + 3, "c1", hold=2))
         snap = await next_snapshot(ws, lambda s: s["queues"]["support"]["answered"] == 1)
-        assert ("on_call", 0) == (snap["operators"]["Local/101@agents"]["state"],
-                                  snap["queues"]["support"]["waiting"])
+        assert ("on_call", 0) == (
+            snap["operators"]["Local/101@agents"]["state"],
+            snap["queues"]["support"]["waiting"],
+        )
 
         await wallboard.consumer.handle(queued(T0 + 5, "c2"))
         await wallboard.consumer.handle(abandoned(T0 + 15, "c2", hold=10))
         snap = await next_snapshot(ws, lambda s: s["queues"]["support"]["abandoned"] == 1)
-        assert (50.0, 0) == (snap["queues"]["support"]["service_level_pct"],
-                             snap["queues"]["support"]["waiting"])
+        assert (50.0, 0) == (
+            snap["queues"]["support"]["service_level_pct"],
+            snap["queues"]["support"]["waiting"],
+        )
         async with browser.http.get(browser.url("/api/stats/live")) as resp:
             assert 1 == (await resp.json())["queues"]["support"]["abandoned"]
         await ws.close()
@@ -102,8 +110,9 @@ async def test_operators_may_not_see_the_wallboard(wallboard: Wallboard) -> None
         for path in ("/wallboard", "/api/stats/live", "/api/stats/reports", "/reports"):
             async with browser.http.get(browser.url(path)) as resp:
                 assert 403 == resp.status, path
-        resp = await browser.post("/wallboard/action",
-                                  {"action": "barge", "interface": "Local/101@agents"})
+        resp = await browser.post(
+            "/wallboard/action", {"action": "barge", "interface": "Local/101@agents"}
+        )
         assert 403 == resp.status
     finally:
         await browser.close()
@@ -115,8 +124,9 @@ async def test_wallboard_page_embeds_the_latest_snapshot(wallboard: Wallboard) -
     await wait_for(lambda: hub.latest is not None)
     browser = await sign_in(wallboard.server, "sup")
     try:
-        async with browser.http.get(browser.url("/wallboard?queue=support"),
-                                    headers={"Accept": "text/html"}) as resp:
+        async with browser.http.get(
+            browser.url("/wallboard?queue=support"), headers={"Accept": "text/html"}
+        ) as resp:
             page = await resp.text()
         assert 200 == resp.status
         assert '"queue": "support"' in page
@@ -135,14 +145,19 @@ async def test_action_publishes_an_operator_action_event(wallboard: Wallboard) -
     browser = await sign_in(wallboard.server, "sup")
     try:
         before = await wallboard.bus.last_id(EVENTS)
-        resp = await browser.post("/wallboard/action",
-                                  {"action": "whisper", "interface": "Local/101@agents"})
+        resp = await browser.post(
+            "/wallboard/action", {"action": "whisper", "interface": "Local/101@agents"}
+        )
         assert 200 == resp.status, await resp.text()
         [(_sid, message)] = await wallboard.bus.read(EVENTS, before)
         event = ev.from_dict(message)
         assert isinstance(event, ev.OperatorAction)
         assert ("sup", "supervisor.whisper", "c1", "Local/101@agents") == (
-            event.user, event.action, event.call_id, event.detail["interface"])
+            event.user,
+            event.action,
+            event.call_id,
+            event.detail["interface"],
+        )
         bad = await browser.post("/wallboard/action", {"action": "hack", "interface": "x"})
         assert 400 == bad.status
     finally:
@@ -160,9 +175,82 @@ async def test_reports_api_answers_json_and_csv(wallboard: Wallboard) -> None:
             assert (await resp.text()).startswith("interval_start,queue,operator,offered")
         async with browser.http.get(browser.url("/api/stats/reports?interval=week")) as resp:
             assert 400 == resp.status
-        async with browser.http.get(browser.url(f"/reports?{query}"),
-                                    headers={"Accept": "text/html"}) as resp:
+        async with browser.http.get(
+            browser.url(f"/reports?{query}"), headers={"Accept": "text/html"}
+        ) as resp:
             assert 200 == resp.status
             assert "No calls in this period." in await resp.text()
     finally:
         await browser.close()
+
+
+async def test_supervisor_sees_only_the_queues_they_supervise(wallboard: Wallboard) -> None:
+    from contact_center.store.models import Queue
+
+    async with wallboard.sessions.begin() as db:
+        db.add_all(
+            [
+                Queue(name="support", supervisors={"logins": ["sup"]}),
+                Queue(name="sales", supervisors={"logins": ["someone-else"]}),
+            ]
+        )
+    await wallboard.consumer.handle(login(T0))
+    await wallboard.consumer.handle(login(T0, "Local/103@agents", queue="sales"))
+    await wallboard.consumer.handle(queued(T0, "c1"))
+    await wallboard.consumer.handle(queued(T0, "c2", queue="sales"))
+    hub = wallboard.server.app[stats_http.HUB_KEY]
+    await wait_for(lambda: hub.latest is not None and len(hub.latest["queues"]) == 2)
+    browser = await sign_in(wallboard.server, "sup")
+    try:
+        async with browser.http.get(browser.url("/api/stats/live")) as resp:
+            live = await resp.json()
+        assert (["support"], ["Local/101@agents"]) == (
+            sorted(live["queues"]),
+            sorted(live["operators"]),
+        )
+        ws = await open_socket(browser)
+        snap = await next_snapshot(ws, lambda s: True)
+        assert ["support"] == sorted(snap["queues"])
+        await ws.close()
+        resp = await browser.post(
+            "/wallboard/action", {"action": "pause", "interface": "Local/103@agents"}
+        )
+        assert 403 == resp.status
+    finally:
+        await browser.close()
+
+
+async def test_action_goes_to_the_supervision_executor_when_wired(sqlite_url: str) -> None:
+    done: list[tuple[str, str, str, str]] = []
+
+    async def execute(user: Any, action: str, interface: str, reason: str) -> None:
+        if interface == "Local/999@agents":
+            raise PermissionError("Local/999@agents is not signed in")
+        done.append((user.login, action, interface, reason))
+
+    async with database(sqlite_url) as (_engine, sessions):
+        await add_user(sessions, "sup", "supervisor")
+        bus = MemoryBus()
+        extras = {
+            stats_http.STATS_STORE_KEY: MemoryStatsStore(),
+            stats_http.SUPERVISION_KEY: execute,
+        }
+        async with web_server(sessions, bus, plugins=[stats_http], extras=extras) as server:
+            browser = await sign_in(server, "sup")
+            try:
+                ok = await browser.post(
+                    "/wallboard/action",
+                    {"action": "pause", "interface": "Local/101@agents", "reason": "coaching"},
+                )
+                assert 200 == ok.status, await ok.text()
+                refused = await browser.post(
+                    "/wallboard/action", {"action": "barge", "interface": "Local/999@agents"}
+                )
+                assert (409, "Local/999@agents is not signed in") == (
+                    refused.status,
+                    await refused.text(),
+                )
+            finally:
+                await browser.close()
+    assert [("sup", "pause", "Local/101@agents", "coaching")] == done
+    assert [] == await bus.read(EVENTS, "0")  # the executor logs; nothing published twice

@@ -21,6 +21,7 @@ from contact_center.web.app import add_template_dir
 from contact_center.web.auth import Role, UnknownRole, public, require_role
 from tests.integration.web_support import (
     PASSWORD,
+    SQLITE_ONLY,
     Browser,
     add_user,
     database,
@@ -157,6 +158,7 @@ async def test_sign_in_sets_a_safe_cookie_and_opens_the_console(server: TestServ
         await browser.close()
 
 
+@SQLITE_ONLY
 async def test_secure_cookie_flag_follows_settings(db: async_sessionmaker[AsyncSession]) -> None:
     async with web_server(db, MemoryBus(), cfg=settings(secure_cookies=True)) as srv:
         browser = await anonymous(srv)
@@ -325,6 +327,7 @@ async def test_healthz_reports_database_and_bus(sqlite_server: TestServer) -> No
         await browser.close()
 
 
+@SQLITE_ONLY
 async def test_state_change_publishes_an_operator_action(
     db: async_sessionmaker[AsyncSession],
 ) -> None:

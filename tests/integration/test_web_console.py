@@ -12,7 +12,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from contact_center.bus import EVENTS, MemoryBus
 from contact_center.customers.lookup import CustomerLookup
 from contact_center.store.models import InteractionEvent
-from tests.integration.web_support import add_customer, add_user, database, sign_in, web_server
+from tests.integration.web_support import (
+    SQLITE_ONLY,
+    add_customer,
+    add_user,
+    database,
+    sign_in,
+    web_server,
+)
 
 
 @pytest.fixture
@@ -66,6 +73,7 @@ async def test_wrapup_is_saved_in_the_history_once_and_published(
     assert "resolved" == last["detail"]["disposition"]
 
 
+@SQLITE_ONLY
 async def test_wrapup_without_disposition_is_refused(server: TestServer) -> None:
     alice = await sign_in(server, "alice")
     try:
@@ -76,6 +84,7 @@ async def test_wrapup_without_disposition_is_refused(server: TestServer) -> None
         await alice.close()
 
 
+@SQLITE_ONLY
 async def test_choosing_a_customer_publishes_caller_identified(
     server: TestServer, bus: MemoryBus, db: async_sessionmaker[AsyncSession]
 ) -> None:
@@ -135,6 +144,7 @@ async def test_creating_the_unknown_caller_makes_them_findable_and_identifies_th
     )
 
 
+@SQLITE_ONLY
 async def test_state_must_be_known(server: TestServer) -> None:
     alice = await sign_in(server, "alice")
     try:

@@ -85,6 +85,7 @@ async def cluster(
         async def stop_worker() -> None:
             worker.cancel()
             await asyncio.gather(worker, return_exceptions=True)
+            await screenpop.close()
 
         stack.push_async_callback(stop_worker)
         yield Cluster(a, b, buses[3]), sessions

@@ -168,9 +168,16 @@ def test_filter_drops_varset_except_the_recording_file_name() -> None:
     assert responses == [f for f in kept if f.kind == RESPONSE]
 
 
-def test_list_items_answering_an_action_pass_the_filter() -> None:
-    kept = parse(STREAM_07, TRACKER_FILTER)[0]
+def test_action_replies_pass_only_when_asked_for() -> None:
+    import dataclasses
+
+    quiet = parse(STREAM_07, TRACKER_FILTER)[0]
+    assert {"Success"} == {f.name for f in quiet if f.action_id == "ami-main-12"}
+    awaiting = dataclasses.replace(TRACKER_FILTER, keep_action_replies=True)
+    kept = parse(STREAM_07, awaiting)[0]
     names = {f.name for f in kept if f.action_id == "ami-main-12"}
     assert {"Success", "CoreShowChannel", "CoreShowChannelsComplete"} == names
     complete = next(f for f in kept if f.name == "CoreShowChannelsComplete")
     assert complete.is_list_complete
+    assert any(f.name == "OriginateResponse" for f in kept)
+    assert not any(f.name == "OriginateResponse" for f in quiet)

@@ -69,8 +69,10 @@ def test_a_band_crossing_call_is_split_and_priced_per_band() -> None:
 
 def test_unknown_destination_is_an_error() -> None:
     with pytest.raises(NoRateError, match="no rate for number '\\+999'"):
-        rate_call(RatableCall("+999", datetime.fromisoformat("2026-03-03T10:00+03:00"), 60),
-                  load_plans(TARIFFS / "outbound.yaml")[0])  # fmt: skip
+        rate_call(
+            RatableCall("+999", datetime.fromisoformat("2026-03-03T10:00+03:00"), 60),
+            load_plans(TARIFFS / "outbound.yaml")[0],
+        )
 
 
 def flat_plan(**rate: object) -> TariffPlan:
@@ -92,7 +94,7 @@ def flat_plan(**rate: object) -> TariffPlan:
             },
             8,
             "0.30",
-        ),  # fmt: skip
+        ),
         ({"first_increment": 60, "next_increment": 60, "grace_seconds": 5}, 5, "0.00"),
         ({"first_increment": 60, "next_increment": 60, "grace_seconds": 5}, 6, "6.00"),
         ({"first_increment": 60, "next_increment": 1}, 61, "6.10"),
@@ -112,16 +114,27 @@ def test_free_seconds_grace_increments_minimum(
     [("up", 5, "0.09"), ("half_up", 5, "0.08"), ("down", 7, "0.11"), ("half_up", 7, "0.12")],
 )
 def test_rounding_is_explicit(mode: str, seconds: int, expected: str) -> None:
-    plan = flat_plan(per_minute=Decimal("1.00"), first_increment=1, next_increment=1,
-                     rounding=Rounding(2, mode))  # fmt: skip
+    plan = flat_plan(
+        per_minute=Decimal("1.00"), first_increment=1, next_increment=1, rounding=Rounding(2, mode)
+    )
     assert Decimal(expected) == price(plan, "+70000000000", "2026-03-03T10:00+00:00", seconds)
 
 
 @pytest.mark.parametrize(
     ("chargeable", "first", "nxt", "expected"),
-    [(0, 60, 60, 0), (1, 60, 60, 60), (60, 60, 60, 60), (61, 60, 60, 120), (61, 60, 1, 61),
-     (7, 30, 6, 30), (31, 30, 6, 36), (36, 30, 6, 36), (37, 30, 6, 42), (5, 1, 1, 5)],
-)  # fmt: skip
+    [
+        (0, 60, 60, 0),
+        (1, 60, 60, 60),
+        (60, 60, 60, 60),
+        (61, 60, 60, 120),
+        (61, 60, 1, 61),
+        (7, 30, 6, 30),
+        (31, 30, 6, 36),
+        (36, 30, 6, 36),
+        (37, 30, 6, 42),
+        (5, 1, 1, 5),
+    ],
+)
 def test_billed_seconds(chargeable: int, first: int, nxt: int, expected: int) -> None:
     assert expected == billed_seconds(chargeable, first, nxt)
 

@@ -61,7 +61,7 @@ starts = st.integers(0, 366 * 86400).map(
 durations = st.integers(0, 20_000)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(plans(), numbers, starts, durations)
 def test_never_negative(plan: TariffPlan, number: str, start: datetime, seconds: int) -> None:
     charge = rate_call(RatableCall(number, start, seconds), plan)
@@ -69,7 +69,7 @@ def test_never_negative(plan: TariffPlan, number: str, start: datetime, seconds:
     assert all(s.amount >= 0 for s in charge.segments)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(plans(), numbers, starts, durations, st.integers(1, 5000))
 def test_monotonic_in_duration(
     plan: TariffPlan, number: str, start: datetime, seconds: int, more: int
@@ -79,7 +79,7 @@ def test_monotonic_in_duration(
     assert shorter.amount <= longer.amount
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(plans(), numbers, starts, durations)
 def test_increments_honoured(plan: TariffPlan, number: str, start: datetime, seconds: int) -> None:
     charge = rate_call(RatableCall(number, start, seconds), plan)
@@ -99,7 +99,7 @@ def test_increments_honoured(plan: TariffPlan, number: str, start: datetime, sec
         assert billed - chargeable < nxt
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(plans(), numbers, starts, durations)
 def test_band_split_sums_to_the_whole(
     plan: TariffPlan, number: str, start: datetime, seconds: int
@@ -114,7 +114,7 @@ def test_band_split_sums_to_the_whole(
         assert before.band != after.band
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(plans(), numbers, starts, durations)
 def test_rerating_gives_the_same_result(
     plan: TariffPlan, number: str, start: datetime, seconds: int
@@ -122,7 +122,10 @@ def test_rerating_gives_the_same_result(
     call = RatableCall(number, start, seconds)
     # Re-rating reads the plan back from the database: rebuild it from what is stored.
     stored = plan_from_definition(
-        name=plan.name, direction=plan.direction, currency=plan.currency,
-        definition=plan.definition(), rates=plan.rates,
-    )  # fmt: skip
+        name=plan.name,
+        direction=plan.direction,
+        currency=plan.currency,
+        definition=plan.definition(),
+        rates=plan.rates,
+    )
     assert rate_call(call, plan) == rate_call(call, plan) == rate_call(call, stored)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from contact_center.calls.events import CallEnded, RecordingStarted
+from contact_center.calls.events import CallEnded, OperatorAction, RecordingStarted
 from contact_center.recording.policy import SensitivePausePolicy
 
 CHANNEL = "Local/4951110004@inbound-00000014;2"
@@ -12,13 +12,16 @@ CHANNEL = "Local/4951110004@inbound-00000014;2"
 
 class FakeActions:
     def __init__(self, fail_on: bool | None = None) -> None:
-        self.calls: list[tuple[str, bool]] = []
+        self.calls: list[tuple[str, bool | str]] = []
         self.fail_on = fail_on
 
     async def mixmonitor_mute(self, channel: str, muted: bool) -> None:
         if muted == self.fail_on:
             raise ConnectionError("AMI is down")
         self.calls.append((channel, muted))
+
+    async def stop_mixmonitor(self, channel: str) -> None:
+        self.calls.append((channel, "stop"))
 
 
 async def recorded_policy(actions: FakeActions) -> SensitivePausePolicy:
@@ -92,3 +95,15 @@ async def test_call_end_forgets_the_channel() -> None:
     await policy.handle(CallEnded(server="pbx1", call_id="c1", at=9.0, cause=16))
 
     assert not await policy.pause("pbx1", "c1")
+
+
+async def test_console_pause_and_resume_arrive_as_operator_actions() -> None:
+    actions = FakeActions()
+    policy = await recorded_policy(actions)
+
+    for action in ("recording.pause", "recording.resume", "recording.stop"):
+        await policy.handle(
+            OperatorAction(server="pbx1", call_id="c1", at=2.0, user="op101", action=action)
+        )
+
+    assert [(CHANNEL, True), (CHANNEL, False), (CHANNEL, "stop")] == actions.calls

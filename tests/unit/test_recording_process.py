@@ -8,6 +8,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from contact_center.recording.errors import AudioRejected
 from contact_center.recording.process import (
@@ -40,8 +42,10 @@ def measure(path: Path, options: AnalysisOptions = AnalysisOptions()):  # type: 
 def ffprobe_duration(path: Path) -> float:
     out = subprocess.run(
         ["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", path],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return float(out.stdout.strip())
 
 
@@ -55,6 +59,18 @@ def test_known_silence_is_measured(tmp_path: Path) -> None:
     assert 0.4 == metrics.silence_share
     assert 4.0 == metrics.longest_silence_seconds
     assert 0.0 == metrics.clipping_share
+
+
+def test_marked_pauses_are_not_dead_air(tmp_path: Path) -> None:
+    # 2 s speech, 5 s muted for a card number, 2 s speech, 3 s real dead air.
+    path = write_wav(tmp_path / "a.wav", [tone(2), silence(5), tone(2), silence(3)])
+    fmt = inspect_wav(path, max_bytes=10**6)
+    assert fmt is not None
+
+    metrics = analyse_pcm(iter_wav_pcm(path, fmt), sample_rate=8000, excluded=[(2.0, 7.0)])
+
+    assert 0.25 == metrics.silence_share
+    assert 3.0 == metrics.longest_silence_seconds
 
 
 def test_loudness_of_a_half_scale_sine_is_minus_9_dbfs(tmp_path: Path) -> None:
@@ -195,10 +211,22 @@ def test_non_pcm_input_is_decoded_by_ffmpeg(tmp_path: Path) -> None:
 def test_silence_agrees_with_ffmpeg_silencedetect(tmp_path: Path) -> None:
     path = write_wav(tmp_path / "a.wav", [tone(2), silence(3), tone(1), silence(1.5), tone(2.5)])
     out = subprocess.run(
-        ["ffmpeg", "-nostdin", "-hide_banner", "-i", path, "-af",
-         "silencedetect=noise=-45dB:d=1", "-f", "null", "-"],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
+        [
+            "ffmpeg",
+            "-nostdin",
+            "-hide_banner",
+            "-i",
+            path,
+            "-af",
+            "silencedetect=noise=-45dB:d=1",
+            "-f",
+            "null",
+            "-",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     ffmpeg_silence = sum(
         float(line.rsplit("silence_duration:", 1)[1])
         for line in out.stderr.splitlines()
@@ -210,3 +238,54 @@ def test_silence_agrees_with_ffmpeg_silencedetect(tmp_path: Path) -> None:
     assert ffmpeg_silence == pytest.approx(
         metrics.silence_share * metrics.duration_seconds, abs=0.1
     )
+
+
+def test_time_limit_stops_the_work_and_cleans_up(tmp_path: Path) -> None:
+    path = write_wav(tmp_path / "long.wav", [tone(20)])
+
+    with pytest.raises(AudioRejected) as caught:
+        process_file(path, ProcessOptions(max_seconds=0.0))
+
+    assert caught.value.reason.startswith("timed out")
+    assert [path] == list(tmp_path.iterdir())
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    audio_format=st.sampled_from([1, 0xFFFE, 6, 0]),
+    channels=st.integers(0, 10),
+    rate=st.sampled_from([0, 1, 8000, 16000, 44100, 10**9]),
+    bits=st.sampled_from([0, 8, 16, 24, 32, 12]),
+    declared=st.integers(0, 2**32 - 1),
+    payload=st.binary(max_size=4000),
+    junk=st.binary(max_size=40),
+)
+def test_any_wav_shaped_bytes_are_measured_or_rejected_never_crash(
+    tmp_path: Path,
+    audio_format: int,
+    channels: int,
+    rate: int,
+    bits: int,
+    declared: int,
+    payload: bytes,
+    junk: bytes,
+) -> None:
+    fmt_chunk = b"fmt " + struct.pack("<IHHIIHH", 16, audio_format, channels, rate, 0, 0, bits)
+    body = junk + fmt_chunk + b"data" + struct.pack("<I", declared) + payload
+    path = tmp_path / "fuzz.wav"
+    path.write_bytes(b"RIFF" + struct.pack("<I", len(body) + 4) + b"WAVE" + body)
+    try:
+        fmt = inspect_wav(path, max_bytes=10**6)
+        if fmt is not None:
+            metrics = analyse_pcm(
+                iter_wav_pcm(path, fmt),
+                sample_rate=fmt.sample_rate,
+                sample_width=fmt.sample_width,
+                channels=fmt.channels,
+            )
+            assert 0 <= metrics.silence_share <= 1 and 0 <= metrics.clipping_share <= 1
+            assert metrics.duration_seconds > 0
+    except AudioRejected as exc:
+        assert exc.reason.split(":")[0] in {"empty", "truncated", "corrupt", "too large"}

@@ -36,13 +36,18 @@ def test_erlang_c_matches_the_textbook_example() -> None:
 
 async def test_estimator_tells_a_caller_position_and_wait() -> None:
     metrics = LiveMetrics(MetricsConfig())
-    metrics.apply_all([
-        login(T0), login(T0, "Local/102@agents"),
-        *answered_call(T0, "c0", hold=2, talk=100),
-        *answered_call(T0, "c00", hold=2, talk=140, iface="Local/102@agents"),
-        login(T0 + 200, "Local/102@agents", paused=True, reason="lunch"),
-        queued(T0 + 300, "c1"), queued(T0 + 301, "c2"), queued(T0 + 302, "c3"),
-    ])
+    metrics.apply_all(
+        [
+            login(T0),
+            login(T0, "Local/102@agents"),
+            *answered_call(T0, "c0", hold=2, talk=100),
+            *answered_call(T0, "c00", hold=2, talk=140, iface="Local/102@agents"),
+            login(T0 + 200, "Local/102@agents", paused=True, reason="lunch"),
+            queued(T0 + 300, "c1"),
+            queued(T0 + 301, "c2"),
+            queued(T0 + 302, "c3"),
+        ]
+    )
     estimator = WaitEstimator(lambda: metrics, clock=lambda: T0 + 310)
 
     # AHT 120 s, one staffed operator (102 is paused) who is available: c1 is next

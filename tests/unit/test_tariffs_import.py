@@ -37,11 +37,19 @@ def test_the_shipped_example_plans_load() -> None:
 
 def test_yaml_plan_with_defaults_and_bands(tmp_path: Path) -> None:
     (plan,) = load_plans(write(tmp_path, "t.yaml", GOOD))
-    assert ("t", "RUB", "outbound", "dialled") == (plan.name, plan.currency, plan.direction,
-                                                    plan.match)  # fmt: skip
+    assert ("t", "RUB", "outbound", "dialled") == (
+        plan.name,
+        plan.currency,
+        plan.direction,
+        plan.match,
+    )
     default, peak = plan.rates
-    assert (Decimal("1.10"), 30, 6, 2) == (default.per_minute, default.first_increment,
-                                          default.next_increment, default.grace_seconds)  # fmt: skip
+    assert (Decimal("1.10"), 30, 6, 2) == (
+        default.per_minute,
+        default.first_increment,
+        default.next_increment,
+        default.grace_seconds,
+    )
     # A YAML float keeps its written value, not its binary approximation.
     assert (Decimal("1.2"), 1, 1) == (peak.per_minute, peak.first_increment, peak.next_increment)
 
@@ -53,15 +61,18 @@ def test_yaml_plan_with_defaults_and_bands(tmp_path: Path) -> None:
         (GOOD.replace("30/6", "30"), 5, "increment must look like 60/60"),
         (GOOD.replace('"7", band: peak', '"7x", band: peak'), 8, "prefix must be digits"),
         (GOOD.replace("band: peak", "band: lunch"), 8, "unknown band 'lunch'"),
-        (GOOD.replace('  - {prefix: "7", per_minute: "1.10"}\n', ""), 7,
-         "prefix 7 has no rate for band(s) standard"),
+        (
+            GOOD.replace('  - {prefix: "7", per_minute: "1.10"}\n', ""),
+            7,
+            "prefix 7 has no rate for band(s) standard",
+        ),
         (GOOD + '  - {prefix: "7", per_minute: "2"}\n', 9, "duplicate rate for prefix 7"),
         (GOOD.replace('"18:00"', '"25:00"'), 4, "to must be a time HH:MM"),
         (GOOD.replace("currency: rub", "currency: rubles"), 1, "currency must be a 3-letter"),
         (GOOD.replace("defaults:", "default:"), 1, "unknown key(s) default"),
         (GOOD.replace("rates:\n", "rates: [\n"), 7, "invalid YAML"),
     ],
-)  # fmt: skip
+)
 def test_yaml_errors_name_file_and_line(tmp_path: Path, text: str, line: int, reason: str) -> None:
     path = write(tmp_path, "bad.yaml", text)
     with pytest.raises(TariffError) as caught:
@@ -72,12 +83,16 @@ def test_yaml_errors_name_file_and_line(tmp_path: Path, text: str, line: int, re
 
 
 def test_csv_plans(tmp_path: Path) -> None:
-    path = write(tmp_path, "rates.csv", (
-        "plan,currency,prefix,per_minute,increment,connection_fee\n"
-        "a,EUR,44,0.10,60/1,0.05\n"
-        "a,EUR,4420,0.08,,\n"
-        "b,USD,1,0.01,1/1,\n"
-    ))  # fmt: skip
+    path = write(
+        tmp_path,
+        "rates.csv",
+        (
+            "plan,currency,prefix,per_minute,increment,connection_fee\n"
+            "a,EUR,44,0.10,60/1,0.05\n"
+            "a,EUR,4420,0.08,,\n"
+            "b,USD,1,0.01,1/1,\n"
+        ),
+    )
     plans = {p.name: p for p in load_plans(path)}
     assert ["a", "b"] == sorted(plans)
     assert ("EUR", 2) == (plans["a"].currency, len(plans["a"].rates))

@@ -1,13 +1,13 @@
 // Operator console: receives pops over the websocket and shows them as cards.
 // Card HTML is rendered (and escaped) by the server; text from messages is only ever set
-// with textContent. Each tab remembers the last stream id it showed (sessionStorage), so a
-// reconnect or a reload asks for exactly what it missed and never shows a pop twice.
+// with textContent. A freshly loaded page connects without a last id and gets the pops of
+// the calls still active (a snapshot); after that the page remembers the last stream id it
+// showed, so a reconnect asks for exactly what it missed and never shows a pop twice.
 "use strict";
 
 const CLOSE_SIGNED_OUT = 4001;
 const CLOSE_FORBIDDEN = 4003;
 const CLOSE_BAD_REQUEST = 4000;
-const LAST_ID_KEY = "cc.lastId";
 
 function idParts(id) {
   const [ms, seq] = String(id).split("-");
@@ -20,7 +20,7 @@ function idAfter(a, b) {
   return am > bm || (am === bm && as > bs);
 }
 
-const state = { lastId: sessionStorage.getItem(LAST_ID_KEY) || "", socket: null, delay: 250 };
+const state = { lastId: "", socket: null, delay: 250 };
 
 function cardKey(message) {
   return message.server + "/" + message.call_id;
@@ -63,7 +63,6 @@ function handle(message) {
   if (!message.id) return; // pong and other control frames
   if (state.lastId && !idAfter(message.id, state.lastId)) return; // already shown
   state.lastId = message.id;
-  sessionStorage.setItem(LAST_ID_KEY, message.id);
   if (message.type === "pop") showPop(message);
   else if (message.type === "pop.closed") closePop(message);
 }
@@ -98,7 +97,6 @@ function connect() {
     }
     if (event.code === CLOSE_BAD_REQUEST) {
       state.lastId = "";
-      sessionStorage.removeItem(LAST_ID_KEY);
     }
     setTimeout(connect, state.delay);
     state.delay = Math.min(state.delay * 2, 10000);

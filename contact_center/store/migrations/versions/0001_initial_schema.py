@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 11:26:32.655252
+Create Date: 2026-11-22 11:43:24.996511
 """
 
 from __future__ import annotations
@@ -118,6 +118,8 @@ def upgrade() -> None:
     sa.Column('event_types', sa.JSON(), nullable=False),
     sa.Column('secret', sa.String(length=200), nullable=False),
     sa.Column('active', sa.Boolean(), nullable=False),
+    sa.Column('description', sa.String(length=200), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_webhooks'))
     )
     op.create_table('callbacks',
@@ -358,6 +360,10 @@ def upgrade() -> None:
     sa.Column('last_error', sa.String(length=400), nullable=False),
     sa.Column('payload', sa.JSON(), nullable=False),
     sa.Column('next_attempt_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('event_kind', sa.String(length=60), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('delivered_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('last_status', sa.Integer(), nullable=False),
     sa.ForeignKeyConstraint(['webhook_id'], ['webhooks.id'], name=op.f('fk_webhook_deliveries_webhook_id_webhooks'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_webhook_deliveries')),
     sa.UniqueConstraint('webhook_id', 'event_key', name=op.f('uq_webhook_deliveries_webhook_id'))

@@ -1,0 +1,359 @@
+"""Screen-pop latency: domain event published → card received by the operator's websocket.
+
+N operators are signed in and connected over real TCP to a real web app; a screen-pop worker
+consumes the ``events`` stream (real CustomerLookup on SQLite, history query, jinja render)
+and publishes to ``pops``; the hub pushes to the operator's socket. Calls are offered at a
+steady rate to random operators with up to ``--concurrent`` calls live at once. In the same
+run, the same payloads are pushed over a bare aiohttp websocket server to the same number of
+clients at the same pace: the floor. Clients share the event loop with the server in both
+cases, so the comparison is like for like.
+
+    .venv/bin/python -m bench.bench_pop [--operators 1000] [--calls 400] [--rate 100] [--redis]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import random
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from contact_center.bus import EVENTS, Bus, MemoryBus, pump
+from contact_center.bus.redis import RedisBus
+from contact_center.calls import events as ev
+from contact_center.config import load_settings
+from contact_center.customers.lookup import CustomerLookup
+from contact_center.customers.phones import phone_suffix
+from contact_center.screenpop import ScreenPop
+from contact_center.store.db import create_engine, session_factory, utcnow
+from contact_center.store.models import Base, Customer, CustomerPhone, User
+from contact_center.web import auth
+from contact_center.web.app import HUB_KEY, Deps, create_app
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+def settle_heap() -> None:
+    """Move the long-lived objects of the setup out of the collector's way (both phases).
+
+    With 1,000 sockets on each side in one process a full collection scans everything and
+    stalls the loop for 100–600 ms; a long-running service does the same after start-up.
+    """
+    gc.collect()
+    gc.freeze()
+
+
+def interface(i: int) -> str:
+    return f"Local/{1000 + i}@agents"
+
+
+async def seed(sessions: async_sessionmaker[AsyncSession], operators: int, customers: int) -> None:
+    now = utcnow()
+    cheap = auth.PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1).hash("x" * 12)
+    async with sessions.begin() as db:
+        for i in range(operators):
+            db.add(
+                User(
+                    login=f"op{i}",
+                    display_name=f"Operator {i}",
+                    password_hash=cheap,
+                    role="operator",
+                    interface=interface(i),
+                    queues={},
+                    skills={},
+                    active=True,
+                    created_at=now,
+                )
+            )
+        for i in range(customers):
+            e164 = f"+7495{i:07d}"
+            c = Customer(
+                name=f"Customer {i}",
+                company="Acme",
+                segment="VIP" if i % 10 == 0 else "",
+                custom={},
+                created_at=now,
+                updated_at=now,
+            )
+            c.phones.append(CustomerPhone(e164=e164, suffix=phone_suffix(e164), raw=e164))
+            db.add(c)
+
+
+async def session_tokens(sessions: async_sessionmaker[AsyncSession], operators: int) -> list[str]:
+    async with sessions() as db:
+        users = {u.login: u for u in (await db.execute(select(User))).scalars()}
+    return [(await auth.open_session(sessions, users[f"op{i}"])).token for i in range(operators)]
+
+
+class Clients:
+    """N websocket clients that timestamp each frame's arrival by call id."""
+
+    def __init__(self) -> None:
+        self.received: dict[str, float] = {}
+        self.arrived = asyncio.Event()
+        self.http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+        self.tasks: list[asyncio.Task[None]] = []
+
+    async def connect(self, url: str, cookies: dict[str, str], origin: str) -> None:
+        sock = await self.http.ws_connect(
+            url,
+            headers={"Origin": origin, "Cookie": "; ".join(f"{k}={v}" for k, v in cookies.items())},
+        )
+        self.tasks.append(asyncio.create_task(self._read(sock)))
+
+    async def _read(self, sock: aiohttp.ClientWebSocketResponse) -> None:
+        async for msg in sock:
+            now = time.perf_counter()
+            data = json.loads(msg.data)
+            if data.get("type") == "pop":
+                self.received[data["call_id"]] = now
+                self.arrived.set()
+
+    async def close(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await self.http.close()
+
+
+async def until(predicate: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.perf_counter() + timeout
+    while not predicate():
+        if time.perf_counter() > deadline:
+            return False
+        await asyncio.sleep(0.005)
+    return True
+
+
+async def offer_calls(
+    args: argparse.Namespace,
+    prepare: Callable[[str], Awaitable[None]],
+    offer: Callable[[str, int], Awaitable[float]],
+    end: Callable[[str], Awaitable[None]],
+    received: dict[str, float],
+) -> list[float]:
+    """Offer calls at ``args.rate``/s; returns latencies in ms (receive − offer time).
+
+    Each call arrives (``prepare``: CallArrived, IVR, queue) ``args.lead`` seconds before it
+    is offered, as a real caller spends that long in the IVR and queue.
+    """
+    rng = random.Random(7)
+    sent: dict[str, float] = {}
+    live: list[str] = []
+    interval = 1.0 / args.rate
+    lead = max(0, round(args.lead * args.rate))
+    for n in range(min(lead, args.calls)):
+        await prepare(f"call-{n}")
+    start = time.perf_counter()
+    for n in range(args.calls):
+        delay = start + n * interval - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        if n + lead < args.calls and lead:
+            await prepare(f"call-{n + lead}")
+        call_id = f"call-{n}"
+        sent[call_id] = await offer(call_id, rng.randrange(args.operators))
+        live.append(call_id)
+        if len(live) > args.concurrent:
+            await end(live.pop(0))
+    await until(lambda: all(c in received for c in sent), 30)
+    missing = [c for c in sent if c not in received]
+    if missing:
+        raise RuntimeError(f"{len(missing)} pops never arrived (first: {missing[0]})")
+    return [(received[c] - sent[c]) * 1000 for c in sent]
+
+
+@asynccontextmanager
+async def pop_stack(bus: Bus, operators: int, customers: int) -> AsyncIterator[tuple[Any, ...]]:
+    async with AsyncExitStack() as stack:
+        tmp = stack.enter_context(tempfile.TemporaryDirectory())
+        engine = create_engine(f"sqlite+aiosqlite:///{Path(tmp) / 'bench.sqlite3'}")
+        stack.push_async_callback(engine.dispose)
+        async with engine.begin() as conn:
+            await conn.run_sync(Base.metadata.create_all)
+        sessions = session_factory(engine)
+        await seed(sessions, operators, customers)
+        tokens = await session_tokens(sessions, operators)
+        settings = load_settings(environ={})
+        server = TestServer(create_app(Deps(settings, sessions, bus)), host="127.0.0.1", port=0)
+        await server.start_server()
+        stack.push_async_callback(server.close)
+        screenpop = ScreenPop(bus, CustomerLookup(sessions, region="RU"), sessions)
+        worker = asyncio.create_task(
+            pump(bus, EVENTS, screenpop.handle_message, group="screenpop", consumer="bench")
+        )
+
+        async def stop() -> None:
+            worker.cancel()
+            await asyncio.gather(worker, return_exceptions=True)
+
+        stack.push_async_callback(stop)
+        yield server, tokens
+
+
+async def measure_pops(args: argparse.Namespace) -> tuple[list[float], str]:
+    bus: Bus
+    if args.redis:
+        bus = RedisBus(REDIS_URL, prefix=f"bench:{uuid.uuid4().hex[:8]}")
+    else:
+        bus = MemoryBus()
+    clients = Clients()
+    sample_html = ""
+    try:
+        async with pop_stack(bus, args.operators, args.customers) as (server, tokens):
+            base = str(server.make_url("")).rstrip("/")
+            for token in tokens:
+                await clients.connect(
+                    base.replace("http", "ws") + "/ws", {"cc_session": token}, base
+                )
+            hub = server.app[HUB_KEY]
+            await until(lambda: len(hub.connections()) >= args.operators, 30)
+            settle_heap()
+            rng = random.Random(11)
+
+            async def prepare(call_id: str) -> None:
+                b: dict[str, Any] = {"server": "pbx1", "call_id": call_id, "at": time.time()}
+                number = f"+7495{rng.randrange(args.customers * 2):07d}"  # half are unknown
+                for event in (
+                    ev.CallArrived(
+                        **b, caller_number=number, caller_number_raw=number, caller_name="Bench"
+                    ),
+                    ev.IvrStep(**b, menu="main", node="start", digits="2"),
+                    ev.CallQueued(**b, queue="support", position=1),
+                ):
+                    await bus.publish(EVENTS, ev.to_dict(event))
+
+            async def offer(call_id: str, op: int) -> float:
+                b: dict[str, Any] = {"server": "pbx1", "call_id": call_id, "at": time.time()}
+                t0 = time.perf_counter()
+                await bus.publish(
+                    EVENTS,
+                    ev.to_dict(
+                        ev.CallOffered(
+                            **b, queue="support", interface=interface(op), member_name="op"
+                        )
+                    ),
+                )
+                return t0
+
+            async def end(call_id: str) -> None:
+                ended = ev.CallEnded(server="pbx1", call_id=call_id, at=time.time(), cause=16)
+                await bus.publish(EVENTS, ev.to_dict(ended))
+
+            latencies = await offer_calls(args, prepare, offer, end, clients.received)
+            entries = await bus.read("pops", "0", count=1)
+            sample_html = json.dumps({**entries[0][1], "id": entries[0][0]}) if entries else "{}"
+    finally:
+        await clients.close()
+        if isinstance(bus, RedisBus):
+            await bus.delete_all()
+        await bus.close()
+    return latencies, sample_html
+
+
+async def measure_bare(args: argparse.Namespace, payload: str) -> list[float]:
+    """The same pushes over a bare aiohttp websocket server: one send per pop, no bus, no DB."""
+    sockets: list[web.WebSocketResponse] = []
+
+    async def handler(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        sockets.append(ws)
+        async for _ in ws:
+            pass
+        return ws
+
+    app = web.Application()
+    app.router.add_get("/ws", handler)
+    server = TestServer(app, host="127.0.0.1", port=0)
+    await server.start_server()
+    clients = Clients()
+    message = json.loads(payload)
+    try:
+        url = str(server.make_url("/ws")).replace("http", "ws")
+        for _ in range(args.operators):
+            await clients.connect(url, {}, "")
+        await until(lambda: len(sockets) >= args.operators, 30)
+        settle_heap()
+
+        async def prepare(call_id: str) -> None:
+            return None
+
+        async def offer(call_id: str, op: int) -> float:
+            t0 = time.perf_counter()
+            await sockets[op].send_str(json.dumps({**message, "call_id": call_id}))
+            return t0
+
+        async def end(call_id: str) -> None:
+            return None
+
+        return await offer_calls(args, prepare, offer, end, clients.received)
+    finally:
+        await clients.close()
+        await server.close()
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    pops, payload = await measure_pops(args)
+    gc.unfreeze()
+    bare = await measure_bare(args, payload)
+    gc.unfreeze()
+    result = {
+        "operators": args.operators,
+        "calls": args.calls,
+        "rate_per_s": args.rate,
+        "arrival_to_offer_s": args.lead,
+        "concurrent_calls": args.concurrent,
+        "bus": "redis" if args.redis else "memory",
+        "payload_bytes": len(payload),
+        "pop_p50_ms": round(statistics.median(pops), 3),
+        "pop_p99_ms": round(percentile(pops, 99), 3),
+        "pop_max_ms": round(max(pops), 3),
+        "bare_p50_ms": round(statistics.median(bare), 3),
+        "bare_p99_ms": round(percentile(bare, 99), 3),
+    }
+    result["ratio_p50"] = round(result["pop_p50_ms"] / max(result["bare_p50_ms"], 1e-6), 2)
+    result["ratio_p99"] = round(result["pop_p99_ms"] / max(result["bare_p99_ms"], 1e-6), 2)
+    return result
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--operators", type=int, default=200)
+    parser.add_argument("--calls", type=int, default=300, help="calls offered in total")
+    parser.add_argument("--rate", type=float, default=20.0, help="calls offered per second")
+    parser.add_argument("--lead", type=float, default=2.0, help="seconds from arrival to offer")
+    parser.add_argument("--concurrent", type=int, default=200, help="calls live at once")
+    parser.add_argument("--customers", type=int, default=1000)
+    parser.add_argument("--redis", action="store_true", help="Redis Streams bus instead of memory")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    result = asyncio.run(run(parse_args(argv)))
+    print(json.dumps(result, indent=2))
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,131 @@
+"""Routing's ports over AMI: :class:`AmiPbxControl` (what routing tells the PBX) and
+:class:`TrackerCallDirectory` (which channels a live call has, from the call tracker).
+
+Routing depends only on its ports (``routing/ports.py``, ``routing/control.py``); the
+composition root wires these two in. Every value reaches Asterisk through the connection,
+which refuses CR/LF, and Originate only ever targets a Context/Exten (never an Application).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from contact_center.ami.actions import AmiActions
+from contact_center.ami.tracker import ORIGINATE_CONTEXT, OUTBOUND_ID_PREFIX, CallTracker
+from contact_center.routing.control import CallDirectory, LiveCall
+
+if TYPE_CHECKING:
+    from contact_center.routing.ports import PbxControl
+
+
+class AmiPbxControl:
+    """:class:`~contact_center.routing.ports.PbxControl` over one server's AMI actions."""
+
+    def __init__(self, actions: AmiActions) -> None:
+        self._actions = actions
+
+    async def queue_add(
+        self, queue: str, interface: str, member_name: str, penalty: int, paused: bool
+    ) -> None:
+        # StateInterface = the device itself: Asterisk then follows the phone's real state
+        # (busy on a direct call too), not only the calls the queue gave it.
+        await self._actions.queue_add(
+            queue,
+            interface,
+            member_name=member_name,
+            state_interface=interface,
+            penalty=penalty,
+            paused=paused,
+        )
+
+    async def queue_remove(self, queue: str, interface: str) -> None:
+        await self._actions.queue_remove(queue, interface)
+
+    async def queue_pause(
+        self, interface: str, paused: bool, reason: str = "", queue: str = ""
+    ) -> None:
+        await self._actions.queue_pause(interface, paused, queue=queue, reason=reason)
+
+    async def originate(
+        self,
+        channel: str,
+        context: str,
+        exten: str,
+        *,
+        priority: int = 1,
+        caller_id: str = "",
+        variables: Mapping[str, str] | None = None,
+        timeout_ms: int = 30000,
+    ) -> str:
+        """Ring ``channel``; returns at once with the new call's id (its Linkedid), which
+        the call's events then carry. Calls into ``cc-originate`` are tagged outbound."""
+        prefix = OUTBOUND_ID_PREFIX if context == ORIGINATE_CONTEXT else "cc-"
+        result = await self._actions.originate(
+            channel,
+            context,
+            exten,
+            priority,
+            caller_id=caller_id,
+            timeout_ms=timeout_ms,
+            variables=variables,
+            id_prefix=prefix,
+            wait_answer=False,
+        )
+        return result.channel_id
+
+    async def redirect(
+        self,
+        channel: str,
+        context: str,
+        exten: str,
+        *,
+        priority: int = 1,
+        extra_channel: str = "",
+        extra_context: str = "",
+        extra_exten: str = "",
+    ) -> None:
+        await self._actions.redirect(
+            channel,
+            context,
+            exten,
+            priority,
+            extra_channel=extra_channel,
+            extra_context=extra_context,
+            extra_exten=extra_exten,
+        )
+
+    async def blind_transfer(self, channel: str, context: str, exten: str) -> None:
+        """``channel`` is the transferer: Asterisk moves the channels bridged to it."""
+        await self._actions.blind_transfer(channel, context, exten)
+
+    async def attended_transfer(self, channel: str, context: str, exten: str) -> None:
+        await self._actions.atxfer(channel, exten, context)
+
+    async def hangup(self, channel: str) -> None:
+        await self._actions.hangup(channel)
+
+
+class TrackerCallDirectory:
+    """:class:`~contact_center.routing.control.CallDirectory` from a live :class:`CallTracker`."""
+
+    def __init__(self, tracker: CallTracker) -> None:
+        self._tracker = tracker
+
+    def live_call(self, call_id: str) -> LiveCall | None:
+        found = self._tracker.live_channels(call_id)
+        if found is None:
+            return None
+        return LiveCall(
+            call_id=found.call_id,
+            caller_channel=found.caller_channel,
+            operator_channel=found.operator_channel,
+            operator_interface=found.operator_interface,
+            queue=found.queue,
+        )
+
+
+if TYPE_CHECKING:  # mypy checks that both classes implement routing's ports exactly
+
+    def _implements_ports(a: AmiActions, t: CallTracker) -> tuple[PbxControl, CallDirectory]:
+        return AmiPbxControl(a), TrackerCallDirectory(t)

@@ -1,0 +1,225 @@
+"""One active AMI connector per Asterisk server across hosts: a Redis lease.
+
+Two connectors on one server would each emit every event (duplicates for consumers that key
+by source) and each resync. So each host contends for ``key``: ``SET key token NX PX ttl``;
+the holder extends it every ``renew_every`` seconds with a Lua compare-and-extend (only while
+the value is still its token) and gives it up with a compare-and-delete.
+
+Safety: a holder believes it leads only until ``t0 + ttl - margin``, where ``t0`` is taken
+*before* the last successful acquire/extend was sent — Redis started the key's ttl later, so
+our belief ends before the key can expire and a standby take it. When Redis cannot be reached
+the holder therefore steps down on its own (state ``unavailable``, ``lost`` set) before anyone
+else can acquire: never two leaders, at worst none for a while.
+
+Use::
+
+    lock = LeaderLock(url, "cc:ami-leader:pbx1", ttl_ms=10_000)
+    task = asyncio.create_task(lock.acquire_forever())
+    while True:
+        await lock.acquired.wait()
+        ...run the connector until lock.lost is set, then stop it...
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+log = logging.getLogger(__name__)
+
+# Extend only our own lease. Returns 1 when extended, 0 when the key is not ours (any more).
+EXTEND = """
+if redis.call('get', KEYS[1]) == ARGV[1] then
+  return redis.call('pexpire', KEYS[1], ARGV[2])
+end
+return 0
+"""
+# Delete only our own lease.
+RELEASE = """
+if redis.call('get', KEYS[1]) == ARGV[1] then
+  return redis.call('del', KEYS[1])
+end
+return 0
+"""
+
+STANDBY = "standby"  # another host leads (or nobody yet); we keep trying
+LEADER = "leader"
+UNAVAILABLE = "unavailable"  # Redis cannot be reached: we do not lead
+
+
+class LeaderError(RuntimeError):
+    """Bad lease settings."""
+
+
+class LeaderLock:
+    """A Redis lease for one key. ``held`` is true only while the lease is surely ours."""
+
+    def __init__(
+        self,
+        redis_url: str,
+        key: str,
+        ttl_ms: int = 10_000,
+        renew_every: float | None = None,
+        *,
+        token: str = "",
+    ) -> None:
+        if ttl_ms < 100:
+            raise LeaderError(f"ttl_ms must be at least 100, not {ttl_ms}")
+        renew = ttl_ms / 3000 if renew_every is None else renew_every
+        if not 0 < renew < ttl_ms / 1000 / 2:
+            raise LeaderError(f"renew_every must be > 0 and < ttl/2 ({ttl_ms / 2000} s): {renew}")
+        self.key = key
+        self.ttl_ms = ttl_ms
+        self.renew_every = renew
+        self.token = token or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        # Time for clock-rate differences and scheduling lag between our view and Redis's.
+        self.margin = min(renew, ttl_ms / 1000 / 10)
+        self.acquired = asyncio.Event()  # set while we lead
+        self.lost = asyncio.Event()  # set when a leadership ends (cleared on each acquire)
+        self.state = STANDBY
+        self._valid_until = 0.0  # monotonic time our belief in the lease ends
+        self._redis: aioredis.Redis = aioredis.Redis.from_url(
+            redis_url, socket_timeout=renew, socket_connect_timeout=renew
+        )
+
+    @property
+    def held(self) -> bool:
+        return self.state == LEADER and time.monotonic() < self._valid_until
+
+    async def acquire_forever(self) -> None:
+        """Contend, hold and renew until cancelled. Cancelling stops the renewals (as a crash
+        would: the lease then expires by itself); call :meth:`release` to hand over at once."""
+        try:
+            while True:
+                await self._step()
+                await asyncio.sleep(self._next_delay())
+        finally:
+            self._step_down(STANDBY, "stopped")
+
+    async def release(self) -> None:
+        """Give the lease up now (compare-and-delete), so a standby takes over quickly."""
+        self._step_down(STANDBY, "released")
+        with contextlib.suppress(RedisError, OSError, TimeoutError):
+            await self._call(self._redis.eval(RELEASE, 1, self.key, self.token), self.renew_every)
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+    # --- internals ------------------------------------------------------------------------
+
+    async def _step(self) -> None:
+        started = time.monotonic()
+        try:
+            ours = await self._attempt(started)
+        except (RedisError, OSError, TimeoutError) as exc:
+            if self.state != UNAVAILABLE and not self._still_valid():
+                log.warning("leader lock %s: Redis unavailable (%s)", self.key, exc)
+                self._step_down(UNAVAILABLE, f"Redis unavailable: {exc}")
+            return
+        if ours:
+            self._valid_until = started + self.ttl_ms / 1000 - self.margin
+            if self.state != LEADER:
+                log.info("leader lock %s: acquired by %s", self.key, self.token)
+                self.state = LEADER
+                self.lost.clear()
+                self.acquired.set()
+        else:
+            self._step_down(STANDBY, "held by another")
+
+    async def _attempt(self, started: float) -> bool:
+        # While we lead, an attempt must not outlive our belief in the lease.
+        timeout = self.renew_every
+        if self.state == LEADER:
+            timeout = max(0.001, min(timeout, self._valid_until - started))
+        if self.state != LEADER:
+            took = await self._call(
+                self._redis.set(self.key, self.token, nx=True, px=self.ttl_ms), timeout
+            )
+            if took:
+                return True
+        # Ours already (we lead, or our earlier lease survived a Redis outage): extend it.
+        extended = await self._call(
+            self._redis.eval(EXTEND, 1, self.key, self.token, self.ttl_ms), timeout
+        )
+        return bool(extended)
+
+    @staticmethod
+    async def _call(command: Awaitable[Any], timeout: float) -> Any:
+        return await asyncio.wait_for(command, timeout)
+
+    def _still_valid(self) -> bool:
+        return self.state == LEADER and time.monotonic() < self._valid_until
+
+    def _next_delay(self) -> float:
+        if self.state == LEADER:
+            # Wake up no later than the end of our belief, to step down on time.
+            return max(0.0, min(self.renew_every, self._valid_until - time.monotonic()))
+        return self.renew_every
+
+    def _step_down(self, state: str, why: str) -> None:
+        was_leader = self.state == LEADER
+        self.state = state
+        self._valid_until = 0.0
+        self.acquired.clear()
+        if was_leader:
+            log.warning("leader lock %s: leadership of %s ended (%s)", self.key, self.token, why)
+            self.lost.set()
+
+
+async def run_as_leader(lock: LeaderLock, work: Callable[[], Awaitable[None]]) -> None:
+    """Run ``work()`` only while ``lock`` is held: started on each acquire, cancelled on loss.
+    Returns when ``work()`` returns; raises what it raises. Cancel this to stop: the lease is
+    then released so a standby takes over at once."""
+    contender = asyncio.create_task(lock.acquire_forever(), name=f"leader:{lock.key}")
+    try:
+        while True:
+            await _first(lock.acquired.wait(), contender)
+            task = asyncio.create_task(_as_coroutine(work), name=f"leader-work:{lock.key}")
+            try:
+                if await _first(lock.lost.wait(), contender, task) is task:
+                    return
+            finally:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+    finally:
+        contender.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await contender
+        await lock.release()
+
+
+async def _as_coroutine(work: Callable[[], Awaitable[None]]) -> None:
+    await work()
+
+
+async def _first(
+    awaitable: Awaitable[Any], contender: asyncio.Task[None], *others: asyncio.Task[None]
+) -> asyncio.Task[None] | None:
+    """Wait for ``awaitable`` (→ None) or one of ``others`` to end (→ that task, its error
+    re-raised). The contender never ends by itself: if it does, its error is raised."""
+    waiter = asyncio.ensure_future(awaitable)
+    try:
+        done, _ = await asyncio.wait(
+            {waiter, contender, *others}, return_when=asyncio.FIRST_COMPLETED
+        )
+    finally:
+        waiter.cancel()
+    if contender in done:
+        contender.result()
+        raise LeaderError(f"{contender.get_name()} ended unexpectedly")
+    for task in others:
+        if task in done:
+            task.result()
+            return task
+    return None

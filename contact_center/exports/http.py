@@ -1,0 +1,107 @@
+"""Export endpoints (supervisors and admins).
+
+* ``GET /exports`` — a page linking every export (with the history export of
+  ``contact_center.history``).
+* ``GET /api/exports/customers.csv|.json?segment=``
+* ``GET /api/exports/charges.csv|.json?group_by=&since=&until=&timezone=``
+  — the charges report of ``contact_center.billing.reports`` (group_by customer, operator,
+  queue or day); ``since``/``until`` are ISO dates or times (default: the last 30 days),
+  grouped days cut in ``timezone``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, cast
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import aiohttp_jinja2
+from aiohttp import web
+
+from contact_center.billing.reports import GROUPS, ChargesReport, GroupBy, charges_report
+from contact_center.exports.customers import CUSTOMER_COLUMNS, count_customers, customer_rows
+from contact_center.exports.streaming import stream_csv, stream_json
+from contact_center.web.app import SESSIONS_KEY, SETTINGS_KEY, add_template_dir
+from contact_center.web.auth import Role, require_role
+
+HERE = Path(__file__).parent
+CHARGE_COLUMNS = ("group", "key", "label", "currency", "calls", "billed_seconds", "amount")
+DEFAULT_PERIOD = timedelta(days=30)
+
+
+@require_role(Role.SUPERVISOR)
+@aiohttp_jinja2.template("exports.html")
+async def exports_page(request: web.Request) -> dict[str, Any]:
+    return {"title": "Exports", "groups": GROUPS}
+
+
+def _format(request: web.Request) -> str:
+    return request.match_info["fmt"]
+
+
+@require_role(Role.SUPERVISOR)
+async def customers_export(request: web.Request) -> web.StreamResponse:
+    sessions = request.app[SESSIONS_KEY]
+    segment = request.query.get("segment") or None
+    total = await count_customers(sessions, segment=segment)
+    rows = customer_rows(sessions, segment=segment)
+    if _format(request) == "json":
+        return await stream_json(request, filename="customers.json", rows=rows, total=total)
+    return await stream_csv(
+        request, filename="customers.csv", columns=CUSTOMER_COLUMNS, rows=rows, total=total
+    )
+
+
+def _moment(request: web.Request, name: str, default: datetime) -> datetime:
+    raw = request.query.get(name, "")
+    if not raw:
+        return default
+    try:
+        moment = datetime.fromisoformat(raw)
+    except ValueError:
+        raise web.HTTPBadRequest(text=f"{name}: expected an ISO date or time") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _report_query(request: web.Request) -> tuple[GroupBy, datetime, datetime, str]:
+    group_by = request.query.get("group_by", "customer")
+    if group_by not in GROUPS:
+        raise web.HTTPBadRequest(text=f"group_by must be one of {', '.join(GROUPS)}")
+    timezone = request.query.get("timezone") or request.app[SETTINGS_KEY].general.timezone
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise web.HTTPBadRequest(text="timezone: unknown time zone") from None
+    until = _moment(request, "until", datetime.now(UTC))
+    since = _moment(request, "since", until - DEFAULT_PERIOD)
+    return cast(GroupBy, group_by), since, until, timezone
+
+
+async def _report_rows(report: ChargesReport) -> AsyncIterator[dict[str, Any]]:
+    for row in report.rows:
+        yield {"group": report.group_by, "key": row.key, "label": row.label,
+               "currency": row.currency, "calls": row.calls,
+               "billed_seconds": row.billed_seconds, "amount": str(row.amount)}  # fmt: skip
+
+
+@require_role(Role.SUPERVISOR)
+async def charges_export(request: web.Request) -> web.StreamResponse:
+    group_by, since, until, timezone = _report_query(request)
+    report = await charges_report(
+        request.app[SESSIONS_KEY], group_by=group_by, since=since, until=until, timezone=timezone
+    )
+    rows, total = _report_rows(report), len(report.rows)
+    if _format(request) == "json":
+        return await stream_json(request, filename="charges.json", rows=rows, total=total)
+    return await stream_csv(
+        request, filename="charges.csv", columns=CHARGE_COLUMNS, rows=rows, total=total
+    )
+
+
+def setup(app: web.Application) -> None:
+    add_template_dir(app, HERE / "templates")
+    app.router.add_get("/exports", exports_page, name="exports")
+    app.router.add_get(r"/api/exports/customers.{fmt:csv|json}", customers_export)
+    app.router.add_get(r"/api/exports/charges.{fmt:csv|json}", charges_export)

@@ -1,0 +1,182 @@
+"""History pages and REST API: customer timeline, call detail, CSV export.
+
+Routes (JSON under /api, pages for browsers):
+
+* ``GET /api/customers/{id}/timeline?limit=&cursor=&kind=&since=&until=&call=&q=``
+* ``GET /api/calls/{server}/{linkedid}`` — legs, timeline, recordings, charge
+* ``GET /api/history/export.csv?since=&until=&customer=&kind=`` — streamed, ``X-Total-Rows``
+* ``GET /customers/{id}/history`` and ``GET /calls/{server}/{linkedid}`` — the same as pages
+
+Operators see a customer's timeline (it is on their screen pop) and the calls they answered;
+supervisors, QA and admins see every call; export is for supervisors (and admins).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import aiohttp_jinja2
+from aiohttp import web
+from multidict import MultiMapping
+
+from contact_center.calls.events import EVENT_TYPES, OperatorState
+from contact_center.history.views import (
+    BadCursor,
+    CallDetail,
+    TimelineFilter,
+    call_detail,
+    csv_chunks,
+    customer_timeline,
+)
+from contact_center.store import models
+from contact_center.web.app import SESSIONS_KEY, add_template_dir
+from contact_center.web.auth import Role, current_user, require_role
+
+HERE = Path(__file__).parent
+VIEWERS = (Role.OPERATOR, Role.SUPERVISOR, Role.QA)
+KINDS = sorted([*(k for k in EVENT_TYPES if k != OperatorState.kind), "call.charged"])
+
+
+def _moment(value: str, name: str) -> datetime | None:
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise web.HTTPBadRequest(text=f"{name}: expected an ISO date or time") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _filters(query: MultiMapping[str]) -> TimelineFilter:
+    return TimelineFilter(
+        kinds=tuple(k for k in query.getall("kind", []) if k),
+        since=_moment(query.get("since", ""), "since"),
+        until=_moment(query.get("until", ""), "until"),
+        call=query.get("call", ""),
+        text=query.get("q", "")[:200],
+    )
+
+
+def _int(value: str, name: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise web.HTTPBadRequest(text=f"{name}: expected a number") from None
+
+
+async def _customer(request: web.Request) -> models.Customer:
+    customer_id = _int(request.match_info["customer_id"], "customer id")
+    async with request.app[SESSIONS_KEY]() as session:
+        customer = await session.get(models.Customer, customer_id)
+    if customer is None:
+        raise web.HTTPNotFound(text="no such customer")
+    return customer
+
+
+async def _timeline(request: web.Request, customer_id: int) -> Any:
+    try:
+        return await customer_timeline(
+            request.app[SESSIONS_KEY],
+            customer_id,
+            limit=_int(request.query.get("limit", "50"), "limit"),
+            cursor=request.query.get("cursor") or None,
+            filters=_filters(request.query),
+        )
+    except BadCursor as exc:
+        raise web.HTTPBadRequest(text=str(exc)) from None
+
+
+async def _visible_call(request: web.Request) -> CallDetail:
+    detail = await call_detail(
+        request.app[SESSIONS_KEY], request.match_info["server"], request.match_info["linkedid"]
+    )
+    if detail is None:
+        raise web.HTTPNotFound(text="no such call")
+    user = current_user(request)
+    if user.role == Role.OPERATOR and detail.call["operator"] != user.interface:
+        raise web.HTTPForbidden(text="operators see the calls they answered")
+    return detail
+
+
+# --- REST -------------------------------------------------------------------------------------
+
+
+@require_role(*VIEWERS)
+async def api_timeline(request: web.Request) -> web.Response:
+    customer = await _customer(request)
+    page = await _timeline(request, customer.id)
+    return web.json_response(page.to_dict())
+
+
+@require_role(*VIEWERS)
+async def api_call(request: web.Request) -> web.Response:
+    return web.json_response((await _visible_call(request)).to_dict())
+
+
+@require_role(Role.SUPERVISOR)
+async def api_export(request: web.Request) -> web.StreamResponse:
+    customer = request.query.get("customer", "")
+    chunks = csv_chunks(
+        request.app[SESSIONS_KEY],
+        customer_id=_int(customer, "customer") if customer else None,
+        filters=_filters(request.query),
+    )
+    header, _, total = await anext(chunks)
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "text/csv; charset=utf-8",
+            "Content-Disposition": 'attachment; filename="history.csv"',
+            # The total lets a client show progress while the rows stream in.
+            "X-Total-Rows": str(total),
+        }
+    )
+    await response.prepare(request)
+    await response.write(header.encode())
+    async for text, _, _ in chunks:
+        await response.write(text.encode())
+    await response.write_eof()
+    return response
+
+
+# --- pages ------------------------------------------------------------------------------------
+
+
+@require_role(*VIEWERS)
+@aiohttp_jinja2.template("history_timeline.html")
+async def timeline_page(request: web.Request) -> dict[str, Any]:
+    customer = await _customer(request)
+    page = await _timeline(request, customer.id)
+    filters = _filters(request.query)
+    next_url = None
+    if page.next_cursor:
+        query = [(k, v) for k, v in request.query.items() if k != "cursor"]
+        next_url = f"{request.path}?{urlencode([*query, ('cursor', page.next_cursor)])}"
+    return {
+        "title": f"History — {customer.name}",
+        "customer": customer,
+        "page": page,
+        "filters": filters,
+        "kinds": KINDS,
+        "since": request.query.get("since", ""),
+        "until": request.query.get("until", ""),
+        "next_url": next_url,
+    }
+
+
+@require_role(*VIEWERS)
+@aiohttp_jinja2.template("history_call.html")
+async def call_page(request: web.Request) -> dict[str, Any]:
+    detail = await _visible_call(request)
+    return {"title": f"Call {detail.call['linkedid']}", "detail": detail}
+
+
+def setup(app: web.Application) -> None:
+    add_template_dir(app, HERE / "templates")
+    app.router.add_get("/api/customers/{customer_id}/timeline", api_timeline)
+    app.router.add_get("/api/calls/{server}/{linkedid}", api_call)
+    app.router.add_get("/api/history/export.csv", api_export)
+    app.router.add_get("/customers/{customer_id}/history", timeline_page, name="customer_history")
+    app.router.add_get("/calls/{server}/{linkedid}", call_page, name="call_detail")

@@ -1,0 +1,128 @@
+"""Carries out operator and supervisor commands in the connector (the one process that holds
+the AMI connection): console state changes, transfers, conference, supervision.
+
+Commands arrive as :class:`~contact_center.calls.events.OperatorCommand` domain events on the
+bus; what was done is logged by :class:`OperatorStates` / :class:`CallControl` as
+:class:`~contact_center.calls.events.OperatorAction` events. A command that cannot be done is
+logged as an ``OperatorAction`` with ``action="<command>.failed"`` and the reason, so the
+operator's console and the history show why.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+from contact_center.calls.events import (
+    DomainEvent,
+    OperatorAction,
+    OperatorCommand,
+    make_key,
+)
+from contact_center.routing.control import Actor, CallControl
+from contact_center.routing.operators import Operator, OperatorStates
+
+log = logging.getLogger(__name__)
+
+Sink = Callable[[DomainEvent], Awaitable[None]]
+
+
+class OperatorDirectory(Protocol):
+    async def operator(self, login: str) -> Operator | None: ...
+
+
+class CommandExecutor:
+    def __init__(
+        self,
+        states: OperatorStates,
+        control: CallControl,
+        operators: OperatorDirectory,
+        sink: Sink,
+        *,
+        server: str = "pbx1",
+    ) -> None:
+        self.states = states
+        self.control = control
+        self.operators = operators
+        self._sink = sink
+        self._server = server
+
+    async def handle(self, event: DomainEvent) -> None:
+        """Follow calls for wrap-up, and carry out commands."""
+        await self.states.handle(event)
+        if isinstance(event, OperatorCommand):
+            try:
+                await self.execute(event)
+            except (PermissionError, ValueError, LookupError) as exc:
+                await self._failed(event, str(exc))
+            except Exception as exc:  # an AMI error: the operator must see it did not happen
+                log.exception("command %s of %s failed", event.command, event.user)
+                await self._failed(event, f"{type(exc).__name__}: {exc}")
+
+    async def execute(self, cmd: OperatorCommand) -> None:
+        actor = Actor(cmd.user, cmd.role, cmd.interface)
+        args: dict[str, Any] = cmd.args
+        c = cmd.command
+        if c == "available":
+            if self.states.status(cmd.user).state == "offline":
+                op = await self.operators.operator(cmd.user)
+                if op is None:
+                    raise LookupError(f"{cmd.user} has no phone interface or queues")
+                await self.states.sign_in(op)
+            else:
+                await self.states.resume(cmd.user)
+        elif c == "pause":
+            await self._ensure_signed_in(cmd.user)
+            await self.states.pause(cmd.user, str(args.get("reason", "")))
+        elif c == "offline":
+            await self.states.sign_out(cmd.user)
+        elif c == "blind_transfer":
+            await self.control.blind_transfer(actor, cmd.call_id, str(args.get("target", "")))
+        elif c == "attended_transfer":
+            await self.control.attended_transfer(actor, cmd.call_id, str(args.get("target", "")))
+        elif c == "conference":
+            room = await self.control.conference(actor, cmd.call_id)
+            if args.get("target"):
+                await self.control.add_to_conference(actor, cmd.call_id, room, str(args["target"]))
+        elif c == "hangup":
+            await self.control.hangup(actor, cmd.call_id)
+        elif c == "click_to_call":
+            customer = args.get("customer_id")
+            await self.control.click_to_call(
+                actor, str(args.get("number", "")), int(customer) if customer else None
+            )
+        elif c in ("listen", "whisper", "barge"):
+            await self.control.spy(actor, str(args.get("interface", "")), c)
+        elif c in ("force_pause", "force_unpause"):
+            if actor.role not in ("supervisor", "admin"):
+                raise PermissionError("only supervisors force a pause")
+            login = str(args.get("login", ""))
+            if c == "force_pause":
+                await self.states.pause(login, str(args.get("reason") or "meeting"))
+            else:
+                await self.states.resume(login)
+        else:
+            raise ValueError(f"unknown command {c!r}")
+
+    async def _ensure_signed_in(self, login: str) -> None:
+        if self.states.status(login).state == "offline":
+            op = await self.operators.operator(login)
+            if op is None:
+                raise LookupError(f"{login} has no phone interface or queues")
+            await self.states.sign_in(op)
+
+    async def _failed(self, cmd: OperatorCommand, reason: str) -> None:
+        now = time.time()
+        await self._sink(
+            OperatorAction(
+                server=self._server,
+                call_id=cmd.call_id,
+                at=now,
+                key=make_key(cmd.key, "failed"),
+                user=cmd.user,
+                action=f"{cmd.command}.failed",
+                detail={"reason": reason[:300], **{k: str(v)[:80] for k, v in cmd.args.items()}},
+            )
+        )

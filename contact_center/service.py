@@ -1,0 +1,418 @@
+"""The composition root: builds a process for a role — ``web``, ``connector``, ``worker`` or
+``all`` — and is the only module that imports every package.
+
+* **connector**: the AMI connection of the Asterisk server (tracker → domain events on the
+  bus stream ``events``), the FastAGI IVR server, and the executor of operator commands
+  (queue membership, pauses, transfers), since only the connector talks to Asterisk.
+* **worker**: consumers of ``events``, each in its own consumer group so each sees every
+  event in order: history, billing, statistics, recording index, screen pops, webhooks,
+  metrics. Recording post-processing runs here too (process pool).
+* **web**: the aiohttp surface (console, wallboard, history, QA, exports, webhooks admin,
+  ``/metrics``). Several web instances can run behind a load balancer on the Redis bus.
+
+Every role serves ``/healthz``, ``/readyz`` and ``/metrics`` on the web port.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from contact_center.bus.base import EVENTS, Bus, create_bus
+from contact_center.bus.pump import pump
+from contact_center.calls.events import DomainEvent, from_dict, to_dict
+from contact_center.config import Settings, load_settings
+from contact_center.customers.lookup import CustomerLookup
+from contact_center.customers.phones import normalize_number
+from contact_center.store.db import create_engine, is_sqlite, session_factory
+
+log = logging.getLogger(__name__)
+
+ROLES = ("web", "connector", "worker", "all")
+Handler = Callable[[DomainEvent], Awaitable[None]]
+
+
+@dataclass
+class Core:
+    """What every role shares: settings, database, bus, customer lookup."""
+
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    bus: Bus
+    lookup: CustomerLookup
+
+    async def publish(self, event: DomainEvent) -> None:
+        await self.bus.publish(EVENTS, to_dict(event))
+
+    def normalize(self, raw: str) -> str:
+        g = self.settings.general
+        number = normalize_number(raw, region=g.default_region, area_code=g.default_area_code)
+        return number.e164 or raw
+
+
+async def open_core(settings: Settings, *, migrate: bool | None = None) -> Core:
+    """Connect storage and bus; the embedded SQLite database is migrated on start."""
+    url = settings.database_url
+    if migrate is None:
+        migrate = is_sqlite(url)
+    if migrate:
+        from contact_center.store.migrate import upgrade
+
+        await upgrade(url)
+    engine = create_engine(url, echo=settings.database.echo, pool_size=settings.database.pool_size)
+    sessions = session_factory(engine)
+    g = settings.general
+    lookup = CustomerLookup(
+        sessions,
+        region=g.default_region,
+        area_code=g.default_area_code,
+        suffix_digits=g.lookup_suffix_digits,
+    )
+    return Core(settings, engine, sessions, create_bus(settings.bus), lookup)
+
+
+def decoding(handler: Handler) -> Callable[[dict[str, Any]], Awaitable[None]]:
+    """A bus-message handler that gives ``handler`` the typed event."""
+
+    async def handle(message: dict[str, Any]) -> None:
+        await handler(from_dict(message))
+
+    return handle
+
+
+def retrying_outages(handler: Handler, *, first: float = 0.5, ceiling: float = 30.0) -> Handler:
+    """Retry an event while the database is down, so an outage delays but loses nothing."""
+    from contact_center.history.writer import is_outage
+
+    async def handle(event: DomainEvent) -> None:
+        delay = first
+        while True:
+            try:
+                await handler(event)
+                return
+            except Exception as exc:
+                if not is_outage(exc):
+                    raise
+                log.warning("%s: database unavailable, retrying in %.1f s", event.kind, delay)
+                await asyncio.sleep(delay)
+                delay = min(ceiling, delay * 2)
+
+    return handle
+
+
+@dataclass
+class Service:
+    """One process of the service. ``async with Service(settings, "all") as svc: ...``"""
+
+    settings: Settings
+    role: str = "all"
+    core: Core | None = None
+    web_port: int = 0  # bound port after start (settings.web.port may be 0 in tests)
+    components: dict[str, Any] = field(default_factory=dict)
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _closers: list[Callable[[], Awaitable[Any]]] = field(default_factory=list)
+    _runner: web.AppRunner | None = None
+    _stopping: bool = False
+
+    def has(self, role: str) -> bool:
+        return self.role == "all" or self.role == role
+
+    async def __aenter__(self) -> Service:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # --- life cycle ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self.role not in ROLES:
+            raise ValueError(f"unknown role {self.role!r}; one of {ROLES}")
+        self.core = core = self.core or await open_core(self.settings)
+        self._closers.append(core.engine.dispose)
+        self._closers.append(core.bus.close)
+        from contact_center.observability.metrics import Metrics
+
+        metrics = self.components["metrics"] = Metrics()
+        if self.has("worker"):
+            await self._start_worker(core, metrics)
+        if self.has("connector"):
+            await self._start_connector(core, metrics)
+        await self._start_web(core, metrics)
+        log.info("contact_center %s started (web on %s)", self.role, self.web_port)
+
+    async def stop(self) -> None:
+        """Graceful: websockets closed with 1001, AMI logoff, workers flushed."""
+        self._stopping = True
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        for task in reversed(self._tasks):
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        for close in reversed(self._closers):
+            try:
+                await close()
+            except Exception:
+                log.exception("error while stopping")
+        self._closers.clear()
+
+    def spawn(self, name: str, factory: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """Run a long-lived task; if it dies it is logged and restarted (never forgotten)."""
+
+        async def supervised() -> None:
+            delay = 0.5
+            while not self._stopping:
+                try:
+                    await factory()
+                    return
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("task %s died; restarting in %.1f s", name, delay)
+                    await asyncio.sleep(delay)
+                    delay = min(30.0, delay * 2)
+
+        self._tasks.append(asyncio.create_task(supervised(), name=name))
+
+    def consume(self, group: str, handler: Handler) -> None:
+        """Feed ``handler`` every domain event, in order, as consumer group ``group``."""
+        assert self.core is not None
+        bus = self.core.bus
+        consumer = f"{socket.gethostname()}-{os.getpid()}"
+        self.spawn(
+            f"consume-{group}",
+            lambda: pump(bus, EVENTS, decoding(handler), group=group, consumer=consumer),
+        )
+
+    # --- roles ----------------------------------------------------------------------------
+
+    async def _start_worker(self, core: Core, metrics: Any) -> None:
+        from contact_center.billing.service import BillingService
+        from contact_center.history.writer import build_history_writer
+        from contact_center.recording.index import RecordingIndexer
+        from contact_center.recording.worker import RecordingWorker
+        from contact_center.screenpop.service import ScreenPop
+        from contact_center.stats.consumer import StatsConsumer, create_store
+        from contact_center.stats.metrics import MetricsConfig
+        from contact_center.webhooks.dispatcher import WebhookDispatcher
+
+        s = self.settings
+        history = build_history_writer(
+            s, core.sessions, lookup=core.lookup, registry=metrics.registry
+        )
+        await history.start()
+        self._closers.append(history.close)
+        self.consume("history", retrying_outages(history.handle))
+
+        billing = BillingService(
+            core.sessions,
+            inbound_plan=s.billing.inbound_plan,
+            outbound_plan=s.billing.outbound_plan,
+        )
+        self.consume("billing", retrying_outages(billing.handle))
+
+        worker = RecordingWorker(core.sessions, s.recording)
+        await worker.__aenter__()
+        self._closers.append(lambda: worker.__aexit__(None, None, None))
+        indexer = RecordingIndexer(core.sessions, on_stopped=worker.notify)
+        self.consume("recording", retrying_outages(indexer.handle))
+        self.spawn("recording-worker", worker.run)
+
+        config = MetricsConfig.from_settings(s)
+        store = self.components["stats_store"] = create_store(s)
+        stats = self.components["stats"] = StatsConsumer(store, config)
+        await stats.start_or_rebuild(core.sessions)
+        self.consume("stats", stats.handle)
+        self.spawn(
+            "stats-publisher", lambda: stats.publish_forever(core.bus, s.stats.publish_interval)
+        )
+
+        pops = ScreenPop(core.bus, core.lookup, core.sessions)
+        self.consume("screenpop", pops.handle)
+
+        webhooks = WebhookDispatcher(core.sessions)
+        self.consume("webhooks", retrying_outages(webhooks.handle))
+        self.spawn("webhook-delivery", webhooks.run)
+
+        self.consume("metrics", metrics.handle)
+        self.components.update(
+            history=history,
+            billing=billing,
+            indexer=indexer,
+            recording_worker=worker,
+            screenpop=pops,
+            webhooks=webhooks,
+        )
+
+    async def _start_connector(self, core: Core, metrics: Any) -> None:
+        from contact_center.ami.connector import AmiConnector
+        from contact_center.ivr.service import IvrService
+        from contact_center.stats.consumer import create_store
+        from contact_center.stats.ewt import WaitEstimator
+        from contact_center.stats.metrics import MetricsConfig
+
+        s = self.settings
+
+        async def sink(event: DomainEvent) -> None:
+            metrics.ami_event(event)
+            await core.publish(event)
+
+        connector = AmiConnector(
+            s.ami,
+            s.general.server_id,
+            sink,
+            normalize=core.normalize,
+            state_dir=s.general.data_dir,
+        )
+        self.spawn("ami-connector", connector.run)
+        store = self.components.get("stats_store") or create_store(s)
+        estimator = WaitEstimator.from_store(store, MetricsConfig.from_settings(s))
+        await self._start_executor(core, connector)
+        from contact_center.recording.policy import SensitivePausePolicy
+
+        # Card data spoken during a call: the console's sensitive form publishes
+        # recording.pause/resume; the policy mutes MixMonitor through AMI (write=call).
+        policy = SensitivePausePolicy(connector.actions)
+        self.consume("recording-policy", policy.handle)
+        self.components["recording_policy"] = policy
+        ivr = IvrService(
+            s.agi,
+            sink=core.publish,
+            sessions=core.sessions,
+            server_id=s.general.server_id,
+            estimate=estimator.estimate,
+        )
+        await ivr.start()
+        self._closers.append(ivr.close)
+        self.components.update(connector=connector, ivr=ivr)
+
+    async def _start_executor(self, core: Core, connector: Any) -> None:
+        """Operator commands from the console and wallboard, carried out through AMI."""
+        from contact_center.ami.control import AmiPbxControl, TrackerCallDirectory
+        from contact_center.routing.control import CallControl
+        from contact_center.routing.directory import StoreOperators
+        from contact_center.routing.executor import CommandExecutor
+        from contact_center.routing.operators import OperatorStates
+
+        server = self.settings.general.server_id
+        pbx = AmiPbxControl(connector.actions)
+        states = OperatorStates(pbx, core.publish, server=server)
+        control = CallControl(
+            pbx, TrackerCallDirectory(connector.tracker), core.publish, server=server
+        )
+        executor = CommandExecutor(
+            states, control, StoreOperators(core.sessions), core.publish, server=server
+        )
+        self._closers.append(states.close)
+        self.consume("executor", executor.handle)
+        self.components.update(operator_states=states, call_control=control, executor=executor)
+
+    async def _start_web(self, core: Core, metrics: Any) -> None:
+        from contact_center.observability import http as obs_http
+
+        checks = self._readiness_checks(core)
+        extras: dict[web.AppKey[Any], Any] = {
+            obs_http.METRICS_KEY: metrics,
+            obs_http.CHECKS_KEY: checks,
+        }
+        plugins: list[Any] = [obs_http]
+        if self.has("web"):
+            from contact_center.exports import http as exports_http
+            from contact_center.history import http as history_http
+            from contact_center.recording import http as recording_http
+            from contact_center.stats import http as stats_http
+            from contact_center.stats.consumer import create_store
+            from contact_center.webhooks import http as webhooks_http
+
+            store = self.components.get("stats_store") or create_store(self.settings)
+            extras[stats_http.STATS_STORE_KEY] = store
+            plugins += [history_http, stats_http, recording_http, exports_http, webhooks_http]
+        from contact_center.web.app import Deps, create_app
+
+        app = create_app(
+            Deps(self.settings, core.sessions, core.bus),
+            plugins,
+            extras=extras,
+            console=self.has("web"),
+        )
+        self.components["app"] = app
+        runner = web.AppRunner(app, shutdown_timeout=5.0)
+        await runner.setup()
+        site = web.TCPSite(runner, self.settings.web.host, self.settings.web.port)
+        await site.start()
+        self._runner = runner
+        server = site._server  # the bound port, when 0 asked the OS for one
+        sockets = getattr(server, "sockets", None) or []
+        self.web_port = sockets[0].getsockname()[1] if sockets else self.settings.web.port
+
+    def _readiness_checks(self, core: Core) -> dict[str, Callable[[], Awaitable[bool]]]:
+        async def database() -> bool:
+            from sqlalchemy import text
+
+            async with core.sessions() as session:
+                await session.execute(text("SELECT 1"))
+            return True
+
+        async def bus() -> bool:
+            await core.bus.last_id(EVENTS)
+            return True
+
+        checks: dict[str, Callable[[], Awaitable[bool]]] = {"database": database, "bus": bus}
+        if self.has("connector"):
+
+            async def ami() -> bool:
+                connector = self.components.get("connector")
+                return bool(connector is not None and connector.connected)
+
+            checks["ami"] = ami
+        return checks
+
+
+# --- command line -------------------------------------------------------------------------
+
+
+def add_arguments_cmd_serve(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--role", choices=ROLES, default="all")
+    parser.add_argument("--host", help="web address (CC_WEB_HOST)")
+    parser.add_argument("--port", type=int, help="web port (CC_WEB_PORT)")
+
+
+def configure_logging(settings: Settings) -> None:
+    from contact_center.observability.logging import configure
+
+    configure(settings.general.log_level, json_lines=settings.general.log_json)
+
+
+async def run_until_signalled(service: Service) -> None:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    async with service:
+        await stop.wait()
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    overrides = {"web": {"host": args.host, "port": args.port}}
+    settings = load_settings(args.config, overrides=overrides)
+    configure_logging(settings)
+    asyncio.run(run_until_signalled(Service(settings, args.role)))
+    return 0

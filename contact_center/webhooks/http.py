@@ -1,0 +1,179 @@
+"""Admin pages and REST API for webhook subscriptions and the dead-letter list.
+
+* ``GET /admin/webhooks`` — subscriptions, a form to add one, the dead-letter list.
+* ``GET|POST /api/webhooks`` — list / add (JSON ``{"url", "kinds", "description"}``; the
+  answer carries the signing secret, the only time it is shown).
+* ``DELETE /api/webhooks/{id}``; ``GET /api/webhooks/deliveries?status=dead``;
+  ``POST /api/webhooks/deliveries/{id}/retry``.
+
+Admins only. When the app holds a dispatcher (``DISPATCHER_KEY``) a retry wakes it at once.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import aiohttp_jinja2
+from aiohttp import web
+
+from contact_center.store.db import utcnow
+from contact_center.web.app import SESSIONS_KEY, add_template_dir, redirect
+from contact_center.web.auth import Role, require_role
+from contact_center.webhooks.dispatcher import WebhookDispatcher
+from contact_center.webhooks.errors import NotFound, WebhookError
+from contact_center.webhooks.repository import DEAD, STATUSES, CreatedWebhook, WebhookStore
+from contact_center.webhooks.targets import WEBHOOK_KINDS
+
+HERE = Path(__file__).parent
+DISPATCHER_KEY = web.AppKey("cc_webhook_dispatcher", WebhookDispatcher)
+
+
+def _store(request: web.Request) -> WebhookStore:
+    return WebhookStore(request.app[SESSIONS_KEY])
+
+
+def _id(request: web.Request, name: str) -> int:
+    try:
+        return int(request.match_info[name])
+    except ValueError:
+        raise web.HTTPNotFound(text=f"no such {name}") from None
+
+
+def _wake(request: web.Request) -> None:
+    dispatcher = request.app.get(DISPATCHER_KEY)
+    if dispatcher is not None:
+        dispatcher.wake()
+
+
+async def _page(
+    request: web.Request,
+    *,
+    created: CreatedWebhook | None = None,
+    error: str = "",
+    status: int = 200,
+) -> web.Response:
+    store = _store(request)
+    context: dict[str, Any] = {
+        "title": "Webhooks",
+        "webhooks": await store.webhooks(),
+        "dead": await store.deliveries(status=DEAD),
+        "kinds": WEBHOOK_KINDS,
+        "created": created,
+        "error": error,
+    }
+    return aiohttp_jinja2.render_template("webhooks.html", request, context, status=status)
+
+
+# --- pages ------------------------------------------------------------------------------------
+
+
+@require_role(Role.ADMIN)
+async def webhooks_page(request: web.Request) -> web.Response:
+    return await _page(request)
+
+
+@require_role(Role.ADMIN)
+async def webhooks_add_form(request: web.Request) -> web.Response:
+    form = await request.post()
+    kinds = [str(k) for k in form.getall("kinds", [])]
+    try:
+        created = await _store(request).add(
+            str(form.get("url", "")),
+            kinds,
+            description=str(form.get("description", "")),
+            now=utcnow(),
+        )
+    except WebhookError as exc:
+        return await _page(request, error=str(exc), status=400)
+    return await _page(request, created=created, status=201)
+
+
+@require_role(Role.ADMIN)
+async def webhooks_delete_form(request: web.Request) -> web.Response:
+    try:
+        await _store(request).delete(_id(request, "webhook_id"))
+    except NotFound as exc:
+        raise web.HTTPNotFound(text=str(exc)) from None
+    return redirect("/admin/webhooks")
+
+
+@require_role(Role.ADMIN)
+async def delivery_retry_form(request: web.Request) -> web.Response:
+    await _retry(request)
+    return redirect("/admin/webhooks")
+
+
+# --- REST -------------------------------------------------------------------------------------
+
+
+@require_role(Role.ADMIN)
+async def api_list(request: web.Request) -> web.Response:
+    return web.json_response({"items": [w.to_dict() for w in await _store(request).webhooks()]})
+
+
+@require_role(Role.ADMIN)
+async def api_add(request: web.Request) -> web.Response:
+    try:
+        body = await request.json()
+    except ValueError:
+        raise web.HTTPBadRequest(text="expected a JSON object") from None
+    if not isinstance(body, dict) or not isinstance(body.get("kinds", []), list):
+        raise web.HTTPBadRequest(text='expected {"url": str, "kinds": [str], "description": str}')
+    try:
+        created = await _store(request).add(
+            str(body.get("url", "")),
+            [str(k) for k in body.get("kinds", [])],
+            description=str(body.get("description", "")),
+            now=utcnow(),
+        )
+    except WebhookError as exc:
+        raise web.HTTPBadRequest(text=str(exc)) from None
+    return web.json_response(
+        {"webhook": created.webhook.to_dict(), "secret": created.secret}, status=201
+    )
+
+
+@require_role(Role.ADMIN)
+async def api_delete(request: web.Request) -> web.Response:
+    try:
+        await _store(request).delete(_id(request, "webhook_id"))
+    except NotFound as exc:
+        raise web.HTTPNotFound(text=str(exc)) from None
+    return web.Response(status=204)
+
+
+@require_role(Role.ADMIN)
+async def api_deliveries(request: web.Request) -> web.Response:
+    status = request.query.get("status") or None
+    if status is not None and status not in STATUSES:
+        raise web.HTTPBadRequest(text=f"status must be one of {', '.join(STATUSES)}")
+    items = await _store(request).deliveries(status=status)
+    return web.json_response({"items": [d.to_dict() for d in items]})
+
+
+@require_role(Role.ADMIN)
+async def api_retry(request: web.Request) -> web.Response:
+    await _retry(request)
+    return web.json_response({"status": "pending"})
+
+
+async def _retry(request: web.Request) -> None:
+    try:
+        await _store(request).retry(_id(request, "delivery_id"), now=utcnow())
+    except NotFound as exc:
+        raise web.HTTPNotFound(text=str(exc)) from None
+    _wake(request)
+
+
+def setup(app: web.Application) -> None:
+    add_template_dir(app, HERE / "templates")
+    app.router.add_get("/admin/webhooks", webhooks_page, name="webhooks")
+    app.router.add_post("/admin/webhooks", webhooks_add_form)
+    app.router.add_post("/admin/webhooks/{webhook_id}/delete", webhooks_delete_form)
+    app.router.add_post("/admin/webhooks/deliveries/{delivery_id}/retry", delivery_retry_form)
+    app.router.add_get("/api/webhooks", api_list)
+    app.router.add_post("/api/webhooks", api_add)
+    app.router.add_delete("/api/webhooks/{webhook_id}", api_delete)
+    app.router.add_get("/api/webhooks/deliveries", api_deliveries)
+    app.router.add_post("/api/webhooks/deliveries/{delivery_id}/retry", api_retry)

@@ -1,0 +1,94 @@
+"""History over HTTP: REST timeline with paging, call detail, CSV export, pages, roles."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+from contact_center.bus.memory import MemoryBus
+from contact_center.history import http as history_http
+from contact_center.history.writer import HistoryWriter
+from tests.integration.history_support import HISTORY_EVENTS_PER_CALL, T0, answered_call
+from tests.integration.web_support import add_customer, add_user, database, sign_in, web_server
+
+
+async def test_history_api_pages_and_roles(sqlite_url: str, tmp_path: Path) -> None:
+    async with database(sqlite_url) as (_engine, sessions):
+        customer = await add_customer(sessions, "Ivan <b>Petrov</b>", ["+74951234567"])
+        await add_user(sessions, "alice", "operator", interface="PJSIP/101")
+        await add_user(sessions, "bob", "operator", interface="PJSIP/102")
+        await add_user(sessions, "sue", "supervisor")
+        writer = HistoryWriter(sessions, spill_dir=tmp_path / "spill")
+        for i in range(2):
+            for event in answered_call(f"9.{i}", t0=T0 + i * 1000):
+                await writer.handle(event)
+        await writer.flush()
+
+        async with web_server(sessions, MemoryBus(), plugins=[history_http]) as server:
+            alice = await sign_in(server, "alice")
+            bob = await sign_in(server, "bob")
+            sue = await sign_in(server, "sue")
+            try:
+                # REST timeline, paged with the cursor it hands out.
+                url = alice.url(f"/api/customers/{customer}/timeline?limit=10")
+                async with alice.http.get(url) as resp:
+                    first = await resp.json()
+                async with alice.http.get(url + "&cursor=" + first["next_cursor"]) as resp:
+                    second = await resp.json()
+                assert 2 * HISTORY_EVENTS_PER_CALL == len(first["items"]) + len(second["items"])
+                assert second["next_cursor"] is None
+                assert "9.1" == first["items"][0]["call"]  # newest first
+
+                async with alice.http.get(url + "&kind=call.ended") as resp:
+                    ended = await resp.json()
+                assert ["9.1", "9.0"] == [i["call"] for i in ended["items"]]
+
+                async with alice.http.get(url + "&cursor=garbage") as resp:
+                    assert 400 == resp.status
+
+                # Call detail: alice answered it, bob did not.
+                async with alice.http.get(alice.url("/api/calls/pbx1/9.0")) as resp:
+                    detail = await resp.json()
+                assert ("PJSIP/101", 2) == (detail["call"]["operator"], len(detail["legs"]))
+                async with bob.http.get(bob.url("/api/calls/pbx1/9.0")) as resp:
+                    assert 403 == resp.status
+                async with sue.http.get(sue.url("/api/calls/pbx1/nope")) as resp:
+                    assert 404 == resp.status
+
+                # Export is for supervisors; it streams CSV with the total announced.
+                async with alice.http.get(alice.url("/api/history/export.csv")) as resp:
+                    assert 403 == resp.status
+                async with sue.http.get(
+                    sue.url(f"/api/history/export.csv?customer={customer}")
+                ) as resp:
+                    body = await resp.text()
+                    total = resp.headers["X-Total-Rows"]
+                rows = list(csv.DictReader(io.StringIO(body)))
+                assert (str(2 * HISTORY_EVENTS_PER_CALL), 2 * HISTORY_EVENTS_PER_CALL) == (
+                    total,
+                    len(rows),
+                )
+
+                # Pages: escaped names, a link to the call detail page.
+                page_url = alice.url(f"/customers/{customer}/history")
+                async with alice.http.get(page_url, headers={"Accept": "text/html"}) as resp:
+                    page = await resp.text()
+                assert 200 == resp.status
+                assert "Ivan &lt;b&gt;Petrov&lt;/b&gt;" in page
+                assert 'href="/calls/pbx1/9.1"' in page
+                async with sue.http.get(
+                    sue.url("/calls/pbx1/9.1"), headers={"Accept": "text/html"}
+                ) as resp:
+                    call_page = await resp.text()
+                assert "Answered by Alice (PJSIP/101) from support after 4 s" in call_page
+            finally:
+                for browser in (alice, bob, sue):
+                    await browser.close()
+
+            # Signed out: no history.
+            import aiohttp
+
+            async with aiohttp.ClientSession() as anon:
+                async with anon.get(server.make_url(f"/api/customers/{customer}/timeline")) as resp:
+                    assert 401 == resp.status
