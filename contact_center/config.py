@@ -60,6 +60,9 @@ class AmiSettings:
     reconnect_max: float = 30.0
     cdr_csv_path: str = ""  # Master.csv on a volume shared with Asterisk
     queue_log_path: str = ""
+    # One active connector per server across hosts (ami/leader.py): a Redis lease on
+    # leader_key(bus.prefix, server) in bus.redis_url; 0 disables it (a single host).
+    leader_ttl_ms: int = 10_000
 
 
 @dataclass(frozen=True, slots=True)

@@ -281,7 +281,19 @@ class Service:
             normalize=core.normalize,
             state_dir=s.general.data_dir,
         )
-        self.spawn("ami-connector", connector.run)
+        if s.bus.backend == "redis" and s.ami.leader_ttl_ms > 0:
+            # One active connector per Asterisk server across hosts; a standby takes over
+            # when the leader's lease expires.
+            from contact_center.ami.leader import LeaderLock, leader_key, run_as_leader
+
+            lock = LeaderLock(
+                s.bus.redis_url, leader_key(s.bus.prefix, s.general.server_id), s.ami.leader_ttl_ms
+            )
+            self._closers.append(lock.close)
+            self.components["leader"] = lock
+            self.spawn("ami-connector", lambda: run_as_leader(lock, connector.run))
+        else:
+            self.spawn("ami-connector", connector.run)
         store = self.components.get("stats_store") or create_store(s)
         estimator = WaitEstimator.from_store(store, MetricsConfig.from_settings(s))
         await self._start_executor(core, connector)
@@ -343,6 +355,8 @@ class Service:
 
             store = self.components.get("stats_store") or create_store(self.settings)
             extras[stats_http.STATS_STORE_KEY] = store
+            if "webhooks" in self.components:  # same process: admin changes apply at once
+                extras[webhooks_http.DISPATCHER_KEY] = self.components["webhooks"]
             plugins += [history_http, stats_http, recording_http, exports_http, webhooks_http]
         from contact_center.web.app import Deps, create_app
 
@@ -374,7 +388,8 @@ class Service:
             await core.bus.last_id(EVENTS)
             return True
 
-        checks: dict[str, Callable[[], Awaitable[bool]]] = {"database": database, "bus": bus}
+        bus_name = "redis" if self.settings.bus.backend == "redis" else "bus"
+        checks: dict[str, Callable[[], Awaitable[bool]]] = {"database": database, bus_name: bus}
         if self.has("connector"):
 
             async def ami() -> bool:

@@ -59,8 +59,11 @@ class AmiPbxControl:
         timeout_ms: int = 30000,
     ) -> str:
         """Ring ``channel``; returns at once with the new call's id (its Linkedid), which
-        the call's events then carry. Calls into ``cc-originate`` are tagged outbound."""
-        prefix = OUTBOUND_ID_PREFIX if context == ORIGINATE_CONTEXT else "cc-"
+        the call's events then carry. Calls through ``cc-originate`` are tagged outbound."""
+        # A click-to-call runs cc-originate after the operator answers; a callback may ring
+        # the customer first through a Local channel into it.
+        outbound = context == ORIGINATE_CONTEXT or channel.endswith(f"@{ORIGINATE_CONTEXT}")
+        prefix = OUTBOUND_ID_PREFIX if outbound else "cc-"
         result = await self._actions.originate(
             channel,
             context,

@@ -13,11 +13,12 @@ else can acquire: never two leaders, at worst none for a while.
 
 Use::
 
-    lock = LeaderLock(url, "cc:ami-leader:pbx1", ttl_ms=10_000)
-    task = asyncio.create_task(lock.acquire_forever())
-    while True:
-        await lock.acquired.wait()
-        ...run the connector until lock.lost is set, then stop it...
+    lock = LeaderLock(settings.bus.redis_url, leader_key(settings.bus.prefix, "pbx1"),
+                      ttl_ms=settings.ami.leader_ttl_ms)
+    await run_as_leader(lock, connector.run)  # the connector runs only while the lease is ours
+
+or by hand: run ``lock.acquire_forever()`` as a task, start the work on ``lock.acquired``, stop
+it on ``lock.lost``.
 """
 
 from __future__ import annotations
@@ -55,6 +56,11 @@ return 0
 STANDBY = "standby"  # another host leads (or nobody yet); we keep trying
 LEADER = "leader"
 UNAVAILABLE = "unavailable"  # Redis cannot be reached: we do not lead
+
+
+def leader_key(prefix: str, server_id: str) -> str:
+    """The lease key of one Asterisk server, e.g. ``cc:ami-leader:pbx1``."""
+    return f"{prefix}:ami-leader:{server_id}"
 
 
 class LeaderError(RuntimeError):
@@ -102,6 +108,7 @@ class LeaderLock:
         try:
             while True:
                 await self._step()
+                _raise_if_cancelling()
                 await asyncio.sleep(self._next_delay())
         finally:
             self._step_down(STANDBY, "stopped")
@@ -122,6 +129,7 @@ class LeaderLock:
         try:
             ours = await self._attempt(started)
         except (RedisError, OSError, TimeoutError) as exc:
+            _raise_if_cancelling()  # a cancelled command may surface as a connection error
             if self.state != UNAVAILABLE and not self._still_valid():
                 log.warning("leader lock %s: Redis unavailable (%s)", self.key, exc)
                 self._step_down(UNAVAILABLE, f"Redis unavailable: {exc}")
@@ -155,7 +163,10 @@ class LeaderLock:
 
     @staticmethod
     async def _call(command: Awaitable[Any], timeout: float) -> Any:
-        return await asyncio.wait_for(command, timeout)
+        # asyncio.timeout, not wait_for: wait_for (3.11) can swallow our own cancellation
+        # when the command completes at the same moment.
+        async with asyncio.timeout(timeout):
+            return await command
 
     def _still_valid(self) -> bool:
         return self.state == LEADER and time.monotonic() < self._valid_until
@@ -174,6 +185,13 @@ class LeaderLock:
         if was_leader:
             log.warning("leader lock %s: leadership of %s ended (%s)", self.key, self.token, why)
             self.lost.set()
+
+
+def _raise_if_cancelling() -> None:
+    """Stop when this task was cancelled even if a library swallowed the CancelledError."""
+    current = asyncio.current_task()
+    if current is not None and current.cancelling():
+        raise asyncio.CancelledError
 
 
 async def run_as_leader(lock: LeaderLock, work: Callable[[], Awaitable[None]]) -> None:

@@ -589,9 +589,11 @@ class CallTracker:
             call.started_at = (
                 min(call.started_at, frame.timestamp) if call.started_at else frame.timestamp
             )
-            if leg.leg_id.startswith(OUTBOUND_ID_PREFIX) and not call.arrived:
+            placed_by_us = leg.leg_id.startswith(OUTBOUND_ID_PREFIX)
+            dials_out = frame.get("Context") == ORIGINATE_CONTEXT  # Local/<number>@cc-originate
+            if (placed_by_us or dials_out) and not call.arrived:
                 call.direction = "outbound"
-            if call.direction == "inbound":
+            if call.direction == "inbound" or dials_out:
                 call.did = frame.get("Exten")
         elif not call.did and call.direction == "inbound":
             call.did = frame.get("Exten")

@@ -83,8 +83,12 @@ class MemoryBus:
         ]
 
     async def _wait(self, s: _Stream, block_ms: int) -> None:
+        if block_ms <= 0:
+            return
+        # asyncio.timeout, not wait_for: no extra task per read on the hot path.
         try:
-            await asyncio.wait_for(s.changed.wait(), block_ms / 1000)
+            async with asyncio.timeout(block_ms / 1000):
+                await s.changed.wait()
         except TimeoutError:
             pass
 

@@ -30,6 +30,7 @@ def add_arguments_cmd_customers(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="customers_command", metavar="ACTION", required=True)
 
     imp = sub.add_parser("import", help="import customers from a .csv or .xlsx file")
+    _url_option(imp)
     imp.add_argument("file", type=Path)
     imp.add_argument(
         "--mapping",
@@ -44,9 +45,11 @@ def add_arguments_cmd_customers(parser: argparse.ArgumentParser) -> None:
     imp.add_argument("--no-progress", action="store_true", help="no progress line on stderr")
 
     look = sub.add_parser("lookup", help="find the customers with a phone number (JSON)")
+    _url_option(look)
     look.add_argument("number")
 
     demo = sub.add_parser("demo", help="add deterministic demo customers with history")
+    _url_option(demo)
     demo.add_argument("--count", type=int, default=200)
     demo.add_argument("--seed", type=int, default=1)
 
@@ -170,3 +173,8 @@ def _first_line(exc: BaseException) -> str:
 def _fail(message: str, code: int) -> int:
     print(f"error: {message}", file=sys.stderr)
     return code
+
+
+def _url_option(parser: argparse.ArgumentParser) -> None:
+    # Accepted after the action too; SUPPRESS keeps a value given before the action.
+    parser.add_argument("--url", default=argparse.SUPPRESS, help="database URL")

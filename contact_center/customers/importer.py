@@ -9,7 +9,6 @@ already committed.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import csv
 import json
@@ -141,6 +140,7 @@ class ColumnMap:
     fields: tuple[tuple[int, str], ...]  # (column index, customer field)
     phones: tuple[int, ...]
     custom: tuple[tuple[int, str], ...]  # (column index, custom field name)
+    limits: tuple[tuple[int, str, int], ...] = ()  # fields with their maximum lengths
 
     @classmethod
     def from_header(cls, header: Sequence[str], overrides: Mapping[str, str]) -> ColumnMap:
@@ -169,7 +169,8 @@ class ColumnMap:
             raise MappingError("no phone column (map one with --mapping COLUMN=phone)")
         if "name" not in {name for _, name in fields}:
             raise MappingError("no name column (map one with --mapping COLUMN=name)")
-        return cls(tuple(fields), tuple(phones), tuple(custom))
+        limits = tuple((index, name, FIELDS[name]) for index, name in fields)
+        return cls(tuple(fields), tuple(phones), tuple(custom), limits)
 
 
 def _header_key(title: str) -> str:
@@ -190,7 +191,9 @@ class _Candidate:
     def absorb(self, other: _Candidate) -> None:
         """A later row for the same person: its non-empty values win."""
         self.values.update({k: v for k, v in other.values.items() if v})
-        self.custom.update({k: v for k, v in other.custom.items() if v})
+        extra = {k: v for k, v in other.custom.items() if v}
+        if extra:  # a new dict: self.custom may be the shared empty one
+            self.custom = {**self.custom, **extra}
         for e164 in other.phones:
             if e164 not in self.raw_phones:
                 self.phones.append(e164)
@@ -337,36 +340,21 @@ class CustomerImporter:
         report = ImportReport()
         started = time.monotonic()
         chunk: list[_Candidate] = []
-        # Chunk N is written (the database driver works in its own thread) while chunk N+1
-        # is parsed; N+1 is written only after N committed, so merging through the
-        # database still sees every earlier row.
-        writing: asyncio.Task[None] | None = None
-        try:
-            for row_number, row in enumerate(rows, start=2):
-                report.rows += 1
-                candidate = self._candidate(row_number, row, columns, report)
-                if candidate is not None:
-                    chunk.append(candidate)
-                if len(chunk) >= self._chunk_size:
-                    if writing is not None:
-                        await writing
-                    writing = asyncio.create_task(self._write_chunk(chunk, report))
-                    chunk = []
-                    report.seconds = time.monotonic() - started
-                    if self._progress:
-                        self._progress.update(report)
-                elif writing is not None and report.rows % 200 == 0:
-                    await asyncio.sleep(0)  # let the writer issue its next statement
-            if writing is not None:
-                await writing
-                writing = None
-            if chunk:
+        # Sequential on purpose: writing chunk N while parsing N+1 was measured slower —
+        # the driver thread and the parser fight over the GIL.
+        for row_number, row in enumerate(rows, start=2):
+            report.rows += 1
+            candidate = self._candidate(row_number, row, columns, report)
+            if candidate is not None:
+                chunk.append(candidate)
+            if len(chunk) >= self._chunk_size:
                 await self._write_chunk(chunk, report)
-        finally:
-            if writing is not None and not writing.done():
-                writing.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await writing
+                chunk = []
+                report.seconds = time.monotonic() - started
+                if self._progress:
+                    self._progress.update(report)
+        if chunk:
+            await self._write_chunk(chunk, report)
         report.seconds = time.monotonic() - started
         if self._progress:
             self._progress.update(report, final=True)
@@ -394,37 +382,48 @@ class CustomerImporter:
     def _parse_row(
         self, row_number: int, row: Sequence[str], columns: ColumnMap
     ) -> tuple[str | None, _Candidate | None]:
-        width = len(row)
-        if not any(cell.strip() for cell in row):
+        if not any(row):
             return "empty row", None
+        width = len(row)
         values: dict[str, str] = {}
-        for index, name in columns.fields:
+        for index, name, limit in columns.limits:
             text = row[index].strip() if index < width else ""
-            if len(text) > FIELDS[name]:
-                return f"{name} longer than {FIELDS[name]} characters", None
+            if len(text) > limit:
+                return f"{name} longer than {limit} characters", None
             values[name] = text
         if not values.get("name"):
             return "missing name", None
         raw_phones: dict[str, str] = {}
+        region, area_code = self._region, self._area_code
         for index in columns.phones:
-            cell = row[index] if index < width else ""
-            for raw in _split_phones(cell):
+            if index >= width or not row[index]:
+                continue
+            for raw in _split_phones(row[index]):
                 number = normalize_number(
-                    raw, region=self._region, area_code=self._area_code, with_display=False
+                    raw, region=region, area_code=area_code, with_display=False
                 )
                 if number.e164 is None:
                     what = {"extension": "an internal extension"}.get(number.kind, "not a number")
                     return f"phone {safe_display(raw)!r} is {what}", None
-                raw_phones.setdefault(number.e164, raw[:64])
+                if number.e164 not in raw_phones:
+                    raw_phones[number.e164] = raw[:64]
         if not raw_phones:
             return "no phone number", None
-        custom = {name: row[index].strip() for index, name in columns.custom if index < width}
+        custom = (
+            {name: row[index].strip() for index, name in columns.custom if index < width}
+            if columns.custom
+            else _NO_CUSTOM
+        )
         return None, _Candidate(row_number, values, list(raw_phones), raw_phones, custom, row)
 
     async def _write_chunk(self, chunk: list[_Candidate], report: ImportReport) -> None:
         merged = _merge_within_chunk(chunk)
         async with self._engine.begin() as conn:
             await lock_for_writing(conn, _CUSTOMERS)
+            if conn.dialect.name == "sqlite":
+                # Random inserts into the phone indexes thrash SQLite's default 2 MB page
+                # cache once the tables grow; 64 MB is still bounded.
+                await conn.exec_driver_sql("PRAGMA cache_size = -65536")
             stored_phones = await _attach_existing(conn, merged)
             for refused in [c for c in merged if c.conflict]:
                 self._reject(refused.row, refused.conflict, refused.cells, report)

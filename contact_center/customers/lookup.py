@@ -247,7 +247,9 @@ class CustomerLookup:
 
     async def by_number(self, raw: str) -> list[CustomerCard]:
         """All customers with this number (several may share one); [] for none."""
-        number = normalize_number(raw, region=self._region, area_code=self._area_code)
+        number = normalize_number(
+            raw, region=self._region, area_code=self._area_code, with_display=False
+        )
         if number.kind == "e164" and number.e164 is not None:
             key = number.e164
         elif number.kind == "invalid" and self._suffix_digits and number.digits:

@@ -94,7 +94,9 @@ class CallControl:
     async def blind_transfer(self, actor: Actor, call_id: str, target_text: str) -> None:
         call = self._own_call(actor, call_id)
         target = parse_target(target_text)
-        await self._pbx.blind_transfer(call.caller_channel, target.context, target.exten)
+        # BlindTransfer moves the channels bridged *to* the one named: name the operator's
+        # leg, and the caller goes to the target while the operator is released.
+        await self._pbx.blind_transfer(call.operator_channel, target.context, target.exten)
         await self._log(actor, call_id, "blind_transfer", {"target": target.value})
 
     async def attended_transfer(self, actor: Actor, call_id: str, target_text: str) -> None:

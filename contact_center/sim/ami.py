@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import itertools
 import logging
 import random
 import re
@@ -74,6 +75,7 @@ class AmiServer:
         self.sessions: set[AmiSession] = set()
         self._server: asyncio.Server | None = None
         self._handlers: set[asyncio.Task[None]] = set()
+        self.connection_ids = itertools.count(1)
         self.port = 0
         self.local_port = 0
 
@@ -131,11 +133,17 @@ class AmiSession:
         self.remote = f"IPV4/TCP/{peer[0]}/{peer[1]}"
         self.local = f"IPV4/TCP/{sock[0]}/{sock[1]}"
         self.closing = False
+        self.name = f"ami-{next(server.connection_ids)}"
+        self.recorder = server.pbx.recorder
+        if self.recorder is not None:
+            self.recorder.conn("ami", self.name, "open")
 
     # ------------------------------------------------------------ I/O
     def write(self, data: bytes) -> None:
         if not self.closing:
             self.writer.write(data)
+            if self.recorder is not None:
+                self.recorder.data("ami", self.name, "in", data)
 
     def respond(self, req: Request, response: str, *fields: tuple[str, str]) -> None:
         headers: Headers = [("Response", response)]
@@ -163,12 +171,14 @@ class AmiSession:
             return
         self.write(event.raw)
 
-    def close(self) -> None:
+    def close(self, *, by_client: bool = False) -> None:
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
         if not self.closing:
             self.closing = True
+            if self.recorder is not None:
+                self.recorder.conn("ami", self.name, "close-by-us" if by_client else "close")
             with contextlib.suppress(Exception):
                 self.writer.close()
 
@@ -181,7 +191,10 @@ class AmiSession:
             except (ConnectionError, OSError):
                 break
             if not chunk:
+                self.close(by_client=True)
                 break
+            if self.recorder is not None:
+                self.recorder.data("ami", self.name, "out", chunk)
             requests, buffer = parse_requests(buffer + chunk)
             for req in requests:
                 await self.handle(req)

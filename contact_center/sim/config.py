@@ -69,6 +69,13 @@ DEFAULT_USERS = (
     ),
 )
 
+# The operators' phones of the capture rig ([globals] RING_1XX in extensions.conf).
+RIG_OPERATORS = (
+    Operator("Local/101@agents", "Operator 101", answer_after=1.0),
+    Operator("Local/102@agents", "Operator 102", answer_after=None),
+    Operator("Local/103@agents", "Operator 103", answer_after=2.0),
+)
+
 DEFAULT_QUEUES = (
     QueueConfig("support", strategy="rrmemory", timeout=8.0, retry=1.0, servicelevel=60),
     QueueConfig("sales", strategy="rrmemory", timeout=6.0, retry=1.0, servicelevel=30),

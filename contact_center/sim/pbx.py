@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from contact_center.sim.agistep import AgiStep, ScriptedAgi
 from contact_center.sim.config import SimConfig
@@ -22,6 +22,9 @@ from contact_center.sim.errors import ChannelHungUp, NoSuchChannel, Redirected
 from contact_center.sim.model import UNKNOWN, Bridge, Channel, Member
 from contact_center.sim.records import CdrCsv, CdrRecord, QueueLog, Recording
 from contact_center.sim.wire import Headers, encode, timestamp
+
+if TYPE_CHECKING:
+    from contact_center.sim.transcript import TranscriptWriter
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +85,7 @@ class SimPbx:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._server: Any = None
         self.events_emitted = 0
+        self.recorder: TranscriptWriter | None = None  # set before start() to record traffic
 
     # ---------------------------------------------------------------- lifecycle
     async def start(self) -> None:

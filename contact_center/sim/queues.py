@@ -51,6 +51,7 @@ class QueueEngine:
         self.pbx = pbx
         self.queues = {q.name: QueueState(q) for q in pbx.config.queues}
         self.device_states: dict[str, str] = {}
+        self.busy: set[str] = set()  # interfaces ringing or talking, in any queue
 
     # ------------------------------------------------------------ device state
     def device_changed(self, device: str, state: str) -> None:
@@ -179,8 +180,13 @@ class QueueEngine:
         return [*lines, "", ""]
 
     # ------------------------------------------------------------ choosing
+    def in_use(self, interface: str) -> bool:
+        """ringinuse=no: an operator busy in any queue is not rung by another."""
+        return interface in self.busy
+
     def choose(self, q: QueueState, entry: QueueEntry) -> list[Member]:
-        available = [m for m in q.members.values() if not m.paused and not m.busy]
+        busy = self.busy
+        available = [m for m in q.members.values() if not m.paused and m.interface not in busy]
         if not available:
             return []
         # autofill: a caller is served only while there are free members for everyone ahead
@@ -228,7 +234,8 @@ class QueueEngine:
             while True:
                 members = self.choose(q, entry)
                 if not members:
-                    await pbx.wait_for_event(ch, q.changed, 0.5)
+                    # woken by any member change; the timeout is only a safety net
+                    await pbx.wait_for_event(ch, q.changed, 5.0)
                     continue
                 attempt = await self.ring(ch, q, members)
                 if attempt is not None:
@@ -328,6 +335,7 @@ class QueueEngine:
     def start_ringing(self, ch: Channel, q: QueueState, m: Member) -> Attempt:
         pbx = self.pbx
         m.busy = True
+        self.busy.add(m.interface)
         exten, _, context = m.interface.partition("/")[2].partition("@")
         one, two = pbx.local_pair(exten, context or "agents", linkedid=ch.linkedid)
         two.origin = "queue"
@@ -435,11 +443,13 @@ class QueueEngine:
 
     def member_free(self, q: QueueState, m: Member) -> None:
         m.busy = False
+        self.busy.discard(m.interface)
         m.in_call = False
         self.member_event("QueueMemberStatus", m)
         self.update_avail(q)
         self.pbx.device_state(m.interface, "NOT_INUSE")
-        self.notify(q)
+        for other in self.queues.values():  # a free operator may serve the other queues now
+            self.notify(other)
 
     async def connect(self, ch: Channel, q: QueueState, entry: QueueEntry, a: Attempt) -> str:
         """Operator answered: leave the queue, bridge, and stay until one side hangs up."""

@@ -51,7 +51,16 @@ class _Conn:
 
 def _count(text: str) -> int:
     complete = text[: text.rfind("\r\n\r\n") + 4] if "\r\n\r\n" in text else ""
-    return sum(1 for m in split_messages(complete) if comparable(m))
+    # list items are left out: how many a list holds depends on the PBX's history
+    return sum(1 for m in split_messages(complete) if comparable(m) and not _list_item(m))
+
+
+def _list_item(msg: Message) -> bool:
+    return msg[0][0] == "Event" and (len(msg) < 2 or msg[1][0] != "Privilege")
+
+
+def _rename_channels(data: str, mapping: dict[str, str]) -> str:
+    return SUFFIX.sub(lambda m: f"-{mapping.get(m.group(1), m.group(1))};", data)
 
 
 def _suffixes(text: str) -> list[str]:
@@ -142,7 +151,7 @@ async def replay_records(
                 await _catch_up(conn, _count(captured.get(conn_name, "")), catch_up_timeout)
                 all_received = "".join(c.text for c in conns.values())
                 mapping = dict(zip(_suffixes(all_captured), _suffixes(all_received), strict=False))
-                data = SUFFIX.sub(lambda m: f"-{mapping.get(m.group(1), m.group(1))};", d["data"])
+                data = _rename_channels(d["data"], mapping)
                 if "AuthType: MD5" in data:
                     data = _md5_key(data, captured.get(conn_name, ""), conn.text, secrets or {})
                 conn.writer.write(data.encode())

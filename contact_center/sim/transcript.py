@@ -221,7 +221,7 @@ class TranscriptWriter:
     """Writes a jsonl-v1 transcript of the simulator's own AMI/AGI traffic."""
 
     def __init__(self, path: str | Path, scenario: str, description: str = "") -> None:
-        self._fh: IO[str] = open(path, "w", encoding="utf-8")  # noqa: SIM115 - closed in close()
+        self._fh: IO[str] = open(path, "w", encoding="utf-8")  # closed in close()
         self._write({"kind": "meta", "scenario": scenario, "description": description,
                      "format": "jsonl-v1"})  # fmt: skip
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Table, insert
@@ -37,36 +36,20 @@ async def bulk_insert(
     if not rows:
         return
     plan = _plan(conn.dialect, table, tuple(columns))
-    width = len(columns)
-    reorder = itemgetter(*plan.order)
-    converting = [(i, p) for i, p in enumerate(plan.processors) if p is not None]
-    # The same object (a chunk's timestamp, a shared empty dict) converts once per call.
-    last: dict[int, tuple[Any, Any]] = {}
-    out: list[tuple[Any, ...]] = []
-    for row in rows:
-        values = (*row, *plan.constants)
-        if plan.factories:
-            filled = list(values)
-            for position, factory in plan.factories:
-                filled[width + position] = factory(None)
-            values = tuple(filled)
-        ordered = reorder(values)
-        if not converting:
-            out.append(ordered if len(plan.order) > 1 else (ordered,))
-            continue
-        converted_row = list(ordered) if len(plan.order) > 1 else [ordered]
-        for index, processor in converting:
-            value = converted_row[index]
-            if value is None:
-                continue
-            seen = last.get(index)
-            if seen is not None and seen[0] is value:
-                converted_row[index] = seen[1]
-            else:
-                converted = processor(value)
-                last[index] = (value, converted)
-                converted_row[index] = converted
-        out.append(tuple(converted_row))
+    count = len(rows)
+    # Column-wise: transposing and converting whole columns runs in C (zip, map) instead
+    # of a Python loop per value.
+    given = list(zip(*rows, strict=True)) if rows else []
+    if len(given) != len(columns):
+        raise ValueError(f"{table.name}: rows have {len(given)} values, expected {len(columns)}")
+    filled: list[Sequence[Any]] = [*given, *((value,) * count for value in plan.constants)]
+    for position, factory in plan.factories:
+        filled[len(columns) + position] = [factory(None) for _ in range(count)]
+    ordered = [filled[i] for i in plan.order]
+    for index, processor in enumerate(plan.processors):
+        if processor is not None:
+            ordered[index] = _convert(ordered[index], processor)
+    out = list(zip(*ordered, strict=True))
     await conn.exec_driver_sql(plan.sql, out)  # type: ignore[arg-type]
 
 
@@ -98,6 +81,14 @@ async def allocate_ids(conn: AsyncConnection, table: Table, count: int) -> list[
         return [int(v) for v in result.scalars()]
     top = (await conn.exec_driver_sql(f"SELECT coalesce(max(id), 0) FROM {table.name}")).scalar()
     return list(range(int(top or 0) + 1, int(top or 0) + 1 + count))
+
+
+def _convert(values: Sequence[Any], processor: Callable[[Any], Any]) -> Sequence[Any]:
+    """Bind-process a column; one object repeated (a chunk's timestamp) converts once."""
+    first = values[0]
+    if len(set(map(id, values))) == 1:
+        return (None if first is None else processor(first),) * len(values)
+    return [None if v is None else processor(v) for v in values]
 
 
 @lru_cache(maxsize=128)

@@ -14,9 +14,12 @@ def add_arguments_cmd_db(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--url", help="database URL (default: from the configuration)")
     sub = parser.add_subparsers(dest="db_command", metavar="ACTION", required=True)
     up = sub.add_parser("upgrade", help="apply migrations up to the latest (or --revision)")
+    _url_option(up)
     up.add_argument("--revision", default="head")
-    sub.add_parser("current", help="print the revision the database is at")
+    cur = sub.add_parser("current", help="print the revision the database is at")
+    _url_option(cur)
     rev = sub.add_parser("revision", help="(developers) autogenerate a revision from models")
+    _url_option(rev)
     rev.add_argument("-m", "--message", required=True)
 
 
@@ -39,3 +42,8 @@ def cmd_db(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def _url_option(parser: argparse.ArgumentParser) -> None:
+    # Accepted after the action too; SUPPRESS keeps a value given before the action.
+    parser.add_argument("--url", default=argparse.SUPPRESS, help="database URL")

@@ -64,7 +64,7 @@ from markupsafe import Markup, escape
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from contact_center.bus.base import POPS, Bus, BusError
+from contact_center.bus.base import POPS, Bus, BusError, BusUnavailable
 from contact_center.config import Settings
 from contact_center.web import auth
 from contact_center.web.auth import (
@@ -84,6 +84,7 @@ from contact_center.web.ws import Connection, PopHub, origin_allowed, parse_last
 log = logging.getLogger(__name__)
 
 HERE = Path(__file__).parent
+HUB_START_TIMEOUT = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +130,16 @@ async def security_headers(request: web.Request, handler: auth.Handler) -> web.S
     headers.setdefault("X-Frame-Options", "DENY")
     headers.setdefault("Referrer-Policy", "same-origin")
     return response
+
+
+@web.middleware
+async def bus_errors(request: web.Request, handler: auth.Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except BusUnavailable as exc:
+        # Redis is down: say so plainly instead of a bare 500; the browser retries later.
+        log.warning("%s %s: %s", request.method, request.path, exc)
+        raise web.HTTPServiceUnavailable(text="the event bus is unavailable, try again") from exc
 
 
 @web.middleware
@@ -326,7 +337,11 @@ async def websocket(request: web.Request) -> web.StreamResponse:
 async def _run_hub(app: web.Application) -> AsyncIterator[None]:
     hub = app[HUB_KEY]
     task = asyncio.create_task(hub.run(), name="pop-hub")
-    await hub.started.wait()
+    try:
+        await asyncio.wait_for(hub.started.wait(), HUB_START_TIMEOUT)
+    except TimeoutError:
+        # Redis is down: serve pages anyway (degraded); the hub keeps retrying on its own.
+        log.warning("pop hub not following the bus yet; starting without live pops")
     yield
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
@@ -346,7 +361,8 @@ def create_app(
 ) -> web.Application:
     """The web application with sign-in, ``/healthz``, ``/ws``, the console and ``plugins``."""
     app = web.Application(
-        middlewares=[security_headers, load_user, access_control], client_max_size=2 * 1024**2
+        middlewares=[security_headers, bus_errors, load_user, access_control],
+        client_max_size=2 * 1024**2,
     )
     app[DEPS_KEY] = deps
     app[SETTINGS_KEY] = deps.settings

@@ -20,8 +20,14 @@ from contact_center.bus.base import EVENTS
 from contact_center.calls import events as ev
 from contact_center.customers.phones import normalize_number, phone_suffix
 from contact_center.store.db import from_epoch, utcnow
-from contact_center.store.models import Customer, CustomerPhone, InteractionEvent, OperatorSession
-from contact_center.web.app import BUS_KEY, SESSIONS_KEY, SETTINGS_KEY
+from contact_center.store.models import (
+    Call,
+    Customer,
+    CustomerPhone,
+    InteractionEvent,
+    OperatorSession,
+)
+from contact_center.web.app import BUS_KEY, HUB_KEY, SESSIONS_KEY, SETTINGS_KEY
 from contact_center.web.auth import Role, current_user, require_role
 
 STATES = ("available", "paused")
@@ -62,6 +68,31 @@ def optional_id(fields: dict[str, str], name: str) -> int | None:
     if not raw.isdigit():
         raise BadInput(f"{name} must be a number")
     return int(raw)
+
+
+async def ensure_own_call(request: web.Request, server: str, call_id: str) -> None:
+    """Operators act only on calls that rang for them; supervisors and admins on any call.
+
+    Known from this instance's recent pops, else from the call record (its operator
+    interface), which the history writer keeps — so a web restart does not lock them out.
+    """
+    user = current_user(request)
+    if user.has_role(Role.SUPERVISOR):
+        return
+    if request.app[HUB_KEY].was_popped(user.login, server, call_id):
+        return
+    if user.interface:
+        async with request.app[SESSIONS_KEY]() as db:
+            found = await db.execute(
+                select(Call.id).where(
+                    Call.server == server,
+                    Call.linkedid == call_id,
+                    Call.operator_interface == user.interface,
+                )
+            )
+            if found.first() is not None:
+                return
+    raise web.HTTPForbidden(text="this call was not offered to you")
 
 
 async def publish_event(request: web.Request, event: ev.DomainEvent) -> str:
@@ -130,6 +161,7 @@ async def wrapup(request: web.Request) -> web.Response:
     user = current_user(request)
     server = request.match_info["server"]
     call_id = request.match_info["call_id"]
+    await ensure_own_call(request, server, call_id)
     fields = await form_fields(request)
     disposition = text_field(fields, "disposition", 80, required=True)
     notes = text_field(fields, "notes", MAX_NOTES)
@@ -204,6 +236,7 @@ async def _identify(request: web.Request, server: str, call_id: str, customer_id
 
 @require_role(Role.OPERATOR, Role.SUPERVISOR)
 async def identify(request: web.Request) -> web.Response:
+    await ensure_own_call(request, request.match_info["server"], request.match_info["call_id"])
     fields = await form_fields(request)
     customer_id = optional_id(fields, "customer_id")
     if customer_id is None or not await _customer_exists(request, customer_id):
@@ -217,6 +250,9 @@ async def identify(request: web.Request) -> web.Response:
 @require_role(Role.OPERATOR, Role.SUPERVISOR)
 async def create_customer(request: web.Request) -> web.Response:
     fields = await form_fields(request)
+    server, call_id = fields.get("server", ""), fields.get("call_id", "")
+    if server and call_id:
+        await ensure_own_call(request, server, call_id)
     name = text_field(fields, "name", MAX_SHORT, required=True)
     company = text_field(fields, "company", MAX_SHORT)
     phone_raw = text_field(fields, "phone", 64)
@@ -236,7 +272,6 @@ async def create_customer(request: web.Request) -> web.Response:
         db.add(customer)
         await db.flush()
         customer_id = customer.id
-    server, call_id = fields.get("server", ""), fields.get("call_id", "")
     if server and call_id:
         await _identify(request, server, call_id, customer_id)
     return web.json_response({"customer_id": customer_id}, status=201)

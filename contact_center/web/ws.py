@@ -43,6 +43,7 @@ MAX_CLIENT_MESSAGE = 4096  # browsers only send small control messages
 HEARTBEAT_SECONDS = 20.0
 CLOSE_TIMEOUT = 2.0
 ACTIVE_POPS_PER_OPERATOR = 20
+RECENT_CALLS_PER_OPERATOR = 200
 HELD_LIMIT = 4 * QUEUE_SIZE  # live messages held back while a long backlog is sent
 
 
@@ -118,6 +119,8 @@ class PopHub:
         self._by_login: dict[str, set[Connection]] = {}
         # Pops of calls still ringing/talking, per operator: the snapshot for a fresh tab.
         self._active: dict[str, OrderedDict[str, tuple[str, str]]] = {}
+        # Calls each operator was popped, ended or not: an operator may act on these only.
+        self._recent: dict[str, OrderedDict[str, None]] = {}
         self.cursor = "0-0"
         self.started = asyncio.Event()
 
@@ -216,6 +219,15 @@ class PopHub:
         active[call] = (sid, frame)
         while len(active) > ACTIVE_POPS_PER_OPERATOR:
             active.popitem(last=False)
+        recent = self._recent.setdefault(login, OrderedDict())
+        recent.pop(call, None)
+        recent[call] = None
+        while len(recent) > RECENT_CALLS_PER_OPERATOR:
+            recent.popitem(last=False)
+
+    def was_popped(self, login: str, server: str, call_id: str) -> bool:
+        """Whether this instance pushed a pop of that call to ``login`` lately (since start)."""
+        return f"{server}/{call_id}" in self._recent.get(login, {})
 
     async def run(self) -> None:
         """Follow the stream forever (a task owned by the app's cleanup context)."""

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -75,6 +76,11 @@ def encode_body(payload: dict[str, Any]) -> bytes:
     return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+def _being_cancelled() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
 def _default_http_session() -> aiohttp.ClientSession:
     return aiohttp.ClientSession(headers={"User-Agent": USER_AGENT})
 
@@ -93,6 +99,7 @@ class WebhookDispatcher:
         poll_interval: float = 1.0,
         concurrency: int = 8,
         lease_seconds: float = 120.0,
+        subscriptions_ttl: float = 5.0,
     ) -> None:
         self.store = WebhookStore(sessions)
         self.clock = clock
@@ -105,6 +112,10 @@ class WebhookDispatcher:
         self._http_factory = http_session_factory or _default_http_session
         self._http: aiohttp.ClientSession | None = None
         self._wakeup = asyncio.Event()
+        # Subscribers per kind, re-read every ``subscriptions_ttl`` seconds: most events of
+        # every call are subscribable kinds, and subscriptions change rarely.
+        self.subscriptions_ttl = subscriptions_ttl
+        self._subscribers: dict[str, tuple[float, list[int]]] = {}
         self.sent = 0  # successful deliveries since start (for metrics and tests)
         self.failed = 0
 
@@ -115,7 +126,7 @@ class WebhookDispatcher:
         kind = webhook_kind(event)
         if kind is None:
             return
-        subscribers = await self.store.subscribers(kind)
+        subscribers = await self._subscribers_of(kind)
         if not subscribers:
             return
         added = await self.store.record(
@@ -127,6 +138,19 @@ class WebhookDispatcher:
         )
         if added:
             self.wake()
+
+    async def _subscribers_of(self, kind: str) -> list[int]:
+        now = time.monotonic()
+        cached = self._subscribers.get(kind)
+        if cached is not None and now - cached[0] < self.subscriptions_ttl:
+            return cached[1]
+        ids = await self.store.subscribers(kind)
+        self._subscribers[kind] = (now, ids)
+        return ids
+
+    def invalidate(self) -> None:
+        """Forget cached subscriptions (after an admin added or deleted one)."""
+        self._subscribers.clear()
 
     def wake(self) -> None:
         """Look for due deliveries now rather than at the next poll."""
@@ -143,6 +167,9 @@ class WebhookDispatcher:
                 except asyncio.CancelledError:
                     raise
                 except Exception:
+                    # A driver may turn our cancellation into its own error: stop anyway.
+                    if _being_cancelled():
+                        raise asyncio.CancelledError() from None
                     # Database down, most likely: keep the loop alive, the rows wait.
                     log.exception("webhook delivery pass failed")
                     sent = 0
@@ -150,8 +177,11 @@ class WebhookDispatcher:
                     await self._sleep()
 
     async def _sleep(self) -> None:
+        # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
+        # arrives as the wait ends, and the loop would never stop.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wakeup.wait(), self.poll_interval)
+            async with asyncio.timeout(self.poll_interval):
+                await self._wakeup.wait()
         self._wakeup.clear()
 
     @contextlib.asynccontextmanager

@@ -46,6 +46,13 @@ def _wake(request: web.Request) -> None:
         dispatcher.wake()
 
 
+def _subscriptions_changed(request: web.Request) -> None:
+    # Other processes' dispatchers see the change within their cache TTL.
+    dispatcher = request.app.get(DISPATCHER_KEY)
+    if dispatcher is not None:
+        dispatcher.invalidate()
+
+
 async def _page(
     request: web.Request,
     *,
@@ -86,6 +93,7 @@ async def webhooks_add_form(request: web.Request) -> web.Response:
         )
     except WebhookError as exc:
         return await _page(request, error=str(exc), status=400)
+    _subscriptions_changed(request)
     return await _page(request, created=created, status=201)
 
 
@@ -95,6 +103,7 @@ async def webhooks_delete_form(request: web.Request) -> web.Response:
         await _store(request).delete(_id(request, "webhook_id"))
     except NotFound as exc:
         raise web.HTTPNotFound(text=str(exc)) from None
+    _subscriptions_changed(request)
     return redirect("/admin/webhooks")
 
 
@@ -129,6 +138,7 @@ async def api_add(request: web.Request) -> web.Response:
         )
     except WebhookError as exc:
         raise web.HTTPBadRequest(text=str(exc)) from None
+    _subscriptions_changed(request)
     return web.json_response(
         {"webhook": created.webhook.to_dict(), "secret": created.secret}, status=201
     )
@@ -140,6 +150,7 @@ async def api_delete(request: web.Request) -> web.Response:
         await _store(request).delete(_id(request, "webhook_id"))
     except NotFound as exc:
         raise web.HTTPNotFound(text=str(exc)) from None
+    _subscriptions_changed(request)
     return web.Response(status=204)
 
 

@@ -6,12 +6,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
 
-from contact_center.ami.leader import UNAVAILABLE, LeaderError, LeaderLock, run_as_leader
+from contact_center.ami.connector import AmiConnector
+from contact_center.ami.leader import (
+    UNAVAILABLE,
+    LeaderError,
+    LeaderLock,
+    leader_key,
+    run_as_leader,
+)
+from contact_center.calls import events as ev
+from contact_center.config import AmiSettings
 from tests.conftest import wait_for
 from tests.integration.tcp_proxy import TcpProxy
 
@@ -180,7 +190,7 @@ async def test_work_runs_only_on_the_leader_and_moves_on_handover(
     key = f"{redis_prefix}:ami-leader:pbx1"
     running: list[str] = []
 
-    def work(name: str) -> object:
+    def work(name: str) -> Callable[[], Awaitable[None]]:
         async def run() -> None:
             running.append(name)
             try:
@@ -192,9 +202,9 @@ async def test_work_runs_only_on_the_leader_and_moves_on_handover(
 
     a = lock(redis_url, key, "host-a", ttl_ms=30_000)
     b = lock(redis_url, key, "host-b", ttl_ms=30_000)
-    first = asyncio.create_task(run_as_leader(a, work("a")))  # type: ignore[arg-type]
+    first = asyncio.create_task(run_as_leader(a, work("a")))
     await wait_for(lambda: running == ["a"], 2)
-    second = asyncio.create_task(run_as_leader(b, work("b")))  # type: ignore[arg-type]
+    second = asyncio.create_task(run_as_leader(b, work("b")))
     try:
         await wait_for(lambda: b.state == "standby", 2)
         assert ["a"] == running
@@ -209,3 +219,43 @@ async def test_work_runs_only_on_the_leader_and_moves_on_handover(
         await a.close()
         await b.close()
     assert [] == running
+
+
+async def test_only_the_leaders_connector_talks_to_asterisk(
+    redis_url: str, redis_prefix: str, tmp_path: Path
+) -> None:
+    """Two hosts, one Asterisk (the simulator): one AMI connection at a time; when the
+    leader stops, the standby's connector connects."""
+    sim = pytest.importorskip("contact_center.sim.pbx")
+    key = leader_key(redis_prefix, "sim1")
+    async with sim.SimPbx() as pbx:
+        settings = AmiSettings(port=pbx.port, secret="cc-test-secret", reconnect_min=0.05)
+
+        async def ignore(event: ev.DomainEvent) -> None:
+            return None
+
+        hosts = [
+            (
+                lock(redis_url, key, name, ttl_ms=30_000),
+                AmiConnector(settings, "sim1", ignore, state_dir=tmp_path / name),
+            )
+            for name in ("host-a", "host-b")
+        ]
+        (a, conn_a), (b, conn_b) = hosts
+        first = asyncio.create_task(run_as_leader(a, conn_a.run))
+        await wait_for(lambda: conn_a.connected, 5)
+        second = asyncio.create_task(run_as_leader(b, conn_b.run))
+        try:
+            await wait_for(lambda: b.state == "standby", 2)
+            assert (True, False) == (conn_a.connected, conn_b.connected)
+            first.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await first
+            await wait_for(lambda: conn_b.connected, 5)
+            assert (False, True) == (conn_a.connected, b.held)
+        finally:
+            second.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await second
+            await a.close()
+            await b.close()

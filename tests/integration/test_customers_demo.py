@@ -68,12 +68,12 @@ async def test_loaded_demo_data_is_found_by_lookup(db_url: str) -> None:
 
 def test_cli_demo_then_lookup(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'demo.sqlite3'}"
-    assert 0 == main(["db", "--url", url, "upgrade"])
+    assert 0 == main(["db", "upgrade", "--url", url])  # --url after the action works too
     capsys.readouterr()
 
     loaded = main(["customers", "--url", url, "demo", "--count", "30", "--seed", "2"])
     loaded_out = capsys.readouterr().out
-    found = main(["customers", "--url", url, "lookup", demo_phone(3)])
+    found = main(["customers", "lookup", demo_phone(3), "--url", url])
     found_out = capsys.readouterr().out
     extension = main(["customers", "--url", url, "lookup", "101"])
     extension_err = capsys.readouterr().err

@@ -173,3 +173,9 @@ def test_safe_cell() -> None:
     cases = ["=1+1", "+A1", "-A1", "@SUM(A1)", "\t=1", "\r=1", "+74951234567", "-12.50", "Ivan", ""]
     assert ["'=1+1", "'+A1", "'-A1", "'@SUM(A1)", "'\t=1", "'\r=1", "+74951234567", "-12.50",
             "Ivan", ""] == [safe_cell(c) for c in cases]  # fmt: skip
+
+
+def test_safe_cell_phone_lists() -> None:
+    cases = ["+74951234567 +74957654321", "+7495 =1+1", "+7495 cmd", "1+1", "a=1"]
+    expected = ["+74951234567 +74957654321", "'+7495 =1+1", "'+7495 cmd", "1+1", "a=1"]
+    assert expected == [safe_cell(c) for c in cases]

@@ -349,3 +349,29 @@ async def test_state_change_publishes_an_operator_action(
 def test_require_role_rejects_unknown_roles() -> None:
     with pytest.raises(UnknownRole, match="unknown role 'root'"):
         require_role("root")
+
+
+async def test_actions_answer_503_when_the_bus_is_down(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from contact_center.bus.redis import RedisBus
+    from contact_center.web import app as app_module
+
+    monkeypatch.setattr(app_module, "HUB_START_TIMEOUT", 0.1)
+
+    dead = RedisBus("redis://127.0.0.1:1/0", prefix="x")  # nothing listens on port 1
+    async with database(sqlite_url) as (_, sessions):
+        await seed(sessions)
+        async with web_server(sessions, dead) as srv:
+            browser = await sign_in(srv, "alice")
+            try:
+                resp = await browser.post("/api/operator/state", {"state": "available"})
+                assert (503, "the event bus is unavailable, try again") == (
+                    resp.status,
+                    await resp.text(),
+                )
+                health = await browser.http.get(browser.url("/healthz"))
+                assert (503, "degraded") == (health.status, (await health.json())["status"])
+            finally:
+                await browser.close()
+    await dead.close()

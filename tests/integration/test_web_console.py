@@ -9,9 +9,12 @@ from aiohttp.test_utils import TestServer
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from contact_center.bus import EVENTS, MemoryBus
+from contact_center.bus import EVENTS, POPS, MemoryBus
 from contact_center.customers.lookup import CustomerLookup
-from contact_center.store.models import InteractionEvent
+from contact_center.store.db import utcnow
+from contact_center.store.models import Call, InteractionEvent
+from contact_center.web.app import HUB_KEY
+from tests.conftest import wait_for
 from tests.integration.web_support import (
     SQLITE_ONLY,
     add_customer,
@@ -34,6 +37,13 @@ def bus() -> MemoryBus:
     return MemoryBus()
 
 
+async def popped(server: TestServer, bus: MemoryBus, login: str, call_id: str) -> None:
+    """The call rang for ``login`` (the screen pop told this web instance so)."""
+    message = {"type": "pop", "to": login, "server": "pbx1", "call_id": call_id, "html": ""}
+    await bus.publish(POPS, message)
+    await wait_for(lambda: server.app[HUB_KEY].was_popped(login, "pbx1", call_id))
+
+
 @pytest.fixture
 async def server(db: async_sessionmaker[AsyncSession], bus: MemoryBus) -> AsyncIterator[TestServer]:
     async with web_server(db, bus) as srv:
@@ -44,6 +54,7 @@ async def test_wrapup_is_saved_in_the_history_once_and_published(
     server: TestServer, bus: MemoryBus, db: async_sessionmaker[AsyncSession]
 ) -> None:
     ivan = await add_customer(db, "Ivan", ["+74951234567"])
+    await popped(server, bus, "alice", "1700000000.1")
     alice = await sign_in(server, "alice")
     try:
         for notes in ["first draft", "Called about <b>invoice</b>"]:
@@ -74,7 +85,8 @@ async def test_wrapup_is_saved_in_the_history_once_and_published(
 
 
 @SQLITE_ONLY
-async def test_wrapup_without_disposition_is_refused(server: TestServer) -> None:
+async def test_wrapup_without_disposition_is_refused(server: TestServer, bus: MemoryBus) -> None:
+    await popped(server, bus, "alice", "c1")
     alice = await sign_in(server, "alice")
     try:
         resp = await alice.post("/api/calls/pbx1/c1/wrapup", {"notes": "x"})
@@ -89,6 +101,7 @@ async def test_choosing_a_customer_publishes_caller_identified(
     server: TestServer, bus: MemoryBus, db: async_sessionmaker[AsyncSession]
 ) -> None:
     anna = await add_customer(db, "Anna", ["+74951112233"])
+    await popped(server, bus, "alice", "c1")
     alice = await sign_in(server, "alice")
     try:
         assert (
@@ -98,7 +111,7 @@ async def test_choosing_a_customer_publishes_caller_identified(
         assert {"customer_id": anna} == await resp.json()
     finally:
         await alice.close()
-    [(_, event)] = await bus.read(EVENTS, "0")
+    [(_, event)] = [e for e in await bus.read(EVENTS, "0")]
     assert ("call.identified", "pbx1", "c1", anna, "operator") == (
         event["kind"],
         event["server"],
@@ -111,6 +124,7 @@ async def test_choosing_a_customer_publishes_caller_identified(
 async def test_creating_the_unknown_caller_makes_them_findable_and_identifies_the_call(
     server: TestServer, bus: MemoryBus, db: async_sessionmaker[AsyncSession]
 ) -> None:
+    await popped(server, bus, "alice", "c9")
     alice = await sign_in(server, "alice")
     try:
         bad = await alice.post("/api/customers", {"name": "X", "phone": "call me maybe"})
@@ -153,3 +167,36 @@ async def test_state_must_be_known(server: TestServer) -> None:
         assert "state must be one of available, paused" == await resp.text()
     finally:
         await alice.close()
+
+
+@SQLITE_ONLY
+async def test_operators_act_only_on_calls_offered_to_them(
+    server: TestServer, bus: MemoryBus, db: async_sessionmaker[AsyncSession]
+) -> None:
+    await add_user(db, "bob", "operator", "Local/102@agents")
+    await add_user(db, "sam", "supervisor")
+    await popped(server, bus, "bob", "bobs-call")
+    async with db.begin() as s:
+        s.add(
+            Call(
+                server="pbx1",
+                linkedid="older-call",
+                operator_interface="Local/101@agents",
+                started_at=utcnow(),
+            )
+        )
+    alice, sam = await sign_in(server, "alice"), await sign_in(server, "sam")
+    try:
+        wrapup = {"disposition": "resolved"}
+        denied = await alice.post("/api/calls/pbx1/bobs-call/wrapup", wrapup)
+        assert (403, "this call was not offered to you") == (denied.status, await denied.text())
+        assert (
+            403
+            == (await alice.post("/api/calls/pbx1/bobs-call/identify", {"customer_id": "1"})).status
+        )
+        # Known from the call record (e.g. popped before this web instance restarted).
+        assert 200 == (await alice.post("/api/calls/pbx1/older-call/wrapup", wrapup)).status
+        assert 200 == (await sam.post("/api/calls/pbx1/bobs-call/wrapup", wrapup)).status
+    finally:
+        await alice.close()
+        await sam.close()

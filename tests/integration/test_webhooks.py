@@ -10,6 +10,7 @@ import json
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -46,7 +47,7 @@ class Receiver:
             return web.Response(status=500, text="boom")
         return web.Response(status=204)
 
-    def bodies(self) -> list[dict[str, object]]:
+    def bodies(self) -> list[dict[str, Any]]:
         return [json.loads(body) for _, body in self.requests]
 
 
@@ -209,7 +210,7 @@ async def test_disposition_and_unsubscribed_kinds(sqlite_url: str) -> None:
     async with database(sqlite_url) as (_engine, sessions), receiver() as crm:
         await WebhookStore(sessions).add(crm.url, ["call.disposition"], now=utcnow())
         dispatcher = dispatcher_for(sessions)
-        base = {"server": "pbx1", "call_id": "5.1", "at": 10.0, "user": "alice"}
+        base: dict[str, Any] = {"server": "pbx1", "call_id": "5.1", "at": 10.0, "user": "alice"}
         await dispatcher.handle(ev.OperatorAction(**base, key="n", action="note", detail={}))
         await dispatcher.handle(ev.OperatorAction(**base, key="d", action="disposition",
                                                   detail={"disposition": "sale"}))  # fmt: skip
@@ -310,3 +311,29 @@ async def test_admin_api_and_pages(db_url: str) -> None:
             finally:
                 await admin.close()
                 await sue.close()
+
+
+@SQLITE_ONLY
+async def test_subscription_added_by_admin_applies_at_once(db_url: str) -> None:
+    async with database(db_url) as (_engine, sessions), receiver() as crm:
+        await add_user(sessions, "root", "admin")
+        dispatcher = dispatcher_for(sessions)
+        await dispatcher.handle(answered("4.0"))  # nobody subscribed yet (and that is cached)
+        extras = {webhooks_http.DISPATCHER_KEY: dispatcher}
+        async with web_server(
+            sessions, MemoryBus(), plugins=[webhooks_http], extras=extras
+        ) as server:
+            admin = await sign_in(server, "root")
+            try:
+                new = {"url": crm.url, "kinds": ["call.answered"]}
+                headers = {"X-CSRF-Token": admin.csrf}
+                async with admin.http.post(
+                    admin.url("/api/webhooks"), json=new, headers=headers
+                ) as resp:
+                    assert 201 == resp.status
+            finally:
+                await admin.close()
+        await dispatcher.handle(answered("4.1"))
+        async with running(dispatcher):
+            await wait_for(lambda: dispatcher.sent == 1)
+        assert ["4.1"] == [b["call_id"] for b in crm.bodies()]

@@ -117,6 +117,33 @@ def test_unanswered_click_to_call_is_still_outbound() -> None:
     assert [("outbound", "")] == [(e.direction, e.did) for e in arrived]
 
 
+def test_callback_ringing_the_customer_first_is_outbound() -> None:
+    """Originate Local/<number>@cc-originate into to-queue,support: the customer's leg is the
+    first channel, and the call then waits for an operator like an inbound one."""
+    tracker = CallTracker("pbx1")
+    one = "Local/+74957654321@cc-originate-0000000c;1"
+    frames = [
+        event(
+            "Newchannel",
+            **channel(
+                one,
+                ROOT,
+                1.0,
+                Context="cc-originate",
+                Exten="+74957654321",
+                CallerIDNum="<unknown>",
+            ),
+        ),
+        event("NewCallerid", **channel(one, ROOT, 1.1, CallerIDNum="4951110004")),
+        event("QueueCallerJoin", **channel(one, ROOT, 5.0, Queue="support", Position="1")),
+    ]
+    events = tracker.feed_all(frames)
+    assert [("outbound", "+74957654321")] == [
+        (e.direction, e.did) for e in events if isinstance(e, ev.CallArrived)
+    ]
+    assert ["call.arrived", "call.queued"] == [e.kind for e in events]
+
+
 def test_untagged_call_starting_in_cc_originate_is_outbound() -> None:
     """A call placed by something else (an old Originate without our ChannelId) is recognised
     from its first dialplan context."""

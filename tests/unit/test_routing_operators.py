@@ -193,7 +193,7 @@ async def test_transfers_and_conference_act_on_the_right_channels(logged) -> Non
     await control.attended_transfer(anna, "1.0", "102")
     room = await control.conference(anna, "1.0")
     assert [
-        ("BlindTransfer", (CALL.caller_channel, "transfer-targets", "sales")),
+        ("BlindTransfer", (CALL.operator_channel, "transfer-targets", "sales")),
         ("Atxfer", (CALL.operator_channel, "transfer-targets", "102")),
         ("Redirect", (CALL.caller_channel, "conference", room, CALL.operator_channel, room)),
     ] == pbx.actions

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 11:43:24.996511
+Create Date: 2026-11-22 11:52:46.819087
 """
 
 from __future__ import annotations
@@ -225,7 +225,6 @@ def upgrade() -> None:
     sa.UniqueConstraint('customer_id', 'e164', name=op.f('uq_customer_phones_customer_id'))
     )
     with op.batch_alter_table('customer_phones', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_customer_phones_customer_id'), ['customer_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_customer_phones_e164'), ['e164'], unique=False)
         batch_op.create_index(batch_op.f('ix_customer_phones_suffix'), ['suffix'], unique=False)
 
@@ -463,7 +462,6 @@ def downgrade() -> None:
     with op.batch_alter_table('customer_phones', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_customer_phones_suffix'))
         batch_op.drop_index(batch_op.f('ix_customer_phones_e164'))
-        batch_op.drop_index(batch_op.f('ix_customer_phones_customer_id'))
 
     op.drop_table('customer_phones')
     with op.batch_alter_table('charges', schema=None) as batch_op:

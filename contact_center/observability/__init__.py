@@ -1,0 +1,2 @@
+"""Operations: Prometheus metrics (``metrics``), ``/metrics`` and ``/readyz`` (``http``),
+structured JSON logs (``logging``)."""
