@@ -1,8 +1,10 @@
 """Caller lookup latency on PostgreSQL: CustomerLookup.by_number vs the same query in asyncpg.
 
 Loads N demo customers (COPY) into a fresh schema, then times, number by number and
-interleaved so that machine load hits both alike: the raw indexed query through an asyncpg
-pool (the floor), ``CustomerLookup.by_number`` with the cache off, and with the cache warm.
+interleaved so that machine load hits all alike: the same indexed query as a prepared
+statement on one dedicated asyncpg connection (the floor: no pool, no normalisation, no
+mapping), the same through an asyncpg pool (for reference — its release runs a RESET
+round trip), ``CustomerLookup.by_number`` with the cache off, and with the cache warm.
 
     .venv/bin/python -m bench.bench_lookup [--customers 100000] [--samples 2000]
 """
@@ -138,7 +140,7 @@ async def run(url: str, customers: int, samples: int, seed: int) -> dict[str, An
         hide_password=False
     )
     # No pre-ping: CustomerLookup retries a dropped connection itself (see its docstring),
-    # and the asyncpg pool of the baseline does not ping either.
+    # and the raw baselines do not ping either.
     engine = create_engine(schema_url, pre_ping=False)
     pool = await asyncpg.create_pool(
         dsn, min_size=2, max_size=2, server_settings={"search_path": schema}
@@ -159,25 +161,36 @@ async def run(url: str, customers: int, samples: int, seed: int) -> dict[str, An
         uncached = CustomerLookup(session_factory(engine), region="RU", cache_size=0)
         cached = CustomerLookup(session_factory(engine), region="RU", cache_size=100_000)
 
+        dedicated = await asyncpg.connect(dsn, server_settings={"search_path": schema})
+        prepared = await dedicated.prepare(raw_sql)
+
         async def raw(number: str) -> list[Any]:
+            return await prepared.fetch(*[number if n == "e164" else static[n] for n in names])
+
+        async def raw_pool(number: str) -> list[Any]:
             params = [number if n == "e164" else static[n] for n in names]
             async with pool.acquire() as conn:
                 return await conn.fetch(raw_sql, *params)
 
-        for number in numbers[:200]:  # warm up both paths (prepared statements, pools)
+        for number in numbers[:200]:  # warm up every path (prepared statements, pools)
             await raw(number)
+            await raw_pool(number)
             await uncached.by_number(number)
         raw_times: list[float] = []
+        pool_times: list[float] = []
         lookup_times: list[float] = []
         for i, number in enumerate(numbers):
-            # Alternate which goes first, so neither always meets a warm server cache.
-            if i % 2:
-                raw_t, rows = await timed(raw, number)
-                lookup_t, cards = await timed(uncached.by_number, number)
-            else:
-                lookup_t, cards = await timed(uncached.by_number, number)
-                raw_t, rows = await timed(raw, number)
+            # Rotate which goes first, so none always meets a warm server cache.
+            order = ("raw", "pool", "lookup")[i % 3 :] + ("raw", "pool", "lookup")[: i % 3]
+            for which in order:
+                if which == "raw":
+                    raw_t, rows = await timed(raw, number)
+                elif which == "pool":
+                    pool_t, _ = await timed(raw_pool, number)
+                else:
+                    lookup_t, cards = await timed(uncached.by_number, number)
             raw_times.append(raw_t)
+            pool_times.append(pool_t)
             lookup_times.append(lookup_t)
             if len({r[0] for r in rows}) != len(cards):
                 raise AssertionError(f"{number}: raw found {len(rows)} rows, lookup {len(cards)}")
@@ -191,12 +204,14 @@ async def run(url: str, customers: int, samples: int, seed: int) -> dict[str, An
             "samples": len(numbers),
             "load_seconds": round(load_seconds, 1),
             "baseline_raw_asyncpg": raw_stats,
+            "raw_asyncpg_pool": summary(pool_times),
             "lookup_uncached": lookup_stats,
             "lookup_cached": summary(cached_times),
             "ratio_p99_uncached_to_raw": round(lookup_stats["p99_us"] / raw_stats["p99_us"], 3),
             "ratio_p50_uncached_to_raw": round(lookup_stats["p50_us"] / raw_stats["p50_us"], 3),
             "target_ratio_p99": 1.5,
         }
+        await dedicated.close()
     finally:
         await pool.close()
         await engine.dispose()

@@ -228,7 +228,7 @@ class Service:
         )
         self.consume("billing", retrying_outages(billing.handle))
 
-        worker = RecordingWorker(core.sessions, s.recording)
+        worker = RecordingWorker(core.sessions, s.recording, publish=core.publish)
         await worker.__aenter__()
         self._closers.append(lambda: worker.__aexit__(None, None, None))
         indexer = RecordingIndexer(core.sessions, on_stopped=worker.notify)

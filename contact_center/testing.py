@@ -218,15 +218,21 @@ class AmiClient:
 
 
 async def replay_against_simulator(
-    capture: str | Path, records_filter: Callable[[list[Any]], list[Any]] | None = None
+    capture: str | Path,
+    records_filter: Callable[[list[Any]], list[Any]] | None = None,
+    *,
+    time_scale: float = 0.2,
 ) -> dict[str, tuple[list[Message], list[Message]]]:
     """Run a capture's client side against a fresh simulator: per connection, the
-    (captured, simulated) message lists, ready for :func:`compare_streams`."""
+    (captured, simulated) message lists, ready for :func:`compare_streams`.
+
+    The clock runs 5x fast: quicker would leave a busy machine too little time to send an
+    action while the situation it was captured in (a caller still waiting…) lasts."""
     path = Path(capture)
     records = read_records(path)
     if records_filter is not None:
         records = records_filter(records)
-    async with running_pbx() as pbx:
+    async with running_pbx(time_scale=time_scale) as pbx:
         pbx.queues.device_states.update(CAPTURE_DEVICE_STATES.get(path.stem, {}))
         got = await replay_records(records, pbx.host, pbx.port, secrets=TEST_SECRETS)
     want = incoming_messages(records)

@@ -9,6 +9,10 @@ charges (``ON CONFLICT DO UPDATE``): running it twice gives the same rows.
 Every finished call gets a row, also when it cannot be priced (unanswered, internal, no plan,
 no prefix): then the amount is 0 and ``breakdown["reason"]`` says why, so reports count every
 call and a later ``rerate`` (after importing the plan) fixes them.
+
+With ``publish`` given, a ``CallCharged`` event (key ``charge_event_key``) goes out after the
+charge commits: once when a call is first charged, and again from ``rerate`` only for calls
+whose price actually changed.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from __future__ import annotations
 import logging
 import math
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -36,6 +40,7 @@ from contact_center.store.db import from_epoch, utcnow
 log = logging.getLogger(__name__)
 Sessions = async_sessionmaker[AsyncSession]
 Progress = Callable[[int, int], None]
+Publish = Callable[[ev.DomainEvent], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,8 +115,10 @@ class BillingService:
         outbound_plan: str = "outbound",
         plans: PlanCache | None = None,
         max_live_calls: int = 100_000,
+        publish: Publish | None = None,
     ) -> None:
         self._sessions = sessions
+        self._publish = publish
         self._default_plans = {"inbound": inbound_plan, "outbound": outbound_plan}
         self.plans = plans or PlanCache(sessions)
         self._live: OrderedDict[tuple[str, str], CallFacts] = OrderedDict()
@@ -153,29 +160,44 @@ class BillingService:
 
     async def _charge_ended(self, event: ev.CallEnded, facts: CallFacts | None) -> None:
         async with self._sessions() as session, session.begin():
-            stored = await _call_facts(session, event.server, event.call_id)
-            if facts is None:
-                facts = stored
-            elif stored is not None and facts.customer_id is None:
-                facts = replace(facts, customer_id=stored.customer_id)
-            if facts is None:
-                # Started before we were running and history has no row yet: an explained
-                # zero now, a real price on the next rerate.
-                facts = CallFacts(
-                    server=event.server,
-                    linkedid=event.call_id,
-                    direction="inbound",
-                    caller_number="",
-                    dialled_number="",
-                    started_at=from_epoch(event.at - event.talk_seconds),
-                    answered_at=None,
-                    ended_at=None,
-                    talk_seconds=0.0,
-                    customer_id=None,
-                )
-            facts = replace(facts, ended_at=from_epoch(event.at), talk_seconds=event.talk_seconds)
-            row = await self.price(session, facts)
-            await _write_charge(session, row, overwrite=False)
+            row, written = await self._rate_ended(session, event, facts)
+        if written:
+            await self._announce([row])
+
+    async def _rate_ended(
+        self, session: AsyncSession, event: ev.CallEnded, facts: CallFacts | None
+    ) -> tuple[ChargeRow, bool]:
+        """Price the ended call and write its charge; True when this wrote a new one."""
+        stored = await _call_facts(session, event.server, event.call_id)
+        if facts is None:
+            facts = stored
+        elif stored is not None and facts.customer_id is None:
+            facts = replace(facts, customer_id=stored.customer_id)
+        if facts is None:
+            # Started before we were running and history has no row yet: an explained
+            # zero now, a real price on the next rerate.
+            facts = CallFacts(
+                server=event.server,
+                linkedid=event.call_id,
+                direction="inbound",
+                caller_number="",
+                dialled_number="",
+                started_at=from_epoch(event.at - event.talk_seconds),
+                answered_at=None,
+                ended_at=None,
+                talk_seconds=0.0,
+                customer_id=None,
+            )
+        facts = replace(facts, ended_at=from_epoch(event.at), talk_seconds=event.talk_seconds)
+        row = await self.price(session, facts)
+        return row, await _write_charge(session, row, overwrite=False)
+
+    async def _announce(self, rows: Sequence[ChargeRow]) -> None:
+        """Publish the charges just committed (never before: a rollback would make them lies)."""
+        if self._publish is None:
+            return
+        for row in rows:
+            await self._publish(charged_event(row))
 
     # --- pricing ------------------------------------------------------------------------
 
@@ -263,15 +285,57 @@ class BillingService:
                 )
                 if not calls:
                     break
+                before = await _charge_signatures(session, calls)
+                changed: list[ChargeRow] = []
                 for call in calls:
                     row = await self.price(session, _facts_of(call))
                     await _write_charge(session, row, overwrite=True)
                     sums[row.currency] = sums.get(row.currency, ZERO) + row.amount
+                    if before.get((row.server, row.linkedid)) != _signature(row):
+                        changed.append(row)
                 last_id = calls[-1].id
+            await self._announce(changed)
             done += len(calls)
             if progress is not None:
                 progress(done, total)
         return RerateResult(done, sums)
+
+
+ChargeSignature = tuple[Decimal, str, str, int, int | None]
+
+
+def _signature(row: ChargeRow | models.Charge) -> ChargeSignature:
+    """What a ``CallCharged`` says; a rerate that leaves it equal publishes nothing."""
+    return (Decimal(row.amount), row.currency, row.plan, row.billed_seconds, row.customer_id)
+
+
+async def _charge_signatures(
+    session: AsyncSession, calls: Sequence[models.Call]
+) -> dict[tuple[str, str], ChargeSignature]:
+    """The stored charges of these calls, before a rerate overwrites them."""
+    stored = (
+        await session.execute(
+            select(models.Charge).where(
+                models.Charge.call_linkedid.in_({c.linkedid for c in calls})
+            )
+        )
+    ).scalars()
+    return {(c.server, c.call_linkedid): _signature(c) for c in stored}
+
+
+def charged_event(row: ChargeRow) -> ev.CallCharged:
+    """The domain event announcing a stored charge (same key for every rating of a call)."""
+    return ev.CallCharged(
+        server=row.server,
+        call_id=row.linkedid,
+        at=(row.call_ended_at or row.call_started_at).timestamp(),
+        key=charge_event_key(row.server, row.linkedid),
+        amount=str(row.amount),
+        currency=row.currency,
+        plan=row.plan,
+        billed_seconds=row.billed_seconds,
+        customer_id=row.customer_id,
+    )
 
 
 def _ended_between(since: datetime, until: datetime) -> tuple[Any, ...]:
@@ -348,7 +412,8 @@ def charge_event_key(server: str, linkedid: str) -> str:
     return ev.make_key(server, linkedid, CHARGE_KEY_SUFFIX)
 
 
-async def _write_charge(session: AsyncSession, row: ChargeRow, *, overwrite: bool) -> None:
+async def _write_charge(session: AsyncSession, row: ChargeRow, *, overwrite: bool) -> bool:
+    """Insert (or with ``overwrite`` replace) the call's charge; True when a row was written."""
     values = row.values()
     stmt = _insert(session, models.Charge).values(**values)
     if overwrite:
@@ -356,8 +421,10 @@ async def _write_charge(session: AsyncSession, row: ChargeRow, *, overwrite: boo
         stmt = stmt.on_conflict_do_update(index_elements=["server", "call_linkedid"], set_=updates)
     else:
         stmt = stmt.on_conflict_do_nothing(index_elements=["server", "call_linkedid"])
-    await session.execute(stmt)
+    # RETURNING (not rowcount) tells on both databases whether DO NOTHING skipped the row.
+    written = (await session.execute(stmt.returning(models.Charge.id))).first() is not None
     await _write_charge_event(session, row, overwrite=overwrite)
+    return written
 
 
 async def _write_charge_event(session: AsyncSession, row: ChargeRow, *, overwrite: bool) -> None:

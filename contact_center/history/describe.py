@@ -14,8 +14,10 @@ from contact_center.calls import events as ev
 
 # Fields every event has; the stored ``data`` keeps only what is specific to the kind.
 _COMMON = {"server", "call_id", "at", "seq", "key", "kind"}
-# Operator and queue-member state changes are not the customer's interactions.
-NOT_HISTORY: tuple[type[ev.DomainEvent], ...] = (ev.OperatorState,)
+# Operator and queue-member state changes are not the customer's interactions. A charge is,
+# but billing writes its timeline row itself (key ``charge_event_key``, updated on rerate):
+# writing the published CallCharged too would show every charge twice.
+NOT_HISTORY: tuple[type[ev.DomainEvent], ...] = (ev.OperatorState, ev.CallCharged)
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,8 +6,6 @@ history as at the start, and rows written meanwhile do not shift the pages alrea
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -19,6 +17,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.sql.elements import ColumnElement
 
+from contact_center.exports.csvsafe import csv_line
 from contact_center.history.buffer import HistoryError
 from contact_center.store import models
 
@@ -321,10 +320,7 @@ async def csv_chunks(
                 await session.execute(select(func.count()).select_from(table).where(*where))
             ).scalar_one()
         )
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(CSV_COLUMNS)
-    yield buffer.getvalue(), 0, total
+    yield csv_line(CSV_COLUMNS), 0, total
     done, last_id = 0, 0
     while True:
         async with sessions() as session:
@@ -342,14 +338,22 @@ async def csv_chunks(
             )
         if not rows:
             break
-        buffer.seek(0)
-        buffer.truncate()
-        for row in rows:
-            writer.writerow((
-                _aware(row.at).isoformat(), "" if row.customer_id is None else row.customer_id,
-                row.server, row.call_linkedid, row.kind, row.actor, row.summary,
-                json.dumps(row.data or {}, ensure_ascii=False, sort_keys=True),
-            ))  # fmt: skip
+        # Every cell through csv_line: names and summaries come from callers and operators,
+        # and "=..." must open as text, not run as a formula in whoever's spreadsheet.
+        text = "".join(csv_line(_csv_cells(row)) for row in rows)
         done += len(rows)
         last_id = rows[-1].id
-        yield buffer.getvalue(), done, total
+        yield text, done, total
+
+
+def _csv_cells(row: models.InteractionEvent) -> tuple[object, ...]:
+    return (
+        _aware(row.at).isoformat(),
+        "" if row.customer_id is None else row.customer_id,
+        row.server,
+        row.call_linkedid,
+        row.kind,
+        row.actor,
+        row.summary,
+        json.dumps(row.data or {}, ensure_ascii=False, sort_keys=True),
+    )

@@ -1,10 +1,11 @@
 """The history writer: domain events in, interaction history and call rows out.
 
-Every event (but operator state changes) becomes one ``interaction_events`` row keyed by its
-idempotency key, and updates the call's ``calls`` row (upserted by (server, linkedid)) and
-``call_legs``. Events are batched: one transaction per batch, so a batch is written whole or
-not at all. A key already in the table — a duplicated frame, a replayed capture, a buffer
-replayed after a crash — writes nothing and changes no call row.
+Every event (but operator state changes and charges, see ``NOT_HISTORY``) becomes one
+``interaction_events`` row keyed by its idempotency key, and updates the call's ``calls`` row
+(upserted by (server, linkedid)) and ``call_legs``. Events are batched: one transaction per
+batch, so a batch is written whole or not at all. A key already in the table — a duplicated
+frame, a replayed capture, a buffer replayed after a crash — writes nothing and changes no
+call row.
 
 When the database is unreachable, events wait in a :class:`SpillBuffer` (bounded, on disk) and
 the writer retries with backoff; they are written in order when the database is back. An event

@@ -4,6 +4,7 @@ A recording row moves ``recording`` → ``stopped`` (the indexer) → ``processi
 with a conditional UPDATE, so several workers never take the same row) → ``done`` or
 ``failed`` (with the reason). The file work runs in a ProcessPoolExecutor owned by the worker;
 the original is deleted only after the ``done`` row is committed, and never on failure.
+With ``publish`` given, a ``RecordingReady`` event goes out once ``done`` is committed.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import asyncio
 import functools
 import logging
 import multiprocessing
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -22,15 +23,18 @@ from types import TracebackType
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from contact_center.calls import events as ev
 from contact_center.config import RecordingSettings
 from contact_center.recording.errors import AudioRejected, RecordingError
 from contact_center.recording.paths import resolve_in_spool
 from contact_center.recording.process import ProcessOptions, ProcessResult, process_file
+from contact_center.store.db import utcnow
 from contact_center.store.models import Recording
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int, Recording, str], None]  # done, total, row, new status
+Publish = Callable[[ev.DomainEvent], Awaitable[None]]
 GRACE_SECONDS = 10.0  # on top of max_seconds before the loop gives up on the pool
 
 
@@ -54,6 +58,7 @@ class RecordingWorker:
         *,
         executor: Executor | None = None,
         poll_seconds: float = 30.0,
+        publish: Publish | None = None,
     ) -> None:
         self._sessions = sessions
         self._settings = settings
@@ -62,6 +67,7 @@ class RecordingWorker:
         self._own_executor = executor is None
         self._wake = asyncio.Event()
         self._poll = poll_seconds
+        self._publish = publish
 
     async def __aenter__(self) -> RecordingWorker:
         if self._executor is None:
@@ -186,7 +192,18 @@ class RecordingWorker:
         await self._mark_done(row.id, result)
         if not self._settings.keep_original:
             path.unlink(missing_ok=True)
+        await self._announce_ready(row, result)
         return "done"
+
+    async def _announce_ready(self, row: Recording, result: ProcessResult) -> None:
+        if self._publish is None:
+            return
+        try:
+            await self._publish(ready_event(row, result, self._options.output_format))
+        except Exception:
+            # The recording is done and stored; a bus outage must not fail it or stop the
+            # backlog (the gather in process_backlog would lose the other results).
+            log.exception("recording %s: could not publish recording.ready", row.id)
 
     async def _run_in_pool(
         self, path: Path, excluded: tuple[tuple[float, float], ...]
@@ -231,6 +248,19 @@ class RecordingWorker:
                 .values(status="failed", failure=reason[:400])
             )
         return "failed"
+
+
+def ready_event(row: Recording, result: ProcessResult, output_format: str) -> ev.RecordingReady:
+    """The event saying this recording can be played; reprocessing it gives the same key."""
+    return ev.RecordingReady(
+        server=row.server,
+        call_id=row.call_linkedid,
+        at=utcnow().timestamp(),
+        key=ev.make_key(row.server, row.call_linkedid, ev.RecordingReady.kind, row.id),
+        recording_id=row.id,
+        duration_seconds=result.metrics.duration_seconds,
+        format=output_format,
+    )
 
 
 def marked_pauses(row: Recording) -> tuple[tuple[float, float], ...]:

@@ -62,6 +62,7 @@ class Channel:
     manual_answer: asyncio.Event = field(default_factory=asyncio.Event)
     proceed: asyncio.Event = field(default_factory=asyncio.Event)  # the dialer is done with us
     redirect_to: tuple[str, str, int] | None = None
+    transfer_to: tuple[str, str] | None = None  # blind transfer asked by this (operator) leg
     origin: str = "originate"  # who created the Local pair: originate | queue | dial
 
     def block(self, prefix: str = "", **override: str) -> Headers:

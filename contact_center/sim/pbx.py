@@ -450,6 +450,8 @@ class SimPbx:
         path = Path(filename) if Path(filename).is_absolute() else Path(spool or ".") / filename
         shown = str(path) if spool else f"/var/spool/asterisk/monitor/{filename}"
         if spool:
+            if ch.recording is not None:
+                ch.recording.close(time.time())
             ch.recording = Recording(path, seed=self._seq)
             if ch.bridge is not None:
                 ch.recording.bridge_started(time.time())
@@ -520,6 +522,17 @@ class SimPbx:
         for ch in list(self.channels.values()):
             if ch.device == interface and ch.name.endswith(";2") and not ch.dead:
                 ch.manual_answer.set()
+
+    async def blind_transfer(
+        self, interface: str, exten: str, context: str = "transfer-targets"
+    ) -> None:
+        """The operator ``interface`` blind-transfers their caller (features ``#1``)."""
+        for ch in list(self.channels.values()):
+            if ch.device == interface and ch.name.endswith(";1") and ch.bridge and not ch.dead:
+                ch.transfer_to = (context, exten)
+                ch.hangup_requested.set()
+                return
+        raise NoSuchChannel(f"{interface} is not in a call")
 
     async def hangup_operator(self, interface: str) -> None:
         """The operator ``interface`` hangs up their phone (ends the conversation)."""

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from contact_center.sim.config import Operator, QueueConfig
 from contact_center.sim.errors import ChannelHungUp, SimError
-from contact_center.sim.model import Channel, Member, QueueEntry, QueueStats
+from contact_center.sim.model import Bridge, Channel, Member, QueueEntry, QueueStats
 
 if TYPE_CHECKING:
     from contact_center.sim.pbx import SimPbx
@@ -499,6 +499,9 @@ class QueueEngine:
             hang_caller.cancel()
             hang_agent.cancel()
         talk = int(time.time() - talk_start)
+        transfer = one.transfer_to if not ch.hangup_requested.is_set() else None
+        if transfer is not None:
+            return await self.blind_transfer(ch, q, entry, a, bridge, hold, talk, transfer)
         caller_left = ch.hangup_requested.is_set()
         reason = "caller" if caller_left else "agent"
         complete = [
@@ -527,6 +530,62 @@ class QueueEngine:
         if caller_left:
             raise pbx.interrupt(ch)
         return "CONTINUE"
+
+    async def blind_transfer(
+        self,
+        ch: Channel,
+        q: QueueState,
+        entry: QueueEntry,
+        a: Attempt,
+        bridge: Bridge,
+        hold: int,
+        talk: int,
+        target: tuple[str, str],
+    ) -> str:
+        """The operator sent the caller elsewhere: BlindTransfer, AgentComplete(transfer)."""
+        pbx = self.pbx
+        context, exten = target
+        m, one = a.member, a.one
+        pbx.emit(
+            "BlindTransfer",
+            "call",
+            [
+                ("Result", "Success"),
+                *one.block("Transferer"),
+                *ch.block("Transferee"),
+                *bridge.block(),
+                ("IsExternal", "No"),
+                ("Context", context),
+                ("Extension", exten),
+            ],
+        )
+        pbx.bridge_leave(bridge, ch)
+        pbx.emit(
+            "AgentComplete",
+            "agent",
+            [
+                *ch.block(),
+                *self.agent_dest(one, q.name, ch),
+                ("Queue", q.name),
+                ("Interface", m.interface),
+                ("MemberName", m.name),
+                ("HoldTime", str(hold)),
+                ("TalkTime", str(talk)),
+                ("Reason", "transfer"),
+            ],
+        )
+        pbx.bridge_leave(bridge, one)
+        pbx.bridge_destroy(bridge)
+        q.stats.record_complete(hold, talk, q.config.servicelevel)
+        pbx.queue_log.write(
+            ch.uniqueid, q.name, m.name, "BLINDTRANSFER", exten, context, str(hold), str(talk),
+            str(entry.original_position),
+        )  # fmt: skip
+        m.calls_taken += 1
+        m.last_call = int(time.time())
+        await self.drop_attempt(q, a)
+        pbx.redirect(ch, context, exten)
+        raise pbx.interrupt(ch)
 
     async def dial_operator(self, ch: Channel, interface: str, timeout: float) -> None:
         """Dial() of an operator outside any queue (transfer targets)."""

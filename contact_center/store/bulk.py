@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Table, insert
+from sqlalchemy import Table, insert, text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -54,14 +54,21 @@ async def bulk_insert(
 
 
 async def lock_for_writing(conn: AsyncConnection, table: Table) -> None:
-    """On SQLite, take the database write lock now, before this transaction reads.
+    """Serialise bulk writers of ``table`` for the rest of this transaction.
 
-    Ids from ``allocate_ids`` and decisions made from what the transaction reads then
-    cannot be overtaken by another writer (a stale WAL snapshot fails here, loudly).
-    PostgreSQL needs nothing: ids come from the sequence.
+    SQLite: take the database write lock now, before the transaction reads, so ids from
+    ``allocate_ids`` and decisions made from what it reads cannot be overtaken by another
+    writer (a stale WAL snapshot fails here, loudly). PostgreSQL: ids come from the
+    sequence; a transaction-scoped advisory lock keeps two imports from both inserting
+    "new" customers for the same phone number.
     """
     if conn.dialect.name == "sqlite":
         await conn.exec_driver_sql(f"UPDATE {table.name} SET id = id WHERE id = -1")
+    elif conn.dialect.name == "postgresql":
+        await conn.execute(
+            text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
+            {"key": f"contact_center.bulk.{table.name}"},
+        )
 
 
 async def allocate_ids(conn: AsyncConnection, table: Table, count: int) -> list[int]:

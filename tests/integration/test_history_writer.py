@@ -194,3 +194,25 @@ async def test_two_writers_on_the_same_events_write_them_once(db_url: str, tmp_p
         assert 3 * HISTORY_EVENTS_PER_CALL == first.stats.written + second.stats.written
         for i in range(3):
             assert 2 == len((await the_call(sessions, f"1700000100.{i}")).ivr_path["steps"])
+
+
+async def test_call_charged_is_left_to_billing(db_url: str, tmp_path: Path) -> None:
+    async with database(db_url) as sessions:
+        writer = HistoryWriter(sessions, spill_dir=tmp_path / "spill")
+        charged = ev.CallCharged(
+            server="pbx1",
+            call_id="1700000000.9",
+            at=T0 + 200,
+            key="charge-1700000000.9",
+            amount="2.85",
+            currency="RUB",
+            plan="inbound",
+            billed_seconds=95,
+        )
+        await write_all(writer, [*answered_call("1700000000.9"), charged])
+
+        # Billing writes the charge's timeline row itself; a second one would double it.
+        assert 0 == await count(
+            sessions, models.InteractionEvent, models.InteractionEvent.kind == "call.charged"
+        )
+        assert HISTORY_EVENTS_PER_CALL == await count(sessions, models.InteractionEvent)

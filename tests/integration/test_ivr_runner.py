@@ -230,6 +230,23 @@ async def test_bank_operator_choice_queues_with_priority_skills_and_wait_announc
     assert "queue" == ivr.outcomes[0].end
 
 
+async def test_wait_announcement_is_skipped_when_nobody_is_staffed(
+    make_ivr: MakeIvr, sqlite_url: str
+) -> None:
+    async def estimate(queue: str) -> tuple[int, float | None]:
+        return 2, None  # the queue has nobody logged in: no wait time to promise
+
+    ivr = await make_ivr(sqlite_url, estimate=estimate)
+    result = await ivr.call("bank", [Press("2"), Press("0")])
+
+    assert ["position=2 wait=unknown"] == [s.result for s in ivr.steps("wait_info")]
+    commands = result.commands()
+    assert 'STREAM FILE cc/common/you-are-number ""' not in commands
+    assert not any(c.startswith("SAY NUMBER") for c in commands)
+    assert "support" == result.variables["CC_QUEUE"]
+    assert "queue" == ivr.outcomes[0].end
+
+
 async def test_bank_invalid_choice_then_operator_desk_transfer(
     make_ivr: MakeIvr, sqlite_url: str
 ) -> None:

@@ -133,3 +133,56 @@ async def test_card_payment_pause_does_not_count_as_dead_air(
 
         paid = (await rows(sessions))["paid.wav"]
         assert ("done", 0.0, 0.0) == (paid.status, paid.silence_share, paid.longest_silence_seconds)
+
+
+async def test_publishes_recording_ready_once_done_is_committed(
+    db_url: str, tmp_path: Path
+) -> None:
+    from contact_center.calls import events as ev
+
+    write_wav(tmp_path / "good.wav", [tone(2), silence(1)])
+    write_wav(tmp_path / "empty.wav", [])
+    async with database(db_url) as sessions:
+        good_id = await add_recording(sessions, "good.wav")
+        await add_recording(sessions, "empty.wav")
+        published: list[ev.DomainEvent] = []
+        status_when_published: list[str] = []
+
+        async def publish(event: ev.DomainEvent) -> None:
+            status_when_published.append((await rows(sessions))["good.wav"].status)
+            published.append(event)
+
+        async with RecordingWorker(sessions, settings(tmp_path), publish=publish) as worker:
+            summary = await worker.process_backlog()
+
+        assert (1, 1) == (summary.done, summary.failed)
+        assert [("recording.ready", "pbx1", "good", good_id, 3.0, "mp3")] == [
+            (e.kind, e.server, e.call_id, e.recording_id, e.duration_seconds, e.format)
+            for e in published
+            if isinstance(e, ev.RecordingReady)
+        ]
+        assert ["done"] == status_when_published
+        assert published[0].key == ev.make_key("pbx1", "good", "recording.ready", good_id)
+
+
+async def test_a_failing_publish_does_not_fail_the_recording(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    from contact_center.calls import events as ev
+
+    write_wav(tmp_path / "one.wav", [tone(1)])
+    write_wav(tmp_path / "two.wav", [tone(1)])
+    async with database(sqlite_url) as sessions:
+        await add_recording(sessions, "one.wav")
+        await add_recording(sessions, "two.wav")
+
+        async def bus_down(event: ev.DomainEvent) -> None:
+            raise ConnectionError("bus down")
+
+        async with RecordingWorker(sessions, settings(tmp_path), publish=bus_down) as worker:
+            summary = await worker.process_backlog()
+
+        assert (2, 0) == (summary.done, summary.failed)
+        assert {"one.wav": "done", "two.wav": "done"} == {
+            n: r.status for n, r in (await rows(sessions)).items()
+        }

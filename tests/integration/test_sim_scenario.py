@@ -77,7 +77,7 @@ async def test_load_over_ami_against_the_simulator() -> None:
                           abandon_share=0, max_wait=10, dids={"4951110004": 1.0},
                           seed=1)  # fmt: skip
     async with running_pbx(None, time_scale=1.0, default_ring=0.05) as pbx:
-        for n in range(4):
+        for n in range(16):  # enough operators for everyone: nobody waits long
             pbx.queues.add_member("support", f"Local/{2000 + n}@agents", f"Operator {2000 + n}")
         log = EventLog(pbx)
         transport = AmiTransport(pbx.host, pbx.port, "cc", "cc-test-secret")
@@ -133,3 +133,12 @@ async def test_sim_pbx_command_records_a_jsonl_transcript(tmp_path: Path) -> Non
     assert "QueueCallerAbandon" in {dict(m).get("Event") for m in stream}
     assert [] == check_formats(stream)
     assert json.loads(transcript.read_text().splitlines()[-1])["event"] == "close"
+
+
+def test_bundled_scenarios_are_valid() -> None:
+    folder = Path(__file__).resolve().parents[2] / "contact_center" / "sim" / "scenarios"
+
+    scenarios = [load_scenario(path) for path in sorted(folder.glob("*.yaml"))]
+
+    assert ["demo"] == [s.name for s in scenarios]
+    assert scenarios[0].load is not None and scenarios[0].load.calls_per_second > 0
