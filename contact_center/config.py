@@ -72,6 +72,7 @@ class AgiSettings:
     menus_dir: str = "ivr_menus"
     session_timeout: float = 600.0
     command_timeout: float = 30.0
+    default_menu: str = "bank"  # run when the dialplan names no menu we know
 
 
 @dataclass(frozen=True, slots=True)

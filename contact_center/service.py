@@ -120,6 +120,7 @@ class Service:
     role: str = "all"
     core: Core | None = None
     web_port: int = 0  # bound port after start (settings.web.port may be 0 in tests)
+    extra_plugins: list[Any] = field(default_factory=list)
     components: dict[str, Any] = field(default_factory=dict)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _closers: list[Callable[[], Awaitable[Any]]] = field(default_factory=list)
@@ -310,6 +311,7 @@ class Service:
             sessions=core.sessions,
             server_id=s.general.server_id,
             estimate=estimator.estimate,
+            default_menu=s.agi.default_menu,
         )
         await ivr.start()
         self._closers.append(ivr.close)
@@ -358,6 +360,7 @@ class Service:
             if "webhooks" in self.components:  # same process: admin changes apply at once
                 extras[webhooks_http.DISPATCHER_KEY] = self.components["webhooks"]
             plugins += [history_http, stats_http, recording_http, exports_http, webhooks_http]
+            plugins += self.extra_plugins
         from contact_center.web.app import Deps, create_app
 
         app = create_app(

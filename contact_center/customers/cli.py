@@ -19,6 +19,7 @@ from contact_center.customers.importer import (
     CustomerImportError,
     Progress,
     Reject,
+    open_table,
 )
 from contact_center.customers.lookup import CustomerLookup
 from contact_center.customers.phones import normalize_number
@@ -92,14 +93,24 @@ def _parse_mapping(items: Sequence[str]) -> dict[str, str]:
 async def _import(
     args: argparse.Namespace, settings: Settings, url: str, mapping: dict[str, str]
 ) -> int:
-    engine = create_engine(url)
+    with open_table(args.file) as (header, _rows):
+        pass  # fail early on a missing or unreadable file, before touching the database
     rejects_file = args.rejects.open("w", newline="", encoding="utf-8") if args.rejects else None
     rejects_csv = csv.writer(rejects_file) if rejects_file else None
     if rejects_csv:
-        rejects_csv.writerow(["row", "reason", "values"])
+        # The original columns after row and reason: fix the rows, drop the first two
+        # columns, and the file imports again.
+        rejects_csv.writerow(["row", "reason", *header])
+    engine = create_engine(url)
+
+    progress = None if args.no_progress else Progress(sys.stderr)
 
     def on_reject(reject: Reject, row: Sequence[str]) -> None:
-        print(f"row {reject.row}: {reject.reason}", file=sys.stderr)
+        message = f"row {reject.row}: {reject.reason}"
+        if progress:
+            progress.note(message)
+        else:
+            print(message, file=sys.stderr)
         if rejects_csv:
             rejects_csv.writerow([reject.row, reject.reason, *row])
 
@@ -110,7 +121,7 @@ async def _import(
         mapping=mapping,
         chunk_size=args.chunk_size,
         on_reject=on_reject,
-        progress=None if args.no_progress else Progress(sys.stderr),
+        progress=progress,
     )
     try:
         report = await importer.import_file(args.file)

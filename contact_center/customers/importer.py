@@ -284,6 +284,11 @@ class Progress:
         self._start = time.monotonic()
         self._last = 0.0
 
+    def note(self, message: str) -> None:
+        """A line of its own (a rejected row) without garbling the progress line."""
+        self._stream.write(("\r\x1b[K" if self._tty else "") + message + "\n")
+        self._last = 0.0  # redraw the progress line at the next update
+
     def update(self, report: ImportReport, *, final: bool = False) -> None:
         now = time.monotonic()
         # Not a terminal (a log file, CI): one line every 10 s rather than a redraw storm.

@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 GOODBYE = "Thanks for all the fish."
 AUTH_FAIL_CLOSE_DELAY = 1.0  # Asterisk closes a failed login's socket about 1 s later
+MAX_UNSENT = 16 * 1024 * 1024  # bytes queued for a client before it counts as stuck
 
 # Write classes an action needs (any one of them), as registered in Asterisk 22.
 # An empty set means every logged-in user may run it.
@@ -141,6 +142,11 @@ class AmiSession:
     # ------------------------------------------------------------ I/O
     def write(self, data: bytes) -> None:
         if not self.closing:
+            if self.writer.transport.get_write_buffer_size() > MAX_UNSENT:
+                # like manager.conf writetimeout: a client that stops reading is dropped
+                log.warning("AMI %s: client is not reading, closing", self.name)
+                self.close()
+                return
             self.writer.write(data)
             if self.recorder is not None:
                 self.recorder.data("ami", self.name, "in", data)
@@ -243,6 +249,10 @@ class AmiSession:
             self.error(req, "No such channel")
         except QueueError as exc:
             self.error(req, str(exc))
+        except ValueError as exc:
+            # a malformed number in a header: answer like a failed action, keep the session
+            log.info("AMI %s: bad %s: %s", self.name, req.action, exc)
+            self.error(req, f"Invalid parameter: {exc}")
 
     # ------------------------------------------------------------ security events
     def security(
@@ -690,7 +700,7 @@ class AmiSession:
         direction = req.get("Direction", "both") or "both"
         state = "1" if _truthy(req.get("State")) else "0"
         if ch.recording is not None:
-            ch.recording.muted = state == "1"
+            ch.recording.set_muted(state == "1", time.time())
         self.respond(req, "Success")
         self.pbx.emit_channel(
             "MixMonitorMute", "call", ch, [("Direction", direction), ("State", state)]

@@ -100,4 +100,7 @@ class SimConfig:
     ivr_timeout: float = 8.0  # WaitExten()
     default_ring: float = 1.0  # [agents] RING when an operator is not configured
     time_scale: float = 1.0  # every simulated delay is multiplied by this (tests: 0.05)
+    external_answer_after: float = 1.0  # an outside number dialled through the trunk answers
+    atxfer_complete_after: float | None = 3.0  # Atxfer: consult this long, then the operator
+    # hangs up (completing the transfer); None: wait for pbx.hangup_operator
     extra: dict[str, str] = field(default_factory=dict)

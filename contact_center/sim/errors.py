@@ -21,3 +21,7 @@ class ScenarioError(SimError):
 
 class Redirected(ChannelHungUp):
     """The channel was sent elsewhere in the dial plan (AMI Redirect) mid-application."""
+
+
+class TransferFailed(SimError):
+    """BlindTransfer/Atxfer named a channel that is not an operator bridged with a caller."""

@@ -63,6 +63,7 @@ class Channel:
     proceed: asyncio.Event = field(default_factory=asyncio.Event)  # the dialer is done with us
     redirect_to: tuple[str, str, int] | None = None
     transfer_to: tuple[str, str] | None = None  # blind transfer asked by this (operator) leg
+    attended_to: Channel | None = None  # attended transfer: the target leg being consulted
     origin: str = "originate"  # who created the Local pair: originate | queue | dial
 
     def block(self, prefix: str = "", **override: str) -> Headers:
@@ -177,6 +178,7 @@ class QueueEntry:
     channel: Channel
     joined: float
     original_position: int
+    priority: int = 0  # QUEUE_PRIO: higher waits ahead of lower
 
 
 @dataclass

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from contact_center.sim.agistep import AgiStep, ScriptedAgi
 from contact_center.sim.config import SimConfig
-from contact_center.sim.errors import ChannelHungUp, NoSuchChannel, Redirected
+from contact_center.sim.errors import ChannelHungUp, NoSuchChannel, Redirected, TransferFailed
 from contact_center.sim.model import UNKNOWN, Bridge, Channel, Member
 from contact_center.sim.records import CdrCsv, CdrRecord, QueueLog, Recording
 from contact_center.sim.wire import Headers, encode, timestamp
@@ -174,16 +174,24 @@ class SimPbx:
         return ch
 
     def local_pair(
-        self, exten: str, context: str, linkedid: str | None = None
+        self,
+        exten: str,
+        context: str,
+        linkedid: str | None = None,
+        ids: tuple[str, str] = ("", ""),
     ) -> tuple[Channel, Channel]:
-        """Create ``Local/<exten>@<context>-XXXXXXXX;1`` and ``;2`` and announce both."""
+        """Create ``Local/<exten>@<context>-XXXXXXXX;1`` and ``;2`` and announce both.
+
+        ``ids``: Originate's ChannelId/OtherChannelId; as in Asterisk's Local channels a
+        missing OtherChannelId becomes ``<ChannelId>;2``."""
         suffix = self.new_local_suffix()
         base = f"Local/{exten}@{context}-{suffix}"
         device = f"Local/{exten}@{context}"
-        uid1 = self.new_uniqueid()
+        uid1 = ids[0] or self.new_uniqueid()
+        uid2 = ids[1] or (f"{ids[0]};2" if ids[0] else self.new_uniqueid())
         link = linkedid or uid1
         one = Channel(f"{base};1", uid1, link, context, exten, device, state=0)
-        two = Channel(f"{base};2", self.new_uniqueid(), link, context, exten, device, state=4)
+        two = Channel(f"{base};2", uid2, link, context, exten, device, state=4)
         one.peer, two.peer = two, one
         self.channels[one.name] = one
         self.channels[two.name] = two
@@ -476,9 +484,12 @@ class SimPbx:
         dtmf_delay: float = 1.0,
         talk: float | None = None,
     ) -> Call:
-        """A caller dials ``did``. With ``talk`` the phone hangs up by itself after
+        """A caller dials ``did`` (the rig's DIDs run ``[inbound]``, any other number the
+        deploy dial plan's ``[from-trunk]``: AGI main, then the queue it chose). With ``talk`` the phone hangs up by itself after
         ``dtmf_delay`` + ``talk`` seconds (``callersim,s``); otherwise it holds until
         :meth:`hangup` of :attr:`Call.phone`. ``dtmf`` digits are sent after ``dtmf_delay``."""
+        from contact_center.sim.dialplan import DIDS, TRUNK_CONTEXT
+
         variables = {"DTMF": dtmf, "DTMF_DELAY": str(dtmf_delay)}
         exten = "hold" if talk is None and not dtmf else "s"
         if talk is not None:
@@ -487,7 +498,7 @@ class SimPbx:
             variables["TALK"] = "600"
         one, two = self.dialplan.originate(
             did,
-            "inbound",
+            "inbound" if did in DIDS else TRUNK_CONTEXT,  # any other DID: [from-trunk] _X.
             caller=(number, name),
             then=("callersim", exten, ""),
             variables=variables,
@@ -529,10 +540,48 @@ class SimPbx:
         """The operator ``interface`` blind-transfers their caller (features ``#1``)."""
         for ch in list(self.channels.values()):
             if ch.device == interface and ch.name.endswith(";1") and ch.bridge and not ch.dead:
-                ch.transfer_to = (context, exten)
-                ch.hangup_requested.set()
+                self.transfer_blind(ch, context, exten)
                 return
         raise NoSuchChannel(f"{interface} is not in a call")
+
+    def transferable(self, ch: Channel) -> bool:
+        """Whether ``ch`` is an operator leg bridged with a queue caller (what the
+        simulator can transfer; the queue then reports ``AgentComplete Reason: transfer``)."""
+        peer = ch.peer
+        return (
+            ch.bridge is not None
+            and peer is not None
+            and peer.origin == "queue"
+            and ch.transfer_to is None
+            and ch.attended_to is None
+            and not ch.hangup_requested.is_set()
+        )
+
+    def transfer_blind(self, ch: Channel, context: str, exten: str) -> None:
+        """AMI BlindTransfer on the operator leg ``ch``: its bridged caller goes to
+        ``context,exten``; the queue's bridge (queues.py ``connect``) carries it out."""
+        if not self.transferable(ch):
+            raise TransferFailed(ch.name)
+        ch.transfer_to = (context, exten)
+        ch.hangup_requested.set()
+
+    def transfer_attended(self, ch: Channel, context: str, exten: str) -> None:
+        """AMI Atxfer on the operator leg ``ch``: the caller hears hold while the operator
+        rings ``context,exten``; once the target answered and the operator hangs up (or
+        ``atxfer_complete_after`` passed) the caller is bridged with the target."""
+        if not self.transferable(ch):
+            raise TransferFailed(ch.name)
+        self.spawn(self.dialplan.consult(ch, context, exten), name=f"atxfer {ch.name}")
+
+    def answer_dialer(self, ch: Channel) -> None:
+        """A consultation leg (Atxfer target) counts as answered once its party answered."""
+        if ch.origin != "atxfer" or ch.state == 6 or ch.dead:
+            return
+        self.set_state(ch, 6)
+        peer = ch.peer
+        if peer is not None and not peer.dead:
+            self.set_state(peer, 6)
+            peer.answered_event.set()
 
     async def hangup_operator(self, interface: str) -> None:
         """The operator ``interface`` hangs up their phone (ends the conversation)."""

@@ -166,7 +166,8 @@ _TONES: dict[int, bytes] = {}
 
 
 class Recording:
-    """A MixMonitor file. With option ``b`` audio is written only while the call is bridged."""
+    """A MixMonitor file. With option ``b`` audio is written only while the call is bridged;
+    spans muted with MixMonitorMute are written as silence (QA hears the gap)."""
 
     def __init__(self, path: Path, seed: int = 0) -> None:
         self.path = path
@@ -174,9 +175,25 @@ class Recording:
         self.bridged_at: float | None = None
         self.seconds = 0.0
         self.muted = False
+        self.muted_since: float | None = None  # audio offset (s) where the open mute began
+        self.silent: list[tuple[float, float]] = []  # muted spans, audio offsets in seconds
         self.closed = False
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(wav_header(0))  # Asterisk creates the file (header only) at once
+
+    def offset(self, now: float) -> float:
+        """Seconds of audio written so far (only bridged time counts)."""
+        running = now - self.bridged_at if self.bridged_at is not None else 0.0
+        return self.seconds + max(0.0, running)
+
+    def set_muted(self, muted: bool, now: float) -> None:
+        """MixMonitorMute: from now on write silence (or audio again)."""
+        if muted and self.muted_since is None:
+            self.muted_since = self.offset(now)
+        elif not muted and self.muted_since is not None:
+            self.silent.append((self.muted_since, self.offset(now)))
+            self.muted_since = None
+        self.muted = muted
 
     def bridge_started(self, now: float) -> None:
         if self.bridged_at is None:
@@ -191,15 +208,18 @@ class Recording:
         """Write the audio for the bridged time; a never-bridged call keeps the bare header."""
         if self.closed:
             return
+        self.set_muted(False, now)
         self.closed = True
         self.bridge_ended(now)
         frames = int(self.seconds * SAMPLE_RATE)
         if frames == 0:
             return
         tone = _TONES.setdefault(self.seed % 5, _tone_second(self.seed % 5))
-        whole, rest = divmod(frames * 2, len(tone))
+        audio = bytearray(tone * (frames * 2 // len(tone) + 1))[: frames * 2]
+        for begin, end in self.silent:
+            first = min(frames, int(begin * SAMPLE_RATE)) * 2
+            last = min(frames, int(end * SAMPLE_RATE)) * 2
+            audio[first:last] = bytes(last - first)
         with self.path.open("wb") as fh:
             fh.write(wav_header(frames))
-            for _ in range(whole):
-                fh.write(tone)
-            fh.write(tone[:rest])
+            fh.write(audio)

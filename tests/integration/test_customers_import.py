@@ -274,9 +274,10 @@ def test_cli_import_then_lookup(tmp_path: Path, capsys: pytest.CaptureFixture[st
         k: v for k, v in json.loads(import_out.out).items() if k in {"rows", "inserted", "rejected"}
     }
     assert "row 3: phone 'x' is not a number" in import_out.err
-    assert [["row", "reason", "values"], ["3", "phone 'x' is not a number", "Bad", "x"]] == list(
-        csv.reader(rejects.open(encoding="utf-8"))
-    )
+    assert [
+        ["row", "reason", "ФИО", "Tel"],
+        ["3", "phone 'x' is not a number", "Bad", "x"],
+    ] == list(csv.reader(rejects.open(encoding="utf-8")))
     assert ["Пётр"] == [c["name"] for c in json.loads(found_out.out)["customers"]]
     assert "error: no customer with number +74950000001\n" == missing_out.err
 

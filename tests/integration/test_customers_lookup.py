@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from contact_center.customers.lookup import CustomerLookup
+from contact_center.customers.lookup import CustomerLookup, _next_prefix
 from contact_center.customers.phones import phone_suffix
 from contact_center.store import migrate
 from contact_center.store.db import create_engine, session_factory, utcnow
@@ -175,3 +175,21 @@ async def test_lookup_survives_the_server_dropping_its_connection(postgres_url: 
         assert [customer_id] == [c.id for c in cards]
     finally:
         await engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("prefix", "expected"),
+    [("7654321", "7654322"), ("1299", "13"), ("0", "1"), ("999", None), ("", None)],
+)
+def test_next_prefix_bounds_every_string_with_that_prefix(
+    prefix: str, expected: str | None
+) -> None:
+    assert expected == _next_prefix(prefix)
+
+
+async def test_fallback_when_the_last_digits_are_all_nines(engine: AsyncEngine) -> None:
+    customer_id = await add_customer(engine, "Nines", "+74951239999")
+
+    cards = await make_lookup(engine, suffix_digits=4).by_number("+7 812 000-99-99")
+
+    assert [customer_id] == [c.id for c in cards]

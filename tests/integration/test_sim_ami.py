@@ -131,3 +131,15 @@ async def test_queue_status_lists_members_and_callers(sim_pbx: SimPbx) -> None:
     assert "ActionID" == items[3][-1][0]  # list items carry ActionID last
     assert "3" == complete["ListItems"]
     await ami.close()
+
+
+async def test_a_malformed_number_is_an_error_not_a_dead_session(sim_pbx: SimPbx) -> None:
+    ami = await AmiClient.connect(sim_pbx.host, sim_pbx.port)
+    await ami.login()
+
+    bad = await ami.action("QueueAdd", Queue="support", Interface="Local/101@agents", Penalty="x")
+    still_alive = await ami.action("Ping")
+
+    assert "Error" == bad["Response"]
+    assert "Pong" == still_alive["Ping"]
+    await ami.close()

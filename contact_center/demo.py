@@ -1,0 +1,336 @@
+"""``make demo``: everything on embedded defaults, with the Asterisk simulator as the PBX.
+
+SQLite under ``data/demo``, the in-process bus, generated demo customers with history, demo
+users of every role (printed with their passwords), the IVR example menus with generated
+prompts, tariffs, and a simulator placing a realistic mix of calls: known and unknown callers,
+IVR choices, abandons, operators who answer from the browser and one scripted colleague.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import secrets
+import shutil
+import socket
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy import func, select
+
+from contact_center.calls.events import OperatorCommand, make_key
+from contact_center.config import Settings, load_settings
+from contact_center.service import Service, open_core, run_until_signalled
+from contact_center.store.models import Customer, CustomerPhone, Queue, User
+
+log = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True, slots=True)
+class DemoUser:
+    login: str
+    role: str
+    name: str
+    interface: str = ""
+    queues: tuple[str, ...] = ()
+
+
+DEMO_USERS = (
+    DemoUser("anna", "operator", "Anna Smirnova", "Local/101@agents", ("support", "sales")),
+    DemoUser("boris", "operator", "Boris Ivanov", "Local/102@agents", ("support", "sales")),
+    DemoUser("robot", "operator", "Robo Colleague", "Local/103@agents", ("support", "sales")),
+    DemoUser("sue", "supervisor", "Sue Supervisor", "Local/105@agents"),
+    DemoUser("quinn", "qa", "Quinn Reviewer"),
+    DemoUser("admin", "admin", "Administrator"),
+)
+DEMO_QUEUES = {"support": 20, "sales": 30}  # queue -> service level seconds
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def demo_settings(base: Settings, agi_port: int, ami_port: int) -> Settings:
+    """The user's settings with the PBX pointed at the simulator."""
+    from dataclasses import replace
+
+    data_dir = base.general.data_dir if base.general.data_dir != "data" else "data/demo"
+    return replace(
+        base,
+        general=replace(base.general, data_dir=data_dir),
+        ami=replace(
+            base.ami,
+            host="127.0.0.1",
+            port=ami_port,
+            username="cc",
+            secret="cc-test-secret",
+            auth="md5",
+        ),
+        agi=replace(
+            base.agi,
+            host="127.0.0.1",
+            port=agi_port,
+            menus_dir=str(ROOT / "ivr_menus")
+            if base.agi.menus_dir == "ivr_menus"
+            else base.agi.menus_dir,
+        ),
+        recording=replace(base.recording, spool_dir=str(Path(data_dir) / "recordings")),
+    )
+
+
+async def seed(settings: Settings) -> dict[str, str]:
+    """Demo customers, users, queues and tariffs; returns login → password (kept across runs)."""
+    from contact_center.billing.repository import save_plans
+    from contact_center.billing.tariffs import load_plans
+    from contact_center.customers.demo_data import load_demo_data
+    from contact_center.web.auth import hash_password
+
+    data_dir = Path(settings.general.data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    creds_file = data_dir / "demo-users.json"
+    creds: dict[str, str] = json.loads(creds_file.read_text()) if creds_file.exists() else {}
+    core = await open_core(settings, migrate=True)
+    try:
+        async with core.sessions() as db:
+            customers = (await db.execute(select(func.count(Customer.id)))).scalar_one()
+        if not customers:
+            summary = await load_demo_data(core.engine, count=300, seed=7)
+            log.info("demo customers: %s", summary.to_dict())
+        async with core.sessions.begin() as db:
+            for name, sl in DEMO_QUEUES.items():
+                if (await db.execute(select(Queue).where(Queue.name == name))).scalar() is None:
+                    db.add(
+                        Queue(
+                            name=name,
+                            title=name.title(),
+                            service_level_seconds=sl,
+                            wrapup_seconds=5,
+                            record=True,
+                            supervisors={"logins": ["sue"]},
+                        )
+                    )
+            for u in DEMO_USERS:
+                if (await db.execute(select(User).where(User.login == u.login))).scalar():
+                    continue
+                password = creds.get(u.login) or secrets.token_urlsafe(9)
+                creds[u.login] = password
+                from contact_center.store.db import utcnow
+
+                db.add(
+                    User(
+                        login=u.login,
+                        display_name=u.name,
+                        password_hash=hash_password(password),
+                        role=u.role,
+                        interface=u.interface,
+                        queues={q: 0 for q in u.queues},
+                        skills={},
+                        active=True,
+                        created_at=utcnow(),
+                    )
+                )
+        for path in sorted((ROOT / "tariffs").glob("*.yaml")):
+            with contextlib.suppress(Exception):
+                await save_plans(core.sessions, load_plans(path))
+    finally:
+        await core.engine.dispose()
+    creds_file.write_text(json.dumps(creds, indent=1))
+    creds_file.chmod(0o600)
+    return creds
+
+
+def ensure_prompts(menus_dir: Path) -> None:
+    """Generate the IVR prompts with espeak-ng once (they are not committed)."""
+    if not shutil.which("espeak-ng"):
+        log.warning("espeak-ng not installed: IVR prompts are not generated")
+        return
+    from contact_center.ivr.cli import generate_prompts
+
+    made = generate_prompts(menus_dir)
+    if made:
+        log.info("generated %d IVR prompts", made)
+
+
+async def demo_numbers(settings: Settings, count: int = 40) -> list[str]:
+    core = await open_core(settings, migrate=False)
+    try:
+        async with core.sessions() as db:
+            rows = (await db.execute(select(CustomerPhone.e164).limit(count))).scalars().all()
+    finally:
+        await core.engine.dispose()
+    return list(rows)
+
+
+UNKNOWN_CALLERS = (
+    ("+74957770001", "Unknown Caller"),
+    ("+79161234500", "<script>alert('pop')</script>"),
+    ("anonymous", ""),
+    ("101", "Internal 101"),
+)
+
+
+async def call_mix(pbx: Any, numbers: Sequence[str], *, every: float, rng: random.Random) -> None:
+    """A realistic mix of calls, forever: known customers, unknown and hostile callers, the
+    FastAGI menus, the Background() menu, straight-to-queue calls, some who give up."""
+    names = ("Ivan Petrov", "Maria Sidorova", "Olga Kuznetsova", "Pavel Orlov", "Elena Volkova")
+    while True:
+        if numbers and rng.random() < 0.75:
+            number, name = rng.choice(numbers), rng.choice(names)
+        else:
+            number, name = rng.choice(UNKNOWN_CALLERS)
+        route = rng.random()
+        talk = rng.uniform(20, 60)
+        try:
+            if route < 0.4:  # FastAGI IVR; DTMF 0 = speak to an operator
+                await pbx.place_call("4951110003", number, name, dtmf="1", dtmf_delay=3, talk=talk)
+            elif route < 0.7:  # Background() menu: 1 sales, 2 support
+                await pbx.place_call(
+                    "4951110001", number, name, dtmf=rng.choice("12"), dtmf_delay=2, talk=talk
+                )
+            elif route < 0.9:
+                await pbx.place_call("4951110004", number, name, talk=talk)
+            else:  # gives up after a short wait
+                await pbx.place_call("4951110004", number, name, talk=rng.uniform(3, 8))
+        except Exception:
+            log.exception("demo: could not place a call")
+        await asyncio.sleep(rng.expovariate(1 / every))
+
+
+# --- the browser's hand on the simulated phone ----------------------------------------------
+
+PBX_KEY = web.AppKey("cc_demo_pbx", object)
+
+
+def demo_plugin(pbx: Any) -> Any:
+    """Routes the console uses in the demo to answer / hang up the simulated phone."""
+    from contact_center.web.auth import Role, current_user, require_role
+
+    @require_role(Role.OPERATOR, Role.SUPERVISOR)
+    async def answer(request: web.Request) -> web.Response:
+        await pbx.answer(current_user(request).interface)
+        return web.json_response({"ok": True})
+
+    @require_role(Role.OPERATOR, Role.SUPERVISOR)
+    async def hangup(request: web.Request) -> web.Response:
+        await pbx.hangup_operator(current_user(request).interface)
+        return web.json_response({"ok": True})
+
+    class Plugin:
+        @staticmethod
+        def setup(app: web.Application) -> None:
+            app[PBX_KEY] = pbx
+            app.router.add_post("/api/demo/answer", answer, name="demo_answer")
+            app.router.add_post("/api/demo/hangup", hangup, name="demo_hangup")
+
+    return Plugin
+
+
+async def run_demo(base: Settings, *, every: float, seed_only: bool = False) -> None:
+    from contact_center.sim.config import Operator as SimOperator
+    from contact_center.sim.config import SimConfig
+    from contact_center.sim.pbx import SimPbx
+
+    agi_port = free_port()
+    data_dir = Path(base.general.data_dir if base.general.data_dir != "data" else "data/demo")
+    sim_config = SimConfig(
+        port=0,
+        operators=(
+            SimOperator("Local/101@agents", "Anna Smirnova", manual=True),
+            SimOperator("Local/102@agents", "Boris Ivanov", manual=True),
+            SimOperator("Local/103@agents", "Robo Colleague", answer_after=4.0, talk=25.0),
+        ),
+        spool_dir=str(data_dir / "recordings"),
+        queue_log_path=str(data_dir / "asterisk" / "queue_log"),
+        cdr_csv_path=str(data_dir / "asterisk" / "Master.csv"),
+        agi_port=agi_port,
+    )
+    (data_dir / "asterisk").mkdir(parents=True, exist_ok=True)
+    async with SimPbx(sim_config) as pbx:
+        settings = demo_settings(base, agi_port, pbx.port)
+        ensure_prompts(Path(settings.agi.menus_dir))
+        creds = await seed(settings)
+        if seed_only:
+            return
+        service = Service(settings, "all", extra_plugins=[demo_plugin(pbx)])
+        async with service:
+            robot = next(u for u in DEMO_USERS if u.login == "robot")
+            await service.core.publish(  # type: ignore[union-attr]
+                OperatorCommand(
+                    server=settings.general.server_id,
+                    call_id="",
+                    at=0.0,
+                    key=make_key("demo", "robot", "available"),
+                    user=robot.login,
+                    role=robot.role,
+                    interface=robot.interface,
+                    command="available",
+                )
+            )
+            numbers = await demo_numbers(settings)
+            base_url = f"http://{settings.web.host}:{service.web_port}"
+            print_banner(base_url, creds, pbx.port, agi_port)
+            mix = asyncio.create_task(call_mix(pbx, numbers, every=every, rng=random.Random()))
+            try:
+                await run_until_signalled_forever()
+            finally:
+                mix.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await mix
+
+
+async def run_until_signalled_forever() -> None:
+    import signal
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+def print_banner(base_url: str, creds: dict[str, str], ami_port: int, agi_port: int) -> None:
+    lines = [
+        "",
+        "contact_center demo is running (Ctrl-C stops it)",
+        f"  operator console   {base_url}/console",
+        f"  wallboard          {base_url}/wallboard",
+        f"  QA recordings      {base_url}/qa/recordings",
+        f"  history, exports   {base_url}/exports",
+        f"  simulated Asterisk AMI 127.0.0.1:{ami_port}, FastAGI 127.0.0.1:{agi_port}",
+        "  users (login / password / role):",
+    ]
+    roles = {u.login: u.role for u in DEMO_USERS}
+    for login, password in creds.items():
+        lines.append(f"    {login:<8} {password:<14} {roles.get(login, '')}")
+    lines.append("  Operators anna and boris answer from the console; 'robot' answers by itself.")
+    print("\n".join(lines), flush=True)
+
+
+def add_arguments_cmd_demo(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--port", type=int, default=None, help="web port (default 8080)")
+    parser.add_argument("--every", type=float, default=12.0, help="mean seconds between calls")
+    parser.add_argument("--seed-only", action="store_true", help="create the demo data and exit")
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from contact_center.service import configure_logging
+
+    base = load_settings(args.config, overrides={"web": {"port": args.port}})
+    configure_logging(base)
+    asyncio.run(run_demo(base, every=args.every, seed_only=args.seed_only))
+    return 0
+
+
+__all__ = ["cmd_demo", "run_demo", "run_until_signalled", "seed"]

@@ -1,0 +1,211 @@
+"""Start the whole service (role ``all``) beside the simulator, as ``make demo`` does."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from contact_center.calls.events import OperatorCommand, make_key
+from contact_center.config import Settings, load_settings
+from contact_center.demo import free_port
+from contact_center.service import Service, open_core
+from contact_center.sim.config import Operator, SimConfig
+from contact_center.sim.pbx import SimPbx
+from contact_center.store.db import utcnow
+from contact_center.store.models import Customer, CustomerPhone, Queue, User
+from contact_center.web.auth import hash_password
+
+PASSWORD = "correct horse battery"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Rig:
+    pbx: SimPbx
+    service: Service
+    settings: Settings
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.service.web_port}"
+
+    async def command(
+        self, login: str, role: str, interface: str, command: str, **args: Any
+    ) -> None:
+        core = self.service.core
+        assert core is not None
+        await core.publish(
+            OperatorCommand(
+                server=self.settings.general.server_id,
+                call_id=str(args.pop("call_id", "")),
+                at=0.0,
+                key=make_key("test", login, command, len(str(args)), id(args)),
+                user=login,
+                role=role,
+                interface=interface,
+                command=command,
+                args=args,
+            )
+        )
+
+
+def rig_settings(
+    tmp_path: Path, db_url: str, *, bus: str = "memory", redis_url: str = "", prefix: str = "cc"
+) -> Settings:
+    env = {
+        "CC_GENERAL_DATA_DIR": str(tmp_path / "data"),
+        "CC_DATABASE_URL": db_url,
+        "CC_WEB_PORT": "0",
+        "CC_BUS_BACKEND": bus,
+        "CC_AGI_MENUS_DIR": str(ROOT / "ivr_menus"),
+        "CC_AMI_PING_INTERVAL": "1",
+        "CC_AMI_RECONNECT_MIN": "0.05",
+        "CC_AMI_RECONNECT_MAX": "0.5",
+        "CC_RECORDING_SPOOL_DIR": str(tmp_path / "spool"),
+    }
+    if redis_url:
+        env["CC_BUS_REDIS_URL"] = redis_url
+        env["CC_BUS_PREFIX"] = prefix
+    return load_settings(environ=env)
+
+
+async def seed_people(settings: Settings) -> None:
+    core = await open_core(settings, migrate=True)
+    try:
+        async with core.sessions.begin() as db:
+            db.add(
+                Queue(
+                    name="support",
+                    title="Support",
+                    service_level_seconds=20,
+                    wrapup_seconds=0,
+                    record=True,
+                    supervisors={"logins": ["sue"]},
+                )
+            )
+            db.add(
+                Queue(
+                    name="sales",
+                    title="Sales",
+                    service_level_seconds=20,
+                    wrapup_seconds=0,
+                    record=True,
+                    supervisors={"logins": ["sue"]},
+                )
+            )
+            for login, role, interface in (
+                ("anna", "operator", "Local/101@agents"),
+                ("boris", "operator", "Local/102@agents"),
+                ("sue", "supervisor", "Local/105@agents"),
+                ("quinn", "qa", ""),
+            ):
+                db.add(
+                    User(
+                        login=login,
+                        display_name=login.title(),
+                        password_hash=hash_password(PASSWORD),
+                        role=role,
+                        interface=interface,
+                        queues={"support": 0, "sales": 0} if role == "operator" else {},
+                        skills={},
+                        active=True,
+                        created_at=utcnow(),
+                    )
+                )
+            now = utcnow()
+            ivan = Customer(
+                name="Ivan Petrov",
+                company="Acme",
+                segment="VIP",
+                language="ru",
+                notes="prefers mornings",
+                custom={},
+                created_at=now,
+                updated_at=now,
+                account_number="4000123",
+            )
+            ivan.phones.append(
+                CustomerPhone(e164="+74951234567", suffix="1234567", raw="+7 495 123-45-67")
+            )
+            db.add(ivan)
+    finally:
+        await core.engine.dispose()
+
+
+@contextlib.asynccontextmanager
+async def running_service(
+    tmp_path: Path,
+    db_url: str,
+    *,
+    operators: tuple[Operator, ...],
+    bus: str = "memory",
+    redis_url: str = "",
+    prefix: str = "cc",
+    time_scale: float = 0.1,
+) -> AsyncIterator[Rig]:
+    agi_port = free_port()
+    sim = SimConfig(
+        port=0,
+        operators=operators,
+        agi_port=agi_port,
+        time_scale=time_scale,
+        spool_dir=str(tmp_path / "spool"),
+        queue_log_path=str(tmp_path / "queue_log"),
+        cdr_csv_path=str(tmp_path / "Master.csv"),
+    )
+    async with SimPbx(sim) as pbx:
+        base = rig_settings(tmp_path, db_url, bus=bus, redis_url=redis_url, prefix=prefix)
+        settings = replace(
+            base,
+            ami=replace(base.ami, port=pbx.port, username="cc", secret="cc-test-secret"),
+            agi=replace(base.agi, port=agi_port),
+        )
+        await seed_people(settings)
+        async with Service(settings, "all") as service:
+            connector = service.components["connector"]
+            await connector.wait_connected()
+            yield Rig(pbx, service, settings)
+
+
+@dataclass
+class Operator_:
+    http: aiohttp.ClientSession
+    base: str
+    csrf: str
+
+    async def ws(self, last_id: str = "") -> aiohttp.ClientWebSocketResponse:
+        path = "/ws" + (f"?last_id={last_id}" if last_id else "")
+        return await self.http.ws_connect(self.base + path, headers={"Origin": self.base})
+
+    async def post(self, path: str, data: dict[str, str]) -> aiohttp.ClientResponse:
+        return await self.http.post(
+            self.base + path, data=data, headers={"X-CSRF-Token": self.csrf}
+        )
+
+
+async def sign_in(base: str, login: str) -> Operator_:
+    http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+    async with http.get(base + "/login") as resp:
+        token = re.search(r'name="csrf_token" value="([^"]+)"', await resp.text())
+    assert token is not None
+    async with http.post(
+        base + "/login",
+        allow_redirects=False,
+        data={
+            "login": login,
+            "password": PASSWORD,
+            "csrf_token": token.group(1),
+            "next": "/console",
+        },
+    ) as resp:
+        assert 303 == resp.status, await resp.text()
+    async with http.get(base + "/console", headers={"Accept": "text/html"}) as resp:
+        page = await resp.text()
+    csrf = re.search(r'name="csrf-token" content="([^"]+)"', page)
+    return Operator_(http, base, csrf.group(1) if csrf else "")
