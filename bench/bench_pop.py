@@ -8,7 +8,12 @@ run, the same payloads are pushed over a bare aiohttp websocket server to the sa
 clients at the same pace: the floor. Clients share the event loop with the server in both
 cases, so the comparison is like for like.
 
-    .venv/bin/python -m bench.bench_pop [--operators 1000] [--calls 400] [--rate 100] [--redis]
+    .venv/bin/python -m bench.bench_pop [--operators 1000] [--calls 300] [--rate 20] \
+        [--redis] [--ami]
+
+With ``--ami`` the clock starts when the operator's ``AgentCalled`` frame arrives as bytes
+(cut from the real capture 02 and rewritten per call): parser, call tracker, bus, screen pop,
+hub and websocket are all on the measured path.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import asyncio
 import gc
 import json
 import random
+import re
 import statistics
 import tempfile
 import time
@@ -51,6 +57,59 @@ REDIS_URL = "redis://127.0.0.1:6379/0"
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+CAPTURE = (
+    Path(__file__).resolve().parent.parent / "tests/fixtures/02-inbound-ivr-queue-answered.jsonl"
+)
+
+
+class AmiCalls:
+    """Per-call AMI bytes cut from the real capture 02 (IVR, queue, operator answers).
+
+    Every call gets its own ids, channel names, caller number and operator interface; the
+    bytes then go through the live parser and call tracker, as the connector feeds them.
+    """
+
+    def __init__(self) -> None:
+        from contact_center.ami.replay import capture_stream, default_normalize
+        from contact_center.ami.tracker import CallTracker
+
+        stream = capture_stream(CAPTURE)
+        events = [m + b"\r\n\r\n" for m in stream.split(b"\r\n\r\n") if m.startswith(b"Event:")]
+        offer = next(i for i, m in enumerate(events) if m.startswith(b"Event: AgentCalled"))
+        self.template = (b"".join(events[:offer]), events[offer], b"".join(events[offer + 1 :]))
+        self.uniqueids = sorted(set(re.findall(rb"Uniqueid: (\d+\.\d+)", stream)))
+        self.bridges = sorted(set(re.findall(rb"BridgeUniqueid: (\S+)", stream)))
+        self.tracker = CallTracker("pbx1", default_normalize())
+        self.parts: dict[str, tuple[bytes, bytes, bytes]] = {}
+
+    def make(self, n: int, op: int, number: str) -> str:
+        """Bytes for call ``n`` to operator ``op``; returns the call id (its Linkedid)."""
+
+        def rewrite(data: bytes) -> bytes:
+            for k, uid in enumerate(self.uniqueids):
+                data = re.sub(
+                    rb"\b" + re.escape(uid) + rb"\b", b"%d.%d" % (1_900_000_000 + n, k), data
+                )
+            for bridge in self.bridges:
+                data = data.replace(bridge, uuid.uuid5(uuid.NAMESPACE_OID, f"{n}").hex.encode())
+            data = data.replace(b"inbound-00000000", b"inbound-%08x" % (2 * n))
+            data = data.replace(b"agents-00000001", b"agents-%08x" % (2 * n + 1))
+            data = data.replace(b"Local/101@agents", interface(op).encode())
+            return data.replace(b"+74951234567", number.encode())
+
+        call_id = f"{1_900_000_000 + n}.0"
+        before, offer, after = self.template
+        self.parts[call_id] = (rewrite(before), rewrite(offer), rewrite(after))
+        return call_id
+
+    def feed(self, data: bytes) -> list[ev.DomainEvent]:
+        from contact_center.ami.parser import parse
+        from contact_center.ami.tracker import TRACKER_FILTER
+
+        frames, _ = parse(data, TRACKER_FILTER)
+        return [event for frame in frames for event in self.tracker.feed(frame)]
 
 
 def settle_heap() -> None:
@@ -110,6 +169,7 @@ class Clients:
 
     def __init__(self) -> None:
         self.received: dict[str, float] = {}
+        self.alias: dict[str, str] = {}  # call id in the pop → the bench's call name
         self.arrived = asyncio.Event()
         self.http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
         self.tasks: list[asyncio.Task[None]] = []
@@ -125,8 +185,8 @@ class Clients:
         async for msg in sock:
             now = time.perf_counter()
             data = json.loads(msg.data)
-            if data.get("type") == "pop":
-                self.received[data["call_id"]] = now
+            if data.get("type") == "pop":  # the first pop of a call (offered), not "answered"
+                self.received.setdefault(self.alias.get(data["call_id"], data["call_id"]), now)
                 self.arrived.set()
 
     async def close(self) -> None:
@@ -230,22 +290,42 @@ async def measure_pops(args: argparse.Namespace) -> tuple[list[float], str]:
             await until(lambda: len(hub.connections()) >= args.operators, 30)
             settle_heap()
             rng = random.Random(11)
+            ami = AmiCalls() if args.ami else None
+            operator_of: dict[str, int] = {}
+            ami_ids: dict[str, str] = {}
 
-            async def prepare(call_id: str) -> None:
-                b: dict[str, Any] = {"server": "pbx1", "call_id": call_id, "at": time.time()}
-                number = f"+7495{rng.randrange(args.customers * 2):07d}"  # half are unknown
-                for event in (
-                    ev.CallArrived(
-                        **b, caller_number=number, caller_number_raw=number, caller_name="Bench"
-                    ),
-                    ev.IvrStep(**b, menu="main", node="start", digits="2"),
-                    ev.CallQueued(**b, queue="support", position=1),
-                ):
+            async def publish_all(events: list[ev.DomainEvent]) -> None:
+                for event in events:
                     await bus.publish(EVENTS, ev.to_dict(event))
 
-            async def offer(call_id: str, op: int) -> float:
+            async def prepare(call_id: str) -> None:
+                number = f"+7495{rng.randrange(args.customers * 2):07d}"  # half are unknown
+                op = operator_of.setdefault(call_id, rng.randrange(args.operators))
+                if ami is not None:
+                    ami_ids[call_id] = ami.make(int(call_id.split("-")[1]), op, number)
+                    clients.alias[ami_ids[call_id]] = call_id
+                    await publish_all(ami.feed(ami.parts[ami_ids[call_id]][0]))
+                    return
                 b: dict[str, Any] = {"server": "pbx1", "call_id": call_id, "at": time.time()}
+                await publish_all(
+                    [
+                        ev.CallArrived(
+                            **b, caller_number=number, caller_number_raw=number, caller_name="B"
+                        ),
+                        ev.IvrStep(**b, menu="main", node="start", digits="2"),
+                        ev.CallQueued(**b, queue="support", position=1),
+                    ]
+                )
+
+            async def offer(call_id: str, _: int) -> float:
+                if call_id not in operator_of:  # --lead 0: the call arrives just now
+                    await prepare(call_id)
+                op = operator_of[call_id]
                 t0 = time.perf_counter()
+                if ami is not None:  # from the AMI bytes arriving: parse, track, publish
+                    await publish_all(ami.feed(ami.parts[ami_ids[call_id]][1]))
+                    return t0
+                b: dict[str, Any] = {"server": "pbx1", "call_id": call_id, "at": time.time()}
                 await bus.publish(
                     EVENTS,
                     ev.to_dict(
@@ -257,6 +337,9 @@ async def measure_pops(args: argparse.Namespace) -> tuple[list[float], str]:
                 return t0
 
             async def end(call_id: str) -> None:
+                if ami is not None:
+                    await publish_all(ami.feed(ami.parts.pop(ami_ids.pop(call_id))[2]))
+                    return
                 ended = ev.CallEnded(server="pbx1", call_id=call_id, at=time.time(), cause=16)
                 await bus.publish(EVENTS, ev.to_dict(ended))
 
@@ -325,6 +408,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "arrival_to_offer_s": args.lead,
         "concurrent_calls": args.concurrent,
         "bus": "redis" if args.redis else "memory",
+        "from": "AMI AgentCalled bytes" if args.ami else "CallOffered published",
         "payload_bytes": len(payload),
         "pop_p50_ms": round(statistics.median(pops), 3),
         "pop_p99_ms": round(percentile(pops, 99), 3),
@@ -346,6 +430,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--concurrent", type=int, default=200, help="calls live at once")
     parser.add_argument("--customers", type=int, default=1000)
     parser.add_argument("--redis", action="store_true", help="Redis Streams bus instead of memory")
+    parser.add_argument(
+        "--ami",
+        action="store_true",
+        help="time from the AMI AgentCalled bytes (real capture, live parser and tracker)",
+    )
     return parser.parse_args(argv)
 
 

@@ -73,6 +73,7 @@ class AgiSettings:
     session_timeout: float = 600.0
     command_timeout: float = 30.0
     default_menu: str = "bank"  # run when the dialplan names no menu we know
+    did_menus: str = ""  # DID=menu, comma-separated: "4951110006=bank,4951110007=shop"
 
 
 @dataclass(frozen=True, slots=True)

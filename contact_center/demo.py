@@ -52,6 +52,7 @@ DEMO_USERS = (
     DemoUser("quinn", "qa", "Quinn Reviewer"),
     DemoUser("admin", "admin", "Administrator"),
 )
+DEMO_DID_MENUS = "4951110006=bank,4951110007=shop"  # trunk DIDs the simulator routes to FastAGI
 DEMO_QUEUES = {"support": 20, "sales": 30}  # queue -> service level seconds
 
 
@@ -192,8 +193,10 @@ async def call_mix(pbx: Any, numbers: Sequence[str], *, every: float, rng: rando
         route = rng.random()
         talk = rng.uniform(20, 60)
         try:
-            if route < 0.4:  # FastAGI IVR; DTMF 0 = speak to an operator
-                await pbx.place_call("4951110003", number, name, dtmf="1", dtmf_delay=3, talk=talk)
+            if route < 0.25:  # the bank line over FastAGI; 0 = speak to an operator
+                await pbx.place_call("4951110006", number, name, dtmf="10", dtmf_delay=3, talk=talk)
+            elif route < 0.4:  # the shop's order line over FastAGI
+                await pbx.place_call("4951110007", number, name, dtmf="2", dtmf_delay=3, talk=talk)
             elif route < 0.7:  # Background() menu: 1 sales, 2 support
                 await pbx.place_call(
                     "4951110001", number, name, dtmf=rng.choice("12"), dtmf_delay=2, talk=talk

@@ -29,7 +29,7 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from contact_center.bus.base import EVENTS, Bus, create_bus
+from contact_center.bus.base import EVENTS, Bus, BusUnavailable, create_bus
 from contact_center.bus.pump import pump
 from contact_center.calls.events import DomainEvent, from_dict, to_dict
 from contact_center.config import Settings, load_settings
@@ -53,8 +53,19 @@ class Core:
     bus: Bus
     lookup: CustomerLookup
 
-    async def publish(self, event: DomainEvent) -> None:
-        await self.bus.publish(EVENTS, to_dict(event))
+    async def publish(self, event: DomainEvent, *, ceiling: float = 2.0) -> None:
+        """Publish ``event``; while the bus (Redis) is unreachable, wait and retry — each
+        producer publishes one event at a time, so an outage delays events, in order, but
+        loses none (consumers dedupe on the key if a timed-out write did land)."""
+        delay = 0.1
+        while True:
+            try:
+                await self.bus.publish(EVENTS, to_dict(event))
+                return
+            except BusUnavailable as exc:
+                log.warning("%s: bus unavailable, retrying in %.1f s: %s", event.kind, delay, exc)
+                await asyncio.sleep(delay)
+                delay = min(ceiling, delay * 2)
 
     def normalize(self, raw: str) -> str:
         g = self.settings.general
@@ -311,7 +322,6 @@ class Service:
             sessions=core.sessions,
             server_id=s.general.server_id,
             estimate=estimator.estimate,
-            default_menu=s.agi.default_menu,
         )
         await ivr.start()
         self._closers.append(ivr.close)

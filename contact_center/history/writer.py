@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from contact_center.calls import events as ev
 from contact_center.config import Settings
-from contact_center.history.buffer import SpillBuffer
+from contact_center.history.buffer import BufferFull, SpillBuffer
 from contact_center.history.describe import NOT_HISTORY, describe, disposition_of, event_key
 from contact_center.store import models
 from contact_center.store.db import from_epoch
@@ -72,7 +72,8 @@ def insert_ignoring_duplicates(session: AsyncSession, table: Any) -> Any:
 
 def is_outage(exc: BaseException) -> bool:
     """True when the database (not the event) is the problem: retry later, keep the event."""
-    if isinstance(exc, OSError | TimeoutError | ConnectionError):
+    # A full buffer is a long outage too: the event stays unacknowledged on the bus.
+    if isinstance(exc, BufferFull | OSError | TimeoutError | ConnectionError):
         return True
     if isinstance(exc, sa_exc.DBAPIError):
         if exc.connection_invalidated:

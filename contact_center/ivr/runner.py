@@ -18,7 +18,7 @@ import logging
 import math
 import time
 import zoneinfo
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -108,6 +108,7 @@ class IvrRunner:
         now: Callable[[], datetime] | None = None,
         prompt_prefix: str = "cc",
         default_menu: str = "",
+        did_menus: Mapping[str, str] | None = None,
         max_steps: int = 300,
         answer: bool = True,
     ) -> None:
@@ -119,6 +120,7 @@ class IvrRunner:
         self.now = now or (lambda: datetime.now(UTC))
         self.prompt_prefix = prompt_prefix
         self.default_menu = default_menu
+        self.did_menus = dict(did_menus or {})
         self.max_steps = max_steps
         self.answer = answer
 
@@ -129,6 +131,10 @@ class IvrRunner:
         """FastAGI entry: ``AGI(agi://host:port/ivr,<menu>)``, or the script names the menu."""
         args = session.request.args
         name = (args[0] if args else "") or session.request.script
+        # A trunk dialplan passes the DID (AGI(agi://…/main,${EXTEN})): the DID picks the menu.
+        mapped = self.did_menus.get(name, "")
+        if mapped in self._menuset().menus:
+            name = mapped
         if name not in self._menuset().menus and self.default_menu:
             log.warning("no IVR menu %r; running %r", name, self.default_menu)
             name = self.default_menu

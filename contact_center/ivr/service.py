@@ -29,6 +29,12 @@ from contact_center.ivr.runner import Estimate, IvrRunner, Sink
 log = logging.getLogger(__name__)
 
 
+def parse_did_menus(raw: str) -> dict[str, str]:
+    """``"4951110006=bank,4951110007=shop"`` → ``{"4951110006": "bank", ...}``."""
+    pairs = (item.split("=", 1) for item in raw.split(",") if "=" in item)
+    return {did.strip(): menu.strip() for did, menu in pairs if did.strip() and menu.strip()}
+
+
 class IvrService:
     """Owns the FastAGI server and the menu watcher task; both stop on :meth:`close`."""
 
@@ -51,6 +57,9 @@ class IvrService:
             data=SqlIvrData(sessions) if sessions is not None else None,
             server_id=server_id,
             estimate=estimate,
+            now=now,
+            default_menu=default_menu or settings.default_menu,
+            did_menus=parse_did_menus(settings.did_menus),
         )
         self.server = FastAgiServer(
             self.runner.handle,

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from contact_center.sim.config import ALL_CLASSES, User, parse_classes
-from contact_center.sim.errors import NoSuchChannel
+from contact_center.sim.errors import NoSuchChannel, TransferFailed
 from contact_center.sim.model import Channel
 from contact_center.sim.queues import QueueError
 from contact_center.sim.wire import BANNER, Headers, Request, encode, parse_requests, timestamp
@@ -40,6 +40,8 @@ ACTION_RIGHTS: dict[str, frozenset[str]] = {
     "status": frozenset({"system", "call", "reporting"}),
     "originate": frozenset({"originate"}),
     "redirect": frozenset({"call"}),
+    "blindtransfer": frozenset({"call"}),
+    "atxfer": frozenset({"call"}),
     "hangup": frozenset({"system", "call"}),
     "getvar": frozenset({"call", "reporting"}),
     "setvar": frozenset({"call"}),
@@ -445,6 +447,7 @@ class AmiSession:
             action_id=req.action_id,
             timeout=timeout,
             report=_truthy(req.get("Async")),
+            ids=(req.get("ChannelId"), req.get("OtherChannelId")),
         )
 
     async def hangup(self, req: Request) -> None:
@@ -474,8 +477,74 @@ class AmiSession:
         if not self.pbx.dialplan.exists(context, exten):
             self.error(req, "Redirect failed")
             return
-        self.respond(req, "Success", ("Message", "Redirect successful"))
+        extra = None
+        if req.get("ExtraChannel"):
+            # the second channel (e.g. the operator, for a conference) moves too
+            extra = self.pbx.find(req.get("ExtraChannel"))
+            extra_target = (
+                req.get("ExtraContext") or context,
+                req.get("ExtraExten") or exten,
+                req.get("ExtraPriority") or priority,
+            )
+            if not extra_target[2].isdigit():
+                self.error(req, "Invalid ExtraPriority")
+                return
+            if not self.pbx.dialplan.exists(extra_target[0], extra_target[1]):
+                self.error(req, "Redirect failed")
+                return
+        self.respond(
+            req,
+            "Success",
+            ("Message", "Dual Redirect successful" if extra else "Redirect successful"),
+        )
         self.pbx.redirect(ch, context, exten, int(priority))
+        if extra is not None:
+            self.pbx.redirect(extra, extra_target[0], extra_target[1], int(extra_target[2]))
+
+    async def blind_transfer(self, req: Request) -> None:
+        """BlindTransfer: the channels bridged to ``Channel`` go to Context/Exten."""
+        name, exten = req.get("Channel"), req.get("Exten")
+        if not name:
+            self.error(req, "No channel specified")
+            return
+        if not exten:
+            self.error(req, "No extension specified")
+            return
+        ch = self.pbx.find(name)
+        context = req.get("Context") or ch.variables.get("TRANSFER_CONTEXT") or ch.context
+        if not self.pbx.dialplan.exists(context, exten):
+            self.error(req, "Transfer invalid")
+            return
+        try:
+            self.pbx.transfer_blind(ch, context, exten)
+        except TransferFailed:
+            self.error(req, "Transfer failed")
+            return
+        self.respond(req, "Success", ("Message", "Transfer succeeded"))
+
+    async def atxfer(self, req: Request) -> None:
+        """Atxfer: ``Channel`` (the operator) consults Context/Exten, its caller on hold."""
+        name, exten = req.get("Channel"), req.get("Exten")
+        if not name:
+            self.error(req, "No channel specified")
+            return
+        if not exten:
+            self.error(req, "No extension specified")
+            return
+        ch = self.pbx.channels.get(name)
+        if ch is None or ch.dead:
+            self.error(req, "Channel specified does not exist")
+            return
+        context = req.get("Context") or ch.variables.get("TRANSFER_CONTEXT") or ch.context
+        if not self.pbx.dialplan.exists(context, exten):
+            self.error(req, "Extension does not exist")
+            return
+        try:
+            self.pbx.transfer_attended(ch, context, exten)
+        except TransferFailed:
+            self.error(req, "Atxfer failed")
+            return
+        self.respond(req, "Success", ("Message", "Atxfer successfully queued"))
 
     async def getvar(self, req: Request) -> None:
         name = req.get("Variable")
@@ -652,7 +721,7 @@ class AmiSession:
                     ("ConnectedLineNum", ch.conn_num),
                     ("ConnectedLineName", ch.conn_name),
                     ("Wait", str(int(now - entry.joined))),
-                    ("Priority", "0"),
+                    ("Priority", str(entry.priority)),
                 ]
                 self.list_item("QueueEntry", fields, req, id_last=True)
                 count += 1
@@ -872,6 +941,8 @@ HANDLERS: dict[str, Handler] = {
     "originate": AmiSession.originate,
     "hangup": AmiSession.hangup,
     "redirect": AmiSession.redirect,
+    "blindtransfer": AmiSession.blind_transfer,
+    "atxfer": AmiSession.atxfer,
     "getvar": AmiSession.getvar,
     "setvar": AmiSession.setvar,
     "playdtmf": AmiSession.play_dtmf,

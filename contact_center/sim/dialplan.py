@@ -6,10 +6,12 @@ as Asterisk does (same application names and argument strings after substitution
 
 from __future__ import annotations
 
+import re
 import time
 from typing import TYPE_CHECKING
 
 from contact_center.sim.agistep import new_command_id
+from contact_center.sim.config import Operator
 from contact_center.sim.errors import ChannelHungUp, Redirected
 from contact_center.sim.model import UNKNOWN, Bridge, Channel
 
@@ -18,6 +20,9 @@ if TYPE_CHECKING:
 
 DIDS = {"4951110001", "4951110002", "4951110003", "4951110004", "4951110005"}
 QUEUE_CONTEXT = "to-queue"
+TRUNK_CONTEXT = "from-trunk"  # deploy/asterisk/extensions.conf: any DID, IVR by FastAGI
+ORIGINATE_CONTEXT = "cc-originate"  # click-to-call: dial the customer through the trunk
+ATXFER_RING_TIMEOUT = 30.0  # seconds an Atxfer target may ring
 _NO_REPORT = "\x00no-originate-response"
 SPY_OPTIONS = {"listen": "qE", "whisper": "qwE", "barge": "qBE"}
 
@@ -96,6 +101,10 @@ class Dialplan:
             return exten in {"s", "hold", "answer"}
         if context == "transfer-targets":
             return exten in self.pbx.queues.queues or self.exists("agents", exten)
+        if context == TRUNK_CONTEXT:
+            return exten.isdigit()
+        if context == ORIGINATE_CONTEXT:
+            return re.fullmatch(r"\+?\d+", exten) is not None
         return False
 
     # ------------------------------------------------------------ originate
@@ -110,14 +119,16 @@ class Dialplan:
         action_id: str | None = None,
         timeout: float = 30.0,
         report: bool = True,
+        ids: tuple[str, str] = ("", ""),
     ) -> tuple[Channel, Channel]:
         """AMI Originate of ``Local/<exten>@<context>``: ``then`` is (context, exten, "") for
         the ``;1`` half's dial plan or ("", application, data). ``report``: send an
-        OriginateResponse event (Async originates only)."""
+        OriginateResponse event (Async originates only). ``ids``: ChannelId/OtherChannelId,
+        the Uniqueids of ``;1``/``;2`` (so the call's Linkedid is the ChannelId)."""
         pbx = self.pbx
         if not report:
             action_id = _NO_REPORT
-        one, two = pbx.local_pair(exten, context)
+        one, two = pbx.local_pair(exten, context, ids=ids)
         self.app_on_one(one)
         for name, value in (variables or {}).items():
             one.variables[name] = value
@@ -187,9 +198,14 @@ class Dialplan:
                 raise ChannelHungUp(one.name)
             pbx.emit("DialEnd", "call", [*one.block("Dest"), ("DialStatus", "ANSWER")])
             context, exten, data = then
-            if context:
+            if context == "callersim":
                 self.goto(one, context, exten)
                 await self.callersim(one, response=(then, action_id))
+            elif context:
+                # any other context: the ;1 half runs the dial plan like any channel
+                self.originate_response(one, then, action_id, ok=True)
+                self.goto(one, context, exten)
+                await self.run(one)
             else:
                 self.originate_response(one, then, action_id, ok=True)
                 await pbx.wait(one, float(data or 0))
@@ -252,6 +268,16 @@ class Dialplan:
             break
         self.pbx.finish(ch)
 
+    def resume_elsewhere(self, ch: Channel) -> None:
+        """A channel some other task drove (a queue's operator leg) was redirected: it now
+        runs the dial plan at its redirect target in a task of its own."""
+        assert ch.redirect_to is not None
+        context, exten, priority = ch.redirect_to
+        ch.redirect_to = None
+        ch.hangup_requested.clear()
+        self.goto(ch, context, exten, priority)
+        self.pbx.spawn(self.run(ch), name=ch.name)
+
     async def dispatch(self, ch: Channel) -> None:
         while True:
             context = ch.context
@@ -269,6 +295,12 @@ class Dialplan:
                 await self.callersim(ch)
             elif context == "transfer-targets":
                 await self.transfer_target(ch)
+            elif context == TRUNK_CONTEXT:
+                await self.from_trunk(ch)
+            elif context == ORIGINATE_CONTEXT:
+                await self.cc_originate(ch)
+            elif context == "agents":
+                await self.agents(ch)
             else:
                 return
             if ch.context == context:
@@ -301,6 +333,112 @@ class Dialplan:
             else:
                 self.app(ch, "Goto", "to-queue,support,1")
                 self.goto(ch, "to-queue", "support")
+
+    async def from_trunk(self, ch: Channel) -> None:
+        """[from-trunk] _X. of deploy/asterisk/extensions.conf: our IVR (FastAGI ``main``)
+        picks the queue (CC_QUEUE) and the priority (CC_PRIORITY); no queue: hang up."""
+        did = ch.exten
+        self.app(ch, "NoOp", f"Inbound {ch.caller_id} to {did}")
+        self.set(ch, "__CC_DID", did)
+        self.answer(ch)
+        await self.agi(ch, "main", [did])
+        queue = ch.variables.get("CC_QUEUE", "")
+        self.app(ch, "GotoIf", f"{0 if queue else 1}?done")
+        if not queue or queue not in self.pbx.queues.queues:
+            self.hangup_app(ch)
+        ch.variables["QUEUE_PRIO"] = ch.variables.get("CC_PRIORITY", "") or "0"
+        self.app(ch, "Goto", f"to-queue,{queue},1")
+        self.goto(ch, "to-queue", queue)
+
+    async def cc_originate(self, ch: Channel) -> None:
+        """[cc-originate]: dial the customer's number through the trunk and bridge."""
+        number = ch.exten
+        if not number.startswith("+"):
+            self.app(ch, "Goto", f"cc-originate,+{number},1")
+            self.goto(ch, ORIGINATE_CONTEXT, f"+{number}")
+            number = ch.exten
+        self.app(ch, "NoOp", f"Click-to-call {number}")
+        self.app(ch, "Dial", f"PJSIP/{number}@trunk,60,tT")
+        await self.pbx.queues.dial_external(ch, number, 60.0)
+        self.hangup_app(ch)
+
+    async def agents(self, ch: Channel) -> None:
+        """[agents] on an originated operator phone (click-to-call, spying supervisor):
+        ring as the Operator config says, answer, talk until hung up."""
+        pbx = self.pbx
+        op = pbx.operators.get(ch.device) or Operator(
+            ch.device, answer_after=pbx.config.default_ring
+        )
+        self.app(ch, "NoOp", f"Operator {ch.exten} is being called by {ch.caller_id}")
+        ring = "60" if op.answer_after is None else _num(str(op.answer_after))
+        self.set(ch, "RING", ring)
+        self.app(ch, "Ringing")
+        one = ch.peer
+        if one is not None and not one.dead:
+            pbx.set_state(one, 5)
+        self.app(ch, "Wait", ring)
+        if op.manual:
+            await pbx.wait_for_event(ch, ch.manual_answer, None)
+        else:
+            await pbx.wait(ch, 60.0 if op.answer_after is None else op.answer_after)
+        self.answer(ch)
+        self.app(ch, "Wait", "600" if op.talk is None else _num(str(op.talk)))
+        queues = pbx.queues
+        # ringinuse=no: an operator on an originated call is not offered queue calls
+        claimed = ch.device not in queues.busy
+        queues.busy.add(ch.device)
+        try:
+            await pbx.wait(ch, 600.0 if op.talk is None else op.talk)
+        finally:
+            if claimed:
+                queues.busy.discard(ch.device)
+                for q in queues.queues.values():
+                    queues.notify(q)
+        self.hangup_app(ch)
+
+    async def consult(self, op: Channel, context: str, exten: str) -> None:
+        """Atxfer on the operator leg ``op``: its caller hears hold while ``context,exten``
+        rings; the queue's bridge completes the transfer when ``op`` goes away (the operator
+        hangs up, or ``atxfer_complete_after`` seconds after the target answered)."""
+        pbx = self.pbx
+        bridge = op.bridge
+        caller = next((c for c in bridge.channels if c is not op), None) if bridge else None
+        if caller is not None and not caller.on_hold_music:
+            caller.on_hold_music = True
+            pbx.emit_channel("MusicOnHoldStart", "call", caller, [("Class", "default")])
+        target, leg = pbx.local_pair(exten, context, linkedid=op.linkedid)
+        leg.origin = "atxfer"
+        pbx.newexten(target, "AppDial", "(Outgoing Line)")
+        pbx.set_callerid(target, exten, "")
+        if caller is not None:
+            pbx.set_callerid(leg, caller.caller_num, caller.caller_name)
+        pbx.local_bridge_event(target, leg)
+        pbx.emit(
+            "DialBegin",
+            "call",
+            [*op.block(), *target.block("Dest"), ("DialString", f"{exten}@{context}")],
+        )
+        op.attended_to = target
+        pbx.spawn(self.run(leg), name=leg.name)
+        try:
+            answered = await pbx.wait_for_event(op, target.answered_event, ATXFER_RING_TIMEOUT)
+            status = "ANSWER" if answered else "NOANSWER"
+            pbx.emit(
+                "DialEnd", "call", [*op.block(), *target.block("Dest"), ("DialStatus", status)]
+            )
+            if not answered:
+                op.attended_to = None
+                pbx.finish(target)
+                if caller is not None and caller.on_hold_music and not caller.dead:
+                    caller.on_hold_music = False
+                    pbx.emit_channel("MusicOnHoldStop", "call", caller)
+                return
+            await pbx.wait(op, pbx.config.atxfer_complete_after)
+            phone = op.peer  # the operator's own phone hangs up: that completes the transfer
+            if phone is not None and not phone.dead:
+                pbx.request_hangup(phone)
+        except ChannelHungUp:
+            return  # the operator hung up first: the queue's bridge takes it from here
 
     def agi_finished(self, ch: Channel, status: str) -> str:
         return f"AGI finished AGISTATUS={status} IVR_CHOICE={ch.variables.get('IVR_CHOICE', '')}"

@@ -485,9 +485,10 @@ class SimPbx:
         talk: float | None = None,
     ) -> Call:
         """A caller dials ``did`` (the rig's DIDs run ``[inbound]``, any other number the
-        deploy dial plan's ``[from-trunk]``: AGI main, then the queue it chose). With ``talk`` the phone hangs up by itself after
-        ``dtmf_delay`` + ``talk`` seconds (``callersim,s``); otherwise it holds until
-        :meth:`hangup` of :attr:`Call.phone`. ``dtmf`` digits are sent after ``dtmf_delay``."""
+        deploy dial plan's ``[from-trunk]``: AGI main, then the queue it chose). With
+        ``talk`` the phone hangs up by itself after ``dtmf_delay`` + ``talk`` seconds
+        (``callersim,s``); otherwise it holds until :meth:`hangup` of :attr:`Call.phone`.
+        ``dtmf`` digits are sent after ``dtmf_delay``."""
         from contact_center.sim.dialplan import DIDS, TRUNK_CONTEXT
 
         variables = {"DTMF": dtmf, "DTMF_DELAY": str(dtmf_delay)}

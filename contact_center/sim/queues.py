@@ -175,7 +175,8 @@ class QueueEngine:
         for pos, e in enumerate(q.entries, 1):
             wait = int(now - e.joined)
             lines.append(
-                f"      {pos}. {e.channel.name} (wait: {wait // 60}:{wait % 60:02d}, prio: 0)"
+                f"      {pos}. {e.channel.name} (wait: {wait // 60}:{wait % 60:02d}, "
+                f"prio: {e.priority})"
             )
         return [*lines, "", ""]
 
@@ -216,19 +217,21 @@ class QueueEngine:
         q = self.queues.get(queue)
         if q is None:
             return "UNKNOWN"
-        entry = QueueEntry(ch, time.time(), len(q.entries) + 1)
-        q.entries.append(entry)
+        priority = _int(ch.variables.get("QUEUE_PRIO", ""))
+        # QUEUE_PRIO: a caller waits behind everyone of the same or a higher priority
+        index = next((i for i, e in enumerate(q.entries) if e.priority < priority), len(q.entries))
+        entry = QueueEntry(ch, time.time(), index + 1, priority)
+        q.entries.insert(index, entry)
+        position = str(index + 1)
         self.device_changed(f"Queue:{queue}", "RINGING")
         pbx.emit_channel(
             "QueueCallerJoin",
             "agent",
             ch,
-            [("Queue", queue), ("Position", str(len(q.entries))), ("Count", str(len(q.entries)))],
+            [("Queue", queue), ("Position", position), ("Count", str(len(q.entries)))],
         )
         number = "" if ch.caller_num == "<unknown>" else ch.caller_num
-        pbx.queue_log.write(
-            ch.uniqueid, queue, "NONE", "ENTERQUEUE", "", number, str(len(q.entries))
-        )
+        pbx.queue_log.write(ch.uniqueid, queue, "NONE", "ENTERQUEUE", "", number, position)
         pbx.emit_channel("MusicOnHoldStart", "call", ch, [("Class", "default")])
         try:
             while True:
@@ -433,11 +436,21 @@ class QueueEngine:
     async def drop_attempt(self, q: QueueState, a: Attempt) -> None:
         """Hang up an operator leg the queue no longer needs and wait for the phone."""
         pbx = self.pbx
+        if a.one.redirect_to is not None and not a.one.dead:
+            # AMI Redirect (ExtraChannel) took the operator's leg elsewhere (a conference):
+            # it lives on; the member is free when the operator's phone hangs up.
+            pbx.dialplan.resume_elsewhere(a.one)
+            pbx.spawn(self.free_after(q, a), name=f"free {a.member.interface}")
+            return
         if not a.one.dead:
             if a.two is not None and not a.two.dead:
                 pbx.peer_hangup(a.two, 16)
             a.one.peer = None
             pbx.finish(a.one, soft=False, cdr=False, device=False)
+        await asyncio.shield(a.phone)
+        self.member_free(q, a.member)
+
+    async def free_after(self, q: QueueState, a: Attempt) -> None:
         await asyncio.shield(a.phone)
         self.member_free(q, a.member)
 
@@ -490,6 +503,7 @@ class QueueEngine:
         ch.cdr_dest_channel = one.name
         ch.variables["DIALSTATUS"] = ""
         one.proceed.set()
+        pbx.answer_dialer(ch)
         talk_start = time.time()
         hang_caller = asyncio.ensure_future(ch.hangup_requested.wait())
         hang_agent = asyncio.ensure_future(one.hangup_requested.wait())
@@ -502,6 +516,10 @@ class QueueEngine:
         transfer = one.transfer_to if not ch.hangup_requested.is_set() else None
         if transfer is not None:
             return await self.blind_transfer(ch, q, entry, a, bridge, hold, talk, transfer)
+        target = one.attended_to
+        one.attended_to = None
+        if target is not None and await self.target_answered(ch, target):
+            return await self.attended_transfer(ch, q, entry, a, bridge, hold, talk, target)
         caller_left = ch.hangup_requested.is_set()
         reason = "caller" if caller_left else "agent"
         complete = [
@@ -587,6 +605,142 @@ class QueueEngine:
         pbx.redirect(ch, context, exten)
         raise pbx.interrupt(ch)
 
+    async def target_answered(self, ch: Channel, target: Channel) -> bool:
+        """Atxfer: the operator left; the caller waits (on hold) for a still ringing target.
+        False (and the target hung up) if the caller hangs up first or nobody answers."""
+        pbx = self.pbx
+        if not ch.hangup_requested.is_set() and not target.dead:
+            if target.answered_event.is_set():
+                return True
+            try:
+                if await pbx.wait_for_event(ch, target.answered_event, 30.0):
+                    return True
+            except ChannelHungUp:
+                pass
+        pbx.finish(target)
+        return False
+
+    async def attended_transfer(
+        self,
+        ch: Channel,
+        q: QueueState,
+        entry: QueueEntry,
+        a: Attempt,
+        bridge: Bridge,
+        hold: int,
+        talk: int,
+        target: Channel,
+    ) -> str:
+        """The operator consulted ``target`` and left: AttendedTransfer, AgentComplete
+        (transfer), then the caller talks to the target until one of them hangs up."""
+        pbx = self.pbx
+        m, one = a.member, a.one
+        joined = Bridge()
+        pbx.emit(
+            "AttendedTransfer",
+            "call",
+            [
+                ("Result", "Success"),
+                *one.block("OrigTransferer"),
+                *[("Orig" + key, value) for key, value in bridge.block()],
+                *one.block("SecondTransferer"),
+                *ch.block("Transferee"),
+                *target.block("TransferTarget"),
+                ("IsExternal", "No"),
+                # stasis_bridges.c appends the destination part after IsExternal
+                ("DestType", "Bridge"),
+                ("DestBridgeUniqueid", joined.uniqueid),
+            ],
+        )
+        pbx.bridge_leave(bridge, ch)
+        pbx.emit(
+            "AgentComplete",
+            "agent",
+            [
+                *ch.block(),
+                *self.agent_dest(one, q.name, ch),
+                ("Queue", q.name),
+                ("Interface", m.interface),
+                ("MemberName", m.name),
+                ("HoldTime", str(hold)),
+                ("TalkTime", str(talk)),
+                ("Reason", "transfer"),
+            ],
+        )
+        pbx.bridge_leave(bridge, one)
+        pbx.bridge_destroy(bridge)
+        q.stats.record_complete(hold, talk, q.config.servicelevel)
+        pbx.queue_log.write(
+            ch.uniqueid, q.name, m.name, "ATTENDEDTRANSFER", "BRIDGE", joined.uniqueid,
+            str(hold), str(talk), str(entry.original_position),
+        )  # fmt: skip
+        m.calls_taken += 1
+        m.last_call = int(time.time())
+        await self.drop_attempt(q, a)
+        if ch.on_hold_music:
+            ch.on_hold_music = False
+            pbx.emit_channel("MusicOnHoldStop", "call", ch)
+        pbx.bridges[joined.uniqueid] = joined
+        pbx.emit("BridgeCreate", "call", joined.block())
+        pbx.bridge_enter(joined, target)
+        pbx.bridge_enter(joined, ch)
+        ch.cdr_dest_channel = target.name
+        hang_caller = asyncio.ensure_future(ch.hangup_requested.wait())
+        hang_target = asyncio.ensure_future(target.hangup_requested.wait())
+        try:
+            await asyncio.wait({hang_caller, hang_target}, return_when="FIRST_COMPLETED")
+        finally:
+            hang_caller.cancel()
+            hang_target.cancel()
+            pbx.bridge_leave(joined, ch)
+            pbx.bridge_leave(joined, target)
+            pbx.bridge_destroy(joined)
+            pbx.finish(target)
+        if ch.hangup_requested.is_set():
+            raise pbx.interrupt(ch)
+        return "CONTINUE"
+
+    async def dial_external(self, ch: Channel, number: str, timeout: float) -> None:
+        """Dial(PJSIP/<number>@trunk): an outside party that answers after
+        ``external_answer_after`` seconds and stays until either side hangs up."""
+        pbx = self.pbx
+        far = Channel(
+            f"PJSIP/trunk-{pbx.new_local_suffix()}",
+            pbx.new_uniqueid(),
+            ch.linkedid,
+            "from-trunk",
+            number,
+            "PJSIP/trunk",
+        )
+        far.set_caller(number, "")
+        far.set_connected(ch.caller_num, ch.caller_name)
+        pbx.channels[far.name] = far
+        pbx.emit_channel("Newchannel", "call", far)
+        dest = [*ch.block(), *far.block("Dest")]
+        pbx.emit("DialBegin", "call", [*dest, ("DialString", f"{number}@trunk")])
+        pbx.set_state(far, 5)
+        answer_after = min(timeout, pbx.config.external_answer_after)
+        try:
+            await pbx.wait(ch, answer_after)
+        except ChannelHungUp:
+            pbx.emit("DialEnd", "call", [*ch.block(), *far.block("Dest"), ("DialStatus", "CANCEL")])
+            pbx.finish(far)
+            raise
+        pbx.set_state(far, 6)
+        pbx.emit("DialEnd", "call", [*ch.block(), *far.block("Dest"), ("DialStatus", "ANSWER")])
+        pbx.set_connected(ch, number, "")
+        bridge = pbx.bridge_create()
+        pbx.bridge_enter(bridge, far)
+        pbx.bridge_enter(bridge, ch)
+        ch.cdr_dest_channel = far.name
+        try:
+            await pbx.wait_for_event(ch, far.hangup_requested, None)
+        finally:
+            pbx.bridge_leave(bridge, ch)
+            pbx.bridge_leave(bridge, far)
+            pbx.bridge_destroy(bridge)
+            pbx.finish(far)
+
     async def dial_operator(self, ch: Channel, interface: str, timeout: float) -> None:
         """Dial() of an operator outside any queue (transfer targets)."""
         pbx = self.pbx
@@ -615,6 +769,7 @@ class QueueEngine:
         pbx.bridge_enter(bridge, one)
         pbx.bridge_enter(bridge, ch)
         one.proceed.set()
+        pbx.answer_dialer(ch)
         try:
             await pbx.wait_for_event(ch, one.hangup_requested, None)
         finally:
@@ -626,3 +781,10 @@ class QueueEngine:
 
 def _secs(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text.strip() or 0)
+    except ValueError:
+        return 0

@@ -145,7 +145,7 @@ async def bus_errors(request: web.Request, handler: auth.Handler) -> web.StreamR
 @web.middleware
 async def load_user(request: web.Request, handler: auth.Handler) -> web.StreamResponse:
     token = request.cookies.get(SESSION_COOKIE)
-    if token:
+    if token and not isinstance(request.match_info.route.resource, StaticResource):
         user = await auth.load_session(request.app[SESSIONS_KEY], token)
         if user is not None:
             request[USER_KEY] = user

@@ -44,6 +44,9 @@ HEARTBEAT_SECONDS = 20.0
 CLOSE_TIMEOUT = 2.0
 ACTIVE_POPS_PER_OPERATOR = 20
 RECENT_CALLS_PER_OPERATOR = 200
+DISPATCH_SLICE = 64
+REPLAY_SCAN_LIMIT = 10_000  # stream entries read back for one reconnect at most
+SESSION_RECHECK_SECONDS = 60.0  # an expired or revoked session loses its socket within this
 HELD_LIMIT = 4 * QUEUE_SIZE  # live messages held back while a long backlog is sent
 
 
@@ -153,6 +156,9 @@ class PopHub:
     async def attach(self, conn: Connection, after_id: str | None) -> Backlog:
         """Register a socket; return what it missed (after ``after_id``) or the snapshot.
 
+        The snapshot (the pops of the calls still active for this operator) is for a fresh
+        tab, or for one that was away longer than :data:`REPLAY_SCAN_LIMIT` entries.
+
         Until :meth:`go_live`, live messages for it are held back, so the backlog can be
         sent first without gap or repeat.
         """
@@ -160,10 +166,12 @@ class PopHub:
             conn.last_id = after_id
         self.register(conn)
         try:
-            if after_id is None:
-                return Backlog(list(self._active.get(conn.login, {}).values()), self.cursor)
-            frames, upto = await self._missed(conn.login, after_id)
-            return Backlog(frames, upto)
+            if after_id is not None:
+                missed = await self._missed(conn.login, after_id)
+                if missed is not None:
+                    return missed
+                conn.last_id = "0-0"  # too far behind to replay: start over from a snapshot
+            return Backlog(list(self._active.get(conn.login, {}).values()), self.cursor)
         except BaseException:
             self.unregister(conn)
             raise
@@ -177,13 +185,22 @@ class PopHub:
             if compare_ids(sid, backlog.upto) > 0:
                 conn.offer(sid, frame)
 
-    async def _missed(self, login: str, after_id: str) -> tuple[list[tuple[str, str]], str]:
+    async def _missed(self, login: str, after_id: str) -> Backlog | None:
+        """What ``login`` missed after ``after_id``; None if that is too far back to scan.
+
+        The scan is bounded so that a client sending ``last_id=0`` cannot make the server
+        read the whole stream on every connect.
+        """
         found: list[tuple[str, str]] = []
         cursor = after_id
+        scanned = 0
         while True:
             entries = await self.bus.read(self.stream, cursor, count=500)
             if not entries:
-                return found, cursor
+                return Backlog(found, cursor)
+            scanned += len(entries)
+            if scanned > REPLAY_SCAN_LIMIT:
+                return None
             for sid, message in entries:
                 if message.get("to") == login and message.get("type") != "signout":
                     found.append((sid, encode(sid, message)))
@@ -244,13 +261,16 @@ class PopHub:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
                 continue
-            for sid, message in entries:
+            for n, (sid, message) in enumerate(entries, 1):
                 try:
                     self.dispatch(sid, message)
                 except Exception:
                     log.exception("pop hub skipped a bad message %s: %r", sid, message)
-            if entries:
-                self.cursor = entries[-1][0]
+                self.cursor = sid  # per entry: a snapshot taken between slices is exact
+                if n % DISPATCH_SLICE == 0:
+                    # Let the writers drain between slices, so a burst larger than one
+                    # socket's queue does not overflow a browser that reads fine.
+                    await asyncio.sleep(0)
 
 
 # --- the websocket endpoint --------------------------------------------------------------------
@@ -303,17 +323,28 @@ async def serve_socket(
     writer = asyncio.create_task(_write(ws, conn), name=f"ws-writer-{conn.login}")
     reader = asyncio.create_task(_read(ws, conn, still_signed_in), name=f"ws-reader-{conn.login}")
     closed = asyncio.create_task(conn.closed.wait())
+    watchdog = asyncio.create_task(_watch_session(conn, still_signed_in))
+    tasks = (writer, reader, closed, watchdog)
     try:
-        await asyncio.wait({writer, reader, closed}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     finally:
         hub.unregister(conn)
-        for task in (writer, reader, closed):
+        for task in tasks:
             task.cancel()
-        for task in (writer, reader, closed):
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         await _close(request, ws, conn.close_code or CloseCode.NORMAL)
     return ws
+
+
+async def _watch_session(conn: Connection, still_signed_in: Any) -> None:
+    # Sign-out is pushed at once; this catches expiry and revocations made elsewhere.
+    while True:
+        await asyncio.sleep(SESSION_RECHECK_SECONDS)
+        if not await still_signed_in():
+            conn.close(CloseCode.SIGNED_OUT)
+            return
 
 
 async def _write(ws: web.WebSocketResponse, conn: Connection) -> None:

@@ -286,3 +286,65 @@ async def test_a_client_that_stops_reading_is_closed_and_delays_no_one(
         stalled.close()
         await alice.close()
         await bob.close()
+
+
+async def test_a_burst_larger_than_the_queue_reaches_a_client_that_reads(
+    server: TestServer, bus: MemoryBus
+) -> None:
+    alice = await sign_in(server, "alice")
+    try:
+        sock = await alice.ws()
+        await connected(server, "alice")
+        burst = 2 * ws_module.QUEUE_SIZE + 10
+        ids = [await bus.publish(POPS, pop("alice", f"c{n}")) for n in range(burst)]
+        assert ids == [m["id"] for m in await receive(sock, burst)]
+    finally:
+        await alice.close()
+
+
+async def test_a_session_revoked_elsewhere_loses_its_socket(
+    server: TestServer, db: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy import update
+
+    from contact_center.store.db import utcnow
+    from contact_center.store.models import WebSession
+
+    monkeypatch.setattr(ws_module, "SESSION_RECHECK_SECONDS", 0.05)
+    alice = await sign_in(server, "alice")
+    try:
+        sock = await alice.ws()
+        async with db.begin() as s:  # e.g. an admin disabling the account's sessions
+            await s.execute(update(WebSession).values(revoked_at=utcnow()))
+        msg = await asyncio.wait_for(sock.receive(), 5)
+        assert (aiohttp.WSMsgType.CLOSE, CloseCode.SIGNED_OUT) == (msg.type, msg.data)
+    finally:
+        await alice.close()
+
+
+async def test_a_client_too_far_behind_gets_the_snapshot_instead_of_a_full_scan(
+    server: TestServer, bus: MemoryBus, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ws_module, "REPLAY_SCAN_LIMIT", 100)
+    alice = await sign_in(server, "alice")
+    try:
+        first = await alice.ws()
+        await connected(server, "alice")
+        await bus.publish(POPS, pop("alice", "ended-long-ago"))
+        closed = {
+            "type": "pop.closed",
+            "to": "alice",
+            "server": "pbx1",
+            "call_id": "ended-long-ago",
+        }
+        await bus.publish(POPS, closed)
+        for n in range(150):
+            await bus.publish(POPS, pop("bob", f"b{n}"))
+        active = await bus.publish(POPS, pop("alice", "still-ringing"))
+        assert 3 == len(await receive(first, 3))
+        await first.close()
+        again = await alice.ws(last_id="0")  # asks for everything since the beginning
+        assert [active] == [m["id"] for m in await receive(again, 1)]
+        assert await nothing_more(again)
+    finally:
+        await alice.close()

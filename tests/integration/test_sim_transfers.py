@@ -1,0 +1,298 @@
+"""The simulator's transfers, originate ids, dual redirect, click-to-call and muted recordings,
+driven over real AMI TCP like our service drives Asterisk."""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from contact_center.sim.config import Operator
+from contact_center.sim.pbx import Call, SimPbx
+from contact_center.sim.records import SAMPLE_RATE, Recording
+from contact_center.testing import AmiClient, EventLog, running_pbx
+from tests.conftest import wait_for
+
+OP101 = Operator("Local/101@agents", "Operator 101", answer_after=1.0)
+OP103 = Operator("Local/103@agents", "Operator 103", answer_after=1.0)
+
+
+@dataclass
+class Rig:
+    pbx: SimPbx
+    ami: AmiClient
+    log: EventLog
+    tmp_path: Path
+
+
+@pytest.fixture
+async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
+    async with running_pbx(tmp_path, operators=[OP101, OP103]) as pbx:
+        ami = await AmiClient.connect(pbx.host, pbx.port)
+        await ami.login()
+        log = EventLog(pbx)
+        try:
+            yield Rig(pbx, ami, log, tmp_path)
+        finally:
+            log.close()
+            await ami.close()
+
+
+async def answered_support_call(rig: Rig) -> tuple[Call, str]:
+    """A caller talking to operator 101 from the support queue; returns the operator leg."""
+    rig.pbx.queues.add_member("support", OP101.interface, OP101.name)
+    call = await rig.pbx.place_call("4951110004", "+74951234567", "Ivan Petrov")
+    connect = await rig.log.wait("AgentConnect", Channel=call.channel)
+    return call, connect.get("DestChannel")
+
+
+def queue_log(rig: Rig) -> list[list[str]]:
+    return [line.split("|")[1:] for line in (rig.tmp_path / "queue_log").read_text().splitlines()]
+
+
+async def test_blind_transfer_sends_the_caller_to_another_queue(rig: Rig) -> None:
+    call, operator = await answered_support_call(rig)
+
+    reply = await rig.ami.action(
+        "BlindTransfer", Channel=operator, Context="transfer-targets", Exten="sales"
+    )
+    join = await rig.log.wait("QueueCallerJoin", Queue="sales")
+
+    assert ("Success", "Transfer succeeded") == (reply["Response"], reply["Message"])
+    assert call.channel == join.get("Channel")
+    moved = await rig.log.wait("BlindTransfer")
+    assert (
+        "Success", operator, call.channel, call.linkedid, "No", "transfer-targets", "sales",
+    ) == tuple(
+        moved.get(k)
+        for k in (
+            "Result", "TransfererChannel", "TransfereeChannel", "TransfereeLinkedid",
+            "IsExternal", "Context", "Extension",
+        )
+    )  # fmt: skip
+    complete = await rig.log.wait("AgentComplete", Channel=call.channel)
+    assert "transfer" == complete.get("Reason")
+    await wait_for(lambda: any(r[3] == "BLINDTRANSFER" for r in queue_log(rig)), 5)
+    [line] = [r for r in queue_log(rig) if r[3] == "BLINDTRANSFER"]
+    assert [
+        call.uniqueid,
+        "support",
+        "Operator 101",
+        "BLINDTRANSFER",
+        "sales",
+        "transfer-targets",
+    ] == (line[:6])
+
+
+async def test_blind_transfer_to_an_operator_rings_that_operator(rig: Rig) -> None:
+    call, operator = await answered_support_call(rig)
+
+    await rig.ami.action("BlindTransfer", Channel=operator, Context="transfer-targets", Exten="103")
+    dial = await rig.log.wait("DialBegin", DialString="Local/103@agents")
+    bridged = await rig.log.wait(
+        "DialEnd", DialStatus="ANSWER", DestChannel=dial.get("DestChannel")
+    )
+
+    assert call.linkedid == bridged.get("DestLinkedid")
+    entered = rig.log.named("BridgeEnter", Channel=dial.get("DestChannel"))
+    assert 1 == len(entered)
+
+
+async def test_blind_transfer_of_a_channel_not_in_a_call_fails(rig: Rig) -> None:
+    call = await rig.pbx.place_call("4951110004", "+74951234567", "Ivan Petrov")
+    await rig.log.wait("QueueCallerJoin")
+
+    reply = await rig.ami.action(
+        "BlindTransfer", Channel=call.channel, Context="transfer-targets", Exten="sales"
+    )
+    unknown = await rig.ami.action(
+        "BlindTransfer", Channel=call.channel, Context="transfer-targets", Exten="nowhere"
+    )
+
+    assert ("Error", "Transfer failed") == (reply["Response"], reply["Message"])
+    assert "Error" == unknown["Response"]
+
+
+async def test_attended_transfer_bridges_the_caller_with_the_target(rig: Rig) -> None:
+    call, operator = await answered_support_call(rig)
+
+    reply = await rig.ami.action(
+        "Atxfer", Channel=operator, Exten="103", Context="transfer-targets"
+    )
+    on_hold = await rig.log.wait("MusicOnHoldStart", Channel=call.channel)
+    moved = await rig.log.wait("AttendedTransfer")
+    together = await rig.log.wait(
+        "BridgeEnter", Channel=call.channel, BridgeUniqueid=moved.get("DestBridgeUniqueid")
+    )
+
+    assert "Atxfer successfully queued" == reply["Message"]
+    assert call.channel == on_hold.get("Channel")
+    assert ("Success", operator, call.channel, "103", "Bridge") == (
+        moved.get("Result"), moved.get("OrigTransfererChannel"),
+        moved.get("TransfereeChannel"), moved.get("TransferTargetCallerIDNum"),
+        moved.get("DestType"),
+    )  # fmt: skip
+    assert call.linkedid == moved.get("OrigTransfererLinkedid")
+    assert "2" == together.get("BridgeNumChannels")
+    complete = await rig.log.wait("AgentComplete", Channel=call.channel)
+    assert "transfer" == complete.get("Reason")
+    assert ["ATTENDEDTRANSFER"] == [r[3] for r in queue_log(rig) if "TRANSFER" in r[3]]
+    # operator 103 now talks to the caller; when the caller hangs up everything ends
+    await rig.pbx.hangup(call.phone)
+    await rig.log.wait("Hangup", Channel=call.channel)
+    await wait_for(lambda: not rig.pbx.channels, 5)
+
+
+async def test_attended_transfer_completes_when_the_operator_hangs_up(tmp_path: Path) -> None:
+    async with running_pbx(tmp_path, operators=[OP101, OP103], atxfer_complete_after=None) as pbx:
+        ami = await AmiClient.connect(pbx.host, pbx.port)
+        await ami.login()
+        rig = Rig(pbx, ami, EventLog(pbx), tmp_path)
+        call, operator = await answered_support_call(rig)
+        await ami.action("Atxfer", Channel=operator, Exten="103", Context="transfer-targets")
+        answered = await rig.log.wait("DialEnd", DialStatus="ANSWER", Channel=operator)
+        assert [] == rig.log.named("AttendedTransfer")  # consulting: nothing moved yet
+
+        await pbx.hangup_operator(OP101.interface)
+        moved = await rig.log.wait("AttendedTransfer")
+
+        assert (answered.get("DestChannel"), call.channel) == (
+            moved.get("TransferTargetChannel"),
+            moved.get("TransfereeChannel"),
+        )
+        await ami.close()
+
+
+async def test_originate_channel_ids_become_the_uniqueids(rig: Rig) -> None:
+    await rig.ami.action(
+        "Originate", Channel="Local/4951110004@inbound", Context="callersim", Exten="hold",
+        ChannelId="cc-out-1", OtherChannelId="cc-out-1-b", Async="true",
+    )  # fmt: skip
+    await rig.ami.action(
+        "Originate", Channel="Local/4951110004@inbound", Context="callersim", Exten="hold",
+        ChannelId="cc-2", Async="true",
+    )  # fmt: skip
+    await rig.log.wait("Newchannel", Uniqueid="cc-2;2")
+
+    first = [(e.get("Uniqueid"), e.get("Linkedid")) for e in rig.log.named("Newchannel")][:2]
+    assert [("cc-out-1", "cc-out-1"), ("cc-out-1-b", "cc-out-1")] == first
+    assert "cc-2" == (await rig.log.wait("Newchannel", Uniqueid="cc-2;2")).get("Linkedid")
+
+
+async def test_dual_redirect_puts_caller_and_operator_in_one_conference(rig: Rig) -> None:
+    call, operator = await answered_support_call(rig)
+
+    reply = await rig.ami.action(
+        "Redirect", Channel=call.channel, Context="conference", Exten="8001", Priority="1",
+        ExtraChannel=operator, ExtraContext="conference", ExtraExten="8001", ExtraPriority="1",
+    )  # fmt: skip
+    await rig.log.wait("ConfbridgeJoin", Channel=operator)
+    await rig.log.wait("ConfbridgeJoin", Channel=call.channel)
+
+    assert "Success" == reply["Response"]
+    assert {call.channel, operator} == {
+        e.get("Channel") for e in rig.log.named("ConfbridgeJoin", Conference="8001")
+    }
+
+
+async def test_click_to_call_rings_the_operator_then_dials_the_customer(tmp_path: Path) -> None:
+    manual = Operator("Local/101@agents", "Operator 101", manual=True)
+    async with running_pbx(tmp_path, operators=[manual]) as pbx:
+        log = EventLog(pbx)
+        ami = await AmiClient.connect(pbx.host, pbx.port)
+        await ami.login()
+        await ami.action(
+            "Originate", Channel="Local/101@agents", Context="cc-originate",
+            Exten="+74951234567", ChannelId="cc-out-7", Async="true",
+        )  # fmt: skip
+        await log.wait("Newexten", Application="Wait", Uniqueid="cc-out-7;2")
+        assert [] == log.named("DialBegin", DialString="+74951234567@trunk")  # still ringing
+
+        await pbx.answer("Local/101@agents")
+        answered = await log.wait("DialEnd", DialStatus="ANSWER", DestCallerIDNum="+74951234567")
+        customer = answered.get("DestChannel")
+        await log.wait("BridgeEnter", Channel=customer)
+
+        assert ("cc-out-7", "cc-out-7") == (answered.get("Uniqueid"), answered.get("DestLinkedid"))
+        await ami.action("Hangup", Channel=customer)  # the customer hangs up
+        await log.wait("Hangup", Uniqueid="cc-out-7;2")
+        await wait_for(lambda: not pbx.channels, 5)
+        await ami.close()
+
+
+def test_a_muted_span_is_written_as_silence(tmp_path: Path) -> None:
+    recording = Recording(tmp_path / "r.wav")
+    recording.bridge_started(100.0)
+    recording.set_muted(True, 101.0)
+    recording.set_muted(False, 102.5)
+    recording.close(104.0)
+
+    samples = wav_samples(tmp_path / "r.wav")
+    second = SAMPLE_RATE
+    assert 4 * second == len(samples)
+    assert any(samples[: second - 1]) and any(samples[int(2.5 * second) :])
+    assert not any(samples[second : int(2.5 * second)])
+
+
+async def test_mixmonitor_mute_over_ami_silences_the_recording(rig: Rig) -> None:
+    call, _ = await answered_support_call(rig)
+    path = Path((await rig.log.wait("VarSet", Variable="MIXMONITOR_FILENAME")).get("Value"))
+
+    await rig.ami.action("MixMonitorMute", Channel=call.channel, Direction="both", State="1")
+    await asyncio.sleep(0.2)  # the muted span lasts 0.2 s of the (real-time) recording
+    await rig.ami.action("MixMonitorMute", Channel=call.channel, Direction="both", State="0")
+    await rig.pbx.hangup(call.phone)
+    await rig.log.wait("Hangup", Channel=call.channel)
+
+    samples = wav_samples(path)
+    assert any(samples)
+    assert longest_silence(samples) >= int(0.15 * SAMPLE_RATE)
+
+
+def wav_samples(path: Path) -> tuple[int, ...]:
+    data = path.read_bytes()[44:]
+    return struct.unpack(f"<{len(data) // 2}h", data)
+
+
+def longest_silence(samples: tuple[int, ...]) -> int:
+    best = run = 0
+    for value in samples:
+        run = run + 1 if value == 0 else 0
+        best = max(best, run)
+    return best
+
+
+async def test_an_operator_on_a_click_to_call_gets_queue_calls_only_afterwards(rig: Rig) -> None:
+    await rig.ami.action(
+        "Originate", Channel=OP101.interface, Context="cc-originate", Exten="74951234567",
+        ChannelId="cc-out-9", Async="true",
+    )  # fmt: skip
+    answered = await rig.log.wait("DialEnd", DialStatus="ANSWER", DestCallerIDNum="+74951234567")
+    rig.pbx.queues.add_member("support", OP101.interface, OP101.name)
+    call = await rig.pbx.place_call("4951110004", "+74957654321", "Petr Ivanov")
+    await rig.log.wait("QueueCallerJoin", Channel=call.channel)
+
+    await rig.ami.action("Hangup", Channel=answered.get("DestChannel"))
+    called = await rig.log.wait("AgentCalled", Channel=call.channel)
+
+    click_to_call_over = rig.log.named("Hangup", Uniqueid="cc-out-9;2")[0]
+    assert rig.log.events.index(click_to_call_over) < rig.log.events.index(called)
+
+
+async def test_attended_transfer_to_a_queue_waits_for_its_operator(rig: Rig) -> None:
+    rig.pbx.queues.add_member("sales", OP103.interface, OP103.name)
+    call, operator = await answered_support_call(rig)
+
+    await rig.ami.action("Atxfer", Channel=operator, Exten="sales", Context="transfer-targets")
+    consulted = await rig.log.wait("AgentConnect", Queue="sales")
+    moved = await rig.log.wait("AttendedTransfer")
+
+    assert (call.linkedid, "sales") == (consulted.get("Linkedid"), consulted.get("Exten"))
+    assert consulted.get("Channel") == moved.get("TransferTargetChannel").replace(";1", ";2")
+    await rig.log.wait(
+        "BridgeEnter", Channel=call.channel, BridgeUniqueid=moved.get("DestBridgeUniqueid")
+    )

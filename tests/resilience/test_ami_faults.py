@@ -1,0 +1,138 @@
+"""AMI link faults against the whole service: the simulator over real TCP, a proxy we cut or
+stall between the connector and it, history in real PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import wait_for
+from tests.e2e.service_support import Rig
+from tests.resilience.rig import (
+    FaultRig,
+    died,
+    fault_rig,
+    history_counts,
+    pbx_live_calls,
+    tracker_live_calls,
+)
+
+# Actions that read state; sending them again after a reconnect is the resync, not a repeat.
+QUERIES = {"login", "challenge", "ping", "coreshowchannels", "queuestatus", "events", "logoff"}
+
+
+async def make_available(rig: FaultRig, login: str, interface: str) -> None:
+    await Rig(rig.pbx, rig.service, rig.settings).command(login, "operator", interface, "available")
+    await wait_for(lambda: bool(rig.pbx.members(interface)), timeout=5)
+
+
+def repeated_actions(rig: FaultRig) -> list[tuple[str, str]]:
+    """(action, ActionID) pairs of state-changing actions sent more than once."""
+    sent = Counter(
+        (a["action"].lower(), a.get("actionid", ""))
+        for a in rig.ami.actions()
+        if a["action"].lower() not in QUERIES
+    )
+    return [pair for pair, n in sent.items() if n > 1]
+
+
+async def test_ami_socket_killed_mid_call_history_closed_once_state_resynced(
+    tmp_path: Path, postgres_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Property: when the AMI socket is reset mid-call, the call that ended while we were cut
+    off is closed in history exactly once, the tracker's live calls equal the PBX's after the
+    resync (a call that began during the outage is picked up), and no action is sent twice."""
+    async with fault_rig(tmp_path, postgres_url) as rig:
+        await make_available(rig, "anna", "Local/101@agents")
+        first = await rig.pbx.place_call("4951110001", "+74951234567", "Ivan", dtmf="2")
+        await wait_for(lambda: first.linkedid in tracker_live_calls(rig.connector), timeout=5)
+        await wait_for(lambda: bool(rig.pbx.channels_matching(r"^Local/101@agents")), timeout=10)
+        await rig.pbx.answer("Local/101@agents")
+        await wait_for(lambda: _answered(rig, first.linkedid), timeout=5)
+
+        rig.ami.cut()
+        cut_at = time.monotonic()
+        await wait_for(lambda: not rig.connector.connected, timeout=5)
+        await rig.pbx.hangup(first.phone)  # the call ends while we cannot see it
+        second = await rig.pbx.place_call("4951110002", "+74957654321", "Olga", dtmf="2")
+        await wait_for(lambda: first.linkedid not in pbx_live_calls(rig.pbx), timeout=5)
+        rig.ami.restore()
+
+        await wait_for(lambda: rig.connector.connected and rig.connector.connects >= 2, 10)
+        recovered = time.monotonic() - cut_at
+        await wait_for(
+            lambda: tracker_live_calls(rig.connector) == pbx_live_calls(rig.pbx), timeout=5
+        )
+        assert {second.linkedid} == tracker_live_calls(rig.connector)
+
+        sessions = rig.service.core.sessions  # type: ignore[union-attr]
+
+        async def closed() -> bool:
+            return (await history_counts(sessions, first.linkedid))[1] >= 1
+
+        await wait_for(closed, timeout=10)
+        await rig.pbx.hangup(second.phone)
+        await wait_for(lambda: not tracker_live_calls(rig.connector), timeout=5)
+
+        async def second_closed() -> bool:
+            return (await history_counts(sessions, second.linkedid))[1] >= 1
+
+        await wait_for(second_closed, timeout=10)
+        assert (1, 1) == (await history_counts(sessions, first.linkedid))[:2]
+        assert (1, 1) == (await history_counts(sessions, second.linkedid))[:2]
+        assert [] == repeated_actions(rig)
+        queue_adds = [a["queue"] for a in rig.ami.actions() if a["action"].lower() == "queueadd"]
+        # one QueueAdd per queue of anna's: the reconnect did not replay her command
+        assert ["sales", "support"] == sorted(queue_adds)
+        assert [] == died(caplog)
+    print(f"\nAMI reset mid-call: reconnected and resynced in {recovered:.2f} s")
+
+
+async def test_half_open_ami_link_detected_within_two_ping_intervals(
+    tmp_path: Path, postgres_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Property: a half-open AMI link (no FIN, no replies) is detected within 2× the ping
+    interval, the connector reconnects and resyncs, and live state equals the PBX's."""
+    async with fault_rig(tmp_path, postgres_url) as rig:
+        interval = rig.settings.ami.ping_interval
+        call = await rig.pbx.place_call("4951110001", "+74951234567", "Ivan", dtmf="2")
+        await wait_for(lambda: call.linkedid in tracker_live_calls(rig.connector), timeout=5)
+        connects = rig.connector.connects
+
+        rig.ami.stall()
+        stalled_at = time.monotonic()
+        await wait_for(lambda: not rig.connector.connected, timeout=3 * interval + 1)
+        detected = time.monotonic() - stalled_at
+        await rig.pbx.hangup(call.phone)  # ends during the silence
+        rig.ami.restore()
+        await wait_for(lambda: rig.connector.connects > connects and rig.connector.connected, 10)
+        await wait_for(
+            lambda: tracker_live_calls(rig.connector) == pbx_live_calls(rig.pbx), timeout=5
+        )
+        recovered = time.monotonic() - stalled_at
+        assert set() == tracker_live_calls(rig.connector)
+        # Bound by design: the stall starts right after a Pong at worst, then one interval
+        # until the next Ping and one ping_timeout (= interval) for it; 0.2 s of slack is
+        # scheduling on a loaded 2-core machine.
+        assert detected <= 2 * interval + 0.2, f"half-open link noticed after {detected:.2f} s"
+
+        sessions = rig.service.core.sessions  # type: ignore[union-attr]
+
+        async def closed() -> bool:
+            return (await history_counts(sessions, call.linkedid))[1] >= 1
+
+        await wait_for(closed, timeout=10)
+        await asyncio.sleep(0)
+        assert (1, 1) == (await history_counts(sessions, call.linkedid))[:2]
+        assert [] == died(caplog)
+    print(f"\nhalf-open AMI: detected in {detected:.2f} s (ping {interval} s), "
+          f"recovered in {recovered:.2f} s")
+
+
+def _answered(rig: FaultRig, linkedid: str) -> bool:
+    call = rig.connector.tracker.calls.get((rig.settings.general.server_id, linkedid))
+    return call is not None and getattr(call, "answered_at", None) is not None
