@@ -73,6 +73,7 @@ class AgiSettings:
     session_timeout: float = 600.0
     command_timeout: float = 30.0
     default_menu: str = "bank"  # run when the dialplan names no menu we know
+    routing_rules: str = "routing.yaml"  # routing rules file; missing file: menus decide alone
     did_menus: str = ""  # DID=menu, comma-separated: "4951110006=bank,4951110007=shop"
 
 

@@ -327,6 +327,47 @@ class Service:
         self._closers.append(ivr.close)
         self.components.update(connector=connector, ivr=ivr)
 
+    def _router(self, core: Core, store: Any) -> Any:
+        """Routing rules at IVR hand-off (VIP priority, sticky operator, overflow), if set."""
+        from pathlib import Path
+
+        from contact_center.ivr.runner import HandOff
+        from contact_center.routing.rules import load_rules
+        from contact_center.routing.service import Router, RouteRequest
+
+        path = Path(self.settings.agi.routing_rules)
+        if not path.is_file():
+            log.info("no routing rules at %s: IVR menus choose queues alone", path)
+            return None
+        router = Router(
+            core.sessions, core.lookup, load_rules(path), store.load_snapshot, core.publish
+        )
+
+        async def route(hand: HandOff) -> HandOff:
+            from dataclasses import replace
+
+            decision = await router.route(
+                RouteRequest(
+                    server=hand.server,
+                    call_id=hand.call_id,
+                    caller_number=hand.caller,
+                    customer_id=hand.customer_id,
+                    ivr_choice=hand.digits[-1:],
+                    language=hand.language,
+                    fallback_queue=hand.queue,
+                )
+            )
+            return replace(
+                hand,
+                queue=decision.queue,
+                priority=max(hand.priority, decision.priority),
+                skills=tuple(dict.fromkeys(hand.skills + decision.skills)),
+                preferred_interface=decision.preferred_interface,
+                ring_first_seconds=decision.ring_first_seconds,
+            )
+
+        return route
+
     async def _start_executor(self, core: Core, connector: Any) -> None:
         """Operator commands from the console and wallboard, carried out through AMI."""
         from contact_center.ami.control import AmiPbxControl, TrackerCallDirectory

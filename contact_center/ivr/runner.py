@@ -78,10 +78,35 @@ class _Call:
     customer: CustomerInfo | None = None
     variables: dict[str, str] = field(default_factory=dict)
     path: list[str] = field(default_factory=list)
+    digits: list[str] = field(default_factory=list)  # non-sensitive digits, in order
     stack: list[tuple[str, str]] = field(default_factory=list)
     seq: int = 0
     node: Node | None = None
     node_menu: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class HandOff:
+    """What the IVR hands to routing at a queue node, and what routing answers.
+
+    The menu's queue, priority and skills are the defaults; a router may change them (VIP
+    priority, overflow, the operator who served this customer last)."""
+
+    server: str
+    call_id: str
+    caller: str
+    customer_id: int | None
+    menu: str
+    digits: str  # the digits of the caller's menu choices, in order
+    language: str
+    queue: str
+    priority: int
+    skills: tuple[str, ...]
+    preferred_interface: str = ""
+    ring_first_seconds: int = 0
+
+
+Router = Callable[[HandOff], Awaitable[HandOff]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +134,7 @@ class IvrRunner:
         prompt_prefix: str = "cc",
         default_menu: str = "",
         did_menus: Mapping[str, str] | None = None,
+        router: Router | None = None,
         max_steps: int = 300,
         answer: bool = True,
     ) -> None:
@@ -121,6 +147,7 @@ class IvrRunner:
         self.prompt_prefix = prompt_prefix
         self.default_menu = default_menu
         self.did_menus = dict(did_menus or {})
+        self.router = router
         self.max_steps = max_steps
         self.answer = answer
 
@@ -209,6 +236,8 @@ class IvrRunner:
     async def _step(
         self, call: _Call, node: Node, *, result: str, digits: str = "", sensitive: bool = False
     ) -> None:
+        if digits and not sensitive:
+            call.digits.append(digits)
         await self.sink(
             IvrStep(
                 **self._base(call, "ivr_step"),
@@ -451,14 +480,35 @@ class IvrRunner:
 
     async def _node_queue(self, session: AgiSession, call: _Call, menu: Menu, node: Node) -> _Next:
         await self._play(session, node.get("prompt"))
-        queue, priority = node["queue"], int(node["priority"])
+        hand = HandOff(
+            server=self.server_id,
+            call_id=call.call_id,
+            caller=call.caller,
+            customer_id=call.customer.id if call.customer is not None else None,
+            menu=call.menu,
+            digits="".join(call.digits),
+            language=call.language,
+            queue=node["queue"],
+            priority=int(node["priority"]),
+            skills=tuple(node["skills"]),
+        )
+        if self.router is not None:
+            try:
+                hand = await self.router(hand)
+            except Exception:  # routing down must not drop the caller: the menu's queue
+                log.exception("routing failed for call %s; using the menu's queue", call.call_id)
+        queue, priority = hand.queue, hand.priority
         if call.customer is not None:
             await session.set_variable("CC_CUSTOMER_ID", str(call.customer.id))
         await session.set_variable("CC_QUEUE", queue)
         await session.set_variable("CC_PRIORITY", str(priority))
         await session.set_variable("QUEUE_PRIO", str(priority))
-        await session.set_variable("CC_SKILLS", ",".join(node["skills"]))
+        await session.set_variable("CC_SKILLS", ",".join(hand.skills))
         await session.set_variable("CC_LANGUAGE", call.language)
+        if hand.preferred_interface:
+            # The dialplan rings this operator first, then queues (sticky routing).
+            await session.set_variable("CC_PREFERRED", hand.preferred_interface)
+            await session.set_variable("CC_PREFERRED_SECONDS", str(hand.ring_first_seconds))
         await self._step(call, node, result=f"queue:{queue}")
         return _Next(end="queue", queue=queue)
 

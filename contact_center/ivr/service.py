@@ -24,7 +24,7 @@ from contact_center.config import AgiSettings
 from contact_center.ivr.agi import FastAgiServer
 from contact_center.ivr.data import SqlIvrData
 from contact_center.ivr.menus import MenuError, MenuLibrary
-from contact_center.ivr.runner import Estimate, IvrRunner, Sink
+from contact_center.ivr.runner import Estimate, IvrRunner, Router, Sink
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,7 @@ class IvrService:
         reload_interval: float = 5.0,
         now: Callable[[], datetime] | None = None,
         default_menu: str = "",
+        router: Router | None = None,
     ) -> None:
         self.library = MenuLibrary(Path(settings.menus_dir))
         self.runner = IvrRunner(
@@ -60,6 +61,7 @@ class IvrService:
             now=now,
             default_menu=default_menu or settings.default_menu,
             did_menus=parse_did_menus(settings.did_menus),
+            router=router,
         )
         self.server = FastAgiServer(
             self.runner.handle,

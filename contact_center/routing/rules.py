@@ -142,8 +142,13 @@ def decide(
     facts: CallFacts,
     queues: Mapping[str, QueueState],
     available_operators: frozenset[str] = frozenset(),
+    *,
+    fallback_queue: str = "",
 ) -> Decision:
-    """Pick queue, priority, skills and a preferred operator for a call, with the reasons."""
+    """Pick queue, priority, skills and a preferred operator for a call, with the reasons.
+
+    ``fallback_queue`` (the IVR menu's choice) wins over the file's default queue when no
+    rule names a queue."""
     queue = ""
     priority = 0
     skills: list[str] = []
@@ -156,13 +161,19 @@ def decide(
             queue = rule.queue
         priority = max(priority, rule.priority)
         skills.extend(s for s in rule.skills if s not in skills)
+    if not queue and fallback_queue:
+        queue = fallback_queue
+        reasons.append(f"IVR chose {queue}")
     if not queue:
         queue = rules.default_queue
         reasons.append(f"default queue {queue}")
     action = "queue"
     policy = rules.queues.get(queue)
-    state = queues.get(queue, QueueState())
-    if policy is not None:
+    live = queues.get(queue)
+    state = live or QueueState()
+    # Without live figures for the queue (stats not running yet) nothing overflows: a guess
+    # of "nobody logged in" would send every call away.
+    if policy is not None and live is not None:
         if policy.overflow and (
             state.logged_in == 0 or state.longest_wait >= policy.overflow.after_seconds
         ):

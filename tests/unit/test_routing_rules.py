@@ -130,3 +130,16 @@ def test_interfaces_are_checked() -> None:
     for bad in ("PJSIP/101\r\n", "Console/dsp", "PJSIP/1 01", "PJSIP/${X}"):
         with pytest.raises(InvalidTarget):
             check_interface(bad)
+
+
+def test_without_live_figures_nothing_overflows(rules) -> None:
+    d = decide(rules, CallFacts(), {})
+    assert ("support", "queue") == (d.queue, d.action)
+
+
+def test_the_ivr_choice_wins_over_the_default_queue_when_no_rule_names_one(rules) -> None:
+    d = decide(rules, CallFacts(segment="regular"), STAFFED, fallback_queue="sales")
+    assert "sales" == d.queue
+    assert ("IVR chose sales",) == d.reasons
+    d = decide(rules, CallFacts(segment="VIP"), STAFFED, fallback_queue="sales")
+    assert ("vip", 10) == (d.queue, d.priority)
