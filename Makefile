@@ -37,7 +37,7 @@ unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests/unit
 
 bench: $(STAMP) sysdeps
-	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 prompts: $(STAMP) sysdeps
 	$(BIN)/contact-center ivr prompts

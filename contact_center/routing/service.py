@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -59,6 +60,11 @@ def live_from_snapshot(
     return queues, available
 
 
+def _aware(value: datetime) -> datetime:
+    # SQLite hands back naive datetimes for timezone-aware columns: they are UTC.
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
 class Router:
     def __init__(
         self,
@@ -86,27 +92,34 @@ class Router:
             card = cards[0] if len(cards) == 1 else None  # several: nobody to prefer
         if card is None:
             return CallFacts(ivr_choice=req.ivr_choice, did=req.did, language=req.language)
+        # One round trip for both facts: routing sits on the caller's wait.
+        complaint_q = (
+            select(Case.id)
+            .where(Case.customer_id == card.id, Case.kind == "complaint", Case.status == "open")
+            .limit(1)
+            .scalar_subquery()
+        )
+        last = (
+            select(Call.operator_interface, Call.started_at)
+            .where(Call.customer_id == card.id, Call.operator_interface != "")
+            .order_by(Call.started_at.desc())
+            .limit(1)
+        ).subquery()
         async with self.sessions() as db:
-            complaint = (
+            row = (
                 await db.execute(
-                    select(Case.id)
-                    .where(
-                        Case.customer_id == card.id, Case.kind == "complaint", Case.status == "open"
+                    select(
+                        complaint_q,
+                        select(last.c.operator_interface).scalar_subquery(),
+                        select(last.c.started_at).scalar_subquery(),
                     )
-                    .limit(1)
                 )
-            ).scalar_one_or_none()
-            last = (
-                await db.execute(
-                    select(Call.operator_interface, Call.started_at)
-                    .where(Call.customer_id == card.id, Call.operator_interface != "")
-                    .order_by(Call.started_at.desc())
-                    .limit(1)
-                )
-            ).first()
+            ).one()
+        complaint = row[0]
+        last_served = (str(row[1]), row[2]) if row[1] else None
         days_ago = None
-        if last is not None:
-            days_ago = (self.clock() - last[1].timestamp()) / 86400
+        if last_served is not None:
+            days_ago = (self.clock() - _aware(last_served[1]).timestamp()) / 86400
         return CallFacts(
             ivr_choice=req.ivr_choice,
             did=req.did,
@@ -114,7 +127,7 @@ class Router:
             segment=card.segment,
             language=req.language or card.language,
             open_complaint=complaint is not None,
-            last_operator=last[0] if last is not None else "",
+            last_operator=last_served[0] if last_served is not None else "",
             last_served_days_ago=days_ago,
         )
 
