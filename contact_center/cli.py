@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "cmd_demo",
         "everything on embedded defaults, with the simulator",
     ),
+    "config": ("contact_center.config_cli", "cmd_config", "settings: show, reference"),
     "db": ("contact_center.store.cli", "cmd_db", "database: upgrade / current"),
     "customers": ("contact_center.customers.cli", "cmd_customers", "customers: import / lookup"),
     "users": ("contact_center.web.cli", "cmd_users", "users: add / list / passwd"),

@@ -1,10 +1,26 @@
-"""The operator console: the page, state controls, wrap-up, identify / create the caller.
+"""The operator console: the page, state controls, call control, wrap-up, identify / create
+the caller.
 
-Loaded by :func:`contact_center.web.app.create_app` like any plugin. Every action becomes an
-``OperatorAction`` (or ``CallerIdentified``) domain event on the bus ``events`` stream, so
-history, stats and routing see it like any other fact; the wrap-up is also written to the
-customer's interaction history at once, under the event's idempotency key, so the history
-consumer writing the same event later changes nothing.
+Loaded by :func:`contact_center.web.app.create_app` like any plugin. Only the connector talks
+to Asterisk, so what needs the PBX (sign-in, pause, sign-out, transfers, conference, hang-up,
+click-to-call) is published as an ``OperatorCommand`` on the bus ``events`` stream; the
+connector's executor carries it out and logs an ``OperatorAction`` (``<command>.failed`` with
+the reason when it could not), which ``GET /api/operator/commands/{id}`` finds for the page.
+Facts the web knows itself (wrap-up, caller identified) are published as ``OperatorAction`` /
+``CallerIdentified``; the wrap-up is also written to the customer's interaction history at
+once, under the event's idempotency key, so the history consumer writing the same event later
+changes nothing.
+
+Call-control routes (operators on calls popped to them; supervisors on any):
+
+* ``POST /api/calls/{server}/{call_id}/transfer`` — ``target``, ``mode`` = blind | attended
+* ``POST /api/calls/{server}/{call_id}/conference`` — optional ``target`` (a third party)
+* ``POST /api/calls/{server}/{call_id}/hangup``
+* ``POST /api/operator/click-to-call`` — ``number``, optional ``customer_id``
+
+Targets are checked here with :func:`contact_center.routing.targets.parse_target` (the
+executor checks them again): a bad one answers 400 with the reason. Each answers 202 with the
+command's stream id and a ``result_url`` to poll for what the connector did.
 """
 
 from __future__ import annotations
@@ -16,9 +32,11 @@ import aiohttp_jinja2
 from aiohttp import web
 from sqlalchemy import select
 
-from contact_center.bus.base import EVENTS
+from contact_center.bus.base import EVENTS, BusError, InvalidStreamId, parse_id
 from contact_center.calls import events as ev
 from contact_center.customers.phones import normalize_number, phone_suffix
+from contact_center.routing.operators import PAUSE_REASONS
+from contact_center.routing.targets import InvalidTarget, Target, parse_target
 from contact_center.store.db import from_epoch, utcnow
 from contact_center.store.models import (
     Call,
@@ -30,8 +48,24 @@ from contact_center.store.models import (
 from contact_center.web.app import BUS_KEY, HUB_KEY, SESSIONS_KEY, SETTINGS_KEY
 from contact_center.web.auth import Role, current_user, require_role
 
-STATES = ("available", "paused")
-PAUSE_REASONS = ("break", "lunch", "training", "meeting", "after-call work", "technical")
+STATES = ("available", "paused", "offline")
+COMMAND_FOR_STATE = {"available": "available", "paused": "pause", "offline": "offline"}
+# What the executor logs (OperatorAction.action) once it carried a command out.
+DONE_ACTIONS: dict[str, tuple[str, ...]] = {
+    "available": ("sign_in", "resume"),
+    "pause": ("pause",),
+    "offline": ("sign_out",),
+    "blind_transfer": ("blind_transfer",),
+    "attended_transfer": ("attended_transfer",),
+    "conference": ("conference",),
+    "hangup": ("hangup",),
+    "click_to_call": ("click_to_call",),
+}
+KNOWN_DONE = frozenset(a for actions in DONE_ACTIONS.values() for a in actions) | {
+    "conference_add"
+}
+TRANSFER_MODES = {"blind": "blind_transfer", "attended": "attended_transfer"}
+RESULT_SCAN_LIMIT = 5000  # entries of the events stream one result poll may read
 MAX_NOTES = 4000
 MAX_SHORT = 200
 
