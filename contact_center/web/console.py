@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import time
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp_jinja2
 from aiohttp import web
@@ -144,12 +145,96 @@ async def console_page(request: web.Request) -> dict[str, Any]:
         row = (
             await db.execute(select(OperatorSession).where(OperatorSession.user_id == user.id))
         ).scalar_one_or_none()
+    from contact_center.demo import PBX_KEY  # here: demo pulls in the whole service
+
     return {
         "title": "Console",
-        "state": row.state if row else "available",
+        "state": row.state if row else "offline",
         "reason": row.reason if row else "",
         "pause_reasons": PAUSE_REASONS,
+        "demo_phone": PBX_KEY in request.app,
     }
+
+
+# --- commands for the connector ----------------------------------------------------------------
+
+
+async def publish_command(
+    request: web.Request,
+    command: str,
+    *,
+    server: str = "",
+    call_id: str = "",
+    args: dict[str, Any] | None = None,
+    done: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """Publish an ``OperatorCommand`` for the connector; answer where to read its outcome."""
+    user = current_user(request)
+    now = time.time()
+    event = ev.OperatorCommand(
+        server=server or request.app[SETTINGS_KEY].general.server_id,
+        call_id=call_id,
+        at=now,
+        key=ev.make_key("operator.command", user.login, command, call_id, now),
+        user=user.login,
+        role=str(user.role),
+        interface=user.interface,
+        command=command,
+        args=dict(args or {}),
+    )
+    try:
+        sid = await publish_event(request, event)
+    except BusError as exc:
+        raise web.HTTPServiceUnavailable(text=f"command not sent: {exc}") from exc
+    query = urlencode(
+        [("key", event.key), ("call_id", call_id)]
+        + [("done", a) for a in done or DONE_ACTIONS.get(command, ())]
+    )
+    return {
+        "status": "sent",
+        "command": command,
+        "id": sid,
+        "key": event.key,
+        "result_url": f"/api/operator/commands/{sid}?{query}",
+    }
+
+
+@require_role(Role.OPERATOR, Role.SUPERVISOR)
+async def command_result(request: web.Request) -> web.Response:
+    """What the connector did with one of your commands: pending, done or failed (reason).
+
+    Reads the ``events`` stream after the command for your ``OperatorAction`` that answers it
+    (bounded, so a poll never reads the whole stream).
+    """
+    user = current_user(request)
+    after = request.match_info["sid"]
+    try:
+        parse_id(after)
+    except InvalidStreamId as exc:
+        raise BadInput(str(exc)) from None
+    key = request.query.get("key", "")[:64]
+    call_id = request.query.get("call_id", "")
+    done = set(request.query.getall("done", [])) & KNOWN_DONE
+    failed_key = ev.make_key(key, "failed")
+    bus = request.app[BUS_KEY]
+    cursor, scanned = after, 0
+    while scanned < RESULT_SCAN_LIMIT:
+        entries = await bus.read(EVENTS, cursor, count=500)
+        if not entries:
+            break
+        for _sid, message in entries:
+            if message.get("kind") != ev.OperatorAction.kind or message.get("user") != user.login:
+                continue
+            action = str(message.get("action", ""))
+            detail = message.get("detail") or {}
+            if message.get("key") == failed_key:
+                reason = str(detail.get("reason", "")) if isinstance(detail, dict) else ""
+                return web.json_response({"status": "failed", "action": action, "reason": reason})
+            if action in done and message.get("call_id", "") == call_id:
+                return web.json_response({"status": "done", "action": action})
+        cursor = entries[-1][0]
+        scanned += len(entries)
+    return web.json_response({"status": "pending"})
 
 
 # --- state ---------------------------------------------------------------------------------------
@@ -157,24 +242,15 @@ async def console_page(request: web.Request) -> dict[str, Any]:
 
 @require_role(Role.OPERATOR, Role.SUPERVISOR)
 async def set_state(request: web.Request) -> web.Response:
+    """Available (signs in), paused with a reason, or offline (signs out) — via the connector."""
     user = current_user(request)
     fields = await form_fields(request)
     state = fields.get("state", "")
     if state not in STATES:
         raise BadInput(f"state must be one of {', '.join(STATES)}")
-    reason = text_field(fields, "reason", 80) if state == "paused" else ""
-    now = time.time()
-    server = request.app[SETTINGS_KEY].general.server_id
-    action = "pause" if state == "paused" else "unpause"
-    event = ev.OperatorAction(
-        server=server,
-        call_id="",
-        at=now,
-        key=ev.make_key("operator.state", user.login, action, now),
-        user=user.login,
-        action=action,
-        detail={"interface": user.interface, "reason": reason},
-    )
+    reason = fields.get("reason", "").strip() if state == "paused" else ""
+    if state == "paused" and reason not in PAUSE_REASONS:
+        raise BadInput(f"reason must be one of {', '.join(PAUSE_REASONS)}")
     async with request.app[SESSIONS_KEY].begin() as db:
         row = (
             await db.execute(select(OperatorSession).where(OperatorSession.user_id == user.id))
@@ -183,8 +259,77 @@ async def set_state(request: web.Request) -> web.Response:
             db.add(OperatorSession(user_id=user.id, state=state, reason=reason, since=utcnow()))
         else:
             row.state, row.reason, row.since = state, reason, utcnow()
-    await publish_event(request, event)
-    return web.json_response({"state": state, "reason": reason})
+    sent = await publish_command(
+        request, COMMAND_FOR_STATE[state], args={"reason": reason} if reason else {}
+    )
+    return web.json_response({"state": state, "reason": reason, **sent})
+
+
+# --- call control --------------------------------------------------------------------------------
+
+
+def target_field(fields: dict[str, str], name: str, *, required: bool) -> Target | None:
+    """A transfer / conference / click-to-call target, or 400 with why it is refused."""
+    raw = fields.get(name, "")
+    if not raw.strip():
+        if required:
+            raise BadInput(f"{name} is required")
+        return None
+    try:
+        return parse_target(raw)
+    except InvalidTarget as exc:
+        raise BadInput(str(exc)) from None
+
+
+async def _call_command(
+    request: web.Request, command: str, args: dict[str, Any], done: tuple[str, ...] = ()
+) -> web.Response:
+    server, call_id = request.match_info["server"], request.match_info["call_id"]
+    await ensure_own_call(request, server, call_id)
+    sent = await publish_command(
+        request, command, server=server, call_id=call_id, args=args, done=done
+    )
+    return web.json_response(sent, status=202)
+
+
+@require_role(Role.OPERATOR, Role.SUPERVISOR)
+async def transfer(request: web.Request) -> web.Response:
+    fields = await form_fields(request)
+    mode = fields.get("mode", "blind")
+    if mode not in TRANSFER_MODES:
+        raise BadInput(f"mode must be one of {', '.join(TRANSFER_MODES)}")
+    target = target_field(fields, "target", required=True)
+    assert target is not None
+    return await _call_command(request, TRANSFER_MODES[mode], {"target": target.value})
+
+
+@require_role(Role.OPERATOR, Role.SUPERVISOR)
+async def conference(request: web.Request) -> web.Response:
+    target = target_field(await form_fields(request), "target", required=False)
+    if target is None:
+        return await _call_command(request, "conference", {})
+    return await _call_command(
+        request, "conference", {"target": target.value}, done=("conference_add",)
+    )
+
+
+@require_role(Role.OPERATOR, Role.SUPERVISOR)
+async def hangup(request: web.Request) -> web.Response:
+    return await _call_command(request, "hangup", {})
+
+
+@require_role(Role.OPERATOR, Role.SUPERVISOR)
+async def click_to_call(request: web.Request) -> web.Response:
+    fields = await form_fields(request)
+    target = target_field(fields, "number", required=True)
+    assert target is not None
+    if target.kind not in ("external", "extension"):
+        raise BadInput("click-to-call needs a phone number or an extension")
+    customer_id = optional_id(fields, "customer_id")
+    args: dict[str, Any] = {"number": target.value}
+    if customer_id is not None:
+        args["customer_id"] = customer_id
+    return web.json_response(await publish_command(request, "click_to_call", args=args), status=202)
 
 
 # --- wrap-up -------------------------------------------------------------------------------------
@@ -317,3 +462,12 @@ def setup(app: web.Application) -> None:
     app.router.add_post("/api/calls/{server}/{call_id}/wrapup", wrapup, name="call_wrapup")
     app.router.add_post("/api/calls/{server}/{call_id}/identify", identify, name="call_identify")
     app.router.add_post("/api/customers", create_customer, name="customer_create")
+    app.router.add_get(
+        "/api/operator/commands/{sid}", command_result, name="operator_command_result"
+    )
+    app.router.add_post("/api/calls/{server}/{call_id}/transfer", transfer, name="call_transfer")
+    app.router.add_post(
+        "/api/calls/{server}/{call_id}/conference", conference, name="call_conference"
+    )
+    app.router.add_post("/api/calls/{server}/{call_id}/hangup", hangup, name="call_hangup")
+    app.router.add_post("/api/operator/click-to-call", click_to_call, name="click_to_call")

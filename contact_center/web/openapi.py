@@ -1,0 +1,51 @@
+"""``GET /api/openapi.json``: the REST API's OpenAPI 3.1 document (public).
+
+The document is written by hand in ``openapi.yaml`` beside this module; a test checks that it
+names exactly the ``/api/`` routes the service registers, so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from aiohttp import web
+
+from contact_center.web.auth import public
+
+SPEC_PATH = Path(__file__).with_name("openapi.yaml")
+OPENAPI_KEY = web.AppKey("cc_openapi_body", bytes)
+
+
+class OpenApiError(Exception):
+    """The bundled OpenAPI document cannot be read."""
+
+
+@cache
+def load_spec() -> dict[str, Any]:
+    """The OpenAPI document as a dict (read once per process)."""
+    try:
+        spec = yaml.safe_load(SPEC_PATH.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise OpenApiError(f"cannot read {SPEC_PATH}: {exc}") from exc
+    if not isinstance(spec, dict) or "paths" not in spec:
+        raise OpenApiError(f"{SPEC_PATH} is not an OpenAPI document")
+    return spec
+
+
+@public
+async def openapi_json(request: web.Request) -> web.Response:
+    return web.Response(
+        body=request.app[OPENAPI_KEY],
+        content_type="application/json",
+        headers={"Cache-Control": "public, max-age=300"},
+    )
+
+
+def setup(app: web.Application) -> None:
+    # Serialised once at start: a broken document fails the start, not a request.
+    app[OPENAPI_KEY] = json.dumps(load_spec(), separators=(",", ":")).encode()
+    app.router.add_get("/api/openapi.json", openapi_json, name="openapi")
