@@ -410,6 +410,7 @@ class Service:
             from contact_center.recording import http as recording_http
             from contact_center.stats import http as stats_http
             from contact_center.stats.consumer import create_store
+            from contact_center.web import openapi as openapi_http
             from contact_center.webhooks import http as webhooks_http
 
             store = self.components.get("stats_store") or create_store(self.settings)
@@ -417,6 +418,7 @@ class Service:
             if "webhooks" in self.components:  # same process: admin changes apply at once
                 extras[webhooks_http.DISPATCHER_KEY] = self.components["webhooks"]
             plugins += [history_http, stats_http, recording_http, exports_http, webhooks_http]
+            plugins.append(openapi_http)
             plugins += self.extra_plugins
         from contact_center.web.app import Deps, create_app
 

@@ -133,7 +133,7 @@ def parse(
         frames.append(Frame(BANNER, version.strip(), {}))
         buffer = buffer[newline + 1 :]
     held = b""
-    follows = buffer.rfind(FOLLOWS_BYTES)
+    follows = _last_follows_start(buffer)
     if follows >= 0 and not _follows_complete(buffer[follows:]):
         # legacy command output may hold blank lines: wait for its --END COMMAND-- marker
         buffer, held = buffer[:follows], buffer[follows:]
@@ -154,6 +154,20 @@ def parse(
         raws = _join_follows(raws, sep)
     _build(raws, frames, frame_filter, max_frame, eol)
     return frames, _cap_leftover(leftover + held, max_frame)
+
+
+def _last_follows_start(buffer: bytes) -> int:
+    """Where the last ``Response: Follows`` *frame* starts (at the start of the buffer or after
+    a blank line), or -1. The same words inside a header value — a caller who names himself
+    "Response: Follows" — must not hold back every later event waiting for --END COMMAND--."""
+    start = -1
+    for sep in (b"\r\n\r\n", b"\n\n"):
+        found = buffer.rfind(sep + FOLLOWS_BYTES)
+        if found >= 0:
+            start = max(start, found + len(sep))
+    if start < 0 and buffer.startswith(FOLLOWS_BYTES):
+        start = 0
+    return start
 
 
 def _follows_complete(tail: bytes) -> bool:

@@ -29,6 +29,8 @@ from contact_center.web.auth import Role, require_role
 HERE = Path(__file__).parent
 CHARGE_COLUMNS = ("group", "key", "label", "currency", "calls", "billed_seconds", "amount")
 DEFAULT_PERIOD = timedelta(days=30)
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 
 
 @require_role(Role.SUPERVISOR)
@@ -62,7 +64,11 @@ def _moment(request: web.Request, name: str, default: datetime) -> datetime:
         moment = datetime.fromisoformat(raw)
     except ValueError:
         raise web.HTTPBadRequest(text=f"{name}: expected an ISO date or time") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    # Far dates would overflow the default period or the time-zone shift: 400, not 500.
+    if not EARLIEST <= moment <= LATEST:
+        raise web.HTTPBadRequest(text=f"{name}: out of range (years 1900 to 8999)")
+    return moment
 
 
 def _report_query(request: web.Request) -> tuple[GroupBy, datetime, datetime, str]:

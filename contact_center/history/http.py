@@ -62,11 +62,17 @@ def _filters(query: MultiMapping[str]) -> TimelineFilter:
     )
 
 
+MAX_INT = 2**63 - 1  # the database's BIGINT: a larger number would fail the query (500)
+
+
 def _int(value: str, name: str) -> int:
     try:
-        return int(value)
+        number = int(value)
     except ValueError:
         raise web.HTTPBadRequest(text=f"{name}: expected a number") from None
+    if abs(number) > MAX_INT:
+        raise web.HTTPBadRequest(text=f"{name}: out of range")
+    return number
 
 
 async def _customer(request: web.Request) -> models.Customer:

@@ -122,7 +122,10 @@ def encode_cursor(item: TimelineItem) -> str:
 def decode_cursor(cursor: str) -> tuple[datetime, int]:
     try:
         micros, _, ident = cursor.partition("~")
-        return _EPOCH + int(micros) * _MICRO, int(ident)
+        at, row_id = _EPOCH + int(micros) * _MICRO, int(ident)
+        if abs(row_id) >= 2**63:  # would overflow the id column in the query
+            raise OverflowError(ident)
+        return at, row_id
     except (ValueError, OverflowError):
         raise BadCursor(cursor) from None
 

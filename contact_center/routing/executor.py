@@ -52,7 +52,8 @@ class CommandExecutor:
     async def handle(self, event: DomainEvent) -> None:
         """Follow calls for wrap-up, and carry out commands."""
         await self.states.handle(event)
-        if isinstance(event, OperatorCommand):
+        # With several Asterisk servers each connector carries out only its own commands.
+        if isinstance(event, OperatorCommand) and event.server == self._server:
             try:
                 await self.execute(event)
             except (PermissionError, ValueError, LookupError) as exc:

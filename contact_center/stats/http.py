@@ -10,8 +10,9 @@ Routes (supervisor and admin only):
   — historical rows (``format=csv`` for a download).
 * ``POST /wallboard/action`` — ``action`` = listen | whisper | barge | pause | unpause with
   ``interface`` (and ``reason``): done by the executor given as ``SUPERVISION_KEY`` (routing's
-  ChanSpy / QueuePause), or else published as an ``OperatorAction`` domain event on the
-  ``events`` stream for the part of the service that drives Asterisk.
+  ChanSpy / QueuePause), or else published as an ``OperatorCommand`` (listen / whisper /
+  barge with ``interface``; ``force_pause`` / ``force_unpause`` with the operator's ``login``)
+  on the ``events`` stream for the connector's executor, which drives Asterisk.
 
 Every web instance runs one :class:`WallboardHub` that follows the ``stats`` stream, loads the
 snapshot from the stats store on each notice and fans it out; each socket has a one-slot
@@ -37,10 +38,11 @@ from sqlalchemy import select
 
 from contact_center.bus.base import EVENTS, Bus, BusError, BusUnavailable
 from contact_center.calls import events as ev
+from contact_center.routing.operators import PAUSE_REASONS
 from contact_center.stats.consumer import STATS_STREAM
 from contact_center.stats.metrics import MetricsConfig
 from contact_center.stats.reports import INTERVALS, ReportError, report, rows_to_csv
-from contact_center.store.models import Queue
+from contact_center.store.models import Queue, User
 from contact_center.web.app import (
     BUS_KEY,
     SESSIONS_KEY,
@@ -179,7 +181,7 @@ HUB_KEY = web.AppKey("cc_stats_wallboard_hub", WallboardHub)
 STATS_STORE_KEY = web.AppKey("cc_stats_store", object)  # a StatsStore (Protocol)
 THRESHOLDS_KEY = web.AppKey("cc_stats_thresholds", Thresholds)
 # optional: async (user: CurrentUser, action, interface, reason) -> None that performs a
-# wallboard action; without it the action is published as an OperatorAction event
+# wallboard action; without it the action is published as an OperatorCommand event
 SUPERVISION_KEY = web.AppKey("cc_stats_supervision", object)
 
 
@@ -280,7 +282,7 @@ async def _write_snapshots(
 
 @require_role(*SUPERVISORS)
 async def wallboard_action(request: web.Request) -> web.Response:
-    """Listen / whisper / barge / force pause: an OperatorAction on the events stream."""
+    """Listen / whisper / barge / force pause: an OperatorCommand on the events stream."""
     form = await request.post()
     action = str(form.get("action", ""))
     interface = str(form.get("interface", "")).strip()[:80]
@@ -309,20 +311,46 @@ async def wallboard_action(request: web.Request) -> web.Response:
         return web.json_response(
             {"ok": True, "action": f"supervisor.{action}", "interface": interface}
         )
-    event = ev.OperatorAction(
+    command, args = await _supervisor_command(request, action, interface, detail["reason"])
+    event = ev.OperatorCommand(
         server=settings.general.server_id,
         call_id="" if call_id == "?" else call_id,
         at=now,
         key=ev.make_key("supervisor", user.login, action, interface, now),
         user=user.login,
-        action=f"supervisor.{action}",
-        detail=detail,
+        role=str(user.role),
+        interface=user.interface,
+        command=command,
+        args=args,
     )
     try:
         await request.app[BUS_KEY].publish(EVENTS, ev.to_dict(event))
     except BusError as exc:
         raise web.HTTPServiceUnavailable(text=f"action not sent: {exc}") from exc
-    return web.json_response({"ok": True, "action": event.action, "interface": interface})
+    return web.json_response(
+        {"ok": True, "action": f"supervisor.{action}", "command": command, "interface": interface}
+    )
+
+
+async def _supervisor_command(
+    request: web.Request, action: str, interface: str, reason: str
+) -> tuple[str, dict[str, Any]]:
+    """The executor's command for a wallboard action: spying names the operator's phone,
+    a forced pause names the operator (their login, from the users table)."""
+    if action in ("listen", "whisper", "barge"):
+        return action, {"interface": interface}
+    async with request.app[SESSIONS_KEY]() as db:
+        login = (
+            await db.execute(select(User.login).where(User.interface == interface).limit(1))
+        ).scalar_one_or_none()
+    if login is None:
+        raise web.HTTPNotFound(text=f"no user has the phone {interface}")
+    if action == "unpause":
+        return "force_unpause", {"login": login}
+    args: dict[str, Any] = {"login": login}
+    if reason in PAUSE_REASONS:  # otherwise the executor's default reason
+        args["reason"] = reason
+    return "force_pause", args
 
 
 def _parse_period(query: Any, config: MetricsConfig) -> tuple[datetime, datetime]:

@@ -62,9 +62,7 @@ DONE_ACTIONS: dict[str, tuple[str, ...]] = {
     "hangup": ("hangup",),
     "click_to_call": ("click_to_call",),
 }
-KNOWN_DONE = frozenset(a for actions in DONE_ACTIONS.values() for a in actions) | {
-    "conference_add"
-}
+KNOWN_DONE = frozenset(a for actions in DONE_ACTIONS.values() for a in actions) | {"conference_add"}
 TRANSFER_MODES = {"blind": "blind_transfer", "attended": "attended_transfer"}
 RESULT_SCAN_LIMIT = 5000  # entries of the events stream one result poll may read
 MAX_NOTES = 4000
@@ -219,7 +217,10 @@ async def command_result(request: web.Request) -> web.Response:
     bus = request.app[BUS_KEY]
     cursor, scanned = after, 0
     while scanned < RESULT_SCAN_LIMIT:
-        entries = await bus.read(EVENTS, cursor, count=500)
+        try:
+            entries = await bus.read(EVENTS, cursor, count=500)
+        except BusError as exc:
+            raise web.HTTPServiceUnavailable(text=f"cannot read the outcome: {exc}") from exc
         if not entries:
             break
         for _sid, message in entries:
@@ -345,6 +346,8 @@ async def wrapup(request: web.Request) -> web.Response:
     disposition = text_field(fields, "disposition", 80, required=True)
     notes = text_field(fields, "notes", MAX_NOTES)
     customer_id = optional_id(fields, "customer_id")
+    if customer_id is not None and not await _customer_exists(request, customer_id):
+        raise BadInput("no such customer")  # else the history row's foreign key fails: 500
     now = time.time()
     event = ev.OperatorAction(
         server=server,

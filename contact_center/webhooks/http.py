@@ -33,11 +33,17 @@ def _store(request: web.Request) -> WebhookStore:
     return WebhookStore(request.app[SESSIONS_KEY])
 
 
+MAX_ID = 2**63 - 1  # the database's BIGINT: a larger id would fail the query (500)
+
+
 def _id(request: web.Request, name: str) -> int:
     try:
-        return int(request.match_info[name])
+        value = int(request.match_info[name])
     except ValueError:
         raise web.HTTPNotFound(text=f"no such {name}") from None
+    if not 0 < value <= MAX_ID:
+        raise web.HTTPNotFound(text=f"no such {name}")
+    return value
 
 
 def _wake(request: web.Request) -> None:

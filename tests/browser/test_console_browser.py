@@ -133,10 +133,11 @@ async def test_wrapup_and_pause_from_the_console(stack: Stack, chromium: Any) ->
     await alice.select_option("#pause-reason", "lunch")
     await alice.click("#set-paused")
     await expect(alice.locator("#state-label")).to_have_text("paused (lunch)")
-    actions = [m for _, m in await stack.bus.read(EVENTS, "0") if m["kind"] == "operator.action"]
-    assert [("wrapup", {}), ("pause", {"reason": "lunch"})] == [
-        (m["action"], {k: v for k, v in m["detail"].items() if k == "reason"}) for m in actions
-    ]
+    sent = [m for _, m in await stack.bus.read(EVENTS, "0") if m["kind"].startswith("operator.")]
+    assert [
+        ("operator.action", "wrapup", {}),
+        ("operator.command", "pause", {"reason": "lunch"}),
+    ] == [(m["kind"], m.get("action") or m.get("command"), m.get("args", {})) for m in sent]
 
 
 async def test_reload_shows_the_active_pop_once(stack: Stack, chromium: Any) -> None:

@@ -148,6 +148,7 @@ async def running_service(
     redis_url: str = "",
     prefix: str = "cc",
     time_scale: float = 0.1,
+    extra_plugins: tuple[Any, ...] = (),
 ) -> AsyncIterator[Rig]:
     agi_port = free_port()
     sim = SimConfig(
@@ -167,7 +168,7 @@ async def running_service(
             agi=replace(base.agi, port=agi_port),
         )
         await seed_people(settings)
-        async with Service(settings, "all") as service:
+        async with Service(settings, "all", extra_plugins=list(extra_plugins)) as service:
             connector = service.components["connector"]
             await connector.wait_connected()
             yield Rig(pbx, service, settings)

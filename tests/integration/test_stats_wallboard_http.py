@@ -136,7 +136,7 @@ async def test_wallboard_page_embeds_the_latest_snapshot(wallboard: Wallboard) -
         await browser.close()
 
 
-async def test_action_publishes_an_operator_action_event(wallboard: Wallboard) -> None:
+async def test_action_publishes_an_operator_command(wallboard: Wallboard) -> None:
     await wallboard.consumer.handle(login(T0))
     await wallboard.consumer.handle(queued(T0, "c1"))
     await wallboard.consumer.handle(answered(T0 + 2, "c1", hold=2))
@@ -151,13 +151,28 @@ async def test_action_publishes_an_operator_action_event(wallboard: Wallboard) -
         assert 200 == resp.status, await resp.text()
         [(_sid, message)] = await wallboard.bus.read(EVENTS, before)
         event = ev.from_dict(message)
-        assert isinstance(event, ev.OperatorAction)
-        assert ("sup", "supervisor.whisper", "c1", "Local/101@agents") == (
+        assert isinstance(event, ev.OperatorCommand)
+        assert ("sup", "supervisor", "whisper", "c1", {"interface": "Local/101@agents"}) == (
             event.user,
-            event.action,
+            event.role,
+            event.command,
             event.call_id,
-            event.detail["interface"],
+            event.args,
         )
+        # a forced pause names the operator by login (the users table maps the phone)
+        before = await wallboard.bus.last_id(EVENTS)
+        for action, reason in (("pause", "lunch"), ("pause", "supervisor"), ("unpause", "")):
+            resp = await browser.post(
+                "/wallboard/action",
+                {"action": action, "interface": "Local/101@agents", "reason": reason},
+            )
+            assert 200 == resp.status, await resp.text()
+        commands = [ev.from_dict(m) for _sid, m in await wallboard.bus.read(EVENTS, before)]
+        assert [
+            ("force_pause", {"login": "op", "reason": "lunch"}),
+            ("force_pause", {"login": "op"}),  # not a pause reason: the executor's default
+            ("force_unpause", {"login": "op"}),
+        ] == [(c.command, c.args) for c in commands if isinstance(c, ev.OperatorCommand)]
         bad = await browser.post("/wallboard/action", {"action": "hack", "interface": "x"})
         assert 400 == bad.status
     finally:

@@ -164,7 +164,7 @@ async def test_state_must_be_known(server: TestServer) -> None:
     try:
         resp = await alice.post("/api/operator/state", {"state": "asleep"})
         assert 400 == resp.status
-        assert "state must be one of available, paused" == await resp.text()
+        assert "state must be one of available, paused, offline" == await resp.text()
     finally:
         await alice.close()
 

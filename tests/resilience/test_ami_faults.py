@@ -129,8 +129,10 @@ async def test_half_open_ami_link_detected_within_two_ping_intervals(
         await asyncio.sleep(0)
         assert (1, 1) == (await history_counts(sessions, call.linkedid))[:2]
         assert [] == died(caplog)
-    print(f"\nhalf-open AMI: detected in {detected:.2f} s (ping {interval} s), "
-          f"recovered in {recovered:.2f} s")
+    print(
+        f"\nhalf-open AMI: detected in {detected:.2f} s (ping {interval} s), "
+        f"recovered in {recovered:.2f} s"
+    )
 
 
 def _answered(rig: FaultRig, linkedid: str) -> bool:

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import contextlib
 import time
-from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
 
+from contact_center.config import Settings
 from contact_center.demo import free_port
 from contact_center.service import Service
 from contact_center.sim.pbx import SimPbx
@@ -32,8 +34,8 @@ from tests.resilience.rig import (
 TTL_MS = 1500
 
 
-async def answered_rows(sessions: object, linkedid: str) -> int:
-    async with sessions() as db:  # type: ignore[operator]
+async def answered_rows(sessions: Any, linkedid: str) -> int:
+    async with sessions() as db:
         n = await db.scalar(
             select(func.count())
             .select_from(models.InteractionEvent)
@@ -60,13 +62,11 @@ async def test_standby_connector_takes_over_mid_call_without_losing_history(
     async with contextlib.AsyncExitStack() as stack:
         pbx = await stack.enter_async_context(SimPbx(sim_config(tmp_path, MANUAL, agi_port)))
         ami_a = await stack.enter_async_context(proxied("127.0.0.1", pbx.port))
-        from sqlalchemy.engine import make_url
-
         r = make_url(redis_url)
         redis_a = await stack.enter_async_context(proxied(r.host or "127.0.0.1", r.port or 6379))
 
-        def settings(name: str, ami_port: int, redis: str, agi: int) -> object:
-            s = service_settings(
+        def settings(name: str, ami_port: int, redis: str, agi: int) -> Settings:
+            return service_settings(
                 tmp_path,
                 postgres_url,
                 ami_port=ami_port,
@@ -76,18 +76,17 @@ async def test_standby_connector_takes_over_mid_call_without_losing_history(
                 leader_ttl_ms=TTL_MS,
                 data_dir=f"data-{name}",
             )
-            return s
 
         worker_settings = settings("w", pbx.port, redis_url, free_port())
-        await seed_people(worker_settings)  # type: ignore[arg-type]
-        worker = await stack.enter_async_context(Service(worker_settings, "worker"))  # type: ignore[arg-type]
+        await seed_people(worker_settings)
+        worker = await stack.enter_async_context(Service(worker_settings, "worker"))
         a = await stack.enter_async_context(
-            Service(settings("a", ami_a.port, through(redis_url, redis_a), agi_port), "connector")  # type: ignore[arg-type]
+            Service(settings("a", ami_a.port, through(redis_url, redis_a), agi_port), "connector")
         )
         conn_a = a.components["connector"]
         await wait_for(lambda: conn_a.connected, timeout=5)
         b = await stack.enter_async_context(
-            Service(settings("b", pbx.port, redis_url, free_port()), "connector")  # type: ignore[arg-type]
+            Service(settings("b", pbx.port, redis_url, free_port()), "connector")
         )
         conn_b = b.components["connector"]
         await wait_for(lambda: b.components["leader"].state == "standby", timeout=5)
@@ -128,8 +127,7 @@ async def test_standby_connector_takes_over_mid_call_without_losing_history(
         assert 0 == await duplicate_keys(sessions)
         assert not conn_a.connected
         assert [] == died(caplog)
-    print(f"\nactive connector killed mid-call: standby connected after {takeover:.2f} s "
-          f"(lease ttl {TTL_MS} ms)")
-
-
-_ = replace  # keep dataclasses.replace at hand for variants
+    print(
+        f"\nactive connector killed mid-call: standby connected after {takeover:.2f} s "
+        f"(lease ttl {TTL_MS} ms)"
+    )

@@ -13,14 +13,13 @@ import pytest
 from tests.conftest import wait_for
 from tests.resilience.rig import (
     FaultRig,
-    died,
     bus_history_keys,
+    died,
     duplicate_keys,
     fault_rig,
     history_counts,
     history_keys,
 )
-
 
 OUTAGE = 2.0  # seconds a dependency stays down (a deliberate fault length, not a wait)
 
@@ -92,7 +91,8 @@ async def test_redis_down_reports_degraded_then_recovers_without_losing_events(
         assert 0 == await duplicate_keys(sessions)
         assert [] == died(caplog)
     print(
-        f"\nRedis down {up_at - down_at:.2f} s: history complete {recovered:.2f} s after it came back"
+        f"\nRedis down {up_at - down_at:.2f} s: "
+        f"history complete {recovered:.2f} s after it came back"
     )
 
 
@@ -113,9 +113,7 @@ async def test_database_down_bounded_buffer_then_flush_without_loss_or_duplicate
     rest unacknowledged), and after recovery every event of the calls made during the outage
     is written exactly once — nothing lost, nothing doubled, no background task dead."""
     bound = 4  # a call has more history events than this: the buffer fills up
-    async with fault_rig(
-        tmp_path, postgres_url, proxy_db=True, history_buffer=bound
-    ) as rig:
+    async with fault_rig(tmp_path, postgres_url, proxy_db=True, history_buffer=bound) as rig:
         sessions = rig.service.core.sessions  # type: ignore[union-attr]
         history = rig.service.components["history"]
         before = await rig.pbx.place_call("4951110001", "+74951234567", "Ivan", talk=0.5)
@@ -153,6 +151,7 @@ async def test_database_down_bounded_buffer_then_flush_without_loss_or_duplicate
             assert set(carried) <= set(await history_keys(sessions, call.linkedid))
         assert 0 == await duplicate_keys(sessions)
         assert [] == died(caplog)
-    print(f"\nPostgreSQL down {up_at - down_at:.2f} s (buffer bound {bound}): "
-          f"history complete {recovered:.2f} s after it came back")
-
+    print(
+        f"\nPostgreSQL down {up_at - down_at:.2f} s (buffer bound {bound}): "
+        f"history complete {recovered:.2f} s after it came back"
+    )

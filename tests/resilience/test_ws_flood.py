@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 import pytest
+from yarl import URL
 
 from contact_center.bus.base import EVENTS
 from contact_center.calls import events as ev
@@ -27,7 +28,9 @@ from tests.resilience.rig import FaultRig, died, fault_rig
 FLOOD_CALLS = int(os.environ.get("CC_FLOOD_CALLS", "500"))
 
 
-async def stalled_socket(base: str, cookie: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+async def stalled_socket(
+    base: str, cookie: str
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     """A websocket that completes the handshake and then never reads another byte."""
     parts = urlsplit(base)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -56,7 +59,7 @@ def flood(n: int, interface: str) -> list[ev.DomainEvent]:
     now = time.time()
     for i in range(n):
         cid = f"1700009000.{i}"
-        base = {"server": "pbx1", "call_id": cid, "at": now, "leg_id": cid}
+        base: dict[str, Any] = {"server": "pbx1", "call_id": cid, "at": now, "leg_id": cid}
         out += [
             ev.CallArrived(
                 **base,
@@ -171,7 +174,7 @@ async def flood_scenario(
                 "anna", "operator", "Local/101@agents", "available"
             )
             await wait_for(lambda: bool(rig.pbx.members("Local/101@agents")), timeout=5)
-            cookie = boris.http.cookie_jar.filter_cookies(rig.base)[SESSION_COOKIE].value
+            cookie = boris.http.cookie_jar.filter_cookies(URL(rig.base))[SESSION_COOKIE].value
             _reader, slow = await stalled_socket(rig.base, cookie)
             await wait_for(lambda: len(hub.connections("boris")) == 1, timeout=5)
             baseline = await pop_latency(rig, inbox, "4951110001")

@@ -254,3 +254,50 @@ async def test_click_to_call_rings_the_operator_then_the_customer(logged) -> Non
             {"CC_CUSTOMER_ID": "7", "CC_OPERATOR": "anna"},
         ),
     ) == pbx.actions[0]
+
+
+async def test_the_executor_carries_out_only_its_own_servers_commands(logged) -> None:
+    from contact_center.calls.events import OperatorCommand
+    from contact_center.routing.executor import CommandExecutor
+
+    async def sink(e: DomainEvent) -> None:
+        logged.append(e)
+
+    class Directory:
+        async def operator(self, login: str) -> Operator | None:
+            return OP if login == "anna" else None
+
+    pbx = RecordingPbx()
+    states = OperatorStates(pbx, sink)
+    executor = CommandExecutor(
+        states, CallControl(pbx, Calls(CALL), sink), Directory(), sink, server="pbx1"
+    )
+    for server in ("pbx2", "pbx1"):
+        await executor.handle(
+            OperatorCommand(
+                server=server,
+                call_id="",
+                at=1.0,
+                key=server,
+                user="anna",
+                role="operator",
+                interface="PJSIP/101",
+                command="available",
+            )
+        )
+    assert 2 == len([a for a in pbx.actions if a[0] == "QueueAdd"])  # once, for two queues
+    await executor.handle(
+        OperatorCommand(
+            server="pbx1",
+            call_id="",
+            at=2.0,
+            key="k3",
+            user="nobody",
+            role="operator",
+            interface="",
+            command="available",
+        )
+    )
+    failed = [e for e in logged if isinstance(e, OperatorAction) and e.action.endswith("failed")]
+    assert ["available.failed"] == [e.action for e in failed]
+    assert "no phone interface" in str(failed[0].detail["reason"])

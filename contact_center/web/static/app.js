@@ -25,11 +25,15 @@ document.addEventListener("submit", async (event) => {
   if (!(form instanceof HTMLFormElement) || !form.hasAttribute("data-cc-form")) return;
   event.preventDefault();
   const flash = document.getElementById("flash");
+  const action = form.getAttribute("action");
+  if (!action) return; // a form not pointed anywhere yet (e.g. no current call)
   try {
-    const result = await ccFetch(form.getAttribute("action"), new FormData(form));
+    // The submitter's name/value goes along (e.g. mode=blind from the button pressed).
+    const result = await ccFetch(action, new FormData(form, event.submitter));
     form.dispatchEvent(new CustomEvent("cc:saved", { bubbles: true, detail: result }));
     if (flash) flash.textContent = "Saved.";
   } catch (error) {
+    form.dispatchEvent(new CustomEvent("cc:failed", { bubbles: true, detail: error.message }));
     if (flash) flash.textContent = "Not saved: " + error.message;
   }
 });

@@ -33,6 +33,85 @@ function findCard(key) {
   return null;
 }
 
+// --- the current call: the newest pop; the call-control forms act on it ---------------------
+
+function setCurrent(message) {
+  const panel = document.getElementById("call-control");
+  panel.dataset.server = message.server;
+  panel.dataset.callId = message.call_id;
+  panel.dataset.stage = message.stage || "";
+  document.getElementById("call-label").textContent =
+    (message.caller && (message.caller.number_raw || message.caller.number)) || message.call_id;
+  const base = "/api/calls/" + encodeURIComponent(message.server) + "/" +
+    encodeURIComponent(message.call_id) + "/";
+  for (const form of panel.querySelectorAll("form[data-call-action]")) {
+    form.setAttribute("action", base + form.dataset.callAction);
+  }
+  panel.hidden = false;
+  // Click-to-call starts from the customer on the card.
+  const number = message.caller ? message.caller.number || message.caller.number_raw : "";
+  if (number) document.getElementById("call-number").value = number;
+  document.getElementById("call-customer").value =
+    message.customer_id === null || message.customer_id === undefined ? "" : String(message.customer_id);
+}
+
+// The last pop message of each card still shown, so the panel can fall back to another call.
+const shown = new Map();
+
+function endCurrent(message, keep) {
+  if (!keep) shown.delete(cardKey(message));
+  const panel = document.getElementById("call-control");
+  if (panel.dataset.server !== message.server || panel.dataset.callId !== message.call_id) return;
+  if (keep) {
+    panel.dataset.stage = "ended";
+    return;
+  }
+  const others = Array.from(shown.values());
+  if (others.length) {
+    setCurrent(others[others.length - 1]);
+    return;
+  }
+  panel.hidden = true;
+  panel.dataset.callId = "";
+  for (const form of panel.querySelectorAll("form[data-call-action]")) form.removeAttribute("action");
+}
+
+// --- what the connector did with a command -------------------------------------------------
+
+const RESULT_POLL_MS = 300;
+const RESULT_POLLS = 40;
+
+function showResult(status, text) {
+  const node = document.getElementById("command-result");
+  node.dataset.status = status;
+  node.textContent = text;
+}
+
+async function followCommand(sent) {
+  const label = sent.command.replace(/_/g, " ");
+  showResult("sent", "Sent: " + label + "…");
+  for (let n = 0; n < RESULT_POLLS; n++) {
+    await new Promise((resolve) => setTimeout(resolve, RESULT_POLL_MS));
+    let result;
+    try {
+      const response = await fetch(sent.result_url, { credentials: "same-origin" });
+      if (!response.ok) continue;
+      result = await response.json();
+    } catch (error) {
+      continue;
+    }
+    if (result.status === "done") {
+      showResult("done", "Done: " + label + ".");
+      return;
+    }
+    if (result.status === "failed") {
+      showResult("failed", "Failed: " + label + ": " + result.reason);
+      return;
+    }
+  }
+  showResult("pending", "No answer yet about " + label + " (is the PBX connector running?)");
+}
+
 function showPop(message) {
   const pops = document.getElementById("pops");
   const key = cardKey(message);
@@ -45,12 +124,17 @@ function showPop(message) {
   }
   holder.innerHTML = message.html;
   document.getElementById("no-pops").hidden = true;
+  shown.delete(key); // re-insert: the newest pop is last
+  shown.set(key, message);
+  setCurrent(message);
 }
 
 function closePop(message) {
+  const kept = message.reason === "ended" || message.reason === "transferred";
+  endCurrent(message, kept);
   const holder = findCard(cardKey(message));
   if (!holder) return;
-  if (message.reason === "ended" || message.reason === "transferred") {
+  if (kept) {
     // Keep it for the wrap-up; it goes when the wrap-up is saved.
     const card = holder.querySelector(".pop-card");
     if (card) card.classList.add("ended");
@@ -103,11 +187,22 @@ function connect() {
   });
 }
 
+document.addEventListener("cc:failed", (event) => {
+  if (event.target.closest(".call-control, .click-to-call, #state")) {
+    showResult("refused", "Refused: " + event.detail);
+  }
+});
+
 document.addEventListener("cc:saved", (event) => {
   const form = event.target;
+  if (event.detail && event.detail.result_url) followCommand(event.detail);
   if (form.classList.contains("wrapup")) {
     const holder = form.closest(".pop");
-    if (holder) holder.remove();
+    if (holder) {
+      const card = holder.querySelector(".pop-card");
+      if (card) endCurrent({ server: card.dataset.server, call_id: card.dataset.callId }, false);
+      holder.remove();
+    }
   }
   if (form.closest("#state") && event.detail && event.detail.state) {
     const label = document.getElementById("state-label");

@@ -1,0 +1,182 @@
+"""The OpenAPI document: valid, served, in step with the routes, and no 5xx under fuzzing.
+
+The service is the real one (``Service(settings, "all")`` beside the simulator, SQLite);
+schemathesis generates requests for every documented operation and sends them, signed in as
+an admin, over real HTTP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from collections import Counter
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import requests
+import schemathesis
+from aiohttp import web
+from hypothesis import HealthCheck, Phase, given, settings
+from openapi_spec_validator import validate
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from contact_center.web.auth import CSRF_HEADER, SESSION_COOKIE, UNSAFE_METHODS
+from contact_center.web.openapi import load_spec
+from contact_center.webhooks.repository import STATUSES
+from contact_center.webhooks.targets import WEBHOOK_KINDS
+from tests.e2e.service_support import Rig, running_service, sign_in
+from tests.integration.web_support import add_user
+
+HTTP_METHODS = ("get", "put", "post", "delete", "patch")
+OUTSIDE_API = ("/healthz", "/readyz", "/metrics")
+EXAMPLES_PER_OPERATION = 150
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
+
+
+def operations(spec: dict[str, Any]) -> set[tuple[str, str]]:
+    return {
+        (method.upper(), path)
+        for path, item in spec["paths"].items()
+        for method in item
+        if method in HTTP_METHODS
+    }
+
+
+def app_routes(app: web.Application) -> set[tuple[str, str]]:
+    """(method, path template) of every route; aiohttp's ``{fmt:csv|json}`` reads ``{fmt}``."""
+    found = set()
+    for route in app.router.routes():
+        info = route.resource.get_info() if route.resource is not None else {}
+        path = info.get("formatter") or info.get("path")
+        if path and route.method != "HEAD":
+            found.add((route.method, path))
+    return found
+
+
+# --- the document alone ------------------------------------------------------------------
+
+
+def test_document_is_valid_openapi_31() -> None:
+    spec = load_spec()
+    validate(spec)  # raises with the offending pointer
+    assert "3.1.0" == spec["openapi"]
+
+
+def test_every_operation_states_its_auth_and_errors() -> None:
+    spec = load_spec()
+    for method, path in operations(spec):
+        op = spec["paths"][path][method.lower()]
+        security = op.get("security", spec["security"])
+        codes = set(op["responses"])
+        if security == [] or {} in security:
+            continue  # public
+        assert {"401", "403"} <= codes, f"{method} {path} lacks 401/403"
+        if method in UNSAFE_METHODS:
+            assert [{"sessionCookie": [], "csrfHeader": []}] == security, f"{method} {path}"
+        else:
+            assert [{"sessionCookie": []}] == security, f"{method} {path}"
+
+
+def test_enums_follow_the_code() -> None:
+    schemas = load_spec()["components"]["schemas"]
+    assert list(WEBHOOK_KINDS) == schemas["WebhookKind"]["enum"]
+    assert list(STATUSES) == schemas["Delivery"]["properties"]["status"]["enum"]
+
+
+# --- against the running service ---------------------------------------------------------
+
+
+@pytest.fixture
+async def rig(tmp_path: Path, sqlite_url: str) -> AsyncIterator[Rig]:
+    async with running_service(tmp_path, sqlite_url, operators=()) as rig:
+        core = rig.service.core
+        assert core is not None
+        await add_user(core.sessions, "root", role="admin")
+        yield rig
+
+
+async def test_served_document_and_routes_never_drift(rig: Rig) -> None:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(rig.base + "/api/openapi.json") as resp,  # anonymous: it is public
+    ):
+        assert 200 == resp.status
+        served = await resp.json()
+    assert load_spec() == served
+
+    documented = operations(served)
+    registered = app_routes(rig.service.components["app"])
+    api = {(m, p) for m, p in registered if p.startswith("/api/")}
+    assert api == {(m, p) for m, p in documented if p.startswith("/api/")}
+    assert {("GET", p) for p in OUTSIDE_API} == documented - api
+    assert documented - api <= registered
+
+
+@dataclass
+class FuzzReport:
+    failures: dict[str, str] = field(default_factory=dict)  # the first per operation
+    statuses: Counter[tuple[str, int]] = field(default_factory=Counter)
+
+
+def fuzz(base: str, session_token: str, csrf: str) -> FuzzReport:
+    """Run schemathesis over every documented operation, signed in as ``session_token``."""
+    schema = schemathesis.openapi.from_dict(copy.deepcopy(load_spec()))
+    http = requests.Session()
+    auth = {"Cookie": f"{SESSION_COOKIE}={session_token}", CSRF_HEADER: csrf}
+    report = FuzzReport()
+    for result in schema.get_all_operations():
+        operation = result.ok()
+
+        @settings(
+            max_examples=EXAMPLES_PER_OPERATION,
+            deadline=None,
+            database=None,
+            derandomize=False,  # the same inputs every run: a failure reproduces
+            phases=[Phase.explicit, Phase.generate],
+            suppress_health_check=list(HealthCheck),
+        )
+        @given(case=operation.as_strategy())
+        def run(case: schemathesis.Case) -> None:
+            response = case.call(base_url=base, session=http, headers=auth, timeout=10)
+            report.statuses[(case.operation.label, response.status_code)] += 1
+            case.validate_response(response, checks=CHECKS, headers=auth)
+
+        try:
+            run()
+        except (Exception, BaseExceptionGroup) as exc:  # a check failed: report, go on
+            report.failures[operation.label] = str(exc)[:3000]
+    return report
+
+
+async def test_no_server_error_for_generated_requests(rig: Rig) -> None:
+    admin = await sign_in(rig.base, "root")
+    try:
+        token = next(c.value for c in admin.http.cookie_jar if c.key == SESSION_COOKIE)
+        assert admin.csrf, "no CSRF token on the console page"
+        # requests is blocking: fuzz from a thread while this loop serves the app
+        report = await asyncio.to_thread(fuzz, rig.base, token, admin.csrf)
+    finally:
+        await admin.http.close()
+    found = "\n\n".join(f"== {label}\n{text}" for label, text in report.failures.items())
+    assert {} == report.failures, found
+    # Signed in as an admin with the CSRF token, so no request may be turned away: this
+    # proves the fuzzing reached the handlers.
+    refused = {key: n for key, n in report.statuses.items() if key[1] in (401, 403)}
+    assert {} == refused
+    assert operations(load_spec()) == {
+        tuple(label.split(" ", 1)) for label, _status in report.statuses
+    }
