@@ -32,6 +32,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from contact_center import aio
 from contact_center.ami.errors import (
     AmiActionError,
     AmiAuthError,
@@ -164,14 +165,14 @@ class AmiConnection:
     async def connect(self) -> None:
         """Open the socket, wait for the banner, log in. Raises AmiAuthError on refusal."""
         try:
-            self._reader, self._writer = await asyncio.wait_for(
+            self._reader, self._writer = await aio.wait_for(
                 asyncio.open_connection(self.host, self.port), self.connect_timeout
             )
         except (OSError, TimeoutError) as exc:
             raise AmiConnectionLost(f"cannot reach AMI at {self.host}:{self.port}: {exc}") from exc
         self._tasks.append(asyncio.create_task(self._read_loop(), name=f"{self.name}-read"))
         try:
-            await asyncio.wait_for(self._banner.wait(), self.connect_timeout)
+            await aio.wait_for(self._banner.wait(), self.connect_timeout)
             await self._login()
         except TimeoutError as exc:
             await self.close("no AMI banner/login answer")
@@ -202,13 +203,11 @@ class AmiConnection:
         """Close the socket, fail pending actions, stop our tasks. Idempotent."""
         self._finish(reason)
         current = asyncio.current_task()
-        for task in self._tasks:
-            if task is not current:
-                task.cancel()
-        for task in self._tasks:
-            if task is not current:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+        others = [task for task in self._tasks if task is not current]
+        for task in others:
+            task.cancel()
+        # gather, not a suppressing loop: if *we* are cancelled meanwhile, that must propagate.
+        await asyncio.gather(*others, return_exceptions=True)
         if self._writer is not None:
             with contextlib.suppress(Exception):
                 await self._writer.wait_closed()
@@ -262,7 +261,7 @@ class AmiConnection:
         writer.write(data)
         wait = self.action_timeout if timeout is None else timeout
         try:
-            result = await asyncio.wait_for(future, wait)
+            result = await aio.wait_for(future, wait)
         except TimeoutError as exc:
             raise AmiTimeout(f"AMI {name} {action_id}: no answer within {wait:g} s") from exc
         finally:

@@ -16,6 +16,7 @@ import random
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from contact_center import aio
 from contact_center.ami.actions import AmiActions
 from contact_center.ami.connection import AmiConnection
 from contact_center.ami.errors import AmiAuthError, AmiError
@@ -136,7 +137,7 @@ class AmiConnector:
 
     async def _resync(self, conn: AmiConnection) -> None:
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(conn.fully_booted.wait(), FULLY_BOOTED_WAIT)
+            await aio.wait_for(conn.fully_booted.wait(), FULLY_BOOTED_WAIT)
         if not conn.fully_booted.is_set():
             log.warning("AMI %s: no FullyBooted yet; resyncing anyway", self.server_id)
         known_before = self.tracker.live_call_ids()

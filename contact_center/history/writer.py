@@ -29,6 +29,7 @@ from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from contact_center import aio
 from contact_center.calls import events as ev
 from contact_center.config import Settings
 from contact_center.history.buffer import BufferFull, SpillBuffer
@@ -158,7 +159,7 @@ class HistoryWriter:
             while len(self.buffer):
                 batch = self.buffer.peek(self.batch_size)
                 try:
-                    await asyncio.wait_for(self._write_batch(batch), self.write_timeout)
+                    await aio.wait_for(self._write_batch(batch), self.write_timeout)
                 except Exception as exc:
                     if is_outage(exc):
                         self._mark_down(exc)
@@ -212,7 +213,7 @@ class HistoryWriter:
                 delay = self.retry_min
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.flush_interval)
+                    await aio.wait_for(self._wake.wait(), self.flush_interval)
             else:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.retry_max)
@@ -237,7 +238,7 @@ class HistoryWriter:
         """Write events one at a time, dropping (with a log) the ones refused on their own."""
         for count, item in enumerate(batch):
             try:
-                await asyncio.wait_for(self._write_batch([item]), self.write_timeout)
+                await aio.wait_for(self._write_batch([item]), self.write_timeout)
             except Exception as exc:
                 if is_outage(exc):
                     self._mark_down(exc)

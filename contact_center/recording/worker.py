@@ -23,6 +23,7 @@ from types import TracebackType
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from contact_center import aio
 from contact_center.calls import events as ev
 from contact_center.config import RecordingSettings
 from contact_center.recording.errors import AudioRejected, RecordingError
@@ -104,7 +105,7 @@ class RecordingWorker:
                 log.error("recording worker: %s", exc)
             self._wake.clear()
             try:
-                await asyncio.wait_for(self._wake.wait(), timeout=self._poll)
+                await aio.wait_for(self._wake.wait(), timeout=self._poll)
             except TimeoutError:
                 pass
 
@@ -214,7 +215,7 @@ class RecordingWorker:
         work = functools.partial(process_file, str(path), self._options, excluded=excluded)
         future = loop.run_in_executor(self._executor, work)
         try:
-            return await asyncio.wait_for(future, self._options.max_seconds + GRACE_SECONDS)
+            return await aio.wait_for(future, self._options.max_seconds + GRACE_SECONDS)
         except TimeoutError:
             raise AudioRejected(
                 f"timed out: processing took longer than {self._options.max_seconds:g} s"

@@ -43,6 +43,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+from contact_center import aio
+
 STREAM_FILE_USAGE = (
     "Send the given file, allowing playback to be interrupted by the given digits, if any. "
     "Returns <literal>0</literal> if playback completes without a digit being pressed, or the "
@@ -588,7 +590,7 @@ async def serve_session(
     host, port = _host_port(url)
     result = agi.result
     try:
-        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+        reader, writer = await aio.wait_for(asyncio.open_connection(host, port), timeout)
     except (OSError, TimeoutError) as exc:
         result.status = "FAILURE"
         raise AgiClientError(f"cannot connect to {url}: {exc}") from exc

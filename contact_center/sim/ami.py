@@ -13,6 +13,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
+from contact_center import aio
 from contact_center.sim.config import ALL_CLASSES, User, parse_classes
 from contact_center.sim.errors import NoSuchChannel, TransferFailed
 from contact_center.sim.model import Channel
@@ -97,7 +98,7 @@ class AmiServer:
         await asyncio.gather(*handlers, return_exceptions=True)
         if self._server is not None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._server.wait_closed(), 1.0)
+                await aio.wait_for(self._server.wait_closed(), 1.0)
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         session = AmiSession(self, reader, writer)

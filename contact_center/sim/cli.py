@@ -12,6 +12,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+from contact_center import aio
 from contact_center.config import Settings, load_settings
 from contact_center.sim.config import ALL_CLASSES, DEFAULT_USERS, RIG_OPERATORS, SimConfig, User
 from contact_center.sim.errors import ScenarioError
@@ -112,7 +113,7 @@ async def _sim_pbx(args: argparse.Namespace, settings: Settings) -> int:
     try:
         if args.run_for > 0:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), args.run_for)
+                await aio.wait_for(stop.wait(), args.run_for)
         else:
             await stop.wait()
     finally:

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
+from contact_center import aio
 from contact_center.sim.transcript import split_messages
 
 IVR_DID = "4951110001"  # Background()+WaitExten(): 1 = sales, 2 = support
@@ -183,7 +184,7 @@ class LoadRunner:
                 self.report.wait_total += (time.monotonic() - joined) / self.time_scale
                 talk = max(1.0, self.rng.gauss(p.talk_mean, p.talk_sd))
                 with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(watch.ended.wait(), talk * self.time_scale)
+                    await aio.wait_for(watch.ended.wait(), talk * self.time_scale)
                 if not watch.ended.is_set():
                     await self.transport.hangup(phone)
             elif watch.ended.is_set():
@@ -286,7 +287,7 @@ class AmiTransport:
         lines = [f"Action: {name}", f"ActionID: {action_id}"]
         lines += [f"{k}: {v}" for k, v in headers.items()]
         self._writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
-        return await asyncio.wait_for(future, 10.0)
+        return await aio.wait_for(future, 10.0)
 
     async def place(self, did: str, number: str, name: str) -> tuple[str, str]:
         # The caller's number (unique per load caller) finds the new Local pair; listen before
@@ -305,7 +306,7 @@ class AmiTransport:
             )
             if reply.get("Response") != "Success":
                 raise ConnectionError(reply.get("Message", "Originate failed"))
-            channel = await asyncio.wait_for(found, 10.0)
+            channel = await aio.wait_for(found, 10.0)
         finally:
             self._by_number.pop(number, None)
         base = channel[:-2]

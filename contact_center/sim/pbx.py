@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from contact_center import aio
 from contact_center.sim.agistep import AgiStep, ScriptedAgi
 from contact_center.sim.config import SimConfig
 from contact_center.sim.errors import ChannelHungUp, NoSuchChannel, Redirected, TransferFailed
@@ -271,7 +272,7 @@ class SimPbx:
         if ch.hangup_requested.is_set():
             raise self.interrupt(ch)
         try:
-            await asyncio.wait_for(ch.hangup_requested.wait(), self.scaled(seconds))
+            await aio.wait_for(ch.hangup_requested.wait(), self.scaled(seconds))
         except TimeoutError:
             return
         raise self.interrupt(ch)

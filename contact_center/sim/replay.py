@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from contact_center import aio
 from contact_center.sim.transcript import (
     Message,
     Record,
@@ -80,7 +81,7 @@ async def _catch_up(conn: _Conn, wanted: int, timeout: float) -> None:
             return
         conn.arrived.clear()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(conn.arrived.wait(), remaining)
+            await aio.wait_for(conn.arrived.wait(), remaining)
 
 
 async def replay_capture(

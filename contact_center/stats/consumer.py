@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from contact_center import aio
 from contact_center.calls import events as ev
 from contact_center.stats.metrics import (
     Changed,
@@ -156,7 +157,7 @@ class StatsConsumer:
     async def wait_changed(self, timeout: float) -> bool:
         """Wait until something changed (True) or ``timeout`` passed (False)."""
         try:
-            await asyncio.wait_for(self._changed.wait(), timeout)
+            await aio.wait_for(self._changed.wait(), timeout)
         except TimeoutError:
             return False
         self._changed.clear()

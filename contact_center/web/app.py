@@ -64,6 +64,7 @@ from markupsafe import Markup, escape
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from contact_center import aio
 from contact_center.bus.base import POPS, Bus, BusError, BusUnavailable
 from contact_center.config import Settings
 from contact_center.web import auth
@@ -338,7 +339,7 @@ async def _run_hub(app: web.Application) -> AsyncIterator[None]:
     hub = app[HUB_KEY]
     task = asyncio.create_task(hub.run(), name="pop-hub")
     try:
-        await asyncio.wait_for(hub.started.wait(), HUB_START_TIMEOUT)
+        await aio.wait_for(hub.started.wait(), HUB_START_TIMEOUT)
     except TimeoutError:
         # Redis is down: serve pages anyway (degraded); the hub keeps retrying on its own.
         log.warning("pop hub not following the bus yet; starting without live pops")

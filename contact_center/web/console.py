@@ -98,7 +98,8 @@ def optional_id(fields: dict[str, str], name: str) -> int | None:
     raw = fields.get(name, "").strip()
     if not raw:
         return None
-    if not raw.isdigit():
+    # isdecimal, not isdigit: int() refuses "²"; 18 digits keep it inside a BIGINT
+    if not raw.isdecimal() or len(raw) > 18:
         raise BadInput(f"{name} must be a number")
     return int(raw)
 

@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import WSMsgType, web
 
+from contact_center import aio
 from contact_center.bus.base import (
     POPS,
     Bus,
@@ -381,7 +382,7 @@ async def _close(request: web.Request, ws: web.WebSocketResponse, code: CloseCod
     if ws.closed:
         return
     try:
-        await asyncio.wait_for(ws.close(code=code, message=code.name.encode()), CLOSE_TIMEOUT)
+        await aio.wait_for(ws.close(code=code, message=code.name.encode()), CLOSE_TIMEOUT)
     except (TimeoutError, ConnectionError, RuntimeError):
         # The peer stopped reading: its TCP window is full and the close frame cannot go.
         if request.transport is not None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import copy
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,10 @@ import requests
 import schemathesis
 from aiohttp import web
 from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis.errors import Unsatisfiable
+from hypothesis.strategies import SearchStrategy
 from openapi_spec_validator import validate
+from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -38,13 +41,21 @@ from tests.integration.web_support import add_user
 
 HTTP_METHODS = ("get", "put", "post", "delete", "patch")
 OUTSIDE_API = ("/healthz", "/readyz", "/metrics")
-EXAMPLES_PER_OPERATION = 25
-CHECKS = [
-    not_a_server_error,
-    status_code_conformance,
-    content_type_conformance,
-    response_schema_conformance,
-]
+# (mode, examples per operation, checks): valid inputs must also match the documented
+# answers; invalid ones (wrong types, missing fields) only must not break the server.
+RUNS = (
+    (
+        GenerationMode.POSITIVE,
+        25,
+        [
+            not_a_server_error,
+            status_code_conformance,
+            content_type_conformance,
+            response_schema_conformance,
+        ],
+    ),
+    (GenerationMode.NEGATIVE, 15, [not_a_server_error]),
+)
 
 
 def operations(spec: dict[str, Any]) -> set[tuple[str, str]]:
@@ -140,26 +151,43 @@ def fuzz(base: str, session_token: str, csrf: str) -> FuzzReport:
     report = FuzzReport()
     for result in schema.get_all_operations():
         operation = result.ok()
-
-        @settings(
-            max_examples=EXAMPLES_PER_OPERATION,
-            deadline=None,
-            database=None,
-            derandomize=True,  # the same inputs every run: a failure reproduces
-            phases=[Phase.explicit, Phase.generate],
-            suppress_health_check=list(HealthCheck),
-        )
-        @given(case=operation.as_strategy())
-        def run(case: schemathesis.Case) -> None:
-            response = case.call(base_url=base, session=http, headers=auth, timeout=10)
-            report.statuses[(case.operation.label, response.status_code)] += 1
-            case.validate_response(response, checks=CHECKS, headers=auth)
-
-        try:
-            run()
-        except (Exception, BaseExceptionGroup) as exc:  # a check failed: report, go on
-            report.failures[operation.label] = str(exc)[:3000]
+        for mode, examples, checks in RUNS:
+            label = f"{operation.label} ({mode.value})"
+            try:
+                fuzz_operation(operation.as_strategy(generation_mode=mode), examples, checks)(
+                    base, http, auth, report
+                )
+            except Unsatisfiable:
+                continue  # nothing to make invalid (no parameters, no body)
+            except (Exception, BaseExceptionGroup) as exc:  # a check failed: report, go on
+                report.failures[label] = str(exc)[:3000]
     return report
+
+
+def fuzz_operation(
+    strategy: SearchStrategy[schemathesis.Case], examples: int, checks: list[Any]
+) -> Callable[[str, requests.Session, dict[str, str], FuzzReport], None]:
+    @settings(
+        max_examples=examples,
+        deadline=None,
+        database=None,
+        derandomize=True,  # the same inputs every run: a failure reproduces
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(case=strategy)
+    def run(
+        base: str,
+        http: requests.Session,
+        auth: dict[str, str],
+        report: FuzzReport,
+        case: schemathesis.Case,
+    ) -> None:
+        response = case.call(base_url=base, session=http, headers=auth, timeout=10)
+        report.statuses[(case.operation.label, response.status_code)] += 1
+        case.validate_response(response, checks=checks, headers=auth)
+
+    return run
 
 
 async def test_no_server_error_for_generated_requests(rig: Rig) -> None:

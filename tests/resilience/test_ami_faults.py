@@ -4,14 +4,16 @@ stall between the connector and it, history in real PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.conftest import wait_for
-from tests.e2e.service_support import Rig
+from tests.e2e.service_support import Rig, sign_in
 from tests.resilience.rig import (
     FaultRig,
     died,
@@ -44,9 +46,12 @@ async def test_ami_socket_killed_mid_call_history_closed_once_state_resynced(
     tmp_path: Path, postgres_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Property: when the AMI socket is reset mid-call, the call that ended while we were cut
-    off is closed in history exactly once, the tracker's live calls equal the PBX's after the
-    resync (a call that began during the outage is picked up), and no action is sent twice."""
+    off is closed in history exactly once and its pop on the operator's screen is closed (not
+    stuck), the tracker's live calls equal the PBX's after the resync (a call that began
+    during the outage is picked up), and no action is sent twice."""
     async with fault_rig(tmp_path, postgres_url) as rig:
+        anna = await sign_in(rig.base, "anna")
+        anna_ws = await anna.ws()
         await make_available(rig, "anna", "Local/101@agents")
         first = await rig.pbx.place_call("4951110001", "+74951234567", "Ivan", dtmf="2")
         await wait_for(lambda: first.linkedid in tracker_live_calls(rig.connector), timeout=5)
@@ -89,6 +94,9 @@ async def test_ami_socket_killed_mid_call_history_closed_once_state_resynced(
         # one QueueAdd per queue of anna's: the reconnect did not replay her command
         assert ["sales", "support"] == sorted(queue_adds)
         assert [] == died(caplog)
+        closed_pop = await pop_of(anna_ws, first.linkedid, "pop.closed")
+        assert "ended" == closed_pop["reason"]
+        await anna.http.close()
     print(f"\nAMI reset mid-call: reconnected and resynced in {recovered:.2f} s")
 
 
@@ -133,6 +141,15 @@ async def test_half_open_ami_link_detected_within_two_ping_intervals(
         f"\nhalf-open AMI: detected in {detected:.2f} s (ping {interval} s), "
         f"recovered in {recovered:.2f} s"
     )
+
+
+async def pop_of(ws: Any, call_id: str, kind: str) -> dict[str, Any]:
+    async with asyncio.timeout(10):
+        while True:
+            msg = await ws.receive()
+            data: dict[str, Any] = json.loads(msg.data)
+            if data.get("type") == kind and data.get("call_id") == call_id:
+                return data
 
 
 def _answered(rig: FaultRig, linkedid: str) -> bool:

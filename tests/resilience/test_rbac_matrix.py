@@ -9,6 +9,7 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+from yarl import URL
 
 from contact_center.store.db import utcnow
 from contact_center.store.models import User
@@ -89,12 +90,12 @@ async def test_every_route_times_every_role_follows_its_marking(
             None: (aiohttp.ClientSession(), "")
         }
         try:
-            for role, login in ROLE_USERS.items():
+            for name, login in ROLE_USERS.items():
                 signed = await sign_in(rig.base, login)
-                token = signed.http.cookie_jar.filter_cookies(rig.base)[SESSION_COOKIE].value  # type: ignore[arg-type]
+                token = signed.http.cookie_jar.filter_cookies(URL(rig.base))[SESSION_COOKIE].value
                 user = await auth.load_session(sessions, token)
                 assert user is not None
-                clients[role] = (signed.http, user.csrf_token)
+                clients[name] = (signed.http, user.csrf_token)
             table = routes(rig.service.components["app"])
             assert len(table) >= 20  # the whole app, not a stub
             wrong: list[str] = []

@@ -1,0 +1,140 @@
+"""The service as a real process (``contact-center serve``) killed mid-call — SIGKILL (a
+crash) and SIGTERM (a deploy) — and started again: Asterisk's durable records close what
+happened while it was gone, history ends up complete and written once."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from contact_center.demo import free_port
+from contact_center.sim.pbx import SimPbx
+from contact_center.store.db import create_engine, session_factory
+from tests.conftest import wait_for
+from tests.e2e.service_support import ROOT, seed_people
+from tests.resilience.rig import (
+    MANUAL,
+    duplicate_keys,
+    history_counts,
+    service_settings,
+    sim_config,
+)
+
+
+def service_env(
+    tmp_path: Path, db_url: str, ami_port: int, agi_port: int, web_port: int
+) -> dict[str, str]:
+    return {
+        **os.environ,
+        "CC_GENERAL_DATA_DIR": str(tmp_path / "data"),
+        "CC_GENERAL_LOG_LEVEL": "WARNING",
+        "CC_DATABASE_URL": db_url,
+        "CC_WEB_PORT": str(web_port),
+        "CC_BUS_BACKEND": "memory",
+        "CC_AGI_PORT": str(agi_port),
+        "CC_AGI_MENUS_DIR": str(ROOT / "ivr_menus"),
+        "CC_AMI_PORT": str(ami_port),
+        "CC_AMI_USERNAME": "cc",
+        "CC_AMI_SECRET": "cc-test-secret",
+        "CC_AMI_PING_INTERVAL": "1",
+        "CC_AMI_RECONNECT_MIN": "0.05",
+        "CC_AMI_RECONNECT_MAX": "0.5",
+        "CC_AMI_CDR_CSV_PATH": str(tmp_path / "Master.csv"),
+        "CC_AMI_QUEUE_LOG_PATH": str(tmp_path / "queue_log"),
+        "CC_RECORDING_SPOOL_DIR": str(tmp_path / "spool"),
+    }
+
+
+@contextlib.asynccontextmanager
+async def serving(env: dict[str, str], port: int) -> AsyncIterator[asyncio.subprocess.Process]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "contact_center.cli", "serve", env=env, cwd=str(ROOT),
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+
+        async def ready() -> bool:
+            try:
+                async with (
+                    aiohttp.ClientSession() as http,
+                    http.get(f"http://127.0.0.1:{port}/readyz") as resp,
+                ):
+                    return resp.status == 200
+            except aiohttp.ClientError:
+                return False
+
+        await wait_for(ready, timeout=30, interval=0.1)
+        yield proc
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+        await proc.wait()
+
+
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM], ids=["kill-9", "sigterm"])
+async def test_killed_mid_call_then_restarted_history_complete_and_once(
+    tmp_path: Path, postgres_url: str, how: signal.Signals
+) -> None:
+    """Property: the service process stopped mid-call (kill -9 or SIGTERM) while the call
+    then ends and another whole call happens, and started again: the answered call is closed
+    once, the call it never saw is in history from Asterisk's records (closed once), and no
+    history row is written twice."""
+    agi_port, web_port = free_port(), free_port()
+    async with SimPbx(sim_config(tmp_path, MANUAL, agi_port)) as pbx:
+        settings = service_settings(tmp_path, postgres_url, ami_port=pbx.port, agi_port=agi_port)
+        await seed_people(settings)
+        engine = create_engine(postgres_url)
+        sessions = session_factory(engine)
+        env = service_env(tmp_path, postgres_url, pbx.port, agi_port, web_port)
+        try:
+            pbx.queues.add_member("support", "Local/101@agents", "Anna")
+            async with serving(env, web_port) as proc:
+                call = await pbx.place_call("4951110001", "+74951234567", "Ivan", dtmf="2")
+                await wait_for(lambda: bool(pbx.channels_matching(r"^Local/101@agents")), 10)
+                await pbx.answer("Local/101@agents")
+
+                async def answered() -> bool:
+                    return (await history_counts(sessions, call.linkedid))[2] >= 4
+
+                await wait_for(answered, timeout=10)
+                proc.send_signal(how)
+                await proc.wait()
+            stopped_at = time.monotonic()
+            await pbx.hangup(call.phone)
+            unseen = await pbx.place_call("4951110002", "+74957654321", "Olga", talk=0.3)
+            await wait_for(
+                lambda: (
+                    unseen.linkedid not in {c.linkedid for c in pbx.channels.values() if not c.dead}
+                ),
+                10,
+            )
+
+            async with serving(env, web_port):
+                restarted = time.monotonic() - stopped_at
+
+                async def both_closed() -> bool:
+                    for c in (call, unseen):
+                        if (await history_counts(sessions, c.linkedid))[1] < 1:
+                            return False
+                    return True
+
+                await wait_for(both_closed, timeout=20)
+                complete = time.monotonic() - stopped_at
+            assert (1, 1) == (await history_counts(sessions, call.linkedid))[:2]
+            assert (1, 1) == (await history_counts(sessions, unseen.linkedid))[:2]
+            assert 0 == await duplicate_keys(sessions)
+        finally:
+            await engine.dispose()
+    print(
+        f"\n{how.name} mid-call: restarted and ready in {restarted:.2f} s, "
+        f"history complete {complete:.2f} s after the stop"
+    )
