@@ -17,7 +17,7 @@ import random
 import secrets
 import shutil
 import socket
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,7 +49,7 @@ DEMO_USERS = (
     DemoUser("boris", "operator", "Boris Ivanov", "Local/102@agents", ("support", "sales")),
     DemoUser("robot", "operator", "Robo Colleague", "Local/103@agents", ("support", "sales")),
     DemoUser("sue", "supervisor", "Sue Supervisor", "Local/105@agents"),
-    DemoUser("quinn", "qa", "Quinn Reviewer"),
+    DemoUser("quinn", "qa", "Quinn Reviewer", queues=("support", "sales")),  # QA scope
     DemoUser("admin", "admin", "Administrator"),
 )
 DEMO_DID_MENUS = "4951110006=bank,4951110007=shop"  # trunk DIDs the simulator routes to FastAGI
@@ -239,57 +239,89 @@ def demo_plugin(pbx: Any) -> Any:
     return Plugin
 
 
-async def run_demo(base: Settings, *, every: float, seed_only: bool = False) -> None:
+@dataclass
+class DemoRun:
+    """A running demo: the simulated PBX, the service, and who may sign in."""
+
+    pbx: Any
+    service: Service
+    settings: Settings
+    creds: dict[str, str]
+    numbers: list[str]
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.settings.web.host}:{self.service.web_port}"
+
+
+@contextlib.asynccontextmanager
+async def demo_running(
+    base: Settings, *, robot: bool = True, time_scale: float = 1.0
+) -> AsyncIterator[DemoRun]:
+    """Simulator + seeded data + the whole service, as ``make demo`` runs them."""
     from contact_center.sim.config import Operator as SimOperator
     from contact_center.sim.config import SimConfig
     from contact_center.sim.pbx import SimPbx
 
     agi_port = free_port()
     data_dir = Path(base.general.data_dir if base.general.data_dir != "data" else "data/demo")
+    operators = [
+        SimOperator("Local/101@agents", "Anna Smirnova", manual=True),
+        SimOperator("Local/102@agents", "Boris Ivanov", manual=True),
+    ]
+    if robot:
+        operators.append(
+            SimOperator("Local/103@agents", "Robo Colleague", answer_after=4.0, talk=25.0)
+        )
     sim_config = SimConfig(
         port=0,
-        operators=(
-            SimOperator("Local/101@agents", "Anna Smirnova", manual=True),
-            SimOperator("Local/102@agents", "Boris Ivanov", manual=True),
-            SimOperator("Local/103@agents", "Robo Colleague", answer_after=4.0, talk=25.0),
-        ),
+        operators=tuple(operators),
         spool_dir=str(data_dir / "recordings"),
         queue_log_path=str(data_dir / "asterisk" / "queue_log"),
         cdr_csv_path=str(data_dir / "asterisk" / "Master.csv"),
         agi_port=agi_port,
+        time_scale=time_scale,
     )
     (data_dir / "asterisk").mkdir(parents=True, exist_ok=True)
     async with SimPbx(sim_config) as pbx:
         settings = demo_settings(base, agi_port, pbx.port)
         ensure_prompts(Path(settings.agi.menus_dir))
         creds = await seed(settings)
-        if seed_only:
-            return
         service = Service(settings, "all", extra_plugins=[demo_plugin(pbx)])
         async with service:
-            robot = next(u for u in DEMO_USERS if u.login == "robot")
-            await service.core.publish(  # type: ignore[union-attr]
-                OperatorCommand(
-                    server=settings.general.server_id,
-                    call_id="",
-                    at=0.0,
-                    key=make_key("demo", "robot", "available"),
-                    user=robot.login,
-                    role=robot.role,
-                    interface=robot.interface,
-                    command="available",
+            if robot:
+                who = next(u for u in DEMO_USERS if u.login == "robot")
+                await service.core.publish(  # type: ignore[union-attr]
+                    OperatorCommand(
+                        server=settings.general.server_id,
+                        call_id="",
+                        at=0.0,
+                        key=make_key("demo", who.login, "available", secrets.token_hex(4)),
+                        user=who.login,
+                        role=who.role,
+                        interface=who.interface,
+                        command="available",
+                    )
                 )
-            )
             numbers = await demo_numbers(settings)
-            base_url = f"http://{settings.web.host}:{service.web_port}"
-            print_banner(base_url, creds, pbx.port, agi_port)
-            mix = asyncio.create_task(call_mix(pbx, numbers, every=every, rng=random.Random()))
-            try:
-                await run_until_signalled_forever()
-            finally:
-                mix.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await mix
+            yield DemoRun(pbx, service, settings, creds, numbers)
+
+
+async def run_demo(base: Settings, *, every: float, seed_only: bool = False) -> None:
+    if seed_only:
+        settings = demo_settings(base, 0, 0)
+        ensure_prompts(Path(settings.agi.menus_dir))
+        await seed(settings)
+        return
+    async with demo_running(base) as run:
+        print_banner(run.base_url, run.creds, run.pbx.port, run.settings.agi.port)
+        mix = asyncio.create_task(call_mix(run.pbx, run.numbers, every=every, rng=random.Random()))
+        try:
+            await run_until_signalled_forever()
+        finally:
+            mix.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await mix
 
 
 async def run_until_signalled_forever() -> None:
