@@ -141,6 +141,8 @@ async def seed(settings: Settings) -> dict[str, str]:
                         created_at=utcnow(),
                     )
                 )
+        if not customers:
+            await seed_history(settings, core)
         for path in sorted((ROOT / "tariffs").glob("*.yaml")):
             with contextlib.suppress(Exception):
                 await save_plans(core.sessions, load_plans(path))
@@ -149,6 +151,103 @@ async def seed(settings: Settings) -> dict[str, str]:
     creds_file.write_text(json.dumps(creds, indent=1))
     creds_file.chmod(0o600)
     return creds
+
+
+async def seed_history(settings: Settings, core: Any, calls: int = 120) -> None:
+    """Past calls for the demo customers, written by the same history writer as live calls."""
+    import time
+
+    from contact_center.calls import events as ev
+    from contact_center.history.writer import HistoryWriter
+
+    async with core.sessions() as db:
+        numbers = (await db.execute(select(CustomerPhone.e164).limit(60))).scalars().all()
+    rng = random.Random(11)
+    server = settings.general.server_id
+    operators = [
+        ("Local/101@agents", "Anna Smirnova", "anna"),
+        ("Local/102@agents", "Boris Ivanov", "boris"),
+    ]
+    dispositions = ("resolved", "resolved", "callback promised", "escalated", "sale")
+    now = time.time()
+    async with HistoryWriter(core.sessions, lookup=core.lookup) as writer:
+        for i in range(calls):
+            number = rng.choice(numbers)
+            start = now - rng.uniform(3600, 30 * 86400)
+            cid = f"{int(start)}.{9000 + i}"
+            queue = rng.choice(("support", "sales"))
+            interface, name, login = rng.choice(operators)
+            wait, talk = rng.uniform(3, 90), rng.uniform(40, 600)
+
+            def key(kind: str, cid: str = cid) -> str:
+                return make_key("demo-history", cid, kind)
+
+            common: dict[str, Any] = {"server": server, "call_id": cid}
+            answered = rng.random() > 0.12
+            steps: list[ev.DomainEvent] = [
+                ev.CallArrived(
+                    **common,
+                    at=start,
+                    key=key("a"),
+                    caller_number=number,
+                    caller_number_raw=number,
+                    caller_name="",
+                    did="4951110004",
+                ),
+                ev.CallQueued(**common, at=start + 2, key=key("q"), queue=queue, position=1),
+            ]
+            if answered:
+                steps += [
+                    ev.CallAnswered(
+                        **common,
+                        at=start + 2 + wait,
+                        key=key("ans"),
+                        queue=queue,
+                        interface=interface,
+                        member_name=name,
+                        hold_seconds=wait,
+                        ring_seconds=2,
+                    ),
+                    ev.CallEnded(
+                        **common,
+                        at=start + 2 + wait + talk,
+                        key=key("end"),
+                        cause=16,
+                        outcome="answered",
+                        talk_seconds=talk,
+                        hung_up_by="caller",
+                    ),
+                    ev.OperatorAction(
+                        **common,
+                        at=start + 10 + wait + talk,
+                        key=key("disp"),
+                        user=login,
+                        action="disposition",
+                        detail={"disposition": rng.choice(dispositions), "notes": ""},
+                    ),
+                ]
+            else:
+                steps += [
+                    ev.CallAbandoned(
+                        **common,
+                        at=start + 2 + wait,
+                        key=key("ab"),
+                        queue=queue,
+                        position=1,
+                        original_position=1,
+                        hold_seconds=wait,
+                    ),
+                    ev.CallEnded(
+                        **common,
+                        at=start + 2 + wait,
+                        key=key("end"),
+                        cause=16,
+                        outcome="abandoned",
+                        hung_up_by="caller",
+                    ),
+                ]
+            for step in steps:
+                await writer.handle(step)
 
 
 def ensure_prompts(menus_dir: Path) -> None:

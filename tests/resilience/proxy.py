@@ -16,7 +16,7 @@ class FaultProxy:
         self.up = True
         self.stalled = False
         self.accepted = 0
-        self.sent = bytearray()  # every byte clients sent upstream (while forwarding)
+        self.sent = bytearray()  # every byte clients sent towards the target
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -89,10 +89,10 @@ class FaultProxy:
     ) -> None:
         try:
             while data := await reader.read(65536):
+                if record:
+                    self.sent += data  # what the client sent, delivered or not
                 if self.stalled:
                     continue  # swallowed: a black hole, the connection stays "up"
-                if record:
-                    self.sent += data
                 writer.write(data)
                 await writer.drain()
         except (OSError, asyncio.IncompleteReadError):

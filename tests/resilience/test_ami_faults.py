@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from contact_center.ami.errors import AmiError
+from contact_center.sim.pbx import SimPbx
 from tests.conftest import wait_for
 from tests.e2e.service_support import Rig, sign_in
 from tests.resilience.rig import (
@@ -155,3 +157,52 @@ async def pop_of(ws: Any, call_id: str, kind: str) -> dict[str, Any]:
 def _answered(rig: FaultRig, linkedid: str) -> bool:
     call = rig.connector.tracker.calls.get((rig.settings.general.server_id, linkedid))
     return call is not None and getattr(call, "answered_at", None) is not None
+
+
+async def test_asterisk_restarted_with_an_originate_in_flight(
+    tmp_path: Path, postgres_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Property: Asterisk restarts (every channel gone) while an Originate we sent is waiting
+    for its answer: the Originate fails to its caller instead of being sent again after the
+    reconnect, the call that was live is closed in history exactly once, and the tracker's
+    live calls equal the new PBX's (none)."""
+    async with fault_rig(tmp_path, postgres_url) as rig:
+        call = await rig.pbx.place_call("4951110001", "+74951234567", "Ivan", dtmf="2")
+        await wait_for(lambda: call.linkedid in tracker_live_calls(rig.connector), timeout=5)
+        rig.ami.stall()  # Asterisk hangs, then restarts: our Originate gets no answer
+        originate = asyncio.create_task(
+            rig.connector.actions.originate(
+                "Local/101@agents", "outbound", "4957654321", caller_id="CC <4951110001>"
+            )
+        )
+        await wait_for(
+            lambda: any(a["action"].lower() == "originate" for a in rig.ami.actions()), 5
+        )
+        connects = rig.connector.connects
+        await rig.pbx.stop()
+        restarted = SimPbx(rig.pbx.config)
+        await restarted.start()
+        try:
+            rig.ami.target = ("127.0.0.1", restarted.port)
+            rig.ami.cut()
+            rig.ami.restore()
+            with pytest.raises(AmiError):
+                await asyncio.wait_for(originate, 10)
+            await wait_for(
+                lambda: rig.connector.connected and rig.connector.connects > connects, 10
+            )
+            await wait_for(lambda: not tracker_live_calls(rig.connector), timeout=10)
+            assert set() == pbx_live_calls(restarted)
+            sessions = rig.service.core.sessions  # type: ignore[union-attr]
+
+            async def closed() -> bool:
+                return (await history_counts(sessions, call.linkedid))[1] >= 1
+
+            await wait_for(closed, timeout=10)
+            assert (1, 1) == (await history_counts(sessions, call.linkedid))[:2]
+            originates = [a for a in rig.ami.actions() if a["action"].lower() == "originate"]
+            assert 1 == len(originates)
+            assert [] == repeated_actions(rig)
+            assert [] == died(caplog)
+        finally:
+            await restarted.stop()
