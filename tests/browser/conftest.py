@@ -21,10 +21,19 @@ CHROMIUM_ARGS = [
 ]
 
 
+def require_chromium() -> None:
+    """Skip locally without chromium; in CI (CC_REQUIRE_SERVICES=1) that is a failure."""
+    if HAVE_CHROMIUM:
+        return
+    message = f"no chromium at {CHROMIUM} (make sysdeps installs it)"
+    if os.environ.get("CC_REQUIRE_SERVICES", "") in {"1", "true", "yes"}:
+        pytest.fail(message)
+    pytest.skip(message)
+
+
 @pytest.fixture
 async def chromium() -> AsyncIterator[Any]:
-    if not HAVE_CHROMIUM:
-        pytest.skip(f"no chromium at {CHROMIUM} (make sysdeps installs it)")
+    require_chromium()
     from playwright.async_api import async_playwright
 
     async with async_playwright() as pw:

@@ -16,7 +16,7 @@ from playwright.async_api import expect
 
 from contact_center.config import load_settings
 from contact_center.demo import demo_running
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, HAVE_CHROMIUM
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, require_chromium
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.browser
@@ -38,8 +38,7 @@ def tile(page: Any, queue: str, metric: str) -> Any:
 
 
 async def test_walk_the_demo(tmp_path: Path) -> None:
-    if not HAVE_CHROMIUM:
-        pytest.skip(f"no chromium at {CHROMIUM}")
+    require_chromium()
     from playwright.async_api import async_playwright
 
     base = load_settings(

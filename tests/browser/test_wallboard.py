@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import shutil
 from collections.abc import AsyncIterator
 
 import pytest
@@ -15,6 +14,7 @@ from contact_center.stats import http as stats_http
 from contact_center.stats.consumer import StatsConsumer
 from contact_center.stats.metrics import MetricsConfig
 from contact_center.stats.store import MemoryStatsStore
+from tests.browser.conftest import require_chromium
 from tests.integration.web_support import PASSWORD, add_user, database, web_server
 from tests.unit.stats_events import T0, abandoned, answered, completed, login, queued
 
@@ -26,8 +26,7 @@ OP = "Local/101@agents"
 
 @pytest.fixture
 async def page() -> AsyncIterator[Page]:
-    if shutil.which(CHROMIUM) is None:
-        pytest.skip(f"{CHROMIUM} not installed")
+    require_chromium()
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(
             executable_path=CHROMIUM,
