@@ -31,7 +31,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from contact_center.bus.base import EVENTS, Bus, BusUnavailable, create_bus
-from contact_center.bus.pump import pump
+from contact_center.bus.pump import pump, pump_by_key
 from contact_center.calls.events import DomainEvent, from_dict, to_dict
 from contact_center.config import Settings, load_settings
 from contact_center.customers.lookup import CustomerLookup
@@ -207,11 +207,28 @@ class Service:
 
         self._tasks.append(asyncio.create_task(supervised(), name=name))
 
-    def consume(self, group: str, handler: Handler) -> None:
-        """Feed ``handler`` every domain event, in order, as consumer group ``group``."""
+    def consume(self, group: str, handler: Handler, *, per_call: bool = False) -> None:
+        """Feed ``handler`` every domain event, in order, as consumer group ``group``.
+
+        ``per_call``: the order is kept within each call only, and different calls are
+        handled concurrently (for consumers that wait on I/O per event, like the screen pop).
+        """
         assert self.core is not None
         bus = self.core.bus
         consumer = f"{socket.gethostname()}-{os.getpid()}"
+        if per_call:
+            self.spawn(
+                f"consume-{group}",
+                lambda: pump_by_key(
+                    bus,
+                    EVENTS,
+                    decoding(handler),
+                    group=group,
+                    consumer=consumer,
+                    key=lambda m: f"{m.get('server', '')}|{m.get('call_id', '')}",
+                ),
+            )
+            return
         self.spawn(
             f"consume-{group}",
             lambda: pump(bus, EVENTS, decoding(handler), group=group, consumer=consumer),
@@ -263,7 +280,7 @@ class Service:
         template_dirs = [s.web.pop_templates_dir] if s.web.pop_templates_dir else []
         pops = ScreenPop(core.bus, core.lookup, core.sessions, template_dirs=template_dirs)
         self._closers.append(pops.close)
-        self.consume("screenpop", pops.handle)
+        self.consume("screenpop", pops.handle, per_call=True)
 
         webhooks = WebhookDispatcher(core.sessions)
         self.consume("webhooks", retrying_outages(webhooks.handle))

@@ -126,9 +126,9 @@ async def test_half_open_ami_link_detected_within_two_ping_intervals(
         recovered = time.monotonic() - stalled_at
         assert set() == tracker_live_calls(rig.connector)
         # Bound by design: the stall starts right after a Pong at worst, then one interval
-        # until the next Ping and one ping_timeout (= interval) for it; 0.2 s of slack is
+        # until the next Ping and one ping_timeout (= interval) for it; 0.5 s of slack is
         # scheduling on a loaded 2-core machine.
-        assert detected <= 2 * interval + 0.2, f"half-open link noticed after {detected:.2f} s"
+        assert detected <= 2 * interval + 0.5, f"half-open link noticed after {detected:.2f} s"
 
         sessions = rig.service.core.sessions  # type: ignore[union-attr]
 

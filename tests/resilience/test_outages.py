@@ -134,6 +134,8 @@ async def test_database_down_bounded_buffer_then_flush_without_loss_or_duplicate
         )
         await wait_for(lambda: history.pending == bound, timeout=10)
         assert float(bound) == await metric(rig, "cc_history_buffer_events")
+        assert float(bound) == await metric(rig, "cc_history_buffer_capacity")
+        assert "history buffer 100% full" in caplog.text  # the alert, in the log too
         await hold_until(down_at + OUTAGE)
         rig.proxies["db"].restore()
         up_at = time.monotonic()

@@ -4,6 +4,7 @@ a hostile client can send, and what happens when a session ends while a socket i
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import timedelta
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from contact_center.store.models import WebSession
 from contact_center.web import auth
 from contact_center.web.app import HUB_KEY
 from contact_center.web.auth import SESSION_COOKIE
-from contact_center.web.ws import MAX_CLIENT_MESSAGE, QUEUE_SIZE, CloseCode
+from contact_center.web.ws import MAX_CLIENT_MESSAGE, POPS, QUEUE_SIZE, CloseCode
 from tests.conftest import wait_for
 from tests.e2e.service_support import sign_in
 from tests.resilience.rig import died, fault_rig
@@ -42,7 +43,8 @@ async def test_websocket_abuse_is_refused_and_honest_sockets_live_on(
     pops (qa: 403); a client message over the size limit closes that socket with 1009; a
     flood of client messages neither grows the socket's queue past its bound nor disturbs
     another operator's socket; a session that expires while its socket is open loses it
-    (4001) at the next message; no background task dies."""
+    (4001) at the next message; a socket cannot get another operator's pops by claiming
+    their login in the query or a message; no background task dies."""
     async with fault_rig(tmp_path, postgres_url) as rig:
         hub = rig.service.components["app"][HUB_KEY]
         sessions = rig.service.core.sessions  # type: ignore[union-attr]
@@ -62,7 +64,25 @@ async def test_websocket_abuse_is_refused_and_honest_sockets_live_on(
             msg = await asyncio.wait_for(big.receive(), 5)
             assert (aiohttp.WSMsgType.CLOSE, CloseCode.MESSAGE_TOO_BIG) == (msg.type, msg.data)
 
+            # no way to listen in on another operator: the socket ignores who it claims to
+            # be (query, messages); pops go to the signed-in login only
+            nosy = await anna.http.ws_connect(
+                url + "?login=boris&to=boris", headers={"Origin": rig.base}
+            )
+            await nosy.send_str(json.dumps({"type": "subscribe", "to": "boris", "topic": "sue"}))
             steady = await boris.ws()
+            await wait_for(lambda: len(hub.connections("boris")) == 1, timeout=5)
+            core = rig.service.core
+            assert core is not None
+            sid = await core.bus.publish(
+                POPS, {"type": "pop", "to": "boris", "server": "pbx1", "call_id": "c1"}
+            )
+            got = json.loads((await asyncio.wait_for(steady.receive(), 5)).data)
+            assert (sid, "c1") == (got["id"], got["call_id"])
+            with pytest.raises(TimeoutError):
+                await nosy.receive(timeout=0.5)
+            await nosy.close()
+
             flooding = await anna.ws()
             await wait_for(lambda: len(hub.connections("anna")) == 1, timeout=5)
             peak = 0

@@ -124,6 +124,15 @@ def rss_kib() -> int:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
 
 
+async def sample_lag(lags: list[float], tick: float = 0.01) -> None:
+    """How late a 10 ms timer fires: the event loop's lag (what every socket waits)."""
+    loop = asyncio.get_running_loop()
+    while True:
+        start = loop.time()
+        await asyncio.sleep(tick)
+        lags.append(loop.time() - start - tick)
+
+
 async def sample_queues(hub: Any, peaks: list[int]) -> None:
     """Record the fullest per-socket queue every few milliseconds (memory stays bounded)."""
     while True:
@@ -183,6 +192,8 @@ async def flood_scenario(
             assert core is not None
             rss_before = rss_kib()
             events = flood(n_calls, "Local/102@agents")
+            lags: list[float] = []
+            lag_sampler = asyncio.create_task(sample_lag(lags))
             flood_at = time.monotonic()
             await asyncio.gather(*(core.bus.publish(EVENTS, ev.to_dict(e)) for e in events))
             during = await pop_latency(rig, inbox, "4951110002")
@@ -196,6 +207,9 @@ async def flood_scenario(
 
             await wait_for(all_popped, timeout=60)
             drained = time.monotonic() - flood_at
+            lag_sampler.cancel()
+            lags.sort()
+            lag_p99, lag_max = lags[int(len(lags) * 0.99)], lags[-1]
             slow_closed = float("nan")  # not waited for outside the soak run
             if wait_for_close:
                 await wait_for(lambda: not hub.connections("boris"), timeout=120)
@@ -216,5 +230,6 @@ async def flood_scenario(
         f"\nflood of {n_calls} calls ({len(events)} events, {pops_for_boris} pops to the "
         f"stalled browser): anna's pop in {during:.2f} s (baseline {baseline:.2f} s); "
         f"all pops out in {drained:.2f} s; peak socket queue {max(peaks)}/{QUEUE_SIZE}; "
-        f"stalled socket closed after {slow_closed:.2f} s; RSS +{rss_growth} KiB"
+        f"stalled socket closed after {slow_closed:.2f} s; RSS +{rss_growth} KiB; "
+        f"event-loop lag p99 {lag_p99 * 1000:.0f} ms, max {lag_max * 1000:.0f} ms"
     )
