@@ -123,6 +123,12 @@ def day_bucket(at: float, config: MetricsConfig) -> int:
 # --- published figures --------------------------------------------------------------------------
 
 
+def _shallow(figures: Any) -> dict[str, Any]:
+    # not dataclasses.asdict: it deep-copies every value, and the wallboard snapshot of 1,000
+    # operators is built several times a second
+    return {f.name: getattr(figures, f.name) for f in dataclasses.fields(figures)}
+
+
 @dataclass(frozen=True, slots=True)
 class QueueFigures:
     queue: str
@@ -154,7 +160,7 @@ class QueueFigures:
     hourly: tuple[Mapping[str, int], ...]  # 24 buckets of BUCKET_FIELDS
 
     def to_dict(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
+        data = _shallow(self)  # the nested fields are copied below
         data["operators"] = dict(self.operators)
         data["paused_reasons"] = dict(self.paused_reasons)
         data["hourly"] = [dict(b) for b in self.hourly]
@@ -177,7 +183,7 @@ class OperatorFigures:
     current_call: str
 
     def to_dict(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
+        data = _shallow(self)
         data["queues"] = list(self.queues)
         return data
 

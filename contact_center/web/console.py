@@ -25,6 +25,7 @@ command's stream id and a ``result_url`` to poll for what the connector did.
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 from urllib.parse import urlencode
@@ -67,6 +68,8 @@ TRANSFER_MODES = {"blind": "blind_transfer", "attended": "attended_transfer"}
 RESULT_SCAN_LIMIT = 5000  # entries of the events stream one result poll may read
 MAX_NOTES = 4000
 MAX_SHORT = 200
+
+log = logging.getLogger(__name__)
 
 
 class BadInput(web.HTTPBadRequest):
@@ -184,7 +187,9 @@ async def publish_command(
     try:
         sid = await publish_event(request, event)
     except BusError as exc:
-        raise web.HTTPServiceUnavailable(text=f"command not sent: {exc}") from exc
+        # The operator sees that nothing happened; the address of Redis stays in the log.
+        log.warning("command %s of %s not sent: %s", command, user.login, exc)
+        raise web.HTTPServiceUnavailable(text="the event bus is unavailable, try again") from exc
     query = urlencode(
         [("key", event.key), ("call_id", call_id)]
         + [("done", a) for a in done or DONE_ACTIONS.get(command, ())]
