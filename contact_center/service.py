@@ -387,6 +387,7 @@ class Service:
                 skills=tuple(dict.fromkeys(hand.skills + decision.skills)),
                 preferred_interface=decision.preferred_interface,
                 ring_first_seconds=decision.ring_first_seconds,
+                action=decision.action,
             )
 
         return route

@@ -48,6 +48,8 @@ log = logging.getLogger(__name__)
 Sink = Callable[[DomainEvent], Awaitable[None]]
 Estimate = Callable[[str], "tuple[int, float | None] | Awaitable[tuple[int, float | None]]"]
 ALL_DIGITS = "0123456789*#"
+CALLBACK_PROMPT = "common/callback-done"  # ivr_menus/common.yaml
+VOICEMAIL_CONTEXT = "voicemail"  # deploy/asterisk/extensions.conf: mailbox per queue
 MAX_SUB_DEPTH = 8
 
 
@@ -60,7 +62,7 @@ class CallOutcome:
     """How the IVR part of a call ended."""
 
     menu: str
-    end: str  # queue | transfer | hangup | caller_hangup | return
+    end: str  # queue | transfer | callback | voicemail | hangup | caller_hangup | return
     path: tuple[str, ...]
     queue: str = ""
     extension: str = ""
@@ -104,6 +106,9 @@ class HandOff:
     skills: tuple[str, ...]
     preferred_interface: str = ""
     ring_first_seconds: int = 0
+    # queue | callback | voicemail: routing may decide the call is not queued (closed,
+    # nobody logged in); the IVR then takes a callback request or sends it to voicemail.
+    action: str = "queue"
 
 
 Router = Callable[[HandOff], Awaitable[HandOff]]
@@ -190,7 +195,7 @@ class IvrRunner:
             if call.node is not None:
                 await self._step(call, call.node, result="hangup")
             return self._outcome(call, "caller_hangup")
-        if not session.hung_up and outcome.end != "hangup":
+        if not session.hung_up and outcome.end not in ("hangup", "callback"):
             try:
                 await session.set_variable("CC_IVR_PATH", ">".join(call.path)[-200:])
             except AgiHangup:
@@ -497,6 +502,10 @@ class IvrRunner:
                 hand = await self.router(hand)
             except Exception:  # routing down must not drop the caller: the menu's queue
                 log.exception("routing failed for call %s; using the menu's queue", call.call_id)
+        if hand.action == "callback":
+            return await self._routed_callback(session, call, node, hand.queue)
+        if hand.action == "voicemail":
+            return await self._routed_voicemail(session, call, node, hand.queue)
         queue, priority = hand.queue, hand.priority
         if call.customer is not None:
             await session.set_variable("CC_CUSTOMER_ID", str(call.customer.id))
@@ -512,6 +521,29 @@ class IvrRunner:
         await self._step(call, node, result=f"queue:{queue}")
         return _Next(end="queue", queue=queue)
 
+    async def _routed_callback(
+        self, session: AgiSession, call: _Call, node: Node, queue: str
+    ) -> _Next:
+        """Routing said nobody can take the call now: store a callback request, tell the
+        caller and hang up. Without a database or a number to call back: voicemail."""
+        created = await self._store_callback(call, node, queue, "routing: no operator")
+        if created is None:
+            return await self._routed_voicemail(session, call, node, queue)
+        await self._play(session, CALLBACK_PROMPT)
+        await self._step(call, node, result=f"callback:{queue}" if created else "callback_exists")
+        await session.hangup()
+        return _Next(end="callback", queue=queue)
+
+    async def _routed_voicemail(
+        self, session: AgiSession, call: _Call, node: Node, queue: str
+    ) -> _Next:
+        """Routing said nobody can take the call now: the queue's mailbox in the dialplan's
+        ``[voicemail]`` context (deploy/asterisk/extensions.conf)."""
+        await session.set_variable("CC_TRANSFER", f"{queue}@{VOICEMAIL_CONTEXT}")
+        await session.goto(VOICEMAIL_CONTEXT, queue, 1)
+        await self._step(call, node, result=f"voicemail:{queue}")
+        return _Next(end="voicemail", queue=queue, extension=queue)
+
     async def _node_transfer(
         self, session: AgiSession, call: _Call, menu: Menu, node: Node
     ) -> _Next:
@@ -525,15 +557,26 @@ class IvrRunner:
     async def _node_callback(
         self, session: AgiSession, call: _Call, menu: Menu, node: Node
     ) -> _Next:
-        if self.data is None or not call.caller:
+        created = await self._store_callback(call, node, node["queue"], node["note"])
+        if created is None:
             await self._step(call, node, result="unavailable")
             return _Next(node["next"])
+        await self._play(session, node.get("prompt"))
+        await self._step(call, node, result="callback" if created else "callback_exists")
+        return _Next(node["next"])
+
+    async def _store_callback(self, call: _Call, node: Node, queue: str, note: str) -> bool | None:
+        """Store a callback request (once per call and node) and announce it on the bus.
+
+        True: stored now; False: it was already there; None: it cannot be stored."""
+        if self.data is None or not call.caller:
+            return None
         customer_id = call.customer.id if call.customer else None
         request = CallbackRequest(
             key=make_key(self.server_id, call.call_id, "callback", node.id),
             number=call.caller,
-            queue=node["queue"],
-            note=node["note"],
+            queue=queue,
+            note=note,
             customer_id=customer_id,
             call_linkedid=call.call_id,
             requested_at=self.now(),
@@ -542,21 +585,18 @@ class IvrRunner:
             created = await self.data.store_callback(request)
         except IvrDataError as exc:
             log.warning("callback %s: %s", node.id, exc)
-            await self._step(call, node, result="unavailable")
-            return _Next(node["next"])
+            return None
         if created:
             await self.sink(
                 CallbackRequested(
                     **self._base(call, "callback"),
                     number=call.caller,
-                    queue=node["queue"],
+                    queue=queue,
                     customer_id=customer_id,
-                    note=node["note"],
+                    note=note,
                 )
             )
-        await self._play(session, node.get("prompt"))
-        await self._step(call, node, result="callback" if created else "callback_exists")
-        return _Next(node["next"])
+        return created
 
     async def _node_announce(
         self, session: AgiSession, call: _Call, menu: Menu, node: Node

@@ -3,11 +3,16 @@
 Everything here is synchronous and picklable: it runs in a worker process
 (:class:`~contact_center.recording.worker.RecordingWorker` owns the ProcessPoolExecutor).
 
-Measurements come from one streaming pass over the PCM in 20 ms windows with ``audioop``
-(C speed, no numpy), so memory stays flat however long the call was; the compact copy is made
-by ffmpeg *while* the measurements run, so a file costs about as much as ffmpeg alone. pydub's
-``AudioSegment`` is not used for this: it loads the whole file into memory and its
-``detect_silence`` is ~30× slower than ffmpeg's ``silencedetect`` (measured, see bench/).
+The compact copy (MP3 or Opus) is made by pydub: ``AudioSegment.from_file(...).export(...,
+format=..., bitrate=...)``, which runs ffmpeg. It runs in a thread *while* the measurements run
+(the thread mostly waits on ffmpeg, so both proceed in parallel) and a file costs about as much
+as ffmpeg alone (bench/bench_recording.py). pydub holds the whole file in memory, so only files
+up to ``ProcessOptions.pydub_max_bytes`` go through it; bigger ones (still within ``max_bytes``)
+are converted by streaming them through ffmpeg directly.
+
+Measurements do NOT use pydub: its ``detect_silence`` is ~30× slower than ffmpeg's
+``silencedetect`` (measured, see bench/). They come from our own streaming pass over the PCM in
+50 ms windows with ``audioop`` (C speed, no numpy), so memory stays flat however long the call.
 """
 
 from __future__ import annotations
@@ -19,13 +24,14 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import warnings
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any, Protocol
 
 from contact_center.config import RecordingSettings
 from contact_center.recording.errors import AudioRejected
@@ -34,6 +40,9 @@ with warnings.catch_warnings():
     # audioop is deprecated in 3.11/3.12 and provided by audioop-lts from 3.13 on.
     warnings.simplefilter("ignore", DeprecationWarning)
     import audioop
+
+    from pydub import AudioSegment
+    from pydub.exceptions import CouldntDecodeError, CouldntEncodeError
 
 FULL_SCALE = 32768.0
 CHUNK_SECONDS = 4  # bytes read per step: bounded memory, few Python-level iterations
@@ -55,6 +64,8 @@ class ProcessOptions:
     bitrate: str = "24k"
     max_bytes: int = 512 * 1024 * 1024
     max_seconds: float = 300.0  # wall time allowed for one file
+    # pydub holds the whole file in memory (twice while exporting): above this, stream via ffmpeg.
+    pydub_max_bytes: int = 64 * 1024 * 1024  # ~70 min of 8 kHz 16-bit mono
     analysis: AnalysisOptions = field(default_factory=AnalysisOptions)
 
     @classmethod
@@ -403,7 +414,9 @@ def _stderr_tail(proc: subprocess.Popen[bytes], log: IO[bytes]) -> str:
     return lines[-1][:300] if lines else f"exit status {proc.returncode}"
 
 
-def _decoded_pieces(src: Path, deadline: float) -> Iterator[bytes]:
+def _decoded_pieces(src: Path, deadline: float, keep: list[bytes] | None = None) -> Iterator[bytes]:
+    """16-bit mono 8 kHz PCM of any input, decoded by ffmpeg; ``keep`` collects the pieces
+    too (for the pydub export of a non-PCM file, so it is decoded once)."""
     # stderr goes to a file: a pipe nobody reads would block a chatty ffmpeg.
     with (
         tempfile.TemporaryFile() as log,
@@ -412,6 +425,8 @@ def _decoded_pieces(src: Path, deadline: float) -> Iterator[bytes]:
         assert proc.stdout is not None
         try:
             while piece := proc.stdout.read(8000 * 2 * CHUNK_SECONDS):
+                if keep is not None:
+                    keep.append(piece)
                 yield piece
             proc.wait(timeout=max(0.1, deadline - time.monotonic()))
         finally:
@@ -419,6 +434,113 @@ def _decoded_pieces(src: Path, deadline: float) -> Iterator[bytes]:
                 proc.kill()
         if proc.returncode != 0:
             raise AudioRejected(f"corrupt: ffmpeg cannot decode it ({_stderr_tail(proc, log)})")
+
+
+class _Conversion(Protocol):
+    """A compact copy being written to a ``.part`` file."""
+
+    def wait(self, deadline: float, limit: float) -> None: ...
+
+    def abort(self) -> None: ...
+
+
+class _FfmpegConversion:
+    """ffmpeg streaming the original to the compact copy (files too big for pydub)."""
+
+    def __init__(self, src: Path, part: Path, options: ProcessOptions) -> None:
+        self._log = tempfile.TemporaryFile()
+        self._proc = subprocess.Popen(
+            conversion_command(src, part, options), stdout=subprocess.DEVNULL, stderr=self._log
+        )
+        self._part = part
+
+    def wait(self, deadline: float, limit: float) -> None:
+        try:
+            _wait_for_conversion(self._proc, self._log, deadline, limit)
+        finally:
+            self._log.close()
+
+    def abort(self) -> None:
+        if self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait()
+        self._log.close()
+        self._part.unlink(missing_ok=True)
+
+
+FFMPEG_QUIET = ("-hide_banner", "-loglevel", "error")  # only ffmpeg's complaints in errors
+ABANDON_GRACE_SECONDS = 5.0  # how long a failed file waits for its pydub thread to let go
+
+
+class _PydubConversion:
+    """``AudioSegment.from_file(...).export(...)`` in a thread: pydub mostly waits on ffmpeg,
+    so the measurements run meanwhile. pydub's ffmpeg call has no timeout of its own:
+    ``-timelimit`` (CPU seconds) stops a runaway ffmpeg, and an abandoned export removes its
+    own output when it finally returns."""
+
+    def __init__(self, load: Any, part: Path, options: ProcessOptions) -> None:
+        self._load = load  # () -> AudioSegment
+        self._part = part
+        self._options = options
+        self._error: BaseException | None = None
+        self._abandoned = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="pydub-export", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        codec, container, _ = CODECS[self._options.output_format]
+        try:
+            segment = self._load()
+            handle = segment.export(
+                str(self._part),
+                format=container,
+                codec=codec,
+                bitrate=self._options.bitrate,
+                parameters=[*FFMPEG_QUIET, "-ac", "1", "-timelimit", self._cpu_limit()],
+            )
+            handle.close()
+        except BaseException as exc:  # handed to wait(), which runs in the caller's thread
+            self._error = exc
+        finally:
+            if self._abandoned.is_set():
+                self._part.unlink(missing_ok=True)
+
+    def _cpu_limit(self) -> str:
+        return str(math.ceil(self._options.max_seconds) + 1)
+
+    def wait(self, deadline: float, limit: float) -> None:
+        self._thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        if self._thread.is_alive():
+            raise AudioRejected(f"timed out: conversion took longer than {limit:g} s")
+        if isinstance(self._error, CouldntDecodeError | CouldntEncodeError):
+            raise AudioRejected(f"conversion failed: {_last_line(str(self._error))}")
+        if isinstance(self._error, OSError):
+            raise AudioRejected(f"conversion failed: {self._error}")
+        if self._error is not None:
+            raise self._error
+
+    def abort(self) -> None:
+        self._abandoned.set()
+        self._thread.join(timeout=ABANDON_GRACE_SECONDS)
+        self._part.unlink(missing_ok=True)
+
+
+def _last_line(text: str) -> str:
+    """ffmpeg's own complaint from a pydub error (which carries the whole stderr)."""
+    lines = [
+        line.strip()
+        for line in text.splitlines()
+        if line.strip() and line.strip() != "Conversion failed!"
+    ]
+    return lines[-1][:300] if lines else "no message"
+
+
+def _pydub_wav(src: Path) -> Any:
+    return AudioSegment.from_file(str(src), format="wav")
+
+
+def _pydub_pcm(pieces: list[bytes]) -> Any:
+    return AudioSegment(data=b"".join(pieces), sample_width=2, frame_rate=8000, channels=1)
 
 
 def process_file(
@@ -438,10 +560,15 @@ def process_file(
     fmt = inspect_wav(src, max_bytes=options.max_bytes)
     final = src.with_name(compact_name_for(src.name, options.output_format))
     part = final.with_name(final.name + ".part")
-    log = tempfile.TemporaryFile()
-    converter = subprocess.Popen(
-        conversion_command(src, part, options), stdout=subprocess.DEVNULL, stderr=log
-    )
+    in_memory = src.stat().st_size <= options.pydub_max_bytes
+    converter: _Conversion | None = None
+    decoded: list[bytes] | None = None
+    if fmt is not None and in_memory:
+        converter = _PydubConversion(lambda: _pydub_wav(src), part, options)
+    elif fmt is None and in_memory:
+        decoded = []  # converted from the decoded PCM once measured: decoded once
+    else:
+        converter = _FfmpegConversion(src, part, options)
     try:
         if fmt is not None:
             metrics = analyse_pcm(
@@ -455,21 +582,21 @@ def process_file(
             )
         else:
             metrics = analyse_pcm(
-                _decoded_pieces(src, deadline),
+                _decoded_pieces(src, deadline, decoded),
                 sample_rate=8000,
                 options=options.analysis,
                 deadline=deadline,
                 excluded=excluded,
             )
-        _wait_for_conversion(converter, log, deadline, options.max_seconds)
+        if converter is None:
+            pieces = decoded or []
+            converter = _PydubConversion(lambda: _pydub_pcm(pieces), part, options)
+        converter.wait(deadline, options.max_seconds)
     except BaseException:
-        if converter.poll() is None:
-            converter.kill()
-            converter.wait()
+        if converter is not None:
+            converter.abort()
         part.unlink(missing_ok=True)
         raise
-    finally:
-        log.close()
     os.replace(part, final)
     return ProcessResult(metrics=metrics, compact_name=final.name)
 

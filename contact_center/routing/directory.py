@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from contact_center.routing.operators import Operator
@@ -14,10 +14,21 @@ class StoreOperators:
         self._sessions = sessions
 
     async def operator(self, login: str) -> Operator | None:
+        return await self._one(User.login == login)
+
+    async def by_interface(self, interface: str) -> Operator | None:
+        """The active operator whose phone is ``interface`` (a queue member after a restart)."""
+        if not interface:
+            return None
+        return await self._one(User.interface == interface)
+
+    async def _one(self, where: ColumnElement[bool]) -> Operator | None:
         async with self._sessions() as db:
             user = (
-                await db.execute(select(User).where(User.login == login, User.active.is_(True)))
-            ).scalar_one_or_none()
+                (await db.execute(select(User).where(where, User.active.is_(True)).limit(1)))
+                .scalars()
+                .first()
+            )
             if user is None or not user.interface or not user.queues:
                 return None
             queues = {str(q): int(p or 0) for q, p in dict(user.queues).items()}

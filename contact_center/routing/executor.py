@@ -19,6 +19,7 @@ from contact_center.calls.events import (
     DomainEvent,
     OperatorAction,
     OperatorCommand,
+    OperatorState,
     make_key,
 )
 from contact_center.routing.control import Actor, CallControl
@@ -31,6 +32,8 @@ Sink = Callable[[DomainEvent], Awaitable[None]]
 
 class OperatorDirectory(Protocol):
     async def operator(self, login: str) -> Operator | None: ...
+
+    async def by_interface(self, interface: str) -> Operator | None: ...
 
 
 class CommandExecutor:
@@ -48,9 +51,12 @@ class CommandExecutor:
         self.operators = operators
         self._sink = sink
         self._server = server
+        self._strangers: set[str] = set()
 
     async def handle(self, event: DomainEvent) -> None:
-        """Follow calls for wrap-up, and carry out commands."""
+        """Follow calls for wrap-up, rebuild states after a restart, and carry out commands."""
+        if isinstance(event, OperatorState) and event.server == self._server:
+            await self._adopt(event)
         await self.states.handle(event)
         # With several Asterisk servers each connector carries out only its own commands.
         if isinstance(event, OperatorCommand) and event.server == self._server:
@@ -106,6 +112,22 @@ class CommandExecutor:
                 await self.states.resume(login)
         else:
             raise ValueError(f"unknown command {c!r}")
+
+    async def _adopt(self, member: OperatorState) -> None:
+        """A member Asterisk has (QueueStatus after a (re)connect) that this process does not
+        know: after a restart, the operator whose phone it is is signed in (and maybe paused)."""
+        if not member.logged_in or self.states.knows(member.interface):
+            return
+        if member.interface in self._strangers:
+            return
+        op = await self.operators.by_interface(member.interface)
+        if op is None:
+            # Not one of our users (added by hand in Asterisk): look it up once, not on every
+            # member event.
+            self._strangers.add(member.interface)
+            return
+        status = await self.states.adopt(member, op)
+        log.info("restored %s as %s from Asterisk (%s)", op.login, status.state, member.queue)
 
     async def _ensure_signed_in(self, login: str) -> None:
         if self.states.status(login).state == "offline":

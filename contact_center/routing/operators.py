@@ -154,6 +154,22 @@ class OperatorStates:
                 op.login, op.interface, state, m.pause_reason if m.paused else "", m.at, queues
             )
 
+    def knows(self, interface: str) -> bool:
+        """Whether ``interface`` belongs to an operator signed in through this process."""
+        return interface in self._by_interface
+
+    async def adopt(self, member: OperatorState, op: Operator) -> OperatorStatus:
+        """Take over a member Asterisk reports (resync after a restart) as ``op``'s state.
+
+        A wrap-up in progress gets a fresh timer: nobody else would end it."""
+        self.restore([member], [op])
+        status = self.status(op.login)
+        if status.state == "wrapup" and op.login not in self._wrapups:
+            self._wrapups[op.login] = asyncio.create_task(
+                self._end_wrapup(op.login, max(op.wrapup_seconds, 0))
+            )
+        return status
+
     async def close(self) -> None:
         tasks = list(self._wrapups.values())
         self._wrapups.clear()

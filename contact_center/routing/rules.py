@@ -6,6 +6,12 @@ A rules file looks like::
     queues:
       support: {overflow: {after_seconds: 120, to: support_l2}, when_empty: callback}
       vip: {}
+      sales:
+        hours:   # outside these hours (and on holidays) calls go to voicemail or callback
+          timezone: Europe/Moscow
+          open: {mon-fri: "09:00-18:00", sat: "10:00-14:00"}
+          holidays: [2026-01-01]
+          when_closed: voicemail
     sticky: {enabled: true, ring_first_seconds: 15, max_age_days: 30}
     rules:
       - name: sales from the menu
@@ -29,8 +35,11 @@ a reason, so the decision can be logged into the call's history with why it was 
 
 from __future__ import annotations
 
+import re
+import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +49,9 @@ CONDITION_KEYS = frozenset(
     {"ivr_choice", "segment", "language", "open_complaint", "known_customer", "did", "vip"}
 )
 WHEN_EMPTY = frozenset({"queue", "callback", "voicemail"})
+WHEN_CLOSED = frozenset({"callback", "voicemail"})
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+SPAN_RE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
 
 
 class RoutingConfigError(ValueError):
@@ -53,10 +65,26 @@ class Overflow:
 
 
 @dataclass(frozen=True, slots=True)
+class BusinessHours:
+    timezone: str
+    open: Mapping[int, tuple[tuple[time, time], ...]]  # weekday (0 = Monday) -> spans
+    holidays: frozenset[date] = frozenset()
+    when_closed: str = "voicemail"
+
+    def is_open(self, now: datetime) -> bool:
+        local = now.astimezone(zoneinfo.ZoneInfo(self.timezone))
+        if local.date() in self.holidays:
+            return False
+        t = local.time()
+        return any(start <= t < end for start, end in self.open.get(local.weekday(), ()))
+
+
+@dataclass(frozen=True, slots=True)
 class QueuePolicy:
     name: str
     overflow: Overflow | None = None
     when_empty: str = "queue"  # stay in queue, or offer a callback / voicemail
+    hours: BusinessHours | None = None  # None: always open
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,11 +172,12 @@ def decide(
     available_operators: frozenset[str] = frozenset(),
     *,
     fallback_queue: str = "",
+    now: datetime | None = None,
 ) -> Decision:
     """Pick queue, priority, skills and a preferred operator for a call, with the reasons.
 
     ``fallback_queue`` (the IVR menu's choice) wins over the file's default queue when no
-    rule names a queue."""
+    rule names a queue. ``now`` (timezone-aware) checks the queue's business hours."""
     queue = ""
     priority = 0
     skills: list[str] = []
@@ -171,9 +200,13 @@ def decide(
     policy = rules.queues.get(queue)
     live = queues.get(queue)
     state = live or QueueState()
+    hours = policy.hours if policy is not None else None
+    if hours is not None and now is not None and not hours.is_open(now):
+        action = hours.when_closed
+        reasons.append(f"{queue} is closed: {action}")
     # Without live figures for the queue (stats not running yet) nothing overflows: a guess
     # of "nobody logged in" would send every call away.
-    if policy is not None and live is not None:
+    elif policy is not None and live is not None:
         if policy.overflow and (
             state.logged_in == 0 or state.longest_wait >= policy.overflow.after_seconds
         ):
@@ -230,6 +263,62 @@ def _err(path: Path, line: int, reason: str) -> RoutingConfigError:
     return RoutingConfigError(f"{path}:{line}: {reason}")
 
 
+def _days(key: str) -> list[int] | None:
+    first, _, last = key.lower().partition("-")
+    if first not in DAYS or (last and last not in DAYS):
+        return None
+    a, b = DAYS.index(first), DAYS.index(last or first)
+    return list(range(a, b + 1)) if a <= b else [*range(a, 7), *range(0, b + 1)]
+
+
+def _hours(path: Path, line: int, queue: str, raw: Any) -> BusinessHours:
+    """``hours: {timezone, open: {mon-fri: "09:00-18:00"}, holidays: [...], when_closed}``."""
+    where = f"queue {queue}: hours"
+    if not isinstance(raw, dict):
+        raise _err(path, line, f"{where} must be a mapping")
+    line = int(raw.get("__line__", line))
+    tz = str(raw.get("timezone", ""))
+    try:
+        zoneinfo.ZoneInfo(tz)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise _err(path, line, f"{where}: unknown timezone {tz!r}") from None
+    week_raw = raw.get("open")
+    if not isinstance(week_raw, dict):
+        raise _err(path, line, f"{where}: 'open' must map days (mon, mon-fri) to HH:MM-HH:MM")
+    week: dict[int, list[tuple[time, time]]] = {}
+    for key, spans in week_raw.items():
+        if key == "__line__":
+            continue
+        days = _days(str(key))
+        if days is None:
+            raise _err(path, line, f"{where}: invalid day range {key!r}")
+        for span in spans if isinstance(spans, list) else [spans]:
+            m = SPAN_RE.match(str(span))
+            if m is None:
+                raise _err(path, line, f"{where}: invalid hours {span!r} (HH:MM-HH:MM)")
+            h1, m1, h2, m2 = (int(g) for g in m.groups())
+            if h2 == 24 and m2:
+                raise _err(path, line, f"{where}: invalid hours {span!r} (HH:MM-HH:MM)")
+            end = time.max if h2 == 24 else time(h2, m2)
+            for day in days:
+                week.setdefault(day, []).append((time(h1, m1), end))
+    holidays: set[date] = set()
+    for item in raw.get("holidays") or []:
+        try:
+            holidays.add(item if isinstance(item, date) else date.fromisoformat(str(item)))
+        except ValueError:
+            raise _err(path, line, f"{where}: invalid holiday {item!r}") from None
+    when_closed = str(raw.get("when_closed", "voicemail"))
+    if when_closed not in WHEN_CLOSED:
+        raise _err(path, line, f"{where}: when_closed must be one of {sorted(WHEN_CLOSED)}")
+    return BusinessHours(
+        timezone=tz,
+        open={d: tuple(v) for d, v in week.items()},
+        holidays=frozenset(holidays),
+        when_closed=when_closed,
+    )
+
+
 def load_rules(path: str | Path) -> RoutingRules:
     """Load and validate a rules file; raise RoutingConfigError naming file:line: reason."""
     path = Path(path)
@@ -263,7 +352,10 @@ def load_rules(path: str | Path) -> RoutingRules:
         when_empty = str(raw.get("when_empty", "queue"))
         if when_empty not in WHEN_EMPTY:
             raise _err(path, line, f"queue {name}: when_empty must be one of {sorted(WHEN_EMPTY)}")
-        queues[str(name)] = QueuePolicy(name=str(name), overflow=overflow, when_empty=when_empty)
+        hours = _hours(path, line, str(name), raw["hours"]) if "hours" in raw else None
+        queues[str(name)] = QueuePolicy(
+            name=str(name), overflow=overflow, when_empty=when_empty, hours=hours
+        )
     default_queue = str(data.get("default_queue", ""))
     if not default_queue:
         raise _err(path, top, "'default_queue' is required")

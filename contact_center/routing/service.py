@@ -134,14 +134,16 @@ class Router:
     async def route(self, req: RouteRequest) -> Decision:
         facts = await self.facts(req)
         queues, available = live_from_snapshot(await self.snapshot())
-        decision = decide(self.rules, facts, queues, available, fallback_queue=req.fallback_queue)
+        now = datetime.fromtimestamp(self.clock(), UTC)
+        decision = decide(
+            self.rules, facts, queues, available, fallback_queue=req.fallback_queue, now=now
+        )
         if self.sink is not None:
-            now = self.clock()
             await self.sink(
                 RoutingDecided(
                     server=req.server,
                     call_id=req.call_id,
-                    at=now,
+                    at=now.timestamp(),
                     key=make_key(req.server, req.call_id, "routing", decision.queue),
                     queue=decision.queue,
                     priority=decision.priority,

@@ -54,34 +54,40 @@ class MemoryStatsStore:
     def __init__(self, seen_limit: int = 100_000) -> None:
         self._day = ""
         self._last_at = 0.0
-        self._queues: dict[str, dict[str, Any]] = {}
-        self._operators: dict[str, dict[str, Any]] = {}
+        # The live metrics of this process and the names saved so far: the documents are
+        # built when read. Building a queue's document (every member) on each event was most
+        # of the service's CPU with 1,000 operators, for a store nobody reads until a restart.
+        self._live: LiveMetrics | None = None
+        self._queues: set[str] = set()
+        self._operators: set[str] = set()
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._seen_limit = seen_limit
         self._snapshot: str | None = None
 
     async def load(self) -> dict[str, Any] | None:
-        if not self._day:
+        if not self._day or self._live is None:
             return None
-        return {
+        live = self._live
+        state = {
             "day": self._day,
             "last_at": self._last_at,
-            # a JSON round trip: the caller gets its own copy, with the types Redis gives back
-            "queues": json.loads(json.dumps(self._queues)),
-            "operators": json.loads(json.dumps(self._operators)),
+            "queues": {n: live.queue_state(n) for n in self._queues if n in live.queues},
+            "operators": {
+                i: live.operator_state(i) for i in self._operators if i in live.operators
+            },
         }
+        # a JSON round trip: the caller gets its own copy, with the types Redis gives back
+        return dict(json.loads(json.dumps(state)))
 
     async def save(self, metrics: LiveMetrics, changed: Changed, event_key: str = "") -> None:
-        # The states as fresh dicts, not JSON text: a queue's document holds every member, and
-        # encoding it on each event was most of the service's CPU with 1,000 operators.
-        queues, operators = _changed_states(metrics, changed)
         if changed.day_rolled:
-            self._queues.clear()
-            self._operators.clear()
+            self._queues, self._operators = set(metrics.queues), set(metrics.operators)
+        else:
+            self._queues |= changed.queues
+            self._operators |= changed.operators
+        self._live = metrics
         self._day = metrics.day.isoformat() if metrics.day else ""
         self._last_at = metrics.last_at
-        self._queues.update(queues)
-        self._operators.update(operators)
         if event_key:
             self._seen[event_key] = None
             while len(self._seen) > self._seen_limit:
@@ -194,22 +200,11 @@ class RedisStatsStore:
         await self._redis.aclose()
 
 
-def _changed_states(
-    metrics: LiveMetrics, changed: Changed
-) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
-    """The states of what ``changed`` names (fresh dicts that share nothing mutable)."""
-    names = set(metrics.queues) if changed.day_rolled else changed.queues
-    ifaces = set(metrics.operators) if changed.day_rolled else changed.operators
-    queues = {n: metrics.queue_state(n) for n in names if n in metrics.queues}
-    operators = {i: metrics.operator_state(i) for i in ifaces if i in metrics.operators}
-    return queues, operators
-
-
 def _changed_documents(
     metrics: LiveMetrics, changed: Changed
 ) -> tuple[dict[str, str], dict[str, str]]:
-    queues, operators = _changed_states(metrics, changed)
-    return (
-        {n: json.dumps(state) for n, state in queues.items()},
-        {i: json.dumps(state) for i, state in operators.items()},
-    )
+    names = set(metrics.queues) if changed.day_rolled else changed.queues
+    ifaces = set(metrics.operators) if changed.day_rolled else changed.operators
+    queues = {n: json.dumps(metrics.queue_state(n)) for n in names if n in metrics.queues}
+    operators = {i: json.dumps(metrics.operator_state(i)) for i in ifaces if i in metrics.operators}
+    return queues, operators

@@ -17,6 +17,10 @@ Call-control routes (operators on calls popped to them; supervisors on any):
 * ``POST /api/calls/{server}/{call_id}/conference`` — optional ``target`` (a third party)
 * ``POST /api/calls/{server}/{call_id}/hangup``
 * ``POST /api/operator/click-to-call`` — ``number``, optional ``customer_id``
+* ``POST /api/calls/{server}/{call_id}/recording/pause`` and ``…/recording/resume`` — optional
+  ``reason`` = manual | card_payment; published as ``OperatorAction`` ``recording.pause`` /
+  ``recording.resume``, which the connector's ``SensitivePausePolicy`` turns into AMI
+  ``MixMonitorMute`` (the gap is then marked on the recording). Answers 202.
 
 Targets are checked here with :func:`contact_center.routing.targets.parse_target` (the
 executor checks them again): a bad one answers 400 with the reason. Each answers 202 with the
@@ -37,6 +41,7 @@ from sqlalchemy import select
 from contact_center.bus.base import EVENTS, BusError, InvalidStreamId, parse_id
 from contact_center.calls import events as ev
 from contact_center.customers.phones import normalize_number, phone_suffix
+from contact_center.recording.policy import PAUSE_ACTION, RESUME_ACTION
 from contact_center.routing.operators import PAUSE_REASONS
 from contact_center.routing.targets import InvalidTarget, Target, parse_target
 from contact_center.store.db import from_epoch, utcnow
@@ -339,6 +344,42 @@ async def click_to_call(request: web.Request) -> web.Response:
     return web.json_response(await publish_command(request, "click_to_call", args=args), status=202)
 
 
+# --- recording pause (card payments) ------------------------------------------------------------
+
+RECORDING_PAUSE_REASONS = ("manual", "card_payment")
+
+
+async def _recording_action(request: web.Request, action: str) -> web.Response:
+    user = current_user(request)
+    server, call_id = request.match_info["server"], request.match_info["call_id"]
+    await ensure_own_call(request, server, call_id)
+    reason = (await form_fields(request)).get("reason", "manual") or "manual"
+    if reason not in RECORDING_PAUSE_REASONS:
+        raise BadInput(f"reason must be one of {', '.join(RECORDING_PAUSE_REASONS)}")
+    now = time.time()
+    event = ev.OperatorAction(
+        server=server,
+        call_id=call_id,
+        at=now,
+        key=ev.make_key(action, server, call_id, user.login, now),  # every click counts
+        user=user.login,
+        action=action,
+        detail={"reason": reason, "interface": user.interface},
+    )
+    sid = await publish_event(request, event)
+    return web.json_response({"action": action, "reason": reason, "id": sid}, status=202)
+
+
+@require_role(Role.OPERATOR, Role.SUPERVISOR)
+async def pause_recording(request: web.Request) -> web.Response:
+    return await _recording_action(request, PAUSE_ACTION)
+
+
+@require_role(Role.OPERATOR, Role.SUPERVISOR)
+async def resume_recording(request: web.Request) -> web.Response:
+    return await _recording_action(request, RESUME_ACTION)
+
+
 # --- wrap-up -------------------------------------------------------------------------------------
 
 
@@ -479,4 +520,14 @@ def setup(app: web.Application) -> None:
         "/api/calls/{server}/{call_id}/conference", conference, name="call_conference"
     )
     app.router.add_post("/api/calls/{server}/{call_id}/hangup", hangup, name="call_hangup")
+    app.router.add_post(
+        "/api/calls/{server}/{call_id}/recording/pause",
+        pause_recording,
+        name="call_recording_pause",
+    )
+    app.router.add_post(
+        "/api/calls/{server}/{call_id}/recording/resume",
+        resume_recording,
+        name="call_recording_resume",
+    )
     app.router.add_post("/api/operator/click-to-call", click_to_call, name="click_to_call")

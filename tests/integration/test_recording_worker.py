@@ -186,3 +186,22 @@ async def test_a_failing_publish_does_not_fail_the_recording(
         assert {"one.wav": "done", "two.wav": "done"} == {
             n: r.status for n, r in (await rows(sessions)).items()
         }
+
+
+async def test_a_failed_pydub_conversion_marks_the_row_failed_and_keeps_the_original(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    write_wav(spool / "call.wav", [tone(1)])
+    async with database(sqlite_url) as sessions:
+        await add_recording(sessions, "call.wav")
+
+        async with RecordingWorker(sessions, settings(spool, bitrate="bogus")) as worker:
+            summary = await worker.process_backlog()
+
+        row = (await rows(sessions))["call.wav"]
+        assert (0, 1) == (summary.done, summary.failed)
+        assert "failed" == row.status
+        assert row.failure.startswith("conversion failed: "), row.failure
+        assert ["call.wav"] == [p.name for p in spool.iterdir()]

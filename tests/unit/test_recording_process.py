@@ -289,3 +289,74 @@ def test_any_wav_shaped_bytes_are_measured_or_rejected_never_crash(
             assert metrics.duration_seconds > 0
     except AudioRejected as exc:
         assert exc.reason.split(":")[0] in {"empty", "truncated", "corrupt", "too large"}
+
+
+class ExportSpy:
+    """Wraps pydub's ``AudioSegment.export`` to see which files went through pydub."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from contact_center.recording import process
+
+        self.calls: list[dict[str, object]] = []
+        real = process.AudioSegment.export
+
+        def export(segment, out_f=None, **kwargs):  # type: ignore[no-untyped-def]
+            self.calls.append({"seconds": round(segment.duration_seconds, 2), **kwargs})
+            return real(segment, out_f, **kwargs)
+
+        monkeypatch.setattr(process.AudioSegment, "export", export)
+
+
+@pytest.mark.parametrize(("fmt", "container"), [("mp3", "mp3"), ("opus", "ogg")])
+def test_compact_copy_is_exported_by_pydub(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str, container: str
+) -> None:
+    spy = ExportSpy(monkeypatch)
+    path = write_wav(tmp_path / "call.wav", [tone(2), silence(2)])
+
+    result = process_file(path, ProcessOptions(output_format=fmt, bitrate="32k"))
+
+    assert [(4.0, container, "32k")] == [
+        (c["seconds"], c["format"], c["bitrate"]) for c in spy.calls
+    ]
+    assert 4.0 == pytest.approx(ffprobe_duration(tmp_path / result.compact_name), abs=0.25)
+    assert 0.5 == result.metrics.silence_share  # measured by our pass, not pydub
+    assert sorted(["call.wav", f"call.{fmt}"]) == sorted(p.name for p in tmp_path.iterdir())
+
+
+def test_non_pcm_input_is_decoded_once_and_exported_by_pydub(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spy = ExportSpy(monkeypatch)
+    wav = write_wav(tmp_path / "src.wav", [tone(2), silence(1)])
+    alaw = tmp_path / "call.wav"
+    subprocess.run(["sox", wav, "-e", "a-law", alaw], check=True)
+    wav.unlink()
+
+    result = process_file(alaw, ProcessOptions())
+
+    assert [3.0] == [c["seconds"] for c in spy.calls]
+    assert 3.0 == pytest.approx(ffprobe_duration(tmp_path / result.compact_name), abs=0.25)
+
+
+def test_files_above_the_pydub_limit_stream_through_ffmpeg(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spy = ExportSpy(monkeypatch)
+    path = write_wav(tmp_path / "long.wav", [tone(3)])
+
+    result = process_file(path, ProcessOptions(pydub_max_bytes=path.stat().st_size - 1))
+
+    assert [] == spy.calls  # never loaded into memory
+    assert 3.0 == pytest.approx(ffprobe_duration(tmp_path / result.compact_name), abs=0.25)
+
+
+def test_pydub_conversion_failure_is_rejected_with_the_reason(tmp_path: Path) -> None:
+    path = write_wav(tmp_path / "call.wav", [tone(1)])
+
+    with pytest.raises(AudioRejected) as caught:
+        process_file(path, ProcessOptions(bitrate="not-a-bitrate"))
+
+    assert caught.value.reason.startswith("conversion failed: "), caught.value.reason
+    assert "incorrect parameters such as bit_rate" in caught.value.reason
+    assert [path] == list(tmp_path.iterdir())  # original kept, no .part left

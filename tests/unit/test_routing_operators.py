@@ -7,7 +7,13 @@ from collections.abc import Mapping
 
 import pytest
 
-from contact_center.calls.events import AgentCompleted, DomainEvent, OperatorAction, OperatorState
+from contact_center.calls.events import (
+    AgentCompleted,
+    DomainEvent,
+    OperatorAction,
+    OperatorCommand,
+    OperatorState,
+)
 from contact_center.routing.control import (
     Actor,
     CallControl,
@@ -263,10 +269,6 @@ async def test_the_executor_carries_out_only_its_own_servers_commands(logged) ->
     async def sink(e: DomainEvent) -> None:
         logged.append(e)
 
-    class Directory:
-        async def operator(self, login: str) -> Operator | None:
-            return OP if login == "anna" else None
-
     pbx = RecordingPbx()
     states = OperatorStates(pbx, sink)
     executor = CommandExecutor(
@@ -301,3 +303,75 @@ async def test_the_executor_carries_out_only_its_own_servers_commands(logged) ->
     failed = [e for e in logged if isinstance(e, OperatorAction) and e.action.endswith("failed")]
     assert ["available.failed"] == [e.action for e in failed]
     assert "no phone interface" in str(failed[0].detail["reason"])
+
+
+class Directory:
+    def __init__(self) -> None:
+        self.lookups: list[str] = []
+
+    async def operator(self, login: str) -> Operator | None:
+        return OP if login == "anna" else None
+
+    async def by_interface(self, interface: str) -> Operator | None:
+        self.lookups.append(interface)
+        return OP if interface == OP.interface else None
+
+
+def member(interface: str, queue: str, *, paused: bool, reason: str = "") -> OperatorState:
+    return OperatorState(
+        server="pbx1",
+        call_id="",
+        at=5.0,
+        key=f"{queue}{interface}{paused}",
+        queue=queue,
+        interface=interface,
+        member_name="Anna",
+        logged_in=True,
+        paused=paused,
+        pause_reason=reason,
+    )
+
+
+async def test_the_executor_takes_members_asterisk_reports_after_a_restart(logged) -> None:
+    from contact_center.routing.executor import CommandExecutor
+
+    async def sink(e: DomainEvent) -> None:
+        logged.append(e)
+
+    pbx = RecordingPbx()
+    states = OperatorStates(pbx, sink)
+    directory = Directory()
+    executor = CommandExecutor(states, CallControl(pbx, Calls(CALL), sink), directory, sink)
+    for queue in ("support", "sales"):
+        await executor.handle(member(OP.interface, queue, paused=True, reason="lunch"))
+        await executor.handle(member("PJSIP/999", queue, paused=False))  # not one of ours
+    assert ("paused", "lunch") == (states.status("anna").state, states.status("anna").reason)
+    assert [OP.interface, "PJSIP/999"] == directory.lookups  # each looked up once
+    await executor.execute(
+        OperatorCommand(
+            server="pbx1",
+            call_id="",
+            at=6.0,
+            key="resume",
+            user="anna",
+            role="operator",
+            interface=OP.interface,
+            command="available",
+        )
+    )
+    assert [("QueuePause", (OP.interface, False, ""))] == [
+        (name, args[:3]) for name, args in pbx.actions
+    ]
+
+
+async def test_a_wrapup_found_after_a_restart_still_ends(logged) -> None:
+    async def sink(e: DomainEvent) -> None:
+        logged.append(e)
+
+    pbx = RecordingPbx()
+    states = OperatorStates(pbx, sink)
+    op = Operator("anna", "PJSIP/101", "Anna", {"support": 0}, wrapup_seconds=0)
+    status = await states.adopt(member(op.interface, "support", paused=True, reason="wrapup"), op)
+    assert "wrapup" == status.state
+    await wait_for(lambda: "available" == states.status("anna").state)
+    await states.close()

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -84,6 +85,10 @@ def test_sticky_rings_the_last_operator_first_only_when_available(rules) -> None
         ("unknown_queue.yaml", "unknown_queue.yaml:8: rule 'typo': unknown queue 'salse'"),
         ("unknown_condition.yaml", "unknown_condition.yaml:3: unknown condition 'colour'"),
         ("syntax.yaml", "syntax.yaml:4: YAML syntax"),
+        (
+            "bad_hours.yaml",
+            "bad_hours.yaml:5: queue support: hours: unknown timezone 'Europe/Moskow'",
+        ),
     ],
 )
 def test_broken_rules_files_name_file_line_and_reason(name: str, message: str) -> None:
@@ -143,3 +148,31 @@ def test_the_ivr_choice_wins_over_the_default_queue_when_no_rule_names_one(rules
     assert ("IVR chose sales",) == d.reasons
     d = decide(rules, CallFacts(segment="VIP"), STAFFED, fallback_queue="sales")
     assert ("vip", 10) == (d.queue, d.priority)
+
+
+MONDAY_NOON_MSK = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+MONDAY_NIGHT_MSK = datetime(2026, 11, 23, 20, 0, tzinfo=UTC)  # 23:00 in Moscow
+NEW_YEAR_NOON_MSK = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)  # a Thursday, a holiday
+
+
+@pytest.mark.parametrize(
+    ("now", "action"),
+    [
+        (MONDAY_NOON_MSK, "queue"),
+        (MONDAY_NIGHT_MSK, "callback"),
+        (NEW_YEAR_NOON_MSK, "callback"),
+        (None, "queue"),  # no clock given: hours are not checked
+    ],
+)
+def test_a_closed_queue_takes_callbacks(rules, now: datetime | None, action: str) -> None:
+    facts = CallFacts(open_complaint=True, customer_id=4)
+    d = decide(rules, facts, STAFFED, now=now)
+    assert ("complaints", action) == (d.queue, d.action)
+    assert (action != "queue") == ("complaints is closed: callback" in d.reasons)
+
+
+def test_an_empty_queue_with_voicemail_policy_sends_to_voicemail(rules) -> None:
+    queues = dict(STAFFED, vip=QueueState(logged_in=0))
+    d = decide(rules, CallFacts(segment="VIP", customer_id=4), queues, now=MONDAY_NOON_MSK)
+    assert ("vip", "voicemail") == (d.queue, d.action)
+    assert "vip has nobody logged in: voicemail" in d.reasons

@@ -47,6 +47,8 @@ function setCurrent(message) {
   for (const form of panel.querySelectorAll("form[data-call-action]")) {
     form.setAttribute("action", base + form.dataset.callAction);
   }
+  if (panel.dataset.recordingFor !== cardKey(message)) showRecording("recording.resume", "");
+  panel.dataset.recordingFor = cardKey(message);
   panel.hidden = false;
   // Click-to-call starts from the customer on the card.
   const number = message.caller ? message.caller.number || message.caller.number_raw : "";
@@ -193,8 +195,22 @@ document.addEventListener("cc:failed", (event) => {
   }
 });
 
+// Recording pause / card payment: what the page shows after the action was published.
+function showRecording(action, reason) {
+  const paused = action === "recording.pause";
+  document.getElementById("recording-control").dataset.recording = paused ? "paused" : "on";
+  document.getElementById("recording-state").textContent =
+    paused ? (reason === "card_payment" ? "Recording paused for card payment" : "Recording paused") : "Recording on";
+  const paying = paused && reason === "card_payment";
+  document.getElementById("card-payment-form").hidden = paying;
+  document.getElementById("card-payment-done-form").hidden = !paying;
+}
+
 document.addEventListener("cc:saved", (event) => {
   const form = event.target;
+  if (form.closest("#recording-control") && event.detail && event.detail.action) {
+    showRecording(event.detail.action, event.detail.reason);
+  }
   if (event.detail && event.detail.result_url) followCommand(event.detail);
   if (form.classList.contains("wrapup")) {
     const holder = form.closest(".pop");
