@@ -200,7 +200,13 @@ class AmiConnection:
             ) from exc
 
     async def close(self, reason: str = "closed by us") -> None:
-        """Close the socket, fail pending actions, stop our tasks. Idempotent."""
+        """Log off (when we end a healthy session), close the socket, fail pending actions,
+        stop our tasks. Idempotent."""
+        if reason == "closed by us" and self.connected:
+            # A graceful stop says goodbye, so Asterisk logs a clean logoff rather than a
+            # dropped manager session; a peer that does not answer in a second is left.
+            with contextlib.suppress(Exception):
+                await self._request("Logoff", {}, timeout=1.0)
         self._finish(reason)
         current = asyncio.current_task()
         others = [task for task in self._tasks if task is not current]

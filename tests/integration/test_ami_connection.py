@@ -469,3 +469,23 @@ async def test_capture_played_over_tcp_in_odd_chunks_gives_every_event(
     # the connection uses the keep-all filter by default: every event of the capture arrives
     assert 226 == len(expected)
     assert expected == frames[1:]  # after our own login's FullyBooted
+
+
+async def test_a_graceful_close_logs_off(tmp_path: Path) -> None:
+    """Stopping the service says Logoff (Asterisk answers Goodbye) before closing."""
+    from contact_center.testing import running_pbx
+    from tests.resilience.proxy import FaultProxy
+
+    async with running_pbx(tmp_path) as pbx:
+        proxy = FaultProxy(pbx.host, pbx.port)
+        await proxy.start()
+        try:
+            conn = AmiConnection(
+                "127.0.0.1", proxy.port, "cc", "cc-test-secret", auth="md5", ping_interval=0
+            )
+            await conn.connect()
+            await conn.close()
+            assert ["Challenge", "Login", "Logoff"] == [a["action"] for a in proxy.actions()]
+            assert "closed by us" == conn.closed.result()
+        finally:
+            await proxy.close()
