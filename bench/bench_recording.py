@@ -6,7 +6,8 @@ Same files, same run, one file at a time on one core each:
 (b) ffmpeg converting *and* measuring in one process (``silencedetect`` + ``volumedetect`` on
     a second output) — ffmpeg alone doing the whole job;
 (c) ours: ``process_file`` — header checks, streaming measurements (duration, loudness, dead
-    air, clipping, waveform peaks) while ffmpeg converts;
+    air, clipping, waveform peaks) while pydub (``from_file(...).export(...)``, running ffmpeg)
+    converts in a thread;
 (d) optional ``--pydub``: pydub ``AudioSegment`` + ``detect_silence`` (seek_step=1) + export on
     the first file, the approach the issue measured 30× slower than ffmpeg.
 

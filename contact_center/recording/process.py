@@ -17,6 +17,7 @@ Measurements do NOT use pydub: its ``detect_silence`` is ~30× slower than ffmpe
 
 from __future__ import annotations
 
+import ast
 import math
 import os
 import shutil
@@ -500,6 +501,8 @@ class _PydubConversion:
             )
             handle.close()
         except BaseException as exc:  # handed to wait(), which runs in the caller's thread
+            if isinstance(exc, CouldntEncodeError):
+                _remove_pydub_leftovers(str(exc))
             self._error = exc
         finally:
             if self._abandoned.is_set():
@@ -523,6 +526,24 @@ class _PydubConversion:
         self._abandoned.set()
         self._thread.join(timeout=ABANDON_GRACE_SECONDS)
         self._part.unlink(missing_ok=True)
+
+
+def _remove_pydub_leftovers(message: str) -> None:
+    """pydub leaves its temporary WAV copy and output behind when ffmpeg fails; its error
+    names them in the command line it quotes (``Command:[...]``)."""
+    start, end = message.find("Command:["), message.find("]\n")
+    if start < 0 or end < start:
+        return
+    try:
+        command = ast.literal_eval(message[start + len("Command:") : end + 1])
+    except (ValueError, SyntaxError):
+        return
+    scratch = Path(tempfile.gettempdir())
+    if not isinstance(command, list) or "-i" not in command:
+        return
+    for name in (command[command.index("-i") + 1], command[-1]):
+        if isinstance(name, str) and Path(name).parent == scratch:
+            Path(name).unlink(missing_ok=True)
 
 
 def _last_line(text: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import struct
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -351,7 +352,12 @@ def test_files_above_the_pydub_limit_stream_through_ffmpeg(
     assert 3.0 == pytest.approx(ffprobe_duration(tmp_path / result.compact_name), abs=0.25)
 
 
-def test_pydub_conversion_failure_is_rejected_with_the_reason(tmp_path: Path) -> None:
+def test_pydub_conversion_failure_is_rejected_with_the_reason(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scratch = tmp_path / "scratch"  # where pydub puts its temporary copies
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
     path = write_wav(tmp_path / "call.wav", [tone(1)])
 
     with pytest.raises(AudioRejected) as caught:
@@ -359,4 +365,5 @@ def test_pydub_conversion_failure_is_rejected_with_the_reason(tmp_path: Path) ->
 
     assert caught.value.reason.startswith("conversion failed: "), caught.value.reason
     assert "incorrect parameters such as bit_rate" in caught.value.reason
-    assert [path] == list(tmp_path.iterdir())  # original kept, no .part left
+    assert sorted([path, scratch]) == sorted(tmp_path.iterdir())  # original kept, no .part
+    assert [] == list(scratch.iterdir())  # pydub's leftovers removed
