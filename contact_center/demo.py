@@ -27,7 +27,7 @@ from sqlalchemy import func, select
 
 from contact_center.calls.events import OperatorCommand, make_key
 from contact_center.config import Settings, load_settings
-from contact_center.service import Service, open_core, run_until_signalled
+from contact_center.service import Service, open_core, wait_for_signal
 from contact_center.store.models import Customer, CustomerPhone, Queue, User
 
 log = logging.getLogger(__name__)
@@ -416,22 +416,11 @@ async def run_demo(base: Settings, *, every: float, seed_only: bool = False) -> 
         print_banner(run.base_url, run.creds, run.pbx.port, run.settings.agi.port)
         mix = asyncio.create_task(call_mix(run.pbx, run.numbers, every=every, rng=random.Random()))
         try:
-            await run_until_signalled_forever()
+            await wait_for_signal()
         finally:
             mix.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await mix
-
-
-async def run_until_signalled_forever() -> None:
-    import signal
-
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
 
 
 def print_banner(base_url: str, creds: dict[str, str], ami_port: int, agi_port: int) -> None:
@@ -467,4 +456,4 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-__all__ = ["cmd_demo", "run_demo", "run_until_signalled", "seed"]
+__all__ = ["DemoRun", "cmd_demo", "demo_running", "run_demo", "seed"]

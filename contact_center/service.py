@@ -495,14 +495,19 @@ def configure_logging(settings: Settings) -> None:
     configure(settings.general.log_level, json_lines=settings.general.log_json)
 
 
-async def run_until_signalled(service: Service) -> None:
+async def wait_for_signal() -> None:
+    """Return on SIGINT or SIGTERM (a graceful stop follows)."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+async def run_until_signalled(service: Service) -> None:
     async with service:
-        await stop.wait()
+        await wait_for_signal()
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
