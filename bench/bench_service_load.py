@@ -70,6 +70,25 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
+class ChildGone(RuntimeError):
+    """A child process (simulator or browsers) died or stopped answering."""
+
+
+async def receive(conn: Connection, timeout: float, what: str) -> Any:
+    """The next message from a child, without blocking the loop; a dead or stuck child is an
+    error, not a hang."""
+
+    def wait() -> Any:
+        if not conn.poll(timeout):
+            raise ChildGone(f"no answer from the {what} within {timeout:.0f} s")
+        return conn.recv()
+
+    try:
+        return await asyncio.get_running_loop().run_in_executor(None, wait)
+    except EOFError as exc:
+        raise ChildGone(f"the {what} process ended") from exc
+
+
 # --- the simulator process --------------------------------------------------------------------
 
 
@@ -301,7 +320,9 @@ async def seed(settings: Any, operators: int, customers: int) -> None:
 
 
 @contextlib.asynccontextmanager
-async def running(tmp: Path, ami_port: int, operators: int, customers: int) -> AsyncIterator[Any]:
+async def running(
+    tmp: Path, ami_port: int, operators: int, customers: int, overrides: dict[str, str]
+) -> AsyncIterator[Any]:
     from contact_center.config import load_settings
     from contact_center.demo import free_port
     from contact_center.service import Service
@@ -314,6 +335,7 @@ async def running(tmp: Path, ami_port: int, operators: int, customers: int) -> A
         "CC_BUS_BACKEND": "memory",
         "CC_BUS_STREAM_MAXLEN": "2000000",
         "CC_RECORDING_SPOOL_DIR": str(tmp / "spool"),
+        **overrides,
     }
     base = load_settings(environ=env)
     settings = replace(
@@ -358,14 +380,13 @@ async def phase(
     *,
     settle: bool,
 ) -> dict[str, Any]:
-    loop = asyncio.get_running_loop()
     bus = service.core.bus
     position = len(bus._streams["events"].keys)
     watch.reset()
     sim_pid, client_pid = PROCESSES["sim"].pid, PROCESSES["clients"].pid
     cpu0 = (cpu_seconds(), cpu_seconds(sim_pid), cpu_seconds(client_pid), time.monotonic())
     sim.send(("phase", rate, seconds, talk))
-    report: dict[str, Any] = await loop.run_in_executor(None, sim.recv)
+    report: dict[str, Any] = await receive(sim, seconds + 60, "simulator")
     cpu1 = (cpu_seconds(), cpu_seconds(sim_pid), cpu_seconds(client_pid), time.monotonic())
     backlog_end, _ = watch.backlog()
     backlog_max, backlog_group, late = watch.backlog_max, watch.backlog_group, watch.loop_late_ms
@@ -373,11 +394,11 @@ async def phase(
     await asyncio.sleep(2.0)
     backlog_after, _ = watch.backlog()
     sim.send(("hangup",))
-    await loop.run_in_executor(None, sim.recv)
+    await receive(sim, 60, "simulator")
     if settle:
         await drain(watch)
     clients.send("take")
-    pops: list[tuple[str, str, float]] = await loop.run_in_executor(None, clients.recv)
+    pops: list[tuple[str, str, float]] = await receive(clients, 60, "browsers")
     offers = offered_at(bus, position)
     by_login = {login(i): interface(i) for i in range(len(PROCESSES["logins"]))}
     latencies = [
@@ -421,7 +442,9 @@ async def phase(
 PROCESSES: dict[str, Any] = {}
 
 
-async def run(concurrent: int, rate: float, baseline_seconds: float) -> dict[str, Any]:
+async def run(
+    concurrent: int, rate: float, baseline_seconds: float, overrides: dict[str, str]
+) -> dict[str, Any]:
     operators = int(concurrent * 1.15) + 10  # a free operator for every offer, with slack
     ring = sum(RING) / 2
     hold = concurrent / rate  # seconds of arrivals to reach ``concurrent`` live calls
@@ -430,23 +453,26 @@ async def run(concurrent: int, rate: float, baseline_seconds: float) -> dict[str
     sim_end, sim = ctx.Pipe()
     sim_proc = ctx.Process(target=sim_process, args=(sim_end, operators), daemon=True)
     sim_proc.start()
+    sim_end.close()  # only the child holds it: its death is an EOF here, not a hang
     PROCESSES.update(sim=sim_proc, logins=[login(i) for i in range(operators)])
     loop = asyncio.get_running_loop()
     try:
-        ami_port = await loop.run_in_executor(None, sim.recv)
+        ami_port = await receive(sim, 60, "simulator")
         with tempfile.TemporaryDirectory() as tmp:
-            async with running(Path(tmp), ami_port, operators, customers=2000) as service:
+            async with running(Path(tmp), ami_port, operators, 2000, overrides) as service:
                 base = f"http://127.0.0.1:{service.web_port}"
                 cl_end, clients = ctx.Pipe()
                 cl_proc = ctx.Process(
                     target=clients_process, args=(cl_end, base, PROCESSES["logins"]), daemon=True
                 )
                 cl_proc.start()
+                cl_end.close()
                 PROCESSES["clients"] = cl_proc
                 watch = Watch(service.core.bus)
                 watcher = asyncio.create_task(watch.run())
                 try:
-                    connected = await loop.run_in_executor(None, clients.recv)
+                    connected = await receive(clients, 300, "browsers")
+                    await drain(watch)  # the start-up's member and status events
                     gc.collect()
                     gc.freeze()
                     light = await phase(
@@ -471,6 +497,7 @@ async def run(concurrent: int, rate: float, baseline_seconds: float) -> dict[str
         "operators": operators,
         "websockets": connected,
         "talk_seconds_mean": round(talk, 1),
+        "settings": overrides,
         "baseline_1_call_per_s": light,
         "loaded": loaded,
     }
@@ -486,9 +513,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--concurrent", type=int, default=300, help="live calls to reach")
     parser.add_argument("--rate", type=float, default=10.0, help="new calls per second")
     parser.add_argument("--baseline-seconds", type=float, default=10.0)
+    parser.add_argument(
+        "--setting",
+        action="append",
+        default=[],
+        metavar="CC_SECTION_FIELD=VALUE",
+        help="a service setting to try (e.g. CC_STATS_PUBLISH_INTERVAL=1)",
+    )
     args = parser.parse_args(argv)
+    overrides = dict(item.split("=", 1) for item in args.setting)
     logging.basicConfig(level=logging.WARNING)
-    result = asyncio.run(run(args.concurrent, args.rate, args.baseline_seconds))
+    result = asyncio.run(run(args.concurrent, args.rate, args.baseline_seconds, overrides))
     print(json.dumps(result, indent=2))
     return result
 

@@ -28,6 +28,7 @@ BENCHES = (
     "recording",
     "stats",
     "routing",
+    "service_load",
 )
 
 
