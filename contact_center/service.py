@@ -272,9 +272,7 @@ class Service:
         await worker.__aenter__()
         self._closers.append(lambda: worker.__aexit__(None, None, None))
         indexer = RecordingIndexer(core.sessions, on_stopped=worker.notify)
-        # A few calls at a time: one at a time falls behind at 25 new calls/s (3–4 database
-        # round trips per event); many at a time starves the other consumers' connections.
-        self.consume("recording", retrying_outages(indexer.handle), per_call=True, in_flight=4)
+        self.consume("recording", retrying_outages(indexer.handle))
         self.spawn("recording-worker", worker.run)
 
         config = MetricsConfig.from_settings(s)
