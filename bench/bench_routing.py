@@ -57,7 +57,7 @@ async def run(url: str, customers: int, samples: int, operators: int, seed: int)
     schema_url = base.update_query_dict({"search_path": schema}).render_as_string(
         hide_password=False
     )
-    engine = create_engine(schema_url)
+    engine = create_engine(schema_url, pre_ping=False)  # as the service runs it
     try:
         await migrate.upgrade(schema_url)
         await load_customers(dsn, schema, customers, seed)
