@@ -130,6 +130,13 @@ class CallControl:
         await self._pbx.originate(channel, CONFERENCE_CONTEXT, room, caller_id=self._caller_id)
         await self._log(actor, call_id, "conference_add", {"room": room, "target": target.value})
 
+    async def leave_conference(self, actor: Actor, call_id: str) -> None:
+        """The operator leaves a three-way conference; caller and third party stay in the
+        room (ConfBridge keeps a room while anyone is in it)."""
+        call = self._own_call(actor, call_id)
+        await self._pbx.hangup(call.operator_channel)
+        await self._log(actor, call_id, "conference_leave", {})
+
     async def hangup(self, actor: Actor, call_id: str) -> None:
         call = self._own_call(actor, call_id)
         await self._pbx.hangup(call.caller_channel)

@@ -93,6 +93,8 @@ class CommandExecutor:
             room = await self.control.conference(actor, cmd.call_id)
             if args.get("target"):
                 await self.control.add_to_conference(actor, cmd.call_id, room, str(args["target"]))
+        elif c == "leave_conference":
+            await self.control.leave_conference(actor, cmd.call_id)
         elif c == "hangup":
             await self.control.hangup(actor, cmd.call_id)
         elif c == "click_to_call":

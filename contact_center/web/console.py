@@ -16,6 +16,7 @@ Call-control routes (operators on calls popped to them; supervisors on any):
 * ``POST /api/calls/{server}/{call_id}/transfer`` — ``target``, ``mode`` = blind | attended
 * ``POST /api/calls/{server}/{call_id}/conference`` — optional ``target`` (a third party)
 * ``POST /api/calls/{server}/{call_id}/hangup``
+* ``POST /api/calls/{server}/{call_id}/conference/leave``
 * ``POST /api/operator/click-to-call`` — ``number``, optional ``customer_id``
 * ``POST /api/calls/{server}/{call_id}/recording/pause`` and ``…/recording/resume`` — optional
   ``reason`` = manual | card_payment; published as ``OperatorAction`` ``recording.pause`` /
@@ -66,6 +67,7 @@ DONE_ACTIONS: dict[str, tuple[str, ...]] = {
     "attended_transfer": ("attended_transfer",),
     "conference": ("conference",),
     "hangup": ("hangup",),
+    "leave_conference": ("conference_leave",),
     "click_to_call": ("click_to_call",),
 }
 KNOWN_DONE = frozenset(a for actions in DONE_ACTIONS.values() for a in actions) | {"conference_add"}
@@ -331,6 +333,11 @@ async def hangup(request: web.Request) -> web.Response:
 
 
 @require_role(Role.OPERATOR, Role.SUPERVISOR)
+async def leave_conference(request: web.Request) -> web.Response:
+    return await _call_command(request, "leave_conference", {})
+
+
+@require_role(Role.OPERATOR, Role.SUPERVISOR)
 async def click_to_call(request: web.Request) -> web.Response:
     fields = await form_fields(request)
     target = target_field(fields, "number", required=True)
@@ -520,6 +527,9 @@ def setup(app: web.Application) -> None:
         "/api/calls/{server}/{call_id}/conference", conference, name="call_conference"
     )
     app.router.add_post("/api/calls/{server}/{call_id}/hangup", hangup, name="call_hangup")
+    app.router.add_post(
+        "/api/calls/{server}/{call_id}/conference/leave", leave_conference, name="call_conf_leave"
+    )
     app.router.add_post(
         "/api/calls/{server}/{call_id}/recording/pause",
         pause_recording,

@@ -375,3 +375,15 @@ async def test_a_wrapup_found_after_a_restart_still_ends(logged) -> None:
     assert "wrapup" == status.state
     await wait_for(lambda: "available" == states.status("anna").state)
     await states.close()
+
+
+async def test_leaving_a_conference_hangs_up_only_the_operators_leg(logged) -> None:
+    async def sink(e: DomainEvent) -> None:
+        logged.append(e)
+
+    pbx = RecordingPbx()
+    control = CallControl(pbx, Calls(CALL), sink)
+    await control.leave_conference(Actor("anna", "operator", "PJSIP/101"), "1.0")
+    assert [("Hangup", (CALL.operator_channel,))] == pbx.actions
+    with pytest.raises(ControlError):
+        await control.leave_conference(Actor("boris", "operator", "PJSIP/102"), "1.0")
