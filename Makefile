@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 sysdeps:
 	@scripts/sysdeps.sh
 
-demo: $(STAMP)
+demo: $(STAMP) sysdeps
 	$(BIN)/contact-center demo
 
 serve: $(STAMP)
