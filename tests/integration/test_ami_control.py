@@ -31,35 +31,17 @@ OP = "Local/101@agents"
 ACTOR = Actor("op101", "operator", OP)
 
 
-class TapReader:
-    """A stream reader that copies what it reads into ``seen``."""
-
-    def __init__(self, reader: asyncio.StreamReader, seen: bytearray) -> None:
-        self.reader = reader
-        self.seen = seen
-
-    async def read(self, n: int) -> bytes:
-        data = await self.reader.read(n)
-        self.seen.extend(data)
-        return data
-
-
 class RecordingProxy(TcpProxy):
-    """The TCP proxy, also keeping every byte that passed (both directions)."""
+    """The TCP proxy; it keeps every byte the client sent (``sent``)."""
 
-    def __init__(self, host: str, port: int) -> None:
-        super().__init__(host, port)
-        self.seen = bytearray()
-
-    async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await super()._pump(TapReader(reader, self.seen), writer)  # type: ignore[arg-type]
-
-    def actions(self, name: str) -> list[dict[str, str]]:
-        """The actions named ``name`` the client sent, as header dicts (first value wins)."""
+    def actions(self, name: str = "") -> list[dict[str, str]]:  # type: ignore[override]
+        """The actions named ``name`` (all with "") the client sent, as header dicts."""
         out = []
-        for block in bytes(self.seen).decode("utf-8", "replace").split("\r\n\r\n"):
+        for block in bytes(self.sent).decode("utf-8", "replace").split("\r\n\r\n"):
             lines = [line for line in block.split("\r\n") if line]
-            if not lines or lines[0] != f"Action: {name}":
+            if not lines or not lines[0].startswith("Action: "):
+                continue
+            if name and lines[0] != f"Action: {name}":
                 continue
             headers: dict[str, str] = {}
             for line in lines:
