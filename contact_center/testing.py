@@ -251,3 +251,38 @@ __all__ = [
     "sim_config",
     "sim_pbx",
 ]
+
+
+@contextlib.asynccontextmanager
+async def connected_connector(
+    pbx: SimPbx,
+    state_dir: Path,
+    sink: Callable[[Any], Any],
+    *,
+    server_id: str = "sim1",
+) -> AsyncIterator[Any]:
+    """Our AmiConnector logged in to ``pbx`` (the test user ``cc``), events to ``sink``;
+    stopped on exit."""
+    from contact_center.ami.connector import AmiConnector
+    from contact_center.config import AmiSettings
+
+    settings = AmiSettings(
+        host="127.0.0.1",
+        port=pbx.port,
+        username="cc",
+        secret=TEST_SECRETS["cc"],
+        auth="md5",
+        ping_interval=1.0,
+        reconnect_min=0.05,
+        reconnect_max=0.2,
+    )
+    connector = AmiConnector(settings, server_id, sink, state_dir=state_dir)
+    task = asyncio.create_task(connector.run())
+    try:
+        async with asyncio.timeout(5):
+            await connector.wait_connected()
+        yield connector
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

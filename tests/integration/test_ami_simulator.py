@@ -3,7 +3,6 @@ behaves like the captures. Our actions drive it; the tracker must agree with its
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,7 +12,7 @@ import pytest
 from contact_center.ami import queue_log
 from contact_center.ami.connector import AmiConnector
 from contact_center.calls import events as ev
-from contact_center.config import AmiSettings
+from contact_center.testing import connected_connector
 from tests.conftest import wait_for
 
 sim = pytest.importorskip("contact_center.sim.pbx")
@@ -27,25 +26,8 @@ async def connected(
     async def sink(event: ev.DomainEvent) -> None:
         got.append(event)
 
-    settings = AmiSettings(
-        host="127.0.0.1",
-        port=pbx.port,  # type: ignore[attr-defined]
-        username="cc",
-        secret="cc-test-secret",
-        auth="md5",
-        ping_interval=1.0,
-        reconnect_min=0.05,
-        reconnect_max=0.2,
-    )
-    connector = AmiConnector(settings, "sim1", sink, state_dir=tmp_path)
-    task = asyncio.create_task(connector.run())
-    try:
-        await asyncio.wait_for(connector.wait_connected(), 5)
+    async with connected_connector(pbx, tmp_path, sink) as connector:  # type: ignore[arg-type]
         yield connector
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 async def test_queue_call_through_the_simulator_matches_its_queue_log(tmp_path: Path) -> None:

@@ -13,11 +13,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from contact_center.ami.connector import AmiConnector
 from contact_center.calls import events as ev
-from contact_center.config import AmiSettings, RecordingSettings
+from contact_center.config import RecordingSettings
 from contact_center.recording.index import RecordingIndexer
 from contact_center.recording.policy import SensitivePausePolicy
 from contact_center.recording.worker import RecordingWorker
 from contact_center.store.models import Recording
+from contact_center.testing import connected_connector
 from tests.conftest import wait_for
 from tests.integration.recording_support import database
 
@@ -31,25 +32,8 @@ OP = "Local/101@agents"
 async def connected(
     pbx: object, tmp_path: Path, sink: ev.DomainEvent | object
 ) -> AsyncIterator[AmiConnector]:
-    settings = AmiSettings(
-        host="127.0.0.1",
-        port=pbx.port,  # type: ignore[attr-defined]
-        username="cc",
-        secret="cc-test-secret",
-        auth="md5",
-        ping_interval=1.0,
-        reconnect_min=0.05,
-        reconnect_max=0.2,
-    )
-    connector = AmiConnector(settings, "sim1", sink, state_dir=tmp_path)  # type: ignore[arg-type]
-    task = asyncio.create_task(connector.run())
-    try:
-        await asyncio.wait_for(connector.wait_connected(), 10)
+    async with connected_connector(pbx, tmp_path, sink) as connector:  # type: ignore[arg-type]
         yield connector
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 @contextlib.asynccontextmanager

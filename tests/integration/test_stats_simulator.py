@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -11,10 +10,10 @@ import pytest
 
 from contact_center.ami.connector import AmiConnector
 from contact_center.calls import events as ev
-from contact_center.config import AmiSettings
 from contact_center.stats.consumer import StatsConsumer
 from contact_center.stats.metrics import MetricsConfig
 from contact_center.stats.store import MemoryStatsStore
+from contact_center.testing import connected_connector
 from tests.conftest import wait_for
 from tests.integration.test_stats_captures import read_queue_log
 
@@ -32,25 +31,8 @@ async def connected(
         seen.append(event)
         await consumer.handle(event)
 
-    settings = AmiSettings(
-        host="127.0.0.1",
-        port=pbx.port,  # type: ignore[attr-defined]
-        username="cc",
-        secret="cc-test-secret",
-        auth="md5",
-        ping_interval=1.0,
-        reconnect_min=0.05,
-        reconnect_max=0.2,
-    )
-    connector = AmiConnector(settings, "sim1", sink, state_dir=tmp_path)
-    task = asyncio.create_task(connector.run())
-    try:
-        await asyncio.wait_for(connector.wait_connected(), 5)
+    async with connected_connector(pbx, tmp_path, sink) as connector:  # type: ignore[arg-type]
         yield connector
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 async def test_answered_and_abandoned_calls_from_the_simulator(tmp_path: Path) -> None:
