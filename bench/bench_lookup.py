@@ -28,6 +28,7 @@ from sqlalchemy.engine import make_url
 from contact_center.customers.demo_data import demo_phone, iter_demo_customers
 from contact_center.customers.lookup import CustomerLookup, exact_query
 from contact_center.customers.phones import phone_suffix
+from contact_center.service import LOOKUP_CONNECTIONS
 from contact_center.store import migrate
 from contact_center.store.db import create_engine, session_factory, utcnow
 
@@ -145,6 +146,14 @@ async def run(url: str, customers: int, samples: int, seed: int) -> dict[str, An
     pool = await asyncpg.create_pool(
         dsn, min_size=2, max_size=2, server_settings={"search_path": schema}
     )
+    # As the service builds it (contact_center/service.py).
+    uncached = CustomerLookup(
+        session_factory(engine),
+        region="RU",
+        cache_size=0,
+        dedicated_connections=LOOKUP_CONNECTIONS,
+    )
+    dedicated: asyncpg.Connection | None = None
     try:
         await migrate.upgrade(schema_url)
         load_seconds = await load_customers(dsn, schema, customers, seed)
@@ -158,11 +167,11 @@ async def run(url: str, customers: int, samples: int, seed: int) -> dict[str, An
         raw_sql = str(compiled)
         names = list(compiled.positiontup or [])
         static = {k: v for k, v in compiled.params.items()}
-        uncached = CustomerLookup(session_factory(engine), region="RU", cache_size=0)
         cached = CustomerLookup(session_factory(engine), region="RU", cache_size=100_000)
 
         dedicated = await asyncpg.connect(dsn, server_settings={"search_path": schema})
         prepared = await dedicated.prepare(raw_sql)
+        assert dedicated is not None
 
         async def raw(number: str) -> list[Any]:
             return await prepared.fetch(*[number if n == "e164" else static[n] for n in names])
@@ -215,8 +224,10 @@ async def run(url: str, customers: int, samples: int, seed: int) -> dict[str, An
             ),
             "target_ratio_p99": 1.5,
         }
-        await dedicated.close()
     finally:
+        await uncached.aclose()
+        if dedicated is not None:
+            await dedicated.close()
         await pool.close()
         await engine.dispose()
         await admin.execute(f'DROP SCHEMA "{schema}" CASCADE')

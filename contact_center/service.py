@@ -41,6 +41,8 @@ from contact_center.store.db import create_engine, is_sqlite, session_factory
 log = logging.getLogger(__name__)
 
 ROLES = ("web", "connector", "worker", "all")
+# Connections the caller lookup keeps for itself, statements prepared (PostgreSQL).
+LOOKUP_CONNECTIONS = 2
 Handler = Callable[[DomainEvent], Awaitable[None]]
 
 
@@ -95,6 +97,8 @@ async def open_core(settings: Settings, *, migrate: bool | None = None) -> Core:
         region=g.default_region,
         area_code=g.default_area_code,
         suffix_digits=g.lookup_suffix_digits,
+        # Pops and routing decisions look callers up on the path of every call.
+        dedicated_connections=LOOKUP_CONNECTIONS,
     )
     return Core(settings, engine, sessions, create_bus(settings.bus), lookup)
 
@@ -160,6 +164,7 @@ class Service:
             raise ValueError(f"unknown role {self.role!r}; one of {ROLES}")
         self.core = core = self.core or await open_core(self.settings)
         self._closers.append(core.engine.dispose)
+        self._closers.append(core.lookup.aclose)
         self._closers.append(core.bus.close)
         from contact_center.observability.metrics import Metrics
 

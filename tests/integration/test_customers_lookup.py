@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from datetime import datetime
 
 import asyncpg
 import pytest
@@ -11,10 +13,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contact_center.customers.lookup import CustomerLookup, _next_prefix
 from contact_center.customers.phones import phone_suffix
+from contact_center.service import LOOKUP_CONNECTIONS
 from contact_center.store import migrate
 from contact_center.store.db import create_engine, session_factory, utcnow
 from contact_center.store.models import Base, Customer, CustomerPhone
-from tests.conftest import POSTGRES_URL
+from tests.conftest import POSTGRES_URL, wait_for
 
 CUSTOMER_TABLES = [Base.metadata.tables["customers"], Base.metadata.tables["customer_phones"]]
 
@@ -70,8 +73,31 @@ async def add_customer(
     return customer_id
 
 
+_made: list[CustomerLookup] = []
+
+
+@pytest.fixture(autouse=True)
+async def _close_lookups() -> AsyncIterator[None]:
+    yield
+    while _made:
+        await _made.pop().aclose()
+
+
 def make_lookup(engine: AsyncEngine, **kwargs: object) -> CustomerLookup:
-    return CustomerLookup(session_factory(engine), region="RU", area_code="495", **kwargs)  # type: ignore[arg-type]
+    """As the service builds it: on PostgreSQL with connections of its own."""
+    kwargs.setdefault("dedicated_connections", LOOKUP_CONNECTIONS)
+    lookup = CustomerLookup(session_factory(engine), region="RU", area_code="495", **kwargs)  # type: ignore[arg-type]
+    _made.append(lookup)
+    return lookup
+
+
+async def _our_backends(admin: asyncpg.Connection, since: datetime) -> list[int]:
+    rows = await admin.fetch(
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+        " AND pid <> pg_backend_pid() AND backend_start >= $1",
+        since,
+    )
+    return [row["pid"] for row in rows]
 
 
 async def test_every_format_of_the_number_finds_the_customer(engine: AsyncEngine) -> None:
@@ -160,7 +186,7 @@ async def test_lookup_survives_the_server_dropping_its_connection(postgres_url: 
     engine = create_engine(postgres_url, pre_ping=False)
     try:
         customer_id = await add_customer(engine, "Reconnect", MOSCOW)
-        lookup = make_lookup(engine, cache_size=0)
+        lookup = make_lookup(engine, cache_size=0, dedicated_connections=0)
         await lookup.by_number(MOSCOW)
         async with engine.connect() as conn:  # the one pooled connection the lookup uses
             pid = (await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one()
@@ -175,6 +201,44 @@ async def test_lookup_survives_the_server_dropping_its_connection(postgres_url: 
         assert [customer_id] == [c.id for c in cards]
     finally:
         await engine.dispose()
+
+
+async def test_own_connections_survive_a_restart_and_close(postgres_url: str) -> None:
+    """The lookup's own connections: more callers at once than connections are all
+    answered (the rest borrow from the pool); every connection killed by the server (a
+    restart) costs no lookup; aclose() leaves none open."""
+    await migrate.upgrade(postgres_url)
+    admin = await asyncpg.connect(POSTGRES_URL.replace("postgresql+asyncpg", "postgresql"))
+    since = await admin.fetchval("SELECT now()")
+    engine = create_engine(postgres_url, pre_ping=False)
+    try:
+        ids = [await add_customer(engine, f"C{i}", f"+7916123456{i}") for i in range(6)]
+        lookup = make_lookup(engine, cache_size=0)
+        numbers = [f"8916123456{i}" for i in range(6)]
+
+        async def everyone() -> list[list[int]]:
+            found = await asyncio.gather(*(lookup.by_number(n) for n in numbers))
+            return [[card.id for card in cards] for cards in found]
+
+        assert [[i] for i in ids] == await everyone()
+        killed = await _our_backends(admin, since)
+        assert len(killed) >= LOOKUP_CONNECTIONS
+        await admin.execute("SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) pid", killed)
+
+        assert [[i] for i in ids] == await everyone()
+        assert [[i] for i in ids] == await everyone()
+        assert not set(killed) & set(await _our_backends(admin, since))
+
+        await lookup.aclose()
+        await engine.dispose()
+
+        async def none_left() -> bool:
+            return not await _our_backends(admin, since)
+
+        await wait_for(none_left)
+    finally:
+        await engine.dispose()
+        await admin.close()
 
 
 @pytest.mark.parametrize(
