@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # System packages the suite needs (ffmpeg for pydub, chromium for browser tests,
-# espeak-ng for generated prompts). Installed only when missing and apt is usable.
+# espeak-ng and sox for generated prompts). Installed only when missing and apt is usable.
 sysdeps:
 	@scripts/sysdeps.sh
 

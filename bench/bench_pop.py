@@ -46,6 +46,7 @@ from contact_center.config import load_settings
 from contact_center.customers.lookup import CustomerLookup
 from contact_center.customers.phones import phone_suffix
 from contact_center.screenpop import ScreenPop
+from contact_center.service import LOOKUP_CONNECTIONS
 from contact_center.store.db import create_engine, session_factory, utcnow
 from contact_center.store.models import Base, Customer, CustomerPhone, User
 from contact_center.web import auth
@@ -226,11 +227,17 @@ async def offer_calls(
         await prepare(f"call-{n}")
     start = time.perf_counter()
     for n in range(args.calls):
+        if n + lead < args.calls and lead:
+            # Arrivals and offers are independent events: the next arrival comes half an
+            # interval before this offer, not in the same instant (which would put its
+            # lookup on the loop right between every pop and its delivery).
+            delay = start + (n - 0.5) * interval - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            await prepare(f"call-{n + lead}")
         delay = start + n * interval - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
-        if n + lead < args.calls and lead:
-            await prepare(f"call-{n + lead}")
         call_id = f"call-{n}"
         sent[call_id] = await offer(call_id, rng.randrange(args.operators))
         live.append(call_id)
@@ -244,10 +251,34 @@ async def offer_calls(
 
 
 @asynccontextmanager
-async def pop_stack(bus: Bus, operators: int, customers: int) -> AsyncIterator[tuple[Any, ...]]:
+async def database(postgres: str | None) -> AsyncIterator[str]:
+    """A fresh database URL: a SQLite file, or a schema of ``postgres`` dropped afterwards."""
+    if not postgres:
+        with tempfile.TemporaryDirectory() as tmp:
+            yield f"sqlite+aiosqlite:///{Path(tmp) / 'bench.sqlite3'}"
+        return
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    base = make_url(postgres)
+    dsn = base.set(drivername="postgresql").render_as_string(hide_password=False)
+    schema = f"bench_{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(dsn)
+    await admin.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield base.update_query_dict({"search_path": schema}).render_as_string(hide_password=False)
+    finally:
+        await admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        await admin.close()
+
+
+@asynccontextmanager
+async def pop_stack(
+    bus: Bus, operators: int, customers: int, postgres: str | None = None
+) -> AsyncIterator[tuple[Any, ...]]:
     async with AsyncExitStack() as stack:
-        tmp = stack.enter_context(tempfile.TemporaryDirectory())
-        engine = create_engine(f"sqlite+aiosqlite:///{Path(tmp) / 'bench.sqlite3'}")
+        url = await stack.enter_async_context(database(postgres))
+        engine = create_engine(url, pre_ping=False)
         stack.push_async_callback(engine.dispose)
         async with engine.begin() as conn:
             await conn.run_sync(Base.metadata.create_all)
@@ -258,9 +289,12 @@ async def pop_stack(bus: Bus, operators: int, customers: int) -> AsyncIterator[t
         server = TestServer(create_app(Deps(settings, sessions, bus)), host="127.0.0.1", port=0)
         await server.start_server()
         stack.push_async_callback(server.close)
-        screenpop = ScreenPop(bus, CustomerLookup(sessions, region="RU"), sessions)
+        # As the service builds it (contact_center/service.py).
+        lookup = CustomerLookup(sessions, region="RU", dedicated_connections=LOOKUP_CONNECTIONS)
+        stack.push_async_callback(lookup.aclose)
+        screenpop = ScreenPop(bus, lookup, sessions)
         worker = asyncio.create_task(
-            pump(bus, EVENTS, screenpop.handle_message, group="screenpop", consumer="bench")
+            pump(bus, EVENTS, screenpop.feed_message, group="screenpop", consumer="bench")
         )
 
         async def stop() -> None:
@@ -280,7 +314,8 @@ async def measure_pops(args: argparse.Namespace) -> tuple[list[float], str]:
     clients = Clients()
     sample_html = ""
     try:
-        async with pop_stack(bus, args.operators, args.customers) as (server, tokens):
+        stack = pop_stack(bus, args.operators, args.customers, args.postgres)
+        async with stack as (server, tokens):
             base = str(server.make_url("")).rstrip("/")
             for token in tokens:
                 await clients.connect(
@@ -408,6 +443,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "arrival_to_offer_s": args.lead,
         "concurrent_calls": args.concurrent,
         "bus": "redis" if args.redis else "memory",
+        "database": "postgresql" if args.postgres else "sqlite",
         "from": "AMI AgentCalled bytes" if args.ami else "CallOffered published",
         "payload_bytes": len(payload),
         "pop_p50_ms": round(statistics.median(pops), 3),
@@ -430,6 +466,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--concurrent", type=int, default=200, help="calls live at once")
     parser.add_argument("--customers", type=int, default=1000)
     parser.add_argument("--redis", action="store_true", help="Redis Streams bus instead of memory")
+    parser.add_argument(
+        "--postgres",
+        nargs="?",
+        const="postgresql+asyncpg://postgres@127.0.0.1:5432/test",
+        help="PostgreSQL (a fresh schema of this URL) instead of an embedded SQLite file",
+    )
     parser.add_argument(
         "--ami",
         action="store_true",

@@ -31,7 +31,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from contact_center.bus.base import EVENTS, Bus, BusUnavailable, create_bus
-from contact_center.bus.pump import pump, pump_by_key
+from contact_center.bus.pump import pump
 from contact_center.calls.events import DomainEvent, from_dict, to_dict
 from contact_center.config import Settings, load_settings
 from contact_center.customers.lookup import CustomerLookup
@@ -216,31 +216,11 @@ class Service:
 
         self._tasks.append(asyncio.create_task(supervised(), name=name))
 
-    def consume(
-        self, group: str, handler: Handler, *, per_call: bool = False, in_flight: int = 64
-    ) -> None:
-        """Feed ``handler`` every domain event, in order, as consumer group ``group``.
-
-        ``per_call``: the order is kept within each call only, and different calls are
-        handled concurrently (for consumers that wait on I/O per event, like the screen pop).
-        """
+    def consume(self, group: str, handler: Handler) -> None:
+        """Feed ``handler`` every domain event, in order, as consumer group ``group``."""
         assert self.core is not None
         bus = self.core.bus
         consumer = f"{socket.gethostname()}-{os.getpid()}"
-        if per_call:
-            self.spawn(
-                f"consume-{group}",
-                lambda: pump_by_key(
-                    bus,
-                    EVENTS,
-                    decoding(handler),
-                    group=group,
-                    consumer=consumer,
-                    key=lambda m: f"{m.get('server', '')}|{m.get('call_id', '')}",
-                    max_in_flight=in_flight,
-                ),
-            )
-            return
         self.spawn(
             f"consume-{group}",
             lambda: pump(bus, EVENTS, decoding(handler), group=group, consumer=consumer),
@@ -292,7 +272,9 @@ class Service:
         template_dirs = [s.web.pop_templates_dir] if s.web.pop_templates_dir else []
         pops = ScreenPop(core.bus, core.lookup, core.sessions, template_dirs=template_dirs)
         self._closers.append(pops.close)
-        self.consume("screenpop", pops.handle, per_call=True)
+        # In order, never waiting on a lookup: pops that must wait do so in their
+        # operator's lane (see contact_center/screenpop/service.py).
+        self.consume("screenpop", pops.feed)
 
         webhooks = WebhookDispatcher(core.sessions)
         self.consume("webhooks", retrying_outages(webhooks.handle))
@@ -357,30 +339,34 @@ class Service:
             sessions=core.sessions,
             server_id=s.general.server_id,
             estimate=estimator.estimate,
+            router=self._router(core, store),
         )
         await ivr.start()
         self._closers.append(ivr.close)
         self.components.update(connector=connector, ivr=ivr)
 
     def _router(self, core: Core, store: Any) -> Any:
-        """Routing rules at IVR hand-off (VIP priority, sticky operator, overflow), if set."""
+        """Routing rules at IVR hand-off (VIP priority, sticky operator, overflow), from the
+        rules file, which is re-read when it changes."""
         from pathlib import Path
 
         from contact_center.ivr.runner import HandOff
-        from contact_center.routing.rules import load_rules
+        from contact_center.routing.rules import RulesFile
         from contact_center.routing.service import Router, RouteRequest
 
-        path = Path(self.settings.agi.routing_rules)
-        if not path.is_file():
-            log.info("no routing rules at %s: IVR menus choose queues alone", path)
-            return None
-        router = Router(
-            core.sessions, core.lookup, load_rules(path), store.load_snapshot, core.publish
-        )
+        # Re-read when it changes; a broken file leaves the previous rules in use, and with
+        # none (no file, or never a good one) the menus choose the queue alone.
+        rules = RulesFile(Path(self.settings.agi.routing_rules))
+        rules.current()  # load (or report) now, not at the first call
+        self.components["routing_rules"] = rules
 
         async def route(hand: HandOff) -> HandOff:
             from dataclasses import replace
 
+            current = rules.current()
+            if current is None:
+                return hand
+            router = Router(core.sessions, core.lookup, current, store.load_snapshot, core.publish)
             decision = await router.route(
                 RouteRequest(
                     server=hand.server,

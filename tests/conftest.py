@@ -117,3 +117,12 @@ async def wait_for(
         if loop.time() > deadline:
             raise AssertionError(f"condition not met within {timeout} s: {predicate!r}")
         await asyncio.sleep(interval)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def shipped_prompts() -> None:
+    """The shipped IVR menus need their prompts (generated, not committed): make them once,
+    so tests that serve ``ivr_menus/`` do not depend on another test having run first."""
+    from contact_center.demo import ensure_prompts
+
+    ensure_prompts(Path(__file__).resolve().parents[1] / "ivr_menus")

@@ -29,6 +29,7 @@ END_COMMAND = "--END COMMAND--"
 FOLLOWS_BYTES = FOLLOWS.encode()
 END_COMMAND_BYTES = END_COMMAND.encode()
 DEFAULT_MAX_FRAME = 256 * 1024
+DROPPED = b"~"  # held in place of an over-long frame that was dropped before its end
 
 EVENT = "event"
 RESPONSE = "response"
@@ -128,7 +129,8 @@ def parse(
     if buffer.startswith(BANNER_PREFIX):
         newline = buffer.find(b"\n")
         if newline < 0:
-            return frames, buffer
+            # a peer that never ends its banner line must not grow the buffer without bound
+            return frames, _cap_leftover(buffer, max_frame)
         version = buffer[len(BANNER_PREFIX) : newline].decode("utf-8", "replace")
         frames.append(Frame(BANNER, version.strip(), {}))
         buffer = buffer[newline + 1 :]
@@ -137,18 +139,25 @@ def parse(
     if follows >= 0 and not _follows_complete(buffer[follows:]):
         # legacy command output may hold blank lines: wait for its --END COMMAND-- marker
         buffer, held = buffer[:follows], buffer[follows:]
-    # Asterisk always writes CRLF; split on it directly (no copy). A buffer without any
-    # CRLF blank line but with bare-LF ones is normalised first (bare-\n peers, tests).
+    # Asterisk always writes CRLF; split on it directly (no copy). In a buffer without any
+    # CRLF blank line but with bare-LF ones, the complete frames are normalised first
+    # (bare-\n peers, tests).
     if b"\r\n\r\n" in buffer:
         eol = b"\r\n"
+        end = buffer.rfind(b"\r\n\r\n")
+        complete, leftover = buffer[:end], buffer[end + 4 :]
     elif b"\n\n" in buffer:
-        buffer = buffer.replace(b"\r\n", b"\n")
         eol = b"\n"
+        end = buffer.rfind(b"\n\n")
+        # Normalise only the complete frames: the leftover stays as it came, or a CRLF blank
+        # line split across two reads ("\r\n\r" | "\n") would become "\n\r\n" and glue the
+        # next frame to the one before it.
+        complete, leftover = buffer[:end].replace(b"\r\n", b"\n"), buffer[end + 2 :]
+        if complete.endswith(b"\r"):
+            complete = complete[:-1]
     else:
         return frames, _cap_leftover(buffer + held, max_frame)
     sep = eol + eol
-    end = buffer.rfind(sep)
-    complete, leftover = buffer[:end], buffer[end + len(sep) :]
     raws = complete.split(sep)
     if FOLLOWS_BYTES in complete:
         raws = _join_follows(raws, sep)
@@ -175,11 +184,15 @@ def _follows_complete(tail: bytes) -> bool:
 
 
 def _cap_leftover(leftover: bytes, max_frame: int) -> bytes:
-    # An incomplete frame that is already too big would grow without bound; drop it. Its tail
-    # arrives later without an Event/Response first line and is skipped as malformed.
+    # An incomplete frame that is already too big would grow without bound; drop it. The rest
+    # of it arrives later, and a read boundary may put "Response: Follows" or "Event: " at
+    # its start: keep a byte that cannot start a frame (and the part of a blank line the
+    # dropped bytes end with), so that rest is skipped as malformed up to its blank line
+    # instead of being taken for a frame.
     if len(leftover) > max_frame:
         log.warning("AMI frame over %d bytes dropped (incomplete)", max_frame)
-        return b""
+        ending = leftover[len(leftover.rstrip(b"\r\n")) :]
+        return DROPPED + ending[-3:]
     return leftover
 
 

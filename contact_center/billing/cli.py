@@ -9,7 +9,7 @@ import sys
 from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
 
-from contact_center.billing.errors import BillingError
+from contact_center.billing.errors import BillingError, TariffError
 from contact_center.billing.rating import RatableCall, rate_call
 from contact_center.billing.repository import load_plan, save_plans
 from contact_center.billing.service import BillingService
@@ -77,8 +77,18 @@ def parse_moment(text: str, timezone: str) -> datetime:
 
 async def _import(settings: Settings, files: list[str], *, check: bool) -> int:
     plans: list[TariffPlan] = []
+    broken: list[TariffError] = []
     for path in files:
-        plans.extend(load_plans(path))
+        try:
+            plans.extend(load_plans(path))
+        except TariffError as exc:  # check every file, so one run names every mistake
+            broken.append(exc)
+    if broken:
+        for error in broken:
+            print(f"error: {error}", file=sys.stderr)
+        # all or nothing: the plans in use stay as they are until every file is right
+        print(f"nothing imported: {len(broken)} file(s) with errors", file=sys.stderr)
+        return 1
     if check:
         for plan in plans:
             print(f"{plan.name}: {len(plan.rates)} rates OK")

@@ -279,6 +279,7 @@ def digits_of(number: str) -> str:
 
 class _LineDict(dict[str, Any]):
     line: int = 0
+    key_lines: dict[str, int] | None = None  # where each key is written
 
 
 class _LineLoader(yaml.SafeLoader):
@@ -289,6 +290,7 @@ def _construct_line_map(loader: _LineLoader, node: yaml.MappingNode) -> _LineDic
     loader.flatten_mapping(node)
     data = _LineDict({str(k): v for k, v in loader.construct_mapping(node, deep=True).items()})
     data.line = node.start_mark.line + 1
+    data.key_lines = {str(k.value): k.start_mark.line + 1 for k, _ in node.value}
     return data
 
 
@@ -303,19 +305,43 @@ class _Source:
     def error(self, reason: str) -> TariffError:
         return TariffError(self.path, self.line, reason)
 
+    def at(self, doc: Mapping[str, Any], key: str) -> _Source:
+        """The line of ``key`` in ``doc`` (a YAML mapping), else this source's line."""
+        lines = getattr(doc, "key_lines", None) or {}
+        return _Source(self.path, lines.get(key, self.line))
+
 
 def load_plans(path: str | Path) -> list[TariffPlan]:
     """Read and validate the plan(s) in a YAML or CSV file; errors name file:line."""
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise TariffError(str(p), None, f"cannot read: {exc.strerror or exc}") from None
+    text = _read_text(p)
     if p.suffix.lower() == ".csv":
         return _plans_from_csv(str(p), text)
     if p.suffix.lower() in {".yaml", ".yml"}:
         return [_plan_from_yaml(p, text)]
     raise TariffError(str(p), None, "unknown file type (expected .yaml, .yml or .csv)")
+
+
+def _read_text(p: Path, reason: str = "cannot read") -> str:
+    try:
+        data = p.read_bytes()
+    except OSError as exc:
+        raise TariffError(str(p), None, f"{reason}: {exc.strerror or exc}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        byte = data[exc.start]
+        raise TariffError(str(p), line, f"not UTF-8 text (byte 0x{byte:02x})") from None
+
+
+def _a_list(value: Any, what: str, src: _Source) -> list[Any]:
+    """``value`` when it is a list (absent: empty), else a located error."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise src.error(f"{what} must be a list")
+    return value
 
 
 def _plan_from_yaml(p: Path, text: str) -> TariffPlan:
@@ -337,21 +363,20 @@ def _plan_from_yaml(p: Path, text: str) -> TariffPlan:
     _reject_unknown(doc, known, top)
     defaults = doc.get("defaults") or {}
     if not isinstance(defaults, dict):
-        raise top.error("defaults must be a mapping")
+        raise top.at(doc, "defaults").error("defaults must be a mapping")
     defaults_src = _Source(where, getattr(defaults, "line", doc.line))
     _reject_unknown(defaults, _RATE_KEYS - {"prefix", "band", "plan", "currency"}, defaults_src)
     rates: list[tuple[Rate, _Source]] = []
-    for item in doc.get("rates") or []:
+    for item in _a_list(doc.get("rates"), "rates", top.at(doc, "rates")):
         src = _Source(where, getattr(item, "line", doc.line))
         if not isinstance(item, dict):
             raise src.error("each rate must be a mapping with prefix and per_minute")
         rates.append((_rate_from_row(item, defaults, src, defaults_src), src))
     if doc.get("rates_file"):
         csv_path = p.parent / str(doc["rates_file"])
-        try:
-            csv_text = csv_path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise top.error(f"rates_file {csv_path}: {exc.strerror or exc}") from None
+        if not csv_path.is_file():
+            raise top.at(doc, "rates_file").error(f"rates_file {csv_path}: no such file")
+        csv_text = _read_text(csv_path, "rates_file")
         for row, src in _csv_rows(str(csv_path), csv_text):
             rates.append((_rate_from_row(row, defaults, src, defaults_src), src))
     return _build_plan(doc, rates, top)
@@ -513,32 +538,49 @@ def _build_plan(
         raise top.error("plan needs a name")
     currency = str(doc.get("currency") or "").strip().upper()
     if not re.fullmatch(r"[A-Z]{3}", currency):
-        raise top.error(f"plan {name!r}: currency must be a 3-letter code, got {currency!r}")
+        raise top.at(doc, "currency").error(
+            f"plan {name!r}: currency must be a 3-letter code, got {currency!r}"
+        )
     direction = str(doc.get("direction") or "outbound")
     if direction not in DIRECTIONS:
-        raise top.error(f"plan {name!r}: direction must be one of {DIRECTIONS}")
+        raise top.at(doc, "direction").error(
+            f"plan {name!r}: direction must be one of {DIRECTIONS}"
+        )
     match = str(doc.get("match") or ("caller" if direction == "inbound" else "dialled"))
     if match not in {"dialled", "caller"}:
-        raise top.error(f"plan {name!r}: match must be dialled or caller")
+        raise top.at(doc, "match").error(f"plan {name!r}: match must be dialled or caller")
     timezone = str(doc.get("timezone") or "UTC")
     try:
         ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError):
-        raise top.error(f"plan {name!r}: unknown time zone {timezone!r}") from None
+        raise top.at(doc, "timezone").error(
+            f"plan {name!r}: unknown time zone {timezone!r}"
+        ) from None
     rounding_doc = doc.get("rounding") or {}
-    rounding = Rounding(
-        int(rounding_doc.get("places", 2)), str(rounding_doc.get("mode", "half_up"))
-    )
+    if not isinstance(rounding_doc, dict):
+        raise top.at(doc, "rounding").error(
+            "rounding must be a mapping like {places: 2, mode: half_up}"
+        )
+    places = rounding_doc.get("places", 2)
+    if isinstance(places, bool) or not isinstance(places, int | str) or not str(places).isdigit():
+        raise top.at(doc, "rounding").error(
+            f"rounding places must be a whole number, got {places!r}"
+        )
+    rounding = Rounding(int(places), str(rounding_doc.get("mode", "half_up")))
     if rounding.mode not in ROUNDING_MODES:
-        raise top.error(f"rounding mode must be one of {sorted(ROUNDING_MODES)}")
-    bands_doc = doc.get("bands") or []
+        raise top.at(doc, "rounding").error(
+            f"rounding mode must be one of {sorted(ROUNDING_MODES)}"
+        )
+    bands_doc = _a_list(doc.get("bands"), "bands", top.at(doc, "bands"))
     bands = tuple(_band(b, _Source(top.path, getattr(b, "line", top.line))) for b in bands_doc)
     holidays: set[date] = set()
-    for raw in doc.get("holidays") or []:
+    for raw in _a_list(doc.get("holidays"), "holidays", top.at(doc, "holidays")):
         try:
             holidays.add(raw if isinstance(raw, date) else date.fromisoformat(str(raw)))
         except ValueError:
-            raise top.error(f"holiday must be a date YYYY-MM-DD, got {raw!r}") from None
+            raise top.at(doc, "holidays").error(
+                f"holiday must be a date YYYY-MM-DD, got {raw!r}"
+            ) from None
     if not rates:
         raise top.error(f"plan {name!r} has no rates")
     plan = TariffPlan(

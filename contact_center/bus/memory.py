@@ -10,12 +10,17 @@ from __future__ import annotations
 import asyncio
 import bisect
 import json
+import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from contact_center.bus.base import Entry, parse_id
+
+log = logging.getLogger(__name__)
+
+Listener = Callable[[str, dict[str, Any]], None]
 
 
 @dataclass(slots=True)
@@ -38,6 +43,7 @@ class _Stream:
     last: tuple[int, int] = (0, 0)
     groups: dict[str, _Group] = field(default_factory=dict)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
+    listeners: list[Listener] = field(default_factory=list)
 
 
 class MemoryBus:
@@ -59,7 +65,8 @@ class MemoryBus:
         return (last_ms, last_seq + 1) if ms <= last_ms else (ms, 0)
 
     async def publish(self, stream: str, message: Mapping[str, Any]) -> str:
-        payload = json.dumps(dict(message), separators=(",", ":"))
+        body = dict(message)
+        payload = json.dumps(body, separators=(",", ":"))
         s = self._stream(stream)
         key = self._next_id(s)
         sid = f"{key[0]}-{key[1]}"
@@ -73,7 +80,24 @@ class MemoryBus:
             del s.keys[:excess], s.ids[:excess], s.payloads[:excess]
         s.changed.set()
         s.changed = asyncio.Event()
+        for listener in s.listeners:
+            try:
+                listener(sid, body)
+            except Exception:  # the entry is stored; one listener's bug must not fail the publisher
+                log.exception("listener of %s failed on %s", stream, sid)
         return sid
+
+    def listen(self, stream: str, listener: Listener) -> Callable[[], None]:
+        """Call ``listener(id, message)`` inside every later ``publish`` to ``stream``.
+
+        In-process only (Redis has no equivalent across hosts): an in-order, same-step
+        subscription for a reader that lives beside the publishers — the pop hub, whose
+        sockets then get a pop without waiting for the loop to wake a reader. Listeners must
+        not block and must not change the message. Returns the unsubscribe function.
+        """
+        listeners = self._stream(stream).listeners
+        listeners.append(listener)
+        return lambda: listeners.remove(listener) if listener in listeners else None
 
     def _after(self, s: _Stream, after: tuple[int, int], count: int) -> list[Entry]:
         start = bisect.bisect_right(s.keys, after)

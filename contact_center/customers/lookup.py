@@ -380,11 +380,18 @@ class CustomerLookup:
         return []
 
     async def _fetch(self, query: Select[Any], params: dict[str, Any]) -> list[CustomerCard]:
+        return rows_to_cards(await self.rows(query, params))
+
+    async def rows(self, query: Select[Any], params: dict[str, Any]) -> Sequence[Any]:
+        """Run a read-only ``query`` (built once, with bound parameters) on the lookup's fast
+        path: on PostgreSQL its own connections and prepared statements, with a retry when
+        the server dropped them. Row values are as SQLAlchemy returns them there (asyncpg's
+        own types; SQLAlchemy registers its JSON codec on every connection)."""
         if self._engine is None:
             async with self._sessions() as session:
-                return rows_to_cards((await session.execute(query, params)).all())
+                return (await session.execute(query, params)).all()
         try:
-            return await self._fetch_once(self._engine, query, params)
+            return await self._rows_once(self._engine, query, params)
         except Exception as exc:
             # The server dropped the connection (restart, failover) — and likely every
             # other one opened before. SQLAlchemy's own path recognises a disconnect and
@@ -395,37 +402,35 @@ class CustomerLookup:
         for attempt in (1, 2):
             try:
                 async with self._engine.connect() as conn:
-                    return rows_to_cards((await conn.execute(query, params)).all())
+                    return (await conn.execute(query, params)).all()
             except DBAPIError as exc:
                 if attempt == 2 or not exc.connection_invalidated:
                     raise
         raise AssertionError("unreachable")
 
-    async def _fetch_once(
+    async def _rows_once(
         self, engine: AsyncEngine, query: Select[Any], params: dict[str, Any]
-    ) -> list[CustomerCard]:
+    ) -> Sequence[Any]:
         if engine.dialect.driver != "asyncpg":
             async with engine.connect() as conn:
-                return rows_to_cards((await conn.execute(query, params)).all())
+                return (await conn.execute(query, params)).all()
         # The hot path on PostgreSQL: the statement SQLAlchemy compiled once, run by the
-        # driver on a pooled connection — SQLAlchemy's per-execution machinery costs more
-        # than the indexed query itself. Row values are the same (SQLAlchemy registers its
-        # JSON codec on every asyncpg connection it opens).
+        # driver — SQLAlchemy's per-execution machinery costs more than the indexed query.
         prepared = _driver_statement(query, engine.dialect)
         if self._dedicated is not None:
             rows = await self._dedicated.fetch(prepared, params)
             if rows is not None:
-                return rows_to_cards(rows)
+                return rows
         pooled = await engine.raw_connection()
         try:
             driver: Any = pooled.driver_connection
-            rows = await driver.fetch(prepared.sql, *prepared.args(params))
+            result: list[Any] = await driver.fetch(prepared.sql, *prepared.args(params))
         except BaseException:
             pooled.invalidate()
             raise
         finally:
             pooled.close()
-        return rows_to_cards(rows)
+        return result
 
     def _cache_get(self, key: str) -> tuple[CustomerCard, ...] | None:
         entry = self._cache.get(key)

@@ -31,10 +31,14 @@ A rules file looks like::
 Rules are applied in order; each matching rule may set the queue (the first one to do so
 wins), raise the priority (the highest wins) and add skills. Every rule that matched is kept as
 a reason, so the decision can be logged into the call's history with why it was made.
+
+The service reads the file through :class:`RulesFile`: re-read when it changes; a version that
+does not load is logged as ``file:line: reason`` and the previous rules stay in use.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import zoneinfo
 from collections.abc import Mapping
@@ -44,6 +48,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+log = logging.getLogger(__name__)
 
 CONDITION_KEYS = frozenset(
     {"ivr_choice", "segment", "language", "open_complaint", "known_customer", "did", "vip"}
@@ -263,6 +269,44 @@ def _err(path: Path, line: int, reason: str) -> RoutingConfigError:
     return RoutingConfigError(f"{path}:{line}: {reason}")
 
 
+def _int(path: Path, line: int, value: Any, what: str) -> int:
+    if isinstance(value, bool):
+        raise _err(path, line, f"{what} must be a whole number, got {value!r}")
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise _err(path, line, f"{what} must be a whole number, got {value!r}") from None
+
+
+def _mapping(path: Path, line: int, value: Any, what: str) -> dict[str, Any]:
+    """``value`` as a mapping (absent: empty), else a located error."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise _err(path, line, f"{what} must be a mapping")
+    return value
+
+
+def _list(path: Path, line: int, value: Any, what: str) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise _err(path, line, f"{what} must be a list")
+    return value
+
+
+def _read(path: Path) -> str:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise _err(path, 0, f"cannot read: {exc.strerror or exc}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise _err(path, line, f"not UTF-8 text (byte 0x{data[exc.start]:02x})") from None
+
+
 def _days(key: str) -> list[int] | None:
     first, _, last = key.lower().partition("-")
     if first not in DAYS or (last and last not in DAYS):
@@ -303,7 +347,7 @@ def _hours(path: Path, line: int, queue: str, raw: Any) -> BusinessHours:
             for day in days:
                 week.setdefault(day, []).append((time(h1, m1), end))
     holidays: set[date] = set()
-    for item in raw.get("holidays") or []:
+    for item in _list(path, line, raw.get("holidays"), f"{where}: 'holidays'"):
         try:
             holidays.add(item if isinstance(item, date) else date.fromisoformat(str(item)))
         except ValueError:
@@ -323,12 +367,16 @@ def load_rules(path: str | Path) -> RoutingRules:
     """Load and validate a rules file; raise RoutingConfigError naming file:line: reason."""
     path = Path(path)
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_LineLoader)
+        data = yaml.load(_read(path), Loader=_LineLoader)
     except yaml.MarkedYAMLError as exc:
-        line = exc.problem_mark.line + 1 if exc.problem_mark else 0
-        raise _err(path, line, f"YAML syntax: {exc.problem}") from None
-    except OSError as exc:
-        raise _err(path, 0, str(exc)) from None
+        mark = exc.problem_mark or exc.context_mark
+        reason = f"YAML syntax: {exc.problem or exc.context}"
+        if exc.context and exc.context_mark is not None and exc.problem:
+            # where the unclosed bracket or quote began, when the error shows only at the end
+            reason += f" ({exc.context} started at line {exc.context_mark.line + 1})"
+        raise _err(path, mark.line + 1 if mark else 0, reason) from None
+    except yaml.YAMLError as exc:
+        raise _err(path, 0, f"YAML syntax: {exc}") from None
     if not isinstance(data, dict):
         raise _err(path, 1, "the file must be a mapping")
     top = int(data.get("__line__", 1))
@@ -348,7 +396,8 @@ def load_rules(path: str | Path) -> RoutingRules:
             o = raw["overflow"]
             if not isinstance(o, dict) or "to" not in o or "after_seconds" not in o:
                 raise _err(path, line, f"queue {name}: overflow needs 'to' and 'after_seconds'")
-            overflow = Overflow(after_seconds=int(o["after_seconds"]), to=str(o["to"]))
+            after = _int(path, line, o["after_seconds"], f"queue {name}: overflow after_seconds")
+            overflow = Overflow(after_seconds=after, to=str(o["to"]))
         when_empty = str(raw.get("when_empty", "queue"))
         if when_empty not in WHEN_EMPTY:
             raise _err(path, line, f"queue {name}: when_empty must be one of {sorted(WHEN_EMPTY)}")
@@ -360,21 +409,19 @@ def load_rules(path: str | Path) -> RoutingRules:
     if not default_queue:
         raise _err(path, top, "'default_queue' is required")
     rules: list[Rule] = []
-    for index, raw in enumerate(data.get("rules") or []):
+    for index, raw in enumerate(_list(path, top, data.get("rules"), "'rules'")):
         if not isinstance(raw, dict):
             raise _err(path, top, f"rule #{index + 1}: must be a mapping")
         line = int(raw.get("__line__", top))
-        when = {k: v for k, v in (raw.get("when") or {}).items() if k != "__line__"}
+        when_raw = _mapping(path, line, raw.get("when"), "'when'")
+        when = {k: v for k, v in when_raw.items() if k != "__line__"}
         unknown = set(when) - CONDITION_KEYS
         if unknown:
             raise _err(path, line, f"unknown condition {sorted(unknown)[0]!r}")
         skills = raw.get("skills") or []
         if not isinstance(skills, list):
             raise _err(path, line, "'skills' must be a list")
-        try:
-            priority = int(raw.get("priority", 0))
-        except (TypeError, ValueError):
-            raise _err(path, line, "'priority' must be an integer") from None
+        priority = _int(path, line, raw.get("priority", 0), "'priority'")
         rules.append(
             Rule(
                 name=str(raw.get("name") or f"rule {index + 1}"),
@@ -392,12 +439,62 @@ def load_rules(path: str | Path) -> RoutingRules:
     for policy in queues.values():
         if policy.overflow and policy.overflow.to not in known:
             raise _err(path, top, f"queue {policy.name}: overflow to unknown queue")
-    sticky_raw = data.get("sticky") or {}
+    sticky_raw = _mapping(path, top, data.get("sticky"), "'sticky'")
+    sticky_line = int(sticky_raw.get("__line__", top))
     sticky = StickyPolicy(
         enabled=bool(sticky_raw.get("enabled", True)),
-        ring_first_seconds=int(sticky_raw.get("ring_first_seconds", 15)),
-        max_age_days=int(sticky_raw.get("max_age_days", 30)),
+        ring_first_seconds=_int(
+            path, sticky_line, sticky_raw.get("ring_first_seconds", 15), "sticky ring_first_seconds"
+        ),
+        max_age_days=_int(
+            path, sticky_line, sticky_raw.get("max_age_days", 30), "sticky max_age_days"
+        ),
     )
     return RoutingRules(
         default_queue=default_queue, queues=queues, rules=tuple(rules), sticky=sticky
     )
+
+
+class RulesFile:
+    """The rules in use, re-read when the file changes (checked at each hand-off: one stat).
+
+    A change that does not load is reported once (file:line: reason) and the previous rules
+    stay in use; with no good version yet, or no file, there are no rules and the IVR menus
+    choose the queue alone."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.rules: RoutingRules | None = None
+        self.error = ""  # why the file on disk is not the one in use ("" when it is)
+        self._stamp: tuple[int, int, int] | None = None
+        self._seen = False
+
+    def current(self) -> RoutingRules | None:
+        try:
+            st = self.path.stat()
+            # an editor that saves by rename makes a new inode, even within one mtime tick
+            stamp: tuple[int, int, int] | None = (st.st_mtime_ns, st.st_size, st.st_ino)
+        except OSError:
+            stamp = None
+        if stamp != self._stamp or not self._seen:
+            self._seen, self._stamp = True, stamp
+            self._reload(stamp is not None)
+        return self.rules
+
+    def _reload(self, exists: bool) -> None:
+        if not exists:
+            if self.rules is not None:
+                log.warning("routing rules %s removed: IVR menus choose queues alone", self.path)
+            else:
+                log.info("no routing rules at %s: IVR menus choose queues alone", self.path)
+            self.rules, self.error = None, ""
+            return
+        try:
+            rules = load_rules(self.path)
+        except RoutingConfigError as exc:
+            self.error = str(exc)
+            kept = "keeping the previous rules" if self.rules else "IVR menus choose queues alone"
+            log.error("routing rules not loaded: %s (%s)", exc, kept)
+            return
+        self.rules, self.error = rules, ""
+        log.info("routing rules loaded from %s: %d rule(s)", self.path, len(rules.rules))

@@ -52,6 +52,7 @@ class CallContext:
     identified_customer_id: int | None = None
     identified_by: str = ""
     offered: set[str] = field(default_factory=set)  # interfaces ringing or holding a pop
+    popped: set[str] = field(default_factory=set)  # interfaces a pop was published to
     answered_by: str = ""
     operators: list[str] = field(default_factory=list)  # interfaces that answered, in order
     transfers: list[TransferView] = field(default_factory=list)

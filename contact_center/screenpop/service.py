@@ -1,4 +1,4 @@
-"""The screen-pop consumer: ``await ScreenPop.handle(event)`` for every domain event, in order.
+"""The screen-pop consumer: ``await ScreenPop.feed(event)`` for every domain event, in order.
 
 On ``CallOffered`` (an operator's phone rings) and again on ``CallAnswered`` it looks the caller
 up, renders the card and publishes it on the bus stream ``pops`` addressed to every login whose
@@ -6,19 +6,28 @@ up, renders the card and publishes it on the bus stream ``pops`` addressed to ev
 identified in the IVR (``CallerIdentified``) is popped as that customer. When the phone stops
 ringing unanswered, another operator answers, the call is transferred away or ends, the
 operator gets ``pop.closed`` with the reason.
+
+The stream is read in order and never waits on a customer lookup: the caller is looked up
+when the call arrives, so at ring time the pop is usually rendered and published at once. A
+pop whose lookup is still running waits in its operator's *lane* (one per interface, in
+order), so a burst of calls to one operator — or a slow lookup — delays neither the reading
+of the stream nor any other operator's pops. A pop still waiting in its lane when its call
+stops ringing there is dropped together with its close: nobody saw it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections import OrderedDict, deque
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from contact_center.bus.base import POPS, Bus
@@ -75,6 +84,75 @@ class OperatorDirectory:
         return self._by_interface.get(interface, ())
 
 
+class LookupSlots:
+    """A semaphore for the database lookups whose waiters can be moved to the front.
+
+    Callers are looked up speculatively when they arrive; when a burst of arrivals queues
+    hundreds of those, the lookup an operator's ringing phone is waiting for right now is
+    promoted and takes the next free slot, so one operator's burst does not hold up
+    another operator's pop.
+    """
+
+    def __init__(self, size: int) -> None:
+        self._free = size
+        self._waiting: OrderedDict[asyncio.Future[None], None] = OrderedDict()
+        self._urgent: OrderedDict[asyncio.Future[None], None] = OrderedDict()
+        self._by_key: dict[Any, asyncio.Future[None]] = {}
+
+    @contextlib.asynccontextmanager
+    async def hold(self, key: Any) -> AsyncIterator[None]:
+        await self._acquire(key)
+        try:
+            yield
+        finally:
+            self._release()
+
+    def promote(self, key: Any) -> None:
+        """Serve ``key``'s lookup next, if it is still waiting for a slot."""
+        fut = self._by_key.get(key)
+        if fut is not None and self._waiting.pop(fut, 0) is None:
+            self._urgent[fut] = None
+
+    async def _acquire(self, key: Any) -> None:
+        if self._free > 0 and not self._waiting and not self._urgent:
+            self._free -= 1
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting[fut] = None
+        self._by_key[key] = fut
+        try:
+            await fut
+        except asyncio.CancelledError:
+            self._waiting.pop(fut, None)
+            self._urgent.pop(fut, None)
+            if fut.done() and not fut.cancelled():
+                self._release()  # handed a slot in the same instant it was cancelled
+            raise
+        finally:
+            if self._by_key.get(key) is fut:
+                del self._by_key[key]
+
+    def _release(self) -> None:
+        for queue in (self._urgent, self._waiting):
+            while queue:
+                fut, _ = queue.popitem(last=False)
+                if not fut.done():
+                    fut.set_result(None)
+                    return
+        self._free += 1
+
+
+@dataclass(slots=True)
+class _Job:
+    """One message for one interface, waiting in that interface's lane."""
+
+    ctx: CallContext
+    stage: str  # offered | answered | identified, or "closed"
+    waited: float = 0.0
+    reason: str = ""  # for "closed"
+    waiter: asyncio.Future[Found] | None = None  # the lookup a pop waits for
+
+
 class ScreenPop:
     """Turns the call lifecycle into per-operator pop messages on the bus."""
 
@@ -103,13 +181,51 @@ class ScreenPop:
         # IVR or the queue, so the pop at ring time only renders. Lookups of different calls
         # run side by side (bounded), outside the ordered event path.
         self._found: dict[tuple[str, str], asyncio.Task[Found]] = {}
-        self._db_slots = asyncio.Semaphore(max_parallel_lookups)
+        self._db_slots = LookupSlots(max_parallel_lookups)
+        # Per interface: messages waiting for a lookup, in order, and the task sending them.
+        self._lanes: dict[str, deque[_Job]] = {}
+        self._runners: dict[str, asyncio.Task[None]] = {}
+        self._closed = False
+        self._history_query: Select[Any] = (
+            select(
+                InteractionEvent.at,
+                InteractionEvent.kind,
+                InteractionEvent.summary,
+                InteractionEvent.actor,
+                InteractionEvent.data,
+            )
+            .where(InteractionEvent.customer_id == bindparam("customer_id"))
+            .order_by(InteractionEvent.at.desc(), InteractionEvent.id.desc())
+            .limit(history_limit)
+        )
+        self._cases_query = cast(
+            "Select[Any]",
+            select(Case.kind, Case.title, Case.status)
+            .where(Case.customer_id == bindparam("customer_id"), Case.status == "open")
+            .order_by(Case.created_at.desc())
+            .limit(history_limit),
+        )
 
     async def handle_message(self, message: Mapping[str, Any]) -> None:
-        """Entry point for :func:`contact_center.bus.pump` on the ``events`` stream."""
+        """:meth:`handle` for a bus message (``calls.events.to_dict``)."""
         await self.handle(ev.from_dict(dict(message)))
 
+    async def feed_message(self, message: Mapping[str, Any]) -> None:
+        """:meth:`feed` for a bus message: the entry point of the streaming consumer."""
+        await self.feed(ev.from_dict(dict(message)))
+
     async def handle(self, event: ev.DomainEvent) -> None:
+        """Apply ``event`` and wait until everything it causes is published."""
+        await self.feed(event)
+        await self.settle()
+
+    async def settle(self) -> None:
+        """Wait until every lane is empty (pops waiting for their lookup are out)."""
+        while self._runners:
+            await asyncio.gather(*self._runners.values(), return_exceptions=True)
+
+    async def feed(self, event: ev.DomainEvent) -> None:
+        """Apply ``event`` in stream order; publish what is ready, queue the rest in lanes."""
         ctx = self.contexts.apply(event)
         if ctx is None:
             return
@@ -141,16 +257,21 @@ class ScreenPop:
                 pass
 
     async def close(self) -> None:
-        """Cancel the lookups still running (the owner calls this on shutdown)."""
-        tasks = list(self._found.values())
-        self._found.clear()
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        """Cancel the lookups and lanes still running (the owner calls this on shutdown)."""
+        self._closed = True  # no lookup starts from now on
+        for group in (self._runners, self._found):
+            tasks = list(group.values())
+            group.clear()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        self._lanes.clear()
 
     # -- looking the caller up ---------------------------------------------------------------
 
     def _prefetch(self, ctx: CallContext) -> None:
+        if self._closed:
+            raise RuntimeError("screen pop is closed")
         self._forget(ctx)
         key = (ctx.server, ctx.call_id)
         self._found[key] = asyncio.create_task(self._find(ctx), name=f"screenpop-lookup-{key}")
@@ -163,7 +284,7 @@ class ScreenPop:
             task.cancel()
 
     async def _find(self, ctx: CallContext) -> Found:
-        async with self._db_slots:
+        async with self._db_slots.hold((ctx.server, ctx.call_id)):
             match, customers = await self._customers(ctx)
             history: list[HistoryItem] = []
             open_items: list[OpenItem] = []
@@ -204,38 +325,32 @@ class ScreenPop:
         return ("known" if len(cards) == 1 else "several"), cards
 
     async def _history(self, customer_id: int) -> tuple[list[HistoryItem], list[OpenItem]]:
-        async with self.sessions() as db:
-            rows = await db.execute(
-                select(InteractionEvent)
-                .where(InteractionEvent.customer_id == customer_id)
-                .order_by(InteractionEvent.at.desc(), InteractionEvent.id.desc())
-                .limit(self.history_limit)
+        # Core statements built once, run on the lookup's fast path (prepared statements on
+        # PostgreSQL): an ORM query here cost ~0.4 ms of CPU per call, on the loop that
+        # also pushes the pops.
+        params = {"customer_id": customer_id}
+        rows = await self.lookup.rows(self._history_query, params)
+        history = [
+            HistoryItem(
+                at=at,
+                kind=kind,
+                summary=summary or kind,
+                actor=actor,
+                outcome=str((data or {}).get("disposition") or (data or {}).get("outcome") or ""),
             )
-            history = [
-                HistoryItem(
-                    at=row.at,
-                    kind=row.kind,
-                    summary=row.summary or row.kind,
-                    actor=row.actor,
-                    outcome=str(
-                        (row.data or {}).get("disposition") or (row.data or {}).get("outcome") or ""
-                    ),
-                )
-                for row in rows.scalars()
-            ]
-            cases = await db.execute(
-                select(Case)
-                .where(Case.customer_id == customer_id, Case.status == "open")
-                .order_by(Case.created_at.desc())
-                .limit(self.history_limit)
-            )
-            items = [OpenItem(c.kind, c.title, c.status) for c in cases.scalars()]
-        return history, items
+            for at, kind, summary, actor, data in rows
+        ]
+        cases = await self.lookup.rows(self._cases_query, params)
+        return history, [OpenItem(kind, title, status) for kind, title, status in cases]
 
     async def build_card(
         self, ctx: CallContext, interface: str, stage: str, waited: float
     ) -> PopCard:
-        found = await self.found(ctx)
+        return self.card(ctx, interface, stage, waited, await self.found(ctx))
+
+    def card(
+        self, ctx: CallContext, interface: str, stage: str, waited: float, found: Found
+    ) -> PopCard:
         return PopCard(
             server=ctx.server,
             call_id=ctx.call_id,
@@ -260,17 +375,96 @@ class ScreenPop:
 
     # -- publishing --------------------------------------------------------------------------
 
+    def _ready(self, ctx: CallContext) -> Found | None:
+        """The caller's data if its lookup is done, without waiting."""
+        task = self._found.get((ctx.server, ctx.call_id))
+        if task is None or not task.done() or task.cancelled() or task.exception() is not None:
+            return None
+        return task.result()
+
     async def _pop(self, ctx: CallContext, interface: str, stage: str, waited: float) -> None:
+        lane = self._lanes.get(interface)
+        found = self._ready(ctx) if lane is None else None
+        if found is None:
+            if (ctx.server, ctx.call_id) not in self._found:
+                self._prefetch(ctx)  # a call we did not see arrive (restart, resync)
+            self._enqueue(interface, _Job(ctx, stage, waited))
+            return
+        await self._publish_pop(ctx, interface, stage, waited, found)
+
+    async def _close(self, ctx: CallContext, interface: str, reason: str) -> None:
+        lane = self._lanes.get(interface)
+        if lane is None:
+            await self._publish_close(ctx, interface, reason)
+            return
+        waiting = [j for j in lane if j.ctx is ctx and j.stage != "closed"]
+        if waiting and not any(j.ctx is ctx for j in lane if j.stage == "closed"):
+            for job in waiting:
+                lane.remove(job)
+                if job.waiter is not None:
+                    job.waiter.cancel()
+            if not self._was_popped(ctx, interface):
+                return  # its pop never went out: nothing to close on that screen
+        self._enqueue(interface, _Job(ctx, "closed", reason=reason))
+
+    def _was_popped(self, ctx: CallContext, interface: str) -> bool:
+        return interface in ctx.popped
+
+    def _enqueue(self, interface: str, job: _Job) -> None:
+        self._lanes.setdefault(interface, deque()).append(job)
+        if interface not in self._runners:
+            self._runners[interface] = asyncio.create_task(
+                self._run_lane(interface), name=f"screenpop-lane-{interface}"
+            )
+
+    async def _run_lane(self, interface: str) -> None:
+        lane = self._lanes[interface]
+        try:
+            while lane:
+                job = lane[0]
+                try:
+                    if job.stage == "closed":
+                        await self._publish_close(job.ctx, interface, job.reason)
+                    else:
+                        # This phone rings now: its lookup goes before speculative ones.
+                        self._db_slots.promote((job.ctx.server, job.ctx.call_id))
+                        waiter = job.waiter = asyncio.ensure_future(self.found(job.ctx))
+                        try:
+                            found = await waiter
+                        except asyncio.CancelledError:
+                            current = asyncio.current_task()
+                            if current is not None and current.cancelling():
+                                raise  # the lane itself is being stopped
+                            continue  # dropped while it waited (the call stopped ringing)
+                        if lane and lane[0] is job:
+                            await self._publish_pop(
+                                job.ctx, interface, job.stage, job.waited, found
+                            )
+                except Exception:
+                    log.exception("pop %s for %s failed", job.stage, job.ctx.call_id)
+                if lane and lane[0] is job:
+                    lane.popleft()
+        finally:
+            if not lane and self._lanes.get(interface) is lane:
+                del self._lanes[interface]
+            if self._runners.get(interface) is asyncio.current_task():
+                del self._runners[interface]
+
+    async def _publish_pop(
+        self, ctx: CallContext, interface: str, stage: str, waited: float, found: Found
+    ) -> None:
         logins = await self.directory.logins_for(interface)
         if not logins:
             log.debug("no operator signs in at %s; no pop for call %s", interface, ctx.call_id)
             return
-        card = await self.build_card(ctx, interface, stage, waited)
+        card = self.card(ctx, interface, stage, waited, found)
         html = self.renderer.render(card)
+        ctx.popped.add(interface)
         for login in logins:
             await self.bus.publish(self.stream, pop_message(login, card, html))
 
-    async def _close(self, ctx: CallContext, interface: str, reason: str) -> None:
+    async def _publish_close(self, ctx: CallContext, interface: str, reason: str) -> None:
+        ctx.popped.discard(interface)
         for login in await self.directory.logins_for(interface):
             await self.bus.publish(
                 self.stream,

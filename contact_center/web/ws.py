@@ -19,7 +19,7 @@ import contextlib
 import json
 import logging
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
@@ -75,6 +75,8 @@ class Connection:
     held: list[tuple[str, str]] = field(default_factory=list)
     close_code: CloseCode | None = None
     closed: asyncio.Event = field(default_factory=asyncio.Event)
+    ws: web.WebSocketResponse | None = None  # set once live: frames may be written at once
+    draining: asyncio.Task[None] | None = None  # a written frame waiting for the transport
 
     def close(self, code: CloseCode) -> None:
         if self.close_code is None:
@@ -82,13 +84,19 @@ class Connection:
         self.closed.set()
 
     def offer(self, sid: str, frame: str) -> None:
-        """Queue a frame unless already sent; never blocks, closes the socket on overflow."""
+        """Send or queue a frame unless already sent; never blocks, closes on overflow."""
         if self.replaying:
             self.held.append((sid, frame))
             if len(self.held) > HELD_LIMIT:
                 self.close(CloseCode.TOO_SLOW)
             return
         if compare_ids(sid, self.last_id) <= 0 or self.close_code is not None:
+            return
+        if self.ws is not None and self.draining is None and self.queue.empty():
+            # Nothing ahead of it and the transport keeps up: write it now rather than
+            # wake the writer task a loop iteration later.
+            self.last_id = sid
+            self._write_now(self.ws, frame)
             return
         try:
             self.queue.put_nowait(frame)
@@ -97,6 +105,51 @@ class Connection:
             self.close(CloseCode.TOO_SLOW)
             return
         self.last_id = sid
+
+    def _write_now(self, ws: web.WebSocketResponse, frame: str) -> None:
+        """Run ``ws.send_str(frame)`` up to its first suspension, in the caller's step.
+
+        An uncompressed aiohttp send writes the frame to the transport and suspends only
+        to wait for a full transport buffer to drain (a browser reading slowly). In that
+        case the rest of the send finishes in a task, and frames offered meanwhile wait in
+        the queue, which the writer sends only after that task (order kept).
+        """
+        send = ws.send_str(frame)
+        try:
+            waiting = send.send(None)
+        except StopIteration:
+            return
+        except Exception as exc:  # the transport is closing: the socket is gone
+            log.debug("websocket of %s: write failed: %s", self.login, exc)
+            self.close(CloseCode.GOING_AWAY)
+            return
+        self.draining = asyncio.get_running_loop().create_task(_resume(send, waiting))
+        self.draining.add_done_callback(self._drained)
+
+    def _drained(self, task: asyncio.Task[None]) -> None:
+        self.draining = None
+        if not task.cancelled() and task.exception() is not None:
+            log.debug("websocket of %s: write failed: %s", self.login, task.exception())
+            self.close(CloseCode.GOING_AWAY)
+
+
+async def _resume(send: Coroutine[Any, Any, None], waiting: Any) -> None:
+    """Drive a coroutine started by hand (``send.send(None)``) to its end.
+
+    It suspended by yielding the future it waits on (asyncio's protocol); once that future
+    is done, resuming it with ``send(None)`` lets it read the result, as a task would.
+    """
+    try:
+        while True:
+            if isinstance(waiting, asyncio.Future):
+                await asyncio.wait([waiting])
+            else:  # a bare yield (sleep(0))
+                await asyncio.sleep(0)
+            waiting = send.send(None)
+    except StopIteration:
+        return
+    finally:
+        send.close()
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,6 +262,13 @@ class PopHub:
 
     # -- the reader -------------------------------------------------------------------------
 
+    def _on_entry(self, sid: str, message: dict[str, Any]) -> None:
+        try:
+            self.dispatch(sid, message)
+        except Exception:
+            log.exception("pop hub skipped a bad message %s: %r", sid, message)
+        self.cursor = sid
+
     def dispatch(self, sid: str, message: dict[str, Any]) -> None:
         """Hand one stream entry to the sockets it is meant for."""
         kind = message.get("type")
@@ -249,6 +309,17 @@ class PopHub:
 
     async def run(self) -> None:
         """Follow the stream forever (a task owned by the app's cleanup context)."""
+        listen = getattr(self.bus, "listen", None)
+        if listen is not None:
+            # The in-process bus: every entry is dispatched in the publisher's own step, in
+            # stream order — no reader to wake, no decoding (see MemoryBus.listen).
+            self.cursor = await self.bus.last_id(self.stream)
+            unsubscribe = listen(self.stream, self._on_entry)
+            self.started.set()
+            try:
+                await asyncio.Event().wait()
+            finally:
+                unsubscribe()
         backoff = 0.2
         while True:
             try:
@@ -320,6 +391,7 @@ async def serve_socket(
     except (ConnectionError, RuntimeError):
         hub.unregister(conn)
         return ws
+    conn.ws = ws
     hub.go_live(conn, backlog)
     writer = asyncio.create_task(_write(ws, conn), name=f"ws-writer-{conn.login}")
     reader = asyncio.create_task(_read(ws, conn, still_signed_in), name=f"ws-reader-{conn.login}")
@@ -330,6 +402,9 @@ async def serve_socket(
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     finally:
         hub.unregister(conn)
+        conn.ws = None
+        if conn.draining is not None:
+            conn.draining.cancel()
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -351,6 +426,8 @@ async def _watch_session(conn: Connection, still_signed_in: Any) -> None:
 async def _write(ws: web.WebSocketResponse, conn: Connection) -> None:
     while True:
         frame = await conn.queue.get()
+        while conn.draining is not None:  # a frame written at once is still being sent
+            await asyncio.wait([conn.draining])
         await ws.send_str(frame)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,7 +15,9 @@ from contact_center.bus import POPS, MemoryBus
 from contact_center.calls import events as ev
 from contact_center.customers.lookup import CustomerLookup
 from contact_center.screenpop import ScreenPop
+from contact_center.screenpop.service import LookupSlots
 from contact_center.store.models import Case, InteractionEvent
+from tests.conftest import wait_for
 from tests.integration.web_support import SQLITE_ONLY, add_customer, add_user, database
 
 ALICE, BOB = "Local/101@agents", "Local/102@agents"
@@ -356,3 +359,97 @@ async def test_handle_message_takes_bus_dicts(screenpop: ScreenPop, bus: MemoryB
     for event in [*arrival("c1", "+74957654321"), offered("c1", ALICE)]:
         await screenpop.handle_message(ev.to_dict(event))
     assert ["alice"] == [m["to"] for m in await pops(bus)]
+
+
+async def test_a_slow_lookup_holds_up_only_its_own_operators_pops(
+    screenpop: ScreenPop, bus: MemoryBus, db: async_sessionmaker[AsyncSession]
+) -> None:
+    """The streaming consumer: alice's caller takes long to look up; bob's pop, later in
+    the stream, goes out meanwhile; alice's follows once her lookup is done, then its close."""
+    await add_customer(db, "Slow Caller", ["+74951111111"])
+    await add_customer(db, "Quick Caller", ["+74952222222"])
+    gate = asyncio.Event()
+    by_number = screenpop.lookup.by_number
+
+    async def slow_for_one(raw: str) -> list[Any]:
+        if raw.endswith("1111111"):
+            await gate.wait()
+        return await by_number(raw)
+
+    screenpop.lookup.by_number = slow_for_one  # type: ignore[method-assign]
+    for event in [*arrival("a", "+74951111111"), offered("a", ALICE)]:
+        await screenpop.feed(event)
+    for event in [*arrival("b", "+74952222222"), offered("b", BOB)]:
+        await screenpop.feed(event)  # returns although alice's pop is still waiting
+    await wait_for(lambda: screenpop.lookup.cached_entries >= 1)
+    await wait_for(lambda: _has_pop(bus, "bob"))
+    assert [] == await pops(bus, "alice")
+
+    answered = ev.CallAnswered(
+        **base("a", T0 + 12),
+        queue="support",
+        interface=ALICE,
+        member_name="Alice",
+        hold_seconds=9.0,
+        ring_seconds=2.0,
+    )
+    await screenpop.feed(answered)
+    gate.set()
+    await screenpop.settle()
+
+    to_alice = await pops(bus, "alice")
+    assert [("pop", "offered"), ("pop", "answered")] == [(m["type"], m["stage"]) for m in to_alice]
+    assert "Slow Caller" in to_alice[0]["html"]
+
+
+async def test_a_pop_still_waiting_when_the_call_stops_ringing_is_dropped_with_its_close(
+    screenpop: ScreenPop, bus: MemoryBus, db: async_sessionmaker[AsyncSession]
+) -> None:
+    await add_customer(db, "Gone Caller", ["+74953333333"])
+    gate = asyncio.Event()
+    by_number = screenpop.lookup.by_number
+
+    async def held(raw: str) -> list[Any]:
+        await gate.wait()
+        return await by_number(raw)
+
+    screenpop.lookup.by_number = held  # type: ignore[method-assign]
+    for event in [*arrival("c", "+74953333333"), offered("c", ALICE), offered("c", BOB)]:
+        await screenpop.feed(event)
+    await screenpop.feed(
+        ev.CallRingNoAnswer(
+            **base("c", T0 + 14),
+            queue="support",
+            interface=BOB,
+            member_name="Bob",
+            ring_seconds=4.0,
+        )
+    )
+    await screenpop.feed(ev.CallEnded(**base("c", T0 + 15), cause=16))
+    gate.set()
+    await screenpop.settle()
+
+    # Nobody saw a pop for a call that stopped ringing before it was ready: no pop, no close.
+    assert [] == await pops(bus)
+
+
+async def test_the_lookup_a_ringing_phone_waits_for_goes_before_speculative_ones() -> None:
+    slots = LookupSlots(1)
+    order: list[str] = []
+    gate = asyncio.Event()
+
+    async def lookup(key: str) -> None:
+        async with slots.hold(key):
+            order.append(key)
+            await gate.wait()
+
+    tasks = [asyncio.create_task(lookup(k)) for k in ("first", "b", "c", "anna")]
+    await wait_for(lambda: order == ["first"])
+    slots.promote("anna")  # anna's phone rings now
+    gate.set()
+    await asyncio.gather(*tasks)
+    assert ["first", "anna", "b", "c"] == order
+
+
+async def _has_pop(bus: MemoryBus, login: str) -> bool:
+    return any(m["type"] == "pop" for m in await pops(bus, login))

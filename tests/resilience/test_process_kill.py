@@ -6,18 +6,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
+from sqlalchemy import select
 
 from contact_center.demo import free_port
 from contact_center.sim.pbx import SimPbx
+from contact_center.store import models
 from contact_center.store.db import create_engine, session_factory
 from tests.conftest import wait_for
 from tests.e2e.service_support import ROOT, seed_people
@@ -80,6 +84,55 @@ async def serving(env: dict[str, str], port: int) -> AsyncIterator[asyncio.subpr
         await proc.wait()
 
 
+async def history_rows(sessions: Any, leave_out: Collection[str] = ()) -> dict[str, list[Any]]:
+    """Every history, call, leg and charge row (without surrogate ids), but of ``leave_out``."""
+    async with sessions() as db:
+        events = (await db.scalars(select(models.InteractionEvent))).all()
+        calls = (await db.scalars(select(models.Call))).all()
+        legs = (
+            await db.execute(
+                select(models.CallLeg, models.Call.linkedid).join(
+                    models.Call, models.Call.id == models.CallLeg.call_id
+                )
+            )
+        ).all()
+        charges = (await db.scalars(select(models.Charge))).all()
+    return {
+        "events": sorted(
+            (e.key, e.kind, e.call_linkedid, str(e.at), e.actor, e.summary, str(e.data))
+            for e in events
+            if e.call_linkedid not in leave_out
+        ),
+        "calls": sorted(
+            (
+                *(c.linkedid, c.caller_number, c.caller_name, c.queue, c.operator_interface),
+                *(c.outcome, str(c.started_at), str(c.answered_at), str(c.ended_at)),
+                *(c.wait_seconds, c.talk_seconds, str(c.ivr_path)),
+            )
+            for c in calls
+            if c.linkedid not in leave_out
+        ),
+        "legs": sorted(
+            (linkedid, leg.uniqueid, leg.channel, leg.role, str(leg.started_at), str(leg.ended_at))
+            for leg, linkedid in legs
+            if linkedid not in leave_out
+        ),
+        "charges": sorted(
+            (c.call_linkedid, str(c.amount), str(c.breakdown))
+            for c in charges
+            if c.call_linkedid not in leave_out
+        ),
+    }
+
+
+async def charged(sessions: Any, linkedids: set[str]) -> bool:
+    async with sessions() as db:
+        rows = await db.scalars(
+            select(models.Charge.call_linkedid).where(models.Charge.call_linkedid.in_(linkedids))
+        )
+        return set(rows) == linkedids
+
+
 SOAK = pytest.mark.skipif(not os.environ.get("CC_SOAK"), reason="soak: set CC_SOAK=1")
 
 
@@ -97,7 +150,9 @@ async def test_killed_mid_call_then_restarted_history_complete_and_once(
     """Property: the service process stopped mid-call (kill -9 or SIGTERM) while the call
     then ends and another whole call happens, and started again: the answered call is closed
     once, the call it never saw is in history from Asterisk's records (closed once), and no
-    history row is written twice."""
+    history row is written twice. Rebuilding history again — one more restart with the saved
+    offsets reset, so the resync re-reads all of Master.csv and queue_log — leaves every
+    history, call, leg and charge row exactly as it was."""
     agi_port, web_port = free_port(), free_port()
     async with SimPbx(sim_config(tmp_path, MANUAL, agi_port)) as pbx:
         settings = service_settings(tmp_path, postgres_url, ami_port=pbx.port, agi_port=agi_port)
@@ -139,12 +194,36 @@ async def test_killed_mid_call_then_restarted_history_complete_and_once(
 
                 await wait_for(both_closed, timeout=20)
                 complete = time.monotonic() - stopped_at
+                # billing, a consumer of its own, done too before this process goes
+                await wait_for(lambda: charged(sessions, {call.linkedid, unseen.linkedid}), 10)
             assert (1, 1) == (await history_counts(sessions, call.linkedid))[:2]
             assert (1, 1) == (await history_counts(sessions, unseen.linkedid))[:2]
+            assert 0 == await duplicate_keys(sessions)
+
+            # rebuild again, from the start of Asterisk's records
+            once = await history_rows(sessions)
+            offsets = tmp_path / "data" / "ami-pbx1-offsets.json"
+            ends = json.loads(offsets.read_text())
+            assert ends["cdr"] > 0 and ends["queue_log"] > 0
+            offsets.write_text(json.dumps({"cdr": 0, "queue_log": 0}))
+            async with serving(env, web_port):
+                await wait_for(lambda: json.loads(offsets.read_text())["cdr"] > 0, timeout=10)
+                # a call after the re-read: once it is in history, all before it is too
+                marker = await pbx.place_call("4951110002", "+74951112233", "Marker", talk=0.2)
+
+                async def marker_closed() -> bool:
+                    return (await history_counts(sessions, marker.linkedid))[1] == 1
+
+                await wait_for(marker_closed, timeout=20)
+                await wait_for(lambda: charged(sessions, {marker.linkedid}), 10)
+            reread = await history_rows(sessions, leave_out={marker.linkedid})
+            assert once == reread
             assert 0 == await duplicate_keys(sessions)
         finally:
             await engine.dispose()
     print(
         f"\n{how.name} mid-call: restarted and ready in {restarted:.2f} s, "
-        f"history complete {complete:.2f} s after the stop"
+        f"history complete {complete:.2f} s after the stop; rebuilt from "
+        f"{ends['cdr']} B of Master.csv and {ends['queue_log']} B of queue_log: "
+        f"{sum(map(len, once.values()))} rows, 0 changed, 0 added"
     )

@@ -68,7 +68,7 @@ def test_yaml_plan_with_defaults_and_bands(tmp_path: Path) -> None:
         ),
         (GOOD + '  - {prefix: "7", per_minute: "2"}\n', 9, "duplicate rate for prefix 7"),
         (GOOD.replace('"18:00"', '"25:00"'), 4, "to must be a time HH:MM"),
-        (GOOD.replace("currency: rub", "currency: rubles"), 1, "currency must be a 3-letter"),
+        (GOOD.replace("currency: rub", "currency: rubles"), 2, "currency must be a 3-letter"),
         (GOOD.replace("defaults:", "default:"), 1, "unknown key(s) default"),
         (GOOD.replace("rates:\n", "rates: [\n"), 7, "invalid YAML"),
     ],
