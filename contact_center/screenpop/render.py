@@ -1,7 +1,11 @@
 """The pop card: data (:class:`PopCard`) and its HTML (jinja2, autoescaped, overridable).
 
-The company overrides the card by putting its own ``pop_card.html`` in a folder named by
-``web.pop_templates_dir``; the built-in template is the fallback and shows every field.
+The company overrides the card by putting its own ``pop_card.html`` (the frame, rendered when
+the phone rings), ``pop_customer.html`` (who is calling) or ``pop_history.html`` (open items
+and recent interactions) in a folder named by ``web.pop_templates_dir``; the built-in templates
+are the fallback and show every field. The last two depend only on who is calling, so they are
+rendered when the caller is looked up — before the phone rings — and the ring only renders
+the frame around them.
 """
 
 from __future__ import annotations
@@ -12,12 +16,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import jinja2
+from markupsafe import Markup
 
 from contact_center.customers.lookup import CustomerCard
 from contact_center.screenpop.context import IvrStepView, QueueVisit, TransferView
 
 BUILTIN_TEMPLATES = Path(__file__).parent / "templates"
 CARD_TEMPLATE = "pop_card.html"
+CUSTOMER_TEMPLATE = "pop_customer.html"
+HISTORY_TEMPLATE = "pop_history.html"
 MAX_TEXT = 200  # caller names are attacker-controlled; a 10 KB name must not flood the card
 
 DISPOSITIONS = ("resolved", "callback", "escalated", "sale", "complaint", "wrong number", "other")
@@ -102,6 +109,24 @@ class CardRenderer:
         self.env.filters["mmss"] = seconds
         self.env.filters["when"] = when
         self._template = self.env.get_template(CARD_TEMPLATE)
+        self._customer = self.env.get_template(CUSTOMER_TEMPLATE)
+        self._history = self.env.get_template(HISTORY_TEMPLATE)
 
-    def render(self, card: PopCard) -> str:
-        return self._template.render(card=card)
+    def render_parts(self, card: PopCard) -> CardParts:
+        """The parts of the card that depend only on who is calling."""
+        return CardParts(
+            Markup(self._customer.render(card=card)), Markup(self._history.render(card=card))
+        )
+
+    def render(self, card: PopCard, parts: CardParts | None = None) -> str:
+        """The whole card; ``parts`` rendered earlier for the same caller, or now."""
+        parts = parts or self.render_parts(card)
+        return self._template.render(
+            card=card, customer_html=parts.customer_html, history_html=parts.history_html
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CardParts:
+    customer_html: Markup
+    history_html: Markup

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections import OrderedDict, deque
@@ -34,7 +35,7 @@ from contact_center.bus.base import POPS, Bus
 from contact_center.calls import events as ev
 from contact_center.customers.lookup import CustomerCard, CustomerLookup
 from contact_center.screenpop.context import CallContext, CallContexts
-from contact_center.screenpop.render import CardRenderer, HistoryItem, OpenItem, PopCard
+from contact_center.screenpop.render import CardParts, CardRenderer, HistoryItem, OpenItem, PopCard
 from contact_center.store.models import Case, InteractionEvent, User
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,7 @@ class Found:
     customers: tuple[CustomerCard, ...]
     history: tuple[HistoryItem, ...]
     open_items: tuple[OpenItem, ...]
+    parts: CardParts | None = None  # rendered with the lookup, off the ring-time path
 
 
 class OperatorDirectory:
@@ -290,7 +292,12 @@ class ScreenPop:
             open_items: list[OpenItem] = []
             if len(customers) == 1:
                 history, open_items = await self._history(customers[0].id)
-        return Found(match, tuple(customers), tuple(history), tuple(open_items))
+        found = Found(match, tuple(customers), tuple(history), tuple(open_items))
+        try:
+            parts = self.renderer.render_parts(self.card(ctx, "", "", 0.0, found))
+        except Exception:  # a broken company template: rendered (and reported) at ring time
+            return found
+        return dataclasses.replace(found, parts=parts)
 
     async def found(self, ctx: CallContext) -> Found:
         """The caller's customer data: the prefetched result, or looked up now."""
@@ -458,7 +465,7 @@ class ScreenPop:
             log.debug("no operator signs in at %s; no pop for call %s", interface, ctx.call_id)
             return
         card = self.card(ctx, interface, stage, waited, found)
-        html = self.renderer.render(card)
+        html = self.renderer.render(card, found.parts)
         ctx.popped.add(interface)
         for login in logins:
             await self.bus.publish(self.stream, pop_message(login, card, html))
