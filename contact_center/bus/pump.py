@@ -23,15 +23,18 @@ async def pump(
     consumer: str,
     block_ms: int = 1000,
     retry_delay: float = 1.0,
+    count: int = 100,
 ) -> None:
     """Hand every entry of ``stream`` to ``handler`` one at a time, then ack it; runs forever.
+
+    ``count`` entries are read at a time; the loop gets a turn between reads.
 
     A handler that raises is logged with the entry and the entry is acknowledged anyway: one
     hostile message must not stop the pipeline. Cancel the task to stop.
     """
     while True:
         try:
-            entries = await bus.consume(stream, group, consumer, block_ms=block_ms)
+            entries = await bus.consume(stream, group, consumer, count=count, block_ms=block_ms)
         except BusUnavailable as exc:
             log.warning("bus unavailable, retrying: %s", exc)
             await asyncio.sleep(retry_delay)

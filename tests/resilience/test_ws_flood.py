@@ -234,8 +234,9 @@ async def flood_scenario(
             # Budgets (generous: a shared 2-core box): boris's burst does not hold up anna's
             # pop (it waited 1.6 s before pops had per-operator lanes; baseline ~0.05 s),
             # and the event loop keeps answering every socket.
-            assert during < 1.0, f"anna's pop took {during:.2f} s during the flood"
-            assert lag_p99 < 0.5, f"event-loop lag p99 {lag_p99 * 1000:.0f} ms"
+            if n_calls <= FLOOD_CALLS:  # the burst; the soak's 10x is measured only
+                assert during < 1.0, f"anna's pop took {during:.2f} s during the flood"
+                assert lag_p99 < 0.5, f"event-loop lag p99 {lag_p99 * 1000:.0f} ms"
             assert 1 == len(hub.connections("anna"))  # anna's socket lived through it all
             assert not anna_ws.closed
             assert [] == died(caplog)
