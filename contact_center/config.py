@@ -85,7 +85,7 @@ class WebSettings:
     secure_cookies: bool = False
     allowed_origins: str = ""  # comma-separated; empty: same origin only
     public_url: str = ""
-    pop_templates_dir: str = ""  # a folder whose pop_card.html overrides the built-in card
+    pop_templates_dir: str = ""  # a folder whose pop_*.html override the built-in card
     # added by integrations: when set, /metrics needs "Authorization: Bearer <token>"
     metrics_token: str = ""
 
