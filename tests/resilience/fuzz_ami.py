@@ -82,7 +82,9 @@ def stream_of(junk: bytes) -> bytes:
     return junk + b"\r\n\r\n" + end + GOOD
 
 
-def feed(stream: bytes, cuts: list[int], frame_filter: FrameFilter) -> tuple[list[Frame], int]:
+def feed(
+    stream: bytes, cuts: list[int], frame_filter: FrameFilter, max_frame: int = MAX_FRAME
+) -> tuple[list[Frame], int]:
     """Parse ``stream`` split at ``cuts`` as TCP reads; (frames, most bytes held between reads)."""
     frames: list[Frame] = []
     leftover = b""
@@ -90,7 +92,7 @@ def feed(stream: bytes, cuts: list[int], frame_filter: FrameFilter) -> tuple[lis
     start = 0
     for cut in [*sorted(c % (len(stream) + 1) for c in cuts), len(stream)]:
         chunk, start = stream[start:cut], max(start, cut)
-        got, leftover = parse(leftover + chunk, frame_filter, max_frame=MAX_FRAME)
+        got, leftover = parse(leftover + chunk, frame_filter, max_frame=max_frame)
         frames.extend(got)
         held = max(held, len(leftover))
     return frames, held

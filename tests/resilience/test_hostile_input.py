@@ -20,6 +20,7 @@ from contact_center.ami.tracker import TRACKER_FILTER
 from contact_center.exports.csvsafe import FORMULA_STARTS
 from tests.conftest import wait_for
 from tests.e2e.service_support import Rig, sign_in
+from tests.resilience.fuzz_ami import feed
 from tests.resilience.rig import fault_rig, history_counts
 from tests.resilience.test_ami_faults import QUERIES
 
@@ -59,20 +60,6 @@ junk_frame = (
 )
 
 
-def feed(stream: bytes, cuts: list[int], max_frame: int) -> tuple[list[Any], int]:
-    """Parse ``stream`` split at ``cuts`` as TCP reads; (frames, largest leftover held)."""
-    frames: list[Any] = []
-    leftover = b""
-    largest = 0
-    start = 0
-    for cut in [*sorted(c % (len(stream) + 1) for c in cuts), len(stream)]:
-        chunk, start = stream[start:cut], max(start, cut)
-        got, leftover = parse(leftover + chunk, TRACKER_FILTER, max_frame=max_frame)
-        frames.extend(got)
-        largest = max(largest, len(leftover))
-    return frames, largest
-
-
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(junk=st.lists(junk_frame, max_size=6), cuts=st.lists(st.integers(0, 10**6), max_size=6))
 def test_fuzzed_frames_never_crash_and_the_next_good_frame_is_kept(
@@ -82,7 +69,7 @@ def test_fuzzed_frames_never_crash_and_the_next_good_frame_is_kept(
     in a value, over-long lines — never raises, the good frame after it is delivered, and
     the bytes held between reads never exceed the frame cap (memory capped)."""
     stream = b"".join(j + b"\r\n\r\n" for j in junk) + GOOD
-    frames, largest = feed(stream, cuts, MAX_FRAME)
+    frames, largest = feed(stream, cuts, TRACKER_FILTER, MAX_FRAME)
     hangups = [f for f in frames if f.name == "Hangup" and f.headers.get("Uniqueid") == "42.1"]
     assert hangups, f"good frame lost after {stream[:200]!r}"
     assert largest <= MAX_FRAME + 64 * 1024  # the cap plus at most one read
