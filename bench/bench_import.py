@@ -1,9 +1,11 @@
-"""Customer import throughput on SQLite (target ≥ 20,000 rows/s).
+"""Customer import throughput on SQLite (target ≥ 20,000 rows/s, also at 1,000,000 rows).
 
 Baseline in the same run: the same CSV read with ``csv`` and written with plain ``sqlite3``
 ``executemany`` (no normalisation, no merge) — the floor of what any importer can do.
+The importer parses in a worker process from its second chunk on: CPU figures include the
+worker's, and the peak RSS of both processes is shown (memory must stay flat with --rows).
 
-    .venv/bin/python -m bench.bench_import [--rows 100000] [--chunk-size 5000]
+    .venv/bin/python -m bench.bench_import [--rows 100000] [--chunk-size N]
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import argparse
 import asyncio
 import csv
 import json
+import os
 import resource
 import sqlite3
 import tempfile
@@ -19,23 +22,33 @@ import time
 from pathlib import Path
 from typing import Any
 
-from contact_center.customers.demo_data import write_demo_csv
-from contact_center.customers.importer import CustomerImporter
-from contact_center.store import migrate
-from contact_center.store.db import create_engine
+# The project's modules are imported inside the functions: the importer's worker process
+# (spawned) imports this module again, and should start as light as under
+# `contact-center customers import`.
+
+
+def _cpu_seconds() -> float:
+    """This process (all threads) and its finished children (the importer's worker)."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
 
 
 async def _run_importer(csv_path: Path, db_path: Path, chunk_size: int) -> dict[str, Any]:
+    from contact_center.customers.importer import CustomerImporter
+    from contact_center.store import migrate
+    from contact_center.store.db import create_engine
+
     url = f"sqlite+aiosqlite:///{db_path}"
     await migrate.upgrade(url)
     engine = create_engine(url)
-    cpu_started = time.process_time()
+    cpu_started = _cpu_seconds()
     try:
         report = await CustomerImporter(engine, chunk_size=chunk_size).import_file(csv_path)
     finally:
         await engine.dispose()
-    cpu = time.process_time() - cpu_started
-    # CPU time (all threads) is the figure a shared, busy machine does not distort.
+    cpu = _cpu_seconds() - cpu_started
+    # CPU time (all threads, and the worker) is the figure a shared, busy machine does not
+    # distort.
     return {
         **report.to_dict(),
         "cpu_seconds": round(cpu, 2),
@@ -45,6 +58,8 @@ async def _run_importer(csv_path: Path, db_path: Path, chunk_size: int) -> dict[
 
 def _run_raw_sqlite(csv_path: Path, db_path: Path, chunk_size: int) -> tuple[float, float]:
     """(rows/s, rows per CPU second) of csv → sqlite3.executemany into the same tables."""
+    from contact_center.store import migrate
+
     asyncio.run(migrate.upgrade(f"sqlite+aiosqlite:///{db_path}"))
     conn = sqlite3.connect(db_path)
     conn.execute("PRAGMA journal_mode=WAL")
@@ -115,15 +130,17 @@ def _raw_chunk(conn: sqlite3.Connection, chunk: list[list[str]], next_id: int) -
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)
-    parser.add_argument("--chunk-size", type=int, default=5_000)
+    parser.add_argument("--chunk-size", type=int, help="default: the importer's")
     args = parser.parse_args(argv)
+    from contact_center.customers.demo_data import write_demo_csv
+    from contact_center.customers.importer import CHUNK_SIZE
+
+    chunk_size = args.chunk_size or CHUNK_SIZE
     with tempfile.TemporaryDirectory() as tmp:
         csv_path = Path(tmp) / "customers.csv"
         write_demo_csv(csv_path, args.rows, seed=7)
-        report = asyncio.run(_run_importer(csv_path, Path(tmp) / "import.sqlite3", args.chunk_size))
-        raw_rate, raw_cpu_rate = _run_raw_sqlite(
-            csv_path, Path(tmp) / "raw.sqlite3", args.chunk_size
-        )
+        report = asyncio.run(_run_importer(csv_path, Path(tmp) / "import.sqlite3", chunk_size))
+        raw_rate, raw_cpu_rate = _run_raw_sqlite(csv_path, Path(tmp) / "raw.sqlite3", chunk_size)
     figures = {
         "benchmark": "customer import, SQLite",
         "rows": args.rows,
@@ -135,6 +152,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "ratio_importer_to_raw": round(report["rows_per_second"] / raw_rate, 3),
         "ratio_importer_to_raw_cpu": round(report["rows_per_cpu_second"] / raw_cpu_rate, 3),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "worker_peak_rss_mb": round(
+            resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1
+        ),
         "target_rows_per_second": 20_000,
         "meets_target": report["rows_per_second"] >= 20_000,
     }

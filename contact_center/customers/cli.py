@@ -15,6 +15,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 
 from contact_center.config import ConfigError, Settings, load_settings
 from contact_center.customers.importer import (
+    CHUNK_SIZE,
     CustomerImporter,
     CustomerImportError,
     Progress,
@@ -42,7 +43,7 @@ def add_arguments_cmd_customers(parser: argparse.ArgumentParser) -> None:
         "account_number/custom.NAME, or '-' to skip it (repeatable)",
     )
     imp.add_argument("--rejects", type=Path, help="write rejected rows to this CSV file")
-    imp.add_argument("--chunk-size", type=int, default=5_000)
+    imp.add_argument("--chunk-size", type=int, default=CHUNK_SIZE, help="rows per transaction")
     imp.add_argument("--no-progress", action="store_true", help="no progress line on stderr")
 
     look = sub.add_parser("lookup", help="find the customers with a phone number (JSON)")
@@ -95,7 +96,12 @@ async def _import(
 ) -> int:
     with open_table(args.file) as (header, _rows):
         pass  # fail early on a missing or unreadable file, before touching the database
-    rejects_file = args.rejects.open("w", newline="", encoding="utf-8") if args.rejects else None
+    # surrogateescape: a row rejected for bytes that are not UTF-8 is written back unchanged
+    rejects_file = (
+        args.rejects.open("w", newline="", encoding="utf-8", errors="surrogateescape")
+        if args.rejects
+        else None
+    )
     rejects_csv = csv.writer(rejects_file) if rejects_file else None
     if rejects_csv:
         # The original columns after row and reason: fix the rows, drop the first two

@@ -1,103 +1,79 @@
 """Bulk customer import from CSV or XLSX: streaming, batched, merged on phone number.
 
 Rows are read one at a time (``csv`` / openpyxl read-only) and written in chunks, one
-transaction per chunk, so a file of millions of rows needs memory for one chunk only.
+transaction per chunk, so a file of millions of rows needs memory for a few chunks only.
 Duplicates are merged, not inserted twice: inside a chunk by a dict, across chunks (and
 with customers already stored) by one indexed query per chunk, since earlier chunks are
 already committed.
+
+What a row means (``rows.py``) is decided by one pure function, run in this process for a
+small file and, for a big one, in a worker process that parses the next chunks while this
+one writes: parsing (phone number normalisation) and writing each need most of a core.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import csv
 import json
+import multiprocessing
+import re
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 from typing import Any, TextIO, cast
 
 from sqlalchemy import Table, bindparam, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from contact_center.customers.phones import normalize_number, phone_suffix, safe_display
-from contact_center.store.bulk import allocate_ids, bulk_insert, lock_for_writing
+from contact_center.customers.rows import (
+    ACCOUNT,
+    FIELD_NAMES,
+    BadRow,
+    ColumnMap,
+    CustomerImportError,
+    ParsedChunk,
+    RowParser,
+    init_worker,
+    parse_chunk,
+)
+from contact_center.customers.rows import MappingError as MappingError
+from contact_center.store.bulk import allocate_ids, bulk_insert_columns, lock_for_writing
 from contact_center.store.db import utcnow
 from contact_center.store.models import Customer, CustomerPhone
 
-CHUNK_SIZE = 5_000
+CHUNK_SIZE = 10_000
 MAX_KEPT_REJECTS = 1_000
 # SQLite (≥ 3.32) and asyncpg allow 32766 bound parameters per statement.
 IN_BATCH = 5_000
-PHONE_SEPARATORS = (",", ";", "|")
+# Chunks read ahead of the one being written: the worker parses them meanwhile. Two keep
+# it busy while a chunk is written, and memory bounded to a few chunks.
+READ_AHEAD = 2
+# Rows read before parsing moves to a worker process: fewer take well under a second here,
+# and starting a worker costs about 0.1 s of the other core.
+WORKER_AFTER_ROWS = 10_000
 
-# Customer columns an import may set, with their maximum lengths.
-FIELDS: dict[str, int] = {
-    "name": 200,
-    "company": 200,
-    "segment": 40,
-    "language": 16,
-    "email": 200,
-    "address": 400,
-    "notes": 100_000,
-    "account_number": 40,
-}
-# Header spellings we recognise without a --mapping (lower-cased, spaces/dashes → "_").
-SYNONYMS: dict[str, str] = {
-    "name": "name",
-    "full_name": "name",
-    "customer": "name",
-    "fio": "name",
-    "фио": "name",
-    "имя": "name",
-    "phone": "phone",
-    "phones": "phone",
-    "telephone": "phone",
-    "tel": "phone",
-    "mobile": "phone",
-    "phone_number": "phone",
-    "телефон": "phone",
-    "company": "company",
-    "organization": "company",
-    "organisation": "company",
-    "компания": "company",
-    "segment": "segment",
-    "tier": "segment",
-    "language": "language",
-    "lang": "language",
-    "email": "email",
-    "e_mail": "email",
-    "mail": "email",
-    "address": "address",
-    "адрес": "address",
-    "notes": "notes",
-    "note": "notes",
-    "comment": "notes",
-    "account": "account_number",
-    "account_number": "account_number",
-    "account_no": "account_number",
-    "лицевой_счет": "account_number",
-}
-IGNORE = "-"
-
-_NO_CUSTOM: dict[str, str] = {}  # shared, so bulk_insert serialises it once per chunk
 _CUSTOMERS = cast(Table, Customer.__table__)
 _PHONES = cast(Table, CustomerPhone.__table__)
-_TEXT_FIELDS = tuple(name for name in FIELDS if name != "account_number")
-_CUSTOMER_COLUMNS = ("id", *_TEXT_FIELDS, "account_number", "custom", "created_at", "updated_at")
-
-
-class CustomerImportError(Exception):
-    """The file as a whole cannot be imported; the message says why."""
+# SQLite connection settings for the import, restored after it (see _tuned_for_import).
+_SQLITE_IMPORT_SETTINGS = {
+    # Random inserts into the phone indexes thrash the default 2 MB page cache once the
+    # tables grow; 64 MB is still bounded.
+    "cache_size": -65_536,
+    # A checkpoint once the WAL passes 16384 pages (64 MB) rather than 1000: every chunk
+    # writes more than 1000 pages, so by default each commit also copied all the index
+    # pages it touched into the database file (a tenth of a million-row import's time).
+    "wal_autocheckpoint": 16_384,
+}
 
 
 class UnsupportedFormat(CustomerImportError):
-    pass
-
-
-class MappingError(CustomerImportError):
     pass
 
 
@@ -133,73 +109,6 @@ class ImportReport:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class ColumnMap:
-    """Which column feeds which field; unmapped columns become custom fields."""
-
-    fields: tuple[tuple[int, str], ...]  # (column index, customer field)
-    phones: tuple[int, ...]
-    custom: tuple[tuple[int, str], ...]  # (column index, custom field name)
-    limits: tuple[tuple[int, str, int], ...] = ()  # fields with their maximum lengths
-
-    @classmethod
-    def from_header(cls, header: Sequence[str], overrides: Mapping[str, str]) -> ColumnMap:
-        fields: list[tuple[int, str]] = []
-        phones: list[int] = []
-        custom: list[tuple[int, str]] = []
-        known = {h.strip() for h in header}
-        for column in overrides:
-            if column not in known:
-                raise MappingError(f"--mapping {column}=…: no column {column!r} in the header")
-        for index, title in enumerate(header):
-            title = title.strip()
-            target = overrides.get(title) or SYNONYMS.get(_header_key(title)) or f"custom.{title}"
-            if target == IGNORE or not title:
-                continue
-            if target == "phone":
-                phones.append(index)
-            elif target.startswith("custom."):
-                custom.append((index, target.removeprefix("custom.")))
-            elif target in FIELDS:
-                fields.append((index, target))
-            else:
-                allowed = ", ".join([*FIELDS, "phone", "custom.NAME", IGNORE])
-                raise MappingError(f"column {title!r}: unknown field {target!r} (use {allowed})")
-        if not phones:
-            raise MappingError("no phone column (map one with --mapping COLUMN=phone)")
-        if "name" not in {name for _, name in fields}:
-            raise MappingError("no name column (map one with --mapping COLUMN=name)")
-        limits = tuple((index, name, FIELDS[name]) for index, name in fields)
-        return cls(tuple(fields), tuple(phones), tuple(custom), limits)
-
-
-def _header_key(title: str) -> str:
-    return title.strip().lower().replace(" ", "_").replace("-", "_")
-
-
-@dataclass(slots=True)
-class _Candidate:
-    row: int
-    values: dict[str, str]
-    phones: list[str]  # E.164, in file order
-    raw_phones: dict[str, str]
-    custom: dict[str, str]
-    cells: Sequence[str]  # the row as read, for the rejects file
-    customer_id: int | None = None
-    conflict: str = ""  # why the database refuses this row, found while attaching
-
-    def absorb(self, other: _Candidate) -> None:
-        """A later row for the same person: its non-empty values win."""
-        self.values.update({k: v for k, v in other.values.items() if v})
-        extra = {k: v for k, v in other.custom.items() if v}
-        if extra:  # a new dict: self.custom may be the shared empty one
-            self.custom = {**self.custom, **extra}
-        for e164 in other.phones:
-            if e164 not in self.raw_phones:
-                self.phones.append(e164)
-                self.raw_phones[e164] = other.raw_phones[e164]
-
-
 # --- reading --------------------------------------------------------------------------------
 
 
@@ -220,31 +129,66 @@ def open_table(path: Path) -> Iterator[tuple[list[str], Iterator[list[str]]]]:
 
 
 def _read_csv(path: Path, stack: contextlib.ExitStack) -> tuple[list[str], Iterator[list[str]]]:
-    fh = stack.enter_context(path.open("r", encoding="utf-8-sig", newline=""))
+    # Undecodable bytes are kept (surrogateescape), so a corrupt row is rejected on its own
+    # (and written back byte for byte to the rejects file) instead of ending the import.
+    fh = stack.enter_context(
+        path.open("r", encoding="utf-8-sig", errors="surrogateescape", newline="")
+    )
+    sample = fh.read(64 * 1024)
+    fh.seek(0)
+    _check_encoding(path, sample)
     try:
-        sample = fh.read(64 * 1024)
-        fh.seek(0)
-        try:
-            dialect: Any = csv.Sniffer().sniff(sample, delimiters=",;\t")
-        except csv.Error:
-            dialect = csv.excel
-        reader = csv.reader(fh, dialect)
+        dialect: Any = csv.Sniffer().sniff(sample, delimiters=",;\t")
+    except csv.Error:
+        dialect = csv.excel
+    # strict: a quote left open, which would silently swallow every later line into one
+    # cell, is an error for that record instead, reported with its line.
+    reader = csv.reader(fh, dialect, strict=True)
+    try:
         header = next(reader)
     except StopIteration:
         raise CustomerImportError(f"{path}: the file is empty") from None
-    except (csv.Error, UnicodeDecodeError) as exc:
-        raise CustomerImportError(f"{path}: cannot read the header: {exc}") from None
+    except csv.Error as exc:
+        raise CustomerImportError(f"{path}: line 1: cannot read the header: {exc}") from None
 
     def rows() -> Iterator[list[str]]:
-        try:
-            yield from reader
-        except (csv.Error, UnicodeDecodeError) as exc:
-            # Rows before this one are already imported (committed chunk by chunk).
-            raise CustomerImportError(
-                f"{path}: stopped near line {reader.line_num}: {exc}"
-            ) from None
+        while True:
+            line = reader.line_num + 1
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                # the reader starts afresh on the next line: only this record is lost
+                if "unexpected end of data" in str(exc):
+                    yield BadRow(f"a quote opened at line {line} is never closed")
+                else:
+                    yield BadRow(f"malformed CSV at line {line}: {exc}")
+                continue
+            yield row
 
     return header, rows()
+
+
+_VALID_NON_ASCII = re.compile("[^\x00-\x7f\udc80-\udcff]")
+
+
+def _check_encoding(path: Path, sample: str) -> None:
+    """Refuse a file in another encoding (Latin-1, cp1251…) before anything is written: its
+    first 64 KiB hold undecodable bytes and no UTF-8 beyond ASCII. UTF-8 text with a corrupt
+    byte somewhere is imported; that row is rejected."""
+    try:
+        sample.encode("utf-8")
+        return
+    except UnicodeEncodeError as exc:
+        bad = exc.start
+    if _VALID_NON_ASCII.search(sample):
+        return
+    line = sample.count("\n", 0, bad) + 1
+    byte = ord(sample[bad]) - 0xDC00
+    raise CustomerImportError(
+        f"{path}: line {line}: not UTF-8 text (byte 0x{byte:02x}); save the file as UTF-8"
+    )
 
 
 def _read_xlsx(path: Path, stack: contextlib.ExitStack) -> tuple[list[str], Iterator[list[str]]]:
@@ -311,7 +255,13 @@ class Progress:
 
 
 class CustomerImporter:
-    """Import customers into the database at ``engine``; see the module docstring."""
+    """Import customers into the database at ``engine``; see the module docstring.
+
+    ``worker_after_rows``: parse in a worker process once a file has more than one chunk
+    and this many rows (``None``: always in this process). The worker is spawned, so like
+    any multiprocessing program a script using this keeps its top level under
+    ``if __name__ == "__main__":`` (the worker imports the script's main module).
+    """
 
     def __init__(
         self,
@@ -324,6 +274,7 @@ class CustomerImporter:
         on_change: Callable[[], None] | None = None,
         on_reject: Callable[[Reject, Sequence[str]], None] | None = None,
         progress: Progress | None = None,
+        worker_after_rows: int | None = WORKER_AFTER_ROWS,
     ) -> None:
         self._engine = engine
         self._region = region
@@ -333,6 +284,7 @@ class CustomerImporter:
         self._on_change = on_change  # e.g. CustomerLookup.invalidate
         self._on_reject = on_reject
         self._progress = progress
+        self._worker_after_rows = worker_after_rows
 
     async def import_file(self, path: str | Path) -> ImportReport:
         with open_table(Path(path)) as (header, rows):
@@ -342,37 +294,40 @@ class CustomerImporter:
         self, header: Sequence[str], rows: Iterable[Sequence[str]]
     ) -> ImportReport:
         columns = ColumnMap.from_header(header, self._mapping)
+        parser = RowParser(columns, self._region, self._area_code)
         report = ImportReport()
         started = time.monotonic()
-        chunk: list[_Candidate] = []
-        # Sequential on purpose: writing chunk N while parsing N+1 was measured slower —
-        # the driver thread and the parser fight over the GIL.
-        for row_number, row in enumerate(rows, start=2):
-            report.rows += 1
-            candidate = self._candidate(row_number, row, columns, report)
-            if candidate is not None:
-                chunk.append(candidate)
-            if len(chunk) >= self._chunk_size:
-                await self._write_chunk(chunk, report)
-                chunk = []
-                report.seconds = time.monotonic() - started
-                if self._progress:
-                    self._progress.update(report)
-        if chunk:
-            await self._write_chunk(chunk, report)
+        chunks = _read_chunks(rows, self._chunk_size)
+        async with self._engine.connect() as conn, _tuned_for_import(conn):
+            with _ChunkParsing(parser, self._worker_after_rows) as parsing:
+                read_error: Exception | None = None
+                while True:
+                    try:
+                        chunk = next(chunks, None)
+                    except Exception as exc:  # the rows' source failed (I/O, a broken file)
+                        # The whole chunks read before it are still written, as when
+                        # reading and writing one chunk at a time.
+                        read_error, chunk = exc, None
+                    if chunk is None:
+                        break
+                    parsing.add(chunk)
+                    while len(parsing) > READ_AHEAD:
+                        await self._write_chunk(conn, *await parsing.next(), report)
+                        self._show_progress(report, started)
+                while len(parsing):
+                    await self._write_chunk(conn, *await parsing.next(), report)
+                    self._show_progress(report, started)
+                if read_error is not None:
+                    raise read_error
         report.seconds = time.monotonic() - started
         if self._progress:
             self._progress.update(report, final=True)
         return report
 
-    def _candidate(
-        self, row_number: int, row: Sequence[str], columns: ColumnMap, report: ImportReport
-    ) -> _Candidate | None:
-        reason, candidate = self._parse_row(row_number, row, columns)
-        if reason is None:
-            return candidate
-        self._reject(row_number, reason, row, report)
-        return None
+    def _show_progress(self, report: ImportReport, started: float) -> None:
+        report.seconds = time.monotonic() - started
+        if self._progress:
+            self._progress.update(report)
 
     def _reject(
         self, row_number: int, reason: str, row: Sequence[str], report: ImportReport
@@ -384,158 +339,208 @@ class CustomerImporter:
         if self._on_reject:
             self._on_reject(reject, row)
 
-    def _parse_row(
-        self, row_number: int, row: Sequence[str], columns: ColumnMap
-    ) -> tuple[str | None, _Candidate | None]:
-        if not any(row):
-            return "empty row", None
-        width = len(row)
-        values: dict[str, str] = {}
-        for index, name, limit in columns.limits:
-            text = row[index].strip() if index < width else ""
-            if len(text) > limit:
-                return f"{name} longer than {limit} characters", None
-            values[name] = text
-        if not values.get("name"):
-            return "missing name", None
-        raw_phones: dict[str, str] = {}
-        region, area_code = self._region, self._area_code
-        for index in columns.phones:
-            if index >= width or not row[index]:
-                continue
-            for raw in _split_phones(row[index]):
-                number = normalize_number(
-                    raw, region=region, area_code=area_code, with_display=False
-                )
-                if number.e164 is None:
-                    what = {"extension": "an internal extension"}.get(number.kind, "not a number")
-                    return f"phone {safe_display(raw)!r} is {what}", None
-                if number.e164 not in raw_phones:
-                    raw_phones[number.e164] = raw[:64]
-        if not raw_phones:
-            return "no phone number", None
-        custom = (
-            {name: row[index].strip() for index, name in columns.custom if index < width}
-            if columns.custom
-            else _NO_CUSTOM
-        )
-        return None, _Candidate(row_number, values, list(raw_phones), raw_phones, custom, row)
-
-    async def _write_chunk(self, chunk: list[_Candidate], report: ImportReport) -> None:
-        merged = _merge_within_chunk(chunk)
-        async with self._engine.begin() as conn:
+    async def _write_chunk(
+        self, conn: AsyncConnection, chunk: _RawChunk, parsed: ParsedChunk, report: ImportReport
+    ) -> None:
+        """One transaction: the chunk's customers inserted, or merged into stored ones."""
+        report.rows += len(chunk.rows)
+        for row, reason in parsed.rejects:
+            self._reject(row, reason, chunk.cells(row), report)
+        if not parsed.rows:
+            return
+        async with conn.begin():
             await lock_for_writing(conn, _CUSTOMERS)
-            if conn.dialect.name == "sqlite":
-                # Random inserts into the phone indexes thrash SQLite's default 2 MB page
-                # cache once the tables grow; 64 MB is still bounded.
-                await conn.exec_driver_sql("PRAGMA cache_size = -65536")
-            stored_phones = await _attach_existing(conn, merged)
-            for refused in [c for c in merged if c.conflict]:
-                self._reject(refused.row, refused.conflict, refused.cells, report)
-            merged = [c for c in merged if not c.conflict]
-            new = [c for c in merged if c.customer_id is None]
-            old = [c for c in merged if c.customer_id is not None]
-            await _insert_customers(conn, new)
-            await _update_customers(conn, old)
-            await _insert_missing_phones(conn, merged, stored_phones)
-        report.merged += len(chunk) - len(merged) - sum(1 for c in chunk if c.conflict)
+            owners, conflicts, stored = await _attach_existing(conn, parsed)
+            for index, reason in conflicts.items():
+                self._reject(parsed.rows[index], reason, chunk.cells(parsed.rows[index]), report)
+            new = [i for i, owner in enumerate(owners) if owner is None and i not in conflicts]
+            old = [i for i, owner in enumerate(owners) if owner is not None and i not in conflicts]
+            await _insert_customers(conn, parsed, new, owners)
+            await _update_customers(conn, parsed, old, owners)
+            await _insert_missing_phones(conn, parsed, owners, conflicts, stored)
+        report.merged += parsed.merged
         report.inserted += len(new)
         report.updated += len(old)
         if self._on_change:
             self._on_change()
 
 
-def _split_phones(cell: str) -> list[str]:
-    cell = cell.strip()
-    if not cell:
-        return []
-    for sep in PHONE_SEPARATORS:
-        if sep in cell:
-            return [part for part in (p.strip() for p in cell.split(sep)) if part]
-    return [cell]
+@contextlib.asynccontextmanager
+async def _tuned_for_import(conn: AsyncConnection) -> AsyncIterator[None]:
+    """On SQLite, ``_SQLITE_IMPORT_SETTINGS`` for the import, then this connection's own
+    again. They are the connection's, not the database's: other connections and the
+    safety of each commit are unchanged."""
+    if conn.dialect.name != "sqlite":
+        yield
+        return
+    saved: dict[str, Any] = {}
+    for name, value in _SQLITE_IMPORT_SETTINGS.items():
+        saved[name] = (await conn.exec_driver_sql(f"PRAGMA {name}")).scalar()
+        await conn.exec_driver_sql(f"PRAGMA {name} = {int(value)}")
+    await conn.commit()
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            await conn.exec_driver_sql(f"PRAGMA {name} = {int(value)}")
+        await conn.commit()
 
 
-def _merge_within_chunk(chunk: list[_Candidate]) -> list[_Candidate]:
-    by_phone: dict[str, _Candidate] = {}
-    by_account: dict[str, _Candidate] = {}
-    merged: list[_Candidate] = []
-    for candidate in chunk:
-        account = candidate.values.get("account_number") or ""
-        target = next((by_phone[p] for p in candidate.phones if p in by_phone), None)
-        if target is None and account:
-            target = by_account.get(account)
-        if target is None:
-            merged.append(candidate)
-            target = candidate
-        else:
-            target.absorb(candidate)
-        for e164 in candidate.phones:
-            by_phone.setdefault(e164, target)
-        if account:
-            by_account.setdefault(account, target)
-    return merged
+@dataclass(frozen=True, slots=True)
+class _RawChunk:
+    """Consecutive rows as read, the first of them numbered ``first_row``."""
+
+    first_row: int
+    rows: list[Sequence[str]]
+
+    def cells(self, row: int) -> Sequence[str]:
+        return self.rows[row - self.first_row]
 
 
-async def _attach_existing(conn: AsyncConnection, merged: list[_Candidate]) -> set[tuple[int, str]]:
-    """Set customer_id on candidates whose phone (or account number) is already stored;
-    return the stored (customer_id, e164) pairs among the chunk's phones."""
-    phones = {p for c in merged for p in c.phones}
+def _read_chunks(rows: Iterable[Sequence[str]], size: int) -> Iterator[_RawChunk]:
+    source = iter(rows)
+    first_row = 2  # spreadsheet numbering: the header is row 1
+    while batch := list(islice(source, size)):
+        yield _RawChunk(first_row, batch)
+        first_row += len(batch)
+
+
+class _ChunkParsing:
+    """Chunks parsed in file order: here, or by one worker process once the file proves
+    long enough (a second chunk and ``worker_after_rows`` rows).
+
+    The chunks read before the worker exists are parsed here; every later one goes to the
+    worker as it is read, so the worker parses up to ``READ_AHEAD`` chunks while this
+    process writes. The worker is spawned, not forked: forking a process that runs an
+    event loop and a database thread is unsafe. ``close`` stops it and waits for it on
+    every way out.
+    """
+
+    def __init__(self, parser: RowParser, worker_after_rows: int | None) -> None:
+        self._parser = parser
+        self._worker_after_rows = worker_after_rows
+        self._chunks = self._rows = 0
+        self._pending: deque[tuple[_RawChunk, Future[ParsedChunk] | None]] = deque()
+        self._pool: ProcessPoolExecutor | None = None
+
+    def __enter__(self) -> _ChunkParsing:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    def add(self, chunk: _RawChunk) -> None:
+        self._chunks += 1
+        self._rows += len(chunk.rows)
+        if self._pool is None and self._worth_a_worker():
+            self._pool = ProcessPoolExecutor(
+                max_workers=1,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=init_worker,
+            )
+        parsing = None
+        if self._pool is not None:
+            parsing = self._pool.submit(parse_chunk, self._parser, chunk.first_row, chunk.rows)
+        self._pending.append((chunk, parsing))
+
+    def _worth_a_worker(self) -> bool:
+        after = self._worker_after_rows
+        return after is not None and self._chunks > 1 and self._rows >= after
+
+    async def next(self) -> tuple[_RawChunk, ParsedChunk]:
+        """The next chunk in file order, parsed."""
+        chunk, parsing = self._pending.popleft()
+        if parsing is None:
+            return chunk, parse_chunk(self._parser, chunk.first_row, chunk.rows)
+        return chunk, await asyncio.wrap_future(parsing)
+
+    def close(self) -> None:
+        """Stop the worker and wait for it to exit; chunks it has not begun are dropped."""
+        self._pending.clear()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+
+async def _attach_existing(
+    conn: AsyncConnection, parsed: ParsedChunk
+) -> tuple[list[int | None], dict[int, str], set[tuple[int, str]]]:
+    """Per customer of the chunk: the stored customer it merges into (by phone, else by
+    account number), or None. Also the customers refused because their phone and account
+    number belong to two different stored customers (index → reason), and the stored
+    (customer_id, e164) pairs among the chunk's phones."""
     owner_of_phone: dict[str, int] = {}
     stored: set[tuple[int, str]] = set()
-    for batch in _batches(sorted(phones)):
+    for batch in _batches(sorted(set(parsed.phone_e164))):
         result = await _select_in(conn, _PHONES, ("e164", "customer_id"), "e164", batch)
         for e164, customer_id in result:
             owner_of_phone.setdefault(e164, customer_id)
             stored.add((customer_id, e164))
-    accounts = {c.values["account_number"] for c in merged if c.values.get("account_number")}
+    accounts = {fields[ACCOUNT] for fields in parsed.fields}
+    accounts.discard("")
     owner_of_account: dict[str, int] = {}
     for batch in _batches(sorted(accounts)):
         result = await _select_in(
             conn, _CUSTOMERS, ("account_number", "id"), "account_number", batch
         )
         owner_of_account.update({a: i for a, i in result if a is not None})
-    for candidate in merged:
-        account = candidate.values.get("account_number") or ""
-        found = next((owner_of_phone[p] for p in candidate.phones if p in owner_of_phone), None)
-        account_owner = owner_of_account.get(account)
-        if found is None:
-            found = account_owner
-        elif account_owner is not None and account_owner != found:
-            # Merging on the phone would give this customer another customer's account.
-            candidate.conflict = (
-                f"account_number {account!r} belongs to another customer than the phone"
-            )
-        candidate.customer_id = found
-    return stored
+    owners: list[int | None] = [None] * len(parsed.rows)
+    conflicts: dict[int, str] = {}
+    if owner_of_phone:
+        # A customer's phones are adjacent and in file order: its first stored one wins.
+        for index, e164 in zip(parsed.phone_owner, parsed.phone_e164, strict=True):
+            if owners[index] is None:
+                owners[index] = owner_of_phone.get(e164)
+    if owner_of_account:
+        for index, fields in enumerate(parsed.fields):
+            account_owner = owner_of_account.get(fields[ACCOUNT])
+            if account_owner is None:
+                continue
+            if owners[index] is None:
+                owners[index] = account_owner
+            elif owners[index] != account_owner:
+                # Merging on the phone would give this customer another customer's account.
+                conflicts[index] = (
+                    f"account_number {fields[ACCOUNT]!r} belongs to another customer than the phone"
+                )
+    return owners, conflicts, stored
 
 
-async def _insert_customers(conn: AsyncConnection, new: list[_Candidate]) -> None:
+async def _insert_customers(
+    conn: AsyncConnection, parsed: ParsedChunk, new: list[int], owners: list[int | None]
+) -> None:
     if not new:
         return
-    now = utcnow()
     ids = await allocate_ids(conn, _CUSTOMERS, len(new))
-    rows = []
-    for candidate, customer_id in zip(new, ids, strict=True):
-        candidate.customer_id = customer_id
-        values = candidate.values
-        rows.append(
-            (
-                customer_id,
-                *[values.get(name, "") for name in _TEXT_FIELDS],
-                values.get("account_number") or None,
-                candidate.custom or _NO_CUSTOM,
-                now,
-                now,
-            )
-        )
-    await bulk_insert(conn, _CUSTOMERS, _CUSTOMER_COLUMNS, rows)
+    for index, customer_id in zip(new, ids, strict=True):
+        owners[index] = customer_id
+    if len(new) == len(parsed.rows):  # a fresh import: every customer of the chunk is new
+        fields, custom = parsed.fields, parsed.custom
+    else:
+        fields = [parsed.fields[i] for i in new]
+        custom = [parsed.custom[i] for i in new]
+    columns: dict[str, Sequence[Any]] = dict(
+        zip(FIELD_NAMES, zip(*fields, strict=True), strict=True)
+    )
+    columns["account_number"] = [account or None for account in columns["account_number"]]
+    now = (utcnow(),) * len(new)
+    await bulk_insert_columns(
+        conn,
+        _CUSTOMERS,
+        {"id": ids, **columns, "custom": custom, "created_at": now, "updated_at": now},
+    )
 
 
-async def _update_customers(conn: AsyncConnection, old: list[_Candidate]) -> None:
+async def _update_customers(
+    conn: AsyncConnection, parsed: ParsedChunk, old: list[int], owners: list[int | None]
+) -> None:
     if not old:
         return
     stored_custom: dict[int, dict[str, Any]] = {}
-    ids = sorted({c.customer_id for c in old if c.customer_id is not None})
+    ids = sorted({owner for i in old if (owner := owners[i]) is not None})
     for batch in _batches(ids):
         result = await conn.execute(
             select(Customer.id, Customer.custom).where(Customer.id.in_(batch))
@@ -544,14 +549,15 @@ async def _update_customers(conn: AsyncConnection, old: list[_Candidate]) -> Non
     now = utcnow()
     # Group by the set of columns a row changes: executemany needs one statement shape.
     groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-    for c in old:
-        assert c.customer_id is not None
-        values = {k: v for k, v in c.values.items() if v}
+    for index in old:
+        customer_id = owners[index]
+        assert customer_id is not None
+        values = {name: v for name, v in zip(FIELD_NAMES, parsed.fields[index], strict=True) if v}
         custom = {
-            **stored_custom.get(c.customer_id, {}),
-            **{k: v for k, v in c.custom.items() if v},
+            **stored_custom.get(customer_id, {}),
+            **{k: v for k, v in parsed.custom[index].items() if v},
         }
-        params = {**values, "custom": custom, "updated_at": now, "_id": c.customer_id}
+        params = {**values, "custom": custom, "updated_at": now, "_id": customer_id}
         groups.setdefault(tuple(sorted(params)), []).append(params)
     for keys, params_list in groups.items():
         statement = (
@@ -563,15 +569,29 @@ async def _update_customers(conn: AsyncConnection, old: list[_Candidate]) -> Non
 
 
 async def _insert_missing_phones(
-    conn: AsyncConnection, merged: list[_Candidate], existing: set[tuple[int, str]]
+    conn: AsyncConnection,
+    parsed: ParsedChunk,
+    owners: list[int | None],
+    conflicts: dict[int, str],
+    stored: set[tuple[int, str]],
 ) -> None:
-    rows = [
-        (c.customer_id, e164, phone_suffix(e164), c.raw_phones[e164], "")
-        for c in merged
-        for e164 in c.phones
-        if (c.customer_id, e164) not in existing
-    ]
-    await bulk_insert(conn, _PHONES, ("customer_id", "e164", "suffix", "raw", "label"), rows)
+    customer_ids = [owners[i] for i in parsed.phone_owner]
+    e164, suffix, raw = parsed.phone_e164, parsed.phone_suffix, parsed.phone_raw
+    if stored or conflicts:
+        keep = [
+            k
+            for k, (index, customer_id) in enumerate(
+                zip(parsed.phone_owner, customer_ids, strict=True)
+            )
+            if index not in conflicts and (customer_id, e164[k]) not in stored
+        ]
+        customer_ids = [customer_ids[k] for k in keep]
+        e164, suffix, raw = ([column[k] for k in keep] for column in (e164, suffix, raw))
+    await bulk_insert_columns(
+        conn,
+        _PHONES,
+        {"customer_id": customer_ids, "e164": e164, "suffix": suffix, "raw": raw},
+    )
 
 
 async def _select_in(

@@ -131,8 +131,11 @@ def _parse_full(text: str, region: str) -> str | None:
 class _RegionRules:
     country_code: str
     national_prefix: str
-    general: tuple[re.Pattern[str], frozenset[int]]
-    types: tuple[tuple[re.Pattern[str], frozenset[int]], ...]  # mobile and fixed line first
+    # National number length → one pattern that holds when the general rule and some
+    # number type (mobile and fixed line first) accept the number; None: no rule allows
+    # that length. One regex call per number instead of a Python loop over the types.
+    by_length: dict[int, re.Pattern[str] | None]
+    other_lengths: re.Pattern[str] | None  # for lengths no rule lists
 
 
 _TYPE_ORDER = (
@@ -173,19 +176,38 @@ def _region_rules(region: str) -> _RegionRules | None:
         if (rule := _desc_rule(getattr(meta, name, None), meta.general_desc.possible_length))
         is not None
     ]
-    return _RegionRules(str(meta.country_code), prefix, general, tuple(types))
+    listed = set(general[1]).union(*(lengths for _, lengths in types))
+    return _RegionRules(
+        str(meta.country_code),
+        prefix,
+        {length: _pattern_for_length(general, types, length) for length in listed},
+        _pattern_for_length(general, types, None),
+    )
 
 
-def _desc_rule(desc: Any, fallback_lengths: Any) -> tuple[re.Pattern[str], frozenset[int]] | None:
+_Rule = tuple[str, frozenset[int]]  # (national number pattern, possible lengths; empty: any)
+
+
+def _desc_rule(desc: Any, fallback_lengths: Any) -> _Rule | None:
     if desc is None or not desc.national_number_pattern:
         return None
     lengths = desc.possible_length or fallback_lengths or ()
-    return re.compile(desc.national_number_pattern), frozenset(lengths)
+    return desc.national_number_pattern, frozenset(lengths)
 
 
-def _matches(nsn: str, rule: tuple[re.Pattern[str], frozenset[int]]) -> bool:
-    pattern, lengths = rule
-    return (not lengths or len(nsn) in lengths) and pattern.fullmatch(nsn) is not None
+def _pattern_for_length(
+    general: _Rule, types: list[_Rule], length: int | None
+) -> re.Pattern[str] | None:
+    """For ``fullmatch``: the general pattern (a lookahead) and then any type's pattern,
+    among the rules accepting ``length`` (None: a length no rule lists)."""
+
+    def accepts(lengths: frozenset[int]) -> bool:
+        return not lengths or length in lengths
+
+    alternatives = [f"(?:{pattern})" for pattern, lengths in types if accepts(lengths)]
+    if not accepts(general[1]) or not alternatives:
+        return None
+    return re.compile(f"(?=(?:{general[0]})\\Z)(?:{'|'.join(alternatives)})")
 
 
 def _parse_fast(text: str, region: str) -> str | None:
@@ -208,9 +230,10 @@ def _parse_fast(text: str, region: str) -> str | None:
         nsn = text[len(rules.national_prefix) :]
     else:
         nsn = text
-    if not nsn or nsn[0] == "0" or not nsn.isdigit() or not _matches(nsn, rules.general):
+    if not nsn or nsn[0] == "0" or not nsn.isdigit():
         return None
-    if not any(_matches(nsn, rule) for rule in rules.types):
+    pattern = rules.by_length.get(len(nsn), rules.other_lengths)
+    if pattern is None or pattern.fullmatch(nsn) is None:
         return None
     return f"+{cc}{nsn}"
 

@@ -10,7 +10,7 @@ so a column added to the models later does not break callers.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -29,28 +29,31 @@ class _Plan:
     factories: tuple[tuple[int, Callable[[Any], Any]], ...]  # … and callable ones, by position
 
 
-async def bulk_insert(
-    conn: AsyncConnection, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+async def bulk_insert_columns(
+    conn: AsyncConnection, table: Table, values: Mapping[str, Sequence[Any]]
 ) -> None:
-    """INSERT ``rows`` (tuples in ``columns`` order) into ``table`` in the current transaction."""
-    if not rows:
+    """INSERT one row per position of the sequences in ``values`` (column → its values).
+
+    Column-wise because that is how callers holding many rows can build them cheaply, and
+    converting whole columns runs in C (zip, map) instead of a Python loop per value.
+    """
+    count = len(next(iter(values.values()), ()))
+    if not count:
         return
-    plan = _plan(conn.dialect, table, tuple(columns))
-    count = len(rows)
-    # Column-wise: transposing and converting whole columns runs in C (zip, map) instead
-    # of a Python loop per value.
-    given = list(zip(*rows, strict=True)) if rows else []
-    if len(given) != len(columns):
-        raise ValueError(f"{table.name}: rows have {len(given)} values, expected {len(columns)}")
-    filled: list[Sequence[Any]] = [*given, *((value,) * count for value in plan.constants)]
+    if any(len(column) != count for column in values.values()):
+        raise ValueError(f"{table.name}: columns of different lengths")
+    plan = _plan(conn.dialect, table, tuple(values))
+    filled: list[Sequence[Any]] = [
+        *values.values(),
+        *((value,) * count for value in plan.constants),
+    ]
     for position, factory in plan.factories:
-        filled[len(columns) + position] = [factory(None) for _ in range(count)]
+        filled[len(values) + position] = [factory(None) for _ in range(count)]
     ordered = [filled[i] for i in plan.order]
     for index, processor in enumerate(plan.processors):
         if processor is not None:
             ordered[index] = _convert(ordered[index], processor)
-    out = list(zip(*ordered, strict=True))
-    await conn.exec_driver_sql(plan.sql, out)  # type: ignore[arg-type]
+    await conn.exec_driver_sql(plan.sql, list(zip(*ordered, strict=True)))  # type: ignore[arg-type]
 
 
 async def lock_for_writing(conn: AsyncConnection, table: Table) -> None:
