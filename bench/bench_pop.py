@@ -9,7 +9,7 @@ clients at the same pace: the floor. Clients share the event loop with the serve
 cases, so the comparison is like for like.
 
     .venv/bin/python -m bench.bench_pop [--operators 1000] [--calls 300] [--rate 20] \
-        [--redis] [--ami]
+        [--redis] [--postgres [URL]] [--ami]
 
 With ``--ami`` the clock starts when the operator's ``AgentCalled`` frame arrives as bytes
 (cut from the real capture 02 and rewritten per call): parser, call tracker, bus, screen pop,
@@ -227,22 +227,22 @@ async def offer_calls(
         await prepare(f"call-{n}")
     start = time.perf_counter()
     for n in range(args.calls):
+        # Arrivals and hang-ups are independent of offers: they come half an interval
+        # before this offer, not in the same instant (which would put the next caller's
+        # lookup and the ended call's close on the loop between every pop and its delivery).
+        delay = start + (n - 0.5) * interval - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
         if n + lead < args.calls and lead:
-            # Arrivals and offers are independent events: the next arrival comes half an
-            # interval before this offer, not in the same instant (which would put its
-            # lookup on the loop right between every pop and its delivery).
-            delay = start + (n - 0.5) * interval - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
             await prepare(f"call-{n + lead}")
+        if len(live) >= args.concurrent:
+            await end(live.pop(0))
         delay = start + n * interval - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
         call_id = f"call-{n}"
         sent[call_id] = await offer(call_id, rng.randrange(args.operators))
         live.append(call_id)
-        if len(live) > args.concurrent:
-            await end(live.pop(0))
     await until(lambda: all(c in received for c in sent), 30)
     missing = [c for c in sent if c not in received]
     if missing:
@@ -459,7 +459,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--operators", type=int, default=200)
+    parser.add_argument("--operators", type=int, default=1000)
     parser.add_argument("--calls", type=int, default=300, help="calls offered in total")
     parser.add_argument("--rate", type=float, default=20.0, help="calls offered per second")
     parser.add_argument("--lead", type=float, default=2.0, help="seconds from arrival to offer")
