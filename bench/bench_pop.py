@@ -5,8 +5,8 @@ consumes the ``events`` stream (real CustomerLookup on SQLite, history query, ji
 and publishes to ``pops``; the hub pushes to the operator's socket. Calls are offered at a
 steady rate to random operators with up to ``--concurrent`` calls live at once. In the same
 run, the same payloads are pushed over a bare aiohttp websocket server to the same number of
-clients at the same pace: the floor. Clients share the event loop with the server in both
-cases, so the comparison is like for like.
+clients at the same pace: the floor. The clients run in a process of their own in both cases
+(as browsers run on other machines), so the comparison is like for like.
 
     .venv/bin/python -m bench.bench_pop [--operators 1000] [--calls 300] [--rate 20] \
         [--redis] [--postgres [URL]] [--ami]
@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import json
+import multiprocessing
 import random
 import re
 import statistics
@@ -166,35 +168,99 @@ async def session_tokens(sessions: async_sessionmaker[AsyncSession], operators: 
 
 
 class Clients:
-    """N websocket clients that timestamp each frame's arrival by call id."""
+    """N websocket clients in a process of their own (as browsers are on other machines),
+    timestamping each pop's arrival by call id.
+
+    ``time.perf_counter`` is the system-wide monotonic clock on Linux, so the child's
+    arrival times compare with the parent's send times. A client sharing the server's event
+    loop would measure the server's unrelated work (and its evictions of the client's code
+    from the CPU caches) as network latency.
+    """
 
     def __init__(self) -> None:
         self.received: dict[str, float] = {}
         self.alias: dict[str, str] = {}  # call id in the pop → the bench's call name
-        self.arrived = asyncio.Event()
-        self.http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
-        self.tasks: list[asyncio.Task[None]] = []
+        self._specs: list[tuple[str, dict[str, str]]] = []
+        self._conn: Any = None
+        self._proc: Any = None
+        self._ready: asyncio.Future[int] | None = None
 
-    async def connect(self, url: str, cookies: dict[str, str], origin: str) -> None:
-        sock = await self.http.ws_connect(
-            url,
-            headers={"Origin": origin, "Cookie": "; ".join(f"{k}={v}" for k, v in cookies.items())},
-        )
-        self.tasks.append(asyncio.create_task(self._read(sock)))
+    def add(self, url: str, cookies: dict[str, str], origin: str) -> None:
+        cookie = "; ".join(f"{k}={v}" for k, v in cookies.items())
+        self._specs.append((url, {"Origin": origin, "Cookie": cookie}))
 
-    async def _read(self, sock: aiohttp.ClientWebSocketResponse) -> None:
+    async def start(self) -> None:
+        """Start the process and connect every client; returns when all are connected."""
+        context = multiprocessing.get_context("spawn")
+        self._conn, child = context.Pipe()
+        self._proc = context.Process(target=_client_process, args=(child, self._specs))
+        self._proc.start()
+        child.close()
+        loop = asyncio.get_running_loop()
+        self._ready = loop.create_future()
+        loop.add_reader(self._conn.fileno(), self._on_message)
+        connected = await asyncio.wait_for(self._ready, 120)
+        if connected != len(self._specs):
+            raise RuntimeError(f"{connected} of {len(self._specs)} clients connected")
+
+    def _on_message(self) -> None:
+        while self._conn.poll():
+            try:
+                kind, value = self._conn.recv()
+            except EOFError:
+                asyncio.get_running_loop().remove_reader(self._conn.fileno())
+                if self._ready is not None and not self._ready.done():
+                    self._ready.set_exception(RuntimeError("the client process ended"))
+                return
+            if kind == "ready":
+                assert self._ready is not None
+                self._ready.set_result(value)
+            else:  # a pop: (call id, arrival time)
+                self.received.setdefault(self.alias.get(kind, kind), value)
+
+    async def close(self) -> None:
+        if self._proc is None:
+            return
+        with contextlib.suppress(OSError, ValueError):
+            asyncio.get_running_loop().remove_reader(self._conn.fileno())
+            self._conn.send(("stop", None))
+        await asyncio.get_running_loop().run_in_executor(None, self._proc.join, 10)
+        if self._proc.is_alive():
+            self._proc.kill()
+            self._proc.join()
+        self._conn.close()
+
+
+def _client_process(conn: Any, specs: list[tuple[str, dict[str, str]]]) -> None:
+    asyncio.run(_run_clients(conn, specs))
+
+
+async def _run_clients(conn: Any, specs: list[tuple[str, dict[str, str]]]) -> None:
+    http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+    tasks: list[asyncio.Task[None]] = []
+
+    async def read(sock: aiohttp.ClientWebSocketResponse) -> None:
         async for msg in sock:
             now = time.perf_counter()
             data = json.loads(msg.data)
-            if data.get("type") == "pop":  # the first pop of a call (offered), not "answered"
-                self.received.setdefault(self.alias.get(data["call_id"], data["call_id"]), now)
-                self.arrived.set()
+            if data.get("type") == "pop":  # the first pop of a call (offered) is kept
+                conn.send((data["call_id"], now))
 
-    async def close(self) -> None:
-        for task in self.tasks:
+    try:
+        for url, headers in specs:
+            sock = await http.ws_connect(url, headers=headers)
+            tasks.append(asyncio.create_task(read(sock)))
+        settle_heap()
+        conn.send(("ready", len(tasks)))
+        loop = asyncio.get_running_loop()
+        stop = loop.create_future()
+        loop.add_reader(conn.fileno(), lambda: stop.done() or stop.set_result(None))
+        await stop
+    finally:
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
-        await self.http.close()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await http.close()
 
 
 async def until(predicate: Callable[[], bool], timeout: float) -> bool:
@@ -318,9 +384,8 @@ async def measure_pops(args: argparse.Namespace) -> tuple[list[float], str]:
         async with stack as (server, tokens):
             base = str(server.make_url("")).rstrip("/")
             for token in tokens:
-                await clients.connect(
-                    base.replace("http", "ws") + "/ws", {"cc_session": token}, base
-                )
+                clients.add(base.replace("http", "ws") + "/ws", {"cc_session": token}, base)
+            await clients.start()
             hub = server.app[HUB_KEY]
             await until(lambda: len(hub.connections()) >= args.operators, 30)
             settle_heap()
@@ -410,7 +475,8 @@ async def measure_bare(args: argparse.Namespace, payload: str) -> list[float]:
     try:
         url = str(server.make_url("/ws")).replace("http", "ws")
         for _ in range(args.operators):
-            await clients.connect(url, {}, "")
+            clients.add(url, {}, "")
+        await clients.start()
         await until(lambda: len(sockets) >= args.operators, 30)
         settle_heap()
 
