@@ -21,7 +21,6 @@ import shutil
 import statistics
 import tempfile
 import time
-import wave
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,7 +28,6 @@ from typing import Any
 
 from contact_center.calls.events import DomainEvent
 from contact_center.ivr.agi import FastAgiServer
-from contact_center.ivr.cli import declared_prompts
 from contact_center.ivr.menus import MenuLibrary
 from contact_center.ivr.runner import IvrRunner
 from contact_center.sim.agi import (
@@ -39,6 +37,7 @@ from contact_center.sim.agi import (
     ScriptedCaller,
     serve_session,
 )
+from contact_center.testing import silent_prompts
 
 MENUS = Path(__file__).resolve().parents[1] / "ivr_menus"
 STEPS = [Press("2"), Press("0")]  # Russian, then the operator: announce + queue hand-off
@@ -64,14 +63,7 @@ class TimedAgi(AsteriskAgi):
 def _menus_with_stand_in_prompts(directory: Path) -> Path:
     for path in MENUS.glob("*.yaml"):
         shutil.copy(path, directory / path.name)
-    for lang, name in declared_prompts(directory):
-        target = directory / "prompts" / lang / f"{name}.wav"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with wave.open(str(target), "wb") as w:
-            w.setnchannels(1)
-            w.setsampwidth(2)
-            w.setframerate(8000)
-            w.writeframes(b"\0\0")
+    silent_prompts(directory)
     return directory
 
 

@@ -286,3 +286,20 @@ async def connected_connector(
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+def silent_prompts(menus_dir: Path) -> None:
+    """A one-sample silent WAV for every prompt the menus in ``menus_dir`` declare, so they
+    load (and pass ``ivr check``) without espeak-ng."""
+    import wave
+
+    from contact_center.ivr.cli import declared_prompts
+
+    for lang, name in declared_prompts(menus_dir):
+        target = menus_dir / "prompts" / lang / f"{name}.wav"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with wave.open(str(target), "wb") as w:
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(8000)
+            w.writeframes(b"\0\0")

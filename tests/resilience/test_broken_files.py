@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import wave
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
@@ -21,12 +20,12 @@ from contact_center.calls import events as ev
 from contact_center.cli import main
 from contact_center.config import AgiSettings
 from contact_center.demo import free_port
-from contact_center.ivr.cli import declared_prompts
 from contact_center.ivr.service import IvrService
 from contact_center.routing.rules import RoutingConfigError, load_rules
 from contact_center.service import Service
 from contact_center.sim.agi import AgiCallResult, run_fastagi
 from contact_center.sim.pbx import SimPbx
+from contact_center.testing import silent_prompts
 from tests.conftest import wait_for
 from tests.e2e.service_support import ROOT, rig_settings
 from tests.resilience.rig import MANUAL, sim_config
@@ -92,14 +91,7 @@ def menus_dir(root: Path) -> Path:
     files = {"front": FRONT, "lib": LIB, "shop": SHOP, "broken": BROKEN, "typo": TYPO}
     for name, text in files.items():
         write(menus / f"{name}.yaml", text)
-    for lang, name in declared_prompts(menus):
-        wav = menus / "prompts" / lang / f"{name}.wav"
-        wav.parent.mkdir(parents=True, exist_ok=True)
-        with wave.open(str(wav), "wb") as w:
-            w.setnchannels(1)
-            w.setsampwidth(2)
-            w.setframerate(8000)
-            w.writeframes(b"\0\0")
+    silent_prompts(menus)
     return menus
 
 

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import shutil
-import wave
 from pathlib import Path
 
 import pytest
 
 from contact_center.cli import main
-from contact_center.ivr.cli import declared_prompts
+from contact_center.testing import silent_prompts
 from tests.conftest import FIXTURES
 
 BROKEN = FIXTURES / "ivr_broken"
@@ -44,13 +43,6 @@ def test_ivr_check_passes_on_the_shipped_menus(
 ) -> None:
     for path in SHIPPED.glob("*.yaml"):
         shutil.copy(path, tmp_path / path.name)
-    for lang, name in declared_prompts(tmp_path):
-        target = tmp_path / "prompts" / lang / f"{name}.wav"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with wave.open(str(target), "wb") as w:
-            w.setnchannels(1)
-            w.setsampwidth(2)
-            w.setframerate(8000)
-            w.writeframes(b"\0\0")
+    silent_prompts(tmp_path)
     assert 0 == main(["ivr", "check", str(tmp_path)])
     assert "3 menu file(s) usable: bank, common, shop; 0 problem(s)\n" == capsys.readouterr().out
