@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from typing import Any
 
 from contact_center.calls import events as ev
 
@@ -53,6 +54,23 @@ class CallContext:
     identified_by: str = ""
     offered: set[str] = field(default_factory=set)  # interfaces ringing or holding a pop
     popped: set[str] = field(default_factory=set)  # interfaces a pop was published to
+    # The offer card rendered ahead (when the caller queued): (inputs it used, found, html).
+    prerendered: tuple[tuple[Any, ...], Any, str] | None = None
+
+    def rendered_inputs(self) -> tuple[Any, ...]:
+        """What the card frame shows of this call, but the stage, interface and wait."""
+        return (
+            self.caller_number,
+            self.caller_number_raw,
+            self.caller_name,
+            self.did,
+            len(self.ivr),
+            len(self.queues),
+            len(self.transfers),
+            len(self.operators),
+            self.identified_customer_id,
+        )
+
     answered_by: str = ""
     operators: list[str] = field(default_factory=list)  # interfaces that answered, in order
     transfers: list[TransferView] = field(default_factory=list)

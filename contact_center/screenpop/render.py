@@ -87,6 +87,11 @@ def seconds(value: float) -> str:
     return f"{total // 60}:{total % 60:02d}"
 
 
+def waited_cell(value: float) -> str:
+    """How the built-in card shows the wait (kept in step with pop_card.html)."""
+    return f'<dd class="waited">{seconds(value)}</dd>'
+
+
 def when(value: datetime) -> str:
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
@@ -109,6 +114,9 @@ class CardRenderer:
         self.env.filters["mmss"] = seconds
         self.env.filters["when"] = when
         self._template = self.env.get_template(CARD_TEMPLATE)
+        # The built-in frame shows the wait as WAITED(…) and nothing of the ringing
+        # interface or stage but what pre-rendering accounts for (see ScreenPop).
+        self.builtin_frame = Path(self._template.filename or "").parent == BUILTIN_TEMPLATES
         self._customer = self.env.get_template(CUSTOMER_TEMPLATE)
         self._history = self.env.get_template(HISTORY_TEMPLATE)
 

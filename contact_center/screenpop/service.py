@@ -35,7 +35,14 @@ from contact_center.bus.base import POPS, Bus
 from contact_center.calls import events as ev
 from contact_center.customers.lookup import CustomerCard, CustomerLookup
 from contact_center.screenpop.context import CallContext, CallContexts
-from contact_center.screenpop.render import CardParts, CardRenderer, HistoryItem, OpenItem, PopCard
+from contact_center.screenpop.render import (
+    CardParts,
+    CardRenderer,
+    HistoryItem,
+    OpenItem,
+    PopCard,
+    waited_cell,
+)
 from contact_center.store.models import Case, InteractionEvent, User
 
 log = logging.getLogger(__name__)
@@ -234,6 +241,8 @@ class ScreenPop:
         match event:
             case ev.CallArrived():
                 self._prefetch(ctx)
+            case ev.CallQueued():
+                self._prerender(ctx)
             case ev.CallOffered():
                 await self._pop(ctx, event.interface, "offered", ctx.waited(event.at))
             case ev.CallAnswered():
@@ -276,7 +285,15 @@ class ScreenPop:
             raise RuntimeError("screen pop is closed")
         self._forget(ctx)
         key = (ctx.server, ctx.call_id)
-        self._found[key] = asyncio.create_task(self._find(ctx), name=f"screenpop-lookup-{key}")
+        task = asyncio.create_task(self._find(ctx), name=f"screenpop-lookup-{key}")
+        self._found[key] = task
+
+        def looked_up(done: asyncio.Task[Found]) -> None:
+            # Already queued when the lookup finished (a quick IVR): render the offer now.
+            if ctx.queues and self._found.get(key) is done:
+                self._prerender(ctx)
+
+        task.add_done_callback(looked_up)
         while len(self._found) > self.contexts.max_calls:  # calls whose end we never saw
             self._found.pop(next(iter(self._found))).cancel()
 
@@ -465,10 +482,36 @@ class ScreenPop:
             log.debug("no operator signs in at %s; no pop for call %s", interface, ctx.call_id)
             return
         card = self.card(ctx, interface, stage, waited, found)
-        html = self.renderer.render(card, found.parts)
+        html = self._prerendered(ctx, stage, found, waited) or self.renderer.render(
+            card, found.parts
+        )
         ctx.popped.add(interface)
         for login in logins:
             await self.bus.publish(self.stream, pop_message(login, card, html))
+
+    def _prerender(self, ctx: CallContext) -> None:
+        """Render the offer card while the caller waits in the queue, so that the ring only
+        fills in the wait. Only for the built-in frame (an override may show anything), only
+        a fresh call (no operator before: the card would name them per interface)."""
+        found = self._ready(ctx)
+        if found is None or not self.renderer.builtin_frame or ctx.operators or ctx.transfers:
+            return
+        try:
+            html = self.renderer.render(self.card(ctx, "", "offered", 0.0, found), found.parts)
+        except Exception:  # reported when the card is rendered at ring time
+            return
+        if html.count(waited_cell(0.0)) == 1:
+            ctx.prerendered = (ctx.rendered_inputs(), found, html)
+
+    def _prerendered(self, ctx: CallContext, stage: str, found: Found, waited: float) -> str | None:
+        """The card rendered ahead, with the wait filled in; None if anything shown changed."""
+        ahead = ctx.prerendered
+        if stage != "offered" or ahead is None:
+            return None
+        inputs, found_then, html = ahead
+        if found_then is not found or inputs != ctx.rendered_inputs():
+            return None
+        return html.replace(waited_cell(0.0), waited_cell(waited))
 
     async def _publish_close(self, ctx: CallContext, interface: str, reason: str) -> None:
         ctx.popped.discard(interface)

@@ -453,3 +453,42 @@ async def test_the_lookup_a_ringing_phone_waits_for_goes_before_speculative_ones
 
 async def _has_pop(bus: MemoryBus, login: str) -> bool:
     return any(m["type"] == "pop" for m in await pops(bus, login))
+
+
+async def test_the_offer_card_rendered_while_queued_is_the_card_rendered_at_ring_time(
+    screenpop: ScreenPop, bus: MemoryBus, db: async_sessionmaker[AsyncSession]
+) -> None:
+    """The card is rendered ahead when the caller queues; at ring time only the wait is
+    filled in — byte for byte what rendering it then would give. A change shown on the card
+    (a transfer) after queueing makes the ring render it afresh."""
+    await add_customer(db, "Queued Caller", ["+74954444444"], company="Acme")
+    first, *rest = arrival("q", "+74954444444")
+    await screenpop.feed(first)
+    ctx = screenpop.contexts.get("pbx1", "q")
+    assert ctx is not None
+    await screenpop.found(ctx)  # looked up while the caller is still in the IVR
+    for event in rest:
+        await screenpop.feed(event)
+    assert ctx.prerendered is not None
+    renders: list[str] = []
+    render = screenpop.renderer.render
+    screenpop.renderer.render = lambda *a: renders.append("x") or render(*a)  # type: ignore[method-assign]
+
+    await screenpop.handle(offered("q", ALICE, at=T0 + 75))
+    [pop] = await pops(bus, "alice")
+    assert [] == renders  # the ring rendered nothing
+    screenpop.renderer.render = render  # type: ignore[method-assign]
+    fresh = screenpop.renderer.render(
+        await screenpop.build_card(ctx, ALICE, "offered", ctx.waited(T0 + 75))
+    )
+    assert fresh == pop["html"]
+    assert '<dd class="waited">1:12</dd>' in pop["html"]  # queued at T0+3, rang at T0+75
+
+    await screenpop.feed(
+        ev.CallTransferred(
+            **base("q", T0 + 80), transfer_type="blind", target="sales", by_interface=ALICE
+        )
+    )
+    await screenpop.handle(offered("q", BOB, at=T0 + 90, queue="sales"))
+    [bob_pop] = await pops(bus, "bob")
+    assert "sales" in bob_pop["html"] and "blind to sales" in bob_pop["html"]
