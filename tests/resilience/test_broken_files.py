@@ -407,3 +407,4 @@ def test_customer_file_in_another_encoding_is_refused_whole_with_its_line(
         == capsys.readouterr().err
     )
     assert 1 == main(["customers", "lookup", "+74951234573"])  # nothing imported
+    assert "no customer with number +74951234573" in capsys.readouterr().err
