@@ -275,6 +275,7 @@ class Service:
         template_dirs = [s.web.pop_templates_dir] if s.web.pop_templates_dir else []
         pops = ScreenPop(core.bus, core.lookup, core.sessions, template_dirs=template_dirs)
         self._closers.append(pops.close)
+        await pops.start()
         # In order, never waiting on a lookup: pops that must wait do so in their
         # operator's lane (see contact_center/screenpop/service.py).
         # Its events cost microseconds each (the lookups run beside it): it reads bigger

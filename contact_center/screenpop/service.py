@@ -60,16 +60,39 @@ class Found:
 
 
 class OperatorDirectory:
-    """Which logins answer at a queue-member interface (``users.interface``), cached."""
+    """Which logins answer at a queue-member interface (``users.interface``), cached.
+
+    A pop never waits for the table to be refreshed: a known interface is answered from the
+    cached table and a stale table is reloaded beside it (one reload at a time). Only an
+    interface missing from the table waits for a reload (a new operator pops at once), at
+    most once a second, so an unknown interface (a supervisor's phone) does not hammer the
+    database.
+    """
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], ttl: float = 30.0) -> None:
         self._sessions = sessions
         self._ttl = ttl
         self._by_interface: dict[str, tuple[str, ...]] = {}
         self._loaded_at = float("-inf")
+        self._reloading: asyncio.Task[None] | None = None
 
     def invalidate(self) -> None:
         self._loaded_at = float("-inf")
+
+    async def load(self) -> None:
+        """Load the table now (at start-up, so the first pop does not wait for it)."""
+        await asyncio.shield(self._reload_once())
+
+    async def close(self) -> None:
+        if self._reloading is not None and not self._reloading.done():
+            self._reloading.cancel()
+            await asyncio.gather(self._reloading, return_exceptions=True)
+
+    def _reload_once(self) -> asyncio.Task[None]:
+        if self._reloading is None or self._reloading.done():
+            self._reloading = asyncio.create_task(self._reload(), name="operator-directory")
+            self._reloading.add_done_callback(_log_reload_failure)
+        return self._reloading
 
     async def _reload(self) -> None:
         async with self._sessions() as db:
@@ -86,11 +109,19 @@ class OperatorDirectory:
 
     async def logins_for(self, interface: str) -> tuple[str, ...]:
         age = time.monotonic() - self._loaded_at
-        # A miss reloads at most once a second: a new operator pops within a second, an
-        # unknown interface (a supervisor's phone) does not hammer the database.
-        if age > self._ttl or (interface not in self._by_interface and age > 1.0):
-            await self._reload()
+        logins = self._by_interface.get(interface)
+        if logins is not None:
+            if age > self._ttl:
+                self._reload_once()  # beside this pop, which the cached table answers
+            return logins
+        if age > 1.0:
+            await asyncio.shield(self._reload_once())
         return self._by_interface.get(interface, ())
+
+
+def _log_reload_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("operator directory not loaded: %s", task.exception())
 
 
 class LookupSlots:
@@ -267,9 +298,16 @@ class ScreenPop:
             case _:
                 pass
 
+    async def start(self) -> None:
+        """Load what the first pop would otherwise wait for (the operator directory). A
+        database that is down now is not fatal: the first pop loads it then."""
+        with contextlib.suppress(Exception):  # logged by the directory
+            await self.directory.load()
+
     async def close(self) -> None:
         """Cancel the lookups and lanes still running (the owner calls this on shutdown)."""
         self._closed = True  # no lookup starts from now on
+        await self.directory.close()
         for group in (self._runners, self._found):
             tasks = list(group.values())
             group.clear()
