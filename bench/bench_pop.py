@@ -41,7 +41,8 @@ from aiohttp.test_utils import TestServer
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from contact_center.bus import EVENTS, Bus, MemoryBus, pump
+from contact_center.bus import EVENTS, Bus, MemoryBus
+from contact_center.bus.pump import follow
 from contact_center.bus.redis import RedisBus
 from contact_center.calls import events as ev
 from contact_center.config import load_settings
@@ -179,6 +180,7 @@ class Clients:
 
     def __init__(self) -> None:
         self.received: dict[str, float] = {}
+        self.receiver: dict[str, int] = {}  # call → index of the client that got its pop
         self.alias: dict[str, str] = {}  # call id in the pop → the bench's call name
         self._specs: list[tuple[str, dict[str, str]]] = []
         self._conn: Any = None
@@ -215,8 +217,10 @@ class Clients:
             if kind == "ready":
                 assert self._ready is not None
                 self._ready.set_result(value)
-            else:  # a pop: (call id, arrival time)
-                self.received.setdefault(self.alias.get(kind, kind), value)
+            else:  # a pop: (call id, (arrival time, client index))
+                call = self.alias.get(kind, kind)
+                if call not in self.received:
+                    self.received[call], self.receiver[call] = value
 
     async def close(self) -> None:
         if self._proc is None:
@@ -239,17 +243,17 @@ async def _run_clients(conn: Any, specs: list[tuple[str, dict[str, str]]]) -> No
     http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
     tasks: list[asyncio.Task[None]] = []
 
-    async def read(sock: aiohttp.ClientWebSocketResponse) -> None:
+    async def read(sock: aiohttp.ClientWebSocketResponse, index: int) -> None:
         async for msg in sock:
             now = time.perf_counter()
             data = json.loads(msg.data)
             if data.get("type") == "pop":  # the first pop of a call (offered) is kept
-                conn.send((data["call_id"], now))
+                conn.send((data["call_id"], (now, index)))
 
     try:
-        for url, headers in specs:
+        for index, (url, headers) in enumerate(specs):
             sock = await http.ws_connect(url, headers=headers)
-            tasks.append(asyncio.create_task(read(sock)))
+            tasks.append(asyncio.create_task(read(sock, index)))
         settle_heap()
         conn.send(("ready", len(tasks)))
         loop = asyncio.get_running_loop()
@@ -366,8 +370,8 @@ async def pop_stack(
         screenpop = ScreenPop(bus, lookup, sessions)
         await screenpop.start()
         stack.push_async_callback(screenpop.close)
-        worker = asyncio.create_task(
-            pump(bus, EVENTS, screenpop.feed_message, group="screenpop", consumer="bench")
+        worker = asyncio.create_task(  # as Service.consume(..., in_step=True) runs it
+            follow(bus, EVENTS, screenpop.feed_message, group="screenpop", consumer="bench")
         )
 
         async def stop() -> None:
@@ -451,6 +455,10 @@ async def measure_pops(args: argparse.Namespace) -> tuple[list[float], str]:
                 await bus.publish(EVENTS, ev.to_dict(ended))
 
             latencies = await offer_calls(args, prepare, offer, end, clients.received)
+            # Client i is operator i's browser: each pop reached the operator it rang for.
+            astray = [c for c, i in clients.receiver.items() if i != operator_of[c]]
+            if astray:
+                raise RuntimeError(f"{len(astray)} pops reached another operator ({astray[0]})")
             entries = await bus.read("pops", "0", count=1)
             sample_html = json.dumps({**entries[0][1], "id": entries[0][0]}) if entries else "{}"
     finally:
@@ -548,8 +556,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--ami",
-        action="store_true",
-        help="time from the AMI AgentCalled bytes (real capture, live parser and tracker)",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="time from the AMI AgentCalled bytes (real capture, live parser and tracker);"
+        " --no-ami: from the CallOffered event published",
     )
     return parser.parse_args(argv)
 

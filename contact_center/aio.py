@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
-from typing import TypeVar
+from collections.abc import Awaitable, Coroutine
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -16,3 +16,42 @@ async def wait_for(aw: Awaitable[T], timeout: float | None) -> T:
     not have the flaw."""
     async with asyncio.timeout(timeout):
         return await aw
+
+
+def start_eagerly(
+    coro: Coroutine[Any, Any, None], name: str | None = None
+) -> asyncio.Task[None] | None:
+    """Run ``coro`` in the caller's own step up to its first suspension (Python 3.12's eager
+    tasks, by hand): None if it finished there, else the task that finishes it. An exception
+    raised before the first suspension propagates to the caller."""
+    try:
+        waiting = coro.send(None)
+    except StopIteration:
+        return None
+    return asyncio.get_running_loop().create_task(_resume(coro, waiting), name=name)
+
+
+async def _resume(coro: Coroutine[Any, Any, None], waiting: Any) -> None:
+    """Drive a coroutine started by hand (``coro.send(None)``) to its end.
+
+    It suspended by yielding the future it waits on (asyncio's protocol); once that future
+    is done, resuming it with ``send(None)`` lets it read the result, as a task would. A
+    cancellation of this task is thrown into the coroutine, as a task would.
+    """
+    try:
+        while True:
+            try:
+                if isinstance(waiting, asyncio.Future):
+                    await asyncio.wait([waiting])
+                else:  # a bare yield (sleep(0))
+                    await asyncio.sleep(0)
+            except asyncio.CancelledError as cancelled:
+                if isinstance(waiting, asyncio.Future):
+                    waiting.cancel()
+                waiting = coro.throw(cancelled)
+                continue
+            waiting = coro.send(None)
+    except StopIteration:
+        return
+    finally:
+        coro.close()

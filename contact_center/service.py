@@ -31,7 +31,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from contact_center.bus.base import EVENTS, Bus, BusUnavailable, create_bus
-from contact_center.bus.pump import pump
+from contact_center.bus.pump import follow, pump
 from contact_center.calls.events import DomainEvent, from_dict, to_dict
 from contact_center.config import Settings, load_settings
 from contact_center.customers.lookup import CustomerLookup
@@ -103,7 +103,7 @@ async def open_core(settings: Settings, *, migrate: bool | None = None) -> Core:
     return Core(settings, engine, sessions, create_bus(settings.bus), lookup)
 
 
-def decoding(handler: Handler) -> Callable[[dict[str, Any]], Awaitable[None]]:
+def decoding(handler: Handler) -> Callable[[dict[str, Any]], Coroutine[Any, Any, None]]:
     """A bus-message handler that gives ``handler`` the typed event."""
 
     async def handle(message: dict[str, Any]) -> None:
@@ -216,15 +216,19 @@ class Service:
 
         self._tasks.append(asyncio.create_task(supervised(), name=name))
 
-    def consume(self, group: str, handler: Handler, *, batch: int = 100) -> None:
+    def consume(
+        self, group: str, handler: Handler, *, batch: int = 100, in_step: bool = False
+    ) -> None:
         """Feed ``handler`` every domain event, in order, as consumer group ``group``,
-        ``batch`` events per turn of the event loop."""
+        ``batch`` events per turn of the event loop. ``in_step``: on the in-process bus,
+        inside the publisher's step instead (``bus.pump.InStep``)."""
         assert self.core is not None
         bus = self.core.bus
         consumer = f"{socket.gethostname()}-{os.getpid()}"
+        run = follow if in_step else pump
         self.spawn(
             f"consume-{group}",
-            lambda: pump(
+            lambda: run(
                 bus, EVENTS, decoding(handler), group=group, consumer=consumer, count=batch
             ),
         )
@@ -277,10 +281,11 @@ class Service:
         self._closers.append(pops.close)
         await pops.start()
         # In order, never waiting on a lookup: pops that must wait do so in their
-        # operator's lane (see contact_center/screenpop/service.py).
-        # Its events cost microseconds each (the lookups run beside it): it reads bigger
-        # batches, so a burst's backlog is behind it sooner (the 500-call flood test).
-        self.consume("screenpop", pops.feed, batch=500)
+        # operator's lane (see contact_center/screenpop/service.py). On the in-process bus
+        # it runs in the step the event is published, ahead of the other consumers' turns;
+        # on Redis it reads bigger batches, so a burst's backlog is behind it sooner (its
+        # events cost microseconds each; the 500-call flood test).
+        self.consume("screenpop", pops.feed, batch=500, in_step=True)
 
         webhooks = WebhookDispatcher(core.sessions)
         self.consume("webhooks", retrying_outages(webhooks.handle))

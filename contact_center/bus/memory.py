@@ -87,15 +87,25 @@ class MemoryBus:
                 log.exception("listener of %s failed on %s", stream, sid)
         return sid
 
-    def listen(self, stream: str, listener: Listener) -> Callable[[], None]:
+    def listen(
+        self, stream: str, listener: Listener, *, replay_after: str | None = None
+    ) -> Callable[[], None]:
         """Call ``listener(id, message)`` inside every later ``publish`` to ``stream``.
 
         In-process only (Redis has no equivalent across hosts): an in-order, same-step
         subscription for a reader that lives beside the publishers — the pop hub, whose
-        sockets then get a pop without waiting for the loop to wake a reader. Listeners must
-        not block and must not change the message. Returns the unsubscribe function.
+        sockets then get a pop without waiting for the loop to wake a reader; the screen
+        pop, which then pops in the step the offer is published. Listeners must not block
+        and must not change the message. With ``replay_after`` the entries already stored
+        after that id are handed to ``listener`` first, in the same step (nothing can be
+        published in between). Returns the unsubscribe function.
         """
-        listeners = self._stream(stream).listeners
+        s = self._stream(stream)
+        if replay_after is not None:
+            start = bisect.bisect_right(s.keys, parse_id(replay_after))
+            for i in range(start, len(s.keys)):
+                listener(s.ids[i], json.loads(s.payloads[i]))
+        listeners = s.listeners
         listeners.append(listener)
         return lambda: listeners.remove(listener) if listener in listeners else None
 

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections import deque
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
+from contact_center import aio
 from contact_center.bus.base import Bus, BusUnavailable
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[dict[str, Any]], Awaitable[None]]
+EagerHandler = Callable[[dict[str, Any]], Coroutine[Any, Any, None]]
 
 
 async def pump(
@@ -49,3 +52,89 @@ async def pump(
         # ready would otherwise run a whole backlog in one step: let the loop breathe
         # between batches, so a burst of events costs other sockets one batch of lag.
         await asyncio.sleep(0)
+
+
+class InStep:
+    """A consumer that handles each message inside the publisher's own step, in order
+    (a :meth:`MemoryBus.listen` listener): no reader to wake, no loop turn between the
+    event and what it causes. The screen pop runs so on the in-process bus, so a pop goes
+    out in the step its offer is published — not after every other consumer has had its
+    turn with that event.
+
+    Each message's handler runs at once up to its first suspension; one that suspends (a
+    database read) finishes in a task, and the messages published meanwhile wait behind it
+    in order. A handler that raises is logged with the message, as :func:`pump` does.
+    """
+
+    def __init__(self, handler: EagerHandler, name: str) -> None:
+        self._handler = handler
+        self._name = name
+        self._waiting: deque[tuple[str, dict[str, Any]]] = deque()
+        self._task: asyncio.Task[None] | None = None
+        self._closed = False
+
+    @property
+    def backlog(self) -> int:
+        """Messages waiting behind a handler that suspended."""
+        return len(self._waiting)
+
+    def __call__(self, sid: str, message: dict[str, Any]) -> None:
+        if self._closed:
+            return
+        if self._task is not None:
+            self._waiting.append((sid, message))
+            return
+        try:
+            task = aio.start_eagerly(self._handler(message), name=f"consume-{self._name}")
+        except Exception:
+            self._failed(sid, message)
+            return
+        if task is not None:
+            self._task = asyncio.get_running_loop().create_task(self._finish(sid, message, task))
+
+    async def _finish(self, sid: str, message: dict[str, Any], first: asyncio.Task[None]) -> None:
+        try:
+            try:
+                await first
+            except Exception:
+                self._failed(sid, message)
+            while self._waiting:
+                sid, message = self._waiting.popleft()
+                try:
+                    await self._handler(message)
+                except Exception:
+                    self._failed(sid, message)
+        finally:
+            if not first.done():
+                first.cancel()
+            self._task = None
+
+    def _failed(self, sid: str, message: dict[str, Any]) -> None:
+        log.exception("consumer %s failed on %s: %r", self._name, sid, message)
+
+    async def close(self) -> None:
+        """Stop: what still waits is dropped (the bus is in-process: it dies with us)."""
+        self._closed = True
+        self._waiting.clear()
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+
+async def follow(
+    bus: Bus, stream: str, handler: EagerHandler, *, group: str, consumer: str, count: int = 100
+) -> None:
+    """Consume ``stream`` as ``group``: in the publisher's step on a bus that can call
+    listeners (the in-process one, from the start of the stream), else with :func:`pump`.
+    Runs until cancelled."""
+    listen = getattr(bus, "listen", None)
+    if listen is None:
+        await pump(bus, stream, handler, group=group, consumer=consumer, count=count)
+        return
+    in_step = InStep(handler, group)
+    unsubscribe = listen(stream, in_step, replay_after="0")
+    try:
+        await asyncio.Event().wait()
+    finally:
+        unsubscribe()
+        await in_step.close()

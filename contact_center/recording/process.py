@@ -181,6 +181,8 @@ def _pcm_format(
         raise AudioRejected(
             f"truncated: WAV header declares {declared} bytes of audio, the file holds {available}"
         )
+    if declared // (bits // 8 * channels) * 1000 < sample_rate:
+        raise AudioRejected(f"empty: {declared} bytes of audio, under a millisecond")
     return PcmFormat(sample_rate, bits // 8, channels, data_offset, declared)
 
 

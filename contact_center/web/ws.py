@@ -19,7 +19,7 @@ import contextlib
 import json
 import logging
 from collections import OrderedDict
-from collections.abc import Coroutine, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
@@ -114,42 +114,21 @@ class Connection:
         case the rest of the send finishes in a task, and frames offered meanwhile wait in
         the queue, which the writer sends only after that task (order kept).
         """
-        send = ws.send_str(frame)
         try:
-            waiting = send.send(None)
-        except StopIteration:
-            return
+            draining = aio.start_eagerly(ws.send_str(frame), name=f"ws-drain-{self.login}")
         except Exception as exc:  # the transport is closing: the socket is gone
             log.debug("websocket of %s: write failed: %s", self.login, exc)
             self.close(CloseCode.GOING_AWAY)
             return
-        self.draining = asyncio.get_running_loop().create_task(_resume(send, waiting))
-        self.draining.add_done_callback(self._drained)
+        if draining is not None:
+            self.draining = draining
+            draining.add_done_callback(self._drained)
 
     def _drained(self, task: asyncio.Task[None]) -> None:
         self.draining = None
         if not task.cancelled() and task.exception() is not None:
             log.debug("websocket of %s: write failed: %s", self.login, task.exception())
             self.close(CloseCode.GOING_AWAY)
-
-
-async def _resume(send: Coroutine[Any, Any, None], waiting: Any) -> None:
-    """Drive a coroutine started by hand (``send.send(None)``) to its end.
-
-    It suspended by yielding the future it waits on (asyncio's protocol); once that future
-    is done, resuming it with ``send(None)`` lets it read the result, as a task would.
-    """
-    try:
-        while True:
-            if isinstance(waiting, asyncio.Future):
-                await asyncio.wait([waiting])
-            else:  # a bare yield (sleep(0))
-                await asyncio.sleep(0)
-            waiting = send.send(None)
-    except StopIteration:
-        return
-    finally:
-        send.close()
 
 
 @dataclass(frozen=True, slots=True)

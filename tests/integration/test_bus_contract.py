@@ -9,6 +9,7 @@ from urllib.parse import urlparse
 import pytest
 
 from contact_center.bus import Bus, BusUnavailable, MemoryBus, compare_ids, pump
+from contact_center.bus.pump import follow
 from contact_center.bus.redis import RedisBus
 from tests.conftest import REDIS_URL, _need
 
@@ -130,6 +131,33 @@ async def test_pump_feeds_handler_in_order_and_survives_a_failing_message(bus: B
         await wait_for(lambda: len(seen) == 3)
         assert [0, 2, 3] == seen
         assert [] == await bus.consume("events", "g", "other", claim_idle_ms=0)
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+
+async def test_follow_hands_over_what_was_stored_and_what_comes_in_order(bus: Bus) -> None:
+    """The screen pop's consumer: in the publisher's step on the in-process bus, a consumer
+    group on Redis; either way every event, the ones stored before it started too, in order."""
+    seen: list[int] = []
+
+    async def handler(message: dict[str, object]) -> None:
+        if message["n"] == 2:
+            await asyncio.sleep(0.01)  # one that waits (a lookup) keeps its place
+        seen.append(int(str(message["n"])))
+
+    for n in range(3):
+        await bus.publish("events", {"n": n})
+    task = asyncio.create_task(follow(bus, "events", handler, group="g", consumer="c"))
+    try:
+        from tests.conftest import wait_for
+
+        await wait_for(lambda: len(seen) >= 1)
+        for n in range(3, 6):
+            await bus.publish("events", {"n": n})
+        await wait_for(lambda: len(seen) == 6)
+        assert [0, 1, 2, 3, 4, 5] == seen
     finally:
         task.cancel()
         with pytest.raises(asyncio.CancelledError):

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from contact_center.bus import POPS, MemoryBus
+from contact_center.bus import EVENTS, POPS, MemoryBus
+from contact_center.bus.pump import follow
 from contact_center.calls import events as ev
 from contact_center.customers.lookup import CustomerLookup
 from contact_center.screenpop import ScreenPop
@@ -492,3 +493,29 @@ async def test_the_offer_card_rendered_while_queued_is_the_card_rendered_at_ring
     await screenpop.handle(offered("q", BOB, at=T0 + 90, queue="sales"))
     [bob_pop] = await pops(bus, "bob")
     assert "sales" in bob_pop["html"] and "blind to sales" in bob_pop["html"]
+
+
+async def test_on_the_in_process_bus_the_pop_is_out_when_the_offer_is_published(
+    screenpop: ScreenPop, bus: MemoryBus, db: async_sessionmaker[AsyncSession]
+) -> None:
+    """As the service runs it (``Service.consume(..., in_step=True)``): no loop turn between
+    the offer and the pop, so no other consumer's work on that event comes first."""
+    ivan = await add_customer(db, "Ivan Petrov", ["+74951234567"])
+    await screenpop.start()  # the service starts it: who sits at which phone is known
+    sent: list[dict[str, Any]] = []
+    bus.listen(POPS, lambda _sid, message: sent.append(message))
+    consumer = asyncio.create_task(
+        follow(bus, EVENTS, screenpop.feed_message, group="screenpop", consumer="t")
+    )
+    try:
+        await asyncio.sleep(0)
+        for event in arrival("c1", "84951234567"):
+            await bus.publish(EVENTS, ev.to_dict(event))
+        await wait_for(lambda: all(t.done() for t in screenpop._found.values()))  # looked up
+        await bus.publish(EVENTS, ev.to_dict(offered("c1", ALICE)))
+        assert [("alice", "offered", ivan)] == [
+            (m["to"], m["stage"], m["customer_id"]) for m in sent
+        ]
+    finally:
+        consumer.cancel()
+        await asyncio.gather(consumer, return_exceptions=True)

@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from contact_center.recording.errors import AudioRejected
@@ -263,6 +263,8 @@ def test_time_limit_stops_the_work_and_cleans_up(tmp_path: Path) -> None:
     payload=st.binary(max_size=4000),
     junk=st.binary(max_size=40),
 )
+# One full-scale sample: under a millisecond, it used to be "measured" as 0.0 s long.
+@example(audio_format=1, channels=1, rate=8000, bits=16, declared=2, payload=b"\xff\x7f", junk=b"")
 def test_any_wav_shaped_bytes_are_measured_or_rejected_never_crash(
     tmp_path: Path,
     audio_format: int,
