@@ -11,8 +11,9 @@ import contextlib
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -100,6 +101,18 @@ async def redis_url() -> AsyncIterator[str]:
 def redis_prefix() -> str:
     """A unique key prefix so parallel or repeated tests never see each other's keys."""
     return f"cctest:{uuid.uuid4().hex[:10]}"
+
+
+@contextlib.asynccontextmanager
+async def background(coro: Coroutine[Any, Any, None]) -> AsyncIterator[asyncio.Task[None]]:
+    """Run ``coro`` as a task for the ``async with`` block; cancelled and awaited after it."""
+    task = asyncio.create_task(coro)
+    try:
+        yield task
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 async def wait_for(

@@ -18,7 +18,7 @@ from contact_center.ami.connector import AmiConnector
 from contact_center.ami.replay import replay_events
 from contact_center.calls import events as ev
 from contact_center.config import AmiSettings
-from tests.conftest import wait_for
+from tests.conftest import background, wait_for
 from tests.integration.test_ami_connection import SECRET, FakeAsterisk, event_bytes
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -52,13 +52,8 @@ def settings_for(pbx: FakeAsterisk, tmp_path: Path, **changes: object) -> AmiSet
 
 @contextlib.asynccontextmanager
 async def running(connector: AmiConnector) -> AsyncIterator[asyncio.Task[None]]:
-    task = asyncio.create_task(connector.run())
-    try:
+    async with background(connector.run()) as task:
         yield task
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 async def test_live_stream_gives_the_same_events_as_replay(

@@ -22,7 +22,7 @@ from contact_center.ami.leader import (
 )
 from contact_center.calls import events as ev
 from contact_center.config import AmiSettings
-from tests.conftest import wait_for
+from tests.conftest import background, wait_for
 from tests.integration.tcp_proxy import TcpProxy
 
 TTL_MS = 600
@@ -56,13 +56,10 @@ class Overlap:
 
 @contextlib.asynccontextmanager
 async def contending(lock: LeaderLock) -> AsyncIterator[asyncio.Task[None]]:
-    task = asyncio.create_task(lock.acquire_forever())
     try:
-        yield task
+        async with background(lock.acquire_forever()) as task:
+            yield task
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
         await lock.release()
         await lock.close()
 

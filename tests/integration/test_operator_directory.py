@@ -43,6 +43,13 @@ def call(call_id: str, interface: str, at: float = T0) -> list[ev.DomainEvent]:
     ]
 
 
+async def ring(pops: ScreenPop, call_id: str, interface: str, at: float = T0) -> None:
+    """The call arrives, queues and rings ``interface``; returns when its pops are out."""
+    for event in call(call_id, interface, at):
+        await pops.feed(event)
+    await pops.settle()
+
+
 async def any_pop(bus: MemoryBus, call_id: str) -> bool:
     return bool(await popped_to(bus, call_id))
 
@@ -111,10 +118,7 @@ async def test_an_operator_added_after_start_gets_the_pop_of_their_first_call(
     try:
         await asyncio.sleep(1.1)  # a miss reloads at most once a second
         await add_user(sessions, "carol", "operator", CAROL)
-        for event in call("c1", CAROL):
-            await pops.feed(event)
-        await pops.settle()
-        await wait_for(lambda: any_pop(bus, "c1"), timeout=5)
+        await ring(pops, "c1", CAROL)
         assert ["carol"] == await popped_to(bus, "c1")
     finally:
         await pops.close()
@@ -130,15 +134,11 @@ async def test_a_deactivated_operator_stops_getting_pops_once_the_table_is_refre
             await db.execute(update(User).where(User.login == "alice").values(active=False))
         await asyncio.sleep(0.1)
         # The stale table answers this pop and is refreshed beside it.
-        for event in call("c1", ALICE):
-            await pops.feed(event)
-        await pops.settle()
+        await ring(pops, "c1", ALICE)
         reloading = pops.directory._reloading
         assert reloading is not None
         await asyncio.wait_for(asyncio.shield(reloading), 5)
-        for event in call("c2", ALICE, at=T0 + 60):
-            await pops.feed(event)
-        await pops.settle()
+        await ring(pops, "c2", ALICE, at=T0 + 60)
         assert [] == await popped_to(bus, "c2")
     finally:
         await pops.close()
@@ -158,10 +158,7 @@ async def test_a_database_not_ready_at_start_is_logged_and_the_first_pop_loads_t
             async with engine.begin() as conn:
                 await conn.run_sync(Base.metadata.create_all)
             await add_user(sessions, "alice", "operator", ALICE)
-            for event in call("c1", ALICE):
-                await pops.feed(event)
-            await pops.settle()
-            await wait_for(lambda: any_pop(bus, "c1"), timeout=5)
+            await ring(pops, "c1", ALICE)
             assert ["alice"] == await popped_to(bus, "c1")
         finally:
             await pops.close()

@@ -15,19 +15,14 @@ import pytest
 from contact_center import aio
 from contact_center.bus.memory import MemoryBus
 from contact_center.bus.pump import InStep, follow
-from tests.conftest import wait_for
+from tests.conftest import background, wait_for
 
 
 @contextlib.asynccontextmanager
 async def following(bus: MemoryBus, handler: Any) -> AsyncIterator[asyncio.Task[None]]:
-    task = asyncio.create_task(follow(bus, "events", handler, group="g", consumer="c"))
-    await asyncio.sleep(0)  # subscribed
-    try:
+    async with background(follow(bus, "events", handler, group="g", consumer="c")) as task:
+        await asyncio.sleep(0)  # subscribed
         yield task
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 async def test_an_event_is_handled_before_publish_returns() -> None:
