@@ -71,6 +71,7 @@ class InStep:
         self._name = name
         self._waiting: deque[tuple[str, dict[str, Any]]] = deque()
         self._task: asyncio.Task[None] | None = None
+        self._busy = False  # a handler is running in this step
         self._closed = False
 
     @property
@@ -81,9 +82,20 @@ class InStep:
     def __call__(self, sid: str, message: dict[str, Any]) -> None:
         if self._closed:
             return
-        if self._task is not None:
+        if self._task is not None or self._busy:
+            # Behind a handler that waits, or published by the handler running now (it
+            # publishes to the stream it reads): after it, in order.
             self._waiting.append((sid, message))
             return
+        self._busy = True
+        try:
+            self._start(sid, message)
+            while self._task is None and self._waiting:
+                self._start(*self._waiting.popleft())
+        finally:
+            self._busy = False
+
+    def _start(self, sid: str, message: dict[str, Any]) -> None:
         try:
             task = aio.start_eagerly(self._handler(message), name=f"consume-{self._name}")
         except Exception:

@@ -167,3 +167,18 @@ async def test_start_eagerly_runs_to_the_first_suspension_now_and_finishes_in_a_
     with pytest.raises(asyncio.CancelledError):
         await task
     assert ["first"] == steps
+
+
+async def test_a_handler_that_publishes_to_its_own_stream_sees_that_event_after_its_own() -> None:
+    bus = MemoryBus()
+    log: list[str] = []
+
+    async def handler(message: dict[str, Any]) -> None:
+        log.append(f"start {message['n']}")
+        if message["n"] == 0:
+            await bus.publish("events", {"n": 1})  # e.g. a command that causes an event
+        log.append(f"end {message['n']}")
+
+    async with following(bus, handler):
+        await bus.publish("events", {"n": 0})
+        assert ["start 0", "end 0", "start 1", "end 1"] == log
