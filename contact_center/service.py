@@ -112,6 +112,22 @@ def decoding(handler: Handler) -> Callable[[dict[str, Any]], Coroutine[Any, Any,
     return handle
 
 
+BACKLOG_INTERVAL = 5.0  # seconds between readings of the consumer groups' backlog
+
+
+async def report_backlog(bus: Bus, metrics: Any, interval: float = BACKLOG_INTERVAL) -> None:
+    """Keep ``cc_worker_backlog{worker=<consumer group>}`` up to date: the events each
+    consumer of the ``events`` stream has not handled yet (an alert on it catches a worker
+    that fell behind or died). A bus that is down is skipped until it is back."""
+    while True:
+        try:
+            for group, items in (await bus.backlog(EVENTS)).items():
+                metrics.set_worker_backlog(group, items)
+        except BusUnavailable as exc:
+            log.debug("backlog not read: %s", exc)
+        await asyncio.sleep(interval)
+
+
 def retrying_outages(handler: Handler, *, first: float = 0.5, ceiling: float = 30.0) -> Handler:
     """Retry an event while the database is down, so an outage delays but loses nothing."""
     from contact_center.history.writer import is_outage
@@ -292,6 +308,7 @@ class Service:
         self.spawn("webhook-delivery", webhooks.run)
 
         self.consume("metrics", metrics.handle)
+        self.spawn("bus-backlog", lambda: report_backlog(core.bus, metrics))
         self.components.update(
             history=history,
             billing=billing,

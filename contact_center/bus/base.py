@@ -85,6 +85,11 @@ class Bus(Protocol):
         """Mark entries as handled by the group; return how many were pending."""
         ...
 
+    async def backlog(self, stream: str) -> dict[str, int]:
+        """Per consumer group of ``stream``: entries it has not acknowledged yet (handed
+        out and pending, or not handed out at all)."""
+        ...
+
     async def close(self) -> None: ...
 
 

@@ -195,6 +195,13 @@ class MemoryBus:
             return 0
         return sum(1 for sid in ids if g.pending.pop(sid, None) is not None)
 
+    async def backlog(self, stream: str) -> dict[str, int]:
+        s = self._stream(stream)
+        return {
+            name: len(s.keys) - bisect.bisect_right(s.keys, g.last_delivered) + len(g.pending)
+            for name, g in s.groups.items()
+        }
+
     async def close(self) -> None:
         for s in self._streams.values():
             s.changed.set()

@@ -113,6 +113,18 @@ class RedisBus:
         async with self._errors(f"ack on {stream} by {group}"):
             return int(await self._redis.xack(self.key(stream), group, *ids))
 
+    async def backlog(self, stream: str) -> dict[str, int]:
+        async with self._errors(f"backlog of {stream}"):
+            try:
+                groups: Any = await self._redis.xinfo_groups(self.key(stream))
+            except ResponseError as exc:  # no such stream yet: nobody is behind
+                if "no such key" in str(exc).lower():
+                    return {}
+                raise
+        # ``lag`` (Redis 7): entries not yet handed to the group; None when Redis cannot
+        # tell (entries deleted in the middle) — then only the pending ones are counted.
+        return {str(g["name"]): int(g.get("pending") or 0) + int(g.get("lag") or 0) for g in groups}
+
     async def delete_all(self) -> None:
         """Remove every key under this bus' prefix (tests and ``demo`` resets)."""
         async with self._errors("delete"):

@@ -11,7 +11,9 @@ Names and meanings (all prefixed ``cc_``):
 * ``cc_queue_depth{queue}`` — callers waiting, from queued/answered/abandoned/left events and
   replaced by each ``queue.snapshot``.
 * ``cc_websocket_clients`` — open operator websockets on this instance.
-* ``cc_worker_backlog{worker}`` — items a worker has yet to handle (buffers, queues).
+* ``cc_worker_backlog{worker}`` — items a worker has yet to handle: per consumer group of the
+  ``events`` stream, the events it has not acknowledged (read every 5 s by the worker role;
+  the in-process bus's screen pop runs in the publisher's step and has no group).
 * ``cc_bus_lag_seconds{consumer}`` — how far behind Asterisk's clock a consumer handles events.
 """
 

@@ -177,3 +177,40 @@ async def test_unreachable_redis_raises_bus_unavailable() -> None:
             await rbus.publish("s", {"n": 1})
     finally:
         await rbus.close()
+
+
+async def test_backlog_counts_what_each_group_has_not_acknowledged(bus: Bus) -> None:
+    assert {} == await bus.backlog("events")  # no stream, no group: nobody is behind
+    for n in range(5):
+        await bus.publish("events", {"n": n})
+    handed = await bus.consume("events", "slow", "w", count=2)
+    await bus.consume("events", "fast", "w", count=10)
+    assert {"slow": 5, "fast": 5} == await bus.backlog("events")  # handed out, not acked
+    await bus.ack("events", "slow", *(sid for sid, _ in handed))
+    fast = await bus.consume("events", "fast", "w", count=10, claim_idle_ms=0)
+    await bus.ack("events", "fast", *(sid for sid, _ in fast))
+    assert {"slow": 3, "fast": 0} == await bus.backlog("events")
+    await bus.publish("events", {"n": 5})
+    assert {"slow": 4, "fast": 1} == await bus.backlog("events")
+
+
+async def test_the_service_reports_each_consumer_groups_backlog_on_metrics(bus: Bus) -> None:
+    from contact_center.observability.metrics import Metrics
+    from contact_center.service import report_backlog
+    from tests.conftest import background, wait_for
+
+    metrics = Metrics()
+
+    def shown(group: str) -> float | None:
+        return metrics.registry.get_sample_value("cc_worker_backlog", {"worker": group})
+
+    for n in range(3):
+        await bus.publish("events", {"n": n})
+    await bus.consume("events", "history", "w", count=1)  # a worker that fell behind
+    async with background(report_backlog(bus, metrics, interval=0.01)):
+        await wait_for(lambda: shown("history") == 3.0)
+        for _ in range(2):  # the entry handed out before (claimed again), then the rest
+            entries = await bus.consume("events", "history", "w", count=10, claim_idle_ms=0)
+            await bus.ack("events", "history", *(sid for sid, _ in entries))
+        await wait_for(lambda: shown("history") == 0.0)
+    assert b'cc_worker_backlog{worker="history"} 0.0' in metrics.render()[0]
