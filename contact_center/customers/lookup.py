@@ -8,9 +8,11 @@ with ``invalidate()``; a short TTL bounds staleness when the writer is another p
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -191,6 +193,98 @@ def _driver_statement(query: Select[Any], dialect: Dialect) -> _DriverStatement:
     return _DriverStatement(str(compiled), tuple(compiled.positiontup or ()), dict(compiled.params))
 
 
+Processor = Callable[[Any], Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class _SqliteStatement:
+    driver: _DriverStatement
+    binds: tuple[Processor, ...]  # per placeholder: SQLAlchemy's conversion of the value
+    results: tuple[Processor, ...]  # per column: to the Python type (datetimes, JSON)
+
+
+@lru_cache(maxsize=16)
+def _sqlite_statement(query: Select[Any], dialect: Dialect) -> _SqliteStatement:
+    compiled = query.compile(dialect=dialect)
+    names = tuple(compiled.positiontup or ())
+    binds = tuple(
+        compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names
+    )
+    results = tuple(
+        column.type.dialect_impl(dialect).result_processor(dialect, None)
+        for column in query.selected_columns
+    )
+    driver = _DriverStatement(str(compiled), names, dict(compiled.params))
+    return _SqliteStatement(driver, binds, results)
+
+
+class _SqliteConnection:
+    """One aiosqlite connection a lookup keeps for itself on a SQLite file.
+
+    Through SQLAlchemy a read costs four hops to the connection's thread (checkout, execute,
+    fetch, reset on return): about 1.4 ms against 0.3 ms for the query itself. This one is
+    taken from the engine (same file, same pragmas), detached from its pool, and runs the
+    statement SQLAlchemy compiled, in one hop, with SQLAlchemy's own conversions of the
+    values both ways. A connection that fails is closed and the next read opens another.
+    """
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._driver: Any = None
+        self._opening = asyncio.Lock()
+        self._closed = False
+
+    async def fetch(self, statement: _SqliteStatement, params: dict[str, Any]) -> list[Any]:
+        driver = self._driver or await self._open()
+        args = [
+            convert(value) if convert else value
+            for convert, value in zip(statement.binds, statement.driver.args(params), strict=True)
+        ]
+        try:
+            rows = await driver.execute_fetchall(statement.driver.sql, args)
+        except BaseException:
+            if self._driver is driver:
+                self._driver = None
+                with contextlib.suppress(Exception):
+                    await driver.close()
+            raise
+        results = statement.results
+        return [
+            tuple(
+                convert(value) if convert else value
+                for convert, value in zip(results, row, strict=True)
+            )
+            for row in rows
+        ]
+
+    async def _open(self) -> Any:
+        async with self._opening:
+            if self._driver is None:
+                if self._closed:
+                    raise RuntimeError("the lookup is closed")
+                pooled = await self._engine.raw_connection()
+                self._driver = pooled.driver_connection
+                pooled.detach()
+            return self._driver
+
+    async def aclose(self) -> None:
+        self._closed = True
+        driver, self._driver = self._driver, None
+        if driver is not None:
+            with contextlib.suppress(Exception):
+                await driver.close()
+
+
+def _sqlite_file(engine: AsyncEngine) -> bool:
+    """A SQLite database in a file (an in-memory one lives in its single pooled connection)."""
+    database = engine.url.database or ""
+    return (
+        engine.dialect.driver == "aiosqlite"
+        and database not in ("", ":memory:")
+        and "mode=memory" not in str(engine.url)
+    )
+
+
 def _worth_retrying(exc: Exception) -> bool:
     """True when ``exc`` says the pooled connection was dead rather than the query wrong.
 
@@ -307,6 +401,12 @@ class CustomerLookup:
             and dedicated_connections > 0
             else None
         )
+        # On a SQLite file the same switch keeps one connection of its own (see above).
+        self._sqlite = (
+            _SqliteConnection(self._engine)
+            if self._engine is not None and _sqlite_file(self._engine) and dedicated_connections > 0
+            else None
+        )
         self._sessions = sessions
         self._region = region
         self._area_code = area_code
@@ -358,6 +458,8 @@ class CustomerLookup:
         """Close the dedicated connections (before disposing of the engine)."""
         if self._dedicated is not None:
             await self._dedicated.aclose()
+        if self._sqlite is not None:
+            await self._sqlite.aclose()
 
     def invalidate(self) -> None:
         """Forget every cached answer (call after any change to customers or phones)."""
@@ -411,6 +513,8 @@ class CustomerLookup:
     async def _rows_once(
         self, engine: AsyncEngine, query: Select[Any], params: dict[str, Any]
     ) -> Sequence[Any]:
+        if self._sqlite is not None:
+            return await self._sqlite.fetch(_sqlite_statement(query, engine.dialect), params)
         if engine.dialect.driver != "asyncpg":
             async with engine.connect() as conn:
                 return (await conn.execute(query, params)).all()

@@ -257,3 +257,63 @@ async def test_fallback_when_the_last_digits_are_all_nines(engine: AsyncEngine) 
     cards = await make_lookup(engine, suffix_digits=4).by_number("+7 812 000-99-99")
 
     assert [customer_id] == [c.id for c in cards]
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_sqlite_fast_path_reads_what_sqlalchemy_reads_types_included(
+    engine: AsyncEngine,
+) -> None:
+    """Its own connection, one hop per read: the same rows, datetimes and JSON as SQLAlchemy
+    gives, for the lookup and for a pop's history query."""
+    from sqlalchemy import bindparam, select
+
+    from contact_center.store.models import InteractionEvent
+
+    async with engine.begin() as conn:
+        await conn.run_sync(Base.metadata.create_all, tables=[InteractionEvent.__table__])
+    ivan = await add_customer(engine, "Ivan", "+74951234567", "+74957654321")
+    async with engine.begin() as conn:
+        await conn.execute(
+            insert(InteractionEvent),
+            {
+                "key": "k1",
+                "customer_id": ivan,
+                "kind": "call.ended",
+                "at": datetime(2026, 11, 1, 9, 30, 15, 123456),
+                "actor": "bob",
+                "summary": "<b>invoice</b>",
+                "data": {"outcome": "answered", "n": [1, 2]},
+            },
+        )
+    fast, plain = (
+        make_lookup(engine, cache_size=0),
+        make_lookup(engine, cache_size=0, dedicated_connections=0),
+    )
+    assert fast._sqlite is not None and plain._sqlite is None
+    history = (
+        select(InteractionEvent.at, InteractionEvent.kind, InteractionEvent.data)
+        .where(InteractionEvent.customer_id == bindparam("customer_id"))
+        .limit(5)
+    )
+    rows = await fast.rows(history, {"customer_id": ivan})
+    assert [tuple(r) for r in await plain.rows(history, {"customer_id": ivan})] == list(rows)
+    [(at, kind, data)] = rows
+    assert (datetime(2026, 11, 1, 9, 30, 15, 123456), "call.ended") == (at, kind)
+    assert {"outcome": "answered", "n": [1, 2]} == data
+    [card] = await fast.by_number("84951234567")
+    assert card == (await plain.by_number("84951234567"))[0]
+    assert ({"tier": 2}, ("+74951234567", "+74957654321")) == (card.custom, card.phones)
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_sqlite_fast_path_survives_its_connection_dying(engine: AsyncEngine) -> None:
+    ivan = await add_customer(engine, "Ivan", "+74951234567")
+    lookup = make_lookup(engine, cache_size=0)
+    assert [ivan] == [c.id for c in await lookup.by_number("+74951234567")]
+    assert lookup._sqlite is not None
+    await lookup._sqlite._driver.close()  # the connection dies under it
+    assert [ivan] == [c.id for c in await lookup.by_number("+74951234567")]  # answered anyway
+    assert [ivan] == [c.id for c in await lookup.by_number("+74951234567")]  # a new one
+    assert lookup._sqlite._driver is not None
+    await lookup.aclose()
+    assert lookup._sqlite._driver is None
