@@ -30,6 +30,7 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from contact_center import aio
 from contact_center.bus.base import EVENTS, Bus, BusUnavailable, create_bus
 from contact_center.bus.pump import follow, pump
 from contact_center.calls.events import DomainEvent, from_dict, to_dict
@@ -112,6 +113,13 @@ def decoding(handler: Handler) -> Callable[[dict[str, Any]], Coroutine[Any, Any,
     return handle
 
 
+STOP_STEP_SECONDS = 10.0  # the longest one task or closer may take to stop
+
+
+def _name(close: Callable[[], Awaitable[None]]) -> str:
+    return getattr(close, "__qualname__", repr(close))
+
+
 BACKLOG_INTERVAL = 5.0  # seconds between readings of the consumer groups' backlog
 
 
@@ -158,6 +166,7 @@ class Service:
     web_port: int = 0  # bound port after start (settings.web.port may be 0 in tests)
     extra_plugins: list[Any] = field(default_factory=list)
     components: dict[str, Any] = field(default_factory=dict)
+    stop_step: float = STOP_STEP_SECONDS  # the longest one task or closer may take to stop
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _closers: list[Callable[[], Awaitable[Any]]] = field(default_factory=list)
     _runner: web.AppRunner | None = None
@@ -203,13 +212,26 @@ class Service:
             self._runner = None
         for task in reversed(self._tasks):
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        if self._tasks:
+            # A stop never hangs: what does not end in time is named and left behind.
+            done, stuck = await asyncio.wait(self._tasks, timeout=self.stop_step)
+            for task in done:
+                if not task.cancelled():
+                    task.exception()  # retrieved: its own supervisor logged it
+            for task in stuck:
+                log.warning(
+                    "stopping: task %s did not end within %.0f s",
+                    task.get_name(),
+                    self.stop_step,
+                )
         self._tasks.clear()
         for close in reversed(self._closers):
             try:
-                await close()
+                await aio.wait_for(close(), self.stop_step)
+            except TimeoutError:
+                log.warning(
+                    "stopping: %s did not finish within %.0f s", _name(close), self.stop_step
+                )
             except Exception:
                 log.exception("error while stopping")
         self._closers.clear()
