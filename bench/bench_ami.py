@@ -122,7 +122,19 @@ def best_times(
     return best
 
 
+def require_panoramisk() -> None:
+    """The baseline is an optional dependency (the ``bench`` extra): say so in one line."""
+    try:
+        import panoramisk  # noqa: F401
+    except ImportError:
+        raise SystemExit(
+            "bench_ami: the panoramisk baseline is not installed; "
+            "run `make bench` or `pip install -e '.[bench]'`"
+        ) from None
+
+
 def main(copies: int = 80, repeat: int = 3) -> dict[str, Any]:
+    require_panoramisk()
     data = synthesise(copies)
     reads = chunks(data)
     events = data.count(b"\r\n\r\nEvent: ") + 1
