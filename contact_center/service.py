@@ -471,6 +471,7 @@ class Service:
         }
         plugins: list[Any] = [obs_http]
         if self.has("web"):
+            from contact_center.customers import http as customers_http
             from contact_center.exports import http as exports_http
             from contact_center.history import http as history_http
             from contact_center.recording import http as recording_http
@@ -483,7 +484,14 @@ class Service:
             extras[stats_http.STATS_STORE_KEY] = store
             if "webhooks" in self.components:  # same process: admin changes apply at once
                 extras[webhooks_http.DISPATCHER_KEY] = self.components["webhooks"]
-            plugins += [history_http, stats_http, recording_http, exports_http, webhooks_http]
+            plugins += [
+                history_http,
+                customers_http,
+                stats_http,
+                recording_http,
+                exports_http,
+                webhooks_http,
+            ]
             plugins.append(openapi_http)
             plugins += self.extra_plugins
         from contact_center.web.app import Deps, create_app

@@ -23,8 +23,8 @@ from aiohttp import web
 from contact_center.billing.reports import GROUPS, ChargesReport, GroupBy, charges_report
 from contact_center.exports.customers import CUSTOMER_COLUMNS, count_customers, customer_rows
 from contact_center.exports.streaming import stream_csv, stream_json
-from contact_center.web.app import SESSIONS_KEY, SETTINGS_KEY, add_template_dir
 from contact_center.web.auth import Role, require_role
+from contact_center.web.keys import SESSIONS_KEY, SETTINGS_KEY, add_template_dir
 
 HERE = Path(__file__).parent
 CHARGE_COLUMNS = ("group", "key", "label", "currency", "calls", "billed_seconds", "amount")

@@ -32,8 +32,8 @@ from contact_center.history.views import (
     customer_timeline,
 )
 from contact_center.store import models
-from contact_center.web.app import SESSIONS_KEY, add_template_dir
 from contact_center.web.auth import Role, current_user, require_role
+from contact_center.web.keys import SESSIONS_KEY, add_template_dir
 
 HERE = Path(__file__).parent
 VIEWERS = (Role.OPERATOR, Role.SUPERVISOR, Role.QA)

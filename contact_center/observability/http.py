@@ -16,8 +16,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from aiohttp import web
 
 from contact_center.observability.metrics import Metrics
-from contact_center.web.app import HUB_KEY, SETTINGS_KEY
 from contact_center.web.auth import public
+from contact_center.web.keys import HUB_KEY, SETTINGS_KEY
 
 log = logging.getLogger(__name__)
 

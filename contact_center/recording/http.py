@@ -37,8 +37,8 @@ from contact_center.recording.search import (
     search_recordings,
 )
 from contact_center.store.models import Call, Customer, QaForm, QaReview, Recording, User
-from contact_center.web.app import SESSIONS_KEY, SETTINGS_KEY, add_template_dir
 from contact_center.web.auth import CurrentUser, Role, current_user, require_role
+from contact_center.web.keys import SESSIONS_KEY, SETTINGS_KEY, add_template_dir
 
 HERE = Path(__file__).parent
 AUDIO_TYPES = {".mp3": "audio/mpeg", ".opus": "audio/ogg", ".ogg": "audio/ogg", ".wav": "audio/wav"}

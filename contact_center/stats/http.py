@@ -43,14 +43,14 @@ from contact_center.stats.consumer import STATS_STREAM
 from contact_center.stats.metrics import MetricsConfig
 from contact_center.stats.reports import INTERVALS, ReportError, report, rows_to_csv
 from contact_center.store.models import Queue, User
-from contact_center.web.app import (
+from contact_center.web.auth import Role, current_user, require_role
+from contact_center.web.keys import (
     BUS_KEY,
     SESSIONS_KEY,
     SETTINGS_KEY,
     add_template_dir,
     allowed_origins,
 )
-from contact_center.web.auth import Role, current_user, require_role
 from contact_center.web.ws import CloseCode, origin_allowed
 
 log = logging.getLogger(__name__)

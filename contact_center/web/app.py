@@ -11,7 +11,7 @@ once, after the core routes, before the app starts::
     from aiohttp import web
     import aiohttp_jinja2
 
-    from contact_center.web.app import BUS_KEY, SESSIONS_KEY, add_template_dir
+    from contact_center.web.keys import BUS_KEY, SESSIONS_KEY, add_template_dir
     from contact_center.web.auth import Role, current_user, require_role
 
     @require_role(Role.SUPERVISOR)            # admin always passes; no decorator = 403
@@ -50,7 +50,6 @@ import contextlib
 import logging
 import secrets
 from collections.abc import AsyncIterator, Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -62,12 +61,10 @@ from aiohttp import web
 from aiohttp.web_urldispatcher import StaticResource
 from markupsafe import Markup, escape
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from contact_center import aio
-from contact_center.bus.base import POPS, Bus, BusError, BusUnavailable
-from contact_center.config import Settings
-from contact_center.web import auth
+from contact_center.bus.base import POPS, BusError, BusUnavailable
+from contact_center.web import auth, shell
 from contact_center.web.auth import (
     CSRF_FIELD,
     LOGIN_CSRF_COOKIE,
@@ -80,39 +77,24 @@ from contact_center.web.auth import (
     public,
     require_role,
 )
+from contact_center.web.keys import (  # re-exported: older plugins import them from here
+    BUS_KEY,
+    DEPS_KEY,
+    HUB_KEY,
+    RATE_LIMIT_KEY,
+    SESSIONS_KEY,
+    SETTINGS_KEY,
+    TEMPLATE_LOADER_KEY,
+    Deps,
+    allowed_origins,
+    redirect,
+)
 from contact_center.web.ws import Connection, PopHub, origin_allowed, parse_last_id, serve_socket
 
 log = logging.getLogger(__name__)
 
 HERE = Path(__file__).parent
 HUB_START_TIMEOUT = 2.0
-
-
-@dataclass(frozen=True, slots=True)
-class Deps:
-    """What the web surface needs from the composition root."""
-
-    settings: Settings
-    sessions: async_sessionmaker[AsyncSession]
-    bus: Bus
-
-
-DEPS_KEY = web.AppKey("cc_deps", Deps)
-SETTINGS_KEY = web.AppKey("cc_settings", Settings)
-SESSIONS_KEY = web.AppKey("cc_sessions", async_sessionmaker[AsyncSession])
-BUS_KEY = web.AppKey("cc_bus", Bus)  # type: ignore[type-abstract]
-HUB_KEY = web.AppKey("cc_hub", PopHub)
-RATE_LIMIT_KEY = web.AppKey("cc_login_rate_limit", LoginRateLimiter)
-TEMPLATE_LOADER_KEY = web.AppKey("cc_template_loader", jinja2.ChoiceLoader)
-
-
-def add_template_dir(app: web.Application, path: str | Path) -> None:
-    """Let templates in ``path`` be found (after the core ones; names must not clash)."""
-    app[TEMPLATE_LOADER_KEY].loaders.append(jinja2.FileSystemLoader(str(path)))  # type: ignore[attr-defined]
-
-
-def allowed_origins(settings: Settings) -> frozenset[str]:
-    return frozenset(o.strip() for o in settings.web.allowed_origins.split(",") if o.strip())
 
 
 # --- middlewares -------------------------------------------------------------------------------
@@ -192,7 +174,12 @@ async def template_context(request: web.Request) -> dict[str, Any]:
             CSRF_FIELD, escape(token)
         )
 
-    return {"user": user, "csrf_token": token, "csrf_field": csrf_field}
+    return {
+        "user": user,
+        "csrf_token": token,
+        "csrf_field": csrf_field,
+        **shell.shell_context(request),
+    }
 
 
 def _setup_templates(app: web.Application) -> None:
@@ -226,11 +213,6 @@ async def healthz(request: web.Request) -> web.Response:
     ok = all(v == "ok" for v in checks.values())
     body = {"status": "ok" if ok else "degraded", **checks}
     return web.json_response(body, status=200 if ok else 503)
-
-
-def redirect(location: str) -> web.Response:
-    """A 303 that can carry cookies (raising HTTPFound would drop them)."""
-    return web.Response(status=303, headers={"Location": location})
 
 
 def _safe_next(raw: str | None) -> str:
@@ -309,10 +291,12 @@ async def logout(request: web.Request) -> web.StreamResponse:
 
 @require_role(*Role)
 async def index(request: web.Request) -> web.StreamResponse:
+    """Each role lands where its work is (see :mod:`contact_center.web.shell`)."""
     user = auth.current_user(request)
-    if user.role in (Role.OPERATOR, Role.SUPERVISOR, Role.ADMIN):
-        raise web.HTTPFound("/console")
-    return web.Response(text=f"Signed in as {user.login} ({user.role}).")
+    target = shell.landing_path(request.app, user.role)
+    if not target:
+        raise web.HTTPForbidden(text=f"there is no page for the role {user.role} here")
+    raise web.HTTPFound(target)
 
 
 @require_role(Role.OPERATOR, Role.SUPERVISOR)
@@ -362,7 +346,7 @@ def create_app(
 ) -> web.Application:
     """The web application with sign-in, ``/healthz``, ``/ws``, the console and ``plugins``."""
     app = web.Application(
-        middlewares=[security_headers, bus_errors, load_user, access_control],
+        middlewares=[security_headers, bus_errors, load_user, shell.error_pages, access_control],
         client_max_size=2 * 1024**2,
     )
     app[DEPS_KEY] = deps
@@ -383,10 +367,14 @@ def create_app(
     app.router.add_static("/static", HERE / "static", name="static")
     app.cleanup_ctx.append(_run_hub)
     app.on_shutdown.append(_close_sockets)
+    from contact_center.web import admin as admin_plugin
+
     if console:
         from contact_center.web import console as console_plugin
 
         console_plugin.setup(app)
+    admin_plugin.setup(app)
     for plugin in plugins:
         plugin.setup(app)
+    app.on_startup.append(shell.freeze_nav)
     return app

@@ -53,8 +53,8 @@ from contact_center.store.models import (
     InteractionEvent,
     OperatorSession,
 )
-from contact_center.web.app import BUS_KEY, HUB_KEY, SESSIONS_KEY, SETTINGS_KEY
 from contact_center.web.auth import Role, current_user, require_role
+from contact_center.web.keys import BUS_KEY, HUB_KEY, SESSIONS_KEY, SETTINGS_KEY
 
 STATES = ("available", "paused", "offline")
 COMMAND_FOR_STATE = {"available": "available", "paused": "pause", "offline": "offline"}

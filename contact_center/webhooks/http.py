@@ -18,8 +18,8 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from contact_center.store.db import utcnow
-from contact_center.web.app import SESSIONS_KEY, add_template_dir, redirect
 from contact_center.web.auth import Role, require_role
+from contact_center.web.keys import SESSIONS_KEY, add_template_dir, redirect
 from contact_center.webhooks.dispatcher import WebhookDispatcher
 from contact_center.webhooks.errors import NotFound, WebhookError
 from contact_center.webhooks.repository import DEAD, STATUSES, CreatedWebhook, WebhookStore

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from contact_center.bus import EVENTS, POPS, MemoryBus
 from contact_center.calls import events as ev
 from contact_center.routing.operators import PAUSE_REASONS
-from contact_center.web.app import HUB_KEY
+from contact_center.web.keys import HUB_KEY
 from tests.conftest import wait_for
 from tests.integration.web_support import SQLITE_ONLY, Browser, add_user, database, sign_in
 from tests.integration.web_support import web_server as make_web_server

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import types
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,8 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from contact_center.bus import EVENTS, MemoryBus
 from contact_center.store.models import WebSession
-from contact_center.web.app import add_template_dir
 from contact_center.web.auth import Role, UnknownRole, public, require_role
+from contact_center.web.keys import add_template_dir
 from tests.integration.web_support import (
     PASSWORD,
     SQLITE_ONLY,
@@ -152,7 +153,12 @@ async def test_sign_in_sets_a_safe_cookie_and_opens_the_console(server: TestServ
         assert "" == cookie["secure"]  # secure_cookies is off in this test's settings
         page = await browser.http.get(browser.url("/console"))
         assert 200 == page.status
-        assert "Alice (operator, PJSIP/1)" in await page.text()
+        # the header names the person and the role, the phone as detail
+        assert re.search(
+            r'id="who"><strong>Alice</strong> <span class="role">Operator</span> '
+            r'<span class="detail" title="Phone">PJSIP/1</span>',
+            await page.text(),
+        )
         assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
     finally:
         await browser.close()

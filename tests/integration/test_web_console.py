@@ -13,7 +13,7 @@ from contact_center.bus import EVENTS, POPS, MemoryBus
 from contact_center.customers.lookup import CustomerLookup
 from contact_center.store.db import utcnow
 from contact_center.store.models import Call, InteractionEvent
-from contact_center.web.app import HUB_KEY
+from contact_center.web.keys import HUB_KEY
 from tests.conftest import wait_for
 from tests.integration.web_support import (
     SQLITE_ONLY,

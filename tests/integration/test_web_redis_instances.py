@@ -22,7 +22,7 @@ from contact_center.bus.redis import RedisBus
 from contact_center.calls import events as ev
 from contact_center.customers.lookup import CustomerLookup
 from contact_center.screenpop import ScreenPop
-from contact_center.web.app import HUB_KEY
+from contact_center.web.keys import HUB_KEY
 from contact_center.web.ws import CloseCode
 from tests.conftest import wait_for
 from tests.integration.web_support import (

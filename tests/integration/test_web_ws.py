@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from contact_center.bus import POPS, MemoryBus
 from contact_center.web import ws as ws_module
-from contact_center.web.app import HUB_KEY
+from contact_center.web.keys import HUB_KEY
 from contact_center.web.ws import CloseCode
 from tests.conftest import wait_for
 from tests.integration.web_support import Browser, add_user, database, sign_in, web_server

@@ -16,8 +16,8 @@ from yarl import URL
 from contact_center.store.db import utcnow
 from contact_center.store.models import WebSession
 from contact_center.web import auth
-from contact_center.web.app import HUB_KEY
 from contact_center.web.auth import SESSION_COOKIE
+from contact_center.web.keys import HUB_KEY
 from contact_center.web.ws import MAX_CLIENT_MESSAGE, POPS, QUEUE_SIZE, CloseCode
 from tests.conftest import wait_for
 from tests.e2e.service_support import sign_in

@@ -18,8 +18,8 @@ from yarl import URL
 
 from contact_center.bus.base import EVENTS
 from contact_center.calls import events as ev
-from contact_center.web.app import HUB_KEY
 from contact_center.web.auth import SESSION_COOKIE
+from contact_center.web.keys import HUB_KEY
 from contact_center.web.ws import QUEUE_SIZE
 from tests.conftest import wait_for
 from tests.e2e.service_support import Rig, sign_in

@@ -13,7 +13,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from contact_center.web.app import HUB_KEY
+from contact_center.web.keys import HUB_KEY
 from contact_center.web.ws import POPS
 from tests.conftest import wait_for
 from tests.e2e.service_support import sign_in

@@ -31,7 +31,7 @@ document.addEventListener("submit", async (event) => {
     // The submitter's name/value goes along (e.g. mode=blind from the button pressed).
     const result = await ccFetch(action, new FormData(form, event.submitter));
     form.dispatchEvent(new CustomEvent("cc:saved", { bubbles: true, detail: result }));
-    if (flash) flash.textContent = "Saved.";
+    if (flash) flash.textContent = form.dataset.ccDone || "Saved.";
   } catch (error) {
     form.dispatchEvent(new CustomEvent("cc:failed", { bubbles: true, detail: error.message }));
     if (flash) flash.textContent = "Not saved: " + error.message;

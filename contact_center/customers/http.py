@@ -1,0 +1,148 @@
+"""``/customers``: find a customer by name, phone number or account number.
+
+Operators, supervisors and QA search; each result shows the customer as the screen pop
+does (name first, VIP, company, numbers, account), links to the customer's history and,
+for operators, offers click-to-call on each number (the operator's phone rings first).
+
+* ``GET /customers?q=`` — the page
+* ``GET /api/customers?q=&limit=`` — the same results as JSON
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp_jinja2
+from aiohttp import web
+from sqlalchemy import func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from contact_center.customers.phones import normalize_number, phone_suffix
+from contact_center.store.models import Customer, CustomerPhone
+from contact_center.web.auth import Role, current_user, require_role
+from contact_center.web.keys import SESSIONS_KEY, SETTINGS_KEY, add_template_dir
+
+SEARCHERS = (Role.OPERATOR, Role.SUPERVISOR, Role.QA)
+MAX_QUERY = 100
+DEFAULT_LIMIT = 25
+MAX_LIMIT = 100
+MIN_SUFFIX_DIGITS = 4  # "the last digits" searches need at least this many
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    id: int
+    name: str
+    company: str
+    vip: bool
+    account_number: str
+    phones: list[dict[str, str]]
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+async def search_customers(
+    db: AsyncSession, query: str, *, region: str = "RU", limit: int = DEFAULT_LIMIT
+) -> list[Found]:
+    """Customers whose name or company contains ``query``, whose account number is
+    ``query``, or who have the phone number ``query`` (any written form, or its last digits).
+    Exact matches (number, account) come first, then by name."""
+    text = query.strip()[:MAX_QUERY]
+    if not text:
+        return []
+    conditions: list[Any] = []
+    number = normalize_number(text, region=region, with_display=False)
+    digits = number.digits
+    phone_ids = select(CustomerPhone.customer_id)
+    if number.e164:
+        conditions.append(Customer.id.in_(phone_ids.where(CustomerPhone.e164 == number.e164)))
+    if digits and len(digits) >= MIN_SUFFIX_DIGITS and len(digits) == len(text.lstrip("+")):
+        # only digits typed: also the numbers that end with them
+        low = phone_suffix("+" + digits)
+        high = low[:-1] + chr(ord(low[-1]) + 1)
+        conditions.append(
+            Customer.id.in_(
+                phone_ids.where(CustomerPhone.suffix >= low, CustomerPhone.suffix < high)
+            )
+        )
+    conditions.append(Customer.account_number == text)
+    # SQLite's lower() and LIKE fold ASCII only, and PostgreSQL's depend on the collation:
+    # match the typed text, its lower case and its capitalised form (Петров, петров…), and
+    # let lower() fold what it can.
+    for variant in dict.fromkeys((text, text.lower(), text.capitalize(), text.title())):
+        pattern = f"%{_escape_like(variant)}%"
+        conditions.append(Customer.name.like(pattern, escape="\\"))
+        conditions.append(Customer.company.like(pattern, escape="\\"))
+    folded = f"%{_escape_like(text.lower())}%"
+    conditions.append(func.lower(Customer.name).like(folded, escape="\\"))
+    rows = (
+        await db.scalars(
+            select(Customer)
+            .where(or_(*conditions))
+            .order_by(func.lower(Customer.name), Customer.id)
+            .limit(limit)
+        )
+    ).all()
+    found = [
+        Found(
+            id=c.id,
+            name=c.name,
+            company=c.company,
+            vip=c.segment.upper() == "VIP",
+            account_number=c.account_number or "",
+            phones=[{"number": p.e164, "label": p.label} for p in c.phones],
+        )
+        for c in rows
+    ]
+    exact = {c.id for c in rows if c.account_number == text} | {
+        c.id for c in rows if number.e164 and any(p.e164 == number.e164 for p in c.phones)
+    }
+    found.sort(key=lambda f: f.id not in exact)  # stable: name order otherwise
+    return found
+
+
+def _limit(raw: str) -> int:
+    try:
+        value = int(raw) if raw else DEFAULT_LIMIT
+    except ValueError:
+        raise web.HTTPBadRequest(text="limit: expected a number") from None
+    return max(1, min(value, MAX_LIMIT))
+
+
+async def _search(request: web.Request, limit: int) -> tuple[str, list[Found]]:
+    query = request.query.get("q", "")
+    if len(query) > MAX_QUERY:
+        raise web.HTTPBadRequest(text=f"q: at most {MAX_QUERY} characters")
+    region = request.app[SETTINGS_KEY].general.default_region
+    async with request.app[SESSIONS_KEY]() as db:
+        return query, await search_customers(db, query, region=region, limit=limit)
+
+
+@require_role(*SEARCHERS)
+@aiohttp_jinja2.template("customers.html")
+async def customers_page(request: web.Request) -> dict[str, Any]:
+    query, found = await _search(request, DEFAULT_LIMIT)
+    user = current_user(request)
+    return {
+        "title": "Customers",
+        "q": query,
+        "found": found,
+        "can_call": user.role in (Role.OPERATOR, Role.SUPERVISOR) and bool(user.interface),
+        "limit": DEFAULT_LIMIT,
+    }
+
+
+@require_role(*SEARCHERS)
+async def customers_api(request: web.Request) -> web.Response:
+    _, found = await _search(request, _limit(request.query.get("limit", "")))
+    return web.json_response({"items": [asdict(f) for f in found]})
+
+
+def setup(app: web.Application) -> None:
+    add_template_dir(app, Path(__file__).parent / "templates")
+    app.router.add_get("/customers", customers_page, name="customers")
+    app.router.add_get("/api/customers", customers_api, name="customers_api")

@@ -1,0 +1,138 @@
+"""The app shell in a real chromium against the demo (`make demo`): each role lands on its own
+page, the menu offers exactly the pages the role may open (each opens), errors are pages in
+the same look, and an operator finds a customer and calls them from the search."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.async_api import expect
+from sqlalchemy import select
+
+from contact_center.config import load_settings
+from contact_center.demo import demo_running
+from contact_center.store.models import Customer
+from contact_center.web.shell import LANDING, NAV
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, require_chromium
+from tests.conftest import wait_for
+
+pytestmark = pytest.mark.browser
+
+LANDING_PATHS = {role: next(i.path for i in NAV if i.route == r) for role, r in LANDING.items()}
+ROLES = {"anna": "operator", "sue": "supervisor", "quinn": "qa", "admin": "admin"}
+
+
+async def sign_in(browser: Any, base: str, login: str, password: str) -> Any:
+    context = await browser.new_context()
+    page = await context.new_page()
+    await page.goto(base + "/")
+    await page.fill('input[name="login"]', login)
+    await page.fill('input[name="password"]', password)
+    await page.click('button[type="submit"]')
+    await page.wait_for_load_state("load")
+    return page
+
+
+async def test_shell_by_role_errors_and_customer_search(tmp_path: Path) -> None:
+    require_chromium()
+    from playwright.async_api import async_playwright
+
+    base = load_settings(environ={"CC_GENERAL_DATA_DIR": str(tmp_path / "d"), "CC_WEB_PORT": "0"})
+    base = replace(base, recording=replace(base.recording, workers=1))
+    async with demo_running(base, robot=False, time_scale=0.2) as demo, async_playwright() as pw:
+        browser = await pw.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            url, creds = demo.base_url, demo.creds
+            menus: dict[str, list[str]] = {}
+            for login, role in ROLES.items():
+                page = await sign_in(browser, url, login, creds[login])
+                # "/" lands where the role works
+                assert page.url == url + LANDING_PATHS[role], (role, page.url)
+                # the header names the person, not the login alone, and the role
+                who = page.locator("#who")
+                await expect(who).to_contain_text(role.upper() if role == "qa" else role.title())
+                links = page.locator("nav.menu a")
+                paths = [
+                    await links.nth(n).get_attribute("href") or ""
+                    for n in range(await links.count())
+                ]
+                menus[role] = paths
+                # the page we landed on is marked as the current one
+                await expect(page.locator('nav.menu a[aria-current="page"]')).to_have_attribute(
+                    "href", LANDING_PATHS[role]
+                )
+                # every menu entry opens for this role (no 403 or error page behind a link)
+                for path in paths:
+                    response = await page.goto(url + path)
+                    assert response is not None and response.status == 200, (role, path)
+                    assert await page.locator("#error-page").count() == 0, (role, path)
+                # an unknown page is a page in the same look, with the menu and a way back
+                response = await page.goto(url + "/no-such-page")
+                assert response is not None and response.status == 404
+                await expect(page.locator("#error-page h1")).to_have_text("Page not found")
+                await expect(page.locator("nav.menu")).to_be_visible()
+                await page.click("#error-home")
+                await page.wait_for_url(url + LANDING_PATHS[role])
+                await page.context.close()
+            # each role's menu is its own: operators have no wallboard or admin pages
+            assert "/console" in menus["operator"] and "/customers" in menus["operator"]
+            assert "/wallboard" not in menus["operator"] and "/admin" not in menus["operator"]
+            assert "/wallboard" in menus["supervisor"] and "/admin" not in menus["supervisor"]
+            assert "/qa/forms" in menus["qa"] and "/console" not in menus["qa"]
+            assert set(menus["admin"]) >= {"/admin", "/admin/webhooks", "/wallboard"}
+
+            anna = await sign_in(browser, url, "anna", creds["anna"])
+            # a page the role may not open says who may, in the same look
+            response = await anna.goto(url + "/admin")
+            assert response is not None and response.status == 403
+            await expect(anna.locator("#error-page .reason")).to_have_text(
+                "This page is for administrators."
+            )
+            # API clients still get the plain reason
+            api = await anna.request.get(url + "/admin", headers={"Accept": "application/json"})
+            assert api.status == 403 and "may not do this" in await api.text()
+
+            # customer search: a seeded customer by part of the name in lower case
+            async with demo.service.core.sessions() as db:  # type: ignore[union-attr]
+                customer = (
+                    await db.scalars(
+                        select(Customer).where(Customer.account_number.is_not(None)).limit(1)
+                    )
+                ).one()
+                number = customer.phones[0].e164
+            word = customer.name.split()[-1].lower()
+            await anna.click('nav.menu a[href="/customers"]')
+            await anna.fill('input[name="q"]', word)
+            await anna.press('input[name="q"]', "Enter")
+            row = anna.locator(f'li.customer[data-customer-id="{customer.id}"]')
+            await expect(row.locator(".customer-name")).to_have_text(customer.name)
+            # by the account number: that customer alone
+            await anna.fill('input[name="q"]', customer.account_number or "")
+            await anna.press('input[name="q"]', "Enter")
+            await expect(anna.locator("li.customer")).to_have_count(1)
+            # Call: the operator's phone is rung first (an Originate tagged outbound)
+            originated: list[str] = []
+            demo.pbx.subscribe(
+                lambda e: (
+                    originated.append(dict(e.headers).get("Uniqueid", ""))
+                    if e.name == "Newchannel"
+                    else None
+                )
+            )
+            await row.locator(f'form:has(input[value="{number}"]) button').click()
+            await expect(anna.locator("#flash")).to_contain_text(f"Calling {customer.name}")
+            await wait_for(lambda: any(u.startswith("cc-out-") for u in originated), timeout=10)
+            # the name links to the customer's history
+            await row.locator(".customer-name").click()
+            await anna.wait_for_url(f"**/customers/{customer.id}/history")
+            await expect(anna.locator("h1")).to_contain_text(customer.name)
+            await expect(anna.locator('nav.menu a[aria-current="page"]')).to_have_attribute(
+                "href", "/customers"
+            )
+        finally:
+            await browser.close()
