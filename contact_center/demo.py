@@ -141,6 +141,10 @@ async def seed(settings: Settings) -> dict[str, str]:
                         created_at=utcnow(),
                     )
                 )
+        from contact_center.recording.qa import ensure_demo_form
+
+        async with core.sessions.begin() as db:
+            await ensure_demo_form(db)
         if not customers:
             await seed_history(settings, core)
         for path in sorted((ROOT / "tariffs").glob("*.yaml")):

@@ -69,7 +69,10 @@ async def _run(args: argparse.Namespace, settings: Settings, out: TextIO) -> int
 
             async with RecordingWorker(sessions, rec) as worker:
                 summary = await worker.process_backlog(limit=args.limit, progress=progress)
-            out.write(f"processed {summary.total}: {summary.done} done, {summary.failed} failed\n")
+            out.write(
+                f"processed {summary.total}: {summary.done} done, {summary.failed} failed, "
+                f"{summary.empty} empty (no audio)\n"
+            )
             return 0 if summary.failed == 0 else 3
         if args.recordings_command == "retention":
             result = await apply_retention(

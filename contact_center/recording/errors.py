@@ -14,6 +14,11 @@ class AudioRejected(RecordingError):
         super().__init__(reason)
         self.reason = reason
 
+    @property
+    def empty(self) -> bool:
+        """No audio at all (a call never bridged): nothing to process, nothing to review."""
+        return self.reason.startswith("empty:")
+
 
 class UnsafePath(RecordingError):
     """A file name would leave the recording spool (traversal, symlink, odd characters)."""

@@ -25,8 +25,12 @@ from contact_center.recording.paths import resolve_in_spool
 from contact_center.recording.qa import (
     band_of,
     create_form,
+    definition_from_fields,
     operator_scores,
+    operator_summaries,
     parse_form,
+    people_at,
+    resolve_operator,
     submit_review,
 )
 from contact_center.recording.search import (
@@ -44,6 +48,7 @@ HERE = Path(__file__).parent
 AUDIO_TYPES = {".mp3": "audio/mpeg", ".opus": "audio/ogg", ".ogg": "audio/ogg", ".wav": "audio/wav"}
 SPEEDS = (0.75, 1.0, 1.25, 1.5, 2.0)
 GONE = ("deleted", "archived", "erased")
+PLAYABLE = ("done", "stopped", "failed")  # "empty" has no audio to play or score
 
 
 async def _principal(db: AsyncSession, user: CurrentUser) -> Principal:
@@ -83,8 +88,21 @@ async def search_page(request: web.Request) -> web.StreamResponse:
     async with request.app[SESSIONS_KEY]() as db:
         principal = await _principal(db, current_user(request))
         rows = [] if error else await search_recordings(db, principal, filters)
+        operator_names = (
+            []
+            if principal.role == Role.OPERATOR
+            else sorted(
+                {
+                    u.display_name or u.login
+                    for u in await db.scalars(
+                        select(User).where(User.role == Role.OPERATOR, User.active)
+                    )
+                }
+            )
+        )
     context = {
         "title": "Recordings",
+        "operator_names": operator_names,
         "rows": rows,
         "filters": filters,
         "query": {k: v for k, v in request.query.items() if k != "page"},
@@ -118,14 +136,16 @@ async def player_page(request: web.Request) -> web.StreamResponse:
             )
         ).all()
         forms = (await db.scalars(select(QaForm).where(QaForm.active).order_by(QaForm.name))).all()
+        people = await people_at(db, [rec.operator_interface])
     reviewer = can_review(principal, _scope(rec))
     done_forms = {review.form_id for review, _, _ in reviews if review.reviewer_id == user.id}
     context = {
         "title": f"Recording {rec.id}",
         "rec": rec,
+        "operator_name": people.get(rec.operator_interface, ("", ""))[1],
         "customer": customer,
         "call": call,
-        "playable": rec.status not in GONE and rec.status in {"done", "stopped", "failed"},
+        "playable": rec.status in PLAYABLE,
         "waveform": waveform(rec),
         "reviews": [
             {
@@ -140,7 +160,7 @@ async def player_page(request: web.Request) -> web.StreamResponse:
         "forms": [
             {"form": f, "parsed": parse_form(f.definition)}
             for f in forms
-            if reviewer and f.id not in done_forms
+            if reviewer and rec.status in PLAYABLE and f.id not in done_forms
         ],
         "speeds": SPEEDS,
         "error": request.query.get("error", "")[:300],
@@ -233,6 +253,8 @@ async def submit_review_form(request: web.Request) -> web.StreamResponse:
         rec_id = rec.id  # read now: a rollback below expires the row
         if not can_review(principal, _scope(rec)):
             raise web.HTTPForbidden(text="you may not score this recording")
+        if rec.status not in PLAYABLE:
+            raise web.HTTPConflict(text=f"recording {rec_id} has no audio to score ({rec.status})")
         form = await db.get(QaForm, _int(post.get("form_id")))
         if form is None or not form.active:
             raise web.HTTPBadRequest(text="unknown QA form")
@@ -281,26 +303,71 @@ def _answer(raw: object) -> int | None:
 # --- forms ---------------------------------------------------------------------------------------
 
 
+BUILDER_SECTIONS = 1
+BUILDER_ROWS = 3
+
+
+def _forms_context(forms: Any, error: str, draft: str, sections: list[Any]) -> dict[str, Any]:
+    return {
+        "title": "QA forms",
+        "forms": [{"form": f, "parsed": parse_form(f.definition)} for f in forms],
+        "error": error,
+        "draft": draft,
+        "sections": sections,
+        "points": range(1, 11),
+    }
+
+
+def _blank_sections() -> list[dict[str, Any]]:
+    return [
+        {"title": "", "weight": "1", "rows": [{} for _ in range(BUILDER_ROWS)]}
+        for _ in range(BUILDER_SECTIONS)
+    ]
+
+
+def _sections_from_fields(fields: dict[str, str]) -> list[dict[str, Any]]:
+    """What the builder sent, to show it again after an error (nothing typed is lost)."""
+    sections: dict[int, dict[str, Any]] = {}
+    for key, value in fields.items():
+        parts = key.split(".")
+        if not parts[0].startswith("s") or not parts[0][1:].isdigit():
+            continue
+        section = sections.setdefault(int(parts[0][1:]), {"title": "", "weight": "1", "rows": {}})
+        if len(parts) == 2 and parts[1] in ("title", "weight"):
+            section[parts[1]] = value
+        elif len(parts) == 3 and parts[1][1:].isdigit():
+            section["rows"].setdefault(int(parts[1][1:]), {})[parts[2]] = value
+    return [
+        {**sec, "rows": [row for _, row in sorted(sec["rows"].items())] or [{}]}
+        for _, sec in sorted(sections.items())
+    ] or _blank_sections()
+
+
 @require_role(Role.QA)
 async def forms_page(request: web.Request) -> web.StreamResponse:
     async with request.app[SESSIONS_KEY]() as db:
         forms = (await db.scalars(select(QaForm).order_by(QaForm.name))).all()
-    context = {"title": "QA forms", "forms": forms, "error": "", "draft": ""}
+    context = _forms_context(forms, "", "", _blank_sections())
     return aiohttp_jinja2.render_template("qa_forms.html", request, context)
 
 
 @require_role(Role.QA)
 async def create_form_submit(request: web.Request) -> web.StreamResponse:
+    """A form from the builder's fields, or (advanced) from a JSON definition."""
     post = await request.post()
-    name = str(post.get("name", "")).strip()[:120]
-    draft = str(post.get("definition", ""))[:100_000]
+    fields = {k: str(v)[:2000] for k, v in post.items() if isinstance(v, str)}
+    name = fields.get("name", "").strip()[:120]
+    draft = fields.get("definition", "")[:100_000]
     error = ""
     try:
         if not name:
             raise FormInvalid("the form needs a name")
-        definition = json.loads(draft)
-        if not isinstance(definition, dict):
-            raise FormInvalid("the definition must be a JSON object")
+        if draft.strip():
+            definition = json.loads(draft)
+            if not isinstance(definition, dict):
+                raise FormInvalid("the definition must be a JSON object")
+        else:
+            definition = definition_from_fields(fields)
         async with request.app[SESSIONS_KEY]() as db:
             if await db.scalar(select(QaForm.id).where(QaForm.name == name)):
                 raise FormInvalid(f"a form named {name!r} exists already")
@@ -314,7 +381,8 @@ async def create_form_submit(request: web.Request) -> web.StreamResponse:
         raise web.HTTPSeeOther("/qa/forms")
     async with request.app[SESSIONS_KEY]() as db:
         forms = (await db.scalars(select(QaForm).order_by(QaForm.name))).all()
-    context = {"title": "QA forms", "forms": forms, "error": error, "draft": draft}
+    context = _forms_context(forms, error, draft, _sections_from_fields(fields))
+    context["name"] = name
     return aiohttp_jinja2.render_template("qa_forms.html", request, context, status=400)
 
 
@@ -323,19 +391,26 @@ async def create_form_submit(request: web.Request) -> web.StreamResponse:
 
 @require_role(Role.QA, Role.SUPERVISOR, Role.OPERATOR)
 async def scores_page(request: web.Request) -> web.StreamResponse:
-    """An operator's scores over time; operators only ever see their own."""
+    """An operator's scores over time (operators only ever see their own); without an
+    operator chosen, every reviewed operator the reader may see, lowest average first."""
     user = current_user(request)
-    interface = user.interface if user.role == Role.OPERATOR else request.query.get("operator", "")
+    wanted = request.query.get("operator", "")
     async with request.app[SESSIONS_KEY]() as db:
         principal = await _principal(db, user)
-        points = (
-            await operator_scores(db, interface[:80], scope=scope_clause(principal))
-            if interface
-            else []
-        )
+        scope = scope_clause(principal)
+        if user.role == Role.OPERATOR:
+            interface, name = user.interface, user.display_name or user.login
+        else:
+            interface, name = await resolve_operator(db, wanted)
+        points = await operator_scores(db, interface, scope=scope) if interface else []
+        overview = [] if interface else await operator_summaries(db, scope=scope)
     context = {
-        "title": "QA scores",
+        "title": f"QA scores — {name}" if name else "QA scores",
         "interface": interface,
+        "name": name,
+        "wanted": wanted,
+        "unknown": bool(wanted) and not interface,
+        "overview": overview,
         "points": points,
         "chart": score_chart(points),
         "bands": {p.recording_id: band_of(p.score) for p in points},

@@ -9,18 +9,19 @@ section means, 0..100. One review per form per recording per reviewer; no update
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contact_center.recording.errors import FormInvalid, ReviewExists
 from contact_center.store.db import utcnow
-from contact_center.store.models import QaForm, QaReview, Recording
+from contact_center.store.models import QaForm, QaReview, Recording, User
 
 BANDS = ((90.0, "exceeds"), (70.0, "meets"), (50.0, "improvement"), (0.0, "issue"))
 MAX_COMMENT_CHARS = 2000
@@ -67,6 +68,16 @@ class ScorePoint:
     auto_failed: bool
     recording_id: int
     form: str
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorSummary:
+    interface: str
+    name: str  # the person at that phone, or the interface when nobody is
+    login: str
+    reviews: int
+    average: float
+    last_at: datetime
 
 
 # --- forms ----------------------------------------------------------------------------------
@@ -124,6 +135,85 @@ def _weight(value: Any, where: str) -> float:
     if not math.isfinite(weight) or weight <= 0:
         raise FormInvalid(f"{where}: weight must be positive, got {value!r}")
     return weight
+
+
+_SECTION_FIELD = re.compile(r"^s(\d{1,3})\.(title|weight)$")
+_CRITERION_FIELD = re.compile(r"^s(\d{1,3})\.q(\d{1,3})\.(text|max|weight|auto_fail)$")
+MAX_BUILDER_FIELDS = 2000
+
+
+def definition_from_fields(fields: Mapping[str, str]) -> dict[str, Any]:
+    """A form definition from the builder's fields (``s1.title``, ``s1.weight``,
+    ``s1.q2.text``, ``s1.q2.max``, ``s1.q2.weight``, ``s1.q2.auto_fail``), in the order of
+    their numbers. Empty criterion rows are left out; errors name the section and criterion
+    as the reviewer typed them."""
+    if len(fields) > MAX_BUILDER_FIELDS:
+        raise FormInvalid("the form has too many fields")
+    sections: dict[int, dict[str, str]] = {}
+    criteria: dict[int, dict[int, dict[str, str]]] = {}
+    for key, value in fields.items():
+        if match := _SECTION_FIELD.match(key):
+            sections.setdefault(int(match[1]), {})[match[2]] = value.strip()
+        elif match := _CRITERION_FIELD.match(key):
+            row = criteria.setdefault(int(match[1]), {}).setdefault(int(match[2]), {})
+            row[match[3]] = value.strip()
+    out: list[dict[str, Any]] = []
+    for s_number in sorted(set(sections) | set(criteria)):
+        head = sections.get(s_number, {})
+        title = head.get("title", "")[:200]
+        where = f"section {len(out) + 1}" + (f" ({title})" if title else "")
+        questions: list[dict[str, Any]] = []
+        for _, row in sorted(criteria.get(s_number, {}).items()):
+            text = row.get("text", "")[:500]
+            if not text:
+                continue  # an empty row of the builder
+            at = f"{where}, criterion {len(questions) + 1} ({text})"
+            questions.append(
+                {
+                    "id": f"s{len(out) + 1}q{len(questions) + 1}",
+                    "text": text,
+                    "max": _builder_int(row.get("max", "") or "1", at, "points", 1, 10),
+                    "weight": _builder_weight(row.get("weight", "") or "1", at),
+                    "auto_fail": row.get("auto_fail", "") in {"on", "1", "true", "yes"},
+                }
+            )
+        if not questions:
+            if title:
+                raise FormInvalid(f"{where} needs at least one criterion")
+            continue
+        out.append(
+            {
+                "id": f"s{len(out) + 1}",
+                "title": title or f"Section {len(out) + 1}",
+                "weight": _builder_weight(head.get("weight", "") or "1", where),
+                "questions": questions,
+            }
+        )
+    if not out:
+        raise FormInvalid("the form needs at least one criterion")
+    definition = {"sections": out}
+    parse_form(definition)  # the same rules as any stored form
+    return definition
+
+
+def _builder_int(raw: str, where: str, what: str, low: int, high: int) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise FormInvalid(f"{where}: {what} must be a whole number {low}..{high}") from None
+    if not low <= value <= high:
+        raise FormInvalid(f"{where}: {what} must be a whole number {low}..{high}")
+    return value
+
+
+def _builder_weight(raw: str, where: str) -> float:
+    try:
+        value = float(raw.replace(",", "."))
+    except ValueError:
+        raise FormInvalid(f"{where}: the weight must be a positive number") from None
+    if not math.isfinite(value) or value <= 0:
+        raise FormInvalid(f"{where}: the weight must be a positive number")
+    return value
 
 
 # --- scoring --------------------------------------------------------------------------------
@@ -192,6 +282,49 @@ def clean_comments(comments: Sequence[Mapping[str, Any]], duration: float) -> li
 
 
 # --- storage ------------------------------------------------------------------------------
+
+
+# The form the demo starts with: what a call center's first scorecard usually checks.
+DEMO_FORM_NAME = "Call handling"
+DEMO_FORM: dict[str, Any] = {
+    "sections": [
+        {
+            "id": "open",
+            "title": "Opening",
+            "weight": 1,
+            "questions": [
+                {"id": "greet", "text": "Greeted the customer and gave their name"},
+                {"id": "verify", "text": "Verified the customer before account details"},
+            ],
+        },
+        {
+            "id": "handle",
+            "title": "Handling",
+            "weight": 2,
+            "questions": [
+                {"id": "need", "text": "Understood the customer's need", "max": 5},
+                {"id": "solve", "text": "Solved it or set a clear next step", "max": 5},
+                {
+                    "id": "card",
+                    "text": "Paused the recording for card data",
+                    "auto_fail": True,
+                },
+            ],
+        },
+        {
+            "id": "close",
+            "title": "Closing",
+            "weight": 1,
+            "questions": [{"id": "summary", "text": "Summarised and said goodbye"}],
+        },
+    ]
+}
+
+
+async def ensure_demo_form(session: AsyncSession) -> None:
+    """Seed the demo's QA form once."""
+    if await session.scalar(select(QaForm.id).where(QaForm.name == DEMO_FORM_NAME)) is None:
+        await create_form(session, DEMO_FORM_NAME, DEMO_FORM)
 
 
 async def create_form(session: AsyncSession, name: str, definition: Mapping[str, Any]) -> QaForm:
@@ -276,3 +409,81 @@ async def operator_scores(
         )
         for r, name in rows
     ]
+
+
+async def operator_summaries(
+    session: AsyncSession, *, scope: ColumnElement[bool] | None = None
+) -> list[OperatorSummary]:
+    """Every reviewed operator the reader may see: reviews, average score, last review;
+    lowest average first (who needs coaching)."""
+    query = (
+        select(
+            QaReview.operator_interface,
+            func.count(QaReview.id),
+            func.avg(QaReview.score),
+            func.max(QaReview.created_at),
+        )
+        .join(Recording, Recording.id == QaReview.recording_id)
+        .group_by(QaReview.operator_interface)
+    )
+    if scope is not None:
+        query = query.where(scope)
+    rows = (await session.execute(query)).all()
+    people = await people_at(session, [r[0] for r in rows])
+    out = []
+    for interface, count, average, last_at in rows:
+        login, name = people.get(interface, ("", interface))
+        out.append(
+            OperatorSummary(
+                interface=interface,
+                name=name,
+                login=login,
+                reviews=int(count),
+                average=round(float(average), 1),
+                last_at=last_at,
+            )
+        )
+    out.sort(key=lambda o: (o.average, o.name.lower()))
+    return out
+
+
+async def people_at(session: AsyncSession, interfaces: Sequence[str]) -> dict[str, tuple[str, str]]:
+    """interface → (login, display name) of the user at that phone (the active one first)."""
+    wanted = [i for i in interfaces if i]
+    if not wanted:
+        return {}
+    users = (
+        await session.scalars(
+            select(User)
+            .where(User.interface.in_(wanted))
+            .order_by(User.active.desc(), User.id.desc())
+        )
+    ).all()
+    found: dict[str, tuple[str, str]] = {}
+    for user in users:
+        found.setdefault(user.interface, (user.login, user.display_name or user.login))
+    return found
+
+
+async def resolve_operator(session: AsyncSession, text: str) -> tuple[str, str]:
+    """(interface, name) of an operator given by login, name or interface; ("", "") if none."""
+    text = text.strip()[:200]
+    if not text:
+        return "", ""
+    user = await session.scalar(
+        select(User)
+        .where(
+            User.interface != "",
+            (User.login == text)
+            | (func.lower(User.display_name) == text.lower())
+            | (User.interface == text),
+        )
+        .order_by(User.active.desc(), User.id.desc())
+        .limit(1)
+    )
+    if user is not None:
+        return user.interface, user.display_name or user.login
+    reviewed = await session.scalar(
+        select(QaReview.operator_interface).where(QaReview.operator_interface == text).limit(1)
+    )
+    return (text, text) if reviewed else ("", "")

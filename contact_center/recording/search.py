@@ -28,7 +28,7 @@ OUTCOMES = ("answered", "abandoned", "ivr_only", "unanswered")
 class SearchFilters:
     date_from: date | None = None
     date_to: date | None = None  # inclusive
-    operator: str = ""  # interface, e.g. Local/101@agents
+    operator: str = ""  # a login, a person's name or a phone interface (PJSIP/101)
     queue: str = ""
     customer: str = ""  # part of the name or of the caller's number
     outcome: str = ""
@@ -69,6 +69,33 @@ class RecordingRow:
     duration_seconds: float
     silence_share: float | None
     reviews: int
+    operator_name: str = ""  # the person at that phone ("" when nobody is)
+
+
+# Statuses QA never sees: files gone, and recordings with no audio at all (calls never
+# bridged, e.g. abandoned in the queue): nothing to listen to or score.
+HIDDEN_STATUSES = ("deleted", "archived", "erased", "empty")
+
+
+def operator_name_of(interface: Any) -> Any:
+    """The display name of the user at ``interface`` (a column), as a scalar subquery: the
+    active user first, then the newest."""
+    return (
+        select(func.coalesce(func.nullif(User.display_name, ""), User.login))
+        .where(User.interface == interface, User.interface != "")
+        .order_by(User.active.desc(), User.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
+def operator_clause(column: Any, operator: str) -> ColumnElement[bool]:
+    """``column`` (an interface) belongs to ``operator``: given as login, name or interface."""
+    people = select(User.interface).where(
+        User.interface != "",
+        or_(User.login == operator, func.lower(User.display_name) == operator.lower()),
+    )
+    return or_(column == operator, column.in_(people))
 
 
 def _date(raw: str, name: str) -> date | None:
@@ -106,15 +133,13 @@ def scope_clause(principal: Principal) -> ColumnElement[bool]:
 
 
 def _filter_clauses(filters: SearchFilters) -> list[ColumnElement[bool]]:
-    clauses: list[ColumnElement[bool]] = [
-        Recording.status.not_in(("deleted", "archived", "erased"))
-    ]
+    clauses: list[ColumnElement[bool]] = [Recording.status.not_in(HIDDEN_STATUSES)]
     if filters.date_from:
         clauses.append(Recording.started_at >= _start_of(filters.date_from))
     if filters.date_to:
         clauses.append(Recording.started_at < _start_of(filters.date_to + timedelta(days=1)))
     if filters.operator:
-        clauses.append(Recording.operator_interface == filters.operator)
+        clauses.append(operator_clause(Recording.operator_interface, filters.operator))
     if filters.queue:
         clauses.append(Recording.queue == filters.queue)
     if filters.outcome:
@@ -154,7 +179,13 @@ async def search_recordings(
         .scalar_subquery()
     )
     query = (
-        select(Recording, Customer.name, Call.caller_number, review_count)
+        select(
+            Recording,
+            Customer.name,
+            Call.caller_number,
+            review_count,
+            operator_name_of(Recording.operator_interface),
+        )
         .outerjoin(Customer, Customer.id == Recording.customer_id)
         .outerjoin(
             Call, and_(Call.server == Recording.server, Call.linkedid == Recording.call_linkedid)
@@ -178,8 +209,9 @@ async def search_recordings(
             duration_seconds=rec.duration_seconds,
             silence_share=rec.silence_share,
             reviews=int(count or 0),
+            operator_name=operator or "",
         )
-        for rec, name, number, count in rows
+        for rec, name, number, count, operator in rows
     ]
 
 

@@ -2,8 +2,10 @@
 
 A recording row moves ``recording`` → ``stopped`` (the indexer) → ``processing`` (claimed here
 with a conditional UPDATE, so several workers never take the same row) → ``done`` or
-``failed`` (with the reason). The file work runs in a ProcessPoolExecutor owned by the worker;
-the original is deleted only after the ``done`` row is committed, and never on failure.
+``failed`` (with the reason), or ``empty`` when the file holds no audio at all (a call that
+was never bridged: kept for the record, out of QA review). The file work runs in a
+ProcessPoolExecutor owned by the worker; the original is deleted only after the ``done`` row
+is committed, and never on failure.
 With ``publish`` given, a ``RecordingReady`` event goes out once ``done`` is committed.
 """
 
@@ -43,10 +45,11 @@ GRACE_SECONDS = 10.0  # on top of max_seconds before the loop gives up on the po
 class BatchSummary:
     done: int
     failed: int
+    empty: int = 0
 
     @property
     def total(self) -> int:
-        return self.done + self.failed
+        return self.done + self.failed + self.empty
 
 
 class RecordingWorker:
@@ -121,11 +124,11 @@ class RecordingWorker:
         total = await self.count_backlog()
         if limit is not None:
             total = min(total, limit)
-        done = failed = 0
-        while limit is None or done + failed < limit:
+        done = failed = empty = 0
+        while limit is None or done + failed + empty < limit:
             want = max(1, self._settings.workers)
             if limit is not None:
-                want = min(want, limit - done - failed)
+                want = min(want, limit - done - failed - empty)
             batch = await self._claim(want)
             if not batch:
                 break
@@ -133,9 +136,11 @@ class RecordingWorker:
             for row, status in zip(batch, results, strict=True):
                 done += status == "done"
                 failed += status == "failed"
+                empty += status == "empty"
                 if progress is not None:
-                    progress(done + failed, max(total, done + failed), row, status)
-        return BatchSummary(done=done, failed=failed)
+                    handled = done + failed + empty
+                    progress(handled, max(total, handled), row, status)
+        return BatchSummary(done=done, failed=failed, empty=empty)
 
     async def process_one(self, recording_id: int) -> str:
         """Process one recording now, whatever its state except erased; returns the status."""
@@ -177,7 +182,7 @@ class RecordingWorker:
             path = resolve_in_spool(self._settings.spool_dir, row.file_name)
             result = await self._run_in_pool(path, marked_pauses(row))
         except AudioRejected as exc:
-            return await self._mark_failed(row.id, exc.reason)
+            return await self._mark_failed(row.id, exc.reason, "empty" if exc.empty else "failed")
         except BrokenProcessPool:
             # A pool process died (killed, out of memory): the pool is unusable from now on.
             if self._own_executor and self._executor is not None:
@@ -240,15 +245,18 @@ class RecordingWorker:
                 )
             )
 
-    async def _mark_failed(self, rec_id: int, reason: str) -> str:
-        log.warning("recording %s failed: %s", rec_id, reason)
+    async def _mark_failed(self, rec_id: int, reason: str, status: str = "failed") -> str:
+        if status == "failed":
+            log.warning("recording %s failed: %s", rec_id, reason)
+        else:
+            log.info("recording %s is %s: %s", rec_id, status, reason)
         async with self._sessions() as session, session.begin():
             await session.execute(
                 update(Recording)
                 .where(Recording.id == rec_id)
-                .values(status="failed", failure=reason[:400])
+                .values(status=status, failure=reason[:400])
             )
-        return "failed"
+        return status
 
 
 def ready_event(row: Recording, result: ProcessResult, output_format: str) -> ev.RecordingReady:

@@ -167,7 +167,7 @@ ROLE_PLURALS: dict[str, str] = {
 
 
 def _who_may(request: web.Request) -> str:
-    """"This page is for supervisors and administrators." from the route's marking."""
+    """ "This page is for supervisors and administrators." from the route's marking."""
     match = request.match_info
     if match.http_exception is not None:
         return ""

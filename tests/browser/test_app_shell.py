@@ -134,5 +134,26 @@ async def test_shell_by_role_errors_and_customer_search(tmp_path: Path) -> None:
             await expect(anna.locator('nav.menu a[aria-current="page"]')).to_have_attribute(
                 "href", "/customers"
             )
+
+            # QA builds a scoring form with the builder (no JSON), next to the demo's form
+            quinn = await sign_in(browser, url, "quinn", creds["quinn"])
+            await quinn.click('nav.menu a[href="/qa/forms"]')
+            await expect(quinn.locator('#qa-forms li[data-form="Call handling"]')).to_be_visible()
+            await quinn.fill('input[name="name"]', "Complaints")
+            await quinn.fill('input[name="s1.title"]', "Listening")
+            await quinn.fill('input[name="s1.q1.text"]', "Let the customer finish")
+            await quinn.click(".add-criterion")  # a fourth row, numbered by the builder
+            await quinn.fill('input[name="s1.q4.text"]', "Apologised once")
+            await quinn.select_option('select[name="s1.q4.max"]', "3")
+            await quinn.click("#add-section")
+            await quinn.fill('input[name="s2.title"]', "Compliance")
+            await quinn.fill('input[name="s2.q1.text"]', "No card data read aloud")
+            await quinn.check('input[name="s2.q1.auto_fail"]')
+            await quinn.click("#qa-create-form")
+            made = quinn.locator('#qa-forms li[data-form="Complaints"]')
+            await expect(made).to_contain_text("Let the customer finish")
+            await expect(made).to_contain_text("Apologised once 0–3")
+            await expect(made.locator("ol > li")).to_have_count(2)
+            await expect(made).to_contain_text("auto-fail")
         finally:
             await browser.close()

@@ -70,7 +70,7 @@ async def test_answered_and_abandoned_calls_are_indexed_and_processed(
         assert (
             "1795344528.8",
             "abandoned",
-            "failed",
+            "empty",
             "empty: WAV header only, no audio (the call was never bridged)",
         ) == (abandoned.call_linkedid, abandoned.outcome, abandoned.status, abandoned.failure)
 

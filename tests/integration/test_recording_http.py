@@ -412,3 +412,92 @@ async def test_qa_creates_forms_and_bad_ones_are_explained(site: Site) -> None:
     assert "non-empty list of sections" in await empty.text()
     async with site.sessions() as db:
         assert ["Basics", "Sales"] == sorted((await db.scalars(select(QaForm.name))).all())
+
+
+async def test_qa_builds_a_form_and_mistakes_keep_what_was_typed(site: Site) -> None:
+    quinn = await site.as_user("quinn")
+    typed = {
+        "name": "Retention",
+        "s1.title": "Offer",
+        "s1.q1.text": "Offered the retention discount",
+        "s1.q1.max": "5",
+        "s1.q2.text": "Read the terms",
+        "s1.q2.weight": "zero",
+        "csrf_token": quinn.csrf,
+    }
+    bad = await quinn.post("/qa/forms", typed)
+    page = await bad.text()
+    assert bad.status == 400
+    assert "criterion 2 (Read the terms): the weight must be a positive number" in page
+    # nothing typed is lost: the builder shows it again
+    assert 'value="Offered the retention discount"' in page and 'value="zero"' in page
+    good = await quinn.post("/qa/forms", {**typed, "s1.q2.weight": "2", "s1.q2.auto_fail": "on"})
+    assert good.status == 303
+    async with site.sessions() as db:
+        form = await db.scalar(select(QaForm).where(QaForm.name == "Retention"))
+    assert form is not None
+    questions = form.definition["sections"][0]["questions"]
+    assert [(q["text"], q["max"], q["weight"], q["auto_fail"]) for q in questions] == [
+        ("Offered the retention discount", 5, 1.0, False),
+        ("Read the terms", 1, 2.0, True),
+    ]
+    async with quinn.http.get(quinn.url("/qa/forms")) as resp:
+        listing = await resp.text()
+    assert "Read the terms" in listing and "auto-fail" in listing
+
+
+async def test_names_not_interfaces_and_empty_recordings_stay_out_of_review(
+    site_on_both: Site,
+) -> None:
+    site = site_on_both
+    async with site.sessions.begin() as db:
+        empty_id = await _recording(
+            db,
+            site.spool,
+            "r-empty",
+            status="empty",
+            failure="empty: WAV header only, no audio (the call was never bridged)",
+            queue="support",
+            operator_interface="",
+            outcome="abandoned",
+        )
+        form_id = await db.scalar(select(QaForm.id))
+    assert form_id is not None
+    quinn = await site.as_user("quinn")
+
+    async def listed(query: str = "") -> list[int]:
+        async with quinn.http.get(quinn.url("/qa/recordings" + query)) as resp:
+            return [int(n) for n in re.findall(r'data-recording="(\d+)"', await resp.text())]
+
+    support, failed = site.ids["support"], site.ids["failed"]
+    # the empty recording of an abandoned call is not offered for review
+    assert sorted(await listed()) == sorted([support, failed])
+    # the operator filter takes a name, a login or the phone interface
+    assert sorted(await listed("?operator=Op101")) == sorted([support, failed])
+    assert sorted(await listed("?operator=op101")) == sorted([support, failed])
+    assert sorted(await listed("?operator=Local/101@agents")) == sorted([support, failed])
+    assert await listed("?operator=Op102") == []  # sales: not quinn's queue
+    async with quinn.http.get(quinn.url("/qa/recordings")) as resp:
+        page = await resp.text()
+    assert "<td>Op101</td>" in page and "<td>Local/101@agents</td>" not in page
+    # opened directly, it offers no scoring, and a review of it is refused
+    async with quinn.http.get(quinn.url(f"/qa/recordings/{empty_id}")) as resp:
+        player = await resp.text()
+    assert resp.status == 200 and "score-form" not in player
+    refused = await score(quinn, empty_id, form_id, greet="1", solved="4", pci="1")
+    assert refused.status == 409 and "no audio to score" in await refused.text()
+
+    # scores: by name, and an overview of every reviewed operator without one
+    assert (await score(quinn, support, form_id, greet="1", solved="4", pci="1")).status == 303
+    async with quinn.http.get(quinn.url("/qa/scores")) as resp:
+        overview = await resp.text()
+    assert re.search(
+        r'data-operator="op101"><td><a href="[^"]+">Op101</a></td><td>1</td>', overview
+    )
+    async with quinn.http.get(quinn.url("/qa/scores?operator=Op101")) as resp:
+        by_name = await resp.text()
+    assert '<span id="operator-name">Op101</span>' in by_name
+    assert re.findall(r'class="score">([\d.]+)<', by_name) == ["93.33"]
+    async with quinn.http.get(quinn.url("/qa/scores?operator=nobody")) as resp:
+        unknown = await resp.text()
+    assert "No operator “nobody” has been reviewed." in unknown

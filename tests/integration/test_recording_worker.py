@@ -46,7 +46,8 @@ async def test_backlog_is_processed_and_broken_files_fail_with_reasons(
                 progress=lambda done, total, row, status: seen.append((done, total, status))
             )
 
-        assert (1, 3) == (summary.done, summary.failed)
+        # the abandoned call's header-only WAV is empty, not a failure
+        assert (1, 2, 1) == (summary.done, summary.failed, summary.empty)
         assert [4, 4, 4, 4] == [total for _, total, _ in seen]
         assert [1, 2, 3, 4] == [done for done, _, _ in seen]
         by_name = await rows(sessions)
@@ -61,7 +62,7 @@ async def test_backlog_is_processed_and_broken_files_fail_with_reasons(
         assert good.peaks["values"] and good.peaks["seconds_per_peak"] > 0
         assert {
             "abandon.wav": (
-                "failed",
+                "empty",
                 "empty: WAV header only, no audio (the call was never bridged)",
             ),
             "cut.wav": (
@@ -155,7 +156,7 @@ async def test_publishes_recording_ready_once_done_is_committed(
         async with RecordingWorker(sessions, settings(tmp_path), publish=publish) as worker:
             summary = await worker.process_backlog()
 
-        assert (1, 1) == (summary.done, summary.failed)
+        assert (1, 0, 1) == (summary.done, summary.failed, summary.empty)
         assert [("recording.ready", "pbx1", "good", good_id, 3.0, "mp3")] == [
             (e.kind, e.server, e.call_id, e.recording_id, e.duration_seconds, e.format)
             for e in published
