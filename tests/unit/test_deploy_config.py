@@ -7,6 +7,7 @@ real deployment would fail in ways no unit test would notice.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -15,27 +16,19 @@ import pytest
 import yaml
 
 from contact_center.config import load_settings
+from tests.conftest import FIXTURES
+from tests.unit import asterisk_conf
 
 ROOT = Path(__file__).resolve().parents[2]
 ASTERISK = ROOT / "deploy" / "asterisk"
 
 
 def parse_asterisk_conf(path: Path) -> dict[str, list[tuple[str, str]]]:
-    """Sections of an Asterisk .conf file as ordered (key, value) pairs; comments dropped."""
+    """Sections of an Asterisk .conf file as (key, value) pairs, templates applied; sections
+    of the same name are merged in file order (read with :mod:`tests.unit.asterisk_conf`)."""
     sections: dict[str, list[tuple[str, str]]] = {}
-    current = ""
-    for raw in path.read_text().splitlines():
-        line = raw.split(";", 1)[0].strip()
-        if not line or line.startswith("#"):
-            continue
-        m = re.match(r"^\[([^\]]+)\](\(.*\))?$", line)
-        if m:
-            current = m.group(1)
-            sections.setdefault(current, [])
-            continue
-        m = re.match(r"^([^=]+?)\s*=>?\s*(.*)$", line)
-        assert m, f"{path.name}: unparsable line {raw!r}"
-        sections.setdefault(current, []).append((m.group(1).strip(), m.group(2).strip()))
+    for section in asterisk_conf.parse(path).sections:
+        sections.setdefault(section.name, []).extend((e.key, e.value) for e in section.entries)
     return sections
 
 
@@ -94,7 +87,7 @@ def test_ami_user_port_and_least_privilege_match(compose: dict[str, Any]) -> Non
     assert value(manager["general"], "timestampevents") == "yes"
     user = manager[env["CC_AMI_USERNAME"]]
     rights = set(value(user, "write").replace(" ", "").split(","))
-    assert {"call", "originate", "agent"} == rights
+    assert {"call", "originate", "agent", "reporting"} == rights
     assert not {"system", "config", "command", "all"} & rights
     assert "all" not in set(value(user, "read").replace(" ", "").split(","))
     # AMI is reachable on the compose network only, never published.
@@ -162,3 +155,170 @@ def test_originate_never_targets_an_application() -> None:
     ext = parse_asterisk_conf(ASTERISK / "extensions.conf")
     for context in ("cc-originate", "transfer-targets", "supervisor", "conference", "to-queue"):
         assert context in ext, context
+
+
+# --- 1. AMI rights: every action the code sends is granted, and no more ----------------------
+
+PACKAGE = ROOT / "contact_center"
+# The code paths that talk to a real Asterisk; the simulator and the test helpers play
+# Asterisk or a test client and are not the service.
+NOT_THE_SERVICE = (PACKAGE / "sim", PACKAGE / "testing.py")
+SENT_ACTION = re.compile(r"\b(?:_send|_request|send_action)\(\s*\"(\w+)\"")
+
+
+def actions_sent_by_the_code() -> dict[str, list[str]]:
+    """Action name -> where it is sent, from every module of the service."""
+    found: dict[str, list[str]] = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if any(path == p or p in path.parents for p in NOT_THE_SERVICE):
+            continue
+        for m in SENT_ACTION.finditer(path.read_text()):
+            found.setdefault(m.group(1), []).append(str(path.relative_to(ROOT)))
+    return found
+
+
+def manager_user(compose: dict[str, Any]) -> asterisk_conf.Section:
+    conf = asterisk_conf.parse(ASTERISK / "manager.conf")
+    return conf.one(service_env(compose, "connector")["CC_AMI_USERNAME"])
+
+
+def classes(section: asterisk_conf.Section, key: str) -> set[str]:
+    value = section.get(key)
+    assert value is not None, f"manager.conf: no {key}"
+    return {c.strip() for c in value.split(",") if c.strip()}
+
+
+def test_the_scan_finds_the_actions_of_every_layer() -> None:
+    sent = actions_sent_by_the_code()
+    # one from each place that sends: the connection, the typed actions, the rights check
+    assert {"Login", "Originate", "CoreShowChannels", "MixMonitorMute", "ListCommands"} <= set(sent)
+
+
+def test_every_ami_action_the_code_sends_has_its_asterisk_write_class_on_record() -> None:
+    from contact_center.ami.rights import ACTION_CLASSES
+
+    unknown = sorted(set(actions_sent_by_the_code()) - set(ACTION_CLASSES))
+    assert [] == unknown, "add these to contact_center/ami/rights.py with their source"
+
+
+def test_manager_conf_grants_every_action_the_code_sends(compose: dict[str, Any]) -> None:
+    from contact_center.ami.rights import ACTION_CLASSES, check
+
+    write = classes(manager_user(compose), "write")
+    refused = {
+        action: sorted(ACTION_CLASSES[action])
+        for action in actions_sent_by_the_code()
+        if ACTION_CLASSES[action] and not ACTION_CLASSES[action] & write
+    }
+    assert {} == refused
+    # the startup check sees the same: Asterisk would list every needed action
+    granted = frozenset(a.lower() for a, cls in ACTION_CLASSES.items() if not cls or cls & write)
+    assert check(granted).ok
+
+
+def test_manager_conf_write_is_the_least_that_grants_them(compose: dict[str, Any]) -> None:
+    from contact_center.ami.rights import ACTION_CLASSES, least_class
+
+    write = classes(manager_user(compose), "write")
+    needed = {
+        least_class(ACTION_CLASSES[a]) for a in actions_sent_by_the_code() if ACTION_CLASSES[a]
+    }
+    assert needed == write
+    # never: config/command run anything; system includes the AMI MixMonitor (shell
+    # post-commands) and Originate to an Application's cousins
+    assert not {"system", "config", "command", "all"} & write
+
+
+def test_read_classes_are_exactly_those_of_the_events_the_service_consumes(
+    compose: dict[str, Any],
+) -> None:
+    from contact_center.ami.rights import EVENT_CLASSES, LIST_ITEM_EVENTS
+    from contact_center.ami.tracker import TRACKED_EVENTS
+
+    consumed = (TRACKED_EVENTS | {"OriginateResponse"}) - LIST_ITEM_EVENTS
+    unknown = sorted(consumed - set(EVENT_CLASSES))
+    assert [] == unknown, "add these to EVENT_CLASSES in contact_center/ami/rights.py"
+    read = classes(manager_user(compose), "read")
+    assert {EVENT_CLASSES[e] for e in consumed} == read
+    # FullyBooted is class system: without it every connect waited 2 s for nothing
+    assert "system" in read
+
+
+# --- 6. the event filter: what the tracker needs passes, the firehose does not ---------------
+
+
+def manager_filters(compose: dict[str, Any]) -> list[asterisk_conf.EventFilter]:
+    user = manager_user(compose)
+    return [
+        asterisk_conf.event_filter(e.key, e.value)
+        for e in user.entries
+        if e.key.startswith("eventfilter")
+    ]
+
+
+def capture_events(name: str) -> list[tuple[str, str]]:
+    """(event name, raw text) of every broadcast event of one capture (no list items)."""
+    events = []
+    for line in (FIXTURES / name).read_text().splitlines():
+        record = json.loads(line)
+        if record.get("proto") != "ami" or record.get("dir") != "in":
+            continue
+        for message in record["data"].split("\r\n\r\n"):
+            if message.startswith("Event: ") and "\r\nActionID: " not in message:
+                events.append((message.split("\r\n", 1)[0][7:], message + "\r\n"))
+    return events
+
+
+def test_every_event_filter_line_is_one_asterisk_22_accepts(compose: dict[str, Any]) -> None:
+    user = manager_user(compose)
+    lines = [e for e in user.entries if e.key.startswith("eventfilter")]
+    assert lines
+    for entry in lines:
+        asterisk_conf.event_filter(entry.key, entry.value)  # raises where Asterisk refuses
+
+
+@pytest.mark.parametrize("capture", ["02-inbound-ivr-queue-answered.jsonl", "08-fastagi.jsonl",
+                                     "21-callback-and-click-to-call.jsonl",
+                                     "17-transfer-chain.jsonl", "06-conference.jsonl",
+                                     "22-operator-states.jsonl"])  # fmt: skip
+def test_every_event_the_tracker_consumes_passes_the_filter(
+    compose: dict[str, Any], capture: str
+) -> None:
+    from contact_center.ami.tracker import TRACKER_FILTER
+
+    filters = manager_filters(compose)
+    wanted = [(n, t) for n, t in capture_events(capture) if TRACKER_FILTER.wants(n, t)]
+    assert wanted
+    dropped = [
+        (n, t.split("\r\n")[1:4]) for n, t in wanted if not asterisk_conf.should_send(filters, n, t)
+    ]
+    assert [] == dropped
+
+
+def test_each_consumed_event_passes_the_filter_by_name(compose: dict[str, Any]) -> None:
+    from contact_center.ami.rights import LIST_ITEM_EVENTS
+    from contact_center.ami.tracker import TRACKED_EVENTS, TRACKER_FILTER
+
+    filters = manager_filters(compose)
+    for name in sorted((TRACKED_EVENTS | {"OriginateResponse"}) - LIST_ITEM_EVENTS):
+        header, values = TRACKER_FILTER.only_if.get(name, ("Channel", frozenset({"PJSIP/1"})))
+        for value in sorted(values):
+            text = f"Event: {name}\r\nPrivilege: call,all\r\n{header}: {value}\r\n"
+            assert asterisk_conf.should_send(filters, name, text), (name, header, value)
+
+
+def test_varset_and_the_rest_of_the_firehose_stay_in_asterisk(compose: dict[str, Any]) -> None:
+    filters = manager_filters(compose)
+    events = capture_events("27-live-pjsip-deploy.jsonl") + capture_events(
+        "02-inbound-ivr-queue-answered.jsonl"
+    )
+    varsets = [t for n, t in events if n == "VarSet"]
+    assert len(varsets) > 1000
+    passed = [t for t in varsets if asterisk_conf.should_send(filters, "VarSet", t)]
+    assert passed and all("\r\nVariable: MIXMONITOR_FILENAME\r\n" in t for t in passed)
+    for noise in ("RTCPSent", "DeviceStateChange", "Cdr", "CEL", "NewConnectedLine"):
+        sample = [t for n, t in events if n == noise]
+        assert sample, noise
+        assert not any(asterisk_conf.should_send(filters, noise, t) for t in sample), noise
+    sent = [n for n, t in events if asterisk_conf.should_send(filters, n, t)]
+    assert len(sent) < len(events) / 3
