@@ -322,3 +322,65 @@ def test_varset_and_the_rest_of_the_firehose_stay_in_asterisk(compose: dict[str,
         assert not any(asterisk_conf.should_send(filters, noise, t) for t in sample), noise
     sent = [n for n, t in events if asterisk_conf.should_send(filters, n, t)]
     assert len(sent) < len(events) / 3
+
+
+# --- 2. every transfer the console offers works with the shipped features.conf -----------------
+
+# Console transfer command -> the features.conf [featuremap] code Asterisk needs for the AMI
+# action routing sends (None: the action needs none). Source: main/manager.c action_atxfer
+# ("No attended transfer feature code found" when ast_get_builtin_feature(chan, "atxfer")
+# is empty — and main/features_config.c DEFAULT_FEATUREMAP_ATXFER is ""); action_blind_transfer
+# calls ast_bridge_transfer_blind directly.
+FEATURE_CODE_FOR_COMMAND = {"blind_transfer": None, "attended_transfer": "atxfer"}
+
+
+def test_every_transfer_the_console_offers_has_its_feature_code() -> None:
+    from contact_center.web.console import TRANSFER_MODES
+
+    assert set(TRANSFER_MODES.values()) == set(FEATURE_CODE_FOR_COMMAND)
+    featuremap = asterisk_conf.parse(ASTERISK / "features.conf").named("featuremap")
+    assert featuremap, "features.conf has no [featuremap]"
+    codes = {e.key: e.value for s in featuremap for e in s.entries}
+    for command, feature in FEATURE_CODE_FOR_COMMAND.items():
+        if feature is not None:
+            assert re.fullmatch(r"[0-9*#]{1,11}", codes.get(feature, "")), (command, feature)
+
+
+def test_feature_codes_do_not_collide() -> None:
+    conf = asterisk_conf.parse(ASTERISK / "features.conf")
+    codes = [e.value for s in conf.named("featuremap") for e in s.entries]
+    codes += [e.value.split(",", 1)[0] for s in conf.named("applicationmap") for e in s.entries]
+    # a code that is a prefix of another would fire before the longer one is dialled
+    for a in codes:
+        assert not [b for b in codes if b != a and b.startswith(a)], (a, codes)
+
+
+# --- 4. the provider's INVITE matches the trunk endpoint ------------------------------------
+
+
+def test_pjsip_conf_parses_and_every_section_has_a_known_type() -> None:
+    conf = asterisk_conf.parse(ASTERISK / "pjsip.conf")
+    for section in conf.sections:
+        if not section.template:
+            assert section.get("type") in {"transport", "endpoint", "auth", "aor", "identify"}, (
+                section.name,
+                section.line,
+            )
+    # the operator phone 101 is endpoint + auth + aor of one name, built from templates
+    assert {"endpoint", "auth", "aor"} == {s.get("type") for s in conf.named("101")}
+
+
+def test_the_trunk_is_identified_by_the_providers_address() -> None:
+    conf = asterisk_conf.parse(ASTERISK / "pjsip.conf")
+    trunks = [s for s in conf.of_type("endpoint") if s.get("context") == "from-trunk"]
+    assert ["trunk"] == [s.name for s in trunks]
+    identifies = [s for s in conf.of_type("identify") if s.get("endpoint") == "trunk"]
+    assert identifies, "no identify: a provider INVITE gets 'No matching endpoint found'"
+    matches = {m.strip() for s in identifies for v in s.values("match") for m in v.split(",")}
+    assert matches and all(matches)
+    # the address we send calls to is one we accept calls from
+    (aor,) = [s for s in conf.of_type("aor") if s.name == trunks[0].get("aors")]
+    contact_host = re.fullmatch(r"sip:([^:;>]+)(:\d+)?", aor.get("contact") or "")
+    assert contact_host and contact_host.group(1) in {m.split("/")[0] for m in matches}
+    # the trunk is not challenged: no inbound auth on it
+    assert trunks[0].get("auth") is None
