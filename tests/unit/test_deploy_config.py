@@ -384,3 +384,124 @@ def test_the_trunk_is_identified_by_the_providers_address() -> None:
     assert contact_host and contact_host.group(1) in {m.split("/")[0] for m in matches}
     # the trunk is not challenged: no inbound auth on it
     assert trunks[0].get("auth") is None
+
+
+# --- 3. prompts: where the IVR writes them is where Asterisk looks them up -------------------
+
+ASTERISK_SOUNDS = "/var/lib/asterisk/sounds"  # astdatadir (/var/lib/asterisk) + "sounds"
+
+
+def host_path_of(compose: dict[str, Any], service: str, container_path: str) -> str | None:
+    """The host path (relative to the repository) a bind mount gives ``container_path``."""
+    best: tuple[int, str] | None = None
+    for spec in compose["services"][service].get("volumes", []):
+        source, target = str(spec).split(":")[:2]
+        if not source.startswith("./"):
+            continue
+        if container_path == target or container_path.startswith(target + "/"):
+            rest = container_path[len(target) :]
+            if best is None or len(target) > best[0]:
+                best = (len(target), source[2:] + rest)
+    return best[1] if best else None
+
+
+def test_every_prompt_the_ivr_plays_is_where_asterisk_looks(compose: dict[str, Any]) -> None:
+    from contact_center.ivr.cli import declared_prompts
+    from contact_center.ivr.runner import CALLBACK_OFFER_PROMPT, PROMPT_PREFIX
+
+    prompts = declared_prompts(ROOT / "ivr_menus")
+    assert {lang for lang, _name in prompts} == {"en", "ru"}
+    assert ("en", CALLBACK_OFFER_PROMPT) in prompts
+    for lang, name in prompts:
+        # STREAM FILE cc/<name>: main/file.c fileexists_core tries sounds/<language>/<file>
+        looked_up = f"{ASTERISK_SOUNDS}/{lang}/{PROMPT_PREFIX}/{name}.wav"
+        # contact-center ivr prompts writes ivr_menus/prompts/<language>/<name>.wav
+        assert f"ivr_menus/prompts/{lang}/{name}.wav" == host_path_of(
+            compose, "asterisk", looked_up
+        ), looked_up
+    for spec in compose["services"]["asterisk"]["volumes"]:
+        if "ivr_menus/prompts" in str(spec):
+            assert str(spec).endswith(":ro")
+
+
+# --- 8. everything the service writes survives a container restart ----------------------------
+
+
+def image_env() -> dict[str, str]:
+    env = {}
+    for line in (ROOT / "Dockerfile").read_text().splitlines():
+        m = re.match(r"ENV\s+(\w+)=(\S+)", line)
+        if m:
+            env[m.group(1)] = m.group(2)
+    return env
+
+
+def role_settings(compose: dict[str, Any], service: str) -> Any:
+    env = {**image_env(), **service_env(compose, service)}
+    resolved = {k: re.sub(r"\$\{[^}]+\}", "x", v) for k, v in env.items()}
+    return load_settings(environ=resolved)
+
+
+def written_paths(compose: dict[str, Any], service: str) -> dict[str, str]:
+    """What each role writes, derived from the objects that write it."""
+    from contact_center.ami.connector import AmiConnector
+
+    settings = role_settings(compose, service)
+    paths: dict[str, str] = {}
+    if service == "connector":
+
+        async def sink(_event: Any) -> None:
+            return None
+
+        async def offsets_path() -> str:
+            connector = AmiConnector(
+                settings.ami, settings.general.server_id, sink, state_dir=settings.general.data_dir
+            )
+            return str(connector.resyncer.offsets.path)
+
+        import asyncio
+
+        paths["AMI resync offsets"] = asyncio.run(offsets_path())
+    if service == "worker":
+        paths["history spill"] = settings.billing.history_spill_dir or str(
+            Path(settings.general.data_dir) / "history-spill"
+        )
+        paths["recordings (processed files)"] = settings.recording.spool_dir
+    return paths
+
+
+def volume_of(compose: dict[str, Any], service: str, path: str) -> str | None:
+    """The named volume (read-write) that holds ``path`` in ``service``, if any."""
+    named = set(compose.get("volumes") or {})
+    for spec in compose["services"][service].get("volumes", []):
+        parts = str(spec).split(":")
+        source, target, mode = parts[0], parts[1], (parts[2] if len(parts) > 2 else "rw")
+        if source in named and mode != "ro" and (path == target or path.startswith(target + "/")):
+            return source
+    return None
+
+
+@pytest.mark.parametrize("service", ["connector", "worker"])
+def test_every_path_the_service_writes_is_on_a_volume(
+    compose: dict[str, Any], service: str
+) -> None:
+    paths = written_paths(compose, service)
+    assert paths
+    lost = {what: path for what, path in paths.items() if volume_of(compose, service, path) is None}
+    assert {} == lost
+
+
+def test_the_web_role_reads_the_recordings_it_serves(compose: dict[str, Any]) -> None:
+    spool = role_settings(compose, "web").recording.spool_dir
+    mounts = [str(v) for v in compose["services"]["web"].get("volumes", [])]
+    assert f"recordings:{spool}:ro" in mounts
+
+
+def test_the_image_creates_the_data_dir_for_its_user() -> None:
+    # A new named volume copies the image's folder and its owner: without the folder in the
+    # image the volume is root's and the service (uid 1000) cannot write its offsets.
+    data_dir = image_env()["CC_GENERAL_DATA_DIR"]
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert re.search(
+        rf"mkdir -p {re.escape(data_dir)}\b.*chown cc:cc {re.escape(data_dir)}", dockerfile
+    )
