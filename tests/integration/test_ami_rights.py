@@ -74,3 +74,42 @@ async def test_each_missing_class_is_named_once(tmp_path: Path, write: str) -> N
 
     missing = {"originate,agent,reporting": "call", "call,originate,reporting": "agent"}[write]
     assert body["checks"]["ami"].startswith(f"fail: AMI rights missing: {missing} (")
+
+
+@pytest.mark.parametrize(
+    ("read", "waits"),
+    [
+        (SHIPPED.get("read") or "", False),
+        # read before issue 17: no system class, so FullyBooted never came
+        ("call,agent,cdr,user,dtmf,reporting,dialplan", True),
+    ],
+)
+async def test_fully_booted_arrives_with_the_shipped_read_rights(
+    tmp_path: Path, read: str, waits: bool
+) -> None:
+    import asyncio
+    import time
+
+    from contact_center.ami.connector import FULLY_BOOTED_WAIT, AmiConnector
+    from contact_center.config import AmiSettings
+
+    user = User("contact_center", SECRET, read=parse_classes(read), write=parse_classes("all"))
+    async with SimPbx(SimConfig(port=0, users=(user,), time_scale=0.05)) as pbx:
+
+        async def sink(_event: Any) -> None:
+            return None
+
+        settings = AmiSettings(
+            host="127.0.0.1", port=pbx.port, username="contact_center", secret=SECRET
+        )
+        connector = AmiConnector(settings, "pbx1", sink, state_dir=tmp_path)
+        started = time.monotonic()
+        task = asyncio.create_task(connector.run())
+        try:
+            await asyncio.wait_for(connector.wait_connected(), 10)
+            took = time.monotonic() - started
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    assert waits == (took >= FULLY_BOOTED_WAIT), took
