@@ -505,3 +505,81 @@ def test_the_image_creates_the_data_dir_for_its_user() -> None:
     assert re.search(
         rf"mkdir -p {re.escape(data_dir)}\b.*chown cc:cc {re.escape(data_dir)}", dockerfile
     )
+
+
+# --- modules: everything the configuration uses is loaded ----------------------------------
+
+# Dialplan application -> the module that registers it in Asterisk 22.10.1 (None: the core,
+# main/pbx_builtins.c or main/pbx_variables.c). Sources: res/res_agi.c app "AGI",
+# apps/app_dial.c, app_queue.c, app_mixmonitor.c, app_stack.c ("Return"), app_voicemail.c,
+# app_confbridge.c, app_chanspy.c (each file's <application name=…> and register call).
+APP_MODULE: dict[str, str | None] = {
+    "NoOp": None,
+    "Set": None,
+    "Answer": None,
+    "Goto": None,
+    "GotoIf": None,
+    "Hangup": None,
+    "AGI": "res_agi.so",
+    "Dial": "app_dial.so",
+    "Queue": "app_queue.so",
+    "MixMonitor": "app_mixmonitor.so",
+    "Return": "app_stack.so",
+    "VoiceMail": "app_voicemail.so",
+    "ConfBridge": "app_confbridge.so",
+    "ChanSpy": "app_chanspy.so",
+}
+# What the other files need: PJSIP phones and trunk (chan_pjsip, res_pjsip), the trunk's
+# identify by address (res_pjsip_endpoint_identifier_ip), Master.csv (cdr_csv), the queue
+# announcements' music on hold (res_musiconhold).
+CONFIG_MODULES = (
+    "chan_pjsip.so",
+    "res_pjsip.so",
+    "res_pjsip_endpoint_identifier_ip.so",
+    "cdr_csv.so",
+    "res_musiconhold.so",
+)
+
+
+def test_every_module_the_configuration_uses_is_loaded() -> None:
+    steps = asterisk_conf.dialplan(ASTERISK / "extensions.conf")
+    apps = {s.app for s in steps}
+    assert {"Queue", "AGI", "MixMonitor"} <= apps
+    unknown = sorted(apps - set(APP_MODULE))
+    assert [] == unknown, "add the module that provides these to APP_MODULE"
+    modules = asterisk_conf.parse(ASTERISK / "modules.conf").one("modules")
+    assert "yes" == modules.get("autoload")
+    noload = set(modules.values("noload"))
+    needed = {APP_MODULE[a] for a in apps} - {None} | set(CONFIG_MODULES)
+    assert set() == needed & noload
+    assert not [m for m in modules.values("load") if m not in needed]  # nothing odd forced in
+
+
+# --- docs/deployment.md says what the files say -----------------------------------------------
+
+
+def test_the_deployment_doc_rights_table_is_the_code_and_the_file(compose: dict[str, Any]) -> None:
+    from contact_center.ami.rights import ACTION_CLASSES, least_class
+
+    doc = (ROOT / "docs" / "deployment.md").read_text()
+    section = doc.split("## AMI user and rights", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| ([A-Z]\w+) \| ([a-z, ]+) \| ([a-z]+) \|", section, re.M)
+    table = {a: (set(c.split(", ")), g) for a, c, g in rows}
+    expected = {a: (set(c), least_class(c)) for a, c in ACTION_CLASSES.items() if c}
+    assert expected == table
+    user = manager_user(compose)
+    assert f"`write = {user.get('write')}`" in doc
+    assert f"`read = {user.get('read')}`" in doc
+
+
+def test_the_deployment_doc_names_only_tests_that_exist() -> None:
+    doc = (ROOT / "docs" / "deployment.md").read_text()
+    named = set(re.findall(r"`(test_\w+)`", doc))
+    assert named
+    defined = set()
+    for path in (ROOT / "tests").rglob("test_*.py"):
+        defined |= set(re.findall(r"^(?:async )?def (test_\w+)", path.read_text(), re.M))
+    assert set() == named - defined
+    for path in re.findall(r"`(tests/[\w/]+\.py)`", doc):
+        assert (ROOT / path).exists(), path
+    assert "docs/deployment.md" in (ROOT / "README.md").read_text()
