@@ -198,7 +198,7 @@ class IvrRunner:
     async def offer_callback(self, session: AgiSession) -> CallOutcome:
         """``AGI(agi://…/callback-offer,<queue>)`` after the queue timed out: offer a callback
         (press 1), store it the way a menu's ``callback`` node does (one per call, announced
-        as ``CallbackRequested``) and say goodbye; the dialplan hangs up after us."""
+        as ``CallbackRequested``) and tell the caller; the dialplan hangs up after us."""
         req = session.request
         queue = req.args[0] if req.args else ""
         call = _Call(

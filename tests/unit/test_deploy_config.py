@@ -583,3 +583,15 @@ def test_the_deployment_doc_names_only_tests_that_exist() -> None:
     for path in re.findall(r"`(tests/[\w/]+\.py)`", doc):
         assert (ROOT / path).exists(), path
     assert "docs/deployment.md" in (ROOT / "README.md").read_text()
+
+
+def test_every_secret_file_a_config_includes_is_written_by_the_entrypoint() -> None:
+    entrypoint = (ASTERISK / "entrypoint.sh").read_text()
+    written = set(re.findall(r"> (/tmp/cc-secrets/[\w.]+)", entrypoint))
+    included = {
+        path
+        for conf in ASTERISK.glob("*.conf")
+        for section in asterisk_conf.parse(conf).sections
+        for path in section.includes
+    }
+    assert included and included == written
