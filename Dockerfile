@@ -5,6 +5,9 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 # Same uid/gid as the Asterisk image (1000) so recordings in the shared spool are readable.
 RUN groupadd -g 1000 cc && useradd -u 1000 -g 1000 -m cc
+# The data dir exists in the image with its owner, so a new named volume mounted on it
+# (docker-compose.yml: connector-data, worker-data) starts out writable by uid 1000.
+RUN mkdir -p /var/lib/contact-center && chown cc:cc /var/lib/contact-center
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY contact_center ./contact_center

@@ -512,7 +512,7 @@ class Service:
         sockets = getattr(server, "sockets", None) or []
         self.web_port = sockets[0].getsockname()[1] if sockets else self.settings.web.port
 
-    def _readiness_checks(self, core: Core) -> dict[str, Callable[[], Awaitable[bool]]]:
+    def _readiness_checks(self, core: Core) -> dict[str, Callable[[], Awaitable[bool | str]]]:
         async def database() -> bool:
             from sqlalchemy import text
 
@@ -525,12 +525,16 @@ class Service:
             return True
 
         bus_name = "redis" if self.settings.bus.backend == "redis" else "bus"
-        checks: dict[str, Callable[[], Awaitable[bool]]] = {"database": database, bus_name: bus}
+        checks: dict[str, Callable[[], Awaitable[bool | str]]] = {
+            "database": database,
+            bus_name: bus,
+        }
         if self.has("connector"):
 
-            async def ami() -> bool:
+            async def ami() -> str:
+                # Connected is not enough: a login without the rights resync needs is named.
                 connector = self.components.get("connector")
-                return bool(connector is not None and connector.connected)
+                return "not started" if connector is None else str(connector.readiness())
 
             checks["ami"] = ami
         return checks

@@ -22,6 +22,7 @@ from contact_center.ami.connection import AmiConnection
 from contact_center.ami.errors import AmiAuthError, AmiError
 from contact_center.ami.parser import Frame
 from contact_center.ami.resync import OffsetStore, Resyncer
+from contact_center.ami.rights import RightsReport, check_rights
 from contact_center.ami.tracker import TRACKER_FILTER, CallTracker
 from contact_center.calls.events import DomainEvent
 from contact_center.config import AmiSettings
@@ -62,6 +63,8 @@ class AmiConnector:
         self.actions = AmiActions(lambda: self._conn, server_id)
         self.last_error = ""
         self.connects = 0
+        # What Asterisk granted at the last login (None: not checked yet or unanswerable).
+        self.rights: RightsReport | None = None
         self._rng = rng or random.Random()
         self._conn: AmiConnection | None = None
         self._events: asyncio.Queue[DomainEvent] = asyncio.Queue()
@@ -73,6 +76,14 @@ class AmiConnector:
 
     async def wait_connected(self) -> None:
         await self._connected.wait()
+
+    def readiness(self) -> str:
+        """ "ok", or why not: not connected (with the last error) or rights missing."""
+        if not self.connected:
+            return f"not connected: {self.last_error or 'connecting'}"
+        if self.rights is not None and not self.rights.ok:
+            return self.rights.describe()
+        return "ok"
 
     def backoff(self, attempt: int) -> float:
         """Exponential backoff with jitter: uniform in [d/2, d], d = min·2^attempt ≤ max."""
@@ -124,6 +135,7 @@ class AmiConnector:
         self._conn = conn
         self.connects += 1
         try:
+            await self._check_rights(conn)
             await self._resync(conn)
             self._connected.set()
             reason = await conn.closed
@@ -134,6 +146,22 @@ class AmiConnector:
             self._conn = None
             await conn.close()
         return True
+
+    async def _check_rights(self, conn: AmiConnection) -> None:
+        """Find out at login, not mid-resync, that manager.conf withholds a right we need."""
+        try:
+            self.rights = await check_rights(conn)
+        except AmiError as exc:
+            self.rights = None
+            log.warning("AMI %s: cannot list our rights (ListCommands): %s", self.server_id, exc)
+            return
+        if not self.rights.ok:
+            log.error(
+                "AMI %s: %s; grant them to [%s] in manager.conf (write = ...)",
+                self.server_id,
+                self.rights.describe(),
+                self.settings.username,
+            )
 
     async def _resync(self, conn: AmiConnection) -> None:
         with contextlib.suppress(TimeoutError):

@@ -16,6 +16,7 @@ from __future__ import annotations
 import inspect
 import logging
 import math
+import re
 import time
 import zoneinfo
 from collections.abc import Awaitable, Callable, Mapping
@@ -49,6 +50,19 @@ Sink = Callable[[DomainEvent], Awaitable[None]]
 Estimate = Callable[[str], "tuple[int, float | None] | Awaitable[tuple[int, float | None]]"]
 ALL_DIGITS = "0123456789*#"
 CALLBACK_PROMPT = "common/callback-done"  # ivr_menus/common.yaml
+CALLBACK_OFFER_PROMPT = "common/callback-offer"  # "…to be called back, press 1"
+GOODBYE_PROMPT = "common/goodbye"
+# Prompts are STREAM FILE cc/<path>: Asterisk finds them in sounds/<language>/cc/<path>.wav,
+# where docker-compose.yml mounts ivr_menus/prompts/<language> (see docs/deployment.md).
+PROMPT_PREFIX = "cc"
+# The FastAGI scripts the shipped dialplan calls (deploy/asterisk/extensions.conf):
+# TRUNK_SCRIPT gets the DID and runs its menu ([agi] did_menus, else the default menu);
+# CALLBACK_OFFER_SCRIPT gets the queue a caller waited in until QUEUESTATUS=TIMEOUT.
+TRUNK_SCRIPT = "main"
+CALLBACK_OFFER_SCRIPT = "callback-offer"
+CALLBACK_OFFER_NODE = Node("callback_offer", "callback", 0, {})
+CALLBACK_OFFER_ATTEMPTS = 2
+QUEUE_NAME = re.compile(r"[a-z][a-z0-9_-]{0,63}")
 VOICEMAIL_CONTEXT = "voicemail"  # deploy/asterisk/extensions.conf: mailbox per queue
 MAX_SUB_DEPTH = 8
 
@@ -136,7 +150,7 @@ class IvrRunner:
         server_id: str = "pbx1",
         estimate: Estimate | None = None,
         now: Callable[[], datetime] | None = None,
-        prompt_prefix: str = "cc",
+        prompt_prefix: str = PROMPT_PREFIX,
         default_menu: str = "",
         did_menus: Mapping[str, str] | None = None,
         router: Router | None = None,
@@ -159,8 +173,17 @@ class IvrRunner:
     def _menuset(self) -> MenuSet:
         return self.menus.current if isinstance(self.menus, MenuLibrary) else self.menus
 
+    @property
+    def scripts(self) -> Mapping[str, Callable[[AgiSession], Awaitable[CallOutcome]]]:
+        """FastAGI scripts with a handler of their own; any other script runs a menu."""
+        return {CALLBACK_OFFER_SCRIPT: self.offer_callback}
+
     async def handle(self, session: AgiSession) -> CallOutcome:
-        """FastAGI entry: ``AGI(agi://host:port/ivr,<menu>)``, or the script names the menu."""
+        """FastAGI entry: ``AGI(agi://host:port/ivr,<menu>)``, or the script names the menu,
+        or it is one of :attr:`scripts`."""
+        own = self.scripts.get(session.request.script)
+        if own is not None:
+            return await own(session)
         args = session.request.args
         name = (args[0] if args else "") or session.request.script
         # A trunk dialplan passes the DID (AGI(agi://…/main,${EXTEN})): the DID picks the menu.
@@ -171,6 +194,53 @@ class IvrRunner:
             log.warning("no IVR menu %r; running %r", name, self.default_menu)
             name = self.default_menu
         return await self.run(session, name)
+
+    async def offer_callback(self, session: AgiSession) -> CallOutcome:
+        """``AGI(agi://…/callback-offer,<queue>)`` after the queue timed out: offer a callback
+        (press 1), store it the way a menu's ``callback`` node does (one per call, announced
+        as ``CallbackRequested``) and tell the caller; the dialplan hangs up after us."""
+        req = session.request
+        queue = req.args[0] if req.args else ""
+        call = _Call(
+            menu=CALLBACK_OFFER_SCRIPT,
+            call_id="",
+            leg_id=req.uniqueid,
+            caller=req.callerid,
+            language=req.language,
+            node=CALLBACK_OFFER_NODE,
+            node_menu=CALLBACK_OFFER_SCRIPT,
+        )
+        call.path.append(CALLBACK_OFFER_NODE.id)
+        node = CALLBACK_OFFER_NODE
+        try:
+            call.call_id = await session.linkedid()
+            if not QUEUE_NAME.fullmatch(queue):
+                log.warning("callback-offer: no queue name in %r; nothing offered", req.args)
+                await self._step(call, node, result="no_queue")
+                return self._outcome(call, "hangup")
+            choice = ""
+            for _ in range(CALLBACK_OFFER_ATTEMPTS):
+                got = await session.get_data(self._file(CALLBACK_OFFER_PROMPT), 5000, 1)
+                choice = got.digits
+                if choice:
+                    break
+            if choice != "1":
+                await self._step(call, node, result="declined", digits=choice)
+                await self._play(session, GOODBYE_PROMPT)
+                return self._outcome(call, "hangup", queue)
+            created = await self._store_callback(call, node, queue, "queue timeout: offered")
+            if created is None:
+                await self._step(call, node, result="unavailable", digits=choice)
+                await self._play(session, GOODBYE_PROMPT)
+                return self._outcome(call, "hangup", queue)
+            await self._play(session, CALLBACK_PROMPT)
+            await self._step(
+                call, node, result=f"callback:{queue}" if created else "callback_exists", digits="1"
+            )
+            return self._outcome(call, "callback", queue)
+        except AgiHangup:
+            await self._step(call, node, result="hangup")
+            return self._outcome(call, "caller_hangup", queue)
 
     async def run(self, session: AgiSession, menu_name: str, *, linkedid: str = "") -> CallOutcome:
         """Run ``menu_name`` from its start node until it hands the call on or ends."""

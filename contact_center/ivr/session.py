@@ -151,16 +151,40 @@ class AgiSession:
 
     async def get_data(self, prompt: str, timeout_ms: int, max_digits: int) -> Digits:
         """Play ``prompt`` and collect up to ``max_digits`` (``#`` ends early)."""
-        reply = await self.command(
+        reply = await self._get_data(prompt, timeout_ms, max_digits)
+        if reply.result == "-1" and prompt and await self.alive():
+            # GET DATA answers -1 at once when the prompt file is missing, exactly as on a
+            # hang-up (res_agi.c handle_getdata ← main/app.c ast_app_getdata_full returns
+            # ast_streamfile's -1). The caller is still there: take the digits without the
+            # prompt rather than drop the call.
+            log.warning(
+                "GET DATA: prompt %s not found by Asterisk (sounds/<language>/%s); "
+                "collecting digits without it",
+                prompt,
+                prompt,
+            )
+            reply = await self._get_data("", timeout_ms, max_digits)
+        if reply.result == "-1":
+            raise AgiHangup("caller hung up during GET DATA")
+        return Digits(digits=reply.result, timed_out=reply.timed_out)
+
+    async def _get_data(self, prompt: str, timeout_ms: int, max_digits: int) -> AgiReply:
+        return await self.command(
             "GET DATA",
             prompt,
             str(timeout_ms),
             str(max_digits),
             timeout=self._input_timeout(timeout_ms / 1000 * (max_digits + 1)),
         )
-        if reply.result == "-1":
-            raise AgiHangup("caller hung up during GET DATA")
-        return Digits(digits=reply.result, timed_out=reply.timed_out)
+
+    async def alive(self) -> bool:
+        """Whether the channel is still up: ``CHANNEL STATUS`` answers 511 (after Asterisk's
+        ``HANGUP`` line) on a dead one."""
+        try:
+            await self.command("CHANNEL STATUS")
+        except AgiHangup:
+            return False
+        return True
 
     async def wait_for_digit(self, timeout_ms: int) -> str:
         """One digit, or "" on timeout."""

@@ -2,8 +2,10 @@
 
 ``/metrics`` is public so a scraper needs no session; set ``CC_WEB_METRICS_TOKEN`` to require
 ``Authorization: Bearer <token>`` (Prometheus ``authorization: credentials: …``).
-``/readyz`` runs the checks in ``CHECKS_KEY`` (name → ``async () -> bool``, e.g. ami,
-database, redis) and answers 200 when every one is ok, 503 otherwise, with each result.
+``/readyz`` runs the checks in ``CHECKS_KEY`` (name → ``async () -> bool | str``, e.g. ami,
+database, redis) and answers 200 when every one is ok, 503 otherwise, with each result. A check
+may explain itself with a string ("AMI rights missing: reporting (CoreShowChannels)"): "ok" is
+ok, any other text is the failure as the operator should read it.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from contact_center.web.keys import HUB_KEY, SETTINGS_KEY
 
 log = logging.getLogger(__name__)
 
-Check = Callable[[], Awaitable[bool]]
+Check = Callable[[], Awaitable[bool | str]]
 METRICS_KEY = web.AppKey("cc_metrics", Metrics)
 CHECKS_KEY = web.AppKey("cc_readiness_checks", Mapping[str, Check])
 CHECK_TIMEOUT_SECONDS = 2.0
@@ -48,7 +50,8 @@ async def metrics_endpoint(request: web.Request) -> web.Response:
 
 
 async def run_check(name: str, check: Check, timeout: float = CHECK_TIMEOUT_SECONDS) -> str:
-    """ "ok" or "fail" (with the error type: no details leak to an anonymous caller)."""
+    """ "ok", "fail: <what the check said>" or "fail" (an exception gives its type only: no
+    details leak to an anonymous caller)."""
     try:
         async with asyncio.timeout(timeout):
             ok = await check()
@@ -58,6 +61,8 @@ async def run_check(name: str, check: Check, timeout: float = CHECK_TIMEOUT_SECO
     except Exception as exc:
         log.warning("readiness check %s failed: %r", name, exc)
         return f"fail: {type(exc).__name__}"
+    if isinstance(ok, str):
+        return "ok" if ok == "ok" else f"fail: {ok}"
     return "ok" if ok else "fail"
 
 

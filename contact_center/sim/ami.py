@@ -35,6 +35,7 @@ ACTION_RIGHTS: dict[str, frozenset[str]] = {
     "ping": frozenset(),
     "events": frozenset(),
     "logoff": frozenset(),
+    "listcommands": frozenset(),
     "coresettings": frozenset({"system", "reporting"}),
     "corestatus": frozenset({"system", "reporting"}),
     "coreshowchannels": frozenset({"system", "reporting"}),
@@ -368,6 +369,14 @@ class AmiSession:
         self.close()
 
     # ------------------------------------------------------------ simple actions
+    async def list_commands(self, req: Request) -> None:
+        # main/manager.c action_listcommands: one "Name: synopsis (Priv: …)" line per action
+        # the user's write classes grant (or that needs none).
+        write = self.user.write if self.user is not None else frozenset()
+        granted = [a for a in HANDLERS if not ACTION_RIGHTS.get(a) or ACTION_RIGHTS[a] & write]
+        privs = {a: ",".join(sorted(ACTION_RIGHTS.get(a, ()))) or "<none>" for a in granted}
+        self.respond(req, "Success", *((a, f"{a} (Priv: {privs[a]})") for a in granted))
+
     async def ping(self, req: Request) -> None:
         self.respond(req, "Success", ("Ping", "Pong"), ("Timestamp", timestamp()))
 
@@ -936,6 +945,7 @@ Handler = Callable[[AmiSession, Request], Awaitable[None]]
 
 HANDLERS: dict[str, Handler] = {
     "ping": AmiSession.ping,
+    "listcommands": AmiSession.list_commands,
     "events": AmiSession.events,
     "coresettings": AmiSession.core_settings,
     "corestatus": AmiSession.core_status,

@@ -60,10 +60,13 @@ def test_feature_code_is_enabled_on_operator_phones_only() -> None:
     assert {"operators": "_1XX,1,Set(__DYNAMIC_FEATURES=ccrecord)"} == enabling
 
 
-def test_builtin_transfer_codes_are_not_overridden() -> None:
+def test_featuremap_sets_only_the_attended_transfer_code() -> None:
     conf = parse_asterisk_conf(ASTERISK / "features.conf")
 
-    assert "featuremap" not in conf  # AMI Atxfer / BlindTransfer keep Asterisk's defaults
+    # AMI Atxfer needs `atxfer` (Asterisk 22 has no default for it, issue 17); blind transfer
+    # keeps Asterisk's defaults, and the recording code does not collide with it.
+    assert ["atxfer"] == [key for key, _value in conf["featuremap"]]
+    assert dict(conf["featuremap"])["atxfer"] != features()["ccrecord"]["dtmf"]
 
 
 def test_features_conf_is_mounted_read_only(compose: dict[str, Any]) -> None:
