@@ -28,9 +28,10 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import aiohttp_jinja2
 from aiohttp import WSMsgType, web
@@ -41,6 +42,7 @@ from contact_center.calls import events as ev
 from contact_center.routing.operators import PAUSE_REASONS
 from contact_center.stats.consumer import STATS_STREAM
 from contact_center.stats.metrics import MetricsConfig
+from contact_center.stats.report_view import report_lines
 from contact_center.stats.reports import INTERVALS, ReportError, report, rows_to_csv
 from contact_center.store.models import Queue, User
 from contact_center.web.auth import Role, current_user, require_role
@@ -354,16 +356,20 @@ async def _supervisor_command(
 
 
 def _parse_period(query: Any, config: MetricsConfig) -> tuple[datetime, datetime]:
+    """The report's period; a date or time without an offset (the page's pickers) is in the
+    call center's time zone, as the people who pick it read their clocks."""
     try:
         start = datetime.fromisoformat(query.get("start", "")) if query.get("start") else None
         end = datetime.fromisoformat(query.get("end", "")) if query.get("end") else None
     except ValueError as exc:
         raise web.HTTPBadRequest(text=f"bad date: {exc}") from None
+    zone = _zone(config.timezone)
     now = datetime.now(UTC)
     start = start or (now - timedelta(days=1))
     end = end or now
-    start = start if start.tzinfo else start.replace(tzinfo=UTC)
-    end = end if end.tzinfo else end.replace(tzinfo=UTC)
+    # compared with stored UTC times (SQLite compares them as text)
+    start = (start if start.tzinfo else start.replace(tzinfo=zone)).astimezone(UTC)
+    end = (end if end.tzinfo else end.replace(tzinfo=zone)).astimezone(UTC)
     if end - start > timedelta(days=MAX_REPORT_DAYS):
         raise web.HTTPBadRequest(text=f"a report covers at most {MAX_REPORT_DAYS} days")
     return start, end
@@ -405,17 +411,42 @@ async def reports_api(request: web.Request) -> web.Response:
     return web.json_response({"rows": rows})
 
 
+def _zone(name: str) -> tzinfo:
+    try:
+        return ZoneInfo(name or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return UTC
+
+
 @require_role(*SUPERVISORS)
 async def reports_page(request: web.Request) -> web.StreamResponse:
     rows, _ = await _report_rows(request)
+    config = MetricsConfig.from_settings(request.app[SETTINGS_KEY])
+    zone = _zone(config.timezone)
+    start, end = _parse_period(request.query, config)
+    interval = request.query.get("interval", "hour")
+    allowed = await visible_queues(request)
+    async with request.app[SESSIONS_KEY]() as db:
+        users = (await db.execute(select(User.interface, User.display_name, User.login))).all()
+        queues = sorted(
+            q
+            for q in (await db.scalars(select(Queue.name))).all()
+            if allowed is None or q in allowed
+        )
+    names = {iface: name or login for iface, name, login in users if iface}
+    picker = "%Y-%m-%dT%H:%M"
     return aiohttp_jinja2.render_template(
         "stats_reports.html",
         request,
         {
             "title": "Reports",
-            "rows": rows,
+            "lines": report_lines(rows, interval, names),
             "intervals": list(INTERVALS),
+            "queues": queues,
             "query": dict(request.query),
+            "start": start.astimezone(zone).strftime(picker),
+            "end": end.astimezone(zone).strftime(picker),
+            "zone": config.timezone or "UTC",
             "query_string": request.query_string,
         },
     )

@@ -206,3 +206,64 @@ async def test_start_without_saved_state_rebuilds_today_from_history(
     restarted = StatsConsumer(consumer.store, CONFIG, clock=lambda: DAY.timestamp() + 86000)
     assert "store" == await restarted.start_or_rebuild(sessions)
     assert consumer.snapshot().to_dict() == restarted.snapshot().to_dict()
+
+
+async def test_report_page_reads_in_names_mmss_and_local_time(db_url: str) -> None:
+    """The page: the period picked in the call center's time zone, operators by name,
+    waits and handle times as m:ss; the CSV keeps raw seconds."""
+    from contact_center.bus.memory import MemoryBus
+    from contact_center.config import load_settings
+    from contact_center.stats import http as stats_http
+    from tests.integration.web_support import add_user, database, sign_in, web_server
+
+    async with database(db_url) as (_, factory):
+        await add_user(factory, "sup", "supervisor")
+        anna = await add_user(factory, "anna", "operator", "PJSIP/101")
+        async with factory.begin() as db:
+            from contact_center.store.models import User
+
+            user = await db.get(User, anna)
+            assert user is not None
+            user.display_name = "Anna Smirnova"
+            # 09:20 UTC is 12:20 in Moscow
+            db.add(
+                call(
+                    1,
+                    "support",
+                    DAY.replace(hour=9, minute=20),
+                    "answered",
+                    52.6,
+                    146.9,
+                    "PJSIP/101",
+                )
+            )
+        cfg = load_settings(environ={"CC_GENERAL_TIMEZONE": "Europe/Moscow"})
+        async with web_server(
+            factory,
+            MemoryBus(),
+            plugins=[stats_http],
+            cfg=cfg,
+            extras={stats_http.STATS_STORE_KEY: MemoryStatsStore()},
+        ) as server:
+            sup = await sign_in(server, "sup")
+            try:
+                # 12:00–13:00 Moscow time as the pickers send it (no offset)
+                query = "start=2026-11-22T12:00&end=2026-11-22T13:00&group=operator&interval=hour"
+                async with sup.http.get(sup.url("/reports?" + query)) as resp:
+                    page = await resp.text()
+                assert resp.status == 200
+                assert "22 Nov 2026, 12:00–13:00" in page
+                assert 'Anna Smirnova <span class="detail">PJSIP/101</span>' in page
+                assert '<td class="duration">0:53</td><td class="duration">2:27</td>' in page
+                assert 'value="2026-11-22T12:00"' in page  # the pickers keep what was asked
+                # an hour earlier in Moscow time holds no call
+                early = "start=2026-11-22T11:00&end=2026-11-22T12:00"
+                async with sup.http.get(sup.url("/reports?" + early)) as resp:
+                    assert "No calls in this period." in await resp.text()
+                async with sup.http.get(
+                    sup.url("/api/stats/reports?" + query + "&format=csv")
+                ) as resp:
+                    raw = await resp.text()
+                assert "146.9" in raw and "PJSIP/101" in raw
+            finally:
+                await sup.close()
