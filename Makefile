@@ -12,6 +12,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[test]'
 	touch $(STAMP)
 
+# Node packages the browser tests use (axe-core for accessibility), pinned by package-lock.json.
+NODE_STAMP := node_modules/.installed
+$(NODE_STAMP): package.json package-lock.json | sysdeps
+	npm ci --no-audit --no-fund --silent
+	touch $(NODE_STAMP)
+
 # System packages the suite needs (ffmpeg for pydub, chromium for browser tests,
 # espeak-ng and sox for generated prompts). Installed only when missing and apt is usable.
 sysdeps:
@@ -30,7 +36,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: $(STAMP) sysdeps lint typecheck
+test: $(STAMP) sysdeps $(NODE_STAMP) lint typecheck
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 unit: $(STAMP)
@@ -44,4 +50,4 @@ prompts: $(STAMP) sysdeps
 	$(BIN)/contact-center ivr prompts
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache data
+	rm -rf $(VENV) .mypy_cache .ruff_cache data node_modules

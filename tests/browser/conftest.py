@@ -56,3 +56,15 @@ async def signed_in_page(chromium: Any, url: str, login: str, password: str = PA
     await page.click('button[type="submit"]')
     await page.wait_for_selector('#link[data-status="open"]')
     return page
+
+
+async def sign_in_browser(browser: Any, base: str, login: str, password: str) -> Any:
+    """A new context signed in through the real form at ``/``; lands on the role's page."""
+    context = await browser.new_context()
+    page = await context.new_page()
+    await page.goto(base + "/")
+    await page.fill('input[name="login"]', login)
+    await page.fill('input[name="password"]', password)
+    await page.click('button[type="submit"]')
+    await page.wait_for_load_state("load")
+    return page

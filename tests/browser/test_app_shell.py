@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import pytest
 from playwright.async_api import expect
@@ -16,24 +15,13 @@ from contact_center.config import load_settings
 from contact_center.demo import demo_running
 from contact_center.store.models import Customer
 from contact_center.web.shell import LANDING, NAV
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, require_chromium
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, require_chromium, sign_in_browser
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.browser
 
 LANDING_PATHS = {role: next(i.path for i in NAV if i.route == r) for role, r in LANDING.items()}
 ROLES = {"anna": "operator", "sue": "supervisor", "quinn": "qa", "admin": "admin"}
-
-
-async def sign_in(browser: Any, base: str, login: str, password: str) -> Any:
-    context = await browser.new_context()
-    page = await context.new_page()
-    await page.goto(base + "/")
-    await page.fill('input[name="login"]', login)
-    await page.fill('input[name="password"]', password)
-    await page.click('button[type="submit"]')
-    await page.wait_for_load_state("load")
-    return page
 
 
 async def test_shell_by_role_errors_and_customer_search(tmp_path: Path) -> None:
@@ -50,7 +38,7 @@ async def test_shell_by_role_errors_and_customer_search(tmp_path: Path) -> None:
             url, creds = demo.base_url, demo.creds
             menus: dict[str, list[str]] = {}
             for login, role in ROLES.items():
-                page = await sign_in(browser, url, login, creds[login])
+                page = await sign_in_browser(browser, url, login, creds[login])
                 # "/" lands where the role works
                 assert page.url == url + LANDING_PATHS[role], (role, page.url)
                 # the header names the person, not the login alone, and the role
@@ -86,7 +74,7 @@ async def test_shell_by_role_errors_and_customer_search(tmp_path: Path) -> None:
             assert "/qa/forms" in menus["qa"] and "/console" not in menus["qa"]
             assert set(menus["admin"]) >= {"/admin", "/admin/webhooks", "/wallboard"}
 
-            anna = await sign_in(browser, url, "anna", creds["anna"])
+            anna = await sign_in_browser(browser, url, "anna", creds["anna"])
             # a page the role may not open says who may, in the same look
             response = await anna.goto(url + "/admin")
             assert response is not None and response.status == 403
@@ -136,7 +124,7 @@ async def test_shell_by_role_errors_and_customer_search(tmp_path: Path) -> None:
             )
 
             # QA builds a scoring form with the builder (no JSON), next to the demo's form
-            quinn = await sign_in(browser, url, "quinn", creds["quinn"])
+            quinn = await sign_in_browser(browser, url, "quinn", creds["quinn"])
             await quinn.click('nav.menu a[href="/qa/forms"]')
             await expect(quinn.locator('#qa-forms li[data-form="Call handling"]')).to_be_visible()
             await quinn.fill('input[name="name"]', "Complaints")
