@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 Sink = Callable[[DomainEvent], Awaitable[None]]
 FULLY_BOOTED_WAIT = 2.0
+RECHECK_INTERVAL = 10.0
 
 
 def _identity(raw: str) -> str:
@@ -126,7 +127,7 @@ class AmiConnector:
         try:
             await self._resync(conn)
             self._connected.set()
-            reason = await conn.closed
+            reason = await self._watch_records(conn)
             self.last_error = f"connection lost: {reason}"
             log.warning("AMI %s: connection lost: %s", self.server_id, reason)
         finally:
@@ -140,15 +141,24 @@ class AmiConnector:
             await aio.wait_for(conn.fully_booted.wait(), FULLY_BOOTED_WAIT)
         if not conn.fully_booted.is_set():
             log.warning("AMI %s: no FullyBooted yet; resyncing anyway", self.server_id)
-        known_before = self.tracker.live_call_ids()
-        try:
-            channels = await self.actions.core_show_channels()
-            queue_items = await self.actions.queue_status()
-        except AmiError as exc:
-            log.warning("AMI %s: resync lists failed: %s", self.server_id, exc)
-            return
-        for event in self.resyncer.rebuild(channels, queue_items, known_before):
+        for event in await self.resyncer.run(self.actions, self.server_id):
             self._events.put_nowait(event)
+
+    async def _watch_records(self, conn: AmiConnection) -> str:
+        """Until the connection closes, look at Asterisk's records every
+        ``RECHECK_INTERVAL``: a call whose end the stream did not bring (resync had no
+        channel list) is closed from them, and the saved offsets move on."""
+        while True:
+            try:
+                return await aio.wait_for(asyncio.shield(conn.closed), RECHECK_INTERVAL)
+            except TimeoutError:
+                try:
+                    events = self.resyncer.recheck()
+                except OSError as exc:
+                    log.warning("AMI %s: reading Asterisk's records: %s", self.server_id, exc)
+                    continue
+                for event in events:
+                    self._events.put_nowait(event)
 
     def _on_frame(self, frame: Frame) -> None:
         for event in self.tracker.feed(frame):

@@ -72,6 +72,19 @@ class RecordedCall:
     cause: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class QueueProgress:
+    """How far a call still in a queue got, as the ``queue_log`` file tells it (ENTERQUEUE,
+    CONNECT): what a tracker that started mid-call cannot learn from the event stream."""
+
+    leg_id: str  # queue_log callid: the Uniqueid of the channel that ran Queue()
+    queue: str
+    entered_at: float
+    member_name: str = ""  # the operator who answered ("" while still waiting)
+    connected_at: float | None = None
+    hold_seconds: float | None = None
+
+
 def _identity(raw: str) -> str:
     return raw
 
@@ -102,6 +115,7 @@ class _Leg:
         "context",
         "ended_at",
         "exten",
+        "in_conference",
         "leg_id",
         "name",
         "number",
@@ -125,6 +139,7 @@ class _Leg:
         self.cause: int | None = None
         self.pending_recording = ""
         self.awaiting_recording = False  # MixMonitorStart came before its VarSet
+        self.in_conference = False
 
     def snapshot(self) -> LegState:
         return LegState(
@@ -266,6 +281,7 @@ class CallTracker:
         self._leg_call: dict[str, str] = {}  # Uniqueid -> Linkedid
         self._recent: dict[tuple[str, ...], None] = {}
         self._members: dict[tuple[str, str], ev.OperatorState] = {}
+        self._queue_progress: dict[str, QueueProgress] = {}  # by queue leg, not yet applied
         self._seq = 0
         self._handlers: dict[str, Handler] = {
             "Newchannel": self._on_newchannel,
@@ -400,7 +416,9 @@ class CallTracker:
             if leg.ended_at is None:
                 leg.ended_at = record.ended_at
         call.queue = call.queue or record.queue
-        call.agent = call.agent or record.agent
+        if record.agent and not call.agent:
+            call.agent = record.agent
+            call.agent_interface = self._interface_of(call.queue, record.agent)
         if call.answered_at is None:
             call.answered_at = record.answered_at
         if call.wait is None:
@@ -421,6 +439,51 @@ class CallTracker:
             outcome=outcome,
         )
         return out
+
+    def note_queue_progress(self, progress: QueueProgress) -> list[ev.DomainEvent]:
+        """Learn from ``queue_log`` how far a call in a queue got (after a restart the stream
+        only shows the rest of it): applied now to a live call with that queue leg, or to
+        the call whose frames name that leg later. Emits nothing: the earlier process
+        announced those steps, and the call's end carries them for anyone who missed them."""
+        call_id = self._leg_call.get(progress.leg_id)
+        call = self._calls.get(call_id) if call_id else None
+        if call is not None:
+            self._apply_progress(call, progress)
+        elif call_id is None or call_id not in self._ended:
+            self._queue_progress[progress.leg_id] = progress
+        return []
+
+    def _apply_progress(self, call: _Call, progress: QueueProgress) -> None:
+        if call.queued_at is None:
+            call.queue = call.queue or progress.queue
+            call.queued_at = progress.entered_at
+            call.caller_leg = call.caller_leg or progress.leg_id
+            if call.phase in ("arrived", "ivr"):
+                call.phase = "queued"
+        if progress.member_name and call.connected_at is None and progress.connected_at:
+            call.queue = progress.queue or call.queue
+            call.agent = progress.member_name
+            call.agent_interface = self._interface_of(call.queue, progress.member_name)
+            call.connected_at = progress.connected_at
+            call.left_queue_at = progress.connected_at
+            if call.answered_at is None:
+                call.answered_at = progress.connected_at
+            call.wait = progress.hold_seconds
+            call.phase = "connected"
+
+    def _interface_of(self, queue: str, member_name: str) -> str:
+        """queue_log names the operator by MemberName; the interface is what we key on."""
+        for (member_queue, interface), state in self._members.items():
+            if state.member_name == member_name and member_queue == queue:
+                return interface
+        for (_queue, interface), state in self._members.items():
+            if state.member_name == member_name:
+                return interface
+        return ""
+
+    def pending_queue_legs(self) -> set[str]:
+        """Queue legs known from queue_log whose call the stream has not shown yet."""
+        return set(self._queue_progress)
 
     def assume_roots_gone(self, at: float) -> None:
         """After resync: a live call whose first channel was not listed lost it in the gap."""
@@ -523,6 +586,9 @@ class CallTracker:
                 leg.role = "caller"
             call.legs[leg_id] = leg
             self._leg_call[leg_id] = call.call_id
+            progress = self._queue_progress.pop(leg_id, None)
+            if progress is not None:
+                self._apply_progress(call, progress)
         return leg
 
     def _update_leg(self, call: _Call, leg: _Leg, frame: Frame, prefix: str = "") -> None:
@@ -848,9 +914,15 @@ class CallTracker:
         )
 
     def _on_agent_complete(self, frame: Frame, out: list[ev.DomainEvent]) -> None:
-        call = self._call_for(frame)
+        call = self._call_for(frame, create=True)
         if call is None or call.talk is not None:
             return
+        leg = self._leg_for(call, frame)
+        if leg is not None:
+            self._update_leg(call, leg, frame)
+        if call.connected_at is None:
+            self._adopt_answer(call, frame)
+            self._ensure_arrived(call, frame, out, force=True)
         reason = frame.get("Reason")
         if call.connected_at is not None:
             call.talk = frame.timestamp - call.connected_at
@@ -873,6 +945,24 @@ class CallTracker:
                 reason=reason,
             )
         )
+
+    def _adopt_answer(self, call: _Call, frame: Frame) -> None:
+        """An ``AgentComplete`` for a call whose answer we never saw (the connector started
+        mid-call, and neither queue_log nor the lists told us): it says who took the call,
+        how long the caller waited and how long they talked."""
+        talk = _float(frame.get("TalkTime"))
+        hold = _float(frame.get("HoldTime"))
+        at = frame.timestamp - talk
+        call.queue = frame.get("Queue") or call.queue
+        call.agent = frame.get("MemberName") or frame.get("Interface")
+        call.agent_interface = frame.get("Interface")
+        call.connected_at = at
+        call.left_queue_at = at
+        if call.queued_at is None:
+            call.queued_at = at - hold
+        if call.answered_at is None:
+            call.answered_at = at
+        call.wait = hold
 
     # --- hold, transfer, conference -------------------------------------------------------
 
@@ -952,6 +1042,7 @@ class CallTracker:
         if leg is None:
             return
         self._update_leg(call, leg, frame)
+        leg.in_conference = True
         self._ensure_arrived(call, frame, out, force=True)
         if call.conf_joined_at is not None:
             return
@@ -978,7 +1069,12 @@ class CallTracker:
 
     def _on_conf_leave(self, frame: Frame, out: list[ev.DomainEvent]) -> None:
         call = self._call_for(frame)
-        if call is None or call.conf_joined_at is None or call.talk is not None:
+        if call is None:
+            return
+        leg = call.legs.get(frame.get("Uniqueid"))
+        if leg is not None:
+            leg.in_conference = False
+        if call.conf_joined_at is None or call.talk is not None:
             return
         call.talk = frame.timestamp - call.conf_joined_at
         base = self._base(
@@ -1068,7 +1164,7 @@ class CallTracker:
         # The call is over when every leg is gone — including its first channel (Uniqueid ==
         # Linkedid), so a Hangup overtaking a Newchannel cannot end a call early.
         root = call.legs.get(call.call_id)
-        if root is not None and all(o.ended_at is not None for o in call.legs.values()):
+        if root is not None and root.ended_at is not None and _nobody_left(call):
             self._ensure_arrived(call, frame, out, force=True)
             self._end(call, frame.timestamp, frame.get("Timestamp"), out, source="ami")
 
@@ -1110,6 +1206,11 @@ class CallTracker:
                 outcome=call.outcome,
                 talk_seconds=call.talk or 0.0,
                 source=source,
+                queue=call.queue,
+                interface=call.agent_interface,
+                member_name=call.agent if call.connected_at is not None else "",
+                answered_at=call.answered_at,
+                hold_seconds=call.wait,
             )
         )
         del self._calls[call.call_id]
@@ -1163,6 +1264,15 @@ class CallTracker:
         if previous is not None and not removed and _same_member_state(previous, state):
             return  # e.g. a QueueStatus after resync repeating what we know
         out.append(state)
+
+
+def _nobody_left(call: _Call) -> bool:
+    """Every leg has hung up — or only operators are left, alone in a ConfBridge room: with
+    one user profile for every party, Asterisk keeps an operator in the room after the last
+    customer left (capture 27, e4_rec_conf: 23 s "In use" with music), and the customer's
+    call is over when the customer is gone."""
+    live = [leg for leg in call.legs.values() if leg.ended_at is None]
+    return all(leg.role == "operator" and leg.in_conference for leg in live)
 
 
 def _device_of(channel: str) -> str:

@@ -47,6 +47,8 @@ def test_every_frame_twice_changes_nothing(name: str) -> None:
     frames = frames_of(name)
     once_tracker, once = run(frames)
     twice_tracker, twice = run([f for f in frames for _ in (0, 1)])
+    assert once, "the capture produced no events: the comparison below would prove nothing"
+    assert once_tracker.ended_calls, "no call ended: the comparison below would prove nothing"
     assert [e.key for e in once] == [e.key for e in twice]
     assert [s.as_record() for s in once_tracker.ended_calls] == [
         s.as_record() for s in twice_tracker.ended_calls
@@ -60,6 +62,7 @@ def test_every_frame_twice_changes_nothing(name: str) -> None:
 def test_neighbouring_frames_swapped_keep_the_story(name: str, seed: int) -> None:
     frames = frames_of(name)
     expected = core(run(frames)[0])
+    assert expected, "no call ended in order: the comparison below would prove nothing"
     shuffled = list(frames)
     rng = random.Random(seed)
     for _ in range(len(shuffled) // 4):
@@ -73,7 +76,9 @@ def test_neighbouring_frames_swapped_keep_the_story(name: str, seed: int) -> Non
 def test_late_frames_do_not_resurrect_an_ended_call() -> None:
     frames = frames_of("02-inbound-ivr-queue-answered")
     tracker, _ = run(frames)
+    assert tracker.ended_calls, "the call did not end: nothing to resurrect"
     late = [f for f in frames if f.name in ("Newchannel", "AgentConnect", "QueueCallerJoin")]
+    assert late, "no late frames to feed: the test would prove nothing"
     stale = [f._replace(headers={**f.headers, "Timestamp": "1795344600.0"}) for f in late]
     assert [] == tracker.feed_all(stale)
     assert {} == tracker.calls
