@@ -185,9 +185,13 @@ class Records:
     queued: dict[str, queue_log.QueueCall]  # by queue leg (queue_log callid)
     offsets: dict[str, int]  # to save once these records are applied
 
-    def ended(self, call_id: str) -> bool:
-        """Master.csv has the call's first channel: Asterisk is done with it."""
-        return any(r.uniqueid == call_id for r in self.cdrs.get(call_id, ()))
+    def ended(self, call_id: str, legs: set[str]) -> bool:
+        """Master.csv has the call's first channel and no leg of it is still in a queue:
+        Asterisk is done with it."""
+        if not any(r.uniqueid == call_id for r in self.cdrs.get(call_id, ())):
+            return False
+        in_queue = legs | {call_id} | {r.uniqueid for r in self.cdrs[call_id]}
+        return not any(leg in self.queued and not self.queued[leg].outcome for leg in in_queue)
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,6 +253,7 @@ class Resyncer:
         # A record this fresh may belong to a call whose last frames are still on their way.
         self.settle_seconds = settle_seconds
         self.listed = True  # did the last resync get a channel list?
+        self.doubtful: set[str] = set()  # live calls a resync without a list could not judge
         self._saved: dict[str, int] | None = None
 
     def start_offsets(self) -> dict[str, int]:
@@ -350,8 +355,11 @@ class Resyncer:
         live_now = self.tracker.live_call_ids()
         if listed:
             gone = sorted(cid for cid in known_before & live_now if cid not in live_calls)
+            self.doubtful = set()
         else:
-            gone = sorted(cid for cid in live_now if records.ended(cid))
+            gone = sorted(cid for cid in live_now if records.ended(cid, self._legs(cid)))
+            # absence proves nothing without a list: these wait for a hang-up or a record
+            self.doubtful = (known_before & live_now) - set(gone)
         # calls seen only in the records began and ended inside the gap
         unseen = [cid for cid in records.cdrs if cid not in live_calls and cid not in live_now]
         out.extend(self._close(gone + unseen, records, now))
@@ -367,10 +375,11 @@ class Resyncer:
         now = self.clock()
         records = self.read_records()
         live_now = self.tracker.live_call_ids()
+        self.doubtful &= live_now
         done = [
             cid
             for cid in sorted(records.cdrs)
-            if (cid in live_now and records.ended(cid)) or cid not in live_now
+            if cid not in live_now or (cid in self.doubtful and records.ended(cid, self._legs(cid)))
         ]
         fresh = [cid for cid in done if _last_end(records.cdrs[cid]) > now - self.settle_seconds]
         if fresh:
@@ -378,6 +387,10 @@ class Resyncer:
         out = self._close(done, records, now)
         self._save(records.offsets)
         return out
+
+    def _legs(self, call_id: str) -> set[str]:
+        state = self.tracker.call(call_id)
+        return {leg.leg_id for leg in state.legs} if state else set()
 
     def _close(self, call_ids: list[str], records: Records, now: float) -> list[DomainEvent]:
         out: list[DomainEvent] = []

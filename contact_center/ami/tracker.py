@@ -1192,7 +1192,7 @@ class CallTracker:
                     )
                 )
         if call.connected_at is not None and call.talk is None:
-            call.talk = at - call.connected_at
+            call.talk = max(0.0, at - call.connected_at)
         call.outcome = outcome or self._outcome(call)
         if not call.hung_up_by:
             call.hung_up_by = call.first_hangup_role or "system"
