@@ -408,8 +408,8 @@ def _last_end(records: list[CdrRecord]) -> float:
 
 def _progress(leg_id: str, entry: queue_log.QueueCall) -> QueueProgress:
     connected_at = None
-    if entry.agent and entry.hold_seconds is not None:
-        connected_at = float(entry.entered_at + entry.hold_seconds)
+    if entry.agent and entry.connected_at is not None:
+        connected_at = float(entry.connected_at)
     return QueueProgress(
         leg_id=leg_id,
         queue=entry.queue,

@@ -169,6 +169,7 @@ class _Call:
         "conf_joined_at",
         "conference",
         "connected_at",
+        "connected_from_records",
         "did",
         "direction",
         "ended_at",
@@ -221,6 +222,7 @@ class _Call:
         self.agent_interface = ""
         self.answered_at: float | None = None
         self.connected_at: float | None = None
+        self.connected_from_records = False  # queue_log's whole seconds, not a frame's time
         self.talk: float | None = None
         self.ivr_digits = ""
         self.transfers: list[str] = []
@@ -465,6 +467,7 @@ class CallTracker:
             call.agent = progress.member_name
             call.agent_interface = self._interface_of(call.queue, progress.member_name)
             call.connected_at = progress.connected_at
+            call.connected_from_records = True
             call.left_queue_at = progress.connected_at
             if call.answered_at is None:
                 call.answered_at = progress.connected_at
@@ -924,7 +927,7 @@ class CallTracker:
             self._adopt_answer(call, frame)
             self._ensure_arrived(call, frame, out, force=True)
         reason = frame.get("Reason")
-        if call.connected_at is not None:
+        if call.connected_at is not None and not call.connected_from_records:
             call.talk = frame.timestamp - call.connected_at
         else:
             call.talk = _float(frame.get("TalkTime"))
@@ -1180,6 +1183,9 @@ class CallTracker:
     ) -> None:
         call.ended_at = at
         call.phase = "ended"
+        if call.agent and not call.agent_interface:
+            # learnt from queue_log (MemberName) before QueueStatus named the members
+            call.agent_interface = self._interface_of(call.queue, call.agent)
         if call.queued_at is not None and call.connected_at is None and not call.abandoned:
             if call.left_queue_at is None:
                 call.abandoned = True  # the caller hung up while still waiting
