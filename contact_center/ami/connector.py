@@ -66,6 +66,7 @@ class AmiConnector:
         self._rng = rng or random.Random()
         self._conn: AmiConnection | None = None
         self._events: asyncio.Queue[DomainEvent] = asyncio.Queue()
+        self._actions: set[asyncio.Task[None]] = set()  # actions the tracker's facts call for
         self._connected = asyncio.Event()
 
     @property
@@ -93,9 +94,11 @@ class AmiConnector:
                 log.info("AMI %s: reconnecting in %.2f s", self.server_id, delay)
                 await asyncio.sleep(delay)
         finally:
-            dispatcher.cancel()
+            for task in (dispatcher, *self._actions):
+                task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await dispatcher
+            await asyncio.gather(*self._actions, return_exceptions=True)
 
     async def _session(self) -> bool:
         """One connection's life. True when it logged in (the backoff restarts)."""
@@ -163,6 +166,19 @@ class AmiConnector:
     def _on_frame(self, frame: Frame) -> None:
         for event in self.tracker.feed(frame):
             self._events.put_nowait(event)
+        for room in self.tracker.rooms_left_to_operators():
+            task = asyncio.create_task(self._end_room(room), name=f"ami-end-room-{room}")
+            self._actions.add(task)
+            task.add_done_callback(self._actions.discard)
+
+    async def _end_room(self, room: str) -> None:
+        """The customer left ConfBridge ``room`` and only operators are in it: kick them all
+        (ConfbridgeKick needs write ``call``); their channels leave the room and hang up."""
+        try:
+            await self.actions.confbridge_kick(room, "all")
+            log.info("AMI %s: conference %s ended: the customer left it", self.server_id, room)
+        except AmiError as exc:
+            log.warning("AMI %s: could not end conference %s: %s", self.server_id, room, exc)
 
     async def _dispatch(self) -> None:
         while True:

@@ -284,6 +284,7 @@ class CallTracker:
         self._recent: dict[tuple[str, ...], None] = {}
         self._members: dict[tuple[str, str], ev.OperatorState] = {}
         self._queue_progress: dict[str, QueueProgress] = {}  # by queue leg, not yet applied
+        self._rooms_left_to_operators: list[str] = []
         self._seq = 0
         self._handlers: dict[str, Handler] = {
             "Newchannel": self._on_newchannel,
@@ -483,6 +484,12 @@ class CallTracker:
             if state.member_name == member_name:
                 return interface
         return ""
+
+    def rooms_left_to_operators(self) -> list[str]:
+        """ConfBridge rooms whose customer left while operators stay in them (taken once):
+        the connector ends them, or the operator's phone stays "In use" with music."""
+        rooms, self._rooms_left_to_operators = self._rooms_left_to_operators, []
+        return rooms
 
     def pending_queue_legs(self) -> set[str]:
         """Queue legs known from queue_log whose call the stream has not shown yet."""
@@ -1219,6 +1226,10 @@ class CallTracker:
                 hold_seconds=call.wait,
             )
         )
+        if call.conference and any(
+            leg.ended_at is None and leg.in_conference for leg in call.legs.values()
+        ):
+            self._rooms_left_to_operators.append(call.conference)
         del self._calls[call.call_id]
         for leg_id in call.legs:
             self._leg_call.pop(leg_id, None)

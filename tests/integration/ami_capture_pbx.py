@@ -26,6 +26,9 @@ class CapturedFrame:
     def name(self) -> str:
         return self.headers.get("Event", "")
 
+    def get(self, header: str) -> str:
+        return self.headers.get(header, "")
+
 
 def captured_frames(path: Path) -> list[CapturedFrame]:
     """Every event of the capture (one frame a record in 27), with its Asterisk timestamp."""

@@ -32,7 +32,12 @@ from contact_center.config import AmiSettings
 from contact_center.history.writer import HistoryWriter
 from contact_center.store import models
 from tests.conftest import FIXTURES, wait_for
-from tests.integration.ami_capture_pbx import CapturePbx, captured_frames, cdr_end
+from tests.integration.ami_capture_pbx import (
+    CapturedFrame,
+    CapturePbx,
+    captured_frames,
+    cdr_end,
+)
 from tests.integration.history_support import Sessions, database
 from tests.integration.test_ami_connection import SECRET, FakeAsterisk
 from tests.resilience.proxy import FaultProxy
@@ -262,6 +267,13 @@ async def test_capture_27_with_its_cuts_and_restarts_matches_asterisks_records(
         await proxy.close()
         await fake.stop()
 
+    # a room the customer left while the operator stayed in it is ended (item 7 of issue 17)
+    kicked = [
+        (a["Conference"], a["Channel"])
+        for a in fake.received
+        if a.get("Action") == "ConfbridgeKick"
+    ]
+    assert [(room, "all") for room in rooms_left_to_operators(frames)] == kicked
     asked = [a for a in fake.received if a.get("Action") in ("CoreShowChannels", "Status")]
     assert len(asked) > len(windows)  # every (re)connect asked for the live channels
     for call in expected.values():
@@ -285,6 +297,23 @@ async def test_capture_27_with_its_cuts_and_restarts_matches_asterisks_records(
         if call.outcome == "abandoned":
             assert 0 == got.amount
     assert 0 == sum(1 for r in rows.values() if r.ended_at is None)
+
+
+def rooms_left_to_operators(frames: list[CapturedFrame]) -> list[str]:
+    """Rooms where the customer's channel hung up while another leg of the call stayed in."""
+    rooms = []
+    for gone in (
+        f for f in frames if f.name == "Hangup" and f.get("Uniqueid") == f.get("Linkedid")
+    ):
+        call = gone.get("Linkedid")
+        stayed = [
+            f.get("Conference")
+            for f in frames
+            if f.name == "ConfbridgeLeave" and f.get("Linkedid") == call and f.at > gone.at
+        ]
+        rooms.extend(stayed)
+    assert rooms, "capture 27 has the e4_rec_conf room the operator was left alone in"
+    return rooms
 
 
 @dataclass
