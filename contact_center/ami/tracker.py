@@ -299,6 +299,7 @@ class CallTracker:
             "AgentRingNoAnswer": self._on_ring_no_answer,
             "AgentConnect": self._on_agent_connect,
             "AgentComplete": self._on_agent_complete,
+            "DialEnd": self._on_dial_end,
             "Hold": self._on_hold,
             "Unhold": self._on_hold,
             "BlindTransfer": self._on_blind_transfer,
@@ -956,6 +957,48 @@ class CallTracker:
             )
         )
 
+    def _on_dial_end(self, frame: Frame, out: list[ev.DomainEvent]) -> None:
+        """A plain ``Dial()`` of an operator's phone that answered — the deploy's sticky
+        ``Dial(PJSIP/101)`` before the queue (capture 27): no queue event says so, but the
+        customer is talking to that operator. Queue legs are left to AgentConnect."""
+        if frame.get("DialStatus") != "ANSWER":
+            return
+        call = self._call_for(frame)
+        if call is None or call.connected_at is not None or call.direction != "inbound":
+            return
+        dest = call.legs.get(frame.get("DestUniqueid"))
+        if dest is not None and dest.role == "operator":
+            return  # a queue member's leg: AgentConnect follows
+        interface = _device_of(frame.get("DestChannel"))
+        member = next((m for (_q, i), m in self._members.items() if i == interface), None)
+        if member is None:
+            return  # not an operator's phone (a transfer target, a customer's number)
+        leg = self._mark_operator_leg(call, frame)
+        self._ensure_arrived(call, frame, out, force=True)
+        at = frame.timestamp
+        call.agent = member.member_name or interface
+        call.agent_interface = interface
+        call.operator_leg = leg.leg_id if leg is not None else call.operator_leg
+        call.connected_at = at
+        if call.answered_at is None:
+            call.answered_at = at
+        call.phase = "connected"
+        base = self._base(
+            call.call_id, frame.get("Uniqueid"), ev.CallAnswered.kind, frame.get("Timestamp"),
+            interface,
+        )  # fmt: skip
+        out.append(
+            ev.CallAnswered(
+                **base,
+                queue=call.queue,
+                interface=interface,
+                member_name=member.member_name,
+                hold_seconds=0.0,
+                ring_seconds=0.0,
+                operator_leg_id=leg.leg_id if leg else "",
+            )
+        )
+
     def _adopt_answer(self, call: _Call, frame: Frame) -> None:
         """An ``AgentComplete`` for a call whose answer we never saw (the connector started
         mid-call, and neither queue_log nor the lists told us): it says who took the call,
@@ -1324,7 +1367,8 @@ TRACKED_EVENTS = frozenset(
     {
         "Newchannel", "NewCallerid", "Newstate", "Newexten", "DTMFEnd", "QueueCallerJoin",
         "QueueCallerLeave", "QueueCallerAbandon", "AgentCalled", "AgentRingNoAnswer",
-        "AgentConnect", "AgentComplete", "Hold", "Unhold", "BlindTransfer", "AttendedTransfer",
+        "AgentConnect", "AgentComplete", "DialEnd", "Hold", "Unhold", "BlindTransfer",
+        "AttendedTransfer",
         "ConfbridgeJoin", "ConfbridgeLeave", "VarSet", "MixMonitorStart", "MixMonitorStop",
         "MixMonitorMute", "Hangup", "QueueMemberAdded", "QueueMemberStatus", "QueueMemberPause",
         "QueueMemberPenalty", "QueueMemberRinginuse", "QueueMemberRemoved", "QueueMember",
