@@ -379,7 +379,8 @@ class Resyncer:
         done = [
             cid
             for cid in sorted(records.cdrs)
-            if cid not in live_now or (cid in self.doubtful and records.ended(cid, self._legs(cid)))
+            if (cid not in live_now and not self.tracker.is_ended(cid))
+            or (cid in self.doubtful and records.ended(cid, self._legs(cid)))
         ]
         fresh = [cid for cid in done if _last_end(records.cdrs[cid]) > now - self.settle_seconds]
         if fresh:

@@ -188,3 +188,26 @@ def test_without_a_list_a_call_waits_for_its_record_then_the_recheck_closes_it(
         (e.kind, e.source, e.at) for e in out if isinstance(e, ev.CallEnded)
     ]
     assert [] == resyncer.recheck()
+
+
+def test_a_fresh_record_of_a_call_the_stream_closed_does_not_hold_the_offset_back(
+    tmp_path: Path,
+) -> None:
+    master = tmp_path / "Master.csv"
+    master.write_text("")
+    offsets = OffsetStore(tmp_path / "offsets.json")
+    tracker = CallTracker("pbx1")
+    resyncer = Resyncer(
+        tracker, cdr_csv_path=str(master), offsets=offsets, clock=lambda: 1795344539.0
+    )
+    resyncer.rebuild([], [])
+    tracker.feed(newchannel("1795344528.8", "1795344528.8", "1795344528.0"))
+    hangup = {"Event": "Hangup", "Timestamp": "1795344538.5", "Cause": "16"}
+    ended = tracker.feed(
+        Frame(EVENT, "Hangup", {**hangup, "Uniqueid": "1795344528.8", "Linkedid": "1795344528.8"})
+    )
+    assert ["call.ended"] == [e.kind for e in ended if isinstance(e, ev.CallEnded)]
+    master.write_text(ROW)  # written a second ago: fresh, but its call is closed already
+    assert [] == resyncer.recheck()
+    saved = offsets.load()
+    assert saved is not None and len(ROW) == saved["cdr"]
