@@ -276,6 +276,14 @@ async def test_capture_27_with_its_cuts_and_restarts_matches_asterisks_records(
                 pbx.denied = set()
             await play_until(service, frames[-1].at + 30.0)
             await wait_for(lambda: not service.connector.tracker.calls, 5)
+            operators = {
+                key: (state.paused, state.in_call, state.device_status)
+                for key, state in service.connector.tracker.operators.items()
+            }
+            asterisk_operators = {
+                key: (m.get("Paused") == "1", m.get("InCall") == "1", int(m.get("Status", "0")))
+                for key, m in pbx.state.members.items()
+            }
             await stack.aclose()
             rows = await history(sessions)
     finally:
@@ -312,6 +320,15 @@ async def test_capture_27_with_its_cuts_and_restarts_matches_asterisks_records(
         if call.outcome == "abandoned":
             assert 0 == got.amount
     assert 0 == sum(1 for r in rows.values() if r.ended_at is None)
+    assert asterisk_operators, "capture 27 ends with operators signed in"
+    assert asterisk_operators == operators  # after the restarts too: nobody left "on a call"
+    print(
+        f"\ncapture 27: {len(expected)} calls, {len(windows)} outages "
+        f"({sum(o.how == 'restart' for o in windows)} restarts, "
+        f"{sum(o.lists != 'all' for o in windows)} without CoreShowChannels); "
+        f"{sum(1 for c in expected.values() if c.outcome)} outcomes, "
+        f"{sum(1 for c in expected.values() if c.talk is not None)} talk times checked"
+    )
 
 
 def rooms_left_to_operators(frames: list[CapturedFrame]) -> list[str]:
