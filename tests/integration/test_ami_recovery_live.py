@@ -196,7 +196,10 @@ async def running(service: Service) -> AsyncIterator[None]:
 
 
 async def test_capture_27_with_its_cuts_and_restarts_matches_asterisks_records(
-    postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    postgres_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     monkeypatch.setattr(connector_module, "RECHECK_INTERVAL", 0.05)
     frames = captured_frames(CAPTURE)
@@ -297,6 +300,10 @@ async def test_capture_27_with_its_cuts_and_restarts_matches_asterisks_records(
         if a.get("Action") == "ConfbridgeKick"
     ]
     assert [(room, "all") for room in rooms_left_to_operators(frames)] == kicked
+    # what a resync without the list actions could not do is said, with the right missing
+    said = [r.getMessage() for r in caplog.records if "resync could not ask" in r.getMessage()]
+    assert sum(o.lists != "all" for o in windows) == len(said)
+    assert all("'reporting'" in message for message in said)
     asked = [a for a in fake.received if a.get("Action") in ("CoreShowChannels", "Status")]
     assert len(asked) > len(windows)  # every (re)connect asked for the live channels
     for call in expected.values():
