@@ -278,12 +278,16 @@ class Resyncer:
         offsets = self.start_offsets()
         cdrs: list[CdrRecord] = []
         lines: list[tuple[int, queue_log.QueueLogLine]] = []
-        if self.cdr_csv_path and os.path.exists(self.cdr_csv_path):
-            cdrs, offsets["cdr"] = read_cdr(self.cdr_csv_path, offsets.get("cdr", 0))
-        if self.queue_log_path and os.path.exists(self.queue_log_path):
-            lines, offsets["queue_log"] = read_queue_log(
-                self.queue_log_path, offsets.get("queue_log", 0)
-            )
+        try:
+            if self.cdr_csv_path and os.path.exists(self.cdr_csv_path):
+                cdrs, offsets["cdr"] = read_cdr(self.cdr_csv_path, offsets.get("cdr", 0))
+            if self.queue_log_path and os.path.exists(self.queue_log_path):
+                lines, offsets["queue_log"] = read_queue_log(
+                    self.queue_log_path, offsets.get("queue_log", 0)
+                )
+        except OSError as exc:  # e.g. the shared volume's permissions: said, then retried
+            log.warning("Asterisk's records unreadable (%s); read again later", exc)
+            return Records({}, {}, self.start_offsets())
         queued = queue_log.queue_calls([line for _at, line in lines])
         # Keep the oldest call still in a queue readable for the next restart.
         first_line: dict[str, int] = {}
