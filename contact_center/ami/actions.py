@@ -230,6 +230,11 @@ class AmiActions:
     async def core_show_channels(self) -> list[Frame]:
         return list((await self._send("CoreShowChannels", {})).items)
 
+    async def channel_status(self) -> list[Frame]:
+        """``Status`` of every channel: what CoreShowChannels lists, but allowed by the
+        ``call`` write class (CoreShowChannels needs ``reporting`` or ``system``)."""
+        return list((await self._send("Status", {})).items)
+
     async def queue_status(self, queue: str = "") -> list[Frame]:
         fields: dict[str, FieldValue] = {"Queue": queue} if queue else {}
         return list((await self._send("QueueStatus", fields)).items)

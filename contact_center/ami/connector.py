@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 Sink = Callable[[DomainEvent], Awaitable[None]]
 FULLY_BOOTED_WAIT = 2.0
+RECHECK_INTERVAL = 10.0
 
 
 def _identity(raw: str) -> str:
@@ -68,6 +69,7 @@ class AmiConnector:
         self._rng = rng or random.Random()
         self._conn: AmiConnection | None = None
         self._events: asyncio.Queue[DomainEvent] = asyncio.Queue()
+        self._actions: set[asyncio.Task[None]] = set()  # actions the tracker's facts call for
         self._connected = asyncio.Event()
 
     @property
@@ -103,9 +105,11 @@ class AmiConnector:
                 log.info("AMI %s: reconnecting in %.2f s", self.server_id, delay)
                 await asyncio.sleep(delay)
         finally:
-            dispatcher.cancel()
+            for task in (dispatcher, *self._actions):
+                task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await dispatcher
+            await asyncio.gather(*self._actions, return_exceptions=True)
 
     async def _session(self) -> bool:
         """One connection's life. True when it logged in (the backoff restarts)."""
@@ -138,7 +142,7 @@ class AmiConnector:
             await self._check_rights(conn)
             await self._resync(conn)
             self._connected.set()
-            reason = await conn.closed
+            reason = await self._watch_records(conn)
             self.last_error = f"connection lost: {reason}"
             log.warning("AMI %s: connection lost: %s", self.server_id, reason)
         finally:
@@ -168,19 +172,41 @@ class AmiConnector:
             await aio.wait_for(conn.fully_booted.wait(), FULLY_BOOTED_WAIT)
         if not conn.fully_booted.is_set():
             log.warning("AMI %s: no FullyBooted yet; resyncing anyway", self.server_id)
-        known_before = self.tracker.live_call_ids()
-        try:
-            channels = await self.actions.core_show_channels()
-            queue_items = await self.actions.queue_status()
-        except AmiError as exc:
-            log.warning("AMI %s: resync lists failed: %s", self.server_id, exc)
-            return
-        for event in self.resyncer.rebuild(channels, queue_items, known_before):
+        for event in await self.resyncer.run(self.actions, self.server_id):
             self._events.put_nowait(event)
+
+    async def _watch_records(self, conn: AmiConnection) -> str:
+        """Until the connection closes, look at Asterisk's records every
+        ``RECHECK_INTERVAL``: a call whose end the stream did not bring (resync had no
+        channel list) is closed from them, and the saved offsets move on."""
+        while True:
+            try:
+                return await aio.wait_for(asyncio.shield(conn.closed), RECHECK_INTERVAL)
+            except TimeoutError:
+                try:
+                    events = self.resyncer.recheck()
+                except OSError as exc:
+                    log.warning("AMI %s: reading Asterisk's records: %s", self.server_id, exc)
+                    continue
+                for event in events:
+                    self._events.put_nowait(event)
 
     def _on_frame(self, frame: Frame) -> None:
         for event in self.tracker.feed(frame):
             self._events.put_nowait(event)
+        for room in self.tracker.rooms_left_to_operators():
+            task = asyncio.create_task(self._end_room(room), name=f"ami-end-room-{room}")
+            self._actions.add(task)
+            task.add_done_callback(self._actions.discard)
+
+    async def _end_room(self, room: str) -> None:
+        """The customer left ConfBridge ``room`` and only operators are in it: kick them all
+        (ConfbridgeKick needs write ``call``); their channels leave the room and hang up."""
+        try:
+            await self.actions.confbridge_kick(room, "all")
+            log.info("AMI %s: conference %s ended: the customer left it", self.server_id, room)
+        except AmiError as exc:
+            log.warning("AMI %s: could not end conference %s: %s", self.server_id, room, exc)
 
     async def _dispatch(self) -> None:
         while True:

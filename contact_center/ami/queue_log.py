@@ -50,6 +50,7 @@ class QueueCall:
     hold_seconds: int | None = None
     talk_seconds: int | None = None
     ended_at: int | None = None
+    connected_at: int | None = None  # the CONNECT line's time
     transfers: tuple[str, ...] = ()
     ring_no_answer: tuple[str, ...] = field(default=())
 
@@ -101,7 +102,9 @@ def _apply(call: QueueCall, line: QueueLogLine) -> QueueCall:
 
     event = line.event
     if event == "CONNECT":
-        return replace(call, agent=line.agent, hold_seconds=_int(line.field(0)))
+        return replace(
+            call, agent=line.agent, hold_seconds=_int(line.field(0)), connected_at=line.time
+        )
     if event == "RINGNOANSWER":
         return replace(call, ring_no_answer=(*call.ring_no_answer, line.agent))
     if event in ("COMPLETECALLER", "COMPLETEAGENT"):

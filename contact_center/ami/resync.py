@@ -1,14 +1,27 @@
 """After a (re)connect: rebuild live state and close what ended while we were away — once.
 
+0. Asterisk's durable records — ``cdr_csv`` Master.csv and the ``queue_log`` file on a volume
+   shared with Asterisk — are read *from a saved offset*. A call still in a queue (ENTERQUEUE,
+   CONNECT, no end yet) tells a connector that restarted mid-call what the stream no longer
+   shows: the queue, who answered and when (so the call ends as answered, with its talk time).
 1. ``CoreShowChannels`` lists the channels alive now: legs we do not know are adopted (a call
-   that started in the gap appears, with its caller), so live views converge.
+   that started in the gap appears, with its caller), so live views converge. It needs the
+   ``reporting`` (or ``system``) write class; without it we ask ``Status``, which ``call``
+   allows (Asterisk's manager.c registers it for system|call|reporting).
 2. ``QueueStatus`` gives operators (``QueueMember``) and waiting callers (``QueueEntry``).
-3. Calls we track that have no live channel any more ended in the gap. Asterisk's durable
-   records — ``cdr_csv`` Master.csv and the ``queue_log`` file on a volume shared with
-   Asterisk — are read *from a saved offset* and close them with real times, queue, operator
-   and outcome; calls that began and ended inside the gap are announced and closed from them
-   too. The tracker drops a call once it is closed and its ``CallEnded`` key does not depend on
-   the source, so each call is closed exactly once, whichever path sees the end first.
+3. Calls we track that have no live channel any more ended in the gap: the records close them
+   with real times, queue, operator and outcome; calls that began and ended inside the gap are
+   announced and closed from them too. The tracker drops a call once it is closed and its
+   ``CallEnded`` key does not depend on the source, so each call is closed exactly once,
+   whichever path sees the end first.
+4. When no channel list could be had, absence proves nothing: a tracked call is closed only
+   when Master.csv has its first channel's record, and :meth:`Resyncer.recheck` (run
+   periodically by the connector) reads the files again for calls that end later. What could
+   not be done is said in the log, with the calls left waiting.
+
+The ``queue_log`` offset saved is the start of the oldest call still in a queue, so a restart
+re-reads its ENTERQUEUE/CONNECT; Master.csv rows are written once a call is over, so its
+offset is the end of what was read.
 
 Master.csv columns (cdr.conf ``[csv]`` with ``loguniqueid=yes``, ``newcdrcolumns=yes``,
 ``usegmtime=yes``): accountcode, src, dst, dcontext, clid, channel, dstchannel, lastapp,
@@ -28,11 +41,16 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from contact_center.ami import queue_log
+from contact_center.ami.errors import AmiError, AmiPermissionDenied
 from contact_center.ami.parser import EVENT, Frame
-from contact_center.ami.tracker import CallTracker, RecordedCall
+from contact_center.ami.tracker import CallTracker, QueueProgress, RecordedCall
 from contact_center.calls.events import DomainEvent
+
+if TYPE_CHECKING:
+    from contact_center.ami.actions import AmiActions
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +154,84 @@ def _size(path: str) -> int:
         return 0
 
 
+def read_queue_log(
+    path: str | Path, offset: int
+) -> tuple[list[tuple[int, queue_log.QueueLogLine]], int]:
+    """Complete queue_log lines from ``offset``, each with the offset it starts at."""
+    with open(path, "rb") as handle:
+        handle.seek(offset)
+        data = handle.read()
+    end = data.rfind(b"\n")
+    if end < 0:
+        return [], offset
+    out: list[tuple[int, queue_log.QueueLogLine]] = []
+    position = offset
+    for raw in data[: end + 1].splitlines(keepends=True):
+        parsed = queue_log.parse_line(raw.decode("utf-8", "replace"))
+        if parsed is None:
+            if raw.strip():
+                log.warning("queue_log line not understood: %.120r", raw)
+        else:
+            out.append((position, parsed))
+        position += len(raw)
+    return out, offset + end + 1
+
+
+@dataclass(frozen=True, slots=True)
+class Records:
+    """What the durable files added since the saved offsets."""
+
+    cdrs: dict[str, list[CdrRecord]]  # by linkedid
+    queued: dict[str, queue_log.QueueCall]  # by queue leg (queue_log callid)
+    offsets: dict[str, int]  # to save once these records are applied
+
+    def ended(self, call_id: str, legs: set[str]) -> bool:
+        """Master.csv has the call's first channel and no leg of it is still in a queue:
+        Asterisk is done with it."""
+        if not any(r.uniqueid == call_id for r in self.cdrs.get(call_id, ())):
+            return False
+        in_queue = legs | {call_id} | {r.uniqueid for r in self.cdrs[call_id]}
+        return not any(leg in self.queued and not self.queued[leg].outcome for leg in in_queue)
+
+
+@dataclass(frozen=True, slots=True)
+class Lists:
+    """The list actions' answers; ``channels`` is None when no channel list could be had."""
+
+    channels: list[Frame] | None
+    queue_items: list[Frame]
+    missing: tuple[str, ...] = ()  # what could not be asked, for the log
+
+
+async def ask_lists(actions: AmiActions, server_id: str) -> Lists:
+    """CoreShowChannels (or Status when it is denied) and QueueStatus — whatever the AMI user
+    may ask; each refusal is logged with the right that is missing."""
+    channels: list[Frame] | None = None
+    missing: list[str] = []
+    try:
+        channels = await actions.core_show_channels()
+    except AmiPermissionDenied:
+        missing.append("CoreShowChannels (write class 'reporting' or 'system')")
+        try:
+            channels = [f for f in await actions.channel_status() if f.name == "Status"]
+            log.warning(
+                "AMI %s: CoreShowChannels denied (needs write 'reporting'); "
+                "live channels taken from Status instead",
+                server_id,
+            )
+        except AmiError as exc:
+            missing.append(f"Status ({exc})")
+    except AmiError as exc:
+        missing.append(f"CoreShowChannels ({exc})")
+    queue_items: list[Frame] = []
+    try:
+        queue_items = await actions.queue_status()
+    except AmiError as exc:
+        missing.append(f"QueueStatus ({exc})")
+        log.warning("AMI %s: resync QueueStatus failed: %s", server_id, exc)
+    return Lists(channels, queue_items, tuple(missing))
+
+
 class Resyncer:
     """Rebuilds one tracker after a reconnect (see module docstring)."""
 
@@ -147,82 +243,186 @@ class Resyncer:
         queue_log_path: str = "",
         offsets: OffsetStore | None = None,
         clock: Callable[[], float] = time.time,
+        settle_seconds: float = 5.0,
     ) -> None:
         self.tracker = tracker
         self.cdr_csv_path = cdr_csv_path
         self.queue_log_path = queue_log_path
         self.offsets = offsets
         self.clock = clock
+        # A record this fresh may belong to a call whose last frames are still on their way.
+        self.settle_seconds = settle_seconds
+        self.listed = True  # did the last resync get a channel list?
+        self.doubtful: set[str] = set()  # live calls a resync without a list could not judge
+        self._saved: dict[str, int] | None = None
 
     def start_offsets(self) -> dict[str, int]:
         """Saved offsets; on the very first start, the files' current ends (no old history)."""
+        if self._saved is not None:
+            return dict(self._saved)
         saved = self.offsets.load() if self.offsets else None
-        if saved is not None:
-            return saved
-        fresh = {"cdr": _size(self.cdr_csv_path), "queue_log": _size(self.queue_log_path)}
+        if saved is None:
+            saved = {"cdr": _size(self.cdr_csv_path), "queue_log": _size(self.queue_log_path)}
+            self._save(saved)
+        self._saved = dict(saved)
+        return dict(saved)
+
+    def _save(self, offsets: dict[str, int]) -> None:
+        if offsets == self._saved:
+            return
+        self._saved = dict(offsets)
         if self.offsets:
-            self.offsets.save(fresh)
-        return fresh
+            self.offsets.save(offsets)
+
+    def read_records(self) -> Records:
+        offsets = self.start_offsets()
+        cdrs: list[CdrRecord] = []
+        lines: list[tuple[int, queue_log.QueueLogLine]] = []
+        try:
+            if self.cdr_csv_path and os.path.exists(self.cdr_csv_path):
+                cdrs, offsets["cdr"] = read_cdr(self.cdr_csv_path, offsets.get("cdr", 0))
+            if self.queue_log_path and os.path.exists(self.queue_log_path):
+                lines, offsets["queue_log"] = read_queue_log(
+                    self.queue_log_path, offsets.get("queue_log", 0)
+                )
+        except OSError as exc:  # e.g. the shared volume's permissions: said, then retried
+            log.warning("Asterisk's records unreadable (%s); read again later", exc)
+            return Records({}, {}, self.start_offsets())
+        queued = queue_log.queue_calls([line for _at, line in lines])
+        # Keep the oldest call still in a queue readable for the next restart.
+        first_line: dict[str, int] = {}
+        for at, line in lines:
+            first_line.setdefault(line.callid, at)
+        still_open = [first_line[c] for c, q in queued.items() if not q.outcome]
+        if still_open:
+            offsets["queue_log"] = min(still_open)
+        by_call: dict[str, list[CdrRecord]] = {}
+        for record in cdrs:
+            by_call.setdefault(record.linkedid, []).append(record)
+        return Records(by_call, queued, offsets)
+
+    async def run(
+        self, actions: AmiActions, server_id: str, known_before: set[str] | None = None
+    ) -> list[DomainEvent]:
+        """Ask Asterisk what is live, then :meth:`rebuild`."""
+        if known_before is None:
+            known_before = self.tracker.live_call_ids()
+        lists = await ask_lists(actions, server_id)
+        out = self.rebuild(lists.channels, lists.queue_items, known_before)
+        if lists.missing:
+            waiting = sorted(self.tracker.live_call_ids())
+            log.warning(
+                "AMI %s: resync could not ask %s; calls ended in the gap were closed from "
+                "Master.csv/queue_log only; %d call(s) left open until their hang-up or records "
+                "arrive: %s",
+                server_id,
+                "; ".join(lists.missing),
+                len(waiting),
+                ", ".join(waiting[:20]) or "none",
+            )
+        return out
 
     def rebuild(
         self,
-        channels: Iterable[Frame],
+        channels: Iterable[Frame] | None,
         queue_items: Iterable[Frame],
         known_before: set[str] | None = None,
     ) -> list[DomainEvent]:
-        """Apply CoreShowChannels + QueueStatus items, then close calls that ended in the gap.
+        """Apply the records' queue progress, CoreShowChannels (or Status) and QueueStatus
+        items, then close calls that ended in the gap. ``channels`` None: no list could be had.
 
-        ``known_before``: the live call ids taken *before* CoreShowChannels was sent. Only those
+        ``known_before``: the live call ids taken *before* the list was asked for. Only those
         can be judged gone by their absence from the list — a call whose events arrived while
         the lists were on their way is simply newer than the list."""
         now = self.clock()
         if known_before is None:
             known_before = self.tracker.live_call_ids()
+        records = self.read_records()
         out: list[DomainEvent] = []
+        for leg_id, entry in records.queued.items():
+            if not entry.outcome:
+                out.extend(self.tracker.note_queue_progress(_progress(leg_id, entry)))
+        listed = channels is not None
         live_calls: set[str] = set()
-        for item in channels:
-            if item.name != "CoreShowChannel":
+        for item in channels or ():
+            if item.name not in ("CoreShowChannel", "Status"):
                 continue
             live_calls.add(item.get("Linkedid"))
             out.extend(self.tracker.feed(_as_newchannel(item, now)))
-        self.tracker.assume_roots_gone(now)
+        if listed:
+            self.tracker.assume_roots_gone(now)
         for item in queue_items:
             if item.name == "QueueMember":
                 out.extend(self.tracker.feed(item))
             elif item.name == "QueueEntry":
                 out.extend(self.tracker.feed(_as_queue_join(item, now)))
-        out.extend(self._close_gap(live_calls, known_before, now))
+        live_now = self.tracker.live_call_ids()
+        if listed:
+            gone = sorted(cid for cid in known_before & live_now if cid not in live_calls)
+            self.doubtful = set()
+        else:
+            gone = sorted(cid for cid in live_now if records.ended(cid, self._legs(cid)))
+            # absence proves nothing without a list: these wait for a hang-up or a record
+            self.doubtful = (known_before & live_now) - set(gone)
+        # calls seen only in the records began and ended inside the gap
+        unseen = [cid for cid in records.cdrs if cid not in live_calls and cid not in live_now]
+        out.extend(self._close(gone + unseen, records, now))
+        self.listed = listed
+        self._save(records.offsets)
         return out
 
-    def _close_gap(
-        self, live_calls: set[str], known_before: set[str], now: float
-    ) -> list[DomainEvent]:
-        offsets = self.start_offsets()
-        cdrs: list[CdrRecord] = []
-        qlines: list[queue_log.QueueLogLine] = []
-        if self.cdr_csv_path and os.path.exists(self.cdr_csv_path):
-            cdrs, offsets["cdr"] = read_cdr(self.cdr_csv_path, offsets.get("cdr", 0))
-        if self.queue_log_path and os.path.exists(self.queue_log_path):
-            qlines, offsets["queue_log"] = queue_log.read_lines(
-                self.queue_log_path, offsets.get("queue_log", 0)
-            )
-        queued = queue_log.queue_calls(qlines)
-        by_call: dict[str, list[CdrRecord]] = {}
-        for record in cdrs:
-            by_call.setdefault(record.linkedid, []).append(record)
-        out: list[DomainEvent] = []
+    def recheck(self) -> list[DomainEvent]:
+        """Read what the files added since the last look and close the calls they say are
+        over — the tracker's own, whose hang-up the stream did not bring (a resync without a
+        channel list), and calls it never saw. A record younger than ``settle_seconds`` waits:
+        the live stream may still be bringing that call's end with exact times."""
+        now = self.clock()
+        records = self.read_records()
         live_now = self.tracker.live_call_ids()
-        gone = sorted(cid for cid in known_before & live_now if cid not in live_calls)
-        # calls seen only in the records began and ended inside the gap
-        unseen = [cid for cid in by_call if cid not in live_calls and cid not in live_now]
-        for call_id in gone + unseen:
+        self.doubtful &= live_now
+        done = [
+            cid
+            for cid in sorted(records.cdrs)
+            if (cid not in live_now and not self.tracker.is_ended(cid))
+            or (cid in self.doubtful and records.ended(cid, self._legs(cid)))
+        ]
+        fresh = [cid for cid in done if _last_end(records.cdrs[cid]) > now - self.settle_seconds]
+        if fresh:
+            return []  # look again next time, from the same offsets
+        out = self._close(done, records, now)
+        self._save(records.offsets)
+        return out
+
+    def _legs(self, call_id: str) -> set[str]:
+        state = self.tracker.call(call_id)
+        return {leg.leg_id for leg in state.legs} if state else set()
+
+    def _close(self, call_ids: list[str], records: Records, now: float) -> list[DomainEvent]:
+        out: list[DomainEvent] = []
+        for call_id in call_ids:
             state = self.tracker.call(call_id)
             legs = {leg.leg_id for leg in state.legs} if state else set()
-            recorded = _recorded(call_id, by_call.get(call_id, []), queued, legs, now)
+            recorded = _recorded(call_id, records.cdrs.get(call_id, []), records.queued, legs, now)
             out.extend(self.tracker.close_from_records(recorded))
-        if self.offsets:
-            self.offsets.save(offsets)
         return out
+
+
+def _last_end(records: list[CdrRecord]) -> float:
+    return max((r.end for r in records if r.end is not None), default=0.0)
+
+
+def _progress(leg_id: str, entry: queue_log.QueueCall) -> QueueProgress:
+    connected_at = None
+    if entry.agent and entry.connected_at is not None:
+        connected_at = float(entry.connected_at)
+    return QueueProgress(
+        leg_id=leg_id,
+        queue=entry.queue,
+        entered_at=float(entry.entered_at),
+        member_name=entry.agent,
+        connected_at=connected_at,
+        hold_seconds=float(entry.hold_seconds) if entry.hold_seconds is not None else None,
+    )
 
 
 def _recorded(
@@ -282,8 +482,19 @@ def _duration(text: str) -> float:
     return hours * 3600.0 + minutes * 60.0 + seconds
 
 
+def _age(item: Frame) -> float:
+    """How long the listed channel has existed: CoreShowChannel ``Duration`` (HH:MM:SS) or
+    Status ``Seconds``."""
+    if item.name == "Status":
+        try:
+            return float(item.get("Seconds") or 0)
+        except ValueError:
+            return 0.0
+    return _duration(item.get("Duration"))
+
+
 def _as_newchannel(item: Frame, now: float) -> Frame:
-    started = now - _duration(item.get("Duration"))
+    started = now - _age(item)
     headers = dict(item.headers)
     headers["Timestamp"] = f"{started:.6f}"
     return Frame(EVENT, "Newchannel", headers)

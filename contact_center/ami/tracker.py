@@ -72,6 +72,19 @@ class RecordedCall:
     cause: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class QueueProgress:
+    """How far a call still in a queue got, as the ``queue_log`` file tells it (ENTERQUEUE,
+    CONNECT): what a tracker that started mid-call cannot learn from the event stream."""
+
+    leg_id: str  # queue_log callid: the Uniqueid of the channel that ran Queue()
+    queue: str
+    entered_at: float
+    member_name: str = ""  # the operator who answered ("" while still waiting)
+    connected_at: float | None = None
+    hold_seconds: float | None = None
+
+
 def _identity(raw: str) -> str:
     return raw
 
@@ -102,6 +115,7 @@ class _Leg:
         "context",
         "ended_at",
         "exten",
+        "in_conference",
         "leg_id",
         "name",
         "number",
@@ -125,6 +139,7 @@ class _Leg:
         self.cause: int | None = None
         self.pending_recording = ""
         self.awaiting_recording = False  # MixMonitorStart came before its VarSet
+        self.in_conference = False
 
     def snapshot(self) -> LegState:
         return LegState(
@@ -154,6 +169,7 @@ class _Call:
         "conf_joined_at",
         "conference",
         "connected_at",
+        "connected_from_records",
         "did",
         "direction",
         "ended_at",
@@ -206,6 +222,7 @@ class _Call:
         self.agent_interface = ""
         self.answered_at: float | None = None
         self.connected_at: float | None = None
+        self.connected_from_records = False  # queue_log's whole seconds, not a frame's time
         self.talk: float | None = None
         self.ivr_digits = ""
         self.transfers: list[str] = []
@@ -266,6 +283,8 @@ class CallTracker:
         self._leg_call: dict[str, str] = {}  # Uniqueid -> Linkedid
         self._recent: dict[tuple[str, ...], None] = {}
         self._members: dict[tuple[str, str], ev.OperatorState] = {}
+        self._queue_progress: dict[str, QueueProgress] = {}  # by queue leg, not yet applied
+        self._rooms_left_to_operators: list[str] = []
         self._seq = 0
         self._handlers: dict[str, Handler] = {
             "Newchannel": self._on_newchannel,
@@ -280,6 +299,7 @@ class CallTracker:
             "AgentRingNoAnswer": self._on_ring_no_answer,
             "AgentConnect": self._on_agent_connect,
             "AgentComplete": self._on_agent_complete,
+            "DialEnd": self._on_dial_end,
             "Hold": self._on_hold,
             "Unhold": self._on_hold,
             "BlindTransfer": self._on_blind_transfer,
@@ -400,7 +420,9 @@ class CallTracker:
             if leg.ended_at is None:
                 leg.ended_at = record.ended_at
         call.queue = call.queue or record.queue
-        call.agent = call.agent or record.agent
+        if record.agent and not call.agent:
+            call.agent = record.agent
+            call.agent_interface = self._interface_of(call.queue, record.agent)
         if call.answered_at is None:
             call.answered_at = record.answered_at
         if call.wait is None:
@@ -421,6 +443,58 @@ class CallTracker:
             outcome=outcome,
         )
         return out
+
+    def note_queue_progress(self, progress: QueueProgress) -> list[ev.DomainEvent]:
+        """Learn from ``queue_log`` how far a call in a queue got (after a restart the stream
+        only shows the rest of it): applied now to a live call with that queue leg, or to
+        the call whose frames name that leg later. Emits nothing: the earlier process
+        announced those steps, and the call's end carries them for anyone who missed them."""
+        call_id = self._leg_call.get(progress.leg_id)
+        call = self._calls.get(call_id) if call_id else None
+        if call is not None:
+            self._apply_progress(call, progress)
+        elif call_id is None or call_id not in self._ended:
+            self._queue_progress[progress.leg_id] = progress
+        return []
+
+    def _apply_progress(self, call: _Call, progress: QueueProgress) -> None:
+        if call.queued_at is None:
+            call.queue = call.queue or progress.queue
+            call.queued_at = progress.entered_at
+            call.caller_leg = call.caller_leg or progress.leg_id
+            if call.phase in ("arrived", "ivr"):
+                call.phase = "queued"
+        if progress.member_name and call.connected_at is None and progress.connected_at:
+            call.queue = progress.queue or call.queue
+            call.agent = progress.member_name
+            call.agent_interface = self._interface_of(call.queue, progress.member_name)
+            call.connected_at = progress.connected_at
+            call.connected_from_records = True
+            call.left_queue_at = progress.connected_at
+            if call.answered_at is None:
+                call.answered_at = progress.connected_at
+            call.wait = progress.hold_seconds
+            call.phase = "connected"
+
+    def _interface_of(self, queue: str, member_name: str) -> str:
+        """queue_log names the operator by MemberName; the interface is what we key on."""
+        for (member_queue, interface), state in self._members.items():
+            if state.member_name == member_name and member_queue == queue:
+                return interface
+        for (_queue, interface), state in self._members.items():
+            if state.member_name == member_name:
+                return interface
+        return ""
+
+    def rooms_left_to_operators(self) -> list[str]:
+        """ConfBridge rooms whose customer left while operators stay in them (taken once):
+        the connector ends them, or the operator's phone stays "In use" with music."""
+        rooms, self._rooms_left_to_operators = self._rooms_left_to_operators, []
+        return rooms
+
+    def pending_queue_legs(self) -> set[str]:
+        """Queue legs known from queue_log whose call the stream has not shown yet."""
+        return set(self._queue_progress)
 
     def assume_roots_gone(self, at: float) -> None:
         """After resync: a live call whose first channel was not listed lost it in the gap."""
@@ -523,6 +597,9 @@ class CallTracker:
                 leg.role = "caller"
             call.legs[leg_id] = leg
             self._leg_call[leg_id] = call.call_id
+            progress = self._queue_progress.pop(leg_id, None)
+            if progress is not None:
+                self._apply_progress(call, progress)
         return leg
 
     def _update_leg(self, call: _Call, leg: _Leg, frame: Frame, prefix: str = "") -> None:
@@ -848,11 +925,17 @@ class CallTracker:
         )
 
     def _on_agent_complete(self, frame: Frame, out: list[ev.DomainEvent]) -> None:
-        call = self._call_for(frame)
+        call = self._call_for(frame, create=True)
         if call is None or call.talk is not None:
             return
+        leg = self._leg_for(call, frame)
+        if leg is not None:
+            self._update_leg(call, leg, frame)
+        if call.connected_at is None:
+            self._adopt_answer(call, frame)
+            self._ensure_arrived(call, frame, out, force=True)
         reason = frame.get("Reason")
-        if call.connected_at is not None:
+        if call.connected_at is not None and not call.connected_from_records:
             call.talk = frame.timestamp - call.connected_at
         else:
             call.talk = _float(frame.get("TalkTime"))
@@ -873,6 +956,66 @@ class CallTracker:
                 reason=reason,
             )
         )
+
+    def _on_dial_end(self, frame: Frame, out: list[ev.DomainEvent]) -> None:
+        """A plain ``Dial()`` of an operator's phone that answered — the deploy's sticky
+        ``Dial(PJSIP/101)`` before the queue (capture 27): no queue event says so, but the
+        customer is talking to that operator. Queue legs are left to AgentConnect."""
+        if frame.get("DialStatus") != "ANSWER":
+            return
+        call = self._call_for(frame)
+        if call is None or call.connected_at is not None or call.direction != "inbound":
+            return
+        dest = call.legs.get(frame.get("DestUniqueid"))
+        if dest is not None and dest.role == "operator":
+            return  # a queue member's leg: AgentConnect follows
+        interface = _device_of(frame.get("DestChannel"))
+        member = next((m for (_q, i), m in self._members.items() if i == interface), None)
+        if member is None:
+            return  # not an operator's phone (a transfer target, a customer's number)
+        leg = self._mark_operator_leg(call, frame)
+        self._ensure_arrived(call, frame, out, force=True)
+        at = frame.timestamp
+        call.agent = member.member_name or interface
+        call.agent_interface = interface
+        call.operator_leg = leg.leg_id if leg is not None else call.operator_leg
+        call.connected_at = at
+        if call.answered_at is None:
+            call.answered_at = at
+        call.phase = "connected"
+        base = self._base(
+            call.call_id, frame.get("Uniqueid"), ev.CallAnswered.kind, frame.get("Timestamp"),
+            interface,
+        )  # fmt: skip
+        out.append(
+            ev.CallAnswered(
+                **base,
+                queue=call.queue,
+                interface=interface,
+                member_name=member.member_name,
+                hold_seconds=0.0,
+                ring_seconds=0.0,
+                operator_leg_id=leg.leg_id if leg else "",
+            )
+        )
+
+    def _adopt_answer(self, call: _Call, frame: Frame) -> None:
+        """An ``AgentComplete`` for a call whose answer we never saw (the connector started
+        mid-call, and neither queue_log nor the lists told us): it says who took the call,
+        how long the caller waited and how long they talked."""
+        talk = _float(frame.get("TalkTime"))
+        hold = _float(frame.get("HoldTime"))
+        at = frame.timestamp - talk
+        call.queue = frame.get("Queue") or call.queue
+        call.agent = frame.get("MemberName") or frame.get("Interface")
+        call.agent_interface = frame.get("Interface")
+        call.connected_at = at
+        call.left_queue_at = at
+        if call.queued_at is None:
+            call.queued_at = at - hold
+        if call.answered_at is None:
+            call.answered_at = at
+        call.wait = hold
 
     # --- hold, transfer, conference -------------------------------------------------------
 
@@ -952,6 +1095,7 @@ class CallTracker:
         if leg is None:
             return
         self._update_leg(call, leg, frame)
+        leg.in_conference = True
         self._ensure_arrived(call, frame, out, force=True)
         if call.conf_joined_at is not None:
             return
@@ -978,7 +1122,12 @@ class CallTracker:
 
     def _on_conf_leave(self, frame: Frame, out: list[ev.DomainEvent]) -> None:
         call = self._call_for(frame)
-        if call is None or call.conf_joined_at is None or call.talk is not None:
+        if call is None:
+            return
+        leg = call.legs.get(frame.get("Uniqueid"))
+        if leg is not None:
+            leg.in_conference = False
+        if call.conf_joined_at is None or call.talk is not None:
             return
         call.talk = frame.timestamp - call.conf_joined_at
         base = self._base(
@@ -1068,7 +1217,7 @@ class CallTracker:
         # The call is over when every leg is gone — including its first channel (Uniqueid ==
         # Linkedid), so a Hangup overtaking a Newchannel cannot end a call early.
         root = call.legs.get(call.call_id)
-        if root is not None and all(o.ended_at is not None for o in call.legs.values()):
+        if root is not None and root.ended_at is not None and _nobody_left(call):
             self._ensure_arrived(call, frame, out, force=True)
             self._end(call, frame.timestamp, frame.get("Timestamp"), out, source="ami")
 
@@ -1084,6 +1233,9 @@ class CallTracker:
     ) -> None:
         call.ended_at = at
         call.phase = "ended"
+        if call.agent and not call.agent_interface:
+            # learnt from queue_log (MemberName) before QueueStatus named the members
+            call.agent_interface = self._interface_of(call.queue, call.agent)
         if call.queued_at is not None and call.connected_at is None and not call.abandoned:
             if call.left_queue_at is None:
                 call.abandoned = True  # the caller hung up while still waiting
@@ -1096,7 +1248,7 @@ class CallTracker:
                     )
                 )
         if call.connected_at is not None and call.talk is None:
-            call.talk = at - call.connected_at
+            call.talk = max(0.0, at - call.connected_at)
         call.outcome = outcome or self._outcome(call)
         if not call.hung_up_by:
             call.hung_up_by = call.first_hangup_role or "system"
@@ -1110,8 +1262,17 @@ class CallTracker:
                 outcome=call.outcome,
                 talk_seconds=call.talk or 0.0,
                 source=source,
+                queue=call.queue,
+                interface=call.agent_interface,
+                member_name=call.agent if call.connected_at is not None else "",
+                answered_at=call.answered_at,
+                hold_seconds=call.wait,
             )
         )
+        if call.conference and any(
+            leg.ended_at is None and leg.in_conference for leg in call.legs.values()
+        ):
+            self._rooms_left_to_operators.append(call.conference)
         del self._calls[call.call_id]
         for leg_id in call.legs:
             self._leg_call.pop(leg_id, None)
@@ -1165,6 +1326,15 @@ class CallTracker:
         out.append(state)
 
 
+def _nobody_left(call: _Call) -> bool:
+    """Every leg has hung up — or only operators are left, alone in a ConfBridge room: with
+    one user profile for every party, Asterisk keeps an operator in the room after the last
+    customer left (capture 27, e4_rec_conf: 23 s "In use" with music), and the customer's
+    call is over when the customer is gone."""
+    live = [leg for leg in call.legs.values() if leg.ended_at is None]
+    return all(leg.role == "operator" and leg.in_conference for leg in live)
+
+
 def _device_of(channel: str) -> str:
     """``PJSIP/101-0000002a`` → ``PJSIP/101``; ``Local/101@agents-00000001;1`` →
     ``Local/101@agents`` (the interface an Originate or a queue member names)."""
@@ -1197,7 +1367,8 @@ TRACKED_EVENTS = frozenset(
     {
         "Newchannel", "NewCallerid", "Newstate", "Newexten", "DTMFEnd", "QueueCallerJoin",
         "QueueCallerLeave", "QueueCallerAbandon", "AgentCalled", "AgentRingNoAnswer",
-        "AgentConnect", "AgentComplete", "Hold", "Unhold", "BlindTransfer", "AttendedTransfer",
+        "AgentConnect", "AgentComplete", "DialEnd", "Hold", "Unhold", "BlindTransfer",
+        "AttendedTransfer",
         "ConfbridgeJoin", "ConfbridgeLeave", "VarSet", "MixMonitorStart", "MixMonitorStop",
         "MixMonitorMute", "Hangup", "QueueMemberAdded", "QueueMemberStatus", "QueueMemberPause",
         "QueueMemberPenalty", "QueueMemberRinginuse", "QueueMemberRemoved", "QueueMember",

@@ -216,6 +216,13 @@ class CallEnded(DomainEvent):
     outcome: str = ""  # answered | abandoned | ivr_only | unanswered
     talk_seconds: float = 0.0
     source: str = "ami"  # ami | cdr_csv | queue_log (closed from durable records after a gap)
+    # What the call came to, so a consumer that missed the earlier events (the call was
+    # answered while the connector was away) still records who took it and when.
+    queue: str = ""
+    interface: str = ""
+    member_name: str = ""
+    answered_at: float | None = None
+    hold_seconds: float | None = None
 
 
 # --- operators (queue members) --------------------------------------------------------------

@@ -498,6 +498,16 @@ def _apply(
         call.hangup_cause = event.cause
         call.outcome = _clip(event.outcome or call.outcome, 20)
         call.talk_seconds = event.talk_seconds
+        # The answer may have happened while the connector was away (closed from Asterisk's
+        # records after a restart): the end says who took the call, for a row that lacks it.
+        call.queue = call.queue or _clip(event.queue, 80)
+        if event.interface and not call.operator_interface:
+            call.operator_interface = _clip(event.interface, 80)
+            call.operator_user_id = operators.get(event.interface, call.operator_user_id)
+        if call.answered_at is None and event.answered_at is not None:
+            call.answered_at = from_epoch(event.answered_at)
+            if event.hold_seconds is not None:
+                call.wait_seconds = event.hold_seconds
         batch.ended.append((call.id, at, event.cause))
     elif isinstance(event, ev.OperatorAction):
         if event.action == "disposition":

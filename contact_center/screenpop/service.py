@@ -291,7 +291,12 @@ class ScreenPop:
                 await self._close(ctx, event.interface, "transferred")
                 ctx.offered.discard(event.interface)
             case ev.CallEnded():
-                for interface in sorted(ctx.offered):
+                interfaces = set(ctx.offered)
+                if not ctx.queues and not interfaces and event.interface:
+                    # A call this process never saw offered (it started mid-call; the end came
+                    # from Asterisk's records): the pop shown before the restart still closes.
+                    interfaces.add(event.interface)
+                for interface in sorted(interfaces):
                     await self._close(ctx, interface, "ended")
                 self.contexts.end(event)
                 self._forget(ctx)

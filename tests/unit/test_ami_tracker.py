@@ -47,6 +47,8 @@ def test_every_frame_twice_changes_nothing(name: str) -> None:
     frames = frames_of(name)
     once_tracker, once = run(frames)
     twice_tracker, twice = run([f for f in frames for _ in (0, 1)])
+    assert once, "the capture produced no events: the comparison below would prove nothing"
+    assert once_tracker.ended_calls, "no call ended: the comparison below would prove nothing"
     assert [e.key for e in once] == [e.key for e in twice]
     assert [s.as_record() for s in once_tracker.ended_calls] == [
         s.as_record() for s in twice_tracker.ended_calls
@@ -60,6 +62,7 @@ def test_every_frame_twice_changes_nothing(name: str) -> None:
 def test_neighbouring_frames_swapped_keep_the_story(name: str, seed: int) -> None:
     frames = frames_of(name)
     expected = core(run(frames)[0])
+    assert expected, "no call ended in order: the comparison below would prove nothing"
     shuffled = list(frames)
     rng = random.Random(seed)
     for _ in range(len(shuffled) // 4):
@@ -73,7 +76,9 @@ def test_neighbouring_frames_swapped_keep_the_story(name: str, seed: int) -> Non
 def test_late_frames_do_not_resurrect_an_ended_call() -> None:
     frames = frames_of("02-inbound-ivr-queue-answered")
     tracker, _ = run(frames)
+    assert tracker.ended_calls, "the call did not end: nothing to resurrect"
     late = [f for f in frames if f.name in ("Newchannel", "AgentConnect", "QueueCallerJoin")]
+    assert late, "no late frames to feed: the test would prove nothing"
     stale = [f._replace(headers={**f.headers, "Timestamp": "1795344600.0"}) for f in late]
     assert [] == tracker.feed_all(stale)
     assert {} == tracker.calls
@@ -250,3 +255,27 @@ def test_operator_states_from_pause_and_queue_status() -> None:
         (False, "", False),
     ] == states
     assert {} == tracker.operators
+
+
+def test_the_call_ends_when_the_customer_leaves_the_conference_not_the_operator() -> None:
+    """Capture 27, e4_rec_conf: caller and operator moved into ConfBridge 8360; the caller
+    hangs up; Asterisk keeps the operator alone in the room for 23 s more ("In use"). The
+    customer's call is over when the customer's channel is."""
+    frames = frames_of("27-live-pjsip-deploy")
+    call_id = "1796589648.35"
+    joins = [f for f in frames if f.name == "ConfbridgeJoin" and f.get("Linkedid") == call_id]
+    assert 2 == len(joins)  # the customer and the operator were in the room
+    customer_gone = next(
+        f.timestamp for f in frames if f.name == "Hangup" and f.get("Uniqueid") == call_id
+    )
+    operator_gone = max(
+        f.timestamp for f in frames if f.name == "Hangup" and f.get("Linkedid") == call_id
+    )
+    assert operator_gone - customer_gone > 20  # what Asterisk did
+    _, events = run(frames)
+    [ended] = [e for e in events if isinstance(e, ev.CallEnded) and e.call_id == call_id]
+    assert (customer_gone, "answered") == (ended.at, ended.outcome)
+    queue_log = (FIXTURES / "27-live-pjsip-deploy.queue_log").read_text().splitlines()
+    [talk] = [int(x.split("|")[6]) for x in queue_log if f"|{call_id}|" in x and "COMPLETE" in x]
+    assert abs(talk - ended.talk_seconds) < 1.0
+    assert 1 == sum(1 for e in events if isinstance(e, ev.CallEnded) and e.call_id == call_id)
