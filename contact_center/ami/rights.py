@@ -54,6 +54,8 @@ ACTION_CLASSES: Mapping[str, frozenset[str]] = {
     "ConfbridgeList": frozenset({"reporting"}),  # cb:4703 EVENT_FLAG_REPORTING
     # Resync after a gap.
     "CoreShowChannels": frozenset({"system", "reporting"}),  # m:9768 SYSTEM | REPORTING
+    # the channel list when CoreShowChannels is refused (m:9742 SYSTEM | CALL | REPORTING)
+    "Status": frozenset({"system", "call", "reporting"}),
 }
 
 # Event -> its class, Asterisk 22.10.1 (the class its manager event is raised with).
@@ -65,6 +67,7 @@ EVENT_CLASSES: Mapping[str, str] = {
     "Hangup": "call",
     "Hold": "call",
     "Unhold": "call",
+    "DialEnd": "call",  # manager_channels.c:251-252 (managerEvent DialEnd) EVENT_FLAG_CALL
     "DTMFEnd": "dtmf",  # manager_channels.c EVENT_FLAG_DTMF
     "Newexten": "dialplan",  # manager_channels.c:698 EVENT_FLAG_DIALPLAN
     "VarSet": "dialplan",  # main/stasis_channels.c varset_to_ami EVENT_FLAG_DIALPLAN
@@ -101,7 +104,9 @@ EVENT_CLASSES: Mapping[str, str] = {
 
 # List items come inside the action's answer (astman_append), never through the event queue:
 # no read class, no event filter applies to them.
-LIST_ITEM_EVENTS = frozenset({"QueueMember", "QueueParams", "QueueEntry", "CoreShowChannel"})
+LIST_ITEM_EVENTS = frozenset(
+    {"QueueMember", "QueueParams", "QueueEntry", "CoreShowChannel", "Status"}
+)
 
 
 @dataclass(frozen=True, slots=True)
