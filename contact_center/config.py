@@ -130,6 +130,21 @@ class BillingSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class CallbackSettings:
+    """Callbacks dialled back operator-first (contact_center/callbacks)."""
+
+    enabled: bool = True
+    interval: float = 5.0  # seconds between looks for callbacks that are due
+    max_attempts: int = 3  # attempts that reached the customer's line (busy, no answer…)
+    retry_no_answer_minutes: float = 15.0
+    retry_busy_minutes: float = 5.0
+    retry_failed_minutes: float = 30.0
+    operator_retry_seconds: float = 60.0  # the operator's phone was not answered
+    ring_operator_seconds: int = 20  # how long the operator's phone rings first
+    dial_timeout_minutes: float = 10.0  # an attempt with no outcome by then is tried again
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     general: GeneralSettings = field(default_factory=GeneralSettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
@@ -140,6 +155,7 @@ class Settings:
     recording: RecordingSettings = field(default_factory=RecordingSettings)
     stats: StatsSettings = field(default_factory=StatsSettings)
     billing: BillingSettings = field(default_factory=BillingSettings)
+    callbacks: CallbackSettings = field(default_factory=CallbackSettings)
 
     @property
     def database_url(self) -> str:

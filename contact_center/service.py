@@ -376,6 +376,7 @@ class Service:
         store = self.components.get("stats_store") or create_store(s)
         estimator = WaitEstimator.from_store(store, MetricsConfig.from_settings(s))
         await self._start_executor(core, connector)
+        self._start_callbacks(core, connector)
         from contact_center.recording.policy import SensitivePausePolicy
 
         # Card data spoken during a call: the console's sensitive form publishes
@@ -461,6 +462,34 @@ class Service:
         self.consume("executor", executor.handle)
         self.components.update(operator_states=states, call_control=control, executor=executor)
 
+    def _start_callbacks(self, core: Core, connector: Any) -> None:
+        """Callbacks dialled back operator-first, on the connector that holds AMI."""
+        if not self.settings.callbacks.enabled:
+            return
+        from contact_center.ami.control import AmiPbxControl
+        from contact_center.callbacks.dialer import CallbackDialer
+
+        states = self.components["operator_states"]
+
+        def hours(queue: str) -> Any:
+            rules = self.components.get("routing_rules")
+            current = rules.current() if rules is not None else None
+            policy = current.queues.get(queue) if current is not None else None
+            return policy.hours if policy is not None else None
+
+        dialer = CallbackDialer(
+            core.sessions,
+            AmiPbxControl(connector.actions),
+            states.all,
+            self.settings.callbacks,
+            hours=hours,
+            server=self.settings.general.server_id,
+            ready=lambda: bool(connector.connected),
+        )
+        self.consume("callbacks", dialer.handle)
+        self.spawn("callback-dialer", dialer.run)
+        self.components["callback_dialer"] = dialer
+
     async def _start_web(self, core: Core, metrics: Any) -> None:
         from contact_center.observability import http as obs_http
 
@@ -471,6 +500,7 @@ class Service:
         }
         plugins: list[Any] = [obs_http]
         if self.has("web"):
+            from contact_center.callbacks import http as callbacks_http
             from contact_center.customers import http as customers_http
             from contact_center.exports import http as exports_http
             from contact_center.history import http as history_http
@@ -487,6 +517,7 @@ class Service:
             plugins += [
                 history_http,
                 customers_http,
+                callbacks_http,
                 stats_http,
                 recording_http,
                 exports_http,

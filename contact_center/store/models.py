@@ -280,7 +280,15 @@ class Callback(Base):
     requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    call_linkedid: Mapped[str] = mapped_column(String(64), default="")
+    call_linkedid: Mapped[str] = mapped_column(String(64), default="")  # the requesting call
+    # added by callbacks: who asked, who calls back, the attempt under way and what happened
+    requested_by: Mapped[str] = mapped_column(String(80), default="")  # ivr | queue | a login
+    assigned_login: Mapped[str] = mapped_column(String(80), default="", index=True)
+    operator_login: Mapped[str] = mapped_column(String(80), default="")  # of the last attempt
+    attempt_linkedid: Mapped[str] = mapped_column(String(64), default="", index=True)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    last_outcome: Mapped[str] = mapped_column(String(40), default="")
+    log: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # {"attempts": [...]}
 
 
 class AuditLog(Base):
