@@ -282,3 +282,43 @@ def aware(moment: datetime) -> datetime:
 def is_overdue(row: Callback, now: datetime, grace: timedelta) -> bool:
     """Pending, and its time (the request, for ASAP ones) passed more than ``grace`` ago."""
     return row.status == PENDING and aware(row.due_at or row.requested_at) + grace < now
+
+
+async def seed_demo(session: AsyncSession, now: datetime) -> int:
+    """The demo's callbacks (once): one overdue, one later today, one booked for anna."""
+    if await session.scalar(select(Callback.id).limit(1)) is not None:
+        return 0
+    customers = (
+        await session.scalars(select(Customer).where(Customer.phones.any()).limit(3))
+    ).all()
+    plans = (
+        (
+            "support",
+            now - timedelta(minutes=40),
+            None,
+            "",
+            "asked in the IVR while the queue was full",
+        ),
+        ("support", now - timedelta(minutes=5), now + timedelta(hours=2), "", "after 2 pm, please"),
+        (
+            "sales",
+            now - timedelta(hours=1),
+            now + timedelta(days=1),
+            "anna",
+            "wants the new tariff",
+        ),
+    )
+    for customer, (queue, asked, due_at, login, note) in zip(customers, plans, strict=False):
+        await create(
+            session,
+            key=f"demo-{customer.id}",
+            number=customer.phones[0].e164,
+            queue=queue,
+            requested_by=login,
+            now=asked,
+            customer_id=customer.id,
+            due_at=due_at,
+            note=note,
+            assigned_login=login,
+        )
+    return len(customers)
