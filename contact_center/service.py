@@ -450,13 +450,16 @@ class Service:
 
         server = self.settings.general.server_id
         pbx = AmiPbxControl(connector.actions)
-        states = OperatorStates(pbx, core.publish, server=server)
+        directory = StoreOperators(core.sessions)
+        # Intents survive a restart in operator_sessions; the sweep repairs Asterisk to them
+        # (members lost in an Asterisk restart send no event).
+        states = OperatorStates(pbx, core.publish, server=server, intents=directory)
+        await states.restore(await directory.all())
+        states.start()
         control = CallControl(
             pbx, TrackerCallDirectory(connector.tracker), core.publish, server=server
         )
-        executor = CommandExecutor(
-            states, control, StoreOperators(core.sessions), core.publish, server=server
-        )
+        executor = CommandExecutor(states, control, directory, core.publish, server=server)
         self._closers.append(states.close)
         self.consume("executor", executor.handle)
         self.components.update(operator_states=states, call_control=control, executor=executor)

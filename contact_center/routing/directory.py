@@ -1,12 +1,14 @@
-"""Operators as the users table describes them (interface, queues with penalties, skills)."""
+"""Operators as the users table describes them (interface, queues with penalties, skills),
+and their intended states as ``operator_sessions`` keeps them across restarts."""
 
 from __future__ import annotations
 
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from contact_center.routing.operators import Operator
-from contact_center.store.models import Queue, User
+from contact_center.routing.operators import Intent, Operator
+from contact_center.store.db import from_epoch
+from contact_center.store.models import OperatorSession, Queue, User
 
 
 class StoreOperators:
@@ -56,3 +58,35 @@ class StoreOperators:
             )
         found = [await self.operator(login) for login in logins]
         return [op for op in found if op is not None]
+
+    async def load_intents(self) -> dict[str, Intent]:
+        """Every stored intent by login (``operator_sessions``)."""
+        async with self._sessions() as db:
+            rows = (
+                await db.execute(
+                    select(User.login, OperatorSession.state, OperatorSession.reason).join(
+                        OperatorSession, OperatorSession.user_id == User.id
+                    )
+                )
+            ).all()
+        return {login: Intent(state, reason or "") for login, state, reason in rows}
+
+    async def save_intent(self, login: str, intent: Intent) -> None:
+        async with self._sessions.begin() as db:
+            user_id = (
+                await db.execute(select(User.id).where(User.login == login))
+            ).scalar_one_or_none()
+            if user_id is None:
+                return
+            row = (
+                await db.execute(select(OperatorSession).where(OperatorSession.user_id == user_id))
+            ).scalar_one_or_none()
+            since = from_epoch(intent.since)
+            if row is None:
+                db.add(
+                    OperatorSession(
+                        user_id=user_id, state=intent.presence, reason=intent.reason, since=since
+                    )
+                )
+            else:
+                row.state, row.reason, row.since = intent.presence, intent.reason, since
