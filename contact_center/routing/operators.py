@@ -149,7 +149,11 @@ def plan(have: Mapping[str, Member], want: Mapping[str, Wanted]) -> list[Step]:
 
 
 def presence_of(event: DomainEvent) -> tuple[str, str, str, float] | None:
-    """(interface, state, reason, until) of an operator's published state, else None."""
+    """(interface, state, reason, until) of an operator's published state, else None.
+
+    The state is published as an :class:`OperatorAction` whose ``detail`` holds ``state``
+    (offline | available | paused | wrapup), ``reason``, ``until`` (wrap-up end), ``since``,
+    ``interface``, ``name``, ``queues`` and ``by`` (who decided: a login or ``asterisk``)."""
     if not isinstance(event, OperatorAction):
         return None
     detail = event.detail
@@ -579,6 +583,7 @@ class OperatorStates:
             "until": until,
             "since": desk.since,
             "interface": op.interface,
+            "name": op.name,
             "queues": sorted(op.queues) if state != OFFLINE else [],
             "by": desk.intent.by,
         }

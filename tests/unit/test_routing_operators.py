@@ -59,7 +59,8 @@ class RecordingPbx:
 
     async def queue_penalty(self, queue, interface, penalty) -> None:
         self.actions.append(("QueuePenalty", (queue, interface, penalty)))
-        self.members[(queue, interface)] = replace(self.members[(queue, interface)], penalty=penalty)
+        key = (queue, interface)
+        self.members[key] = replace(self.members[key], penalty=penalty)
 
     async def queue_members(self, interface="") -> list[Member]:
         return [m for (q, i), m in self.members.items() if not interface or i == interface]
