@@ -160,6 +160,8 @@ class CommandExecutor:
                 key=make_key(cmd.key, "failed"),
                 user=cmd.user,
                 action=f"{cmd.command}.failed",
-                detail={"reason": reason[:300], **{k: str(v)[:80] for k, v in cmd.args.items()}},
+                # the command's own arguments first: its "reason" (a pause reason) must not
+                # hide why it failed
+                detail={**{k: str(v)[:80] for k, v in cmd.args.items()}, "reason": reason[:300]},
             )
         )

@@ -289,12 +289,20 @@ class OperatorStates:
         was_offline = before is None or before.intent.presence == OFFLINE
         desk = self._desk(op, intent)
         async with desk.lock:
+            previous = desk.intent
             desk.op = op  # queues and penalties as the users table says now
             desk.intent = intent
             self._stop_wrapup(desk)
             await self._save(op.login, intent)
-            # The operator's word is the newest: it overrides an earlier Auto-Pause.
-            repaired = await self._converge(desk, override=True)
+            try:
+                # The operator's word is the newest: it overrides an earlier Auto-Pause.
+                repaired = await self._converge(desk, override=True)
+            except Exception:
+                # Not carried out (the PBX is unreachable…): nothing changed, and the sweep
+                # puts back whatever part of it did reach Asterisk.
+                desk.intent = previous
+                await self._save(op.login, previous)
+                raise
             await self._announce_repair(desk, repaired)
             await self._publish(desk, _action_for(intent, was_offline), force=True)
         if intent.presence == OFFLINE:
@@ -388,8 +396,14 @@ class OperatorStates:
             if intent is not None and intent.presence != OFFLINE:
                 self._desk(op, intent)
 
-    def start(self) -> None:
-        """Run the periodic sweep (members lost in an Asterisk restart send no event)."""
+    def start(self, sweep_seconds: float | None = None) -> None:
+        """Run the periodic sweep (members lost in an Asterisk restart send no event);
+        ``sweep_seconds`` changes its interval (a running sweep starts again with it)."""
+        if sweep_seconds is not None:
+            self._sweep_seconds = sweep_seconds
+            if self._sweeper is not None:
+                self._sweeper.cancel()
+                self._sweeper = None
         if self._sweeper is None and self._sweep_seconds > 0:
             self._sweeper = asyncio.create_task(self._sweep_forever(), name="operator-sweep")
 
