@@ -235,7 +235,9 @@ function showState(data) {
   document.getElementById("state-label").textContent = words + (data.reason ? " (" + data.reason + ")" : "");
   box.dataset.state = data.state || "offline";
   box.dataset.until = String(data.until || 0);
-  document.getElementById("end-wrapup-form").hidden = data.state !== "wrapup";
+  const endWrapup = document.getElementById("end-wrapup-form");
+  endWrapup.hidden = data.state !== "wrapup";
+  endWrapup.style.display = endWrapup.hidden ? "none" : ""; // .inline would show it anyway
   tickTimer();
 }
 
