@@ -450,10 +450,23 @@ class Service:
 
         server = self.settings.general.server_id
         pbx = AmiPbxControl(connector.actions)
-        directory = StoreOperators(core.sessions)
+        from contact_center.routing.rules import queue_skills
+
+        # penalties from skill levels, for the queues routing.yaml says need skills (the
+        # rules file is loaded with the router, and re-read when it changes)
+        directory = StoreOperators(
+            core.sessions,
+            queue_skills=lambda: queue_skills(
+                self.components["routing_rules"].current()
+                if "routing_rules" in self.components
+                else None
+            ),
+        )
         # Intents survive a restart in operator_sessions; the sweep repairs Asterisk to them
         # (members lost in an Asterisk restart send no event).
-        states = OperatorStates(pbx, core.publish, server=server, intents=directory)
+        states = OperatorStates(
+            pbx, core.publish, server=server, intents=directory, directory=directory
+        )
         await states.restore(await directory.all())
         states.start()
         control = CallControl(

@@ -81,6 +81,12 @@ class Intent:
     by: str = ""
 
 
+class OperatorSource(Protocol):
+    """The operators as configured now (queues, penalties from skills, wrap-up)."""
+
+    async def all(self) -> list[Operator]: ...
+
+
 class IntentStore(Protocol):
     """Where intents survive a restart (the ``operator_sessions`` table)."""
 
@@ -212,6 +218,7 @@ class OperatorStates:
         server: str = "pbx1",
         clock: Callable[[], float] = time.time,
         intents: IntentStore | None = None,
+        directory: OperatorSource | None = None,
         sweep_seconds: float = 5.0,
     ) -> None:
         self._pbx = pbx
@@ -219,6 +226,7 @@ class OperatorStates:
         self._server = server
         self._clock = clock
         self._intents = intents
+        self._directory = directory
         self._sweep_seconds = sweep_seconds
         self._desks: dict[str, _Desk] = {}
         self._by_interface: dict[str, str] = {}
@@ -407,6 +415,20 @@ class OperatorStates:
         if self._sweeper is None and self._sweep_seconds > 0:
             self._sweeper = asyncio.create_task(self._sweep_forever(), name="operator-sweep")
 
+    async def refresh(self) -> None:
+        """Take the operators' configuration as it is now: a changed skill level or queue
+        list changes their penalties and memberships (the sweep then puts them in Asterisk)."""
+        if self._directory is None or not self._desks:
+            return
+        fresh = {op.login: op for op in await self._directory.all()}
+        for login, desk in list(self._desks.items()):
+            op = fresh.get(login)
+            if op is None or op == desk.op or op.interface != desk.op.interface:
+                continue
+            async with desk.lock:
+                log.info("%s: queues now %s (was %s)", login, dict(op.queues), dict(desk.op.queues))
+                desk.op = op
+
     async def sweep(self) -> None:
         """One look at all of Asterisk's members; repair every operator who differs."""
         if not self._desks:
@@ -422,14 +444,22 @@ class OperatorStates:
             await self.repair(login)
 
     async def _sweep_forever(self) -> None:
+        failing = False
         while True:
             await asyncio.sleep(self._sweep_seconds)
             try:
+                await self.refresh()
                 await self.sweep()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the PBX is away: the next sweep tries again
-                log.warning("operator sweep failed: %s", exc)
+                # once per outage, not every few seconds (a standby connector is never in)
+                (log.debug if failing else log.warning)("operator sweep failed: %r", exc)
+                failing = True
+            else:
+                if failing:
+                    log.info("operator sweep works again")
+                failing = False
 
     async def close(self) -> None:
         tasks = [d.wrapup_task for d in self._desks.values() if d.wrapup_task is not None]
