@@ -401,8 +401,12 @@ class OperatorStates:
         stored = await self._intents.load_intents()
         for op in operators:
             intent = stored.get(op.login)
-            if intent is not None and intent.presence != OFFLINE:
-                self._desk(op, intent)
+            if intent is not None:
+                # offline too: a member Asterisk re-adds by itself (persistentmembers) after
+                # the operator signed out here is removed, not taken for a sign-in
+                desk = self._desk(op, intent)
+                if intent.presence != OFFLINE:
+                    await self._publish(desk, "restore")
 
     def start(self, sweep_seconds: float | None = None) -> None:
         """Run the periodic sweep (members lost in an Asterisk restart send no event);

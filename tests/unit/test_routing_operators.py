@@ -21,7 +21,13 @@ from contact_center.routing.control import (
     ControlError,
     LiveCall,
 )
-from contact_center.routing.operators import Operator, OperatorError, OperatorStates, penalty_for
+from contact_center.routing.operators import (
+    Intent,
+    Operator,
+    OperatorError,
+    OperatorStates,
+    penalty_for,
+)
 from contact_center.routing.ports import Member, MemberStateDiffers
 from contact_center.routing.targets import InvalidTarget
 from tests.conftest import wait_for
@@ -427,3 +433,34 @@ async def test_leaving_a_conference_hangs_up_only_the_operators_leg(logged) -> N
     assert [("Hangup", (CALL.operator_channel,))] == pbx.actions
     with pytest.raises(ControlError):
         await control.leave_conference(Actor("boris", "operator", "PJSIP/102"), "1.0")
+
+
+class Intents:
+    def __init__(self, stored: dict[str, Intent]) -> None:
+        self.stored = dict(stored)
+
+    async def load_intents(self) -> dict[str, Intent]:
+        return dict(self.stored)
+
+    async def save_intent(self, login: str, intent: Intent) -> None:
+        self.stored[login] = intent
+
+
+async def test_after_a_restart_the_stored_intent_wins_over_what_asterisk_kept(logged) -> None:
+    """Signed out here, then Asterisk re-added the member by itself (persistentmembers); and
+    paused here while Asterisk lost the member: both put right by the first sweep."""
+
+    async def sink(e: DomainEvent) -> None:
+        logged.append(e)
+
+    boris = Operator("boris", "PJSIP/102", "Boris", {"support": 0})
+    pbx = RecordingPbx()
+    pbx.members[("support", "PJSIP/101")] = Member("support", "PJSIP/101", "Anna", 0)
+    intents = Intents({"anna": Intent("offline"), "boris": Intent("paused", "lunch")})
+    states = OperatorStates(pbx, sink, intents=intents)
+    await states.restore([OP, boris])
+    assert ("offline", "paused") == (states.status("anna").state, states.status("boris").state)
+    await states.sweep()
+    assert {
+        ("support", "PJSIP/102"): Member("support", "PJSIP/102", "Boris", 0, True, "lunch")
+    } == pbx.members
