@@ -121,9 +121,12 @@ class Step:
     queue: str
     penalty: int = 0
     reason: str = ""
+    paused: bool = False  # of an added member
 
     def __str__(self) -> str:
         extra = self.reason or (str(self.penalty) if self.action in ("add", "penalty") else "")
+        if self.action == "add" and self.paused and not self.reason:
+            extra = "paused"
         return f"{self.action} {self.queue}" + (f" ({extra})" if extra else "")
 
 
@@ -143,7 +146,7 @@ def plan(have: Mapping[str, Member], want: Mapping[str, Wanted]) -> list[Step]:
     for queue in sorted(want):
         w, m = want[queue], have.get(queue)
         if m is None:
-            steps.append(Step("add", queue, w.penalty, w.reason if w.paused else ""))
+            steps.append(Step("add", queue, w.penalty, w.reason if w.paused else "", w.paused))
             continue
         if m.penalty != w.penalty:
             steps.append(Step("penalty", queue, w.penalty))
@@ -564,9 +567,8 @@ class OperatorStates:
 
     async def _apply(self, op: Operator, step: Step) -> None:
         if step.action == "add":
-            paused = bool(step.reason)
             await self._pbx.queue_add(
-                step.queue, op.interface, op.name, step.penalty, paused, step.reason
+                step.queue, op.interface, op.name, step.penalty, step.paused, step.reason
             )
         elif step.action == "remove":
             await self._pbx.queue_remove(step.queue, op.interface)

@@ -3,10 +3,13 @@ integration test checks the same flows over real AMI."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from dataclasses import replace
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from contact_center.calls.events import (
     AgentCompleted,
@@ -26,7 +29,9 @@ from contact_center.routing.operators import (
     Operator,
     OperatorError,
     OperatorStates,
+    Wanted,
     penalty_for,
+    plan,
 )
 from contact_center.routing.ports import Member, MemberStateDiffers
 from contact_center.routing.targets import InvalidTarget
@@ -464,3 +469,46 @@ async def test_after_a_restart_the_stored_intent_wins_over_what_asterisk_kept(lo
     assert {
         ("support", "PJSIP/102"): Member("support", "PJSIP/102", "Boris", 0, True, "lunch")
     } == pbx.members
+
+
+QUEUE_NAMES = st.sampled_from(["support", "sales", "billing"])
+MEMBERS = st.dictionaries(
+    QUEUE_NAMES,
+    st.builds(
+        lambda penalty, paused, reason: (penalty, paused, reason if paused else ""),
+        st.integers(0, 5),
+        st.booleans(),
+        st.sampled_from(["", "lunch", "Auto-Pause", "wrapup"]),
+    ),
+)
+
+
+@given(have=MEMBERS, want=MEMBERS)
+@settings(max_examples=200)
+def test_the_plan_turns_any_members_into_the_wanted_ones(have, want) -> None:
+    """Whatever Asterisk has, carrying out plan(have, want) with Asterisk's own rules (the
+    recording PBX refuses what Asterisk refuses) gives exactly ``want``, and planning again
+    finds nothing to do."""
+    pbx = RecordingPbx()
+    iface = "PJSIP/101"
+    for q, (penalty, paused, reason) in have.items():
+        pbx.members[(q, iface)] = Member(q, iface, "Anna", penalty, paused, reason)
+    wanted = {q: Wanted(p, paused, reason) for q, (p, paused, reason) in want.items()}
+    states = OperatorStates(pbx, _ignore)
+    op = Operator("anna", iface, "Anna", {})
+    asyncio.run(_carry_out(states, op, plan(_have(pbx, iface), wanted)))
+    assert want == {q: (m.penalty, m.paused, m.reason) for (q, _), m in pbx.members.items()}
+    assert [] == plan(_have(pbx, iface), wanted)
+
+
+async def _ignore(_e: DomainEvent) -> None:
+    return None
+
+
+async def _carry_out(states: OperatorStates, op: Operator, steps: list) -> None:
+    for step in steps:
+        await states._apply(op, step)
+
+
+def _have(pbx: RecordingPbx, iface: str) -> dict[str, Member]:
+    return {q: m for (q, i), m in pbx.members.items() if i == iface}
