@@ -1,6 +1,6 @@
 """What an operator and a supervisor see of the operator's state, in real browsers, with the
 whole service beside the simulator: the console and the wallboard say the same thing, live —
-a supervisor's force pause with its reason (also after a reload), the wrap-up after a call
+a supervisor's force pause with the reason chosen on the wallboard (also after a reload), the wrap-up after a call
 with its timer, and its early end."""
 
 from __future__ import annotations
@@ -44,11 +44,12 @@ async def test_console_and_wallboard_show_the_same_state_live(
         await expect(label).to_have_text("available")
         await expect(board).to_have_text("available")
 
+        await sue.select_option("#pause-reason", "training")
         await sue.click(f'tr[data-interface="{ANNA}"] button[data-action="pause"]')
-        await expect(label).to_have_text("paused (meeting)")
-        await expect(board).to_have_text("paused (meeting)")
+        await expect(label).to_have_text("paused (training)")
+        await expect(board).to_have_text("paused (training)")
         await anna.reload()
-        await expect(anna.locator("#state-label")).to_have_text("paused (meeting)")
+        await expect(anna.locator("#state-label")).to_have_text("paused (training)")
 
         await anna.click("#set-available")
         await expect(label).to_have_text("available")

@@ -140,7 +140,7 @@
       const form = new FormData();
       form.append("action", action);
       form.append("interface", iface);
-      if (action === "pause") form.append("reason", "supervisor");
+      if (action === "pause") form.append("reason", document.getElementById("pause-reason").value);
       try {
         await ccFetch("/wallboard/action", form);
         flash.textContent = `${action} sent for ${iface}.`;
