@@ -1,7 +1,7 @@
 """What an operator and a supervisor see of the operator's state, in real browsers, with the
 whole service beside the simulator: the console and the wallboard say the same thing, live —
-a supervisor's force pause with the reason chosen on the wallboard (also after a reload), the wrap-up after a call
-with its timer, and its early end."""
+a supervisor's force pause with the reason chosen on the wallboard (also after a reload), the
+wrap-up after a call with its timer, and its early end."""
 
 from __future__ import annotations
 
