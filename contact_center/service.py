@@ -394,6 +394,23 @@ class Service:
         await ivr.start()
         self._closers.append(ivr.close)
         self.components.update(connector=connector, ivr=ivr)
+        self._start_overflow(core, connector)
+
+    def _start_overflow(self, core: Core, connector: Any) -> None:
+        """Callers already waiting longer than routing.yaml allows move to the next queue."""
+        from contact_center.ami.control import AmiPbxControl, TrackerCallDirectory
+        from contact_center.routing.overflow import WaitingOverflow
+
+        overflow = WaitingOverflow(
+            AmiPbxControl(connector.actions),
+            TrackerCallDirectory(connector.tracker),
+            lambda: self.components["routing_rules"].current(),
+            core.publish,
+            server=self.settings.general.server_id,
+        )
+        self.consume("overflow", overflow.handle)
+        self.spawn("waiting-overflow", overflow.run)
+        self.components["waiting_overflow"] = overflow
 
     def _router(self, core: Core, store: Any) -> Any:
         """Routing rules at IVR hand-off (VIP priority, sticky operator, overflow), from the

@@ -227,6 +227,7 @@ class _Waiting:
     since: float
     position: int
     callback: bool = False
+    moved: bool = False  # routing moved it to another queue (overflow): not an abandon
 
 
 @dataclass(slots=True)
@@ -591,7 +592,7 @@ class LiveMetrics:
         q = self.queues[name]
         data = {f: getattr(q, f) for f in _QUEUE_SCALARS}
         data["waiting"] = {
-            k: {"since": w.since, "position": w.position, "callback": w.callback}
+            k: {"since": w.since, "position": w.position, "callback": w.callback, "moved": w.moved}
             for k, w in q.waiting.items()
         }
         data["members"] = {
@@ -748,8 +749,26 @@ def _count_abandon(m: LiveMetrics, queue: str, hold: float, at: float, callback:
 
 def _on_abandoned(m: LiveMetrics, e: ev.CallAbandoned) -> None:
     entry = _remove_waiting(m, e.queue, e.call_id)
-    _count_abandon(m, e.queue, e.hold_seconds, e.at, bool(entry and entry.callback))
+    if entry is not None and entry.moved:
+        # Asterisk reports a redirected caller as abandoned; routing moved it (overflow):
+        # it left this queue without an operator, and is offered in the next one
+        q = m._queue(e.queue)
+        q.max_wait = max(q.max_wait, e.hold_seconds)
+        q.left += 1
+        q.bump(m._bucket(e.at), "left")
+    else:
+        _count_abandon(m, e.queue, e.hold_seconds, e.at, bool(entry and entry.callback))
     m._stop_ringing(e.call_id, e.at)
+
+
+def _on_routing_decided(m: LiveMetrics, e: ev.RoutingDecided) -> None:
+    """A caller waiting in one queue is being moved to ``e.queue`` (overflow of waiting
+    callers); a decision at IVR hand-off finds the caller in no queue and changes nothing."""
+    for name, q in m.queues.items():
+        entry = q.waiting.get(e.call_id)
+        if entry is not None and name != e.queue:
+            entry.moved = True
+            m._dirty_queues.add(name)
 
 
 def _on_left(m: LiveMetrics, e: ev.CallLeftQueue) -> None:
@@ -890,6 +909,7 @@ _HANDLERS: dict[type[ev.DomainEvent], Any] = {
     ev.CallAbandoned: _on_abandoned,
     ev.CallLeftQueue: _on_left,
     ev.CallbackRequested: _on_callback,
+    ev.RoutingDecided: _on_routing_decided,
     ev.AgentCompleted: _on_agent_completed,
     ev.CallTransferred: _on_transferred,
     ev.CallEnded: _on_ended,
