@@ -8,7 +8,8 @@ from collections.abc import Callable, Mapping, Sequence
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from contact_center.routing.operators import Intent, Operator, penalty_for
+from contact_center.routing.members import penalty_for
+from contact_center.routing.operators import Intent, Operator
 from contact_center.store.db import from_epoch
 from contact_center.store.models import OperatorSession, Queue, User
 

@@ -41,7 +41,24 @@ from contact_center.calls.events import (
     OperatorState,
     make_key,
 )
+from contact_center.routing.members import Step, Wanted, agrees, penalty_for, plan
 from contact_center.routing.ports import Member, MemberStateDiffers, PbxControl
+
+__all__ = [
+    "AUTOPAUSE_REASON",
+    "PAUSE_REASONS",
+    "WRAPUP_REASON",
+    "Intent",
+    "Operator",
+    "OperatorError",
+    "OperatorStates",
+    "OperatorStatus",
+    "Step",
+    "Wanted",
+    "penalty_for",
+    "plan",
+    "presence_of",
+]
 
 log = logging.getLogger(__name__)
 
@@ -106,57 +123,6 @@ class OperatorStatus:
     until: float = 0.0  # end of a running wrap-up
 
 
-@dataclass(frozen=True, slots=True)
-class Wanted:
-    penalty: int
-    paused: bool
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class Step:
-    """One member action: add | remove | pause | unpause | penalty, in one queue."""
-
-    action: str
-    queue: str
-    penalty: int = 0
-    reason: str = ""
-    paused: bool = False  # of an added member
-
-    def __str__(self) -> str:
-        extra = self.reason or (str(self.penalty) if self.action in ("add", "penalty") else "")
-        if self.action == "add" and self.paused and not self.reason:
-            extra = "paused"
-        return f"{self.action} {self.queue}" + (f" ({extra})" if extra else "")
-
-
-def penalty_for(skills: Mapping[str, int], queue_skills: Iterable[str], base: int = 0) -> int:
-    """Penalty from skill levels (1 = novice … 5 = expert): experts ring first (penalty 0)."""
-    levels = [int(skills.get(s, 0)) for s in queue_skills]
-    if not levels:
-        return base
-    return base + max(0, 5 - min(levels))
-
-
-def plan(have: Mapping[str, Member], want: Mapping[str, Wanted]) -> list[Step]:
-    """The member actions that turn Asterisk's memberships ``have`` into ``want``."""
-    steps: list[Step] = []
-    for queue in sorted(have.keys() - want.keys()):
-        steps.append(Step("remove", queue))
-    for queue in sorted(want):
-        w, m = want[queue], have.get(queue)
-        if m is None:
-            steps.append(Step("add", queue, w.penalty, w.reason if w.paused else "", w.paused))
-            continue
-        if m.penalty != w.penalty:
-            steps.append(Step("penalty", queue, w.penalty))
-        if w.paused and (not m.paused or m.reason != w.reason):
-            steps.append(Step("pause", queue, reason=w.reason))
-        elif not w.paused and m.paused:
-            steps.append(Step("unpause", queue))
-    return steps
-
-
 def presence_of(event: DomainEvent) -> tuple[str, str, str, float] | None:
     """(interface, state, reason, until) of an operator's published state, else None.
 
@@ -204,10 +170,6 @@ class _Desk:
         paused = state in (PAUSED, WRAPUP)
         reason = reason if state == PAUSED else WRAPUP_REASON if state == WRAPUP else ""
         return {q: Wanted(int(p), paused, reason) for q, p in self.op.queues.items()}
-
-
-def _agrees(have: Mapping[str, Member], want: Mapping[str, Wanted]) -> bool:
-    return not plan(have, want)
 
 
 class OperatorStates:
@@ -446,7 +408,7 @@ class OperatorStates:
             by_interface.setdefault(m.interface, {})[m.queue] = m
         for login, desk in list(self._desks.items()):
             have = by_interface.get(desk.op.interface, {})
-            if desk.lock.locked() or _agrees(have, desk.wanted()):
+            if desk.lock.locked() or agrees(have, desk.wanted()):
                 continue
             await self.repair(login)
 
@@ -514,7 +476,7 @@ class OperatorStates:
                 continue
             want = desk.wanted()
             steps = plan(have, want)
-            if attempt == 0 and desk.believed is not None and not _agrees(have, desk.believed):
+            if attempt == 0 and desk.believed is not None and not agrees(have, desk.believed):
                 diverged = [str(s) for s in plan(have, desk.believed)]
                 log.warning(
                     "Asterisk's members of %s (%s) were not as intended (%s); repairing",
