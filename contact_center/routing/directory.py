@@ -82,7 +82,13 @@ class StoreOperators:
                     )
                 )
             ).all()
-        return {login: Intent(state, reason or "") for login, state, reason in rows}
+        # rows written before intents were kept here may say "wrapup" or "busy": signed in
+        return {
+            login: Intent(state, reason or "")
+            if state in ("offline", "available", "paused")
+            else Intent("available")
+            for login, state, reason in rows
+        }
 
     async def save_intent(self, login: str, intent: Intent) -> None:
         async with self._sessions.begin() as db:
