@@ -197,6 +197,7 @@ class OperatorStates:
         self._by_interface: dict[str, str] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._sweeper: asyncio.Task[None] | None = None
+        self.sweeps = 0  # sweeps done (whatever their outcome)
 
     # --- reading ----------------------------------------------------------------------------
 
@@ -419,6 +420,7 @@ class OperatorStates:
             try:
                 await self.refresh()
                 await self.sweep()
+                self.sweeps += 1
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the PBX is away: the next sweep tries again

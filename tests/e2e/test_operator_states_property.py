@@ -236,18 +236,22 @@ async def run_steps(steps: list[tuple[str, str]]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         async with desk(Path(tmp)) as d:
             want = Expected()
-            await wait_for(lambda: d.agrees_with(want), SETTLE)
+            await wait_for(lambda: d.agrees_with(want), SETTLE, interval=0.1)
             for i, step in enumerate(steps):
                 await d.do(step, want)
                 want = want.after(step)
                 try:
-                    await wait_for(lambda want=want: d.agrees_with(want), SETTLE)
+                    await wait_for(lambda want=want: d.agrees_with(want), SETTLE, interval=0.1)
                 except AssertionError:
                     raise AssertionError(
                         f"after {steps[: i + 1]}: want {want}, Asterisk {d.asterisk()}, "
                         f"service {d.states.status('anna')}, console {await d.console_state()}, "
                         f"wallboard {await d.wallboard_state()}"
                     ) from None
+            # and it stays so: two more sweeps change nothing
+            sweeps = d.states.sweeps
+            await wait_for(lambda: d.states.sweeps >= sweeps + 2, SETTLE)
+            assert await d.agrees_with(want), f"after {steps}: {d.asterisk()} drifted from {want}"
 
 
 @pytest.mark.timeout(180)
