@@ -58,6 +58,8 @@ async def test_console_and_wallboard_show_the_same_state_live(
         await rig.pbx.hangup(call.phone)
         await expect(label).to_have_text("wrapup", timeout=10_000)
         await expect(board).to_have_text("wrapup")
+        since = sue.locator(f'tr[data-interface="{ANNA}"] .op-since')
+        await expect(since).to_have_text(re.compile(r"^\d:\d\d left$"))
         await expect(anna.locator("#state-timer")).to_have_text(re.compile(r"^\d+ s left$"))
         paused = {m.queue: (m.paused, m.paused_reason) for m in rig.pbx.members(ANNA)}
         assert {"support": (True, "wrapup"), "sales": (True, "wrapup")} == paused
