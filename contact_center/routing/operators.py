@@ -381,6 +381,7 @@ class OperatorStates:
             self._sweep_seconds = sweep_seconds
             if self._sweeper is not None:
                 self._sweeper.cancel()
+                self._tasks.add(self._sweeper)  # awaited by close()
                 self._sweeper = None
         if self._sweeper is None and self._sweep_seconds > 0:
             self._sweeper = asyncio.create_task(self._sweep_forever(), name="operator-sweep")
