@@ -276,6 +276,8 @@ class OperatorStates:
                 # puts back whatever part of it did reach Asterisk.
                 desk.intent = previous
                 await self._save(op.login, previous)
+                if previous.presence == OFFLINE:
+                    self._by_interface.pop(op.interface, None)
                 raise
             await self._announce_repair(desk, repaired)
             await self._publish(desk, _action_for(intent, was_offline), force=True)

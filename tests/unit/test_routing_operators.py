@@ -512,3 +512,38 @@ async def _carry_out(states: OperatorStates, op: Operator, steps: list) -> None:
 
 def _have(pbx: RecordingPbx, iface: str) -> dict[str, Member]:
     return {q: m for (q, i), m in pbx.members.items() if i == iface}
+
+
+class UnreachablePbx(RecordingPbx):
+    """Asterisk while it restarts: every action fails before it is sent."""
+
+    down = False
+
+    async def queue_members(self, interface=""):
+        if self.down:
+            raise ConnectionError("AMI not connected")
+        return await super().queue_members(interface)
+
+
+async def test_a_transition_asterisk_never_heard_of_changes_nothing(logged) -> None:
+    async def sink(e: DomainEvent) -> None:
+        logged.append(e)
+
+    pbx = UnreachablePbx()
+    intents = Intents({})
+    states = OperatorStates(pbx, sink, intents=intents)
+    await states.sign_in(OP)
+    pbx.down = True
+    with pytest.raises(ConnectionError):
+        await states.pause("anna", "lunch")
+    assert ("available", "available") == (
+        states.status("anna").state,
+        intents.stored["anna"].presence,
+    )
+    with pytest.raises(ConnectionError):
+        await states.sign_out("anna")
+    pbx.down = False
+    assert "available" == states.status("anna").state
+    assert {False} == {m.paused for m in pbx.members.values()}
+    assert "offline" == (await states.sign_out("anna")).state
+    assert {} == pbx.members
