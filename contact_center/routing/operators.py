@@ -479,6 +479,8 @@ class OperatorStates:
             have = {m.queue: m for m in await self._pbx.queue_members(op.interface)}
             if not override and await self._adopt_autopause(desk, have):
                 continue
+            if not override and self._resume_wrapup(desk, have):
+                continue
             want = desk.wanted()
             steps = plan(have, want)
             if attempt == 0 and desk.believed is not None and not agrees(have, desk.believed):
@@ -530,6 +532,21 @@ class OperatorStates:
         desk.intent = Intent(PAUSED, AUTOPAUSE_REASON, self._clock(), "asterisk")
         await self._save(desk.op.login, desk.intent)
         log.info("%s: Asterisk paused %s after a ring-no-answer", desk.op.login, desk.op.interface)
+        return True
+
+    def _resume_wrapup(self, desk: _Desk, have: Mapping[str, Member]) -> bool:
+        """First look after a restart: a wrap-up this process did not start is still
+        running in Asterisk (paused ``wrapup``): it gets a fresh timer instead of an unpause."""
+        if desk.believed is not None or desk.intent.presence != AVAILABLE or desk.wrapup_until:
+            return False
+        if not have or not all(m.paused and m.reason == WRAPUP_REASON for m in have.values()):
+            return False
+        self._begin_wrapup(desk, max(desk.op.wrapup_seconds, 0))
+        log.info(
+            "%s: a wrap-up was running in Asterisk; it ends in %s s",
+            desk.op.login,
+            desk.op.wrapup_seconds,
+        )
         return True
 
     async def _apply(self, op: Operator, step: Step) -> None:

@@ -547,3 +547,22 @@ async def test_a_transition_asterisk_never_heard_of_changes_nothing(logged) -> N
     assert {False} == {m.paused for m in pbx.members.values()}
     assert "offline" == (await states.sign_out("anna")).state
     assert {} == pbx.members
+
+
+async def test_a_wrapup_running_at_a_restart_gets_a_fresh_timer(logged) -> None:
+    async def sink(e: DomainEvent) -> None:
+        logged.append(e)
+
+    op = Operator("anna", "PJSIP/101", "Anna", {"support": 0}, wrapup_seconds=1)
+    pbx = RecordingPbx()
+    pbx.members[("support", "PJSIP/101")] = Member(
+        "support", "PJSIP/101", "Anna", 0, True, "wrapup"
+    )
+    states = OperatorStates(pbx, sink, intents=Intents({"anna": Intent("available")}))
+    await states.restore([op])
+    await states.sweep()
+    assert "wrapup" == states.status("anna").state
+    assert [] == [a for a in pbx.actions if a[0] == "QueuePause"]  # not cut short
+    await wait_for(lambda: "available" == states.status("anna").state, timeout=3)
+    await wait_for(lambda: {False} == {m.paused for m in pbx.members.values()}, timeout=3)
+    await states.close()
