@@ -395,6 +395,23 @@ class Service:
         await ivr.start()
         self._closers.append(ivr.close)
         self.components.update(connector=connector, ivr=ivr)
+        self._start_overflow(core, connector)
+
+    def _start_overflow(self, core: Core, connector: Any) -> None:
+        """Callers already waiting longer than routing.yaml allows move to the next queue."""
+        from contact_center.ami.control import AmiPbxControl, TrackerCallDirectory
+        from contact_center.routing.overflow import WaitingOverflow
+
+        overflow = WaitingOverflow(
+            AmiPbxControl(connector.actions),
+            TrackerCallDirectory(connector.tracker),
+            lambda: self.components["routing_rules"].current(),
+            core.publish,
+            server=self.settings.general.server_id,
+        )
+        self.consume("overflow", overflow.handle)
+        self.spawn("waiting-overflow", overflow.run)
+        self.components["waiting_overflow"] = overflow
 
     def _router(self, core: Core, store: Any) -> Any:
         """Routing rules at IVR hand-off (VIP priority, sticky operator, overflow), from the
@@ -451,13 +468,29 @@ class Service:
 
         server = self.settings.general.server_id
         pbx = AmiPbxControl(connector.actions)
-        states = OperatorStates(pbx, core.publish, server=server)
+        from contact_center.routing.rules import queue_skills
+
+        # penalties from skill levels, for the queues routing.yaml says need skills (the
+        # rules file is loaded with the router, and re-read when it changes)
+        directory = StoreOperators(
+            core.sessions,
+            queue_skills=lambda: queue_skills(
+                self.components["routing_rules"].current()
+                if "routing_rules" in self.components
+                else None
+            ),
+        )
+        # Intents survive a restart in operator_sessions; the sweep repairs Asterisk to them
+        # (members lost in an Asterisk restart send no event).
+        states = OperatorStates(
+            pbx, core.publish, server=server, intents=directory, directory=directory
+        )
+        await states.restore(await directory.all())
+        states.start()
         control = CallControl(
             pbx, TrackerCallDirectory(connector.tracker), core.publish, server=server
         )
-        executor = CommandExecutor(
-            states, control, StoreOperators(core.sessions), core.publish, server=server
-        )
+        executor = CommandExecutor(states, control, directory, core.publish, server=server)
         self._closers.append(states.close)
         self.consume("executor", executor.handle)
         self.components.update(operator_states=states, call_control=control, executor=executor)

@@ -45,13 +45,13 @@ from contact_center.customers.phones import normalize_number, phone_suffix
 from contact_center.recording.policy import PAUSE_ACTION, RESUME_ACTION
 from contact_center.routing.operators import PAUSE_REASONS
 from contact_center.routing.targets import InvalidTarget, Target, parse_target
+from contact_center.stats.http import HUB_KEY as WALLBOARD_HUB_KEY
 from contact_center.store.db import from_epoch, utcnow
 from contact_center.store.models import (
     Call,
     Customer,
     CustomerPhone,
     InteractionEvent,
-    OperatorSession,
 )
 from contact_center.web.auth import Role, current_user, require_role
 from contact_center.web.keys import BUS_KEY, HUB_KEY, SESSIONS_KEY, SETTINGS_KEY
@@ -63,6 +63,7 @@ DONE_ACTIONS: dict[str, tuple[str, ...]] = {
     "available": ("sign_in", "resume"),
     "pause": ("pause",),
     "offline": ("sign_out",),
+    "end_wrapup": ("wrapup_end",),
     "blind_transfer": ("blind_transfer",),
     "attended_transfer": ("attended_transfer",),
     "conference": ("conference",),
@@ -146,23 +147,49 @@ async def publish_event(request: web.Request, event: ev.DomainEvent) -> str:
 # --- page --------------------------------------------------------------------------------------
 
 
+def operator_state(request: web.Request) -> dict[str, Any]:
+    """The signed-in operator's state as the wallboard and ``/api/stats/live`` show it: the
+    one snapshot the statistics publish (the connector decides the state, the statistics
+    add calls to it), so the three never disagree."""
+    user = current_user(request)
+    hub = request.app.get(WALLBOARD_HUB_KEY)
+    snapshot = hub.latest if hub is not None else None
+    entry = (
+        ((snapshot or {}).get("operators") or {}).get(user.interface) if user.interface else None
+    )
+    if not entry:
+        return {"state": "offline", "reason": "", "since": 0.0, "until": 0.0, "queues": []}
+    return {
+        "state": str(entry.get("state", "offline")),
+        "reason": str(entry.get("reason", "")),
+        "since": float(entry.get("since") or 0.0),
+        "until": float(entry.get("until") or 0.0),
+        "queues": list(entry.get("queues") or []),
+        "current_call": str(entry.get("current_call", "")),
+        "at": float((snapshot or {}).get("at") or 0.0),
+    }
+
+
 @require_role(Role.OPERATOR, Role.SUPERVISOR)
 @aiohttp_jinja2.template("console.html")
 async def console_page(request: web.Request) -> dict[str, Any]:
-    user = current_user(request)
-    async with request.app[SESSIONS_KEY]() as db:
-        row = (
-            await db.execute(select(OperatorSession).where(OperatorSession.user_id == user.id))
-        ).scalar_one_or_none()
     from contact_center.demo import PBX_KEY  # here: demo pulls in the whole service
 
+    state = operator_state(request)
     return {
         "title": "Console",
-        "state": row.state if row else "offline",
-        "reason": row.reason if row else "",
+        "state": state["state"],
+        "reason": state["reason"],
+        "until": state["until"],
         "pause_reasons": PAUSE_REASONS,
         "demo_phone": PBX_KEY in request.app,
     }
+
+
+@require_role(Role.OPERATOR, Role.SUPERVISOR)
+async def get_state(request: web.Request) -> web.Response:
+    """``GET /api/operator/state``: your state now (the page polls it)."""
+    return web.json_response(operator_state(request))
 
 
 # --- commands for the connector ----------------------------------------------------------------
@@ -256,8 +283,9 @@ async def command_result(request: web.Request) -> web.Response:
 
 @require_role(Role.OPERATOR, Role.SUPERVISOR)
 async def set_state(request: web.Request) -> web.Response:
-    """Available (signs in), paused with a reason, or offline (signs out) — via the connector."""
-    user = current_user(request)
+    """Available (signs in), paused with a reason, or offline (signs out) — via the connector,
+    which keeps the intent and makes Asterisk match it; the page then shows the state the
+    statistics publish (``GET /api/operator/state``), not what was asked."""
     fields = await form_fields(request)
     state = fields.get("state", "")
     if state not in STATES:
@@ -265,18 +293,16 @@ async def set_state(request: web.Request) -> web.Response:
     reason = fields.get("reason", "").strip() if state == "paused" else ""
     if state == "paused" and reason not in PAUSE_REASONS:
         raise BadInput(f"reason must be one of {', '.join(PAUSE_REASONS)}")
-    async with request.app[SESSIONS_KEY].begin() as db:
-        row = (
-            await db.execute(select(OperatorSession).where(OperatorSession.user_id == user.id))
-        ).scalar_one_or_none()
-        if row is None:
-            db.add(OperatorSession(user_id=user.id, state=state, reason=reason, since=utcnow()))
-        else:
-            row.state, row.reason, row.since = state, reason, utcnow()
     sent = await publish_command(
         request, COMMAND_FOR_STATE[state], args={"reason": reason} if reason else {}
     )
-    return web.json_response({"state": state, "reason": reason, **sent})
+    return web.json_response({"requested": state, "reason": reason, **sent})
+
+
+@require_role(Role.OPERATOR, Role.SUPERVISOR)
+async def end_wrapup(request: web.Request) -> web.Response:
+    """Done with the after-call work before the wrap-up timer ran out."""
+    return web.json_response(await publish_command(request, "end_wrapup"))
 
 
 # --- call control --------------------------------------------------------------------------------
@@ -516,6 +542,8 @@ async def create_customer(request: web.Request) -> web.Response:
 def setup(app: web.Application) -> None:
     app.router.add_get("/console", console_page, name="console")
     app.router.add_post("/api/operator/state", set_state, name="operator_state")
+    app.router.add_get("/api/operator/state", get_state, name="operator_state_get")
+    app.router.add_post("/api/operator/wrapup/end", end_wrapup, name="operator_wrapup_end")
     app.router.add_post("/api/calls/{server}/{call_id}/wrapup", wrapup, name="call_wrapup")
     app.router.add_post("/api/calls/{server}/{call_id}/identify", identify, name="call_identify")
     app.router.add_post("/api/customers", create_customer, name="customer_create")
