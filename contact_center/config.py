@@ -88,6 +88,13 @@ class WebSettings:
     pop_templates_dir: str = ""  # a folder whose pop_*.html override the built-in card
     # added by integrations: when set, /metrics needs "Authorization: Bearer <token>"
     metrics_token: str = ""
+    trusted_proxies: str = ""  # reverse proxies (addresses/networks) whose X-Forwarded-For counts
+    login_failures_per_account: int = 5  # failed sign-ins before an account is locked
+    login_failures_per_address: int = 20  # failed sign-ins before a client address is locked
+    login_lock_seconds: int = 60  # first lock; each further failure doubles it
+    login_lock_max_seconds: int = 86400  # the longest lock
+    password_workers: int = 2  # threads checking passwords (argon2), off the event loop
+    password_queue: int = 64  # sign-ins waiting for a check; more are told to retry (503)
 
 
 @dataclass(frozen=True, slots=True)

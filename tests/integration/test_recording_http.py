@@ -501,3 +501,11 @@ async def test_names_not_interfaces_and_empty_recordings_stay_out_of_review(
     async with quinn.http.get(quinn.url("/qa/scores?operator=nobody")) as resp:
         unknown = await resp.text()
     assert "No operator “nobody” has been reviewed." in unknown
+
+
+async def test_a_huge_page_number_is_explained_not_a_server_error(site: Site) -> None:
+    browser = await site.as_user("quinn")
+    async with browser.http.get(browser.url("/qa/recordings?page=" + "9" * 40)) as resp:
+        status, page = resp.status, await resp.text()
+    assert 400 == status
+    assert "page must be a whole number up to 100000" in page
