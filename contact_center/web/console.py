@@ -311,6 +311,8 @@ async def _call_command(
 
 @require_role(Role.OPERATOR, Role.SUPERVISOR)
 async def transfer(request: web.Request) -> web.Response:
+    # Whose call first: input errors must not answer for calls the user may not touch.
+    await ensure_own_call(request, request.match_info["server"], request.match_info["call_id"])
     fields = await form_fields(request)
     mode = fields.get("mode", "blind")
     if mode not in TRANSFER_MODES:
