@@ -245,6 +245,24 @@ async def revoke_session(sessions: async_sessionmaker[AsyncSession], session_id:
         )
 
 
+async def end_user_sessions(sessions: async_sessionmaker[AsyncSession], user_id: int) -> list[str]:
+    """Revoke every live session of a user (password changed, user disabled, admin's
+    sign-out); returns their ids, for closing their websockets."""
+    async with sessions.begin() as db:
+        ids = list(
+            await db.scalars(
+                select(WebSession.id).where(
+                    WebSession.user_id == user_id, WebSession.revoked_at.is_(None)
+                )
+            )
+        )
+        if ids:
+            await db.execute(
+                update(WebSession).where(WebSession.id.in_(ids)).values(revoked_at=utcnow())
+            )
+    return ids
+
+
 def set_session_cookie(response: web.StreamResponse, token: str, *, secure: bool) -> None:
     response.set_cookie(
         SESSION_COOKIE,
