@@ -137,6 +137,15 @@ class BillingSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class WebhookSettings:
+    # Webhooks never reach loopback, private, link-local, multicast or unspecified addresses
+    # (checked when added and at every connection) unless listed here: "10.1.2.0/24,::1"
+    allow_networks: str = ""
+    max_response_bytes: int = 65536  # read at most this much of a reply (never decompressed)
+    timeout_seconds: float = 10.0  # per delivery attempt
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     general: GeneralSettings = field(default_factory=GeneralSettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
@@ -147,6 +156,7 @@ class Settings:
     recording: RecordingSettings = field(default_factory=RecordingSettings)
     stats: StatsSettings = field(default_factory=StatsSettings)
     billing: BillingSettings = field(default_factory=BillingSettings)
+    webhooks: WebhookSettings = field(default_factory=WebhookSettings)
 
     @property
     def database_url(self) -> str:

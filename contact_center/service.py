@@ -282,6 +282,7 @@ class Service:
         from contact_center.stats.consumer import StatsConsumer, create_store
         from contact_center.stats.metrics import MetricsConfig
         from contact_center.webhooks.dispatcher import WebhookDispatcher
+        from contact_center.webhooks.targets import TargetPolicy, parse_networks
 
         s = self.settings
         history = build_history_writer(
@@ -325,7 +326,12 @@ class Service:
         # events cost microseconds each; the 500-call flood test).
         self.consume("screenpop", pops.feed, batch=500, in_step=True)
 
-        webhooks = WebhookDispatcher(core.sessions)
+        webhooks = WebhookDispatcher(
+            core.sessions,
+            targets=TargetPolicy(parse_networks(self.settings.webhooks.allow_networks)),
+            max_response_bytes=self.settings.webhooks.max_response_bytes,
+            timeout_seconds=self.settings.webhooks.timeout_seconds,
+        )
         self.consume("webhooks", retrying_outages(webhooks.handle))
         self.spawn("webhook-delivery", webhooks.run)
 
