@@ -18,8 +18,8 @@ from aiohttp.test_utils import TestServer
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from contact_center.bus.memory import MemoryBus
-from contact_center.config import load_settings
 from contact_center.calls import events as ev
+from contact_center.config import load_settings
 from contact_center.store.db import utcnow
 from contact_center.webhooks import http as webhooks_http
 from contact_center.webhooks.dispatcher import RetryPolicy, WebhookDispatcher
