@@ -92,6 +92,7 @@ INTERNAL = [
     "http://0.0.0.0:{port}/hook",
     "http://[::]:{port}/hook",
     "http://224.0.0.1/hook",
+    "http://240.0.0.1/hook",
     "http://[fe80::1]/hook",
 ]
 
