@@ -466,8 +466,11 @@ async def _customer_exists(request: web.Request, customer_id: int) -> bool:
 async def _customer_of_call(
     request: web.Request, server: str, call_id: str, customer_id: int
 ) -> bool:
-    """Is this the customer of the call (its record, or identified on it by the IVR or an
-    operator, as the history has it)?"""
+    """Is this the customer of the call: shown on this operator's pop of it, or so recorded
+    in the history (the call's record, or identified on it by the IVR or an operator)?"""
+    user = current_user(request)
+    if customer_id in request.app[HUB_KEY].popped_customers(user.login, server, call_id):
+        return await _customer_exists(request, customer_id)
     async with request.app[SESSIONS_KEY]() as db:
         on_call = await db.execute(
             select(Call.id).where(
