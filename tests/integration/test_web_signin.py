@@ -219,3 +219,23 @@ async def test_a_next_with_control_characters_lands_on_the_home_page(
             opened = await session.scalar(select(func.count()).select_from(WebSession))
     assert (303, "/") == (status, location)
     assert 1 == opened
+
+
+async def test_sign_ins_past_the_hashing_budget_are_told_to_retry(
+    db: async_sessionmaker[AsyncSession],
+) -> None:
+    """One thread and no waiting room: of ten simultaneous sign-ins some are checked, the
+    rest are answered 503 at once instead of queueing without end."""
+    cfg = settings(trusted_proxies="127.0.0.1", password_workers=1, password_queue=0)
+    async with web_server(db, MemoryBus(), cfg=cfg) as server, clients(server) as new:
+        attackers = [await new(f"198.51.100.{n}") for n in range(10)]
+        answers = await asyncio.gather(
+            *(c.sign_in(f"nobody{n}", "guess") for n, c in enumerate(attackers))
+        )
+        after = await (await new("198.51.100.200")).sign_in("alice", PASSWORD)
+    statuses = sorted(status for status, _, _ in answers)
+    assert 401 in statuses and 503 in statuses, statuses
+    assert {401, 503} == set(statuses)
+    busy = next(text for status, _, text in answers if status == 503)
+    assert "too many sign-ins are being checked, try again shortly" in busy
+    assert 303 == after[0]  # the budget frees up as checks finish
