@@ -40,7 +40,7 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class SignInUnavailable(Exception):
-    """A sign-in cannot be checked now (hashing budget spent, limit storage down)."""
+    """A sign-in cannot be checked now (the hashing budget is spent)."""
 
 
 # --- password checks off the event loop ------------------------------------------------------
@@ -146,11 +146,16 @@ class ThrottlePolicy:
 
 
 class LoginThrottle:
-    """Failed sign-ins per account and per address, shared through ``storage``."""
+    """Failed sign-ins per account and per address, shared through ``storage``.
+
+    When the storage fails (Redis down), counting goes on in this process's memory, with a
+    warning: sign-in keeps working on each instance, its lockouts per instance until Redis
+    is back (the design's rule: Redis down, the service keeps working on one host)."""
 
     def __init__(self, storage: Storage, policy: ThrottlePolicy = ThrottlePolicy()) -> None:
         self.storage = storage
         self._limiter = MovingWindowRateLimiter(storage)
+        self._fallback = MovingWindowRateLimiter(MemoryStorage())
         first, top = policy.first_lock_seconds, policy.max_lock_seconds
         self._account = backoff_limits(policy.account_failures, first, top)
         self._address = backoff_limits(policy.address_failures, first, top)
@@ -164,22 +169,28 @@ class LoginThrottle:
     async def blocked(self, login: str, address: str) -> bool:
         """Is this account or this address locked out now?"""
         try:
-            for item, key in self._checks(login, address):
-                if not await self._limiter.test(item, "login-failures", key):
-                    return True
+            return await self._blocked(self._limiter, login, address)
         except StorageError as exc:
-            log.warning("sign-in throttle storage unavailable: %s", exc)
-            raise SignInUnavailable("sign-in is unavailable, try again shortly") from exc
-        return False
+            log.warning("sign-in throttle storage unavailable, counting in memory: %s", exc)
+            return await self._blocked(self._fallback, login, address)
 
     async def failed(self, login: str, address: str) -> None:
         """Count one failed sign-in against the account and the address."""
         try:
-            for item, key in self._checks(login, address):
-                await self._limiter.hit(item, "login-failures", key)
+            await self._hit(self._limiter, login, address)
         except StorageError as exc:
-            log.warning("sign-in failure not counted (storage unavailable): %s", exc)
-            raise SignInUnavailable("sign-in is unavailable, try again shortly") from exc
+            log.warning("sign-in throttle storage unavailable, counting in memory: %s", exc)
+            await self._hit(self._fallback, login, address)
+
+    async def _blocked(self, limiter: MovingWindowRateLimiter, login: str, address: str) -> bool:
+        for item, key in self._checks(login, address):
+            if not await limiter.test(item, "login-failures", key):
+                return True
+        return False
+
+    async def _hit(self, limiter: MovingWindowRateLimiter, login: str, address: str) -> None:
+        for item, key in self._checks(login, address):
+            await limiter.hit(item, "login-failures", key)
 
 
 def throttle_storage(settings: Settings) -> Storage:

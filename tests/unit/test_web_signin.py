@@ -33,3 +33,17 @@ def test_trusted_proxies_must_be_addresses() -> None:
     assert 2 == len(parse_networks("127.0.0.1, 10.0.0.0/8"))
     with pytest.raises(ConfigError, match=r"web\.trusted_proxies: 'proxy\.local'"):
         parse_networks("proxy.local")
+
+
+async def test_with_redis_down_failures_are_counted_in_memory() -> None:
+    """Redis down (nothing listens on port 1): sign-in keeps working, lockout per process."""
+    from limits.aio.storage import RedisStorage
+
+    storage = RedisStorage(
+        "async+redis://127.0.0.1:1/0", wrap_exceptions=True, implementation="redispy"
+    )
+    throttle = LoginThrottle(storage, ThrottlePolicy(account_failures=2))
+    assert not await throttle.blocked("root", "192.0.2.1")
+    for _ in range(2):
+        await throttle.failed("root", "192.0.2.1")
+    assert await throttle.blocked("root", "192.0.2.2")
