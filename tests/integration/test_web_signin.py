@@ -119,7 +119,7 @@ async def test_healthz_answers_while_forty_sign_ins_are_checked(
     assert still_running >= 10, still_running
     assert {401} == {status for status, _, _ in answers}
     # A generous bound: one argon2 check on the loop alone takes longer than this.
-    assert lag.worst < 0.25, lag.worst
+    assert lag.worst < 0.5, lag.worst
 
 
 async def test_an_account_is_locked_whatever_address_guesses(
