@@ -81,13 +81,19 @@ class AgiSettings:
 class WebSettings:
     host: str = "127.0.0.1"
     port: int = 8080
-    secret_key: str = ""  # empty: generated and stored under data_dir
     secure_cookies: bool = False
     allowed_origins: str = ""  # comma-separated; empty: same origin only
     public_url: str = ""
     pop_templates_dir: str = ""  # a folder whose pop_*.html override the built-in card
     # added by integrations: when set, /metrics needs "Authorization: Bearer <token>"
     metrics_token: str = ""
+    trusted_proxies: str = ""  # reverse proxies (addresses/networks) whose X-Forwarded-For counts
+    login_failures_per_account: int = 5  # failed sign-ins before an account is locked
+    login_failures_per_address: int = 20  # failed sign-ins before a client address is locked
+    login_lock_seconds: int = 60  # first lock; each further failure doubles it
+    login_lock_max_seconds: int = 86400  # the longest lock
+    password_workers: int = 2  # threads checking passwords (argon2), off the event loop
+    password_queue: int = 64  # sign-ins waiting for a check; more are told to retry (503)
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +151,15 @@ class CallbackSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class WebhookSettings:
+    # Webhooks never reach loopback, private, link-local, multicast or unspecified addresses
+    # (checked when added and at every connection) unless listed here.
+    allow_networks: str = ""  # networks webhooks may reach anyway: "10.1.2.0/24,::1"
+    max_response_bytes: int = 65536  # read at most this much of a reply (never decompressed)
+    timeout_seconds: float = 10.0  # per delivery attempt
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     general: GeneralSettings = field(default_factory=GeneralSettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
@@ -156,6 +171,7 @@ class Settings:
     stats: StatsSettings = field(default_factory=StatsSettings)
     billing: BillingSettings = field(default_factory=BillingSettings)
     callbacks: CallbackSettings = field(default_factory=CallbackSettings)
+    webhooks: WebhookSettings = field(default_factory=WebhookSettings)
 
     @property
     def database_url(self) -> str:
@@ -175,6 +191,44 @@ class Settings:
                     values[key] = "***"
             out[sec.name] = values
         return out
+
+
+# Secrets that ship in examples and guides: as good as none in production.
+WELL_KNOWN_SECRETS = frozenset({"", "change-me", "changeme", "secret", "password", "admin"})
+LOCAL_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
+AMI_ROLES = frozenset({"connector", "all"})
+CONSOLE_ROLES = frozenset({"web", "all"})
+
+
+def binds_locally(host: str) -> bool:
+    """Does this bind address accept connections from this host only?"""
+    import ipaddress
+
+    if host in LOCAL_HOSTS:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def production_problems(settings: Settings, role: str = "all") -> list[str]:
+    """What makes these settings unfit to serve ``role`` in production, one phrase each
+    (an empty list: fine). ``serve`` refuses to start on any of them."""
+    problems: list[str] = []
+    if role in AMI_ROLES and settings.ami.secret.strip().lower() in WELL_KNOWN_SECRETS:
+        what = "empty" if not settings.ami.secret else "a well-known default"
+        problems.append(f"the AMI secret is {what} (set CC_AMI_SECRET)")
+    web = settings.web
+    if not binds_locally(web.host):
+        if role in CONSOLE_ROLES and not web.secure_cookies:
+            problems.append(
+                f"session cookies are not Secure while the web binds {web.host}"
+                " (set CC_WEB_SECURE_COOKIES=true behind TLS)"
+            )
+        if not web.metrics_token:
+            problems.append(f"/metrics would be public on {web.host} (set CC_WEB_METRICS_TOKEN)")
+    return problems
 
 
 _BOOL_TRUE = {"1", "true", "yes", "on"}

@@ -23,6 +23,7 @@ import logging
 import os
 import signal
 import socket
+import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,7 +35,7 @@ from contact_center import aio
 from contact_center.bus.base import EVENTS, Bus, BusUnavailable, create_bus
 from contact_center.bus.pump import follow, pump
 from contact_center.calls.events import DomainEvent, from_dict, to_dict
-from contact_center.config import Settings, load_settings
+from contact_center.config import ConfigError, Settings, load_settings, production_problems
 from contact_center.customers.lookup import CustomerLookup
 from contact_center.customers.phones import normalize_number
 from contact_center.store.db import create_engine, is_sqlite, session_factory
@@ -282,6 +283,7 @@ class Service:
         from contact_center.stats.consumer import StatsConsumer, create_store
         from contact_center.stats.metrics import MetricsConfig
         from contact_center.webhooks.dispatcher import WebhookDispatcher
+        from contact_center.webhooks.targets import TargetPolicy, parse_networks
 
         s = self.settings
         history = build_history_writer(
@@ -325,7 +327,12 @@ class Service:
         # events cost microseconds each; the 500-call flood test).
         self.consume("screenpop", pops.feed, batch=500, in_step=True)
 
-        webhooks = WebhookDispatcher(core.sessions)
+        webhooks = WebhookDispatcher(
+            core.sessions,
+            targets=TargetPolicy(parse_networks(self.settings.webhooks.allow_networks)),
+            max_response_bytes=self.settings.webhooks.max_response_bytes,
+            timeout_seconds=self.settings.webhooks.timeout_seconds,
+        )
         self.consume("webhooks", retrying_outages(webhooks.handle))
         self.spawn("webhook-delivery", webhooks.run)
 
@@ -611,6 +618,11 @@ def add_arguments_cmd_serve(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--role", choices=ROLES, default="all")
     parser.add_argument("--host", help="web address (CC_WEB_HOST)")
     parser.add_argument("--port", type=int, help="web port (CC_WEB_PORT)")
+    parser.add_argument(
+        "--development",
+        action="store_true",
+        help="start even with default secrets, insecure cookies or a public /metrics",
+    )
 
 
 def configure_logging(settings: Settings) -> None:
@@ -636,7 +648,19 @@ async def run_until_signalled(service: Service) -> None:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     overrides = {"web": {"host": args.host, "port": args.port}}
-    settings = load_settings(args.config, overrides=overrides)
+    try:
+        settings = load_settings(args.config, overrides=overrides)
+    except ConfigError as exc:
+        print(f"serve: {exc}", file=sys.stderr)
+        return 2
+    problems = [] if args.development else production_problems(settings, args.role)
+    if problems:
+        print(
+            f"serve: refusing to start in production mode: {'; '.join(problems)}"
+            " (or run `serve --development` on a trusted machine)",
+            file=sys.stderr,
+        )
+        return 2
     configure_logging(settings)
     asyncio.run(run_until_signalled(Service(settings, args.role)))
     return 0

@@ -42,6 +42,7 @@ from sqlalchemy import select
 from contact_center.bus.base import EVENTS, BusError, InvalidStreamId, parse_id
 from contact_center.calls import events as ev
 from contact_center.customers.phones import normalize_number, phone_suffix
+from contact_center.history.access import calls_clause, load_principal
 from contact_center.recording.policy import PAUSE_ACTION, RESUME_ACTION
 from contact_center.routing.operators import PAUSE_REASONS
 from contact_center.routing.targets import InvalidTarget, Target, parse_target
@@ -116,28 +117,30 @@ def optional_id(fields: dict[str, str], name: str) -> int | None:
 
 
 async def ensure_own_call(request: web.Request, server: str, call_id: str) -> None:
-    """Operators act only on calls that rang for them; supervisors and admins on any call.
+    """Operators act only on calls that rang for them; supervisors on calls of their queues
+    (:mod:`contact_center.history.access`); admins on any call.
 
     Known from this instance's recent pops, else from the call record (its operator
-    interface), which the history writer keeps — so a web restart does not lock them out.
+    interface and queue), which the history writer keeps — so a web restart does not lock
+    them out.
     """
     user = current_user(request)
-    if user.has_role(Role.SUPERVISOR):
+    if user.role == Role.ADMIN:
         return
-    if request.app[HUB_KEY].was_popped(user.login, server, call_id):
+    if user.role == Role.OPERATOR and request.app[HUB_KEY].was_popped(user.login, server, call_id):
         return
-    if user.interface:
-        async with request.app[SESSIONS_KEY]() as db:
-            found = await db.execute(
-                select(Call.id).where(
-                    Call.server == server,
-                    Call.linkedid == call_id,
-                    Call.operator_interface == user.interface,
-                )
+    async with request.app[SESSIONS_KEY]() as db:
+        principal = await load_principal(
+            db, user_id=user.id, login=user.login, role=user.role, interface=user.interface
+        )
+        found = await db.execute(
+            select(Call.id).where(
+                Call.server == server, Call.linkedid == call_id, calls_clause(principal)
             )
-            if found.first() is not None:
-                return
-    raise web.HTTPForbidden(text="this call was not offered to you")
+        )
+        if found.first() is not None:
+            return
+    raise web.HTTPForbidden(text="this call was not offered to you or to your queues")
 
 
 async def publish_event(request: web.Request, event: ev.DomainEvent) -> str:
@@ -334,6 +337,8 @@ async def _call_command(
 
 @require_role(Role.OPERATOR, Role.SUPERVISOR)
 async def transfer(request: web.Request) -> web.Response:
+    # Whose call first: input errors must not answer for calls the user may not touch.
+    await ensure_own_call(request, request.match_info["server"], request.match_info["call_id"])
     fields = await form_fields(request)
     mode = fields.get("mode", "blind")
     if mode not in TRANSFER_MODES:
@@ -426,8 +431,11 @@ async def wrapup(request: web.Request) -> web.Response:
     disposition = text_field(fields, "disposition", 80, required=True)
     notes = text_field(fields, "notes", MAX_NOTES)
     customer_id = optional_id(fields, "customer_id")
-    if customer_id is not None and not await _customer_exists(request, customer_id):
-        raise BadInput("no such customer")  # else the history row's foreign key fails: 500
+    if customer_id is not None and not await _customer_of_call(
+        request, server, call_id, customer_id
+    ):
+        # Not this call's caller: a wrap-up must not land in anyone else's history.
+        raise BadInput("no such customer on this call")
     now = time.time()
     event = ev.OperatorAction(
         server=server,
@@ -479,6 +487,34 @@ async def _customer_exists(request: web.Request, customer_id: int) -> bool:
     async with request.app[SESSIONS_KEY]() as db:
         found = await db.execute(select(Customer.id).where(Customer.id == customer_id))
         return found.scalar_one_or_none() is not None
+
+
+async def _customer_of_call(
+    request: web.Request, server: str, call_id: str, customer_id: int
+) -> bool:
+    """Is this the customer of the call: shown on this operator's pop of it, or so recorded
+    in the history (the call's record, or identified on it by the IVR or an operator)?"""
+    user = current_user(request)
+    if customer_id in request.app[HUB_KEY].popped_customers(user.login, server, call_id):
+        return await _customer_exists(request, customer_id)
+    async with request.app[SESSIONS_KEY]() as db:
+        on_call = await db.execute(
+            select(Call.id).where(
+                Call.server == server, Call.linkedid == call_id, Call.customer_id == customer_id
+            )
+        )
+        if on_call.first() is not None:
+            return True
+        in_history = await db.execute(
+            select(InteractionEvent.id)
+            .where(
+                InteractionEvent.server == server,
+                InteractionEvent.call_linkedid == call_id,
+                InteractionEvent.customer_id == customer_id,
+            )
+            .limit(1)
+        )
+        return in_history.first() is not None
 
 
 async def _identify(request: web.Request, server: str, call_id: str, customer_id: int) -> None:

@@ -142,7 +142,8 @@ async def test_exports_page_links_history_and_hostile_caller_in_history_csv(
     sqlite_url: str, tmp_path: Path
 ) -> None:
     async with database(sqlite_url) as (_engine, sessions):
-        await add_user(sessions, "sue", "supervisor")
+        # An admin: the call never reached a queue, so it is in no supervisor's scope.
+        await add_user(sessions, "sue", "admin")
         writer = HistoryWriter(sessions, spill_dir=tmp_path / "spill")
         await writer.handle(ev.CallArrived(
             server="pbx1", call_id="3.1", at=1_772_535_600.0, key="arrived-3.1",
