@@ -58,6 +58,12 @@ class Operator:
     manual: bool = False
     talk: float | None = None
 
+    def ring_text(self) -> str:
+        """The rig's ``RING_1XX`` global for this phone (60: rings out every timeout)."""
+        if self.answer_after is None:
+            return "60"
+        return f"{self.answer_after:g}"
+
 
 DEFAULT_USERS = (
     User("cc", "cc-test-secret"),
@@ -103,4 +109,12 @@ class SimConfig:
     external_answer_after: float = 1.0  # an outside number dialled through the trunk answers
     atxfer_complete_after: float | None = 3.0  # Atxfer: consult this long, then the operator
     # hangs up (completing the transfer); None: wait for pbx.hangup_operator
+    # The dial plan to run: "rig" (the capture rig's extensions.conf and its config-more
+    # additions, tests/fixtures), "shipped" (deploy/asterisk/extensions.conf), or the path of
+    # an extensions.conf.
+    dialplan: str = "rig"
+    # Local channels into these contexts are simulated operators' phones: their Wait()
+    # steps ring and talk as the Operator config says (default_ring when not configured).
+    phone_contexts: tuple[str, ...] = ("agents",)
+    trunk_endpoint: str = "trunk"  # Dial(PJSIP/<number>@trunk) reaches the simulated provider
     extra: dict[str, str] = field(default_factory=dict)

@@ -1,8 +1,8 @@
 """SimPbx: the simulated Asterisk — events, channels, Local pairs, hang-ups, bridges.
 
-The dial plan (``dialplan.py``) and the queues (``queues.py``) run on top of this core. Every
-AMI event goes through :meth:`SimPbx.emit`, which builds the bytes once and hands them to the
-listeners (AMI sessions, transcript recorder, tests).
+The dial plan (``dialplan/``, an extensions.conf interpreter) and the queues (``queues.py``)
+run on top of this core. Every AMI event goes through :meth:`SimPbx.emit`, which builds the
+bytes once and hands them to the listeners (AMI sessions, transcript recorder, tests).
 """
 
 from __future__ import annotations
@@ -18,8 +18,14 @@ from typing import TYPE_CHECKING, Any
 
 from contact_center import aio
 from contact_center.sim.agistep import AgiStep, ScriptedAgi
-from contact_center.sim.config import SimConfig
-from contact_center.sim.errors import ChannelHungUp, NoSuchChannel, Redirected, TransferFailed
+from contact_center.sim.config import Operator, SimConfig
+from contact_center.sim.errors import (
+    ChannelHungUp,
+    NoSuchChannel,
+    Redirected,
+    SimError,
+    TransferFailed,
+)
 from contact_center.sim.model import UNKNOWN, Bridge, Channel, Member
 from contact_center.sim.records import CdrCsv, CdrRecord, QueueLog, Recording
 from contact_center.sim.wire import Headers, encode, timestamp
@@ -65,7 +71,8 @@ class SimPbx:
     """A fake Asterisk 22: an AMI TCP server plus a call model driven by a fixed dial plan."""
 
     def __init__(self, config: SimConfig | None = None, *, agi: AgiStep | None = None) -> None:
-        from contact_center.sim.dialplan import Dialplan
+        from contact_center.sim.dialplan.engine import Dialplan
+        from contact_center.sim.dialplan.sources import load_dialplan
         from contact_center.sim.queues import QueueEngine
 
         self.config = config or SimConfig()
@@ -78,7 +85,7 @@ class SimPbx:
         self.cdr_csv = CdrCsv(self.config.cdr_csv_path)
         self.operators = {op.interface: op for op in self.config.operators}
         self.queues = QueueEngine(self)
-        self.dialplan = Dialplan(self)
+        self.dialplan = Dialplan(self, load_dialplan(self.config.dialplan))
         self.processed_calls = 0
         self._seq = 0
         self._local_seq = 0
@@ -131,6 +138,13 @@ class SimPbx:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("simulator task %s failed", task.get_name(), exc_info=task.exception())
+
+    def operator(self, interface: str) -> Operator:
+        """How the phone of ``interface`` behaves: its Operator config, or it answers after
+        ``default_ring`` seconds."""
+        return self.operators.get(interface) or Operator(
+            interface, answer_after=self.config.default_ring
+        )
 
     # ---------------------------------------------------------------- events
     def subscribe(self, listener: Listener) -> Callable[[], None]:
@@ -381,17 +395,10 @@ class SimPbx:
                 self.write_cdr(ch)
                 now = time.time()
                 ch.cdr_start, ch.cdr_answer, ch.cdr_dest_channel = now, now, ""
-            ch.context, ch.exten, ch.priority = "cc-hangup-handler", "s", 1
-            queuestatus = ch.variables.get("QUEUESTATUS", "")
-            dialstatus = ch.variables.get("DIALSTATUS", "")
-            self.newexten(
-                ch,
-                "NoOp",
-                f"Hangup handler: cause {ch.cause} dialstatus {dialstatus} "
-                f"queuestatus {queuestatus}",
-            )
-            ch.priority = 2
-            self.newexten(ch, "Return", "")
+            try:
+                self.dialplan.run_hangup_handler(ch, handler)
+            except SimError as exc:
+                log.error("hang-up handler %s on %s failed: %s", handler, ch.name, exc)
         ch.hangup_handlers.clear()
 
     def write_cdr(self, ch: Channel) -> None:
@@ -490,8 +497,6 @@ class SimPbx:
         ``talk`` the phone hangs up by itself after ``dtmf_delay`` + ``talk`` seconds
         (``callersim,s``); otherwise it holds until :meth:`hangup` of :attr:`Call.phone`.
         ``dtmf`` digits are sent after ``dtmf_delay``."""
-        from contact_center.sim.dialplan import DIDS, TRUNK_CONTEXT
-
         variables = {"DTMF": dtmf, "DTMF_DELAY": str(dtmf_delay)}
         exten = "hold" if talk is None and not dtmf else "s"
         if talk is not None:
@@ -500,7 +505,7 @@ class SimPbx:
             variables["TALK"] = "600"
         one, two = self.dialplan.originate(
             did,
-            "inbound" if did in DIDS else TRUNK_CONTEXT,  # any other DID: [from-trunk] _X.
+            "inbound" if self.dialplan.exists("inbound", did) else "from-trunk",
             caller=(number, name),
             then=("callersim", exten, ""),
             variables=variables,

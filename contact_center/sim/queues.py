@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from contact_center.sim.config import Operator, QueueConfig
+from contact_center.sim.config import QueueConfig
 from contact_center.sim.errors import ChannelHungUp, SimError
 from contact_center.sim.model import Bridge, Channel, Member, QueueEntry, QueueStats
 
@@ -366,29 +366,24 @@ class QueueEngine:
         pbx.emit(
             "DialBegin", "call", [*ch.block(), *one.block("Dest"), ("DialString", m.interface)]
         )
-        operator = pbx.operators.get(m.interface) or Operator(
-            m.interface, answer_after=pbx.config.default_ring
-        )
-        phone = pbx.spawn(self.operator_phone(ch, q, m, one, two, operator), name=two.name)
+        self.ring_hooks(ch, q, m, one, two)
+        pbx.dialplan.prepare_phone(two)
+        phone = pbx.spawn(pbx.dialplan.run(two), name=two.name)
         return Attempt(m, one, two, phone, time.time())
 
-    async def operator_phone(
-        self, caller: Channel, q: QueueState, m: Member, one: Channel, two: Channel, op: Operator
+    def ring_hooks(
+        self, caller: Channel, q: QueueState, m: Member, one: Channel, two: Channel
     ) -> None:
-        """[agents] on the operator's ``;2``: ring, answer (scripted or by a person), talk."""
+        """What app_queue sees of the operator's ``;2`` running its dial plan: Ringing()
+        rings the member (DialState, member busy), Answer() answers the attempt and waits
+        until the queue has bridged the call."""
         pbx = self.pbx
-        dp = pbx.dialplan
-        exten = two.exten
-        try:
-            dp.app(two, "NoOp", f"Operator {exten} is being called by {two.caller_id}")
-            ring = "60" if op.answer_after is None else _secs(op.answer_after)
-            dp.set(two, "RING", ring)
-            dp.app(two, "Ringing")
+
+        async def ringing() -> None:
             pbx.set_state(one, 5)
             one.exten = q.name
             pbx.newexten(one, "AppQueue", "(Outgoing Line)")
             pbx.set_connected(one, caller.caller_num, caller.caller_name)
-            dp.app(two, "Wait", ring)
             pbx.emit(
                 "DialState",
                 "call",
@@ -397,23 +392,13 @@ class QueueEngine:
             pbx.device_state(m.interface, "INUSE")
             self.member_event("QueueMemberStatus", m)
             self.update_avail(q)
-            if op.manual:
-                await pbx.wait_for_event(two, two.manual_answer, None)
-            elif op.answer_after is None:
-                await pbx.wait(two, None)
-            else:
-                await pbx.wait(two, op.answer_after)
-            dp.app(two, "Answer")
+
+        async def answered() -> None:
             pbx.set_state(one, 6)
             one.answered_event.set()
             await pbx.wait_for_event(two, one.proceed, None)
-            talk = "600" if op.talk is None else _secs(op.talk)
-            dp.app(two, "Wait", talk)
-            await pbx.wait(two, None if op.talk is None else op.talk)
-            dp.hangup_app(two)
-        except ChannelHungUp:
-            pass
-        pbx.finish(two)
+
+        two.on_ringing, two.on_answer = ringing, answered
 
     def ring_no_answer(self, ch: Channel, q: QueueState, a: Attempt) -> None:
         pbx = self.pbx
@@ -475,7 +460,6 @@ class QueueEngine:
         pbx.emit("DialEnd", "call", [*ch.block(), *dest, ("DialStatus", "ANSWER")])
         pbx.device_state(m.interface, "INUSE")
         pbx.emit_channel("MusicOnHoldStop", "call", ch)
-        pbx.set_state(a.two, 6)
         pbx.device_state(m.interface, "INUSE")
         position = self.leave(ch, q, entry)
         del position
@@ -700,7 +684,7 @@ class QueueEngine:
             raise pbx.interrupt(ch)
         return "CONTINUE"
 
-    async def dial_external(self, ch: Channel, number: str, timeout: float) -> None:
+    async def dial_external(self, ch: Channel, number: str, timeout: float) -> str:
         """Dial(PJSIP/<number>@trunk): an outside party that answers after
         ``external_answer_after`` seconds and stays until either side hangs up."""
         pbx = self.pbx
@@ -740,34 +724,54 @@ class QueueEngine:
             pbx.bridge_leave(bridge, far)
             pbx.bridge_destroy(bridge)
             pbx.finish(far)
+        return "ANSWER"
 
-    async def dial_operator(self, ch: Channel, interface: str, timeout: float) -> None:
-        """Dial() of an operator outside any queue (transfer targets)."""
+    async def dial_local(self, ch: Channel, exten: str, context: str, timeout: float) -> str:
+        """Dial(Local/<exten>@<context>) outside any queue: the ``;2`` runs the dial plan
+        (an operator's phone, a customer's phone); returns DIALSTATUS."""
         pbx = self.pbx
-        exten, _, context = interface.partition("/")[2].partition("@")
         one, two = pbx.local_pair(exten, context, linkedid=ch.linkedid)
         two.origin = "dial"
         pbx.newexten(one, "AppDial", "(Outgoing Line)")
         pbx.set_callerid(one, ch.caller_num, ch.caller_name)
         pbx.set_callerid(two, ch.caller_num, ch.caller_name)
         pbx.local_bridge_event(one, two)
-        pbx.emit("DialBegin", "call", [*ch.block(), *one.block("Dest"), ("DialString", interface)])
-        operator = pbx.operators.get(interface) or Operator(interface)
-        member = Member("", interface, operator.name or interface, interface)
-        q = QueueState(QueueConfig(""))
-        phone = pbx.spawn(self.operator_phone(ch, q, member, one, two, operator), name=two.name)
-        attempt = Attempt(member, one, two, phone, time.time())
-        if not await pbx.wait_for_event(ch, one.answered_event, timeout):
+        dial_string = f"{exten}@{context}"  # app_dial reports it without the technology
+        pbx.emit(
+            "DialBegin", "call", [*ch.block(), *one.block("Dest"), ("DialString", dial_string)]
+        )
+
+        async def ringing() -> None:
+            pbx.set_state(one, 5)
+            pbx.emit(
+                "DialState", "call", [*ch.block(), *one.block("Dest"), ("DialStatus", "RINGING")]
+            )
+
+        async def answered() -> None:
+            pbx.set_state(one, 6)
+            one.answered_event.set()
+            await pbx.wait_for_event(two, one.proceed, None)
+
+        two.on_ringing, two.on_answer = ringing, answered
+        pbx.dialplan.prepare_phone(two)
+        phone = pbx.spawn(pbx.dialplan.run(two), name=two.name)
+        try:
+            answered_in_time = await pbx.wait_for_event(ch, one.answered_event, timeout or None)
+        except ChannelHungUp:
+            pbx.emit("DialEnd", "call", [*ch.block(), *one.block("Dest"), ("DialStatus", "CANCEL")])
+            await self._hang_up_leg(one, two, phone)
+            raise
+        if not answered_in_time:
             pbx.emit(
                 "DialEnd", "call", [*ch.block(), *one.block("Dest"), ("DialStatus", "NOANSWER")]
             )
-            await self.drop_attempt(q, attempt)
-            return
+            await self._hang_up_leg(one, two, phone, cause=0)
+            return "NOANSWER"
         pbx.emit("DialEnd", "call", [*ch.block(), *one.block("Dest"), ("DialStatus", "ANSWER")])
-        pbx.set_state(two, 6)
         bridge = pbx.bridge_create()
         pbx.bridge_enter(bridge, one)
         pbx.bridge_enter(bridge, ch)
+        ch.cdr_dest_channel = one.name
         one.proceed.set()
         pbx.answer_dialer(ch)
         try:
@@ -776,7 +780,20 @@ class QueueEngine:
             pbx.bridge_leave(bridge, ch)
             pbx.bridge_leave(bridge, one)
             pbx.bridge_destroy(bridge)
-            await self.drop_attempt(q, attempt)
+            await self._hang_up_leg(one, two, phone)
+        return "ANSWER"
+
+    async def _hang_up_leg(
+        self, one: Channel, two: Channel, phone: asyncio.Task[Any], cause: int = 16
+    ) -> None:
+        pbx = self.pbx
+        if not one.dead:
+            if not two.dead:
+                pbx.peer_hangup(two, cause)
+            one.peer = None
+            one.cause = cause
+            pbx.finish(one, soft=False)
+        await asyncio.shield(phone)
 
 
 def _secs(value: float) -> str:

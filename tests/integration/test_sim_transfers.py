@@ -92,7 +92,7 @@ async def test_blind_transfer_to_an_operator_rings_that_operator(rig: Rig) -> No
     call, operator = await answered_support_call(rig)
 
     await rig.ami.action("BlindTransfer", Channel=operator, Context="transfer-targets", Exten="103")
-    dial = await rig.log.wait("DialBegin", DialString="Local/103@agents")
+    dial = await rig.log.wait("DialBegin", DialString="103@agents")  # no technology (17)
     bridged = await rig.log.wait(
         "DialEnd", DialStatus="ANSWER", DestChannel=dial.get("DestChannel")
     )
