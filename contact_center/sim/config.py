@@ -57,6 +57,7 @@ class Operator:
     answer_after: float | None = 1.0
     manual: bool = False
     talk: float | None = None
+    busy: bool = False  # a PJSIP phone that answers "486 Busy Here"
 
     def ring_text(self) -> str:
         """The rig's ``RING_1XX`` global for this phone (60: rings out every timeout)."""
@@ -117,4 +118,6 @@ class SimConfig:
     # steps ring and talk as the Operator config says (default_ring when not configured).
     phone_contexts: tuple[str, ...] = ("agents",)
     trunk_endpoint: str = "trunk"  # Dial(PJSIP/<number>@trunk) reaches the simulated provider
+    trunk_context: str = "from-trunk"  # where provider calls arrive (pjsip.conf context)
+    phone_context: str = "operators"  # the operators' PJSIP endpoints' context
     extra: dict[str, str] = field(default_factory=dict)

@@ -71,7 +71,8 @@ class Channel:
     redirect_to: tuple[str, str, int] | None = None
     transfer_to: tuple[str, str] | None = None  # blind transfer asked by this (operator) leg
     attended_to: Channel | None = None  # attended transfer: the target leg being consulted
-    origin: str = "originate"  # who created the Local pair: originate | queue | dial
+    origin: str = "originate"  # who created the Local pair: originate | queue | dial | pjsip
+    dnid: str = ""  # the number this channel dialled (a provider call: the DID)
     # The dial plan's state beyond context/exten/priority.
     timeouts: dict[str, float] = field(default_factory=dict)  # TIMEOUT(digit|response)
     gosub_stack: list[tuple[str, str, int]] = field(default_factory=list)

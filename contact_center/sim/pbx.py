@@ -73,6 +73,7 @@ class SimPbx:
     def __init__(self, config: SimConfig | None = None, *, agi: AgiStep | None = None) -> None:
         from contact_center.sim.dialplan.engine import Dialplan
         from contact_center.sim.dialplan.sources import load_dialplan
+        from contact_center.sim.phones import Phones
         from contact_center.sim.queues import QueueEngine
 
         self.config = config or SimConfig()
@@ -85,6 +86,7 @@ class SimPbx:
         self.cdr_csv = CdrCsv(self.config.cdr_csv_path)
         self.operators = {op.interface: op for op in self.config.operators}
         self.queues = QueueEngine(self)
+        self.phones = Phones(self)
         self.dialplan = Dialplan(self, load_dialplan(self.config.dialplan))
         self.processed_calls = 0
         self._seq = 0
@@ -354,6 +356,15 @@ class SimPbx:
         ch.cause = cause
         ch.hangup_requested.set()
 
+    def remote_hangup(self, ch: Channel, cause: int = 16) -> None:
+        """A SIP peer sent BYE (or 486 Busy): ``HangupRequest`` without a Cause header, as
+        chan_pjsip reports it (capture 27)."""
+        if ch.dead or ch.hangup_requested.is_set():
+            return
+        self.emit_channel("HangupRequest", "call", ch)
+        ch.cause = cause
+        ch.hangup_requested.set()
+
     def finish(
         self, ch: Channel, *, soft: bool = True, cdr: bool = True, device: bool = True
     ) -> None:
@@ -492,11 +503,18 @@ class SimPbx:
         dtmf_delay: float = 1.0,
         talk: float | None = None,
     ) -> Call:
-        """A caller dials ``did`` (the rig's DIDs run ``[inbound]``, any other number the
-        deploy dial plan's ``[from-trunk]``: AGI main, then the queue it chose). With
-        ``talk`` the phone hangs up by itself after ``dtmf_delay`` + ``talk`` seconds
-        (``callersim,s``); otherwise it holds until :meth:`hangup` of :attr:`Call.phone`.
-        ``dtmf`` digits are sent after ``dtmf_delay``."""
+        """A caller dials ``did``. With a dial plan that has ``[inbound]`` ``did`` (the
+        rig) the caller is a Local pair whose ``;1`` runs ``[callersim]``; otherwise the
+        call comes from the simulated provider: ``PJSIP/trunk-…`` into the trunk context
+        (the shipped ``[from-trunk]``), and :attr:`Call.phone` is that same channel. With
+        ``talk`` the caller hangs up by itself after ``dtmf_delay`` + ``talk`` seconds;
+        otherwise it holds until :meth:`hangup` of :attr:`Call.phone`. ``dtmf`` digits
+        are sent after ``dtmf_delay``."""
+        if not self.dialplan.exists("inbound", did) and self.dialplan.exists(
+            self.config.trunk_context, did
+        ):
+            ch = self.phones.arrive(did, number, name, dtmf=dtmf, dtmf_delay=dtmf_delay, talk=talk)
+            return Call(ch.name, ch.name, ch.uniqueid, ch.linkedid)
         variables = {"DTMF": dtmf, "DTMF_DELAY": str(dtmf_delay)}
         exten = "hold" if talk is None and not dtmf else "s"
         if talk is not None:
@@ -505,7 +523,7 @@ class SimPbx:
             variables["TALK"] = "600"
         one, two = self.dialplan.originate(
             did,
-            "inbound" if self.dialplan.exists("inbound", did) else "from-trunk",
+            "inbound",
             caller=(number, name),
             then=("callersim", exten, ""),
             variables=variables,
@@ -535,30 +553,57 @@ class SimPbx:
         """Hang up a channel by name (what AMI ``Hangup`` does)."""
         self.request_hangup(self.find(channel), cause)
 
+    def phone_channels(self, interface: str) -> list[Channel]:
+        """The live channels that are the phone of ``interface``: a Local pair's ``;2``
+        (``Local/101@agents``) or a PJSIP phone's own channel (``PJSIP/101``)."""
+        return [
+            ch
+            for ch in self.channels.values()
+            if ch.device == interface
+            and not ch.dead
+            and (ch.name.endswith(";2") or not ch.name.startswith("Local/"))
+        ]
+
+    def operator_leg(self, interface: str) -> Channel | None:
+        """The leg of ``interface`` bridged with a caller (a Local ``;1`` or the phone)."""
+        for ch in self.channels.values():
+            if ch.device != interface or ch.dead or ch.bridge is None:
+                continue
+            if ch.name.endswith(";1") or not ch.name.startswith("Local/"):
+                return ch
+        return None
+
+    async def hangup_caller(self, call: Call) -> None:
+        """The caller hangs up: the Local caller's phone ``;1`` is hung up, a provider
+        caller sends BYE."""
+        ch = self.find(call.phone)
+        if ch.name.startswith("Local/"):
+            self.request_hangup(ch)
+        else:
+            self.remote_hangup(ch)
+
     async def answer(self, interface: str) -> None:
-        """A person answers the ringing phone of operator ``interface`` (``Local/101@agents``)."""
-        for ch in list(self.channels.values()):
-            if ch.device == interface and ch.name.endswith(";2") and not ch.dead:
-                ch.manual_answer.set()
+        """A person answers the ringing phone of operator ``interface``."""
+        for ch in self.phone_channels(interface):
+            ch.manual_answer.set()
 
     async def blind_transfer(
         self, interface: str, exten: str, context: str = "transfer-targets"
     ) -> None:
         """The operator ``interface`` blind-transfers their caller (features ``#1``)."""
-        for ch in list(self.channels.values()):
-            if ch.device == interface and ch.name.endswith(";1") and ch.bridge and not ch.dead:
-                self.transfer_blind(ch, context, exten)
-                return
-        raise NoSuchChannel(f"{interface} is not in a call")
+        ch = self.operator_leg(interface)
+        if ch is None:
+            raise NoSuchChannel(f"{interface} is not in a call")
+        self.transfer_blind(ch, context, exten)
 
     def transferable(self, ch: Channel) -> bool:
         """Whether ``ch`` is an operator leg bridged with a queue caller (what the
         simulator can transfer; the queue then reports ``AgentComplete Reason: transfer``)."""
-        peer = ch.peer
+        dialled = ch.peer if ch.name.startswith("Local/") else ch
         return (
             ch.bridge is not None
-            and peer is not None
-            and peer.origin == "queue"
+            and dialled is not None
+            and dialled.origin == "queue"
             and ch.transfer_to is None
             and ch.attended_to is None
             and not ch.hangup_requested.is_set()
@@ -592,9 +637,11 @@ class SimPbx:
 
     async def hangup_operator(self, interface: str) -> None:
         """The operator ``interface`` hangs up their phone (ends the conversation)."""
-        for ch in list(self.channels.values()):
-            if ch.device == interface and ch.name.endswith(";2") and not ch.dead:
+        for ch in self.phone_channels(interface):
+            if ch.name.startswith("Local/"):
                 self.request_hangup(ch)
+            else:
+                self.remote_hangup(ch)  # the phone's BYE
 
     def members(self, interface: str) -> list[Member]:
         queues = self.queues.queues.values()

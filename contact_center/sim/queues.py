@@ -38,8 +38,8 @@ class Attempt:
     """One operator being rung for one caller."""
 
     member: Member
-    one: Channel
-    two: Channel
+    one: Channel  # the leg bridged with the caller (Local ;1, or the PJSIP phone itself)
+    two: Channel | None  # the Local ;2 running the phone's dial plan (None for PJSIP)
     phone: asyncio.Task[Any]
     started: float
 
@@ -339,6 +339,8 @@ class QueueEngine:
         pbx = self.pbx
         m.busy = True
         self.busy.add(m.interface)
+        if m.interface.startswith("PJSIP/"):
+            return self.ring_pjsip(ch, q, m)
         exten, _, context = m.interface.partition("/")[2].partition("@")
         one, two = pbx.local_pair(exten, context or "agents", linkedid=ch.linkedid)
         two.origin = "queue"
@@ -352,6 +354,43 @@ class QueueEngine:
         pbx.set_callerid(two, ch.caller_num, ch.caller_name)
         pbx.set_connected(two, ch.caller_num, ch.caller_name)
         pbx.local_bridge_event(one, two)
+        self.agent_called(ch, q, m, one)
+        self.ring_hooks(ch, q, m, one, two)
+        pbx.dialplan.prepare_phone(two)
+        phone = pbx.spawn(pbx.dialplan.run(two), name=two.name)
+        return Attempt(m, one, two, phone, time.time())
+
+    def ring_pjsip(self, ch: Channel, q: QueueState, m: Member) -> Attempt:
+        """A PJSIP member: one channel, the phone itself (capture 27's shapes)."""
+        pbx = self.pbx
+        phone = pbx.phones.outgoing(m.interface.partition("/")[2], ch)
+        phone.origin = "queue"
+        phone.exten = q.name  # app_queue gives the member's channel the caller's extension
+        self.agent_called(ch, q, m, phone)
+        if (ch.conn_num, ch.conn_name) != (phone.caller_num, phone.caller_name):
+            pbx.set_connected(ch, phone.caller_num, phone.caller_name)  # only a change is sent
+
+        async def ringing() -> None:
+            pbx.set_connected(phone, ch.caller_num, ch.caller_name)
+            pbx.device_state(m.interface, "RINGING")
+            self.member_event("QueueMemberStatus", m)
+            self.update_avail(q)
+            pbx.emit(
+                "DialState",
+                "call",
+                [*ch.block(), *self.agent_dest(phone, q.name, ch), ("DialStatus", "RINGING")],
+            )
+
+        async def answered() -> None:
+            phone.answered_event.set()
+            await pbx.wait_for_event(phone, phone.proceed, None)
+
+        op = pbx.operator(m.interface)
+        task = pbx.spawn(pbx.phones.ring(phone, op, ringing, answered), name=phone.name)
+        return Attempt(m, phone, None, task, time.time())
+
+    def agent_called(self, ch: Channel, q: QueueState, m: Member, one: Channel) -> None:
+        pbx = self.pbx
         pbx.emit(
             "AgentCalled",
             "agent",
@@ -366,10 +405,6 @@ class QueueEngine:
         pbx.emit(
             "DialBegin", "call", [*ch.block(), *one.block("Dest"), ("DialString", m.interface)]
         )
-        self.ring_hooks(ch, q, m, one, two)
-        pbx.dialplan.prepare_phone(two)
-        phone = pbx.spawn(pbx.dialplan.run(two), name=two.name)
-        return Attempt(m, one, two, phone, time.time())
 
     def ring_hooks(
         self, caller: Channel, q: QueueState, m: Member, one: Channel, two: Channel
@@ -427,8 +462,10 @@ class QueueEngine:
             pbx.dialplan.resume_elsewhere(a.one)
             pbx.spawn(self.free_after(q, a), name=f"free {a.member.interface}")
             return
-        if not a.one.dead:
-            if a.two is not None and not a.two.dead:
+        if a.two is None:  # a PJSIP phone: its own channel ends
+            await pbx.phones.drop(a.one, a.phone, cause=16 if a.one.state == 6 else 0)
+        elif not a.one.dead:
+            if not a.two.dead:
                 pbx.peer_hangup(a.two, 16)
             a.one.peer = None
             pbx.finish(a.one, soft=False, cdr=False, device=False)
@@ -516,10 +553,15 @@ class QueueEngine:
             ("TalkTime", str(talk)),
             ("Reason", reason),
         ]
-        first, second = (ch, one) if caller_left else (one, ch)
-        pbx.bridge_leave(bridge, first)
-        pbx.emit("AgentComplete", "agent", complete)
-        pbx.bridge_leave(bridge, second)
+        if caller_left:
+            # app_queue reports the completion before the caller's BridgeLeave (capture 27;
+            # the Local captures show either order)
+            pbx.emit("AgentComplete", "agent", complete)
+            pbx.bridge_leave(bridge, ch)
+        else:
+            pbx.bridge_leave(bridge, one)
+            pbx.emit("AgentComplete", "agent", complete)
+        pbx.bridge_leave(bridge, one if caller_left else ch)
         pbx.bridge_destroy(bridge)
         q.stats.record_complete(hold, talk, q.config.servicelevel)
         event = "COMPLETECALLER" if caller_left else "COMPLETEAGENT"
@@ -683,48 +725,6 @@ class QueueEngine:
         if ch.hangup_requested.is_set():
             raise pbx.interrupt(ch)
         return "CONTINUE"
-
-    async def dial_external(self, ch: Channel, number: str, timeout: float) -> str:
-        """Dial(PJSIP/<number>@trunk): an outside party that answers after
-        ``external_answer_after`` seconds and stays until either side hangs up."""
-        pbx = self.pbx
-        far = Channel(
-            f"PJSIP/trunk-{pbx.new_local_suffix()}",
-            pbx.new_uniqueid(),
-            ch.linkedid,
-            "from-trunk",
-            number,
-            "PJSIP/trunk",
-        )
-        far.set_caller(number, "")
-        far.set_connected(ch.caller_num, ch.caller_name)
-        pbx.channels[far.name] = far
-        pbx.emit_channel("Newchannel", "call", far)
-        dest = [*ch.block(), *far.block("Dest")]
-        pbx.emit("DialBegin", "call", [*dest, ("DialString", f"{number}@trunk")])
-        pbx.set_state(far, 5)
-        answer_after = min(timeout, pbx.config.external_answer_after)
-        try:
-            await pbx.wait(ch, answer_after)
-        except ChannelHungUp:
-            pbx.emit("DialEnd", "call", [*ch.block(), *far.block("Dest"), ("DialStatus", "CANCEL")])
-            pbx.finish(far)
-            raise
-        pbx.set_state(far, 6)
-        pbx.emit("DialEnd", "call", [*ch.block(), *far.block("Dest"), ("DialStatus", "ANSWER")])
-        pbx.set_connected(ch, number, "")
-        bridge = pbx.bridge_create()
-        pbx.bridge_enter(bridge, far)
-        pbx.bridge_enter(bridge, ch)
-        ch.cdr_dest_channel = far.name
-        try:
-            await pbx.wait_for_event(ch, far.hangup_requested, None)
-        finally:
-            pbx.bridge_leave(bridge, ch)
-            pbx.bridge_leave(bridge, far)
-            pbx.bridge_destroy(bridge)
-            pbx.finish(far)
-        return "ANSWER"
 
     async def dial_local(self, ch: Channel, exten: str, context: str, timeout: float) -> str:
         """Dial(Local/<exten>@<context>) outside any queue: the ``;2`` runs the dial plan

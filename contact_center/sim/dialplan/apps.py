@@ -122,6 +122,9 @@ class Applications:
         if ch.state == 6:
             return
         pbx.set_state(ch, 6)
+        if not ch.name.startswith("Local/"):
+            pbx.device_state(ch.device, "INUSE")
+            return
         one = ch.peer
         if one is None or one.dead:
             return

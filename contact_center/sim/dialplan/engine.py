@@ -336,7 +336,9 @@ class Dialplan:
         if tech == "PJSIP":
             number, at, endpoint = resource.partition("@")
             if at and endpoint == self.pbx.config.trunk_endpoint:
-                return await queues.dial_external(ch, number, timeout)
+                return await self.pbx.phones.dial_provider(ch, number, timeout)
+            if not at:
+                return await self.pbx.phones.dial(ch, number, timeout)
         raise AppError(f"Dial({target}): technology {tech} is not simulated")
 
     async def voicemail(self, ch: Channel, data: str) -> None:
