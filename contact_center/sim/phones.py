@@ -189,8 +189,10 @@ class Phones:
             await self.drop(phone, task, cause=17 if status == "BUSY" else 0)
             return status
         pbx.emit("DialEnd", "call", [*dest(), ("DialStatus", "ANSWER")])
-        await self.talk(ch, phone)
-        await self.drop(phone, task)
+        try:
+            await self.talk(ch, phone)
+        finally:
+            await self.drop(phone, task)
         return "ANSWER"
 
     async def talk(self, ch: Channel, other: Channel) -> None:

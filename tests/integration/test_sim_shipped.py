@@ -12,6 +12,7 @@ one channel. Runs of one repeated event (DTMF digits: the IVR menus differ) coun
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ import pytest
 from contact_center.config import AgiSettings
 from contact_center.ivr.service import IvrService
 from contact_center.sim.agi import FastAgiStep
+from contact_center.sim.agistep import AgiStep
 from contact_center.sim.config import Operator
 from contact_center.sim.pbx import SimPbx
 from contact_center.testing import FIXTURES, AmiClient, EventLog, sim_config
@@ -37,6 +39,7 @@ NOT_COMPARED = {
 VOLATILE_HEADERS = {"Timestamp"}
 ANNA = Operator("PJSIP/101", "Anna", answer_after=1.0)
 BORIS_NEVER = Operator("PJSIP/102", "Boris", answer_after=None)
+ANNA_NEVER = Operator("PJSIP/101", "Anna", answer_after=None)
 
 Shape = list[tuple[str, tuple[str, ...]]]
 
@@ -68,6 +71,15 @@ def capture_call(label: str, occurrence: int = 1) -> list[list[tuple[str, str]]]
     return _frames(records[start:end])
 
 
+def capture_between(after: str, before: str) -> list[list[tuple[str, str]]]:
+    """The frames of capture 27 between two notes (a call no SIP caller started)."""
+    records = [json.loads(line) for line in CAPTURE.read_text().splitlines()]
+    notes = [(i, r["text"]) for i, r in enumerate(records) if r.get("kind") == "note"]
+    start = next(i for i, text in notes if text.startswith(after))
+    end = next(i for i, text in notes if i > start and text.startswith(before))
+    return _frames(records[start:end])
+
+
 def shapes(frames: list[list[tuple[str, str]]]) -> dict[str, Shape]:
     """Per channel role (``trunk-0``, ``phone-0``, ``phone-1`` in order of appearance):
     the events about that channel, as (name, header names)."""
@@ -89,6 +101,13 @@ def shapes(frames: list[list[tuple[str, str]]]) -> dict[str, Shape]:
         if not shape or shape[-1] != entry:
             shape.append(entry)
     return out
+
+
+def until(shape: dict[str, Shape], role: str, event: str) -> dict[str, Shape]:
+    """Only ``role``'s events up to (not including) its first ``event``."""
+    names = [name for name, _ in shape.get(role, [])]
+    end = names.index(event) if event in names else len(names)
+    return {role: shape.get(role, [])[:end]}
 
 
 def differences(want: dict[str, Shape], got: dict[str, Shape]) -> list[str]:
@@ -153,18 +172,52 @@ def operators() -> list[Operator]:
     return [ANNA]
 
 
-@pytest.fixture
-async def shipped(
-    ivr: IvrService, tmp_path: Path, operators: list[Operator]
+@contextlib.asynccontextmanager
+async def shipped_pbx(
+    tmp_path: Path, operators: list[Operator], agi: AgiStep, **config: Any
 ) -> AsyncIterator[Shipped]:
-    config = sim_config(tmp_path, operators=operators, dialplan="shipped", agi_port=ivr.port)
-    async with SimPbx(config, agi=FastAgiStep(timeout=10)) as pbx:
+    settings = sim_config(tmp_path, operators=operators, dialplan="shipped", **config)
+    async with SimPbx(settings, agi=agi) as pbx:
         ami = await AmiClient.connect(pbx.host, pbx.port)
         await ami.login()
         try:
             yield Shipped(pbx, ami, EventLog(pbx))
         finally:
             await ami.close()
+
+
+@pytest.fixture
+async def shipped(
+    ivr: IvrService, tmp_path: Path, operators: list[Operator]
+) -> AsyncIterator[Shipped]:
+    async with shipped_pbx(
+        tmp_path, operators, FastAgiStep(timeout=10), agi_port=ivr.port
+    ) as running:
+        yield running
+
+
+@dataclass(frozen=True)
+class Route:
+    """A stand-in for our IVR's routing decision (an ``AGI()`` step without FastAGI): sets
+    what the IVR sets in capture 27 and, like its voicemail branch, may move the call."""
+
+    variables: tuple[tuple[str, str], ...] = ()
+    goto: tuple[str, str, str] | None = None
+    digits: int = 1  # the caller's menu choice, read first
+
+    async def __call__(self, channel: Any, url: str, args: list[str]) -> str:
+        for _ in range(self.digits):
+            await channel.agi_read_digit(5.0)
+        for name, value in self.variables:
+            channel.agi_set_variable(name, value)
+        if self.goto is not None:
+            for what, value in zip(("context", "extension", "priority"), self.goto, strict=True):
+                channel.agi_set_location(what, value)
+        return "SUCCESS"
+
+
+STICKY = Route((("CC_QUEUE", "support"), ("CC_PREFERRED", "PJSIP/101"),
+                ("CC_PREFERRED_SECONDS", "15")))  # fmt: skip
 
 
 async def test_a_provider_call_through_the_ivr_is_answered_by_pjsip_101(shipped: Shipped) -> None:
@@ -195,3 +248,117 @@ async def test_ring_no_answer_moves_to_the_next_phone(shipped: Shipped) -> None:
     rna = shipped.log.named("AgentRingNoAnswer")[0]
     assert rna.get("DestChannel").startswith("PJSIP/102-")
     assert [] == differences(shapes(capture_call("c4_rna")), shapes(shipped.frames()))
+
+
+@pytest.mark.parametrize("operators", [[ANNA_NEVER]])
+async def test_a_caller_hanging_up_while_the_queue_rings_a_phone_abandons(
+    shipped: Shipped,
+) -> None:
+    shipped.pbx.queues.add_member("support", "PJSIP/101", "Anna")
+    call = await shipped.pbx.place_call(DID, "79035550001", "Live Caller", dtmf="2")
+    await shipped.ami.wait_event("DialState", timeout=10, Channel=call.channel)
+    await shipped.pbx.hangup_caller(call)
+    await shipped.ami.wait_event("Hangup", Channel=call.channel)
+    await wait_for(lambda: not shipped.pbx.channels, 5)
+
+    assert 1 == len(shipped.log.named("QueueCallerAbandon"))
+    assert [] == differences(shapes(capture_call("c3b_abandon")), shapes(shipped.frames()))
+
+
+async def test_a_sticky_call_rings_the_preferred_phone_with_dial(tmp_path: Path) -> None:
+    async with shipped_pbx(tmp_path, [ANNA], STICKY) as shipped:
+        call = await shipped.pbx.place_call(DID, "79161112233", "Live Caller", dtmf="2")
+        answered = await shipped.ami.wait_event(
+            "DialEnd", timeout=10, Channel=call.channel, DialStatus="ANSWER"
+        )
+        await shipped.pbx.hangup_caller(call)
+        await wait_for(lambda: not shipped.pbx.channels, 5)
+
+    assert answered["DestChannel"].startswith("PJSIP/101-")
+    assert [] == shipped.log.named("QueueCallerJoin")  # the preferred operator answered
+    dial = shipped.log.named("DialBegin")[0]
+    assert ("101", "support") == (dial.get("DialString"), dial.get("DestCallerIDNum"))
+    want = shapes(capture_call("e4_rec_conf", 1))  # then recorded and conferenced: cut there
+    got = shapes(shipped.frames())
+    for role in ("trunk-0", "phone-0"):
+        assert [] == differences(until(want, role, "BridgeEnter"), until(got, role, "BridgeEnter"))
+
+
+async def test_a_sticky_call_the_caller_leaves_while_the_phone_rings(tmp_path: Path) -> None:
+    async with shipped_pbx(tmp_path, [ANNA_NEVER], STICKY) as shipped:
+        call = await shipped.pbx.place_call(DID, "79161112233", "Live Caller", dtmf="2")
+        await shipped.ami.wait_event("DialState", timeout=10, Channel=call.channel)
+        await shipped.pbx.hangup_caller(call)
+        await wait_for(lambda: not shipped.pbx.channels, 5)
+
+    assert ["CANCEL"] == [e.get("DialStatus") for e in shipped.log.named("DialEnd")]
+    assert [] == differences(shapes(capture_call("c3_abandon")), shapes(shipped.frames()))
+
+
+async def test_a_caller_nobody_can_take_leaves_a_voicemail(tmp_path: Path) -> None:
+    route = Route((("CC_TRANSFER", "support@voicemail"),), goto=("voicemail", "support", "1"))
+    async with shipped_pbx(tmp_path, [], route) as shipped:
+        # the caller speaks after the greeting (1 s) and hangs up 3 s after pressing 9
+        await shipped.pbx.place_call(DID, "79035550013", "Live Caller", dtmf="9", talk=3)
+        waiting = await shipped.ami.wait_event("MessageWaiting", timeout=10)
+        await wait_for(lambda: not shipped.pbx.channels, 5)
+
+    assert ("support@contact-center", "1") == (waiting["Mailbox"], waiting["New"])
+    userfield = [e.get("UserField") for e in shipped.log.named("Cdr")]
+    assert ["voicemail:support"] == userfield
+    assert [] == differences(shapes(capture_call("v2_voicemail")), shapes(shipped.frames()))
+
+
+async def test_click_to_call_rings_the_operators_phone_then_the_customer(tmp_path: Path) -> None:
+    manual = Operator("PJSIP/101", "Anna", manual=True)
+    async with shipped_pbx(tmp_path, [manual], Route(digits=0)) as shipped:
+        await shipped.ami.action(
+            "Originate", Channel="PJSIP/101", Context="cc-originate", Exten="+79161112233",
+            CallerID='"Anna" <+79161112233>', ChannelId="cc-out-7", Async="true",
+        )  # fmt: skip
+        await shipped.ami.wait_event("DialState", DestUniqueid="cc-out-7")
+        assert [] == shipped.log.named("DialBegin", DialString="+79161112233@trunk")  # ringing
+
+        await shipped.pbx.answer("PJSIP/101")
+        dialled = await shipped.ami.wait_event("DialBegin", DialString="+79161112233@trunk")
+        answered = await shipped.ami.wait_event(
+            "DialEnd", DialStatus="ANSWER", DestChannel=dialled["DestChannel"]
+        )
+        await shipped.ami.wait_event("BridgeEnter", Channel=answered["DestChannel"])
+        await shipped.ami.action("Hangup", Channel=answered["DestChannel"])  # customer hangs up
+        await shipped.ami.wait_event("Hangup", Uniqueid="cc-out-7")
+        await wait_for(lambda: not shipped.pbx.channels, 5)
+
+    assert answered["DestChannel"].startswith("PJSIP/trunk-")
+    assert ("cc-out-7", "cc-out-7") == (answered["Uniqueid"], answered["DestLinkedid"])
+    response = shipped.log.named("OriginateResponse")[0]
+    assert ("Success", "4") == (response.get("Response"), response.get("Reason"))
+    # capture 27's provider refused that call (CONGESTION): compare up to the customer's leg
+    want = shapes(capture_between("sipp caller: end v2_voicemail", "sipp caller: start s1_spy"))
+    got = shapes(shipped.frames())
+    assert [] == differences(
+        until(want, "phone-0", "DialBegin"), until(got, "phone-0", "DialBegin")
+    )
+
+
+async def test_a_supervisor_listens_to_an_operator_with_chanspy(shipped: Shipped) -> None:
+    shipped.pbx.queues.add_member("support", "PJSIP/101", "Anna")
+    call = await shipped.pbx.place_call(DID, "79035550014", "Live Caller", dtmf="2")
+    await shipped.ami.wait_event("AgentConnect", timeout=10, Channel=call.channel)
+    await shipped.ami.action(
+        "Originate", Channel="PJSIP/102", Context="supervisor", Exten="listen",
+        CallerID='"sue" <sue>', Variable="CHANSPY_TARGET=PJSIP/101", Async="true",
+    )  # fmt: skip
+    start = await shipped.ami.wait_event("ChanSpyStart")
+    spyer = start["SpyerChannel"]
+    await shipped.ami.action("Hangup", Channel=spyer)
+    await shipped.ami.wait_event("ChanSpyStop")
+    await shipped.pbx.hangup_caller(call)
+    await wait_for(lambda: not shipped.pbx.channels, 5)
+
+    assert spyer.startswith("PJSIP/102-") and start["SpyeeChannel"].startswith("PJSIP/101-")
+    want = shapes(capture_call("s1_spy"))
+    got = shapes(shipped.frames())
+    assert [] == differences(
+        {"phone-1": want["phone-1"]}, {"phone-1": got["phone-1"]}
+    )  # the supervisor's phone

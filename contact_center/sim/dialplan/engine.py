@@ -362,6 +362,7 @@ class Dialplan:
                 ch,
                 [("Mailbox", mailbox), ("Waiting", "1"), ("New", str(count)), ("Old", "0")],
             )
+            pbx.device_state(f"MWI:{mailbox}", "INUSE")
             ch.variables["VMSTATUS"] = "SUCCESS"
             raise
 
