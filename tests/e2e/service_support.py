@@ -1,4 +1,8 @@
-"""Start the whole service (role ``all``) beside the simulator, as ``make demo`` does."""
+"""Start the whole service (role ``all``) beside the simulator, as ``make demo`` does: the
+simulator runs the dial plan we ship (deploy/asterisk/extensions.conf), so every call comes
+from the provider (``PJSIP/trunk-…``), goes through our IVR over FastAGI and rings the
+operators' PJSIP phones. The IVR menu is a small one of the test's own (always open, 1 sales,
+2 support), so nothing depends on the time of day."""
 
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ from contact_center.calls.events import OperatorCommand, make_key
 from contact_center.config import Settings, load_settings
 from contact_center.demo import free_port
 from contact_center.service import Service, open_core
+from contact_center.sim.agi import FastAgiStep
 from contact_center.sim.config import Operator, SimConfig
 from contact_center.sim.pbx import SimPbx
 from contact_center.store.db import utcnow
@@ -23,6 +28,31 @@ from contact_center.web.auth import hash_password
 
 PASSWORD = "correct horse battery"
 ROOT = Path(__file__).resolve().parents[2]
+DID = "4951110006"  # any number reaches [from-trunk]; the IVR runs its default menu
+LINE_MENU = """\
+title: Test line
+languages: [en]
+start: main
+prompts:
+  line/main: {en: "Press 1 for sales, 2 for support."}
+nodes:
+  main:
+    type: menu
+    prompt: line/main
+    options: {"1": sales, "2": support}
+    on_invalid: support
+  sales: {type: queue, queue: sales}
+  support: {type: queue, queue: support}
+"""
+
+
+def write_menus(tmp_path: Path) -> Path:
+    """The test line's IVR menu and its (empty) prompt."""
+    menus = tmp_path / "menus"
+    (menus / "prompts" / "en" / "line").mkdir(parents=True, exist_ok=True)
+    (menus / "prompts" / "en" / "line" / "main.wav").write_bytes(b"RIFF")
+    (menus / "line.yaml").write_text(LINE_MENU)
+    return menus
 
 
 @dataclass
@@ -63,7 +93,8 @@ def rig_settings(
         "CC_DATABASE_URL": db_url,
         "CC_WEB_PORT": "0",
         "CC_BUS_BACKEND": bus,
-        "CC_AGI_MENUS_DIR": str(ROOT / "ivr_menus"),
+        "CC_AGI_MENUS_DIR": str(write_menus(tmp_path)),
+        "CC_AGI_DEFAULT_MENU": "line",
         "CC_AMI_PING_INTERVAL": "1",
         "CC_AMI_RECONNECT_MIN": "0.05",
         "CC_AMI_RECONNECT_MAX": "0.5",
@@ -100,9 +131,9 @@ async def seed_people(settings: Settings) -> None:
                 )
             )
             for login, role, interface in (
-                ("anna", "operator", "Local/101@agents"),
-                ("boris", "operator", "Local/102@agents"),
-                ("sue", "supervisor", "Local/105@agents"),
+                ("anna", "operator", "PJSIP/101"),
+                ("boris", "operator", "PJSIP/102"),
+                ("sue", "supervisor", "PJSIP/105"),
                 ("quinn", "qa", ""),
             ):
                 db.add(
@@ -153,6 +184,7 @@ async def running_service(
     agi_port = free_port()
     sim = SimConfig(
         port=0,
+        dialplan="shipped",
         operators=operators,
         agi_port=agi_port,
         time_scale=time_scale,
@@ -160,7 +192,7 @@ async def running_service(
         queue_log_path=str(tmp_path / "queue_log"),
         cdr_csv_path=str(tmp_path / "Master.csv"),
     )
-    async with SimPbx(sim) as pbx:
+    async with SimPbx(sim, agi=FastAgiStep()) as pbx:
         base = rig_settings(tmp_path, db_url, bus=bus, redis_url=redis_url, prefix=prefix)
         settings = replace(
             base,

@@ -11,7 +11,7 @@ from contact_center.sim.config import Operator
 from tests.conftest import wait_for
 from tests.e2e.service_support import Rig, running_service
 
-ANNA = "Local/101@agents"
+ANNA = "PJSIP/101"
 OPERATORS = (Operator(ANNA, "Anna", manual=True),)
 
 
