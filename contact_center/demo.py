@@ -309,8 +309,8 @@ UNKNOWN_CALLERS = (
 
 async def call_mix(pbx: Any, numbers: Sequence[str], *, every: float, rng: random.Random) -> None:
     """A realistic mix of calls, forever: known customers, unknown and hostile callers, all
-    from the provider into the dial plan we ship, through our IVR menus (bank, shop, the front desk), some
-    who give up while they wait."""
+    from the provider into the dial plan we ship, through our IVR menus (bank, shop, the
+    front desk), some who give up while they wait."""
     names = ("Ivan Petrov", "Maria Sidorova", "Olga Kuznetsova", "Pavel Orlov", "Elena Volkova")
     while True:
         if numbers and rng.random() < 0.75:
