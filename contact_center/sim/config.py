@@ -120,4 +120,6 @@ class SimConfig:
     trunk_endpoint: str = "trunk"  # Dial(PJSIP/<number>@trunk) reaches the simulated provider
     trunk_context: str = "from-trunk"  # where provider calls arrive (pjsip.conf context)
     phone_context: str = "operators"  # the operators' PJSIP endpoints' context
+    # [globals] of the dial plan overridden, e.g. (("CC_QUEUE_TIMEOUT", "5"),)
+    dialplan_globals: tuple[tuple[str, str], ...] = ()
     extra: dict[str, str] = field(default_factory=dict)

@@ -211,8 +211,10 @@ class QueueEngine:
         return [tier[0]]
 
     # ------------------------------------------------------------ Queue()
-    async def run(self, ch: Channel, queue: str) -> str:
-        """The Queue() application for caller channel ``ch``; returns QUEUESTATUS."""
+    async def run(self, ch: Channel, queue: str, timeout: float | None = None) -> str:
+        """The Queue() application for caller channel ``ch``; returns QUEUESTATUS
+        (``TIMEOUT`` once ``timeout`` seconds passed between attempts, as app_queue checks
+        it with ``timeoutpriority``)."""
         pbx = self.pbx
         q = self.queues.get(queue)
         if q is None:
@@ -233,12 +235,17 @@ class QueueEngine:
         number = "" if ch.caller_num == "<unknown>" else ch.caller_num
         pbx.queue_log.write(ch.uniqueid, queue, "NONE", "ENTERQUEUE", "", number, position)
         pbx.emit_channel("MusicOnHoldStart", "call", ch, [("Class", "default")])
+        scale = pbx.config.time_scale or 1.0
+        deadline = None if not timeout else time.monotonic() + timeout * scale
         try:
             while True:
+                left = None if deadline is None else (deadline - time.monotonic()) / scale
+                if left is not None and left <= 0:
+                    return self.time_out(ch, q, entry)
                 members = self.choose(q, entry)
                 if not members:
-                    # woken by any member change; the timeout is only a safety net
-                    await pbx.wait_for_event(ch, q.changed, 5.0)
+                    # woken by any member change; the 5 s are only a safety net
+                    await pbx.wait_for_event(ch, q.changed, min(5.0, left or 5.0))
                     continue
                 attempt = await self.ring(ch, q, members)
                 if attempt is not None:
@@ -248,6 +255,18 @@ class QueueEngine:
             if entry in q.entries:
                 self.abandon(ch, q, entry)
             raise
+
+    def time_out(self, ch: Channel, q: QueueState, entry: QueueEntry) -> str:
+        """Queue()'s own timeout: the caller leaves (queue_log EXITWITHTIMEOUT)."""
+        pbx = self.pbx
+        waited = int(time.time() - entry.joined)
+        pbx.emit_channel("MusicOnHoldStop", "call", ch)
+        position = self.leave(ch, q, entry)
+        pbx.queue_log.write(
+            ch.uniqueid, q.name, "NONE", "EXITWITHTIMEOUT", str(position),
+            str(entry.original_position), str(waited),
+        )  # fmt: skip
+        return "TIMEOUT"
 
     def leave(self, ch: Channel, q: QueueState, entry: QueueEntry) -> int:
         position = q.entries.index(entry) + 1

@@ -362,3 +362,19 @@ async def test_a_supervisor_listens_to_an_operator_with_chanspy(shipped: Shipped
     assert [] == differences(
         {"phone-1": want["phone-1"]}, {"phone-1": got["phone-1"]}
     )  # the supervisor's phone
+
+
+async def test_a_queue_timeout_offers_a_callback(tmp_path: Path) -> None:
+    route = Route((("CC_QUEUE", "support"),), digits=0)
+    globals_ = (("CC_QUEUE_TIMEOUT", "2"),)
+    async with shipped_pbx(tmp_path, [], route, dialplan_globals=globals_) as shipped:
+        call = await shipped.pbx.place_call(DID, "79035550013", "Live Caller")
+        await shipped.ami.wait_event("Hangup", timeout=10, Channel=call.channel)
+
+    agi = [e.get("AppData") for e in shipped.log.named("Newexten", Application="AGI")]
+    assert ["agi://contact-center:4573/main,4951110003",
+            "agi://contact-center:4573/callback-offer,support"] == agi  # fmt: skip
+    leave = shipped.log.named("QueueCallerLeave", Channel=call.channel)
+    assert 1 == len(leave) and [] == shipped.log.named("QueueCallerAbandon")
+    log_lines = Path(shipped.pbx.config.queue_log_path).read_text().splitlines()
+    assert ["ENTERQUEUE", "EXITWITHTIMEOUT"] == [line.split("|")[4] for line in log_lines]

@@ -8,7 +8,6 @@ handlers can run them inside the hang-up; everything else may wait.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
@@ -238,15 +237,7 @@ class Applications:
     async def queue(self, ch: Channel, data: str) -> None:
         """Queue(name,options,URL,announce,timeout): QUEUESTATUS after it returns."""
         args = [*data.split(","), "", "", "", ""]
-        timeout = _seconds(args[4])
-        queues = self.pbx.queues
-        try:
-            if timeout:
-                status = await asyncio.wait_for(queues.run(ch, args[0]), self.pbx.scaled(timeout))
-            else:
-                status = await queues.run(ch, args[0])
-        except TimeoutError:
-            status = "TIMEOUT"
+        status = await self.pbx.queues.run(ch, args[0], _seconds(args[4]))
         self.dp.assign(ch, "QUEUESTATUS", status)
 
     async def dial(self, ch: Channel, data: str) -> None:

@@ -103,7 +103,7 @@ class Dialplan:
     def __init__(self, pbx: SimPbx, config: DialplanConfig) -> None:
         self.pbx = pbx
         self.config = config
-        self.globals = dict(config.globals)
+        self.globals = {**config.globals, **dict(pbx.config.dialplan_globals)}
         self.rooms = Rooms(pbx)
         self.apps = Applications(self)
         self.mailboxes: dict[str, int] = {}  # mailbox → new messages
