@@ -29,6 +29,7 @@ from contact_center.sim.dialplan.rooms import Rooms
 from contact_center.sim.dialplan.subst import SubstitutionError, substitute
 from contact_center.sim.dialplan.varsets import reports_varset
 from contact_center.sim.errors import ChannelHungUp, Redirected
+from contact_center.sim.localdial import dial_local
 from contact_center.sim.model import UNKNOWN, Bridge, Channel
 
 if TYPE_CHECKING:
@@ -327,12 +328,11 @@ class Dialplan:
     async def dial(self, ch: Channel, target: str, timeout: float) -> str:
         """Dial() of one target; returns DIALSTATUS."""
         tech, _, resource = target.partition("/")
-        queues = self.pbx.queues
         if tech == "Local":
             exten, at, context = resource.partition("@")
             if not at:
                 raise AppError(f"Dial({target}): a Local channel needs exten@context")
-            return await queues.dial_local(ch, exten, context, timeout)
+            return await dial_local(self.pbx, ch, exten, context, timeout)
         if tech == "PJSIP":
             number, at, endpoint = resource.partition("@")
             if at and endpoint == self.pbx.config.trunk_endpoint:
