@@ -73,6 +73,7 @@ class Channel:
     attended_to: Channel | None = None  # attended transfer: the target leg being consulted
     origin: str = "originate"  # who created the Local pair: originate | queue | dial | pjsip
     dnid: str = ""  # the number this channel dialled (a provider call: the DID)
+    hangupcause: int = 0  # Asterisk's channel hangup cause, once something set it
     # The dial plan's state beyond context/exten/priority.
     timeouts: dict[str, float] = field(default_factory=dict)  # TIMEOUT(digit|response)
     gosub_stack: list[tuple[str, str, int]] = field(default_factory=list)

@@ -281,6 +281,9 @@ class SimPbx:
     def redirect(self, ch: Channel, context: str, exten: str, priority: int = 1) -> None:
         """AMI Redirect: stop the current application and continue at context,exten,priority."""
         ch.redirect_to = (context, exten, priority)
+        # Leaving its bridge this way sets the channel's hangup cause (capture 27: after a
+        # transfer or Redirect a remote hang-up's HangupRequest carries Cause 16)
+        ch.hangupcause = ch.hangupcause or 16
         ch.hangup_requested.set()
 
     async def wait(self, ch: Channel, seconds: float | None) -> None:
@@ -357,11 +360,12 @@ class SimPbx:
         ch.hangup_requested.set()
 
     def remote_hangup(self, ch: Channel, cause: int = 16) -> None:
-        """A SIP peer sent BYE (or 486 Busy): ``HangupRequest`` without a Cause header, as
-        chan_pjsip reports it (capture 27)."""
+        """A SIP peer sent BYE (or 486 Busy): chan_pjsip's ``ast_queue_hangup``, whose
+        ``HangupRequest`` has a Cause only if the channel already had a hangup cause."""
         if ch.dead or ch.hangup_requested.is_set():
             return
-        self.emit_channel("HangupRequest", "call", ch)
+        known = [("Cause", str(ch.hangupcause))] if ch.hangupcause else []
+        self.emit_channel("HangupRequest", "call", ch, known)
         ch.cause = cause
         ch.hangup_requested.set()
 

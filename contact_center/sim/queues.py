@@ -609,6 +609,8 @@ class QueueEngine:
         pbx = self.pbx
         context, exten = target
         m, one = a.member, a.one
+        # Asterisk unholds the transferer first, although nothing was on hold (17, 27)
+        pbx.emit_channel("Unhold", "call", one)
         pbx.emit(
             "BlindTransfer",
             "call",
@@ -617,12 +619,11 @@ class QueueEngine:
                 *one.block("Transferer"),
                 *ch.block("Transferee"),
                 *bridge.block(),
-                ("IsExternal", "No"),
+                ("IsExternal", "Yes"),  # requested over AMI
                 ("Context", context),
                 ("Extension", exten),
             ],
         )
-        pbx.bridge_leave(bridge, ch)
         pbx.emit(
             "AgentComplete",
             "agent",
@@ -638,6 +639,8 @@ class QueueEngine:
             ],
         )
         pbx.bridge_leave(bridge, one)
+        ch.context, ch.exten, ch.priority = context, exten, 1  # already on its way
+        pbx.bridge_leave(bridge, ch)
         pbx.bridge_destroy(bridge)
         q.stats.record_complete(hold, talk, q.config.servicelevel)
         pbx.queue_log.write(

@@ -378,3 +378,27 @@ async def test_a_queue_timeout_offers_a_callback(tmp_path: Path) -> None:
     assert 1 == len(leave) and [] == shipped.log.named("QueueCallerAbandon")
     log_lines = Path(shipped.pbx.config.queue_log_path).read_text().splitlines()
     assert ["ENTERQUEUE", "EXITWITHTIMEOUT"] == [line.split("|")[4] for line in log_lines]
+
+
+BORIS = Operator("PJSIP/102", "Boris", answer_after=1.0)
+
+
+@pytest.mark.parametrize("operators", [[ANNA, BORIS]])
+async def test_a_blind_transfer_to_extension_101_dials_that_phone(shipped: Shipped) -> None:
+    shipped.pbx.queues.add_member("support", "PJSIP/102", "Boris")
+    call = await shipped.pbx.place_call(DID, "79035550002", "Live Caller", dtmf="2")
+    connect = await shipped.ami.wait_event("AgentConnect", timeout=10, Channel=call.channel)
+
+    reply = await shipped.ami.action(
+        "BlindTransfer", Channel=connect["DestChannel"], Context="transfer-targets", Exten="101"
+    )
+    dialled = await shipped.ami.wait_event("DialBegin", DialString="101")
+    await shipped.ami.wait_event("BridgeEnter", Channel=dialled["DestChannel"])
+    await shipped.pbx.hangup_caller(call)
+    await wait_for(lambda: not shipped.pbx.channels, 5)
+
+    assert "Transfer succeeded" == reply["Message"]
+    transfer = shipped.log.named("BlindTransfer")[0]
+    assert ("101", "Yes") == (transfer.get("Extension"), transfer.get("IsExternal"))
+    assert "transfer" == shipped.log.named("AgentComplete")[0].get("Reason")
+    assert [] == differences(shapes(capture_call("c5_blind")), shapes(shipped.frames()))
