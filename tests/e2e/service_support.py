@@ -86,27 +86,42 @@ class Rig:
 
 
 def rig_settings(
-    tmp_path: Path, db_url: str, *, bus: str = "memory", redis_url: str = "", prefix: str = "cc"
+    tmp_path: Path,
+    db_url: str,
+    *,
+    bus: str = "memory",
+    redis_url: str = "",
+    prefix: str = "cc",
+    test_line: bool = False,
 ) -> Settings:
+    """The service's settings for a test; ``test_line``: our IVR runs the test's own menu
+    (always open) for every DID, else the example menus of ivr_menus/."""
     env = {
         "CC_GENERAL_DATA_DIR": str(tmp_path / "data"),
         "CC_DATABASE_URL": db_url,
         "CC_WEB_PORT": "0",
         "CC_BUS_BACKEND": bus,
-        "CC_AGI_MENUS_DIR": str(write_menus(tmp_path)),
-        "CC_AGI_DEFAULT_MENU": "line",
+        "CC_AGI_MENUS_DIR": str(write_menus(tmp_path) if test_line else ROOT / "ivr_menus"),
         "CC_AMI_PING_INTERVAL": "1",
         "CC_AMI_RECONNECT_MIN": "0.05",
         "CC_AMI_RECONNECT_MAX": "0.5",
         "CC_RECORDING_SPOOL_DIR": str(tmp_path / "spool"),
     }
+    if test_line:
+        env["CC_AGI_DEFAULT_MENU"] = "line"
     if redis_url:
         env["CC_BUS_REDIS_URL"] = redis_url
         env["CC_BUS_PREFIX"] = prefix
     return load_settings(environ=env)
 
 
-async def seed_people(settings: Settings) -> None:
+RIG_PHONES = ("Local/101@agents", "Local/102@agents", "Local/105@agents")
+SHIPPED_PHONES = ("PJSIP/101", "PJSIP/102", "PJSIP/105")
+
+
+async def seed_people(settings: Settings, phones: tuple[str, str, str] = RIG_PHONES) -> None:
+    """Queues support/sales, anna and boris (operators) and sue (supervisor) at ``phones``,
+    and the customer Ivan Petrov."""
     core = await open_core(settings, migrate=True)
     try:
         async with core.sessions.begin() as db:
@@ -130,12 +145,13 @@ async def seed_people(settings: Settings) -> None:
                     supervisors={"logins": ["sue"]},
                 )
             )
-            for login, role, interface in (
-                ("anna", "operator", "PJSIP/101"),
-                ("boris", "operator", "PJSIP/102"),
-                ("sue", "supervisor", "PJSIP/105"),
-                ("quinn", "qa", ""),
-            ):
+            staff = zip(
+                ("anna", "boris", "sue"),
+                ("operator", "operator", "supervisor"),
+                phones,
+                strict=True,
+            )
+            for login, role, interface in [*staff, ("quinn", "qa", "")]:
                 db.add(
                     User(
                         login=login,
@@ -193,13 +209,15 @@ async def running_service(
         cdr_csv_path=str(tmp_path / "Master.csv"),
     )
     async with SimPbx(sim, agi=FastAgiStep()) as pbx:
-        base = rig_settings(tmp_path, db_url, bus=bus, redis_url=redis_url, prefix=prefix)
+        base = rig_settings(
+            tmp_path, db_url, bus=bus, redis_url=redis_url, prefix=prefix, test_line=True
+        )
         settings = replace(
             base,
             ami=replace(base.ami, port=pbx.port, username="cc", secret="cc-test-secret"),
             agi=replace(base.agi, port=agi_port),
         )
-        await seed_people(settings)
+        await seed_people(settings, SHIPPED_PHONES)
         async with Service(settings, "all", extra_plugins=list(extra_plugins)) as service:
             connector = service.components["connector"]
             await connector.wait_connected()
