@@ -1,8 +1,9 @@
-"""Start the whole service (role ``all``) beside the simulator, as ``make demo`` does: the
-simulator runs the dial plan we ship (deploy/asterisk/extensions.conf), so every call comes
-from the provider (``PJSIP/trunk-…``), goes through our IVR over FastAGI and rings the
-operators' PJSIP phones. The IVR menu is a small one of the test's own (always open, 1 sales,
-2 support), so nothing depends on the time of day."""
+"""Start the whole service (role ``all``) beside the simulator, as ``make demo`` does. The
+end-to-end tests run the dial plan we ship (``dialplan="shipped"``:
+deploy/asterisk/extensions.conf), so every call comes from the provider (``PJSIP/trunk-…``),
+goes through our IVR over FastAGI and rings the operators' PJSIP phones; the IVR menu is a
+small one of the test's own (always open, 1 sales, 2 support), so nothing depends on the time
+of day. Other suites keep the capture rig's dial plan (the default)."""
 
 from __future__ import annotations
 
@@ -196,11 +197,16 @@ async def running_service(
     prefix: str = "cc",
     time_scale: float = 0.1,
     extra_plugins: tuple[Any, ...] = (),
+    dialplan: str = "rig",
 ) -> AsyncIterator[Rig]:
+    """The simulator and the whole service. ``dialplan="shipped"`` (the end-to-end tests):
+    deploy/asterisk/extensions.conf, PJSIP phones, our IVR on the test's menu over FastAGI;
+    ``"rig"``: the capture rig's dial plan and Local operators."""
+    shipped = dialplan == "shipped"
     agi_port = free_port()
     sim = SimConfig(
         port=0,
-        dialplan="shipped",
+        dialplan=dialplan,
         operators=operators,
         agi_port=agi_port,
         time_scale=time_scale,
@@ -208,16 +214,16 @@ async def running_service(
         queue_log_path=str(tmp_path / "queue_log"),
         cdr_csv_path=str(tmp_path / "Master.csv"),
     )
-    async with SimPbx(sim, agi=FastAgiStep()) as pbx:
+    async with SimPbx(sim, agi=FastAgiStep() if shipped else None) as pbx:
         base = rig_settings(
-            tmp_path, db_url, bus=bus, redis_url=redis_url, prefix=prefix, test_line=True
+            tmp_path, db_url, bus=bus, redis_url=redis_url, prefix=prefix, test_line=shipped
         )
         settings = replace(
             base,
             ami=replace(base.ami, port=pbx.port, username="cc", secret="cc-test-secret"),
             agi=replace(base.agi, port=agi_port),
         )
-        await seed_people(settings, SHIPPED_PHONES)
+        await seed_people(settings, SHIPPED_PHONES if shipped else RIG_PHONES)
         async with Service(settings, "all", extra_plugins=list(extra_plugins)) as service:
             connector = service.components["connector"]
             await connector.wait_connected()

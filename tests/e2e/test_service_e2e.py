@@ -38,7 +38,7 @@ async def next_message(
 async def test_a_call_pops_for_its_operator_only_then_lands_in_history(
     tmp_path: Path, db_url: str
 ) -> None:
-    async with running_service(tmp_path, db_url, operators=OPERATORS) as rig:
+    async with running_service(tmp_path, db_url, operators=OPERATORS, dialplan="shipped") as rig:
         anna = await sign_in(rig.base, "anna")
         boris = await sign_in(rig.base, "boris")
         try:
@@ -141,7 +141,7 @@ async def _ended(call_row: Any) -> bool:
     "once); the fix belongs in ami/tracker.py or screenpop/",
 )
 async def test_a_digit_pressed_in_our_ivr_is_shown_once(tmp_path: Path, db_url: str) -> None:
-    async with running_service(tmp_path, db_url, operators=OPERATORS) as rig:
+    async with running_service(tmp_path, db_url, operators=OPERATORS, dialplan="shipped") as rig:
         anna = await sign_in(rig.base, "anna")
         try:
             ws = await anna.ws()
