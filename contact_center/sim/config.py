@@ -83,6 +83,7 @@ RIG_OPERATORS = (
     Operator("Local/103@agents", "Operator 103", answer_after=2.0),
 )
 
+# Used when the dial plan has no queues.conf beside it.
 DEFAULT_QUEUES = (
     QueueConfig("support", strategy="rrmemory", timeout=8.0, retry=1.0, servicelevel=60),
     QueueConfig("sales", strategy="rrmemory", timeout=6.0, retry=1.0, servicelevel=30),
@@ -96,7 +97,9 @@ class SimConfig:
     host: str = "127.0.0.1"
     port: int = 0  # 0: any free port (tests)
     users: tuple[User, ...] = DEFAULT_USERS
-    queues: tuple[QueueConfig, ...] = DEFAULT_QUEUES
+    # Empty: the queues.conf that goes with the dial plan (the rig's with its config-more
+    # addition, deploy/asterisk/queues.conf, or one beside a given extensions.conf).
+    queues: tuple[QueueConfig, ...] = ()
     operators: tuple[Operator, ...] = ()
     spool_dir: str = ""  # MixMonitor files; empty: recordings are not written
     queue_log_path: str = ""  # empty: no queue_log file

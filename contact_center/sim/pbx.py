@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from contact_center import aio
 from contact_center.sim.agistep import AgiStep, ScriptedAgi
-from contact_center.sim.config import Operator, SimConfig
+from contact_center.sim.config import DEFAULT_QUEUES, Operator, QueueConfig, SimConfig
 from contact_center.sim.errors import (
     ChannelHungUp,
     NoSuchChannel,
@@ -36,6 +36,14 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CAUSE_TEXT = {0: "Unknown", 16: "Normal Clearing", 17: "User busy", 19: "No answer"}
+
+
+def _queues_for(dialplan: str) -> tuple[QueueConfig, ...]:
+    from contact_center.sim.dialplan.sources import queue_files_for
+    from contact_center.sim.queueconf import load_queues
+
+    files = queue_files_for(dialplan)
+    return load_queues(*files) if files else DEFAULT_QUEUES
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +93,7 @@ class SimPbx:
         self.queue_log = QueueLog(self.config.queue_log_path)
         self.cdr_csv = CdrCsv(self.config.cdr_csv_path)
         self.operators = {op.interface: op for op in self.config.operators}
+        self.queue_configs = self.config.queues or _queues_for(self.config.dialplan)
         self.queues = QueueEngine(self)
         self.phones = Phones(self)
         self.dialplan = Dialplan(self, load_dialplan(self.config.dialplan))

@@ -49,7 +49,7 @@ class QueueEngine:
 
     def __init__(self, pbx: SimPbx) -> None:
         self.pbx = pbx
-        self.queues = {q.name: QueueState(q) for q in pbx.config.queues}
+        self.queues = {q.name: QueueState(q) for q in pbx.queue_configs}
         self.device_states: dict[str, str] = {}
         self.busy: set[str] = set()  # interfaces ringing or talking, in any queue
 

@@ -12,6 +12,11 @@ RIG = (
     ROOT / "tests" / "fixtures" / "asterisk-config-more" / "extensions-more.conf",
 )
 SHIPPED = (ROOT / "deploy" / "asterisk" / "extensions.conf",)
+RIG_QUEUES = (
+    ROOT / "tests" / "fixtures" / "asterisk-config" / "queues.conf",
+    ROOT / "tests" / "fixtures" / "asterisk-config-more" / "queues-more.conf",
+)
+SHIPPED_QUEUES = (ROOT / "deploy" / "asterisk" / "queues.conf",)
 _CACHE: dict[tuple[Path, ...], tuple[tuple[float, ...], DialplanConfig]] = {}
 
 
@@ -22,6 +27,18 @@ def files_for(choice: str) -> tuple[Path, ...]:
     if choice == "shipped":
         return SHIPPED
     return (Path(choice),)
+
+
+def queue_files_for(choice: str) -> tuple[Path, ...]:
+    """The queues.conf files that go with a dial plan choice (none found: empty)."""
+    files: tuple[Path, ...]
+    if choice == "rig":
+        files = RIG_QUEUES
+    elif choice == "shipped":
+        files = SHIPPED_QUEUES
+    else:
+        files = (Path(choice).parent / "queues.conf",)
+    return tuple(f for f in files if f.is_file())
 
 
 def load_dialplan(choice: str) -> DialplanConfig:
