@@ -478,8 +478,11 @@ class QueueEngine:
         if a.one.redirect_to is not None and not a.one.dead:
             # AMI Redirect (ExtraChannel) took the operator's leg elsewhere (a conference):
             # it lives on; the member is free when the operator's phone hangs up.
-            pbx.dialplan.resume_elsewhere(a.one)
-            pbx.spawn(self.free_after(q, a), name=f"free {a.member.interface}")
+            moved = pbx.dialplan.resume_elsewhere(a.one)
+            # the member is busy until its phone hangs up: the Local ;2, or the PJSIP phone
+            # channel itself, which now runs the dial plan where it was sent
+            phone = a.phone if a.two is not None else moved
+            pbx.spawn(self.free_after(q, a.member, phone), name=f"free {a.member.interface}")
             return
         if a.two is None:  # a PJSIP phone: its own channel ends
             await pbx.phones.drop(a.one, a.phone, cause=16 if a.one.state == 6 else 0)
@@ -491,9 +494,9 @@ class QueueEngine:
         await asyncio.shield(a.phone)
         self.member_free(q, a.member)
 
-    async def free_after(self, q: QueueState, a: Attempt) -> None:
-        await asyncio.shield(a.phone)
-        self.member_free(q, a.member)
+    async def free_after(self, q: QueueState, m: Member, phone: asyncio.Task[Any]) -> None:
+        await asyncio.shield(phone)
+        self.member_free(q, m)
 
     def member_free(self, q: QueueState, m: Member) -> None:
         m.busy = False

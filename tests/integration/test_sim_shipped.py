@@ -402,3 +402,28 @@ async def test_a_blind_transfer_to_extension_101_dials_that_phone(shipped: Shipp
     assert ("101", "Yes") == (transfer.get("Extension"), transfer.get("IsExternal"))
     assert "transfer" == shipped.log.named("AgentComplete")[0].get("Reason")
     assert [] == differences(shapes(capture_call("c5_blind")), shapes(shipped.frames()))
+
+
+async def test_caller_and_phone_redirected_into_a_conference(shipped: Shipped) -> None:
+    shipped.pbx.queues.add_member("support", "PJSIP/101", "Anna")
+    member = shipped.pbx.queues.queues["support"].members["PJSIP/101"]
+    call = await shipped.pbx.place_call(DID, "79161112233", "Live Caller", dtmf="2")
+    connect = await shipped.ami.wait_event("AgentConnect", timeout=10, Channel=call.channel)
+    phone = connect["DestChannel"]
+
+    reply = await shipped.ami.action(
+        "Redirect", Channel=call.channel, Context="conference", Exten="8001", Priority="1",
+        ExtraChannel=phone, ExtraContext="conference", ExtraExten="8001", ExtraPriority="1",
+    )  # fmt: skip
+    await shipped.ami.wait_event("ConfbridgeJoin", Channel=phone)
+    await shipped.ami.wait_event("ConfbridgeJoin", Channel=call.channel)
+    await shipped.pbx.hangup_caller(call)
+    await shipped.ami.wait_event("ConfbridgeLeave", Channel=call.channel)
+    busy_while_in_the_room = member.busy
+    await shipped.pbx.hangup_operator("PJSIP/101")
+    await shipped.ami.wait_event("ConfbridgeEnd")
+    await wait_for(lambda: not shipped.pbx.channels, 5)
+
+    assert "Dual Redirect successful" == reply["Message"]
+    assert busy_while_in_the_room  # ringinuse=no: not offered calls from the conference
+    await wait_for(lambda: not member.busy, 5)

@@ -11,6 +11,7 @@ handlers run inside the hang-up. A step the simulator cannot carry out raises
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -234,15 +235,15 @@ class Dialplan:
             if not ch.fresh:
                 ch.priority += 1
 
-    def resume_elsewhere(self, ch: Channel) -> None:
+    def resume_elsewhere(self, ch: Channel) -> asyncio.Task[None]:
         """A channel some other task drove (a queue's operator leg) was redirected: it now
-        runs the dial plan at its redirect target in a task of its own."""
+        runs the dial plan at its redirect target in a task of its own (returned)."""
         assert ch.redirect_to is not None
         context, exten, priority = ch.redirect_to
         ch.redirect_to = None
         ch.hangup_requested.clear()
         self.jump(ch, context, exten, priority)
-        self.pbx.spawn(self.run(ch), name=ch.name)
+        return self.pbx.spawn(self.run(ch), name=ch.name)
 
     def run_hangup_handler(self, ch: Channel, handler: str) -> None:
         """Run ``context,exten,priority`` inside the hang-up: only steps that do not wait
