@@ -21,7 +21,6 @@ from contact_center.sim.dialplan.agiadapter import AgiAdapter
 from contact_center.sim.dialplan.apps import AppError, Applications, HandlerReturned
 from contact_center.sim.dialplan.parser import (
     APPLICATIONS,
-    Context,
     DialplanConfig,
     DialplanError,
     Step,
@@ -116,9 +115,6 @@ class Dialplan:
         return self.rooms.conferences
 
     # ------------------------------------------------------------ lookups
-    def context(self, name: str) -> Context | None:
-        return self.config.contexts.get(name)
-
     def exists(self, context: str, exten: str) -> bool:
         ctx = self.config.contexts.get(context)
         return ctx is not None and ctx.find(exten) is not None
@@ -137,9 +133,6 @@ class Dialplan:
     # ------------------------------------------------------------ moving a channel
     def jump(self, ch: Channel, context: str, exten: str, priority: int = 1) -> None:
         ch.context, ch.exten, ch.priority, ch.fresh = context, exten, priority, True
-
-    def goto(self, ch: Channel, context: str, exten: str, priority: int = 1) -> None:
-        self.jump(ch, context, exten, priority)
 
     def goto_target(self, ch: Channel, target: str) -> None:
         """``[[context,]exten,]priority|label`` as Goto() reads it."""
