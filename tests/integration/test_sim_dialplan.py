@@ -126,3 +126,22 @@ async def test_a_step_it_cannot_run_stops_the_call_naming_file_and_line(
     assert f"{dialplan}:21: NoOp($[1 +])" in caplog.text
     hangups: list[Event] = log.named("Hangup", Channel=call.channel)
     assert 1 == len(hangups)
+
+
+async def test_a_hangup_handler_that_would_wait_is_refused_naming_its_line(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "extensions.conf"
+    path.write_text(
+        DIALPLAN.replace(
+            "[handler]\nexten => s,1,NoOp(handler ran after ${HANGUPCAUSE})",
+            "[handler]\nexten => s,1,Wait(1)",
+        )
+    )
+    caplog.set_level(logging.ERROR)
+    async with running_pbx(None, dialplan=str(path)) as pbx:
+        log = EventLog(pbx)
+        call = await pbx.place_call("100", "+74951234567", "Ivan", dtmf="5")
+        await log.wait("Hangup", Channel=call.channel)
+
+    assert f"{path}:28: Wait() in a hang-up handler is not supported" in caplog.text
