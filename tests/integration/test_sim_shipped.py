@@ -427,3 +427,24 @@ async def test_caller_and_phone_redirected_into_a_conference(shipped: Shipped) -
     assert "Dual Redirect successful" == reply["Message"]
     assert busy_while_in_the_room  # ringinuse=no: not offered calls from the conference
     await wait_for(lambda: not member.busy, 5)
+
+
+async def test_a_sticky_call_the_preferred_operator_misses_goes_to_the_queue(
+    tmp_path: Path,
+) -> None:
+    route = Route((("CC_QUEUE", "support"), ("CC_PREFERRED", "PJSIP/102"),
+                   ("CC_PREFERRED_SECONDS", "3")))  # fmt: skip
+    async with shipped_pbx(tmp_path, [ANNA, BORIS_NEVER], route) as shipped:
+        shipped.pbx.queues.add_member("support", "PJSIP/101", "Anna")
+        call = await shipped.pbx.place_call(DID, "79161112233", "Live Caller", dtmf="2")
+        connect = await shipped.ami.wait_event("AgentConnect", timeout=10, Channel=call.channel)
+        await shipped.pbx.hangup_caller(call)
+        await wait_for(lambda: not shipped.pbx.channels, 5)
+
+    direct = shipped.log.named("DialBegin", DialString="102")
+    assert 1 == len(direct) and direct[0].get("Channel") == call.channel
+    missed = shipped.log.named("DialEnd", DestChannel=direct[0].get("DestChannel"))
+    assert ["NOANSWER"] == [e.get("DialStatus") for e in missed]
+    assert connect["DestChannel"].startswith("PJSIP/101-")
+    steps = [e.get("Application") for e in shipped.log.named("Newexten", Channel=call.channel)]
+    assert steps.index("Dial") < steps.index("Queue")
