@@ -173,12 +173,8 @@ class Phones:
 
         op = pbx.operator(phone.device)
         task = pbx.spawn(self.ring(phone, op, ringing, answered), name=phone.name)
-        busy = asyncio.ensure_future(phone.hangup_requested.wait())
         try:
-            try:
-                got = await pbx.wait_for_event(ch, phone.answered_event, timeout or None)
-            finally:
-                busy.cancel()
+            got = await self.answered_or_gone(ch, phone, timeout or None)
         except ChannelHungUp:
             pbx.emit("DialEnd", "call", [*dest(), ("DialStatus", "CANCEL")])
             await self.drop(phone, task)
@@ -194,6 +190,26 @@ class Phones:
         finally:
             await self.drop(phone, task)
         return "ANSWER"
+
+    async def answered_or_gone(self, ch: Channel, phone: Channel, timeout: float | None) -> bool:
+        """Wait until ``phone`` answers (True), hangs up or rings out (False); raises if the
+        caller ``ch`` hangs up first."""
+        pbx = self.pbx
+        answered = asyncio.ensure_future(phone.answered_event.wait())
+        gone = asyncio.ensure_future(phone.hangup_requested.wait())
+        caller = asyncio.ensure_future(ch.hangup_requested.wait())
+        try:
+            done, _ = await asyncio.wait(
+                {answered, gone, caller},
+                timeout=pbx.scaled(timeout),
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+        finally:
+            for waiter in (answered, gone, caller):
+                waiter.cancel()
+        if caller in done or ch.hangup_requested.is_set():
+            raise pbx.interrupt(ch)
+        return answered in done
 
     async def talk(self, ch: Channel, other: Channel) -> None:
         """Bridge ``ch`` with ``other`` until one of them hangs up."""

@@ -448,3 +448,24 @@ async def test_a_sticky_call_the_preferred_operator_misses_goes_to_the_queue(
     assert connect["DestChannel"].startswith("PJSIP/101-")
     steps = [e.get("Application") for e in shipped.log.named("Newexten", Channel=call.channel)]
     assert steps.index("Dial") < steps.index("Queue")
+
+
+async def test_a_busy_preferred_phone_sends_the_call_straight_to_the_queue(
+    tmp_path: Path,
+) -> None:
+    busy = Operator("PJSIP/102", "Boris", busy=True)
+    route = Route((("CC_QUEUE", "support"), ("CC_PREFERRED", "PJSIP/102"),
+                   ("CC_PREFERRED_SECONDS", "600")))  # fmt: skip
+    async with shipped_pbx(tmp_path, [ANNA, busy], route) as shipped:
+        shipped.pbx.queues.add_member("support", "PJSIP/101", "Anna")
+        call = await shipped.pbx.place_call(DID, "79161112233", "Live Caller", dtmf="2")
+        # 600 s of Dial timeout would be 30 s here: only the 486 makes it this quick
+        await shipped.ami.wait_event("AgentConnect", timeout=5, Channel=call.channel)
+        await shipped.pbx.hangup_caller(call)
+        await wait_for(lambda: not shipped.pbx.channels, 5)
+
+    dialled = shipped.log.named("DialBegin", DialString="102")[0].get("DestChannel")
+    assert ["BUSY"] == [
+        e.get("DialStatus") for e in shipped.log.named("DialEnd", DestChannel=dialled)
+    ]
+    assert ["17"] == [e.get("Cause") for e in shipped.log.named("Hangup", Channel=dialled)]
