@@ -320,20 +320,48 @@ class QueueEngine:
         )
 
     async def ring(self, ch: Channel, q: QueueState, members: list[Member]) -> Attempt | None:
-        """Ring members for up to the queue timeout; the first to answer wins."""
+        """Ring members for up to the queue timeout; the first to answer wins. A PJSIP phone
+        that answers busy (486) is dropped at once with ``DialEnd BUSY`` (app_queue's
+        AST_CONTROL_BUSY), the others ring on."""
         pbx = self.pbx
         attempts = [self.start_ringing(ch, q, m) for m in members]
         q.last_rung = members[-1].interface
         waiters = {asyncio.ensure_future(a.one.answered_event.wait()): a for a in attempts}
+        busy = {
+            asyncio.ensure_future(a.one.hangup_requested.wait()): a
+            for a in attempts
+            if a.two is None
+        }
         hang = asyncio.ensure_future(ch.hangup_requested.wait())
+        deadline = time.monotonic() + (pbx.scaled(q.config.timeout) or 0.0)
+        done: set[asyncio.Future[Any]] = set()
         try:
-            done, _ = await asyncio.wait(
-                {*waiters, hang},
-                timeout=pbx.scaled(q.config.timeout),
-                return_when="FIRST_COMPLETED",
-            )
+            while True:
+                done, _ = await asyncio.wait(
+                    {*waiters, *busy, hang},
+                    timeout=max(deadline - time.monotonic(), 0.0),
+                    return_when="FIRST_COMPLETED",
+                )
+                refused = [busy.pop(w) for w in list(busy) if w in done]
+                if not refused or any(w in done for w in (*waiters, hang)):
+                    break
+                for a in refused:
+                    if a.one.state == 6:
+                        continue  # hung up after answering: the answer waiter decides
+                    pbx.emit(
+                        "DialEnd",
+                        "call",
+                        [*ch.block(), *a.one.block("Dest"), ("DialStatus", "BUSY")],
+                    )
+                    attempts.remove(a)
+                    for w in [w for w, x in waiters.items() if x is a]:
+                        w.cancel()
+                        del waiters[w]
+                    await self.drop_attempt(q, a)
+                if not attempts:
+                    break
         finally:
-            for w in [*waiters, hang]:
+            for w in [*waiters, *busy, hang]:
                 w.cancel()
         winner = next((waiters[w] for w in done if w in waiters), None)
         if hang in done or ch.hangup_requested.is_set():

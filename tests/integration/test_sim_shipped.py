@@ -469,3 +469,20 @@ async def test_a_busy_preferred_phone_sends_the_call_straight_to_the_queue(
         e.get("DialStatus") for e in shipped.log.named("DialEnd", DestChannel=dialled)
     ]
     assert ["17"] == [e.get("Cause") for e in shipped.log.named("Hangup", Channel=dialled)]
+
+
+@pytest.mark.parametrize("operators", [[Operator("PJSIP/102", "Boris", busy=True), ANNA]])
+async def test_the_queue_skips_a_busy_phone(shipped: Shipped) -> None:
+    shipped.pbx.queues.add_member("support", "PJSIP/102", "Boris")
+    shipped.pbx.queues.add_member("support", "PJSIP/101", "Anna")
+    call = await shipped.pbx.place_call(DID, "79161112233", "Live Caller", dtmf="2")
+    connect = await shipped.ami.wait_event("AgentConnect", timeout=10, Channel=call.channel)
+    await shipped.pbx.hangup_caller(call)
+    await wait_for(lambda: not shipped.pbx.channels, 5)
+
+    boris = shipped.log.named("AgentCalled", Interface="PJSIP/102")[0].get("DestChannel")
+    assert ["BUSY"] == [
+        e.get("DialStatus") for e in shipped.log.named("DialEnd", DestChannel=boris)
+    ]
+    assert [] == shipped.log.named("AgentRingNoAnswer")  # refused, not rung out
+    assert connect["DestChannel"].startswith("PJSIP/101-")
