@@ -39,8 +39,20 @@ def add_arguments_cmd_customers(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="COLUMN=FIELD",
-        help="map a column to name/phone/company/segment/language/email/address/notes/"
-        "account_number/custom.NAME, or '-' to skip it (repeatable)",
+        help="map a column to name/phone/phone:TYPE (mobile, work, home, fax, other)/company/"
+        "segment/language/email/address/notes/account_number/external_id/custom.NAME, or '-' "
+        "to skip it (repeatable)",
+    )
+    imp.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="write nothing: report what the import would insert, update and reject",
+    )
+    imp.add_argument(
+        "--merge-by-phone",
+        action="store_true",
+        help="also merge rows into the customer who already has their phone number (for "
+        "files without external_id or account_number; two people on one number become one)",
     )
     imp.add_argument("--rejects", type=Path, help="write rejected rows to this CSV file")
     imp.add_argument("--chunk-size", type=int, default=CHUNK_SIZE, help="rows per transaction")
@@ -128,6 +140,8 @@ async def _import(
         chunk_size=args.chunk_size,
         on_reject=on_reject,
         progress=progress,
+        merge_by_phone=args.merge_by_phone,
+        dry_run=args.dry_run,
     )
     try:
         report = await importer.import_file(args.file)

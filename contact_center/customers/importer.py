@@ -1,10 +1,16 @@
-"""Bulk customer import from CSV or XLSX: streaming, batched, merged on phone number.
+"""Bulk customer import from CSV or XLSX: streaming, batched, upserted by external id.
 
 Rows are read one at a time (``csv`` / openpyxl read-only) and written in chunks, one
 transaction per chunk, so a file of millions of rows needs memory for a few chunks only.
-Duplicates are merged, not inserted twice: inside a chunk by a dict, across chunks (and
-with customers already stored) by one indexed query per chunk, since earlier chunks are
-already committed.
+A customer is who its external id (else its account number) says, never its phone number
+(``rows.py``): rows of the same id are merged, not inserted twice — inside a chunk by a dict,
+across chunks (and with customers already stored) by one indexed query per chunk, since
+earlier chunks are already committed. Two people on one number stay two customers. Rows
+are merged on a shared number only when asked (``merge_by_phone``).
+
+A dry run reads what it needs to tell inserts from updates and writes nothing: the ids it
+would have given stay in memory (a placeholder per new customer), so a customer repeated
+in a later chunk still counts once.
 
 What a row means (``rows.py``) is decided by one pure function, run in this process for a
 small file and, for a big one, in a worker process that parses the next chunks while this
@@ -88,9 +94,11 @@ class ImportReport:
     rows: int = 0
     inserted: int = 0
     updated: int = 0
-    merged: int = 0  # rows folded into an earlier row of the same chunk (same phone/account)
+    merged: int = 0  # rows folded into an earlier row of the same chunk (same customer)
     rejected: int = 0
+    phones_added: int = 0  # numbers a customer did not have before
     seconds: float = 0.0
+    dry_run: bool = False  # nothing was written: the counts say what an import would do
     rejects: list[Reject] = field(default_factory=list)  # the first MAX_KEPT_REJECTS
 
     @property
@@ -104,6 +112,8 @@ class ImportReport:
             "updated": self.updated,
             "merged": self.merged,
             "rejected": self.rejected,
+            "phones_added": self.phones_added,
+            "dry_run": self.dry_run,
             "seconds": round(self.seconds, 3),
             "rows_per_second": round(self.rows_per_second),
         }
@@ -241,9 +251,10 @@ class Progress:
             return
         self._last = now
         elapsed = max(now - self._start, 1e-9)
+        would = "dry run, would have " if report.dry_run else ""
         line = (
             f"{report.rows:>10,} rows  {report.rows / elapsed:>9,.0f} rows/s  "
-            f"inserted {report.inserted:,}  updated {report.updated:,}  "
+            f"{would}inserted {report.inserted:,}  updated {report.updated:,}  "
             f"rejected {report.rejected:,}"
         )
         end = "\n" if final or not self._tty else ""
@@ -275,6 +286,8 @@ class CustomerImporter:
         on_reject: Callable[[Reject, Sequence[str]], None] | None = None,
         progress: Progress | None = None,
         worker_after_rows: int | None = WORKER_AFTER_ROWS,
+        merge_by_phone: bool = False,
+        dry_run: bool = False,
     ) -> None:
         self._engine = engine
         self._region = region
@@ -285,6 +298,8 @@ class CustomerImporter:
         self._on_reject = on_reject
         self._progress = progress
         self._worker_after_rows = worker_after_rows
+        self._merge_by_phone = merge_by_phone
+        self._dry_run = dry_run
 
     async def import_file(self, path: str | Path) -> ImportReport:
         with open_table(Path(path)) as (header, rows):
@@ -293,9 +308,10 @@ class CustomerImporter:
     async def import_rows(
         self, header: Sequence[str], rows: Iterable[Sequence[str]]
     ) -> ImportReport:
-        columns = ColumnMap.from_header(header, self._mapping)
-        parser = RowParser(columns, self._region, self._area_code)
-        report = ImportReport()
+        columns = ColumnMap.from_header(header, self._mapping, merge_by_phone=self._merge_by_phone)
+        parser = RowParser(columns, self._region, self._area_code, self._merge_by_phone)
+        report = ImportReport(dry_run=self._dry_run)
+        plan = _Plan(columns.identity, self._merge_by_phone, self._dry_run)
         started = time.monotonic()
         chunks = _read_chunks(rows, self._chunk_size)
         async with self._engine.connect() as conn, _tuned_for_import(conn):
@@ -312,10 +328,10 @@ class CustomerImporter:
                         break
                     parsing.add(chunk)
                     while len(parsing) > READ_AHEAD:
-                        await self._write_chunk(conn, *await parsing.next(), report)
+                        await self._write_chunk(conn, plan, *await parsing.next(), report)
                         self._show_progress(report, started)
                 while len(parsing):
-                    await self._write_chunk(conn, *await parsing.next(), report)
+                    await self._write_chunk(conn, plan, *await parsing.next(), report)
                     self._show_progress(report, started)
                 if read_error is not None:
                     raise read_error
@@ -340,7 +356,12 @@ class CustomerImporter:
             self._on_reject(reject, row)
 
     async def _write_chunk(
-        self, conn: AsyncConnection, chunk: _RawChunk, parsed: ParsedChunk, report: ImportReport
+        self,
+        conn: AsyncConnection,
+        plan: _Plan,
+        chunk: _RawChunk,
+        parsed: ParsedChunk,
+        report: ImportReport,
     ) -> None:
         """One transaction: the chunk's customers inserted, or merged into stored ones."""
         report.rows += len(chunk.rows)
@@ -348,20 +369,26 @@ class CustomerImporter:
             self._reject(row, reason, chunk.cells(row), report)
         if not parsed.rows:
             return
-        async with conn.begin():
-            await lock_for_writing(conn, _CUSTOMERS)
-            owners, conflicts, stored = await _attach_existing(conn, parsed)
+        async with conn.begin() as transaction:
+            if not plan.dry_run:
+                await lock_for_writing(conn, _CUSTOMERS)
+            owners, conflicts, stored = await plan.attach(conn, parsed)
             for index, reason in conflicts.items():
                 self._reject(parsed.rows[index], reason, chunk.cells(parsed.rows[index]), report)
             new = [i for i, owner in enumerate(owners) if owner is None and i not in conflicts]
             old = [i for i, owner in enumerate(owners) if owner is not None and i not in conflicts]
-            await _insert_customers(conn, parsed, new, owners)
-            await _update_customers(conn, parsed, old, owners)
-            await _insert_missing_phones(conn, parsed, owners, conflicts, stored)
+            if plan.dry_run:
+                await transaction.rollback()  # it only read
+                added = plan.remember(parsed, new, owners, conflicts, stored)
+            else:
+                await _insert_customers(conn, parsed, new, owners)
+                await _update_customers(conn, parsed, old, owners)
+                added = await _insert_missing_phones(conn, parsed, owners, conflicts, stored)
         report.merged += parsed.merged
         report.inserted += len(new)
         report.updated += len(old)
-        if self._on_change:
+        report.phones_added += added
+        if self._on_change and not plan.dry_run:
             self._on_change()
 
 
@@ -465,48 +492,157 @@ class _ChunkParsing:
             self._pool = None
 
 
-async def _attach_existing(
-    conn: AsyncConnection, parsed: ParsedChunk
-) -> tuple[list[int | None], dict[int, str], set[tuple[int, str]]]:
-    """Per customer of the chunk: the stored customer it merges into (by phone, else by
-    account number), or None. Also the customers refused because their phone and account
-    number belong to two different stored customers (index → reason), and the stored
-    (customer_id, e164) pairs among the chunk's phones."""
-    owner_of_phone: dict[str, int] = {}
-    stored: set[tuple[int, str]] = set()
-    for batch in _batches(sorted(set(parsed.phone_e164))):
-        result = await _select_in(conn, _PHONES, ("e164", "customer_id"), "e164", batch)
-        for e164, customer_id in result:
-            owner_of_phone.setdefault(e164, customer_id)
-            stored.add((customer_id, e164))
-    accounts = {fields[ACCOUNT] for fields in parsed.fields}
-    accounts.discard("")
-    owner_of_account: dict[str, int] = {}
-    for batch in _batches(sorted(accounts)):
-        result = await _select_in(
-            conn, _CUSTOMERS, ("account_number", "id"), "account_number", batch
+@dataclass(slots=True)
+class _Plan:
+    """How the rows of one import find the customers they update.
+
+    ``identity``: the column that says who a customer is (external_id, account_number) or
+    "" when the file has none (then only ``merge_by_phone`` matches anyone). On a dry run,
+    it remembers the customers it would have inserted, by placeholder ids below zero.
+    """
+
+    identity: str
+    merge_by_phone: bool
+    dry_run: bool
+    _next_placeholder: int = -1
+    _keys: dict[str, int] = field(default_factory=dict)
+    _accounts: dict[str, int] = field(default_factory=dict)
+    _phones: dict[str, list[int]] = field(default_factory=dict)
+
+    async def attach(
+        self, conn: AsyncConnection, parsed: ParsedChunk
+    ) -> tuple[list[int | None], dict[int, str], set[tuple[int, str]]]:
+        """Per customer of the chunk: the stored customer it updates, or None (a new one).
+        Also the customers refused (index → reason), and the stored (customer_id, e164)
+        pairs among the chunk's phones."""
+        stored: set[tuple[int, str]] = set()
+        owners_of_phone: dict[str, list[int]] = {}
+        for batch in _batches(sorted(set(parsed.phone_e164))):
+            result = await _select_in(conn, _PHONES, ("e164", "customer_id"), "e164", batch)
+            for e164, customer_id in result:
+                owners_of_phone.setdefault(e164, []).append(customer_id)
+                stored.add((customer_id, e164))
+        owner_of_key = await _stored_owners(conn, parsed, self.identity)
+        owner_of_account = (
+            owner_of_key
+            if self.identity == "account_number"
+            else await _stored_owners(conn, parsed, "account_number")
         )
-        owner_of_account.update({a: i for a, i in result if a is not None})
-    owners: list[int | None] = [None] * len(parsed.rows)
-    conflicts: dict[int, str] = {}
-    if owner_of_phone:
-        # A customer's phones are adjacent and in file order: its first stored one wins.
+        if self.dry_run:
+            for e164 in set(parsed.phone_e164) & self._phones.keys():
+                owners_of_phone.setdefault(e164, []).extend(self._phones[e164])
+            if self.identity == "external_id":
+                owner_of_key.update(self._keys)
+            owner_of_account.update(self._accounts)
+        owners, conflicts = self._resolve(parsed, owner_of_key, owner_of_account, owners_of_phone)
+        return owners, conflicts, stored
+
+    def _resolve(
+        self,
+        parsed: ParsedChunk,
+        owner_of_key: dict[str, int],
+        owner_of_account: dict[str, int],
+        owners_of_phone: dict[str, list[int]],
+    ) -> tuple[list[int | None], dict[int, str]]:
+        key_at = FIELD_NAMES.index(self.identity) if self.identity else -1
+        owners: list[int | None] = [None] * len(parsed.rows)
+        conflicts: dict[int, str] = {}
+        if key_at >= 0 and owner_of_key:
+            for index, fields in enumerate(parsed.fields):
+                owners[index] = owner_of_key.get(fields[key_at])
+        if self.merge_by_phone and owners_of_phone:
+            self._attach_by_phone(parsed, owners_of_phone, owners, conflicts, key_at)
+        if owner_of_account:
+            for index, fields in enumerate(parsed.fields):
+                account_owner = owner_of_account.get(fields[ACCOUNT])
+                if account_owner is None or index in conflicts:
+                    continue
+                if owners[index] is None and self.identity != "external_id":
+                    owners[index] = account_owner
+                elif owners[index] != account_owner:
+                    # The account is unique: this customer cannot take another's.
+                    what = "" if self.identity == "external_id" else " than the phone"
+                    conflicts[index] = (
+                        f"account_number {fields[ACCOUNT]!r} belongs to another customer{what}"
+                    )
+        return owners, conflicts
+
+    def _attach_by_phone(
+        self,
+        parsed: ParsedChunk,
+        owners_of_phone: dict[str, list[int]],
+        owners: list[int | None],
+        conflicts: dict[int, str],
+        key_at: int,
+    ) -> None:
+        # A customer's phones are adjacent and in file order: its first stored one decides.
+        decided: set[int] = set()
         for index, e164 in zip(parsed.phone_owner, parsed.phone_e164, strict=True):
-            if owners[index] is None:
-                owners[index] = owner_of_phone.get(e164)
-    if owner_of_account:
-        for index, fields in enumerate(parsed.fields):
-            account_owner = owner_of_account.get(fields[ACCOUNT])
-            if account_owner is None:
+            ids = owners_of_phone.get(e164)
+            if not ids or index in decided:
                 continue
-            if owners[index] is None:
-                owners[index] = account_owner
-            elif owners[index] != account_owner:
-                # Merging on the phone would give this customer another customer's account.
+            decided.add(index)
+            if len(set(ids)) > 1:
                 conflicts[index] = (
-                    f"account_number {fields[ACCOUNT]!r} belongs to another customer than the phone"
+                    f"phone {e164} belongs to {len(set(ids))} customers: "
+                    "merging by phone cannot tell which one"
                 )
-    return owners, conflicts, stored
+                continue
+            key_owner = owners[index]
+            if key_owner is None:
+                owners[index] = ids[0]
+            elif key_owner != ids[0]:
+                key = parsed.fields[index][key_at]
+                conflicts[index] = (
+                    f"{self.identity} {key!r} belongs to another customer than the phone"
+                )
+
+    def remember(
+        self,
+        parsed: ParsedChunk,
+        new: list[int],
+        owners: list[int | None],
+        conflicts: dict[int, str],
+        stored: set[tuple[int, str]],
+    ) -> int:
+        """On a dry run: give the new customers placeholder ids, as if inserted, so later
+        chunks find them; the number of phones that would have been added."""
+        for index in new:
+            owners[index] = self._next_placeholder
+            self._next_placeholder -= 1
+        key_at = FIELD_NAMES.index(self.identity) if self.identity else -1
+        for index, customer_id in enumerate(owners):
+            if customer_id is None or index in conflicts:
+                continue
+            fields = parsed.fields[index]
+            if key_at >= 0 and fields[key_at]:
+                self._keys.setdefault(fields[key_at], customer_id)
+            if fields[ACCOUNT]:
+                self._accounts.setdefault(fields[ACCOUNT], customer_id)
+        added = 0
+        for index, e164 in zip(parsed.phone_owner, parsed.phone_e164, strict=True):
+            customer_id = owners[index]
+            if customer_id is None or index in conflicts or (customer_id, e164) in stored:
+                continue
+            ids = self._phones.setdefault(e164, [])
+            if customer_id not in ids:
+                ids.append(customer_id)
+                added += 1
+        return added
+
+
+async def _stored_owners(conn: AsyncConnection, parsed: ParsedChunk, column: str) -> dict[str, int]:
+    """The stored customers' ids by ``column`` (external_id, account_number) among the
+    chunk's values of it."""
+    if not column:
+        return {}
+    at = FIELD_NAMES.index(column)
+    values = sorted({fields[at] for fields in parsed.fields} - {""})
+    found: dict[str, int] = {}
+    for batch in _batches(values):
+        result = await _select_in(conn, _CUSTOMERS, (column, "id"), column, batch)
+        found.update({value: i for value, i in result if value is not None})
+    return found
 
 
 async def _insert_customers(
@@ -526,6 +662,7 @@ async def _insert_customers(
         zip(FIELD_NAMES, zip(*fields, strict=True), strict=True)
     )
     columns["account_number"] = [account or None for account in columns["account_number"]]
+    columns["external_id"] = [key or None for key in columns["external_id"]]
     now = (utcnow(),) * len(new)
     await bulk_insert_columns(
         conn,
@@ -574,9 +711,12 @@ async def _insert_missing_phones(
     owners: list[int | None],
     conflicts: dict[int, str],
     stored: set[tuple[int, str]],
-) -> None:
+) -> int:
+    """Add the numbers the chunk's customers do not have yet; how many were added. A number
+    a customer has already gets the type the file gives it."""
     customer_ids = [owners[i] for i in parsed.phone_owner]
     e164, suffix, raw = parsed.phone_e164, parsed.phone_suffix, parsed.phone_raw
+    label = parsed.phone_label
     if stored or conflicts:
         keep = [
             k
@@ -585,13 +725,31 @@ async def _insert_missing_phones(
             )
             if index not in conflicts and (customer_id, e164[k]) not in stored
         ]
+        relabel = [
+            {"_c": customer_ids[k], "_e": e164[k], "label": label[k]}
+            for k, index in enumerate(parsed.phone_owner)
+            if label[k] and index not in conflicts and (customer_ids[k], e164[k]) in stored
+        ]
+        if relabel:
+            await conn.execute(
+                update(CustomerPhone)
+                .where(
+                    CustomerPhone.customer_id == bindparam("_c"),
+                    CustomerPhone.e164 == bindparam("_e"),
+                )
+                .values(label=bindparam("label")),
+                relabel,
+            )
         customer_ids = [customer_ids[k] for k in keep]
-        e164, suffix, raw = ([column[k] for k in keep] for column in (e164, suffix, raw))
+        e164, suffix, raw, label = (
+            [column[k] for k in keep] for column in (e164, suffix, raw, label)
+        )
     await bulk_insert_columns(
         conn,
         _PHONES,
-        {"customer_id": customer_ids, "e164": e164, "suffix": suffix, "raw": raw},
+        {"customer_id": customer_ids, "e164": e164, "suffix": suffix, "raw": raw, "label": label},
     )
+    return len(customer_ids)
 
 
 async def _select_in(
