@@ -275,6 +275,7 @@ class Service:
 
     async def _start_worker(self, core: Core, metrics: Any) -> None:
         from contact_center.billing.service import BillingService
+        from contact_center.crm.service import build_crm
         from contact_center.history.writer import build_history_writer
         from contact_center.recording.index import RecordingIndexer
         from contact_center.recording.worker import RecordingWorker
@@ -315,7 +316,10 @@ class Service:
         )
 
         template_dirs = [s.web.pop_templates_dir] if s.web.pop_templates_dir else []
-        pops = ScreenPop(core.bus, core.lookup, core.sessions, template_dirs=template_dirs)
+        crm = build_crm(s)  # None without a [crm] adapter
+        if crm is not None:
+            self._closers.append(crm.aclose)  # after the pops (closers run in reverse)
+        pops = ScreenPop(core.bus, core.lookup, core.sessions, template_dirs=template_dirs, crm=crm)
         self._closers.append(pops.close)
         await pops.start()
         # In order, never waiting on a lookup: pops that must wait do so in their
