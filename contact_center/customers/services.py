@@ -57,7 +57,7 @@ class PhoneInput:
     type: str
 
 
-def _text(data: Mapping[str, Any], name: str, limit: int) -> str:
+def parse_text(data: Mapping[str, Any], name: str, limit: int) -> str:
     value = data[name]
     if value is None:
         return ""
@@ -69,7 +69,7 @@ def _text(data: Mapping[str, Any], name: str, limit: int) -> str:
     return value
 
 
-def _money(data: Mapping[str, Any], name: str) -> Decimal:
+def parse_money(data: Mapping[str, Any], name: str) -> Decimal:
     value = data[name]
     if not isinstance(value, str) or not MONEY_PATTERN.match(value.strip()):
         raise CustomerError(f'{name}: expected an amount as a string, like "12.50"')
@@ -79,7 +79,7 @@ def _money(data: Mapping[str, Any], name: str) -> Decimal:
         raise CustomerError(f"{name}: not an amount") from None
 
 
-def _currency(data: Mapping[str, Any], name: str = "currency") -> str:
+def parse_currency(data: Mapping[str, Any], name: str = "currency") -> str:
     value = data.get(name, "")
     if value in ("", None):
         return ""
@@ -88,7 +88,7 @@ def _currency(data: Mapping[str, Any], name: str = "currency") -> str:
     return value
 
 
-def _time(data: Mapping[str, Any], name: str) -> datetime:
+def parse_time(data: Mapping[str, Any], name: str) -> datetime:
     value = data.get(name)
     if value in (None, ""):
         return utcnow()
@@ -134,7 +134,7 @@ def customer_fields(data: Mapping[str, Any], *, creating: bool) -> dict[str, Any
     values: dict[str, Any] = {}
     for name, limit in FIELDS.items():
         if name in data:
-            values[name] = _text(data, name, min(limit, 100_000))
+            values[name] = parse_text(data, name, min(limit, 100_000))
     if creating and not values.get("name"):
         raise CustomerError("name: required")
     if "name" in values and not values["name"]:
@@ -143,9 +143,9 @@ def customer_fields(data: Mapping[str, Any], *, creating: bool) -> dict[str, Any
         if name in values:
             values[name] = values[name] or None  # unique when given, absent otherwise
     if "balance" in data:
-        values["balance"] = None if data["balance"] is None else _money(data, "balance")
+        values["balance"] = None if data["balance"] is None else parse_money(data, "balance")
     if "currency" in data:
-        values["currency"] = _currency(data)
+        values["currency"] = parse_currency(data)
     if "custom" in data:
         custom = data["custom"]
         if not isinstance(custom, dict) or len(custom) > MAX_CUSTOM:
@@ -289,9 +289,9 @@ async def add_payment(db: AsyncSession, customer: Customer, data: Mapping[str, A
         raise CustomerError("amount: required")
     payment = Payment(
         customer_id=customer.id,
-        amount=_money(data, "amount"),
-        currency=_currency(data) or customer.currency,
-        paid_at=_time(data, "paid_at"),
+        amount=parse_money(data, "amount"),
+        currency=parse_currency(data) or customer.currency,
+        paid_at=parse_time(data, "paid_at"),
     )
     db.add(payment)
     await db.flush()
@@ -311,11 +311,18 @@ async def upsert_order(
     unknown = set(data) - {"customer_id", "external_id", "status", "amount", "currency"}
     if unknown:
         raise CustomerError(f"unknown field {sorted(unknown)[0]!r}")
-    order = await db.scalar(select(Order).where(Order.number == number))
+    # Everything checked before the session holds anything: a refused row leaves nothing
+    # behind for the next flush.
+    status = parse_text(data, "status", ORDER_STATUSES_MAX) if "status" in data else None
+    if status == "":
+        raise CustomerError("status: must not be empty")
+    amount = parse_money(data, "amount") if "amount" in data else None
+    currency = parse_currency(data) if "currency" in data else None
     customer_id = await _order_customer(db, data)
+    order = await db.scalar(select(Order).where(Order.number == number))
     if order is None and customer_id is None:
         raise CustomerError("customer_id or external_id: required for a new order")
-    if order is None and "status" not in data:
+    if order is None and status is None:
         raise CustomerError("status: required for a new order")
     now = utcnow()
     created = order is None
@@ -324,15 +331,12 @@ async def upsert_order(
         db.add(order)
     if customer_id is not None:
         order.customer_id = customer_id
-    if "status" in data:
-        status = _text(data, "status", ORDER_STATUSES_MAX)
-        if not status:
-            raise CustomerError("status: must not be empty")
+    if status is not None:
         order.status = status
-    if "amount" in data:
-        order.amount = _money(data, "amount")
-    if "currency" in data:
-        order.currency = _currency(data)
+    if amount is not None:
+        order.amount = amount
+    if currency is not None:
+        order.currency = currency
     order.updated_at = now
     await _flush(db)
     return order, created

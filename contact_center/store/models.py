@@ -125,6 +125,8 @@ class Payment(Base):
     amount: Mapped[Decimal] = mapped_column(Money)
     currency: Mapped[str] = mapped_column(String(3), default="")
     paid_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # The payment's id in the billing system: an import given it updates instead of adding.
+    external_id: Mapped[str | None] = mapped_column(String(80), unique=True, nullable=True)
 
 
 class Case(Base):

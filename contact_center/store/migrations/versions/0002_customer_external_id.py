@@ -1,4 +1,5 @@
-"""customers.external_id: identity by the company's own id, never by phone
+"""customers.external_id (identity by the company's own id, never by phone) and
+payments.external_id (a payment imported twice is one payment)
 
 Revision ID: 0002_customer_external_id
 Revises: 0001
@@ -25,9 +26,15 @@ def upgrade() -> None:
         batch_op.create_unique_constraint(
             batch_op.f("uq_customers_external_id"), ["external_id"]
         )
+    with op.batch_alter_table("payments", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("external_id", sa.String(length=80), nullable=True))
+        batch_op.create_unique_constraint(batch_op.f("uq_payments_external_id"), ["external_id"])
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("payments", schema=None) as batch_op:
+        batch_op.drop_constraint(batch_op.f("uq_payments_external_id"), type_="unique")
+        batch_op.drop_column("external_id")
     with op.batch_alter_table("customers", schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f("uq_customers_external_id"), type_="unique")
         batch_op.drop_column("external_id")
