@@ -33,6 +33,11 @@ class CrmStandIn:
     auth_seen: list[str] = field(default_factory=list)
     url: str = ""
     released: asyncio.Event = field(default_factory=asyncio.Event)  # ends every delay
+    hooks: list[tuple[dict[str, str], bytes]] = field(default_factory=list)  # webhooks received
+
+    async def hook(self, request: web.Request) -> web.Response:
+        self.hooks.append((dict(request.headers), await request.read()))
+        return web.Response(status=204)
 
     async def _pause(self) -> None:
         if self.delay:
@@ -108,6 +113,7 @@ async def crm_standin() -> AsyncIterator[CrmStandIn]:
     app = web.Application()
     app.router.add_get("/api/contacts", crm.rest)
     app.router.add_post("/jsonrpc", crm.jsonrpc)
+    app.router.add_post("/hooks", crm.hook)
     server = TestServer(app, host="127.0.0.1", port=0)
     await server.start_server()
     crm.url = str(server.make_url("")).rstrip("/")
