@@ -12,7 +12,7 @@ from typing import Any, ParamSpec, Protocol, TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -116,10 +116,26 @@ class SqlIvrData:
 
     @_db_errors
     async def customer_by_account(self, account_number: str) -> CustomerInfo | None:
+        """The customer whose account number the caller keyed in — or, for a company whose
+        customers know their number in its own system, whose external id it is (an account
+        number wins when both match different customers)."""
+        if not account_number:
+            return None
         async with self._sessions() as db:
-            row = (
-                await db.execute(select(Customer).where(Customer.account_number == account_number))
-            ).scalar_one_or_none()
+            rows = (
+                await db.scalars(
+                    select(Customer)
+                    .where(
+                        or_(
+                            Customer.account_number == account_number,
+                            Customer.external_id == account_number,
+                        )
+                    )
+                    .limit(2)
+                )
+            ).all()
+            row = next((r for r in rows if r.account_number == account_number), None)
+            row = row or (rows[0] if rows else None)
             if row is None:
                 return None
             return CustomerInfo(

@@ -143,3 +143,22 @@ def test_cli_imports_ivr_data(tmp_path: Path, capsys: pytest.CaptureFixture[str]
         k: v for k, v in json.loads(out.out).items() if k in {"kind", "updated", "rejected"}
     }
     assert "row 3: no customer with external_id '8'" in out.err
+
+
+async def test_the_ivr_finds_a_caller_by_account_number_or_external_id(
+    engine: AsyncEngine,
+) -> None:
+    sessions = session_factory(engine)
+    # Another customer's external id equal to Anna's account number: the account wins.
+    await add_customer(sessions, "Clash", ["+74950000009"], external_id="40817")
+    ivr = SqlIvrData(sessions)
+
+    by_account = await ivr.customer_by_account("40817")
+    by_external_id = await ivr.customer_by_account("c-2")
+    nobody = await ivr.customer_by_account("99999")
+
+    assert ("Anna", "Boris", None) == (
+        by_account.name if by_account else None,
+        by_external_id.name if by_external_id else None,
+        nobody,
+    )
