@@ -35,7 +35,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, TextIO, cast
 
-from sqlalchemy import Table, bindparam, select, text, update
+from sqlalchemy import Table, bindparam, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from contact_center.customers.rows import (
@@ -700,9 +700,17 @@ async def _update_customers(
         statement = (
             update(Customer)
             .where(Customer.id == bindparam("_id"))
-            .values({k: bindparam(k) for k in keys if k != "_id"})
+            .values({k: _new_value(k) for k in keys if k != "_id"})
         )
         await conn.execute(statement, params_list)
+
+
+def _new_value(column: str) -> Any:
+    """The value an update sets: the row's, except that a stored external id is never
+    replaced (a row merged by phone into someone else cannot rename their identity)."""
+    if column == "external_id":
+        return func.coalesce(Customer.external_id, bindparam(column))
+    return bindparam(column)
 
 
 async def _insert_missing_phones(

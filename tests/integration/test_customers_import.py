@@ -501,3 +501,18 @@ def test_cli_dry_run_prints_the_report_and_leaves_the_database_alone(
     assert (0, 1, 1) == (dry, looked, without_id)
     assert (1, True) == (dry_out["inserted"], dry_out["dry_run"])
     assert "no external_id or account_number column" in refused
+
+
+async def test_merging_by_phone_never_renames_a_customers_external_id(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    header = ["external_id", "name", "phone"]
+    await CustomerImporter(engine).import_file(
+        write_csv(tmp_path / "a.csv", [header, ["1", "Anna", "+79161234567"]])
+    )
+    path = write_csv(tmp_path / "b.csv", [header, ["9", "Anna P.", "8 916 123-45-67"]])
+
+    report = await CustomerImporter(engine, merge_by_phone=True).import_file(path)
+
+    assert (0, 1) == (report.inserted, report.updated)
+    assert [("1", "Anna P.", None, "+79161234567")] == await stored_people(engine)
