@@ -57,12 +57,26 @@ class PhoneInput:
     type: str
 
 
+def is_text(value: str) -> bool:
+    """Storable text: no NUL (PostgreSQL refuses it) and no lone surrogate (JSON allows
+    ``"\\udba3"``, UTF-8 does not)."""
+    if "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def parse_text(data: Mapping[str, Any], name: str, limit: int) -> str:
     value = data[name]
     if value is None:
         return ""
     if not isinstance(value, str):
         raise CustomerError(f"{name}: expected a string")
+    if not is_text(value):
+        raise CustomerError(f"{name}: not text (a NUL or an invalid character)")
     value = value.strip()
     if len(value) > limit:
         raise CustomerError(f"{name}: longer than {limit} characters")
@@ -114,6 +128,8 @@ def parse_phones(value: Any, *, region: str, area_code: str = "") -> list[PhoneI
         if not isinstance(item, dict) or not isinstance(item.get("number"), str):
             raise CustomerError("phones: each is {number, type}")
         raw = item["number"].strip()[:64]
+        if not is_text(raw):
+            raise CustomerError("phones: a number is not text")
         kind = item.get("type") or ""
         if kind not in ("", *PHONE_TYPES):
             raise CustomerError(f"phones: type {kind!r} is not one of {', '.join(PHONE_TYPES)}")
@@ -151,8 +167,14 @@ def customer_fields(data: Mapping[str, Any], *, creating: bool) -> dict[str, Any
         if not isinstance(custom, dict) or len(custom) > MAX_CUSTOM:
             raise CustomerError(f"custom: expected an object of at most {MAX_CUSTOM} strings")
         for key, value in custom.items():
-            if not isinstance(value, str) or len(value) > MAX_CUSTOM_TEXT or len(key) > 100:
-                raise CustomerError(f"custom.{key[:100]}: expected a short string")
+            if (
+                not isinstance(value, str)
+                or len(value) > MAX_CUSTOM_TEXT
+                or len(key) > 100
+                or not is_text(key)
+                or not is_text(value)
+            ):
+                raise CustomerError("custom: expected short strings, each valid text")
         values["custom"] = dict(custom)
     return values
 
@@ -208,7 +230,7 @@ async def create_customer(
     phones = parse_phones(data.get("phones", []), region=region, area_code=area_code)
     await _check_unique(db, values, None)
     now = utcnow()
-    customer = Customer(custom={}, created_at=now, updated_at=now, phones=[], **values)
+    customer = Customer(**{"custom": {}, **values}, created_at=now, updated_at=now, phones=[])
     _set_phones(customer, phones)
     db.add(customer)
     await _flush(db)
@@ -245,7 +267,7 @@ async def upsert_by_external_id(
 ) -> tuple[Customer, bool]:
     """(the customer with this external id, created?) after applying ``data``."""
     external_id = external_id.strip()
-    if not external_id or len(external_id) > FIELDS["external_id"]:
+    if not external_id or len(external_id) > FIELDS["external_id"] or not is_text(external_id):
         raise CustomerError(f"external_id: 1 to {FIELDS['external_id']} characters")
     if data.get("external_id") not in (None, external_id):
         raise CustomerError("external_id: the body names another one than the path")

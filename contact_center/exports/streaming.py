@@ -116,6 +116,7 @@ async def stream_xlsx(
     workbook is built in a temporary file off the event loop, then streamed."""
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
     book = Workbook(write_only=True)
     sheet = book.create_sheet("export")
@@ -123,6 +124,9 @@ async def stream_xlsx(
     def text_cell(value: object) -> Any:
         if isinstance(value, bool) or not isinstance(value, int | float):
             text = "" if value is None else str(value)[:_XLSX_MAX_TEXT]
+            # Control characters are illegal in a worksheet; lone surrogates in any XML.
+            text = ILLEGAL_CHARACTERS_RE.sub("", text)
+            text = text.encode("utf-8", "replace").decode("utf-8")
             written = WriteOnlyCell(sheet, value=text)
             written.data_type = "s"  # "=HYPERLINK(…)" from a caller stays text
             return written

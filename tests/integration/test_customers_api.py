@@ -169,3 +169,34 @@ async def test_ivr_data_written_by_api_is_what_the_ivr_reads(
         [p["amount"] for p in shown["payments"]],
     )
     assert "pin_hash" not in shown
+
+
+async def test_inputs_the_fuzzer_broke_the_server_with_are_answered(server: TestServer) -> None:
+    """Found by schemathesis: custom fields on create were a 500 (a keyword given twice);
+    a lone surrogate or a NUL would have reached the database."""
+    sue = await sign_in(server, "sue")
+    try:
+        created = await call(
+            sue, "PUT", "/api/customers/by-external-id/÷", {"name": "N", "custom": {"k": "v"}}
+        )
+        answers = []
+        for raw in (
+            '{"name": "N", "custom": {"\\udba3": "x"}}',
+            '{"name": "N\\u0000"}',
+            '{"name": "N", "phones": [{"number": "\\ud800"}]}',
+        ):
+            async with sue.http.put(
+                sue.url("/api/customers/by-external-id/z"),
+                data=raw,
+                headers={CSRF_HEADER: sue.csrf, "Content-Type": "application/json"},
+            ) as resp:
+                answers.append((resp.status, await resp.text()))
+    finally:
+        await sue.close()
+
+    assert (201, "÷", {"k": "v"}) == (created[0], created[1]["external_id"], created[1]["custom"])
+    assert [
+        (400, "custom: expected short strings, each valid text"),
+        (400, "name: not text (a NUL or an invalid character)"),
+        (400, "phones: a number is not text"),
+    ] == answers

@@ -98,6 +98,7 @@ async def test_customer_export_xlsx_keeps_hostile_text_as_text(sqlite_url: str) 
             sessions, HOSTILE, ["+74951234567"], company="@SUM(1+1)", external_id="crm-1"
         )
         await add_customer(sessions, "Пётр", ["+74950000001"])
+        await add_customer(sessions, "Bell\x07 Ltd", ["+74950000002"])  # illegal in a sheet
         await add_user(sessions, "sue", "supervisor")
         async with web_server(sessions, MemoryBus(), plugins=[exports_http]) as server:
             sue = await sign_in(server, "sue")
@@ -112,7 +113,7 @@ async def test_customer_export_xlsx_keeps_hostile_text_as_text(sqlite_url: str) 
     header, *rows = [[c.value for c in row] for row in sheet.iter_rows()]
     first = dict(zip(header, rows[0], strict=True))
 
-    assert ("2", 'attachment; filename="customers.xlsx"') == (
+    assert ("3", 'attachment; filename="customers.xlsx"') == (
         headers["X-Total-Rows"],
         headers["Content-Disposition"],
     )
@@ -121,7 +122,7 @@ async def test_customer_export_xlsx_keeps_hostile_text_as_text(sqlite_url: str) 
     )  # fmt: skip
     # stored as text: no cell of the sheet is a formula
     assert {"s", "n"} >= {c.data_type for row in sheet.iter_rows() for c in row if c.value}
-    assert ["Пётр"] == [r[header.index("name")] for r in rows[1:]]
+    assert ["Пётр", "Bell Ltd"] == [r[header.index("name")] for r in rows[1:]]
     assert "pin_hash" not in header
 
 
