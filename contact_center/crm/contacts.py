@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -61,6 +62,10 @@ class CrmResult:
     status: str
     contacts: tuple[CrmContact, ...] = ()
     reason: str = ""
+    # Past the budget, the request still running (its answer may come before the ring).
+    late: asyncio.Future[tuple[CrmContact, ...]] | None = field(
+        default=None, compare=False, repr=False
+    )
 
     @property
     def unavailable(self) -> bool:

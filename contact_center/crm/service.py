@@ -81,7 +81,7 @@ class CrmLookup:
             self._running[e164] = task
         done, _ = await asyncio.wait({task}, timeout=self.budget)
         if not done:
-            return CrmResult("unavailable", reason=f"no answer within {self.budget:g} s")
+            return CrmResult("unavailable", reason=f"no answer within {self.budget:g} s", late=task)
         try:
             return CrmResult("ok", task.result())
         except asyncio.CancelledError:

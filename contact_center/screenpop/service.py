@@ -15,8 +15,9 @@ of the stream nor any other operator's pops. A pop still waiting in its lane whe
 stops ringing there is dropped together with its close: nobody saw it.
 
 With an external CRM configured, the CRM is asked beside the database when the call arrives;
-it has ``crm.budget`` seconds to answer (the request itself goes on to fill the CRM's cache).
-Late, failing or circuit-broken, the card is the local one, marked "CRM unavailable".
+it has ``crm.budget`` seconds to answer. Late, failing or circuit-broken, the card is the
+local one, marked "CRM unavailable". A late answer that still comes while the caller waits
+in the IVR or the queue replaces that card before the ring (and fills the CRM's cache).
 """
 
 from __future__ import annotations
@@ -229,7 +230,7 @@ class ScreenPop:
         # Who is calling is looked up when the call arrives, while the caller is still in the
         # IVR or the queue, so the pop at ring time only renders. Lookups of different calls
         # run side by side (bounded), outside the ordered event path.
-        self._found: dict[tuple[str, str], asyncio.Task[Found]] = {}
+        self._found: dict[tuple[str, str], asyncio.Future[Found]] = {}
         self._db_slots = LookupSlots(max_parallel_lookups)
         # Per interface: messages waiting for a lookup, in order, and the task sending them.
         self._lanes: dict[str, deque[_Job]] = {}
@@ -317,6 +318,7 @@ class ScreenPop:
         """Cancel the lookups and lanes still running (the owner calls this on shutdown)."""
         self._closed = True  # no lookup starts from now on
         await self.directory.close()
+        tasks: list[asyncio.Future[Any]]
         for group in (self._runners, self._found):
             tasks = list(group.values())
             group.clear()
@@ -363,12 +365,45 @@ class ScreenPop:
         finally:
             if asking is not None and not asking.done():
                 asking.cancel()
-        found = Found(match, tuple(customers), tuple(history), tuple(open_items), crm=crm)
+        found = self._rendered(
+            ctx, Found(match, tuple(customers), tuple(history), tuple(open_items), crm=crm)
+        )
+        if crm.late is not None:
+            self._await_late_crm(ctx, found, crm.late)
+        return found
+
+    def _rendered(self, ctx: CallContext, found: Found) -> Found:
         try:
             parts = self.renderer.render_parts(self.card(ctx, "", "", 0.0, found))
         except Exception:  # a broken company template: rendered (and reported) at ring time
             return found
         return dataclasses.replace(found, parts=parts)
+
+    def _await_late_crm(
+        self, ctx: CallContext, found: Found, late: asyncio.Future[tuple[Any, ...]]
+    ) -> None:
+        """When the CRM answers after its budget but before the ring, the card gets its
+        contacts: the call's lookup result is replaced by one with them."""
+        key = (ctx.server, ctx.call_id)
+
+        def answered(done: asyncio.Future[tuple[Any, ...]]) -> None:
+            current = self._found.get(key)
+            if done.cancelled() or done.exception() is not None or current is None:
+                return
+            if not current.done() or current.cancelled() or current.exception() is not None:
+                return
+            if current.result() is not found:
+                return  # looked up again since (the caller was identified)
+            better = self._rendered(
+                ctx, dataclasses.replace(found, crm=CrmResult("ok", done.result()))
+            )
+            replaced: asyncio.Future[Found] = asyncio.get_running_loop().create_future()
+            replaced.set_result(better)
+            self._found[key] = replaced
+            if ctx.queues:
+                self._prerender(ctx)
+
+        late.add_done_callback(answered)
 
     def _ask_crm(self, ctx: CallContext) -> asyncio.Task[CrmResult] | None:
         if self.crm is None:

@@ -15,7 +15,7 @@ import aiohttp
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from contact_center.bus import MemoryBus
+from contact_center.bus import POPS, MemoryBus
 from contact_center.calls import events as ev
 from contact_center.config import load_settings
 from contact_center.crm.breaker import CircuitBreaker
@@ -345,3 +345,37 @@ async def test_the_service_builds_the_configured_crm(crm: CrmStandIn) -> None:
     assert ("ok", ["Anna Petrova"]) == (result.status, [c.name for c in result.contacts])
     assert "***" == settings.redacted()["crm"]["auth_header"]
     assert None is build_crm(load_settings(environ={}))
+
+
+async def test_a_late_crm_answer_that_comes_before_the_ring_is_on_the_card(
+    db: async_sessionmaker[AsyncSession], crm: CrmStandIn
+) -> None:
+    """The caller waits in the IVR or the queue: the CRM answered after its budget but long
+    before the phone rang, so the card shows the CRM's contact, not "CRM unavailable"."""
+    await add_customer(db, "Anna P. (local)", [ANNA])
+    crm.delay = 0.3
+    crm_lookup = CrmLookup(rest(crm, timeout=5.0), budget=0.05)
+    bus = MemoryBus()
+    pops = ScreenPop(bus, CustomerLookup(db, region="RU"), db, crm=crm_lookup)
+    arrived, offered = call_events("c1", ANNA)
+    try:
+        await pops.start()
+        await pops.feed(arrived)
+
+        def crm_on_the_card() -> bool:
+            found = pops._found.get(("pbx1", "c1"))
+            return found is not None and found.done() and found.result().crm.status == "ok"
+
+        await wait_for(crm_on_the_card)  # the IVR and the queue take their time
+        await pops.handle(offered)
+        [(_, pop)] = await bus.read(POPS, "0", count=10)
+    finally:
+        await pops.close()
+        await crm_lookup.aclose()
+
+    assert ("known", "ok", ["Anna Petrova"]) == (
+        pop["match"],
+        pop["crm"]["status"],
+        [c["name"] for c in pop["crm"]["contacts"]],
+    )
+    assert "CRM unavailable" not in pop["html"] and "Anna Petrova" in pop["html"]
