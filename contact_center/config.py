@@ -139,6 +139,7 @@ class CrmSettings:
     fields: str = ""  # rest: FIELD=PATH, comma-separated: "external_id=id,name=full_name"
     results_path: str = ""  # rest: dotted path of the contact list; empty: the whole answer
     link_template: str = ""  # rest: the contact's page in the CRM, {id} = its external id
+    account_url: str = ""  # rest: for the IVR, a URL template with {account}; empty: local only
     odoo_database: str = ""
     odoo_login: str = ""
     odoo_password: str = ""  # the password or an API key of odoo_login
@@ -323,6 +324,9 @@ def _check_crm(crm: CrmSettings, origins: Mapping[str, str]) -> None:
         problem = check_url_template(crm.url)
         if problem:
             fail("url", problem)
+        problem = check_url_template(crm.account_url, account=True) if crm.account_url else None
+        if problem:
+            fail("account_url", problem)
         try:
             mapping = parse_field_mapping(crm.fields)
         except FieldMappingError as exc:

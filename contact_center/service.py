@@ -346,6 +346,7 @@ class Service:
 
     async def _start_connector(self, core: Core, metrics: Any) -> None:
         from contact_center.ami.connector import AmiConnector
+        from contact_center.crm.service import build_crm
         from contact_center.ivr.service import IvrService
         from contact_center.stats.consumer import create_store
         from contact_center.stats.ewt import WaitEstimator
@@ -387,6 +388,9 @@ class Service:
         policy = SensitivePausePolicy(connector.actions)
         self.consume("recording-policy", policy.handle)
         self.components["recording_policy"] = policy
+        crm = build_crm(s)  # None without a [crm] adapter
+        if crm is not None:
+            self._closers.append(crm.aclose)  # after the IVR (closers run in reverse)
         ivr = IvrService(
             s.agi,
             sink=core.publish,
@@ -394,6 +398,8 @@ class Service:
             server_id=s.general.server_id,
             estimate=estimator.estimate,
             router=self._router(core, store),
+            crm=crm,
+            crm_wait=s.crm.timeout,
         )
         await ivr.start()
         self._closers.append(ivr.close)

@@ -62,13 +62,20 @@ class OdooCrm:
         self._ids = itertools.count(1)
 
     async def find_by_phone(self, e164: str) -> list[CrmContact]:
-        uid = self._uid if self._uid is not None else await self._authenticate()
         domain: list[Any] = ["|"] * (len(self._phone_fields) - 1)
         for name in self._phone_fields:
             if name == "phone_sanitized":
                 domain.append([name, "=", e164])
             else:
                 domain.append([name, "ilike", e164.lstrip("+")])
+        return await self._partners(domain)
+
+    async def find_by_account(self, account: str) -> list[CrmContact]:
+        """Partners whose internal reference (``ref``) is the account number."""
+        return await self._partners([["ref", "=", account]])
+
+    async def _partners(self, domain: list[Any]) -> list[CrmContact]:
+        uid = self._uid if self._uid is not None else await self._authenticate()
         records = await self._call(
             "object",
             "execute_kw",

@@ -1,9 +1,10 @@
 """A CRM with a REST API: one GET per caller, its JSON answer mapped onto a contact.
 
 Configured, not coded: the URL template (``{phone}`` the caller's E.164 number, ``{digits}``
-the same without "+", ``{account}`` an account number), one auth header, where the list of
-contacts sits in the answer and which field of a contact feeds which of ours. A 404 means
-"nobody"; any other non-2xx status, a timeout or a body that is not JSON is a CRM failure.
+the same without "+"; for the IVR, an account URL template with ``{account}``), one auth
+header, where the list of contacts sits in the answer and which field of a contact feeds which
+of ours. A 404 means "nobody"; any other non-2xx status, a timeout or a body that is not JSON
+is a CRM failure.
 """
 
 from __future__ import annotations
@@ -44,9 +45,11 @@ class RestCrm:
         auth_header: str = "",
         results_path: str = "",
         link_template: str = "",
+        account_url_template: str = "",
         timeout: float = 2.0,
     ) -> None:
         self._url = url_template
+        self._account_url = account_url_template
         self._mapping = dict(mapping)
         self._headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
         self._headers.update(parse_header(auth_header))
@@ -57,6 +60,11 @@ class RestCrm:
 
     async def find_by_phone(self, e164: str) -> list[CrmContact]:
         return await self._get(self._url.format_map(_Fill(phone=e164, digits=e164.lstrip("+"))))
+
+    async def find_by_account(self, account: str) -> list[CrmContact]:
+        if not self._account_url:
+            return []  # not configured: the IVR knows only local accounts
+        return await self._get(self._account_url.format_map(_Fill(account=account)))
 
     async def _get(self, url: str) -> list[CrmContact]:
         if self._http is None:
@@ -103,14 +111,16 @@ class _Fill(dict[str, str]):
         return "{" + key + "}"
 
 
-def check_url_template(template: str) -> str | None:
+def check_url_template(template: str, *, account: bool = False) -> str | None:
     """Why ``template`` cannot be used, or None."""
     if not template.startswith(("http://", "https://")):
         return "must start with http:// or https://"
-    if "{phone}" not in template and "{digits}" not in template:
+    if account and "{account}" not in template:
+        return "must contain {account} (the account number the caller keyed in)"
+    if not account and "{phone}" not in template and "{digits}" not in template:
         return "must contain {phone} or {digits} (the caller's number)"
     try:
-        template.format_map(_Fill(phone="+1", digits="1"))
+        template.format_map(_Fill(phone="+1", digits="1", account="1"))
     except (ValueError, IndexError) as exc:
         return f"not a valid template: {exc}"
     return None

@@ -37,6 +37,11 @@ class CrmAdapter(Protocol):
 
     async def find_by_phone(self, e164: str) -> list[CrmContact]: ...
 
+    async def find_by_account(self, account: str) -> list[CrmContact]:
+        """Who has this account number (the IVR's caller who keyed it in); [] when the
+        adapter is not configured for it."""
+        ...
+
     async def aclose(self) -> None: ...
 
 
@@ -62,26 +67,35 @@ class CrmLookup:
         self._running: dict[str, asyncio.Task[tuple[CrmContact, ...]]] = {}
         self._closed = False
 
-    async def find(self, e164: str) -> CrmResult:
-        """The CRM's contacts for ``e164`` within the budget, or why there are none."""
-        if not e164:
+    async def find(self, e164: str, *, wait: float | None = None) -> CrmResult:
+        """The CRM's contacts for ``e164`` within the budget (or ``wait`` seconds), or why
+        there are none."""
+        return await self._find(e164, e164, wait)
+
+    async def find_account(self, account: str, *, wait: float | None = None) -> CrmResult:
+        """The CRM's contacts with this account number, as :meth:`find`."""
+        return await self._find("account:" + account, account, wait) if account else CRM_OFF
+
+    async def _find(self, key: str, value: str, wait: float | None) -> CrmResult:
+        if not value:
             return CrmResult("ok")
-        cached = self._cache.get(e164)
+        cached = self._cache.get(key)
         if cached is not None and cached[0] > self._clock():
-            self._cache.move_to_end(e164)
+            self._cache.move_to_end(key)
             return CrmResult("ok", cached[1])
-        task = self._running.get(e164)
+        task = self._running.get(key)
         if task is None:
             if self._closed:
                 return CrmResult("unavailable", reason="shutting down")
             if not self.breaker.allow():
                 return CrmResult("unavailable", reason="circuit open after repeated failures")
-            task = asyncio.create_task(self._ask(e164), name=f"crm-lookup-{e164}")
+            task = asyncio.create_task(self._ask(key, value), name=f"crm-lookup-{key}")
             task.add_done_callback(_retrieved)  # logged in _ask, even when nobody waits
-            self._running[e164] = task
-        done, _ = await asyncio.wait({task}, timeout=self.budget)
+            self._running[key] = task
+        wait = self.budget if wait is None else wait
+        done, _ = await asyncio.wait({task}, timeout=wait)
         if not done:
-            return CrmResult("unavailable", reason=f"no answer within {self.budget:g} s", late=task)
+            return CrmResult("unavailable", reason=f"no answer within {wait:g} s", late=task)
         try:
             return CrmResult("ok", task.result())
         except asyncio.CancelledError:
@@ -89,21 +103,25 @@ class CrmLookup:
         except CrmError as exc:
             return CrmResult("unavailable", reason=str(exc))
 
-    async def _ask(self, e164: str) -> tuple[CrmContact, ...]:
+    async def _ask(self, key: str, value: str) -> tuple[CrmContact, ...]:
+        by_account = key.startswith("account:")
         try:
-            contacts = tuple(await self.adapter.find_by_phone(e164))
+            if by_account:
+                contacts = tuple(await self.adapter.find_by_account(value))
+            else:
+                contacts = tuple(await self.adapter.find_by_phone(value))
         except CrmError as exc:
             self.breaker.failed()
-            log.warning("CRM (%s) lookup of %s failed: %s", self.adapter.name, e164, exc)
+            log.warning("CRM (%s) lookup of %s failed: %s", self.adapter.name, key, exc)
             raise
         except Exception as exc:
             self.breaker.failed()
-            log.exception("CRM (%s) lookup of %s failed", self.adapter.name, e164)
+            log.exception("CRM (%s) lookup of %s failed", self.adapter.name, key)
             raise CrmError(f"{type(exc).__name__}: {exc}") from exc
         finally:
-            self._running.pop(e164, None)
+            self._running.pop(key, None)
         self.breaker.succeeded()
-        self._remember(e164, contacts)
+        self._remember(key, contacts)
         return contacts
 
     def _remember(self, e164: str, contacts: tuple[CrmContact, ...]) -> None:
@@ -160,6 +178,7 @@ def build_crm(settings: object) -> CrmLookup | None:
             auth_header=crm.auth_header,
             results_path=crm.results_path,
             link_template=crm.link_template,
+            account_url_template=crm.account_url,
             timeout=crm.timeout,
         )
     else:

@@ -25,7 +25,8 @@ ODOO_DB, ODOO_LOGIN, ODOO_PASSWORD, ODOO_UID = "crm", "bot", "bot-key", 7
 class CrmStandIn:
     """Contacts by E.164 number (REST) and partners (Odoo); what to do; what was asked."""
 
-    contacts: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    contacts: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # by phone
+    accounts: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # by account
     partners: list[dict[str, Any]] = field(default_factory=list)
     delay: float = 0.0  # seconds before answering
     status: int = 200  # anything else: answered with that status and no contacts
@@ -46,14 +47,15 @@ class CrmStandIn:
 
     async def rest(self, request: web.Request) -> web.Response:
         phone = request.query.get("phone", "")
-        self.requests.append(f"GET {phone}")
+        account = request.query.get("account")
+        self.requests.append(f"GET {phone}" if account is None else f"GET account {account}")
         self.auth_seen.append(request.headers.get("Authorization", ""))
         await self._pause()
         if request.headers.get("Authorization") != f"Bearer {TOKEN}":
             return web.json_response({"error": "unauthorised"}, status=401)
         if self.status != 200:
             return web.json_response({"error": "broken"}, status=self.status)
-        found = self.contacts.get(phone)
+        found = self.contacts.get(phone) if account is None else self.accounts.get(account)
         if found is None:
             return web.json_response({"error": "no such contact"}, status=404)
         return web.json_response({"data": {"items": found}})

@@ -13,6 +13,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from contact_center.bus import POPS, MemoryBus
@@ -24,7 +25,9 @@ from contact_center.crm.odoo import OdooCrm
 from contact_center.crm.rest import RestCrm
 from contact_center.crm.service import CrmLookup, build_crm
 from contact_center.customers.lookup import CustomerLookup
+from contact_center.ivr.data import CrmIvrData
 from contact_center.screenpop import ScreenPop
+from contact_center.store.models import Customer
 from tests.conftest import wait_for
 from tests.integration.crm_standin import (
     ODOO_DB,
@@ -379,3 +382,58 @@ async def test_a_late_crm_answer_that_comes_before_the_ring_is_on_the_card(
         [c["name"] for c in pop["crm"]["contacts"]],
     )
     assert "CRM unavailable" not in pop["html"] and "Anna Petrova" in pop["html"]
+
+
+# --- the IVR ---------------------------------------------------------------------------------
+
+
+async def test_the_ivr_identifies_an_account_only_the_crm_knows_and_keeps_it(
+    db: async_sessionmaker[AsyncSession], crm: CrmStandIn
+) -> None:
+    crm.accounts["40817"] = [{"id": "crm-17", "full_name": "Anna Petrova", "account": "40817"}]
+    crm.accounts["55555"] = [{"id": "a", "full_name": "A"}, {"id": "b", "full_name": "B"}]
+    adapter = RestCrm(
+        crm.url + "/api/contacts?phone={phone}",
+        parse_field_mapping(MAPPING),
+        auth_header=f"Authorization: Bearer {TOKEN}",
+        results_path="data.items",
+        account_url_template=crm.url + "/api/contacts?account={account}",
+    )
+    lookup = CrmLookup(adapter, budget=0.05, cache_size=0)
+    ivr = CrmIvrData(db, lookup, wait=2.0)
+    try:
+        first = await ivr.customer_by_account("40817")
+        again = await ivr.customer_by_account("40817")
+        several = await ivr.customer_by_account("55555")
+        nobody = await ivr.customer_by_account("12345")
+        crm.status = 503
+        down = await ivr.customer_by_account("77777")
+    finally:
+        await lookup.aclose()
+    async with db() as session:
+        kept = await session.scalar(select(Customer).where(Customer.external_id == "crm-17"))
+
+    assert first is not None and again is not None
+    assert ("Anna Petrova", first.id) == (first.name, again.id)
+    assert kept is not None and ("40817", first.id) == (kept.account_number, kept.id)
+    assert (None, None, None) == (several, nobody, down)
+    # the second call found the kept customer locally: the CRM was asked once for 40817
+    assert [
+        "GET account 40817",
+        "GET account 55555",
+        "GET account 12345",
+        "GET account 77777",
+    ] == crm.requests
+
+
+async def test_odoo_finds_a_partner_by_its_reference_for_the_ivr(crm: CrmStandIn) -> None:
+    crm.partners = [{"id": 5, "name": "Anna Petrova", "ref": "40817"}, {"id": 6, "name": "B"}]
+    adapter = OdooCrm(crm.url, ODOO_DB, ODOO_LOGIN, ODOO_PASSWORD)
+    try:
+        found = await adapter.find_by_account("40817")
+    finally:
+        await adapter.aclose()
+
+    assert [("5", "Anna Petrova", "40817")] == [
+        (c.external_id, c.name, c.account_number) for c in found
+    ]
