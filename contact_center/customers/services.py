@@ -8,6 +8,7 @@ a number may be shared by several customers. PINs are stored as argon2 hashes on
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -292,7 +293,8 @@ async def set_pin(db: AsyncSession, customer: Customer, pin: Any) -> None:
     elif not isinstance(pin, str) or not PIN_PATTERN.match(pin):
         raise CustomerError("pin: 4 to 12 digits")
     else:
-        customer.pin_hash = hash_pin(pin)
+        # argon2 is slow on purpose: hashed in a thread, not on the loop serving everyone
+        customer.pin_hash = await asyncio.to_thread(hash_pin, pin)
     customer.updated_at = utcnow()
     await db.flush()
 

@@ -347,6 +347,8 @@ async def test_the_service_builds_the_configured_crm(crm: CrmStandIn) -> None:
 
     assert ("ok", ["Anna Petrova"]) == (result.status, [c.name for c in result.contacts])
     assert "***" == settings.redacted()["crm"]["auth_header"]
+    odoo = load_settings(environ={"CC_CRM_ODOO_PASSWORD": "hunter2"}).redacted()["crm"]
+    assert "***" == odoo["odoo_password"]
     assert None is build_crm(load_settings(environ={}))
 
 
