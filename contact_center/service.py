@@ -276,6 +276,7 @@ class Service:
 
     async def _start_worker(self, core: Core, metrics: Any) -> None:
         from contact_center.billing.service import BillingService
+        from contact_center.crm.service import build_crm
         from contact_center.history.writer import build_history_writer
         from contact_center.recording.index import RecordingIndexer
         from contact_center.recording.worker import RecordingWorker
@@ -317,7 +318,10 @@ class Service:
         )
 
         template_dirs = [s.web.pop_templates_dir] if s.web.pop_templates_dir else []
-        pops = ScreenPop(core.bus, core.lookup, core.sessions, template_dirs=template_dirs)
+        crm = build_crm(s)  # None without a [crm] adapter
+        if crm is not None:
+            self._closers.append(crm.aclose)  # after the pops (closers run in reverse)
+        pops = ScreenPop(core.bus, core.lookup, core.sessions, template_dirs=template_dirs, crm=crm)
         self._closers.append(pops.close)
         await pops.start()
         # In order, never waiting on a lookup: pops that must wait do so in their
@@ -349,6 +353,7 @@ class Service:
 
     async def _start_connector(self, core: Core, metrics: Any) -> None:
         from contact_center.ami.connector import AmiConnector
+        from contact_center.crm.service import build_crm
         from contact_center.ivr.service import IvrService
         from contact_center.stats.consumer import create_store
         from contact_center.stats.ewt import WaitEstimator
@@ -391,6 +396,9 @@ class Service:
         policy = SensitivePausePolicy(connector.actions)
         self.consume("recording-policy", policy.handle)
         self.components["recording_policy"] = policy
+        crm = build_crm(s)  # None without a [crm] adapter
+        if crm is not None:
+            self._closers.append(crm.aclose)  # after the IVR (closers run in reverse)
         ivr = IvrService(
             s.agi,
             sink=core.publish,
@@ -398,6 +406,8 @@ class Service:
             server_id=s.general.server_id,
             estimate=estimator.estimate,
             router=self._router(core, store),
+            crm=crm,
+            crm_wait=s.crm.timeout,
         )
         await ivr.start()
         self._closers.append(ivr.close)

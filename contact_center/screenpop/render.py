@@ -18,6 +18,7 @@ from pathlib import Path
 import jinja2
 from markupsafe import Markup
 
+from contact_center.crm.contacts import CRM_OFF, CrmResult
 from contact_center.customers.lookup import CustomerCard
 from contact_center.screenpop.context import IvrStepView, QueueVisit, TransferView
 
@@ -70,6 +71,7 @@ class PopCard:
     previous_operator: str = ""
     transfers: tuple[TransferView, ...] = ()
     dispositions: tuple[str, ...] = field(default=DISPOSITIONS)
+    crm: CrmResult = CRM_OFF  # the external CRM's answer (status off without one)
 
     @property
     def customer(self) -> CustomerCard | None:
