@@ -93,7 +93,7 @@ def test_serve_explains_a_bad_setting_in_one_line() -> None:
         [sys.executable, "-m", "contact_center.cli", "serve"],
         env=env, cwd=ROOT, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
-    assert (2, "serve: web.port: expected an integer, got 'eighty'\n") == (
+    assert (2, "serve: environment CC_WEB_PORT: web.port: expected an integer, got 'eighty'\n") == (
         done.returncode,
         done.stderr,
     )

@@ -1,7 +1,7 @@
 """callbacks dialled back: who asked, who calls back, attempts and outcomes
 
 Revision ID: 0003
-Revises: 0002
+Revises: 0002_customer_external_id
 Create Date: 2026-12-06 22:20:00
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0003"
-down_revision: str | Sequence[str] | None = "0002"
+down_revision: str | Sequence[str] | None = "0002_customer_external_id"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
