@@ -15,13 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 from contact_center import aio
 from contact_center.sim.config import ALL_CLASSES, User, parse_classes
-from contact_center.sim.errors import NoSuchChannel, TransferFailed
+from contact_center.sim.errors import NoSuchChannel, QueueError, TransferFailed
 from contact_center.sim.model import Channel
-from contact_center.sim.queues import QueueError
 from contact_center.sim.wire import BANNER, Headers, Request, encode, parse_requests, timestamp
 
 if TYPE_CHECKING:
-    from contact_center.sim.pbx import Event, SimPbx
+    from contact_center.sim.core import Event, PbxCore
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +73,7 @@ ACTION_RIGHTS: dict[str, frozenset[str]] = {
 class AmiServer:
     """Listens for AMI clients and runs a :class:`AmiSession` for each."""
 
-    def __init__(self, pbx: SimPbx) -> None:
+    def __init__(self, pbx: PbxCore) -> None:
         self.pbx = pbx
         self.users = {u.username: u for u in pbx.config.users}
         self.sessions: set[AmiSession] = set()

@@ -8,13 +8,13 @@ from contact_center.sim.errors import ChannelHungUp
 from contact_center.sim.model import Bridge, Channel
 
 if TYPE_CHECKING:
-    from contact_center.sim.pbx import SimPbx
+    from contact_center.sim.core import PbxCore
 
 
 class Rooms:
     """The conferences of one PBX (AMI ConfbridgeList/Kick/Mute read :attr:`conferences`)."""
 
-    def __init__(self, pbx: SimPbx) -> None:
+    def __init__(self, pbx: PbxCore) -> None:
         self.pbx = pbx
         self.conferences: dict[str, Bridge] = {}
 
