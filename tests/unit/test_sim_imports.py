@@ -30,21 +30,30 @@ SIM_MODULES = {_module_name(p): p for p in sorted(SIM.rglob("*.py"))}
 
 
 def _imported(module: str, path: Path) -> set[str]:
-    """The simulator modules ``module`` imports, wherever the import statement is."""
+    """The simulator modules ``module`` imports, wherever the import statement is.
+
+    Importing ``a.b.c`` runs ``a/__init__``, ``a/b/__init__`` and ``a/b/c``; the packages
+    that contain ``module`` itself are already running, so they are no edge of its own."""
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
-    found: set[str] = set()
+    named: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
+            named.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
                 anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
                 base = ".".join([*anchor, base] if base else anchor)
-            found.add(base)
-            # ``from package import module`` imports that module
-            found.update(f"{base}.{alias.name}" for alias in node.names)
-    return {name for name in found if name in SIM_MODULES and name != module}
+            # ``from package import module`` imports that module, else a name of ``base``
+            for alias in node.names:
+                submodule = f"{base}.{alias.name}"
+                named.add(submodule if submodule in SIM_MODULES else base)
+    own_packages = {".".join(module.split(".")[:n]) for n in range(1, module.count(".") + 1)}
+    found: set[str] = set()
+    for name in named:
+        parts = name.split(".")
+        found.update(".".join(parts[:n]) for n in range(1, len(parts) + 1))
+    return {name for name in found - own_packages if name in SIM_MODULES and name != module}
 
 
 def import_graph() -> dict[str, set[str]]:
