@@ -86,11 +86,23 @@ def _conference_member(session: AmiSession, req: Request) -> tuple[str, Channel]
 
 
 async def confbridge_kick(session: AmiSession, req: Request) -> None:
-    found = _conference_member(session, req)
-    if found is None:
-        return
-    session.respond(req, "Success", ("Message", "User kicked"))
-    session.pbx.request_hangup(found[1])
+    """ConfbridgeKick: ``Channel`` (a name, ``all`` or ``participants``) leaves the room and
+    its dial plan goes on after ConfBridge(); the checks and texts of app_confbridge.c
+    ``action_confbridgekick`` (22.10.1)."""
+    room, channel = req.get("Conference"), req.get("Channel")
+    conferences = session.pbx.dialplan.conferences
+    if not room:
+        session.error(req, "No Conference name provided.")
+    elif not conferences:
+        session.error(req, "No active conferences.")
+    elif room not in conferences:
+        session.error(req, "No Conference by that name found.")
+    elif session.pbx.dialplan.kick(room, channel):
+        # Asterisk compares with strcmp here: only a lower-case "all" gets the plural text
+        said = "All participants kicked" if channel == "all" else "User kicked"
+        session.respond(req, "Success", ("Message", said))
+    else:
+        session.error(req, "No Channel by that name found in Conference.")
 
 
 async def confbridge_mute(session: AmiSession, req: Request) -> None:

@@ -114,6 +114,10 @@ class Dialplan:
     def conferences(self) -> dict[str, Bridge]:
         return self.rooms.conferences
 
+    def kick(self, room: str, channel: str) -> bool:
+        """ConfbridgeKick: see :meth:`Rooms.kick`."""
+        return self.rooms.kick(room, channel)
+
     # ------------------------------------------------------------ lookups
     def exists(self, context: str, exten: str) -> bool:
         ctx = self.config.contexts.get(context)
