@@ -62,10 +62,6 @@ class Dialplan(Protocol):
 
     def prepare_phone(self, two: Channel) -> None: ...
 
-    def run_hangup_handler(self, ch: Channel, handler: str) -> None: ...
-
-    async def consult(self, op: Channel, context: str, exten: str) -> None: ...
-
     def originate(
         self,
         exten: str,
