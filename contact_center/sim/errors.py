@@ -25,3 +25,7 @@ class Redirected(ChannelHungUp):
 
 class TransferFailed(SimError):
     """BlindTransfer/Atxfer named a channel that is not an operator bridged with a caller."""
+
+
+class QueueError(SimError):
+    """A queue action failed; the message is the one Asterisk answers with."""

@@ -11,10 +11,10 @@ from contact_center.sim.errors import ChannelHungUp
 from contact_center.sim.model import Channel
 
 if TYPE_CHECKING:
-    from contact_center.sim.pbx import SimPbx
+    from contact_center.sim.core import PbxCore
 
 
-async def dial_local(pbx: SimPbx, ch: Channel, exten: str, context: str, timeout: float) -> str:
+async def dial_local(pbx: PbxCore, ch: Channel, exten: str, context: str, timeout: float) -> str:
     """Dial(Local/<exten>@<context>) outside any queue: the ``;2`` runs the dial plan
     (an operator's phone, a customer's phone); returns DIALSTATUS."""
     one, two = pbx.local_pair(exten, context, linkedid=ch.linkedid)
@@ -66,7 +66,7 @@ async def dial_local(pbx: SimPbx, ch: Channel, exten: str, context: str, timeout
 
 
 async def _hang_up_leg(
-    pbx: SimPbx, one: Channel, two: Channel, phone: asyncio.Task[Any], cause: int = 16
+    pbx: PbxCore, one: Channel, two: Channel, phone: asyncio.Task[Any], cause: int = 16
 ) -> None:
     if not one.dead:
         if not two.dead:

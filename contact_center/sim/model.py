@@ -17,7 +17,7 @@ from contact_center.sim.records import Recording
 from contact_center.sim.wire import Headers
 
 if TYPE_CHECKING:
-    from contact_center.sim.config import Operator
+    from contact_center.sim.config import Operator, QueueConfig
 
 Hook = Callable[[], Awaitable[None]]
 
@@ -231,3 +231,19 @@ class QueueStats:
         if not total:
             return "0.0"
         return f"{100.0 * (self.completed_in_sl + self.abandoned_in_sl) / total:.1f}"
+
+
+@dataclass(eq=False)
+class QueueState:
+    """One queue: its configuration, members, waiting callers and figures."""
+
+    config: QueueConfig
+    members: dict[str, Member] = field(default_factory=dict)
+    entries: list[QueueEntry] = field(default_factory=list)
+    stats: QueueStats = field(default_factory=QueueStats)
+    last_rung: str = ""
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def name(self) -> str:
+        return self.config.name

@@ -18,7 +18,11 @@ from typing import TYPE_CHECKING, Any
 
 from contact_center import aio
 from contact_center.sim.agistep import AgiStep, ScriptedAgi
+from contact_center.sim.ami import AmiServer
 from contact_center.sim.config import DEFAULT_QUEUES, Operator, QueueConfig, SimConfig
+from contact_center.sim.core import Event, Listener
+from contact_center.sim.dialplan.engine import Dialplan
+from contact_center.sim.dialplan.sources import load_dialplan, queue_files_for
 from contact_center.sim.errors import (
     ChannelHungUp,
     NoSuchChannel,
@@ -27,6 +31,9 @@ from contact_center.sim.errors import (
     TransferFailed,
 )
 from contact_center.sim.model import UNKNOWN, Bridge, Channel, Member
+from contact_center.sim.phones import Phones
+from contact_center.sim.queueconf import load_queues
+from contact_center.sim.queues import QueueEngine
 from contact_center.sim.records import CdrCsv, CdrRecord, QueueLog, Recording
 from contact_center.sim.wire import Headers, encode, timestamp
 
@@ -38,31 +45,12 @@ log = logging.getLogger(__name__)
 CAUSE_TEXT = {0: "Unknown", 16: "Normal Clearing", 17: "User busy", 19: "No answer"}
 
 
-def _queues_for(dialplan: str) -> tuple[QueueConfig, ...]:
-    from contact_center.sim.dialplan.sources import queue_files_for
-    from contact_center.sim.queueconf import load_queues
+__all__ = ["Call", "Event", "Listener", "SimPbx"]
 
+
+def _queues_for(dialplan: str) -> tuple[QueueConfig, ...]:
     files = queue_files_for(dialplan)
     return load_queues(*files) if files else DEFAULT_QUEUES
-
-
-@dataclass(frozen=True, slots=True)
-class Event:
-    """One emitted AMI event: name, permission class and the exact bytes on the wire."""
-
-    name: str
-    privilege: str
-    headers: tuple[tuple[str, str], ...]
-    raw: bytes
-
-    def get(self, key: str, default: str = "") -> str:
-        for k, v in self.headers:
-            if k == key:
-                return v
-        return default
-
-
-Listener = Callable[[Event], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,11 +67,6 @@ class SimPbx:
     """A fake Asterisk 22: an AMI TCP server plus a call model driven by a fixed dial plan."""
 
     def __init__(self, config: SimConfig | None = None, *, agi: AgiStep | None = None) -> None:
-        from contact_center.sim.dialplan.engine import Dialplan
-        from contact_center.sim.dialplan.sources import load_dialplan
-        from contact_center.sim.phones import Phones
-        from contact_center.sim.queues import QueueEngine
-
         self.config = config or SimConfig()
         self.agi: AgiStep = agi or ScriptedAgi()
         self.started = time.time()
@@ -102,15 +85,13 @@ class SimPbx:
         self._local_seq = 0
         self._cdr_seq = 0
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._server: Any = None
+        self._server: AmiServer | None = None
         self.events_emitted = 0
         self.recorder: TranscriptWriter | None = None  # set before start() to record traffic
 
     # ---------------------------------------------------------------- lifecycle
     async def start(self) -> None:
         """Start the AMI server (``config.port`` 0 picks a free port; see :attr:`port`)."""
-        from contact_center.sim.ami import AmiServer
-
         self._server = AmiServer(self)
         await self._server.start(self.config.host, self.config.port)
 

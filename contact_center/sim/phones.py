@@ -14,7 +14,7 @@ person, busy; talk N s then hang up).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from contact_center.sim.errors import ChannelHungUp
@@ -22,15 +22,13 @@ from contact_center.sim.model import UNKNOWN, Bridge, Channel
 
 if TYPE_CHECKING:
     from contact_center.sim.config import Operator
-    from contact_center.sim.pbx import SimPbx
-
-Hook = Callable[[], Awaitable[None]]
+    from contact_center.sim.core import Hook, PbxCore
 
 
 class Phones:
     """The PJSIP side of one simulated PBX."""
 
-    def __init__(self, pbx: SimPbx) -> None:
+    def __init__(self, pbx: PbxCore) -> None:
         self.pbx = pbx
 
     # ------------------------------------------------------------ channels

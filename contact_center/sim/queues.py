@@ -4,33 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from contact_center.sim.config import QueueConfig
-from contact_center.sim.errors import ChannelHungUp, SimError
-from contact_center.sim.model import Bridge, Channel, Member, QueueEntry, QueueStats
+from contact_center.sim.errors import ChannelHungUp, QueueError
+from contact_center.sim.model import Bridge, Channel, Member, QueueEntry, QueueState
 
 if TYPE_CHECKING:
-    from contact_center.sim.pbx import SimPbx
+    from contact_center.sim.core import PbxCore
 
-
-class QueueError(SimError):
-    """A queue action failed; the message is the one Asterisk answers with."""
-
-
-@dataclass(eq=False)
-class QueueState:
-    config: QueueConfig
-    members: dict[str, Member] = field(default_factory=dict)
-    entries: list[QueueEntry] = field(default_factory=list)
-    stats: QueueStats = field(default_factory=QueueStats)
-    last_rung: str = ""
-    changed: asyncio.Event = field(default_factory=asyncio.Event)
-
-    @property
-    def name(self) -> str:
-        return self.config.name
+__all__ = ["Attempt", "QueueEngine", "QueueError", "QueueState"]
 
 
 @dataclass(eq=False)
@@ -45,9 +28,9 @@ class Attempt:
 
 
 class QueueEngine:
-    """Queues of one SimPbx."""
+    """Queues of one PBX."""
 
-    def __init__(self, pbx: SimPbx) -> None:
+    def __init__(self, pbx: PbxCore) -> None:
         self.pbx = pbx
         self.queues = {q.name: QueueState(q) for q in pbx.queue_configs}
         self.device_states: dict[str, str] = {}

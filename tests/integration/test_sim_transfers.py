@@ -199,6 +199,65 @@ async def test_dual_redirect_puts_caller_and_operator_in_one_conference(rig: Rig
     }
 
 
+async def conference_of(rig: Rig, room: str) -> tuple[Call, str]:
+    """Caller and operator 101 redirected into ConfBridge ``room``."""
+    call, operator = await answered_support_call(rig)
+    await rig.ami.action(
+        "Redirect", Channel=call.channel, Context="conference", Exten=room, Priority="1",
+        ExtraChannel=operator, ExtraContext="conference", ExtraExten=room, ExtraPriority="1",
+    )  # fmt: skip
+    await rig.log.wait("ConfbridgeJoin", Channel=operator)
+    await rig.log.wait("ConfbridgeJoin", Channel=call.channel)
+    return call, operator
+
+
+async def test_confbridge_kick_answers_as_app_confbridge_does(rig: Rig) -> None:
+    async def says(**headers: str) -> tuple[str, str]:
+        reply = await rig.ami.action("ConfbridgeKick", **headers)
+        return reply["Response"], reply["Message"]
+
+    assert ("Error", "No active conferences.") == await says(Conference="8001", Channel="all")
+    _call, operator = await conference_of(rig, "8001")
+
+    assert ("Error", "No Conference name provided.") == await says(Channel="all")
+    assert ("Error", "No Conference by that name found.") == await says(
+        Conference="8002", Channel="all"
+    )
+    assert ("Error", "No Channel by that name found in Conference.") == await says(
+        Conference="8001", Channel="Local/999@agents-00000000;1"
+    )
+    assert ("Success", "User kicked") == await says(Conference="8001", Channel=operator)
+    await rig.log.wait("ConfbridgeLeave", Channel=operator)
+    assert ("Success", "All participants kicked") == await says(Conference="8001", Channel="all")
+    await rig.log.wait("ConfbridgeEnd", Conference="8001")
+    assert ("Error", "No active conferences.") == await says(Conference="8001", Channel="all")
+    await wait_for(lambda: not rig.pbx.channels, 5)
+
+
+async def test_a_kicked_party_leaves_and_its_dial_plan_goes_on_after_confbridge(rig: Rig) -> None:
+    call, operator = await conference_of(rig, "8001")
+
+    reply = await rig.ami.action("ConfbridgeKick", Conference="8001", Channel=operator)
+    hangup = await rig.log.wait("Hangup", Channel=operator)
+
+    assert "Success" == reply["Response"]
+    after = [
+        (e.name, e.get("Application"))
+        for e in rig.log.events
+        if e.get("Channel") == operator and e.name in {"ConfbridgeLeave", "Newexten"}
+    ]
+    # [conference] _8XXX: …, ConfBridge(), Hangup() — the kick returns from ConfBridge()
+    assert [("Newexten", "ConfBridge"), ("ConfbridgeLeave", ""), ("Newexten", "Hangup")] == (
+        after[-3:]
+    )
+    assert "16" == hangup.get("Cause")
+    # the caller stays in the room, alone, until it hangs up
+    assert [call.channel] == [c.name for c in rig.pbx.dialplan.conferences["8001"].channels]
+    await rig.pbx.hangup(call.phone)
+    await rig.log.wait("ConfbridgeEnd", Conference="8001")
+    assert {} == rig.pbx.dialplan.conferences
+
+
 def test_a_muted_span_is_written_as_silence(tmp_path: Path) -> None:
     recording = Recording(tmp_path / "r.wav")
     recording.bridge_started(100.0)

@@ -12,13 +12,13 @@ from contact_center.sim.agistep import new_command_id
 from contact_center.sim.model import Channel
 
 if TYPE_CHECKING:
-    from contact_center.sim.pbx import SimPbx
+    from contact_center.sim.core import PbxCore
 
 
 class AgiAdapter:
     """What an AGI step sees of a channel (see agistep.AgiChannel)."""
 
-    def __init__(self, pbx: SimPbx, ch: Channel) -> None:
+    def __init__(self, pbx: PbxCore, ch: Channel) -> None:
         self.pbx = pbx
         self.ch = ch
         self.name = ch.name

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from pathlib import PurePosixPath
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from contact_center.sim.dialplan.parser import split_outside_parens
 from contact_center.sim.dialplan.subst import check_condition
@@ -18,12 +18,41 @@ from contact_center.sim.errors import ChannelHungUp, SimError
 from contact_center.sim.model import Channel
 
 if TYPE_CHECKING:
-    from contact_center.sim.dialplan.engine import Dialplan
+    from contact_center.sim.core import PbxCore
+    from contact_center.sim.dialplan.rooms import Rooms
 
 SyncApp = Callable[[Channel, str], None]
 AsyncApp = Callable[[Channel, str], Awaitable[None]]
 DEFAULT_DIGIT_TIMEOUT = 5.0  # TIMEOUT(digit), pbx.c's default
 DEFAULT_RESPONSE_TIMEOUT = 10.0  # TIMEOUT(response)
+
+
+class Interpreter(Protocol):
+    """The engine (``engine.py``) as its applications use it."""
+
+    @property
+    def pbx(self) -> PbxCore: ...
+
+    @property
+    def rooms(self) -> Rooms: ...
+
+    def app_name(self, name: str) -> str: ...
+
+    def jump(self, ch: Channel, context: str, exten: str, priority: int = 1) -> None: ...
+
+    def goto_target(self, ch: Channel, target: str) -> None: ...
+
+    def assign(self, ch: Channel, name: str, value: str) -> None: ...
+
+    async def dialled(self, ch: Channel, digit: str) -> None: ...
+
+    def timed_out(self, ch: Channel) -> None: ...
+
+    async def agi(self, ch: Channel, url: str, args: list[str]) -> None: ...
+
+    async def dial(self, ch: Channel, target: str, timeout: float) -> str: ...
+
+    async def voicemail(self, ch: Channel, data: str) -> None: ...
 
 
 class AppError(SimError):
@@ -37,7 +66,7 @@ class HandlerReturned(SimError):
 class Applications:
     """The applications of one dial plan engine."""
 
-    def __init__(self, dp: Dialplan) -> None:
+    def __init__(self, dp: Interpreter) -> None:
         self.dp = dp
         self.pbx = dp.pbx
         self.sync: dict[str, SyncApp] = {

@@ -33,7 +33,7 @@ from contact_center.sim.localdial import dial_local
 from contact_center.sim.model import UNKNOWN, Bridge, Channel
 
 if TYPE_CHECKING:
-    from contact_center.sim.pbx import SimPbx
+    from contact_center.sim.core import PbxCore
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +101,7 @@ class _Scope:
 class Dialplan:
     """Runs simulated channels through one loaded dial plan."""
 
-    def __init__(self, pbx: SimPbx, config: DialplanConfig) -> None:
+    def __init__(self, pbx: PbxCore, config: DialplanConfig) -> None:
         self.pbx = pbx
         self.config = config
         self.globals = {**config.globals, **dict(pbx.config.dialplan_globals)}
@@ -113,6 +113,10 @@ class Dialplan:
     @property
     def conferences(self) -> dict[str, Bridge]:
         return self.rooms.conferences
+
+    def kick(self, room: str, channel: str) -> bool:
+        """ConfbridgeKick: see :meth:`Rooms.kick`."""
+        return self.rooms.kick(room, channel)
 
     # ------------------------------------------------------------ lookups
     def exists(self, context: str, exten: str) -> bool:

@@ -2,24 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
+from contact_center.sim.dialplan.varsets import reports_varset
 from contact_center.sim.errors import ChannelHungUp
 from contact_center.sim.model import Bridge, Channel
 
 if TYPE_CHECKING:
-    from contact_center.sim.pbx import SimPbx
+    from contact_center.sim.core import PbxCore
 
 
 class Rooms:
     """The conferences of one PBX (AMI ConfbridgeList/Kick/Mute read :attr:`conferences`)."""
 
-    def __init__(self, pbx: SimPbx) -> None:
+    def __init__(self, pbx: PbxCore) -> None:
         self.pbx = pbx
         self.conferences: dict[str, Bridge] = {}
+        self._kicks: dict[Channel, asyncio.Event] = {}  # the users in a room, set: kicked
 
     async def conference(self, ch: Channel, room: str) -> None:
-        """ConfBridge(room,…): join (creating the room), stay until hung up."""
+        """ConfBridge(room,…): join (creating the room), stay until hung up or kicked (then
+        the dial plan goes on after ConfBridge(), as app_confbridge returns 0)."""
         pbx = self.pbx
         bridge = self.conferences.get(room)
         first = bridge is None
@@ -33,6 +37,7 @@ class Rooms:
             pbx.device_state(f"confbridge:{room}", "INUSE")
             # the "you are the only person" prompt delays the first party's join
             await pbx.wait(ch, pbx.config.prompt_seconds)
+        kicked = self._kicks[ch] = asyncio.Event()
         try:
             if first:
                 self.confbridge_join(bridge, room, ch, muted=False)
@@ -40,10 +45,41 @@ class Rooms:
             else:
                 pbx.bridge_enter(bridge, ch)
                 self.confbridge_join(bridge, room, ch, muted=False)
-            await pbx.wait(ch, None)
+            await pbx.wait_for_event(ch, kicked, None)
         except ChannelHungUp:
             self.conference_leave(bridge, room, ch)
             raise
+        finally:
+            self._kicks.pop(ch, None)
+        self.conference_leave(bridge, room, ch)
+        # app_confbridge plays "conf-kicked" to the kicked user before ConfBridge() returns
+        await pbx.wait(ch, pbx.config.prompt_seconds)
+
+    def kick(self, room: str, channel: str) -> bool:
+        """AMI ConfbridgeKick (app_confbridge.c ``kick_conference_participant``): the user
+        named ``channel`` (any case), or every user for ``all``/``participants`` (the
+        simulator has no admins), leaves ``room`` with ``CONFBRIDGE_RESULT=KICKED``; False
+        when nobody matched."""
+        bridge = self.conferences.get(room)
+        everyone = channel.lower() in {"all", "participants"}
+        found = False
+        for ch in list(bridge.channels) if bridge is not None else []:
+            kicked = self._kicks.get(ch)
+            if kicked is None or kicked.is_set():
+                continue
+            match = ch.name.lower() == channel.lower()
+            if match or everyone:
+                self.pbx.set_var(
+                    ch,
+                    "CONFBRIDGE_RESULT",
+                    "KICKED",
+                    event=reports_varset("CONFBRIDGE_RESULT"),
+                )
+                kicked.set()
+                found = True
+                if match:
+                    break
+        return found
 
     def confbridge_join(self, bridge: Bridge, room: str, ch: Channel, *, muted: bool) -> None:
         ch.variables["__CONF_MUTED"] = "No"
