@@ -204,6 +204,7 @@ class RecordingStarted(DomainEvent):
     kind: ClassVar[str] = "call.recording_started"
     file: str  # as Asterisk names it (MIXMONITOR_FILENAME), never user input
     channel: str = ""
+    interface: str = ""  # the operator talking to the customer when it started ("" if none)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

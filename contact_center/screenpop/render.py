@@ -69,6 +69,7 @@ class PopCard:
     waited_seconds: float = 0.0
     previous_operator: str = ""
     transfers: tuple[TransferView, ...] = ()
+    notes: tuple[tuple[str, str], ...] = ()  # (operator, text) typed on this call so far
     dispositions: tuple[str, ...] = field(default=DISPOSITIONS)
 
     @property

@@ -326,7 +326,9 @@ class Call:
         self.abandoned = False
         self.wait: float | None = None
         self.offered_to: list[str] = []
-        self.agent = ""  # the operator who answered first
+        # How the call was taken: its queue, the first operator who answered and the wait
+        # until then; each operator's own part is in ``operators``.
+        self.agent = ""
         self.agent_interface = ""
         self.answered_at: float | None = None
         self.connected_at: float | None = None
@@ -634,7 +636,8 @@ class TrackerCore:
             call.answered_at = at
         if op.via == "queue":
             call.queue_answered = True
-            call.queue = op.queue or call.queue
+            if first:
+                call.queue = op.queue or call.queue
         call.phase = "connected"
         base = self._base(
             call.call_id, frame.get("Uniqueid"), ev.CallAnswered.kind, frame.get("Timestamp"),

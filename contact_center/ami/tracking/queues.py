@@ -44,7 +44,8 @@ class QueueEvents(TrackerCore):
                 frame.get("Context"),
             )  # fmt: skip
         call.caller_leg = leg.leg_id
-        call.queue = queue
+        if call.connected_at is None:
+            call.queue = queue  # the call's queue: the one that took it (see core.Call)
         call.queued_at = frame.timestamp
         call.left_queue_at = None
         call.queue_answered = False

@@ -43,7 +43,13 @@ class RecordingEvents(TrackerCore):
         base = self._base(
             call.call_id, leg.leg_id, ev.RecordingStarted.kind, frame.get("Timestamp")
         )
-        out.append(ev.RecordingStarted(**base, file=file, channel=frame.get("Channel")))
+        holder = call.operators.get(call.current)
+        interface = holder.interface if holder is not None and holder.talking else ""
+        out.append(
+            ev.RecordingStarted(
+                **base, file=file, channel=frame.get("Channel"), interface=interface
+            )
+        )
 
     @handles("MixMonitorStop")
     def _on_mixmonitor_stop(self, frame: Frame, out: list[ev.DomainEvent]) -> None:
