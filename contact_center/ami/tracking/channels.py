@@ -31,6 +31,7 @@ class ChannelEvents(TrackerCore):
             dials_out = frame.get("Context") == ORIGINATE_CONTEXT  # Local/<number>@cc-originate
             if (placed_by_us or dials_out) and not call.arrived:
                 call.direction = "outbound"
+                call.did = ""  # guessed from a leg seen first; ours is the customer's number
             elif frame.get("Context") == SUPERVISOR_CONTEXT:
                 call.direction = "supervision"  # Local/listen@supervisor
         leg = self._leg_for(call, frame)
@@ -60,6 +61,8 @@ class ChannelEvents(TrackerCore):
         self._update_leg(call, leg, frame)
         if leg.role != "operator":
             self._ensure_arrived(call, frame, out, force=False)
+        elif leg.leg_id == call.call_id:
+            self._ring_placed_call(call, out)  # our Originate's CallerID names the customer
 
     @handles("Newstate")
     def _on_newstate(self, frame: Frame, out: list[ev.DomainEvent]) -> None:

@@ -275,6 +275,7 @@ class Call:
         "ended_at",
         "first_hangup_role",
         "held",
+        "held_ring",
         "hung_up_by",
         "in_agi",
         "ivr_digits",
@@ -355,6 +356,9 @@ class Call:
         self.tags: dict[str, str] = {}
         self.customer_leg = ""  # outbound: the customer's channel we dialled
         self.customer_status = ""  # outbound: DialEnd DialStatus of the customer's leg
+        # outbound: the operator's phone rings before we know whom they will call (our
+        # Originate's CallerID or CC_NUMBER names the customer): the offer waits for it
+        self.held_ring: Frame | None = None
 
     @property
     def transfers(self) -> list[str]:
@@ -525,8 +529,10 @@ class TrackerCore:
         if source is None and not force:
             return
         call.arrived = True
-        number = call.did if call.direction == "outbound" and call.did else ""
-        if not number and source is not None:
+        number = ""
+        if call.direction == "outbound":
+            number = call.did  # the customer's; our Originate's own legs tell nothing else
+        elif source is not None:
             number = source.number
             call.name = source.name
         call.number_raw = number
@@ -559,6 +565,27 @@ class TrackerCore:
         return self._member_names.get(interface, "")
 
     # --- operator legs ------------------------------------------------------------------
+
+    def _ring_placed_call(self, call: Call, out: list[ev.DomainEvent]) -> None:
+        """A call we placed: the operator's phone rings — offer it once the customer's
+        number is known, so the pop shows the customer's card while the phone rings."""
+        frame = call.held_ring
+        if frame is None or call.direction != "outbound":
+            return
+        if not call.did:
+            root = call.legs.get(call.call_id)
+            call.did = call.tags.get("NUMBER") or (root.number if root is not None else "")
+        if not call.did:
+            return
+        call.held_ring = None
+        self._ensure_arrived(call, frame, out, force=True)
+        interface = device_of(frame.get("DestChannel"))
+        op = self._open_operator(
+            call, frame, out, interface=interface, member_name=self._member_name(interface),
+            via="outbound",
+        )  # fmt: skip
+        if op is not None and call.customer_leg:
+            op.picked_up_at = op.picked_up_at or frame.timestamp
 
     def _open_operator(
         self,

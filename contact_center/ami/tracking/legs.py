@@ -48,10 +48,8 @@ class LegEvents(TrackerCore):
             if call.pending_move and talked:
                 # an operator left, the customer stayed, and is now dialled elsewhere: a
                 # Redirect (no transfer event says so)
-                self._record_transfer(
-                    call, frame, out, TransferState("redirect", frame.get("Exten"), ""),
-                    frame.get("Context"),
-                )  # fmt: skip
+                redirect = TransferState("redirect", frame.get("Exten"), talked[-1].interface)
+                self._record_transfer(call, frame, out, redirect, frame.get("Context"))
             via = "transfer" if talked or call.transfer_log else "direct"
             self._open_operator(call, frame, out, interface=interface, member_name=member, via=via)
             return

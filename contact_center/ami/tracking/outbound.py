@@ -15,9 +15,7 @@ from contact_center.ami.tracking.core import (
     ORIGINATE_CONTEXT,
     SUPERVISOR_CONTEXT,
     TAG_PREFIX,
-    Call,
     TrackerCore,
-    device_of,
     handles,
 )
 from contact_center.calls import events as ev
@@ -38,6 +36,9 @@ class OutboundEvents(TrackerCore):
         if call is None or frame.get("Uniqueid") != call.call_id:
             return  # only the call's first channel speaks for the call
         call.tags[variable.removeprefix(TAG_PREFIX)] = frame.get("Value")
+        if variable == "CC_NUMBER" and call.direction == "outbound":
+            call.did = call.did or frame.get("Value")
+            self._ring_placed_call(call, out)
 
     @handles("DialBegin")
     def _on_outbound_dial_begin(self, frame: Frame, out: list[ev.DomainEvent]) -> None:
@@ -47,33 +48,20 @@ class OutboundEvents(TrackerCore):
         dest_id = frame.get("DestUniqueid")
         if not frame.get("Channel"):
             if dest_id == call.call_id:
-                self._ring_operator(call, frame, out)
+                call.held_ring = frame
+                self._ring_placed_call(call, out)
             return
         if frame.get("Context") != ORIGINATE_CONTEXT:
             return
         # cc-originate dials the customer: Exten is the number
         if not call.arrived or not call.did:
             call.did = frame.get("Exten")
+        self._ring_placed_call(call, out)
         self._ensure_arrived(call, frame, out, force=True)
         customer = self._leg_for(call, frame, prefix="Dest")
         if customer is not None:
             customer.role = "caller"
             call.customer_leg = call.caller_leg = customer.leg_id
-
-    def _ring_operator(self, call: Call, frame: Frame, out: list[ev.DomainEvent]) -> None:
-        root = call.legs.get(call.call_id)
-        if not call.did:
-            call.did = call.tags.get("NUMBER") or (root.number if root is not None else "")
-        self._ensure_arrived(call, frame, out, force=True)
-        interface = device_of(frame.get("DestChannel"))
-        self._open_operator(
-            call,
-            frame,
-            out,
-            interface=interface,
-            member_name=self._member_name(interface),
-            via="outbound",
-        )
 
     @handles("DialEnd")
     def _on_outbound_dial_end(self, frame: Frame, out: list[ev.DomainEvent]) -> None:
@@ -124,5 +112,6 @@ class OutboundEvents(TrackerCore):
             call.direction = "supervision"
         if call.direction == "outbound" and not call.did:
             call.did = frame.get("Exten")
+            self._ring_placed_call(call, out)
         if frame.get("Response") == "Success":
             self._ensure_arrived(call, frame, out, force=True)
