@@ -194,6 +194,7 @@ class OperatorLeg:
         "answered_at",
         "channel",
         "consult_pair",
+        "consulting",
         "ended_at",
         "from_records",
         "hold",
@@ -226,9 +227,11 @@ class OperatorLeg:
         self.hold: float | None = None
         self.reason = ""
         self.recordings: list[str] = []
-        # A consultation: the Local pair (``Local/103@transfer-targets-…``) that dialled this
-        # operator for the transferring one; the customer joins at the AttendedTransfer.
+        # A consultation: the Local pair (``Local/103@transfer-targets-…``) that dialled (or
+        # queued for) this operator for the transferring one; the customer joins at the
+        # AttendedTransfer, until then ``consulting``.
         self.consult_pair = ""
+        self.consulting = False
         self.from_records = False  # learnt from queue_log: whole seconds, talk from Asterisk
 
     @property
@@ -416,6 +419,8 @@ class TrackerCore:
         self._member_names: dict[str, str] = {}  # interface → name, kept after removal
         self._queue_progress: dict[str, QueueProgress] = {}  # by queue leg, not yet applied
         self._rooms_left_to_operators: list[str] = []
+        # consultation legs queued by an attended transfer into a queue: leg → queue
+        self._consultations: dict[str, str] = {}
         self._seq = 0
 
     # --- events -------------------------------------------------------------------------
@@ -707,7 +712,9 @@ class TrackerCore:
             call.current = ""
         if reason in ("caller", "operator"):
             call.hung_up_by = reason
-            call.pending_move = reason == "operator" and not self._customer_gone(call)
+        # the customer stays without a transfer event: a Redirect (its AgentComplete may say
+        # "caller" at once, or only at the very end — capture 18); their next ring tells
+        call.pending_move = reason != "transfer" and not self._customer_gone(call)
         base = self._base(call.call_id, op.leg_id, ev.OperatorLeft.kind, stamp, once=True)
         out.append(
             ev.OperatorLeft(
@@ -835,6 +842,7 @@ class TrackerCore:
         del self._calls[call.call_id]
         for leg_id in call.legs:
             self._leg_call.pop(leg_id, None)
+            self._consultations.pop(leg_id, None)
         self._ended[call.call_id] = call
         if len(self._ended) > RECENT_ENDED:
             self._ended.popitem(last=False)

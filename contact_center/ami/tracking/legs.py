@@ -21,6 +21,9 @@ from contact_center.calls import events as ev
 
 # A Dial towards the provider is a customer, not an operator (deploy: PJSIP/<number>@trunk).
 EXTERNAL_DIAL_MARK = "@trunk"
+# Transfers run through this dialplan context (deploy and captures: [transfer-targets]): a
+# Local channel into it is plumbing, not a person.
+TRANSFER_CONTEXT = "transfer-targets"
 
 
 class LegEvents(TrackerCore):
@@ -36,6 +39,8 @@ class LegEvents(TrackerCore):
             return  # a queue member's leg: AgentCalled offered it
         if EXTERNAL_DIAL_MARK in frame.get("DialString"):
             return
+        if f"@{TRANSFER_CONTEXT}-" in frame.get("DestChannel"):
+            return  # a consultation's own Local channel; the person is who it dials next
         dialler = self._leg_for(call, frame)
         if dialler is None:
             return
@@ -60,6 +65,7 @@ class LegEvents(TrackerCore):
         )
         if op is not None and op.answered_at is None:
             op.consult_pair = pair_of(dialler.channel)
+            op.consulting = True
 
     @handles("DialEnd")
     def _on_dial_end(self, frame: Frame, out: list[ev.DomainEvent]) -> None:
@@ -74,7 +80,7 @@ class LegEvents(TrackerCore):
         at = frame.timestamp
         if frame.get("DialStatus") == "ANSWER":
             op.picked_up_at = at
-            if op.consult_pair:
+            if op.consulting:
                 return  # talks to the transferring operator until the transfer completes
             self._ensure_arrived(call, frame, out, force=True)
             self._connect_operator(call, op, frame, out, hold=0.0, ring=at - op.offered_at)

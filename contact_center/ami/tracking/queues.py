@@ -14,6 +14,7 @@ from contact_center.ami.tracking.core import (
     TrackerCore,
     TransferState,
     handles,
+    pair_of,
     to_float,
     to_int,
 )
@@ -36,6 +37,11 @@ class QueueEvents(TrackerCore):
             return
         self._update_leg(call, leg, frame)
         self._ensure_arrived(call, frame, out, force=True)
+        if call.talked() and not self._customer_side(call, leg):
+            # an attended transfer's consultation queues for the next operator: the
+            # customer stays with the transferring one until the transfer completes
+            self._consultations[leg.leg_id] = queue
+            return
         if call.pending_move and call.talked():
             # an operator left, the customer stayed, and now joins a queue: a Redirect
             last = call.talked()[-1]
@@ -110,7 +116,7 @@ class QueueEvents(TrackerCore):
         if op is not None:
             op.via, op.queue = "queue", frame.get("Queue")  # its Dial came first
             return
-        self._open_operator(
+        op = self._open_operator(
             call,
             frame,
             out,
@@ -119,6 +125,9 @@ class QueueEvents(TrackerCore):
             via="queue",
             queue=frame.get("Queue"),
         )
+        if op is not None and frame.get("Uniqueid") in self._consultations:
+            op.consult_pair = pair_of(frame.get("Channel"))
+            op.consulting = True
 
     @handles("AgentRingNoAnswer")
     def _on_ring_no_answer(self, frame: Frame, out: list[ev.DomainEvent]) -> None:
@@ -163,6 +172,10 @@ class QueueEvents(TrackerCore):
         self._ensure_arrived(call, frame, out, force=True)
         at = frame.timestamp
         op.queue = frame.get("Queue") or op.queue
+        if op.consulting:
+            op.picked_up_at = at  # talks to the transferring operator for now
+            op.hold = to_float(frame.get("HoldTime"))
+            return
         if call.queued_at is not None:
             hold = (call.left_queue_at or at) - call.queued_at
         else:
@@ -198,7 +211,10 @@ class QueueEvents(TrackerCore):
             self._ensure_arrived(call, frame, out, force=True)
         reason = frame.get("Reason")
         talk_seconds = to_float(frame.get("TalkTime"))
-        if op.talking:
+        ended_consultation = bool(op.consult_pair) and op.consult_pair == pair_of(
+            frame.get("Channel")
+        )
+        if op.talking and not ended_consultation:
             self._stop_operator(
                 call, op, frame.timestamp, frame.get("Timestamp"), out,
                 reason=COMPLETE_REASONS.get(reason, "ended"),

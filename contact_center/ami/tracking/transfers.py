@@ -98,9 +98,8 @@ class TransferEvents(TrackerCore):
             self._stop_operator(call, transferer, at, stamp, out, reason="transfer")
         if target is None:
             return
-        target.consult_pair = ""  # the customer is theirs now
+        target.consulting = False  # the customer is theirs now
         if target.picked_up_at is not None:
-            self._connect_operator(
-                call, target, frame, out, hold=0.0, ring=target.picked_up_at - target.offered_at
-            )
+            ring = target.picked_up_at - target.offered_at
+            self._connect_operator(call, target, frame, out, hold=target.hold or 0.0, ring=ring)
         # else: transferred while still ringing — its DialEnd ANSWER connects it
