@@ -61,7 +61,7 @@ def _summarise(event: ev.DomainEvent) -> tuple[str, str]:
             by = f" by {who}" if who else ""
             kind = f" ({event.tags['KIND']})" if event.tags.get("KIND") else ""
             return who or "operator", f"Outbound call to {number or 'unknown'}{by}{kind}"
-        case ev.CallArrived(direction="supervision"):
+        case ev.CallArrived(direction="supervisor"):
             who = event.caller_name or event.caller_number or event.channel
             return who, f"Supervision call by {who}"
         case ev.CallArrived():

@@ -364,7 +364,7 @@ def test_27_sticky_voicemail_click_to_call_and_supervision(live27: Replayed) -> 
     [outbound] = [s for s in states if s.direction == "outbound"]
     assert ("failed", "+79161112233") == (outbound.outcome, outbound.did)
     # the supervisor's ChanSpy call is supervision, not a call "from sue"
-    [spy] = [s for s in states if s.direction == "supervision"]
+    [spy] = [s for s in states if s.direction == "supervisor"]
     assert ("supervision", "sue") == (spy.outcome, spy.caller_number)
     arrived = live27.of(spy.call_id, ev.CallArrived)
-    assert ["supervision"] == [a.direction for a in arrived]
+    assert ["supervisor"] == [a.direction for a in arrived]

@@ -224,7 +224,7 @@ EXPECTED: dict[str, list[dict[str, Any]]] = {
                 started_at=started,
                 ended_at=ended,
                 outcome="supervision",  # the supervisor's own ChanSpy call, not a customer's
-                direction="supervision",
+                direction="supervisor",
                 hangup_cause=0,
             )
             for call_id, started, ended in (

@@ -33,7 +33,7 @@ class ChannelEvents(TrackerCore):
                 call.direction = "outbound"
                 call.did = ""  # guessed from a leg seen first; ours is the customer's number
             elif frame.get("Context") == SUPERVISOR_CONTEXT:
-                call.direction = "supervision"  # Local/listen@supervisor
+                call.direction = "supervisor"  # Local/listen@supervisor
         leg = self._leg_for(call, frame)
         if leg is None:
             return
@@ -153,7 +153,7 @@ class ChannelEvents(TrackerCore):
         call = self._calls.get(call_id) if call_id else None
         if call is None or call.direction == "outbound":
             return
-        call.direction = "supervision"
+        call.direction = "supervisor"
         self._ensure_arrived(call, frame, out, force=True)
 
     @handles("Hangup")

@@ -67,7 +67,7 @@ class LiveChannels:
     operator_channel: str  # the operator leg bridged to it now ("" while nobody holds it)
     operator_interface: str  # the operator who holds the call now, or the originated device
     queue: str
-    direction: str  # inbound | outbound | supervision
+    direction: str  # inbound | outbound | supervisor
 
 
 @dataclass(frozen=True, slots=True)
@@ -849,7 +849,7 @@ class TrackerCore:
 
     @staticmethod
     def _outcome(call: Call) -> str:
-        if call.direction == "supervision":
+        if call.direction == "supervisor":
             return "supervision"
         if call.direction == "outbound":
             return outbound_outcome(call)

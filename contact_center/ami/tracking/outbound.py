@@ -109,7 +109,7 @@ class OutboundEvents(TrackerCore):
         if call is None:
             return
         if frame.get("Context") == SUPERVISOR_CONTEXT and call.direction == "inbound":
-            call.direction = "supervision"
+            call.direction = "supervisor"
         if call.direction == "outbound" and not call.did:
             call.did = frame.get("Exten")
             self._ring_placed_call(call, out)
