@@ -255,8 +255,8 @@ async def test_transferred_calls_are_billed_by_the_plans_rule_as_asterisks_recor
     lines, _ = queue_log.read_lines(FIXTURES / "27-live-pjsip-deploy.queue_log")
     transferred = {v.callid: v for v in queue_log.queue_visits(lines) if v.transfers}
     assert len(transferred) == 3
-    with open(FIXTURES / "27-live-pjsip-deploy.cdr.csv", newline="") as handle:
-        records = list(csv.reader(handle))
+    cdr_text = (FIXTURES / "27-live-pjsip-deploy.cdr.csv").read_text()
+    records = list(csv.reader(cdr_text.splitlines()))
     ends: dict[str, float] = {}
     for row in records:
         end = datetime.strptime(row[11], "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC).timestamp()
