@@ -52,7 +52,7 @@ class CallArrived(DomainEvent):
     caller_name: str
     did: str = ""  # number dialled (the inbound extension; the customer's number outbound)
     channel: str = ""
-    direction: str = "inbound"  # inbound | outbound | supervisor (a ChanSpy call)
+    direction: str = "inbound"  # inbound | outbound | internal | supervisor (ChanSpy)
     # Outbound calls: the operator who placed it (their phone is the call's first channel).
     operator_interface: str = ""
     operator_name: str = ""
@@ -257,7 +257,7 @@ class CallEnded(DomainEvent):
     # Who the call was: outbound calls (click-to-call, callbacks) end with ``outcome`` one of
     # answered | no_answer | busy | failed | operator_no_answer; ``dialled`` is the
     # customer's number; ``tags`` the CC_* variables of the Originate (see CallArrived).
-    direction: str = "inbound"  # inbound | outbound | supervisor (a ChanSpy call)
+    direction: str = "inbound"  # inbound | outbound | internal | supervisor (ChanSpy)
     dialled: str = ""
     tags: dict[str, str] = field(default_factory=dict)
 

@@ -108,7 +108,7 @@ class CallState:
     hung_up_by: str = ""
     held: bool = False
     legs: tuple[LegState, ...] = ()
-    direction: str = "inbound"  # inbound | outbound | supervisor (a ChanSpy call)
+    direction: str = "inbound"  # inbound | outbound | internal | supervisor (ChanSpy)
     operators: tuple[OperatorLegState, ...] = ()  # every operator who rang, in order
     transfer_log: tuple[TransferState, ...] = ()
     tags: tuple[tuple[str, str], ...] = ()  # CC_* variables set on the call's first channel

@@ -368,3 +368,39 @@ def test_27_sticky_voicemail_click_to_call_and_supervision(live27: Replayed) -> 
     assert ("supervision", "sue") == (spy.outcome, spy.caller_number)
     arrived = live27.of(spy.call_id, ev.CallArrived)
     assert ["supervisor"] == [a.direction for a in arrived]
+
+
+def test_an_operators_call_to_another_operator_is_internal_and_pops() -> None:
+    """PJSIP/101 dials 102 through [operators] (Dial(PJSIP/102)): 102's phone rings with the
+    pop, the call is internal, not a customer's inbound call."""
+    from contact_center.ami.parser import EVENT, Frame
+
+    def frame(name: str, at: float, **headers: str) -> Frame:
+        return Frame(EVENT, name, {"Event": name, "Timestamp": f"{at:.6f}", **headers})
+
+    a = {"Channel": "PJSIP/101-00000001", "Uniqueid": "5.1", "Linkedid": "5.1"}
+    b = {"Channel": "PJSIP/102-00000002", "Uniqueid": "5.2", "Linkedid": "5.1"}
+    dial = {"DestChannel": b["Channel"], "DestUniqueid": "5.2", "DestLinkedid": "5.1"}
+    member = {"Queue": "support", "Status": "1", "Paused": "0"}
+    tracker = CallTracker("pbx1")
+    out = tracker.feed_all(
+        [
+            frame("QueueMemberAdded", 1.0, Interface="PJSIP/101", MemberName="Anna", **member),
+            frame("QueueMemberAdded", 1.0, Interface="PJSIP/102", MemberName="Boris", **member),
+            frame("Newchannel", 2.0, Context="operators", Exten="102", CallerIDNum="101",
+                  CallerIDName="Anna", **a),
+            frame("Newchannel", 2.1, Context="operators", Exten="s", **b),
+            frame("DialBegin", 2.1, DialString="PJSIP/102", Context="operators", Exten="102",
+                  **a, **dial),
+            frame("DialEnd", 5.0, DialStatus="ANSWER", Context="operators", Exten="102",
+                  **a, **dial),
+            frame("Hangup", 9.0, Cause="16", **b),
+            frame("Hangup", 9.1, Cause="16", **a),
+        ]
+    )  # fmt: skip
+    [arrived] = [e for e in out if isinstance(e, ev.CallArrived)]
+    [offer] = [e for e in out if isinstance(e, ev.CallOffered)]
+    [end] = [e for e in out if isinstance(e, ev.CallEnded)]
+    assert ("internal", "101", "102") == (arrived.direction, arrived.caller_number, arrived.did)
+    assert ("PJSIP/102", "Boris", "direct") == (offer.interface, offer.member_name, offer.via)
+    assert ("answered", "operator", 4.0) == (end.outcome, end.hung_up_by, end.talk_seconds)

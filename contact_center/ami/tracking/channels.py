@@ -5,12 +5,15 @@ from __future__ import annotations
 from contact_center.ami.parser import Frame
 from contact_center.ami.tracking.core import (
     AGI_APPLICATIONS,
+    ANSWERING,
     IVR_APPLICATIONS,
     ORIGINATE_CONTEXT,
     OUTBOUND_ID_PREFIX,
+    PLACED_ID_PREFIX,
     SUPERVISOR_CONTEXT,
     Call,
     TrackerCore,
+    device_of,
     handles,
     to_int,
 )
@@ -34,6 +37,10 @@ class ChannelEvents(TrackerCore):
                 call.did = ""  # guessed from a leg seen first; ours is the customer's number
             elif frame.get("Context") == SUPERVISOR_CONTEXT:
                 call.direction = "supervisor"  # Local/listen@supervisor
+            elif not call.call_id.startswith(PLACED_ID_PREFIX) and self._is_operator_device(
+                device_of(frame.get("Channel"))
+            ):
+                call.direction = "internal"  # an operator's phone calls someone
         leg = self._leg_for(call, frame)
         if leg is None:
             return
@@ -43,9 +50,9 @@ class ChannelEvents(TrackerCore):
                 min(call.started_at, frame.timestamp) if call.started_at else frame.timestamp
             )
             dials_out = frame.get("Context") == ORIGINATE_CONTEXT
-            if call.direction == "inbound" or dials_out:
+            if call.direction in ANSWERING or dials_out:
                 call.did = frame.get("Exten")
-        elif not call.did and call.direction == "inbound":
+        elif not call.did and call.direction in ANSWERING:
             call.did = frame.get("Exten")
         if leg.number and leg.role != "operator":
             self._ensure_arrived(call, frame, out, force=False)
@@ -153,7 +160,7 @@ class ChannelEvents(TrackerCore):
         call = self._calls.get(call_id) if call_id else None
         if call is None or call.direction == "outbound":
             return
-        call.direction = "supervisor"
+        call.direction = "supervisor"  # also a supervisor's own phone first seen as internal
         self._ensure_arrived(call, frame, out, force=True)
 
     @handles("Hangup")

@@ -32,6 +32,9 @@ SUPERVISOR_CONTEXT = "supervisor"  # deploy/asterisk/extensions.conf [supervisor
 VOICEMAIL_CONTEXT = "voicemail"  # deploy/asterisk/extensions.conf [voicemail]: VoiceMail()
 TAG_PREFIX = "CC_"  # channel variables we carry on the call (CC_KIND, CC_CALLBACK_ID …)
 RECENT_ENDED = 10_000  # ended calls kept for late frames and for replay
+# Calls someone calls in: a customer (inbound) or an operator's own phone (internal); the
+# operators they ring are operator legs.
+ANSWERING = ("inbound", "internal")
 
 Handler = Callable[[Any, Frame, list[ev.DomainEvent]], None]
 F = TypeVar("F", bound=Callable[..., None])
@@ -505,7 +508,7 @@ class TrackerCore:
             return True
         root = call.legs.get(call.call_id)
         return (
-            call.direction == "inbound"
+            call.direction in ANSWERING
             and root is not None
             and bool(leg.channel)
             and pair_of(leg.channel) == pair_of(root.channel)
@@ -522,7 +525,7 @@ class TrackerCore:
             return
         if call.direction == "outbound" and not call.did and not force:
             return  # wait for the dialplan (or our tags) to name the dialled number
-        placed = call.call_id.startswith(PLACED_ID_PREFIX) and call.direction == "inbound"
+        placed = call.call_id.startswith(PLACED_ID_PREFIX) and call.direction in ANSWERING
         if placed and not force:
             return  # one of our own Originates: what it is shows when its dialplan runs
         root = call.legs.get(call.call_id)
@@ -560,6 +563,12 @@ class TrackerCore:
                 operator_name=self._member_name(interface) if interface else "",
                 tags=dict(call.tags),
             )
+        )
+
+    def _is_operator_device(self, interface: str) -> bool:
+        """A queue member's phone (now, or earlier in this process)."""
+        return interface in self._member_names or any(
+            member_interface == interface for (_queue, member_interface) in self._members
         )
 
     def _member_name(self, interface: str) -> str:

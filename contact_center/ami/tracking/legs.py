@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from contact_center.ami.parser import Frame
 from contact_center.ami.tracking.core import (
+    ANSWERING,
     ORIGINATE_CONTEXT,
     TrackerCore,
     TransferState,
@@ -32,7 +33,7 @@ class LegEvents(TrackerCore):
         if not frame.get("Channel") or frame.get("Context") == ORIGINATE_CONTEXT:
             return  # an Originate's first leg, or a call we place (see outbound)
         call = self._call_for(frame, create=True)
-        if call is None or call.direction != "inbound":
+        if call is None or call.direction not in ANSWERING:
             return
         dest_id = frame.get("DestUniqueid")
         if not dest_id or dest_id in call.operators:
@@ -72,7 +73,7 @@ class LegEvents(TrackerCore):
         if not frame.get("Channel") or frame.get("Context") == ORIGINATE_CONTEXT:
             return
         call = self._call_for(frame)
-        if call is None or call.direction != "inbound":
+        if call is None or call.direction not in ANSWERING:
             return
         op = call.operators.get(frame.get("DestUniqueid"))
         if op is None or op.via == "queue" or op.ended_at is not None:

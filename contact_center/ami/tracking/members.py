@@ -42,10 +42,11 @@ class MemberEvents(TrackerCore):
             penalty=to_int(h.get("Penalty", "0")),
         )
         previous = self._members.get((queue, interface))
+        # the name stays known after removal: a transfer to this operator later still says
+        # who it is, and a call from their phone is internal
+        self._member_names[interface] = state.member_name
         if removed:
             self._members.pop((queue, interface), None)
-            # the name stays known: a transfer to this operator later still says who it is
-            self._member_names[interface] = state.member_name
         else:
             self._members[(queue, interface)] = state
         if previous is not None and not removed and same_member_state(previous, state):

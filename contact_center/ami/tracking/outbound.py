@@ -108,7 +108,7 @@ class OutboundEvents(TrackerCore):
         call = self._calls.get(self._leg_call.get(frame.get("Uniqueid"), ""))
         if call is None:
             return
-        if frame.get("Context") == SUPERVISOR_CONTEXT and call.direction == "inbound":
+        if frame.get("Context") == SUPERVISOR_CONTEXT and call.direction != "outbound":
             call.direction = "supervisor"
         if call.direction == "outbound" and not call.did:
             call.did = frame.get("Exten")
