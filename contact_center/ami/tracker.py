@@ -26,7 +26,15 @@ from collections.abc import Callable, Iterable
 from contact_center.ami.parser import EVENT, Frame, FrameFilter
 from contact_center.ami.tracking.channels import VOICEMAIL_APPLICATIONS, ChannelEvents
 from contact_center.ami.tracking.conferences import ConferenceEvents
-from contact_center.ami.tracking.core import (
+from contact_center.ami.tracking.core import handler_table
+from contact_center.ami.tracking.duplicates import DuplicateFilter
+from contact_center.ami.tracking.legs import LegEvents
+from contact_center.ami.tracking.members import MemberEvents
+from contact_center.ami.tracking.outbound import TAG_VARIABLES, OutboundEvents
+from contact_center.ami.tracking.queues import QueueEvents
+from contact_center.ami.tracking.recording import RECORDING_VARIABLE, RecordingEvents
+from contact_center.ami.tracking.records import RecordEvents
+from contact_center.ami.tracking.state import (
     IVR_APPLICATIONS,
     ORIGINATE_CONTEXT,
     OUTBOUND_ID_PREFIX,
@@ -35,16 +43,8 @@ from contact_center.ami.tracking.core import (
     QueueProgress,
     RecordedCall,
     device_of,
-    handler_table,
     identity,
 )
-from contact_center.ami.tracking.duplicates import DuplicateFilter
-from contact_center.ami.tracking.legs import LegEvents
-from contact_center.ami.tracking.members import MemberEvents
-from contact_center.ami.tracking.outbound import TAG_VARIABLES, OutboundEvents
-from contact_center.ami.tracking.queues import QueueEvents
-from contact_center.ami.tracking.recording import RECORDING_VARIABLE, RecordingEvents
-from contact_center.ami.tracking.records import RecordEvents
 from contact_center.ami.tracking.transfers import TransferEvents
 from contact_center.calls import events as ev
 from contact_center.calls.model import CallState

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from contact_center.ami.parser import Frame
-from contact_center.ami.tracking.core import (
+from contact_center.ami.tracking.core import TrackerCore, handles
+from contact_center.ami.tracking.state import (
     AGI_APPLICATIONS,
     ANSWERING,
     IVR_APPLICATIONS,
@@ -12,9 +13,7 @@ from contact_center.ami.tracking.core import (
     PLACED_ID_PREFIX,
     SUPERVISOR_CONTEXT,
     Call,
-    TrackerCore,
     device_of,
-    handles,
     to_int,
 )
 from contact_center.calls import events as ev

@@ -9,13 +9,12 @@ No queue event tells of these (captures 17, 18, 20, 27): ``DialBegin`` is the ri
 from __future__ import annotations
 
 from contact_center.ami.parser import Frame
-from contact_center.ami.tracking.core import (
+from contact_center.ami.tracking.core import TrackerCore, handles
+from contact_center.ami.tracking.state import (
     ANSWERING,
     ORIGINATE_CONTEXT,
-    TrackerCore,
     TransferState,
     device_of,
-    handles,
     pair_of,
 )
 from contact_center.calls import events as ev

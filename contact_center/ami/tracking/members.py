@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from contact_center.ami.parser import Frame
-from contact_center.ami.tracking.core import TrackerCore, handles, to_int
+from contact_center.ami.tracking.core import TrackerCore, handles
+from contact_center.ami.tracking.state import to_int
 from contact_center.calls import events as ev
 
 MEMBER_EVENTS = (

@@ -11,13 +11,8 @@ customer's ``DialEnd DialStatus`` is the outcome (``core.outbound_outcome``). As
 from __future__ import annotations
 
 from contact_center.ami.parser import Frame
-from contact_center.ami.tracking.core import (
-    ORIGINATE_CONTEXT,
-    SUPERVISOR_CONTEXT,
-    TAG_PREFIX,
-    TrackerCore,
-    handles,
-)
+from contact_center.ami.tracking.core import TrackerCore, handles
+from contact_center.ami.tracking.state import ORIGINATE_CONTEXT, SUPERVISOR_CONTEXT, TAG_PREFIX
 from contact_center.calls import events as ev
 
 # Variables of our Originates (set on both halves of the first channel): what the call is.

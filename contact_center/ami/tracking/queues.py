@@ -8,12 +8,11 @@ either side's headers (capture 20: only ``Dest*``; 18: no ``Dest*``): it is keye
 from __future__ import annotations
 
 from contact_center.ami.parser import Frame
-from contact_center.ami.tracking.core import (
+from contact_center.ami.tracking.core import TrackerCore, handles
+from contact_center.ami.tracking.state import (
     Call,
     OperatorLeg,
-    TrackerCore,
     TransferState,
-    handles,
     pair_of,
     to_float,
     to_int,

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from contact_center.ami.parser import Frame
-from contact_center.ami.tracking.core import Call, TrackerCore, handles
+from contact_center.ami.tracking.core import TrackerCore, handles
+from contact_center.ami.tracking.state import Call
 from contact_center.calls import events as ev
 
 RECORDING_VARIABLE = "MIXMONITOR_FILENAME"

@@ -3,14 +3,8 @@ calls that ended meanwhile, learn how far a call still in a queue got."""
 
 from __future__ import annotations
 
-from contact_center.ami.tracking.core import (
-    Call,
-    Leg,
-    OperatorLeg,
-    QueueProgress,
-    RecordedCall,
-    TrackerCore,
-)
+from contact_center.ami.tracking.core import TrackerCore
+from contact_center.ami.tracking.state import Call, Leg, OperatorLeg, QueueProgress, RecordedCall
 from contact_center.calls import events as ev
 
 

@@ -15,14 +15,8 @@
 from __future__ import annotations
 
 from contact_center.ami.parser import Frame
-from contact_center.ami.tracking.core import (
-    TrackerCore,
-    TransferState,
-    clean,
-    device_of,
-    handles,
-    pair_of,
-)
+from contact_center.ami.tracking.core import TrackerCore, handles
+from contact_center.ami.tracking.state import TransferState, clean, device_of, pair_of
 from contact_center.calls import events as ev
 
 
