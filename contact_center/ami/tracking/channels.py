@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from bisect import insort
+
 from contact_center.ami.parser import Frame
 from contact_center.ami.tracking.core import TrackerCore, handles
 from contact_center.ami.tracking.state import (
@@ -137,7 +139,9 @@ class ChannelEvents(TrackerCore):
         if leg is None or leg.role == "operator":
             return
         digit = frame.get("Digit")
-        call.ivr_digits += digit
+        # in Asterisk's order, even when two key presses arrive swapped
+        insort(call.dtmf, (frame.timestamp, digit))
+        call.ivr_digits = "".join(pressed for _at, pressed in call.dtmf)
         self._ensure_arrived(call, frame, out, force=True)
         if call.in_agi:
             return  # the FastAGI IVR reads these digits and records its own step with them

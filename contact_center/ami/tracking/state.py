@@ -251,6 +251,7 @@ class Call:
         "customer_status",
         "did",
         "direction",
+        "dtmf",
         "ended_at",
         "first_hangup_role",
         "held",
@@ -315,6 +316,7 @@ class Call:
         self.talk: float | None = None
         self.conf_talk: float | None = None
         self.ivr_digits = ""
+        self.dtmf: list[tuple[float, str]] = []  # (Asterisk time, digit) of the IVR's keys
         self.in_agi = False  # a FastAGI IVR reads the digits (and records them itself)
         self.transfer_log: list[TransferState] = []
         # An operator left while the customer stayed and no transfer event said why (an AMI
