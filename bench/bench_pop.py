@@ -14,6 +14,10 @@ clients at the same pace: the floor. The clients run in a process of their own i
 With ``--ami`` the clock starts when the operator's ``AgentCalled`` frame arrives as bytes
 (cut from the real capture 02 and rewritten per call): parser, call tracker, bus, screen pop,
 hub and websocket are all on the measured path.
+
+With ``--crm MS`` every caller is also looked up in a REST CRM (a stand-in in a process of
+its own, answering each request after MS milliseconds with one contact): the pop carries the
+CRM's contact, or "CRM unavailable" when MS exceeds the budget (``--crm-budget``, 0.3 s).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import statistics
 import tempfile
 import time
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
@@ -347,9 +352,69 @@ async def database(postgres: str | None) -> AsyncIterator[str]:
         await admin.close()
 
 
+def _crm_process(conn: Any, delay_ms: float) -> None:
+    """A REST CRM on 127.0.0.1: one contact for any number, after ``delay_ms``."""
+
+    async def contacts(request: web.Request) -> web.Response:
+        await asyncio.sleep(delay_ms / 1000)
+        phone = request.query.get("phone", "")
+        return web.json_response([{"id": f"crm-{phone}", "name": f"CRM {phone}"}])
+
+    async def serve() -> None:
+        app = web.Application()
+        app.router.add_get("/contacts", contacts)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        conn.send(port)
+        loop = asyncio.get_running_loop()
+        stop = loop.create_future()
+        loop.add_reader(conn.fileno(), lambda: stop.done() or stop.set_result(None))
+        await stop
+        await runner.cleanup()
+
+    asyncio.run(serve())
+
+
+@asynccontextmanager
+async def crm_lookup(delay_ms: float | None, budget: float) -> AsyncIterator[Any]:
+    """The CRM lookup the service would build, against a stand-in in another process."""
+    if delay_ms is None:
+        yield None
+        return
+    from contact_center.crm.contacts import parse_field_mapping
+    from contact_center.crm.rest import RestCrm
+    from contact_center.crm.service import CrmLookup
+
+    ours, theirs = multiprocessing.Pipe()
+    process = multiprocessing.get_context("spawn").Process(
+        target=_crm_process, args=(theirs, delay_ms), daemon=True
+    )
+    process.start()
+    port = await asyncio.to_thread(ours.recv)
+    adapter = RestCrm(
+        f"http://127.0.0.1:{port}/contacts?phone={{phone}}",
+        parse_field_mapping("external_id=id,name=name"),
+        timeout=max(budget * 4, 2.0),
+    )
+    lookup = CrmLookup(adapter, budget=budget)
+    try:
+        yield lookup
+    finally:
+        await lookup.aclose()
+        ours.send(None)
+        await asyncio.to_thread(process.join, 5)
+
+
 @asynccontextmanager
 async def pop_stack(
-    bus: Bus, operators: int, customers: int, postgres: str | None = None
+    bus: Bus,
+    operators: int,
+    customers: int,
+    postgres: str | None = None,
+    crm: Any = None,
 ) -> AsyncIterator[tuple[Any, ...]]:
     async with AsyncExitStack() as stack:
         url = await stack.enter_async_context(database(postgres))
@@ -367,7 +432,7 @@ async def pop_stack(
         # As the service builds it (contact_center/service.py).
         lookup = CustomerLookup(sessions, region="RU", dedicated_connections=LOOKUP_CONNECTIONS)
         stack.push_async_callback(lookup.aclose)
-        screenpop = ScreenPop(bus, lookup, sessions)
+        screenpop = ScreenPop(bus, lookup, sessions, crm=crm)
         await screenpop.start()
         stack.push_async_callback(screenpop.close)
         worker = asyncio.create_task(  # as Service.consume(..., in_step=True) runs it
@@ -390,9 +455,12 @@ async def measure_pops(args: argparse.Namespace) -> tuple[list[float], str]:
         bus = MemoryBus()
     clients = Clients()
     sample_html = ""
+    crm_statuses: Counter[str] = Counter()
     try:
-        stack = pop_stack(bus, args.operators, args.customers, args.postgres)
-        async with stack as (server, tokens):
+        async with (
+            crm_lookup(args.crm, args.crm_budget) as crm,
+            pop_stack(bus, args.operators, args.customers, args.postgres, crm) as (server, tokens),
+        ):
             base = str(server.make_url("")).rstrip("/")
             for token in tokens:
                 clients.add(base.replace("http", "ws") + "/ws", {"cc_session": token}, base)
@@ -461,11 +529,17 @@ async def measure_pops(args: argparse.Namespace) -> tuple[list[float], str]:
                 raise RuntimeError(f"{len(astray)} pops reached another operator ({astray[0]})")
             entries = await bus.read("pops", "0", count=1)
             sample_html = json.dumps({**entries[0][1], "id": entries[0][0]}) if entries else "{}"
+            if crm is not None:
+                pops = await bus.read("pops", "0", count=args.calls * 4)
+                crm_statuses.update(
+                    (m.get("crm") or {}).get("status", "") for _, m in pops if m["type"] == "pop"
+                )
     finally:
         await clients.close()
         if isinstance(bus, RedisBus):
             await bus.delete_all()
         await bus.close()
+    args.crm_statuses = dict(crm_statuses)  # reported beside the latencies
     return latencies, sample_html
 
 
@@ -534,6 +608,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "bare_p99_ms": round(percentile(bare, 99), 3),
         "bare_max_ms": round(max(bare), 3),
     }
+    if args.crm is not None:
+        result.update(
+            crm_answer_ms=args.crm,
+            crm_budget_s=args.crm_budget,
+            crm_pops_by_status=args.crm_statuses,
+        )
     result["ratio_p50"] = round(result["pop_p50_ms"] / max(result["bare_p50_ms"], 1e-6), 2)
     result["ratio_p99"] = round(result["pop_p99_ms"] / max(result["bare_p99_ms"], 1e-6), 2)
     return result
@@ -561,6 +641,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="time from the AMI AgentCalled bytes (real capture, live parser and tracker);"
         " --no-ami: from the CallOffered event published",
     )
+    parser.add_argument(
+        "--crm",
+        type=float,
+        metavar="MS",
+        help="also look callers up in a REST CRM stand-in answering after MS milliseconds",
+    )
+    parser.add_argument("--crm-budget", type=float, default=0.3, help="the CRM budget, seconds")
     return parser.parse_args(argv)
 
 

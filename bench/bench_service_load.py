@@ -50,6 +50,10 @@ RING = (1.0, 2.0)  # operators answer after this many seconds (spread evenly)
 LOG = logging.getLogger(__name__)
 
 
+# the rig's dial plan with [agents] _XXXX: hundreds of operators Local/1000@agents …
+BENCH_DIALPLAN = Path(__file__).resolve().parent / "asterisk" / "extensions.conf"
+
+
 def interface(i: int) -> str:
     return f"Local/{1000 + i}@agents"
 
@@ -108,7 +112,9 @@ async def _sim_main(conn: Connection, operators: int) -> None:
         Operator(interface(i), f"Operator {i}", answer_after=RING[0] + span * (i % 11) / 10)
         for i in range(operators)
     )
-    config = SimConfig(port=0, users=(User("cc", SECRET),), operators=ops)
+    config = SimConfig(
+        port=0, users=(User("cc", SECRET),), operators=ops, dialplan=str(BENCH_DIALPLAN)
+    )
     loop = asyncio.get_running_loop()
     async with SimPbx(config) as pbx:
         for op in ops:

@@ -24,12 +24,17 @@ import socket
 import sys
 import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 from contact_center.sim.load import AmiTransport, LoadProfile, LoadRunner
 
 SECRET = "bench-secret"
 OPERATORS = 200
+
+
+# the rig's dial plan with [agents] _XXXX: operators Local/2000@agents … answer
+BENCH_DIALPLAN = Path(__file__).resolve().parent / "asterisk" / "extensions.conf"
 
 
 def free_port() -> int:
@@ -112,7 +117,7 @@ async def run(concurrent: int, rate: float) -> dict[str, Any]:
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "contact_center.cli", "sim-pbx", "--port", str(port),
             "--scripted-agi", "--spool-dir", "", "--queue-log", f"{tmp}/queue_log",
-            "--cdr-csv", f"{tmp}/Master.csv",
+            "--cdr-csv", f"{tmp}/Master.csv", "--dialplan", str(BENCH_DIALPLAN),
             env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
         )  # fmt: skip
         try:

@@ -81,13 +81,19 @@ class AgiSettings:
 class WebSettings:
     host: str = "127.0.0.1"
     port: int = 8080
-    secret_key: str = ""  # empty: generated and stored under data_dir
     secure_cookies: bool = False
     allowed_origins: str = ""  # comma-separated; empty: same origin only
     public_url: str = ""
     pop_templates_dir: str = ""  # a folder whose pop_*.html override the built-in card
     # added by integrations: when set, /metrics needs "Authorization: Bearer <token>"
     metrics_token: str = ""
+    trusted_proxies: str = ""  # reverse proxies (addresses/networks) whose X-Forwarded-For counts
+    login_failures_per_account: int = 5  # failed sign-ins before an account is locked
+    login_failures_per_address: int = 20  # failed sign-ins before a client address is locked
+    login_lock_seconds: int = 60  # first lock; each further failure doubles it
+    login_lock_max_seconds: int = 86400  # the longest lock
+    password_workers: int = 2  # threads checking passwords (argon2), off the event loop
+    password_queue: int = 64  # sign-ins waiting for a check; more are told to retry (503)
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +136,53 @@ class BillingSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class CallbackSettings:
+    """Callbacks dialled back operator-first (contact_center/callbacks)."""
+
+    enabled: bool = True
+    interval: float = 5.0  # seconds between looks for callbacks that are due
+    max_attempts: int = 3  # attempts that reached the customer's line (busy, no answer…)
+    retry_no_answer_minutes: float = 15.0
+    retry_busy_minutes: float = 5.0
+    retry_failed_minutes: float = 30.0
+    operator_retry_seconds: float = 60.0  # the operator's phone was not answered
+    ring_operator_seconds: int = 20  # how long the operator's phone rings first
+    dial_timeout_minutes: float = 10.0  # an attempt with no outcome by then is tried again
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookSettings:
+    # Webhooks never reach loopback, private, link-local, multicast or unspecified addresses
+    # (checked when added and at every connection) unless listed here.
+    allow_networks: str = ""  # networks webhooks may reach anyway: "10.1.2.0/24,::1"
+    max_response_bytes: int = 65536  # read at most this much of a reply (never decompressed)
+    timeout_seconds: float = 10.0  # per delivery attempt
+
+
+@dataclass(frozen=True, slots=True)
+class CrmSettings:
+    """An external CRM the pop and the IVR ask about callers, beside the local database."""
+
+    adapter: str = ""  # "" (no CRM) / rest / odoo
+    url: str = ""  # rest: URL template, {phone} = E.164, {digits} = without +; odoo: server URL
+    auth_header: str = ""  # rest: one header for every request: "Authorization: Bearer …"
+    fields: str = ""  # rest: FIELD=PATH, comma-separated: "external_id=id,name=full_name"
+    results_path: str = ""  # rest: dotted path of the contact list; empty: the whole answer
+    link_template: str = ""  # rest: the contact's page in the CRM, {id} = its external id
+    account_url: str = ""  # rest: for the IVR, a URL template with {account}; empty: local only
+    odoo_database: str = ""
+    odoo_login: str = ""
+    odoo_password: str = ""  # the password or an API key of odoo_login
+    odoo_phone_fields: str = "phone_sanitized"  # res.partner fields matched to the caller
+    timeout: float = 2.0  # seconds one CRM request may take (a late answer fills the cache)
+    budget: float = 0.3  # seconds a pop waits for the CRM; then the mark "CRM unavailable"
+    failures_to_open: int = 5  # consecutive failures that open the circuit breaker
+    open_seconds: float = 30.0  # an open breaker answers "unavailable" without asking
+    cache_size: int = 10_000  # numbers whose CRM answer is kept
+    cache_ttl: float = 60.0  # seconds a CRM answer is kept
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     general: GeneralSettings = field(default_factory=GeneralSettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
@@ -140,6 +193,9 @@ class Settings:
     recording: RecordingSettings = field(default_factory=RecordingSettings)
     stats: StatsSettings = field(default_factory=StatsSettings)
     billing: BillingSettings = field(default_factory=BillingSettings)
+    callbacks: CallbackSettings = field(default_factory=CallbackSettings)
+    webhooks: WebhookSettings = field(default_factory=WebhookSettings)
+    crm: CrmSettings = field(default_factory=CrmSettings)
 
     @property
     def database_url(self) -> str:
@@ -155,10 +211,49 @@ class Settings:
         for sec in dataclasses.fields(self):
             values = dataclasses.asdict(getattr(self, sec.name))
             for key in values:
-                if key in {"secret", "secret_key", "password", "metrics_token"} and values[key]:
+                secrets = {"secret", "secret_key", "password", "metrics_token", "auth_header"}
+                if (key in secrets or key.endswith("_password")) and values[key]:
                     values[key] = "***"
             out[sec.name] = values
         return out
+
+
+# Secrets that ship in examples and guides: as good as none in production.
+WELL_KNOWN_SECRETS = frozenset({"", "change-me", "changeme", "secret", "password", "admin"})
+LOCAL_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
+AMI_ROLES = frozenset({"connector", "all"})
+CONSOLE_ROLES = frozenset({"web", "all"})
+
+
+def binds_locally(host: str) -> bool:
+    """Does this bind address accept connections from this host only?"""
+    import ipaddress
+
+    if host in LOCAL_HOSTS:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def production_problems(settings: Settings, role: str = "all") -> list[str]:
+    """What makes these settings unfit to serve ``role`` in production, one phrase each
+    (an empty list: fine). ``serve`` refuses to start on any of them."""
+    problems: list[str] = []
+    if role in AMI_ROLES and settings.ami.secret.strip().lower() in WELL_KNOWN_SECRETS:
+        what = "empty" if not settings.ami.secret else "a well-known default"
+        problems.append(f"the AMI secret is {what} (set CC_AMI_SECRET)")
+    web = settings.web
+    if not binds_locally(web.host):
+        if role in CONSOLE_ROLES and not web.secure_cookies:
+            problems.append(
+                f"session cookies are not Secure while the web binds {web.host}"
+                " (set CC_WEB_SECURE_COOKIES=true behind TLS)"
+            )
+        if not web.metrics_token:
+            problems.append(f"/metrics would be public on {web.host} (set CC_WEB_METRICS_TOKEN)")
+    return problems
 
 
 _BOOL_TRUE = {"1", "true", "yes", "on"}
@@ -191,7 +286,12 @@ def _coerce(value: Any, typ: Any, where: str) -> Any:
     return str(value)
 
 
-def _merge(base: dict[str, dict[str, Any]], layer: Mapping[str, Any], source: str) -> None:
+def _merge(
+    base: dict[str, dict[str, Any]],
+    layer: Mapping[str, Any],
+    source: str,
+    origins: dict[str, str] | None = None,
+) -> None:
     for section, values in layer.items():
         if section not in base:
             raise ConfigError(f"{source}: unknown section [{section}]")
@@ -201,6 +301,8 @@ def _merge(base: dict[str, dict[str, Any]], layer: Mapping[str, Any], source: st
             if key not in base[section]:
                 raise ConfigError(f"{source}: unknown key {section}.{key}")
             base[section][key] = value
+            if origins is not None:
+                origins[f"{section}.{key}"] = source
 
 
 def _section_classes() -> dict[str, type]:
@@ -218,12 +320,13 @@ def load_settings(
     layered: dict[str, dict[str, Any]] = {
         name: dataclasses.asdict(cls()) for name, cls in _section_classes().items()
     }
+    origins: dict[str, str] = {}  # section.key → where its value came from, for errors
     path = path or environ.get("CC_CONFIG") or None
     if path:
         p = Path(path)
         try:
             with p.open("rb") as fh:
-                _merge(layered, tomllib.load(fh), str(p))
+                _merge(layered, tomllib.load(fh), str(p), origins)
         except FileNotFoundError:
             raise ConfigError(f"{p}: configuration file not found") from None
         except tomllib.TOMLDecodeError as exc:
@@ -233,7 +336,9 @@ def load_settings(
             name = f"CC_{section}_{key}".upper()
             if name in environ:
                 values[key] = environ[name]
+                origins[f"{section}.{key}"] = f"environment {name}"
             elif f"{name}_FILE" in environ:
+                origins[f"{section}.{key}"] = f"environment {name}_FILE"
                 try:
                     values[key] = Path(environ[f"{name}_FILE"]).read_text().strip()
                 except OSError as exc:
@@ -243,15 +348,71 @@ def load_settings(
             layered,
             {k: {kk: vv for kk, vv in v.items() if vv is not None} for k, v in overrides.items()},
             "command line",
+            origins,
         )
     sections: dict[str, Any] = {}
     for name, cls in _section_classes().items():
         hints = get_type_hints(cls)
         kwargs = {
-            key: _coerce(value, hints[key], f"{name}.{key}") for key, value in layered[name].items()
+            key: _coerce(value, hints[key], _where(origins, f"{name}.{key}"))
+            for key, value in layered[name].items()
         }
         sections[name] = cls(**kwargs)
+    _check_crm(sections["crm"], origins)
     return Settings(**sections)
+
+
+def _where(origins: Mapping[str, str], key: str, fallback: str = "") -> str:
+    """``file: section.key`` (or the environment variable), for an error message; a key
+    set nowhere is named with where ``fallback`` (the key that needs it) was set."""
+    origin = origins.get(key) or origins.get(fallback)
+    return f"{origin}: {key}" if origin else key
+
+
+def _check_crm(crm: CrmSettings, origins: Mapping[str, str]) -> None:
+    """The [crm] section can work: each mistake named with its source, key and reason."""
+    from contact_center.crm.contacts import FieldMappingError, parse_field_mapping
+    from contact_center.crm.rest import check_url_template, parse_header
+
+    def fail(key: str, reason: str) -> None:
+        raise ConfigError(f"{_where(origins, f'crm.{key}', 'crm.adapter')}: {reason}")
+
+    if crm.adapter not in ("", "rest", "odoo"):
+        fail("adapter", f"unknown CRM adapter {crm.adapter!r} (use rest or odoo, or leave empty)")
+    for key in ("timeout", "budget", "open_seconds", "cache_ttl"):
+        if getattr(crm, key) <= 0:
+            fail(key, "must be more than 0")
+    if crm.failures_to_open < 1:
+        fail("failures_to_open", "must be at least 1")
+    if crm.cache_size < 0:
+        fail("cache_size", "must not be negative")
+    if not crm.adapter:
+        return
+    if crm.budget > crm.timeout:
+        fail("budget", f"longer than crm.timeout ({crm.timeout:g} s): a pop would wait in vain")
+    if crm.adapter == "rest":
+        problem = check_url_template(crm.url)
+        if problem:
+            fail("url", problem)
+        problem = check_url_template(crm.account_url, account=True) if crm.account_url else None
+        if problem:
+            fail("account_url", problem)
+        try:
+            mapping = parse_field_mapping(crm.fields)
+        except FieldMappingError as exc:
+            fail("fields", str(exc))
+        if "name" not in mapping:
+            fail("fields", "no name=PATH: the card needs the contact's name")
+        try:
+            parse_header(crm.auth_header)
+        except ValueError as exc:
+            fail("auth_header", str(exc))  # the value is a secret: not repeated
+        return
+    if not crm.url.startswith(("http://", "https://")):
+        fail("url", "the Odoo server's URL must start with http:// or https://")
+    for key in ("odoo_database", "odoo_login", "odoo_password"):
+        if not getattr(crm, key):
+            fail(key, "needed by the odoo adapter")
 
 
 def reference_markdown() -> str:

@@ -3,7 +3,9 @@
 SQLite under ``data/demo``, the in-process bus, generated demo customers with history, demo
 users of every role (printed with their passwords), the IVR example menus with generated
 prompts, tariffs, and a simulator placing a realistic mix of calls: known and unknown callers,
-IVR choices, abandons, operators who answer from the browser and one scripted colleague.
+IVR choices, abandons, operators who answer from the browser and one scripted colleague. The
+simulator runs the dial plan we ship (deploy/asterisk/extensions.conf): callers come from the
+provider, go through our IVR over FastAGI and ring the operators' PJSIP phones.
 """
 
 from __future__ import annotations
@@ -45,14 +47,38 @@ class DemoUser:
 
 
 DEMO_USERS = (
-    DemoUser("anna", "operator", "Anna Smirnova", "Local/101@agents", ("support", "sales")),
-    DemoUser("boris", "operator", "Boris Ivanov", "Local/102@agents", ("support", "sales")),
-    DemoUser("robot", "operator", "Robo Colleague", "Local/103@agents", ("support", "sales")),
-    DemoUser("sue", "supervisor", "Sue Supervisor", "Local/105@agents"),
+    DemoUser("anna", "operator", "Anna Smirnova", "PJSIP/101", ("support", "sales")),
+    DemoUser("boris", "operator", "Boris Ivanov", "PJSIP/102", ("support", "sales")),
+    DemoUser("robot", "operator", "Robo Colleague", "PJSIP/103", ("support", "sales")),
+    DemoUser("sue", "supervisor", "Sue Supervisor", "PJSIP/105"),
     DemoUser("quinn", "qa", "Quinn Reviewer", queues=("support", "sales")),  # QA scope
     DemoUser("admin", "admin", "Administrator"),
 )
-DEMO_DID_MENUS = "4951110006=bank,4951110007=shop"  # trunk DIDs the simulator routes to FastAGI
+# The provider's DIDs → our IVR menus: the bank and shop examples, and the demo's front desk
+# (straight to support, open around the clock, so the demo has calls at any hour).
+DEMO_DID_MENUS = "4951110006=bank,4951110007=shop,4951110004=desk"
+FRONT_DESK_MENU = """\
+# The demo's front desk (DID 4951110004): straight to the support queue, at any hour.
+title: Front desk (demo)
+languages: [en]
+start: support
+nodes:
+  support: {type: queue, queue: support}
+"""
+
+
+def demo_menus(data_dir: Path) -> Path:
+    """The example menus of ivr_menus/ (linked, prompts included) plus the front desk."""
+    menus = data_dir / "menus"
+    menus.mkdir(parents=True, exist_ok=True)
+    for source in [*(ROOT / "ivr_menus").glob("*.yaml"), ROOT / "ivr_menus" / "prompts"]:
+        link = menus / source.name
+        if not link.exists():
+            link.symlink_to(source)
+    (menus / "desk.yaml").write_text(FRONT_DESK_MENU)
+    return menus
+
+
 DEMO_QUEUES = {"support": 20, "sales": 30}  # queue -> service level seconds
 
 
@@ -82,9 +108,10 @@ def demo_settings(base: Settings, agi_port: int, ami_port: int) -> Settings:
             base.agi,
             host="127.0.0.1",
             port=agi_port,
-            menus_dir=str(ROOT / "ivr_menus")
+            menus_dir=str(demo_menus(Path(data_dir)))
             if base.agi.menus_dir == "ivr_menus"
             else base.agi.menus_dir,
+            did_menus=base.agi.did_menus or DEMO_DID_MENUS,
         ),
         recording=replace(base.recording, spool_dir=str(Path(data_dir) / "recordings")),
     )
@@ -141,10 +168,13 @@ async def seed(settings: Settings) -> dict[str, str]:
                         created_at=utcnow(),
                     )
                 )
+        from contact_center.callbacks.store import seed_demo as seed_callbacks
         from contact_center.recording.qa import ensure_demo_form
+        from contact_center.store.db import utcnow as now_utc
 
         async with core.sessions.begin() as db:
             await ensure_demo_form(db)
+            await seed_callbacks(db, now_utc())
         if not customers:
             await seed_history(settings, core)
         for path in sorted((ROOT / "tariffs").glob("*.yaml")):
@@ -169,8 +199,8 @@ async def seed_history(settings: Settings, core: Any, calls: int = 120) -> None:
     rng = random.Random(11)
     server = settings.general.server_id
     operators = [
-        ("Local/101@agents", "Anna Smirnova", "anna"),
-        ("Local/102@agents", "Boris Ivanov", "boris"),
+        ("PJSIP/101", "Anna Smirnova", "anna"),
+        ("PJSIP/102", "Boris Ivanov", "boris"),
     ]
     dispositions = ("resolved", "resolved", "callback promised", "escalated", "sale")
     now = time.time()
@@ -196,7 +226,7 @@ async def seed_history(settings: Settings, core: Any, calls: int = 120) -> None:
                     caller_number=number,
                     caller_number_raw=number,
                     caller_name="",
-                    did="4951110004",
+                    did="4951110006",
                 ),
                 ev.CallQueued(**common, at=start + 2, key=key("q"), queue=queue, position=1),
             ]
@@ -285,8 +315,9 @@ UNKNOWN_CALLERS = (
 
 
 async def call_mix(pbx: Any, numbers: Sequence[str], *, every: float, rng: random.Random) -> None:
-    """A realistic mix of calls, forever: known customers, unknown and hostile callers, the
-    FastAGI menus, the Background() menu, straight-to-queue calls, some who give up."""
+    """A realistic mix of calls, forever: known customers, unknown and hostile callers, all
+    from the provider into the dial plan we ship, through our IVR menus (bank, shop, the
+    front desk), some who give up while they wait."""
     names = ("Ivan Petrov", "Maria Sidorova", "Olga Kuznetsova", "Pavel Orlov", "Elena Volkova")
     while True:
         if numbers and rng.random() < 0.75:
@@ -296,15 +327,11 @@ async def call_mix(pbx: Any, numbers: Sequence[str], *, every: float, rng: rando
         route = rng.random()
         talk = rng.uniform(20, 60)
         try:
-            if route < 0.25:  # the bank line over FastAGI; 0 = speak to an operator
+            if route < 0.3:  # the bank line; 1 then 0 = speak to an operator
                 await pbx.place_call("4951110006", number, name, dtmf="10", dtmf_delay=3, talk=talk)
-            elif route < 0.4:  # the shop's order line over FastAGI
+            elif route < 0.45:  # the shop's order line: 2 = returns
                 await pbx.place_call("4951110007", number, name, dtmf="2", dtmf_delay=3, talk=talk)
-            elif route < 0.7:  # Background() menu: 1 sales, 2 support
-                await pbx.place_call(
-                    "4951110001", number, name, dtmf=rng.choice("12"), dtmf_delay=2, talk=talk
-                )
-            elif route < 0.9:
+            elif route < 0.9:  # the front desk: straight to support
                 await pbx.place_call("4951110004", number, name, talk=talk)
             else:  # gives up after a short wait
                 await pbx.place_call("4951110004", number, name, talk=rng.uniform(3, 8))
@@ -362,6 +389,7 @@ async def demo_running(
     base: Settings, *, robot: bool = True, time_scale: float = 1.0
 ) -> AsyncIterator[DemoRun]:
     """Simulator + seeded data + the whole service, as ``make demo`` runs them."""
+    from contact_center.sim.agi import FastAgiStep
     from contact_center.sim.config import Operator as SimOperator
     from contact_center.sim.config import SimConfig
     from contact_center.sim.pbx import SimPbx
@@ -369,15 +397,14 @@ async def demo_running(
     agi_port = free_port()
     data_dir = Path(base.general.data_dir if base.general.data_dir != "data" else "data/demo")
     operators = [
-        SimOperator("Local/101@agents", "Anna Smirnova", manual=True),
-        SimOperator("Local/102@agents", "Boris Ivanov", manual=True),
+        SimOperator("PJSIP/101", "Anna Smirnova", manual=True),
+        SimOperator("PJSIP/102", "Boris Ivanov", manual=True),
     ]
     if robot:
-        operators.append(
-            SimOperator("Local/103@agents", "Robo Colleague", answer_after=4.0, talk=25.0)
-        )
+        operators.append(SimOperator("PJSIP/103", "Robo Colleague", answer_after=4.0, talk=25.0))
     sim_config = SimConfig(
         port=0,
+        dialplan="shipped",  # deploy/asterisk/extensions.conf: what a deployment runs
         operators=tuple(operators),
         spool_dir=str(data_dir / "recordings"),
         queue_log_path=str(data_dir / "asterisk" / "queue_log"),
@@ -386,7 +413,7 @@ async def demo_running(
         time_scale=time_scale,
     )
     (data_dir / "asterisk").mkdir(parents=True, exist_ok=True)
-    async with SimPbx(sim_config) as pbx:
+    async with SimPbx(sim_config, agi=FastAgiStep()) as pbx:
         settings = demo_settings(base, agi_port, pbx.port)
         ensure_prompts(Path(settings.agi.menus_dir))
         creds = await seed(settings)

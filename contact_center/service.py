@@ -23,6 +23,7 @@ import logging
 import os
 import signal
 import socket
+import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,7 +35,7 @@ from contact_center import aio
 from contact_center.bus.base import EVENTS, Bus, BusUnavailable, create_bus
 from contact_center.bus.pump import follow, pump
 from contact_center.calls.events import DomainEvent, from_dict, to_dict
-from contact_center.config import Settings, load_settings
+from contact_center.config import ConfigError, Settings, load_settings, production_problems
 from contact_center.customers.lookup import CustomerLookup
 from contact_center.customers.phones import normalize_number
 from contact_center.store.db import create_engine, is_sqlite, session_factory
@@ -275,6 +276,7 @@ class Service:
 
     async def _start_worker(self, core: Core, metrics: Any) -> None:
         from contact_center.billing.service import BillingService
+        from contact_center.crm.service import build_crm
         from contact_center.history.writer import build_history_writer
         from contact_center.recording.index import RecordingIndexer
         from contact_center.recording.worker import RecordingWorker
@@ -282,6 +284,7 @@ class Service:
         from contact_center.stats.consumer import StatsConsumer, create_store
         from contact_center.stats.metrics import MetricsConfig
         from contact_center.webhooks.dispatcher import WebhookDispatcher
+        from contact_center.webhooks.targets import TargetPolicy, parse_networks
 
         s = self.settings
         history = build_history_writer(
@@ -315,7 +318,10 @@ class Service:
         )
 
         template_dirs = [s.web.pop_templates_dir] if s.web.pop_templates_dir else []
-        pops = ScreenPop(core.bus, core.lookup, core.sessions, template_dirs=template_dirs)
+        crm = build_crm(s)  # None without a [crm] adapter
+        if crm is not None:
+            self._closers.append(crm.aclose)  # after the pops (closers run in reverse)
+        pops = ScreenPop(core.bus, core.lookup, core.sessions, template_dirs=template_dirs, crm=crm)
         self._closers.append(pops.close)
         await pops.start()
         # In order, never waiting on a lookup: pops that must wait do so in their
@@ -325,7 +331,12 @@ class Service:
         # events cost microseconds each; the 500-call flood test).
         self.consume("screenpop", pops.feed, batch=500, in_step=True)
 
-        webhooks = WebhookDispatcher(core.sessions)
+        webhooks = WebhookDispatcher(
+            core.sessions,
+            targets=TargetPolicy(parse_networks(self.settings.webhooks.allow_networks)),
+            max_response_bytes=self.settings.webhooks.max_response_bytes,
+            timeout_seconds=self.settings.webhooks.timeout_seconds,
+        )
         self.consume("webhooks", retrying_outages(webhooks.handle))
         self.spawn("webhook-delivery", webhooks.run)
 
@@ -342,6 +353,7 @@ class Service:
 
     async def _start_connector(self, core: Core, metrics: Any) -> None:
         from contact_center.ami.connector import AmiConnector
+        from contact_center.crm.service import build_crm
         from contact_center.ivr.service import IvrService
         from contact_center.stats.consumer import create_store
         from contact_center.stats.ewt import WaitEstimator
@@ -376,6 +388,7 @@ class Service:
         store = self.components.get("stats_store") or create_store(s)
         estimator = WaitEstimator.from_store(store, MetricsConfig.from_settings(s))
         await self._start_executor(core, connector)
+        self._start_callbacks(core, connector)
         from contact_center.recording.policy import SensitivePausePolicy
 
         # Card data spoken during a call: the console's sensitive form publishes
@@ -383,6 +396,9 @@ class Service:
         policy = SensitivePausePolicy(connector.actions)
         self.consume("recording-policy", policy.handle)
         self.components["recording_policy"] = policy
+        crm = build_crm(s)  # None without a [crm] adapter
+        if crm is not None:
+            self._closers.append(crm.aclose)  # after the IVR (closers run in reverse)
         ivr = IvrService(
             s.agi,
             sink=core.publish,
@@ -390,10 +406,29 @@ class Service:
             server_id=s.general.server_id,
             estimate=estimator.estimate,
             router=self._router(core, store),
+            crm=crm,
+            crm_wait=s.crm.timeout,
         )
         await ivr.start()
         self._closers.append(ivr.close)
         self.components.update(connector=connector, ivr=ivr)
+        self._start_overflow(core, connector)
+
+    def _start_overflow(self, core: Core, connector: Any) -> None:
+        """Callers already waiting longer than routing.yaml allows move to the next queue."""
+        from contact_center.ami.control import AmiPbxControl, TrackerCallDirectory
+        from contact_center.routing.overflow import WaitingOverflow
+
+        overflow = WaitingOverflow(
+            AmiPbxControl(connector.actions),
+            TrackerCallDirectory(connector.tracker),
+            lambda: self.components["routing_rules"].current(),
+            core.publish,
+            server=self.settings.general.server_id,
+        )
+        self.consume("overflow", overflow.handle)
+        self.spawn("waiting-overflow", overflow.run)
+        self.components["waiting_overflow"] = overflow
 
     def _router(self, core: Core, store: Any) -> Any:
         """Routing rules at IVR hand-off (VIP priority, sticky operator, overflow), from the
@@ -450,16 +485,60 @@ class Service:
 
         server = self.settings.general.server_id
         pbx = AmiPbxControl(connector.actions)
-        states = OperatorStates(pbx, core.publish, server=server)
+        from contact_center.routing.rules import queue_skills
+
+        # penalties from skill levels, for the queues routing.yaml says need skills (the
+        # rules file is loaded with the router, and re-read when it changes)
+        directory = StoreOperators(
+            core.sessions,
+            queue_skills=lambda: queue_skills(
+                self.components["routing_rules"].current()
+                if "routing_rules" in self.components
+                else None
+            ),
+        )
+        # Intents survive a restart in operator_sessions; the sweep repairs Asterisk to them
+        # (members lost in an Asterisk restart send no event).
+        states = OperatorStates(
+            pbx, core.publish, server=server, intents=directory, directory=directory
+        )
+        await states.restore(await directory.all())
+        states.start()
         control = CallControl(
             pbx, TrackerCallDirectory(connector.tracker), core.publish, server=server
         )
-        executor = CommandExecutor(
-            states, control, StoreOperators(core.sessions), core.publish, server=server
-        )
+        executor = CommandExecutor(states, control, directory, core.publish, server=server)
         self._closers.append(states.close)
         self.consume("executor", executor.handle)
         self.components.update(operator_states=states, call_control=control, executor=executor)
+
+    def _start_callbacks(self, core: Core, connector: Any) -> None:
+        """Callbacks dialled back operator-first, on the connector that holds AMI."""
+        if not self.settings.callbacks.enabled:
+            return
+        from contact_center.ami.control import AmiPbxControl
+        from contact_center.callbacks.dialer import CallbackDialer
+
+        states = self.components["operator_states"]
+
+        def hours(queue: str) -> Any:
+            rules = self.components.get("routing_rules")
+            current = rules.current() if rules is not None else None
+            policy = current.queues.get(queue) if current is not None else None
+            return policy.hours if policy is not None else None
+
+        dialer = CallbackDialer(
+            core.sessions,
+            AmiPbxControl(connector.actions),
+            states.all,
+            self.settings.callbacks,
+            hours=hours,
+            server=self.settings.general.server_id,
+            ready=lambda: bool(connector.connected),
+        )
+        self.consume("callbacks", dialer.handle)
+        self.spawn("callback-dialer", dialer.run)
+        self.components["callback_dialer"] = dialer
 
     async def _start_web(self, core: Core, metrics: Any) -> None:
         from contact_center.observability import http as obs_http
@@ -471,6 +550,7 @@ class Service:
         }
         plugins: list[Any] = [obs_http]
         if self.has("web"):
+            from contact_center.callbacks import http as callbacks_http
             from contact_center.customers import http as customers_http
             from contact_center.exports import http as exports_http
             from contact_center.history import http as history_http
@@ -487,6 +567,7 @@ class Service:
             plugins += [
                 history_http,
                 customers_http,
+                callbacks_http,
                 stats_http,
                 recording_http,
                 exports_http,
@@ -547,6 +628,11 @@ def add_arguments_cmd_serve(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--role", choices=ROLES, default="all")
     parser.add_argument("--host", help="web address (CC_WEB_HOST)")
     parser.add_argument("--port", type=int, help="web port (CC_WEB_PORT)")
+    parser.add_argument(
+        "--development",
+        action="store_true",
+        help="start even with default secrets, insecure cookies or a public /metrics",
+    )
 
 
 def configure_logging(settings: Settings) -> None:
@@ -572,7 +658,19 @@ async def run_until_signalled(service: Service) -> None:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     overrides = {"web": {"host": args.host, "port": args.port}}
-    settings = load_settings(args.config, overrides=overrides)
+    try:
+        settings = load_settings(args.config, overrides=overrides)
+    except ConfigError as exc:
+        print(f"serve: {exc}", file=sys.stderr)
+        return 2
+    problems = [] if args.development else production_problems(settings, args.role)
+    if problems:
+        print(
+            f"serve: refusing to start in production mode: {'; '.join(problems)}"
+            " (or run `serve --development` on a trusted machine)",
+            file=sys.stderr,
+        )
+        return 2
     configure_logging(settings)
     asyncio.run(run_until_signalled(Service(settings, args.role)))
     return 0

@@ -235,8 +235,19 @@ class AmiActions:
         ``call`` write class (CoreShowChannels needs ``reporting`` or ``system``)."""
         return list((await self._send("Status", {})).items)
 
-    async def queue_status(self, queue: str = "") -> list[Frame]:
+    async def queue_penalty(self, queue: str, interface: str, penalty: int) -> None:
+        """Change a member's penalty in ``queue`` (in all its queues when ``queue`` is empty)."""
+        fields: dict[str, FieldValue] = {"Interface": interface, "Penalty": penalty}
+        if queue:
+            fields["Queue"] = queue
+        await self._send("QueuePenalty", fields)
+
+    async def queue_status(self, queue: str = "", *, member: str = "") -> list[Frame]:
+        """``QueueStatus`` list items (``QueueParams``, ``QueueMember``, ``QueueEntry``), of
+        one queue and/or one member interface when given."""
         fields: dict[str, FieldValue] = {"Queue": queue} if queue else {}
+        if member:
+            fields["Member"] = member
         return list((await self._send("QueueStatus", fields)).items)
 
 

@@ -8,12 +8,20 @@ which refuses CR/LF, and Originate only ever targets a Context/Exten (never an A
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING
 
 from contact_center.ami.actions import AmiActions
+from contact_center.ami.errors import AmiActionError
 from contact_center.ami.tracker import ORIGINATE_CONTEXT, OUTBOUND_ID_PREFIX, CallTracker
 from contact_center.routing.control import CallDirectory, LiveCall
+from contact_center.routing.ports import Member, MemberStateDiffers
+
+# Asterisk's answers when its members are not what a member action assumed (capture 22):
+# QueueAdd "Unable to add interface: Already there", QueueRemove "Unable to remove
+# interface: Not there", QueuePause/QueuePenalty "Interface not found" / "Invalid interface…".
+MEMBER_STATE_ERRORS = ("Already there", "Not there", "Interface not found", "Invalid interface")
 
 if TYPE_CHECKING:
     from contact_center.routing.ports import PbxControl
@@ -26,26 +34,62 @@ class AmiPbxControl:
         self._actions = actions
 
     async def queue_add(
-        self, queue: str, interface: str, member_name: str, penalty: int, paused: bool
+        self,
+        queue: str,
+        interface: str,
+        member_name: str,
+        penalty: int,
+        paused: bool,
+        reason: str = "",
     ) -> None:
         # StateInterface = the device itself: Asterisk then follows the phone's real state
         # (busy on a direct call too), not only the calls the queue gave it.
-        await self._actions.queue_add(
-            queue,
-            interface,
-            member_name=member_name,
-            state_interface=interface,
-            penalty=penalty,
-            paused=paused,
-        )
+        with _member_state_errors():
+            await self._actions.queue_add(
+                queue,
+                interface,
+                member_name=member_name,
+                state_interface=interface,
+                penalty=penalty,
+                paused=paused,
+                reason=reason if paused else "",
+            )
 
     async def queue_remove(self, queue: str, interface: str) -> None:
-        await self._actions.queue_remove(queue, interface)
+        with _member_state_errors():
+            await self._actions.queue_remove(queue, interface)
 
     async def queue_pause(
         self, interface: str, paused: bool, reason: str = "", queue: str = ""
     ) -> None:
-        await self._actions.queue_pause(interface, paused, queue=queue, reason=reason)
+        with _member_state_errors():
+            await self._actions.queue_pause(interface, paused, queue=queue, reason=reason)
+
+    async def queue_penalty(self, queue: str, interface: str, penalty: int) -> None:
+        with _member_state_errors():
+            await self._actions.queue_penalty(queue, interface, penalty)
+
+    async def queue_members(self, interface: str = "") -> list[Member]:
+        """Memberships from ``QueueStatus`` (its ``QueueMember`` items say Name/Location)."""
+        items = await self._actions.queue_status(member=interface)
+        members = []
+        for item in items:
+            location = item.get("Location")
+            if item.name != "QueueMember" or (interface and location != interface):
+                continue
+            paused = item.get("Paused") == "1"
+            members.append(
+                Member(
+                    queue=item.get("Queue"),
+                    interface=location,
+                    name=item.get("Name"),
+                    penalty=_int(item.get("Penalty")),
+                    paused=paused,
+                    reason=item.get("PausedReason") if paused else "",
+                    in_call=item.get("InCall") == "1",
+                )
+            )
+        return members
 
     async def originate(
         self,
@@ -107,6 +151,24 @@ class AmiPbxControl:
 
     async def hangup(self, channel: str) -> None:
         await self._actions.hangup(channel)
+
+
+@contextlib.contextmanager
+def _member_state_errors() -> Iterator[None]:
+    """Asterisk's "the member is not what you think" answers become routing's own error."""
+    try:
+        yield
+    except AmiActionError as exc:
+        if any(text in exc.reason for text in MEMBER_STATE_ERRORS):
+            raise MemberStateDiffers(str(exc)) from exc
+        raise
+
+
+def _int(value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        return 0
 
 
 class TrackerCallDirectory:

@@ -45,6 +45,7 @@ ACTION_CLASSES: Mapping[str, frozenset[str]] = {
     "QueueAdd": frozenset({"agent"}),  # q:12240 EVENT_FLAG_AGENT
     "QueueRemove": frozenset({"agent"}),  # q:12241 EVENT_FLAG_AGENT
     "QueuePause": frozenset({"agent"}),  # q:12242 EVENT_FLAG_AGENT
+    "QueuePenalty": frozenset({"agent"}),  # q:12244 EVENT_FLAG_AGENT (skills → penalties)
     "QueueStatus": frozenset(),  # q:12238 authority 0
     # Recording control (starting one is the dialplan's job: the AMI MixMonitor is system).
     "StopMixMonitor": frozenset({"system", "call"}),  # mm:1926 SYSTEM | CALL

@@ -7,7 +7,7 @@ import asyncio
 import csv
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from contact_center.customers.importer import (
     Reject,
     open_table,
 )
+from contact_center.customers.ivr_import import KINDS, IvrDataImporter
 from contact_center.customers.lookup import CustomerLookup
 from contact_center.customers.phones import normalize_number
 from contact_center.store.db import create_engine, session_factory
@@ -39,12 +40,35 @@ def add_arguments_cmd_customers(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="COLUMN=FIELD",
-        help="map a column to name/phone/company/segment/language/email/address/notes/"
-        "account_number/custom.NAME, or '-' to skip it (repeatable)",
+        help="map a column to name/phone/phone:TYPE (mobile, work, home, fax, other)/company/"
+        "segment/language/email/address/notes/account_number/external_id/custom.NAME, or '-' "
+        "to skip it (repeatable)",
+    )
+    imp.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="write nothing: report what the import would insert, update and reject",
+    )
+    imp.add_argument(
+        "--merge-by-phone",
+        action="store_true",
+        help="also merge rows into the customer who already has their phone number (for "
+        "files without external_id or account_number; two people on one number become one)",
     )
     imp.add_argument("--rejects", type=Path, help="write rejected rows to this CSV file")
     imp.add_argument("--chunk-size", type=int, default=CHUNK_SIZE, help="rows per transaction")
     imp.add_argument("--no-progress", action="store_true", help="no progress line on stderr")
+
+    data = sub.add_parser(
+        "import-data",
+        help="import the IVR's data (balances, payments, orders, PINs) from a .csv or .xlsx file",
+    )
+    _url_option(data)
+    data.add_argument("kind", choices=sorted(KINDS), help="what the file holds")
+    data.add_argument("file", type=Path)
+    data.add_argument("--dry-run", action="store_true", help="check and report, write nothing")
+    data.add_argument("--rejects", type=Path, help="write rejected rows to this CSV file")
+    data.add_argument("--no-progress", action="store_true", help="no progress line on stderr")
 
     look = sub.add_parser("lookup", help="find the customers with a phone number (JSON)")
     _url_option(look)
@@ -66,6 +90,8 @@ def cmd_customers(args: argparse.Namespace) -> int:
     try:
         if args.customers_command == "import":
             return asyncio.run(_import(args, settings, url, mapping))
+        if args.customers_command == "import-data":
+            return asyncio.run(_import_data(args, url))
         if args.customers_command == "lookup":
             return asyncio.run(_lookup(args.number, settings, url))
         if args.customers_command == "demo":
@@ -128,6 +154,8 @@ async def _import(
         chunk_size=args.chunk_size,
         on_reject=on_reject,
         progress=progress,
+        merge_by_phone=args.merge_by_phone,
+        dry_run=args.dry_run,
     )
     try:
         report = await importer.import_file(args.file)
@@ -137,6 +165,61 @@ async def _import(
             rejects_file.close()
     print(json.dumps(report.to_dict()))
     return 0
+
+
+async def _import_data(args: argparse.Namespace, url: str) -> int:
+    with open_table(args.file) as (header, _rows):
+        pass  # fail early on a missing or unreadable file, before touching the database
+    with _RejectsFile(args.rejects, header) as rejects:
+        progress = None if args.no_progress else Progress(sys.stderr)
+        engine = create_engine(url)
+        try:
+            report = await IvrDataImporter(
+                engine,
+                args.kind,
+                dry_run=args.dry_run,
+                progress=progress,
+                on_reject=rejects.writer(progress),
+            ).import_file(args.file)
+        finally:
+            await engine.dispose()
+    print(json.dumps({"kind": args.kind, **report.to_dict()}))
+    return 0
+
+
+class _RejectsFile:
+    """Rejected rows on stderr and, when asked, in a CSV file: row, reason, the cells."""
+
+    def __init__(self, path: Path | None, header: Sequence[str]) -> None:
+        self._path = path
+        self._header = header
+        self._file: Any = None
+        self._csv: Any = None
+
+    def __enter__(self) -> _RejectsFile:
+        if self._path is not None:
+            self._file = self._path.open(
+                "w", newline="", encoding="utf-8", errors="surrogateescape"
+            )
+            self._csv = csv.writer(self._file)
+            self._csv.writerow(["row", "reason", *self._header])
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        if self._file is not None:
+            self._file.close()
+
+    def writer(self, progress: Progress | None) -> Callable[[Reject, Sequence[str]], None]:
+        def on_reject(reject: Reject, row: Sequence[str]) -> None:
+            message = f"row {reject.row}: {reject.reason}"
+            if progress:
+                progress.note(message)
+            else:
+                print(message, file=sys.stderr)
+            if self._csv is not None:
+                self._csv.writerow([reject.row, reject.reason, *row])
+
+        return on_reject
 
 
 async def _lookup(raw: str, settings: Settings, url: str) -> int:

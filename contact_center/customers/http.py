@@ -6,10 +6,20 @@ for operators, offers click-to-call on each number (the operator's phone rings f
 
 * ``GET /customers?q=`` — the page
 * ``GET /api/customers?q=&limit=`` — the same results as JSON
+
+The REST API for other systems (a CRM, billing) keeps customers and the IVR's data in step,
+by our id or by the customer's external id (never by a phone number, see ``services.py``):
+
+* ``GET|PATCH|DELETE /api/customers/{id}`` — read (with orders and payments), change, remove
+* ``PUT /api/customers/by-external-id/{external_id}`` — create or update
+* ``PUT /api/customers/{id}/pin`` — set (stored hashed) or clear the IVR PIN
+* ``POST /api/customers/{id}/payments`` — record a payment
+* ``PUT /api/orders/{number}`` — create or update an order
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -19,12 +29,15 @@ from aiohttp import web
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from contact_center.customers import services
 from contact_center.customers.phones import normalize_number, phone_suffix
 from contact_center.store.models import Customer, CustomerPhone
 from contact_center.web.auth import Role, current_user, require_role
 from contact_center.web.keys import SESSIONS_KEY, SETTINGS_KEY, add_template_dir
 
 SEARCHERS = (Role.OPERATOR, Role.SUPERVISOR, Role.QA)
+WRITERS = (Role.SUPERVISOR,)  # and admins, who pass every check
+MAX_BODY = 256 * 1024
 MAX_QUERY = 100
 DEFAULT_LIMIT = 25
 MAX_LIMIT = 100
@@ -70,6 +83,7 @@ async def search_customers(
             )
         )
     conditions.append(Customer.account_number == text)
+    conditions.append(Customer.external_id == text)
     # SQLite's lower() and LIKE fold ASCII only, and PostgreSQL's depend on the collation:
     # match the typed text, its lower case and its capitalised form (Петров, петров…), and
     # let lower() fold what it can.
@@ -98,7 +112,7 @@ async def search_customers(
         )
         for c in rows
     ]
-    exact = {c.id for c in rows if c.account_number == text} | {
+    exact = {c.id for c in rows if text in (c.account_number, c.external_id)} | {
         c.id for c in rows if number.e164 and any(p.e164 == number.e164 for p in c.phones)
     }
     found.sort(key=lambda f: f.id not in exact)  # stable: name order otherwise
@@ -142,7 +156,148 @@ async def customers_api(request: web.Request) -> web.Response:
     return web.json_response({"items": [asdict(f) for f in found]})
 
 
+# --- the REST API ---------------------------------------------------------------------------
+
+
+async def _json_body(request: web.Request) -> Any:
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        raise web.HTTPRequestEntityTooLarge(max_size=MAX_BODY, actual_size=request.content_length)
+    raw = await request.read()
+    if len(raw) > MAX_BODY:
+        raise web.HTTPRequestEntityTooLarge(max_size=MAX_BODY, actual_size=len(raw))
+    try:
+        return json.loads(raw or b"{}")
+    except (ValueError, UnicodeDecodeError):
+        raise web.HTTPBadRequest(text="expected a JSON body") from None
+
+
+def _path_id(request: web.Request, name: str = "customer_id") -> int:
+    raw = request.match_info[name]
+    if not raw.isascii() or not raw.isdigit() or not 0 < int(raw) <= services.MAX_ID:
+        raise web.HTTPNotFound(text=f"no customer {raw[:40]}")
+    return int(raw)
+
+
+def _refused(exc: services.CustomerError) -> web.HTTPException:
+    kinds: dict[int, type[web.HTTPException]] = {
+        404: web.HTTPNotFound,
+        409: web.HTTPConflict,
+    }
+    return kinds.get(exc.status, web.HTTPBadRequest)(text=str(exc))
+
+
+def _region(request: web.Request) -> dict[str, str]:
+    general = request.app[SETTINGS_KEY].general
+    return {"region": general.default_region, "area_code": general.default_area_code}
+
+
+async def _customer_answer(db: AsyncSession, customer: Customer, status: int = 200) -> web.Response:
+    body = services.customer_to_dict(customer)
+    body.update(await services.ivr_data(db, customer.id))
+    return web.json_response(body, status=status)
+
+
+@require_role(*SEARCHERS)
+async def get_customer(request: web.Request) -> web.Response:
+    customer_id = _path_id(request)
+    async with request.app[SESSIONS_KEY]() as db:
+        try:
+            customer = await services.get_customer(db, customer_id)
+        except services.CustomerError as exc:
+            raise _refused(exc) from None
+        return await _customer_answer(db, customer)
+
+
+@require_role(*WRITERS)
+async def patch_customer(request: web.Request) -> web.Response:
+    customer_id = _path_id(request)
+    data = await _json_body(request)
+    async with request.app[SESSIONS_KEY].begin() as db:
+        try:
+            customer = await services.get_customer(db, customer_id)
+            await services.update_customer(db, customer, data, **_region(request))
+        except services.CustomerError as exc:
+            raise _refused(exc) from None
+        return await _customer_answer(db, customer)
+
+
+@require_role(Role.ADMIN)
+async def delete_customer(request: web.Request) -> web.Response:
+    customer_id = _path_id(request)
+    async with request.app[SESSIONS_KEY].begin() as db:
+        try:
+            await services.delete_customer(db, customer_id)
+        except services.CustomerError as exc:
+            raise _refused(exc) from None
+    return web.Response(status=204)
+
+
+@require_role(*WRITERS)
+async def put_customer_by_external_id(request: web.Request) -> web.Response:
+    data = await _json_body(request)
+    async with request.app[SESSIONS_KEY].begin() as db:
+        try:
+            customer, created = await services.upsert_by_external_id(
+                db, request.match_info["external_id"], data, **_region(request)
+            )
+        except services.CustomerError as exc:
+            raise _refused(exc) from None
+        return await _customer_answer(db, customer, 201 if created else 200)
+
+
+@require_role(*WRITERS)
+async def put_pin(request: web.Request) -> web.Response:
+    customer_id = _path_id(request)
+    data = await _json_body(request)
+    if not isinstance(data, dict) or "pin" not in data:
+        raise web.HTTPBadRequest(text="pin: required (null removes it)")
+    async with request.app[SESSIONS_KEY].begin() as db:
+        try:
+            customer = await services.get_customer(db, customer_id)
+            await services.set_pin(db, customer, data["pin"])
+        except services.CustomerError as exc:
+            raise _refused(exc) from None
+    return web.Response(status=204)
+
+
+@require_role(*WRITERS)
+async def post_payment(request: web.Request) -> web.Response:
+    customer_id = _path_id(request)
+    data = await _json_body(request)
+    async with request.app[SESSIONS_KEY].begin() as db:
+        try:
+            customer = await services.get_customer(db, customer_id)
+            payment = await services.add_payment(db, customer, data)
+        except services.CustomerError as exc:
+            raise _refused(exc) from None
+        return web.json_response({"payment_id": payment.id}, status=201)
+
+
+@require_role(*WRITERS)
+async def put_order(request: web.Request) -> web.Response:
+    data = await _json_body(request)
+    async with request.app[SESSIONS_KEY].begin() as db:
+        try:
+            order, created = await services.upsert_order(db, request.match_info["number"], data)
+        except services.CustomerError as exc:
+            raise _refused(exc) from None
+        return web.json_response(services.order_to_dict(order), status=201 if created else 200)
+
+
 def setup(app: web.Application) -> None:
     add_template_dir(app, Path(__file__).parent / "templates")
     app.router.add_get("/customers", customers_page, name="customers")
     app.router.add_get("/api/customers", customers_api, name="customers_api")
+    app.router.add_put(
+        "/api/customers/by-external-id/{external_id}",
+        put_customer_by_external_id,
+        name="customer_upsert",
+    )
+    app.router.add_get("/api/customers/{customer_id}", get_customer, name="customer_get")
+    app.router.add_patch("/api/customers/{customer_id}", patch_customer, name="customer_patch")
+    app.router.add_delete("/api/customers/{customer_id}", delete_customer, name="customer_delete")
+    app.router.add_put("/api/customers/{customer_id}/pin", put_pin, name="customer_pin")
+    app.router.add_post(
+        "/api/customers/{customer_id}/payments", post_payment, name="customer_payment"
+    )
+    app.router.add_put("/api/orders/{number}", put_order, name="order_put")

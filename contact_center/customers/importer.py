@@ -1,10 +1,16 @@
-"""Bulk customer import from CSV or XLSX: streaming, batched, merged on phone number.
+"""Bulk customer import from CSV or XLSX: streaming, batched, upserted by external id.
 
 Rows are read one at a time (``csv`` / openpyxl read-only) and written in chunks, one
 transaction per chunk, so a file of millions of rows needs memory for a few chunks only.
-Duplicates are merged, not inserted twice: inside a chunk by a dict, across chunks (and
-with customers already stored) by one indexed query per chunk, since earlier chunks are
-already committed.
+A customer is who its external id (else its account number) says, never its phone number
+(``rows.py``): rows of the same id are merged, not inserted twice — inside a chunk by a dict,
+across chunks (and with customers already stored) by one indexed query per chunk, since
+earlier chunks are already committed. Two people on one number stay two customers. Rows
+are merged on a shared number only when asked (``merge_by_phone``).
+
+A dry run reads what it needs to tell inserts from updates and writes nothing: the ids it
+would have given stay in memory (a placeholder per new customer), so a customer repeated
+in a later chunk still counts once.
 
 What a row means (``rows.py``) is decided by one pure function, run in this process for a
 small file and, for a big one, in a worker process that parses the next chunks while this
@@ -16,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import csv
-import json
 import multiprocessing
 import re
 import sys
@@ -29,11 +34,11 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, TextIO, cast
 
-from sqlalchemy import Table, bindparam, select, text, update
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from contact_center.customers.matching import ImportPlan, batches
 from contact_center.customers.rows import (
-    ACCOUNT,
     FIELD_NAMES,
     BadRow,
     ColumnMap,
@@ -50,8 +55,6 @@ from contact_center.store.models import Customer, CustomerPhone
 
 CHUNK_SIZE = 10_000
 MAX_KEPT_REJECTS = 1_000
-# SQLite (≥ 3.32) and asyncpg allow 32766 bound parameters per statement.
-IN_BATCH = 5_000
 # Chunks read ahead of the one being written: the worker parses them meanwhile. Two keep
 # it busy while a chunk is written, and memory bounded to a few chunks.
 READ_AHEAD = 2
@@ -88,9 +91,11 @@ class ImportReport:
     rows: int = 0
     inserted: int = 0
     updated: int = 0
-    merged: int = 0  # rows folded into an earlier row of the same chunk (same phone/account)
+    merged: int = 0  # rows folded into an earlier row of the same chunk (same customer)
     rejected: int = 0
+    phones_added: int = 0  # numbers a customer did not have before
     seconds: float = 0.0
+    dry_run: bool = False  # nothing was written: the counts say what an import would do
     rejects: list[Reject] = field(default_factory=list)  # the first MAX_KEPT_REJECTS
 
     @property
@@ -104,6 +109,8 @@ class ImportReport:
             "updated": self.updated,
             "merged": self.merged,
             "rejected": self.rejected,
+            "phones_added": self.phones_added,
+            "dry_run": self.dry_run,
             "seconds": round(self.seconds, 3),
             "rows_per_second": round(self.rows_per_second),
         }
@@ -241,9 +248,10 @@ class Progress:
             return
         self._last = now
         elapsed = max(now - self._start, 1e-9)
+        would = "dry run, would have " if report.dry_run else ""
         line = (
             f"{report.rows:>10,} rows  {report.rows / elapsed:>9,.0f} rows/s  "
-            f"inserted {report.inserted:,}  updated {report.updated:,}  "
+            f"{would}inserted {report.inserted:,}  updated {report.updated:,}  "
             f"rejected {report.rejected:,}"
         )
         end = "\n" if final or not self._tty else ""
@@ -275,6 +283,8 @@ class CustomerImporter:
         on_reject: Callable[[Reject, Sequence[str]], None] | None = None,
         progress: Progress | None = None,
         worker_after_rows: int | None = WORKER_AFTER_ROWS,
+        merge_by_phone: bool = False,
+        dry_run: bool = False,
     ) -> None:
         self._engine = engine
         self._region = region
@@ -285,6 +295,8 @@ class CustomerImporter:
         self._on_reject = on_reject
         self._progress = progress
         self._worker_after_rows = worker_after_rows
+        self._merge_by_phone = merge_by_phone
+        self._dry_run = dry_run
 
     async def import_file(self, path: str | Path) -> ImportReport:
         with open_table(Path(path)) as (header, rows):
@@ -293,9 +305,10 @@ class CustomerImporter:
     async def import_rows(
         self, header: Sequence[str], rows: Iterable[Sequence[str]]
     ) -> ImportReport:
-        columns = ColumnMap.from_header(header, self._mapping)
-        parser = RowParser(columns, self._region, self._area_code)
-        report = ImportReport()
+        columns = ColumnMap.from_header(header, self._mapping, merge_by_phone=self._merge_by_phone)
+        parser = RowParser(columns, self._region, self._area_code, self._merge_by_phone)
+        report = ImportReport(dry_run=self._dry_run)
+        plan = ImportPlan(columns.identity, self._merge_by_phone, self._dry_run)
         started = time.monotonic()
         chunks = _read_chunks(rows, self._chunk_size)
         async with self._engine.connect() as conn, _tuned_for_import(conn):
@@ -312,10 +325,10 @@ class CustomerImporter:
                         break
                     parsing.add(chunk)
                     while len(parsing) > READ_AHEAD:
-                        await self._write_chunk(conn, *await parsing.next(), report)
+                        await self._write_chunk(conn, plan, *await parsing.next(), report)
                         self._show_progress(report, started)
                 while len(parsing):
-                    await self._write_chunk(conn, *await parsing.next(), report)
+                    await self._write_chunk(conn, plan, *await parsing.next(), report)
                     self._show_progress(report, started)
                 if read_error is not None:
                     raise read_error
@@ -340,7 +353,12 @@ class CustomerImporter:
             self._on_reject(reject, row)
 
     async def _write_chunk(
-        self, conn: AsyncConnection, chunk: _RawChunk, parsed: ParsedChunk, report: ImportReport
+        self,
+        conn: AsyncConnection,
+        plan: ImportPlan,
+        chunk: _RawChunk,
+        parsed: ParsedChunk,
+        report: ImportReport,
     ) -> None:
         """One transaction: the chunk's customers inserted, or merged into stored ones."""
         report.rows += len(chunk.rows)
@@ -348,20 +366,26 @@ class CustomerImporter:
             self._reject(row, reason, chunk.cells(row), report)
         if not parsed.rows:
             return
-        async with conn.begin():
-            await lock_for_writing(conn, _CUSTOMERS)
-            owners, conflicts, stored = await _attach_existing(conn, parsed)
+        async with conn.begin() as transaction:
+            if not plan.dry_run:
+                await lock_for_writing(conn, _CUSTOMERS)
+            owners, conflicts, stored = await plan.attach(conn, parsed)
             for index, reason in conflicts.items():
                 self._reject(parsed.rows[index], reason, chunk.cells(parsed.rows[index]), report)
             new = [i for i, owner in enumerate(owners) if owner is None and i not in conflicts]
             old = [i for i, owner in enumerate(owners) if owner is not None and i not in conflicts]
-            await _insert_customers(conn, parsed, new, owners)
-            await _update_customers(conn, parsed, old, owners)
-            await _insert_missing_phones(conn, parsed, owners, conflicts, stored)
+            if plan.dry_run:
+                await transaction.rollback()  # it only read
+                added = plan.remember(parsed, new, owners, conflicts, stored)
+            else:
+                await _insert_customers(conn, parsed, new, owners)
+                await _update_customers(conn, parsed, old, owners)
+                added = await _insert_missing_phones(conn, parsed, owners, conflicts, stored)
         report.merged += parsed.merged
         report.inserted += len(new)
         report.updated += len(old)
-        if self._on_change:
+        report.phones_added += added
+        if self._on_change and not plan.dry_run:
             self._on_change()
 
 
@@ -465,50 +489,6 @@ class _ChunkParsing:
             self._pool = None
 
 
-async def _attach_existing(
-    conn: AsyncConnection, parsed: ParsedChunk
-) -> tuple[list[int | None], dict[int, str], set[tuple[int, str]]]:
-    """Per customer of the chunk: the stored customer it merges into (by phone, else by
-    account number), or None. Also the customers refused because their phone and account
-    number belong to two different stored customers (index → reason), and the stored
-    (customer_id, e164) pairs among the chunk's phones."""
-    owner_of_phone: dict[str, int] = {}
-    stored: set[tuple[int, str]] = set()
-    for batch in _batches(sorted(set(parsed.phone_e164))):
-        result = await _select_in(conn, _PHONES, ("e164", "customer_id"), "e164", batch)
-        for e164, customer_id in result:
-            owner_of_phone.setdefault(e164, customer_id)
-            stored.add((customer_id, e164))
-    accounts = {fields[ACCOUNT] for fields in parsed.fields}
-    accounts.discard("")
-    owner_of_account: dict[str, int] = {}
-    for batch in _batches(sorted(accounts)):
-        result = await _select_in(
-            conn, _CUSTOMERS, ("account_number", "id"), "account_number", batch
-        )
-        owner_of_account.update({a: i for a, i in result if a is not None})
-    owners: list[int | None] = [None] * len(parsed.rows)
-    conflicts: dict[int, str] = {}
-    if owner_of_phone:
-        # A customer's phones are adjacent and in file order: its first stored one wins.
-        for index, e164 in zip(parsed.phone_owner, parsed.phone_e164, strict=True):
-            if owners[index] is None:
-                owners[index] = owner_of_phone.get(e164)
-    if owner_of_account:
-        for index, fields in enumerate(parsed.fields):
-            account_owner = owner_of_account.get(fields[ACCOUNT])
-            if account_owner is None:
-                continue
-            if owners[index] is None:
-                owners[index] = account_owner
-            elif owners[index] != account_owner:
-                # Merging on the phone would give this customer another customer's account.
-                conflicts[index] = (
-                    f"account_number {fields[ACCOUNT]!r} belongs to another customer than the phone"
-                )
-    return owners, conflicts, stored
-
-
 async def _insert_customers(
     conn: AsyncConnection, parsed: ParsedChunk, new: list[int], owners: list[int | None]
 ) -> None:
@@ -526,6 +506,7 @@ async def _insert_customers(
         zip(FIELD_NAMES, zip(*fields, strict=True), strict=True)
     )
     columns["account_number"] = [account or None for account in columns["account_number"]]
+    columns["external_id"] = [key or None for key in columns["external_id"]]
     now = (utcnow(),) * len(new)
     await bulk_insert_columns(
         conn,
@@ -541,7 +522,7 @@ async def _update_customers(
         return
     stored_custom: dict[int, dict[str, Any]] = {}
     ids = sorted({owner for i in old if (owner := owners[i]) is not None})
-    for batch in _batches(ids):
+    for batch in batches(ids):
         result = await conn.execute(
             select(Customer.id, Customer.custom).where(Customer.id.in_(batch))
         )
@@ -563,9 +544,17 @@ async def _update_customers(
         statement = (
             update(Customer)
             .where(Customer.id == bindparam("_id"))
-            .values({k: bindparam(k) for k in keys if k != "_id"})
+            .values({k: _new_value(k) for k in keys if k != "_id"})
         )
         await conn.execute(statement, params_list)
+
+
+def _new_value(column: str) -> Any:
+    """The value an update sets: the row's, except that a stored external id is never
+    replaced (a row merged by phone into someone else cannot rename their identity)."""
+    if column == "external_id":
+        return func.coalesce(Customer.external_id, bindparam(column))
+    return bindparam(column)
 
 
 async def _insert_missing_phones(
@@ -574,9 +563,12 @@ async def _insert_missing_phones(
     owners: list[int | None],
     conflicts: dict[int, str],
     stored: set[tuple[int, str]],
-) -> None:
+) -> int:
+    """Add the numbers the chunk's customers do not have yet; how many were added. A number
+    a customer has already gets the type the file gives it."""
     customer_ids = [owners[i] for i in parsed.phone_owner]
     e164, suffix, raw = parsed.phone_e164, parsed.phone_suffix, parsed.phone_raw
+    label = parsed.phone_label
     if stored or conflicts:
         keep = [
             k
@@ -585,35 +577,28 @@ async def _insert_missing_phones(
             )
             if index not in conflicts and (customer_id, e164[k]) not in stored
         ]
+        relabel = [
+            {"_c": customer_ids[k], "_e": e164[k], "label": label[k]}
+            for k, index in enumerate(parsed.phone_owner)
+            if label[k] and index not in conflicts and (customer_ids[k], e164[k]) in stored
+        ]
+        if relabel:
+            await conn.execute(
+                update(CustomerPhone)
+                .where(
+                    CustomerPhone.customer_id == bindparam("_c"),
+                    CustomerPhone.e164 == bindparam("_e"),
+                )
+                .values(label=bindparam("label")),
+                relabel,
+            )
         customer_ids = [customer_ids[k] for k in keep]
-        e164, suffix, raw = ([column[k] for k in keep] for column in (e164, suffix, raw))
+        e164, suffix, raw, label = (
+            [column[k] for k in keep] for column in (e164, suffix, raw, label)
+        )
     await bulk_insert_columns(
         conn,
         _PHONES,
-        {"customer_id": customer_ids, "e164": e164, "suffix": suffix, "raw": raw},
+        {"customer_id": customer_ids, "e164": e164, "suffix": suffix, "raw": raw, "label": label},
     )
-
-
-async def _select_in(
-    conn: AsyncConnection, table: Table, columns: Sequence[str], key: str, values: Sequence[str]
-) -> Any:
-    """``SELECT columns FROM table WHERE key IN values`` with the list as ONE parameter.
-
-    An IN list of thousands of placeholders costs more to render than to run; a JSON array
-    (SQLite's json_each) or an array (PostgreSQL's ANY) is one bound value. Both use the
-    index on ``key``.
-    """
-    selected = ", ".join(columns)
-    if conn.dialect.name == "postgresql":
-        sql = f"SELECT {selected} FROM {table.name} WHERE {key} = ANY(:values) ORDER BY 2"
-        return await conn.execute(text(sql), {"values": list(values)})
-    sql = (
-        f"SELECT {selected} FROM {table.name} "
-        f"WHERE {key} IN (SELECT value FROM json_each(:values)) ORDER BY 2"
-    )
-    return await conn.execute(text(sql), {"values": json.dumps(list(values))})
-
-
-def _batches(items: Sequence[Any], size: int = IN_BATCH) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
+    return len(customer_ids)

@@ -439,6 +439,14 @@ class CustomerLookup:
         self._cache_put(key, tuple(cards), generation)
         return cards
 
+    def e164_of(self, raw: str) -> str | None:
+        """The caller number in E.164 as the lookup normalises it, or None (an extension,
+        a withheld or mangled number)."""
+        number = normalize_number(
+            raw, region=self._region, area_code=self._area_code, with_display=False
+        )
+        return number.e164 if number.kind == "e164" else None
+
     async def by_account(self, account_number: str) -> CustomerCard | None:
         account_number = account_number.strip()
         if not account_number:

@@ -1,5 +1,11 @@
 """Import rows → customers: the column map, what makes a row acceptable, merging a chunk.
 
+A customer is identified by its external id (the company's own id for it), or by its account
+number when the file has no external id — never by a phone number: one number may belong to
+several customers (a family, an office switchboard), and each stays a customer of its own.
+Rows are merged on their phone numbers only when asked (``merge_by_phone``), for files that
+carry no id at all.
+
 Pure functions on plain data, no I/O and no database: the importer runs ``parse_chunk``
 in its own process for a small file and in a worker process for a big one, so a row means
 the same thing either way. Of this project, the worker imports only this and phones.py.
@@ -25,10 +31,16 @@ FIELDS: dict[str, int] = {
     "address": 400,
     "notes": 100_000,
     "account_number": 40,
+    "external_id": 80,
 }
 FIELD_NAMES = tuple(FIELDS)
 NAME = FIELD_NAMES.index("name")
 ACCOUNT = FIELD_NAMES.index("account_number")
+EXTERNAL_ID = FIELD_NAMES.index("external_id")
+# What identifies a customer across imports, in order of preference.
+IDENTITIES = ("external_id", "account_number")
+# A number's type, written as the mapping target ``phone:TYPE`` (``phone`` alone: none).
+PHONE_TYPES = ("mobile", "work", "home", "fax", "other")
 # Header spellings we recognise without a --mapping (lower-cased, spaces/dashes → "_").
 SYNONYMS: dict[str, str] = {
     "name": "name",
@@ -41,7 +53,19 @@ SYNONYMS: dict[str, str] = {
     "phones": "phone",
     "telephone": "phone",
     "tel": "phone",
-    "mobile": "phone",
+    "mobile": "phone:mobile",
+    "mobile_phone": "phone:mobile",
+    "cell": "phone:mobile",
+    "cell_phone": "phone:mobile",
+    "мобильный": "phone:mobile",
+    "work_phone": "phone:work",
+    "office_phone": "phone:work",
+    "phone_work": "phone:work",
+    "рабочий_телефон": "phone:work",
+    "home_phone": "phone:home",
+    "phone_home": "phone:home",
+    "домашний_телефон": "phone:home",
+    "fax": "phone:fax",
     "phone_number": "phone",
     "телефон": "phone",
     "company": "company",
@@ -64,11 +88,17 @@ SYNONYMS: dict[str, str] = {
     "account_number": "account_number",
     "account_no": "account_number",
     "лицевой_счет": "account_number",
+    "external_id": "external_id",
+    "ext_id": "external_id",
+    "crm_id": "external_id",
+    "customer_id": "external_id",
+    "client_id": "external_id",
 }
 IGNORE = "-"
 
 # Shared by every row without custom columns: pickled once per chunk, serialised once.
 NO_CUSTOM: dict[str, str] = {}
+NO_LABELS: dict[str, str] = {}
 
 
 class CustomerImportError(Exception):
@@ -92,15 +122,21 @@ class ColumnMap:
     """Which column feeds which field; unmapped columns become custom fields."""
 
     fields: tuple[tuple[int, str], ...]  # (column index, customer field)
-    phones: tuple[int, ...]
+    phones: tuple[tuple[int, str], ...]  # (column index, the numbers' type or "")
     custom: tuple[tuple[int, str], ...]  # (column index, custom field name)
     # (column index, position in FIELDS, field, maximum length) of the mapped fields
     limits: tuple[tuple[int, int, str, int], ...] = ()
+    identity: str = ""  # external_id | account_number | "" (none mapped)
 
     @classmethod
-    def from_header(cls, header: Sequence[str], overrides: Mapping[str, str]) -> ColumnMap:
+    def from_header(
+        cls, header: Sequence[str], overrides: Mapping[str, str], *, merge_by_phone: bool = False
+    ) -> ColumnMap:
+        """The map of ``header``; ``overrides`` (column → field) win over known spellings.
+        Without an identity column (external_id, account_number) the file is refused unless
+        ``merge_by_phone``: its customers could never be told apart on a later import."""
         fields: list[tuple[int, str]] = []
-        phones: list[int] = []
+        phones: list[tuple[int, str]] = []
         custom: list[tuple[int, str]] = []
         known = {h.strip() for h in header}
         for column in overrides:
@@ -111,23 +147,35 @@ class ColumnMap:
             target = overrides.get(title) or SYNONYMS.get(_header_key(title)) or f"custom.{title}"
             if target == IGNORE or not title:
                 continue
-            if target == "phone":
-                phones.append(index)
+            if target == "phone" or target.startswith("phone:"):
+                kind = target.partition(":")[2]
+                if kind and kind not in PHONE_TYPES:
+                    types = ", ".join(PHONE_TYPES)
+                    raise MappingError(f"column {title!r}: unknown phone type {kind!r} ({types})")
+                phones.append((index, kind))
             elif target.startswith("custom."):
                 custom.append((index, target.removeprefix("custom.")))
             elif target in FIELDS:
                 fields.append((index, target))
             else:
-                allowed = ", ".join([*FIELDS, "phone", "custom.NAME", IGNORE])
+                allowed = ", ".join([*FIELDS, "phone", "phone:TYPE", "custom.NAME", IGNORE])
                 raise MappingError(f"column {title!r}: unknown field {target!r} (use {allowed})")
         if not phones:
             raise MappingError("no phone column (map one with --mapping COLUMN=phone)")
         if "name" not in {name for _, name in fields}:
             raise MappingError("no name column (map one with --mapping COLUMN=name)")
+        mapped = {name for _, name in fields}
+        identity = next((name for name in IDENTITIES if name in mapped), "")
+        if not identity and not merge_by_phone:
+            raise MappingError(
+                "no external_id or account_number column: nothing tells the customers apart "
+                "on a later import (map one with --mapping COLUMN=external_id, or merge rows "
+                "with the same phone number with --merge-by-phone)"
+            )
         limits = tuple(
             (index, FIELD_NAMES.index(name), name, FIELDS[name]) for index, name in fields
         )
-        return cls(tuple(fields), tuple(phones), tuple(custom), limits)
+        return cls(tuple(fields), tuple(phones), tuple(custom), limits, identity)
 
 
 def _header_key(title: str) -> str:
@@ -142,6 +190,7 @@ class Candidate:
     fields: list[str]  # in FIELD_NAMES order, "" when not given
     phones: dict[str, str]  # E.164 → the number as written, in file order
     custom: dict[str, str]
+    labels: dict[str, str] = field(default_factory=lambda: NO_LABELS)  # E.164 → its type
 
     def absorb(self, other: Candidate) -> None:
         """A later row for the same person: its non-empty values win."""
@@ -153,6 +202,8 @@ class Candidate:
             self.custom = {**self.custom, **extra}
         for e164, raw in other.phones.items():
             self.phones.setdefault(e164, raw)
+        if other.labels:
+            self.labels = {**other.labels, **self.labels}
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +213,7 @@ class RowParser:
     columns: ColumnMap
     region: str = "RU"
     area_code: str = ""
+    merge_by_phone: bool = False
 
     def parse(self, row_number: int, row: Sequence[str]) -> Candidate | str:
         """The row as a candidate customer, or the reason it is refused."""
@@ -181,9 +233,13 @@ class RowParser:
             fields[position] = text
         if not fields[NAME]:
             return "missing name"
+        identity = self.columns.identity
+        if identity and not self.merge_by_phone and not fields[FIELD_NAMES.index(identity)]:
+            return f"missing {identity} (it tells this customer apart from others)"
         phones: dict[str, str] = {}
+        labels = NO_LABELS
         region, area_code = self.region, self.area_code
-        for index in self.columns.phones:
+        for index, kind in self.columns.phones:
             if index >= width or not row[index]:
                 continue
             for raw in split_phones(row[index]):
@@ -194,6 +250,10 @@ class RowParser:
                     what = {"extension": "an internal extension"}.get(number.kind, "not a number")
                     return f"phone {safe_display(raw)!r} is {what}"
                 phones.setdefault(number.e164, raw[:64])
+                if kind:
+                    if labels is NO_LABELS:
+                        labels = {}
+                    labels.setdefault(number.e164, kind)
         if not phones:
             return "no phone number"
         custom = (
@@ -201,7 +261,7 @@ class RowParser:
             if self.columns.custom
             else NO_CUSTOM
         )
-        return Candidate(row_number, fields, phones, custom)
+        return Candidate(row_number, fields, phones, custom, labels)
 
 
 def _undecodable(row: Sequence[str]) -> str | None:
@@ -230,30 +290,48 @@ def split_phones(cell: str) -> list[str]:
     return [cell]
 
 
-def merge_within_chunk(candidates: list[Candidate]) -> list[Candidate]:
-    """Fold rows sharing a phone number or an account number into the first such row."""
+def merge_within_chunk(
+    candidates: list[Candidate], identity: str = "account_number", merge_by_phone: bool = False
+) -> tuple[list[Candidate], list[tuple[int, str]]]:
+    """Fold rows of the same customer into its first row: the same ``identity`` (external
+    id or account number), or — only with ``merge_by_phone`` — a shared phone number.
+
+    Also the rows refused (row, reason): one giving another customer's account number.
+    """
+    key_at = FIELD_NAMES.index(identity) if identity else -1
+    by_key: dict[str, Candidate] = {}
     by_phone: dict[str, Candidate] = {}
     by_account: dict[str, Candidate] = {}
     merged: list[Candidate] = []
+    refused: list[tuple[int, str]] = []
     for candidate in candidates:
+        key = candidate.fields[key_at] if key_at >= 0 else ""
         account = candidate.fields[ACCOUNT]
-        target = None
-        for e164 in candidate.phones:
-            target = by_phone.get(e164)
-            if target is not None:
-                break
-        if target is None and account:
-            target = by_account.get(account)
+        target = by_key.get(key) if key else None
+        if target is None and merge_by_phone:
+            for e164 in candidate.phones:
+                target = by_phone.get(e164)
+                if target is not None:
+                    break
+        owner = by_account.get(account) if account else None
+        if owner is not None and owner is not (target or candidate) and key_at != ACCOUNT:
+            refused.append(
+                (candidate.row, f"account_number {account!r} is also given in row {owner.row}")
+            )
+            continue
         if target is None:
             merged.append(candidate)
             target = candidate
         else:
             target.absorb(candidate)
-        for e164 in candidate.phones:
-            by_phone.setdefault(e164, target)
+        if key:
+            by_key.setdefault(key, target)
+        if merge_by_phone:
+            for e164 in candidate.phones:
+                by_phone.setdefault(e164, target)
         if account:
             by_account.setdefault(account, target)
-    return merged
+    return merged, refused
 
 
 @dataclass(slots=True)
@@ -272,6 +350,7 @@ class ParsedChunk:
     phone_e164: list[str] = field(default_factory=list)
     phone_suffix: list[str] = field(default_factory=list)
     phone_raw: list[str] = field(default_factory=list)
+    phone_label: list[str] = field(default_factory=list)
 
 
 def parse_chunk(parser: RowParser, first_row: int, rows: Sequence[Sequence[str]]) -> ParsedChunk:
@@ -284,8 +363,10 @@ def parse_chunk(parser: RowParser, first_row: int, rows: Sequence[Sequence[str]]
             chunk.rejects.append((row_number, result))
         else:
             candidates.append(result)
-    merged = merge_within_chunk(candidates)
-    chunk.merged = len(candidates) - len(merged)
+    merged, refused = merge_within_chunk(candidates, parser.columns.identity, parser.merge_by_phone)
+    if refused:
+        chunk.rejects = sorted(chunk.rejects + refused)
+    chunk.merged = len(candidates) - len(merged) - len(refused)
     chunk.rows = [candidate.row for candidate in merged]
     chunk.fields = [tuple(candidate.fields) for candidate in merged]
     chunk.custom = [candidate.custom for candidate in merged]
@@ -294,6 +375,10 @@ def parse_chunk(parser: RowParser, first_row: int, rows: Sequence[Sequence[str]]
         chunk.phone_owner += [index] * len(phones)
         chunk.phone_e164 += phones
         chunk.phone_raw += phones.values()
+        labels = candidate.labels
+        chunk.phone_label += (
+            [labels.get(e164, "") for e164 in phones] if labels else [""] * len(phones)
+        )
     chunk.phone_suffix = list(map(phone_suffix, chunk.phone_e164))
     return chunk
 

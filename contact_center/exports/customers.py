@@ -13,8 +13,9 @@ from contact_center.store.models import Customer, CustomerPhone
 
 # pin_hash is never exported; custom fields travel as one JSON column in CSV.
 CUSTOMER_COLUMNS: tuple[str, ...] = (
-    "id", "name", "company", "segment", "language", "email", "address", "account_number",
-    "phones", "balance", "currency", "tariff_plan", "notes", "custom", "created_at", "updated_at",
+    "id", "external_id", "name", "company", "segment", "language", "email", "address",
+    "account_number", "phones", "balance", "currency", "tariff_plan", "notes", "custom",
+    "created_at", "updated_at",
 )  # fmt: skip
 
 
@@ -35,7 +36,8 @@ def _iso(value: datetime | None) -> str | None:
 
 def _row(customer: Any, phones: list[str]) -> dict[str, Any]:
     return {
-        "id": customer.id, "name": customer.name, "company": customer.company,
+        "id": customer.id, "external_id": customer.external_id, "name": customer.name,
+        "company": customer.company,
         "segment": customer.segment, "language": customer.language, "email": customer.email,
         "address": customer.address, "account_number": customer.account_number,
         "phones": phones,

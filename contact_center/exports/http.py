@@ -2,8 +2,8 @@
 
 * ``GET /exports`` — a page linking every export (with the history export of
   ``contact_center.history``).
-* ``GET /api/exports/customers.csv|.json?segment=``
-* ``GET /api/exports/charges.csv|.json?group_by=&since=&until=&timezone=``
+* ``GET /api/exports/customers.csv|.json|.xlsx?segment=``
+* ``GET /api/exports/charges.csv|.json|.xlsx?group_by=&since=&until=&timezone=``
   — the charges report of ``contact_center.billing.reports`` (group_by customer, operator,
   queue or day); ``since``/``until`` are ISO dates or times (default: the last 30 days),
   grouped days cut in ``timezone``.
@@ -22,7 +22,7 @@ from aiohttp import web
 
 from contact_center.billing.reports import GROUPS, ChargesReport, GroupBy, charges_report
 from contact_center.exports.customers import CUSTOMER_COLUMNS, count_customers, customer_rows
-from contact_center.exports.streaming import stream_csv, stream_json
+from contact_center.exports.streaming import stream_csv, stream_json, stream_xlsx
 from contact_center.web.auth import Role, require_role
 from contact_center.web.keys import SESSIONS_KEY, SETTINGS_KEY, add_template_dir
 
@@ -51,6 +51,10 @@ async def customers_export(request: web.Request) -> web.StreamResponse:
     rows = customer_rows(sessions, segment=segment)
     if _format(request) == "json":
         return await stream_json(request, filename="customers.json", rows=rows, total=total)
+    if _format(request) == "xlsx":
+        return await stream_xlsx(
+            request, filename="customers.xlsx", columns=CUSTOMER_COLUMNS, rows=rows, total=total
+        )
     return await stream_csv(
         request, filename="customers.csv", columns=CUSTOMER_COLUMNS, rows=rows, total=total
     )
@@ -101,6 +105,10 @@ async def charges_export(request: web.Request) -> web.StreamResponse:
     rows, total = _report_rows(report), len(report.rows)
     if _format(request) == "json":
         return await stream_json(request, filename="charges.json", rows=rows, total=total)
+    if _format(request) == "xlsx":
+        return await stream_xlsx(
+            request, filename="charges.xlsx", columns=CHARGE_COLUMNS, rows=rows, total=total
+        )
     return await stream_csv(
         request, filename="charges.csv", columns=CHARGE_COLUMNS, rows=rows, total=total
     )
@@ -109,5 +117,5 @@ async def charges_export(request: web.Request) -> web.StreamResponse:
 def setup(app: web.Application) -> None:
     add_template_dir(app, HERE / "templates")
     app.router.add_get("/exports", exports_page, name="exports")
-    app.router.add_get(r"/api/exports/customers.{fmt:csv|json}", customers_export)
-    app.router.add_get(r"/api/exports/charges.{fmt:csv|json}", charges_export)
+    app.router.add_get(r"/api/exports/customers.{fmt:csv|json|xlsx}", customers_export)
+    app.router.add_get(r"/api/exports/charges.{fmt:csv|json|xlsx}", charges_export)

@@ -7,8 +7,11 @@ Routes (JSON under /api, pages for browsers):
 * ``GET /api/history/export.csv?since=&until=&customer=&kind=`` — streamed, ``X-Total-Rows``
 * ``GET /customers/{id}/history`` and ``GET /calls/{server}/{linkedid}`` — the same as pages
 
-Operators see a customer's timeline (it is on their screen pop) and the calls they answered;
-supervisors, QA and admins see every call; export is for supervisors (and admins).
+Scoped like recordings (:mod:`contact_center.history.access`): operators see the calls they
+answered and those calls' customers; supervisors and QA the calls of their queues and those
+calls' customers; admins everything. A customer's timeline shows the rows of calls in scope.
+A customer out of scope answers 404 like a missing one; a call out of scope 403. Export is
+for supervisors (their queues' rows) and admins.
 """
 
 from __future__ import annotations
@@ -23,6 +26,13 @@ from aiohttp import web
 from multidict import MultiMapping
 
 from contact_center.calls.events import EVENT_TYPES, OperatorState
+from contact_center.history.access import (
+    Principal,
+    call_visible,
+    customer_visible,
+    events_clause,
+    load_principal,
+)
 from contact_center.history.views import (
     BadCursor,
     CallDetail,
@@ -75,16 +85,25 @@ def _int(value: str, name: str) -> int:
     return number
 
 
-async def _customer(request: web.Request) -> models.Customer:
+async def _principal(request: web.Request) -> Principal:
+    user = current_user(request)
+    async with request.app[SESSIONS_KEY]() as session:
+        return await load_principal(
+            session, user_id=user.id, login=user.login, role=user.role, interface=user.interface
+        )
+
+
+async def _customer(request: web.Request, principal: Principal) -> models.Customer:
+    """The customer of the URL if the reader may see them; 404 otherwise (no existence leak)."""
     customer_id = _int(request.match_info["customer_id"], "customer id")
     async with request.app[SESSIONS_KEY]() as session:
         customer = await session.get(models.Customer, customer_id)
-    if customer is None:
-        raise web.HTTPNotFound(text="no such customer")
+        if customer is None or not await customer_visible(session, principal, customer_id):
+            raise web.HTTPNotFound(text="no such customer")
     return customer
 
 
-async def _timeline(request: web.Request, customer_id: int) -> Any:
+async def _timeline(request: web.Request, customer_id: int, principal: Principal) -> Any:
     try:
         return await customer_timeline(
             request.app[SESSIONS_KEY],
@@ -92,6 +111,7 @@ async def _timeline(request: web.Request, customer_id: int) -> Any:
             limit=_int(request.query.get("limit", "50"), "limit"),
             cursor=request.query.get("cursor") or None,
             filters=_filters(request.query),
+            visible=events_clause(principal),
         )
     except BadCursor as exc:
         raise web.HTTPBadRequest(text=str(exc)) from None
@@ -103,9 +123,9 @@ async def _visible_call(request: web.Request) -> CallDetail:
     )
     if detail is None:
         raise web.HTTPNotFound(text="no such call")
-    user = current_user(request)
-    if user.role == Role.OPERATOR and detail.call["operator"] != user.interface:
-        raise web.HTTPForbidden(text="operators see the calls they answered")
+    principal = await _principal(request)
+    if not call_visible(principal, detail.call["queue"], detail.call["operator"]):
+        raise web.HTTPForbidden(text="this call is not one of yours or of your queues")
     return detail
 
 
@@ -114,8 +134,9 @@ async def _visible_call(request: web.Request) -> CallDetail:
 
 @require_role(*VIEWERS)
 async def api_timeline(request: web.Request) -> web.Response:
-    customer = await _customer(request)
-    page = await _timeline(request, customer.id)
+    principal = await _principal(request)
+    customer = await _customer(request, principal)
+    page = await _timeline(request, customer.id, principal)
     return web.json_response(page.to_dict())
 
 
@@ -131,6 +152,7 @@ async def api_export(request: web.Request) -> web.StreamResponse:
         request.app[SESSIONS_KEY],
         customer_id=_int(customer, "customer") if customer else None,
         filters=_filters(request.query),
+        visible=events_clause(await _principal(request)),
     )
     header, _, total = await anext(chunks)
     response = web.StreamResponse(
@@ -155,8 +177,9 @@ async def api_export(request: web.Request) -> web.StreamResponse:
 @require_role(*VIEWERS)
 @aiohttp_jinja2.template("history_timeline.html")
 async def timeline_page(request: web.Request) -> dict[str, Any]:
-    customer = await _customer(request)
-    page = await _timeline(request, customer.id)
+    principal = await _principal(request)
+    customer = await _customer(request, principal)
+    page = await _timeline(request, customer.id, principal)
     filters = _filters(request.query)
     next_url = None
     if page.next_cursor:

@@ -153,11 +153,14 @@ async def customer_timeline(
     limit: int = 50,
     cursor: str | None = None,
     filters: TimelineFilter = TimelineFilter(),
+    visible: ColumnElement[bool] | None = None,
 ) -> TimelinePage:
-    """One page of a customer's history, newest first."""
+    """One page of a customer's history, newest first (only ``visible`` rows when given:
+    see :func:`contact_center.history.access.events_clause`)."""
     limit = max(1, min(limit, MAX_PAGE))
     table = models.InteractionEvent
-    stmt = select(table).where(table.customer_id == customer_id, *_filters(filters))
+    where = _filters(filters) + ([visible] if visible is not None else [])
+    stmt = select(table).where(table.customer_id == customer_id, *where)
     if cursor:
         at, ident = decode_cursor(cursor)
         stmt = stmt.where(or_(table.at < at, and_(table.at == at, table.id < ident)))
@@ -311,10 +314,14 @@ async def csv_chunks(
     customer_id: int | None = None,
     filters: TimelineFilter = TimelineFilter(),
     chunk: int = 1000,
+    visible: ColumnElement[bool] | None = None,
 ) -> AsyncIterator[tuple[str, int, int]]:
-    """CSV text in pieces: (text, rows done, rows in total); the first piece is the header."""
+    """CSV text in pieces: (text, rows done, rows in total); the first piece is the header.
+    Only ``visible`` rows when given (the reader's scope)."""
     table = models.InteractionEvent
     where = _filters(filters)
+    if visible is not None:
+        where.append(visible)
     if customer_id is not None:
         where.append(table.customer_id == customer_id)
     async with sessions() as session:

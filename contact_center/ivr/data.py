@@ -1,9 +1,14 @@
-"""What the IVR reads from and writes to the database: customers, payments, orders, callbacks."""
+"""What the IVR reads from and writes to the database: customers, payments, orders, callbacks.
+
+With an external CRM, :class:`CrmIvrData` also asks the CRM about an account number the
+database does not know, and keeps that contact as a local customer (by its external id).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -12,10 +17,14 @@ from typing import Any, ParamSpec, Protocol, TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from contact_center.crm.contacts import CrmContact
+from contact_center.crm.service import CrmLookup
+from contact_center.customers.rows import FIELDS
+from contact_center.customers.services import CustomerError, upsert_by_external_id
 from contact_center.store.models import Callback, Customer, Order, Payment
 
 
@@ -116,10 +125,26 @@ class SqlIvrData:
 
     @_db_errors
     async def customer_by_account(self, account_number: str) -> CustomerInfo | None:
+        """The customer whose account number the caller keyed in — or, for a company whose
+        customers know their number in its own system, whose external id it is (an account
+        number wins when both match different customers)."""
+        if not account_number:
+            return None
         async with self._sessions() as db:
-            row = (
-                await db.execute(select(Customer).where(Customer.account_number == account_number))
-            ).scalar_one_or_none()
+            rows = (
+                await db.scalars(
+                    select(Customer)
+                    .where(
+                        or_(
+                            Customer.account_number == account_number,
+                            Customer.external_id == account_number,
+                        )
+                    )
+                    .limit(2)
+                )
+            ).all()
+            row = next((r for r in rows if r.account_number == account_number), None)
+            row = row or (rows[0] if rows else None)
             if row is None:
                 return None
             return CustomerInfo(
@@ -184,3 +209,64 @@ class SqlIvrData:
                 await db.rollback()
                 return False
             return True
+
+
+log = logging.getLogger(__name__)
+
+
+class CrmIvrData(SqlIvrData):
+    """:class:`SqlIvrData` that falls back to the CRM for an account the database lacks.
+
+    The caller keyed in an account number only the CRM knows: when the CRM names exactly
+    one contact for it (with an external id), that contact becomes a local customer (or
+    updates the one with its external id) and the caller is identified as them, so the pop
+    and the history name them like anyone else. The CRM may take up to ``wait`` seconds (the
+    caller is listening to the IVR, not an operator's phone ringing); unavailable, several
+    contacts or none, the caller is simply not found. No PIN comes from a CRM: a node that
+    asks for one refuses such a caller.
+    """
+
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], crm: CrmLookup, *, wait: float
+    ) -> None:
+        super().__init__(sessions)
+        self._crm = crm
+        self._wait = wait
+
+    async def customer_by_account(self, account_number: str) -> CustomerInfo | None:
+        found = await super().customer_by_account(account_number)
+        if found is not None or not account_number:
+            return found
+        result = await self._crm.find_account(account_number, wait=self._wait)
+        if result.status != "ok":
+            log.warning("account %s: CRM unavailable (%s)", account_number, result.reason)
+            return None
+        contacts = [c for c in result.contacts if c.external_id]
+        if len(contacts) != 1:
+            return None  # nobody, or several people: not one caller
+        return await self._keep(contacts[0], account_number)
+
+    @_db_errors
+    async def _keep(self, contact: CrmContact, account_number: str) -> CustomerInfo | None:
+        body = {
+            name: getattr(contact, name)[: FIELDS[name]]
+            for name in ("name", "company", "email", "segment", "language", "address")
+        }
+        body["account_number"] = account_number
+        body["name"] = body["name"] or account_number
+        async with self._sessions.begin() as db:
+            try:
+                customer, _ = await upsert_by_external_id(
+                    db, contact.external_id[: FIELDS["external_id"]], body, region="ZZ"
+                )
+            except CustomerError as exc:  # e.g. its external id is another's account
+                log.warning("account %s from the CRM not kept: %s", account_number, exc)
+                return None
+            return CustomerInfo(
+                id=customer.id,
+                name=customer.name,
+                language=customer.language,
+                balance=customer.balance,
+                currency=customer.currency,
+                pin_hash=customer.pin_hash,
+            )

@@ -21,8 +21,9 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from contact_center.config import AgiSettings
+from contact_center.crm.service import CrmLookup
 from contact_center.ivr.agi import FastAgiServer
-from contact_center.ivr.data import SqlIvrData
+from contact_center.ivr.data import CrmIvrData, IvrData, SqlIvrData
 from contact_center.ivr.menus import MenuError, MenuLibrary
 from contact_center.ivr.runner import Estimate, IvrRunner, Router, Sink
 
@@ -50,12 +51,18 @@ class IvrService:
         now: Callable[[], datetime] | None = None,
         default_menu: str = "",
         router: Router | None = None,
+        crm: CrmLookup | None = None,
+        crm_wait: float = 2.0,
     ) -> None:
         self.library = MenuLibrary(Path(settings.menus_dir))
+        data: IvrData | None = None
+        if sessions is not None:
+            # With a CRM, an account only the CRM knows still identifies the caller.
+            data = CrmIvrData(sessions, crm, wait=crm_wait) if crm else SqlIvrData(sessions)
         self.runner = IvrRunner(
             self.library,
             sink,
-            data=SqlIvrData(sessions) if sessions is not None else None,
+            data=data,
             server_id=server_id,
             estimate=estimate,
             now=now,

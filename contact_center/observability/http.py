@@ -1,7 +1,9 @@
 """``/metrics`` for Prometheus and ``/readyz`` for orchestrators.
 
-``/metrics`` is public so a scraper needs no session; set ``CC_WEB_METRICS_TOKEN`` to require
-``Authorization: Bearer <token>`` (Prometheus ``authorization: credentials: …``).
+``/metrics`` needs no session; set ``CC_WEB_METRICS_TOKEN`` to require
+``Authorization: Bearer <token>`` (Prometheus ``authorization: credentials: …``). Without a
+token it is open to anyone who reaches the port, so ``serve`` (production mode) refuses to
+start without one unless the web binds a loopback address.
 ``/readyz`` runs the checks in ``CHECKS_KEY`` (name → ``async () -> bool | str``, e.g. ami,
 database, redis) and answers 200 when every one is ok, 503 otherwise, with each result. A check
 may explain itself with a string ("AMI rights missing: reporting (CoreShowChannels)"): "ok" is

@@ -3,13 +3,15 @@
 Every route checks the role (``require_role``) *and* the recording's scope
 (:func:`~contact_center.recording.access.can_access`); a recording outside the reader's scope
 answers 404 like one that does not exist. Audio is served by recording id only — the file
-name comes from the row and is resolved inside the spool — and every listen or download is
-written to the audit log.
+name comes from the row and is resolved inside the spool — and every request that serves
+audio bytes writes one audit row naming the bytes it served.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -195,7 +197,12 @@ def waveform(rec: Recording) -> dict[str, Any]:
 
 @require_role(Role.QA, Role.SUPERVISOR, Role.OPERATOR)
 async def audio(request: web.Request) -> web.StreamResponse:
-    """The recording's audio by id (HTTP Range supported by FileResponse)."""
+    """The recording's audio by id, with HTTP Range (one range; RFC 9110 section 14).
+
+    Every request that serves audio bytes writes one audit row naming the bytes it served,
+    before the first byte goes out: whatever the Range header says (``bytes=-N``,
+    ``bytes=00-``, several ranges), no byte of a recording leaves unaudited.
+    """
     user = current_user(request)
     download = request.query.get("download") == "1"
     spool = request.app[SETTINGS_KEY].recording.spool_dir
@@ -204,9 +211,15 @@ async def audio(request: web.Request) -> web.StreamResponse:
         if rec.status in GONE:
             raise web.HTTPGone(text=f"recording {rec.status}")
         path = _audio_path(spool, rec)
-        # A player asks for many ranges while it plays and seeks: log the listen once, at
-        # its first byte, and every download.
-        if download or _starts_at_zero(request):
+        size = path.stat().st_size
+        try:
+            span = byte_range(request.headers.get("Range", ""), size)
+        except RangeNotSatisfiable:
+            raise web.HTTPRequestRangeNotSatisfiable(
+                headers={"Content-Range": f"bytes */{size}"}
+            ) from None
+        first, last = span if span is not None else (0, size - 1)
+        if request.method == "GET" and size:
             audit(
                 db,
                 user.login,
@@ -214,13 +227,71 @@ async def audio(request: web.Request) -> web.StreamResponse:
                 f"recording:{rec.id}",
                 call=rec.call_linkedid,
                 file=path.name,
+                bytes=f"{first}-{last}/{size}",
             )
             await db.commit()
-    headers = {"Content-Type": AUDIO_TYPES.get(path.suffix, "application/octet-stream")}
-    headers["Cache-Control"] = "private, no-store"
+    response = web.StreamResponse(status=200 if span is None else 206)
+    response.headers["Content-Type"] = AUDIO_TYPES.get(path.suffix, "application/octet-stream")
+    response.headers["Cache-Control"] = "private, no-store"
+    response.headers["Accept-Ranges"] = "bytes"
+    if span is not None:
+        response.headers["Content-Range"] = f"bytes {first}-{last}/{size}"
     if download:
-        headers["Content-Disposition"] = f'attachment; filename="recording-{rec.id}{path.suffix}"'
-    return web.FileResponse(path, headers=headers)
+        response.headers["Content-Disposition"] = (
+            f'attachment; filename="recording-{rec.id}{path.suffix}"'
+        )
+    response.content_length = last - first + 1 if size else 0
+    await response.prepare(request)
+    if request.method == "GET" and size:
+        await _send_bytes(response, path, first, last)
+    await response.write_eof()
+    return response
+
+
+AUDIO_CHUNK = 64 * 1024
+_RANGE = re.compile(r"bytes=([0-9]*)-([0-9]*)", re.ASCII)
+
+
+class RangeNotSatisfiable(Exception):
+    """The Range asks for bytes the file does not have (416)."""
+
+
+def byte_range(header: str, size: int) -> tuple[int, int] | None:
+    """The (first, last) byte, inclusive, that a ``Range`` header selects in a file of
+    ``size`` bytes; None for the whole file (no Range, another unit, several ranges or a
+    malformed one: RFC 9110 lets a server ignore those and send everything, audited as
+    such). Raises RangeNotSatisfiable for a range past the end or ``bytes=-0``."""
+    match = _RANGE.fullmatch(header.replace(" ", ""))
+    if match is None:
+        return None
+    first_raw, last_raw = match.groups()
+    if not first_raw:
+        if not last_raw:
+            return None
+        suffix = int(last_raw)
+        if suffix == 0 or size == 0:  # a zero-length suffix selects nothing: 416
+            raise RangeNotSatisfiable
+        return max(0, size - suffix), size - 1
+    first = int(first_raw)
+    if last_raw and int(last_raw) < first:
+        return None
+    last = int(last_raw) if last_raw else size - 1
+    if first >= size:
+        raise RangeNotSatisfiable
+    return first, min(last, size - 1)
+
+
+async def _send_bytes(response: web.StreamResponse, path: Path, first: int, last: int) -> None:
+    loop = asyncio.get_running_loop()
+    with path.open("rb") as fh:
+        fh.seek(first)
+        remaining = last - first + 1
+        while remaining > 0:
+            chunk = await loop.run_in_executor(None, fh.read, min(AUDIO_CHUNK, remaining))
+            if not chunk:  # the file shrank under us (retention): stop, do not pad
+                break
+            remaining -= len(chunk)
+            await response.write(chunk)
 
 
 def _audio_path(spool: str, rec: Recording) -> Path:
@@ -232,13 +303,6 @@ def _audio_path(spool: str, rec: Recording) -> Path:
         except RecordingError:
             continue
     raise web.HTTPNotFound(text="the recording's audio is not available")
-
-
-def _starts_at_zero(request: web.Request) -> bool:
-    if request.method != "GET":
-        return False
-    ranges = request.headers.get("Range", "").replace(" ", "")
-    return not ranges or ranges.startswith("bytes=0-")
 
 
 # --- reviews -------------------------------------------------------------------------------------

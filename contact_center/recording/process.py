@@ -362,7 +362,13 @@ def ffmpeg_binary() -> str:
 
 
 def compact_name_for(file_name: str, output_format: str) -> str:
-    return Path(file_name).stem + CODECS[output_format][2]
+    """The compact copy's name beside ``file_name``: never ``file_name`` itself, or the
+    conversion would overwrite the original and the worker then delete the only copy."""
+    extension = CODECS[output_format][2]
+    name = Path(file_name).stem + extension
+    if name == file_name:
+        name = Path(file_name).stem + ".compact" + extension
+    return name
 
 
 def conversion_command(src: Path, dst: Path, options: ProcessOptions) -> list[str]:

@@ -19,9 +19,10 @@ from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from contact_center.calls.events import make_key
 from contact_center.recording.errors import FormInvalid, ReviewExists
 from contact_center.store.db import utcnow
-from contact_center.store.models import QaForm, QaReview, Recording, User
+from contact_center.store.models import Call, InteractionEvent, QaForm, QaReview, Recording, User
 
 BANDS = ((90.0, "exceeds"), (70.0, "meets"), (50.0, "improvement"), (0.0, "issue"))
 MAX_COMMENT_CHARS = 2000
@@ -373,7 +374,44 @@ async def submit_review(
         await session.flush()
     except IntegrityError:  # a concurrent submit won the unique constraint
         raise ReviewExists(f"recording {recording.id} was scored concurrently") from None
+    await _on_the_timeline(session, recording, form, review)
     return review
+
+
+async def _on_the_timeline(
+    session: AsyncSession, recording: Recording, form: QaForm, review: QaReview
+) -> None:
+    """The grade joins the customer's timeline (and the pop's last interactions) in the
+    same transaction as the review: a frozen grade, one row, keyed by the review."""
+    customer_id = recording.customer_id
+    if customer_id is None:
+        customer_id = await session.scalar(
+            select(Call.customer_id).where(
+                Call.server == recording.server, Call.linkedid == recording.call_linkedid
+            )
+        )
+    reviewer = await session.scalar(select(User.login).where(User.id == review.reviewer_id))
+    failed = " (auto-fail)" if review.auto_failed else ""
+    session.add(
+        InteractionEvent(
+            key=make_key("qa.review", review.id),
+            customer_id=customer_id,
+            server=recording.server,
+            call_linkedid=recording.call_linkedid,
+            kind="qa.review",
+            at=review.created_at,
+            actor=reviewer or "",
+            summary=f"QA score {review.score:g}/100, {form.name}{failed}"[:400],
+            data={
+                "score": review.score,
+                "form": form.name,
+                "auto_failed": review.auto_failed,
+                "recording_id": recording.id,
+                "outcome": f"QA {review.score:g}",
+            },
+        )
+    )
+    await session.flush()
 
 
 async def operator_scores(

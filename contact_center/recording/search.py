@@ -52,7 +52,7 @@ class SearchFilters:
             min_seconds=_number(query.get("min_seconds", ""), "min_seconds"),
             max_seconds=_number(query.get("max_seconds", ""), "max_seconds"),
             min_dead_air=_number(query.get("min_dead_air", ""), "min_dead_air"),
-            page=int(_number(query.get("page", ""), "page") or 0),
+            page=_page(query.get("page", "")),
         )
 
 
@@ -117,6 +117,16 @@ def _number(raw: str, name: str) -> float | None:
     if value < 0 or value != value or value == float("inf"):
         raise BadFilter(f"{name} must be a positive number, got {raw!r}")
     return value
+
+
+MAX_PAGE = 100_000  # far past any real result list; a larger page would overflow OFFSET (500)
+
+
+def _page(raw: str) -> int:
+    value = _number(raw, "page") or 0.0
+    if value > MAX_PAGE or not float(value).is_integer():
+        raise BadFilter(f"page must be a whole number up to {MAX_PAGE}, got {raw[:20]!r}")
+    return int(value)
 
 
 def scope_clause(principal: Principal) -> ColumnElement[bool]:

@@ -55,9 +55,12 @@ class CommandExecutor:
 
     async def handle(self, event: DomainEvent) -> None:
         """Follow calls for wrap-up, rebuild states after a restart, and carry out commands."""
-        if isinstance(event, OperatorState) and event.server == self._server:
-            await self._adopt(event)
-        await self.states.handle(event)
+        try:
+            if isinstance(event, OperatorState) and event.server == self._server:
+                await self._adopt(event)
+            await self.states.handle(event)
+        except Exception as exc:  # the PBX is away: the sweep repairs it later
+            log.warning("operator state after %s not reconciled: %r", event.kind, exc)
         # With several Asterisk servers each connector carries out only its own commands.
         if isinstance(event, OperatorCommand) and event.server == self._server:
             try:
@@ -73,18 +76,16 @@ class CommandExecutor:
         args: dict[str, Any] = cmd.args
         c = cmd.command
         if c == "available":
-            if self.states.status(cmd.user).state == "offline":
-                op = await self.operators.operator(cmd.user)
-                if op is None:
-                    raise LookupError(f"{cmd.user} has no phone interface or queues")
-                await self.states.sign_in(op)
-            else:
-                await self.states.resume(cmd.user)
+            # Every sign-in reads the users table: queues and penalties as they are now.
+            await self.states.sign_in(await self._operator(cmd.user))
         elif c == "pause":
             await self._ensure_signed_in(cmd.user)
             await self.states.pause(cmd.user, str(args.get("reason", "")))
         elif c == "offline":
-            await self.states.sign_out(cmd.user)
+            op = await self.operators.operator(cmd.user)
+            await self.states.sign_out(cmd.user, op)
+        elif c == "end_wrapup":
+            await self.states.end_wrapup(cmd.user)
         elif c == "blind_transfer":
             await self.control.blind_transfer(actor, cmd.call_id, str(args.get("target", "")))
         elif c == "attended_transfer":
@@ -109,15 +110,17 @@ class CommandExecutor:
                 raise PermissionError("only supervisors force a pause")
             login = str(args.get("login", ""))
             if c == "force_pause":
-                await self.states.pause(login, str(args.get("reason") or "meeting"))
+                reason = str(args.get("reason") or "meeting")
+                await self.states.pause(login, reason, by=cmd.user)
             else:
-                await self.states.resume(login)
+                await self.states.resume(login, by=cmd.user)
         else:
             raise ValueError(f"unknown command {c!r}")
 
     async def _adopt(self, member: OperatorState) -> None:
         """A member Asterisk has (QueueStatus after a (re)connect) that this process does not
-        know: after a restart, the operator whose phone it is is signed in (and maybe paused)."""
+        follow: after a first start with nothing stored, the operator whose phone it is is
+        signed in (and maybe paused) as Asterisk says."""
         if not member.logged_in or self.states.knows(member.interface):
             return
         if member.interface in self._strangers:
@@ -128,15 +131,24 @@ class CommandExecutor:
             # member event.
             self._strangers.add(member.interface)
             return
+        intent = self.states.intent(op.login)
+        if intent is not None and intent.presence == "offline":
+            # Signed out here, still a member there (persistentmembers, a hand-made add):
+            # our intent stands and Asterisk is put right.
+            await self.states.repair(op.login)
+            return
         status = await self.states.adopt(member, op)
         log.info("restored %s as %s from Asterisk (%s)", op.login, status.state, member.queue)
 
+    async def _operator(self, login: str) -> Operator:
+        op = await self.operators.operator(login)
+        if op is None:
+            raise LookupError(f"{login} has no phone interface or queues")
+        return op
+
     async def _ensure_signed_in(self, login: str) -> None:
         if self.states.status(login).state == "offline":
-            op = await self.operators.operator(login)
-            if op is None:
-                raise LookupError(f"{login} has no phone interface or queues")
-            await self.states.sign_in(op)
+            await self.states.sign_in(await self._operator(login))
 
     async def _failed(self, cmd: OperatorCommand, reason: str) -> None:
         now = time.time()
@@ -148,6 +160,8 @@ class CommandExecutor:
                 key=make_key(cmd.key, "failed"),
                 user=cmd.user,
                 action=f"{cmd.command}.failed",
-                detail={"reason": reason[:300], **{k: str(v)[:80] for k, v in cmd.args.items()}},
+                # the command's own arguments first: its "reason" (a pause reason) must not
+                # hide why it failed
+                detail={**{k: str(v)[:80] for k, v in cmd.args.items()}, "reason": reason[:300]},
             )
         )

@@ -12,6 +12,7 @@ A rules file looks like::
           open: {mon-fri: "09:00-18:00", sat: "10:00-14:00"}
           holidays: [2026-01-01]
           when_closed: voicemail
+      billing: {skills: [billing]}   # operators' penalty here from their billing level
     sticky: {enabled: true, ring_first_seconds: 15, max_age_days: 30}
     rules:
       - name: sales from the menu
@@ -91,6 +92,8 @@ class QueuePolicy:
     overflow: Overflow | None = None
     when_empty: str = "queue"  # stay in queue, or offer a callback / voicemail
     hours: BusinessHours | None = None  # None: always open
+    # skills an operator needs here: their level sets their penalty (experts ring first)
+    skills: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -402,8 +405,13 @@ def load_rules(path: str | Path) -> RoutingRules:
         if when_empty not in WHEN_EMPTY:
             raise _err(path, line, f"queue {name}: when_empty must be one of {sorted(WHEN_EMPTY)}")
         hours = _hours(path, line, str(name), raw["hours"]) if "hours" in raw else None
+        skills = _list(path, line, raw.get("skills"), f"queue {name}: 'skills'")
         queues[str(name)] = QueuePolicy(
-            name=str(name), overflow=overflow, when_empty=when_empty, hours=hours
+            name=str(name),
+            overflow=overflow,
+            when_empty=when_empty,
+            hours=hours,
+            skills=tuple(str(s) for s in skills),
         )
     default_queue = str(data.get("default_queue", ""))
     if not default_queue:
@@ -453,6 +461,13 @@ def load_rules(path: str | Path) -> RoutingRules:
     return RoutingRules(
         default_queue=default_queue, queues=queues, rules=tuple(rules), sticky=sticky
     )
+
+
+def queue_skills(rules: RoutingRules | None) -> dict[str, tuple[str, ...]]:
+    """The skills each queue requires (queues without any are left out)."""
+    if rules is None:
+        return {}
+    return {name: q.skills for name, q in rules.queues.items() if q.skills}
 
 
 class RulesFile:

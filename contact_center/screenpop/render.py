@@ -18,6 +18,7 @@ from pathlib import Path
 import jinja2
 from markupsafe import Markup
 
+from contact_center.crm.contacts import CRM_OFF, CrmResult
 from contact_center.customers.lookup import CustomerCard
 from contact_center.screenpop.context import IvrStepView, QueueVisit, TransferView
 
@@ -71,6 +72,7 @@ class PopCard:
     transfers: tuple[TransferView, ...] = ()
     notes: tuple[tuple[str, str], ...] = ()  # (operator, text) typed on this call so far
     dispositions: tuple[str, ...] = field(default=DISPOSITIONS)
+    crm: CrmResult = CRM_OFF  # the external CRM's answer (status off without one)
 
     @property
     def customer(self) -> CustomerCard | None:

@@ -13,6 +13,11 @@ pop whose lookup is still running waits in its operator's *lane* (one per interf
 order), so a burst of calls to one operator — or a slow lookup — delays neither the reading
 of the stream nor any other operator's pops. A pop still waiting in its lane when its call
 stops ringing there is dropped together with its close: nobody saw it.
+
+With an external CRM configured, the CRM is asked beside the database when the call arrives;
+it has ``crm.budget`` seconds to answer. Late, failing or circuit-broken, the card is the
+local one, marked "CRM unavailable". A late answer that still comes while the caller waits
+in the IVR or the queue replaces that card before the ring (and fills the CRM's cache).
 """
 
 from __future__ import annotations
@@ -33,6 +38,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from contact_center.bus.base import POPS, Bus
 from contact_center.calls import events as ev
+from contact_center.crm.contacts import CRM_OFF, CrmResult
+from contact_center.crm.service import CrmLookup
 from contact_center.customers.lookup import CustomerCard, CustomerLookup
 from contact_center.screenpop.context import CallContext, CallContexts
 from contact_center.screenpop.render import (
@@ -57,6 +64,7 @@ class Found:
     history: tuple[HistoryItem, ...]
     open_items: tuple[OpenItem, ...]
     parts: CardParts | None = None  # rendered with the lookup, off the ring-time path
+    crm: CrmResult = CRM_OFF  # what the external CRM said, within its budget
 
 
 class OperatorDirectory:
@@ -208,9 +216,11 @@ class ScreenPop:
         history_limit: int = 5,
         stream: str = POPS,
         max_parallel_lookups: int = 8,
+        crm: CrmLookup | None = None,
     ) -> None:
         self.bus = bus
         self.lookup = lookup
+        self.crm = crm
         self.sessions = sessions
         self.renderer = renderer or CardRenderer(template_dirs)
         self.directory = directory or OperatorDirectory(sessions)
@@ -220,7 +230,7 @@ class ScreenPop:
         # Who is calling is looked up when the call arrives, while the caller is still in the
         # IVR or the queue, so the pop at ring time only renders. Lookups of different calls
         # run side by side (bounded), outside the ordered event path.
-        self._found: dict[tuple[str, str], asyncio.Task[Found]] = {}
+        self._found: dict[tuple[str, str], asyncio.Future[Found]] = {}
         self._db_slots = LookupSlots(max_parallel_lookups)
         # Per interface: messages waiting for a lookup, in order, and the task sending them.
         self._lanes: dict[str, deque[_Job]] = {}
@@ -320,6 +330,7 @@ class ScreenPop:
         """Cancel the lookups and lanes still running (the owner calls this on shutdown)."""
         self._closed = True  # no lookup starts from now on
         await self.directory.close()
+        tasks: list[asyncio.Future[Any]]
         for group in (self._runners, self._found):
             tasks = list(group.values())
             group.clear()
@@ -353,18 +364,68 @@ class ScreenPop:
             task.cancel()
 
     async def _find(self, ctx: CallContext) -> Found:
-        async with self._db_slots.hold((ctx.server, ctx.call_id)):
-            match, customers = await self._customers(ctx)
-            history: list[HistoryItem] = []
-            open_items: list[OpenItem] = []
-            if len(customers) == 1:
-                history, open_items = await self._history(customers[0].id)
-        found = Found(match, tuple(customers), tuple(history), tuple(open_items))
+        # The CRM is asked beside the database, not after it; it bounds its own wait.
+        asking = self._ask_crm(ctx)
+        try:
+            async with self._db_slots.hold((ctx.server, ctx.call_id)):
+                match, customers = await self._customers(ctx)
+                history: list[HistoryItem] = []
+                open_items: list[OpenItem] = []
+                if len(customers) == 1:
+                    history, open_items = await self._history(customers[0].id)
+            crm = await asking if asking is not None else CRM_OFF
+        finally:
+            if asking is not None and not asking.done():
+                asking.cancel()
+        found = self._rendered(
+            ctx, Found(match, tuple(customers), tuple(history), tuple(open_items), crm=crm)
+        )
+        if crm.late is not None:
+            self._await_late_crm(ctx, found, crm.late)
+        return found
+
+    def _rendered(self, ctx: CallContext, found: Found) -> Found:
         try:
             parts = self.renderer.render_parts(self.card(ctx, "", "", 0.0, found))
         except Exception:  # a broken company template: rendered (and reported) at ring time
             return found
         return dataclasses.replace(found, parts=parts)
+
+    def _await_late_crm(
+        self, ctx: CallContext, found: Found, late: asyncio.Future[tuple[Any, ...]]
+    ) -> None:
+        """When the CRM answers after its budget but before the ring, the card gets its
+        contacts: the call's lookup result is replaced by one with them."""
+        key = (ctx.server, ctx.call_id)
+
+        def answered(done: asyncio.Future[tuple[Any, ...]]) -> None:
+            current = self._found.get(key)
+            if done.cancelled() or done.exception() is not None or current is None:
+                return
+            if not current.done() or current.cancelled() or current.exception() is not None:
+                return
+            if current.result() is not found:
+                return  # looked up again since (the caller was identified)
+            better = self._rendered(
+                ctx, dataclasses.replace(found, crm=CrmResult("ok", done.result()))
+            )
+            replaced: asyncio.Future[Found] = asyncio.get_running_loop().create_future()
+            replaced.set_result(better)
+            self._found[key] = replaced
+            if ctx.queues:
+                self._prerender(ctx)
+
+        late.add_done_callback(answered)
+
+    def _ask_crm(self, ctx: CallContext) -> asyncio.Task[CrmResult] | None:
+        if self.crm is None:
+            return None
+        number = ctx.caller_number if ctx.caller_number.startswith("+") else None
+        if number is None and ctx.caller_number_raw:
+            number = self.lookup.e164_of(ctx.caller_number_raw)
+        if not number:
+            return None  # an extension or a withheld number: nobody to ask about
+        return asyncio.create_task(self.crm.find(number), name=f"screenpop-crm-{ctx.call_id}")
 
     async def found(self, ctx: CallContext) -> Found:
         """The caller's customer data: the prefetched result, or looked up now."""
@@ -446,6 +507,7 @@ class ScreenPop:
             previous_operator=ctx.previous_operator(interface),
             transfers=tuple(ctx.transfers),
             notes=tuple(ctx.notes),
+            crm=found.crm,
         )
 
     # -- publishing --------------------------------------------------------------------------
@@ -599,5 +661,7 @@ def pop_message(login: str, card: PopCard, html: str) -> dict[str, Any]:
         },
         "queue": card.queue,
         "ivr_digits": card.ivr_digits,
+        # None without a CRM; else its status (ok | unavailable) and contacts
+        "crm": card.crm.to_dict() if card.crm.status != "off" else None,
         "html": html,
     }

@@ -778,6 +778,11 @@ class FastAgiStep:
             result = await serve_session(url, args, agi, timeout=self.timeout)
         except AgiClientError:
             return "FAILURE"
+        set_location = getattr(channel, "agi_set_location", None)
+        for what in ("context", "extension", "priority"):
+            value = getattr(result, what, "")
+            if value and set_location is not None:
+                set_location(what, value)  # SET CONTEXT/EXTENSION/PRIORITY: where to go on
         if result.status == "HANGUP":
             from contact_center.sim.errors import ChannelHungUp
 

@@ -11,7 +11,7 @@ import random
 import re
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from contact_center import aio
 from contact_center.sim.config import ALL_CLASSES, User, parse_classes
@@ -437,15 +437,14 @@ class AmiSession:
         else:
             then = (req.get("Context", "default"), req.get("Exten", "s"), "")
         match = re.fullmatch(r"Local/([^@]+)@([^/]+?)(/n)?", target)
+        phone = re.fullmatch(r"PJSIP/([^@/]+)", target)
+        if phone is not None:
+            self.originate_phone(req, phone.group(1), then)
+            return
         if match is None:
             self.error(req, "Originate failed")
             return
-        variables: dict[str, str] = {}
-        for item in req.get_all("Variable"):
-            for part in item.split(","):
-                name, _, value = part.partition("=")
-                if name:
-                    variables[name.strip()] = value
+        variables = _variables(req.get_all("Variable"))
         timeout = float(req.get("Timeout", "30000") or 30000) / 1000
         self.respond(req, "Success", ("Message", "Originate successfully queued"))
         self.pbx.dialplan.originate(
@@ -458,6 +457,28 @@ class AmiSession:
             timeout=timeout,
             report=_truthy(req.get("Async")),
             ids=(req.get("ChannelId"), req.get("OtherChannelId")),
+        )
+
+    def originate_phone(self, req: Request, endpoint: str, then: tuple[str, str, str]) -> None:
+        """Originate ``PJSIP/<endpoint>`` (an operator's phone, capture 27)."""
+        if then[0] and not self.pbx.dialplan.exists(then[0], then[1]):
+            self.error(req, "Originate failed")
+            return
+        self.respond(req, "Success", ("Message", "Originate successfully queued"))
+        report_async = _truthy(req.get("Async"))
+
+        def report(phone: Any, ok: bool) -> None:
+            if report_async:
+                self.pbx.dialplan.originate_response(phone, then, req.action_id, ok=ok)
+
+        self.pbx.phones.originate(
+            endpoint,
+            then,
+            caller=_parse_callerid(req.get("CallerID")) if req.has("CallerID") else None,
+            variables=_variables(req.get_all("Variable")),
+            report=report,
+            timeout=float(req.get("Timeout", "30000") or 30000) / 1000,
+            uniqueid=req.get("ChannelId"),
         )
 
     async def hangup(self, req: Request) -> None:
@@ -1010,3 +1031,14 @@ def _hms(seconds: float) -> str:
 def _event_tv(now: float) -> str:
     ms = int((now % 1) * 1000)
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{ms:03d}+0000"
+
+
+def _variables(items: list[str]) -> dict[str, str]:
+    """Originate ``Variable:`` headers (``a=1,b=2`` or one per header)."""
+    variables: dict[str, str] = {}
+    for item in items:
+        for part in item.split(","):
+            name, _, value = part.partition("=")
+            if name:
+                variables[name.strip()] = value
+    return variables

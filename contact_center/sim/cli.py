@@ -42,6 +42,11 @@ def add_arguments_cmd_sim_pbx(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cdr-csv", default=None, help="cdr_csv Master.csv")
     parser.add_argument("--time-scale", type=float, default=1.0)
     parser.add_argument(
+        "--dialplan",
+        default="rig",
+        help="rig (the capture rig's extensions.conf), shipped (deploy/asterisk) or a path",
+    )
+    parser.add_argument(
         "--run-for", type=float, default=0.0, help="stop after N seconds (0: until Ctrl-C)"
     )
 
@@ -66,6 +71,7 @@ def sim_config_from(args: argparse.Namespace, settings: Settings) -> SimConfig:
         else settings.ami.queue_log_path,
         cdr_csv_path=args.cdr_csv if args.cdr_csv is not None else settings.ami.cdr_csv_path,
         time_scale=args.time_scale,
+        dialplan=getattr(args, "dialplan", "rig"),
     )
 
 

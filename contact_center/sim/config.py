@@ -57,6 +57,13 @@ class Operator:
     answer_after: float | None = 1.0
     manual: bool = False
     talk: float | None = None
+    busy: bool = False  # a PJSIP phone that answers "486 Busy Here"
+
+    def ring_text(self) -> str:
+        """The rig's ``RING_1XX`` global for this phone (60: rings out every timeout)."""
+        if self.answer_after is None:
+            return "60"
+        return f"{self.answer_after:g}"
 
 
 DEFAULT_USERS = (
@@ -76,6 +83,7 @@ RIG_OPERATORS = (
     Operator("Local/103@agents", "Operator 103", answer_after=2.0),
 )
 
+# Used when the dial plan has no queues.conf beside it.
 DEFAULT_QUEUES = (
     QueueConfig("support", strategy="rrmemory", timeout=8.0, retry=1.0, servicelevel=60),
     QueueConfig("sales", strategy="rrmemory", timeout=6.0, retry=1.0, servicelevel=30),
@@ -89,7 +97,9 @@ class SimConfig:
     host: str = "127.0.0.1"
     port: int = 0  # 0: any free port (tests)
     users: tuple[User, ...] = DEFAULT_USERS
-    queues: tuple[QueueConfig, ...] = DEFAULT_QUEUES
+    # Empty: the queues.conf that goes with the dial plan (the rig's with its config-more
+    # addition, deploy/asterisk/queues.conf, or one beside a given extensions.conf).
+    queues: tuple[QueueConfig, ...] = ()
     operators: tuple[Operator, ...] = ()
     spool_dir: str = ""  # MixMonitor files; empty: recordings are not written
     queue_log_path: str = ""  # empty: no queue_log file
@@ -103,4 +113,16 @@ class SimConfig:
     external_answer_after: float = 1.0  # an outside number dialled through the trunk answers
     atxfer_complete_after: float | None = 3.0  # Atxfer: consult this long, then the operator
     # hangs up (completing the transfer); None: wait for pbx.hangup_operator
+    # The dial plan to run: "rig" (the capture rig's extensions.conf and its config-more
+    # additions, tests/fixtures), "shipped" (deploy/asterisk/extensions.conf), or the path of
+    # an extensions.conf.
+    dialplan: str = "rig"
+    # Local channels into these contexts are simulated operators' phones: their Wait()
+    # steps ring and talk as the Operator config says (default_ring when not configured).
+    phone_contexts: tuple[str, ...] = ("agents",)
+    trunk_endpoint: str = "trunk"  # Dial(PJSIP/<number>@trunk) reaches the simulated provider
+    trunk_context: str = "from-trunk"  # where provider calls arrive (pjsip.conf context)
+    phone_context: str = "operators"  # the operators' PJSIP endpoints' context
+    # [globals] of the dial plan overridden, e.g. (("CC_QUEUE_TIMEOUT", "5"),)
+    dialplan_globals: tuple[tuple[str, str], ...] = ()
     extra: dict[str, str] = field(default_factory=dict)

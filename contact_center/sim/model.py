@@ -9,10 +9,17 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from contact_center.sim.records import Recording
 from contact_center.sim.wire import Headers
+
+if TYPE_CHECKING:
+    from contact_center.sim.config import Operator
+
+Hook = Callable[[], Awaitable[None]]
 
 STATE_DESC = {0: "Down", 4: "Ring", 5: "Ringing", 6: "Up"}
 UNKNOWN = "<unknown>"
@@ -64,7 +71,15 @@ class Channel:
     redirect_to: tuple[str, str, int] | None = None
     transfer_to: tuple[str, str] | None = None  # blind transfer asked by this (operator) leg
     attended_to: Channel | None = None  # attended transfer: the target leg being consulted
-    origin: str = "originate"  # who created the Local pair: originate | queue | dial
+    origin: str = "originate"  # who created the Local pair: originate | queue | dial | pjsip
+    dnid: str = ""  # the number this channel dialled (a provider call: the DID)
+    hangupcause: int = 0  # Asterisk's channel hangup cause, once something set it
+    # The dial plan's state beyond context/exten/priority.
+    timeouts: dict[str, float] = field(default_factory=dict)  # TIMEOUT(digit|response)
+    gosub_stack: list[tuple[str, str, int]] = field(default_factory=list)
+    phone: Operator | None = None  # a simulated operator's phone: Wait() rings/talks per it
+    on_ringing: Hook | None = None  # Ringing() on this ;2: what its dialler sees
+    on_answer: Hook | None = None  # Answer() on this ;2: what its dialler sees (may wait)
 
     def block(self, prefix: str = "", **override: str) -> Headers:
         """The standard channel snapshot headers, optionally prefixed (``Dest``, ``Spyer``…)."""

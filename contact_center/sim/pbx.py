@@ -1,8 +1,8 @@
 """SimPbx: the simulated Asterisk — events, channels, Local pairs, hang-ups, bridges.
 
-The dial plan (``dialplan.py``) and the queues (``queues.py``) run on top of this core. Every
-AMI event goes through :meth:`SimPbx.emit`, which builds the bytes once and hands them to the
-listeners (AMI sessions, transcript recorder, tests).
+The dial plan (``dialplan/``, an extensions.conf interpreter) and the queues (``queues.py``)
+run on top of this core. Every AMI event goes through :meth:`SimPbx.emit`, which builds the
+bytes once and hands them to the listeners (AMI sessions, transcript recorder, tests).
 """
 
 from __future__ import annotations
@@ -18,8 +18,14 @@ from typing import TYPE_CHECKING, Any
 
 from contact_center import aio
 from contact_center.sim.agistep import AgiStep, ScriptedAgi
-from contact_center.sim.config import SimConfig
-from contact_center.sim.errors import ChannelHungUp, NoSuchChannel, Redirected, TransferFailed
+from contact_center.sim.config import DEFAULT_QUEUES, Operator, QueueConfig, SimConfig
+from contact_center.sim.errors import (
+    ChannelHungUp,
+    NoSuchChannel,
+    Redirected,
+    SimError,
+    TransferFailed,
+)
 from contact_center.sim.model import UNKNOWN, Bridge, Channel, Member
 from contact_center.sim.records import CdrCsv, CdrRecord, QueueLog, Recording
 from contact_center.sim.wire import Headers, encode, timestamp
@@ -30,6 +36,14 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CAUSE_TEXT = {0: "Unknown", 16: "Normal Clearing", 17: "User busy", 19: "No answer"}
+
+
+def _queues_for(dialplan: str) -> tuple[QueueConfig, ...]:
+    from contact_center.sim.dialplan.sources import queue_files_for
+    from contact_center.sim.queueconf import load_queues
+
+    files = queue_files_for(dialplan)
+    return load_queues(*files) if files else DEFAULT_QUEUES
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +79,9 @@ class SimPbx:
     """A fake Asterisk 22: an AMI TCP server plus a call model driven by a fixed dial plan."""
 
     def __init__(self, config: SimConfig | None = None, *, agi: AgiStep | None = None) -> None:
-        from contact_center.sim.dialplan import Dialplan
+        from contact_center.sim.dialplan.engine import Dialplan
+        from contact_center.sim.dialplan.sources import load_dialplan
+        from contact_center.sim.phones import Phones
         from contact_center.sim.queues import QueueEngine
 
         self.config = config or SimConfig()
@@ -77,8 +93,10 @@ class SimPbx:
         self.queue_log = QueueLog(self.config.queue_log_path)
         self.cdr_csv = CdrCsv(self.config.cdr_csv_path)
         self.operators = {op.interface: op for op in self.config.operators}
+        self.queue_configs = self.config.queues or _queues_for(self.config.dialplan)
         self.queues = QueueEngine(self)
-        self.dialplan = Dialplan(self)
+        self.phones = Phones(self)
+        self.dialplan = Dialplan(self, load_dialplan(self.config.dialplan))
         self.processed_calls = 0
         self._seq = 0
         self._local_seq = 0
@@ -131,6 +149,13 @@ class SimPbx:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("simulator task %s failed", task.get_name(), exc_info=task.exception())
+
+    def operator(self, interface: str) -> Operator:
+        """How the phone of ``interface`` behaves: its Operator config, or it answers after
+        ``default_ring`` seconds."""
+        return self.operators.get(interface) or Operator(
+            interface, answer_after=self.config.default_ring
+        )
 
     # ---------------------------------------------------------------- events
     def subscribe(self, listener: Listener) -> Callable[[], None]:
@@ -265,6 +290,9 @@ class SimPbx:
     def redirect(self, ch: Channel, context: str, exten: str, priority: int = 1) -> None:
         """AMI Redirect: stop the current application and continue at context,exten,priority."""
         ch.redirect_to = (context, exten, priority)
+        # Leaving its bridge this way sets the channel's hangup cause (capture 27: after a
+        # transfer or Redirect a remote hang-up's HangupRequest carries Cause 16)
+        ch.hangupcause = ch.hangupcause or 16
         ch.hangup_requested.set()
 
     async def wait(self, ch: Channel, seconds: float | None) -> None:
@@ -340,6 +368,16 @@ class SimPbx:
         ch.cause = cause
         ch.hangup_requested.set()
 
+    def remote_hangup(self, ch: Channel, cause: int = 16) -> None:
+        """A SIP peer sent BYE (or 486 Busy): chan_pjsip's ``ast_queue_hangup``, whose
+        ``HangupRequest`` has a Cause only if the channel already had a hangup cause."""
+        if ch.dead or ch.hangup_requested.is_set():
+            return
+        known = [("Cause", str(ch.hangupcause))] if ch.hangupcause else []
+        self.emit_channel("HangupRequest", "call", ch, known)
+        ch.cause = cause
+        ch.hangup_requested.set()
+
     def finish(
         self, ch: Channel, *, soft: bool = True, cdr: bool = True, device: bool = True
     ) -> None:
@@ -381,17 +419,10 @@ class SimPbx:
                 self.write_cdr(ch)
                 now = time.time()
                 ch.cdr_start, ch.cdr_answer, ch.cdr_dest_channel = now, now, ""
-            ch.context, ch.exten, ch.priority = "cc-hangup-handler", "s", 1
-            queuestatus = ch.variables.get("QUEUESTATUS", "")
-            dialstatus = ch.variables.get("DIALSTATUS", "")
-            self.newexten(
-                ch,
-                "NoOp",
-                f"Hangup handler: cause {ch.cause} dialstatus {dialstatus} "
-                f"queuestatus {queuestatus}",
-            )
-            ch.priority = 2
-            self.newexten(ch, "Return", "")
+            try:
+                self.dialplan.run_hangup_handler(ch, handler)
+            except SimError as exc:
+                log.error("hang-up handler %s on %s failed: %s", handler, ch.name, exc)
         ch.hangup_handlers.clear()
 
     def write_cdr(self, ch: Channel) -> None:
@@ -485,13 +516,18 @@ class SimPbx:
         dtmf_delay: float = 1.0,
         talk: float | None = None,
     ) -> Call:
-        """A caller dials ``did`` (the rig's DIDs run ``[inbound]``, any other number the
-        deploy dial plan's ``[from-trunk]``: AGI main, then the queue it chose). With
-        ``talk`` the phone hangs up by itself after ``dtmf_delay`` + ``talk`` seconds
-        (``callersim,s``); otherwise it holds until :meth:`hangup` of :attr:`Call.phone`.
-        ``dtmf`` digits are sent after ``dtmf_delay``."""
-        from contact_center.sim.dialplan import DIDS, TRUNK_CONTEXT
-
+        """A caller dials ``did``. With a dial plan that has ``[inbound]`` ``did`` (the
+        rig) the caller is a Local pair whose ``;1`` runs ``[callersim]``; otherwise the
+        call comes from the simulated provider: ``PJSIP/trunk-…`` into the trunk context
+        (the shipped ``[from-trunk]``), and :attr:`Call.phone` is that same channel. With
+        ``talk`` the caller hangs up by itself after ``dtmf_delay`` + ``talk`` seconds;
+        otherwise it holds until :meth:`hangup` of :attr:`Call.phone`. ``dtmf`` digits
+        are sent after ``dtmf_delay``."""
+        if not self.dialplan.exists("inbound", did) and self.dialplan.exists(
+            self.config.trunk_context, did
+        ):
+            ch = self.phones.arrive(did, number, name, dtmf=dtmf, dtmf_delay=dtmf_delay, talk=talk)
+            return Call(ch.name, ch.name, ch.uniqueid, ch.linkedid)
         variables = {"DTMF": dtmf, "DTMF_DELAY": str(dtmf_delay)}
         exten = "hold" if talk is None and not dtmf else "s"
         if talk is not None:
@@ -500,7 +536,7 @@ class SimPbx:
             variables["TALK"] = "600"
         one, two = self.dialplan.originate(
             did,
-            "inbound" if did in DIDS else TRUNK_CONTEXT,  # any other DID: [from-trunk] _X.
+            "inbound",
             caller=(number, name),
             then=("callersim", exten, ""),
             variables=variables,
@@ -530,30 +566,57 @@ class SimPbx:
         """Hang up a channel by name (what AMI ``Hangup`` does)."""
         self.request_hangup(self.find(channel), cause)
 
+    def phone_channels(self, interface: str) -> list[Channel]:
+        """The live channels that are the phone of ``interface``: a Local pair's ``;2``
+        (``Local/101@agents``) or a PJSIP phone's own channel (``PJSIP/101``)."""
+        return [
+            ch
+            for ch in self.channels.values()
+            if ch.device == interface
+            and not ch.dead
+            and (ch.name.endswith(";2") or not ch.name.startswith("Local/"))
+        ]
+
+    def operator_leg(self, interface: str) -> Channel | None:
+        """The leg of ``interface`` bridged with a caller (a Local ``;1`` or the phone)."""
+        for ch in self.channels.values():
+            if ch.device != interface or ch.dead or ch.bridge is None:
+                continue
+            if ch.name.endswith(";1") or not ch.name.startswith("Local/"):
+                return ch
+        return None
+
+    async def hangup_caller(self, call: Call) -> None:
+        """The caller hangs up: the Local caller's phone ``;1`` is hung up, a provider
+        caller sends BYE."""
+        ch = self.find(call.phone)
+        if ch.name.startswith("Local/"):
+            self.request_hangup(ch)
+        else:
+            self.remote_hangup(ch)
+
     async def answer(self, interface: str) -> None:
-        """A person answers the ringing phone of operator ``interface`` (``Local/101@agents``)."""
-        for ch in list(self.channels.values()):
-            if ch.device == interface and ch.name.endswith(";2") and not ch.dead:
-                ch.manual_answer.set()
+        """A person answers the ringing phone of operator ``interface``."""
+        for ch in self.phone_channels(interface):
+            ch.manual_answer.set()
 
     async def blind_transfer(
         self, interface: str, exten: str, context: str = "transfer-targets"
     ) -> None:
         """The operator ``interface`` blind-transfers their caller (features ``#1``)."""
-        for ch in list(self.channels.values()):
-            if ch.device == interface and ch.name.endswith(";1") and ch.bridge and not ch.dead:
-                self.transfer_blind(ch, context, exten)
-                return
-        raise NoSuchChannel(f"{interface} is not in a call")
+        ch = self.operator_leg(interface)
+        if ch is None:
+            raise NoSuchChannel(f"{interface} is not in a call")
+        self.transfer_blind(ch, context, exten)
 
     def transferable(self, ch: Channel) -> bool:
         """Whether ``ch`` is an operator leg bridged with a queue caller (what the
         simulator can transfer; the queue then reports ``AgentComplete Reason: transfer``)."""
-        peer = ch.peer
+        dialled = ch.peer if ch.name.startswith("Local/") else ch
         return (
             ch.bridge is not None
-            and peer is not None
-            and peer.origin == "queue"
+            and dialled is not None
+            and dialled.origin == "queue"
             and ch.transfer_to is None
             and ch.attended_to is None
             and not ch.hangup_requested.is_set()
@@ -587,9 +650,11 @@ class SimPbx:
 
     async def hangup_operator(self, interface: str) -> None:
         """The operator ``interface`` hangs up their phone (ends the conversation)."""
-        for ch in list(self.channels.values()):
-            if ch.device == interface and ch.name.endswith(";2") and not ch.dead:
+        for ch in self.phone_channels(interface):
+            if ch.name.startswith("Local/"):
                 self.request_hangup(ch)
+            else:
+                self.remote_hangup(ch)  # the phone's BYE
 
     def members(self, interface: str) -> list[Member]:
         queues = self.queues.queues.values()

@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from contact_center.sim.config import Operator, QueueConfig
+from contact_center.sim.config import QueueConfig
 from contact_center.sim.errors import ChannelHungUp, SimError
 from contact_center.sim.model import Bridge, Channel, Member, QueueEntry, QueueStats
 
@@ -38,8 +38,8 @@ class Attempt:
     """One operator being rung for one caller."""
 
     member: Member
-    one: Channel
-    two: Channel
+    one: Channel  # the leg bridged with the caller (Local ;1, or the PJSIP phone itself)
+    two: Channel | None  # the Local ;2 running the phone's dial plan (None for PJSIP)
     phone: asyncio.Task[Any]
     started: float
 
@@ -49,7 +49,7 @@ class QueueEngine:
 
     def __init__(self, pbx: SimPbx) -> None:
         self.pbx = pbx
-        self.queues = {q.name: QueueState(q) for q in pbx.config.queues}
+        self.queues = {q.name: QueueState(q) for q in pbx.queue_configs}
         self.device_states: dict[str, str] = {}
         self.busy: set[str] = set()  # interfaces ringing or talking, in any queue
 
@@ -211,8 +211,10 @@ class QueueEngine:
         return [tier[0]]
 
     # ------------------------------------------------------------ Queue()
-    async def run(self, ch: Channel, queue: str) -> str:
-        """The Queue() application for caller channel ``ch``; returns QUEUESTATUS."""
+    async def run(self, ch: Channel, queue: str, timeout: float | None = None) -> str:
+        """The Queue() application for caller channel ``ch``; returns QUEUESTATUS
+        (``TIMEOUT`` once ``timeout`` seconds passed between attempts, as app_queue checks
+        it with ``timeoutpriority``)."""
         pbx = self.pbx
         q = self.queues.get(queue)
         if q is None:
@@ -233,12 +235,17 @@ class QueueEngine:
         number = "" if ch.caller_num == "<unknown>" else ch.caller_num
         pbx.queue_log.write(ch.uniqueid, queue, "NONE", "ENTERQUEUE", "", number, position)
         pbx.emit_channel("MusicOnHoldStart", "call", ch, [("Class", "default")])
+        scale = pbx.config.time_scale or 1.0
+        deadline = None if not timeout else time.monotonic() + timeout * scale
         try:
             while True:
+                left = None if deadline is None else (deadline - time.monotonic()) / scale
+                if left is not None and left <= 0:
+                    return self.time_out(ch, q, entry)
                 members = self.choose(q, entry)
                 if not members:
-                    # woken by any member change; the timeout is only a safety net
-                    await pbx.wait_for_event(ch, q.changed, 5.0)
+                    # woken by any member change; the 5 s are only a safety net
+                    await pbx.wait_for_event(ch, q.changed, min(5.0, left or 5.0))
                     continue
                 attempt = await self.ring(ch, q, members)
                 if attempt is not None:
@@ -248,6 +255,18 @@ class QueueEngine:
             if entry in q.entries:
                 self.abandon(ch, q, entry)
             raise
+
+    def time_out(self, ch: Channel, q: QueueState, entry: QueueEntry) -> str:
+        """Queue()'s own timeout: the caller leaves (queue_log EXITWITHTIMEOUT)."""
+        pbx = self.pbx
+        waited = int(time.time() - entry.joined)
+        pbx.emit_channel("MusicOnHoldStop", "call", ch)
+        position = self.leave(ch, q, entry)
+        pbx.queue_log.write(
+            ch.uniqueid, q.name, "NONE", "EXITWITHTIMEOUT", str(position),
+            str(entry.original_position), str(waited),
+        )  # fmt: skip
+        return "TIMEOUT"
 
     def leave(self, ch: Channel, q: QueueState, entry: QueueEntry) -> int:
         position = q.entries.index(entry) + 1
@@ -301,20 +320,48 @@ class QueueEngine:
         )
 
     async def ring(self, ch: Channel, q: QueueState, members: list[Member]) -> Attempt | None:
-        """Ring members for up to the queue timeout; the first to answer wins."""
+        """Ring members for up to the queue timeout; the first to answer wins. A PJSIP phone
+        that answers busy (486) is dropped at once with ``DialEnd BUSY`` (app_queue's
+        AST_CONTROL_BUSY), the others ring on."""
         pbx = self.pbx
         attempts = [self.start_ringing(ch, q, m) for m in members]
         q.last_rung = members[-1].interface
         waiters = {asyncio.ensure_future(a.one.answered_event.wait()): a for a in attempts}
+        busy = {
+            asyncio.ensure_future(a.one.hangup_requested.wait()): a
+            for a in attempts
+            if a.two is None
+        }
         hang = asyncio.ensure_future(ch.hangup_requested.wait())
+        deadline = time.monotonic() + (pbx.scaled(q.config.timeout) or 0.0)
+        done: set[asyncio.Future[Any]] = set()
         try:
-            done, _ = await asyncio.wait(
-                {*waiters, hang},
-                timeout=pbx.scaled(q.config.timeout),
-                return_when="FIRST_COMPLETED",
-            )
+            while True:
+                done, _ = await asyncio.wait(
+                    {*waiters, *busy, hang},
+                    timeout=max(deadline - time.monotonic(), 0.0),
+                    return_when="FIRST_COMPLETED",
+                )
+                refused = [busy.pop(w) for w in list(busy) if w in done]
+                if not refused or any(w in done for w in (*waiters, hang)):
+                    break
+                for a in refused:
+                    if a.one.state == 6:
+                        continue  # hung up after answering: the answer waiter decides
+                    pbx.emit(
+                        "DialEnd",
+                        "call",
+                        [*ch.block(), *a.one.block("Dest"), ("DialStatus", "BUSY")],
+                    )
+                    attempts.remove(a)
+                    for w in [w for w, x in waiters.items() if x is a]:
+                        w.cancel()
+                        del waiters[w]
+                    await self.drop_attempt(q, a)
+                if not attempts:
+                    break
         finally:
-            for w in [*waiters, hang]:
+            for w in [*waiters, *busy, hang]:
                 w.cancel()
         winner = next((waiters[w] for w in done if w in waiters), None)
         if hang in done or ch.hangup_requested.is_set():
@@ -339,6 +386,8 @@ class QueueEngine:
         pbx = self.pbx
         m.busy = True
         self.busy.add(m.interface)
+        if m.interface.startswith("PJSIP/"):
+            return self.ring_pjsip(ch, q, m)
         exten, _, context = m.interface.partition("/")[2].partition("@")
         one, two = pbx.local_pair(exten, context or "agents", linkedid=ch.linkedid)
         two.origin = "queue"
@@ -352,6 +401,43 @@ class QueueEngine:
         pbx.set_callerid(two, ch.caller_num, ch.caller_name)
         pbx.set_connected(two, ch.caller_num, ch.caller_name)
         pbx.local_bridge_event(one, two)
+        self.agent_called(ch, q, m, one)
+        self.ring_hooks(ch, q, m, one, two)
+        pbx.dialplan.prepare_phone(two)
+        phone = pbx.spawn(pbx.dialplan.run(two), name=two.name)
+        return Attempt(m, one, two, phone, time.time())
+
+    def ring_pjsip(self, ch: Channel, q: QueueState, m: Member) -> Attempt:
+        """A PJSIP member: one channel, the phone itself (capture 27's shapes)."""
+        pbx = self.pbx
+        phone = pbx.phones.outgoing(m.interface.partition("/")[2], ch)
+        phone.origin = "queue"
+        phone.exten = q.name  # app_queue gives the member's channel the caller's extension
+        self.agent_called(ch, q, m, phone)
+        if (ch.conn_num, ch.conn_name) != (phone.caller_num, phone.caller_name):
+            pbx.set_connected(ch, phone.caller_num, phone.caller_name)  # only a change is sent
+
+        async def ringing() -> None:
+            pbx.set_connected(phone, ch.caller_num, ch.caller_name)
+            pbx.device_state(m.interface, "RINGING")
+            self.member_event("QueueMemberStatus", m)
+            self.update_avail(q)
+            pbx.emit(
+                "DialState",
+                "call",
+                [*ch.block(), *self.agent_dest(phone, q.name, ch), ("DialStatus", "RINGING")],
+            )
+
+        async def answered() -> None:
+            phone.answered_event.set()
+            await pbx.wait_for_event(phone, phone.proceed, None)
+
+        op = pbx.operator(m.interface)
+        task = pbx.spawn(pbx.phones.ring(phone, op, ringing, answered), name=phone.name)
+        return Attempt(m, phone, None, task, time.time())
+
+    def agent_called(self, ch: Channel, q: QueueState, m: Member, one: Channel) -> None:
+        pbx = self.pbx
         pbx.emit(
             "AgentCalled",
             "agent",
@@ -366,29 +452,20 @@ class QueueEngine:
         pbx.emit(
             "DialBegin", "call", [*ch.block(), *one.block("Dest"), ("DialString", m.interface)]
         )
-        operator = pbx.operators.get(m.interface) or Operator(
-            m.interface, answer_after=pbx.config.default_ring
-        )
-        phone = pbx.spawn(self.operator_phone(ch, q, m, one, two, operator), name=two.name)
-        return Attempt(m, one, two, phone, time.time())
 
-    async def operator_phone(
-        self, caller: Channel, q: QueueState, m: Member, one: Channel, two: Channel, op: Operator
+    def ring_hooks(
+        self, caller: Channel, q: QueueState, m: Member, one: Channel, two: Channel
     ) -> None:
-        """[agents] on the operator's ``;2``: ring, answer (scripted or by a person), talk."""
+        """What app_queue sees of the operator's ``;2`` running its dial plan: Ringing()
+        rings the member (DialState, member busy), Answer() answers the attempt and waits
+        until the queue has bridged the call."""
         pbx = self.pbx
-        dp = pbx.dialplan
-        exten = two.exten
-        try:
-            dp.app(two, "NoOp", f"Operator {exten} is being called by {two.caller_id}")
-            ring = "60" if op.answer_after is None else _secs(op.answer_after)
-            dp.set(two, "RING", ring)
-            dp.app(two, "Ringing")
+
+        async def ringing() -> None:
             pbx.set_state(one, 5)
             one.exten = q.name
             pbx.newexten(one, "AppQueue", "(Outgoing Line)")
             pbx.set_connected(one, caller.caller_num, caller.caller_name)
-            dp.app(two, "Wait", ring)
             pbx.emit(
                 "DialState",
                 "call",
@@ -397,23 +474,13 @@ class QueueEngine:
             pbx.device_state(m.interface, "INUSE")
             self.member_event("QueueMemberStatus", m)
             self.update_avail(q)
-            if op.manual:
-                await pbx.wait_for_event(two, two.manual_answer, None)
-            elif op.answer_after is None:
-                await pbx.wait(two, None)
-            else:
-                await pbx.wait(two, op.answer_after)
-            dp.app(two, "Answer")
+
+        async def answered() -> None:
             pbx.set_state(one, 6)
             one.answered_event.set()
             await pbx.wait_for_event(two, one.proceed, None)
-            talk = "600" if op.talk is None else _secs(op.talk)
-            dp.app(two, "Wait", talk)
-            await pbx.wait(two, None if op.talk is None else op.talk)
-            dp.hangup_app(two)
-        except ChannelHungUp:
-            pass
-        pbx.finish(two)
+
+        two.on_ringing, two.on_answer = ringing, answered
 
     def ring_no_answer(self, ch: Channel, q: QueueState, a: Attempt) -> None:
         pbx = self.pbx
@@ -439,20 +506,25 @@ class QueueEngine:
         if a.one.redirect_to is not None and not a.one.dead:
             # AMI Redirect (ExtraChannel) took the operator's leg elsewhere (a conference):
             # it lives on; the member is free when the operator's phone hangs up.
-            pbx.dialplan.resume_elsewhere(a.one)
-            pbx.spawn(self.free_after(q, a), name=f"free {a.member.interface}")
+            moved = pbx.dialplan.resume_elsewhere(a.one)
+            # the member is busy until its phone hangs up: the Local ;2, or the PJSIP phone
+            # channel itself, which now runs the dial plan where it was sent
+            phone = a.phone if a.two is not None else moved
+            pbx.spawn(self.free_after(q, a.member, phone), name=f"free {a.member.interface}")
             return
-        if not a.one.dead:
-            if a.two is not None and not a.two.dead:
+        if a.two is None:  # a PJSIP phone: its own channel ends
+            await pbx.phones.drop(a.one, a.phone, cause=16 if a.one.state == 6 else 0)
+        elif not a.one.dead:
+            if not a.two.dead:
                 pbx.peer_hangup(a.two, 16)
             a.one.peer = None
             pbx.finish(a.one, soft=False, cdr=False, device=False)
         await asyncio.shield(a.phone)
         self.member_free(q, a.member)
 
-    async def free_after(self, q: QueueState, a: Attempt) -> None:
-        await asyncio.shield(a.phone)
-        self.member_free(q, a.member)
+    async def free_after(self, q: QueueState, m: Member, phone: asyncio.Task[Any]) -> None:
+        await asyncio.shield(phone)
+        self.member_free(q, m)
 
     def member_free(self, q: QueueState, m: Member) -> None:
         m.busy = False
@@ -475,7 +547,6 @@ class QueueEngine:
         pbx.emit("DialEnd", "call", [*ch.block(), *dest, ("DialStatus", "ANSWER")])
         pbx.device_state(m.interface, "INUSE")
         pbx.emit_channel("MusicOnHoldStop", "call", ch)
-        pbx.set_state(a.two, 6)
         pbx.device_state(m.interface, "INUSE")
         position = self.leave(ch, q, entry)
         del position
@@ -532,10 +603,15 @@ class QueueEngine:
             ("TalkTime", str(talk)),
             ("Reason", reason),
         ]
-        first, second = (ch, one) if caller_left else (one, ch)
-        pbx.bridge_leave(bridge, first)
-        pbx.emit("AgentComplete", "agent", complete)
-        pbx.bridge_leave(bridge, second)
+        if caller_left:
+            # app_queue reports the completion before the caller's BridgeLeave (capture 27;
+            # the Local captures show either order)
+            pbx.emit("AgentComplete", "agent", complete)
+            pbx.bridge_leave(bridge, ch)
+        else:
+            pbx.bridge_leave(bridge, one)
+            pbx.emit("AgentComplete", "agent", complete)
+        pbx.bridge_leave(bridge, one if caller_left else ch)
         pbx.bridge_destroy(bridge)
         q.stats.record_complete(hold, talk, q.config.servicelevel)
         event = "COMPLETECALLER" if caller_left else "COMPLETEAGENT"
@@ -564,6 +640,8 @@ class QueueEngine:
         pbx = self.pbx
         context, exten = target
         m, one = a.member, a.one
+        # Asterisk unholds the transferer first, although nothing was on hold (17, 27)
+        pbx.emit_channel("Unhold", "call", one)
         pbx.emit(
             "BlindTransfer",
             "call",
@@ -572,12 +650,11 @@ class QueueEngine:
                 *one.block("Transferer"),
                 *ch.block("Transferee"),
                 *bridge.block(),
-                ("IsExternal", "No"),
+                ("IsExternal", "Yes"),  # requested over AMI
                 ("Context", context),
                 ("Extension", exten),
             ],
         )
-        pbx.bridge_leave(bridge, ch)
         pbx.emit(
             "AgentComplete",
             "agent",
@@ -593,6 +670,8 @@ class QueueEngine:
             ],
         )
         pbx.bridge_leave(bridge, one)
+        ch.context, ch.exten, ch.priority = context, exten, 1  # already on its way
+        pbx.bridge_leave(bridge, ch)
         pbx.bridge_destroy(bridge)
         q.stats.record_complete(hold, talk, q.config.servicelevel)
         pbx.queue_log.write(
@@ -699,84 +778,6 @@ class QueueEngine:
         if ch.hangup_requested.is_set():
             raise pbx.interrupt(ch)
         return "CONTINUE"
-
-    async def dial_external(self, ch: Channel, number: str, timeout: float) -> None:
-        """Dial(PJSIP/<number>@trunk): an outside party that answers after
-        ``external_answer_after`` seconds and stays until either side hangs up."""
-        pbx = self.pbx
-        far = Channel(
-            f"PJSIP/trunk-{pbx.new_local_suffix()}",
-            pbx.new_uniqueid(),
-            ch.linkedid,
-            "from-trunk",
-            number,
-            "PJSIP/trunk",
-        )
-        far.set_caller(number, "")
-        far.set_connected(ch.caller_num, ch.caller_name)
-        pbx.channels[far.name] = far
-        pbx.emit_channel("Newchannel", "call", far)
-        dest = [*ch.block(), *far.block("Dest")]
-        pbx.emit("DialBegin", "call", [*dest, ("DialString", f"{number}@trunk")])
-        pbx.set_state(far, 5)
-        answer_after = min(timeout, pbx.config.external_answer_after)
-        try:
-            await pbx.wait(ch, answer_after)
-        except ChannelHungUp:
-            pbx.emit("DialEnd", "call", [*ch.block(), *far.block("Dest"), ("DialStatus", "CANCEL")])
-            pbx.finish(far)
-            raise
-        pbx.set_state(far, 6)
-        pbx.emit("DialEnd", "call", [*ch.block(), *far.block("Dest"), ("DialStatus", "ANSWER")])
-        pbx.set_connected(ch, number, "")
-        bridge = pbx.bridge_create()
-        pbx.bridge_enter(bridge, far)
-        pbx.bridge_enter(bridge, ch)
-        ch.cdr_dest_channel = far.name
-        try:
-            await pbx.wait_for_event(ch, far.hangup_requested, None)
-        finally:
-            pbx.bridge_leave(bridge, ch)
-            pbx.bridge_leave(bridge, far)
-            pbx.bridge_destroy(bridge)
-            pbx.finish(far)
-
-    async def dial_operator(self, ch: Channel, interface: str, timeout: float) -> None:
-        """Dial() of an operator outside any queue (transfer targets)."""
-        pbx = self.pbx
-        exten, _, context = interface.partition("/")[2].partition("@")
-        one, two = pbx.local_pair(exten, context, linkedid=ch.linkedid)
-        two.origin = "dial"
-        pbx.newexten(one, "AppDial", "(Outgoing Line)")
-        pbx.set_callerid(one, ch.caller_num, ch.caller_name)
-        pbx.set_callerid(two, ch.caller_num, ch.caller_name)
-        pbx.local_bridge_event(one, two)
-        pbx.emit("DialBegin", "call", [*ch.block(), *one.block("Dest"), ("DialString", interface)])
-        operator = pbx.operators.get(interface) or Operator(interface)
-        member = Member("", interface, operator.name or interface, interface)
-        q = QueueState(QueueConfig(""))
-        phone = pbx.spawn(self.operator_phone(ch, q, member, one, two, operator), name=two.name)
-        attempt = Attempt(member, one, two, phone, time.time())
-        if not await pbx.wait_for_event(ch, one.answered_event, timeout):
-            pbx.emit(
-                "DialEnd", "call", [*ch.block(), *one.block("Dest"), ("DialStatus", "NOANSWER")]
-            )
-            await self.drop_attempt(q, attempt)
-            return
-        pbx.emit("DialEnd", "call", [*ch.block(), *one.block("Dest"), ("DialStatus", "ANSWER")])
-        pbx.set_state(two, 6)
-        bridge = pbx.bridge_create()
-        pbx.bridge_enter(bridge, one)
-        pbx.bridge_enter(bridge, ch)
-        one.proceed.set()
-        pbx.answer_dialer(ch)
-        try:
-            await pbx.wait_for_event(ch, one.hangup_requested, None)
-        finally:
-            pbx.bridge_leave(bridge, ch)
-            pbx.bridge_leave(bridge, one)
-            pbx.bridge_destroy(bridge)
-            await self.drop_attempt(q, attempt)
 
 
 def _secs(value: float) -> str:

@@ -232,6 +232,7 @@ async def wallboard_page(request: web.Request) -> web.StreamResponse:
         "snapshot": filter_snapshot(latest, queues),
         "thresholds": request.app[THRESHOLDS_KEY].to_dict(),
         "queue": request.query.get("queue", ""),
+        "pause_reasons": list(PAUSE_REASONS),  # a supervisor's force pause says why
     }
     return aiohttp_jinja2.render_template(
         "wallboard.html", request, {"title": "Wallboard", "data": data}

@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 
 from contact_center.calls import events as ev
 from contact_center.config import ConfigError, Settings
+from contact_center.routing.operators import presence_of
 
 # Operator states, most specific first: an operator on a call who is also paused is "on_call".
 OFFLINE = "offline"
@@ -181,6 +182,7 @@ class OperatorFigures:
     pause_seconds: float
     wrapup_seconds: float
     current_call: str
+    until: float = 0.0  # when a running wrap-up ends (0: none)
 
     def to_dict(self) -> dict[str, Any]:
         data = _shallow(self)
@@ -225,6 +227,7 @@ class _Waiting:
     since: float
     position: int
     callback: bool = False
+    moved: bool = False  # routing moved it to another queue (overflow): not an abandon
 
 
 @dataclass(slots=True)
@@ -282,6 +285,13 @@ class _OperatorState:
     talk_seconds: float = 0.0
     pause_seconds: float = 0.0
     wrapup_seconds: float = 0.0
+    # The service's own word (routing's OperatorStates, published as OperatorAction with a
+    # state): offline | available | paused | wrapup. Operators it manages take their state
+    # from it; members added by hand in Asterisk are derived from the member events.
+    managed: bool = False
+    presence: str = ""
+    presence_reason: str = ""
+    presence_until: float = 0.0
 
 
 def _from_dict(cls: type[Any], data: Mapping[str, Any]) -> Any:
@@ -442,11 +452,13 @@ class LiveMetrics:
         return [q.members[iface] for q in self.queues.values() if iface in q.members]
 
     def _derive(self, iface: str, op: _OperatorState) -> tuple[str, str]:
-        members = self._memberships(iface)
         if op.call_id:
             return ON_CALL, ""
         if op.wrapup_until:
             return WRAPUP, ""
+        if op.managed:
+            return _managed_state(op)
+        members = self._memberships(iface)
         wrapup_pause = [m for m in members if m.paused and m.reason in self.config.wrapup_reasons]
         if op.ringing and members:
             return RINGING, ""
@@ -560,6 +572,7 @@ class LiveMetrics:
             pause_seconds=round(op.pause_seconds + (running if op.state == PAUSED else 0.0), 3),
             wrapup_seconds=round(op.wrapup_seconds + (running if op.state == WRAPUP else 0.0), 3),
             current_call=op.call_id,
+            until=_wrapup_end(op),
         )
 
     def position_of(self, queue: str, call_id: str = "") -> int:
@@ -579,7 +592,7 @@ class LiveMetrics:
         q = self.queues[name]
         data = {f: getattr(q, f) for f in _QUEUE_SCALARS}
         data["waiting"] = {
-            k: {"since": w.since, "position": w.position, "callback": w.callback}
+            k: {"since": w.since, "position": w.position, "callback": w.callback, "moved": w.moved}
             for k, w in q.waiting.items()
         }
         data["members"] = {
@@ -641,6 +654,23 @@ _QUEUE_SCALARS = tuple(
     if f.name not in {"waiting", "members", "transferred_calls", "hourly"}
 )
 _OPERATOR_SCALARS = tuple(f.name for f in dataclasses.fields(_OperatorState) if f.name != "ringing")
+
+
+def _managed_state(op: _OperatorState) -> tuple[str, str]:
+    """State of an operator the service manages: its published presence, plus ringing."""
+    if op.presence in (OFFLINE, WRAPUP):
+        return op.presence, ""
+    if op.ringing:
+        return RINGING, ""
+    if op.presence == PAUSED:
+        return PAUSED, op.presence_reason
+    return AVAILABLE, ""
+
+
+def _wrapup_end(op: _OperatorState) -> float:
+    if op.state != WRAPUP:
+        return 0.0
+    return op.wrapup_until or (op.presence_until if op.presence == WRAPUP else 0.0)
 
 
 def whole_seconds(seconds: float) -> int:
@@ -722,8 +752,26 @@ def _count_abandon(m: LiveMetrics, queue: str, hold: float, at: float, callback:
 
 def _on_abandoned(m: LiveMetrics, e: ev.CallAbandoned) -> None:
     entry = _remove_waiting(m, e.queue, e.call_id)
-    _count_abandon(m, e.queue, e.hold_seconds, e.at, bool(entry and entry.callback))
+    if entry is not None and entry.moved:
+        # Asterisk reports a redirected caller as abandoned; routing moved it (overflow):
+        # it left this queue without an operator, and is offered in the next one
+        q = m._queue(e.queue)
+        q.max_wait = max(q.max_wait, e.hold_seconds)
+        q.left += 1
+        q.bump(m._bucket(e.at), "left")
+    else:
+        _count_abandon(m, e.queue, e.hold_seconds, e.at, bool(entry and entry.callback))
     m._stop_ringing(e.call_id, e.at)
+
+
+def _on_routing_decided(m: LiveMetrics, e: ev.RoutingDecided) -> None:
+    """A caller waiting in one queue is being moved to ``e.queue`` (overflow of waiting
+    callers); a decision at IVR hand-off finds the caller in no queue and changes nothing."""
+    for name, q in m.queues.items():
+        entry = q.waiting.get(e.call_id)
+        if entry is not None and name != e.queue:
+            entry.moved = True
+            m._dirty_queues.add(name)
 
 
 def _on_left(m: LiveMetrics, e: ev.CallLeftQueue) -> None:
@@ -824,6 +872,19 @@ def _on_operator_state(m: LiveMetrics, e: ev.OperatorState) -> None:
     m._refresh(e.interface, e.at)
 
 
+def _on_operator_action(m: LiveMetrics, e: ev.OperatorAction) -> None:
+    """The service's word on an operator's state (routing's OperatorStates)."""
+    found = presence_of(e)
+    if found is None:
+        return
+    iface, state, reason, until = found
+    name = e.detail.get("name")
+    op = m._operator(iface, name if isinstance(name, str) else "")
+    op.managed = True
+    op.presence, op.presence_reason, op.presence_until = state, reason, until
+    m._refresh(iface, e.at)
+
+
 def _on_snapshot(m: LiveMetrics, e: ev.QueueSnapshot) -> None:
     """Replace the live part of one queue with what Asterisk reports (QueueStatus)."""
     q = m._queue(e.queue)
@@ -864,10 +925,12 @@ _HANDLERS: dict[type[ev.DomainEvent], Any] = {
     ev.CallAbandoned: _on_abandoned,
     ev.CallLeftQueue: _on_left,
     ev.CallbackRequested: _on_callback,
+    ev.RoutingDecided: _on_routing_decided,
     ev.AgentCompleted: _on_agent_completed,
     ev.OperatorLeft: _on_operator_left,
     ev.CallTransferred: _on_transferred,
     ev.CallEnded: _on_ended,
     ev.OperatorState: _on_operator_state,
+    ev.OperatorAction: _on_operator_action,
     ev.QueueSnapshot: _on_snapshot,
 }

@@ -60,6 +60,9 @@ class Customer(Base):
     email: Mapped[str] = mapped_column(String(200), default="")
     address: Mapped[str] = mapped_column(String(400), default="")
     notes: Mapped[str] = mapped_column(Text, default="")
+    # Who the customer is: the id in the company's own system (the CRM, billing), else the
+    # account number. Never the phone number: one number may serve several customers.
+    external_id: Mapped[str | None] = mapped_column(String(80), unique=True, nullable=True)
     account_number: Mapped[str | None] = mapped_column(String(40), unique=True, nullable=True)
     pin_hash: Mapped[str | None] = mapped_column(String(200), nullable=True)
     balance: Mapped[Decimal | None] = mapped_column(Money, nullable=True)
@@ -89,6 +92,7 @@ class CustomerPhone(Base):
     # prefix range for the lookup fallback, whatever N is configured.
     suffix: Mapped[str] = mapped_column(String(16), index=True)
     raw: Mapped[str] = mapped_column(String(64), default="")
+    # The number's type: mobile | work | home | fax | other, or "" when not given.
     label: Mapped[str] = mapped_column(String(40), default="")
 
     customer: Mapped[Customer] = relationship(back_populates="phones")
@@ -121,6 +125,8 @@ class Payment(Base):
     amount: Mapped[Decimal] = mapped_column(Money)
     currency: Mapped[str] = mapped_column(String(3), default="")
     paid_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # The payment's id in the billing system: an import given it updates instead of adding.
+    external_id: Mapped[str | None] = mapped_column(String(80), unique=True, nullable=True)
 
 
 class Case(Base):
@@ -280,7 +286,15 @@ class Callback(Base):
     requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    call_linkedid: Mapped[str] = mapped_column(String(64), default="")
+    call_linkedid: Mapped[str] = mapped_column(String(64), default="")  # the requesting call
+    # added by callbacks: who asked, who calls back, the attempt under way and what happened
+    requested_by: Mapped[str] = mapped_column(String(80), default="")  # ivr | queue | a login
+    assigned_login: Mapped[str] = mapped_column(String(80), default="", index=True)
+    operator_login: Mapped[str] = mapped_column(String(80), default="")  # of the last attempt
+    attempt_linkedid: Mapped[str] = mapped_column(String(64), default="", index=True)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    last_outcome: Mapped[str] = mapped_column(String(40), default="")
+    log: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # {"attempts": [...]}
 
 
 class AuditLog(Base):

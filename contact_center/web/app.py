@@ -72,7 +72,6 @@ from contact_center.web.auth import (
     UNSAFE_METHODS,
     USER_KEY,
     CurrentUser,
-    LoginRateLimiter,
     Role,
     public,
     require_role,
@@ -81,13 +80,24 @@ from contact_center.web.keys import (  # re-exported: older plugins import them 
     BUS_KEY,
     DEPS_KEY,
     HUB_KEY,
+    PASSWORD_POOL_KEY,
     RATE_LIMIT_KEY,
     SESSIONS_KEY,
     SETTINGS_KEY,
     TEMPLATE_LOADER_KEY,
+    TRUSTED_PROXIES_KEY,
     Deps,
     allowed_origins,
     redirect,
+)
+from contact_center.web.signin import (
+    LoginThrottle,
+    PasswordPool,
+    SignInUnavailable,
+    client_address,
+    parse_networks,
+    policy_from,
+    throttle_storage,
 )
 from contact_center.web.ws import Connection, PopHub, origin_allowed, parse_last_id, serve_socket
 
@@ -216,8 +226,17 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 def _safe_next(raw: str | None) -> str:
-    # Only local paths: an open redirect after sign-in is a phishing aid.
-    if raw and raw.startswith("/") and not raw.startswith("//") and "\\" not in raw:
+    # Only local paths: an open redirect after sign-in is a phishing aid. No whitespace or
+    # control character either: a TAB is dropped by browsers ("/\t/evil" becomes "//evil"),
+    # and CR/LF cannot go into a header at all.
+    if (
+        raw
+        and raw.startswith("/")
+        and not raw.startswith("//")
+        and "\\" not in raw
+        and len(raw) <= 2000
+        and not any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in raw)
+    ):
         return raw
     return "/"
 
@@ -254,20 +273,22 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     if not expected or not auth.csrf_ok(expected, str(form.get(CSRF_FIELD, ""))):
         raise web.HTTPForbidden(text="missing or wrong CSRF token, reload the sign-in page")
-    limiter = request.app[RATE_LIMIT_KEY]
-    keys = (f"login:{login.lower()}", f"ip:{request.remote or ''}")
-    if limiter.blocked(*keys):
-        error = "Too many failed attempts, try again later."
-        return _render_login(request, error=error, status=429)
+    target = _safe_next(str(form.get("next", "")) or None)  # checked before any session
+    throttle = request.app[RATE_LIMIT_KEY]
+    address = client_address(request, request.app[TRUSTED_PROXIES_KEY])
     sessions = request.app[SESSIONS_KEY]
-    async with sessions() as db:
-        user = await auth.authenticate(db, login, password)
-    if user is None:
-        limiter.failed(*keys)
-        return _render_login(request, error="Wrong login or password.", status=401)
-    limiter.succeeded(*keys)
-    new = await auth.open_session(sessions, user, request.remote or "")
-    response = redirect(_safe_next(str(form.get("next", "")) or None))
+    try:
+        if await throttle.blocked(login, address):
+            error = "Too many failed attempts, try again later."
+            return _render_login(request, error=error, status=429)
+        user = await auth.authenticate(sessions, login, password, request.app[PASSWORD_POOL_KEY])
+        if user is None:
+            await throttle.failed(login, address)
+            return _render_login(request, error="Wrong login or password.", status=401)
+    except SignInUnavailable as exc:
+        return _render_login(request, error=str(exc), status=503)
+    new = await auth.open_session(sessions, user, address)
+    response = redirect(target)
     secure = request.app[SETTINGS_KEY].web.secure_cookies
     auth.set_session_cookie(response, new.token, secure=secure)
     response.del_cookie(LOGIN_CSRF_COOKIE, path="/login")
@@ -333,6 +354,16 @@ async def _run_hub(app: web.Application) -> AsyncIterator[None]:
         await task
 
 
+async def _sign_in_guard(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS_KEY]
+    pool = PasswordPool(settings.web.password_workers, settings.web.password_queue)
+    app[PASSWORD_POOL_KEY] = pool
+    throttle = LoginThrottle(throttle_storage(settings), policy_from(settings))
+    app[RATE_LIMIT_KEY] = throttle
+    yield
+    pool.close()
+
+
 async def _close_sockets(app: web.Application) -> None:
     app[HUB_KEY].close_all()
 
@@ -354,7 +385,7 @@ def create_app(
     app[SESSIONS_KEY] = deps.sessions
     app[BUS_KEY] = deps.bus
     app[HUB_KEY] = PopHub(deps.bus)
-    app[RATE_LIMIT_KEY] = LoginRateLimiter()
+    app[TRUSTED_PROXIES_KEY] = parse_networks(deps.settings.web.trusted_proxies)
     for key, value in (extras or {}).items():
         app[key] = value
     _setup_templates(app)
@@ -365,6 +396,7 @@ def create_app(
     app.router.add_get("/", index, name="index")
     app.router.add_get("/ws", websocket, name="ws")
     app.router.add_static("/static", HERE / "static", name="static")
+    app.cleanup_ctx.append(_sign_in_guard)
     app.cleanup_ctx.append(_run_hub)
     app.on_shutdown.append(_close_sockets)
     from contact_center.web import admin as admin_plugin

@@ -1,4 +1,4 @@
-"""Sign-in, sessions, CSRF, login rate limit and role checks (default deny).
+"""Sign-in, sessions, CSRF and role checks (default deny); lockout: :mod:`.signin`.
 
 * Passwords are argon2id hashes (argon2-cffi).
 * A session is a random token in an ``HttpOnly``, ``SameSite=Lax`` cookie (``Secure`` when
@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import time
-from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, timedelta
@@ -32,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from contact_center.store.db import utcnow
 from contact_center.store.models import User, WebSession
+from contact_center.web.signin import PasswordPool
 
 SESSION_COOKIE = "cc_session"
 LOGIN_CSRF_COOKIE = "cc_login_csrf"
@@ -179,13 +178,19 @@ def _as_current(user: User, session_id: str, csrf: str) -> CurrentUser:
     )
 
 
-async def authenticate(db: AsyncSession, login: str, password: str) -> User | None:
-    """The active user with this login and password, else None (constant-ish time)."""
-    user = (await db.execute(select(User).where(User.login == login))).scalar_one_or_none()
+async def authenticate(
+    sessions: async_sessionmaker[AsyncSession], login: str, password: str, pool: PasswordPool
+) -> User | None:
+    """The active user with this login and password, else None (constant-ish time).
+
+    The argon2 check runs in ``pool``, off the event loop, and after the database
+    connection is given back: a burst of sign-ins must not hold the connection pool."""
+    async with sessions() as db:
+        user = (await db.execute(select(User).where(User.login == login))).scalar_one_or_none()
     if user is None or not user.active:
-        verify_password(_DUMMY_HASH, password)
+        await pool.run(verify_password, _DUMMY_HASH, password)
         return None
-    return user if verify_password(user.password_hash, password) else None
+    return user if await pool.run(verify_password, user.password_hash, password) else None
 
 
 async def open_session(
@@ -240,6 +245,24 @@ async def revoke_session(sessions: async_sessionmaker[AsyncSession], session_id:
         )
 
 
+async def end_user_sessions(sessions: async_sessionmaker[AsyncSession], user_id: int) -> list[str]:
+    """Revoke every live session of a user (password changed, user disabled, admin's
+    sign-out); returns their ids, for closing their websockets."""
+    async with sessions.begin() as db:
+        ids = list(
+            await db.scalars(
+                select(WebSession.id).where(
+                    WebSession.user_id == user_id, WebSession.revoked_at.is_(None)
+                )
+            )
+        )
+        if ids:
+            await db.execute(
+                update(WebSession).where(WebSession.id.in_(ids)).values(revoked_at=utcnow())
+            )
+    return ids
+
+
 def set_session_cookie(response: web.StreamResponse, token: str, *, secure: bool) -> None:
     response.set_cookie(
         SESSION_COOKIE,
@@ -265,40 +288,3 @@ async def csrf_from_request(request: web.Request) -> str | None:
         value = form.get(CSRF_FIELD)
         return value if isinstance(value, str) else None
     return None
-
-
-# --- login rate limit ------------------------------------------------------------------------
-
-
-class LoginRateLimiter:
-    """At most ``max_failures`` failed sign-ins per login and per client address per window.
-
-    Kept in memory per instance: behind a load balancer each instance limits on its own,
-    which still caps guessing at a small multiple of the limit.
-    """
-
-    def __init__(self, max_failures: int = 5, window_seconds: float = 300.0) -> None:
-        self.max_failures = max_failures
-        self.window = window_seconds
-        self._failures: dict[str, deque[float]] = {}
-
-    def _recent(self, key: str, now: float) -> deque[float]:
-        q = self._failures.setdefault(key, deque())
-        while q and q[0] <= now - self.window:
-            q.popleft()
-        return q
-
-    def blocked(self, *keys: str) -> bool:
-        now = time.monotonic()
-        return any(len(self._recent(k, now)) >= self.max_failures for k in keys)
-
-    def failed(self, *keys: str) -> None:
-        now = time.monotonic()
-        for k in keys:
-            self._recent(k, now).append(now)
-        if len(self._failures) > 100_000:  # to bound memory under a spray of logins
-            self._failures.clear()
-
-    def succeeded(self, *keys: str) -> None:
-        for k in keys:
-            self._failures.pop(k, None)

@@ -1,7 +1,11 @@
-"""``contact-center users add|list|passwd`` — manage who may sign in.
+"""``contact-center users add|list|passwd|disable|enable|signout`` — manage who may sign in.
 
     contact-center users add LOGIN --role operator [--password-stdin] \\
         [--interface PJSIP/101] [--queues support,sales] [--name "Operator 101"]
+
+A new password, ``disable`` and ``signout`` end every session of the user at once (their
+websockets close at their next message, within a minute otherwise; at once on every web
+instance when the bus is Redis).
 """
 
 from __future__ import annotations
@@ -9,17 +13,26 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import logging
+import re
 import sys
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from contact_center.config import load_settings
+from contact_center.bus.base import POPS, BusError, create_bus
+from contact_center.config import Settings, load_settings
+from contact_center.routing.targets import INTERFACE
 from contact_center.store.db import create_engine, session_factory, utcnow
 from contact_center.store.models import User
-from contact_center.web.auth import Role, hash_password
+from contact_center.web.auth import Role, end_user_sessions, hash_password
+
+log = logging.getLogger(__name__)
 
 MIN_PASSWORD = 8
+# A login is shown in pages, logs and audit rows: letters, digits and . _ @ - only.
+LOGIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,79}")
 
 
 class UserCommandError(Exception):
@@ -36,9 +49,15 @@ def add_arguments_cmd_users(parser: argparse.ArgumentParser) -> None:
     add.add_argument("--queues", default="", help="comma-separated queue names")
     add.add_argument("--name", default="", help="display name")
     sub.add_parser("list", help="list users")
-    passwd = sub.add_parser("passwd", help="set a user's password")
+    passwd = sub.add_parser("passwd", help="set a user's password (ends their sessions)")
     passwd.add_argument("login")
     passwd.add_argument("--password-stdin", action="store_true")
+    for name, help_text in (
+        ("disable", "stop a user signing in and end their sessions"),
+        ("enable", "let a disabled user sign in again"),
+        ("signout", "end every session of a user"),
+    ):
+        sub.add_parser(name, help=help_text).add_argument("login")
 
 
 def read_password(from_stdin: bool) -> str:
@@ -58,6 +77,22 @@ def parse_queues(raw: str) -> dict[str, int]:
     return {name.strip(): 0 for name in raw.split(",") if name.strip()}
 
 
+def check_login(login: str) -> str:
+    if not LOGIN.fullmatch(login):
+        raise UserCommandError(
+            f"login {login[:40]!r} refused: letters, digits and . _ @ - only, up to 80"
+        )
+    return login
+
+
+def check_interface(interface: str) -> str:
+    if interface and not INTERFACE.fullmatch(interface):
+        raise UserCommandError(
+            f"interface {interface[:40]!r} refused: expected e.g. PJSIP/101 (no spaces)"
+        )
+    return interface
+
+
 async def add_user(
     url: str,
     login: str,
@@ -71,6 +106,8 @@ async def add_user(
     """Create a user; returns its id. Raises UserCommandError if the login exists."""
     if role not in Role.__members__.values():
         raise UserCommandError(f"unknown role {role!r}")
+    check_login(login)
+    check_interface(interface)
     engine = create_engine(url)
     try:
         async with session_factory(engine).begin() as db:
@@ -103,16 +140,63 @@ async def list_users(url: str) -> list[User]:
         await engine.dispose()
 
 
-async def set_password(url: str, login: str, password: str) -> None:
+async def _user(db: AsyncSession, login: str) -> User:
+    user = (await db.execute(select(User).where(User.login == login))).scalar_one_or_none()
+    if user is None:
+        raise UserCommandError(f"no user {login!r}")
+    return user
+
+
+async def set_password(url: str, login: str, password: str) -> list[str]:
+    """A new password; every session of the user ends (returns their ids)."""
     engine = create_engine(url)
     try:
-        async with session_factory(engine).begin() as db:
-            user = (await db.execute(select(User).where(User.login == login))).scalar_one_or_none()
-            if user is None:
-                raise UserCommandError(f"no user {login!r}")
+        sessions = session_factory(engine)
+        async with sessions.begin() as db:
+            user = await _user(db, login)
             user.password_hash = hash_password(password)
+        return await end_user_sessions(sessions, user.id)
     finally:
         await engine.dispose()
+
+
+async def set_active(url: str, login: str, active: bool) -> list[str]:
+    """Enable or disable a user; disabling ends every session (returns their ids)."""
+    engine = create_engine(url)
+    try:
+        sessions = session_factory(engine)
+        async with sessions.begin() as db:
+            user = await _user(db, login)
+            user.active = active
+        return [] if active else await end_user_sessions(sessions, user.id)
+    finally:
+        await engine.dispose()
+
+
+async def sign_out(url: str, login: str) -> list[str]:
+    engine = create_engine(url)
+    try:
+        sessions = session_factory(engine)
+        async with sessions() as db:
+            user = await _user(db, login)
+        return await end_user_sessions(sessions, user.id)
+    finally:
+        await engine.dispose()
+
+
+async def announce_signouts(settings: Settings, session_ids: list[str]) -> None:
+    """Tell the web instances to close these sessions' websockets now (Redis bus only: an
+    in-process bus lives in the service, not here; its sockets re-check within a minute)."""
+    if not session_ids or settings.bus.backend != "redis":
+        return
+    bus = create_bus(settings.bus)
+    try:
+        for session_id in session_ids:
+            await bus.publish(POPS, {"type": "signout", "session": session_id})
+    except BusError as exc:
+        log.warning("sign-outs not broadcast (websockets re-check within a minute): %s", exc)
+    finally:
+        await bus.close()
 
 
 def cmd_users(args: argparse.Namespace) -> int:
@@ -139,8 +223,20 @@ def cmd_users(args: argparse.Namespace) -> int:
                 queues = ",".join(user.queues)
                 print(f"{user.login}\t{user.role}\t{user.interface}\t{queues}{state}")
         elif args.users_command == "passwd":
-            asyncio.run(set_password(url, args.login, read_password(args.password_stdin)))
-            print(f"password of {args.login} changed")
+            password = read_password(args.password_stdin)
+            ended = asyncio.run(set_password(url, args.login, password))
+            asyncio.run(announce_signouts(settings, ended))
+            print(f"password of {args.login} changed; {len(ended)} session(s) ended")
+        elif args.users_command in ("disable", "enable"):
+            active = args.users_command == "enable"
+            ended = asyncio.run(set_active(url, args.login, active))
+            asyncio.run(announce_signouts(settings, ended))
+            state = "enabled" if active else f"disabled; {len(ended)} session(s) ended"
+            print(f"{args.login} {state}")
+        elif args.users_command == "signout":
+            ended = asyncio.run(sign_out(url, args.login))
+            asyncio.run(announce_signouts(settings, ended))
+            print(f"{len(ended)} session(s) of {args.login} ended")
     except UserCommandError as exc:
         print(f"users: {exc}", file=sys.stderr)
         return 1

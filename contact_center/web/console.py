@@ -42,16 +42,17 @@ from sqlalchemy import select
 from contact_center.bus.base import EVENTS, BusError, InvalidStreamId, parse_id
 from contact_center.calls import events as ev
 from contact_center.customers.phones import normalize_number, phone_suffix
+from contact_center.history.access import calls_clause, load_principal
 from contact_center.recording.policy import PAUSE_ACTION, RESUME_ACTION
 from contact_center.routing.operators import PAUSE_REASONS
 from contact_center.routing.targets import InvalidTarget, Target, parse_target
+from contact_center.stats.http import HUB_KEY as WALLBOARD_HUB_KEY
 from contact_center.store.db import from_epoch, utcnow
 from contact_center.store.models import (
     Call,
     Customer,
     CustomerPhone,
     InteractionEvent,
-    OperatorSession,
 )
 from contact_center.web.auth import Role, current_user, require_role
 from contact_center.web.keys import BUS_KEY, HUB_KEY, SESSIONS_KEY, SETTINGS_KEY
@@ -63,6 +64,7 @@ DONE_ACTIONS: dict[str, tuple[str, ...]] = {
     "available": ("sign_in", "resume"),
     "pause": ("pause",),
     "offline": ("sign_out",),
+    "end_wrapup": ("wrapup_end",),
     "blind_transfer": ("blind_transfer",),
     "attended_transfer": ("attended_transfer",),
     "conference": ("conference",),
@@ -115,28 +117,30 @@ def optional_id(fields: dict[str, str], name: str) -> int | None:
 
 
 async def ensure_own_call(request: web.Request, server: str, call_id: str) -> None:
-    """Operators act only on calls that rang for them; supervisors and admins on any call.
+    """Operators act only on calls that rang for them; supervisors on calls of their queues
+    (:mod:`contact_center.history.access`); admins on any call.
 
     Known from this instance's recent pops, else from the call record (its operator
-    interface), which the history writer keeps — so a web restart does not lock them out.
+    interface and queue), which the history writer keeps — so a web restart does not lock
+    them out.
     """
     user = current_user(request)
-    if user.has_role(Role.SUPERVISOR):
+    if user.role == Role.ADMIN:
         return
-    if request.app[HUB_KEY].was_popped(user.login, server, call_id):
+    if user.role == Role.OPERATOR and request.app[HUB_KEY].was_popped(user.login, server, call_id):
         return
-    if user.interface:
-        async with request.app[SESSIONS_KEY]() as db:
-            found = await db.execute(
-                select(Call.id).where(
-                    Call.server == server,
-                    Call.linkedid == call_id,
-                    Call.operator_interface == user.interface,
-                )
+    async with request.app[SESSIONS_KEY]() as db:
+        principal = await load_principal(
+            db, user_id=user.id, login=user.login, role=user.role, interface=user.interface
+        )
+        found = await db.execute(
+            select(Call.id).where(
+                Call.server == server, Call.linkedid == call_id, calls_clause(principal)
             )
-            if found.first() is not None:
-                return
-    raise web.HTTPForbidden(text="this call was not offered to you")
+        )
+        if found.first() is not None:
+            return
+    raise web.HTTPForbidden(text="this call was not offered to you or to your queues")
 
 
 async def publish_event(request: web.Request, event: ev.DomainEvent) -> str:
@@ -146,23 +150,49 @@ async def publish_event(request: web.Request, event: ev.DomainEvent) -> str:
 # --- page --------------------------------------------------------------------------------------
 
 
+def operator_state(request: web.Request) -> dict[str, Any]:
+    """The signed-in operator's state as the wallboard and ``/api/stats/live`` show it: the
+    one snapshot the statistics publish (the connector decides the state, the statistics
+    add calls to it), so the three never disagree."""
+    user = current_user(request)
+    hub = request.app.get(WALLBOARD_HUB_KEY)
+    snapshot = hub.latest if hub is not None else None
+    entry = (
+        ((snapshot or {}).get("operators") or {}).get(user.interface) if user.interface else None
+    )
+    if not entry:
+        return {"state": "offline", "reason": "", "since": 0.0, "until": 0.0, "queues": []}
+    return {
+        "state": str(entry.get("state", "offline")),
+        "reason": str(entry.get("reason", "")),
+        "since": float(entry.get("since") or 0.0),
+        "until": float(entry.get("until") or 0.0),
+        "queues": list(entry.get("queues") or []),
+        "current_call": str(entry.get("current_call", "")),
+        "at": float((snapshot or {}).get("at") or 0.0),
+    }
+
+
 @require_role(Role.OPERATOR, Role.SUPERVISOR)
 @aiohttp_jinja2.template("console.html")
 async def console_page(request: web.Request) -> dict[str, Any]:
-    user = current_user(request)
-    async with request.app[SESSIONS_KEY]() as db:
-        row = (
-            await db.execute(select(OperatorSession).where(OperatorSession.user_id == user.id))
-        ).scalar_one_or_none()
     from contact_center.demo import PBX_KEY  # here: demo pulls in the whole service
 
+    state = operator_state(request)
     return {
         "title": "Console",
-        "state": row.state if row else "offline",
-        "reason": row.reason if row else "",
+        "state": state["state"],
+        "reason": state["reason"],
+        "until": state["until"],
         "pause_reasons": PAUSE_REASONS,
         "demo_phone": PBX_KEY in request.app,
     }
+
+
+@require_role(Role.OPERATOR, Role.SUPERVISOR)
+async def get_state(request: web.Request) -> web.Response:
+    """``GET /api/operator/state``: your state now (the page polls it)."""
+    return web.json_response(operator_state(request))
 
 
 # --- commands for the connector ----------------------------------------------------------------
@@ -256,8 +286,9 @@ async def command_result(request: web.Request) -> web.Response:
 
 @require_role(Role.OPERATOR, Role.SUPERVISOR)
 async def set_state(request: web.Request) -> web.Response:
-    """Available (signs in), paused with a reason, or offline (signs out) — via the connector."""
-    user = current_user(request)
+    """Available (signs in), paused with a reason, or offline (signs out) — via the connector,
+    which keeps the intent and makes Asterisk match it; the page then shows the state the
+    statistics publish (``GET /api/operator/state``), not what was asked."""
     fields = await form_fields(request)
     state = fields.get("state", "")
     if state not in STATES:
@@ -265,18 +296,16 @@ async def set_state(request: web.Request) -> web.Response:
     reason = fields.get("reason", "").strip() if state == "paused" else ""
     if state == "paused" and reason not in PAUSE_REASONS:
         raise BadInput(f"reason must be one of {', '.join(PAUSE_REASONS)}")
-    async with request.app[SESSIONS_KEY].begin() as db:
-        row = (
-            await db.execute(select(OperatorSession).where(OperatorSession.user_id == user.id))
-        ).scalar_one_or_none()
-        if row is None:
-            db.add(OperatorSession(user_id=user.id, state=state, reason=reason, since=utcnow()))
-        else:
-            row.state, row.reason, row.since = state, reason, utcnow()
     sent = await publish_command(
         request, COMMAND_FOR_STATE[state], args={"reason": reason} if reason else {}
     )
-    return web.json_response({"state": state, "reason": reason, **sent})
+    return web.json_response({"requested": state, "reason": reason, **sent})
+
+
+@require_role(Role.OPERATOR, Role.SUPERVISOR)
+async def end_wrapup(request: web.Request) -> web.Response:
+    """Done with the after-call work before the wrap-up timer ran out."""
+    return web.json_response(await publish_command(request, "end_wrapup"))
 
 
 # --- call control --------------------------------------------------------------------------------
@@ -308,6 +337,8 @@ async def _call_command(
 
 @require_role(Role.OPERATOR, Role.SUPERVISOR)
 async def transfer(request: web.Request) -> web.Response:
+    # Whose call first: input errors must not answer for calls the user may not touch.
+    await ensure_own_call(request, request.match_info["server"], request.match_info["call_id"])
     fields = await form_fields(request)
     mode = fields.get("mode", "blind")
     if mode not in TRANSFER_MODES:
@@ -400,8 +431,11 @@ async def wrapup(request: web.Request) -> web.Response:
     disposition = text_field(fields, "disposition", 80, required=True)
     notes = text_field(fields, "notes", MAX_NOTES)
     customer_id = optional_id(fields, "customer_id")
-    if customer_id is not None and not await _customer_exists(request, customer_id):
-        raise BadInput("no such customer")  # else the history row's foreign key fails: 500
+    if customer_id is not None and not await _customer_of_call(
+        request, server, call_id, customer_id
+    ):
+        # Not this call's caller: a wrap-up must not land in anyone else's history.
+        raise BadInput("no such customer on this call")
     now = time.time()
     event = ev.OperatorAction(
         server=server,
@@ -453,6 +487,34 @@ async def _customer_exists(request: web.Request, customer_id: int) -> bool:
     async with request.app[SESSIONS_KEY]() as db:
         found = await db.execute(select(Customer.id).where(Customer.id == customer_id))
         return found.scalar_one_or_none() is not None
+
+
+async def _customer_of_call(
+    request: web.Request, server: str, call_id: str, customer_id: int
+) -> bool:
+    """Is this the customer of the call: shown on this operator's pop of it, or so recorded
+    in the history (the call's record, or identified on it by the IVR or an operator)?"""
+    user = current_user(request)
+    if customer_id in request.app[HUB_KEY].popped_customers(user.login, server, call_id):
+        return await _customer_exists(request, customer_id)
+    async with request.app[SESSIONS_KEY]() as db:
+        on_call = await db.execute(
+            select(Call.id).where(
+                Call.server == server, Call.linkedid == call_id, Call.customer_id == customer_id
+            )
+        )
+        if on_call.first() is not None:
+            return True
+        in_history = await db.execute(
+            select(InteractionEvent.id)
+            .where(
+                InteractionEvent.server == server,
+                InteractionEvent.call_linkedid == call_id,
+                InteractionEvent.customer_id == customer_id,
+            )
+            .limit(1)
+        )
+        return in_history.first() is not None
 
 
 async def _identify(request: web.Request, server: str, call_id: str, customer_id: int) -> None:
@@ -516,6 +578,8 @@ async def create_customer(request: web.Request) -> web.Response:
 def setup(app: web.Application) -> None:
     app.router.add_get("/console", console_page, name="console")
     app.router.add_post("/api/operator/state", set_state, name="operator_state")
+    app.router.add_get("/api/operator/state", get_state, name="operator_state_get")
+    app.router.add_post("/api/operator/wrapup/end", end_wrapup, name="operator_wrapup_end")
     app.router.add_post("/api/calls/{server}/{call_id}/wrapup", wrapup, name="call_wrapup")
     app.router.add_post("/api/calls/{server}/{call_id}/identify", identify, name="call_identify")
     app.router.add_post("/api/customers", create_customer, name="customer_create")

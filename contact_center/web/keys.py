@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from contact_center.bus.base import Bus
 from contact_center.config import Settings
-from contact_center.web.auth import LoginRateLimiter
+from contact_center.web.signin import LoginThrottle, Network, PasswordPool
 from contact_center.web.ws import PopHub
 
 
@@ -33,7 +33,9 @@ SETTINGS_KEY = web.AppKey("cc_settings", Settings)
 SESSIONS_KEY = web.AppKey("cc_sessions", async_sessionmaker[AsyncSession])
 BUS_KEY = web.AppKey("cc_bus", Bus)  # type: ignore[type-abstract]
 HUB_KEY = web.AppKey("cc_hub", PopHub)
-RATE_LIMIT_KEY = web.AppKey("cc_login_rate_limit", LoginRateLimiter)
+RATE_LIMIT_KEY = web.AppKey("cc_login_throttle", LoginThrottle)
+PASSWORD_POOL_KEY = web.AppKey("cc_password_pool", PasswordPool)
+TRUSTED_PROXIES_KEY = web.AppKey("cc_trusted_proxies", tuple[Network, ...])
 TEMPLATE_LOADER_KEY = web.AppKey("cc_template_loader", jinja2.ChoiceLoader)
 
 

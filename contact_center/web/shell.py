@@ -37,6 +37,7 @@ class NavItem:
 NAV: tuple[NavItem, ...] = (
     NavItem("console", "Console", "/console"),
     NavItem("customers", "Customers", "/customers"),
+    NavItem("callbacks", "Callbacks", "/callbacks"),
     NavItem("wallboard", "Wallboard", "/wallboard"),
     NavItem("stats_reports", "Reports", "/reports"),
     NavItem("qa.search", "Recordings", "/qa/recordings"),

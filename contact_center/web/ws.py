@@ -156,7 +156,7 @@ class PopHub:
         # Pops of calls still ringing/talking, per operator: the snapshot for a fresh tab.
         self._active: dict[str, OrderedDict[str, tuple[str, str]]] = {}
         # Calls each operator was popped, ended or not: an operator may act on these only.
-        self._recent: dict[str, OrderedDict[str, None]] = {}
+        self._recent: dict[str, OrderedDict[str, frozenset[int]]] = {}
         self.cursor = "0-0"
         self.started = asyncio.Event()
 
@@ -277,14 +277,22 @@ class PopHub:
         while len(active) > ACTIVE_POPS_PER_OPERATOR:
             active.popitem(last=False)
         recent = self._recent.setdefault(login, OrderedDict())
-        recent.pop(call, None)
-        recent[call] = None
+        # The customers this call was shown as: a wrap-up may name only one of them.
+        shown = set(recent.pop(call, None) or ())
+        ids = [message.get("customer_id"), *(message.get("customer_ids") or ())]
+        shown.update(i for i in ids if isinstance(i, int) and not isinstance(i, bool))
+        recent[call] = frozenset(shown)
         while len(recent) > RECENT_CALLS_PER_OPERATOR:
             recent.popitem(last=False)
 
     def was_popped(self, login: str, server: str, call_id: str) -> bool:
         """Whether this instance pushed a pop of that call to ``login`` lately (since start)."""
         return f"{server}/{call_id}" in self._recent.get(login, {})
+
+    def popped_customers(self, login: str, server: str, call_id: str) -> frozenset[int]:
+        """The customers the pops of that call showed ``login`` (matched or identified)."""
+        recent = self._recent.get(login)
+        return (recent.get(f"{server}/{call_id}") if recent else None) or frozenset()
 
     async def run(self) -> None:
         """Follow the stream forever (a task owned by the app's cleanup context)."""

@@ -15,6 +15,15 @@ class InvalidTarget(WebhookError, ValueError):
         self.reason = reason
 
 
+class TargetRefused(WebhookError, OSError):
+    """A connection to this address is not allowed (an OSError, so the HTTP client reports
+    it as a failed connection and opens no socket)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"webhook target refused: {reason}")
+        self.reason = reason
+
+
 class UnknownEventKind(WebhookError, ValueError):
     def __init__(self, kind: str, known: tuple[str, ...]) -> None:
         super().__init__(

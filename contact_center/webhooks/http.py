@@ -19,11 +19,11 @@ from aiohttp import web
 
 from contact_center.store.db import utcnow
 from contact_center.web.auth import Role, require_role
-from contact_center.web.keys import SESSIONS_KEY, add_template_dir, redirect
+from contact_center.web.keys import SESSIONS_KEY, SETTINGS_KEY, add_template_dir, redirect
 from contact_center.webhooks.dispatcher import WebhookDispatcher
 from contact_center.webhooks.errors import NotFound, WebhookError
 from contact_center.webhooks.repository import DEAD, STATUSES, CreatedWebhook, WebhookStore
-from contact_center.webhooks.targets import WEBHOOK_KINDS
+from contact_center.webhooks.targets import WEBHOOK_KINDS, TargetPolicy, parse_networks
 
 HERE = Path(__file__).parent
 DISPATCHER_KEY = web.AppKey("cc_webhook_dispatcher", WebhookDispatcher)
@@ -31,6 +31,15 @@ DISPATCHER_KEY = web.AppKey("cc_webhook_dispatcher", WebhookDispatcher)
 
 def _store(request: web.Request) -> WebhookStore:
     return WebhookStore(request.app[SESSIONS_KEY])
+
+
+async def _add(
+    request: web.Request, url: str, kinds: list[str], description: str
+) -> CreatedWebhook:
+    """Add a subscription whose URL resolves only to allowed addresses (WebhookError if not)."""
+    allow = parse_networks(request.app[SETTINGS_KEY].webhooks.allow_networks)
+    checked = await TargetPolicy(allow).check_url(url)
+    return await _store(request).add(checked, kinds, description=description, now=utcnow())
 
 
 MAX_ID = 2**63 - 1  # the database's BIGINT: a larger id would fail the query (500)
@@ -91,11 +100,8 @@ async def webhooks_add_form(request: web.Request) -> web.Response:
     form = await request.post()
     kinds = [str(k) for k in form.getall("kinds", [])]
     try:
-        created = await _store(request).add(
-            str(form.get("url", "")),
-            kinds,
-            description=str(form.get("description", "")),
-            now=utcnow(),
+        created = await _add(
+            request, str(form.get("url", "")), kinds, str(form.get("description", ""))
         )
     except WebhookError as exc:
         return await _page(request, error=str(exc), status=400)
@@ -136,11 +142,11 @@ async def api_add(request: web.Request) -> web.Response:
     if not isinstance(body, dict) or not isinstance(body.get("kinds", []), list):
         raise web.HTTPBadRequest(text='expected {"url": str, "kinds": [str], "description": str}')
     try:
-        created = await _store(request).add(
+        created = await _add(
+            request,
             str(body.get("url", "")),
             [str(k) for k in body.get("kinds", [])],
-            description=str(body.get("description", "")),
-            now=utcnow(),
+            str(body.get("description", "")),
         )
     except WebhookError as exc:
         raise web.HTTPBadRequest(text=str(exc)) from None

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from contact_center.config import load_settings
 from contact_center.demo import demo_running
-from contact_center.store.models import Customer
+from contact_center.store.models import Call, Customer, User
 from contact_center.web.shell import LANDING, NAV
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, require_chromium, sign_in_browser
 from tests.conftest import wait_for
@@ -85,11 +85,18 @@ async def test_shell_by_role_errors_and_customer_search(tmp_path: Path) -> None:
             api = await anna.request.get(url + "/admin", headers={"Accept": "application/json"})
             assert api.status == 403 and "may not do this" in await api.text()
 
-            # customer search: a seeded customer by part of the name in lower case
+            # customer search: a seeded customer anna has served, by part of the name in
+            # lower case
             async with demo.service.core.sessions() as db:  # type: ignore[union-attr]
+                anna_interface = (
+                    await db.scalars(select(User.interface).where(User.login == "anna"))
+                ).one()
+                served = select(Call.customer_id).where(Call.operator_interface == anna_interface)
                 customer = (
                     await db.scalars(
-                        select(Customer).where(Customer.account_number.is_not(None)).limit(1)
+                        select(Customer)
+                        .where(Customer.account_number.is_not(None), Customer.id.in_(served))
+                        .limit(1)
                     )
                 ).one()
                 number = customer.phones[0].e164
@@ -115,7 +122,9 @@ async def test_shell_by_role_errors_and_customer_search(tmp_path: Path) -> None:
             await row.locator(f'form:has(input[value="{number}"]) button').click()
             await expect(anna.locator("#flash")).to_contain_text(f"Calling {customer.name}")
             await wait_for(lambda: any(u.startswith("cc-out-") for u in originated), timeout=10)
-            # the name links to the customer's history
+
+            # the name links to the customer's history (one she has served: an operator
+            # sees the customers of her own calls only)
             await row.locator(".customer-name").click()
             await anna.wait_for_url(f"**/customers/{customer.id}/history")
             await expect(anna.locator("h1")).to_contain_text(customer.name)

@@ -65,7 +65,8 @@ async def test_walk_the_demo(tmp_path: Path) -> None:
             before = int(await answered.inner_text())
 
             number = demo.numbers[0]
-            call = await demo.pbx.place_call("4951110004", number, "Ivan Petrov", talk=None)
+            # from the provider to the demo's front desk (straight to support)
+            call = await demo.pbx.place_call("4951110004", number, "Ivan Petrov")
             pop = anna.locator(f'#call-control[data-call-id="{call.linkedid}"]')
             await pop.wait_for(timeout=15_000)
             await expect(anna.locator("#pops")).to_contain_text(number[-4:])
@@ -75,7 +76,7 @@ async def test_walk_the_demo(tmp_path: Path) -> None:
             ).wait_for(timeout=10_000)
             await expect(answered).to_have_text(str(before + 1), timeout=10_000)
             await asyncio.sleep(1.0)  # the conversation itself: a second of recorded audio
-            await demo.pbx.hangup(call.phone)
+            await demo.pbx.hangup_caller(call)
 
             quinn = await sign_in(browser, url, "quinn", creds["quinn"], "/qa/recordings")
 

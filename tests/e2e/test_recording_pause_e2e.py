@@ -18,11 +18,11 @@ from contact_center.sim.config import Operator
 from contact_center.sim.pbx import Event
 from contact_center.store.models import Recording
 from tests.conftest import wait_for
-from tests.e2e.service_support import Rig, running_service, sign_in
+from tests.e2e.service_support import DID, Rig, running_service, sign_in
 
 OPERATORS = (
-    Operator("Local/101@agents", "Anna", manual=True),
-    Operator("Local/102@agents", "Boris", manual=True),
+    Operator("PJSIP/101", "Anna", manual=True),
+    Operator("PJSIP/102", "Boris", manual=True),
 )
 GAP_SECONDS = 1.2
 TALK_SECONDS = 0.8
@@ -65,7 +65,7 @@ def rms_between(path: Path, start: float, end: float) -> float:
 async def test_card_payment_pause_mutes_the_recording_and_marks_the_gap(
     tmp_path: Path, db_url: str
 ) -> None:
-    async with running_service(tmp_path, db_url, operators=OPERATORS) as rig:
+    async with running_service(tmp_path, db_url, operators=OPERATORS, dialplan="shipped") as rig:
         mutes: list[tuple[str, str]] = []
 
         def on_event(event: Event) -> None:
@@ -77,16 +77,16 @@ async def test_card_payment_pause_mutes_the_recording_and_marks_the_gap(
         boris = await sign_in(rig.base, "boris")
         try:
             ws = await anna.ws()
-            await rig.command("anna", "operator", "Local/101@agents", "available")
+            await rig.command("anna", "operator", "PJSIP/101", "available")
             await wait_for(
-                lambda: "Local/101@agents" in str(rig.pbx.queues.queues["support"].members),
+                lambda: "PJSIP/101" in str(rig.pbx.queues.queues["support"].members),
                 timeout=5,
             )
             call = await rig.pbx.place_call(
-                "4951110001", "+74951234567", "Ivan Petrov", dtmf="2", dtmf_delay=0.3
+                DID, "+74951234567", "Ivan Petrov", dtmf="2", dtmf_delay=0.3
             )
             await next_pop(ws, "offered")
-            await rig.pbx.answer("Local/101@agents")
+            await rig.pbx.answer("PJSIP/101")
             await next_pop(ws, "answered")
             api = f"/api/calls/{rig.settings.general.server_id}/{call.linkedid}/recording"
             await asyncio.sleep(TALK_SECONDS)  # some conversation before the payment
@@ -111,7 +111,7 @@ async def test_card_payment_pause_mutes_the_recording_and_marks_the_gap(
                 assert 202 == resp.status, await resp.text()
             await wait_for(lambda: [(call.linkedid, "1"), (call.linkedid, "0")] == mutes, 5)
             await asyncio.sleep(TALK_SECONDS)
-            await rig.pbx.hangup(call.phone)
+            await rig.pbx.hangup_caller(call)
 
             async def processed() -> bool:
                 row = await recording_of(rig, call.linkedid)

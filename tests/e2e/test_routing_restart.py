@@ -11,7 +11,7 @@ from contact_center.sim.config import Operator
 from tests.conftest import wait_for
 from tests.e2e.service_support import Rig, running_service
 
-ANNA = "Local/101@agents"
+ANNA = "PJSIP/101"
 OPERATORS = (Operator(ANNA, "Anna", manual=True),)
 
 
@@ -30,7 +30,9 @@ def paused_in(rig: Rig) -> dict[str, bool]:
 async def test_a_paused_operator_is_still_paused_after_a_restart_and_can_resume(
     tmp_path: Path, sqlite_url: str
 ) -> None:
-    async with running_service(tmp_path, sqlite_url, operators=OPERATORS) as rig:
+    async with running_service(
+        tmp_path, sqlite_url, operators=OPERATORS, dialplan="shipped"
+    ) as rig:
         await rig.command("anna", "operator", ANNA, "available")
         await rig.command("anna", "operator", ANNA, "pause", reason="lunch")
         await wait_for(lambda: {"support": True, "sales": True} == paused_in(rig), timeout=10)

@@ -303,3 +303,41 @@ async def test_transfer_actions_carry_asterisks_field_names(rig: Rig) -> None:
     assert [(live.operator_channel, "transfer-targets", "sales")] * 2 == [
         (a["Channel"], a["Context"], a["Exten"]) for a in (*blind, *atxfer)
     ]
+
+
+async def test_signing_in_over_members_asterisk_already_has(rig: Rig) -> None:
+    """persistentmembers: Asterisk re-added the member (other penalty, still paused) before
+    the operator signs in. Today's sign-in said "QueueAdd failed: Already there"; now it
+    leaves Asterisk exactly as intended, and Asterisk refused nothing."""
+    rig.pbx.queues.add_member("support", OP, "Operator 101", OP, 7, True, "lunch")
+    op = Operator("op101", OP, "Operator 101", {"support": 0, "sales": 2})
+    status = await rig.operators.sign_in(op)
+    assert "available" == status.state
+    members = sorted((m.queue, m.penalty, m.paused) for m in rig.pbx.members(OP))
+    assert [("sales", 2, False), ("support", 0, False)] == members
+    told = [a.get("Action") for a in rig.proxy.actions() if a.get("Action") != "QueueStatus"]
+    assert ["QueueAdd", "QueuePenalty", "QueuePause"] == [
+        a for a in told if a in ("QueueAdd", "QueuePenalty", "QueuePause", "QueueRemove")
+    ]
+    assert not [e for e in rig.sim_events("QueueMemberAdded") if e["Queue"] == "support"][1:]
+
+
+async def test_a_wrapup_pauses_every_queue_and_ends_by_itself(rig: Rig) -> None:
+    op = Operator("op101", OP, "Operator 101", {"support": 0, "sales": 0}, wrapup_seconds=1)
+    await rig.operators.sign_in(op)
+    call = await rig.pbx.place_call("4951110004", "+74951234567", "Ivan Petrov")
+    await wait_for(lambda: bool(rig.ours(ev.CallAnswered, call.linkedid)), 5)
+    await rig.pbx.hangup(call.phone)
+    await wait_for(lambda: "wrapup" == rig.operators.status("op101").state, 5)
+    assert {("sales", True, "wrapup"), ("support", True, "wrapup")} == {
+        (m.queue, m.paused, m.paused_reason) for m in rig.pbx.members(OP)
+    }
+    assert rig.operators.status("op101").until > 0
+    await wait_for(lambda: "available" == rig.operators.status("op101").state, 5)
+    await wait_for(lambda: {False} == {m.paused for m in rig.pbx.members(OP)}, 5)
+    states = [
+        (e.action, e.detail["state"])
+        for e in rig.ours(ev.OperatorAction)
+        if e.action in ("sign_in", "wrapup", "wrapup_end")
+    ]
+    assert [("sign_in", "available"), ("wrapup", "wrapup"), ("wrapup_end", "available")] == states

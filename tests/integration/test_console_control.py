@@ -8,11 +8,14 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestServer
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from contact_center.bus import EVENTS, POPS, MemoryBus
 from contact_center.calls import events as ev
 from contact_center.routing.operators import PAUSE_REASONS
+from contact_center.store.db import utcnow
+from contact_center.store.models import Call, User
 from contact_center.web.keys import HUB_KEY
 from tests.conftest import wait_for
 from tests.integration.web_support import SQLITE_ONLY, Browser, add_user, database, sign_in
@@ -135,6 +138,7 @@ async def test_bad_targets_are_refused_with_the_reason(
 async def test_click_to_call_wants_a_number_and_a_numeric_customer(
     server: TestServer, bus: MemoryBus
 ) -> None:
+    await popped(server, bus, "alice", "c1")
     alice = await sign_in(server, "alice")
     try:
         assert (400, "click-to-call needs a phone number or an extension") == await post_json(
@@ -151,9 +155,13 @@ async def test_click_to_call_wants_a_number_and_a_numeric_customer(
 
 
 async def test_operators_control_only_calls_popped_to_them(
-    server: TestServer, bus: MemoryBus
+    server: TestServer, bus: MemoryBus, db: async_sessionmaker[AsyncSession]
 ) -> None:
     await popped(server, bus, "bob", "bobs-call")
+    async with db.begin() as session:  # the call, as the history writer recorded it
+        session.add(Call(server="pbx1", linkedid="bobs-call", queue="support", started_at=utcnow()))
+        sam = (await session.scalars(select(User).where(User.login == "sam"))).one()
+        sam.queues = {"support": 0}
     alice, sam = await sign_in(server, "alice"), await sign_in(server, "sam")
     try:
         before = await bus.last_id(EVENTS)
@@ -163,12 +171,12 @@ async def test_operators_control_only_calls_popped_to_them(
             ("hangup", {}),
         ):
             denied = await alice.post(f"/api/calls/pbx1/bobs-call/{path}", data)
-            assert (403, "this call was not offered to you") == (
+            assert (403, "this call was not offered to you or to your queues") == (
                 denied.status,
                 await denied.text(),
             ), path
         assert [] == await commands(bus, before)
-        # a supervisor may act on any call
+        # a supervisor may act on the calls of their queues
         assert 202 == (await sam.post("/api/calls/pbx1/bobs-call/hangup", {})).status
         assert [("sam", "supervisor", "hangup")] == [
             (c.user, c.role, c.command) for c in await commands(bus, before)

@@ -91,12 +91,14 @@ async def run_import(
 ) -> tuple[ImportReport, list[tuple[Reject, list[str]]], int]:
     """(report, on_reject calls, most processes seen alive beside this one during it)"""
     await CustomerImporter(engine).import_rows(["name", "phone", "account"], STORED)
+    # Merged by phone as well: the messiest import, with every kind of row it tells apart.
     rejected: list[tuple[Reject, list[str]]] = []
     children: list[int] = []
     report = await CustomerImporter(
         engine,
         chunk_size=CHUNK,
         worker_after_rows=worker_after_rows,
+        merge_by_phone=True,
         on_reject=lambda reject, cells: rejected.append((reject, list(cells))),
         on_change=lambda: children.append(len(multiprocessing.active_children())),
     ).import_rows(HEADER, rows)
@@ -173,7 +175,9 @@ async def test_error_mid_file_stops_the_import_and_its_worker(
     def on_reject(reject: Reject, cells: Sequence[str]) -> None:
         raise OSError("rejects file: no space left on device")
 
-    importer = CustomerImporter(engine, chunk_size=CHUNK, worker_after_rows=0, on_reject=on_reject)
+    importer = CustomerImporter(
+        engine, chunk_size=CHUNK, worker_after_rows=0, merge_by_phone=True, on_reject=on_reject
+    )
     source = failing_source(rows, 7 * CHUNK + 10) if where == "source" else iter(rows)
 
     with pytest.raises(OSError, match="network share" if where == "source" else "no space"):
@@ -196,7 +200,11 @@ async def test_cancelled_import_stops_its_worker(engines: tuple[AsyncEngine, Asy
             task.cancel()
 
     importer = CustomerImporter(
-        engine, chunk_size=CHUNK, worker_after_rows=0, on_change=cancel_once_the_worker_runs
+        engine,
+        chunk_size=CHUNK,
+        worker_after_rows=0,
+        merge_by_phone=True,
+        on_change=cancel_once_the_worker_runs,
     )
     task = asyncio.create_task(importer.import_rows(["name", "phone"], rows))
 
@@ -215,6 +223,7 @@ async def test_small_files_are_parsed_without_a_worker(
     report = await CustomerImporter(
         engines[0],
         chunk_size=2,  # several chunks, but a few rows: not worth a process
+        merge_by_phone=True,
         on_change=lambda: children.append(len(multiprocessing.active_children())),
     ).import_rows(["name", "phone"], rows)
 

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
+from openpyxl import load_workbook
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -91,6 +92,40 @@ async def test_customer_export_csv_and_json(db_url: str) -> None:
                 await alice.close()
 
 
+async def test_customer_export_xlsx_keeps_hostile_text_as_text(sqlite_url: str) -> None:
+    async with database(sqlite_url) as (_engine, sessions):
+        hostile = await add_customer(
+            sessions, HOSTILE, ["+74951234567"], company="@SUM(1+1)", external_id="crm-1"
+        )
+        await add_customer(sessions, "Пётр", ["+74950000001"])
+        await add_customer(sessions, "Bell\x07 Ltd", ["+74950000002"])  # illegal in a sheet
+        await add_user(sessions, "sue", "supervisor")
+        async with web_server(sessions, MemoryBus(), plugins=[exports_http]) as server:
+            sue = await sign_in(server, "sue")
+            try:
+                async with sue.http.get(sue.url("/api/exports/customers.xlsx")) as resp:
+                    body = await resp.read()
+                    headers = resp.headers
+            finally:
+                await sue.close()
+    book = load_workbook(io.BytesIO(body))
+    sheet = book.worksheets[0]
+    header, *rows = [[c.value for c in row] for row in sheet.iter_rows()]
+    first = dict(zip(header, rows[0], strict=True))
+
+    assert ("3", 'attachment; filename="customers.xlsx"') == (
+        headers["X-Total-Rows"],
+        headers["Content-Disposition"],
+    )
+    assert (hostile, "crm-1", HOSTILE, "@SUM(1+1)", "+74951234567") == (
+        first["id"], first["external_id"], first["name"], first["company"], first["phones"],
+    )  # fmt: skip
+    # stored as text: no cell of the sheet is a formula
+    assert {"s", "n"} >= {c.data_type for row in sheet.iter_rows() for c in row if c.value}
+    assert ["Пётр", "Bell Ltd"] == [r[header.index("name")] for r in rows[1:]]
+    assert "pin_hash" not in header
+
+
 async def test_customer_export_pages_through_many(sqlite_url: str) -> None:
     from contact_center.exports.customers import customer_rows
 
@@ -142,7 +177,8 @@ async def test_exports_page_links_history_and_hostile_caller_in_history_csv(
     sqlite_url: str, tmp_path: Path
 ) -> None:
     async with database(sqlite_url) as (_engine, sessions):
-        await add_user(sessions, "sue", "supervisor")
+        # An admin: the call never reached a queue, so it is in no supervisor's scope.
+        await add_user(sessions, "sue", "admin")
         writer = HistoryWriter(sessions, spill_dir=tmp_path / "spill")
         await writer.handle(ev.CallArrived(
             server="pbx1", call_id="3.1", at=1_772_535_600.0, key="arrived-3.1",

@@ -9,6 +9,7 @@ from pathlib import Path
 from contact_center.bus.memory import MemoryBus
 from contact_center.history import http as history_http
 from contact_center.history.writer import HistoryWriter
+from contact_center.store.models import User
 from tests.integration.history_support import HISTORY_EVENTS_PER_CALL, T0, answered_call
 from tests.integration.web_support import add_customer, add_user, database, sign_in, web_server
 
@@ -18,7 +19,11 @@ async def test_history_api_pages_and_roles(sqlite_url: str, tmp_path: Path) -> N
         customer = await add_customer(sessions, "Ivan <b>Petrov</b>", ["+74951234567"])
         await add_user(sessions, "alice", "operator", interface="PJSIP/101")
         await add_user(sessions, "bob", "operator", interface="PJSIP/102")
-        await add_user(sessions, "sue", "supervisor")
+        sue_id = await add_user(sessions, "sue", "supervisor")
+        async with sessions.begin() as db:
+            sue_row = await db.get(User, sue_id)
+            assert sue_row is not None
+            sue_row.queues = {"support": 0}  # the calls below are support's
         writer = HistoryWriter(sessions, spill_dir=tmp_path / "spill")
         for i in range(2):
             for event in answered_call(f"9.{i}", t0=T0 + i * 1000):
@@ -95,3 +100,75 @@ async def test_history_api_pages_and_roles(sqlite_url: str, tmp_path: Path) -> N
             async with aiohttp.ClientSession() as anon:
                 async with anon.get(server.make_url(f"/api/customers/{customer}/timeline")) as resp:
                     assert 401 == resp.status
+
+
+async def test_history_is_scoped_to_own_calls_and_own_queues(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """Issue 21, items 3 and 5: any operator read any customer's timeline (with other
+    operators' notes); QA and supervisors without queues read any call. Now an operator sees
+    the customers of their own calls, supervisors and QA those of their queues."""
+    async with database(sqlite_url) as (_engine, sessions):
+        ivan = await add_customer(sessions, "Ivan Petrov", ["+74951234567"])
+        olga = await add_customer(sessions, "Olga", ["+74957654321"])
+        people = {
+            "alice": ("operator", "PJSIP/101", {}),
+            "bob": ("operator", "PJSIP/102", {}),
+            "sue": ("supervisor", "", {"support": 0}),
+            "sid": ("supervisor", "", {}),
+            "quinn": ("qa", "", {"support": 0}),
+            "qed": ("qa", "", {"sales": 0}),
+            "root": ("admin", "", {}),
+        }
+        for login, (role, interface, queues) in people.items():
+            user_id = await add_user(sessions, login, role, interface=interface)
+            async with sessions.begin() as db:
+                row = await db.get(User, user_id)
+                assert row is not None
+                row.queues = queues
+        writer = HistoryWriter(sessions, spill_dir=tmp_path / "spill")
+        for event in answered_call("9.0"):  # Ivan, support, answered at PJSIP/101
+            await writer.handle(event)
+        for event in answered_call("9.1", t0=T0 + 1000, caller="+74957654321"):
+            await writer.handle(event)  # Olga, the same queue and phone
+        await writer.flush()
+
+        async with web_server(sessions, MemoryBus(), plugins=[history_http]) as server:
+            browsers = {login: await sign_in(server, login) for login in people}
+            try:
+                seen: dict[str, tuple[int, ...]] = {}
+                for login, browser in browsers.items():
+                    statuses = []
+                    for path in (
+                        f"/api/customers/{ivan}/timeline",
+                        f"/customers/{ivan}/history",
+                        f"/api/customers/{olga}/timeline",
+                        "/api/calls/pbx1/9.0",
+                        "/calls/pbx1/9.0",
+                    ):
+                        async with browser.http.get(browser.url(path)) as resp:
+                            statuses.append(resp.status)
+                            body = await resp.text()
+                        if resp.status != 200:
+                            assert "Petrov" not in body and "Olga" not in body
+                    seen[login] = tuple(statuses)
+                ok, nf, no = 200, 404, 403
+                assert {
+                    "alice": (ok, ok, ok, ok, ok),
+                    "bob": (nf, nf, nf, no, no),
+                    "sue": (ok, ok, ok, ok, ok),
+                    "sid": (nf, nf, nf, no, no),
+                    "quinn": (ok, ok, ok, ok, ok),
+                    "qed": (nf, nf, nf, no, no),
+                    "root": (ok, ok, ok, ok, ok),
+                } == seen
+
+                # A supervisor's export holds the rows of their queues' calls only.
+                for login, rows_expected in (("sue", True), ("sid", False)):
+                    browser = browsers[login]
+                    async with browser.http.get(browser.url("/api/history/export.csv")) as resp:
+                        rows = list(csv.DictReader(io.StringIO(await resp.text())))
+                    assert (len(rows) > 0) is rows_expected, login
+            finally:
+                for browser in browsers.values():
+                    await browser.close()

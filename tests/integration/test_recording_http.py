@@ -286,6 +286,7 @@ async def test_listens_and_downloads_are_audited(site: Site) -> None:
     browser = await site.as_user("quinn")
     rec_id = site.ids["support"]
     url = browser.url(f"/qa/recordings/{rec_id}/audio")
+    size = (site.spool / "r-support.mp3").stat().st_size
 
     for headers in ({}, {"Range": "bytes=0-"}, {"Range": "bytes=500-"}):
         async with browser.http.get(url, headers=headers) as resp:
@@ -293,16 +294,60 @@ async def test_listens_and_downloads_are_audited(site: Site) -> None:
     async with browser.http.get(url + "?download=1") as resp:
         await resp.read()
         disposition = resp.headers["Content-Disposition"]
+    async with browser.http.head(url) as resp:  # headers only: no audio served
+        assert 200 == resp.status
 
     async with site.sessions() as db:
         rows = (await db.scalars(select(AuditLog).order_by(AuditLog.id))).all()
-    # The seek (Range from byte 500) is part of a listen already logged.
+    # One row per request that served audio, naming the bytes it served.
+    whole = f"0-{size - 1}/{size}"
     assert [
-        ("quinn", "recording.listen", f"recording:{rec_id}"),
-        ("quinn", "recording.listen", f"recording:{rec_id}"),
-        ("quinn", "recording.download", f"recording:{rec_id}"),
-    ] == [(r.user_login, r.action, r.target) for r in rows]
+        ("quinn", "recording.listen", f"recording:{rec_id}", whole),
+        ("quinn", "recording.listen", f"recording:{rec_id}", whole),
+        ("quinn", "recording.listen", f"recording:{rec_id}", f"500-{size - 1}/{size}"),
+        ("quinn", "recording.download", f"recording:{rec_id}", whole),
+    ] == [(r.user_login, r.action, r.target, r.detail["bytes"]) for r in rows]
     assert f'attachment; filename="recording-{rec_id}.mp3"' == disposition
+
+
+@pytest.mark.parametrize(
+    "range_header",
+    ["bytes=-999999999999", "bytes=00-", "bytes=0-99999999999", "bytes=-50", "bytes=0-0,5-9",
+     "bytes=5-1", "items=0-", "bytes=0-\t"],
+)  # fmt: skip
+async def test_every_byte_served_is_audited_whatever_the_range(
+    site: Site, range_header: str
+) -> None:
+    """Issue 21, item 4: a full download through ``bytes=-999999999999`` or ``bytes=00-``
+    was served without an audit row. Now each request serving bytes is audited once, with
+    exactly the bytes the response carried."""
+    browser = await site.as_user("quinn")
+    rec_id = site.ids["support"]
+    body = (site.spool / "r-support.mp3").read_bytes()
+    size = len(body)
+    async with browser.http.get(
+        browser.url(f"/qa/recordings/{rec_id}/audio"), headers={"Range": range_header}
+    ) as resp:
+        status, served = resp.status, await resp.read()
+        content_range = resp.headers.get("Content-Range", f"bytes 0-{size - 1}/{size}")
+    first, last = (int(x) for x in content_range.split()[1].split("/")[0].split("-"))
+    assert status in (200, 206)
+    assert body[first : last + 1] == served
+    async with site.sessions() as db:
+        rows = (await db.scalars(select(AuditLog))).all()
+    assert [f"{first}-{last}/{size}"] == [r.detail["bytes"] for r in rows]
+
+
+async def test_an_empty_suffix_range_is_not_satisfiable(site: Site) -> None:
+    """RFC 9110 14.1.1: a suffix-range of length zero is unsatisfiable (416), not a 206."""
+    browser = await site.as_user("quinn")
+    size = (site.spool / "r-support.mp3").stat().st_size
+    async with browser.http.get(
+        browser.url(f"/qa/recordings/{site.ids['support']}/audio"), headers={"Range": "bytes=-0"}
+    ) as resp:
+        assert (416, f"bytes */{size}") == (resp.status, resp.headers["Content-Range"])
+    async with site.sessions() as db:
+        assert [] == (await db.scalars(select(AuditLog))).all()
 
 
 def result_ids(page: str) -> list[int]:
@@ -501,3 +546,11 @@ async def test_names_not_interfaces_and_empty_recordings_stay_out_of_review(
     async with quinn.http.get(quinn.url("/qa/scores?operator=nobody")) as resp:
         unknown = await resp.text()
     assert "No operator “nobody” has been reviewed." in unknown
+
+
+async def test_a_huge_page_number_is_explained_not_a_server_error(site: Site) -> None:
+    browser = await site.as_user("quinn")
+    async with browser.http.get(browser.url("/qa/recordings?page=" + "9" * 40)) as resp:
+        status, page = resp.status, await resp.text()
+    assert 400 == status
+    assert "page must be a whole number up to 100000" in page

@@ -206,3 +206,26 @@ async def test_a_failed_pydub_conversion_marks_the_row_failed_and_keeps_the_orig
         assert "failed" == row.status
         assert row.failure.startswith("conversion failed: "), row.failure
         assert ["call.wav"] == [p.name for p in spool.iterdir()]
+
+
+async def test_a_spool_file_with_the_output_extension_is_not_lost(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """A recording Asterisk saved as ``x.mp3`` (the output format's own extension): the
+    compact copy gets a name of its own, so the original is neither overwritten nor deleted
+    as "the original" after being replaced (issue 21, item 8)."""
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    write_wav(spool / "call.mp3", [tone(2), silence(1)])
+    original = (spool / "call.mp3").read_bytes()
+    async with database(sqlite_url) as sessions:
+        await add_recording(sessions, "call.mp3")
+        async with RecordingWorker(sessions, settings(spool)) as worker:
+            summary = await worker.process_backlog()
+        assert 1 == summary.done
+        row = (await rows(sessions))["call.mp3"]
+        assert "done" == row.status
+        assert "call.mp3" != row.compact_name
+        compact = spool / row.compact_name
+        assert compact.is_file() and compact.stat().st_size > 0
+        assert compact.read_bytes() != original

@@ -78,7 +78,8 @@ async def test_load_over_ami_against_the_simulator() -> None:
                           seed=1)  # fmt: skip
     async with running_pbx(None, time_scale=1.0, default_ring=0.05) as pbx:
         for n in range(16):  # enough operators for everyone: nobody waits long
-            pbx.queues.add_member("support", f"Local/{2000 + n}@agents", f"Operator {2000 + n}")
+            # the rig's [agents] is _1XX: operators 100-115
+            pbx.queues.add_member("support", f"Local/{100 + n}@agents", f"Operator {100 + n}")
         log = EventLog(pbx)
         transport = AmiTransport(pbx.host, pbx.port, "cc", "cc-test-secret")
         runner = LoadRunner(profile, transport)

@@ -54,7 +54,7 @@ async def ivr(tmp_path: Path) -> AsyncIterator[IvrService]:
 async def test_a_trunk_call_ends_in_the_queue_the_ivr_chose(
     ivr: IvrService, tmp_path: Path
 ) -> None:
-    config = sim_config(tmp_path, operators=[], agi_port=ivr.port)
+    config = sim_config(tmp_path, operators=[], dialplan="shipped", agi_port=ivr.port)
     async with SimPbx(config, agi=FastAgiStep(timeout=10)) as pbx:
         log = EventLog(pbx)
         call = await pbx.place_call("4951110006", "+74951234567", "Ivan Petrov", dtmf="1")
@@ -62,12 +62,13 @@ async def test_a_trunk_call_ends_in_the_queue_the_ivr_chose(
 
     assert ("sales", call.channel) == (join.get("Queue"), join.get("Channel"))
     agi = log.named("Newexten", Application="AGI")[0]
-    assert f"agi://127.0.0.1:{ivr.port}/main,4951110006" == agi.get("AppData")
+    # the shipped dial plan names its FastAGI host (CC_AGI); the simulator connects to ours
+    assert "agi://contact-center:4573/main,4951110006" == agi.get("AppData")
     assert "SUCCESS" == log.named("VarSet", Variable="AGISTATUS")[0].get("Value")
 
 
 async def test_a_higher_priority_caller_waits_ahead(ivr: IvrService, tmp_path: Path) -> None:
-    config = sim_config(tmp_path, operators=[], agi_port=ivr.port)
+    config = sim_config(tmp_path, operators=[], dialplan="shipped", agi_port=ivr.port)
     async with SimPbx(config, agi=FastAgiStep(timeout=10)) as pbx:
         log = EventLog(pbx)
         plain = await pbx.place_call("4951110006", "+74951110000", "Plain", dtmf="2")
@@ -83,7 +84,7 @@ async def test_a_higher_priority_caller_waits_ahead(ivr: IvrService, tmp_path: P
 
 async def test_a_trunk_call_the_ivr_did_not_queue_hangs_up(tmp_path: Path) -> None:
     # no FastAGI server listening: AGI fails, CC_QUEUE stays empty, the call hangs up
-    config = sim_config(tmp_path, operators=[], agi_port=1)
+    config = sim_config(tmp_path, operators=[], dialplan="shipped", agi_port=1)
     async with SimPbx(config, agi=FastAgiStep(timeout=2)) as pbx:
         log = EventLog(pbx)
         call = await pbx.place_call("4951110009", "+74951234567", "Ivan Petrov")

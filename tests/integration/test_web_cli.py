@@ -111,3 +111,45 @@ def test_unknown_role_is_rejected_by_the_parser(
             ["users", "add", "x", "--role", "root", "--password-stdin"],
             "long-enough\n",
         )
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["users", "add", "eve\nadmin", "--role", "qa", "--password-stdin"],
+         "users: login 'eve\\nadmin' refused"),
+        (["users", "add", "eve", "--role", "operator", "--password-stdin", "--interface",
+          "PJSIP/1 01"],
+         "users: interface 'PJSIP/1 01' refused: expected e.g. PJSIP/101 (no spaces)"),
+        (["users", "disable", "nobody"], "users: no user 'nobody'"),
+    ],
+)  # fmt: skip
+def test_users_refuses_bad_logins_and_interfaces_in_one_line(
+    cli_db: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    argv: list[str],
+    message: str,
+) -> None:
+    assert 1 == run(monkeypatch, argv, "long-enough\n")
+    err = capsys.readouterr().err
+    assert err.startswith(message), err
+    assert 1 == err.count("\n")
+    assert [] == users(cli_db)
+
+
+def test_disable_enable_and_signout(
+    cli_db: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert 0 == run(
+        monkeypatch, ["users", "add", "ada", "--role", "admin", "--password-stdin"], "first-pass\n"
+    )
+    assert 0 == run(monkeypatch, ["users", "disable", "ada"])
+    assert 0 == run(monkeypatch, ["users", "signout", "ada"])
+    out = capsys.readouterr().out.splitlines()
+    assert ["ada disabled; 0 session(s) ended", "0 session(s) of ada ended"] == out[1:]
+    assert [False] == [u.active for u in users(cli_db)]
+    assert 0 == run(monkeypatch, ["users", "list"])
+    assert "ada\tadmin\t\t (inactive)\n" == capsys.readouterr().out
+    assert 0 == run(monkeypatch, ["users", "enable", "ada"])
+    assert [True] == [u.active for u in users(cli_db)]

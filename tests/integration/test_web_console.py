@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from contact_center.bus import EVENTS, POPS, MemoryBus
 from contact_center.customers.lookup import CustomerLookup
 from contact_center.store.db import utcnow
-from contact_center.store.models import Call, InteractionEvent
+from contact_center.store.models import Call, InteractionEvent, User
 from contact_center.web.keys import HUB_KEY
 from tests.conftest import wait_for
 from tests.integration.web_support import (
@@ -54,6 +54,8 @@ async def test_wrapup_is_saved_in_the_history_once_and_published(
     server: TestServer, bus: MemoryBus, db: async_sessionmaker[AsyncSession]
 ) -> None:
     ivan = await add_customer(db, "Ivan", ["+74951234567"])
+    async with db.begin() as s:  # the caller, as the history writer recorded the call
+        s.add(Call(server="pbx1", linkedid="1700000000.1", customer_id=ivan, started_at=utcnow()))
     await popped(server, bus, "alice", "1700000000.1")
     alice = await sign_in(server, "alice")
     try:
@@ -85,6 +87,37 @@ async def test_wrapup_is_saved_in_the_history_once_and_published(
 
 
 @SQLITE_ONLY
+async def test_a_wrapup_goes_only_to_the_calls_own_customer(
+    server: TestServer, bus: MemoryBus, db: async_sessionmaker[AsyncSession]
+) -> None:
+    """Issue 21, item 3: a wrap-up naming another customer's id would write the notes into
+    that customer's history; it is refused, and nothing is written."""
+    ivan = await add_customer(db, "Ivan", ["+74951234567"])
+    olga = await add_customer(db, "Olga", ["+74957654321"])
+    async with db.begin() as s:
+        s.add(Call(server="pbx1", linkedid="c9", customer_id=ivan, started_at=utcnow()))
+    await popped(server, bus, "alice", "c9")
+    alice = await sign_in(server, "alice")
+    try:
+        wrapup = {"disposition": "resolved", "notes": "secret", "customer_id": str(olga)}
+        resp = await alice.post("/api/calls/pbx1/c9/wrapup", wrapup)
+        assert (400, "no such customer on this call") == (resp.status, await resp.text())
+        async with db() as s:
+            assert [] == (await s.scalars(select(InteractionEvent))).all()
+        # A customer the pop showed her for a call (matched by phone, not yet in the
+        # history) is that call's customer.
+        await bus.publish(
+            POPS,
+            {"type": "pop", "to": "alice", "server": "pbx1", "call_id": "c10", "html": "",
+             "customer_id": None, "customer_ids": [ivan, olga]},
+        )  # fmt: skip
+        await wait_for(lambda: server.app[HUB_KEY].was_popped("alice", "pbx1", "c10"))
+        resp = await alice.post("/api/calls/pbx1/c10/wrapup", wrapup)
+        assert 200 == resp.status
+    finally:
+        await alice.close()
+
+
 async def test_wrapup_without_disposition_is_refused(server: TestServer, bus: MemoryBus) -> None:
     await popped(server, bus, "alice", "c1")
     alice = await sign_in(server, "alice")
@@ -174,7 +207,8 @@ async def test_operators_act_only_on_calls_offered_to_them(
     server: TestServer, bus: MemoryBus, db: async_sessionmaker[AsyncSession]
 ) -> None:
     await add_user(db, "bob", "operator", "Local/102@agents")
-    await add_user(db, "sam", "supervisor")
+    sam_id = await add_user(db, "sam", "supervisor")
+    await add_user(db, "sally", "supervisor")  # supervises no queue
     await popped(server, bus, "bob", "bobs-call")
     async with db.begin() as s:
         s.add(
@@ -185,11 +219,19 @@ async def test_operators_act_only_on_calls_offered_to_them(
                 started_at=utcnow(),
             )
         )
-    alice, sam = await sign_in(server, "alice"), await sign_in(server, "sam")
+        s.add(Call(server="pbx1", linkedid="bobs-call", queue="support", started_at=utcnow()))
+        s.add(Call(server="pbx1", linkedid="sales-call", queue="sales", started_at=utcnow()))
+        sam = await s.get(User, sam_id)
+        assert sam is not None
+        sam.queues = {"support": 0}
+    alice, sam, sally = [await sign_in(server, u) for u in ("alice", "sam", "sally")]
     try:
         wrapup = {"disposition": "resolved"}
         denied = await alice.post("/api/calls/pbx1/bobs-call/wrapup", wrapup)
-        assert (403, "this call was not offered to you") == (denied.status, await denied.text())
+        assert (403, "this call was not offered to you or to your queues") == (
+            denied.status,
+            await denied.text(),
+        )
         assert (
             403
             == (await alice.post("/api/calls/pbx1/bobs-call/identify", {"customer_id": "1"})).status
@@ -197,6 +239,12 @@ async def test_operators_act_only_on_calls_offered_to_them(
         # Known from the call record (e.g. popped before this web instance restarted).
         assert 200 == (await alice.post("/api/calls/pbx1/older-call/wrapup", wrapup)).status
         assert 200 == (await sam.post("/api/calls/pbx1/bobs-call/wrapup", wrapup)).status
+        # Issue 21, item 5: supervisors act on the calls of their queues only.
+        for who, call in ((sam, "sales-call"), (sally, "bobs-call"), (sally, "sales-call")):
+            for action in ("hangup", "recording/pause", "recording/resume", "wrapup"):
+                resp = await who.post(f"/api/calls/pbx1/{call}/{action}", wrapup)
+                assert 403 == resp.status, (call, action)
     finally:
         await alice.close()
         await sam.close()
+        await sally.close()

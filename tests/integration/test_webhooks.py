@@ -19,13 +19,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from contact_center.bus.memory import MemoryBus
 from contact_center.calls import events as ev
+from contact_center.config import load_settings
 from contact_center.store.db import utcnow
 from contact_center.webhooks import http as webhooks_http
 from contact_center.webhooks.dispatcher import RetryPolicy, WebhookDispatcher
 from contact_center.webhooks.errors import InvalidTarget
 from contact_center.webhooks.repository import DEAD, DELIVERED, WebhookStore
 from contact_center.webhooks.signing import verify
-from contact_center.webhooks.targets import validate_target_url
+from contact_center.webhooks.targets import TargetPolicy, parse_networks, validate_target_url
 from tests.conftest import wait_for
 from tests.integration.web_support import SQLITE_ONLY, add_user, database, sign_in, web_server
 
@@ -91,7 +92,13 @@ async def statuses(sessions: async_sessionmaker[AsyncSession]) -> list[tuple[str
 def dispatcher_for(
     sessions: async_sessionmaker[AsyncSession], **kwargs: object
 ) -> WebhookDispatcher:
+    kwargs.setdefault("targets", LOCAL_RECEIVERS)
     return WebhookDispatcher(sessions, retry=FAST, poll_interval=0.02, **kwargs)  # type: ignore[arg-type]
+
+
+# The test receivers listen on loopback, which webhooks may not reach unless allowed.
+LOCAL_RECEIVERS = TargetPolicy(parse_networks("127.0.0.1"))
+ALLOW_LOCAL = load_settings(environ={}, overrides={"webhooks": {"allow_networks": "127.0.0.1"}})
 
 
 async def test_delivery_is_signed_and_sent_once(db_url: str) -> None:
@@ -252,7 +259,9 @@ async def test_admin_api_and_pages(db_url: str) -> None:
     async with database(db_url) as (_engine, sessions):
         await add_user(sessions, "root", "admin")
         await add_user(sessions, "sue", "supervisor")
-        async with web_server(sessions, MemoryBus(), plugins=[webhooks_http]) as server:
+        async with web_server(
+            sessions, MemoryBus(), plugins=[webhooks_http], cfg=ALLOW_LOCAL
+        ) as server:
             admin, sue = await sign_in(server, "root"), await sign_in(server, "sue")
             try:
                 csrf = {"X-CSRF-Token": admin.csrf}
@@ -321,7 +330,7 @@ async def test_subscription_added_by_admin_applies_at_once(db_url: str) -> None:
         await dispatcher.handle(answered("4.0"))  # nobody subscribed yet (and that is cached)
         extras = {webhooks_http.DISPATCHER_KEY: dispatcher}
         async with web_server(
-            sessions, MemoryBus(), plugins=[webhooks_http], extras=extras
+            sessions, MemoryBus(), plugins=[webhooks_http], extras=extras, cfg=ALLOW_LOCAL
         ) as server:
             admin = await sign_in(server, "root")
             try:

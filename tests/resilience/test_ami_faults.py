@@ -26,7 +26,19 @@ from tests.resilience.rig import (
 )
 
 # Actions that read state; sending them again after a reconnect is the resync, not a repeat.
-QUERIES = {"login", "challenge", "ping", "coreshowchannels", "queuestatus", "events", "logoff"}
+# Actions that only read: asking again after a reconnect is expected (the rights check at
+# login, the resync's lists); state-changing actions must never be repeated.
+QUERIES = {
+    "login",
+    "challenge",
+    "ping",
+    "coreshowchannels",
+    "status",
+    "queuestatus",
+    "listcommands",
+    "events",
+    "logoff",
+}
 
 
 async def make_available(rig: FaultRig, login: str, interface: str) -> None:

@@ -24,7 +24,7 @@ def test_every_setting_is_in_the_reference() -> None:
 
 def test_secrets_are_masked_when_settings_are_shown() -> None:
     shown = load_settings(
-        environ={"CC_AMI_SECRET": "s3cret", "CC_WEB_SECRET_KEY": "k3y"}
+        environ={"CC_AMI_SECRET": "s3cret", "CC_WEB_METRICS_TOKEN": "k3y"}
     ).redacted()
-    assert ("***", "***") == (shown["ami"]["secret"], shown["web"]["secret_key"])
+    assert ("***", "***") == (shown["ami"]["secret"], shown["web"]["metrics_token"])
     assert "s3cret" not in str(shown)

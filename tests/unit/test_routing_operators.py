@@ -3,9 +3,13 @@ integration test checks the same flows over real AMI."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
+from dataclasses import replace
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from contact_center.calls.events import (
     AgentCompleted,
@@ -20,23 +24,57 @@ from contact_center.routing.control import (
     ControlError,
     LiveCall,
 )
-from contact_center.routing.operators import Operator, OperatorError, OperatorStates, penalty_for
+from contact_center.routing.operators import (
+    Intent,
+    Operator,
+    OperatorError,
+    OperatorStates,
+    Wanted,
+    penalty_for,
+    plan,
+)
+from contact_center.routing.ports import Member, MemberStateDiffers
 from contact_center.routing.targets import InvalidTarget
 from tests.conftest import wait_for
 
 
 class RecordingPbx:
+    """Records the actions and keeps queue members with Asterisk's refusals (capture 22)."""
+
     def __init__(self) -> None:
         self.actions: list[tuple[str, tuple[object, ...]]] = []
+        self.members: dict[tuple[str, str], Member] = {}
 
-    async def queue_add(self, queue, interface, member_name, penalty, paused) -> None:
+    async def queue_add(self, queue, interface, member_name, penalty, paused, reason="") -> None:
         self.actions.append(("QueueAdd", (queue, interface, member_name, penalty, paused)))
+        if (queue, interface) in self.members:
+            raise MemberStateDiffers("Unable to add interface: Already there")
+        self.members[(queue, interface)] = Member(
+            queue, interface, member_name, penalty, paused, reason if paused else ""
+        )
 
     async def queue_remove(self, queue, interface) -> None:
         self.actions.append(("QueueRemove", (queue, interface)))
+        if self.members.pop((queue, interface), None) is None:
+            raise MemberStateDiffers("Unable to remove interface: Not there")
 
     async def queue_pause(self, interface, paused, reason="", queue="") -> None:
         self.actions.append(("QueuePause", (interface, paused, reason)))
+        keys = [k for k in self.members if k[1] == interface and (not queue or k[0] == queue)]
+        if not keys:
+            raise MemberStateDiffers("Interface not found")
+        for key in keys:
+            self.members[key] = replace(
+                self.members[key], paused=paused, reason=reason if paused else ""
+            )
+
+    async def queue_penalty(self, queue, interface, penalty) -> None:
+        self.actions.append(("QueuePenalty", (queue, interface, penalty)))
+        key = (queue, interface)
+        self.members[key] = replace(self.members[key], penalty=penalty)
+
+    async def queue_members(self, interface="") -> list[Member]:
+        return [m for (q, i), m in self.members.items() if not interface or i == interface]
 
     async def originate(
         self,
@@ -96,13 +134,16 @@ async def test_sign_in_pause_resume_sign_out_send_the_queue_actions(logged) -> N
     await states.resume("anna")
     await states.sign_out("anna")
     assert [
-        ("QueueAdd", ("support", "PJSIP/101", "Anna", 0, False)),
         ("QueueAdd", ("sales", "PJSIP/101", "Anna", 2, False)),
+        ("QueueAdd", ("support", "PJSIP/101", "Anna", 0, False)),
+        ("QueuePause", ("PJSIP/101", True, "lunch")),
         ("QueuePause", ("PJSIP/101", True, "lunch")),
         ("QueuePause", ("PJSIP/101", False, "")),
-        ("QueueRemove", ("support", "PJSIP/101")),
+        ("QueuePause", ("PJSIP/101", False, "")),
         ("QueueRemove", ("sales", "PJSIP/101")),
+        ("QueueRemove", ("support", "PJSIP/101")),
     ] == pbx.actions
+    assert {} == pbx.members
     assert ["sign_in", "pause", "resume", "sign_out"] == [
         e.action for e in logged if isinstance(e, OperatorAction)
     ]
@@ -147,24 +188,30 @@ async def test_wrapup_pauses_after_a_call_then_resumes_by_itself(logged) -> None
     await states.close()
 
 
-async def test_restore_takes_asterisks_word_after_a_restart(logged) -> None:
+async def test_asterisk_already_having_the_member_is_no_failure(logged) -> None:
+    """persistentmembers, a crash between two actions, a hand-made QueueRemove: whatever
+    Asterisk has, the transition ends with Asterisk as intended, and the log says so."""
+
     async def sink(e: DomainEvent) -> None:
         logged.append(e)
 
-    states = OperatorStates(RecordingPbx(), sink)
-    member = OperatorState(
-        server="pbx1",
-        call_id="",
-        at=5.0,
-        queue="support",
-        interface="PJSIP/101",
-        member_name="Anna",
-        logged_in=True,
-        paused=True,
-        pause_reason="lunch",
-    )
-    states.restore([member], [OP])
-    assert ("paused", "lunch") == (states.status("anna").state, states.status("anna").reason)
+    pbx = RecordingPbx()
+    pbx.members[("support", "PJSIP/101")] = Member("support", "PJSIP/101", "Anna", 5, True, "x")
+    states = OperatorStates(pbx, sink)
+    assert "available" == (await states.sign_in(OP)).state
+    assert {
+        ("support", "PJSIP/101"): Member("support", "PJSIP/101", "Anna", 0, False, ""),
+        ("sales", "PJSIP/101"): Member("sales", "PJSIP/101", "Anna", 2, False, ""),
+    } == pbx.members
+    del pbx.members[("sales", "PJSIP/101")]  # lost behind our back
+    assert "paused" == (await states.pause("anna", "lunch")).state
+    assert {(True, "lunch")} == {(m.paused, m.reason) for m in pbx.members.values()}
+    assert 2 == len(pbx.members)
+    repairs = [e for e in logged if isinstance(e, OperatorAction) and e.action == "member_repair"]
+    assert [["add sales (2)"]] == [e.detail["undone"] for e in repairs]
+    pbx.members.clear()
+    assert "offline" == (await states.sign_out("anna")).state
+    assert "available" == (await states.sign_in(OP)).state
 
 
 def test_penalty_from_skill_levels() -> None:
@@ -339,6 +386,10 @@ async def test_the_executor_takes_members_asterisk_reports_after_a_restart(logge
         logged.append(e)
 
     pbx = RecordingPbx()
+    for queue, penalty in OP.queues.items():
+        pbx.members[(queue, OP.interface)] = Member(
+            queue, OP.interface, "Anna", penalty, True, "lunch"
+        )
     states = OperatorStates(pbx, sink)
     directory = Directory()
     executor = CommandExecutor(states, CallControl(pbx, Calls(CALL), sink), directory, sink)
@@ -359,7 +410,7 @@ async def test_the_executor_takes_members_asterisk_reports_after_a_restart(logge
             command="available",
         )
     )
-    assert [("QueuePause", (OP.interface, False, ""))] == [
+    assert [("QueuePause", (OP.interface, False, ""))] * 2 == [
         (name, args[:3]) for name, args in pbx.actions
     ]
 
@@ -387,3 +438,131 @@ async def test_leaving_a_conference_hangs_up_only_the_operators_leg(logged) -> N
     assert [("Hangup", (CALL.operator_channel,))] == pbx.actions
     with pytest.raises(ControlError):
         await control.leave_conference(Actor("boris", "operator", "PJSIP/102"), "1.0")
+
+
+class Intents:
+    def __init__(self, stored: dict[str, Intent]) -> None:
+        self.stored = dict(stored)
+
+    async def load_intents(self) -> dict[str, Intent]:
+        return dict(self.stored)
+
+    async def save_intent(self, login: str, intent: Intent) -> None:
+        self.stored[login] = intent
+
+
+async def test_after_a_restart_the_stored_intent_wins_over_what_asterisk_kept(logged) -> None:
+    """Signed out here, then Asterisk re-added the member by itself (persistentmembers); and
+    paused here while Asterisk lost the member: both put right by the first sweep."""
+
+    async def sink(e: DomainEvent) -> None:
+        logged.append(e)
+
+    boris = Operator("boris", "PJSIP/102", "Boris", {"support": 0})
+    pbx = RecordingPbx()
+    pbx.members[("support", "PJSIP/101")] = Member("support", "PJSIP/101", "Anna", 0)
+    intents = Intents({"anna": Intent("offline"), "boris": Intent("paused", "lunch")})
+    states = OperatorStates(pbx, sink, intents=intents)
+    await states.restore([OP, boris])
+    assert ("offline", "paused") == (states.status("anna").state, states.status("boris").state)
+    await states.sweep()
+    assert {
+        ("support", "PJSIP/102"): Member("support", "PJSIP/102", "Boris", 0, True, "lunch")
+    } == pbx.members
+
+
+QUEUE_NAMES = st.sampled_from(["support", "sales", "billing"])
+MEMBERS = st.dictionaries(
+    QUEUE_NAMES,
+    st.builds(
+        lambda penalty, paused, reason: (penalty, paused, reason if paused else ""),
+        st.integers(0, 5),
+        st.booleans(),
+        st.sampled_from(["", "lunch", "Auto-Pause", "wrapup"]),
+    ),
+)
+
+
+@given(have=MEMBERS, want=MEMBERS)
+@settings(max_examples=200)
+def test_the_plan_turns_any_members_into_the_wanted_ones(have, want) -> None:
+    """Whatever Asterisk has, carrying out plan(have, want) with Asterisk's own rules (the
+    recording PBX refuses what Asterisk refuses) gives exactly ``want``, and planning again
+    finds nothing to do."""
+    pbx = RecordingPbx()
+    iface = "PJSIP/101"
+    for q, (penalty, paused, reason) in have.items():
+        pbx.members[(q, iface)] = Member(q, iface, "Anna", penalty, paused, reason)
+    wanted = {q: Wanted(p, paused, reason) for q, (p, paused, reason) in want.items()}
+    states = OperatorStates(pbx, _ignore)
+    op = Operator("anna", iface, "Anna", {})
+    asyncio.run(_carry_out(states, op, plan(_have(pbx, iface), wanted)))
+    assert want == {q: (m.penalty, m.paused, m.reason) for (q, _), m in pbx.members.items()}
+    assert [] == plan(_have(pbx, iface), wanted)
+
+
+async def _ignore(_e: DomainEvent) -> None:
+    return None
+
+
+async def _carry_out(states: OperatorStates, op: Operator, steps: list) -> None:
+    for step in steps:
+        await states._apply(op, step)
+
+
+def _have(pbx: RecordingPbx, iface: str) -> dict[str, Member]:
+    return {q: m for (q, i), m in pbx.members.items() if i == iface}
+
+
+class UnreachablePbx(RecordingPbx):
+    """Asterisk while it restarts: every action fails before it is sent."""
+
+    down = False
+
+    async def queue_members(self, interface=""):
+        if self.down:
+            raise ConnectionError("AMI not connected")
+        return await super().queue_members(interface)
+
+
+async def test_a_transition_asterisk_never_heard_of_changes_nothing(logged) -> None:
+    async def sink(e: DomainEvent) -> None:
+        logged.append(e)
+
+    pbx = UnreachablePbx()
+    intents = Intents({})
+    states = OperatorStates(pbx, sink, intents=intents)
+    await states.sign_in(OP)
+    pbx.down = True
+    with pytest.raises(ConnectionError):
+        await states.pause("anna", "lunch")
+    assert ("available", "available") == (
+        states.status("anna").state,
+        intents.stored["anna"].presence,
+    )
+    with pytest.raises(ConnectionError):
+        await states.sign_out("anna")
+    pbx.down = False
+    assert "available" == states.status("anna").state
+    assert {False} == {m.paused for m in pbx.members.values()}
+    assert "offline" == (await states.sign_out("anna")).state
+    assert {} == pbx.members
+
+
+async def test_a_wrapup_running_at_a_restart_gets_a_fresh_timer(logged) -> None:
+    async def sink(e: DomainEvent) -> None:
+        logged.append(e)
+
+    op = Operator("anna", "PJSIP/101", "Anna", {"support": 0}, wrapup_seconds=1)
+    pbx = RecordingPbx()
+    pbx.members[("support", "PJSIP/101")] = Member(
+        "support", "PJSIP/101", "Anna", 0, True, "wrapup"
+    )
+    states = OperatorStates(pbx, sink, intents=Intents({"anna": Intent("available")}))
+    await states.restore([op])
+    await states.sweep()
+    assert "wrapup" == states.status("anna").state
+    assert [] == [a for a in pbx.actions if a[0] == "QueuePause"]  # not cut short
+    await wait_for(lambda: "available" == states.status("anna").state, timeout=3)
+    await wait_for(lambda: {False} == {m.paused for m in pbx.members.values()}, timeout=3)
+    await states.close()

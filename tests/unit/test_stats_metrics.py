@@ -389,3 +389,34 @@ def test_malformed_per_queue_threshold_names_the_setting() -> None:
     settings = load_settings(environ={"CC_STATS_QUEUE_SERVICE_LEVELS": "support:60"})
     with pytest.raises(ConfigError, match=r"stats.queue_service_levels: expected queue=seconds"):
         MetricsConfig.from_settings(settings)
+
+
+def presence(at: float, state: str, reason: str = "", until: float = 0.0) -> ev.OperatorAction:
+    """What routing's OperatorStates publishes for an operator it manages."""
+    return ev.OperatorAction(
+        server=SERVER,
+        call_id="",
+        at=at,
+        user="anna",
+        action="pause",
+        detail={"state": state, "reason": reason, "until": until, "interface": OP, "name": "Anna"},
+    )
+
+
+def test_a_managed_operator_shows_the_services_state_with_calls_on_top() -> None:
+    # Asterisk's members say "not paused" (the pause has not reached it yet, or a stale
+    # event): the service's word decides; a call still shows as on call.
+    metrics = run([login(T0), presence(T0 + 1, "paused", "meeting")])
+    op = metrics.snapshot(T0 + 2).operators[OP]
+    assert ("paused", "meeting", "Anna") == (op.state, op.reason, op.name)
+    metrics.apply(presence(T0 + 3, "available"))
+    metrics.apply_all(answered_call(T0 + 4, "c1", hold=1, talk=5)[:3])
+    assert "on_call" == metrics.snapshot(T0 + 6).operators[OP].state
+    metrics.apply(completed(T0 + 10, "c1", hold=1, talk=5))
+    metrics.apply(presence(T0 + 10, "wrapup", until=T0 + 40))
+    op = metrics.snapshot(T0 + 11).operators[OP]
+    assert ("wrapup", T0 + 40, T0 + 10) == (op.state, op.until, op.since)
+    metrics.apply(presence(T0 + 20, "offline"))
+    op = metrics.snapshot(T0 + 21).operators[OP]
+    assert ("offline", 0.0) == (op.state, op.until)
+    assert 10.0 == op.wrapup_seconds

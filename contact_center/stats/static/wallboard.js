@@ -140,7 +140,7 @@
       const form = new FormData();
       form.append("action", action);
       form.append("interface", iface);
-      if (action === "pause") form.append("reason", "supervisor");
+      if (action === "pause") form.append("reason", document.getElementById("pause-reason").value);
       try {
         await ccFetch("/wallboard/action", form);
         flash.textContent = `${action} sent for ${iface}.`;
@@ -167,7 +167,9 @@
       tr.append(
         el("td", {}, op.name),
         state,
-        el("td", { class: "op-since", "data-since": String(op.since) }, duration(now - op.since)),
+        el("td", { class: "op-since", "data-since": String(op.since),
+          "data-until": op.state === "wrapup" ? String(op.until || 0) : "0" },
+          op.state === "wrapup" && op.until ? `${duration(op.until - now)} left` : duration(now - op.since)),
         el("td", {}, op.queues.join(", ")),
         el("td", { "data-metric": "calls" }, String(op.calls)),
         el("td", {}, duration(op.talk_seconds)),
@@ -205,7 +207,10 @@
       t.querySelector(".value").textContent = duration(grown);
     }
     for (const cell of document.querySelectorAll(".op-since")) {
-      cell.textContent = duration(now - Number(cell.getAttribute("data-since")));
+      const until = Number(cell.getAttribute("data-until")) || 0;
+      // a wrap-up shows what is left of it; other states how long they have lasted
+      cell.textContent = until ? `${duration(until - now)} left`
+        : duration(now - Number(cell.getAttribute("data-since")));
     }
   }
 

@@ -220,11 +220,51 @@ document.addEventListener("cc:saved", (event) => {
       holder.remove();
     }
   }
-  if (form.closest("#state") && event.detail && event.detail.state) {
-    const label = document.getElementById("state-label");
-    label.textContent = event.detail.state + (event.detail.reason ? " (" + event.detail.reason + ")" : "");
-    document.getElementById("state").dataset.state = event.detail.state;
-  }
+  if (form.closest("#state")) refreshState();
 });
 
-document.addEventListener("DOMContentLoaded", connect);
+// --- the operator's state: what the wallboard shows, never what was asked --------------------
+// The connector decides it (console, supervisor, Asterisk's autopause, wrap-up) and the
+// statistics publish it; the page polls it so a force pause or a wrap-up shows at once.
+
+const STATE_POLL_MS = 1000;
+
+function showState(data) {
+  const box = document.getElementById("state");
+  const words = String(data.state || "offline").replace(/_/g, " ");
+  document.getElementById("state-label").textContent = words + (data.reason ? " (" + data.reason + ")" : "");
+  box.dataset.state = data.state || "offline";
+  box.dataset.until = String(data.until || 0);
+  const endWrapup = document.getElementById("end-wrapup-form");
+  endWrapup.hidden = data.state !== "wrapup";
+  endWrapup.style.display = endWrapup.hidden ? "none" : ""; // .inline would show it anyway
+  tickTimer();
+}
+
+function tickTimer() {
+  const box = document.getElementById("state");
+  const until = Number(box.dataset.until) || 0;
+  const timer = document.getElementById("state-timer");
+  if (box.dataset.state !== "wrapup" || !until) {
+    timer.textContent = "";
+    return;
+  }
+  const left = Math.max(0, Math.ceil(until - Date.now() / 1000));
+  timer.textContent = left + " s left";
+}
+
+async function refreshState() {
+  try {
+    const response = await fetch("/api/operator/state", { credentials: "same-origin" });
+    if (response.ok) showState(await response.json());
+  } catch (error) {
+    // the next poll tries again
+  }
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  connect();
+  tickTimer();
+  setInterval(refreshState, STATE_POLL_MS);
+  setInterval(tickTimer, 250);
+});

@@ -1,0 +1,261 @@
+"""Callback pages: operators see their callbacks and ask for new ones, supervisors see every
+callback of their queues, reassign and cancel.
+
+* ``GET /callbacks`` — the page (open callbacks; ``?all=1`` with finished ones)
+* ``POST /callbacks`` — a new callback (number, optional customer, time, note)
+* ``POST /callbacks/{id}/reassign`` — supervisors: to an operator (or to the queue)
+* ``POST /callbacks/{id}/cancel`` — supervisors, or the operator it is assigned to
+* ``GET /api/callbacks`` — the same list as JSON
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import aiohttp_jinja2
+from aiohttp import web
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from contact_center.callbacks import store
+from contact_center.callbacks.policy import OUTCOME_WORDS
+from contact_center.customers.phones import normalize_number
+from contact_center.store.db import utcnow
+from contact_center.store.models import Callback, Customer, Queue, User
+from contact_center.web.auth import CurrentUser, Role, current_user, require_role
+from contact_center.web.keys import SESSIONS_KEY, SETTINGS_KEY, add_template_dir
+
+HERE = Path(__file__).parent
+STATUS_WORDS = {
+    "pending": "waiting",
+    "dialing": "calling now",
+    "reached": "reached",
+    "failed": "given up",
+    "cancelled": "cancelled",
+}
+
+
+def _zone(request: web.Request) -> Any:
+    try:
+        return ZoneInfo(request.app[SETTINGS_KEY].general.timezone or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return UTC
+
+
+async def _scope(db: AsyncSession, user: CurrentUser) -> tuple[set[str] | None, str]:
+    """(queues, login) the user's list covers: an operator their queues and their own
+    callbacks; a supervisor the queues they supervise (all while nobody is assigned any);
+    an admin everything."""
+    if user.role == Role.ADMIN:
+        return None, ""
+    if user.role == Role.OPERATOR:
+        row = await db.get(User, user.id)
+        return set((row.queues or {}) if row is not None else {}), user.login
+    rows = (await db.execute(select(Queue.name, Queue.supervisors))).all()
+    assigned = {name for name, sup in rows if user.login in (sup or {}).get("logins", [])}
+    anyone = any((sup or {}).get("logins") for _name, sup in rows)
+    return (assigned if anyone else None), ""
+
+
+async def _visible(db: AsyncSession, user: CurrentUser, callback_id: int) -> Callback:
+    queues, login = await _scope(db, user)
+    row = await db.get(Callback, callback_id)
+    if row is None:
+        raise web.HTTPNotFound(text="no such callback")
+    if login and row.assigned_login not in ("", login):
+        raise web.HTTPNotFound(text="no such callback")
+    mine = bool(login) and row.assigned_login == login
+    if queues is not None and row.queue not in queues and not mine:
+        raise web.HTTPNotFound(text="no such callback")
+    return row
+
+
+def _when(moment: datetime | None, zone: Any) -> str:
+    if moment is None:
+        return ""
+    return store.aware(moment).astimezone(zone).strftime("%d %b %H:%M")
+
+
+async def _page_context(request: web.Request, error: str = "") -> dict[str, Any]:
+    user = current_user(request)
+    zone = _zone(request)
+    now = utcnow()
+    show_all = request.query.get("all") == "1"
+    async with request.app[SESSIONS_KEY]() as db:
+        queues, login = await _scope(db, user)
+        listed = await store.listing(db, now, queues=queues, login=login, open_only=not show_all)
+        people = {
+            u.login: u.display_name or u.login
+            for u in (await db.scalars(select(User).where(User.active))).all()
+        }
+        operators = sorted(
+            (
+                (u.login, u.display_name or u.login)
+                for u in (
+                    await db.scalars(select(User).where(User.role == Role.OPERATOR, User.active))
+                ).all()
+                if queues is None or set(u.queues or {}) & queues
+            ),
+            key=lambda p: p[1].lower(),
+        )
+        my_queues = (
+            sorted(queues)
+            if queues is not None
+            else sorted((await db.scalars(select(Queue.name))).all())
+        )
+    rows = [
+        {
+            "id": item.row.id,
+            "customer": item.customer_name,
+            "customer_id": item.row.customer_id,
+            "number": item.row.number,
+            "queue": item.row.queue,
+            "note": item.row.note,
+            "status": item.row.status,
+            "status_words": STATUS_WORDS.get(item.row.status, item.row.status),
+            "due": _when(item.row.due_at, zone) or "as soon as possible",
+            "requested": _when(item.row.requested_at, zone),
+            "requested_by": people.get(item.row.requested_by, item.row.requested_by)
+            or "caller (IVR)",
+            "assigned": people.get(item.row.assigned_login, item.row.assigned_login),
+            "assigned_login": item.row.assigned_login,
+            "attempts": item.row.attempts,
+            "last": OUTCOME_WORDS.get(item.row.last_outcome, item.row.last_outcome),
+            "overdue": item.overdue,
+        }
+        for item in listed
+    ]
+    return {
+        "title": "My callbacks" if user.role == Role.OPERATOR else "Callbacks",
+        "rows": rows,
+        "pending": sum(1 for r in rows if r["status"] == "pending"),
+        "overdue": sum(1 for r in rows if r["overdue"]),
+        "operators": operators,
+        "queues": my_queues,
+        "supervising": user.role in (Role.SUPERVISOR, Role.ADMIN),
+        "show_all": show_all,
+        "zone": request.app[SETTINGS_KEY].general.timezone or "UTC",
+        "error": error,
+    }
+
+
+@require_role(Role.OPERATOR, Role.SUPERVISOR)
+async def callbacks_page(request: web.Request) -> web.StreamResponse:
+    return aiohttp_jinja2.render_template("callbacks.html", request, await _page_context(request))
+
+
+@require_role(Role.OPERATOR, Role.SUPERVISOR)
+async def callbacks_api(request: web.Request) -> web.Response:
+    context = await _page_context(request)
+    return web.json_response({"items": context["rows"]})
+
+
+def _parse_when(raw: str, zone: Any) -> datetime | None:
+    """A datetime-local value in the call center's time zone → UTC; empty: ASAP."""
+    if not raw.strip():
+        return None
+    try:
+        moment = datetime.fromisoformat(raw.strip())
+    except ValueError:
+        raise ValueError("the time must look like 2026-12-07T10:30") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=zone)
+    return moment.astimezone(UTC)
+
+
+@require_role(Role.OPERATOR, Role.SUPERVISOR)
+async def create_callback(request: web.Request) -> web.StreamResponse:
+    user = current_user(request)
+    form = await request.post()
+    settings = request.app[SETTINGS_KEY]
+    raw = str(form.get("number", "")).strip()[:64]
+    number = normalize_number(raw, region=settings.general.default_region)
+    error = ""
+    try:
+        if not number.e164:
+            raise ValueError(f"{raw or 'the number'} is not a phone number we can dial")
+        due_at = _parse_when(str(form.get("when", "")), _zone(request))
+        if due_at is not None and due_at < utcnow() - timedelta(minutes=1):
+            raise ValueError("that time has passed")
+        queue = str(form.get("queue", "")).strip()[:80]
+        customer_raw = str(form.get("customer_id", "")).strip()
+        async with request.app[SESSIONS_KEY].begin() as db:
+            queues, _login = await _scope(db, user)
+            if queues is not None and queue not in queues:
+                raise ValueError(f"you do not take calls of the queue {queue or '(none)'}")
+            customer_id = None
+            if customer_raw:
+                if not customer_raw.isdigit() or await db.get(Customer, int(customer_raw)) is None:
+                    raise ValueError(f"there is no customer {customer_raw}")
+                customer_id = int(customer_raw)
+            mine = user.role == Role.OPERATOR and form.get("assign_to_me") == "on"
+            await store.create(
+                db,
+                key=f"op-{user.login}-{secrets.token_hex(8)}",
+                number=number.e164,
+                queue=queue,
+                requested_by=user.login,
+                now=utcnow(),
+                customer_id=customer_id,
+                due_at=due_at,
+                note=str(form.get("note", ""))[:1000],
+                assigned_login=user.login if mine else "",
+            )
+    except ValueError as exc:
+        error = str(exc)
+    if error:
+        context = await _page_context(request, error)
+        return aiohttp_jinja2.render_template("callbacks.html", request, context, status=400)
+    raise web.HTTPSeeOther("/callbacks")
+
+
+def _callback_id(request: web.Request) -> int:
+    raw = request.match_info["callback_id"]
+    if not raw.isdigit() or len(raw) > 18:
+        raise web.HTTPNotFound(text="no such callback")
+    return int(raw)
+
+
+@require_role(Role.SUPERVISOR)
+async def reassign_callback(request: web.Request) -> web.StreamResponse:
+    user = current_user(request)
+    form = await request.post()
+    login = str(form.get("login", "")).strip()[:80]
+    async with request.app[SESSIONS_KEY].begin() as db:
+        row = await _visible(db, user, _callback_id(request))
+        if login:
+            target = await db.scalar(select(User).where(User.login == login, User.active))
+            if target is None or target.role != Role.OPERATOR:
+                raise web.HTTPBadRequest(text=f"{login} is not an active operator")
+        try:
+            await store.reassign(db, row.id, login)
+        except store.CallbackError as exc:
+            raise web.HTTPConflict(text=str(exc)) from None
+    raise web.HTTPSeeOther("/callbacks")
+
+
+@require_role(Role.OPERATOR, Role.SUPERVISOR)
+async def cancel_callback(request: web.Request) -> web.StreamResponse:
+    user = current_user(request)
+    async with request.app[SESSIONS_KEY].begin() as db:
+        row = await _visible(db, user, _callback_id(request))
+        if user.role == Role.OPERATOR and row.assigned_login != user.login:
+            raise web.HTTPForbidden(text="only the operator it is assigned to or a supervisor")
+        try:
+            await store.cancel(db, row.id)
+        except store.CallbackError as exc:
+            raise web.HTTPConflict(text=str(exc)) from None
+    raise web.HTTPSeeOther("/callbacks")
+
+
+def setup(app: web.Application) -> None:
+    add_template_dir(app, HERE / "templates")
+    app.router.add_get("/callbacks", callbacks_page, name="callbacks")
+    app.router.add_post("/callbacks", create_callback)
+    app.router.add_post(r"/callbacks/{callback_id}/reassign", reassign_callback)
+    app.router.add_post(r"/callbacks/{callback_id}/cancel", cancel_callback)
+    app.router.add_get("/api/callbacks", callbacks_api, name="callbacks_api")

@@ -1,0 +1,324 @@
+"""The callbacks table: what is due, claiming an attempt, recording its outcome, the lists.
+
+Every change is a conditional UPDATE on the row's status, so two connectors (or a restart
+in the middle of an attempt) never dial one callback twice, and an outcome that arrives
+twice (a redelivered event) is recorded once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from contact_center.callbacks.policy import (
+    CANCELLED,
+    DIALING,
+    OPEN_STATUSES,
+    OUTCOME_WORDS,
+    PENDING,
+    Next,
+    after_attempt,
+    outcome_of,
+)
+from contact_center.config import CallbackSettings
+from contact_center.store.models import Callback, Customer, InteractionEvent
+
+MAX_LOG = 50  # attempts kept on the row
+
+
+class CallbackError(ValueError):
+    """A change the callback's state does not allow (already dialling, finished…)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    callback_id: int
+    number: str
+    queue: str
+    customer_id: int | None
+    login: str
+    interface: str
+
+
+def due_query(now: datetime, limit: int) -> Any:
+    return (
+        select(Callback)
+        .where(
+            Callback.status == PENDING,
+            or_(Callback.due_at.is_(None), Callback.due_at <= now),
+        )
+        .order_by(Callback.due_at.is_(None).desc(), Callback.due_at, Callback.requested_at)
+        .limit(limit)
+    )
+
+
+async def due(session: AsyncSession, now: datetime, limit: int = 20) -> list[Callback]:
+    """Pending callbacks whose time has come (ASAP ones first), oldest request first."""
+    return list((await session.scalars(due_query(now, limit))).all())
+
+
+async def claim(session: AsyncSession, callback_id: int, login: str, now: datetime) -> bool:
+    """Take the callback for an attempt by ``login``; False when someone else took it."""
+    result = await session.execute(
+        update(Callback)
+        .where(Callback.id == callback_id, Callback.status == PENDING)
+        .values(
+            status=DIALING,
+            operator_login=login,
+            last_attempt_at=now,
+            attempt_linkedid="",
+            attempts=Callback.attempts + 1,
+        )
+    )
+    return bool(getattr(result, "rowcount", 0) == 1)
+
+
+async def started(session: AsyncSession, callback_id: int, call_id: str) -> None:
+    """The attempt's outbound call id (the Originate's ChannelId, the call's Linkedid)."""
+    await session.execute(
+        update(Callback)
+        .where(Callback.id == callback_id, Callback.status == DIALING)
+        .values(attempt_linkedid=call_id)
+    )
+
+
+async def release(session: AsyncSession, callback_id: int, due_at: datetime) -> None:
+    """An attempt that never started (the Originate was refused): pending again, not counted."""
+    await session.execute(
+        update(Callback)
+        .where(Callback.id == callback_id, Callback.status == DIALING)
+        .values(status=PENDING, due_at=due_at, attempts=Callback.attempts - 1)
+    )
+
+
+async def finish(
+    session: AsyncSession,
+    policy: CallbackSettings,
+    call_id: str,
+    outcome: str,
+    now: datetime,
+    *,
+    server: str = "",
+) -> tuple[Callback, Next] | None:
+    """Record how the attempt ``call_id`` ended; None when it is not a callback attempt
+    (or its outcome was recorded already). Writes the customer's timeline row."""
+    row = await session.scalar(
+        select(Callback).where(Callback.attempt_linkedid == call_id, Callback.status == DIALING)
+    )
+    if row is None:
+        return None
+    outcome = outcome_of(outcome)
+    nxt = after_attempt(policy, outcome, row.attempts, now)
+    attempts = row.attempts if nxt.counted else row.attempts - 1
+    log = list((row.log or {}).get("attempts", []))[-MAX_LOG + 1 :]
+    log.append(
+        {
+            "at": now.isoformat(),
+            "operator": row.operator_login,
+            "outcome": outcome,
+            "call": call_id,
+            "next": nxt.due_at.isoformat() if nxt.due_at else "",
+        }
+    )
+    result = await session.execute(
+        update(Callback)
+        .where(Callback.id == row.id, Callback.status == DIALING)
+        .values(
+            status=nxt.status,
+            due_at=nxt.due_at if nxt.due_at is not None else row.due_at,
+            attempts=attempts,
+            last_outcome=outcome,
+            log={"attempts": log},
+        )
+    )
+    if getattr(result, "rowcount", 0) != 1:
+        return None
+    words = OUTCOME_WORDS[outcome]
+    summary = f"Callback to {row.number} by {row.operator_login or 'an operator'}: {words}"
+    if nxt.status == PENDING and nxt.counted:
+        summary += f" (attempt {attempts} of {policy.max_attempts}); next try {nxt.due_at:%H:%M}"
+    elif nxt.status == "failed":
+        summary += f"; given up after {attempts} attempts"
+    session.add(
+        InteractionEvent(
+            key=f"callback-{row.id}-{call_id}"[:64],
+            customer_id=row.customer_id,
+            server=server,
+            call_linkedid=call_id,
+            kind="callback.attempt",
+            at=now,
+            actor=row.operator_login,
+            summary=summary[:400],
+            data={"callback_id": row.id, "outcome": outcome, "status": nxt.status},
+        )
+    )
+    await session.refresh(row)
+    return row, nxt
+
+
+async def stale(session: AsyncSession, now: datetime, timeout: timedelta) -> list[Callback]:
+    """Attempts with no outcome for ``timeout`` (the outcome was lost: a restart, an AMI
+    gap the records did not close)."""
+    return list(
+        (
+            await session.scalars(
+                select(Callback).where(
+                    Callback.status == DIALING, Callback.last_attempt_at < now - timeout
+                )
+            )
+        ).all()
+    )
+
+
+async def create(
+    session: AsyncSession,
+    *,
+    key: str,
+    number: str,
+    queue: str,
+    requested_by: str,
+    now: datetime,
+    customer_id: int | None = None,
+    due_at: datetime | None = None,
+    note: str = "",
+    assigned_login: str = "",
+) -> Callback:
+    row = Callback(
+        key=key,
+        customer_id=customer_id,
+        number=number,
+        queue=queue,
+        note=note,
+        status=PENDING,
+        requested_at=now,
+        due_at=due_at,
+        attempts=0,
+        call_linkedid="",
+        requested_by=requested_by,
+        assigned_login=assigned_login,
+        log={"attempts": []},
+    )
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def reassign(session: AsyncSession, callback_id: int, login: str) -> None:
+    result = await session.execute(
+        update(Callback)
+        .where(Callback.id == callback_id, Callback.status.in_(OPEN_STATUSES))
+        .values(assigned_login=login)
+    )
+    if getattr(result, "rowcount", 0) != 1:
+        raise CallbackError(f"callback {callback_id} is finished or does not exist")
+
+
+async def cancel(session: AsyncSession, callback_id: int) -> None:
+    """Cancel a callback that is not being dialled right now."""
+    result = await session.execute(
+        update(Callback)
+        .where(Callback.id == callback_id, Callback.status == PENDING)
+        .values(status=CANCELLED)
+    )
+    if getattr(result, "rowcount", 0) != 1:
+        raise CallbackError(
+            f"callback {callback_id} cannot be cancelled (being dialled, finished or unknown)"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Listed:
+    row: Callback
+    customer_name: str
+    overdue: bool
+
+
+async def listing(
+    session: AsyncSession,
+    now: datetime,
+    *,
+    queues: set[str] | None = None,
+    login: str = "",
+    open_only: bool = True,
+    limit: int = 200,
+    grace: timedelta = timedelta(minutes=15),
+) -> list[Listed]:
+    """Callbacks for a page: ``login`` — assigned to them, or unassigned in their ``queues``;
+    otherwise every callback in ``queues`` (None: all)."""
+    query: Any = select(Callback, Customer.name).outerjoin(
+        Customer, Customer.id == Callback.customer_id
+    )
+    if open_only:
+        query = query.where(Callback.status.in_(OPEN_STATUSES))
+    if login:
+        mine = Callback.assigned_login == login
+        theirs = and_(Callback.assigned_login == "", Callback.queue.in_(sorted(queues or ())))
+        query = query.where(or_(mine, theirs))
+    elif queues is not None:
+        query = query.where(Callback.queue.in_(sorted(queues)))
+    query = query.order_by(
+        Callback.due_at.is_(None).desc(), Callback.due_at, Callback.requested_at
+    ).limit(limit)
+    rows = (await session.execute(query)).all()
+    return [
+        Listed(
+            row=row,
+            customer_name=name or "",
+            overdue=is_overdue(row, now, grace),
+        )
+        for row, name in rows
+    ]
+
+
+def aware(moment: datetime) -> datetime:
+    # SQLite returns naive datetimes for timezone=True columns; they were stored as UTC
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def is_overdue(row: Callback, now: datetime, grace: timedelta) -> bool:
+    """Pending, and its time (the request, for ASAP ones) passed more than ``grace`` ago."""
+    return row.status == PENDING and aware(row.due_at or row.requested_at) + grace < now
+
+
+async def seed_demo(session: AsyncSession, now: datetime) -> int:
+    """The demo's callbacks (once): one overdue, one later today, one booked for anna."""
+    if await session.scalar(select(Callback.id).limit(1)) is not None:
+        return 0
+    customers = (
+        await session.scalars(select(Customer).where(Customer.phones.any()).limit(3))
+    ).all()
+    plans = (
+        (
+            "support",
+            now - timedelta(minutes=40),
+            None,
+            "",
+            "asked in the IVR while the queue was full",
+        ),
+        ("support", now - timedelta(minutes=5), now + timedelta(hours=2), "", "after 2 pm, please"),
+        (
+            "sales",
+            now - timedelta(hours=1),
+            now + timedelta(days=1),
+            "anna",
+            "wants the new tariff",
+        ),
+    )
+    for customer, (queue, asked, due_at, login, note) in zip(customers, plans, strict=False):
+        await create(
+            session,
+            key=f"demo-{customer.id}",
+            number=customer.phones[0].e164,
+            queue=queue,
+            requested_by=login,
+            now=asked,
+            customer_id=customer.id,
+            due_at=due_at,
+            note=note,
+            assigned_login=login,
+        )
+    return len(customers)

@@ -1,0 +1,180 @@
+"""Callbacks dialled back over the simulator on real TCP, on SQLite and PostgreSQL: the
+operator's phone rings first (an Originate into cc-originate tagged as a callback), one
+callback per operator at a time, only in business hours; outcomes come back from the
+outbound call's CallEnded and schedule retries, give up, or close the callback."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
+
+from sqlalchemy import select
+
+from contact_center.ami.control import AmiPbxControl
+from contact_center.callbacks import store
+from contact_center.callbacks.dialer import CallbackDialer
+from contact_center.calls import events as ev
+from contact_center.config import CallbackSettings
+from contact_center.routing.rules import BusinessHours
+from contact_center.sim.pbx import Event
+from contact_center.store.models import Callback, InteractionEvent
+from contact_center.testing import AmiClient, EventLog, connected_connector, running_pbx
+from tests.conftest import wait_for
+from tests.integration.web_support import database
+
+NOW = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)  # a Monday
+POLICY = CallbackSettings(max_attempts=2, retry_no_answer_minutes=15)
+
+
+@dataclass(frozen=True)
+class Desk:
+    login: str
+    interface: str
+    state: str
+    queues: tuple[str, ...]
+
+
+async def test_operator_first_callbacks_and_their_outcomes(db_url: str, tmp_path: Path) -> None:
+    desks = [
+        Desk("anna", "Local/101@agents", "available", ("support",)),
+        Desk("boris", "Local/102@agents", "paused", ("support",)),
+        Desk("vera", "Local/103@agents", "available", ("sales",)),
+    ]
+    clock = [NOW]
+    async with (
+        database(db_url) as (_, sessions),
+        running_pbx(tmp_path) as pbx,
+        connected_connector(pbx, tmp_path, ignore) as connector,
+    ):
+        log = EventLog(pbx)
+        async with sessions.begin() as db:
+            first = await store.create(
+                db, key="a", number="+74951234567", queue="support", requested_by="", now=NOW
+            )
+            second = await store.create(
+                db, key="b", number="+74997654321", queue="support", requested_by="", now=NOW
+            )
+            later = await store.create(
+                db,
+                key="c",
+                number="+79161112233",
+                queue="support",
+                requested_by="",
+                now=NOW,
+                due_at=NOW + timedelta(hours=1),
+            )
+            closed = await store.create(
+                db, key="d", number="+79035550000", queue="sales", requested_by="", now=NOW
+            )
+        sales_hours = BusinessHours("UTC", {0: ((time(12), time(18)),)})
+        dialer = CallbackDialer(
+            sessions,
+            AmiPbxControl(connector.actions),
+            lambda: desks,
+            POLICY,
+            hours=lambda queue: sales_hours if queue == "sales" else None,
+            clock=lambda: clock[0],
+            server="sim1",
+        )
+        # one available operator in support: the first callback only; sales is closed
+        assert await dialer.tick() == 1
+        await wait_for(lambda: any(started(e) for e in log.events), timeout=5)
+        originate = next(e for e in log.events if started(e))
+        assert originate.get("Channel").startswith("Local/101@agents-")
+        async with sessions() as db:
+            rows = {r.id: r for r in (await db.scalars(select(Callback))).all()}
+        attempt = rows[first.id].attempt_linkedid
+        assert (rows[first.id].status, rows[first.id].operator_login, rows[first.id].attempts) == (
+            "dialing",
+            "anna",
+            1,
+        )
+        assert attempt.startswith("cc-out-") and originate.get("Linkedid") == attempt
+        assert [rows[i].status for i in (second.id, later.id, closed.id)] == ["pending"] * 3
+        # the customer's variables reach the call: it is known as a callback from the start
+        client = await AmiClient.connect("127.0.0.1", pbx.port)
+        await client.login()
+        try:
+            kind = await client.action(
+                "Getvar", Channel=originate.get("Channel"), Variable="CC_KIND"
+            )
+            assert kind.get("Value") == "callback"
+        finally:
+            await client.close()
+        # anna is busy with it: nothing more starts while her attempt runs
+        assert await dialer.tick() == 0
+
+        # the customer does not answer: retried after 15 minutes, counted
+        await dialer.handle(ended(attempt, "no_answer"))
+        await dialer.handle(ended(attempt, "no_answer"))  # a redelivery changes nothing
+        async with sessions() as db:
+            row = await db.get(Callback, first.id)
+            assert row is not None
+            assert (row.status, row.attempts, row.last_outcome) == ("pending", 1, "no_answer")
+            assert store.aware(row.due_at) == NOW + timedelta(minutes=15)  # type: ignore[arg-type]
+            timeline = (
+                await db.scalars(
+                    select(InteractionEvent.summary).where(
+                        InteractionEvent.kind == "callback.attempt"
+                    )
+                )
+            ).all()
+        assert timeline == [
+            "Callback to +74951234567 by anna: no answer (attempt 1 of 2); next try 10:15"
+        ]
+        # anna is free again: the second callback (due now) goes to her
+        assert await dialer.tick() == 1
+        async with sessions() as db:
+            row = await db.get(Callback, second.id)
+            assert row is not None and row.status == "dialing"
+            attempt2 = row.attempt_linkedid
+        await dialer.handle(ended(attempt2, "answered"))
+        # 15 minutes later the first is due again; the customer is busy: given up (2 of 2)
+        clock[0] = NOW + timedelta(minutes=16)
+        assert await dialer.tick() == 1
+        async with sessions() as db:
+            row = await db.get(Callback, first.id)
+            assert row is not None and row.attempts == 2
+            attempt3 = row.attempt_linkedid
+        await dialer.handle(ended(attempt3, "busy"))
+        # the operator's phone is not answered: not counted, tried again a minute later
+        clock[0] = NOW + timedelta(hours=1, minutes=1)  # 11:01: sales still closed
+        assert await dialer.tick() == 1
+        async with sessions() as db:
+            row = await db.get(Callback, later.id)
+            assert row is not None
+            attempt4 = row.attempt_linkedid
+        await dialer.handle(ended(attempt4, "operator_no_answer"))
+        async with sessions() as db:
+            rows = {r.id: r for r in (await db.scalars(select(Callback))).all()}
+        assert (rows[first.id].status, rows[first.id].attempts) == ("failed", 2)
+        assert rows[second.id].status == "reached"
+        assert (rows[later.id].status, rows[later.id].attempts) == ("pending", 0)
+        assert store.aware(rows[later.id].due_at) == clock[0] + timedelta(seconds=60)  # type: ignore[arg-type]
+        # sales opens at noon: then vera calls its customer back
+        assert rows[closed.id].status == "pending"
+        clock[0] = NOW.replace(hour=12, minute=5)
+        assert await dialer.tick() == 2  # vera: sales; anna: the support one due again
+        async with sessions() as db:
+            row = await db.get(Callback, closed.id)
+            assert row is not None and (row.status, row.operator_login) == ("dialing", "vera")
+
+
+def started(event: Event) -> bool:
+    return event.name == "Newchannel" and event.get("Uniqueid").startswith("cc-out-")
+
+
+async def ignore(event: ev.DomainEvent) -> None:
+    return None
+
+
+def ended(call_id: str, outcome: str) -> ev.CallEnded:
+    return ev.CallEnded(
+        server="sim1",
+        call_id=call_id,
+        at=NOW.timestamp(),
+        key=f"{call_id}-{outcome}",
+        outcome=outcome,
+        cause=16,
+    )
