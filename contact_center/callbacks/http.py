@@ -252,6 +252,14 @@ async def cancel_callback(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther("/callbacks")
 
 
+@require_role(Role.SUPERVISOR)
+async def summary_api(request: web.Request) -> web.Response:
+    """Waiting and overdue callbacks of the supervisor's queues (the wallboard's tile)."""
+    async with request.app[SESSIONS_KEY]() as db:
+        queues, _login = await _scope(db, current_user(request))
+        return web.json_response(await store.summary(db, utcnow(), queues=queues))
+
+
 def setup(app: web.Application) -> None:
     add_template_dir(app, HERE / "templates")
     app.router.add_get("/callbacks", callbacks_page, name="callbacks")
@@ -259,3 +267,4 @@ def setup(app: web.Application) -> None:
     app.router.add_post(r"/callbacks/{callback_id}/reassign", reassign_callback)
     app.router.add_post(r"/callbacks/{callback_id}/cancel", cancel_callback)
     app.router.add_get("/api/callbacks", callbacks_api, name="callbacks_api")
+    app.router.add_get("/api/callbacks/summary", summary_api, name="callbacks_summary")

@@ -274,6 +274,30 @@ async def listing(
     ]
 
 
+async def summary(
+    session: AsyncSession,
+    now: datetime,
+    *,
+    queues: set[str] | None = None,
+    grace: timedelta = timedelta(minutes=15),
+) -> dict[str, Any]:
+    """Waiting and overdue callbacks, in all and per queue (for the wallboard)."""
+    query = select(Callback).where(Callback.status.in_(OPEN_STATUSES))
+    if queues is not None:
+        query = query.where(Callback.queue.in_(sorted(queues)))
+    by_queue: dict[str, dict[str, int]] = {}
+    for row in (await session.scalars(query)).all():
+        counts = by_queue.setdefault(row.queue, {"waiting": 0, "dialing": 0, "overdue": 0})
+        counts["waiting" if row.status == PENDING else "dialing"] += 1
+        counts["overdue"] += is_overdue(row, now, grace)
+    return {
+        "waiting": sum(c["waiting"] for c in by_queue.values()),
+        "dialing": sum(c["dialing"] for c in by_queue.values()),
+        "overdue": sum(c["overdue"] for c in by_queue.values()),
+        "queues": by_queue,
+    }
+
+
 def aware(moment: datetime) -> datetime:
     # SQLite returns naive datetimes for timezone=True columns; they were stored as UTC
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from contact_center.customers import services
 from contact_center.customers.phones import normalize_number, phone_suffix
+from contact_center.history.access import customer_visible, load_principal
 from contact_center.store.models import Customer, CustomerPhone
 from contact_center.web.auth import Role, current_user, require_role
 from contact_center.web.keys import SESSIONS_KEY, SETTINGS_KEY, add_template_dir
@@ -197,9 +198,26 @@ async def _customer_answer(db: AsyncSession, customer: Customer, status: int = 2
     return web.json_response(body, status=status)
 
 
+async def _scoped_id(request: web.Request) -> int:
+    """The customer of the URL if the user may see them: an admin any; others a customer of
+    a call in their scope (an operator: their own calls; supervisors and QA: their queues).
+    404 otherwise, before the request body is even read (no existence leak)."""
+    customer_id = _path_id(request)
+    user = current_user(request)
+    if user.role == Role.ADMIN:
+        return customer_id
+    async with request.app[SESSIONS_KEY]() as db:
+        principal = await load_principal(
+            db, user_id=user.id, login=user.login, role=user.role, interface=user.interface
+        )
+        if not await customer_visible(db, principal, customer_id):
+            raise web.HTTPNotFound(text="no such customer")
+    return customer_id
+
+
 @require_role(*SEARCHERS)
 async def get_customer(request: web.Request) -> web.Response:
-    customer_id = _path_id(request)
+    customer_id = await _scoped_id(request)
     async with request.app[SESSIONS_KEY]() as db:
         try:
             customer = await services.get_customer(db, customer_id)
@@ -210,7 +228,7 @@ async def get_customer(request: web.Request) -> web.Response:
 
 @require_role(*WRITERS)
 async def patch_customer(request: web.Request) -> web.Response:
-    customer_id = _path_id(request)
+    customer_id = await _scoped_id(request)
     data = await _json_body(request)
     async with request.app[SESSIONS_KEY].begin() as db:
         try:
@@ -223,7 +241,7 @@ async def patch_customer(request: web.Request) -> web.Response:
 
 @require_role(Role.ADMIN)
 async def delete_customer(request: web.Request) -> web.Response:
-    customer_id = _path_id(request)
+    customer_id = await _scoped_id(request)
     async with request.app[SESSIONS_KEY].begin() as db:
         try:
             await services.delete_customer(db, customer_id)
@@ -247,7 +265,7 @@ async def put_customer_by_external_id(request: web.Request) -> web.Response:
 
 @require_role(*WRITERS)
 async def put_pin(request: web.Request) -> web.Response:
-    customer_id = _path_id(request)
+    customer_id = await _scoped_id(request)
     data = await _json_body(request)
     if not isinstance(data, dict) or "pin" not in data:
         raise web.HTTPBadRequest(text="pin: required (null removes it)")
@@ -262,7 +280,7 @@ async def put_pin(request: web.Request) -> web.Response:
 
 @require_role(*WRITERS)
 async def post_payment(request: web.Request) -> web.Response:
-    customer_id = _path_id(request)
+    customer_id = await _scoped_id(request)
     data = await _json_body(request)
     async with request.app[SESSIONS_KEY].begin() as db:
         try:

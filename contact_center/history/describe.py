@@ -20,6 +20,17 @@ _COMMON = {"server", "call_id", "at", "seq", "key", "kind"}
 NOT_HISTORY: tuple[type[ev.DomainEvent], ...] = (ev.OperatorState, ev.CallCharged)
 
 
+def is_history(event: ev.DomainEvent) -> bool:
+    """Whether ``event`` belongs in a customer's history. Operator states the connector
+    publishes (``OperatorAction`` with a ``state``, outside any call) and its repairs of
+    Asterisk's members are about the operator, not a customer: they stay out."""
+    if isinstance(event, NOT_HISTORY):
+        return False
+    if isinstance(event, ev.OperatorAction) and not event.call_id:
+        return "state" not in event.detail and event.action != "member_repair"
+    return True
+
+
 @dataclass(frozen=True, slots=True)
 class Entry:
     actor: str

@@ -1,6 +1,6 @@
 """The history writer: domain events in, interaction history and call rows out.
 
-Every event (but operator state changes and charges, see ``NOT_HISTORY``) becomes one
+Every event (but operator state changes and charges, see ``is_history``) becomes one
 ``interaction_events`` row keyed by its idempotency key, and updates the call's ``calls`` row
 (upserted by (server, linkedid)) and ``call_legs``. Events are batched: one transaction per
 batch, so a batch is written whole or not at all. A key already in the table — a duplicated
@@ -33,7 +33,7 @@ from contact_center import aio
 from contact_center.calls import events as ev
 from contact_center.config import Settings
 from contact_center.history.buffer import BufferFull, SpillBuffer
-from contact_center.history.describe import NOT_HISTORY, describe, disposition_of, event_key
+from contact_center.history.describe import describe, disposition_of, event_key, is_history
 from contact_center.store import models
 from contact_center.store.db import from_epoch
 
@@ -142,7 +142,7 @@ class HistoryWriter:
         Raises ``BufferFull`` when the database has been down so long that the buffer is full:
         the caller must not acknowledge the event.
         """
-        if isinstance(event, NOT_HISTORY):
+        if not is_history(event):
             return
         self.buffer.put(ev.to_dict(event))
         if len(self.buffer) >= self.batch_size and self.db_ok:

@@ -4,6 +4,7 @@ the same look, and an operator finds a customer and calls them from the search."
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -67,6 +68,12 @@ async def test_shell_by_role_errors_and_customer_search(tmp_path: Path) -> None:
                 await page.click("#error-home")
                 await page.wait_for_url(url + LANDING_PATHS[role])
                 await page.context.close()
+            # the supervisor's wallboard counts the callbacks waiting (the demo seeds three)
+            sue = await sign_in_browser(browser, url, "sue", creds["sue"])
+            await expect(sue.locator("#wb-callbacks-waiting")).to_have_text(
+                re.compile(r"^[1-9]\d*$")
+            )
+            await sue.context.close()
             # each role's menu is its own: operators have no wallboard or admin pages
             assert "/console" in menus["operator"] and "/customers" in menus["operator"]
             assert "/wallboard" not in menus["operator"] and "/admin" not in menus["operator"]

@@ -128,6 +128,16 @@ async def test_my_callbacks_supervisors_and_scope(db_url: str) -> None:
                 async with op.http.get(op.url("/api/callbacks")) as resp:
                     items = (await resp.json())["items"]
                 assert [(i["id"], i["assigned_login"]) for i in items] == [(unassigned.id, "anna")]
+                # the wallboard's counts: sue's queues only (the cancelled one is gone)
+                async with sue.http.get(sue.url("/api/callbacks/summary")) as resp:
+                    counts = await resp.json()
+                assert (counts["waiting"], counts["dialing"], sorted(counts["queues"])) == (
+                    1,
+                    0,
+                    ["support"],
+                )
+                async with op.http.get(op.url("/api/callbacks/summary")) as resp:
+                    assert resp.status == 403  # operators have their own list
             finally:
                 await op.close()
                 await sue.close()
