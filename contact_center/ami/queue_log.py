@@ -97,6 +97,25 @@ def queue_calls(lines: list[QueueLogLine]) -> dict[str, QueueCall]:
     return calls
 
 
+def queue_visits(lines: list[QueueLogLine]) -> list[QueueCall]:
+    """One :class:`QueueCall` per visit of a queue, in order: a call transferred into another
+    queue re-enters under the same callid (ENTERQUEUE again), and each visit has its own
+    CONNECT and COMPLETE*/BLINDTRANSFER — its own operator, hold and talk."""
+    visits: list[QueueCall] = []
+    open_visit: dict[str, int] = {}  # callid → index of its current visit
+    for line in lines:
+        if line.callid in ("MANAGER", "NONE", "REALTIME", ""):
+            continue
+        if line.event == "ENTERQUEUE" or line.callid not in open_visit:
+            open_visit[line.callid] = len(visits)
+            visits.append(QueueCall(line.callid, line.queue, line.time))
+            if line.event == "ENTERQUEUE":
+                continue
+        index = open_visit[line.callid]
+        visits[index] = _apply(visits[index], line)
+    return visits
+
+
 def _apply(call: QueueCall, line: QueueLogLine) -> QueueCall:
     from dataclasses import replace
 

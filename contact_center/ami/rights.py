@@ -69,6 +69,12 @@ EVENT_CLASSES: Mapping[str, str] = {
     "Hold": "call",
     "Unhold": "call",
     "DialEnd": "call",  # manager_channels.c:251-252 (managerEvent DialEnd) EVENT_FLAG_CALL
+    # manager_channels.c:1345 channel_dial_cb manager_event(EVENT_FLAG_CALL, "DialBegin"):
+    # an operator rung outside a queue (direct, sticky, transfer target, consultation)
+    "DialBegin": "call",
+    # manager_channels.c:946 channel_chanspy_start_cb manager_event(EVENT_FLAG_CALL, …):
+    # the spying call is a supervisor's, not a customer's
+    "ChanSpyStart": "call",
     "DTMFEnd": "dtmf",  # manager_channels.c EVENT_FLAG_DTMF
     "Newexten": "dialplan",  # manager_channels.c:698 EVENT_FLAG_DIALPLAN
     "VarSet": "dialplan",  # main/stasis_channels.c varset_to_ami EVENT_FLAG_DIALPLAN

@@ -104,6 +104,15 @@ def talk_seconds_billable(talk: float) -> int:
     return max(0, math.ceil(round(talk, 3)))
 
 
+def billed_talk(facts: CallFacts, basis: str) -> float:
+    """The seconds a plan bills: ``answer`` — from the call's answer to its end, as
+    Asterisk's CDR bills (a transferred call's ring and hold between operators included);
+    ``talk`` — the customer's talk with operators (each operator's own talk, summed)."""
+    if basis == "answer" and facts.answered_at is not None and facts.ended_at is not None:
+        return max(0.0, (facts.ended_at - facts.answered_at).total_seconds())
+    return facts.talk_seconds
+
+
 class BillingService:
     """Consumer of domain events that writes charges; also re-rates periods."""
 
@@ -189,6 +198,9 @@ class BillingService:
                 customer_id=None,
             )
         facts = replace(facts, ended_at=from_epoch(event.at), talk_seconds=event.talk_seconds)
+        if facts.answered_at is None and event.answered_at is not None:
+            # answered while we were away (the end carries it): bill from that answer
+            facts = replace(facts, answered_at=from_epoch(event.answered_at))
         row = await self.price(session, facts)
         return row, await _write_charge(session, row, overwrite=False)
 
@@ -204,7 +216,8 @@ class BillingService:
     async def price(self, session: AsyncSession, facts: CallFacts) -> ChargeRow:
         """The charge row for a finished call (never raises for unpriceable calls)."""
         plan_name = await self._plan_name(session, facts)
-        seconds = talk_seconds_billable(facts.talk_seconds)
+        plan = await self.plans.get(plan_name) if plan_name is not None else None
+        seconds = talk_seconds_billable(billed_talk(facts, plan.bill if plan else "answer"))
 
         def zero(reason: str, plan: str = "", currency: str = "") -> ChargeRow:
             return ChargeRow(
@@ -216,7 +229,6 @@ class BillingService:
 
         if plan_name is None:
             return zero(f"not billable: {facts.direction} call")
-        plan = await self.plans.get(plan_name)
         if plan is None:
             return zero(f"no tariff plan {plan_name!r}", plan_name)
         number = facts.caller_number if plan.match == "caller" else facts.dialled_number

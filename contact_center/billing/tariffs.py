@@ -9,6 +9,8 @@ YAML layout (see ``tariffs/example.yaml``)::
     name: outbound-standard
     direction: outbound          # outbound | inbound
     match: dialled               # dialled | caller: which number is looked up
+    bill: answer                 # answer | talk: from the call's answer to its end (as
+                                 # Asterisk's CDR bills) or the operators' talk only
     currency: RUB
     timezone: Europe/Moscow
     rounding: {places: 2, mode: half_up}
@@ -151,6 +153,9 @@ class PrefixTable:
         return None
 
 
+BILL_BASES = ("answer", "talk")
+
+
 @dataclass(frozen=True)
 class TariffPlan:
     name: str
@@ -158,6 +163,10 @@ class TariffPlan:
     rates: tuple[Rate, ...]
     direction: str = "outbound"
     match: str = "dialled"  # dialled | caller
+    # What is billed: "answer" — from the call's answer to its end, as Asterisk's CDR bills
+    # (a transferred call's ringing and hold between operators included); "talk" — only the
+    # operators' talk with the customer (the sum of each operator's own talk).
+    bill: str = "answer"
     bands: tuple[TimeBand, ...] = ()
     holidays: frozenset[date] = frozenset()
     default_band: str = "standard"
@@ -206,6 +215,7 @@ class TariffPlan:
         """Plan settings other than rates, JSON-ready (stored in tariff_plans.definition)."""
         return {
             "match": self.match,
+            "bill": self.bill,
             "default_band": self.default_band,
             "timezone": self.timezone,
             "rounding": {"places": self.rounding.places, "mode": self.rounding.mode},
@@ -239,6 +249,7 @@ def plan_from_definition(
         direction=direction,
         rates=tuple(rates),
         match=str(definition.get("match", "dialled")),
+        bill=str(definition.get("bill", "answer")),
         default_band=str(definition.get("default_band", "standard")),
         timezone=str(definition.get("timezone", "UTC")),
         rounding=Rounding(int(rounding.get("places", 2)), str(rounding.get("mode", "half_up"))),
@@ -357,8 +368,8 @@ def _plan_from_yaml(p: Path, text: str) -> TariffPlan:
         raise TariffError(where, 1, "expected a mapping with name, currency and rates")
     top = _Source(where, doc.line)
     known = {
-        "name", "direction", "match", "currency", "timezone", "rounding", "default_band",
-        "bands", "holidays", "defaults", "rates", "rates_file",
+        "name", "direction", "match", "bill", "currency", "timezone", "rounding",
+        "default_band", "bands", "holidays", "defaults", "rates", "rates_file",
     }  # fmt: skip
     _reject_unknown(doc, known, top)
     defaults = doc.get("defaults") or {}
@@ -549,6 +560,9 @@ def _build_plan(
     match = str(doc.get("match") or ("caller" if direction == "inbound" else "dialled"))
     if match not in {"dialled", "caller"}:
         raise top.at(doc, "match").error(f"plan {name!r}: match must be dialled or caller")
+    bill = str(doc.get("bill") or "answer")
+    if bill not in BILL_BASES:
+        raise top.at(doc, "bill").error(f"plan {name!r}: bill must be one of {BILL_BASES}")
     timezone = str(doc.get("timezone") or "UTC")
     try:
         ZoneInfo(timezone)
@@ -588,6 +602,7 @@ def _build_plan(
         currency=currency,
         direction=direction,
         match=match,
+        bill=bill,
         rates=tuple(r for r, _ in rates),
         bands=bands,
         holidays=frozenset(holidays),

@@ -50,9 +50,15 @@ class CallArrived(DomainEvent):
     caller_number: str  # E.164 when it normalises, else the raw number/extension ("" if none)
     caller_number_raw: str  # exactly as Asterisk reported it (as dialled)
     caller_name: str
-    did: str = ""  # number dialled (the inbound extension)
+    did: str = ""  # number dialled (the inbound extension; the customer's number outbound)
     channel: str = ""
-    direction: str = "inbound"  # inbound | outbound | internal
+    direction: str = "inbound"  # inbound | outbound | internal | supervisor (ChanSpy)
+    # Outbound calls: the operator who placed it (their phone is the call's first channel).
+    operator_interface: str = ""
+    operator_name: str = ""
+    # ``CC_*`` channel variables set on the call's first channel (an Originate's Variable:
+    # CC_KIND=callback, CC_CALLBACK_ID=…), without the prefix: {"KIND": "callback", …}.
+    tags: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -87,13 +93,18 @@ class CallQueued(DomainEvent):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CallOffered(DomainEvent):
-    """An operator's device starts ringing for this call (AgentCalled): the moment to pop."""
+    """An operator's device starts ringing for this call: the moment to pop. A queue's
+    AgentCalled, a plain Dial() of an operator (sticky, internal, a transfer target, a
+    consultation), or the operator's own phone of a call they place (click-to-call)."""
 
     kind: ClassVar[str] = "call.offered"
-    queue: str
+    queue: str  # the queue that offers it; "" outside a queue
     interface: str  # queue member interface, e.g. PJSIP/101 or Local/101@agents
     member_name: str
     operator_leg_id: str = ""
+    via: str = "queue"  # queue | direct | transfer | outbound
+    # Operators who talked to the customer before this one, in order (interfaces).
+    previous_operators: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -103,6 +114,7 @@ class CallRingNoAnswer(DomainEvent):
     interface: str
     member_name: str
     ring_seconds: float
+    via: str = "queue"  # queue | direct | transfer | outbound (see CallOffered)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -116,6 +128,24 @@ class CallAnswered(DomainEvent):
     hold_seconds: float  # time waited in queue
     ring_seconds: float
     operator_leg_id: str = ""
+    via: str = "queue"  # queue | direct | transfer | outbound (see CallOffered)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OperatorLeft(DomainEvent):
+    """One operator's part of the call is over (they transferred it, hung up, or the caller
+    did): their own talk time. A transferred call has one per operator who talked."""
+
+    kind: ClassVar[str] = "call.operator_left"
+    interface: str
+    member_name: str
+    via: str  # queue | direct | transfer | outbound
+    queue: str = ""
+    answered_at: float | None = None  # when this operator started talking to the customer
+    talk_seconds: float = 0.0
+    reason: str = ""  # caller | operator | transfer | ended
+    operator_leg_id: str = ""
+    recordings: list[str] = field(default_factory=list)  # files recording this operator
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -174,6 +204,7 @@ class RecordingStarted(DomainEvent):
     kind: ClassVar[str] = "call.recording_started"
     file: str  # as Asterisk names it (MIXMONITOR_FILENAME), never user input
     channel: str = ""
+    interface: str = ""  # the operator talking to the customer when it started ("" if none)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -213,8 +244,8 @@ class CallEnded(DomainEvent):
     cause: int
     cause_txt: str = ""
     hung_up_by: str = ""  # caller | operator | system | ""
-    outcome: str = ""  # answered | abandoned | ivr_only | unanswered
-    talk_seconds: float = 0.0
+    outcome: str = ""  # answered | abandoned | ivr_only | unanswered | voicemail | supervision …
+    talk_seconds: float = 0.0  # the customer's talk across every operator
     source: str = "ami"  # ami | cdr_csv | queue_log (closed from durable records after a gap)
     # What the call came to, so a consumer that missed the earlier events (the call was
     # answered while the connector was away) still records who took it and when.
@@ -223,6 +254,12 @@ class CallEnded(DomainEvent):
     member_name: str = ""
     answered_at: float | None = None
     hold_seconds: float | None = None
+    # Who the call was: outbound calls (click-to-call, callbacks) end with ``outcome`` one of
+    # answered | no_answer | busy | failed | operator_no_answer; ``dialled`` is the
+    # customer's number; ``tags`` the CC_* variables of the Originate (see CallArrived).
+    direction: str = "inbound"  # inbound | outbound | internal | supervisor (ChanSpy)
+    dialled: str = ""
+    tags: dict[str, str] = field(default_factory=dict)
 
 
 # --- operators (queue members) --------------------------------------------------------------

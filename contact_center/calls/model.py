@@ -11,7 +11,23 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-OUTCOMES = ("answered", "abandoned", "ivr_only", "unanswered")
+OUTCOMES = (
+    "answered",
+    "abandoned",
+    "ivr_only",
+    "unanswered",
+    "voicemail",  # the caller reached VoiceMail() (and no operator)
+    "supervision",  # a supervisor's ChanSpy call: not a customer's call
+    # outbound calls (click-to-call, callbacks): what the customer's leg came to
+    "no_answer",
+    "busy",
+    "failed",
+    "operator_no_answer",  # the operator's own phone never answered: the customer was not dialled
+)
+# How an operator came to ring for a call: a queue offered it, the dialplan dialled the
+# operator directly (sticky, internal), the call was transferred to them (blind, attended,
+# redirect), or the operator placed the call (click-to-call, callback).
+VIAS = ("queue", "direct", "transfer", "outbound")
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +41,42 @@ class LegState:
     started_at: float = 0.0
     ended_at: float | None = None
     cause: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorLegState:
+    """One operator's part of a call: rung, answered, talked to the customer, left."""
+
+    leg_id: str  # the operator's channel bridged to the customer (Uniqueid)
+    interface: str  # PJSIP/101, Local/101@agents
+    member_name: str  # queue member name ("" when the operator was not a member)
+    via: str  # queue | direct | transfer | outbound
+    queue: str = ""  # the queue that offered the call ("" outside queues)
+    offered_at: float = 0.0
+    answered_at: float | None = None  # when the operator started talking to the customer
+    ended_at: float | None = None
+    talk_seconds: float | None = None  # this operator's own talk with the customer
+    hold_seconds: float | None = None  # time in the queue before this operator (queue legs)
+    reason: str = ""  # caller | operator | transfer | ended: how the operator's part ended
+    recordings: tuple[str, ...] = ()  # files recording while this operator talked
+
+    def as_record(self) -> dict[str, Any]:
+        return {
+            "agent": self.member_name or self.interface,
+            "interface": self.interface,
+            "via": self.via,
+            "queue": self.queue or None,
+            "answered_at": iso_utc(self.answered_at),
+            "talk_seconds": _round(self.talk_seconds),
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class TransferState:
+    kind: str  # blind | attended | redirect
+    target: str  # extension, queue or interface the call went to
+    by: str = ""  # the interface of the operator who transferred ("" for a redirect)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +108,10 @@ class CallState:
     hung_up_by: str = ""
     held: bool = False
     legs: tuple[LegState, ...] = ()
+    direction: str = "inbound"  # inbound | outbound | internal | supervisor (ChanSpy)
+    operators: tuple[OperatorLegState, ...] = ()  # every operator who rang, in order
+    transfer_log: tuple[TransferState, ...] = ()
+    tags: tuple[tuple[str, str], ...] = ()  # CC_* variables set on the call's first channel
 
     def as_record(self) -> dict[str, Any]:
         """The call as one flat JSON-ready record (what ``contact-center replay`` prints)."""
@@ -72,11 +128,13 @@ class CallState:
             "agent": self.agent or None,
             "outcome": self.outcome,
             "ivr_digits": self.ivr_digits,
-            "transfers": list(self.transfers),
+            "transfers": [{"kind": t.kind, "target": t.target} for t in self.transfer_log],
+            "operators": [o.as_record() for o in self.operators if o.answered_at is not None],
             "conference": bool(self.conference),
             "recording": self.recording or None,
             "talk_seconds": _round(self.talk_seconds),
             "hangup_cause": self.hangup_cause,
+            "direction": self.direction,
         }
 
 

@@ -66,6 +66,15 @@ def _operator(member_name: str, interface: str) -> str:
 
 def _summarise(event: ev.DomainEvent) -> tuple[str, str]:
     match event:
+        case ev.CallArrived(direction="outbound"):
+            number = event.did or event.caller_number or event.caller_number_raw
+            who = event.operator_name or event.operator_interface
+            by = f" by {who}" if who else ""
+            kind = f" ({event.tags['KIND']})" if event.tags.get("KIND") else ""
+            return who or "operator", f"Outbound call to {number or 'unknown'}{by}{kind}"
+        case ev.CallArrived(direction="supervisor"):
+            who = event.caller_name or event.caller_number or event.channel
+            return who, f"Supervision call by {who}"
         case ev.CallArrived():
             number = event.caller_number or event.caller_number_raw
             name = f"({event.caller_name})" if event.caller_name else ""
@@ -83,7 +92,13 @@ def _summarise(event: ev.DomainEvent) -> tuple[str, str]:
             return "caller", f"Queued in {event.queue} at position {event.position}"
         case ev.CallOffered():
             who = _operator(event.member_name, event.interface)
-            return who, f"Offered to {who} from {event.queue}"
+            source = {
+                "queue": f"from {event.queue}",
+                "direct": "directly",
+                "transfer": "by transfer",
+                "outbound": "to place the call",
+            }.get(event.via, f"from {event.queue}")
+            return who, f"Ringing {who} {source}"
         case ev.CallRingNoAnswer():
             who = _operator(event.member_name, event.interface)
             return who, f"{who} did not answer ({event.ring_seconds:.0f} s)"
@@ -112,6 +127,14 @@ def _summarise(event: ev.DomainEvent) -> tuple[str, str]:
             return "system", f"Recording {state}{reason}"
         case ev.RecordingStopped():
             return "system", "Recording stopped"
+        case ev.OperatorLeft():
+            who = _operator(event.member_name, event.interface)
+            how = {
+                "transfer": "transferred the call",
+                "caller": "the caller hung up",
+                "operator": "hung up",
+            }.get(event.reason, event.reason or "left")
+            return who, f"{who}: {how} after {event.talk_seconds:.0f} s talk"
         case ev.AgentCompleted():
             who = _operator(event.member_name, event.interface)
             return who, f"{who} finished after {event.talk_seconds:.0f} s talk ({event.reason})"

@@ -363,6 +363,11 @@ class HistoryWriter:
         self, session: AsyncSession, fresh: list[tuple[str, ev.DomainEvent]]
     ) -> dict[str, int]:
         wanted = {e.interface for _, e in fresh if isinstance(e, ev.CallAnswered) and e.interface}
+        wanted |= {
+            e.operator_interface
+            for _, e in fresh
+            if isinstance(e, ev.CallArrived) and e.operator_interface
+        }
         missing = wanted - set(self._user_ids)
         if missing:
             users = models.User
@@ -410,6 +415,15 @@ class HistoryWriter:
 
 
 # --- how each event changes the call row -----------------------------------------------------
+
+
+def ivr_digits(steps: list[dict[str, Any]]) -> str:
+    """The caller's digits, each once. A FastAGI IVR records its own steps with the digits it
+    read, and Asterisk also reports each key as DTMF (SIP INFO, capture 27: "10" became
+    "1100"): the IVR's own record wins; DTMF steps (result "digit") count only for dialplan
+    menus (Background/Read), which record nothing themselves."""
+    own = "".join(s["digits"] for s in steps if s.get("result") != "digit")
+    return own or "".join(s["digits"] for s in steps if s.get("result") == "digit")
 
 
 def _clip(value: str, size: int) -> str:
@@ -468,7 +482,12 @@ def _apply(
         call.direction = _clip(event.direction, 10)
         if call.customer_id is None and event.caller_number in customers:
             _link_customer(call, customers[event.caller_number], batch)
-        _add_leg(batch, call, event.leg_id, event.channel, "caller", at)
+        if event.operator_interface:
+            # a call the operator placed: theirs from the first ring
+            call.operator_interface = _clip(event.operator_interface, 80)
+            call.operator_user_id = operators.get(event.operator_interface, call.operator_user_id)
+        role = "operator" if event.operator_interface else "caller"
+        _add_leg(batch, call, event.leg_id, event.channel, role, at)
     elif isinstance(event, ev.CallerIdentified):
         _link_customer(call, event.customer_id, batch)
     elif isinstance(event, ev.IvrStep):
@@ -476,17 +495,21 @@ def _apply(
         digits = "*" * len(event.digits) if event.sensitive else event.digits
         step = {"menu": event.menu, "node": event.node, "digits": digits, "result": event.result}
         path["steps"] = [*path.get("steps", []), step]
-        path["digits"] = "".join(s["digits"] for s in path["steps"])
+        path["digits"] = ivr_digits(path["steps"])
         call.ivr_path = path  # a new dict: JSON columns only see reassignment
     elif isinstance(event, ev.CallQueued):
-        call.queue = _clip(event.queue, 80)
+        if call.answered_at is None:  # the queue that takes the call, not a transfer's next
+            call.queue = _clip(event.queue, 80)
     elif isinstance(event, ev.CallAnswered):
         if call.answered_at is None:
             call.answered_at = at
             call.wait_seconds = event.hold_seconds
-        call.queue = _clip(event.queue or call.queue, 80)
-        call.operator_interface = _clip(event.interface, 80)
-        call.operator_user_id = operators.get(event.interface, call.operator_user_id)
+        call.queue = _clip(call.queue or event.queue, 80)
+        if not call.operator_interface:
+            # the call's operator is the one who took it; everyone who talked after a
+            # transfer has an operator leg of their own (call_legs, the timeline)
+            call.operator_interface = _clip(event.interface, 80)
+            call.operator_user_id = operators.get(event.interface, call.operator_user_id)
         _add_leg(batch, call, event.operator_leg_id, event.interface, "operator", at)
     elif isinstance(event, ev.CallAbandoned | ev.CallLeftQueue):
         call.queue = _clip(event.queue or call.queue, 80)

@@ -3,7 +3,9 @@
 A consumer of domain events (``async handle(event)``), fed in order per call:
 
 - ``RecordingStarted`` creates the row keyed by Asterisk's file name (never user input);
-- ``CallAnswered`` / ``CallerIdentified`` link the operator, queue and customer;
+- ``CallAnswered`` / ``CallerIdentified`` link the operator, queue and customer (a file
+  belongs to the operator talking when it started, else to the next one who answers: each
+  recording of a transferred call has its own operator);
 - ``RecordingMuted`` opens and closes gaps (card payments), as offsets into the audio;
 - ``RecordingStopped`` (StopMixMonitor) or ``CallEnded`` finishes the row — Asterisk sends no
   ``MixMonitorStop`` when a call simply hangs up — and wakes the post-processing worker.
@@ -87,7 +89,10 @@ class RecordingIndexer:
                     started_at=from_epoch(event.at),
                     customer_id=call.customer_id if call else None,
                     queue=call.queue if call else "",
-                    operator_interface=call.operator_interface if call else "",
+                    # the operator talking when it started; one started before any operator
+                    # (MixMonitor before Queue, or re-queued after a transfer) belongs to the
+                    # next one who answers
+                    operator_interface=event.interface,
                     pauses={"gaps": [], "origin": event.at, "channel": event.channel},
                 )
             )
@@ -100,7 +105,9 @@ class RecordingIndexer:
         async with self._sessions() as session, session.begin():
             for rec in await _recordings_of(session, event, live_only=False):
                 rec.queue = rec.queue or event.queue
-                rec.operator_interface = rec.operator_interface or event.interface
+                if rec.operator_interface:
+                    continue  # a later operator of a transferred call: not this file's
+                rec.operator_interface = event.interface
                 if rec.status == "recording":
                     # MixMonitor runs with "b" before Queue: audio starts at the bridge.
                     pauses = dict(rec.pauses or {})

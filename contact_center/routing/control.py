@@ -79,6 +79,9 @@ class CallControl:
             raise InvalidTarget("click-to-call needs a phone number or an extension")
         interface = check_interface(actor.interface)
         variables = {"CC_CUSTOMER_ID": str(customer_id or ""), "CC_OPERATOR": actor.login}
+        # whom the operator's ringing phone is calling (the pop's card): the CallerID may
+        # be the company's number
+        variables["CC_NUMBER"] = target.value
         action_id = await self._pbx.originate(
             interface,
             "cc-originate",

@@ -68,12 +68,15 @@ class CallContext:
             len(self.queues),
             len(self.transfers),
             len(self.operators),
+            len(self.notes),
             self.identified_customer_id,
         )
 
     answered_by: str = ""
     operators: list[str] = field(default_factory=list)  # interfaces that answered, in order
     transfers: list[TransferView] = field(default_factory=list)
+    # Notes operators typed on this call so far (user, text): a transfer note travels with it.
+    notes: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def queue(self) -> str:
@@ -97,7 +100,11 @@ class CallContext:
 
     @property
     def ivr_digits(self) -> str:
-        return "".join(MASK if s.digits == MASK else s.digits for s in self.ivr)
+        """Each digit once: a FastAGI IVR's own steps carry the digits it read, which Asterisk
+        also reported key by key (DTMF steps, result "digit"); those count only without."""
+        own = [s for s in self.ivr if s.result != "digit"]
+        steps = own if any(s.digits for s in own) else [s for s in self.ivr if s.digits]
+        return "".join(MASK if s.digits == MASK else s.digits for s in steps)
 
 
 class CallContexts:
@@ -160,6 +167,10 @@ class CallContexts:
             case ev.CallTransferred():
                 by = event.by_interface or ctx.answered_by
                 ctx.transfers.append(TransferView(event.transfer_type, event.target, by))
+            case ev.OperatorAction(action="note"):
+                text = str(event.detail.get("text", "")).strip()
+                if text:
+                    ctx.notes.append((event.user, text))
             case _:
                 pass
         return ctx

@@ -70,6 +70,7 @@ class PopCard:
     waited_seconds: float = 0.0
     previous_operator: str = ""
     transfers: tuple[TransferView, ...] = ()
+    notes: tuple[tuple[str, str], ...] = ()  # (operator, text) typed on this call so far
     dispositions: tuple[str, ...] = field(default=DISPOSITIONS)
     crm: CrmResult = CRM_OFF  # the external CRM's answer (status off without one)
 

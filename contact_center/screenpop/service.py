@@ -297,9 +297,16 @@ class ScreenPop:
                 self._prefetch(ctx)
                 for interface in sorted(ctx.offered):
                     await self._pop(ctx, interface, "identified", ctx.waited(event.at))
-            case ev.AgentCompleted(reason="transfer"):
+            case ev.AgentCompleted(reason="transfer") if event.interface in ctx.offered:
                 await self._close(ctx, event.interface, "transferred")
                 ctx.offered.discard(event.interface)
+            case ev.OperatorLeft():
+                # one operator's part is over (a transfer, a redirect, a hang-up): their pop
+                # closes while the call goes on with the next one
+                if event.interface in ctx.offered:
+                    reason = "transferred" if event.reason == "transfer" else "ended"
+                    await self._close(ctx, event.interface, reason)
+                    ctx.offered.discard(event.interface)
             case ev.CallEnded():
                 interfaces = set(ctx.offered)
                 if not ctx.queues and not interfaces and event.interface:
@@ -499,6 +506,7 @@ class ScreenPop:
             waited_seconds=waited,
             previous_operator=ctx.previous_operator(interface),
             transfers=tuple(ctx.transfers),
+            notes=tuple(ctx.notes),
             crm=found.crm,
         )
 

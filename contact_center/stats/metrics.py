@@ -711,16 +711,19 @@ def _on_ring_no_answer(m: LiveMetrics, e: ev.CallRingNoAnswer) -> None:
 
 
 def _on_answered(m: LiveMetrics, e: ev.CallAnswered) -> None:
-    q = m._queue(e.queue)
-    q.waiting.pop(e.call_id, None)
-    q.answered += 1
-    q.hold_total += e.hold_seconds
-    q.max_wait = max(q.max_wait, e.hold_seconds)
-    bucket = m._bucket(e.at)
-    q.bump(bucket, "answered")
-    if whole_seconds(e.hold_seconds) <= m.config.service_level_for(e.queue):
-        q.answered_in_sl += 1
-        q.bump(bucket, "answered_in_sl")
+    if e.via == "queue" and e.queue:
+        # Queue figures count the queue's own answers; an operator reached by a direct or
+        # sticky Dial, a transfer or a call they placed is counted for the operator only.
+        q = m._queue(e.queue)
+        q.waiting.pop(e.call_id, None)
+        q.answered += 1
+        q.hold_total += e.hold_seconds
+        q.max_wait = max(q.max_wait, e.hold_seconds)
+        bucket = m._bucket(e.at)
+        q.bump(bucket, "answered")
+        if whole_seconds(e.hold_seconds) <= m.config.service_level_for(e.queue):
+            q.answered_in_sl += 1
+            q.bump(bucket, "answered_in_sl")
     m._stop_ringing(e.call_id, e.at)
     op = m._operator(e.interface, e.member_name)
     op.calls += 1
@@ -802,8 +805,21 @@ def _on_agent_completed(m: LiveMetrics, e: ev.AgentCompleted) -> None:
     if e.reason == "transfer":
         _count_transfer(m, e.queue, e.call_id)
     op = m._operator(e.interface, e.member_name)
+    if op.call_id == e.call_id:
+        # Not yet told by an OperatorLeft (the tracker sends it first, with the operator's
+        # own talk; an AgentComplete may even come long after the operator left: a
+        # Redirect, capture 18).
+        op.talk_seconds += e.talk_seconds
+        _end_call(m, e.interface, op, e.queue, e.at)
+
+
+def _on_operator_left(m: LiveMetrics, e: ev.OperatorLeft) -> None:
+    """One operator's own part of a call is over: their talk (a transferred call has one
+    per operator) and the start of their wrap-up."""
+    op = m._operator(e.interface, e.member_name)
     op.talk_seconds += e.talk_seconds
-    _end_call(m, e.interface, op, e.queue, e.at)
+    if op.call_id == e.call_id:
+        _end_call(m, e.interface, op, e.queue, e.at)
 
 
 def _end_call(m: LiveMetrics, iface: str, op: _OperatorState, queue: str, at: float) -> None:
@@ -911,6 +927,7 @@ _HANDLERS: dict[type[ev.DomainEvent], Any] = {
     ev.CallbackRequested: _on_callback,
     ev.RoutingDecided: _on_routing_decided,
     ev.AgentCompleted: _on_agent_completed,
+    ev.OperatorLeft: _on_operator_left,
     ev.CallTransferred: _on_transferred,
     ev.CallEnded: _on_ended,
     ev.OperatorState: _on_operator_state,

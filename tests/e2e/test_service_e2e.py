@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import pytest
 from sqlalchemy import select
 
 from contact_center.sim.config import Operator
@@ -54,7 +53,8 @@ async def test_a_call_pops_for_its_operator_only_then_lands_in_history(
             assert "offered" == pop["stage"]
             assert "known" == pop["match"]
             assert "Ivan Petrov" in pop["html"] and "VIP" in pop["html"]
-            assert "support" == pop["queue"]  # ivr_digits: see the xfail test below
+            assert "support" == pop["queue"]
+            assert "2" == pop["ivr_digits"]  # once: DTMF (SIP INFO) and the IVR's own step
             assert "+74951234567" == pop["caller"]["number"]
 
             await rig.pbx.answer("PJSIP/101")
@@ -134,12 +134,6 @@ async def _ended(call_row: Any) -> bool:
     return row is not None and row.ended_at is not None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the digit reaches the service twice — as the trunk channel's DTMFEnd (SIP INFO) "
-    "and as our IVR's own step — and the pop shows '22' (capture 27's README: count them "
-    "once); the fix belongs in ami/tracker.py or screenpop/",
-)
 async def test_a_digit_pressed_in_our_ivr_is_shown_once(tmp_path: Path, db_url: str) -> None:
     async with running_service(tmp_path, db_url, operators=OPERATORS, dialplan="shipped") as rig:
         anna = await sign_in(rig.base, "anna")

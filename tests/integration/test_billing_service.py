@@ -7,6 +7,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from contact_center.billing.reports import charges_report
@@ -236,3 +237,60 @@ async def test_rerate_publishes_only_calls_whose_price_changed(db_url: str, tmp_
         # Only the inbound calls got a plan; the outbound one still has none.
         assert [("1.1", "2.85"), ("1.3", "0.00")] == repriced
         assert [] == published
+
+
+async def test_transferred_calls_are_billed_by_the_plans_rule_as_asterisks_records_say(
+    db_url: str, tmp_path: Path
+) -> None:
+    """27's blind transfers to people: billed from the answer (queue_log CONNECT) to the end
+    of the call (Master.csv's last record of it) — every operator's part, not the first's —
+    or, with ``bill: talk``, each operator's own talk."""
+    import csv
+
+    from contact_center.ami import queue_log
+    from contact_center.ami.replay import replay_events
+    from tests.conftest import FIXTURES
+
+    events = replay_events(FIXTURES / "27-live-pjsip-deploy.jsonl")
+    lines, _ = queue_log.read_lines(FIXTURES / "27-live-pjsip-deploy.queue_log")
+    transferred = {v.callid: v for v in queue_log.queue_visits(lines) if v.transfers}
+    assert len(transferred) == 3
+    cdr_text = (FIXTURES / "27-live-pjsip-deploy.cdr.csv").read_text()
+    records = list(csv.reader(cdr_text.splitlines()))
+    ends: dict[str, float] = {}
+    for row in records:
+        end = datetime.strptime(row[11], "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC).timestamp()
+        ends[row[19]] = max(ends.get(row[19], 0.0), end)
+    talk: dict[str, float] = {}
+    for e in events:
+        if isinstance(e, ev.OperatorLeft):
+            talk[e.call_id] = talk.get(e.call_id, 0.0) + e.talk_seconds
+
+    def check(got: dict[str, tuple[Decimal, int, str]], rule: str) -> None:
+        for callid, visit in transferred.items():  # the queue leg's callid is the Linkedid
+            assert visit.connected_at is not None
+            _amount, billed, plan = got[callid]
+            assert "inbound" == plan
+            if rule == "answer":
+                expected = ends[callid] - visit.connected_at
+                assert abs(billed - expected) <= 2, (callid, billed, expected)
+            else:
+                assert billed == pytest.approx(talk[callid], abs=1.0)
+                assert talk[callid] > (visit.talk_seconds or 0) + 1  # more than the first's
+
+    plan_text = (TARIFFS / "inbound.yaml").read_text()
+    by_talk = tmp_path / "inbound-talk.yaml"
+    by_talk.write_text(plan_text.replace("match: caller", "match: caller\nbill: talk"))
+    async with database(db_url) as sessions:
+        await save_plans(sessions, load_plans(TARIFFS / "inbound.yaml"))
+        writer = HistoryWriter(sessions, spill_dir=tmp_path / "spill")
+        billing = BillingService(sessions)
+        await consume([writer, billing], events)
+        check(await charges(sessions), "answer")
+        # the same calls re-rated under a plan that bills the operators' talk
+        await save_plans(sessions, load_plans(by_talk))
+        await billing.rerate(
+            datetime.fromtimestamp(events[0].at - 3600, tz=UTC),
+            datetime.fromtimestamp(events[-1].at + 3600, tz=UTC),
+        )
+        check(await charges(sessions), "talk")

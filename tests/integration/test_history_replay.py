@@ -68,3 +68,58 @@ async def test_captures_written_twice_give_the_same_rows_once(db_url: str, tmp_p
         assert len({e.key for e in history}) == len(once["events"]) - len(once["charges"])
         assert len(ended) == await count(sessions, models.Charge)
         assert len(history) == writer.stats.duplicates
+
+
+async def test_every_leg_in_history_as_a_user_reads_it(db_url: str, tmp_path: Path) -> None:
+    """17 (transfers to people), 21 (calls we placed), 27 (real SIP: IVR digits, voicemail,
+    supervision): the calls table, the legs and the timeline say what happened."""
+    names = ("17-transfer-chain", "21-callback-and-click-to-call", "27-live-pjsip-deploy")
+    replayed = [e for name in names for e in replay_events(FIXTURES / f"{name}.jsonl")]
+    async with database(db_url) as sessions:
+        writer = HistoryWriter(sessions, spill_dir=tmp_path / "spill", batch_size=16)
+        for event in replayed:
+            await writer.handle(event)
+        await writer.flush()
+        async with sessions() as session:
+            calls = {c.linkedid: c for c in (await session.scalars(select(models.Call))).all()}
+            legs = (await session.scalars(select(models.CallLeg))).all()
+            rows = (await session.scalars(select(models.InteractionEvent))).all()
+
+    ends = {e.call_id: e for e in replayed if isinstance(e, ev.CallEnded)}
+    left = [e for e in replayed if isinstance(e, ev.OperatorLeft)]
+    # 17: the call's talk is the customer's across 101, 104 and 103; each has a leg row
+    transfer = calls["1796590684.0"]
+    mine = [e for e in left if e.call_id == transfer.linkedid]
+    assert 3 == len(mine)
+    assert transfer.talk_seconds == sum(e.talk_seconds for e in mine)
+    assert ("support", "Local/101@agents", "answered") == (
+        transfer.queue,
+        transfer.operator_interface,
+        transfer.outcome,
+    )
+    operator_legs = {
+        leg.channel for leg in legs if leg.call_id == transfer.id and leg.role == "operator"
+    }
+    assert {"Local/101@agents", "Local/104@agents", "Local/103@agents"} == operator_legs
+    timeline = [r.summary for r in rows if r.call_linkedid == transfer.linkedid]
+    assert "Transferred (blind) to 104" in timeline
+    assert "Transferred (attended) to 103" in timeline
+    assert any(s.startswith("Ringing Local/103@agents by transfer") for s in timeline)
+    # 21: placed by the operator: outbound, theirs, to the customer, with the dialer's outcome
+    placed = [c for c in calls.values() if c.linkedid.startswith("cc-out-")]
+    by_end = sorted((ends[c.linkedid].outcome, c.did) for c in placed)
+    assert [
+        ("answered", "+74951234567"), ("failed", "+79161112233"), ("no_answer", "+74997654321"),
+    ] == by_end  # fmt: skip
+    assert {"outbound"} == {c.direction for c in placed}
+    assert all(c.operator_interface for c in placed)
+    assert sorted(o for o, _ in by_end) == sorted(c.outcome for c in placed)
+    # 27: keys 1, 0 of the IVR stored once (the DTMF of SIP INFO and the IVR's own record)
+    known = [c for c in calls.values() if c.caller_number_raw == "79161112233" and c.queue]
+    assert known and all(c.ivr_path.get("digits") == "10" for c in known)
+    # 27: a voicemail is a voicemail; the supervisor's ChanSpy is supervision, not a call
+    assert ["79035550013"] == [
+        c.caller_number_raw for c in calls.values() if c.outcome == "voicemail"
+    ]
+    [spy] = [c for c in calls.values() if c.direction == "supervisor"]
+    assert "supervision" == spy.outcome

@@ -100,3 +100,30 @@ async def test_replaying_a_capture_twice_changes_nothing(sqlite_url: str, captur
 
         again = [(r.file_name, r.status, r.pauses, r.outcome) for r in await recordings(sessions)]
         assert first == again
+
+
+async def test_each_recording_of_a_transferred_call_belongs_to_its_operator(db_url: str) -> None:
+    """19: a blind transfer into sales re-runs [to-queue]: a second MixMonitor file. The first
+    is 101's (support), the second 103's (sales) — not both the first operator's."""
+    from contact_center.calls import events as ev
+    from contact_center.history.writer import HistoryWriter
+
+    events = replay_events(FIXTURES / "19-attended-cancel-then-queue.jsonl")
+    left = [e for e in events if isinstance(e, ev.OperatorLeft)]
+    async with database(db_url) as sessions:
+        # history runs beside the index, as in the worker: the call row names 101 by then
+        writer = HistoryWriter(sessions)
+        indexer = RecordingIndexer(sessions)
+        for event in events:
+            if not isinstance(event, ev.OperatorState):
+                await writer.handle(event)
+            if isinstance(event, ev.RecordingStarted):
+                await writer.flush()
+            await indexer.handle(event)
+        await writer.flush()
+        first, second = await recordings(sessions)
+    assert [e.interface for e in left] == [first.operator_interface, second.operator_interface]
+    assert ["Local/101@agents", "Local/103@agents"] == [e.interface for e in left]
+    # each operator's own leg names the files that heard them
+    assert first.file_name in left[0].recordings[0]
+    assert second.file_name in left[1].recordings[-1]

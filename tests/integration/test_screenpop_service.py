@@ -519,3 +519,44 @@ async def test_on_the_in_process_bus_the_pop_is_out_when_the_offer_is_published(
     finally:
         consumer.cancel()
         await asyncio.gather(consumer, return_exceptions=True)
+
+
+async def test_transfers_to_people_pop_at_ring_time_with_the_note_typed_before(
+    db: async_sessionmaker[AsyncSession], bus: MemoryBus
+) -> None:
+    """Capture 17 replayed: 101 takes the call, types a note, blind-transfers to 104, who
+    attended-transfers to 103. 104 and 103 get the pop when their phones ring, with the
+    customer's card, who had the call and the note; each earlier pop closes as transferred."""
+    from contact_center.ami.replay import replay_events
+
+    await add_customer(db, "Ivan Petrov", ["+74951234567"])
+    await add_user(db, "dave", "operator", "Local/104@agents")
+    await add_user(db, "carol", "operator", "Local/103@agents")
+    screenpop = ScreenPop(bus, CustomerLookup(db, region="RU"), db)
+    events = replay_events(Path(__file__).resolve().parents[1] / "fixtures/17-transfer-chain.jsonl")
+    [first_answer] = [e for e in events if isinstance(e, ev.CallAnswered) and e.interface == ALICE]
+    note = ev.OperatorAction(
+        **base(first_answer.call_id, first_answer.at + 0.5),
+        user="alice",
+        action="note",
+        detail={"text": "wants the invoice resent"},
+    )
+    at = events.index(first_answer) + 1
+    try:
+        await feed(screenpop, [*events[:at], note, *events[at:]])
+    finally:
+        await screenpop.close()
+
+    offers = [e for e in events if isinstance(e, ev.CallOffered)]
+    for login, interface in (("dave", "Local/104@agents"), ("carol", "Local/103@agents")):
+        got = await pops(bus, login)
+        [offer] = [o for o in offers if o.interface == interface]
+        assert "offered" == got[0]["stage"], login  # at ring time, before any answer
+        html = got[0]["html"]
+        assert "Ivan Petrov" in html
+        assert "wants the invoice resent" in html
+        assert '<dd class="previous-operator">' in html
+        assert offer.via == "transfer"
+    assert ["offered", "answered", "transferred"] == [
+        m.get("stage", m.get("reason")) for m in await pops(bus, "alice")
+    ]

@@ -33,9 +33,31 @@ def call(**fields: Any) -> dict[str, Any]:
         "conference": False,
         "recording": None,
         "talk_seconds": None,
+        "direction": "inbound",
     }
     record.update(fields)
+    if "operators" not in record:
+        record["operators"] = queue_operator(record)
     return record
+
+
+def queue_operator(record: dict[str, Any]) -> list[dict[str, Any]]:
+    """The one operator of a plain queue call: the queue's member (``Operator 101`` is
+    ``Local/101@agents`` in these captures), who talked the whole talk until the caller hung
+    up (``AgentComplete Reason: caller`` in each of them)."""
+    if record["agent"] is None or record["queue"] is None:
+        return []
+    return [
+        {
+            "agent": record["agent"],
+            "interface": f"Local/{record['agent'].split()[-1]}@agents",
+            "via": "queue",
+            "queue": record["queue"],
+            "answered_at": record["answered_at"],
+            "talk_seconds": record["talk_seconds"],
+            "reason": "caller",
+        }
+    ]
 
 
 EXPECTED: dict[str, list[dict[str, Any]]] = {
@@ -201,7 +223,8 @@ EXPECTED: dict[str, list[dict[str, Any]]] = {
                 caller_name="Supervisor",
                 started_at=started,
                 ended_at=ended,
-                outcome="ivr_only",  # the supervisor's own ChanSpy call
+                outcome="supervision",  # the supervisor's own ChanSpy call, not a customer's
+                direction="supervisor",
                 hangup_cause=0,
             )
             for call_id, started, ended in (
@@ -224,22 +247,64 @@ QUEUE_LOGS = sorted(p.stem for p in FIXTURES.glob("*.queue_log"))
 
 @pytest.mark.parametrize("name", QUEUE_LOGS)
 def test_replay_agrees_with_asterisk_queue_log(name: str) -> None:
+    """Each queue visit Asterisk logged (ENTERQUEUE … CONNECT … COMPLETE*/BLINDTRANSFER/
+    ABANDON) is the call's queue operator leg in replay: same queue, operator, hold, and talk
+    (a transfer ends that operator's own talk; a COMPLETE* counts until the call left that
+    Queue(), through any redirect); queue_log's transfers are those its operators made; and
+    replay invents no queue leg Asterisk did not log."""
     lines, _ = queue_log.read_lines(FIXTURES / f"{name}.queue_log")
-    logged = queue_log.queue_calls(lines)
-    assert logged, "every queue_log beside a capture has at least one queued call"
-    states = {s.call_id: s for s in _tracker_states(name)}
-    by_queue_leg = {leg.leg_id: s for s in states.values() for leg in s.legs}
-    for callid, entry in logged.items():
+    visits = queue_log.queue_visits(lines)
+    states = _tracker_states(name)
+    assert states, "every capture beside a queue_log has calls"
+    answered_visits = [v for v in visits if v.agent]
+    queue_legs = [o for s in states for o in s.operators if o.via == "queue" and o.answered_at]
+    assert len(answered_visits) == len(queue_legs)
+    if not visits:
+        # Asterisk logged no queued call (21: calls we placed): replay shows no queue at all
+        assert [] == [s.call_id for s in states if s.queue or s.wait_seconds is not None]
+        return
+    by_queue_leg = {leg.leg_id: s for s in states for leg in s.legs}
+    for callid in dict.fromkeys(v.callid for v in visits):
         state = by_queue_leg[callid]  # queue_log's callid is the queue channel's Uniqueid
-        assert entry.queue == state.queue
-        assert entry.outcome == state.outcome
-        assert (entry.agent or "") == state.agent
-        assert entry.hold_seconds is not None and state.wait_seconds is not None
-        assert abs(entry.hold_seconds - state.wait_seconds) < 1.0
-        if entry.talk_seconds is not None:
-            assert state.talk_seconds is not None
-            assert abs(entry.talk_seconds - state.talk_seconds) < 1.0
-        assert list(entry.transfers) == list(state.transfers)
+        call_visits = [v for v in visits if v.callid == callid]
+        answered = [v for v in call_visits if v.agent]
+        legs = [o for o in state.operators if o.via == "queue" and o.answered_at is not None]
+        assert [(v.queue, v.agent) for v in answered] == [(o.queue, o.member_name) for o in legs]
+        for visit, leg in zip(answered, legs, strict=True):
+            assert visit.hold_seconds is not None and leg.hold_seconds is not None
+            assert abs(visit.hold_seconds - leg.hold_seconds) < 1.0
+            assert visit.talk_seconds is not None
+            talk = leg.talk_seconds if visit.transfers else _until_queue_left(state, leg)
+            assert talk is not None and abs(visit.talk_seconds - talk) < 1.0
+        first = call_visits[0]
+        assert first.hold_seconds is not None and state.wait_seconds is not None
+        assert abs(first.hold_seconds - state.wait_seconds) < 1.0
+        outcome = "answered" if answered else call_visits[-1].outcome
+        assert outcome == state.outcome
+        assert call_visits[0].queue == state.queue or answered  # a transferred call moves on
+        by_queue_operator = {o.interface for o in legs}
+        made = [t.target for t in state.transfer_log if t.kind != "redirect"]
+        made_by_queue = [
+            t.target
+            for t in state.transfer_log
+            if t.kind != "redirect" and t.by in by_queue_operator
+        ]
+        logged = [target for v in call_visits for target in v.transfers]
+        assert logged == made_by_queue and set(logged) <= set(made)
+
+
+def _until_queue_left(state: Any, leg: Any) -> float | None:
+    """Talk from this queue operator's answer until the call left that Queue(): the end of
+    the last operator leg before the call's next queue leg (app_queue's TalkTime)."""
+    operators = [o for o in state.operators if o.answered_at is not None]
+    after = operators[operators.index(leg) :]
+    until: list[Any] = [leg]
+    for other in after[1:]:
+        if other.via == "queue":
+            break
+        until.append(other)
+    end = max(o.ended_at for o in until if o.ended_at is not None)
+    return end - leg.answered_at if end is not None else None
 
 
 def _tracker_states(name: str) -> list[Any]:
@@ -274,6 +339,7 @@ def test_domain_event_story_of_the_answered_call() -> None:
         "call.queued",
         "call.offered",
         "call.answered",
+        "call.operator_left",  # 101's own part: 6 s of talk, the caller hung up
         "call.agent_completed",
         "call.ended",
     ] == story

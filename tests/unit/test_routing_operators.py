@@ -304,7 +304,7 @@ async def test_click_to_call_rings_the_operator_then_the_customer(logged) -> Non
             "PJSIP/101",
             "cc-originate",
             "+74951234567",
-            {"CC_CUSTOMER_ID": "7", "CC_OPERATOR": "anna"},
+            {"CC_CUSTOMER_ID": "7", "CC_OPERATOR": "anna", "CC_NUMBER": "+74951234567"},
         ),
     ) == pbx.actions[0]
 

@@ -111,3 +111,20 @@ def test_yaml_rates_file_is_read_relative_to_the_plan(tmp_path: Path) -> None:
     write(tmp_path, "big.csv", "prefix,per_minute,description\n4420,0.5,London\n")
     (plan,) = load_plans(write(tmp_path, "p.yaml", GOOD + "rates_file: big.csv\n"))
     assert "London" == plan.table.longest_match("442071234567")[1][""].description  # type: ignore[index]
+
+
+def test_a_plan_bills_from_the_answer_by_default_or_the_operators_talk(tmp_path: Path) -> None:
+    from contact_center.billing.tariffs import plan_from_definition
+
+    (default,) = load_plans(write(tmp_path, "a.yaml", GOOD))
+    (talk,) = load_plans(
+        write(tmp_path, "b.yaml", GOOD.replace("currency:", "bill: talk\ncurrency:"))
+    )
+    assert ("answer", "talk") == (default.bill, talk.bill)
+    stored = plan_from_definition(
+        name=talk.name, direction=talk.direction, currency=talk.currency,
+        definition=talk.definition(), rates=talk.rates,
+    )  # fmt: skip
+    assert "talk" == stored.bill  # kept in tariff_plans.definition
+    with pytest.raises(TariffError, match=r"c.yaml:2: plan 't': bill must be one of"):
+        load_plans(write(tmp_path, "c.yaml", GOOD.replace("currency:", "bill: minutes\ncurrency:")))

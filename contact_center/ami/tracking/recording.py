@@ -1,0 +1,85 @@
+"""MixMonitor: the files recording a call, and when each ran (to attribute it to operators)."""
+
+from __future__ import annotations
+
+from contact_center.ami.parser import Frame
+from contact_center.ami.tracking.core import TrackerCore, handles
+from contact_center.ami.tracking.state import Call
+from contact_center.calls import events as ev
+
+RECORDING_VARIABLE = "MIXMONITOR_FILENAME"
+
+
+class RecordingEvents(TrackerCore):
+    @handles("VarSet")
+    def _on_recording_name(self, frame: Frame, out: list[ev.DomainEvent]) -> None:
+        if frame.get("Variable") != RECORDING_VARIABLE:
+            return
+        call = self._call_for(frame, create=True)
+        if call is None:
+            return
+        leg = self._leg_for(call, frame)
+        if leg is None:
+            return
+        if leg.awaiting_recording:
+            leg.awaiting_recording = False
+            _add_recording(call, frame.get("Value"), frame.timestamp)
+        else:
+            leg.pending_recording = frame.get("Value")
+
+    @handles("MixMonitorStart")
+    def _on_mixmonitor_start(self, frame: Frame, out: list[ev.DomainEvent]) -> None:
+        call = self._call_for(frame, create=True)
+        if call is None:
+            return
+        leg = self._leg_for(call, frame)
+        if leg is None:
+            return
+        file = leg.pending_recording
+        leg.pending_recording = ""
+        if file:
+            _add_recording(call, file, frame.timestamp)
+        else:
+            leg.awaiting_recording = True
+        base = self._base(
+            call.call_id, leg.leg_id, ev.RecordingStarted.kind, frame.get("Timestamp")
+        )
+        holder = call.operators.get(call.current)
+        interface = holder.interface if holder is not None and holder.talking else ""
+        out.append(
+            ev.RecordingStarted(
+                **base, file=file, channel=frame.get("Channel"), interface=interface
+            )
+        )
+
+    @handles("MixMonitorStop")
+    def _on_mixmonitor_stop(self, frame: Frame, out: list[ev.DomainEvent]) -> None:
+        call = self._call_for(frame)
+        if call is None:
+            return
+        file = call.recordings[-1] if call.recordings else ""
+        if file in call.recording_spans:
+            call.recording_spans[file][1] = frame.timestamp
+        base = self._base(
+            call.call_id, frame.get("Uniqueid"), ev.RecordingStopped.kind, frame.get("Timestamp")
+        )
+        out.append(ev.RecordingStopped(**base, file=file))
+
+    @handles("MixMonitorMute")
+    def _on_mixmonitor_mute(self, frame: Frame, out: list[ev.DomainEvent]) -> None:
+        call = self._call_for(frame)
+        if call is None:
+            return
+        base = self._base(
+            call.call_id, frame.get("Uniqueid"), ev.RecordingMuted.kind, frame.get("Timestamp")
+        )
+        out.append(
+            ev.RecordingMuted(
+                **base, muted=frame.get("State") == "1", direction=frame.get("Direction", "both")
+            )
+        )
+
+
+def _add_recording(call: Call, file: str, at: float) -> None:
+    call.recordings.append(file)
+    call.recording_spans.setdefault(file, [at, None])
