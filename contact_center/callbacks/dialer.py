@@ -126,6 +126,7 @@ class CallbackDialer:
             "CC_CALLBACK_ID": str(callback.id),
             "CC_CUSTOMER_ID": str(callback.customer_id or ""),
             "CC_OPERATOR": operator.login,
+            "CC_NUMBER": callback.number,  # the pop shows the customer while the phone rings
         }
         try:
             call_id = await self._pbx.originate(
