@@ -178,3 +178,56 @@ def ended(call_id: str, outcome: str) -> ev.CallEnded:
         outcome=outcome,
         cause=16,
     )
+
+
+async def test_a_callback_reached_end_to_end_through_the_tracker(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """The real path: the dialer rings anna (Local/101@agents answers), the rig's
+    cc-originate dials the customer's phone (+74951234567 answers), the customer hangs up;
+    the tracker's CallEnded of the outbound call closes the callback as reached."""
+    desks = [Desk("anna", "Local/101@agents", "available", ("support",))]
+    ended_calls: list[ev.CallEnded] = []
+    dialer_box: list[CallbackDialer] = []
+
+    async def sink(event: ev.DomainEvent) -> None:
+        if isinstance(event, ev.CallEnded):
+            ended_calls.append(event)
+        if dialer_box:
+            await dialer_box[0].handle(event)
+
+    async with (
+        database(sqlite_url) as (_, sessions),
+        running_pbx(tmp_path) as pbx,
+        connected_connector(pbx, tmp_path, sink) as connector,
+    ):
+        log = EventLog(pbx)
+        async with sessions.begin() as db:
+            cb = await store.create(
+                db, key="e2e", number="+74951234567", queue="support", requested_by="", now=NOW
+            )
+        dialer = CallbackDialer(
+            sessions, AmiPbxControl(connector.actions), lambda: desks, POLICY, server="sim1"
+        )
+        dialer_box.append(dialer)
+        assert await dialer.tick() == 1
+        # the customer's phone answers: the operator and the customer talk
+        await log.wait("BridgeEnter", timeout=10, Context="customer-phones")
+        customer = next(
+            c for c in pbx.channels.values() if "customer-phones" in c.name and not c.dead
+        )
+        await pbx.hangup(customer.name)
+
+        async def closed() -> bool:
+            async with sessions() as db:
+                row = await db.get(Callback, cb.id)
+                return row is not None and row.status == "reached"
+
+        await wait_for(closed, timeout=15)
+        outbound = [e for e in ended_calls if e.direction == "outbound"]
+        assert [e.outcome for e in outbound] == ["answered"]
+        async with sessions() as db:
+            summary = await db.scalar(
+                select(InteractionEvent.summary).where(InteractionEvent.kind == "callback.attempt")
+            )
+        assert summary == "Callback to +74951234567 by anna: reached"
