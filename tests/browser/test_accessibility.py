@@ -16,7 +16,7 @@ from sqlalchemy import select
 from contact_center.config import load_settings
 from contact_center.demo import demo_running
 from contact_center.store.models import Customer
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, require_chromium
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, require_chromium, sign_in_browser
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.browser
@@ -50,17 +50,6 @@ async def violations(page: Any, axe: str) -> list[str]:
     ]
 
 
-async def signed_in(browser: Any, url: str, login: str, password: str) -> Any:
-    context = await browser.new_context()
-    page = await context.new_page()
-    await page.goto(url + "/login")
-    await page.fill('input[name="login"]', login)
-    await page.fill('input[name="password"]', password)
-    await page.click('button[type="submit"]')
-    await page.wait_for_load_state("load")
-    return page
-
-
 async def test_every_page_of_every_role_has_no_serious_violation(tmp_path: Path) -> None:
     require_chromium()
     axe = require_axe()
@@ -84,7 +73,7 @@ async def test_every_page_of_every_role_has_no_serious_violation(tmp_path: Path)
             found["/login (anonymous)"] = await violations(page, axe)
             await context.close()
             for login in ROLES:
-                page = await signed_in(browser, url, login, creds[login])
+                page = await sign_in_browser(browser, url, login, creds[login])
                 context = page.context
                 links = page.locator("nav.menu a")
                 paths = [
@@ -102,7 +91,7 @@ async def test_every_page_of_every_role_has_no_serious_violation(tmp_path: Path)
                         checked.append(key)
                 await context.close()
             # the console with a pop ringing and answered, the call's detail, its recording
-            anna = await signed_in(browser, url, "anna", creds["anna"])
+            anna = await sign_in_browser(browser, url, "anna", creds["anna"])
             await anna.click("#set-available")
             await expect(anna.locator("#command-result")).to_contain_text("Done", timeout=10_000)
             call = await demo.pbx.place_call(
@@ -117,10 +106,10 @@ async def test_every_page_of_every_role_has_no_serious_violation(tmp_path: Path)
             found["/console answered (anna)"] = await violations(anna, axe)
             await asyncio.sleep(1.0)  # a second of recorded audio
             await demo.pbx.hangup(call.phone)
-            sue = await signed_in(browser, url, "sue", creds["sue"])
+            sue = await sign_in_browser(browser, url, "sue", creds["sue"])
             await sue.goto(f"{url}/calls/pbx1/{call.linkedid}")
             found["/calls/… (sue)"] = await violations(sue, axe)
-            quinn = await signed_in(browser, url, "quinn", creds["quinn"])
+            quinn = await sign_in_browser(browser, url, "quinn", creds["quinn"])
 
             async def recording_done() -> bool:
                 await quinn.goto(url + "/qa/recordings")
