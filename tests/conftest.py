@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import os
 import socket
+import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from pathlib import Path
@@ -139,3 +141,34 @@ def shipped_prompts() -> None:
     from contact_center.demo import ensure_prompts
 
     ensure_prompts(Path(__file__).resolve().parents[1] / "ivr_menus")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every async test gets ``_tasks_end`` as its first fixture (so it is torn down last)."""
+    for item in items:
+        function = getattr(item, "function", None)
+        if function is not None and inspect.iscoroutinefunction(function):
+            names = getattr(item, "fixturenames", None)
+            if names is not None and "_tasks_end" not in names:
+                names.insert(0, "_tasks_end")
+
+
+@pytest.fixture
+async def _tasks_end() -> AsyncIterator[None]:
+    """After a test and all its fixtures: the tasks it left behind are cancelled, again if one
+    swallowed a cancellation (Python 3.11 loses some in races), before the loop closes; one
+    that still runs is named with its stack, instead of the loop's close hanging silently."""
+    yield
+    me = asyncio.current_task()
+    left: list[asyncio.Task[Any]] = []
+    for _ in range(5):
+        left = [t for t in asyncio.all_tasks() if t is not me and not t.done()]
+        if not left:
+            return
+        for task in left:
+            task.cancel()
+        await asyncio.wait(left, timeout=2.0)
+    left = [t for t in left if not t.done()]
+    for task in left:
+        print(f"task left running after the test: {task.get_name()}", file=sys.stderr)
+        task.print_stack(file=sys.stderr)
