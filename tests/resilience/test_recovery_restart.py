@@ -72,6 +72,23 @@ async def pops_for(service: Service, login: str, call_id: str) -> list[dict[str,
     ]
 
 
+async def answered_and_recording(pbx: SimPbx, service: Service, settings: Any) -> Any:
+    """Anna available, a caller from the IVR answered by her, the recording under way."""
+    await service.components["connector"].wait_connected()
+    await Rig(pbx, service, settings).command("anna", "operator", ANNA, "available")
+    await wait_for(lambda: bool(pbx.members(ANNA)), timeout=10)
+    call = await pbx.place_call("4951110001", "+74951234567", "Ivan", dtmf="2")
+    await wait_for(lambda: bool(pbx.channels_matching(r"^Local/101@agents")), 10)
+    await pbx.answer(ANNA)
+    sessions = service.core.sessions  # type: ignore[union-attr]
+
+    async def recording() -> bool:
+        return ["recording"] == await recording_status(sessions, call.linkedid)
+
+    await wait_for(recording, timeout=10)
+    return call
+
+
 def stamp(value: datetime | None) -> float:
     assert value is not None
     return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
@@ -85,18 +102,7 @@ async def test_stopped_while_the_call_ends_then_started_closes_it_once_from_the_
         settings = service_settings(tmp_path, postgres_url, ami_port=pbx.port, agi_port=agi_port)
         await seed_people(settings)
         async with Service(settings, "all") as first:
-            await first.components["connector"].wait_connected()
-            await Rig(pbx, first, settings).command("anna", "operator", ANNA, "available")
-            await wait_for(lambda: bool(pbx.members(ANNA)), timeout=10)
-            call = await pbx.place_call("4951110001", "+74951234567", "Ivan", dtmf="2")
-            await wait_for(lambda: bool(pbx.channels_matching(r"^Local/101@agents")), 10)
-            await pbx.answer(ANNA)
-            sessions = first.core.sessions  # type: ignore[union-attr]
-
-            async def recording() -> bool:
-                return ["recording"] == await recording_status(sessions, call.linkedid)
-
-            await wait_for(recording, timeout=10)
+            call = await answered_and_recording(pbx, first, settings)
             await asyncio.sleep(2.5)  # a conversation long enough to have a talk time
             popped = await pops_for(first, "anna", call.linkedid)
             assert "pop" in [m["type"] for m in popped]
@@ -149,18 +155,7 @@ async def test_restarted_mid_call_the_call_ends_live_answered_with_its_talk_time
         settings = service_settings(tmp_path, postgres_url, ami_port=pbx.port, agi_port=agi_port)
         await seed_people(settings)
         async with Service(settings, "all") as first:
-            await first.components["connector"].wait_connected()
-            await Rig(pbx, first, settings).command("anna", "operator", ANNA, "available")
-            await wait_for(lambda: bool(pbx.members(ANNA)), timeout=10)
-            call = await pbx.place_call("4951110001", "+74951234567", "Ivan", dtmf="2")
-            await wait_for(lambda: bool(pbx.channels_matching(r"^Local/101@agents")), 10)
-            await pbx.answer(ANNA)
-            sessions = first.core.sessions  # type: ignore[union-attr]
-
-            async def recording() -> bool:
-                return ["recording"] == await recording_status(sessions, call.linkedid)
-
-            await wait_for(recording, timeout=10)
+            call = await answered_and_recording(pbx, first, settings)
         async with Service(settings, "all") as second:
             connector = second.components["connector"]
             await connector.wait_connected()
