@@ -36,11 +36,14 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# Parallel (pytest-xdist): every test has its own schema, Redis prefix and database per worker.
+# TEST_WORKERS=0 runs in one process (e.g. to debug with -s).
+TEST_WORKERS ?= 2
 test: $(STAMP) sysdeps $(NODE_STAMP) lint typecheck
-	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 unit: $(STAMP)
-	$(BIN)/python -m pytest -q tests/unit
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) tests/unit
 
 bench: $(STAMP) sysdeps
 	$(BIN)/pip install -q -e '.[test,bench]'

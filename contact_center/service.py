@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import contextlib
 import gc
+import importlib
 import logging
 import os
 import signal
@@ -26,12 +27,13 @@ import socket
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from contact_center import aio
+from contact_center.backoff import Backoff, retry
 from contact_center.bus.base import EVENTS, Bus, BusUnavailable, create_bus
 from contact_center.bus.pump import follow, pump
 from contact_center.calls.events import DomainEvent, from_dict, to_dict
@@ -46,6 +48,7 @@ ROLES = ("web", "connector", "worker", "all")
 # Connections the caller lookup keeps for itself, statements prepared (PostgreSQL).
 LOOKUP_CONNECTIONS = 2
 Handler = Callable[[DomainEvent], Awaitable[None]]
+T = TypeVar("T")
 
 
 @dataclass
@@ -62,15 +65,17 @@ class Core:
         """Publish ``event``; while the bus (Redis) is unreachable, wait and retry — each
         producer publishes one event at a time, so an outage delays events, in order, but
         loses none (consumers dedupe on the key if a timed-out write did land)."""
-        delay = 0.1
-        while True:
-            try:
-                await self.bus.publish(EVENTS, to_dict(event))
-                return
-            except BusUnavailable as exc:
-                log.warning("%s: bus unavailable, retrying in %.1f s: %s", event.kind, delay, exc)
-                await asyncio.sleep(delay)
-                delay = min(ceiling, delay * 2)
+        payload = to_dict(event)
+
+        def warn(exc: Exception, delay: float) -> None:
+            log.warning("%s: bus unavailable, retrying in %.1f s: %s", event.kind, delay, exc)
+
+        await retry(
+            lambda: self.bus.publish(EVENTS, payload),
+            retry_on=lambda exc: isinstance(exc, BusUnavailable),
+            backoff=Backoff(first=0.1, ceiling=ceiling),
+            on_retry=warn,
+        )
 
     def normalize(self, raw: str) -> str:
         g = self.settings.general
@@ -142,35 +147,145 @@ def retrying_outages(handler: Handler, *, first: float = 0.5, ceiling: float = 3
     from contact_center.history.writer import is_outage
 
     async def handle(event: DomainEvent) -> None:
-        delay = first
-        while True:
-            try:
-                await handler(event)
-                return
-            except Exception as exc:
-                if not is_outage(exc):
-                    raise
-                log.warning("%s: database unavailable, retrying in %.1f s", event.kind, delay)
-                await asyncio.sleep(delay)
-                delay = min(ceiling, delay * 2)
+        def warn(exc: Exception, delay: float) -> None:
+            log.warning("%s: database unavailable, retrying in %.1f s", event.kind, delay)
+
+        await retry(
+            lambda: handler(event),
+            retry_on=is_outage,
+            backoff=Backoff(first=first, ceiling=ceiling),
+            on_retry=warn,
+        )
 
     return handle
 
 
+# --- plugins ----------------------------------------------------------------------------------
+#
+# Each feature package wires its own parts in ``<package>/plugin.py``: one ``async def`` per
+# role it serves, taking the :class:`Service`. Adding a package is one line here:
+# ``"contact_center.<package>.plugin:<function>"`` under the role it runs in. They start in
+# this order and stop in the reverse order (the service's exit stack).
+PLUGINS: dict[str, tuple[str, ...]] = {
+    "worker": (
+        "contact_center.history.plugin:worker",
+        "contact_center.billing.plugin:worker",
+        "contact_center.recording.plugin:worker",
+        "contact_center.stats.plugin:worker",
+        "contact_center.screenpop.plugin:worker",
+        "contact_center.webhooks.plugin:worker",
+        "contact_center.observability.plugin:worker",
+    ),
+    "connector": (
+        "contact_center.ami.plugin:connector",
+        "contact_center.routing.plugin:executor",
+        "contact_center.callbacks.plugin:connector",
+        "contact_center.recording.plugin:policy",
+        "contact_center.ivr.plugin:connector",
+        "contact_center.routing.plugin:overflow",
+    ),
+}
+# The web surface: modules with ``setup(app)`` (see web/app.py), after observability's.
+WEB_PLUGINS: tuple[str, ...] = (
+    "contact_center.history.http",
+    "contact_center.customers.http",
+    "contact_center.callbacks.http",
+    "contact_center.stats.http",
+    "contact_center.recording.http",
+    "contact_center.exports.http",
+    "contact_center.webhooks.http",
+    "contact_center.web.openapi",
+)
+
+Plugin = Callable[["Service"], Awaitable[None]]
+
+
+def load_plugin(spec: str) -> Plugin:
+    """``"package.module:function"`` → the function (imported now, not at import time)."""
+    module_name, _, function = spec.partition(":")
+    module = importlib.import_module(module_name)
+    return cast(Plugin, getattr(module, function))
+
+
+class StartError(RuntimeError):
+    """A part of the service failed to start; what had started was stopped again."""
+
+
+@dataclass
+class Components:
+    """The parts a running service is made of (None: not in this role or not started).
+
+    Plugins set the fields they build; tests and the web surface read them. Item access
+    (``components["connector"]``) is kept for older callers: a part that is absent is a
+    ``KeyError``.
+    """
+
+    metrics: Any = None
+    app: web.Application | None = None
+    # worker
+    history: Any = None
+    billing: Any = None
+    indexer: Any = None
+    recording_worker: Any = None
+    stats_store: Any = None
+    stats: Any = None
+    screenpop: Any = None
+    webhooks: Any = None
+    # connector
+    connector: Any = None
+    leader: Any = None
+    ivr: Any = None
+    operator_states: Any = None
+    call_control: Any = None
+    executor: Any = None
+    recording_policy: Any = None
+    routing_rules: Any = None
+    waiting_overflow: Any = None
+    callback_dialer: Any = None
+    # parts of packages that have no field of their own (yet)
+    more: dict[str, Any] = field(default_factory=dict)
+
+    def _known(self, name: str) -> bool:
+        return name != "more" and name in self.__dataclass_fields__
+
+    def get(self, name: str, default: Any = None) -> Any:
+        value = getattr(self, name) if self._known(name) else self.more.get(name)
+        return default if value is None else value
+
+    def __getitem__(self, name: str) -> Any:
+        value = self.get(name)
+        if value is None:
+            raise KeyError(name)
+        return value
+
+    def __setitem__(self, name: str, value: Any) -> None:
+        if self._known(name):
+            setattr(self, name, value)
+        else:
+            self.more[name] = value
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self.get(name) is not None
+
+
 @dataclass
 class Service:
-    """One process of the service. ``async with Service(settings, "all") as svc: ...``"""
+    """One process of the service. ``async with Service(settings, "all") as svc: ...``
+
+    Everything it starts is entered into one :class:`contextlib.AsyncExitStack`: stopping
+    unwinds it in reverse order, and so does a start that fails half-way (nothing is left
+    running, and the error names the part that failed).
+    """
 
     settings: Settings
     role: str = "all"
     core: Core | None = None
     web_port: int = 0  # bound port after start (settings.web.port may be 0 in tests)
-    extra_plugins: list[Any] = field(default_factory=list)
-    components: dict[str, Any] = field(default_factory=dict)
+    extra_plugins: list[Any] = field(default_factory=list)  # more web modules (setup(app))
+    components: Components = field(default_factory=Components)
     stop_step: float = STOP_STEP_SECONDS  # the longest one task or closer may take to stop
+    _stack: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
-    _closers: list[Callable[[], Awaitable[Any]]] = field(default_factory=list)
-    _runner: web.AppRunner | None = None
     _stopping: bool = False
 
     def has(self, role: str) -> bool:
@@ -183,65 +298,90 @@ class Service:
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
+    @property
+    def parts(self) -> Components:
+        return self.components
+
+    @property
+    def metrics(self) -> Any:
+        return self.components.metrics
+
+    def need_core(self) -> Core:
+        assert self.core is not None, "the service is not started"
+        return self.core
+
     # --- life cycle ---------------------------------------------------------------------
 
     async def start(self) -> None:
         if self.role not in ROLES:
             raise ValueError(f"unknown role {self.role!r}; one of {ROLES}")
-        self.core = core = self.core or await open_core(self.settings)
-        self._closers.append(core.engine.dispose)
-        self._closers.append(core.lookup.aclose)
-        self._closers.append(core.bus.close)
-        from contact_center.observability.metrics import Metrics
+        self._stopping = False
+        step = "storage and bus"
+        try:
+            self.core = core = self.core or await open_core(self.settings)
+            self.on_stop(core.engine.dispose)
+            self.on_stop(core.lookup.aclose)
+            self.on_stop(core.bus.close)
+            from contact_center.observability.metrics import Metrics
 
-        metrics = self.components["metrics"] = Metrics()
-        if self.has("worker"):
-            await self._start_worker(core, metrics)
-        if self.has("connector"):
-            await self._start_connector(core, metrics)
-        await self._start_web(core, metrics)
+            self.components.metrics = Metrics()
+            for role in ("worker", "connector"):
+                if self.has(role):
+                    for step in PLUGINS[role]:
+                        await load_plugin(step)(self)
+            step = "web"
+            await self._start_web(core)
+        except BaseException as exc:
+            # A half-finished start: stop what did start, in reverse order, then report
+            # the one error that stopped it.
+            await self.stop()
+            if isinstance(exc, Exception) and not isinstance(exc, StartError):
+                raise StartError(f"{self.role}: {_describe(step)} failed to start: {exc}") from exc
+            raise
         # Everything built so far lives as long as the process: keep it out of the collector's
         # generations so its pauses stay short (pop latency outliers were GC pauses).
         gc.freeze()
         log.info("contact_center %s started (web on %s)", self.role, self.web_port)
 
     async def stop(self) -> None:
-        """Graceful: websockets closed with 1001, AMI logoff, workers flushed."""
+        """Graceful: websockets closed with 1001, AMI logoff, workers flushed — everything
+        started is stopped in the reverse order of its start."""
         self._stopping = True
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-        for task in reversed(self._tasks):
-            task.cancel()
-        if self._tasks:
-            # A stop never hangs: what does not end in time is named and left behind.
-            done, stuck = await asyncio.wait(self._tasks, timeout=self.stop_step)
-            for task in done:
-                if not task.cancelled():
-                    task.exception()  # retrieved: its own supervisor logged it
-            for task in stuck:
-                log.warning(
-                    "stopping: task %s did not end within %.0f s",
-                    task.get_name(),
-                    self.stop_step,
-                )
+        stack, self._stack = self._stack, contextlib.AsyncExitStack()
+        try:
+            await stack.aclose()
+        except Exception:
+            log.exception("error while stopping")
         self._tasks.clear()
-        for close in reversed(self._closers):
+
+    def on_stop(self, close: Callable[[], Awaitable[Any]], name: str | None = None) -> None:
+        """Call ``close()`` when the service stops (at most ``stop_step`` seconds; an error
+        or a hang is logged and the rest of the stop goes on)."""
+        what = name or _name(close)
+
+        async def closing() -> None:
             try:
                 await aio.wait_for(close(), self.stop_step)
             except TimeoutError:
-                log.warning(
-                    "stopping: %s did not finish within %.0f s", _name(close), self.stop_step
-                )
+                log.warning("stopping: %s did not finish within %.0f s", what, self.stop_step)
             except Exception:
-                log.exception("error while stopping")
-        self._closers.clear()
+                log.exception("error while stopping %s", what)
+
+        self._stack.push_async_callback(closing)
+
+    async def enter(self, part: contextlib.AbstractAsyncContextManager[T]) -> T:
+        """Enter an async context manager now; it is exited when the service stops (within
+        ``stop_step``, like :meth:`on_stop`)."""
+        inner = contextlib.AsyncExitStack()
+        entered = await inner.enter_async_context(part)
+        self.on_stop(inner.aclose, name=type(part).__qualname__)
+        return entered
 
     def spawn(self, name: str, factory: Callable[[], Coroutine[Any, Any, None]]) -> None:
         """Run a long-lived task; if it dies it is logged and restarted (never forgotten)."""
 
         async def supervised() -> None:
-            delay = 0.5
+            backoff = Backoff(first=0.5, ceiling=30.0)
             while not self._stopping:
                 try:
                     await factory()
@@ -249,11 +389,27 @@ class Service:
                 except asyncio.CancelledError:
                     raise
                 except Exception:
+                    delay = backoff.next()
                     log.exception("task %s died; restarting in %.1f s", name, delay)
-                    await asyncio.sleep(delay)
-                    delay = min(30.0, delay * 2)
+                    await backoff.sleep(delay)
 
-        self._tasks.append(asyncio.create_task(supervised(), name=name))
+        task = asyncio.create_task(supervised(), name=name)
+        self._tasks.append(task)
+        self._stack.push_async_callback(self._end_task, task)
+
+    async def _end_task(self, task: asyncio.Task[None]) -> None:
+        """Cancel ``task`` and wait for it; one that does not end in time is named and left
+        behind (a stop never hangs)."""
+        task.cancel()
+        done, _ = await asyncio.wait([task], timeout=self.stop_step)
+        if not done:
+            log.warning(
+                "stopping: task %s did not end within %.0f s", task.get_name(), self.stop_step
+            )
+        elif not task.cancelled():
+            task.exception()  # retrieved: its own supervisor logged it
+        with contextlib.suppress(ValueError):
+            self._tasks.remove(task)
 
     def consume(
         self, group: str, handler: Handler, *, batch: int = 100, in_step: bool = False
@@ -261,8 +417,7 @@ class Service:
         """Feed ``handler`` every domain event, in order, as consumer group ``group``,
         ``batch`` events per turn of the event loop. ``in_step``: on the in-process bus,
         inside the publisher's step instead (``bus.pump.InStep``)."""
-        assert self.core is not None
-        bus = self.core.bus
+        bus = self.need_core().bus
         consumer = f"{socket.gethostname()}-{os.getpid()}"
         run = follow if in_step else pump
         self.spawn(
@@ -272,277 +427,12 @@ class Service:
             ),
         )
 
-    # --- roles ----------------------------------------------------------------------------
+    # --- web (every role) -------------------------------------------------------------------
 
-    async def _start_worker(self, core: Core, metrics: Any) -> None:
-        from contact_center.billing.service import BillingService
-        from contact_center.crm.service import build_crm
-        from contact_center.history.writer import build_history_writer
-        from contact_center.recording.index import RecordingIndexer
-        from contact_center.recording.worker import RecordingWorker
-        from contact_center.screenpop.service import ScreenPop
-        from contact_center.stats.consumer import StatsConsumer, create_store
-        from contact_center.stats.metrics import MetricsConfig
-        from contact_center.webhooks.dispatcher import WebhookDispatcher
-        from contact_center.webhooks.targets import TargetPolicy, parse_networks
-
-        s = self.settings
-        history = build_history_writer(
-            s, core.sessions, lookup=core.lookup, registry=metrics.registry
-        )
-        await history.start()
-        self._closers.append(history.close)
-        self.consume("history", retrying_outages(history.handle))
-
-        billing = BillingService(
-            core.sessions,
-            inbound_plan=s.billing.inbound_plan,
-            outbound_plan=s.billing.outbound_plan,
-        )
-        self.consume("billing", retrying_outages(billing.handle))
-
-        worker = RecordingWorker(core.sessions, s.recording, publish=core.publish)
-        await worker.__aenter__()
-        self._closers.append(lambda: worker.__aexit__(None, None, None))
-        indexer = RecordingIndexer(core.sessions, on_stopped=worker.notify)
-        self.consume("recording", retrying_outages(indexer.handle))
-        self.spawn("recording-worker", worker.run)
-
-        config = MetricsConfig.from_settings(s)
-        store = self.components["stats_store"] = create_store(s)
-        stats = self.components["stats"] = StatsConsumer(store, config)
-        await stats.start_or_rebuild(core.sessions)
-        self.consume("stats", stats.handle)
-        self.spawn(
-            "stats-publisher", lambda: stats.publish_forever(core.bus, s.stats.publish_interval)
-        )
-
-        template_dirs = [s.web.pop_templates_dir] if s.web.pop_templates_dir else []
-        crm = build_crm(s)  # None without a [crm] adapter
-        if crm is not None:
-            self._closers.append(crm.aclose)  # after the pops (closers run in reverse)
-        pops = ScreenPop(core.bus, core.lookup, core.sessions, template_dirs=template_dirs, crm=crm)
-        self._closers.append(pops.close)
-        await pops.start()
-        # In order, never waiting on a lookup: pops that must wait do so in their
-        # operator's lane (see contact_center/screenpop/service.py). On the in-process bus
-        # it runs in the step the event is published, ahead of the other consumers' turns;
-        # on Redis it reads bigger batches, so a burst's backlog is behind it sooner (its
-        # events cost microseconds each; the 500-call flood test).
-        self.consume("screenpop", pops.feed, batch=500, in_step=True)
-
-        webhooks = WebhookDispatcher(
-            core.sessions,
-            targets=TargetPolicy(parse_networks(self.settings.webhooks.allow_networks)),
-            max_response_bytes=self.settings.webhooks.max_response_bytes,
-            timeout_seconds=self.settings.webhooks.timeout_seconds,
-        )
-        self.consume("webhooks", retrying_outages(webhooks.handle))
-        self.spawn("webhook-delivery", webhooks.run)
-
-        self.consume("metrics", metrics.handle)
-        self.spawn("bus-backlog", lambda: report_backlog(core.bus, metrics))
-        self.components.update(
-            history=history,
-            billing=billing,
-            indexer=indexer,
-            recording_worker=worker,
-            screenpop=pops,
-            webhooks=webhooks,
-        )
-
-    async def _start_connector(self, core: Core, metrics: Any) -> None:
-        from contact_center.ami.connector import AmiConnector
-        from contact_center.crm.service import build_crm
-        from contact_center.ivr.service import IvrService
-        from contact_center.stats.consumer import create_store
-        from contact_center.stats.ewt import WaitEstimator
-        from contact_center.stats.metrics import MetricsConfig
-
-        s = self.settings
-
-        async def sink(event: DomainEvent) -> None:
-            metrics.ami_event(event)
-            await core.publish(event)
-
-        connector = AmiConnector(
-            s.ami,
-            s.general.server_id,
-            sink,
-            normalize=core.normalize,
-            state_dir=s.general.data_dir,
-        )
-        if s.bus.backend == "redis" and s.ami.leader_ttl_ms > 0:
-            # One active connector per Asterisk server across hosts; a standby takes over
-            # when the leader's lease expires.
-            from contact_center.ami.leader import LeaderLock, leader_key, run_as_leader
-
-            lock = LeaderLock(
-                s.bus.redis_url, leader_key(s.bus.prefix, s.general.server_id), s.ami.leader_ttl_ms
-            )
-            self._closers.append(lock.close)
-            self.components["leader"] = lock
-            self.spawn("ami-connector", lambda: run_as_leader(lock, connector.run))
-        else:
-            self.spawn("ami-connector", connector.run)
-        store = self.components.get("stats_store") or create_store(s)
-        estimator = WaitEstimator.from_store(store, MetricsConfig.from_settings(s))
-        await self._start_executor(core, connector)
-        self._start_callbacks(core, connector)
-        from contact_center.recording.policy import SensitivePausePolicy
-
-        # Card data spoken during a call: the console's sensitive form publishes
-        # recording.pause/resume; the policy mutes MixMonitor through AMI (write=call).
-        policy = SensitivePausePolicy(connector.actions)
-        self.consume("recording-policy", policy.handle)
-        self.components["recording_policy"] = policy
-        crm = build_crm(s)  # None without a [crm] adapter
-        if crm is not None:
-            self._closers.append(crm.aclose)  # after the IVR (closers run in reverse)
-        ivr = IvrService(
-            s.agi,
-            sink=core.publish,
-            sessions=core.sessions,
-            server_id=s.general.server_id,
-            estimate=estimator.estimate,
-            router=self._router(core, store),
-            crm=crm,
-            crm_wait=s.crm.timeout,
-        )
-        await ivr.start()
-        self._closers.append(ivr.close)
-        self.components.update(connector=connector, ivr=ivr)
-        self._start_overflow(core, connector)
-
-    def _start_overflow(self, core: Core, connector: Any) -> None:
-        """Callers already waiting longer than routing.yaml allows move to the next queue."""
-        from contact_center.ami.control import AmiPbxControl, TrackerCallDirectory
-        from contact_center.routing.overflow import WaitingOverflow
-
-        overflow = WaitingOverflow(
-            AmiPbxControl(connector.actions),
-            TrackerCallDirectory(connector.tracker),
-            lambda: self.components["routing_rules"].current(),
-            core.publish,
-            server=self.settings.general.server_id,
-        )
-        self.consume("overflow", overflow.handle)
-        self.spawn("waiting-overflow", overflow.run)
-        self.components["waiting_overflow"] = overflow
-
-    def _router(self, core: Core, store: Any) -> Any:
-        """Routing rules at IVR hand-off (VIP priority, sticky operator, overflow), from the
-        rules file, which is re-read when it changes."""
-        from pathlib import Path
-
-        from contact_center.ivr.runner import HandOff
-        from contact_center.routing.rules import RulesFile
-        from contact_center.routing.service import Router, RouteRequest
-
-        # Re-read when it changes; a broken file leaves the previous rules in use, and with
-        # none (no file, or never a good one) the menus choose the queue alone.
-        rules = RulesFile(Path(self.settings.agi.routing_rules))
-        rules.current()  # load (or report) now, not at the first call
-        self.components["routing_rules"] = rules
-
-        async def route(hand: HandOff) -> HandOff:
-            from dataclasses import replace
-
-            current = rules.current()
-            if current is None:
-                return hand
-            router = Router(core.sessions, core.lookup, current, store.load_snapshot, core.publish)
-            decision = await router.route(
-                RouteRequest(
-                    server=hand.server,
-                    call_id=hand.call_id,
-                    caller_number=hand.caller,
-                    customer_id=hand.customer_id,
-                    ivr_choice=hand.digits[-1:],
-                    language=hand.language,
-                    fallback_queue=hand.queue,
-                )
-            )
-            return replace(
-                hand,
-                queue=decision.queue,
-                priority=max(hand.priority, decision.priority),
-                skills=tuple(dict.fromkeys(hand.skills + decision.skills)),
-                preferred_interface=decision.preferred_interface,
-                ring_first_seconds=decision.ring_first_seconds,
-                action=decision.action,
-            )
-
-        return route
-
-    async def _start_executor(self, core: Core, connector: Any) -> None:
-        """Operator commands from the console and wallboard, carried out through AMI."""
-        from contact_center.ami.control import AmiPbxControl, TrackerCallDirectory
-        from contact_center.routing.control import CallControl
-        from contact_center.routing.directory import StoreOperators
-        from contact_center.routing.executor import CommandExecutor
-        from contact_center.routing.operators import OperatorStates
-
-        server = self.settings.general.server_id
-        pbx = AmiPbxControl(connector.actions)
-        from contact_center.routing.rules import queue_skills
-
-        # penalties from skill levels, for the queues routing.yaml says need skills (the
-        # rules file is loaded with the router, and re-read when it changes)
-        directory = StoreOperators(
-            core.sessions,
-            queue_skills=lambda: queue_skills(
-                self.components["routing_rules"].current()
-                if "routing_rules" in self.components
-                else None
-            ),
-        )
-        # Intents survive a restart in operator_sessions; the sweep repairs Asterisk to them
-        # (members lost in an Asterisk restart send no event).
-        states = OperatorStates(
-            pbx, core.publish, server=server, intents=directory, directory=directory
-        )
-        await states.restore(await directory.all())
-        states.start()
-        control = CallControl(
-            pbx, TrackerCallDirectory(connector.tracker), core.publish, server=server
-        )
-        executor = CommandExecutor(states, control, directory, core.publish, server=server)
-        self._closers.append(states.close)
-        self.consume("executor", executor.handle)
-        self.components.update(operator_states=states, call_control=control, executor=executor)
-
-    def _start_callbacks(self, core: Core, connector: Any) -> None:
-        """Callbacks dialled back operator-first, on the connector that holds AMI."""
-        if not self.settings.callbacks.enabled:
-            return
-        from contact_center.ami.control import AmiPbxControl
-        from contact_center.callbacks.dialer import CallbackDialer
-
-        states = self.components["operator_states"]
-
-        def hours(queue: str) -> Any:
-            rules = self.components.get("routing_rules")
-            current = rules.current() if rules is not None else None
-            policy = current.queues.get(queue) if current is not None else None
-            return policy.hours if policy is not None else None
-
-        dialer = CallbackDialer(
-            core.sessions,
-            AmiPbxControl(connector.actions),
-            states.all,
-            self.settings.callbacks,
-            hours=hours,
-            server=self.settings.general.server_id,
-            ready=lambda: bool(connector.connected),
-        )
-        self.consume("callbacks", dialer.handle)
-        self.spawn("callback-dialer", dialer.run)
-        self.components["callback_dialer"] = dialer
-
-    async def _start_web(self, core: Core, metrics: Any) -> None:
+    async def _start_web(self, core: Core) -> None:
         from contact_center.observability import http as obs_http
 
+        metrics = self.components.metrics
         checks = self._readiness_checks(core)
         extras: dict[web.AppKey[Any], Any] = {
             obs_http.METRICS_KEY: metrics,
@@ -550,30 +440,15 @@ class Service:
         }
         plugins: list[Any] = [obs_http]
         if self.has("web"):
-            from contact_center.callbacks import http as callbacks_http
-            from contact_center.customers import http as customers_http
-            from contact_center.exports import http as exports_http
-            from contact_center.history import http as history_http
-            from contact_center.recording import http as recording_http
             from contact_center.stats import http as stats_http
             from contact_center.stats.consumer import create_store
-            from contact_center.web import openapi as openapi_http
             from contact_center.webhooks import http as webhooks_http
 
-            store = self.components.get("stats_store") or create_store(self.settings)
+            store = self.components.stats_store or create_store(self.settings)
             extras[stats_http.STATS_STORE_KEY] = store
-            if "webhooks" in self.components:  # same process: admin changes apply at once
-                extras[webhooks_http.DISPATCHER_KEY] = self.components["webhooks"]
-            plugins += [
-                history_http,
-                customers_http,
-                callbacks_http,
-                stats_http,
-                recording_http,
-                exports_http,
-                webhooks_http,
-            ]
-            plugins.append(openapi_http)
+            if self.components.webhooks is not None:  # same process: admin changes apply at once
+                extras[webhooks_http.DISPATCHER_KEY] = self.components.webhooks
+            plugins += [importlib.import_module(name) for name in WEB_PLUGINS]
             plugins += self.extra_plugins
         from contact_center.web.app import Deps, create_app
 
@@ -583,15 +458,15 @@ class Service:
             extras=extras,
             console=self.has("web"),
         )
-        self.components["app"] = app
+        self.components.app = app
         runner = web.AppRunner(app, shutdown_timeout=5.0)
         await runner.setup()
+        self.on_stop(runner.cleanup)
         site = web.TCPSite(runner, self.settings.web.host, self.settings.web.port)
         await site.start()
-        self._runner = runner
-        server = site._server  # the bound port, when 0 asked the OS for one
-        sockets = getattr(server, "sockets", None) or []
-        self.web_port = sockets[0].getsockname()[1] if sockets else self.settings.web.port
+        # the bound port, when 0 asked the OS for one
+        addresses = runner.addresses
+        self.web_port = int(addresses[0][1]) if addresses else self.settings.web.port
 
     def _readiness_checks(self, core: Core) -> dict[str, Callable[[], Awaitable[bool | str]]]:
         async def database() -> bool:
@@ -614,11 +489,20 @@ class Service:
 
             async def ami() -> str:
                 # Connected is not enough: a login without the rights resync needs is named.
-                connector = self.components.get("connector")
+                connector = self.components.connector
                 return "not started" if connector is None else str(connector.readiness())
 
             checks["ami"] = ami
         return checks
+
+
+def _describe(step: str) -> str:
+    """``"contact_center.history.plugin:worker"`` → ``"history (worker)"``."""
+    module, _, function = step.partition(":")
+    if not function:
+        return step
+    package = module.removeprefix("contact_center.").removesuffix(".plugin")
+    return f"{package} ({function})"
 
 
 # --- command line -------------------------------------------------------------------------
@@ -672,5 +556,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         )
         return 2
     configure_logging(settings)
-    asyncio.run(run_until_signalled(Service(settings, args.role)))
+    try:
+        asyncio.run(run_until_signalled(Service(settings, args.role)))
+    except StartError as exc:  # what had started is stopped again; one line says why
+        print(f"serve: {exc}", file=sys.stderr)
+        return 1
     return 0

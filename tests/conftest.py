@@ -1,7 +1,9 @@
 """Shared fixtures: real PostgreSQL and Redis, isolated per test.
 
-PostgreSQL tests get a fresh schema each; Redis tests a unique key prefix. When the services
-are unreachable the tests are skipped locally, and fail when ``CC_REQUIRE_SERVICES=1`` (CI).
+PostgreSQL tests get a fresh schema each; Redis tests a unique key prefix, and under
+pytest-xdist each worker its own Redis database too (``gw0`` → db 1, ``gw1`` → db 2, …), so
+parallel workers never share a key. When the services are unreachable the tests are skipped
+locally, and fail when ``CC_REQUIRE_SERVICES=1`` (CI).
 """
 
 from __future__ import annotations
@@ -23,7 +25,24 @@ FIXTURES = Path(__file__).parent / "fixtures"
 POSTGRES_URL = os.environ.get(
     "CC_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 )
-REDIS_URL = os.environ.get("CC_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")  # "gw0", "gw1", … under -n
+
+
+def _worker_redis_url(url: str, worker: str) -> str:
+    """``url`` with its database moved by the xdist worker's number (Redis has 16)."""
+    if not worker.startswith("gw"):
+        return url
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    base = int(parts.path.strip("/") or 0)
+    db = (base + 1 + int(worker[2:])) % 16
+    return urlunsplit(parts._replace(path=f"/{db}"))
+
+
+REDIS_URL = _worker_redis_url(
+    os.environ.get("CC_TEST_REDIS_URL", "redis://127.0.0.1:6379/0"), XDIST_WORKER
+)
 REQUIRE_SERVICES = os.environ.get("CC_REQUIRE_SERVICES", "") in {"1", "true", "yes"}
 
 
@@ -138,9 +157,20 @@ async def wait_for(
 def shipped_prompts() -> None:
     """The shipped IVR menus need their prompts (generated, not committed): make them once,
     so tests that serve ``ivr_menus/`` do not depend on another test having run first."""
+    import fcntl
+    import tempfile
+
     from contact_center.demo import ensure_prompts
 
-    ensure_prompts(Path(__file__).resolve().parents[1] / "ivr_menus")
+    menus = Path(__file__).resolve().parents[1] / "ivr_menus"
+    # xdist workers start together: one generates, the others wait and find them made.
+    lock = Path(tempfile.gettempdir()) / f"cc-prompts-{uuid.uuid5(uuid.NAMESPACE_URL, str(menus))}"
+    with lock.open("a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        try:
+            ensure_prompts(menus)
+        finally:
+            fcntl.flock(held, fcntl.LOCK_UN)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -24,6 +24,7 @@ from contact_center.ami.parser import Frame
 from contact_center.ami.resync import OffsetStore, Resyncer
 from contact_center.ami.rights import RightsReport, check_rights
 from contact_center.ami.tracker import TRACKER_FILTER, CallTracker
+from contact_center.backoff import Backoff
 from contact_center.calls.events import DomainEvent
 from contact_center.config import AmiSettings
 
@@ -67,6 +68,12 @@ class AmiConnector:
         # What Asterisk granted at the last login (None: not checked yet or unanswerable).
         self.rights: RightsReport | None = None
         self._rng = rng or random.Random()
+        self._backoff = Backoff(
+            first=settings.reconnect_min,
+            ceiling=max(settings.reconnect_min, settings.reconnect_max),
+            jitter=0.5,
+            random=self._rng.random,
+        )
         self._conn: AmiConnection | None = None
         self._events: asyncio.Queue[DomainEvent] = asyncio.Queue()
         self._actions: set[asyncio.Task[None]] = set()  # actions the tracker's facts call for
@@ -89,8 +96,7 @@ class AmiConnector:
 
     def backoff(self, attempt: int) -> float:
         """Exponential backoff with jitter: uniform in [d/2, d], d = min·2^attempt ≤ max."""
-        ceiling = min(self.settings.reconnect_max, self.settings.reconnect_min * (2**attempt))
-        return self._rng.uniform(ceiling / 2, ceiling)
+        return self._backoff.delay(attempt)
 
     async def run(self) -> None:
         """Run until cancelled: (re)connect, resync, deliver events."""

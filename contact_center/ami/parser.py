@@ -17,7 +17,7 @@ from __future__ import annotations
 import functools
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -232,12 +232,25 @@ def _build(
     append = frames.append
     if events is not None:
         # Pre-filter in one comprehension: one anchored regex match per frame (in C) keeps
-        # wanted events and responses; with replies wanted, frames with an ActionID too.
-        wanted = _first_line_pattern(frame_filter.events or frozenset(), eol).match
+        # wanted events and responses; with replies wanted, frames with an ActionID too. An
+        # event kept only for some values of a header (VarSet, Newexten: most of the
+        # firehose) must also hold one of them somewhere — one more search in C; the exact
+        # test (the header's first occurrence) is made below.
+        wanted = _first_line_pattern(
+            frame_filter.events or frozenset(), eol, frozenset(frame_filter.only_if)
+        ).match
+        needed = _value_searches(tuple(frame_filter.only_if.items()), eol)
         if keep_replies:
-            raws = [r for r in raws if wanted(r) or b"\nActionID: " in r]
+            raws = [
+                r
+                for r in raws
+                if ((m := wanted(r)) and (m.lastindex is None or needed[m[1]](r)))
+                or b"\nActionID: " in r
+            ]
         else:
-            raws = [r for r in raws if wanted(r)]
+            raws = [
+                r for r in raws if (m := wanted(r)) and (m.lastindex is None or needed[m[1]](r))
+            ]
     for raw in raws:
         if not raw:
             continue
@@ -283,10 +296,34 @@ def _build(
 
 
 @functools.lru_cache(maxsize=16)
-def _first_line_pattern(events: frozenset[str], eol: bytes) -> re.Pattern[bytes]:
-    names = b"|".join(re.escape(name.encode()) for name in sorted(events))
+def _first_line_pattern(
+    events: frozenset[str], eol: bytes, checked: frozenset[str] = frozenset()
+) -> re.Pattern[bytes]:
+    """Matches a frame that is a response or one of ``events``; for an event in ``checked``
+    (kept only for some header values) group 1 holds its name."""
+    names = b"|".join(re.escape(name.encode()) for name in sorted(events - checked))
+    alternatives = [b"(?:" + names + b")"] if names else []
+    if checked:
+        alternatives.append(b"(" + b"|".join(re.escape(n.encode()) for n in sorted(checked)) + b")")
     # stray blank lines before a frame are tolerated, as in the main loop
-    return re.compile(b"[\r\n]*(?:Response: |Event: (?:" + names + b")" + re.escape(eol) + b")")
+    return re.compile(
+        b"[\r\n]*(?:Response: |Event: (?:" + b"|".join(alternatives) + b")" + re.escape(eol) + b")"
+    )
+
+
+@functools.lru_cache(maxsize=16)
+def _value_searches(
+    only_if: tuple[tuple[str, tuple[str, frozenset[str]]], ...], eol: bytes
+) -> dict[bytes, Callable[[bytes], re.Match[bytes] | None]]:
+    """Per checked event name: a search for its header holding one of the allowed values."""
+    out: dict[bytes, Callable[[bytes], re.Match[bytes] | None]] = {}
+    for name, (key, values) in only_if:
+        allowed = b"|".join(re.escape(v.encode()) for v in sorted(values))
+        pattern = (
+            b"\n" + re.escape(key.encode()) + b": (?:" + allowed + b")(?:" + re.escape(eol) + b"|$)"
+        )
+        out[name.encode()] = re.compile(pattern).search
+    return out
 
 
 def _headers(raw: str, eol: str) -> tuple[dict[str, str], tuple[tuple[str, str], ...]]:

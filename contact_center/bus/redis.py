@@ -13,21 +13,53 @@ re-publish when Redis returns; that policy belongs to the composition root, not 
 
 from __future__ import annotations
 
-import json
+import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
+import msgspec
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from contact_center.bus.base import BusUnavailable, Entry
+from contact_center.calls.events import MALFORMED
+
+log = logging.getLogger(__name__)
 
 
-def _decode(entries: list[Any]) -> list[Entry]:
-    return [(sid, json.loads(fields["d"])) for sid, fields in entries if fields]
+_encoder = msgspec.json.Encoder()
+_decoder = msgspec.json.Decoder()
+
+
+def _encode(message: Mapping[str, Any]) -> bytes:
+    """The JSON payload of one entry (msgspec: the same JSON as ``json.dumps``, compact)."""
+    return _encoder.encode(message)
+
+
+def _decode(entries: list[Any], *, keep_malformed: bool = False) -> list[Entry]:
+    """Entries as ``(id, message)``. One whose payload cannot be read (not a JSON object,
+    no ``d`` field) never fails the read: it is logged with its id and skipped — or, for a
+    consumer group (``keep_malformed``), handed on as a ``{MALFORMED: reason}`` message that
+    the consumer refuses, logs and acknowledges, so it does not stay pending forever."""
+    out: list[Entry] = []
+    for sid, fields in entries:
+        if not fields:  # trimmed away while pending
+            continue
+        try:
+            message = _decoder.decode(fields["d"])
+            if not isinstance(message, dict):
+                raise TypeError(f"a JSON {type(message).__name__}, not an object")
+        except (KeyError, TypeError, msgspec.DecodeError) as exc:
+            reason = f"unreadable bus entry {sid}: {type(exc).__name__}: {exc}"
+            log.warning("%s (skipped)", reason)
+            if keep_malformed:
+                out.append((sid, {MALFORMED: reason}))
+            continue
+        out.append((sid, message))
+    return out
 
 
 class RedisBus:
@@ -52,7 +84,7 @@ class RedisBus:
             raise BusUnavailable(f"Redis at {self._url} unavailable during {what}: {exc}") from exc
 
     async def publish(self, stream: str, message: Mapping[str, Any]) -> str:
-        payload = json.dumps(dict(message), separators=(",", ":"))
+        payload = _encode(message if isinstance(message, dict) else dict(message))
         async with self._errors(f"publish to {stream}"):
             sid = await self._redis.xadd(
                 self.key(stream), {"d": payload}, maxlen=self._maxlen, approximate=True
@@ -99,13 +131,13 @@ class RedisBus:
             claimed: Any = await self._redis.xautoclaim(
                 key, group, consumer, min_idle_time=claim_idle_ms, start_id="0-0", count=count
             )
-            entries = _decode(claimed[1])
+            entries = _decode(claimed[1], keep_malformed=True)
             if entries:
                 return entries
             reply: Any = await self._redis.xreadgroup(
                 group, consumer, {key: ">"}, count=count, block=block_ms or None
             )
-        return _decode(reply[0][1]) if reply else []
+        return _decode(reply[0][1], keep_malformed=True) if reply else []
 
     async def ack(self, stream: str, group: str, *ids: str) -> int:
         if not ids:

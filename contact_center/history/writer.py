@@ -30,6 +30,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from contact_center import aio
+from contact_center.backoff import Backoff
 from contact_center.calls import events as ev
 from contact_center.config import Settings
 from contact_center.history.buffer import BufferFull, SpillBuffer
@@ -202,7 +203,7 @@ class HistoryWriter:
         await self.close()
 
     async def _run(self) -> None:
-        delay = self.retry_min
+        backoff = Backoff(first=self.retry_min, ceiling=max(self.retry_min, self.retry_max))
         while True:
             try:
                 await self.flush()
@@ -210,13 +211,12 @@ class HistoryWriter:
                 log.exception("history writer: unexpected error, retrying")
                 self.db_ok = False
             if self.db_ok:
-                delay = self.retry_min
+                backoff.reset()
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await aio.wait_for(self._wake.wait(), self.flush_interval)
             else:
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self.retry_max)
+                await backoff.sleep()
 
     def _mark_down(self, exc: BaseException) -> None:
         # Pending events go to disk now: the outage may outlast the process.

@@ -28,7 +28,7 @@ import dataclasses
 import logging
 import time
 from collections import OrderedDict, deque
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -77,9 +77,16 @@ class OperatorDirectory:
     database.
     """
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], ttl: float = 30.0) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        ttl: float = 30.0,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._sessions = sessions
         self._ttl = ttl
+        self._clock = clock  # injected by tests, which then need not wait out the second
         self._by_interface: dict[str, tuple[str, ...]] = {}
         self._loaded_at = float("-inf")
         self._reloading: asyncio.Task[None] | None = None
@@ -113,10 +120,10 @@ class OperatorDirectory:
         for interface, login in rows:
             table.setdefault(interface, []).append(login)
         self._by_interface = {k: tuple(v) for k, v in table.items()}
-        self._loaded_at = time.monotonic()
+        self._loaded_at = self._clock()
 
     async def logins_for(self, interface: str) -> tuple[str, ...]:
-        age = time.monotonic() - self._loaded_at
+        age = self._clock() - self._loaded_at
         logins = self._by_interface.get(interface)
         if logins is not None:
             if age > self._ttl:

@@ -37,6 +37,7 @@ import aiohttp_jinja2
 from aiohttp import WSMsgType, web
 from sqlalchemy import select
 
+from contact_center.backoff import Backoff
 from contact_center.bus.base import EVENTS, Bus, BusError, BusUnavailable
 from contact_center.calls import events as ev
 from contact_center.routing.operators import PAUSE_REASONS
@@ -140,15 +141,15 @@ class WallboardHub:
     async def run(self) -> None:
         """Follow the stream forever (owned by the app's cleanup context)."""
         cursor = await self._start()
-        backoff = 0.2
+        backoff = Backoff(first=0.2, ceiling=5.0)
         while True:
             try:
                 entries = await self.bus.read(STATS_STREAM, cursor, 100, self.block_ms)
-                backoff = 0.2
+                backoff.reset()
             except BusUnavailable as exc:
-                log.warning("wallboard hub cannot read the bus, retry in %.1f s: %s", backoff, exc)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
+                delay = backoff.next()
+                log.warning("wallboard hub cannot read the bus, retry in %.1f s: %s", delay, exc)
+                await backoff.sleep(delay)
                 continue
             if not entries:
                 continue

@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 from aiohttp import WSMsgType, web
 
 from contact_center import aio
+from contact_center.backoff import Backoff
 from contact_center.bus.base import (
     POPS,
     Bus,
@@ -307,18 +308,18 @@ class PopHub:
                 await asyncio.Event().wait()
             finally:
                 unsubscribe()
-        backoff = 0.2
+        backoff = Backoff(first=0.2, ceiling=5.0)
         while True:
             try:
                 if not self.started.is_set():
                     self.cursor = await self.bus.last_id(self.stream)
                     self.started.set()
                 entries = await self.bus.read(self.stream, self.cursor, 500, self.block_ms)
-                backoff = 0.2
+                backoff.reset()
             except BusUnavailable as exc:
-                log.warning("pop hub cannot read the bus, retrying in %.1f s: %s", backoff, exc)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
+                delay = backoff.next()
+                log.warning("pop hub cannot read the bus, retrying in %.1f s: %s", delay, exc)
+                await backoff.sleep(delay)
                 continue
             for n, (sid, message) in enumerate(entries, 1):
                 try:

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import random
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from typing import Any
 import aiohttp
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from contact_center.backoff import Backoff
 from contact_center.calls import events as ev
 from contact_center.store.db import utcnow
 from contact_center.webhooks.errors import TargetRefused
@@ -41,15 +43,24 @@ USER_AGENT = "contact-center-webhooks/1"
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
-    """Exponential backoff: ``base · 2^(n−1)`` seconds after the n-th failure, capped."""
+    """Exponential backoff with jitter (:class:`~contact_center.backoff.Backoff`): after
+    the n-th failure, up to ``base · 2^(n−1)`` seconds (capped), at least ``1 − jitter`` of
+    it — receivers that failed together are not all retried in the same second."""
 
     max_attempts: int = 8
     base_seconds: float = 5.0
     max_seconds: float = 3600.0
+    jitter: float = 0.2
+    random: Callable[[], float] = random.random
 
     def delay(self, failures: int) -> timedelta:
-        seconds = min(self.base_seconds * 2 ** max(failures - 1, 0), self.max_seconds)
-        return timedelta(seconds=seconds)
+        backoff = Backoff(
+            first=self.base_seconds,
+            ceiling=max(self.base_seconds, self.max_seconds),
+            jitter=self.jitter,
+            random=self.random,
+        )
+        return timedelta(seconds=backoff.delay(max(failures - 1, 0)))
 
 
 def webhook_kind(event: ev.DomainEvent) -> str | None:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -67,13 +68,16 @@ async def sessions(db_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession
 
 
 async def started(
-    bus: MemoryBus, sessions: async_sessionmaker[AsyncSession], ttl: float = 30.0
+    bus: MemoryBus,
+    sessions: async_sessionmaker[AsyncSession],
+    ttl: float = 30.0,
+    clock: Callable[[], float] = time.monotonic,
 ) -> ScreenPop:
     pops = ScreenPop(
         bus,
         CustomerLookup(sessions, region="RU"),
         sessions,
-        directory=OperatorDirectory(sessions, ttl),
+        directory=OperatorDirectory(sessions, ttl, clock=clock),
     )
     await pops.start()
     return pops
@@ -114,10 +118,11 @@ async def test_an_operator_added_after_start_gets_the_pop_of_their_first_call(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     bus = MemoryBus()
-    pops = await started(bus, sessions)
+    now = [1000.0]
+    pops = await started(bus, sessions, clock=lambda: now[0])
     try:
-        await asyncio.sleep(1.1)  # a miss reloads at most once a second
         await add_user(sessions, "carol", "operator", CAROL)
+        now[0] += 1.1  # a miss reloads at most once a second
         await ring(pops, "c1", CAROL)
         assert ["carol"] == await popped_to(bus, "c1")
     finally:

@@ -37,10 +37,11 @@ async def test_a_stuck_task_and_a_stuck_closer_do_not_hold_the_stop(
     async def closes_fine() -> None:
         closed_after.append("fine")
 
-    service._closers.insert(0, closes_fine)  # runs last: after the stuck one
+    # the stop runs in reverse: the stuck closer, the deaf task, then the fine closer
+    service.on_stop(closes_fine)
     service.spawn("deaf-task", deaf)
     [deaf_task] = [t for t in service._tasks if t.get_name() == "deaf-task"]
-    service._closers.append(never_returns)
+    service.on_stop(never_returns)
     await asyncio.sleep(0)
     started = time.monotonic()
     with caplog.at_level(logging.WARNING, logger="contact_center.service"):

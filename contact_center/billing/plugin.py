@@ -1,0 +1,22 @@
+"""Billing's part of the worker: finished calls rated, fed by consumer group ``billing``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from contact_center.service import Service
+
+
+async def worker(svc: Service) -> None:
+    from contact_center.billing.service import BillingService
+    from contact_center.service import retrying_outages
+
+    s = svc.settings
+    billing = BillingService(
+        svc.need_core().sessions,
+        inbound_plan=s.billing.inbound_plan,
+        outbound_plan=s.billing.outbound_plan,
+    )
+    svc.consume("billing", retrying_outages(billing.handle))
+    svc.components.billing = billing
