@@ -4,9 +4,9 @@ Rows come from the ``calls`` table (one row per call, written by the history con
 the formulas of ``docs/metrics.md``. Operator reports credit each operator who talked with the
 customer with their own part, from the call's operator legs (``call_legs``: a transferred call
 is one call handled by each of its operators, each with their own talk; the wait and service
-level belong to the operator who took the call from the queue). The same rows serve the report page, CSV and JSON. The
-module also turns today's calls back into domain events so that live figures can be rebuilt
-after a restart with exactly the live formulas.
+level belong to the operator who took the call from the queue). The same rows serve the report
+page, CSV and JSON. The module also turns today's calls back into domain events so that live
+figures can be rebuilt after a restart with exactly the live formulas.
 """
 
 from __future__ import annotations

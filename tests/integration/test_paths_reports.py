@@ -113,8 +113,12 @@ async def test_a_transfer_chain_credits_every_operator_with_their_own_talk(
     assert abs(first_talk - float(transfer.talk_seconds or 0)) <= 1.0
     # the customer's talk is the sum of the operators' own parts, nobody counted twice
     assert sum(talk for _, talk in operators.values()) == pytest.approx(call.talk_seconds, abs=0.01)
-    assert {("Local/101@agents", "queue"), ("Local/104@agents", "transfer"),
-            ("Local/103@agents", "transfer")} == {(leg.channel, leg.via) for leg in legs}  # fmt: skip
+    vias = {(leg.channel, leg.via) for leg in legs}
+    assert {
+        ("Local/101@agents", "queue"),
+        ("Local/104@agents", "transfer"),
+        ("Local/103@agents", "transfer"),
+    } == vias
 
 
 async def test_a_redirect_splits_queue_logs_talk_between_the_two_operators(
