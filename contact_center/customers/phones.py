@@ -70,6 +70,18 @@ def normalize_number(
     return _classify(raw, plus, digits, region.upper(), area_code, with_display)
 
 
+def display_number(number: str, raw: str = "", *, region: str = "RU") -> str:
+    """How people read a caller's number: ``+7 495 037-03-72`` for one that normalises (the
+    E.164 ``number``, else ``raw`` as the provider sent it, e.g. ``74950370372``, read in
+    ``region``), an extension as its digits, anything else as printable text."""
+    for candidate in (number, raw):
+        if candidate:
+            parsed = normalize_number(candidate, region=region)
+            if parsed.kind in ("e164", "extension", "anonymous"):
+                return parsed.display
+    return safe_display(raw or number)
+
+
 def phone_suffix(e164: str) -> str:
     """The value stored in ``customer_phones.suffix``: the number's digits reversed.
 

@@ -100,6 +100,9 @@ class _Batch:
 
     rows: list[dict[str, Any]] = field(default_factory=list)
     legs: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    # (server, uniqueid) -> an operator leg's own part (OperatorLeft): set on the leg's row,
+    # whichever batch inserted it
+    leg_talk: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     ended: list[tuple[int, datetime, int]] = field(default_factory=list)
     identified: list[tuple[str, str, int]] = field(default_factory=list)
 
@@ -389,6 +392,19 @@ class HistoryWriter:
             await conn.execute(
                 insert_ignoring_duplicates(session, legs_table), list(batch.legs.values())
             )
+        if batch.leg_talk:
+            legs = legs_table.c
+            await conn.execute(
+                update(legs_table)
+                .where(legs.server == bindparam("b_server"), legs.uniqueid == bindparam("b_leg"))
+                .values(
+                    answered_at=bindparam("b_answered"),
+                    talk_seconds=bindparam("b_talk"),
+                    via=bindparam("b_via"),
+                    queue=bindparam("b_queue"),
+                ),
+                list(batch.leg_talk.values()),
+            )
         if batch.ended:
             await conn.execute(
                 update(legs_table)
@@ -457,6 +473,24 @@ def _add_leg(
         "channel": _clip(channel, 200),
         "role": role,
         "started_at": at,
+        "via": "",
+        "queue": "",
+    }
+
+
+def _operator_part(batch: _Batch, call: models.Call, event: ev.OperatorLeft) -> None:
+    """The operator's own talk on their leg (the row is inserted here if no answer made it)."""
+    answered = from_epoch(event.answered_at) if event.answered_at is not None else None
+    _add_leg(
+        batch, call, event.operator_leg_id, event.interface, "operator", answered or call.started_at
+    )
+    batch.leg_talk[(call.server, event.operator_leg_id)] = {
+        "b_server": call.server,
+        "b_leg": _clip(event.operator_leg_id, 64),
+        "b_answered": answered,
+        "b_talk": event.talk_seconds,
+        "b_via": _clip(event.via, 20),
+        "b_queue": _clip(event.queue, 80),
     }
 
 
@@ -514,6 +548,9 @@ def _apply(
     elif isinstance(event, ev.CallAbandoned | ev.CallLeftQueue):
         call.queue = _clip(event.queue or call.queue, 80)
         call.wait_seconds = event.hold_seconds
+    elif isinstance(event, ev.OperatorLeft):
+        if event.operator_leg_id:
+            _operator_part(batch, call, event)
     elif isinstance(event, ev.ConferenceJoined):
         _add_leg(batch, call, event.leg_id, event.channel, "conference", at)
     elif isinstance(event, ev.CallEnded):

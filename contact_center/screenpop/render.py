@@ -20,6 +20,7 @@ from markupsafe import Markup
 
 from contact_center.crm.contacts import CRM_OFF, CrmResult
 from contact_center.customers.lookup import CustomerCard
+from contact_center.customers.phones import display_number
 from contact_center.screenpop.context import IvrStepView, QueueVisit, TransferView
 
 BUILTIN_TEMPLATES = Path(__file__).parent / "templates"
@@ -77,6 +78,13 @@ class PopCard:
     @property
     def customer(self) -> CustomerCard | None:
         return self.customers[0] if len(self.customers) == 1 else None
+
+    @property
+    def caller_display(self) -> str:
+        """The caller's number as people write it (``+7 495 037-03-72``), not the
+        provider's raw digits; ``caller_number`` is E.164 already when it normalises (the
+        tracker reads it in the configured default region)."""
+        return display_number(self.caller_number, self.caller_number_raw)
 
 
 def clip(value: object, limit: int = MAX_TEXT) -> str:

@@ -664,6 +664,7 @@ def pop_message(login: str, card: PopCard, html: str) -> dict[str, Any]:
         "caller": {
             "number": card.caller_number,
             "number_raw": card.caller_number_raw,
+            "display": card.caller_display,  # "+7 495 037-03-72", not the provider's digits
             "name": card.caller_name,
         },
         "queue": card.queue,

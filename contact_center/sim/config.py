@@ -41,6 +41,15 @@ class QueueConfig:
     timeout: float = 8.0  # seconds an operator rings
     retry: float = 1.0  # pause before the next attempt
     servicelevel: int = 60
+    # app_queue's wrapuptime: a member is not offered a call for this long after one ends
+    wrapuptime: float = 0.0
+    # autopause: "no" | "yes" (pause in this queue) | "all" (in every queue) after a
+    # ring-no-answer, reason "Auto-Pause"; autopausedelay spares a member whose last call
+    # ended less than that many seconds ago
+    autopause: str = "no"
+    autopausedelay: float = 0.0
+    # [general] shared_lastcall: a call's end starts the wrap-up in all the member's queues
+    shared_lastcall: bool = False
 
 
 @dataclass(frozen=True, slots=True)

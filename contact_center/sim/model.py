@@ -153,6 +153,8 @@ class Member:
     paused_reason: str = ""
     calls_taken: int = 0
     last_call: int = 0
+    last_call_at: float = 0.0  # monotonic end of the last call (wrap-up, autopausedelay)
+    last_queue: str = ""  # the queue of that call (its wrapuptime applies)
     last_pause: int = 0
     login_time: int = field(default_factory=lambda: int(time.time()))
     in_call: bool = False

@@ -3,9 +3,10 @@
 Read: ``[queue]`` sections, templates (``[name](!)``) and sections built on them
 (``[support](queue-template)``), ``#include`` relative to the including file, ``;`` comments.
 Honoured: ``strategy`` (ringall, rrmemory, leastrecent), ``timeout``, ``retry``,
-``servicelevel``; every other setting (wrapuptime, autopause, announcements, …) is read and
-not simulated (see README.md). A strategy the simulator does not have is an error naming the
-file and line.
+``servicelevel``, ``wrapuptime``, ``autopause`` (no, yes, all), ``autopausedelay`` and
+``[general] shared_lastcall``; every other setting (announcements, …) is read and not
+simulated (see README.md). A strategy or autopause mode the simulator does not have is an
+error naming the file and line.
 """
 
 from __future__ import annotations
@@ -17,6 +18,10 @@ from contact_center.sim.config import QueueConfig
 from contact_center.sim.errors import SimError
 
 STRATEGIES = {"ringall", "rrmemory", "leastrecent"}
+# app_queue's autopause2int: a true value is "yes", a false one "no"
+AUTOPAUSE_MODES = {"no": "no", "yes": "yes", "all": "all"}
+_TRUE = {"yes", "true", "y", "t", "1", "on"}
+_FALSE = {"no", "false", "n", "f", "0", "off", ""}
 _SECTION = re.compile(r"\[([^\]]+)\]\s*(?:\(([^)]*)\))?")
 
 
@@ -30,11 +35,13 @@ def load_queues(*paths: Path) -> tuple[QueueConfig, ...]:
     templates: set[str] = set()
     for path in paths:
         _read(path, sections, templates, chain=())
+    general = sections.get("general", {})
+    shared_lastcall = general.get("shared_lastcall", ("no", ""))[0].lower() in _TRUE
     queues = []
     for name, settings in sections.items():
         if name == "general" or name in templates:
             continue
-        queues.append(_queue(name, settings))
+        queues.append(_queue(name, settings, shared_lastcall))
     return tuple(queues)
 
 
@@ -80,17 +87,26 @@ def _read(
         current[key.strip().lower()] = (value.lstrip(">").strip(), where)
 
 
-def _queue(name: str, settings: dict[str, tuple[str, str]]) -> QueueConfig:
+def _queue(name: str, settings: dict[str, tuple[str, str]], shared_lastcall: bool) -> QueueConfig:
     defaults = QueueConfig(name)
     strategy, where = settings.get("strategy", (defaults.strategy, ""))
     if strategy not in STRATEGIES:
         raise QueueConfigError(f"{where}: strategy {strategy} is not simulated")
+    autopause, where = settings.get("autopause", (defaults.autopause, ""))
+    mode = autopause.lower()
+    mode = "yes" if mode in _TRUE else "no" if mode in _FALSE else mode
+    if mode not in AUTOPAUSE_MODES:
+        raise QueueConfigError(f"{where}: autopause = {autopause} is not simulated")
     return QueueConfig(
         name,
         strategy=strategy,
         timeout=_number(settings, "timeout", defaults.timeout),
         retry=_number(settings, "retry", defaults.retry),
         servicelevel=int(_number(settings, "servicelevel", defaults.servicelevel)),
+        wrapuptime=max(_number(settings, "wrapuptime", defaults.wrapuptime), 0.0),
+        autopause=mode,
+        autopausedelay=max(_number(settings, "autopausedelay", defaults.autopausedelay), 0.0),
+        shared_lastcall=shared_lastcall,
     )
 
 

@@ -13,7 +13,9 @@ from contact_center.sim.model import Bridge, Channel, Member, QueueEntry, QueueS
 if TYPE_CHECKING:
     from contact_center.sim.core import PbxCore
 
-__all__ = ["Attempt", "QueueEngine", "QueueError", "QueueState"]
+__all__ = ["AUTOPAUSE_REASON", "Attempt", "QueueEngine", "QueueError", "QueueState"]
+
+AUTOPAUSE_REASON = "Auto-Pause"  # app_queue's rna() pauses with this reason
 
 
 @dataclass(eq=False)
@@ -44,7 +46,9 @@ class QueueEngine:
             self.pbx.device_state(device, state)
 
     def update_avail(self, q: QueueState) -> None:
-        available = any(not m.paused and not m.busy for m in q.members.values())
+        available = any(
+            not m.paused and not m.busy and not self.wrapping_up(q, m) for m in q.members.values()
+        )
         self.device_changed(f"Queue:{q.name}_avail", "NOT_INUSE" if available else "INUSE")
 
     def member_event(self, name: str, m: Member) -> None:
@@ -104,6 +108,9 @@ class QueueEngine:
         ]
         if not targets:
             raise QueueError("Interface not found")
+        if not queue:  # set_member_paused("") logs PAUSEALL before the per-queue lines
+            event = "PAUSEALL" if paused else "UNPAUSEALL"
+            self.pbx.queue_log.write("NONE", "NONE", targets[0][1].name, event, reason)
         for q, m in targets:
             m.paused = paused
             m.paused_reason = reason if paused else ""
@@ -170,7 +177,11 @@ class QueueEngine:
 
     def choose(self, q: QueueState, entry: QueueEntry) -> list[Member]:
         busy = self.busy
-        available = [m for m in q.members.values() if not m.paused and m.interface not in busy]
+        available = [
+            m
+            for m in q.members.values()
+            if not m.paused and m.interface not in busy and not self.wrapping_up(q, m)
+        ]
         if not available:
             return []
         # autofill: a caller is served only while there are free members for everyone ahead
@@ -192,6 +203,38 @@ class QueueEngine:
             if m in tier:
                 return [m]
         return [tier[0]]
+
+    def wrapping_up(self, q: QueueState, m: Member) -> bool:
+        """app_queue's can_ring_entry: within the wrapuptime of the queue of the member's
+        last call (``lastqueue``), the member is not offered a call."""
+        if not m.last_call_at:
+            return False
+        last = self.queues.get(m.last_queue, q)
+        wrapup = self.pbx.scaled(last.config.wrapuptime) or 0.0
+        return wrapup > 0 and time.monotonic() - m.last_call_at < wrapup
+
+    def call_done(self, q: QueueState, m: Member) -> None:
+        """update_queue: the member's call ended — count it and start its wrap-up (in every
+        queue the interface is a member of, with ``shared_lastcall``)."""
+        now, mono = int(time.time()), time.monotonic()
+        members = [m]
+        if q.config.shared_lastcall:
+            members = [
+                o.members[m.interface] for o in self.queues.values() if m.interface in o.members
+            ]
+        for member in members:
+            member.calls_taken += 1
+            member.last_call, member.last_call_at, member.last_queue = now, mono, q.name
+        wrapup = self.pbx.scaled(q.config.wrapuptime) or 0.0
+        if wrapup > 0:
+            # app_queue re-checks waiting callers every second; here the end of the wrap-up
+            # wakes them
+            asyncio.get_running_loop().call_later(wrapup + 0.01, self.wrapup_over)
+
+    def wrapup_over(self) -> None:
+        # no device state event: app_queue notices the end of a wrap-up only when it looks
+        for q in self.queues.values():
+            self.notify(q)
 
     # ------------------------------------------------------------ Queue()
     async def run(self, ch: Channel, queue: str, timeout: float | None = None) -> str:
@@ -480,8 +523,22 @@ class QueueEngine:
                 ("RingTime", str(ring_ms)),
             ],
         )
-        pbx.emit("DialEnd", "call", [*ch.block(), *a.one.block("Dest"), ("DialStatus", "NOANSWER")])
+        # capture 22: RINGNOANSWER, the autopause (QueueMemberPause), then DialEnd
         pbx.queue_log.write(ch.uniqueid, q.name, a.member.name, "RINGNOANSWER", str(ring_ms))
+        self.autopause(q, a.member)
+        pbx.emit("DialEnd", "call", [*ch.block(), *a.one.block("Dest"), ("DialStatus", "NOANSWER")])
+
+    def autopause(self, q: QueueState, m: Member) -> None:
+        """app_queue's rna(): ``autopause=yes`` pauses the member in this queue, ``all`` in
+        every queue (PAUSEALL first), reason ``Auto-Pause`` — unless its last call ended
+        within ``autopausedelay``."""
+        mode = q.config.autopause
+        if mode == "no" or m.interface not in q.members:
+            return
+        delay = self.pbx.scaled(q.config.autopausedelay) or 0.0
+        if delay > 0 and m.last_call_at and time.monotonic() - m.last_call_at < delay:
+            return
+        self.pause_member(q.name if mode == "yes" else "", m.interface, True, AUTOPAUSE_REASON)
 
     async def drop_attempt(self, q: QueueState, a: Attempt) -> None:
         """Hang up an operator leg the queue no longer needs and wait for the phone."""
@@ -601,8 +658,7 @@ class QueueEngine:
         pbx.queue_log.write(
             ch.uniqueid, q.name, m.name, event, str(hold), str(talk), str(entry.original_position)
         )
-        m.calls_taken += 1
-        m.last_call = int(time.time())
+        self.call_done(q, m)
         await self.drop_attempt(q, a)
         if caller_left:
             raise pbx.interrupt(ch)
@@ -661,8 +717,7 @@ class QueueEngine:
             ch.uniqueid, q.name, m.name, "BLINDTRANSFER", exten, context, str(hold), str(talk),
             str(entry.original_position),
         )  # fmt: skip
-        m.calls_taken += 1
-        m.last_call = int(time.time())
+        self.call_done(q, m)
         await self.drop_attempt(q, a)
         pbx.redirect(ch, context, exten)
         raise pbx.interrupt(ch)
@@ -736,8 +791,7 @@ class QueueEngine:
             ch.uniqueid, q.name, m.name, "ATTENDEDTRANSFER", "BRIDGE", joined.uniqueid,
             str(hold), str(talk), str(entry.original_position),
         )  # fmt: skip
-        m.calls_taken += 1
-        m.last_call = int(time.time())
+        self.call_done(q, m)
         await self.drop_attempt(q, a)
         if ch.on_hold_music:
             ch.on_hold_music = False

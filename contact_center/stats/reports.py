@@ -1,9 +1,12 @@
 """Historical reports by interval (15 min, hour, day), queue and operator.
 
 Rows come from the ``calls`` table (one row per call, written by the history consumer) and use
-the formulas of ``docs/metrics.md``. The same rows serve the report page, CSV and JSON. The
-module also turns today's calls back into domain events so that live figures can be rebuilt
-after a restart with exactly the live formulas.
+the formulas of ``docs/metrics.md``. Operator reports credit each operator who talked with the
+customer with their own part, from the call's operator legs (``call_legs``: a transferred call
+is one call handled by each of its operators, each with their own talk; the wait and service
+level belong to the operator who took the call from the queue). The same rows serve the report
+page, CSV and JSON. The module also turns today's calls back into domain events so that live
+figures can be rebuilt after a restart with exactly the live formulas.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from contact_center.calls import events as ev
 from contact_center.stats.metrics import MetricsConfig, whole_seconds
-from contact_center.store.models import Call
+from contact_center.store.models import Call, CallLeg
 
 INTERVALS: dict[str, timedelta] = {
     "15min": timedelta(minutes=15),
@@ -71,6 +74,21 @@ class _Acc:
     hold_total: float = 0.0
     talk_total: float = 0.0
     completed: int = 0
+    taken: int | None = None  # operator rows: calls this operator took from the queue
+
+    def add_leg(self, call: Call, leg: CallLeg, took_call: bool, config: MetricsConfig) -> None:
+        """One operator's own part of a call: a call handled, their talk; the caller's wait
+        (ASA, service level) only for the operator who took the call from the queue."""
+        self.offered += 1
+        self.answered += 1
+        self.taken = (self.taken or 0) + took_call
+        if took_call:
+            self.hold_total += call.wait_seconds or 0.0
+            wait = whole_seconds(call.wait_seconds or 0.0)
+            self.answered_in_sl += wait <= config.service_level_for(call.queue)
+        if leg.talk_seconds is not None:
+            self.completed += 1
+            self.talk_total += leg.talk_seconds
 
     def add(self, call: Call, config: MetricsConfig) -> None:
         self.offered += 1
@@ -90,6 +108,9 @@ class _Acc:
 
     def row(self, start: str, queue: str, operator: str) -> ReportRow:
         outcomes = self.answered + self.abandoned - self.short_abandoned + self.left
+        taken = self.answered if self.taken is None else self.taken
+        if self.taken is not None:
+            outcomes = self.taken
         return ReportRow(
             interval_start=start,
             queue=queue,
@@ -102,7 +123,7 @@ class _Acc:
             left=self.left,
             service_level_pct=_pct(self.answered_in_sl, outcomes),
             abandon_rate_pct=_pct(self.abandoned - self.short_abandoned, outcomes),
-            asa_seconds=_mean(self.hold_total, self.answered),
+            asa_seconds=_mean(self.hold_total, taken),
             aht_seconds=_mean(self.talk_total, self.completed),
             talk_seconds=round(self.talk_total, 3),
         )
@@ -151,21 +172,62 @@ async def queue_calls(
         return list((await db.execute(query)).scalars())
 
 
+async def operator_legs(
+    sessions: async_sessionmaker[AsyncSession], calls: Sequence[Call]
+) -> dict[int, list[CallLeg]]:
+    """The operator legs of these calls that were answered, by call row id, in order."""
+    ids = [c.id for c in calls]
+    legs: dict[int, list[CallLeg]] = {}
+    async with sessions() as db:
+        for chunk in (ids[i : i + 500] for i in range(0, len(ids), 500)):
+            query = (
+                select(CallLeg)
+                .where(
+                    CallLeg.call_id.in_(chunk),
+                    CallLeg.role == "operator",
+                    CallLeg.answered_at.is_not(None),
+                )
+                .order_by(CallLeg.answered_at, CallLeg.id)
+            )
+            for leg in (await db.execute(query)).scalars():
+                legs.setdefault(leg.call_id, []).append(leg)
+    return legs
+
+
 def build_report(
-    calls: Iterable[Call], *, interval: str, group: str, config: MetricsConfig
+    calls: Iterable[Call],
+    *,
+    interval: str,
+    group: str,
+    config: MetricsConfig,
+    legs: dict[int, list[CallLeg]] | None = None,
 ) -> list[ReportRow]:
-    """Rows per (interval, queue) or per (interval, queue, operator), in time order."""
+    """Rows per (interval, queue) or per (interval, queue, operator), in time order.
+
+    Operator rows come from ``legs`` (each answered operator leg of a call, see
+    :func:`operator_legs`); a call without them (stored before legs had their talk) is
+    credited whole to the operator who took it."""
     if interval not in INTERVALS:
         raise ReportError(f"unknown interval {interval!r} (one of {', '.join(INTERVALS)})")
     if group not in GROUPS:
         raise ReportError(f"unknown grouping {group!r} (queue or operator)")
     buckets: dict[tuple[str, str, str], _Acc] = {}
     for call in calls:
-        operator = call.operator_interface if group == "operator" else ""
-        if group == "operator" and not operator:
-            continue  # nobody answered: no operator to report it under
         start = interval_start(call.started_at, interval, config).isoformat()
-        buckets.setdefault((start, call.queue, operator), _Acc()).add(call, config)
+        if group == "queue":
+            buckets.setdefault((start, call.queue, ""), _Acc()).add(call, config)
+            continue
+        parts = (legs or {}).get(call.id, [])
+        if parts:
+            for n, leg in enumerate(parts):
+                queue = leg.queue or call.queue
+                took_call = n == 0  # the first to answer took the call (its wait, its SL)
+                key = (start, queue, leg.channel)
+                buckets.setdefault(key, _Acc()).add_leg(call, leg, took_call, config)
+        elif call.operator_interface:
+            key = (start, call.queue, call.operator_interface)
+            buckets.setdefault(key, _Acc()).add(call, config)
+        # nobody answered: no operator to report it under
     return [acc.row(*key) for key, acc in sorted(buckets.items())]
 
 
@@ -183,7 +245,9 @@ async def report(
     if end <= start:
         raise ReportError("the period ends before it starts")
     calls = await queue_calls(sessions, start, end, queues)
-    return build_report(calls, interval=interval, group=group, config=config or MetricsConfig())
+    legs = await operator_legs(sessions, calls) if group == "operator" else None
+    config = config or MetricsConfig()
+    return build_report(calls, interval=interval, group=group, config=config, legs=legs)
 
 
 def rows_to_csv(rows: Iterable[ReportRow]) -> str:

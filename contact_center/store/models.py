@@ -249,6 +249,13 @@ class CallLeg(Base):
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     hangup_cause: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # An operator leg's own part (OperatorLeft): when that operator started talking to the
+    # customer, for how long, what brought them (queue | direct | transfer | outbound) and
+    # through which queue — a transferred call credits each operator with their own talk.
+    answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    talk_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+    via: Mapped[str] = mapped_column(String(20), default="")
+    queue: Mapped[str] = mapped_column(String(80), default="")
 
 
 class InteractionEvent(Base):

@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import tempfile
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -197,16 +197,11 @@ class Desk:
 
 
 def autopause_after_ring_no_answer(rig: Rig) -> None:
-    """app_queue's autopause=yes, which the simulator lacks: the member that rang unanswered
-    is paused with reason Auto-Pause in the queue that rang it."""
-    engine = rig.pbx.queues
-    ring_no_answer = engine.ring_no_answer
-
-    def with_autopause(ch: Any, q: Any, attempt: Any) -> None:
-        ring_no_answer(ch, q, attempt)
-        engine.pause_member(q.name, attempt.member.interface, True, AUTOPAUSE_REASON)
-
-    engine.ring_no_answer = with_autopause  # type: ignore[method-assign]
+    """The rig's queues as with queues.conf ``autopause = yes`` (the simulator's app_queue
+    then pauses the member that rang unanswered, reason Auto-Pause, in the queue that rang
+    it)."""
+    for q in rig.pbx.queues.queues.values():
+        q.config = replace(q.config, autopause="yes")
 
 
 @contextlib.asynccontextmanager

@@ -123,7 +123,12 @@ async def test_known_caller_in_another_format_pops_for_the_ringing_operator_only
         message["match"],
         message["customer_id"],
     )
-    assert {"number": "", "number_raw": "84951234567", "name": "Ivan Petrov"} == message["caller"]
+    assert {
+        "number": "",
+        "number_raw": "84951234567",
+        "display": "+7 495 123-45-67",  # the raw digits as people write the number
+        "name": "Ivan Petrov",
+    } == message["caller"]
     assert ("support", "2") == (message["queue"], message["ivr_digits"])
     html = message["html"]
     for text in [

@@ -333,9 +333,10 @@ async def test_click_to_call_rings_the_operators_phone_then_the_customer(tmp_pat
     assert ("cc-out-7", "cc-out-7") == (answered["Uniqueid"], answered["DestLinkedid"])
     response = shipped.log.named("OriginateResponse")[0]
     assert ("Success", "4") == (response.get("Response"), response.get("Reason"))
-    # capture 27's provider refused that call (CONGESTION): compare up to the customer's leg
+    # capture 27's provider refused that call (CONGESTION): compare up to the customer's leg;
+    # that dial plan did not record calls we place yet (ours does: MixMonitor first)
     want = shapes(capture_between("sipp caller: end v2_voicemail", "sipp caller: start s1_spy"))
-    got = shapes(shipped.frames())
+    got = shapes([f for f in shipped.frames() if ("Event", "MixMonitorStart") not in f])
     assert [] == differences(
         until(want, "phone-0", "DialBegin"), until(got, "phone-0", "DialBegin")
     )

@@ -14,9 +14,10 @@ from contact_center.sim.queueconf import QueueConfigError, load_queues
 def test_the_shipped_queues_come_from_their_template() -> None:
     queues = {q.name: q for q in load_queues(*queue_files_for("shipped"))}
 
-    assert QueueConfig("support", "rrmemory", 15.0, 2.0, 20) == queues["support"]
-    assert QueueConfig("sales", "leastrecent", 15.0, 2.0, 20) == queues["sales"]
-    assert QueueConfig("vip", "ringall", 20.0, 2.0, 20) == queues["vip"]
+    shipped = {"wrapuptime": 3.0, "autopause": "all", "shared_lastcall": True}
+    assert QueueConfig("support", "rrmemory", 15.0, 2.0, 20, **shipped) == queues["support"]
+    assert QueueConfig("sales", "leastrecent", 15.0, 2.0, 20, **shipped) == queues["sales"]
+    assert QueueConfig("vip", "ringall", 20.0, 2.0, 20, **shipped) == queues["vip"]
     assert "queue-template" not in queues and "general" not in queues
 
 
@@ -25,7 +26,19 @@ def test_the_rig_has_its_queues_and_the_states_queue_of_config_more() -> None:
 
     support = queues["support"]
     assert (8.0, 1.0, 60) == (support.timeout, support.retry, support.servicelevel)
-    assert 5.0 == queues["states"].timeout
+    states = queues["states"]
+    assert (5.0, 4.0, "yes") == (states.timeout, states.wrapuptime, states.autopause)
+    assert ("no", 0.0) == (support.autopause, support.wrapuptime)
+
+
+def test_autopause_modes_as_app_queue_reads_them(tmp_path: Path) -> None:
+    conf = tmp_path / "queues.conf"
+    conf.write_text("[a]\nautopause = true\n[b]\nautopause = all\n[c]\nautopause = 0\n")
+
+    assert ["yes", "all", "no"] == [q.autopause for q in load_queues(conf)]
+    conf.write_text("[a]\n\nautopause = sometimes\n")
+    with pytest.raises(QueueConfigError, match=r"queues\.conf:3: autopause = sometimes"):
+        load_queues(conf)
 
 
 def test_include_and_a_strategy_it_cannot_run(tmp_path: Path) -> None:

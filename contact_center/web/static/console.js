@@ -41,7 +41,8 @@ function setCurrent(message) {
   panel.dataset.callId = message.call_id;
   panel.dataset.stage = message.stage || "";
   document.getElementById("call-label").textContent =
-    (message.caller && (message.caller.number_raw || message.caller.number)) || message.call_id;
+    (message.caller && (message.caller.display || message.caller.number_raw || message.caller.number)) ||
+    message.call_id;
   const base = "/api/calls/" + encodeURIComponent(message.server) + "/" +
     encodeURIComponent(message.call_id) + "/";
   for (const form of panel.querySelectorAll("form[data-call-action]")) {
