@@ -108,10 +108,12 @@
   // figures as a table (for screen readers and for reading exact values).
   const W = 360, H = 170, LEFT = 40, RIGHT = 8, TOP = 10, BOTTOM = 34;
 
+  // The axis' top: a round number whose half is whole too (4, 6, 8, 10, 20, 40, 50…).
   function niceTop(max) {
-    if (max <= 5) return 5;
+    if (max <= 4) return 4;
+    if (max <= 10) return 2 * Math.ceil(max / 2);
     const step = Math.pow(10, Math.floor(Math.log10(max)));
-    for (const m of [1, 2, 2.5, 5, 10]) if (m * step >= max) return m * step;
+    for (const m of [1, 2, 4, 5, 10]) if (m * step >= max) return m * step;
     return 10 * step;
   }
 
@@ -134,8 +136,10 @@
     root.append(svg("line", { class: "axis", x1: LEFT, x2: LEFT, y1: TOP, y2: TOP + plotH }));
     root.append(svg("line", { class: "axis x-axis", x1: LEFT, x2: W - RIGHT, y1: TOP + plotH,
       y2: TOP + plotH }));
-    root.append(svg("text", { class: "axis-title", x: 10, y: TOP + plotH / 2,
-      transform: `rotate(-90 10 ${TOP + plotH / 2})`, "text-anchor": "middle" }, spec.unit));
+    if (spec.unit !== "%") {  // a percentage says so on every tick
+      root.append(svg("text", { class: "axis-title", x: 10, y: TOP + plotH / 2,
+        transform: `rotate(-90 10 ${TOP + plotH / 2})`, "text-anchor": "middle" }, spec.unit));
+    }
     const slot = plotW / 24;
     for (let i = 0; i < 24; i += 3) {
       root.append(svg("text", { class: "tick x-tick", x: LEFT + i * slot + slot / 2,
