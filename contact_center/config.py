@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -183,6 +184,22 @@ class CrmSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class WallboardSettings:
+    """When the wallboard's tiles turn amber or red, and in which colours (stats/http.py)."""
+
+    sl_amber_below: float = 90.0  # service level % under which the tile is amber (the target)
+    sl_red_below: float = 80.0  # service level % under which it is red
+    wait_amber_seconds: float = 60.0  # longest wait from which the tile is amber
+    wait_red_seconds: float = 120.0  # longest wait from which it is red
+    abandon_amber_pct: float = 5.0  # abandon rate % from which the tile is amber
+    abandon_red_pct: float = 10.0  # abandon rate % from which it is red
+    ok_colour: str = "#276749"  # tiles within their thresholds (colours: #rgb or #rrggbb)
+    amber_colour: str = "#b7791f"  # the amber tiles
+    red_colour: str = "#c53030"  # the red tiles
+    queues: str = ""  # per queue, any key above: "support.sl_red_below=70,sales.red_colour=#9b2c2c"
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     general: GeneralSettings = field(default_factory=GeneralSettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
@@ -196,6 +213,7 @@ class Settings:
     callbacks: CallbackSettings = field(default_factory=CallbackSettings)
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
     crm: CrmSettings = field(default_factory=CrmSettings)
+    wallboard: WallboardSettings = field(default_factory=WallboardSettings)
 
     @property
     def database_url(self) -> str:
@@ -359,6 +377,7 @@ def load_settings(
         }
         sections[name] = cls(**kwargs)
     _check_crm(sections["crm"], origins)
+    _check_wallboard(sections["wallboard"], origins)
     return Settings(**sections)
 
 
@@ -413,6 +432,61 @@ def _check_crm(crm: CrmSettings, origins: Mapping[str, str]) -> None:
     for key in ("odoo_database", "odoo_login", "odoo_password"):
         if not getattr(crm, key):
             fail(key, "needed by the odoo adapter")
+
+
+WALLBOARD_COLOURS = ("ok_colour", "amber_colour", "red_colour")
+_COLOUR = re.compile(r"#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})")
+
+
+def wallboard_overrides(wallboard: WallboardSettings) -> dict[str, dict[str, float | str]]:
+    """``wallboard.queues`` as {queue: {key: value}}; ConfigError (without the source) on a
+    mistake: an unknown key, a number that is not one, a colour that is not #rgb/#rrggbb."""
+    keys = {f.name for f in dataclasses.fields(WallboardSettings)} - {"queues"}
+    out: dict[str, dict[str, float | str]] = {}
+    for part in wallboard.queues.split(","):
+        if not part.strip():
+            continue
+        name, eq, raw = part.partition("=")
+        queue, dot, key = name.strip().rpartition(".")
+        value = raw.strip()
+        if not eq or not dot or not queue:
+            raise ConfigError(f"{part.strip()!r}: expected QUEUE.KEY=VALUE")
+        if key not in keys:
+            raise ConfigError(f"{part.strip()!r}: unknown key {key!r} ({', '.join(sorted(keys))})")
+        out.setdefault(queue, {})[key] = _wallboard_value(key, value)
+    return out
+
+
+def _wallboard_value(key: str, value: str) -> float | str:
+    if key in WALLBOARD_COLOURS:
+        if not _COLOUR.fullmatch(value):
+            raise ConfigError(f"{key}: {value!r} is not a colour (#rgb or #rrggbb)")
+        return value
+    try:
+        number = float(value)
+    except ValueError:
+        raise ConfigError(f"{key}: expected a number, got {value!r}") from None
+    if number < 0:
+        raise ConfigError(f"{key}: must not be negative")
+    return number
+
+
+def _check_wallboard(wallboard: WallboardSettings, origins: Mapping[str, str]) -> None:
+    """The [wallboard] section can work: colours are colours, per-queue keys exist."""
+    for key in WALLBOARD_COLOURS:
+        if not _COLOUR.fullmatch(getattr(wallboard, key)):
+            raise ConfigError(
+                f"{_where(origins, f'wallboard.{key}')}: {getattr(wallboard, key)!r} is not a"
+                " colour (#rgb or #rrggbb)"
+            )
+    for key in ("sl_amber_below", "sl_red_below", "wait_amber_seconds", "wait_red_seconds",
+                "abandon_amber_pct", "abandon_red_pct"):  # fmt: skip
+        if getattr(wallboard, key) < 0:
+            raise ConfigError(f"{_where(origins, f'wallboard.{key}')}: must not be negative")
+    try:
+        wallboard_overrides(wallboard)
+    except ConfigError as exc:
+        raise ConfigError(f"{_where(origins, 'wallboard.queues')}: {exc}") from None
 
 
 def reference_markdown() -> str:

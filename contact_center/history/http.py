@@ -5,7 +5,11 @@ Routes (JSON under /api, pages for browsers):
 * ``GET /api/customers/{id}/timeline?limit=&cursor=&kind=&since=&until=&call=&q=``
 * ``GET /api/calls/{server}/{linkedid}`` — legs, timeline, recordings, charge
 * ``GET /api/history/export.csv?since=&until=&customer=&kind=`` — streamed, ``X-Total-Rows``
-* ``GET /customers/{id}/history`` and ``GET /calls/{server}/{linkedid}`` — the same as pages
+* ``GET /customers/{id}?topic=&since=&until=&q=&cursor=`` — the customer page: the timeline
+  in plain language, grouped by call, with filters by topic (IVR, calls, notes, dispositions,
+  QA scores, callbacks, costs, recordings) and period, paged, recordings with the player
+  (``/customers/{id}/history`` answers with a redirect to it)
+* ``GET /calls/{server}/{linkedid}`` — one call as a page
 
 Scoped like recordings (:mod:`contact_center.history.access`): operators see the calls they
 answered and those calls' customers; supervisors and QA the calls of their queues and those
@@ -16,7 +20,7 @@ for supervisors (their queues' rows) and admins.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -33,23 +37,55 @@ from contact_center.history.access import (
     events_clause,
     load_principal,
 )
+from contact_center.history.buffer import HistoryError
+from contact_center.history.page import timeline_groups
+from contact_center.history.sentences import Clock, phone
 from contact_center.history.views import (
-    BadCursor,
+    TOPICS,
     CallDetail,
     TimelineFilter,
     call_detail,
     csv_chunks,
     customer_timeline,
 )
+from contact_center.i18n import lazy_gettext
 from contact_center.store import models
 from contact_center.web.auth import Role, current_user, require_role
-from contact_center.web.keys import SESSIONS_KEY, add_template_dir
+from contact_center.web.keys import SESSIONS_KEY, SETTINGS_KEY, add_template_dir
 
 HERE = Path(__file__).parent
 VIEWERS = (Role.OPERATOR, Role.SUPERVISOR, Role.QA)
 # "call.charged" is an event kind now, and billing's timeline rows have it anyway: a set
 # keeps it (and any other) in the filter once.
 KINDS = sorted({*(k for k in EVENT_TYPES if k != OperatorState.kind), "call.charged"})
+TOPIC_LABELS = {
+    "ivr": lazy_gettext("IVR path and digits"),
+    "calls": lazy_gettext("Calls and who talked"),
+    "notes": lazy_gettext("Notes"),
+    "dispositions": lazy_gettext("Dispositions"),
+    "qa": lazy_gettext("QA scores"),
+    "callbacks": lazy_gettext("Callbacks"),
+    "costs": lazy_gettext("Costs"),
+    "recordings": lazy_gettext("Recordings"),
+}
+PAGE_SIZE = 50
+
+
+def reader_zone(request: web.Request) -> str:
+    """The time zone times are shown in: the user's own when they have one, else the
+    call center's."""
+    user = current_user(request)
+    chosen = str(getattr(user, "timezone", "") or "")
+    return chosen or request.app[SETTINGS_KEY].general.timezone or "UTC"
+
+
+def _zone(name: str) -> tzinfo:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return UTC
 
 
 def _moment(value: str, name: str) -> datetime | None:
@@ -65,9 +101,42 @@ def _moment(value: str, name: str) -> datetime | None:
 def _filters(query: MultiMapping[str]) -> TimelineFilter:
     return TimelineFilter(
         kinds=tuple(k for k in query.getall("kind", []) if k),
+        topics=_topics(query),
         since=_moment(query.get("since", ""), "since"),
         until=_moment(query.get("until", ""), "until"),
         call=query.get("call", ""),
+        text=query.get("q", "")[:200],
+    )
+
+
+def _topics(query: MultiMapping[str]) -> tuple[str, ...]:
+    topics = tuple(dict.fromkeys(t for t in query.getall("topic", []) if t))
+    for topic in topics:
+        if topic not in TOPICS:
+            raise web.HTTPBadRequest(text=f"topic: one of {', '.join(TOPICS)}")
+    return topics
+
+
+def _day(value: str, name: str, zone: tzinfo, *, end: bool = False) -> datetime | None:
+    """A picked day in the reader's zone: its start, or (``end``) the start of the next."""
+    if not value:
+        return None
+    try:
+        day = datetime.strptime(value, "%Y-%m-%d")
+    except ValueError:
+        raise web.HTTPBadRequest(text=f"{name}: expected a date (YYYY-MM-DD)") from None
+    start = day.replace(tzinfo=zone)
+    return start + timedelta(days=1) if end else start
+
+
+def _page_filters(query: MultiMapping[str], zone: tzinfo) -> TimelineFilter:
+    """The page's filters: days picked in the reader's zone, "until" the whole day."""
+    return TimelineFilter(
+        kinds=tuple(k for k in query.getall("kind", []) if k),
+        topics=_topics(query),
+        since=_day(query.get("since", ""), "since", zone),
+        until=_day(query.get("until", ""), "until", zone, end=True),
+        call=query.get("call", "")[:64],
         text=query.get("q", "")[:200],
     )
 
@@ -103,17 +172,23 @@ async def _customer(request: web.Request, principal: Principal) -> models.Custom
     return customer
 
 
-async def _timeline(request: web.Request, customer_id: int, principal: Principal) -> Any:
+async def _timeline(
+    request: web.Request,
+    customer_id: int,
+    principal: Principal,
+    filters: TimelineFilter | None = None,
+    limit: int | None = None,
+) -> Any:
     try:
         return await customer_timeline(
             request.app[SESSIONS_KEY],
             customer_id,
-            limit=_int(request.query.get("limit", "50"), "limit"),
+            limit=limit or _int(request.query.get("limit", "50"), "limit"),
             cursor=request.query.get("cursor") or None,
-            filters=_filters(request.query),
+            filters=filters or _filters(request.query),
             visible=events_clause(principal),
         )
-    except BadCursor as exc:
+    except HistoryError as exc:
         raise web.HTTPBadRequest(text=str(exc)) from None
 
 
@@ -175,25 +250,53 @@ async def api_export(request: web.Request) -> web.StreamResponse:
 
 
 @require_role(*VIEWERS)
-@aiohttp_jinja2.template("history_timeline.html")
-async def timeline_page(request: web.Request) -> dict[str, Any]:
+async def history_redirect(request: web.Request) -> web.Response:
+    """The old address of the timeline page: the customer page now."""
+    customer_id = _int(request.match_info["customer_id"], "customer id")
+    query = f"?{request.query_string}" if request.query_string else ""
+    raise web.HTTPMovedPermanently(f"/customers/{customer_id}{query}")
+
+
+@require_role(*VIEWERS)
+@aiohttp_jinja2.template("customer_page.html")
+async def customer_page(request: web.Request) -> dict[str, Any]:
     principal = await _principal(request)
     customer = await _customer(request, principal)
-    page = await _timeline(request, customer.id, principal)
-    filters = _filters(request.query)
-    next_url = None
+    zone_name = reader_zone(request)
+    zone = _zone(zone_name)
+    filters = _page_filters(request.query, zone)
+    page = await _timeline(request, customer.id, principal, filters, PAGE_SIZE)
+    # The QA player's drawing and audio, when this app serves the recordings.
+    from contact_center.recording.http import waveform
+
+    player = waveform if "qa.audio" in request.app.router.named_resources() else None
+    async with request.app[SESSIONS_KEY]() as db:
+        groups = await timeline_groups(
+            db, page.items, principal=principal, clock=Clock(zone), waveform=player
+        )
+    next_url = newest_url = None
+    kept = [(k, v) for k, v in request.query.items() if k != "cursor"]
     if page.next_cursor:
-        query = [(k, v) for k, v in request.query.items() if k != "cursor"]
-        next_url = f"{request.path}?{urlencode([*query, ('cursor', page.next_cursor)])}"
+        next_url = f"{request.path}?{urlencode([*kept, ('cursor', page.next_cursor)])}"
+    if request.query.get("cursor"):
+        newest_url = f"{request.path}?{urlencode(kept)}" if kept else request.path
     return {
-        "title": f"History — {customer.name}",
+        "title": customer.name,
         "customer": customer,
-        "page": page,
+        "phones": [(phone(p.e164), p.label) for p in customer.phones],
+        "groups": groups,
         "filters": filters,
-        "kinds": KINDS,
+        "topics": [(t, str(TOPIC_LABELS[t])) for t in TOPICS],
         "since": request.query.get("since", ""),
         "until": request.query.get("until", ""),
         "next_url": next_url,
+        "newest_url": newest_url,
+        "zone": zone_name,
+        "tz": zone,
+        "filtered": bool(
+            filters.topics or filters.kinds or filters.since or filters.until or filters.text
+        ),
+        "vip": customer.segment.upper() == "VIP",
     }
 
 
@@ -209,5 +312,9 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/api/customers/{customer_id}/timeline", api_timeline)
     app.router.add_get("/api/calls/{server}/{linkedid}", api_call)
     app.router.add_get("/api/history/export.csv", api_export)
-    app.router.add_get("/customers/{customer_id}/history", timeline_page, name="customer_history")
+    app.router.add_static("/static/history", HERE / "static", name="history_static")
+    app.router.add_get(r"/customers/{customer_id:\d{1,18}}", customer_page, name="customer_page")
+    app.router.add_get(
+        r"/customers/{customer_id:\d{1,18}}/history", history_redirect, name="customer_history"
+    )
     app.router.add_get("/calls/{server}/{linkedid}", call_page, name="call_detail")

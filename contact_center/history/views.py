@@ -64,9 +64,40 @@ class TimelineItem:
         }
 
 
+# What a reader filters the timeline by: topics people think in, each a set of row kinds
+# (an operator's action is a note or a disposition by its ``action``).
+CALL_KINDS = (
+    "call.arrived", "call.queued", "call.offered", "call.ring_no_answer", "call.answered",
+    "call.abandoned", "call.left_queue", "call.held", "call.transferred",
+    "call.conference_joined", "call.conference_left", "call.operator_left",
+    "call.agent_completed", "call.ended",
+)  # fmt: skip
+TOPIC_KINDS: dict[str, tuple[str, ...]] = {
+    "ivr": ("call.ivr_step", "call.identified", "call.routing_decided"),
+    "calls": CALL_KINDS,
+    "notes": (),  # operator.action with action "note"
+    "dispositions": ("operator.wrapup",),  # and operator.action "disposition"
+    "qa": ("qa.review",),
+    "callbacks": ("call.callback_requested", "callback.attempt"),
+    "costs": ("call.charged",),
+    "recordings": (
+        "call.recording_started", "call.recording_muted", "call.recording_stopped",
+        "recording.ready",
+    ),
+}  # fmt: skip
+TOPIC_ACTIONS: dict[str, str] = {"notes": "note", "dispositions": "disposition"}
+TOPICS = tuple(TOPIC_KINDS)
+
+
+class BadTopic(HistoryError, ValueError):
+    def __init__(self, topic: str) -> None:
+        super().__init__(f"unknown topic {topic[:40]!r} (one of {', '.join(TOPICS)})")
+
+
 @dataclass(frozen=True, slots=True)
 class TimelineFilter:
     kinds: tuple[str, ...] = ()  # e.g. ("call.arrived", "operator.action")
+    topics: tuple[str, ...] = ()  # e.g. ("qa", "callbacks"): a row of any kind or topic
     since: datetime | None = None
     until: datetime | None = None
     call: str = ""  # only this call's events
@@ -133,8 +164,23 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
 def _filters(f: TimelineFilter) -> list[ColumnElement[bool]]:
     table = models.InteractionEvent
     where: list[ColumnElement[bool]] = []
+    chosen: list[ColumnElement[bool]] = []
     if f.kinds:
-        where.append(table.kind.in_(f.kinds))
+        chosen.append(table.kind.in_(f.kinds))
+    for topic in f.topics:
+        if topic not in TOPIC_KINDS:
+            raise BadTopic(topic)
+        if TOPIC_KINDS[topic]:
+            chosen.append(table.kind.in_(TOPIC_KINDS[topic]))
+        if topic in TOPIC_ACTIONS:
+            chosen.append(
+                and_(
+                    table.kind == "operator.action",
+                    table.data["action"].as_string() == TOPIC_ACTIONS[topic],
+                )
+            )
+    if chosen:
+        where.append(or_(*chosen))
     if f.since is not None:
         where.append(table.at >= f.since.astimezone(UTC))
     if f.until is not None:

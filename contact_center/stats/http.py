@@ -23,10 +23,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
@@ -35,17 +36,20 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import aiohttp_jinja2
 from aiohttp import WSMsgType, web
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from contact_center.backoff import Backoff
 from contact_center.bus.base import EVENTS, Bus, BusError, BusUnavailable
 from contact_center.calls import events as ev
+from contact_center.config import WallboardSettings, wallboard_overrides
+from contact_center.i18n import gettext as _
+from contact_center.i18n import lazy_gettext
 from contact_center.routing.operators import PAUSE_REASONS
 from contact_center.stats.consumer import STATS_STREAM
-from contact_center.stats.metrics import MetricsConfig
+from contact_center.stats.metrics import MetricsConfig, business_day, day_start
 from contact_center.stats.report_view import report_lines
 from contact_center.stats.reports import INTERVALS, ReportError, report, rows_to_csv
-from contact_center.store.models import Queue, User
+from contact_center.store.models import Call, Customer, InteractionEvent, Queue, User
 from contact_center.web.auth import Role, current_user, require_role
 from contact_center.web.keys import (
     BUS_KEY,
@@ -62,6 +66,27 @@ HERE = Path(__file__).parent
 SUPERVISORS = (Role.SUPERVISOR, Role.ADMIN)
 ACTIONS = ("listen", "whisper", "barge", "pause", "unpause")
 MAX_REPORT_DAYS = 92
+# Pause reasons as people read them (the codes stay what Asterisk and the API carry).
+REASON_LABELS = {
+    "break": lazy_gettext("Break"),
+    "lunch": lazy_gettext("Lunch"),
+    "training": lazy_gettext("Training"),
+    "meeting": lazy_gettext("Meeting"),
+    "after-call work": lazy_gettext("After-call work"),
+    "technical": lazy_gettext("Technical problem"),
+    "wrapup": lazy_gettext("Wrap-up"),
+    "Auto-Pause": lazy_gettext("Did not answer (auto-pause)"),
+}
+
+
+def reason_label(code: str) -> str:
+    return str(REASON_LABELS.get(code, code))
+
+
+def reader_zone(request: web.Request, config: MetricsConfig) -> str:
+    """The time zone a page shows times in: the user's own when they have one, else the
+    call center's."""
+    return str(getattr(current_user(request), "timezone", "") or "") or config.timezone or "UTC"
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,15 +99,40 @@ class Thresholds:
     wait_red_seconds: float = 120.0
     abandon_amber_pct: float = 5.0
     abandon_red_pct: float = 10.0
+    ok_colour: str = "#276749"
+    amber_colour: str = "#b7791f"
+    red_colour: str = "#c53030"
 
-    def to_dict(self) -> dict[str, float]:
+    def to_dict(self) -> dict[str, float | str]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class WallboardLook:
+    """The thresholds and colours of every queue: the defaults, and each queue's own."""
+
+    default: Thresholds = field(default_factory=Thresholds)
+    queues: Mapping[str, Thresholds] = field(default_factory=dict)
+
+    @classmethod
+    def from_settings(cls, settings: WallboardSettings) -> WallboardLook:
+        names = {f.name for f in dataclasses.fields(Thresholds)}
+        default = Thresholds(
+            **{k: v for k, v in dataclasses.asdict(settings).items() if k in names}
+        )
+        queues = {
+            queue: dataclasses.replace(default, **values)  # type: ignore[arg-type]
+            for queue, values in wallboard_overrides(settings).items()
+        }
+        return cls(default, queues)
+
+    def for_queue(self, queue: str) -> Thresholds:
+        return self.queues.get(queue, self.default)
+
+    def to_dict(self) -> dict[str, Any]:
         return {
-            "sl_red_below": self.sl_red_below,
-            "sl_amber_below": self.sl_amber_below,
-            "wait_amber_seconds": self.wait_amber_seconds,
-            "wait_red_seconds": self.wait_red_seconds,
-            "abandon_amber_pct": self.abandon_amber_pct,
-            "abandon_red_pct": self.abandon_red_pct,
+            "default": self.default.to_dict(),
+            "queues": {q: t.to_dict() for q, t in self.queues.items()},
         }
 
 
@@ -182,7 +232,7 @@ class WallboardHub:
 
 HUB_KEY = web.AppKey("cc_stats_wallboard_hub", WallboardHub)
 STATS_STORE_KEY = web.AppKey("cc_stats_store", object)  # a StatsStore (Protocol)
-THRESHOLDS_KEY = web.AppKey("cc_stats_thresholds", Thresholds)
+THRESHOLDS_KEY = web.AppKey("cc_stats_thresholds", WallboardLook)
 # optional: async (user: CurrentUser, action, interface, reason) -> None that performs a
 # wallboard action; without it the action is published as an OperatorCommand event
 SUPERVISION_KEY = web.AppKey("cc_stats_supervision", object)
@@ -229,14 +279,26 @@ def filter_snapshot(snapshot: dict[str, Any], queues: set[str] | None) -> dict[s
 async def wallboard_page(request: web.Request) -> web.StreamResponse:
     queues = await visible_queues(request)
     latest = request.app[HUB_KEY].latest or {"queues": {}, "operators": {}, "day": "", "at": 0}
+    config = MetricsConfig.from_settings(request.app[SETTINGS_KEY])
+    async with request.app[SESSIONS_KEY]() as db:
+        people = (
+            await db.execute(select(User.interface, User.login).where(User.interface != ""))
+        ).all()
+    look = request.app[THRESHOLDS_KEY]
     data = {
         "snapshot": filter_snapshot(latest, queues),
-        "thresholds": request.app[THRESHOLDS_KEY].to_dict(),
+        "thresholds": look.default.to_dict(),
+        "queue_thresholds": {q: t.to_dict() for q, t in look.queues.items()},
         "queue": request.query.get("queue", ""),
-        "pause_reasons": list(PAUSE_REASONS),  # a supervisor's force pause says why
+        "reasons": {code: reason_label(code) for code in (*PAUSE_REASONS, *REASON_LABELS)},
+        "logins": {iface: login for iface, login in people},  # for the drill-down links
+        "day_start_hour": config.day_start_hour,
     }
+    pause_reasons = [(code, reason_label(code)) for code in PAUSE_REASONS]
     return aiohttp_jinja2.render_template(
-        "wallboard.html", request, {"title": "Wallboard", "data": data}
+        "wallboard.html",
+        request,
+        {"title": _("Wallboard"), "data": data, "pause_reasons": pause_reasons},
     )
 
 
@@ -299,6 +361,11 @@ async def wallboard_action(request: web.Request) -> web.Response:
     queues = await visible_queues(request)
     if queues is not None and not (operator and set(operator.get("queues", [])) & queues):
         raise web.HTTPForbidden(text="this operator is not in a queue you supervise")
+    if action == "pause" and str(form.get("reason", "")) not in PAUSE_REASONS:
+        # a forced pause says why, as the operator's own does: no silent default
+        raise web.HTTPBadRequest(
+            text=_("Choose a pause reason: %(reasons)s", reasons=", ".join(PAUSE_REASONS))
+        )
     user = current_user(request)
     settings = request.app[SETTINGS_KEY]
     now = time.time()
@@ -351,27 +418,38 @@ async def _supervisor_command(
         raise web.HTTPNotFound(text=f"no user has the phone {interface}")
     if action == "unpause":
         return "force_unpause", {"login": login}
-    args: dict[str, Any] = {"login": login}
-    if reason in PAUSE_REASONS:  # otherwise the executor's default reason
-        args["reason"] = reason
-    return "force_pause", args
+    return "force_pause", {"login": login, "reason": reason}  # checked by wallboard_action
 
 
-def _parse_period(query: Any, config: MetricsConfig) -> tuple[datetime, datetime]:
-    """The report's period; a date or time without an offset (the page's pickers) is in the
-    call center's time zone, as the people who pick it read their clocks."""
+def _moment(raw: str, zone: tzinfo, *, end: bool) -> datetime | None:
+    """A picked day (``2026-12-06``: its start, or the start of the next for the end) or
+    a time; without an offset it is in ``zone``."""
+    if not raw:
+        return None
     try:
-        start = datetime.fromisoformat(query.get("start", "")) if query.get("start") else None
-        end = datetime.fromisoformat(query.get("end", "")) if query.get("end") else None
+        moment = datetime.fromisoformat(raw)
     except ValueError as exc:
         raise web.HTTPBadRequest(text=f"bad date: {exc}") from None
-    zone = _zone(config.timezone)
+    if len(raw) == 10 and end:  # a day: the whole of it
+        moment += timedelta(days=1)
+    return moment if moment.tzinfo else moment.replace(tzinfo=zone)
+
+
+def _parse_period(
+    query: Any, config: MetricsConfig, zone_name: str = ""
+) -> tuple[datetime, datetime]:
+    """The report's period; a date or time without an offset (the page's pickers) is in the
+    reader's time zone, as the people who pick it read their clocks. The end day counts."""
+    zone = _zone(zone_name or config.timezone)
+    start = _moment(query.get("start", ""), zone, end=False)
+    end = _moment(query.get("end", ""), zone, end=True)
     now = datetime.now(UTC)
-    start = start or (now - timedelta(days=1))
+    if start is None:
+        today = now.astimezone(zone).replace(hour=0, minute=0, second=0, microsecond=0)
+        start = today if end is None else end - timedelta(days=1)
     end = end or now
     # compared with stored UTC times (SQLite compares them as text)
-    start = (start if start.tzinfo else start.replace(tzinfo=zone)).astimezone(UTC)
-    end = (end if end.tzinfo else end.replace(tzinfo=zone)).astimezone(UTC)
+    start, end = start.astimezone(UTC), end.astimezone(UTC)
     if end - start > timedelta(days=MAX_REPORT_DAYS):
         raise web.HTTPBadRequest(text=f"a report covers at most {MAX_REPORT_DAYS} days")
     return start, end
@@ -379,7 +457,9 @@ def _parse_period(query: Any, config: MetricsConfig) -> tuple[datetime, datetime
 
 async def _report_rows(request: web.Request) -> tuple[list[dict[str, Any]], str]:
     config = MetricsConfig.from_settings(request.app[SETTINGS_KEY])
-    start, end = _parse_period(request.query, config)
+    zone = reader_zone(request, config)
+    start, end = _parse_period(request.query, config, zone)
+    config = dataclasses.replace(config, timezone=zone)  # intervals in the reader's zone
     allowed = await visible_queues(request)
     wanted = [q for q in request.query.getall("queue", []) if q]
     if allowed is not None:
@@ -422,10 +502,11 @@ def _zone(name: str) -> tzinfo:
 
 @require_role(*SUPERVISORS)
 async def reports_page(request: web.Request) -> web.StreamResponse:
-    rows, _ = await _report_rows(request)
+    rows, _csv = await _report_rows(request)
     config = MetricsConfig.from_settings(request.app[SETTINGS_KEY])
-    zone = _zone(config.timezone)
-    start, end = _parse_period(request.query, config)
+    zone_name = reader_zone(request, config)
+    zone = _zone(zone_name)
+    start, end = _parse_period(request.query, config, zone_name)
     interval = request.query.get("interval", "hour")
     allowed = await visible_queues(request)
     async with request.app[SESSIONS_KEY]() as db:
@@ -436,20 +517,188 @@ async def reports_page(request: web.Request) -> web.StreamResponse:
             if allowed is None or q in allowed
         )
     names = {iface: name or login for iface, name, login in users if iface}
-    picker = "%Y-%m-%dT%H:%M"
+    last_day = (end - timedelta(microseconds=1)).astimezone(zone)
     return aiohttp_jinja2.render_template(
         "stats_reports.html",
         request,
         {
-            "title": "Reports",
+            "title": _("Reports"),
             "lines": report_lines(rows, interval, names),
-            "intervals": list(INTERVALS),
+            "intervals": [
+                ("15min", _("15 minutes")),
+                ("hour", _("hour")),
+                ("day", _("day")),
+            ],
+            "interval": interval if interval in INTERVALS else "hour",
             "queues": queues,
             "query": dict(request.query),
-            "start": start.astimezone(zone).strftime(picker),
-            "end": end.astimezone(zone).strftime(picker),
-            "zone": config.timezone or "UTC",
+            "start": start.astimezone(zone).strftime("%Y-%m-%d"),
+            "end": last_day.strftime("%Y-%m-%d"),
+            "zone": zone_name,
             "query_string": request.query_string,
+        },
+    )
+
+
+# --- one operator's day ---------------------------------------------------------------------------
+
+STATE_LABELS = {
+    "available": lazy_gettext("Available"),
+    "ringing": lazy_gettext("Ringing"),
+    "on_call": lazy_gettext("On call"),
+    "wrapup": lazy_gettext("Wrap-up"),
+    "paused": lazy_gettext("Paused"),
+    "offline": lazy_gettext("Offline"),
+}
+DAY_WIDTH = 960  # the day strip's SVG width: one unit per 90 s
+
+
+def state_label(state: str) -> str:
+    return str(STATE_LABELS.get(state, state.replace("_", " ")))
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """A stretch of the operator's day on the strip (SVG units) with what it was."""
+
+    x: float
+    width: float
+    kind: str  # talk | a state
+    label: str
+
+
+def _strip_x(at: float, start: float) -> float:
+    return round(max(0.0, min(86400.0, at - start)) / 86400.0 * DAY_WIDTH, 2)
+
+
+def day_segments(
+    start: float, now: float, talks: list[tuple[float, float, str]], state: dict[str, Any] | None
+) -> list[Segment]:
+    """The operator's talks today and their current state, placed on a day strip."""
+    out = []
+    if state and state.get("state") and state.get("since"):
+        since = max(start, float(state["since"]))
+        label = state_label(str(state["state"]))
+        if state.get("reason"):
+            label += f" ({reason_label(str(state['reason']))})"
+        x = _strip_x(since, start)
+        out.append(Segment(x, max(1.0, _strip_x(now, start) - x), str(state["state"]), label))
+    for begin, seconds, label in talks:
+        x = _strip_x(begin, start)
+        out.append(Segment(x, max(1.0, _strip_x(begin + seconds, start) - x), "talk", label))
+    return out
+
+
+@require_role(*SUPERVISORS)
+async def operator_page(request: web.Request) -> web.StreamResponse:
+    """One operator's day: state now, talk / wrap-up / pause totals, the day strip, calls."""
+    login = request.match_info["login"][:80]
+    async with request.app[SESSIONS_KEY]() as db:
+        person = await db.scalar(select(User).where(User.login == login))
+    if person is None or not person.interface:
+        raise web.HTTPNotFound(text=_("No such operator."))
+    latest = request.app[HUB_KEY].latest or {}
+    figures = latest.get("operators", {}).get(person.interface)
+    allowed = await visible_queues(request)
+    theirs = set(person.queues or {}) | set(figures.get("queues", []) if figures else [])
+    if allowed is not None and not theirs & allowed:
+        raise web.HTTPNotFound(text=_("No such operator."))  # not one of yours: no leak
+    config = MetricsConfig.from_settings(request.app[SETTINGS_KEY])
+    zone_name = reader_zone(request, config)
+    zone = _zone(zone_name)
+    now = time.time()
+    start = day_start(business_day(now, config), config)
+    since = datetime.fromtimestamp(start, UTC)
+    interface = person.interface
+    async with request.app[SESSIONS_KEY]() as db:
+        left = (
+            await db.scalars(
+                select(InteractionEvent)
+                .where(
+                    InteractionEvent.kind == "call.operator_left",
+                    InteractionEvent.at >= since,
+                    InteractionEvent.data["interface"].as_string() == interface,
+                )
+                .order_by(InteractionEvent.at)
+            )
+        ).all()
+        talked = {(r.server, r.call_linkedid): r for r in left}
+        calls = (
+            await db.scalars(
+                select(Call)
+                .where(
+                    Call.started_at >= since,
+                    or_(
+                        Call.operator_interface == interface,
+                        Call.linkedid.in_([c for _s, c in talked] or [""]),
+                    ),
+                )
+                .order_by(Call.started_at.desc())
+                .limit(200)
+            )
+        ).all()
+        customer_ids = {c.customer_id for c in calls if c.customer_id}
+        customers = (
+            {
+                c.id: c.name
+                for c in await db.scalars(select(Customer).where(Customer.id.in_(customer_ids)))
+            }
+            if customer_ids
+            else {}
+        )
+    talks: list[tuple[float, float, str]] = []
+    rows = []
+    for call in calls:
+        mine = talked.get((call.server, call.linkedid))
+        seconds = float((mine.data or {}).get("talk_seconds") or 0) if mine else call.talk_seconds
+        answered = (mine.data or {}).get("answered_at") if mine else None
+        began = (
+            float(answered)
+            if answered
+            else (
+                call.answered_at.replace(tzinfo=call.answered_at.tzinfo or UTC).timestamp()
+                if call.answered_at
+                else None
+            )
+        )
+        who = customers.get(call.customer_id or 0, "") or call.caller_number
+        if began is not None and seconds > 0:
+            talks.append((began, seconds, _("Talking with %(who)s", who=who)))
+        rows.append(
+            {
+                "call": call,
+                "started": call.started_at.replace(tzinfo=call.started_at.tzinfo or UTC),
+                "customer": customers.get(call.customer_id or 0, ""),
+                "talk": seconds,
+            }
+        )
+    state = figures or {}
+    hours = [
+        {
+            "x": round(h / 24 * DAY_WIDTH, 2),
+            "label": datetime.fromtimestamp(start + h * 3600, zone).strftime("%H:%M"),
+        }
+        for h in range(0, 24, 2)
+    ]
+    return aiohttp_jinja2.render_template(
+        "operator_day.html",
+        request,
+        {
+            "title": person.display_name or person.login,
+            "person": person,
+            "figures": figures,
+            "state_text": (
+                state_label(str(state.get("state", "offline")))
+                + (f" ({reason_label(str(state['reason']))})" if state.get("reason") else "")
+            ),
+            "in_state": max(0.0, now - float(state.get("since") or now)),
+            "segments": day_segments(start, now, talks, figures),
+            "hours": hours,
+            "width": DAY_WIDTH,
+            "rows": rows,
+            "zone": zone,
+            "zone_name": zone_name,
+            "pause_reasons": [(code, reason_label(code)) for code in PAUSE_REASONS],
         },
     )
 
@@ -491,7 +740,7 @@ def setup(app: web.Application) -> None:
         raise RuntimeError("stats.http.setup: pass extras={STATS_STORE_KEY: store} to create_app")
     app[HUB_KEY] = WallboardHub(app[BUS_KEY], store.load_snapshot)  # type: ignore[attr-defined]
     if THRESHOLDS_KEY not in app:
-        app[THRESHOLDS_KEY] = Thresholds()
+        app[THRESHOLDS_KEY] = WallboardLook.from_settings(app[SETTINGS_KEY].wallboard)
     app.router.add_static("/static/stats", HERE / "static", name="stats_static")
     app.router.add_get("/wallboard", wallboard_page, name="wallboard")
     app.router.add_get("/wallboard/ws", wallboard_socket, name="wallboard_ws")
@@ -499,5 +748,6 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/api/stats/live", live_api, name="stats_live")
     app.router.add_get("/api/stats/reports", reports_api, name="stats_reports_api")
     app.router.add_get("/reports", reports_page, name="stats_reports")
+    app.router.add_get("/wallboard/operators/{login}", operator_page, name="wallboard_operator")
     app.cleanup_ctx.append(_run_hub)
     app.on_shutdown.append(_close_sockets)

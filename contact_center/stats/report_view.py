@@ -11,6 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from babel.dates import format_date
+
+from contact_center.i18n import current_locale
 from contact_center.stats.reports import INTERVALS
 
 
@@ -31,7 +34,8 @@ def percent(value: float | None) -> str:
 def interval_label(start_iso: str, interval: str) -> str:
     """ "6 Dec 2026, 21:00–22:00" for an hour, "6 Dec 2026" for a day."""
     start = datetime.fromisoformat(start_iso)
-    day = f"{start.day} {start:%b %Y}"
+    # the month's name in the reader's language (babel), the numbers as everywhere
+    day = format_date(start, "d MMM y", locale=current_locale())
     if interval == "day":
         return day
     end = start + INTERVALS.get(interval, timedelta(hours=1))

@@ -67,7 +67,7 @@ async def test_wallboard_follows_a_call(page: Page, sqlite_url: str) -> None:
                 await expect(tile(page, "support", "waiting")).to_have_text("1")
                 await expect(tile(page, "support", "offered")).to_have_text("1")
                 await expect(page.locator(f'tr[data-interface="{OP}"] .op-state')).to_have_text(
-                    "available"
+                    "Available"
                 )
 
                 await consumer.handle(answered(T0 + 3, "c1", hold=2))
@@ -75,11 +75,11 @@ async def test_wallboard_follows_a_call(page: Page, sqlite_url: str) -> None:
                 await expect(tile(page, "support", "answered")).to_have_text("1")
                 await expect(tile(page, "support", "service_level")).to_have_text("100%")
                 await expect(page.locator(f'tr[data-interface="{OP}"] .op-state')).to_have_text(
-                    "on call"
+                    "On call"
                 )
                 # listen / whisper / barge are offered while the operator is on a call
                 await expect(page.locator(f'tr[data-interface="{OP}"] button')).to_have_text(
-                    ["listen", "whisper", "barge", "pause"]
+                    ["Listen", "Whisper", "Barge", "Pause…"]
                 )
                 await consumer.handle(completed(T0 + 10, "c1", talk=7))
 

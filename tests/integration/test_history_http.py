@@ -81,9 +81,9 @@ async def test_history_api_pages_and_roles(sqlite_url: str, tmp_path: Path) -> N
                     page = await resp.text()
                 assert 200 == resp.status
                 assert "Ivan &lt;b&gt;Petrov&lt;/b&gt;" in page
-                # Each kind once in the filter, the charges too.
-                assert 1 == page.count('<option value="call.charged"')
-                assert 1 == page.count('<option value="call.ended"')
+                # Each topic once in the filter, the costs (charges) too.
+                assert 1 == page.count('name="topic" value="costs"')
+                assert 1 == page.count('name="topic" value="calls"')
                 assert 'href="/calls/pbx1/9.1"' in page
                 async with sue.http.get(
                     sue.url("/calls/pbx1/9.1"), headers={"Accept": "text/html"}

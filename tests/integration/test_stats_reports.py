@@ -255,7 +255,21 @@ async def test_report_page_reads_in_names_mmss_and_local_time(db_url: str) -> No
                 assert "22 Nov 2026, 12:00–13:00" in page
                 assert 'Anna Smirnova <span class="detail">PJSIP/101</span>' in page
                 assert '<td class="duration">0:53</td><td class="duration">2:27</td>' in page
-                assert 'value="2026-11-22T12:00"' in page  # the pickers keep what was asked
+                assert 'value="2026-11-22"' in page  # the day pickers show the period asked
+                # the pickers' days: the whole of 22 Nov in Moscow holds the call
+                days = "start=2026-11-22&end=2026-11-22&group=operator&interval=day"
+                async with sup.http.get(sup.url("/reports?" + days)) as resp:
+                    page = await resp.text()
+                assert "<td>22 Nov 2026</td>" in page and "Anna Smirnova" in page
+                async with sup.http.get(
+                    sup.url("/reports?start=2026-11-23&end=2026-11-23")
+                ) as resp:
+                    assert "No calls in this period." in await resp.text()
+                async with sup.http.get(
+                    sup.url("/reports?" + days), headers={"Accept-Language": "ru"}
+                ) as resp:
+                    page = await resp.text()
+                assert "22 нояб. 2026" in page and "Время в поясе Europe/Moscow" in page
                 # an hour earlier in Moscow time holds no call
                 early = "start=2026-11-22T11:00&end=2026-11-22T12:00"
                 async with sup.http.get(sup.url("/reports?" + early)) as resp:

@@ -161,16 +161,23 @@ async def test_action_publishes_an_operator_command(wallboard: Wallboard) -> Non
         )
         # a forced pause names the operator by login (the users table maps the phone)
         before = await wallboard.bus.last_id(EVENTS)
-        for action, reason in (("pause", "lunch"), ("pause", "supervisor"), ("unpause", "")):
+        for action, reason in (("pause", "lunch"), ("unpause", "")):
             resp = await browser.post(
                 "/wallboard/action",
                 {"action": action, "interface": "Local/101@agents", "reason": reason},
             )
             assert 200 == resp.status, await resp.text()
+        # a pause without a reason (or with one that is none) is refused: no silent default
+        for reason in ("", "supervisor"):
+            resp = await browser.post(
+                "/wallboard/action",
+                {"action": "pause", "interface": "Local/101@agents", "reason": reason},
+            )
+            assert 400 == resp.status
+            assert "Choose a pause reason" in await resp.text()
         commands = [ev.from_dict(m) for _sid, m in await wallboard.bus.read(EVENTS, before)]
         assert [
             ("force_pause", {"login": "op", "reason": "lunch"}),
-            ("force_pause", {"login": "op"}),  # not a pause reason: the executor's default
             ("force_unpause", {"login": "op"}),
         ] == [(c.command, c.args) for c in commands if isinstance(c, ev.OperatorCommand)]
         bad = await browser.post("/wallboard/action", {"action": "hack", "interface": "x"})
@@ -255,7 +262,7 @@ async def test_action_goes_to_the_supervision_executor_when_wired(sqlite_url: st
             try:
                 ok = await browser.post(
                     "/wallboard/action",
-                    {"action": "pause", "interface": "Local/101@agents", "reason": "coaching"},
+                    {"action": "pause", "interface": "Local/101@agents", "reason": "training"},
                 )
                 assert 200 == ok.status, await ok.text()
                 refused = await browser.post(
@@ -267,5 +274,5 @@ async def test_action_goes_to_the_supervision_executor_when_wired(sqlite_url: st
                 )
             finally:
                 await browser.close()
-    assert [("sup", "pause", "Local/101@agents", "coaching")] == done
+    assert [("sup", "pause", "Local/101@agents", "training")] == done
     assert [] == await bus.read(EVENTS, "0")  # the executor logs; nothing published twice
