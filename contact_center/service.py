@@ -336,6 +336,7 @@ class Service:
             targets=TargetPolicy(parse_networks(self.settings.webhooks.allow_networks)),
             max_response_bytes=self.settings.webhooks.max_response_bytes,
             timeout_seconds=self.settings.webhooks.timeout_seconds,
+            public_url=self.settings.web.public_url,  # the outcome's recording link
         )
         self.consume("webhooks", retrying_outages(webhooks.handle))
         self.spawn("webhook-delivery", webhooks.run)

@@ -19,7 +19,14 @@ Interface = Annotated[
     str, StringConstraints(pattern=r"^((PJSIP|SIP|IAX2|Local)/[A-Za-z0-9_.@-]{1,64})?$")
 ]
 Name = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,79}$")]
-Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)]
+# One line of printable text (no control characters: PostgreSQL refuses NUL in text).
+Text = Annotated[str, StringConstraints(pattern=r"^[^\x00-\x1f\x7f]*$", max_length=200)]
+Label = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=80, pattern=r"^[^\x00-\x1f\x7f]+$"
+    ),
+]
 Level = Annotated[int, Field(ge=1, le=5)]
 Penalty = Annotated[int, Field(ge=0, le=100)]
 Password = Annotated[str, StringConstraints(min_length=8, max_length=1024)]
@@ -34,7 +41,7 @@ class UserCreate(Strict):
     login: Login
     role: RoleName
     password: Password
-    display_name: Annotated[str, StringConstraints(max_length=200)] = ""
+    display_name: Text = ""
     interface: Interface = ""
     queues: dict[Name, Penalty] = Field(default_factory=dict, max_length=50)
     skills: dict[Name, Level] = Field(default_factory=dict, max_length=50)
@@ -43,7 +50,7 @@ class UserCreate(Strict):
 
 class UserUpdate(Strict):
     role: RoleName | None = None
-    display_name: Annotated[str, StringConstraints(max_length=200)] | None = None
+    display_name: Text | None = None
     interface: Interface | None = None
     queues: dict[Name, Penalty] | None = Field(default=None, max_length=50)
     skills: dict[Name, Level] | None = Field(default=None, max_length=50)
@@ -77,7 +84,7 @@ class SessionsEnded(BaseModel):
 
 class QueueUpdate(Strict):
     server: ServerId | None = None
-    title: Annotated[str, StringConstraints(max_length=200)] | None = None
+    title: Text | None = None
     service_level_seconds: Annotated[int, Field(ge=1, le=3600)] | None = None
     wrapup_seconds: Annotated[int, Field(ge=0, le=3600)] | None = None
     required_skills: list[Name] | None = Field(default=None, max_length=20)
