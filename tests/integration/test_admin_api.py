@@ -210,3 +210,37 @@ async def test_anonymous_and_non_admins_are_refused(site: Site) -> None:
         assert 403 == (await call(alice, "GET", "/api/admin/audit"))[0]
     finally:
         await alice.close()
+
+
+async def test_skills_set_on_a_queue_replace_routing_yaml_for_the_penalties(site: Site) -> None:
+    server, sessions, _ = site
+    from sqlalchemy import update as sql_update
+
+    from contact_center.routing.directory import StoreOperators
+
+    async with sessions.begin() as db:
+        await db.execute(
+            sql_update(User)
+            .where(User.login == "alice")
+            .values(queues={"sales": 0, "billing": 1}, skills={"billing": 4, "en": 2})
+        )
+    from_yaml = {"billing": ("billing",)}
+    directory = StoreOperators(sessions, queue_skills=lambda: from_yaml)
+    before = await directory.operator("alice")
+    root = await sign_in(server, "root")
+    try:
+        status, _ = await call(
+            root, "PATCH", "/api/admin/queues/sales", {"required_skills": ["en"]}
+        )
+        assert 200 == status
+        status, _ = await call(
+            root, "PATCH", "/api/admin/queues/billing", {"required_skills": ["billing", "en"]}
+        )
+        assert 200 == status
+    finally:
+        await root.close()
+    after = await directory.operator("alice")
+    assert before is not None and after is not None
+    # penalty = configured + 5 − the weakest required level
+    assert {"sales": 0, "billing": 2} == dict(before.queues)
+    assert {"sales": 3, "billing": 4} == dict(after.queues)
