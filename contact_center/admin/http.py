@@ -17,6 +17,7 @@ from typing import Any
 
 import aiohttp_jinja2
 from aiohttp import web
+from aiohttp.web_request import FileField
 from pydantic import BaseModel, ValidationError
 
 from contact_center.admin import services as svc
@@ -27,11 +28,15 @@ from contact_center.admin.schemas import (
     ChoiceList,
     ChoiceNames,
     ChoiceOut,
+    IvrCheck,
     PasswordSet,
     QueueList,
     QueueOut,
     QueueUpdate,
     SessionsEnded,
+    TariffList,
+    TariffResult,
+    TariffUpload,
     TokenCreate,
     TokenList,
     TokenMade,
@@ -73,6 +78,8 @@ SECTIONS = (
     ("/admin/queues", lazy_gettext("Queues")),
     ("/admin/lists", lazy_gettext("Pause reasons and dispositions")),
     ("/admin/tokens", lazy_gettext("API tokens")),
+    ("/admin/tariffs", lazy_gettext("Tariffs")),
+    ("/admin/ivr", lazy_gettext("IVR menus")),
     ("/admin/audit", lazy_gettext("Audit log")),
     ("/qa/forms", lazy_gettext("QA forms")),
     ("/admin/webhooks", lazy_gettext("Webhooks")),
@@ -349,6 +356,45 @@ def _query_int(request: web.Request, name: str, default: int, top: int) -> int:
     if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= top:
         raise web.HTTPBadRequest(text=f"{name} must be a whole number from 1 to {top}")
     return int(raw)
+
+
+@endpoint("GET", "/api/admin/tariffs", summary="The tariff plans in use", answer=TariffList)
+async def apiListTariffs(request: web.Request) -> BaseModel:
+    return TariffList(items=await svc.list_tariffs(request.app[SESSIONS_KEY]))
+
+
+@endpoint(
+    "POST",
+    "/api/admin/tariffs",
+    summary="Import a tariff file (YAML or CSV) as `contact-center tariffs import` does: "
+    "checked first; a mistake answers 400 with file:line: reason and saves nothing",
+    body=TariffUpload,
+    answer=TariffResult,
+)
+async def apiUploadTariffs(request: web.Request, body: TariffUpload) -> BaseModel:
+    result = await svc.upload_tariffs(
+        request.app[SESSIONS_KEY],
+        [(body.file_name, body.content.encode())],
+        check_only=body.check_only,
+        by=_who(request),
+    )
+    if result.errors:
+        raise web.HTTPBadRequest(text="\n".join(result.errors))
+    return result
+
+
+@endpoint(
+    "GET",
+    "/api/admin/ivr",
+    summary="The IVR menus (read-only) and what `contact-center ivr check` finds",
+    answer=IvrCheck,
+)
+async def apiIvr(request: web.Request) -> BaseModel:
+    return _ivr(request)
+
+
+def _ivr(request: web.Request) -> IvrCheck:
+    return svc.ivr_check(Path(request.app[SETTINGS_KEY].agi.menus_dir))
 
 
 # --- pages ----------------------------------------------------------------------------------
@@ -696,6 +742,46 @@ async def audit_page(request: web.Request) -> web.StreamResponse:
     return aiohttp_jinja2.render_template("admin_audit.html", request, ctx)
 
 
+@require_role(Role.ADMIN)
+async def tariffs_page(request: web.Request) -> web.StreamResponse:
+    ctx = _page(request, _("Tariffs"), plans=await svc.list_tariffs(request.app[SESSIONS_KEY]))
+    return aiohttp_jinja2.render_template("admin_tariffs.html", request, ctx)
+
+
+@require_role(Role.ADMIN)
+async def tariffs_submit(request: web.Request) -> web.StreamResponse:
+    # request.post(), not multipart(): the CSRF check has read the form already (and kept it)
+    form = await request.post()
+    files = [
+        (f.filename, f.file.read())
+        for f in form.getall("files", [])
+        if isinstance(f, FileField) and f.filename
+    ]
+    check_only = form.get("check_only") == "on"
+    result = await svc.upload_tariffs(
+        request.app[SESSIONS_KEY], files, check_only=check_only, by=_who(request)
+    )
+    if result.saved:
+        names = ", ".join(f"{p.name} ({p.rates})" for p in result.plans)
+        return _done("/admin/tariffs", _("Imported: %(plans)s.", plans=names))
+    ctx = _page(
+        request,
+        _("Tariffs"),
+        plans=await svc.list_tariffs(request.app[SESSIONS_KEY]),
+        result=result,
+        checked=check_only,
+        nofile=not files,
+    )
+    status = 400 if result.errors or not files else 200
+    return aiohttp_jinja2.render_template("admin_tariffs.html", request, ctx, status=status)
+
+
+@require_role(Role.ADMIN)
+async def ivr_page(request: web.Request) -> web.StreamResponse:
+    ctx = _page(request, _("IVR menus"), ivr=_ivr(request))
+    return aiohttp_jinja2.render_template("admin_ivr.html", request, ctx)
+
+
 def setup(app: web.Application) -> None:
     add_template_dir(app, Path(__file__).parent / "templates")
     app.router.add_get("/admin", admin_page, name="admin")
@@ -713,4 +799,7 @@ def setup(app: web.Application) -> None:
     app.router.add_post("/admin/tokens", token_create_submit)
     app.router.add_post("/admin/tokens/{token_id}/revoke", token_revoke_submit)
     app.router.add_get("/admin/audit", audit_page, name="admin.audit")
+    app.router.add_get("/admin/tariffs", tariffs_page, name="admin.tariffs")
+    app.router.add_post("/admin/tariffs", tariffs_submit)
+    app.router.add_get("/admin/ivr", ivr_page, name="admin.ivr")
     add_routes(app)

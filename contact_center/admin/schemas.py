@@ -177,3 +177,51 @@ def errors_text(exc: ValidationError) -> str:
         where = ".".join(str(p) for p in err.get("loc", ())) or "body"
         lines.append(f"{where}: {err.get('msg', 'invalid')}")
     return "; ".join(lines[:10])
+
+
+class TariffUpload(Strict):
+    file_name: Annotated[
+        str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}\.(ya?ml|csv|YA?ML|CSV)$")
+    ]
+    content: Annotated[str, StringConstraints(max_length=2 * 1024 * 1024)]
+    check_only: bool = False
+
+
+class TariffPlanOut(BaseModel):
+    name: str
+    direction: str
+    currency: str
+    rates: int
+    imported_at: datetime | None = None
+
+
+class TariffList(BaseModel):
+    items: list[TariffPlanOut]
+
+
+class TariffResult(BaseModel):
+    saved: bool
+    plans: list[TariffPlanOut]
+    errors: list[str] = Field(description="file:line: reason, one per problem; nothing is saved")
+
+
+class IvrNode(BaseModel):
+    id: str
+    type: str
+    line: int
+    goes_to: list[str]
+
+
+class IvrMenu(BaseModel):
+    name: str
+    title: str
+    file: str
+    languages: list[str]
+    start: str | None
+    nodes: list[IvrNode]
+
+
+class IvrCheck(BaseModel):
+    directory: str
+    menus: list[IvrMenu]
+    problems: list[str] = Field(description="what `contact-center ivr check` prints")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
@@ -15,8 +16,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from contact_center.admin.schemas import (
     AuditOut,
     ChoiceOut,
+    IvrCheck,
+    IvrMenu,
+    IvrNode,
     QueueOut,
     QueueUpdate,
+    TariffPlanOut,
+    TariffResult,
     TokenOut,
     UserCreate,
     UserOut,
@@ -448,3 +454,92 @@ async def audit_entries(
         for r in rows
     ]
     return items, (rows[-1].id if more and rows else None)
+
+
+# --- tariffs and IVR menus -----------------------------------------------------------------------
+
+
+async def list_tariffs(sessions: async_sessionmaker[AsyncSession]) -> list[TariffPlanOut]:
+    from contact_center.store.models import TariffPlan, TariffRate
+
+    async with sessions() as db:
+        counts = dict(
+            (
+                await db.execute(
+                    select(TariffRate.plan_id, func.count()).group_by(TariffRate.plan_id)
+                )
+            ).all()
+        )
+        plans = list(await db.scalars(select(TariffPlan).order_by(TariffPlan.name)))
+    return [
+        TariffPlanOut(
+            name=p.name,
+            direction=p.direction,
+            currency=p.currency,
+            rates=int(counts.get(p.id, 0)),
+            imported_at=_aware(p.imported_at),
+        )
+        for p in plans
+    ]
+
+
+async def upload_tariffs(
+    sessions: async_sessionmaker[AsyncSession],
+    files: Sequence[tuple[str, bytes]],
+    *,
+    check_only: bool,
+    by: str,
+) -> TariffResult:
+    """Check every file as ``tariffs import`` does; save all of them, or none."""
+    from contact_center.billing.repository import save_plans
+    from contact_center.billing.upload import check_uploads
+
+    plans, errors = check_uploads(files)
+    checked = [
+        TariffPlanOut(name=p.name, direction=p.direction, currency=p.currency, rates=len(p.rates))
+        for p in plans
+    ]
+    if errors or check_only or not plans:
+        return TariffResult(saved=False, plans=checked, errors=[str(e) for e in errors])
+    saved = await save_plans(sessions, plans)
+    async with sessions.begin() as db:
+        audit(
+            db,
+            by,
+            "tariffs.import",
+            ", ".join(name for name, _ in saved),
+            None,
+            {name: {"rates": rates} for name, rates in saved},
+        )
+    return TariffResult(saved=True, plans=checked, errors=[])
+
+
+def ivr_check(directory: Path) -> IvrCheck:
+    """The menus as ``contact-center ivr check`` sees them: the usable ones and every problem."""
+    from contact_center.ivr.menus import check_directory, node_targets
+
+    if not directory.is_dir():
+        return IvrCheck(
+            directory=str(directory), menus=[], problems=[f"{directory}: not a directory"]
+        )
+    menus, errors = check_directory(directory, str(directory).rstrip("/"))
+    out = [
+        IvrMenu(
+            name=m.name,
+            title=m.title,
+            file=Path(m.path).name,
+            languages=list(m.languages),
+            start=m.start,
+            nodes=[
+                IvrNode(
+                    id=n.id,
+                    type=n.type,
+                    line=n.line,
+                    goes_to=[f"{field} → {target}" for field, target, _ in node_targets(n)],
+                )
+                for n in sorted(m.nodes.values(), key=lambda n: n.line)
+            ],
+        )
+        for m in sorted(menus.menus.values(), key=lambda m: m.name)
+    ]
+    return IvrCheck(directory=str(directory), menus=out, problems=[str(e) for e in errors])

@@ -5,6 +5,7 @@ clear reason when wrong, and written to the audit log with who, before and after
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -13,6 +14,7 @@ from aiohttp.test_utils import TestServer
 from sqlalchemy import select
 
 from contact_center.bus import MemoryBus
+from contact_center.config import load_settings
 from contact_center.customers import http as customers_http
 from contact_center.store.models import User
 from contact_center.web.auth import verify_password
@@ -244,3 +246,80 @@ async def test_skills_set_on_a_queue_replace_routing_yaml_for_the_penalties(site
     # penalty = configured + 5 − the weakest required level
     assert {"sales": 0, "billing": 2} == dict(before.queues)
     assert {"sales": 3, "billing": 4} == dict(after.queues)
+
+
+BAD_PLAN = """name: broken
+currency: RUB
+rates:
+  - {prefix: "7", per_minute: "0.90"}
+  - {prefix: "79", per_minute: "lots"}
+"""
+
+
+async def test_tariffs_are_checked_like_the_command_and_saved_all_or_nothing(site: Site) -> None:
+    server, _, _ = site
+    good = (Path(__file__).parents[2] / "tariffs" / "inbound.yaml").read_text()
+    root = await sign_in(server, "root")
+    try:
+        status, checked = await call(
+            root,
+            "POST",
+            "/api/admin/tariffs",
+            {"file_name": "inbound.yaml", "content": good, "check_only": True},
+        )
+        assert (200, False) == (status, checked["saved"])
+        assert [] == (await call(root, "GET", "/api/admin/tariffs"))[1]["items"]
+        status, text = await call(
+            root, "POST", "/api/admin/tariffs", {"file_name": "broken.yaml", "content": BAD_PLAN}
+        )
+        assert 400 == status
+        assert text.startswith("broken.yaml:5: ") and "/tmp" not in text
+        # the page: two files, one broken: nothing imported, the mistake named
+        form = aiohttp.FormData()
+        form.add_field("csrf_token", root.csrf)
+        form.add_field("files", good.encode(), filename="inbound.yaml")
+        form.add_field("files", BAD_PLAN.encode(), filename="broken.yaml")
+        async with root.http.post(root.url("/admin/tariffs"), data=form) as resp:
+            page = await resp.text()
+            assert 400 == resp.status
+        assert "broken.yaml:5: " in page
+        assert [] == (await call(root, "GET", "/api/admin/tariffs"))[1]["items"]
+        form = aiohttp.FormData()
+        form.add_field("csrf_token", root.csrf)
+        form.add_field("files", good.encode(), filename="inbound.yaml")
+        async with root.http.post(
+            root.url("/admin/tariffs"), data=form, allow_redirects=False
+        ) as resp:
+            assert 303 == resp.status
+        plans = (await call(root, "GET", "/api/admin/tariffs"))[1]["items"]
+        audit = (await call(root, "GET", "/api/admin/audit"))[1]["items"]
+    finally:
+        await root.close()
+    assert [("inbound", "inbound", "RUB", 11)] == [
+        (p["name"], p["direction"], p["currency"], p["rates"]) for p in plans
+    ]
+    assert [("tariffs.import", "inbound", {"inbound": {"rates": 11}})] == [
+        (e["action"], e["target"], e["after"]) for e in audit
+    ]
+
+
+async def test_the_ivr_view_shows_the_menus_and_what_ivr_check_finds(sqlite_url: str) -> None:
+    broken = Path(__file__).parents[1] / "fixtures" / "ivr_broken"
+    cfg = load_settings(environ={}, overrides={"agi": {"menus_dir": str(broken)}})
+    async with database(sqlite_url) as (_, sessions):
+        await add_user(sessions, "root", "admin")
+        async with web_server(sessions, MemoryBus(), cfg=cfg) as server:
+            root = await sign_in(server, "root")
+            try:
+                status, found = await call(root, "GET", "/api/admin/ivr")
+                async with root.http.get(
+                    root.url("/admin/ivr"), headers={"Accept": "text/html"}
+                ) as resp:
+                    page = await resp.text()
+            finally:
+                await root.close()
+    assert 200 == status
+    assert ["good"] == [m["name"] for m in found["menus"]]
+    assert 10 == len(found["problems"])
+    assert f"{broken}/unreachable.yaml:7: unreachable node 'forgotten'" in found["problems"]
+    assert "unreachable node &#39;forgotten&#39;" in page
