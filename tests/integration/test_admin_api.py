@@ -323,3 +323,30 @@ async def test_the_ivr_view_shows_the_menus_and_what_ivr_check_finds(sqlite_url:
     assert 10 == len(found["problems"])
     assert f"{broken}/unreachable.yaml:7: unreachable node 'forgotten'" in found["problems"]
     assert "unreachable node &#39;forgotten&#39;" in page
+
+
+async def test_the_pop_card_offers_the_admins_dispositions(site: Site) -> None:
+    server, sessions, _ = site
+    from contact_center.screenpop.service import OperatorDirectory
+
+    root = await sign_in(server, "root")
+    try:
+        assert (
+            201 == (await call(root, "POST", "/api/admin/lists/disposition", {"name": "upsell"}))[0]
+        )
+        items = (await call(root, "GET", "/api/admin/lists/disposition"))[1]["items"]
+        other = next(c["id"] for c in items if c["name"] == "other")
+        assert 200 == (await call(root, "DELETE", f"/api/admin/lists/disposition/{other}"))[0]
+    finally:
+        await root.close()
+    directory = OperatorDirectory(sessions)
+    await directory.load()
+    assert (
+        "resolved",
+        "callback",
+        "escalated",
+        "sale",
+        "complaint",
+        "wrong number",
+        "upsell",
+    ) == directory.dispositions
