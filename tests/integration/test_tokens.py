@@ -177,3 +177,39 @@ async def test_bad_token_requests_are_told_why(site: Site) -> None:
         ):
             assert 401 == resp.status
             assert "invalid_token" in resp.headers.get("WWW-Authenticate", "")
+
+
+async def test_a_crm_token_runs_the_customers_crud_cycle(site: Site) -> None:
+    _, _, base = site
+    token = (await make(site, {"name": "crm", "scopes": ["customers:read", "customers:write"]}))[
+        "token"
+    ]
+    phones = [
+        {"number": "+7 495 111-22-33", "type": "work"},
+        {"number": "89161234567", "type": "mobile"},
+    ]
+    status, ann = await bearer(
+        base, token, "PUT", "/api/customers/by-external-id/crm-1", {"name": "Ann", "phones": phones}
+    )
+    assert 201 == status, ann
+    status, bob = await bearer(
+        base,
+        token,
+        "PUT",
+        "/api/customers/by-external-id/crm-2",
+        {"name": "Bob", "phones": [{"number": "+74951112233", "type": "home"}]},
+    )
+    assert 201 == status, bob
+    # one number, two customers: kept apart, both found
+    status, found = await bearer(base, token, "GET", "/api/customers?q=%2B74951112233")
+    assert 200 == status
+    assert {"Ann", "Bob"} == {c["name"] for c in found["items"]}
+    assert [("+74951112233", "work"), ("+79161234567", "mobile")] == [
+        (p["number"], p["type"]) for p in ann["phones"]
+    ]
+    status, changed = await bearer(
+        base, token, "PATCH", f"/api/customers/{ann['id']}", {"company": "Acme"}
+    )
+    assert (200, "Acme") == (status, changed["company"])
+    assert 204 == (await bearer(base, token, "DELETE", f"/api/customers/{bob['id']}"))[0]
+    assert 404 == (await bearer(base, token, "GET", f"/api/customers/{bob['id']}"))[0]
