@@ -546,16 +546,18 @@ async def edit_user_submit(request: web.Request) -> web.StreamResponse:
         raise web.HTTPNotFound(text=_("No such user.")) from None
     form = await request.post()
     try:
-        fields: dict[str, Any] = {
-            "role": str(form.get("role", user.role)),
-            "display_name": str(form.get("display_name", "")).strip(),
-            "interface": str(form.get("interface", "")).strip(),
-            "queues": _pairs(str(form.get("queues", "")), _("Queues"), low=0, high=100),
-            "skills": _pairs(str(form.get("skills", "")), _("Skills"), low=1, high=5),
-            "active": form.get("active") == "on",
-        }
-        if svc.HAS_SERVER_ID:
-            fields["server_id"] = str(form.get("server_id", "")).strip()
+        # Only what the form carries changes (a form with fewer fields changes less); the
+        # checkbox counts only beside its marker, since an unticked box sends nothing.
+        fields: dict[str, Any] = {}
+        for key in ("role", "display_name", "interface", "server_id"):
+            if key in form and (key != "server_id" or svc.HAS_SERVER_ID):
+                fields[key] = str(form[key]).strip()
+        if "queues" in form:
+            fields["queues"] = _pairs(str(form["queues"]), _("Queues"), low=0, high=100)
+        if "skills" in form:
+            fields["skills"] = _pairs(str(form["skills"]), _("Skills"), low=1, high=5)
+        if "active_shown" in form:
+            fields["active"] = form.get("active") == "on"
         data = UserUpdate.model_validate(fields)
         _out, ended = await svc.update_user(
             sessions, user_id, data, by=_who(request), by_id=current_user(request).id
@@ -605,17 +607,15 @@ async def queue_submit(request: web.Request) -> web.StreamResponse:
         raise web.HTTPNotFound(text=_("No such queue."))
     form = await request.post()
     try:
-        data = QueueUpdate.model_validate(
-            {
-                "server": str(form.get("server", "")).strip(),
-                "title": str(form.get("title", "")).strip(),
-                "service_level_seconds": str(form.get("service_level_seconds", "20")),
-                "wrapup_seconds": str(form.get("wrapup_seconds", "0")),
-                "required_skills": [
-                    s.strip() for s in str(form.get("required_skills", "")).split(",") if s.strip()
-                ],
-            }
-        )
+        fields: dict[str, Any] = {
+            key: str(form[key]).strip()
+            for key in ("server", "title", "service_level_seconds", "wrapup_seconds")
+            if key in form
+        }
+        if "required_skills" in form:
+            raw = str(form["required_skills"])
+            fields["required_skills"] = [s.strip() for s in raw.split(",") if s.strip()]
+        data = QueueUpdate.model_validate(fields)
     except ValidationError as exc:
         queues = await svc.list_queues(request.app[SESSIONS_KEY], _yaml_skills(request))
         ctx = _page(request, _("Queues"), queues=queues)

@@ -1,5 +1,5 @@
-"""An administrator in a real chromium: creates a user, an API token and a pause reason
-through the pages, and finds all three in the audit log."""
+"""An administrator in a real chromium: creates and edits a user, makes an API token and adds
+a pause reason through the pages, and finds each in the audit log."""
 
 from __future__ import annotations
 
@@ -45,6 +45,16 @@ async def test_admin_creates_a_user_a_token_and_a_pause_reason(
     await expect(row).to_contain_text("sales, support")
     await expect(row).to_contain_text("PJSIP/102")
 
+    # edit: a supervisor now, not allowed to sign in
+    await row.locator("a", has_text="Bob Stone").click()
+    await expect(page.locator("#queues")).to_have_value("support:0, sales:2")
+    await page.select_option("#role", "supervisor")
+    await page.uncheck("#active")
+    await page.click("#save-user")
+    await expect(page.locator("#flash")).to_have_text("User bob saved.")
+    await expect(row).to_contain_text("Supervisor")
+    await expect(row).to_contain_text("disabled")
+
     # a mistake is named and the form keeps what was typed
     await page.click("#new-user")
     await page.fill("#login", "carol")
@@ -74,10 +84,12 @@ async def test_admin_creates_a_user_a_token_and_a_pause_reason(
 
     await page.click('nav.submenu a:text-is("Audit log")')
     rows = page.locator("#audit tbody tr")
-    await expect(rows).to_have_count(3)
+    await expect(rows).to_have_count(4)
     await expect(rows.nth(0)).to_contain_text("pause_reason.add")
     await expect(rows.nth(1)).to_contain_text("token.create")
-    await expect(rows.nth(2)).to_contain_text("user.create")
-    await expect(rows.nth(2)).to_contain_text("user bob")
-    await expect(rows.nth(2)).to_contain_text("root")
+    await expect(rows.nth(2)).to_contain_text("user.update")
+    await expect(rows.nth(2)).to_contain_text('"role": "supervisor"')
+    await expect(rows.nth(3)).to_contain_text("user.create")
+    await expect(rows.nth(3)).to_contain_text("user bob")
+    await expect(rows.nth(3)).to_contain_text("root")
     await page.context.close()
