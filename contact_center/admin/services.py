@@ -28,6 +28,7 @@ from contact_center.admin.schemas import (
     UserOut,
     UserUpdate,
 )
+from contact_center.i18n import gettext as _
 from contact_center.store.db import utcnow
 from contact_center.store.models import AdminChoice, ApiToken, AuditLog, Queue, User
 from contact_center.web.auth import end_user_sessions, hash_password
@@ -105,7 +106,7 @@ async def get_user(sessions: async_sessionmaker[AsyncSession], user_id: int) -> 
     async with sessions() as db:
         user = await db.get(User, user_id)
         if user is None:
-            raise NotFound("no such user")
+            raise NotFound(_("no such user"))
         return user_out(user)
 
 
@@ -128,13 +129,13 @@ async def create_user(
     try:
         async with sessions.begin() as db:
             if await db.scalar(select(User.id).where(User.login == data.login)) is not None:
-                raise Conflict(f"user {data.login} already exists")
+                raise Conflict(_("user %(login)s already exists", login=data.login))
             db.add(user)
             await db.flush()
             audit(db, by, "user.create", f"user {data.login}", None, _user_view(user))
             return user_out(user)
     except IntegrityError:
-        raise Conflict(f"user {data.login} already exists") from None
+        raise Conflict(_("user %(login)s already exists", login=data.login)) from None
 
 
 async def update_user(
@@ -150,11 +151,11 @@ async def update_user(
     async with sessions.begin() as db:
         user = await db.get(User, user_id)
         if user is None:
-            raise NotFound("no such user")
+            raise NotFound(_("no such user"))
         if user_id == by_id and (
             changes.get("active") is False or changes.get("role", "admin") != "admin"
         ):
-            raise Conflict("you cannot disable yourself or take away your own admin role")
+            raise Conflict(_("you cannot disable yourself or take away your own admin role"))
         before = _user_view(user)
         for key, value in changes.items():
             if key == "server_id" and not HAS_SERVER_ID:
@@ -175,7 +176,7 @@ async def set_password(
     async with sessions.begin() as db:
         user = await db.get(User, user_id)
         if user is None:
-            raise NotFound("no such user")
+            raise NotFound(_("no such user"))
         user.password_hash = hash_password(password)
         audit(db, by, "user.password", f"user {user.login}", None, {"password": "changed"})
     return await end_user_sessions(sessions, user_id)
@@ -187,7 +188,7 @@ async def sign_out_user(
     async with sessions() as db:
         user = await db.get(User, user_id)
         if user is None:
-            raise NotFound("no such user")
+            raise NotFound(_("no such user"))
         login = user.login
     ended = await end_user_sessions(sessions, user_id)
     async with sessions.begin() as db:
@@ -312,7 +313,7 @@ async def add_choice(
             select(AdminChoice).where(AdminChoice.kind == kind, AdminChoice.name == name)
         )
         if row is not None and row.active:
-            raise Conflict(f"{name!r} is already in the list")
+            raise Conflict(_("%(name)s is already in the list", name=name))
         last = await db.scalar(
             select(func.max(AdminChoice.position)).where(AdminChoice.kind == kind)
         )
@@ -333,7 +334,7 @@ async def remove_choice(
     async with sessions.begin() as db:
         row = await db.get(AdminChoice, choice_id)
         if row is None or row.kind != kind or not row.active:
-            raise NotFound("no such entry in the list")
+            raise NotFound(_("no such entry in the list"))
         row.active = False
         audit(db, by, f"{kind}.remove", f"{kind} {row.name}", {"name": row.name}, None)
         return ChoiceOut(id=row.id, name=row.name, position=row.position, active=False)
@@ -412,7 +413,7 @@ async def revoke_token(
     async with sessions.begin() as db:
         row = await db.get(ApiToken, token_id)
         if row is None:
-            raise NotFound("no such token")
+            raise NotFound(_("no such token"))
         login = await db.scalar(select(User.login).where(User.id == row.user_id)) or ""
         if row.revoked_at is None:
             row.revoked_at = utcnow()

@@ -28,6 +28,7 @@ from aiohttp import web
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from contact_center.i18n import gettext as _
 from contact_center.store.db import utcnow
 from contact_center.store.models import ApiToken, User
 from contact_center.web import auth
@@ -202,13 +203,19 @@ async def create_token(
 ) -> MadeToken:
     unknown = sorted(set(scopes) - set(SCOPES))
     if unknown:
-        raise TokenError(f"unknown scope {unknown[0]!r}; one of {', '.join(SCOPES)}")
+        raise TokenError(
+            _(
+                "unknown scope %(scope)s; one of %(scopes)s",
+                scope=unknown[0],
+                scopes=", ".join(SCOPES),
+            )
+        )
     if not scopes:
-        raise TokenError("choose at least one scope")
+        raise TokenError(_("choose at least one scope"))
     if not 1 <= days <= MAX_DAYS:
-        raise TokenError(f"a token lives 1 to {MAX_DAYS} days")
+        raise TokenError(_("a token lives 1 to %(days)s days", days=MAX_DAYS))
     if await db.get(User, user_id) is None:
-        raise TokenError("no such user")
+        raise TokenError(_("no such user"))
     token = new_token()
     now = utcnow()
     row = ApiToken(

@@ -350,3 +350,29 @@ async def test_the_pop_card_offers_the_admins_dispositions(site: Site) -> None:
         "wrong number",
         "upsell",
     ) == directory.dispositions
+
+
+async def test_the_admin_pages_and_their_messages_speak_russian(site: Site) -> None:
+    server, _, ids = site
+    root = await sign_in(server, "root")
+    ru = {"Accept-Language": "ru", "Accept": "text/html"}
+    try:
+        pages = {}
+        for path in ("/admin", "/admin/tokens", "/admin/lists", "/admin/audit", "/admin/queues"):
+            async with root.http.get(root.url(path), headers=ru) as resp:
+                assert 200 == resp.status
+                pages[path] = await resp.text()
+        async with root.http.patch(
+            root.url(f"/api/admin/users/{ids['root']}"),
+            json={"role": "qa"},
+            headers={"Accept-Language": "ru", "X-CSRF-Token": root.csrf},
+        ) as resp:
+            refused = (resp.status, await resp.text())
+    finally:
+        await root.close()
+    assert "Добавить пользователя" in pages["/admin"]
+    assert "Создать токен" in pages["/admin/tokens"]
+    assert "Причины паузы" in pages["/admin/lists"]
+    assert "Журнал изменений" in pages["/admin/audit"]
+    assert "Обязательные навыки" in pages["/admin/queues"]
+    assert (409, "нельзя отключить себя или снять с себя роль администратора") == refused
