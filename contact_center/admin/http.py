@@ -12,6 +12,7 @@ with its audit row in one transaction.
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +68,8 @@ log = logging.getLogger(__name__)
 ROLE_ORDER = (Role.OPERATOR, Role.SUPERVISOR, Role.QA, Role.ADMIN)
 KINDS = ("pause_reason", "disposition")
 KIND_PARAM = {"kind": {"type": "string", "enum": list(KINDS)}}
-QUEUE_PARAM = {"name": {"type": "string", "pattern": r"^[a-z0-9][a-z0-9_-]{0,79}$"}}
+QUEUE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,79}$")
+QUEUE_PARAM = {"name": {"type": "string", "pattern": QUEUE_NAME.pattern}}
 KIND_LABELS = {
     "pause_reason": lazy_gettext("Pause reasons"),
     "disposition": lazy_gettext("Dispositions"),
@@ -212,7 +214,7 @@ async def apiListQueues(request: web.Request) -> BaseModel:
 )
 async def apiUpdateQueue(request: web.Request, body: QueueUpdate) -> BaseModel:
     name = request.match_info["name"]
-    if not QueueUpdate.model_fields or not _queue_name_ok(name):
+    if not _queue_name_ok(name):
         raise web.HTTPNotFound(text="no such queue")
     return await svc.update_queue(
         request.app[SESSIONS_KEY],
@@ -225,9 +227,7 @@ async def apiUpdateQueue(request: web.Request, body: QueueUpdate) -> BaseModel:
 
 
 def _queue_name_ok(name: str) -> bool:
-    import re
-
-    return re.fullmatch(QUEUE_PARAM["name"]["pattern"], name) is not None
+    return QUEUE_NAME.fullmatch(name) is not None
 
 
 @endpoint(
