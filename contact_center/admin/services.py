@@ -289,14 +289,22 @@ async def _seed(db: AsyncSession, kind: str) -> None:
 
 
 async def list_choices(sessions: async_sessionmaker[AsyncSession], kind: str) -> list[ChoiceOut]:
-    async with sessions.begin() as db:
-        await _seed(db, kind)
-        rows = await db.scalars(
-            select(AdminChoice)
-            .where(AdminChoice.kind == kind)
-            .order_by(AdminChoice.position, AdminChoice.id)
-        )
-        return [ChoiceOut(id=c.id, name=c.name, position=c.position, active=c.active) for c in rows]
+    query = (
+        select(AdminChoice)
+        .where(AdminChoice.kind == kind)
+        .order_by(AdminChoice.position, AdminChoice.id)
+    )
+    async with sessions() as db:  # a read: the console asks at every page and pause
+        rows = list(await db.scalars(query))
+    if not rows:
+        try:
+            async with sessions.begin() as db:
+                await _seed(db, kind)
+        except IntegrityError:
+            pass  # another request seeded it at the same moment
+        async with sessions() as db:
+            rows = list(await db.scalars(query))
+    return [ChoiceOut(id=c.id, name=c.name, position=c.position, active=c.active) for c in rows]
 
 
 async def choice_names(sessions: async_sessionmaker[AsyncSession], kind: str) -> list[str]:
