@@ -61,7 +61,7 @@ from contact_center.web.keys import (
     redirect,
 )
 from contact_center.web.shell import ROLE_LABELS
-from contact_center.web.tokens import SCOPES, TOKEN_KEY
+from contact_center.web.tokens import SCOPES, TOKEN_KEY, actor
 
 log = logging.getLogger(__name__)
 
@@ -88,10 +88,7 @@ SECTIONS = (
 )
 
 
-def _who(request: web.Request) -> str:
-    user = current_user(request)
-    use = request.get(TOKEN_KEY)
-    return f"{user.login} (token {use.name})" if use is not None else user.login
+_who = actor
 
 
 def _yaml_skills(request: web.Request) -> dict[str, tuple[str, ...]]:

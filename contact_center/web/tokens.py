@@ -173,6 +173,13 @@ def is_bearer(request: web.Request) -> bool:
     return TOKEN_KEY in request
 
 
+def actor(request: web.Request) -> str:
+    """Who is asking, for audit rows: the login, and the token's name on a bearer request."""
+    user = auth.current_user(request)
+    use = request.get(TOKEN_KEY)
+    return f"{user.login} (token {use.name})" if use is not None else user.login
+
+
 def check_scope(request: web.Request) -> None:
     """For ``access_control``: a bearer request must reach an API route its scopes cover."""
     use = request[TOKEN_KEY]

@@ -376,3 +376,35 @@ async def test_the_admin_pages_and_their_messages_speak_russian(site: Site) -> N
     assert "Журнал изменений" in pages["/admin/audit"]
     assert "Обязательные навыки" in pages["/admin/queues"]
     assert (409, "нельзя отключить себя или снять с себя роль администратора") == refused
+
+
+async def test_webhook_changes_are_audited(db_url: str) -> None:
+    from contact_center.webhooks import http as webhooks_http
+
+    cfg = load_settings(environ={}, overrides={"webhooks": {"allow_networks": "127.0.0.1"}})
+    async with database(db_url) as (_, sessions):
+        await add_user(sessions, "root", "admin")
+        async with web_server(sessions, MemoryBus(), plugins=[webhooks_http], cfg=cfg) as server:
+            root = await sign_in(server, "root")
+            try:
+                status, made = await call(
+                    root,
+                    "POST",
+                    "/api/webhooks",
+                    {"url": "http://127.0.0.1:9/hook", "kinds": ["call.outcome"]},
+                )
+                assert 201 == status, made
+                webhook_id = made["webhook"]["id"]
+                assert 204 == (await call(root, "DELETE", f"/api/webhooks/{webhook_id}"))[0]
+                audit = (await call(root, "GET", "/api/admin/audit"))[1]["items"]
+            finally:
+                await root.close()
+    assert [
+        ("webhook.delete", {"url": "http://127.0.0.1:9/hook", "kinds": ["call.outcome"]}, None),
+        (
+            "webhook.add",
+            None,
+            {"url": "http://127.0.0.1:9/hook", "kinds": ["call.outcome"], "description": ""},
+        ),
+    ] == [(e["action"], e["before"], e["after"]) for e in audit]
+    assert {"root"} == {e["who"] for e in audit}
