@@ -50,10 +50,15 @@ class StoreOperators:
             users = [u for u in (await db.execute(query)).scalars() if u.interface and u.queues]
             names = {str(q) for u in users for q in dict(u.queues)}
             rows = await db.execute(
-                select(Queue.name, Queue.wrapup_seconds).where(Queue.name.in_(names))
+                select(Queue.name, Queue.wrapup_seconds, Queue.skills).where(Queue.name.in_(names))
             )
-            wrapups = {str(name): seconds for name, seconds in rows.all()}
-        required = self._queue_skills() if self._queue_skills is not None else {}
+            found = rows.all()
+            wrapups = {str(name): seconds for name, seconds, _ in found}
+        required = dict(self._queue_skills() if self._queue_skills is not None else {})
+        # skills an admin set on the queue (admin/) replace routing.yaml's for that queue
+        required.update(
+            {str(n): tuple(sk["required"]) for n, _, sk in found if (sk or {}).get("required")}
+        )
         operators = []
         for user in users:
             skills = {str(k): int(v or 0) for k, v in dict(user.skills or {}).items()}

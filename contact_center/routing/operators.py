@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -63,6 +64,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 PAUSE_REASONS = ("break", "lunch", "training", "meeting", "after-call work", "technical")
+# A reason an admin added (admin/): one line of printable text, safe in an AMI header.
+STORED_REASON = re.compile(r"[^\x00-\x1f\x7f]{1,80}")
 WRAPUP_REASON = "wrapup"
 # What app_queue writes as PausedReason when it pauses a member that did not answer
 # (queues.conf autopause; capture 22: QueueMemberPause Paused: 1, PausedReason: Auto-Pause).
@@ -236,7 +239,8 @@ class OperatorStates:
 
     async def pause(self, login: str, reason: str, *, by: str = "") -> OperatorStatus:
         desk = self._require(login)
-        if reason not in PAUSE_REASONS:
+        # The web checks the admin's list (admin_choices); here only that it is one safe line.
+        if reason not in PAUSE_REASONS and not STORED_REASON.fullmatch(reason):
             raise OperatorError(f"unknown pause reason {reason!r}; one of {PAUSE_REASONS}")
         intent = Intent(PAUSED, reason, self._clock(), by or login)
         return await self._transition(desk.op, intent)

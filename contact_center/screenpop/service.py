@@ -43,6 +43,7 @@ from contact_center.crm.service import CrmLookup
 from contact_center.customers.lookup import CustomerCard, CustomerLookup
 from contact_center.screenpop.context import CallContext, CallContexts
 from contact_center.screenpop.render import (
+    DISPOSITIONS,
     CardParts,
     CardRenderer,
     HistoryItem,
@@ -50,7 +51,7 @@ from contact_center.screenpop.render import (
     PopCard,
     waited_cell,
 )
-from contact_center.store.models import Case, InteractionEvent, User
+from contact_center.store.models import AdminChoice, Case, InteractionEvent, User
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +91,7 @@ class OperatorDirectory:
         self._by_interface: dict[str, tuple[str, ...]] = {}
         self._loaded_at = float("-inf")
         self._reloading: asyncio.Task[None] | None = None
+        self.dispositions: tuple[str, ...] = ()  # none stored: the built-in list
 
     def invalidate(self) -> None:
         self._loaded_at = float("-inf")
@@ -116,6 +118,14 @@ class OperatorDirectory:
                 .where(User.active.is_(True), User.interface != "")
                 .order_by(User.login)
             )
+            # the wrap-up's dispositions as the admin keeps them (admin/), refreshed with the
+            # table, never read in front of a pop
+            names = await db.scalars(
+                select(AdminChoice.name)
+                .where(AdminChoice.kind == "disposition", AdminChoice.active.is_(True))
+                .order_by(AdminChoice.position, AdminChoice.id)
+            )
+            self.dispositions = tuple(names)
         table: dict[str, list[str]] = {}
         for interface, login in rows:
             table.setdefault(interface, []).append(login)
@@ -515,6 +525,7 @@ class ScreenPop:
             transfers=tuple(ctx.transfers),
             notes=tuple(ctx.notes),
             crm=found.crm,
+            dispositions=getattr(self.directory, "dispositions", ()) or DISPOSITIONS,
         )
 
     # -- publishing --------------------------------------------------------------------------

@@ -188,6 +188,8 @@ class Queue(Base):
     wrapup_seconds: Mapped[int] = mapped_column(Integer, default=0)
     record: Mapped[bool] = mapped_column(Boolean, default=True)
     supervisors: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # {"logins": [...]}
+    # Skills an operator needs here, set by an admin; overrides routing.yaml's when not empty.
+    skills: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # {"required": [...]}
 
 
 class OperatorSession(Base):
@@ -469,3 +471,38 @@ class SyncOffset(Base):
     name: Mapped[str] = mapped_column(String(200), primary_key=True)
     offset: Mapped[int] = mapped_column(BigInteger, default=0)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+# --- administration: API tokens, editable lists -------------------------------------------------
+
+
+class ApiToken(Base):
+    """A machine client's bearer token: only its SHA-256 is kept (the token has 256 random
+    bits, so a fast hash is enough and the lookup is one indexed read)."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(80))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16), default="")  # shown to tell tokens apart
+    scopes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # {"scopes": [...]}
+    created_by: Mapped[str] = mapped_column(String(80), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class AdminChoice(Base):
+    """The lists people pick from (pause reasons, dispositions), editable by an admin."""
+
+    __tablename__ = "admin_choices"
+    __table_args__ = (UniqueConstraint("kind", "name"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))  # pause_reason | disposition
+    name: Mapped[str] = mapped_column(String(80))
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)

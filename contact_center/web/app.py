@@ -64,7 +64,7 @@ from sqlalchemy import text
 
 from contact_center import aio, i18n
 from contact_center.bus.base import POPS, BusError, BusUnavailable
-from contact_center.web import auth, shell
+from contact_center.web import auth, shell, tokens
 from contact_center.web.auth import (
     CSRF_FIELD,
     LOGIN_CSRF_COOKIE,
@@ -138,7 +138,10 @@ async def bus_errors(request: web.Request, handler: auth.Handler) -> web.StreamR
 @web.middleware
 async def load_user(request: web.Request, handler: auth.Handler) -> web.StreamResponse:
     token = request.cookies.get(SESSION_COOKIE)
-    if token and not isinstance(request.match_info.route.resource, StaticResource):
+    static = isinstance(request.match_info.route.resource, StaticResource)
+    if not static and await tokens.authenticate_request(request, request.app[SESSIONS_KEY]):
+        token = None  # an Authorization header: the API token alone decides (web/tokens.py)
+    if token and not static:
         user = await auth.load_session(request.app[SESSIONS_KEY], token)
         if user is not None:
             request[USER_KEY] = user
@@ -176,7 +179,9 @@ async def access_control(request: web.Request, handler: auth.Handler) -> web.Str
     if auth.roles_of(target) is None:
         log.error("route %s has no require_role/public: denied", request.path)
         raise web.HTTPForbidden(text="this route has no access rule (default deny)")
-    if request.method in UNSAFE_METHODS:
+    if tokens.is_bearer(request):
+        tokens.check_scope(request)  # no CSRF: browsers never add the header cross-site
+    elif request.method in UNSAFE_METHODS:
         given = await auth.csrf_from_request(request)
         if not auth.csrf_ok(user.csrf_token, given):
             raise web.HTTPForbidden(text="missing or wrong CSRF token")
@@ -418,7 +423,7 @@ def create_app(
     app.cleanup_ctx.append(_sign_in_guard)
     app.cleanup_ctx.append(_run_hub)
     app.on_shutdown.append(_close_sockets)
-    from contact_center.web import admin as admin_plugin
+    from contact_center.admin import http as admin_plugin
 
     if console:
         from contact_center.web import console as console_plugin

@@ -3,6 +3,7 @@
     contact-center users add LOGIN --role operator [--password-stdin] \\
         [--interface PJSIP/101] [--queues support,sales] [--name "Operator 101"]
 
+Every change is written to the audit log (who: ``cli``), as the admin pages' are.
 A new password, ``disable`` and ``signout`` end every session of the user at once (their
 websockets close at their next message, within a minute otherwise; at once on every web
 instance when the bus is Redis).
@@ -21,6 +22,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from contact_center.admin.services import audit
+from contact_center.admin.services import user_out as _user_out
 from contact_center.bus.base import POPS, BusError, create_bus
 from contact_center.config import Settings, load_settings
 from contact_center.routing.targets import INTERFACE
@@ -31,6 +34,7 @@ from contact_center.web.auth import Role, end_user_sessions, hash_password
 log = logging.getLogger(__name__)
 
 MIN_PASSWORD = 8
+CLI_ACTOR = "cli"  # who the audit log names for changes made with these commands
 # A login is shown in pages, logs and audit rows: letters, digits and . _ @ - only.
 LOGIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,79}")
 
@@ -58,6 +62,10 @@ def add_arguments_cmd_users(parser: argparse.ArgumentParser) -> None:
         ("signout", "end every session of a user"),
     ):
         sub.add_parser(name, help=help_text).add_argument("login")
+
+
+def _user_view(user: User) -> dict[str, object]:
+    return _user_out(user).model_dump(exclude={"id"})
 
 
 def read_password(from_stdin: bool) -> str:
@@ -124,6 +132,7 @@ async def add_user(
             )
             db.add(user)
             await db.flush()
+            audit(db, CLI_ACTOR, "user.create", f"user {login}", None, _user_view(user))
             return user.id
     except IntegrityError:
         raise UserCommandError(f"user {login!r} already exists") from None
@@ -155,6 +164,7 @@ async def set_password(url: str, login: str, password: str) -> list[str]:
         async with sessions.begin() as db:
             user = await _user(db, login)
             user.password_hash = hash_password(password)
+            audit(db, CLI_ACTOR, "user.password", f"user {login}", None, {"password": "changed"})
         return await end_user_sessions(sessions, user.id)
     finally:
         await engine.dispose()
@@ -167,7 +177,10 @@ async def set_active(url: str, login: str, active: bool) -> list[str]:
         sessions = session_factory(engine)
         async with sessions.begin() as db:
             user = await _user(db, login)
-            user.active = active
+            if user.active != active:
+                before = _user_view(user)
+                user.active = active
+                audit(db, CLI_ACTOR, "user.update", f"user {login}", before, _user_view(user))
         return [] if active else await end_user_sessions(sessions, user.id)
     finally:
         await engine.dispose()
@@ -179,7 +192,12 @@ async def sign_out(url: str, login: str) -> list[str]:
         sessions = session_factory(engine)
         async with sessions() as db:
             user = await _user(db, login)
-        return await end_user_sessions(sessions, user.id)
+        ended = await end_user_sessions(sessions, user.id)
+        async with sessions.begin() as db:
+            audit(
+                db, CLI_ACTOR, "user.signout", f"user {login}", None, {"sessions_ended": len(ended)}
+            )
+        return ended
     finally:
         await engine.dispose()
 

@@ -39,12 +39,12 @@ import aiohttp_jinja2
 from aiohttp import web
 from sqlalchemy import select
 
+from contact_center.admin.services import choice_names
 from contact_center.bus.base import EVENTS, BusError, InvalidStreamId, parse_id
 from contact_center.calls import events as ev
 from contact_center.customers.phones import normalize_number, phone_suffix
 from contact_center.history.access import calls_clause, load_principal
 from contact_center.recording.policy import PAUSE_ACTION, RESUME_ACTION
-from contact_center.routing.operators import PAUSE_REASONS
 from contact_center.routing.targets import InvalidTarget, Target, parse_target
 from contact_center.stats.http import HUB_KEY as WALLBOARD_HUB_KEY
 from contact_center.store.db import from_epoch, utcnow
@@ -184,7 +184,7 @@ async def console_page(request: web.Request) -> dict[str, Any]:
         "state": state["state"],
         "reason": state["reason"],
         "until": state["until"],
-        "pause_reasons": PAUSE_REASONS,
+        "pause_reasons": await choice_names(request.app[SESSIONS_KEY], "pause_reason"),
         "demo_phone": PBX_KEY in request.app,
     }
 
@@ -294,8 +294,10 @@ async def set_state(request: web.Request) -> web.Response:
     if state not in STATES:
         raise BadInput(f"state must be one of {', '.join(STATES)}")
     reason = fields.get("reason", "").strip() if state == "paused" else ""
-    if state == "paused" and reason not in PAUSE_REASONS:
-        raise BadInput(f"reason must be one of {', '.join(PAUSE_REASONS)}")
+    if state == "paused":  # the admin's list (admin_choices), seeded with PAUSE_REASONS
+        reasons = await choice_names(request.app[SESSIONS_KEY], "pause_reason")
+        if reason not in reasons:
+            raise BadInput(f"reason must be one of {', '.join(reasons)}")
     sent = await publish_command(
         request, COMMAND_FOR_STATE[state], args={"reason": reason} if reason else {}
     )

@@ -1,7 +1,10 @@
 """``GET /api/openapi.json``: the REST API's OpenAPI 3.1 document (public).
 
-The document is written by hand in ``openapi.yaml`` beside this module; a test checks that it
-names exactly the ``/api/`` routes the service registers, so the two cannot drift apart.
+The document is written by hand in ``openapi.yaml`` beside this module, except the admin
+API's operations, generated from their pydantic request and answer models
+(:mod:`contact_center.admin.api`); every operation that needs a session also takes an API
+token (``bearerToken``, :mod:`contact_center.web.tokens`). A test checks that the document names
+exactly the ``/api/`` routes the service registers, so the two cannot drift apart.
 """
 
 from __future__ import annotations
@@ -33,6 +36,26 @@ def load_spec() -> dict[str, Any]:
         raise OpenApiError(f"cannot read {SPEC_PATH}: {exc}") from exc
     if not isinstance(spec, dict) or "paths" not in spec:
         raise OpenApiError(f"{SPEC_PATH} is not an OpenAPI document")
+    from contact_center.admin import http as _admin_routes  # noqa: F401  (registers them)
+    from contact_center.admin.api import openapi_paths
+
+    components = spec.setdefault("components", {})
+    spec["paths"].update(openapi_paths(components.setdefault("schemas", {})))
+    components.setdefault("securitySchemes", {})["bearerToken"] = {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "An API token (`cct_…`, made on /admin/tokens): only /api/ routes its "
+        "scopes cover; no CSRF token needed.",
+    }
+    for item in spec["paths"].values():
+        for method, op in item.items():
+            if method not in ("get", "put", "post", "delete", "patch"):
+                continue
+            security = op.get("security", spec["security"])
+            if security == [] or {} in security or any("metricsToken" in s for s in security):
+                continue
+            if {"bearerToken": []} not in security:
+                op["security"] = [*security, {"bearerToken": []}]
     return spec
 
 

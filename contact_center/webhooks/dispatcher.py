@@ -25,6 +25,7 @@ from contact_center.backoff import Backoff
 from contact_center.calls import events as ev
 from contact_center.store.db import utcnow
 from contact_center.webhooks.errors import TargetRefused
+from contact_center.webhooks.outcomes import OutcomeSender
 from contact_center.webhooks.repository import ClaimedDelivery, WebhookStore
 from contact_center.webhooks.signing import (
     DELIVERY_HEADER,
@@ -121,8 +122,19 @@ class WebhookDispatcher:
         concurrency: int = 8,
         lease_seconds: float = 120.0,
         subscriptions_ttl: float = 5.0,
+        public_url: str = "",
+        outcome_grace_seconds: float = 300.0,
     ) -> None:
         self.store = WebhookStore(sessions)
+        # call.outcome: the CRM's one record per call, sent once its parts are in (outcomes.py)
+        self.outcomes = OutcomeSender(
+            sessions,
+            self.store,
+            public_url=public_url,
+            grace_seconds=outcome_grace_seconds,
+            clock=clock,
+            interval=poll_interval,
+        )
         self.clock = clock
         self.retry = retry
         self.timeout = aiohttp.ClientTimeout(total=timeout_seconds)
@@ -146,6 +158,7 @@ class WebhookDispatcher:
 
     async def handle(self, event: ev.DomainEvent) -> None:
         """Record one delivery per active subscription to this event's kind."""
+        self.outcomes.note(event)
         kind = webhook_kind(event)
         if kind is None:
             return
@@ -186,6 +199,7 @@ class WebhookDispatcher:
         async with self._http_session():
             while True:
                 try:
+                    await self.outcomes.maybe_sweep()
                     sent = await self.deliver_due()
                 except asyncio.CancelledError:
                     raise

@@ -20,6 +20,7 @@ from aiohttp import web
 from contact_center.store.db import utcnow
 from contact_center.web.auth import Role, require_role
 from contact_center.web.keys import SESSIONS_KEY, SETTINGS_KEY, add_template_dir, redirect
+from contact_center.web.tokens import actor
 from contact_center.webhooks.dispatcher import WebhookDispatcher
 from contact_center.webhooks.errors import NotFound, WebhookError
 from contact_center.webhooks.repository import DEAD, STATUSES, CreatedWebhook, WebhookStore
@@ -39,7 +40,31 @@ async def _add(
     """Add a subscription whose URL resolves only to allowed addresses (WebhookError if not)."""
     allow = parse_networks(request.app[SETTINGS_KEY].webhooks.allow_networks)
     checked = await TargetPolicy(allow).check_url(url)
-    return await _store(request).add(checked, kinds, description=description, now=utcnow())
+    created = await _store(request).add(checked, kinds, description=description, now=utcnow())
+    after = {"url": checked, "kinds": list(kinds), "description": description}
+    await _audit(request, "webhook.add", f"webhook {created.webhook.id}", None, after)
+    return created
+
+
+async def _delete(request: web.Request) -> None:
+    webhook_id = _id(request, "webhook_id")
+    before = next(
+        (w.to_dict() for w in await _store(request).webhooks() if w.id == webhook_id), None
+    )
+    try:
+        await _store(request).delete(webhook_id)
+    except NotFound as exc:
+        raise web.HTTPNotFound(text=str(exc)) from None
+    shown = {k: before[k] for k in ("url", "kinds") if k in before} if before else None
+    await _audit(request, "webhook.delete", f"webhook {webhook_id}", shown, None)
+
+
+async def _audit(request: web.Request, action: str, target: str, before: Any, after: Any) -> None:
+    """The change in the admin's audit log (contact_center/admin), who and what."""
+    from contact_center.admin.services import audit
+
+    async with request.app[SESSIONS_KEY].begin() as db:
+        audit(db, actor(request), action, target, before, after)
 
 
 MAX_ID = 2**63 - 1  # the database's BIGINT: a larger id would fail the query (500)
@@ -111,10 +136,7 @@ async def webhooks_add_form(request: web.Request) -> web.Response:
 
 @require_role(Role.ADMIN)
 async def webhooks_delete_form(request: web.Request) -> web.Response:
-    try:
-        await _store(request).delete(_id(request, "webhook_id"))
-    except NotFound as exc:
-        raise web.HTTPNotFound(text=str(exc)) from None
+    await _delete(request)
     _subscriptions_changed(request)
     return redirect("/admin/webhooks")
 
@@ -158,10 +180,7 @@ async def api_add(request: web.Request) -> web.Response:
 
 @require_role(Role.ADMIN)
 async def api_delete(request: web.Request) -> web.Response:
-    try:
-        await _store(request).delete(_id(request, "webhook_id"))
-    except NotFound as exc:
-        raise web.HTTPNotFound(text=str(exc)) from None
+    await _delete(request)
     _subscriptions_changed(request)
     return web.Response(status=204)
 

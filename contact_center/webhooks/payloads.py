@@ -4,7 +4,8 @@ A CRM wants one record per call, not the call's dozen lifecycle events: who call
 their external id, the account), the outcome, the operator's disposition and notes, a link
 to the recording, what the call cost and its QA score. :func:`load_call_outcome` gathers
 that from the database; :func:`call_outcome_payload` shapes it. The dispatcher delivers it
-like any other payload (signed, retried, dead-lettered); nothing here sends anything.
+like any other payload (signed, retried, dead-lettered); :mod:`.outcomes` decides when (once
+complete, and again with each later QA score: the CRM updates its record by ``key``).
 """
 
 from __future__ import annotations

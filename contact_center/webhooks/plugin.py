@@ -20,6 +20,7 @@ async def worker(svc: Service) -> None:
         targets=TargetPolicy(parse_networks(s.allow_networks)),
         max_response_bytes=s.max_response_bytes,
         timeout_seconds=s.timeout_seconds,
+        public_url=svc.settings.web.public_url,  # the outcome's recording link
     )
     svc.consume("webhooks", retrying_outages(webhooks.handle))
     svc.spawn("webhook-delivery", webhooks.run)

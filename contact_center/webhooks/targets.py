@@ -35,6 +35,7 @@ WEBHOOK_KINDS: tuple[str, ...] = (
     "call.callback_requested",
     "recording.ready",
     "call.charged",
+    "call.outcome",  # webhooks/outcomes.py: one record per call once its parts are in
 )
 MAX_URL_LENGTH = 400
 

@@ -81,6 +81,9 @@ async def test_every_page_of_every_role_has_no_serious_violation(tmp_path: Path)
                     for n in range(await links.count())
                 ]
                 extra = ["/no-such-page", f"/customers/{customer.id}/history", "/customers?q=a"]
+                # the administration's own pages (its sub-menu, not the main one)
+                extra += ["/admin/users/new", "/admin/users/1", "/admin/queues", "/admin/lists"]
+                extra += ["/admin/tokens", "/admin/audit", "/admin/tariffs", "/admin/ivr"]
                 for path in [*paths, *extra]:
                     response = await page.goto(url + path)
                     assert response is not None

@@ -21,7 +21,12 @@ from tests.resilience.rig import fault_rig
 ROLE_USERS = {"operator": "anna", "supervisor": "sue", "qa": "quinn", "admin": "root"}
 # Signing out / in would change who is asking (an admin's "sign out everywhere" too: its
 # roles are checked in tests/integration/test_web_sessions.py).
-SKIP = {"/logout", "/login", "/admin/users/{user_id}/signout"}
+SKIP = {
+    "/logout",
+    "/login",
+    "/admin/users/{user_id}/signout",
+    "/api/admin/users/{user_id}/signout",
+}
 PARAM = re.compile(r"\{(\w+)(?::([^{}]+))?\}")
 DENIALS = ("may not do this", "default deny", "CSRF")
 
