@@ -508,6 +508,7 @@ class ScreenPop:
             transfers=tuple(ctx.transfers),
             notes=tuple(ctx.notes),
             crm=found.crm,
+            path=ctx.path(interface),
         )
 
     # -- publishing --------------------------------------------------------------------------
@@ -595,9 +596,8 @@ class ScreenPop:
             log.debug("no operator signs in at %s; no pop for call %s", interface, ctx.call_id)
             return
         card = self.card(ctx, interface, stage, waited, found)
-        html = self._prerendered(ctx, stage, found, waited) or self.renderer.render(
-            card, found.parts
-        )
+        ahead = self._prerendered(ctx, stage, found, waited) if card.path == "queue" else None
+        html = ahead or self.renderer.render(card, found.parts)
         ctx.popped.add(interface)
         for login in logins:
             await self.bus.publish(self.stream, pop_message(login, card, html))
