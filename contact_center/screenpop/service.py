@@ -81,6 +81,7 @@ class OperatorDirectory:
         self._sessions = sessions
         self._ttl = ttl
         self._by_interface: dict[str, tuple[str, ...]] = {}
+        self._names: dict[str, str] = {}  # interface or login -> the person's name
         self._loaded_at = float("-inf")
         self._reloading: asyncio.Task[None] | None = None
 
@@ -105,15 +106,25 @@ class OperatorDirectory:
     async def _reload(self) -> None:
         async with self._sessions() as db:
             rows = await db.execute(
-                select(User.interface, User.login)
+                select(User.interface, User.login, User.display_name)
                 .where(User.active.is_(True), User.interface != "")
                 .order_by(User.login)
             )
         table: dict[str, list[str]] = {}
-        for interface, login in rows:
+        names: dict[str, str] = {}
+        for interface, login, name in rows:
             table.setdefault(interface, []).append(login)
+            if name:
+                names.setdefault(interface, name)
+                names[login] = name
         self._by_interface = {k: tuple(v) for k, v in table.items()}
+        self._names = names
         self._loaded_at = time.monotonic()
+
+    def name_of(self, who: str) -> str:
+        """The person at an interface (or with a login) as the card names them; ``who``
+        itself when unknown. From the cached table: a pop never waits for it."""
+        return self._names.get(who, who)
 
     async def logins_for(self, interface: str) -> tuple[str, ...]:
         age = time.monotonic() - self._loaded_at
@@ -504,9 +515,13 @@ class ScreenPop:
             queues=tuple(ctx.queues),
             queue=ctx.queue,
             waited_seconds=waited,
-            previous_operator=ctx.previous_operator(interface),
-            transfers=tuple(ctx.transfers),
-            notes=tuple(ctx.notes),
+            # people, not phones: "Anna", not PJSIP/101
+            previous_operator=self.directory.name_of(ctx.previous_operator(interface)),
+            transfers=tuple(
+                dataclasses.replace(t, by_interface=self.directory.name_of(t.by_interface))
+                for t in ctx.transfers
+            ),
+            notes=tuple((self.directory.name_of(who), text) for who, text in ctx.notes),
             crm=found.crm,
             path=ctx.path(interface),
         )
