@@ -72,6 +72,9 @@ class CallContext:
             self.identified_customer_id,
         )
 
+    direction: str = "inbound"  # inbound | outbound | internal | supervisor
+    kind: str = ""  # the Originate's CC_KIND of a call we place (callback …)
+    via: dict[str, str] = field(default_factory=dict)  # interface -> how its ring came
     answered_by: str = ""
     operators: list[str] = field(default_factory=list)  # interfaces that answered, in order
     transfers: list[TransferView] = field(default_factory=list)
@@ -97,6 +100,14 @@ class CallContext:
             if transfer.by_interface and transfer.by_interface != interface:
                 return transfer.by_interface
         return ""
+
+    def path(self, interface: str) -> str:
+        """How this call reached ``interface``: queue | direct (a sticky or internal ring) |
+        transfer | callback | outbound (a click-to-call); "" when not known."""
+        via = self.via.get(interface) or ("queue" if self.queues else "")
+        if via == "outbound" or self.direction == "outbound":
+            return "callback" if self.kind == "callback" else "outbound"
+        return via if via in ("queue", "direct", "transfer") else ""
 
     @property
     def ivr_digits(self) -> str:
@@ -144,6 +155,8 @@ class CallContexts:
                 ctx.caller_number_raw = event.caller_number_raw
                 ctx.caller_name = event.caller_name
                 ctx.did = event.did
+                ctx.direction = event.direction
+                ctx.kind = event.tags.get("KIND", "")
             case ev.IvrStep():
                 digits = MASK if event.sensitive and event.digits else event.digits
                 ctx.ivr.append(IvrStepView(event.menu, event.node, digits, event.result))
@@ -154,6 +167,7 @@ class CallContexts:
                 ctx.identified_by = event.method
             case ev.CallOffered():
                 ctx.offered.add(event.interface)
+                ctx.via[event.interface] = event.via
                 if event.queue and event.queue != ctx.queue:
                     # Offered from a queue we never saw joined (we started mid-call).
                     ctx.queues.append(QueueVisit(event.queue, event.at, 0))

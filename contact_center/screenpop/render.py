@@ -48,6 +48,16 @@ class OpenItem:
     status: str
 
 
+# How a call reached the operator, as the card says it.
+PATH_LABELS = {
+    "queue": "Queue call",
+    "direct": "Rings you directly",
+    "transfer": "Transferred to you",
+    "callback": "Callback",
+    "outbound": "Outbound call",
+}
+
+
 @dataclass(frozen=True, slots=True)
 class PopCard:
     """Everything one operator's card shows for one call."""
@@ -74,6 +84,11 @@ class PopCard:
     notes: tuple[tuple[str, str], ...] = ()  # (operator, text) typed on this call so far
     dispositions: tuple[str, ...] = field(default=DISPOSITIONS)
     crm: CrmResult = CRM_OFF  # the external CRM's answer (status off without one)
+    path: str = ""  # how the call reached this operator (see CallContext.path)
+
+    @property
+    def path_label(self) -> str:
+        return PATH_LABELS.get(self.path, self.path)
 
     @property
     def customer(self) -> CustomerCard | None:

@@ -89,6 +89,7 @@ class OperatorDirectory:
         self._ttl = ttl
         self._clock = clock  # injected by tests, which then need not wait out the second
         self._by_interface: dict[str, tuple[str, ...]] = {}
+        self._names: dict[str, str] = {}  # interface or login -> the person's name
         self._loaded_at = float("-inf")
         self._reloading: asyncio.Task[None] | None = None
         self.dispositions: tuple[str, ...] = ()  # none stored: the built-in list
@@ -114,23 +115,33 @@ class OperatorDirectory:
     async def _reload(self) -> None:
         async with self._sessions() as db:
             rows = await db.execute(
-                select(User.interface, User.login)
+                select(User.interface, User.login, User.display_name)
                 .where(User.active.is_(True), User.interface != "")
                 .order_by(User.login)
             )
             # the wrap-up's dispositions as the admin keeps them (admin/), refreshed with the
             # table, never read in front of a pop
-            names = await db.scalars(
+            chosen = await db.scalars(
                 select(AdminChoice.name)
                 .where(AdminChoice.kind == "disposition", AdminChoice.active.is_(True))
                 .order_by(AdminChoice.position, AdminChoice.id)
             )
-            self.dispositions = tuple(names)
+            self.dispositions = tuple(chosen)
         table: dict[str, list[str]] = {}
-        for interface, login in rows:
+        names: dict[str, str] = {}
+        for interface, login, name in rows:
             table.setdefault(interface, []).append(login)
+            if name:
+                names.setdefault(interface, name)
+                names[login] = name
         self._by_interface = {k: tuple(v) for k, v in table.items()}
+        self._names = names
         self._loaded_at = self._clock()
+
+    def name_of(self, who: str) -> str:
+        """The person at an interface (or with a login) as the card names them; ``who``
+        itself when unknown. From the cached table: a pop never waits for it."""
+        return self._names.get(who, who)
 
     async def logins_for(self, interface: str) -> tuple[str, ...]:
         age = self._clock() - self._loaded_at
@@ -521,11 +532,16 @@ class ScreenPop:
             queues=tuple(ctx.queues),
             queue=ctx.queue,
             waited_seconds=waited,
-            previous_operator=ctx.previous_operator(interface),
-            transfers=tuple(ctx.transfers),
-            notes=tuple(ctx.notes),
+            # people, not phones: "Anna", not PJSIP/101
+            previous_operator=self.directory.name_of(ctx.previous_operator(interface)),
+            transfers=tuple(
+                dataclasses.replace(t, by_interface=self.directory.name_of(t.by_interface))
+                for t in ctx.transfers
+            ),
+            notes=tuple((self.directory.name_of(who), text) for who, text in ctx.notes),
             crm=found.crm,
             dispositions=getattr(self.directory, "dispositions", ()) or DISPOSITIONS,
+            path=ctx.path(interface),
         )
 
     # -- publishing --------------------------------------------------------------------------
@@ -613,9 +629,8 @@ class ScreenPop:
             log.debug("no operator signs in at %s; no pop for call %s", interface, ctx.call_id)
             return
         card = self.card(ctx, interface, stage, waited, found)
-        html = self._prerendered(ctx, stage, found, waited) or self.renderer.render(
-            card, found.parts
-        )
+        ahead = self._prerendered(ctx, stage, found, waited) if card.path == "queue" else None
+        html = ahead or self.renderer.render(card, found.parts)
         ctx.popped.add(interface)
         for login in logins:
             await self.bus.publish(self.stream, pop_message(login, card, html))

@@ -17,6 +17,7 @@ import asyncio
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from contact_center.sim.dialplan.varsets import reports_varset
 from contact_center.sim.errors import ChannelHungUp
 from contact_center.sim.model import UNKNOWN, Bridge, Channel
 
@@ -217,6 +218,7 @@ class Phones:
         pbx.bridge_enter(bridge, ch)
         ch.cdr_dest_channel = other.name
         other.proceed.set()
+        pbx.answer_dialer(ch)  # an Atxfer consultation: the operator's Dial is answered now
         try:
             await pbx.wait_for_event(ch, other.hangup_requested, None)
         finally:
@@ -299,7 +301,9 @@ class Phones:
         pbx = self.pbx
         phone = self.new_channel(endpoint, context=pbx.config.phone_context, uniqueid=uniqueid)
         for name, value in variables.items():
-            pbx.set_var(phone, name, value, event=False)
+            # Asterisk reports an Originate's Variable as VarSet on the new channel (capture
+            # 21); the simulator sends the ones a consumer reads (our CC_* tags)
+            pbx.set_var(phone, name, value, event=reports_varset(name))
             phone.variables[name] = value
         if caller is not None:
             pbx.set_callerid(phone, *caller)

@@ -58,6 +58,7 @@ class ReportLine:
     abandon_rate: str
     asa: str
     aht: str
+    talk: str = "—"  # the talk of the row (an operator's own part of transferred calls)
 
 
 def report_lines(
@@ -83,6 +84,7 @@ def report_lines(
                 abandon_rate=percent(row["abandon_rate_pct"]),
                 asa=mmss(row["asa_seconds"]),
                 aht=mmss(row["aht_seconds"]),
+                talk=mmss(row.get("talk_seconds")),
             )
         )
     return lines

@@ -262,15 +262,18 @@ def rows_to_csv(rows: Iterable[ReportRow]) -> str:
 # --- rebuilding live figures from the history ---------------------------------------------------
 
 
-def call_events(call: Call) -> list[ev.DomainEvent]:
-    """The queue events one stored call stands for (to replay through LiveMetrics)."""
+def call_events(call: Call, legs: Sequence[CallLeg] = ()) -> list[ev.DomainEvent]:
+    """The queue events one stored call stands for (to replay through LiveMetrics); with
+    its answered operator legs, each operator's own answer and talk (a transferred call)."""
     common: dict[str, Any] = {"server": call.server, "call_id": call.linkedid}
     started = _aware(call.started_at).timestamp()
     events: list[ev.DomainEvent] = [
         ev.CallQueued(**common, at=started, queue=call.queue, position=1)
     ]
     ended = _aware(call.ended_at).timestamp() if call.ended_at else None
-    if call.answered_at is not None:
+    if call.answered_at is not None and legs:
+        events += _leg_events(call, legs, common, ended)
+    elif call.answered_at is not None:
         member: dict[str, Any] = {"interface": call.operator_interface, "member_name": ""}
         answered = _aware(call.answered_at).timestamp()
         events.append(
@@ -319,11 +322,68 @@ def call_events(call: Call) -> list[ev.DomainEvent]:
     return events
 
 
+def _leg_events(
+    call: Call, legs: Sequence[CallLeg], common: dict[str, Any], ended: float | None
+) -> list[ev.DomainEvent]:
+    """Each operator's answer and own talk (OperatorLeft), then the queue's completion."""
+    events: list[ev.DomainEvent] = []
+    for n, leg in enumerate(legs):
+        assert leg.answered_at is not None  # operator_legs() gives answered legs only
+        answered = _aware(leg.answered_at).timestamp()
+        via = "queue" if n == 0 else (leg.via or "transfer")
+        queue = (leg.queue or call.queue) if via == "queue" else leg.queue
+        member: dict[str, Any] = {"interface": leg.channel, "member_name": ""}
+        events.append(
+            ev.CallAnswered(
+                **common,
+                **member,
+                at=answered,
+                queue=queue,
+                hold_seconds=call.wait_seconds if n == 0 else 0.0,
+                ring_seconds=0.0,
+                operator_leg_id=leg.uniqueid,
+                via=via,
+            )
+        )
+        if leg.talk_seconds is not None:
+            left = answered + leg.talk_seconds
+            events.append(
+                ev.OperatorLeft(
+                    **common,
+                    **member,
+                    # never after the call's end: the completion must not count it again
+                    at=min(left, ended) if ended is not None else left,
+                    via=via,
+                    queue=queue,
+                    answered_at=answered,
+                    talk_seconds=leg.talk_seconds,
+                    operator_leg_id=leg.uniqueid,
+                )
+            )
+    if ended is not None:
+        first = legs[0]
+        events.append(
+            ev.AgentCompleted(
+                **common,
+                at=ended,
+                queue=first.queue or call.queue,
+                interface=first.channel,
+                member_name="",
+                hold_seconds=call.wait_seconds,
+                talk_seconds=call.talk_seconds,
+                reason="caller",
+            )
+        )
+    return events
+
+
 async def history_events(
     sessions: async_sessionmaker[AsyncSession], start: datetime, end: datetime
 ) -> list[ev.DomainEvent]:
-    """Today's queue calls as domain events, in time order (for ``StatsConsumer.rebuild``)."""
+    """Today's queue calls as domain events, in time order (for ``StatsConsumer.rebuild``):
+    every operator of a transferred call with their own talk, as the live figures had it."""
     calls = await queue_calls(sessions, start, end)
-    events = [event for call in calls for event in call_events(call)]
+    legs = await operator_legs(sessions, calls)
+    events = [event for call in calls for event in call_events(call, legs.get(call.id, ()))]
     events.sort(key=lambda e: e.at)
     return events

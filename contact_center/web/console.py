@@ -347,7 +347,28 @@ async def transfer(request: web.Request) -> web.Response:
         raise BadInput(f"mode must be one of {', '.join(TRANSFER_MODES)}")
     target = target_field(fields, "target", required=True)
     assert target is not None
+    note = text_field(fields, "note", MAX_NOTES)
+    if note:
+        # Published before the transfer: the next operator's pop already carries it.
+        await publish_note(request, note)
     return await _call_command(request, TRANSFER_MODES[mode], {"target": target.value})
+
+
+async def publish_note(request: web.Request, text: str) -> None:
+    """A note on the call (the transfer note the next operator reads on their card)."""
+    user = current_user(request)
+    server, call_id = request.match_info["server"], request.match_info["call_id"]
+    now = time.time()
+    event = ev.OperatorAction(
+        server=server,
+        call_id=call_id,
+        at=now,
+        key=ev.make_key("operator.note", server, call_id, user.login, now),
+        user=user.login,
+        action="note",
+        detail={"text": text, "interface": user.interface},
+    )
+    await publish_event(request, event)
 
 
 @require_role(Role.OPERATOR, Role.SUPERVISOR)

@@ -13,8 +13,10 @@ from sqlalchemy import select
 from contact_center.ami import queue_log
 from contact_center.ami.replay import replay_events
 from contact_center.history.writer import HistoryWriter
-from contact_center.stats.metrics import MetricsConfig
-from contact_center.stats.reports import report
+from contact_center.stats.consumer import StatsConsumer
+from contact_center.stats.metrics import LiveMetrics, MetricsConfig
+from contact_center.stats.reports import history_events, report
+from contact_center.stats.store import MemoryStatsStore
 from contact_center.store import models
 from tests.conftest import FIXTURES
 from tests.integration.history_support import Sessions, database
@@ -136,3 +138,35 @@ async def test_a_redirect_splits_queue_logs_talk_between_the_two_operators(
     total = sum(talk for _, talk in figures.values())
     assert abs(total - float(visit.talk_seconds or 0)) <= 1.0
     assert all(talk > 1.0 for _, talk in figures.values())
+
+
+async def test_per_operator_talk_rebuilt_from_history_equals_the_live_figures(
+    db_url: str, tmp_path: Path
+) -> None:
+    """After a restart the wallboard's per-operator figures are rebuilt from the history:
+    every operator of the transferred calls keeps their own talk and calls handled."""
+    names = ("17-transfer-chain", "19-attended-cancel-then-queue")
+    events = [e for name in names for e in replay_events(FIXTURES / f"{name}.jsonl")]
+    live = LiveMetrics(MetricsConfig(service_level_seconds=20))
+    live.apply_all(events)
+    end = max(e.at for e in events) + 1
+    want = {
+        i: (o.calls, round(o.talk_seconds, 2))
+        for i, o in live.snapshot(end).operators.items()
+        if o.calls  # who took calls (a member who never talked is not in the history)
+    }
+
+    async with database(db_url) as sessions:
+        await write_captures(sessions, tmp_path, *names)
+        consumer = StatsConsumer(
+            MemoryStatsStore(), MetricsConfig(service_level_seconds=20), clock=lambda: end
+        )
+        await consumer.rebuild(await history_events(sessions, *EVER))
+    got = {
+        i: (o.calls, round(o.talk_seconds, 2))
+        for i, o in consumer.snapshot().operators.items()
+        if o.calls
+    }
+
+    assert {"Local/101@agents", "Local/103@agents", "Local/104@agents"} <= set(want)
+    assert want == got

@@ -293,9 +293,10 @@ async def test_the_pop_follows_the_call_after_a_transfer_to_another_queue(
     [bob] = await pops(bus, "bob")
     html = bob["html"]
     assert ("sales", "2") == (bob["queue"], bob["ivr_digits"])
-    assert '<dd class="previous-operator">Local/101@agents</dd>' in html
+    # people, not phones: alice's name, not Local/101@agents
+    assert '<dd class="previous-operator">Alice</dd>' in html
     assert '<dd class="queues">support → sales</dd>' in html
-    assert "blind to sales by Local/101@agents" in html
+    assert "blind to sales by Alice" in html
     assert '<dd class="waited">0:04</dd>' in html
     assert "Ivan Petrov" in html
 

@@ -37,14 +37,16 @@ def test_operators_by_name_with_the_phone_as_detail() -> None:
         "abandon_rate_pct": 33.33,
         "asa_seconds": 52.56,
         "aht_seconds": 146.93,
+        "talk_seconds": 293.86,
     }
     named, unknown = report_lines(
         [row, {**row, "operator": "PJSIP/199"}], "hour", {"PJSIP/101": "Anna Smirnova"}
     )
-    assert (named.operator, named.operator_detail, named.asa, named.aht) == (
+    assert (named.operator, named.operator_detail, named.asa, named.aht, named.talk) == (
         "Anna Smirnova",
         "PJSIP/101",
         "0:53",
         "2:27",
+        "4:54",
     )
     assert (unknown.operator, unknown.operator_detail) == ("PJSIP/199", "")

@@ -7,6 +7,7 @@ from typing import Any
 
 from contact_center.sim.ami.fields import originate_variables, parse_callerid, truthy
 from contact_center.sim.ami.session import AmiSession, register
+from contact_center.sim.dialplan.varsets import reports_varset
 from contact_center.sim.errors import TransferFailed
 from contact_center.sim.wire import Request
 
@@ -192,7 +193,8 @@ async def setvar(session: AmiSession, req: Request) -> None:
         session.error(req, "No variable specified")
         return
     ch = session.pbx.find(req.get("Channel"))
-    session.pbx.set_var(ch, name, req.get("Value"), event=False)
+    # Asterisk sends VarSet for it (capture 07); the simulator for the variables it reports
+    session.pbx.set_var(ch, name, req.get("Value"), event=reports_varset(name))
     session.respond(req, "Success", ("Message", "Variable Set"))
 
 

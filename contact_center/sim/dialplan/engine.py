@@ -388,8 +388,9 @@ class Dialplan:
         one, two = pbx.local_pair(exten, context, ids=ids)
         self.app_on_one(one)
         for name, value in (variables or {}).items():
-            one.variables[name] = value
-            two.variables[name] = value
+            for half in (one, two):  # capture 21: VarSet on both halves (the reported ones)
+                pbx.set_var(half, name, value, event=reports_varset(name))
+                half.variables[name] = value
         if not self.exists(context, exten):
             self.originate_failed(one, two, then, action_id)
             return one, two
@@ -518,8 +519,13 @@ class Dialplan:
                     pbx.emit_channel("MusicOnHoldStop", "call", caller)
                 return
             await pbx.wait(op, pbx.config.atxfer_complete_after)
-            phone = op.peer  # the operator's own phone hangs up: that completes the transfer
-            if phone is not None and not phone.dead:
-                pbx.request_hangup(phone)
+            # the operator's own phone hangs up: that completes the transfer (a Local
+            # operator's phone is the ;2 behind its leg, a PJSIP phone is the leg itself)
+            if op.name.startswith("Local/"):
+                phone = op.peer
+                if phone is not None and not phone.dead:
+                    pbx.request_hangup(phone)
+            else:
+                pbx.remote_hangup(op)
         except ChannelHungUp:
             return  # the operator hung up first: the queue's bridge takes it from here
