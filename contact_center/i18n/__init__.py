@@ -155,6 +155,14 @@ def ngettext(singular: str, plural: str, n: int, **variables: Any) -> str:
     return text % variables
 
 
+def _lookup(message: str) -> str:
+    return _translations(_current.get()).gettext(message)
+
+
+def _lookup_plural(singular: str, plural: str, n: int) -> str:
+    return _translations(_current.get()).ngettext(singular, plural, n)
+
+
 def lazy_gettext(message: str, **variables: Any) -> LazyProxy:
     """A text translated when it is used (for module-level constants)."""
     return LazyProxy(gettext, message, enable_cache=False, **variables)
@@ -222,8 +230,10 @@ def format_date(value: datetime | None, tz: tzinfo | str | None = None) -> str:
 def install(env: jinja2.Environment) -> jinja2.Environment:
     """Give ``env`` ``_()``, ``gettext``, ``ngettext`` and the locale-aware filters."""
     env.add_extension("jinja2.ext.i18n")
+    # jinja's newstyle wrappers do the %-formatting themselves (escaping the values), so they
+    # get the bare lookups: ours would format before the template's variables are passed.
     env.install_gettext_callables(  # type: ignore[attr-defined]
-        gettext, ngettext, newstyle=True
+        _lookup, _lookup_plural, newstyle=True
     )
     env.filters.setdefault("number", format_number)
     env.filters.setdefault("duration", format_duration)
