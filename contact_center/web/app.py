@@ -259,12 +259,15 @@ async def login_page(request: web.Request) -> web.StreamResponse:
     return _render_login(request, error="", status=200)
 
 
-def _render_login(request: web.Request, *, error: str, status: int) -> web.StreamResponse:
+def _render_login(
+    request: web.Request, *, error: str, status: int, next_path: str | None = None
+) -> web.StreamResponse:
     token = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(24)
+    target = next_path or _safe_next(request.query.get("next"))
     response = aiohttp_jinja2.render_template(
         "login.html",
         request,
-        {"login_csrf": token, "error": error, "next": _safe_next(request.query.get("next"))},
+        {"login_csrf": token, "error": error, "next": target},
         status=status,
     )
     response.set_cookie(
@@ -293,14 +296,15 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     try:
         if await throttle.blocked(login, address):
             error = _("Too many failed attempts, try again later.")
-            return _render_login(request, error=error, status=429)
+            return _render_login(request, error=error, status=429, next_path=target)
         user = await auth.authenticate(sessions, login, password, request.app[PASSWORD_POOL_KEY])
         if user is None:
             await throttle.failed(login, address)
-            return _render_login(request, error=_("Wrong login or password."), status=401)
+            error = _("Wrong login or password.")
+            return _render_login(request, error=error, status=401, next_path=target)
     except SignInUnavailable:
         error = _("too many sign-ins are being checked, try again shortly")
-        return _render_login(request, error=error, status=503)
+        return _render_login(request, error=error, status=503, next_path=target)
     new = await auth.open_session(sessions, user, address)
     response = redirect(target)
     secure = request.app[SETTINGS_KEY].web.secure_cookies
