@@ -447,8 +447,8 @@ def _sections_from_fields(fields: dict[str, str]) -> list[dict[str, Any]]:
         elif len(parts) == 3 and parts[1][1:].isdigit():
             section["rows"].setdefault(int(parts[1][1:]), {})[parts[2]] = value
     return [
-        {**sec, "rows": [row for _, row in sorted(sec["rows"].items())] or [{}]}
-        for _, sec in sorted(sections.items())
+        {**sec, "rows": [row for _n, row in sorted(sec["rows"].items())] or [{}]}
+        for _n, sec in sorted(sections.items())
     ] or _blank_sections()
 
 
