@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from contact_center.callbacks import store
 from contact_center.customers.phones import normalize_number
-from contact_center.i18n import format_datetime, lazy_gettext
+from contact_center.i18n import LazyTexts, format_datetime, lazy_gettext
 from contact_center.i18n import gettext as _
 from contact_center.store.db import utcnow
 from contact_center.store.models import Callback, Customer, Queue, User
@@ -31,21 +31,25 @@ from contact_center.web.auth import CurrentUser, Role, current_user, require_rol
 from contact_center.web.keys import SESSIONS_KEY, SETTINGS_KEY, add_template_dir
 
 HERE = Path(__file__).parent
-STATUS_WORDS = {
-    "pending": lazy_gettext("waiting"),
-    "dialing": lazy_gettext("calling now"),
-    "reached": lazy_gettext("reached"),
-    "failed": lazy_gettext("given up"),
-    "cancelled": lazy_gettext("cancelled"),
-}
+STATUS_WORDS: LazyTexts[str] = LazyTexts(
+    {
+        "pending": lazy_gettext("waiting"),
+        "dialing": lazy_gettext("calling now"),
+        "reached": lazy_gettext("reached"),
+        "failed": lazy_gettext("given up"),
+        "cancelled": lazy_gettext("cancelled"),
+    }
+)
 # How the last attempt ended (policy.OUTCOME_WORDS says it in the log, in English).
-LAST_OUTCOME = {
-    "answered": lazy_gettext("reached"),
-    "no_answer": lazy_gettext("no answer"),
-    "busy": lazy_gettext("busy"),
-    "failed": lazy_gettext("could not be reached"),
-    "operator_no_answer": lazy_gettext("the operator did not answer"),
-}
+LAST_OUTCOME: LazyTexts[str] = LazyTexts(
+    {
+        "answered": lazy_gettext("reached"),
+        "no_answer": lazy_gettext("no answer"),
+        "busy": lazy_gettext("busy"),
+        "failed": lazy_gettext("could not be reached"),
+        "operator_no_answer": lazy_gettext("the operator did not answer"),
+    }
+)
 
 
 def _zone(request: web.Request) -> Any:
@@ -126,7 +130,7 @@ async def _page_context(request: web.Request, error: str = "") -> dict[str, Any]
             "queue": item.row.queue,
             "note": item.row.note,
             "status": item.row.status,
-            "status_words": str(STATUS_WORDS.get(item.row.status, item.row.status)),
+            "status_words": STATUS_WORDS.get(item.row.status, item.row.status),
             "due": _when(item.row.due_at, zone) or _("as soon as possible"),
             "requested": _when(item.row.requested_at, zone),
             "requested_by": people.get(item.row.requested_by, item.row.requested_by)
@@ -134,7 +138,7 @@ async def _page_context(request: web.Request, error: str = "") -> dict[str, Any]
             "assigned": people.get(item.row.assigned_login, item.row.assigned_login),
             "assigned_login": item.row.assigned_login,
             "attempts": item.row.attempts,
-            "last": str(LAST_OUTCOME.get(item.row.last_outcome, item.row.last_outcome)),
+            "last": LAST_OUTCOME.get(item.row.last_outcome, item.row.last_outcome),
             "overdue": item.overdue,
         }
         for item in listed

@@ -24,8 +24,8 @@ from markupsafe import Markup
 from contact_center.billing.reports import GROUPS, ChargesReport, GroupBy, charges_report
 from contact_center.exports.customers import CUSTOMER_COLUMNS, count_customers, customer_rows
 from contact_center.exports.streaming import stream_csv, stream_json, stream_xlsx
+from contact_center.i18n import LazyTexts, lazy_gettext
 from contact_center.i18n import gettext as _
-from contact_center.i18n import lazy_gettext
 from contact_center.web.auth import Role, require_role
 from contact_center.web.keys import SESSIONS_KEY, SETTINGS_KEY, add_template_dir
 
@@ -35,12 +35,14 @@ DEFAULT_PERIOD = timedelta(days=30)
 EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
 LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 # What each grouping of the charges report is called on the page.
-GROUP_LABELS = {
-    "customer": lazy_gettext("by customer"),
-    "operator": lazy_gettext("by operator"),
-    "queue": lazy_gettext("by queue"),
-    "day": lazy_gettext("by day"),
-}
+GROUP_LABELS: LazyTexts[str] = LazyTexts(
+    {
+        "customer": lazy_gettext("by customer"),
+        "operator": lazy_gettext("by operator"),
+        "queue": lazy_gettext("by queue"),
+        "day": lazy_gettext("by day"),
+    }
+)
 
 
 @require_role(Role.SUPERVISOR)
@@ -48,7 +50,7 @@ GROUP_LABELS = {
 async def exports_page(request: web.Request) -> dict[str, Any]:
     return {
         "title": _("Exports"),
-        "groups": [(group, str(GROUP_LABELS.get(group, group))) for group in GROUPS],
+        "groups": [(group, GROUP_LABELS.get(group, group)) for group in GROUPS],
         "header_code": Markup("<code>X-Total-Rows</code>"),
         "quote_code": Markup("<code>'</code>"),
     }

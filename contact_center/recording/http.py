@@ -20,8 +20,8 @@ from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from contact_center.i18n import LazyTexts, lazy_gettext
 from contact_center.i18n import gettext as _
-from contact_center.i18n import lazy_gettext
 from contact_center.recording.access import Principal, RecordingScope, can_access, can_review
 from contact_center.recording.audit import audit
 from contact_center.recording.errors import BadFilter, FormInvalid, RecordingError, ReviewExists
@@ -54,33 +54,32 @@ SPEEDS = (0.75, 1.0, 1.25, 1.5, 2.0)
 GONE = ("deleted", "archived", "erased")
 PLAYABLE = ("done", "stopped", "failed")  # "empty" has no audio to play or score
 # What the pages say for the stored codes (statuses, outcomes, score bands).
-WORDS = {
-    "recording": lazy_gettext("recording"),
-    "stopped": lazy_gettext("stopped"),
-    "processing": lazy_gettext("processing"),
-    "done": lazy_gettext("done"),
-    "failed": lazy_gettext("failed"),
-    "empty": lazy_gettext("empty"),
-    "deleted": lazy_gettext("deleted"),
-    "archived": lazy_gettext("archived"),
-    "erased": lazy_gettext("erased"),
-    "answered": lazy_gettext("answered"),
-    "abandoned": lazy_gettext("abandoned"),
-    "ivr_only": lazy_gettext("IVR only"),
-    "unanswered": lazy_gettext("unanswered"),
-    "exceeds": lazy_gettext("exceeds"),
-    "meets": lazy_gettext("meets"),
-    "improvement": lazy_gettext("needs improvement"),
-    "issue": lazy_gettext("issue"),
-}
+WORDS: LazyTexts[str] = LazyTexts(
+    {
+        "recording": lazy_gettext("recording"),
+        "stopped": lazy_gettext("stopped"),
+        "processing": lazy_gettext("processing"),
+        "done": lazy_gettext("done"),
+        "failed": lazy_gettext("failed"),
+        "empty": lazy_gettext("empty"),
+        "deleted": lazy_gettext("deleted"),
+        "archived": lazy_gettext("archived"),
+        "erased": lazy_gettext("erased"),
+        "answered": lazy_gettext("answered"),
+        "abandoned": lazy_gettext("abandoned"),
+        "ivr_only": lazy_gettext("IVR only"),
+        "unanswered": lazy_gettext("unanswered"),
+        "exceeds": lazy_gettext("exceeds"),
+        "meets": lazy_gettext("meets"),
+        "improvement": lazy_gettext("needs improvement"),
+        "issue": lazy_gettext("issue"),
+    }
+)
 
 
 def say(code: str | None) -> str:
     """A stored code ("done", "abandoned", "meets") as the reader's language says it."""
-    if not code:
-        return ""
-    word = WORDS.get(code)
-    return str(word) if word is not None else code
+    return WORDS.get(code, code) if code else ""
 
 
 def _zone(request: web.Request) -> str:

@@ -14,39 +14,19 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import aiohttp_jinja2
 from aiohttp import web
 
 from contact_center import i18n
+from contact_center.i18n import LazyTexts, lazy_gettext
 from contact_center.i18n import gettext as _
-from contact_center.i18n import lazy_gettext
 from contact_center.web import auth
 from contact_center.web.auth import USER_KEY, CurrentUser, Role
 
 log = logging.getLogger(__name__)
-
-K = TypeVar("K")
-
-
-class Said(Mapping[K, str]):
-    """A table of texts looked up in the current request's language: ``table[key]`` is a
-    plain (hashable) ``str``, translated when it is read, not when the module is imported."""
-
-    def __init__(self, texts: Mapping[K, Any]) -> None:
-        self._texts = dict(texts)
-
-    def __getitem__(self, key: K) -> str:
-        return str(self._texts[key])
-
-    def __iter__(self) -> Iterator[K]:
-        return iter(self._texts)
-
-    def __len__(self) -> int:
-        return len(self._texts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +58,7 @@ LANDING: dict[str, str] = {
     Role.ADMIN: "admin",
 }
 
-ROLE_LABELS: Said[str] = Said(
+ROLE_LABELS: LazyTexts[str] = LazyTexts(
     {
         Role.OPERATOR: lazy_gettext("Operator"),
         Role.SUPERVISOR: lazy_gettext("Supervisor"),
@@ -178,7 +158,7 @@ def shell_context(request: web.Request) -> dict[str, Any]:
 
 # --- error pages ---------------------------------------------------------------------------
 
-ERROR_TITLES: Said[int] = Said(
+ERROR_TITLES: LazyTexts[int] = LazyTexts(
     {
         400: lazy_gettext("That request was not understood"),
         401: lazy_gettext("Please sign in"),
@@ -195,7 +175,7 @@ ERROR_TITLES: Said[int] = Said(
 
 
 # TRANSLATORS: the roles as they follow "This page is for" (Russian: genitive plural, "для …").
-ROLE_PLURALS: Said[str] = Said(
+ROLE_PLURALS: LazyTexts[str] = LazyTexts(
     {
         Role.OPERATOR: lazy_gettext("operators"),
         Role.SUPERVISOR: lazy_gettext("supervisors"),
