@@ -54,8 +54,9 @@ async def sign_in(browser: Any, base: str, login: str, password: str, lang: str)
     async with page.expect_navigation():
         await page.click('form.login button[type="submit"]')
     if await page.locator("#language").input_value() != lang:
+        await page.select_option("#language", lang)
         async with page.expect_navigation():
-            await page.select_option("#language", lang)
+            await page.click("#language-save")
     return page
 
 

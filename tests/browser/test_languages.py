@@ -91,6 +91,7 @@ async def test_a_russian_user_sees_russian_and_switches_to_english(
     await page.goto(base + "/callbacks")
     await expect(page.locator("#language")).to_have_value("ru")
     await page.select_option("#language", "en")
+    await page.click("#language-save")
     await expect(page.locator("h1")).to_have_text("Callbacks")
     assert base + "/callbacks" == page.url
     await expect(page.locator("html")).to_have_attribute("lang", "en")

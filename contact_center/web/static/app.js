@@ -55,12 +55,3 @@ document.addEventListener("submit", async (event) => {
     if (flash) flash.textContent = ccT("Not saved: %(reason)s", { reason: error.message });
   }
 });
-
-// A select marked data-cc-autosubmit (the header's language picker) submits its form when
-// changed; its form's button stays for keyboards and browsers without scripts.
-document.addEventListener("change", (event) => {
-  const select = event.target;
-  if (select instanceof HTMLSelectElement && select.hasAttribute("data-cc-autosubmit") && select.form) {
-    select.form.requestSubmit();
-  }
-});
