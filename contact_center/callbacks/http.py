@@ -22,21 +22,34 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contact_center.callbacks import store
-from contact_center.callbacks.policy import OUTCOME_WORDS
 from contact_center.customers.phones import normalize_number
+from contact_center.i18n import LazyTexts, format_datetime, lazy_gettext
+from contact_center.i18n import gettext as _
 from contact_center.store.db import utcnow
 from contact_center.store.models import Callback, Customer, Queue, User
 from contact_center.web.auth import CurrentUser, Role, current_user, require_role
 from contact_center.web.keys import SESSIONS_KEY, SETTINGS_KEY, add_template_dir
 
 HERE = Path(__file__).parent
-STATUS_WORDS = {
-    "pending": "waiting",
-    "dialing": "calling now",
-    "reached": "reached",
-    "failed": "given up",
-    "cancelled": "cancelled",
-}
+STATUS_WORDS: LazyTexts[str] = LazyTexts(
+    {
+        "pending": lazy_gettext("waiting"),
+        "dialing": lazy_gettext("calling now"),
+        "reached": lazy_gettext("reached"),
+        "failed": lazy_gettext("given up"),
+        "cancelled": lazy_gettext("cancelled"),
+    }
+)
+# How the last attempt ended (policy.OUTCOME_WORDS says it in the log, in English).
+LAST_OUTCOME: LazyTexts[str] = LazyTexts(
+    {
+        "answered": lazy_gettext("reached"),
+        "no_answer": lazy_gettext("no answer"),
+        "busy": lazy_gettext("busy"),
+        "failed": lazy_gettext("could not be reached"),
+        "operator_no_answer": lazy_gettext("the operator did not answer"),
+    }
+)
 
 
 def _zone(request: web.Request) -> Any:
@@ -65,19 +78,20 @@ async def _visible(db: AsyncSession, user: CurrentUser, callback_id: int) -> Cal
     queues, login = await _scope(db, user)
     row = await db.get(Callback, callback_id)
     if row is None:
-        raise web.HTTPNotFound(text="no such callback")
+        raise web.HTTPNotFound(text=_("no such callback"))
     if login and row.assigned_login not in ("", login):
-        raise web.HTTPNotFound(text="no such callback")
+        raise web.HTTPNotFound(text=_("no such callback"))
     mine = bool(login) and row.assigned_login == login
     if queues is not None and row.queue not in queues and not mine:
-        raise web.HTTPNotFound(text="no such callback")
+        raise web.HTTPNotFound(text=_("no such callback"))
     return row
 
 
 def _when(moment: datetime | None, zone: Any) -> str:
     if moment is None:
         return ""
-    return store.aware(moment).astimezone(zone).strftime("%d %b %H:%M")
+    # "7 Dec 10:30" / "7 дек. 10:30": the day and month in the reader's language
+    return format_datetime(store.aware(moment), zone, "d MMM HH:mm")
 
 
 async def _page_context(request: web.Request, error: str = "") -> dict[str, Any]:
@@ -117,20 +131,20 @@ async def _page_context(request: web.Request, error: str = "") -> dict[str, Any]
             "note": item.row.note,
             "status": item.row.status,
             "status_words": STATUS_WORDS.get(item.row.status, item.row.status),
-            "due": _when(item.row.due_at, zone) or "as soon as possible",
+            "due": _when(item.row.due_at, zone) or _("as soon as possible"),
             "requested": _when(item.row.requested_at, zone),
             "requested_by": people.get(item.row.requested_by, item.row.requested_by)
-            or "caller (IVR)",
+            or _("caller (IVR)"),
             "assigned": people.get(item.row.assigned_login, item.row.assigned_login),
             "assigned_login": item.row.assigned_login,
             "attempts": item.row.attempts,
-            "last": OUTCOME_WORDS.get(item.row.last_outcome, item.row.last_outcome),
+            "last": LAST_OUTCOME.get(item.row.last_outcome, item.row.last_outcome),
             "overdue": item.overdue,
         }
         for item in listed
     ]
     return {
-        "title": "My callbacks" if user.role == Role.OPERATOR else "Callbacks",
+        "title": _("My callbacks") if user.role == Role.OPERATOR else _("Callbacks"),
         "rows": rows,
         "pending": sum(1 for r in rows if r["status"] == "pending"),
         "overdue": sum(1 for r in rows if r["overdue"]),
@@ -161,7 +175,9 @@ def _parse_when(raw: str, zone: Any) -> datetime | None:
     try:
         moment = datetime.fromisoformat(raw.strip())
     except ValueError:
-        raise ValueError("the time must look like 2026-12-07T10:30") from None
+        raise ValueError(
+            _("the time must look like %(example)s", example="2026-12-07T10:30")
+        ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=zone)
     return moment.astimezone(UTC)
@@ -177,20 +193,24 @@ async def create_callback(request: web.Request) -> web.StreamResponse:
     error = ""
     try:
         if not number.e164:
-            raise ValueError(f"{raw or 'the number'} is not a phone number we can dial")
+            if not raw:
+                raise ValueError(_("enter the number to call back"))
+            raise ValueError(_("%(number)s is not a phone number we can dial", number=raw))
         due_at = _parse_when(str(form.get("when", "")), _zone(request))
         if due_at is not None and due_at < utcnow() - timedelta(minutes=1):
-            raise ValueError("that time has passed")
+            raise ValueError(_("that time has passed"))
         queue = str(form.get("queue", "")).strip()[:80]
         customer_raw = str(form.get("customer_id", "")).strip()
         async with request.app[SESSIONS_KEY].begin() as db:
             queues, _login = await _scope(db, user)
             if queues is not None and queue not in queues:
-                raise ValueError(f"you do not take calls of the queue {queue or '(none)'}")
+                raise ValueError(
+                    _("you do not take calls of the queue %(queue)s", queue=queue or "—")
+                )
             customer_id = None
             if customer_raw:
                 if not customer_raw.isdigit() or await db.get(Customer, int(customer_raw)) is None:
-                    raise ValueError(f"there is no customer {customer_raw}")
+                    raise ValueError(_("there is no customer %(id)s", id=customer_raw))
                 customer_id = int(customer_raw)
             mine = user.role == Role.OPERATOR and form.get("assign_to_me") == "on"
             await store.create(
@@ -216,7 +236,7 @@ async def create_callback(request: web.Request) -> web.StreamResponse:
 def _callback_id(request: web.Request) -> int:
     raw = request.match_info["callback_id"]
     if not raw.isdigit() or len(raw) > 18:
-        raise web.HTTPNotFound(text="no such callback")
+        raise web.HTTPNotFound(text=_("no such callback"))
     return int(raw)
 
 
@@ -230,7 +250,7 @@ async def reassign_callback(request: web.Request) -> web.StreamResponse:
         if login:
             target = await db.scalar(select(User).where(User.login == login, User.active))
             if target is None or target.role != Role.OPERATOR:
-                raise web.HTTPBadRequest(text=f"{login} is not an active operator")
+                raise web.HTTPBadRequest(text=_("%(login)s is not an active operator", login=login))
         try:
             await store.reassign(db, row.id, login)
         except store.CallbackError as exc:
@@ -244,7 +264,9 @@ async def cancel_callback(request: web.Request) -> web.StreamResponse:
     async with request.app[SESSIONS_KEY].begin() as db:
         row = await _visible(db, user, _callback_id(request))
         if user.role == Role.OPERATOR and row.assigned_login != user.login:
-            raise web.HTTPForbidden(text="only the operator it is assigned to or a supervisor")
+            raise web.HTTPForbidden(
+                text=_("only the operator it is assigned to or a supervisor may cancel it")
+            )
         try:
             await store.cancel(db, row.id)
         except store.CallbackError as exc:

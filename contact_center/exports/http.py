@@ -19,10 +19,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import aiohttp_jinja2
 from aiohttp import web
+from markupsafe import Markup
 
 from contact_center.billing.reports import GROUPS, ChargesReport, GroupBy, charges_report
 from contact_center.exports.customers import CUSTOMER_COLUMNS, count_customers, customer_rows
 from contact_center.exports.streaming import stream_csv, stream_json, stream_xlsx
+from contact_center.i18n import LazyTexts, lazy_gettext
+from contact_center.i18n import gettext as _
 from contact_center.web.auth import Role, require_role
 from contact_center.web.keys import SESSIONS_KEY, SETTINGS_KEY, add_template_dir
 
@@ -31,12 +34,26 @@ CHARGE_COLUMNS = ("group", "key", "label", "currency", "calls", "billed_seconds"
 DEFAULT_PERIOD = timedelta(days=30)
 EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
 LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+# What each grouping of the charges report is called on the page.
+GROUP_LABELS: LazyTexts[str] = LazyTexts(
+    {
+        "customer": lazy_gettext("by customer"),
+        "operator": lazy_gettext("by operator"),
+        "queue": lazy_gettext("by queue"),
+        "day": lazy_gettext("by day"),
+    }
+)
 
 
 @require_role(Role.SUPERVISOR)
 @aiohttp_jinja2.template("exports.html")
 async def exports_page(request: web.Request) -> dict[str, Any]:
-    return {"title": "Exports", "groups": GROUPS}
+    return {
+        "title": _("Exports"),
+        "groups": [(group, GROUP_LABELS.get(group, group)) for group in GROUPS],
+        "header_code": Markup("<code>X-Total-Rows</code>"),
+        "quote_code": Markup("<code>'</code>"),
+    }
 
 
 def _format(request: web.Request) -> str:
@@ -67,23 +84,27 @@ def _moment(request: web.Request, name: str, default: datetime) -> datetime:
     try:
         moment = datetime.fromisoformat(raw)
     except ValueError:
-        raise web.HTTPBadRequest(text=f"{name}: expected an ISO date or time") from None
+        raise web.HTTPBadRequest(
+            text=_("%(name)s: expected an ISO date or time", name=name)
+        ) from None
     moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
     # Far dates would overflow the default period or the time-zone shift: 400, not 500.
     if not EARLIEST <= moment <= LATEST:
-        raise web.HTTPBadRequest(text=f"{name}: out of range (years 1900 to 8999)")
+        raise web.HTTPBadRequest(text=_("%(name)s: out of range (years 1900 to 8999)", name=name))
     return moment
 
 
 def _report_query(request: web.Request) -> tuple[GroupBy, datetime, datetime, str]:
     group_by = request.query.get("group_by", "customer")
     if group_by not in GROUPS:
-        raise web.HTTPBadRequest(text=f"group_by must be one of {', '.join(GROUPS)}")
+        raise web.HTTPBadRequest(
+            text=_("group_by must be one of %(groups)s", groups=", ".join(GROUPS))
+        )
     timezone = request.query.get("timezone") or request.app[SETTINGS_KEY].general.timezone
     try:
         ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError):
-        raise web.HTTPBadRequest(text="timezone: unknown time zone") from None
+        raise web.HTTPBadRequest(text=_("timezone: unknown time zone")) from None
     until = _moment(request, "until", datetime.now(UTC))
     since = _moment(request, "since", until - DEFAULT_PERIOD)
     return cast(GroupBy, group_by), since, until, timezone

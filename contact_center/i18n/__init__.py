@@ -23,7 +23,7 @@ from contextvars import ContextVar
 from datetime import datetime, tzinfo
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import jinja2
 from babel import Locale, UnknownLocaleError, dates, numbers
@@ -34,6 +34,7 @@ from babel.support import LazyProxy, NullTranslations, Translations
 __all__ = [
     "DEFAULT_LOCALE",
     "LOCALES",
+    "LazyTexts",
     "current_locale",
     "format_datetime",
     "format_duration",
@@ -155,9 +156,37 @@ def ngettext(singular: str, plural: str, n: int, **variables: Any) -> str:
     return text % variables
 
 
+def _lookup(message: str) -> str:
+    return _translations(_current.get()).gettext(message)
+
+
+def _lookup_plural(singular: str, plural: str, n: int) -> str:
+    return _translations(_current.get()).ngettext(singular, plural, n)
+
+
 def lazy_gettext(message: str, **variables: Any) -> LazyProxy:
     """A text translated when it is used (for module-level constants)."""
     return LazyProxy(gettext, message, enable_cache=False, **variables)
+
+
+K = TypeVar("K")
+
+
+class LazyTexts(Mapping[K, str]):
+    """A table of :func:`lazy_gettext` texts (role names, error titles): ``table[key]`` is a
+    plain, hashable ``str`` in the current locale, translated when read, not at import."""
+
+    def __init__(self, texts: Mapping[K, Any]) -> None:
+        self._texts = dict(texts)
+
+    def __getitem__(self, key: K) -> str:
+        return str(self._texts[key])
+
+    def __iter__(self) -> Iterator[K]:
+        return iter(self._texts)
+
+    def __len__(self) -> int:
+        return len(self._texts)
 
 
 def language_names() -> dict[str, str]:
@@ -222,8 +251,10 @@ def format_date(value: datetime | None, tz: tzinfo | str | None = None) -> str:
 def install(env: jinja2.Environment) -> jinja2.Environment:
     """Give ``env`` ``_()``, ``gettext``, ``ngettext`` and the locale-aware filters."""
     env.add_extension("jinja2.ext.i18n")
+    # jinja's newstyle wrappers do the %-formatting themselves (escaping the values), so they
+    # get the bare lookups: ours would format before the template's variables are passed.
     env.install_gettext_callables(  # type: ignore[attr-defined]
-        gettext, ngettext, newstyle=True
+        _lookup, _lookup_plural, newstyle=True
     )
     env.filters.setdefault("number", format_number)
     env.filters.setdefault("duration", format_duration)

@@ -20,6 +20,8 @@ from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from contact_center.i18n import LazyTexts, lazy_gettext
+from contact_center.i18n import gettext as _
 from contact_center.recording.access import Principal, RecordingScope, can_access, can_review
 from contact_center.recording.audit import audit
 from contact_center.recording.errors import BadFilter, FormInvalid, RecordingError, ReviewExists
@@ -51,6 +53,38 @@ AUDIO_TYPES = {".mp3": "audio/mpeg", ".opus": "audio/ogg", ".ogg": "audio/ogg", 
 SPEEDS = (0.75, 1.0, 1.25, 1.5, 2.0)
 GONE = ("deleted", "archived", "erased")
 PLAYABLE = ("done", "stopped", "failed")  # "empty" has no audio to play or score
+# What the pages say for the stored codes (statuses, outcomes, score bands).
+WORDS: LazyTexts[str] = LazyTexts(
+    {
+        "recording": lazy_gettext("recording"),
+        "stopped": lazy_gettext("stopped"),
+        "processing": lazy_gettext("processing"),
+        "done": lazy_gettext("done"),
+        "failed": lazy_gettext("failed"),
+        "empty": lazy_gettext("empty"),
+        "deleted": lazy_gettext("deleted"),
+        "archived": lazy_gettext("archived"),
+        "erased": lazy_gettext("erased"),
+        "answered": lazy_gettext("answered"),
+        "abandoned": lazy_gettext("abandoned"),
+        "ivr_only": lazy_gettext("IVR only"),
+        "unanswered": lazy_gettext("unanswered"),
+        "exceeds": lazy_gettext("exceeds"),
+        "meets": lazy_gettext("meets"),
+        "improvement": lazy_gettext("needs improvement"),
+        "issue": lazy_gettext("issue"),
+    }
+)
+
+
+def say(code: str | None) -> str:
+    """A stored code ("done", "abandoned", "meets") as the reader's language says it."""
+    return WORDS.get(code, code) if code else ""
+
+
+def _zone(request: web.Request) -> str:
+    """The call center's time zone: pages show times in it."""
+    return request.app[SETTINGS_KEY].general.timezone or "UTC"
 
 
 async def _principal(db: AsyncSession, user: CurrentUser) -> Principal:
@@ -68,7 +102,7 @@ async def _visible_recording(db: AsyncSession, request: web.Request) -> tuple[Re
     principal = await _principal(db, current_user(request))
     rec = await db.get(Recording, int(request.match_info["rec_id"]))
     if rec is None or not can_access(principal, _scope(rec)):
-        raise web.HTTPNotFound(text="no such recording")
+        raise web.HTTPNotFound(text=_("no such recording"))
     return rec, principal
 
 
@@ -103,7 +137,9 @@ async def search_page(request: web.Request) -> web.StreamResponse:
             )
         )
     context = {
-        "title": "Recordings",
+        "title": _("Recordings"),
+        "say": say,
+        "zone": _zone(request),
         "operator_names": operator_names,
         "rows": rows,
         "filters": filters,
@@ -142,7 +178,9 @@ async def player_page(request: web.Request) -> web.StreamResponse:
     reviewer = can_review(principal, _scope(rec))
     done_forms = {review.form_id for review, _, _ in reviews if review.reviewer_id == user.id}
     context = {
-        "title": f"Recording {rec.id}",
+        "title": _("Recording %(id)s", id=rec.id),
+        "say": say,
+        "zone": _zone(request),
         "rec": rec,
         "operator_name": people.get(rec.operator_interface, ("", ""))[1],
         "customer": customer,
@@ -302,7 +340,7 @@ def _audio_path(spool: str, rec: Recording) -> Path:
             return resolve_in_spool(spool, name)
         except RecordingError:
             continue
-    raise web.HTTPNotFound(text="the recording's audio is not available")
+    raise web.HTTPNotFound(text=_("the recording's audio is not available"))
 
 
 # --- reviews -------------------------------------------------------------------------------------
@@ -316,12 +354,18 @@ async def submit_review_form(request: web.Request) -> web.StreamResponse:
         rec, principal = await _visible_recording(db, request)
         rec_id = rec.id  # read now: a rollback below expires the row
         if not can_review(principal, _scope(rec)):
-            raise web.HTTPForbidden(text="you may not score this recording")
+            raise web.HTTPForbidden(text=_("you may not score this recording"))
         if rec.status not in PLAYABLE:
-            raise web.HTTPConflict(text=f"recording {rec_id} has no audio to score ({rec.status})")
+            raise web.HTTPConflict(
+                text=_(
+                    "recording %(id)s has no audio to score (%(status)s)",
+                    id=rec_id,
+                    status=say(rec.status),
+                )
+            )
         form = await db.get(QaForm, _int(post.get("form_id")))
         if form is None or not form.active:
-            raise web.HTTPBadRequest(text="unknown QA form")
+            raise web.HTTPBadRequest(text=_("unknown QA form"))
         try:
             parsed = parse_form(form.definition)
             answers = {q.id: _answer(post.get(f"a_{q.id}")) for q in parsed.questions()}
@@ -351,7 +395,7 @@ def _int(raw: object) -> int:
     try:
         return int(str(raw))
     except (TypeError, ValueError):
-        raise web.HTTPBadRequest(text="bad number") from None
+        raise web.HTTPBadRequest(text=_("bad number")) from None
 
 
 def _answer(raw: object) -> int | None:
@@ -361,7 +405,7 @@ def _answer(raw: object) -> int | None:
     try:
         return int(text)
     except ValueError:
-        raise FormInvalid(f"answer must be a number, got {text!r}") from None
+        raise FormInvalid(_("answer must be a number, got %(text)s", text=repr(text))) from None
 
 
 # --- forms ---------------------------------------------------------------------------------------
@@ -373,7 +417,7 @@ BUILDER_ROWS = 3
 
 def _forms_context(forms: Any, error: str, draft: str, sections: list[Any]) -> dict[str, Any]:
     return {
-        "title": "QA forms",
+        "title": _("QA forms"),
         "forms": [{"form": f, "parsed": parse_form(f.definition)} for f in forms],
         "error": error,
         "draft": draft,
@@ -402,8 +446,8 @@ def _sections_from_fields(fields: dict[str, str]) -> list[dict[str, Any]]:
         elif len(parts) == 3 and parts[1][1:].isdigit():
             section["rows"].setdefault(int(parts[1][1:]), {})[parts[2]] = value
     return [
-        {**sec, "rows": [row for _, row in sorted(sec["rows"].items())] or [{}]}
-        for _, sec in sorted(sections.items())
+        {**sec, "rows": [row for _n, row in sorted(sec["rows"].items())] or [{}]}
+        for _n, sec in sorted(sections.items())
     ] or _blank_sections()
 
 
@@ -425,20 +469,20 @@ async def create_form_submit(request: web.Request) -> web.StreamResponse:
     error = ""
     try:
         if not name:
-            raise FormInvalid("the form needs a name")
+            raise FormInvalid(_("the form needs a name"))
         if draft.strip():
             definition = json.loads(draft)
             if not isinstance(definition, dict):
-                raise FormInvalid("the definition must be a JSON object")
+                raise FormInvalid(_("the definition must be a JSON object"))
         else:
             definition = definition_from_fields(fields)
         async with request.app[SESSIONS_KEY]() as db:
             if await db.scalar(select(QaForm.id).where(QaForm.name == name)):
-                raise FormInvalid(f"a form named {name!r} exists already")
+                raise FormInvalid(_("a form named %(name)s exists already", name=repr(name)))
             await create_form(db, name, definition)
             await db.commit()
     except json.JSONDecodeError as exc:
-        error = f"the definition is not valid JSON: {exc}"
+        error = _("the definition is not valid JSON: %(error)s", error=str(exc))
     except FormInvalid as exc:
         error = str(exc)
     if not error:
@@ -469,7 +513,9 @@ async def scores_page(request: web.Request) -> web.StreamResponse:
         points = await operator_scores(db, interface, scope=scope) if interface else []
         overview = [] if interface else await operator_summaries(db, scope=scope)
     context = {
-        "title": f"QA scores — {name}" if name else "QA scores",
+        "title": _("QA scores — %(name)s", name=name) if name else _("QA scores"),
+        "say": say,
+        "zone": _zone(request),
         "interface": interface,
         "name": name,
         "wanted": wanted,

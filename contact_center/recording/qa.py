@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contact_center.calls.events import make_key
+from contact_center.i18n import gettext as _
 from contact_center.recording.errors import FormInvalid, ReviewExists
 from contact_center.store.db import utcnow
 from contact_center.store.models import Call, InteractionEvent, QaForm, QaReview, Recording, User
@@ -88,7 +89,7 @@ def parse_form(definition: Mapping[str, Any]) -> Form:
     """Validate a form definition (as stored in ``qa_forms.definition``)."""
     raw_sections = definition.get("sections")
     if not isinstance(raw_sections, list) or not raw_sections:
-        raise FormInvalid("a form needs a non-empty list of sections")
+        raise FormInvalid(_("a form needs a non-empty list of sections"))
     seen: set[str] = set()
     sections = tuple(_parse_section(i, s, seen) for i, s in enumerate(raw_sections))
     return Form(sections=sections)
@@ -96,33 +97,33 @@ def parse_form(definition: Mapping[str, Any]) -> Form:
 
 def _parse_section(index: int, raw: Any, seen: set[str]) -> Section:
     if not isinstance(raw, Mapping):
-        raise FormInvalid(f"section {index + 1} must be a mapping")
+        raise FormInvalid(_("section %(num)s must be a mapping", num=index + 1))
     sid = str(raw.get("id") or f"s{index + 1}")
     questions = raw.get("questions")
     if not isinstance(questions, list) or not questions:
-        raise FormInvalid(f"section {sid!r} needs a non-empty list of questions")
+        raise FormInvalid(_("section %(id)s needs a non-empty list of questions", id=repr(sid)))
     return Section(
         id=sid,
         title=str(raw.get("title") or sid),
-        weight=_weight(raw.get("weight", 1), f"section {sid!r}"),
+        weight=_weight(raw.get("weight", 1), _("section %(id)s", id=repr(sid))),
         questions=tuple(_parse_question(sid, q, seen) for q in questions),
     )
 
 
 def _parse_question(sid: str, raw: Any, seen: set[str]) -> Question:
     if not isinstance(raw, Mapping) or not raw.get("id"):
-        raise FormInvalid(f"every question of section {sid!r} needs an id")
+        raise FormInvalid(_("every question of section %(id)s needs an id", id=repr(sid)))
     qid = str(raw["id"])
     if qid in seen:
-        raise FormInvalid(f"question id {qid!r} is used twice")
+        raise FormInvalid(_("question id %(id)s is used twice", id=repr(qid)))
     seen.add(qid)
     top = raw.get("max", 1)
     if not isinstance(top, int) or isinstance(top, bool) or not 1 <= top <= 10:
-        raise FormInvalid(f"question {qid!r}: max must be an integer 1..10")
+        raise FormInvalid(_("question %(id)s: max must be an integer 1..10", id=repr(qid)))
     return Question(
         id=qid,
         text=str(raw.get("text") or qid),
-        weight=_weight(raw.get("weight", 1), f"question {qid!r}"),
+        weight=_weight(raw.get("weight", 1), _("question %(id)s", id=repr(qid))),
         max=top,
         auto_fail=bool(raw.get("auto_fail", False)),
     )
@@ -132,9 +133,13 @@ def _weight(value: Any, where: str) -> float:
     try:
         weight = float(value)
     except (TypeError, ValueError):
-        raise FormInvalid(f"{where}: weight must be a number, got {value!r}") from None
+        raise FormInvalid(
+            _("%(where)s: weight must be a number, got %(value)s", where=where, value=repr(value))
+        ) from None
     if not math.isfinite(weight) or weight <= 0:
-        raise FormInvalid(f"{where}: weight must be positive, got {value!r}")
+        raise FormInvalid(
+            _("%(where)s: weight must be positive, got %(value)s", where=where, value=repr(value))
+        )
     return weight
 
 
@@ -149,7 +154,7 @@ def definition_from_fields(fields: Mapping[str, str]) -> dict[str, Any]:
     their numbers. Empty criterion rows are left out; errors name the section and criterion
     as the reviewer typed them."""
     if len(fields) > MAX_BUILDER_FIELDS:
-        raise FormInvalid("the form has too many fields")
+        raise FormInvalid(_("the form has too many fields"))
     sections: dict[int, dict[str, str]] = {}
     criteria: dict[int, dict[int, dict[str, str]]] = {}
     for key, value in fields.items():
@@ -162,48 +167,67 @@ def definition_from_fields(fields: Mapping[str, str]) -> dict[str, Any]:
     for s_number in sorted(set(sections) | set(criteria)):
         head = sections.get(s_number, {})
         title = head.get("title", "")[:200]
-        where = f"section {len(out) + 1}" + (f" ({title})" if title else "")
+        number = len(out) + 1
+        where = (
+            _("section %(num)s (%(title)s)", num=number, title=title)
+            if title
+            else _("section %(num)s", num=number)
+        )
         questions: list[dict[str, Any]] = []
-        for _, row in sorted(criteria.get(s_number, {}).items()):
+        for _number, row in sorted(criteria.get(s_number, {}).items()):
             text = row.get("text", "")[:500]
             if not text:
                 continue  # an empty row of the builder
-            at = f"{where}, criterion {len(questions) + 1} ({text})"
+            at = _(
+                "%(where)s, criterion %(num)s (%(text)s)",
+                where=where,
+                num=len(questions) + 1,
+                text=text,
+            )
             questions.append(
                 {
                     "id": f"s{len(out) + 1}q{len(questions) + 1}",
                     "text": text,
-                    "max": _builder_int(row.get("max", "") or "1", at, "points", 1, 10),
+                    "max": _builder_int(row.get("max", "") or "1", at, _("points"), 1, 10),
                     "weight": _builder_weight(row.get("weight", "") or "1", at),
                     "auto_fail": row.get("auto_fail", "") in {"on", "1", "true", "yes"},
                 }
             )
         if not questions:
             if title:
-                raise FormInvalid(f"{where} needs at least one criterion")
+                raise FormInvalid(_("%(where)s needs at least one criterion", where=where))
             continue
         out.append(
             {
                 "id": f"s{len(out) + 1}",
-                "title": title or f"Section {len(out) + 1}",
+                "title": title or _("Section %(num)s", num=len(out) + 1),
                 "weight": _builder_weight(head.get("weight", "") or "1", where),
                 "questions": questions,
             }
         )
     if not out:
-        raise FormInvalid("the form needs at least one criterion")
+        raise FormInvalid(_("the form needs at least one criterion"))
     definition = {"sections": out}
     parse_form(definition)  # the same rules as any stored form
     return definition
 
 
 def _builder_int(raw: str, where: str, what: str, low: int, high: int) -> int:
+    refused = FormInvalid(
+        _(
+            "%(where)s: %(what)s must be a whole number %(low)s..%(high)s",
+            where=where,
+            what=what,
+            low=low,
+            high=high,
+        )
+    )
     try:
         value = int(raw)
     except ValueError:
-        raise FormInvalid(f"{where}: {what} must be a whole number {low}..{high}") from None
+        raise refused from None
     if not low <= value <= high:
-        raise FormInvalid(f"{where}: {what} must be a whole number {low}..{high}")
+        raise refused
     return value
 
 
@@ -211,9 +235,11 @@ def _builder_weight(raw: str, where: str) -> float:
     try:
         value = float(raw.replace(",", "."))
     except ValueError:
-        raise FormInvalid(f"{where}: the weight must be a positive number") from None
+        raise FormInvalid(
+            _("%(where)s: the weight must be a positive number", where=where)
+        ) from None
     if not math.isfinite(value) or value <= 0:
-        raise FormInvalid(f"{where}: the weight must be a positive number")
+        raise FormInvalid(_("%(where)s: the weight must be a positive number", where=where))
     return value
 
 
@@ -229,7 +255,7 @@ def score_answers(form: Form, answers: Mapping[str, int | None]) -> Score:
     known = {q.id for q in form.questions()}
     unknown = sorted(set(answers) - known)
     if unknown:
-        raise FormInvalid(f"answers to unknown questions: {', '.join(unknown)}")
+        raise FormInvalid(_("answers to unknown questions: %(ids)s", ids=", ".join(unknown)))
     auto_failed = False
     section_scores: dict[str, float | None] = {}
     total = weights = 0.0
@@ -252,32 +278,45 @@ def score_answers(form: Form, answers: Mapping[str, int | None]) -> Score:
 
 def _answer(q: Question, answers: Mapping[str, int | None]) -> int | None:
     if q.id not in answers:
-        raise FormInvalid(f"question {q.id!r} is not answered")
+        raise FormInvalid(_("question %(id)s is not answered", id=repr(q.id)))
     value = answers[q.id]
     if value is None:
         if q.auto_fail:
-            raise FormInvalid(f"question {q.id!r} decides an auto-fail and cannot be N/A")
+            raise FormInvalid(
+                _("question %(id)s decides an auto-fail and cannot be N/A", id=repr(q.id))
+            )
         return None
     if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= q.max:
-        raise FormInvalid(f"question {q.id!r}: answer must be 0..{q.max}, got {value!r}")
+        raise FormInvalid(
+            _(
+                "question %(id)s: answer must be 0..%(max)s, got %(value)s",
+                id=repr(q.id),
+                max=q.max,
+                value=repr(value),
+            )
+        )
     return value
 
 
 def clean_comments(comments: Sequence[Mapping[str, Any]], duration: float) -> list[dict[str, Any]]:
     """Comments at timestamps, sorted; times must fall inside the recording."""
     if len(comments) > MAX_COMMENTS:
-        raise FormInvalid(f"at most {MAX_COMMENTS} comments per review")
+        raise FormInvalid(_("at most %(max)s comments per review", max=MAX_COMMENTS))
     cleaned = []
     for item in comments:
         text = str(item.get("text", "")).strip()
         try:
             at = float(item.get("at", 0))
         except (TypeError, ValueError):
-            raise FormInvalid(f"comment time must be a number, got {item.get('at')!r}") from None
+            raise FormInvalid(
+                _("comment time must be a number, got %(value)s", value=repr(item.get("at")))
+            ) from None
         if not text:
             continue
         if not math.isfinite(at) or at < 0 or (duration > 0 and at > duration + 1):
-            raise FormInvalid(f"comment time {at:g} s is outside the recording")
+            raise FormInvalid(
+                _("comment time %(at)s s is outside the recording", at=format(at, "g"))
+            )
         cleaned.append({"at": round(at, 2), "text": text[:MAX_COMMENT_CHARS]})
     return sorted(cleaned, key=lambda c: c["at"])
 

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, false, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from contact_center.i18n import gettext as _
 from contact_center.recording.access import QUEUE_SCOPED_ROLES, Principal, principal_from_user
 from contact_center.recording.errors import BadFilter
 from contact_center.store.db import utcnow
@@ -41,7 +42,7 @@ class SearchFilters:
     def from_query(cls, query: Mapping[str, str]) -> SearchFilters:
         outcome = query.get("outcome", "").strip()
         if outcome and outcome not in OUTCOMES:
-            raise BadFilter(f"outcome must be one of {', '.join(OUTCOMES)}")
+            raise BadFilter(_("outcome must be one of %(outcomes)s", outcomes=", ".join(OUTCOMES)))
         return cls(
             date_from=_date(query.get("date_from", ""), "date_from"),
             date_to=_date(query.get("date_to", ""), "date_to"),
@@ -104,7 +105,9 @@ def _date(raw: str, name: str) -> date | None:
     try:
         return date.fromisoformat(raw.strip())
     except ValueError:
-        raise BadFilter(f"{name} must be a date like 2026-11-22, got {raw!r}") from None
+        raise BadFilter(
+            _("%(name)s must be a date like 2026-11-22, got %(raw)s", name=name, raw=repr(raw))
+        ) from None
 
 
 def _number(raw: str, name: str) -> float | None:
@@ -113,9 +116,13 @@ def _number(raw: str, name: str) -> float | None:
     try:
         value = float(raw)
     except ValueError:
-        raise BadFilter(f"{name} must be a number, got {raw!r}") from None
+        raise BadFilter(
+            _("%(name)s must be a number, got %(raw)s", name=name, raw=repr(raw))
+        ) from None
     if value < 0 or value != value or value == float("inf"):
-        raise BadFilter(f"{name} must be a positive number, got {raw!r}")
+        raise BadFilter(
+            _("%(name)s must be a positive number, got %(raw)s", name=name, raw=repr(raw))
+        )
     return value
 
 
@@ -125,7 +132,13 @@ MAX_PAGE = 100_000  # far past any real result list; a larger page would overflo
 def _page(raw: str) -> int:
     value = _number(raw, "page") or 0.0
     if value > MAX_PAGE or not float(value).is_integer():
-        raise BadFilter(f"page must be a whole number up to {MAX_PAGE}, got {raw[:20]!r}")
+        raise BadFilter(
+            _(
+                "page must be a whole number up to %(max)s, got %(raw)s",
+                max=MAX_PAGE,
+                raw=repr(raw[:20]),
+            )
+        )
     return int(value)
 
 

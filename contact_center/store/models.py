@@ -161,6 +161,8 @@ class User(Base):
     queues: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # {"support": penalty}
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # The language of the user's pages ("en", "ru"); "" follows the browser's Accept-Language.
+    language: Mapped[str] = mapped_column(String(8), default="")
 
 
 class WebSession(Base):

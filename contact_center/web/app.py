@@ -64,6 +64,7 @@ from sqlalchemy import text
 
 from contact_center import aio, i18n
 from contact_center.bus.base import POPS, BusError, BusUnavailable
+from contact_center.i18n import gettext as _
 from contact_center.web import auth, shell, tokens
 from contact_center.web.auth import (
     CSRF_FIELD,
@@ -132,7 +133,7 @@ async def bus_errors(request: web.Request, handler: auth.Handler) -> web.StreamR
     except BusUnavailable as exc:
         # Redis is down: say so plainly instead of a bare 500; the browser retries later.
         log.warning("%s %s: %s", request.method, request.path, exc)
-        raise web.HTTPServiceUnavailable(text="the event bus is unavailable, try again") from exc
+        raise web.HTTPServiceUnavailable(text=_("the event bus is unavailable, try again")) from exc
 
 
 @web.middleware
@@ -263,12 +264,15 @@ async def login_page(request: web.Request) -> web.StreamResponse:
     return _render_login(request, error="", status=200)
 
 
-def _render_login(request: web.Request, *, error: str, status: int) -> web.StreamResponse:
+def _render_login(
+    request: web.Request, *, error: str, status: int, next_path: str | None = None
+) -> web.StreamResponse:
     token = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(24)
+    target = next_path or _safe_next(request.query.get("next"))
     response = aiohttp_jinja2.render_template(
         "login.html",
         request,
-        {"login_csrf": token, "error": error, "next": _safe_next(request.query.get("next"))},
+        {"login_csrf": token, "error": error, "next": target},
         status=status,
     )
     response.set_cookie(
@@ -289,21 +293,23 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     password = str(form.get("password", ""))[:1024]
     expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     if not expected or not auth.csrf_ok(expected, str(form.get(CSRF_FIELD, ""))):
-        raise web.HTTPForbidden(text="missing or wrong CSRF token, reload the sign-in page")
+        raise web.HTTPForbidden(text=_("missing or wrong CSRF token, reload the sign-in page"))
     target = _safe_next(str(form.get("next", "")) or None)  # checked before any session
     throttle = request.app[RATE_LIMIT_KEY]
     address = client_address(request, request.app[TRUSTED_PROXIES_KEY])
     sessions = request.app[SESSIONS_KEY]
     try:
         if await throttle.blocked(login, address):
-            error = "Too many failed attempts, try again later."
-            return _render_login(request, error=error, status=429)
+            error = _("Too many failed attempts, try again later.")
+            return _render_login(request, error=error, status=429, next_path=target)
         user = await auth.authenticate(sessions, login, password, request.app[PASSWORD_POOL_KEY])
         if user is None:
             await throttle.failed(login, address)
-            return _render_login(request, error="Wrong login or password.", status=401)
-    except SignInUnavailable as exc:
-        return _render_login(request, error=str(exc), status=503)
+            error = _("Wrong login or password.")
+            return _render_login(request, error=error, status=401, next_path=target)
+    except SignInUnavailable:
+        error = _("too many sign-ins are being checked, try again shortly")
+        return _render_login(request, error=error, status=503, next_path=target)
     new = await auth.open_session(sessions, user, address)
     response = redirect(target)
     secure = request.app[SETTINGS_KEY].web.secure_cookies
@@ -333,8 +339,24 @@ async def index(request: web.Request) -> web.StreamResponse:
     user = auth.current_user(request)
     target = shell.landing_path(request.app, user.role)
     if not target:
-        raise web.HTTPForbidden(text=f"there is no page for the role {user.role} here")
+        raise web.HTTPForbidden(
+            text=_("there is no page for the role %(role)s here", role=shell.role_label(user.role))
+        )
     raise web.HTTPFound(target)
+
+
+@require_role(*Role)
+async def choose_language(request: web.Request) -> web.StreamResponse:
+    """``POST /language`` (``language``, ``next``): the user's pages are in it from now on."""
+    user = auth.current_user(request)
+    form = await request.post()
+    wanted = str(form.get("language", "")).strip()
+    if wanted and wanted not in i18n.LOCALES:
+        raise web.HTTPBadRequest(
+            text=_("Unknown language %(language)s.", language=repr(wanted[:20]))
+        )
+    await auth.set_language(request.app[SESSIONS_KEY], user.id, wanted)
+    return redirect(_safe_next(str(form.get("next", "")) or None))
 
 
 @require_role(Role.OPERATOR, Role.SUPERVISOR)
@@ -417,6 +439,7 @@ def create_app(
     app.router.add_get("/login", login_page, name="login")
     app.router.add_post("/login", login_submit)
     app.router.add_post("/logout", logout, name="logout")
+    app.router.add_post("/language", choose_language, name="language")
     app.router.add_get("/", index, name="index")
     app.router.add_get("/ws", websocket, name="ws")
     app.router.add_static("/static", HERE / "static", name="static")

@@ -92,6 +92,7 @@ class CurrentUser:
     interface: str
     session_id: str  # hash of the session token: safe to publish (sign-out on all instances)
     csrf_token: str
+    language: str = ""  # the user's chosen language; "" follows the browser
 
     def has_role(self, *roles: str) -> bool:
         return self.role == Role.ADMIN or self.role in roles
@@ -175,6 +176,7 @@ def _as_current(user: User, session_id: str, csrf: str) -> CurrentUser:
         interface=user.interface,
         session_id=session_id,
         csrf_token=csrf,
+        language=user.language or "",
     )
 
 
@@ -243,6 +245,14 @@ async def revoke_session(sessions: async_sessionmaker[AsyncSession], session_id:
         await db.execute(
             update(WebSession).where(WebSession.id == session_id).values(revoked_at=utcnow())
         )
+
+
+async def set_language(
+    sessions: async_sessionmaker[AsyncSession], user_id: int, language: str
+) -> None:
+    """The language of the user's pages from the next request on ("" follows the browser)."""
+    async with sessions.begin() as db:
+        await db.execute(update(User).where(User.id == user_id).values(language=language))
 
 
 async def end_user_sessions(sessions: async_sessionmaker[AsyncSession], user_id: int) -> list[str]:

@@ -1,7 +1,7 @@
 """``contact-center users add|list|passwd|disable|enable|signout`` — manage who may sign in.
 
     contact-center users add LOGIN --role operator [--password-stdin] \\
-        [--interface PJSIP/101] [--queues support,sales] [--name "Operator 101"]
+        [--interface PJSIP/101] [--queues support,sales] [--name "Operator 101"] [--language ru]
 
 Every change is written to the audit log (who: ``cli``), as the admin pages' are.
 A new password, ``disable`` and ``signout`` end every session of the user at once (their
@@ -26,6 +26,7 @@ from contact_center.admin.services import audit
 from contact_center.admin.services import user_out as _user_out
 from contact_center.bus.base import POPS, BusError, create_bus
 from contact_center.config import Settings, load_settings
+from contact_center.i18n import LOCALES
 from contact_center.routing.targets import INTERFACE
 from contact_center.store.db import create_engine, session_factory, utcnow
 from contact_center.store.models import User
@@ -52,6 +53,11 @@ def add_arguments_cmd_users(parser: argparse.ArgumentParser) -> None:
     add.add_argument("--interface", default="", help="queue-member interface, e.g. PJSIP/101")
     add.add_argument("--queues", default="", help="comma-separated queue names")
     add.add_argument("--name", default="", help="display name")
+    add.add_argument(
+        "--language",
+        default="",
+        help=f"language of the user's pages: {', '.join(LOCALES)} (default: the browser's)",
+    )
     sub.add_parser("list", help="list users")
     passwd = sub.add_parser("passwd", help="set a user's password (ends their sessions)")
     passwd.add_argument("login")
@@ -110,12 +116,17 @@ async def add_user(
     interface: str = "",
     queues: dict[str, int] | None = None,
     display_name: str = "",
+    language: str = "",
 ) -> int:
     """Create a user; returns its id. Raises UserCommandError if the login exists."""
     if role not in Role.__members__.values():
         raise UserCommandError(f"unknown role {role!r}")
     check_login(login)
     check_interface(interface)
+    if language and language not in LOCALES:
+        raise UserCommandError(
+            f"unknown language {language!r} (expected one of {', '.join(LOCALES)})"
+        )
     engine = create_engine(url)
     try:
         async with session_factory(engine).begin() as db:
@@ -129,6 +140,7 @@ async def add_user(
                 skills={},
                 active=True,
                 created_at=utcnow(),
+                language=language,
             )
             db.add(user)
             await db.flush()
@@ -232,6 +244,7 @@ def cmd_users(args: argparse.Namespace) -> int:
                     interface=args.interface,
                     queues=parse_queues(args.queues),
                     display_name=args.name,
+                    language=args.language,
                 )
             )
             print(f"created user {args.login} ({args.role}) id={user_id}")

@@ -20,6 +20,9 @@ from typing import Any
 import aiohttp_jinja2
 from aiohttp import web
 
+from contact_center import i18n
+from contact_center.i18n import LazyTexts, lazy_gettext
+from contact_center.i18n import gettext as _
 from contact_center.web import auth
 from contact_center.web.auth import USER_KEY, CurrentUser, Role
 
@@ -29,23 +32,23 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True, slots=True)
 class NavItem:
     route: str  # the aiohttp route name
-    label: str
+    label: Any  # a lazy_gettext text: said in the language of the request that shows it
     path: str
 
 
 # In menu order. The roles come from each route's require_role marking, not from here.
 NAV: tuple[NavItem, ...] = (
-    NavItem("console", "Console", "/console"),
-    NavItem("customers", "Customers", "/customers"),
-    NavItem("callbacks", "Callbacks", "/callbacks"),
-    NavItem("wallboard", "Wallboard", "/wallboard"),
-    NavItem("stats_reports", "Reports", "/reports"),
-    NavItem("qa.search", "Recordings", "/qa/recordings"),
-    NavItem("qa.scores", "QA scores", "/qa/scores"),
-    NavItem("qa.forms", "QA forms", "/qa/forms"),
-    NavItem("exports", "Exports", "/exports"),
-    NavItem("webhooks", "Webhooks", "/admin/webhooks"),
-    NavItem("admin", "Administration", "/admin"),
+    NavItem("console", lazy_gettext("Console"), "/console"),
+    NavItem("customers", lazy_gettext("Customers"), "/customers"),
+    NavItem("callbacks", lazy_gettext("Callbacks"), "/callbacks"),
+    NavItem("wallboard", lazy_gettext("Wallboard"), "/wallboard"),
+    NavItem("stats_reports", lazy_gettext("Reports"), "/reports"),
+    NavItem("qa.search", lazy_gettext("Recordings"), "/qa/recordings"),
+    NavItem("qa.scores", lazy_gettext("QA scores"), "/qa/scores"),
+    NavItem("qa.forms", lazy_gettext("QA forms"), "/qa/forms"),
+    NavItem("exports", lazy_gettext("Exports"), "/exports"),
+    NavItem("webhooks", lazy_gettext("Webhooks"), "/admin/webhooks"),
+    NavItem("admin", lazy_gettext("Administration"), "/admin"),
 )
 
 LANDING: dict[str, str] = {
@@ -55,12 +58,20 @@ LANDING: dict[str, str] = {
     Role.ADMIN: "admin",
 }
 
-ROLE_LABELS: dict[str, str] = {
-    Role.OPERATOR: "Operator",
-    Role.SUPERVISOR: "Supervisor",
-    Role.QA: "QA reviewer",
-    Role.ADMIN: "Administrator",
-}
+ROLE_LABELS: LazyTexts[str] = LazyTexts(
+    {
+        Role.OPERATOR: lazy_gettext("Operator"),
+        Role.SUPERVISOR: lazy_gettext("Supervisor"),
+        Role.QA: lazy_gettext("QA reviewer"),
+        Role.ADMIN: lazy_gettext("Administrator"),
+    }
+)
+
+
+def role_label(role: str) -> str:
+    """A role as people say it ("Supervisor"), in the current language."""
+    return ROLE_LABELS.get(role, role)
+
 
 NAV_KEY = web.AppKey("cc_nav", dict)
 
@@ -139,32 +150,49 @@ def shell_context(request: web.Request) -> dict[str, Any]:
     return {
         "nav": items,
         "nav_current": current,
-        "role_label": ROLE_LABELS.get(user.role, user.role) if user is not None else "",
+        "role_label": role_label(user.role) if user is not None else "",
+        "here": request.path_qs,
+        "languages": i18n.language_names(),
     }
 
 
 # --- error pages ---------------------------------------------------------------------------
 
-ERROR_TITLES = {
-    400: "That request was not understood",
-    401: "Please sign in",
-    403: "You don't have access to this page",
-    404: "Page not found",
-    405: "That action is not available here",
-    409: "That conflicts with the current state",
-    413: "That upload is too large",
-    429: "Too many requests",
-    500: "Something went wrong on our side",
-    503: "The service is not ready",
-}
+ERROR_TITLES: LazyTexts[int] = LazyTexts(
+    {
+        400: lazy_gettext("That request was not understood"),
+        401: lazy_gettext("Please sign in"),
+        403: lazy_gettext("You don't have access to this page"),
+        404: lazy_gettext("Page not found"),
+        405: lazy_gettext("That action is not available here"),
+        409: lazy_gettext("That conflicts with the current state"),
+        413: lazy_gettext("That upload is too large"),
+        429: lazy_gettext("Too many requests"),
+        500: lazy_gettext("Something went wrong on our side"),
+        503: lazy_gettext("The service is not ready"),
+    }
+)
 
 
-ROLE_PLURALS: dict[str, str] = {
-    Role.OPERATOR: "operators",
-    Role.SUPERVISOR: "supervisors",
-    Role.QA: "QA reviewers",
-    Role.ADMIN: "administrators",
-}
+# TRANSLATORS: the roles as they follow "This page is for" (Russian: genitive plural, "для …").
+ROLE_PLURALS: LazyTexts[str] = LazyTexts(
+    {
+        Role.OPERATOR: lazy_gettext("operators"),
+        Role.SUPERVISOR: lazy_gettext("supervisors"),
+        Role.QA: lazy_gettext("QA reviewers"),
+        Role.ADMIN: lazy_gettext("administrators"),
+    }
+)
+
+
+def _denied_by_role(request: web.Request) -> bool:
+    """Did the route's role marking turn this signed-in user away?"""
+    user = request.get(USER_KEY)
+    match = request.match_info
+    if user is None or match.http_exception is not None:
+        return False
+    roles = auth.roles_of(match.handler)
+    return bool(roles) and not user.has_role(*(roles or ()))
 
 
 def _who_may(request: web.Request) -> str:
@@ -176,8 +204,11 @@ def _who_may(request: web.Request) -> str:
     if not roles:
         return ""
     names = [ROLE_PLURALS[r] for r in Role if r in roles or r == Role.ADMIN]
-    listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
-    return f"This page is for {listed}."
+    if len(names) == 1:
+        listed = names[0]
+    else:
+        listed = _("%(first)s and %(last)s", first=", ".join(names[:-1]), last=names[-1])
+    return _("This page is for %(roles)s.", roles=listed)
 
 
 def _wants_page(request: web.Request) -> bool:
@@ -189,7 +220,7 @@ def _error_page(request: web.Request, status: int, reason: str) -> web.Response:
         "error.html",
         request,
         {
-            "title": ERROR_TITLES.get(status, "Error"),
+            "title": ERROR_TITLES.get(status) or _("Error"),
             "status": status,
             "reason": reason,
             "home": landing_path(request.app, request[USER_KEY].role)
@@ -212,7 +243,7 @@ async def error_pages(request: web.Request, handler: auth.Handler) -> web.Stream
         reason = exc.text or ""
         if reason == f"{exc.status}: {exc.reason}":
             reason = ""  # aiohttp's default body says nothing the title does not
-        if exc.status == 403 and "may not do this" in reason:
+        if exc.status == 403 and _denied_by_role(request):
             reason = _who_may(request) or reason
         return _error_page(request, exc.status, reason)
     except Exception:
@@ -220,4 +251,4 @@ async def error_pages(request: web.Request, handler: auth.Handler) -> web.Stream
             raise
         ref = secrets.token_hex(4)
         log.exception("%s %s failed (reference %s)", request.method, request.path, ref)
-        return _error_page(request, 500, f"Reference {ref} is in the service log.")
+        return _error_page(request, 500, _("Reference %(ref)s is in the service log.", ref=ref))

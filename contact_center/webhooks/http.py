@@ -16,7 +16,9 @@ from typing import Any
 
 import aiohttp_jinja2
 from aiohttp import web
+from markupsafe import Markup
 
+from contact_center.i18n import gettext as _
 from contact_center.store.db import utcnow
 from contact_center.web.auth import Role, require_role
 from contact_center.web.keys import SESSIONS_KEY, SETTINGS_KEY, add_template_dir, redirect
@@ -74,9 +76,9 @@ def _id(request: web.Request, name: str) -> int:
     try:
         value = int(request.match_info[name])
     except ValueError:
-        raise web.HTTPNotFound(text=f"no such {name}") from None
+        raise web.HTTPNotFound(text=_("no such %(name)s", name=name)) from None
     if not 0 < value <= MAX_ID:
-        raise web.HTTPNotFound(text=f"no such {name}")
+        raise web.HTTPNotFound(text=_("no such %(name)s", name=name))
     return value
 
 
@@ -102,7 +104,11 @@ async def _page(
 ) -> web.Response:
     store = _store(request)
     context: dict[str, Any] = {
-        "title": "Webhooks",
+        "title": _("Webhooks"),
+        "signature_code": Markup(
+            '<code>X-CC-Signature: sha256=HMAC(secret, X-CC-Timestamp + "." + body)</code>'
+        ),
+        "delivery_code": Markup("<code>X-CC-Delivery</code>"),
         "webhooks": await store.webhooks(),
         "dead": await store.deliveries(status=DEAD),
         "kinds": WEBHOOK_KINDS,
@@ -160,7 +166,7 @@ async def api_add(request: web.Request) -> web.Response:
     try:
         body = await request.json()
     except ValueError:
-        raise web.HTTPBadRequest(text="expected a JSON object") from None
+        raise web.HTTPBadRequest(text=_("expected a JSON object")) from None
     if not isinstance(body, dict) or not isinstance(body.get("kinds", []), list):
         raise web.HTTPBadRequest(text='expected {"url": str, "kinds": [str], "description": str}')
     try:
@@ -189,7 +195,9 @@ async def api_delete(request: web.Request) -> web.Response:
 async def api_deliveries(request: web.Request) -> web.Response:
     status = request.query.get("status") or None
     if status is not None and status not in STATUSES:
-        raise web.HTTPBadRequest(text=f"status must be one of {', '.join(STATUSES)}")
+        raise web.HTTPBadRequest(
+            text=_("status must be one of %(statuses)s", statuses=", ".join(STATUSES))
+        )
     items = await _store(request).deliveries(status=status)
     return web.json_response({"items": [d.to_dict() for d in items]})
 

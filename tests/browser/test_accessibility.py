@@ -16,7 +16,7 @@ from sqlalchemy import select
 from contact_center.config import load_settings
 from contact_center.demo import demo_running
 from contact_center.store.models import Customer
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, require_chromium, sign_in_browser
+from tests.browser.conftest import sign_in_browser
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.browser
@@ -50,17 +50,15 @@ async def violations(page: Any, axe: str) -> list[str]:
     ]
 
 
-async def test_every_page_of_every_role_has_no_serious_violation(tmp_path: Path) -> None:
-    require_chromium()
+async def test_every_page_of_every_role_has_no_serious_violation(
+    tmp_path: Path, chromium: Any
+) -> None:
     axe = require_axe()
-    from playwright.async_api import async_playwright
 
     base = load_settings(environ={"CC_GENERAL_DATA_DIR": str(tmp_path / "d"), "CC_WEB_PORT": "0"})
     base = replace(base, recording=replace(base.recording, workers=1))
-    async with demo_running(base, robot=False, time_scale=0.2) as demo, async_playwright() as pw:
-        browser = await pw.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
+    async with demo_running(base, robot=False, time_scale=0.2) as demo:
+        browser = chromium
         try:
             url, creds = demo.base_url, demo.creds
             async with demo.service.core.sessions() as db:  # type: ignore[union-attr]

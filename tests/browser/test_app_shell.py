@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.async_api import expect
@@ -16,7 +17,7 @@ from contact_center.config import load_settings
 from contact_center.demo import demo_running
 from contact_center.store.models import Call, Customer, User
 from contact_center.web.shell import LANDING, NAV
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, require_chromium, sign_in_browser
+from tests.browser.conftest import sign_in_browser
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.browser
@@ -25,16 +26,12 @@ LANDING_PATHS = {role: next(i.path for i in NAV if i.route == r) for role, r in 
 ROLES = {"anna": "operator", "sue": "supervisor", "quinn": "qa", "admin": "admin"}
 
 
-async def test_shell_by_role_errors_and_customer_search(tmp_path: Path) -> None:
-    require_chromium()
-    from playwright.async_api import async_playwright
+async def test_shell_by_role_errors_and_customer_search(tmp_path: Path, chromium: Any) -> None:
 
     base = load_settings(environ={"CC_GENERAL_DATA_DIR": str(tmp_path / "d"), "CC_WEB_PORT": "0"})
     base = replace(base, recording=replace(base.recording, workers=1))
-    async with demo_running(base, robot=False, time_scale=0.2) as demo, async_playwright() as pw:
-        browser = await pw.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
+    async with demo_running(base, robot=False, time_scale=0.2) as demo:
+        browser = chromium
         try:
             url, creds = demo.base_url, demo.creds
             menus: dict[str, list[str]] = {}

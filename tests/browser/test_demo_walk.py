@@ -16,7 +16,7 @@ from playwright.async_api import expect
 
 from contact_center.config import load_settings
 from contact_center.demo import demo_running
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, require_chromium
+from tests.browser.conftest import sign_in_page
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.browser
@@ -24,12 +24,7 @@ DONE_ROW = '#qa-results tr[data-recording]:has(td:text-is("done"))'
 
 
 async def sign_in(browser: Any, base: str, login: str, password: str, path: str) -> Any:
-    context = await browser.new_context()
-    page = await context.new_page()
-    await page.goto(base + path)
-    await page.fill('input[name="login"]', login)
-    await page.fill('input[name="password"]', password)
-    await page.click('button[type="submit"]')
+    page = await sign_in_page(browser, base, login, password, path=path)
     await page.wait_for_url(f"**{path}*")
     return page
 
@@ -38,20 +33,14 @@ def tile(page: Any, queue: str, metric: str) -> Any:
     return page.locator(f'[data-queue="{queue}"] [data-metric="{metric}"] .value')
 
 
-async def test_walk_the_demo(tmp_path: Path) -> None:
-    require_chromium()
-    from playwright.async_api import async_playwright
+async def test_walk_the_demo(tmp_path: Path, chromium: Any) -> None:
 
     base = load_settings(
         environ={"CC_GENERAL_DATA_DIR": str(tmp_path / "demo"), "CC_WEB_PORT": "0"}
     )
     base = replace(base, recording=replace(base.recording, workers=1))
-    async with demo_running(base, robot=False, time_scale=0.2) as demo, async_playwright() as pw:
-        browser = await pw.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=[*CHROMIUM_ARGS, "--autoplay-policy=no-user-gesture-required"],
-        )
+    async with demo_running(base, robot=False, time_scale=0.2) as demo:
+        browser = chromium  # the session's chromium plays audio without a click
         try:
             url, creds = demo.base_url, demo.creds
             anna = await sign_in(browser, url, "anna", creds["anna"], "/console")

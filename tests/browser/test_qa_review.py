@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestServer
@@ -16,13 +16,13 @@ from contact_center.recording import http as recording_http
 from contact_center.recording.process import ProcessOptions, process_file
 from contact_center.store.db import utcnow
 from contact_center.store.models import AuditLog, Customer, QaForm, QaReview, Recording, User
+from tests.browser.conftest import sign_in_page
 from tests.conftest import wait_for
-from tests.integration.web_support import PASSWORD, add_user, database, web_server
+from tests.integration.web_support import add_user, database, web_server
 from tests.unit.recording_audio import silence, tone, write_wav
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FORM = {
     "sections": [
         {
@@ -99,74 +99,64 @@ async def qa_server(sqlite_url: str, tmp_path: Path) -> AsyncIterator[tuple[Test
             yield srv, sessions
 
 
-async def sign_in(page, base: str, login: str) -> None:  # type: ignore[no-untyped-def]
-    await page.goto(base + "/login?next=/qa/recordings")
-    await page.fill("input[name=login]", login)
-    await page.fill("input[name=password]", PASSWORD)
-    await page.click("button[type=submit]")
+async def sign_in(browser: Any, base: str, login: str) -> Any:
+    page = await sign_in_page(browser, base, login, path="/qa/recordings")
     await page.wait_for_url("**/qa/recordings")
+    return page
 
 
-async def test_reviewer_finds_plays_and_scores_and_operator_sees_it(qa_server) -> None:  # type: ignore[no-untyped-def]
-    from playwright.async_api import async_playwright
-
+async def test_reviewer_finds_plays_and_scores_and_operator_sees_it(
+    qa_server: tuple[TestServer, Any], chromium: Any
+) -> None:
     server, sessions = qa_server
     base = str(server.make_url("")).rstrip("/")
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(
-            executable_path=CHROMIUM, args=["--autoplay-policy=no-user-gesture-required"]
-        )
-        try:
-            reviewer = await browser.new_page()
-            await sign_in(reviewer, base, "quinn")
+    browser = chromium  # the session's chromium plays audio without a click
+    reviewer = await sign_in(browser, base, "quinn")
 
-            # Find: by customer name and operator.
-            await reviewer.fill("input[name=customer]", "petrov")
-            await reviewer.fill("input[name=operator]", "Local/101@agents")
-            await reviewer.click("#qa-search-submit")
-            rows = reviewer.locator("#qa-results tbody tr[data-recording]")
-            assert 1 == await rows.count()
-            await rows.first.locator("a").click()
-            await reviewer.wait_for_selector("#waveform")
-            assert 1 == await reviewer.locator("#waveform rect.gap").count()
+    # Find: by customer name and operator.
+    await reviewer.fill("input[name=customer]", "petrov")
+    await reviewer.fill("input[name=operator]", "Local/101@agents")
+    await reviewer.click("#qa-search-submit")
+    rows = reviewer.locator("#qa-results tbody tr[data-recording]")
+    assert 1 == await rows.count()
+    await rows.first.locator("a").click()
+    await reviewer.wait_for_selector("#waveform")
+    assert 1 == await reviewer.locator("#waveform rect.gap").count()
 
-            # Play at 1.5×, seek by clicking the waveform.
-            await reviewer.select_option("#speed", "1.5")
-            await reviewer.evaluate("document.getElementById('audio').play()")
+    # Play at 1.5×, seek by clicking the waveform.
+    await reviewer.select_option("#speed", "1.5")
+    await reviewer.evaluate("document.getElementById('audio').play()")
 
-            async def playing() -> bool:
-                # Polled from here: wait_for_function would need 'unsafe-eval' under our CSP.
-                return await reviewer.evaluate("document.getElementById('audio').currentTime") > 0.3
+    async def playing() -> bool:
+        # Polled from here: wait_for_function would need 'unsafe-eval' under our CSP.
+        return await reviewer.evaluate("document.getElementById('audio').currentTime") > 0.3
 
-            await wait_for(playing, timeout=10)
-            assert 1.5 == await reviewer.evaluate("document.getElementById('audio').playbackRate")
-            box = await reviewer.locator("#waveform").bounding_box()
-            assert box is not None
-            await reviewer.mouse.click(box["x"] + box["width"] * 0.8, box["y"] + box["height"] / 2)
-            assert await reviewer.evaluate("document.getElementById('audio').currentTime") >= 7.5
+    await wait_for(playing, timeout=10)
+    assert 1.5 == await reviewer.evaluate("document.getElementById('audio').playbackRate")
+    box = await reviewer.locator("#waveform").bounding_box()
+    assert box is not None
+    await reviewer.mouse.click(box["x"] + box["width"] * 0.8, box["y"] + box["height"] / 2)
+    assert await reviewer.evaluate("document.getElementById('audio').currentTime") >= 7.5
 
-            # Score, with a comment at the current time.
-            await reviewer.select_option("#a_greet", "1")
-            await reviewer.select_option("#a_solved", "4")
-            await reviewer.select_option("#a_pci", "1")
-            await reviewer.click(".comment-row .now")
-            await reviewer.fill(".comment-row input[name=comment_text]", "long hold here")
-            await reviewer.click(".submit-score")
-            await reviewer.wait_for_selector("article.qa-review")
-            assert "93.33" == await reviewer.locator("article.qa-review .score").inner_text()
-            assert "long hold here" in await reviewer.locator("article.qa-review").inner_text()
-            assert 0 == await reviewer.locator("form.qa-score").count()  # frozen: no second form
+    # Score, with a comment at the current time.
+    await reviewer.select_option("#a_greet", "1")
+    await reviewer.select_option("#a_solved", "4")
+    await reviewer.select_option("#a_pci", "1")
+    await reviewer.click(".comment-row .now")
+    await reviewer.fill(".comment-row input[name=comment_text]", "long hold here")
+    await reviewer.click(".submit-score")
+    await reviewer.wait_for_selector("article.qa-review")
+    assert "93.33" == await reviewer.locator("article.qa-review .score").inner_text()
+    assert "long hold here" in await reviewer.locator("article.qa-review").inner_text()
+    assert 0 == await reviewer.locator("form.qa-score").count()  # frozen: no second form
 
-            # The operator sees the score of their call.
-            operator = await (await browser.new_context()).new_page()
-            await sign_in(operator, base, "op101")
-            await operator.goto(base + "/qa/scores")
-            assert "93.33" == await operator.locator("#scores td.score").inner_text()
-            assert "93.3" == await operator.locator("#average").inner_text()
-            await operator.click("#scores a")
-            assert "long hold here" in await operator.locator("#reviews").inner_text()
-        finally:
-            await browser.close()
+    # The operator sees the score of their call.
+    operator = await sign_in(browser, base, "op101")
+    await operator.goto(base + "/qa/scores")
+    assert "93.33" == await operator.locator("#scores td.score").inner_text()
+    assert "93.3" == await operator.locator("#average").inner_text()
+    await operator.click("#scores a")
+    assert "long hold here" in await operator.locator("#reviews").inner_text()
 
     async with sessions() as db:
         actions = set((await db.scalars(select(AuditLog.action))).all())

@@ -4,46 +4,30 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
-from playwright.async_api import Page, async_playwright, expect
+from playwright.async_api import Page, expect
 
 from contact_center.bus.memory import MemoryBus
 from contact_center.stats import http as stats_http
 from contact_center.stats.consumer import StatsConsumer
 from contact_center.stats.metrics import MetricsConfig
 from contact_center.stats.store import MemoryStatsStore
-from tests.browser.conftest import require_chromium
-from tests.integration.web_support import PASSWORD, add_user, database, web_server
+from tests.browser.conftest import sign_in_page
+from tests.integration.web_support import add_user, database, web_server
 from tests.unit.stats_events import T0, abandoned, answered, completed, login, queued
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
 OP = "Local/101@agents"
-
-
-@pytest.fixture
-async def page() -> AsyncIterator[Page]:
-    require_chromium()
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        try:
-            yield await browser.new_page()
-        finally:
-            await browser.close()
 
 
 def tile(page: Page, queue: str, metric: str):  # type: ignore[no-untyped-def]
     return page.locator(f'section[data-queue="{queue}"] [data-metric="{metric}"] .value')
 
 
-async def test_wallboard_follows_a_call(page: Page, sqlite_url: str) -> None:
+async def test_wallboard_follows_a_call(chromium: Any, sqlite_url: str) -> None:
     async with database(sqlite_url) as (_engine, sessions):
         await add_user(sessions, "sup", "supervisor")
         bus = MemoryBus()
@@ -55,10 +39,7 @@ async def test_wallboard_follows_a_call(page: Page, sqlite_url: str) -> None:
                 sessions, bus, plugins=[stats_http], extras={stats_http.STATS_STORE_KEY: store}
             ) as server:
                 base = str(server.make_url("")).rstrip("/")
-                await page.goto(base + "/login?next=/wallboard")
-                await page.fill('input[name="login"]', "sup")
-                await page.fill('input[name="password"]', PASSWORD)
-                await page.click('button[type="submit"]')
+                page = await sign_in_page(chromium, base, "sup", path="/wallboard")
                 await page.wait_for_url(base + "/wallboard")
                 await expect(page.locator("#wb-status")).to_have_text("live")
 

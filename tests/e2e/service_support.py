@@ -8,13 +8,10 @@ of day. Other suites keep the capture rig's dial plan (the default)."""
 from __future__ import annotations
 
 import contextlib
-import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
-
-import aiohttp
 
 from contact_center.calls.events import OperatorCommand, make_key
 from contact_center.config import Settings, load_settings
@@ -26,8 +23,8 @@ from contact_center.sim.pbx import SimPbx
 from contact_center.store.db import utcnow
 from contact_center.store.models import Customer, CustomerPhone, Queue, User
 from contact_center.web.auth import hash_password
+from tests.integration.web_support import PASSWORD, Browser, sign_in_at
 
-PASSWORD = "correct horse battery"
 ROOT = Path(__file__).resolve().parents[2]
 DID = "4951110006"  # any number reaches [from-trunk]; the IVR runs its default menu
 LINE_MENU = """\
@@ -230,39 +227,9 @@ async def running_service(
             yield Rig(pbx, service, settings)
 
 
-@dataclass
-class Operator_:
-    http: aiohttp.ClientSession
-    base: str
-    csrf: str
-
-    async def ws(self, last_id: str = "") -> aiohttp.ClientWebSocketResponse:
-        path = "/ws" + (f"?last_id={last_id}" if last_id else "")
-        return await self.http.ws_connect(self.base + path, headers={"Origin": self.base})
-
-    async def post(self, path: str, data: dict[str, str]) -> aiohttp.ClientResponse:
-        return await self.http.post(
-            self.base + path, data=data, headers={"X-CSRF-Token": self.csrf}
-        )
+# An operator signed in over HTTP: the one client and sign-in of tests/integration/web_support.
+Operator_ = Browser
 
 
-async def sign_in(base: str, login: str) -> Operator_:
-    http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
-    async with http.get(base + "/login") as resp:
-        token = re.search(r'name="csrf_token" value="([^"]+)"', await resp.text())
-    assert token is not None
-    async with http.post(
-        base + "/login",
-        allow_redirects=False,
-        data={
-            "login": login,
-            "password": PASSWORD,
-            "csrf_token": token.group(1),
-            "next": "/console",
-        },
-    ) as resp:
-        assert 303 == resp.status, await resp.text()
-    async with http.get(base + "/console", headers={"Accept": "text/html"}) as resp:
-        page = await resp.text()
-    csrf = re.search(r'name="csrf-token" content="([^"]+)"', page)
-    return Operator_(http, base, csrf.group(1) if csrf else "")
+async def sign_in(base: str, login: str) -> Browser:
+    return await sign_in_at(base, login, PASSWORD)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,21 +10,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from contact_center.calls import events as ev
 from contact_center.store import models
-from contact_center.store.db import create_engine, session_factory
+from tests.integration.web_support import sessions_for as database
+
+__all__ = ["database"]  # the one schema helper, from web_support (re-exported)
 
 Sessions = async_sessionmaker[AsyncSession]
 T0 = datetime(2026, 3, 3, 11, 0, tzinfo=UTC).timestamp()  # a Tuesday, 14:00 in Moscow
-
-
-@asynccontextmanager
-async def database(url: str) -> AsyncIterator[Sessions]:
-    engine = create_engine(url)
-    async with engine.begin() as conn:
-        await conn.run_sync(models.Base.metadata.create_all)
-    try:
-        yield session_factory(engine)
-    finally:
-        await engine.dispose()
 
 
 async def count(sessions: Sessions, table: type[models.Base], *where: object) -> int:

@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from contact_center.store.db import create_engine, session_factory, utcnow
-from contact_center.store.models import Base, Recording, User
+from contact_center.store.db import utcnow
+from contact_center.store.models import Recording
+from tests.integration.web_support import add_user
+from tests.integration.web_support import sessions_for as database
 
-
-@contextlib.asynccontextmanager
-async def database(url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = create_engine(url)
-    async with engine.begin() as conn:
-        await conn.run_sync(Base.metadata.create_all)
-    try:
-        yield session_factory(engine)
-    finally:
-        await engine.dispose()
+__all__ = ["add_recording", "add_user", "database"]
 
 
 async def add_recording(
@@ -50,26 +41,3 @@ async def add_recording(
         session.add(rec)
         await session.flush()
         return rec.id
-
-
-async def add_user(
-    sessions: async_sessionmaker[AsyncSession],
-    login: str,
-    role: str,
-    *,
-    interface: str = "",
-    queues: dict[str, int] | None = None,
-) -> int:
-    async with sessions() as session, session.begin():
-        user = User(
-            login=login,
-            display_name=login.title(),
-            password_hash="x",
-            role=role,
-            interface=interface,
-            queues=queues or {},
-            created_at=utcnow(),
-        )
-        session.add(user)
-        await session.flush()
-        return user.id

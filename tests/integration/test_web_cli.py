@@ -153,3 +153,14 @@ def test_disable_enable_and_signout(
     assert "ada\tadmin\t\t (inactive)\n" == capsys.readouterr().out
     assert 0 == run(monkeypatch, ["users", "enable", "ada"])
     assert [True] == [u.active for u in users(cli_db)]
+
+
+def test_users_add_with_a_language_and_a_language_refused(
+    cli_db: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    add = ["users", "add", "olga", "--role", "operator", "--password-stdin", "--language", "ru"]
+    assert 0 == run(monkeypatch, add, "long-enough\n")
+    bad = ["users", "add", "hans", "--role", "operator", "--password-stdin", "--language", "de"]
+    assert 1 == run(monkeypatch, bad, "long-enough\n")
+    assert "users: unknown language 'de' (expected one of en, ru)\n" == capsys.readouterr().err
+    assert [("olga", "ru")] == [(u.login, u.language) for u in users(cli_db)]

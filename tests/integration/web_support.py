@@ -1,4 +1,11 @@
-"""Helpers for the web, websocket and screen-pop tests: a real server on a real port."""
+"""Helpers for the web, websocket and screen-pop tests: a real server on a real port.
+
+The one home of the helpers every suite shares (the recording, history and e2e helpers import
+them from here): a database with the schema (:func:`database`, :func:`sessions_for`), a user
+who can sign in (:func:`add_user`), and an HTTP client signed in through the real form
+(:func:`sign_in`, :func:`sign_in_at`). The browser tests' playwright helpers are in
+``tests/browser/conftest.py``.
+"""
 
 from __future__ import annotations
 
@@ -33,6 +40,7 @@ SQLITE_ONLY = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 
 @asynccontextmanager
 async def database(url: str) -> AsyncIterator[tuple[AsyncEngine, async_sessionmaker[AsyncSession]]]:
+    """The models' schema created at ``url``; yields (engine, sessions), disposed after."""
     engine = create_engine(url)
     async with engine.begin() as conn:
         await conn.run_sync(Base.metadata.create_all)
@@ -42,23 +50,36 @@ async def database(url: str) -> AsyncIterator[tuple[AsyncEngine, async_sessionma
         await engine.dispose()
 
 
+@asynccontextmanager
+async def sessions_for(url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """:func:`database` for tests that need only the sessions."""
+    async with database(url) as (_engine, sessions):
+        yield sessions
+
+
 async def add_user(
     sessions: async_sessionmaker[AsyncSession],
     login: str,
     role: str = "operator",
     interface: str = "",
+    *,
+    queues: dict[str, int] | None = None,
+    language: str = "",
+    display_name: str | None = None,
 ) -> int:
+    """An active user who signs in with :data:`PASSWORD`; returns its id."""
     async with sessions.begin() as db:
         user = User(
             login=login,
-            display_name=login.title(),
+            display_name=login.title() if display_name is None else display_name,
             password_hash=_HASH,
             role=role,
             interface=interface,
-            queues={},
+            queues=queues or {},
             skills={},
             active=True,
             created_at=utcnow(),
+            language=language,
         )
         db.add(user)
         await db.flush()
@@ -130,18 +151,27 @@ async def login_form_token(http: aiohttp.ClientSession, base: str) -> str:
 
 
 async def sign_in(server: TestServer, login: str, password: str = PASSWORD) -> Browser:
-    base = str(server.make_url("")).rstrip("/")
+    """An HTTP client signed in to ``server`` through the real form (with its CSRF token)."""
+    return await sign_in_at(str(server.make_url("")).rstrip("/"), login, password)
+
+
+async def sign_in_at(base: str, login: str, password: str = PASSWORD) -> Browser:
+    """:func:`sign_in` to a service at the URL ``base`` (e.g. a whole running service)."""
     http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
-    token = await login_form_token(http, base)
-    async with http.post(
-        base + "/login",
-        data={"login": login, "password": password, "csrf_token": token, "next": "/console"},
-        allow_redirects=False,
-    ) as resp:
-        assert 303 == resp.status, await resp.text()
-    browser = Browser(http, base)
-    async with http.get(base + "/console", headers={"Accept": "text/html"}) as resp:
-        page = await resp.text()
+    try:
+        token = await login_form_token(http, base)
+        async with http.post(
+            base + "/login",
+            data={"login": login, "password": password, "csrf_token": token, "next": "/console"},
+            allow_redirects=False,
+        ) as resp:
+            assert 303 == resp.status, await resp.text()
+        browser = Browser(http, base)
+        async with http.get(base + "/console", headers={"Accept": "text/html"}) as resp:
+            page = await resp.text()
+    except BaseException:
+        await http.close()
+        raise
     match = re.search(r'name="csrf-token" content="([^"]+)"', page)
     browser.csrf = match.group(1) if match else ""
     return browser

@@ -73,3 +73,29 @@ def test_the_page_gets_translations_of_its_js_messages_only() -> None:
     assert "Сохранено." == ru["Saved."]
     assert "Sign out" not in ru  # a template's message, not the JS's
     assert {} == dict(i18n.js_catalog("en"))
+
+
+def test_plurals_in_templates_take_the_templates_variables() -> None:
+    env = i18n.install(jinja2.Environment(autoescape=True))
+    page = env.from_string(
+        '{{ ngettext("Average %(average)s over %(num)s review.",'
+        ' "Average %(average)s over %(num)s reviews.", n, average=a) }}'
+    )
+    with i18n.use_locale("ru"):
+        assert [
+            "Средняя оценка &lt;b&gt; по 1 проверке.",
+            "Средняя оценка 9 по 3 проверкам.",
+            "Средняя оценка 9 по 5 проверкам.",
+        ] == [page.render(n=n, a=a) for n, a in ((1, "<b>"), (3, 9), (5, 9))]
+    assert "Average 9 over 1 review." == page.render(n=1, a=9)
+
+
+def test_tables_of_texts_are_said_in_the_current_language() -> None:
+    from contact_center.web.shell import ERROR_TITLES, ROLE_LABELS, role_label
+
+    with i18n.use_locale("ru"):
+        assert "Страница не найдена" == ERROR_TITLES[404]
+        assert {"Оператор": 1} == {ROLE_LABELS["operator"]: 1}  # plain, hashable text
+        assert "Контролёр качества" == role_label("qa")
+        assert "robot" == role_label("robot")
+    assert "QA reviewer" == role_label("qa")

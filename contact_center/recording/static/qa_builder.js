@@ -8,7 +8,7 @@
 
   function renumber(fieldset, si) {
     fieldset.dataset.section = String(si);
-    fieldset.querySelector("legend").textContent = "Section " + si;
+    fieldset.querySelector("legend").textContent = ccT("Section %(num)s", { num: si });
     fieldset.querySelectorAll("input, select").forEach((el) => {
       el.name = el.name.replace(/^s\d+\./, "s" + si + ".");
     });
