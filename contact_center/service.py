@@ -389,6 +389,9 @@ class Service:
         estimator = WaitEstimator.from_store(store, MetricsConfig.from_settings(s))
         await self._start_executor(core, connector)
         self._start_callbacks(core, connector)
+        from contact_center.campaigns import plugin as campaigns  # the campaign dialer
+
+        campaigns.start(self, core, connector)
         from contact_center.recording.policy import SensitivePausePolicy
 
         # Card data spoken during a call: the console's sensitive form publishes

@@ -1,0 +1,321 @@
+"""The campaign dialer, in the connector (the process that holds AMI).
+
+Every ``interval`` seconds, for each running campaign: stop it when its end date passed or its
+list is exhausted; count its operators (assigned by login or by queue) who are free; ask the
+pacer (``pacing.py``) how many to dial; take that many due contacts — each checked against the
+do-not-call list and its calling window *at dial time* — and ring them **operator first**: an
+Originate of the operator's phone into ``cc-originate`` with the customer's number
+(``CC_NUMBER``), so the screen pop shows the customer's card while the operator's phone rings,
+and the dial plan dials the customer once the operator answers (the path callbacks and
+click-to-call use). A preview campaign dials nothing by itself: an operator asks for the next
+card on ``/campaigns/{id}/preview`` and presses call, which marks that contact for them.
+
+How an attempt ended comes back as the outbound call's ``CallEnded`` (:meth:`handle`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from contact_center.calls import events as ev
+from contact_center.campaigns import store
+from contact_center.campaigns.pacing import Floor, Measured, PacingSettings, calls_to_place
+from contact_center.campaigns.policy import DIALING, may_call
+from contact_center.routing.ports import PbxControl
+from contact_center.store.db import utcnow
+from contact_center.store.models import Campaign, CampaignContact
+
+log = logging.getLogger(__name__)
+
+ORIGINATE_CONTEXT = "cc-originate"
+PREVIEW_REQUESTED = "preview"  # a contact an operator pressed call on (preview mode)
+STALE_AFTER = timedelta(minutes=10)
+
+
+class OperatorLike(Protocol):
+    @property
+    def login(self) -> str: ...
+
+    @property
+    def interface(self) -> str: ...
+
+    @property
+    def state(self) -> str: ...
+
+    @property
+    def since(self) -> float: ...
+
+    @property
+    def queues(self) -> tuple[str, ...]: ...
+
+
+def serves(campaign: Campaign, operator: OperatorLike) -> bool:
+    logins = set((campaign.operators or {}).get("logins", []))
+    queues = set((campaign.queues or {}).get("names", []))
+    return operator.login in logins or bool(queues & set(operator.queues))
+
+
+class CampaignDialer:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        pbx: PbxControl,
+        operators: Callable[[], Iterable[OperatorLike]],
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        monotonic: Callable[[], float] | None = None,
+        server: str = "pbx1",
+        ready: Callable[[], bool] = lambda: True,
+        interval: float = 2.0,
+        ring_operator_seconds: int = 20,
+    ) -> None:
+        self._sessions = sessions
+        self._pbx = pbx
+        self._operators = operators
+        self._clock = clock
+        self._monotonic = monotonic
+        self._server = server
+        self._ready = ready  # the AMI connection is up (a standby connector dials nothing)
+        self._interval = interval
+        self._ring_operator = ring_operator_seconds
+        self.measured: dict[int, Measured] = {}
+        self.started = 0  # attempts started by this process
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.tick()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("campaign dialer: a round failed")
+            await asyncio.sleep(self._interval)
+
+    async def tick(self) -> int:
+        """One round over the running campaigns; returns attempts started."""
+        if not self._ready():
+            return 0
+        now = self._clock()
+        await self._recover_stale(now)
+        async with self._sessions() as db:
+            campaigns = list(
+                (await db.scalars(select(Campaign).where(Campaign.status == "running"))).all()
+            )
+            reserved = set(
+                (
+                    await db.scalars(
+                        select(CampaignContact.operator_login).where(
+                            CampaignContact.status == DIALING
+                        )
+                    )
+                ).all()
+            )
+        operators = list(self._operators())
+        begun = 0
+        for campaign in campaigns:
+            if await self._stopped(campaign, now):
+                continue
+            begun += await self._round(campaign, operators, reserved, now)
+        return begun
+
+    async def _stopped(self, campaign: Campaign, now: datetime) -> bool:
+        reason = ""
+        if campaign.ends_at is not None and store.aware(campaign.ends_at) <= now:
+            reason = "end date reached"
+        else:
+            async with self._sessions() as db:
+                if not await store.has_open_contacts(db, campaign.id):
+                    reason = "list exhausted"
+        if not reason:
+            return False
+        async with self._sessions.begin() as db:
+            row = await db.get(Campaign, campaign.id)
+            if row is not None and row.status == "running":
+                row.status, row.finished_reason, row.updated_at = "finished", reason, now
+        log.info("campaign %s finished: %s", campaign.name, reason)
+        return True
+
+    async def _round(
+        self,
+        campaign: Campaign,
+        operators: list[OperatorLike],
+        reserved: set[str],
+        now: datetime,
+    ) -> int:
+        mine = [o for o in operators if serves(campaign, o) and o.state != "offline"]
+        free = [o for o in mine if o.state == "available" and o.login not in reserved]
+        busy = [o for o in mine if o.state in ("on_call", "ringing", "wrapup")]
+        await self._publish_live(campaign, mine, busy, free)
+        if campaign.mode == "preview":
+            return await self._preview(campaign, free, reserved, now)
+        settings = PacingSettings(mode="progressive", abandon_cap=campaign.abandon_cap)
+        wanted = calls_to_place(
+            settings,
+            Floor(free=len(free), busy_elapsed=tuple(0.0 for _ in busy)),
+            self.measured.setdefault(campaign.id, Measured()),
+        )
+        if wanted <= 0:
+            return 0
+        begun = 0
+        async with self._sessions() as db:
+            contacts = await store.due(db, campaign.id, now, limit=wanted * 4 + 10)
+        window = store.window_of(campaign)
+        for contact in contacts:
+            if begun >= wanted or not free:
+                break
+            if not await self._callable(campaign, contact, window, now):
+                continue
+            operator = free.pop(0)
+            if await self._start(campaign, contact, operator, now):
+                reserved.add(operator.login)
+                begun += 1
+            else:
+                free.append(operator)
+        return begun
+
+    async def _preview(
+        self, campaign: Campaign, free: list[OperatorLike], reserved: set[str], now: datetime
+    ) -> int:
+        """Contacts an operator pressed call on: ring that operator (when free)."""
+        async with self._sessions() as db:
+            asked = list(
+                (
+                    await db.scalars(
+                        select(CampaignContact).where(
+                            CampaignContact.campaign_id == campaign.id,
+                            CampaignContact.status == store.PENDING,
+                            CampaignContact.disposition == PREVIEW_REQUESTED,
+                        )
+                    )
+                ).all()
+            )
+        window = store.window_of(campaign)
+        begun = 0
+        for contact in asked:
+            operator = next((o for o in free if o.login == contact.operator_login), None)
+            if operator is None:
+                continue
+            if not await self._callable(campaign, contact, window, now):
+                continue
+            if await self._start(campaign, contact, operator, now):
+                free.remove(operator)
+                reserved.add(operator.login)
+                begun += 1
+        return begun
+
+    async def _callable(
+        self, campaign: Campaign, contact: CampaignContact, window: store.Window, now: datetime
+    ) -> bool:
+        """The do-not-call list and the calling window, checked at dial time."""
+        async with self._sessions.begin() as db:
+            if await store.is_dnc(db, contact.number):
+                await store.skip_dnc(db, contact.id)
+                log.info(
+                    "campaign %s: %s is on the do-not-call list", campaign.name, contact.number
+                )
+                return False
+        return may_call(
+            window, contact.number, now, explicit_tz=contact.tz, default_tz=campaign.default_tz
+        )
+
+    async def _start(
+        self, campaign: Campaign, contact: CampaignContact, operator: OperatorLike, now: datetime
+    ) -> bool:
+        async with self._sessions.begin() as db:
+            attempt = await store.claim(db, contact.id, operator.login, now)
+            if attempt is None:
+                return False  # another connector took it
+            row = await db.get(CampaignContact, contact.id)
+            if row is not None and row.disposition == PREVIEW_REQUESTED:
+                row.disposition = ""
+        variables = {
+            "CC_KIND": "campaign",
+            "CC_CUSTOMER_ID": str(contact.customer_id or ""),
+            "CC_OPERATOR": operator.login,
+            "CC_NUMBER": contact.number,  # the pop shows the customer while the phone rings
+        }
+        try:
+            call_id = await self._pbx.originate(
+                operator.interface,
+                ORIGINATE_CONTEXT,
+                contact.number,
+                caller_id=f'"{campaign.name[:40]}" <{contact.number}>',
+                variables=variables,
+                timeout_ms=self._ring_operator * 1000,
+            )
+        except Exception as exc:
+            log.warning("campaign %s: ringing %s failed: %s", campaign.name, operator.login, exc)
+            async with self._sessions.begin() as db:
+                await store.release(db, contact.id, attempt, now + timedelta(seconds=30))
+            return False
+        async with self._sessions.begin() as db:
+            await store.started(db, contact.id, attempt, call_id)
+        self.started += 1
+        log.info(
+            "campaign %s: %s to %s, ringing %s first (call %s)",
+            campaign.name,
+            contact.name or "a contact",
+            contact.number,
+            operator.login,
+            call_id,
+        )
+        return True
+
+    async def _publish_live(
+        self,
+        campaign: Campaign,
+        mine: list[OperatorLike],
+        busy: list[OperatorLike],
+        free: list[OperatorLike],
+    ) -> None:
+        live = {
+            "operators": len(mine),
+            "busy": len(busy),
+            "free": len(free),
+            "occupancy": round(len(busy) / len(mine), 3) if mine else None,
+            "at": self._clock().isoformat(),
+        }
+        if live == {**(campaign.live or {}), "at": live["at"]} and campaign.live:
+            return
+        async with self._sessions.begin() as db:
+            row = await db.get(Campaign, campaign.id)
+            if row is not None:
+                row.live = live
+
+    async def _recover_stale(self, now: datetime) -> None:
+        async with self._sessions.begin() as db:
+            for row in await store.stale(db, now, STALE_AFTER):
+                log.warning("campaign contact %s: no outcome of its attempt", row.id)
+                await store.finish(db, row.attempt_linkedid, "failed", now, server=self._server)
+
+    async def handle(self, event: ev.DomainEvent) -> None:
+        """A call's end: when it is a campaign attempt, record its outcome."""
+        if not isinstance(event, ev.CallEnded) or event.server != self._server:
+            return
+        async with self._sessions.begin() as db:
+            done = await store.finish(
+                db,
+                event.call_id,
+                event.outcome,
+                self._clock(),
+                server=self._server,
+                talk_seconds=event.talk_seconds,
+            )
+        if done is None:
+            return
+        measured = self.measured.setdefault(done.campaign.id, Measured())
+        measured.dial_ended(done.outcome == "answered")
+        log.info(
+            "campaign %s: %s → %s (%s)",
+            done.campaign.name,
+            done.contact.number,
+            done.outcome,
+            done.status,
+        )

@@ -1,0 +1,660 @@
+"""The campaigns' tables: campaigns, their lists (from a customer search or a CSV), attempts,
+dispositions, the do-not-call list, figures.
+
+Every change of a contact is a conditional UPDATE on its status, so two connectors (or a
+restart in the middle of an attempt) never dial one number twice, and an outcome that
+arrives twice (a redelivered event) is recorded once.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from contact_center.campaigns.pacing import MODES
+from contact_center.campaigns.policy import (
+    DIALING,
+    DISPOSITIONS,
+    DNC,
+    OUTCOME_WORDS,
+    PENDING,
+    RetryPolicy,
+    Window,
+    after_attempt,
+    after_disposition,
+    outcome_of,
+)
+from contact_center.customers.phones import normalize_number
+from contact_center.store.models import (
+    Campaign,
+    CampaignAttempt,
+    CampaignContact,
+    Customer,
+    CustomerPhone,
+    DoNotCall,
+    InteractionEvent,
+)
+
+STATUSES = ("running", "paused", "finished")
+MAX_LIST = 50_000  # contacts a search or an import may add at once
+MAX_CSV_BYTES = 5 * 1024 * 1024
+
+
+class CampaignError(ValueError):
+    """A change the campaign does not allow, or input it cannot use (the message says why)."""
+
+
+def aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+# --- campaigns --------------------------------------------------------------------------------
+
+
+def _int(data: dict[str, Any], name: str, default: int, low: int, high: int) -> int:
+    raw = str(data.get(name, "") or "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise CampaignError(f"{name.replace('_', ' ')}: expected a whole number") from None
+    if not low <= value <= high:
+        raise CampaignError(f"{name.replace('_', ' ')}: between {low} and {high}")
+    return value
+
+
+def _names(raw: Any) -> list[str]:
+    if isinstance(raw, (list, tuple)):
+        items = [str(x) for x in raw]
+    else:
+        items = str(raw or "").replace(";", ",").split(",")
+    return sorted({x.strip()[:80] for x in items if x.strip()})
+
+
+def campaign_fields(data: dict[str, Any]) -> dict[str, Any]:
+    """Validated columns of a campaign from a form or JSON body; CampaignError says what is
+    wrong in words."""
+    name = str(data.get("name", "")).strip()[:120]
+    if not name:
+        raise CampaignError("a campaign needs a name")
+    mode = str(data.get("mode", "progressive") or "progressive")
+    if mode not in MODES:
+        raise CampaignError(f"mode: one of {', '.join(MODES)}")
+    window = Window.parse(
+        str(data.get("window_start", "09:00") or "09:00"),
+        str(data.get("window_end", "20:00") or "20:00"),
+        str(data.get("window_days", "12345") or "12345"),
+    )
+    cap_raw = str(data.get("abandon_cap_percent", "") or "").strip()
+    try:
+        cap = float(cap_raw) / 100.0 if cap_raw else 0.03
+    except ValueError:
+        raise CampaignError("abandon cap: a percentage such as 3") from None
+    if not 0.0 <= cap <= 0.1:
+        raise CampaignError("abandon cap: between 0 and 10 %")
+    ends_raw = str(data.get("ends_at", "") or "").strip()
+    ends_at = None
+    if ends_raw:
+        try:
+            ends_at = aware(datetime.fromisoformat(ends_raw)).astimezone(UTC)
+        except ValueError:
+            raise CampaignError("end: a date and time such as 2026-12-31T18:00") from None
+    queues, logins = _names(data.get("queues")), _names(data.get("operators"))
+    if not queues and not logins:
+        raise CampaignError("assign at least one queue or operator")
+    return {
+        "name": name,
+        "mode": mode,
+        "script": str(data.get("script", ""))[:5000],
+        "queues": {"names": queues},
+        "operators": {"logins": logins},
+        "window_start": window.start.strftime("%H:%M"),
+        "window_end": window.end.strftime("%H:%M"),
+        "window_days": window.days,
+        "default_tz": str(data.get("default_tz", "") or "").strip()[:64],
+        "max_attempts": _int(data, "max_attempts", 3, 1, 20),
+        "retry_no_answer_minutes": _int(data, "retry_no_answer_minutes", 60, 1, 10080),
+        "retry_busy_minutes": _int(data, "retry_busy_minutes", 15, 1, 10080),
+        "retry_machine_minutes": _int(data, "retry_machine_minutes", 240, 1, 10080),
+        "dial_timeout": _int(data, "dial_timeout", 25, 5, 120),
+        "abandon_cap": cap,
+        "ends_at": ends_at,
+    }
+
+
+async def create(db: AsyncSession, data: dict[str, Any], *, actor: str, now: datetime) -> Campaign:
+    fields = campaign_fields(data)
+    if await db.scalar(select(Campaign.id).where(Campaign.name == fields["name"])) is not None:
+        raise CampaignError(f"there is already a campaign named {fields['name']}")
+    row = Campaign(
+        **fields,
+        status="paused",
+        source={},
+        live={},
+        finished_reason="",
+        created_by=actor,
+        created_at=now,
+        updated_at=now,
+    )
+    db.add(row)
+    await db.flush()
+    return row
+
+
+async def update_campaign(
+    db: AsyncSession, campaign: Campaign, data: dict[str, Any], now: datetime
+) -> None:
+    fields = campaign_fields(data)
+    other = await db.scalar(
+        select(Campaign.id).where(Campaign.name == fields["name"], Campaign.id != campaign.id)
+    )
+    if other is not None:
+        raise CampaignError(f"there is already a campaign named {fields['name']}")
+    for key, value in fields.items():
+        setattr(campaign, key, value)
+    campaign.updated_at = now
+
+
+async def set_status(db: AsyncSession, campaign: Campaign, status: str, now: datetime) -> None:
+    if status not in ("running", "paused"):
+        raise CampaignError("a campaign is started (running) or paused")
+    if campaign.status == "finished" and status == "running":
+        # a finished campaign runs again only when its list has numbers left
+        if not await has_open_contacts(db, campaign.id):
+            raise CampaignError("the campaign's list is exhausted: add numbers first")
+        if campaign.ends_at is not None and aware(campaign.ends_at) <= now:
+            raise CampaignError("the campaign's end date has passed: change it first")
+    campaign.status = status
+    campaign.finished_reason = ""
+    campaign.updated_at = now
+
+
+def retry_policy(campaign: Campaign) -> RetryPolicy:
+    return RetryPolicy(
+        max_attempts=campaign.max_attempts,
+        no_answer_minutes=campaign.retry_no_answer_minutes,
+        busy_minutes=campaign.retry_busy_minutes,
+        machine_minutes=campaign.retry_machine_minutes,
+    )
+
+
+def window_of(campaign: Campaign) -> Window:
+    return Window.parse(campaign.window_start, campaign.window_end, campaign.window_days)
+
+
+# --- the list -----------------------------------------------------------------------------------
+
+
+async def _add_contacts(
+    db: AsyncSession, campaign: Campaign, rows: list[tuple[str, str, str, int | None]]
+) -> int:
+    """(number, name, tz, customer_id) rows; numbers already on the list are skipped."""
+    have = set(
+        (
+            await db.scalars(
+                select(CampaignContact.number).where(CampaignContact.campaign_id == campaign.id)
+            )
+        ).all()
+    )
+    added = 0
+    for number, name, tz, customer_id in rows:
+        if number in have:
+            continue
+        have.add(number)
+        db.add(
+            CampaignContact(
+                campaign_id=campaign.id,
+                customer_id=customer_id,
+                name=name[:200],
+                number=number,
+                tz=tz[:64],
+                status=PENDING,
+                attempts=0,
+                next_at=None,
+                last_outcome="",
+                disposition="",
+                operator_login="",
+                attempt_linkedid="",
+            )
+        )
+        added += 1
+    await db.flush()
+    return added
+
+
+async def add_from_search(
+    db: AsyncSession, campaign: Campaign, *, text: str = "", segment: str = "", region: str = "RU"
+) -> int:
+    """Customers matching a saved search — name or company containing ``text`` (or the
+    account number / phone number it is), of ``segment`` — every number of each."""
+    text, segment = text.strip()[:100], segment.strip()[:40]
+    if not text and not segment:
+        raise CampaignError("a search needs words or a segment")
+    query = select(Customer)
+    if segment:
+        query = query.where(func.upper(Customer.segment) == segment.upper())
+    if text:
+        from contact_center.customers.http import _escape_like
+
+        number = normalize_number(text, region=region, with_display=False)
+        pattern = f"%{_escape_like(text.lower())}%"
+        conditions: list[Any] = [
+            func.lower(Customer.name).like(pattern, escape="\\"),
+            func.lower(Customer.company).like(pattern, escape="\\"),
+            Customer.account_number == text,
+        ]
+        if number.e164:
+            conditions.append(
+                Customer.id.in_(
+                    select(CustomerPhone.customer_id).where(CustomerPhone.e164 == number.e164)
+                )
+            )
+        query = query.where(or_(*conditions))
+    customers = (await db.scalars(query.order_by(Customer.id).limit(MAX_LIST))).all()
+    rows: list[tuple[str, str, str, int | None]] = [
+        (p.e164, c.name, "", c.id) for c in customers for p in c.phones if p.e164
+    ]
+    added = await _add_contacts(db, campaign, rows)
+    campaign.source = {"search": {"text": text, "segment": segment}, "added": added}
+    return added
+
+
+async def import_csv(
+    db: AsyncSession, campaign: Campaign, data: bytes, *, region: str = "RU"
+) -> tuple[int, list[str]]:
+    """A CSV with a ``number`` column (and optional ``name``, ``tz``, ``customer_id``);
+    returns (numbers added, problems by line). A line that cannot be used is named, the
+    rest are added."""
+    if len(data) > MAX_CSV_BYTES:
+        raise CampaignError(f"the file is larger than {MAX_CSV_BYTES // 1024 // 1024} MB")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise CampaignError("the file is not UTF-8 text") from None
+    reader = csv.DictReader(io.StringIO(text))
+    fields = [f.strip().lower() for f in reader.fieldnames or []]
+    if "number" not in fields:
+        raise CampaignError("the CSV needs a header line with a 'number' column")
+    reader.fieldnames = fields
+    rows: list[tuple[str, str, str, int | None]] = []
+    problems: list[str] = []
+    known = set((await db.scalars(select(Customer.id))).all()) if "customer_id" in fields else set()
+    for line, record in enumerate(reader, start=2):
+        raw = str(record.get("number") or "").strip()
+        number = normalize_number(raw, region=region, with_display=False)
+        if not number.e164:
+            problems.append(f"line {line}: {raw or '(empty)'} is not a phone number")
+            continue
+        customer_raw = str(record.get("customer_id") or "").strip()
+        customer_id = int(customer_raw) if customer_raw.isdigit() else None
+        if customer_id is not None and customer_id not in known:
+            problems.append(f"line {line}: there is no customer {customer_raw}")
+            customer_id = None
+        rows.append(
+            (
+                number.e164,
+                str(record.get("name") or "").strip(),
+                str(record.get("tz") or "").strip(),
+                customer_id,
+            )
+        )
+        if len(rows) > MAX_LIST:
+            raise CampaignError(f"at most {MAX_LIST} numbers per import")
+    added = await _add_contacts(db, campaign, rows)
+    campaign.source = {"csv": True, "added": added}
+    return added, problems[:50]
+
+
+async def has_open_contacts(db: AsyncSession, campaign_id: int) -> bool:
+    found = await db.scalar(
+        select(CampaignContact.id)
+        .where(
+            CampaignContact.campaign_id == campaign_id,
+            CampaignContact.status.in_((PENDING, DIALING)),
+        )
+        .limit(1)
+    )
+    return found is not None
+
+
+async def due(
+    db: AsyncSession, campaign_id: int, now: datetime, limit: int
+) -> list[CampaignContact]:
+    """Pending contacts whose time has come: first tries first, then the oldest retries."""
+    return list(
+        (
+            await db.scalars(
+                select(CampaignContact)
+                .where(
+                    CampaignContact.campaign_id == campaign_id,
+                    CampaignContact.status == PENDING,
+                    or_(CampaignContact.next_at.is_(None), CampaignContact.next_at <= now),
+                )
+                .order_by(CampaignContact.next_at.is_(None).desc(), CampaignContact.next_at)
+                .order_by(CampaignContact.id)
+                .limit(limit)
+            )
+        ).all()
+    )
+
+
+# --- do not call ----------------------------------------------------------------------------------
+
+
+async def is_dnc(db: AsyncSession, number: str) -> bool:
+    return await db.scalar(select(DoNotCall.id).where(DoNotCall.number == number)) is not None
+
+
+async def add_dnc(
+    db: AsyncSession, raw: str, *, reason: str, actor: str, now: datetime, region: str = "RU"
+) -> str:
+    number = normalize_number(raw.strip()[:64], region=region, with_display=False)
+    if not number.e164:
+        raise CampaignError(f"{raw.strip() or 'the number'} is not a phone number")
+    if not await is_dnc(db, number.e164):
+        db.add(DoNotCall(number=number.e164, reason=reason[:200], added_by=actor, added_at=now))
+        await db.flush()
+    return number.e164
+
+
+async def remove_dnc(db: AsyncSession, number: str) -> bool:
+    row = await db.scalar(select(DoNotCall).where(DoNotCall.number == number))
+    if row is None:
+        return False
+    await db.delete(row)
+    return True
+
+
+# --- attempts -------------------------------------------------------------------------------------
+
+
+async def skip_dnc(db: AsyncSession, contact_id: int) -> None:
+    """A number found on the do-not-call list at dial time: never dialled."""
+    await db.execute(
+        update(CampaignContact)
+        .where(CampaignContact.id == contact_id, CampaignContact.status == PENDING)
+        .values(status=DNC, last_outcome="do_not_call")
+    )
+
+
+async def claim(db: AsyncSession, contact_id: int, login: str, now: datetime) -> int | None:
+    """Take a pending contact for an attempt (by ``login``, or "" for a customer-first
+    dial); returns the attempt's id, None when someone else took it."""
+    result = await db.execute(
+        update(CampaignContact)
+        .where(CampaignContact.id == contact_id, CampaignContact.status == PENDING)
+        .values(
+            status=DIALING,
+            operator_login=login,
+            last_attempt_at=now,
+            attempt_linkedid="",
+            attempts=CampaignContact.attempts + 1,
+        )
+    )
+    if getattr(result, "rowcount", 0) != 1:
+        return None
+    contact = await db.get(CampaignContact, contact_id)
+    assert contact is not None
+    attempt = CampaignAttempt(
+        campaign_id=contact.campaign_id,
+        contact_id=contact_id,
+        call_linkedid="",
+        operator_login=login,
+        started_at=now,
+        outcome="",
+        talk_seconds=0.0,
+    )
+    db.add(attempt)
+    await db.flush()
+    return attempt.id
+
+
+async def started(db: AsyncSession, contact_id: int, attempt_id: int, call_id: str) -> None:
+    await db.execute(
+        update(CampaignContact)
+        .where(CampaignContact.id == contact_id, CampaignContact.status == DIALING)
+        .values(attempt_linkedid=call_id)
+    )
+    await db.execute(
+        update(CampaignAttempt)
+        .where(CampaignAttempt.id == attempt_id)
+        .values(call_linkedid=call_id)
+    )
+
+
+async def release(db: AsyncSession, contact_id: int, attempt_id: int, next_at: datetime) -> None:
+    """An attempt that never started (the Originate was refused): pending, not counted."""
+    await db.execute(
+        update(CampaignContact)
+        .where(CampaignContact.id == contact_id, CampaignContact.status == DIALING)
+        .values(status=PENDING, next_at=next_at, attempts=CampaignContact.attempts - 1)
+    )
+    row = await db.get(CampaignAttempt, attempt_id)
+    if row is not None:
+        await db.delete(row)
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    campaign: Campaign
+    contact: CampaignContact
+    outcome: str
+    status: str
+
+
+async def finish(
+    db: AsyncSession,
+    call_id: str,
+    outcome: str,
+    now: datetime,
+    *,
+    server: str = "",
+    talk_seconds: float = 0.0,
+) -> Finished | None:
+    """Record how the attempt ``call_id`` ended (None when it is not a campaign attempt, or
+    was recorded already) and write the customer's timeline row."""
+    contact = await db.scalar(
+        select(CampaignContact).where(
+            CampaignContact.attempt_linkedid == call_id, CampaignContact.status == DIALING
+        )
+    )
+    if contact is None or not call_id:
+        return None
+    campaign = await db.get(Campaign, contact.campaign_id)
+    if campaign is None:
+        return None
+    outcome = outcome_of(outcome)
+    nxt = after_attempt(retry_policy(campaign), outcome, contact.attempts, now)
+    attempts = contact.attempts if nxt.counted else contact.attempts - 1
+    result = await db.execute(
+        update(CampaignContact)
+        .where(CampaignContact.id == contact.id, CampaignContact.status == DIALING)
+        .values(
+            status=nxt.status,
+            next_at=nxt.next_at,
+            attempts=attempts,
+            last_outcome=outcome,
+        )
+    )
+    if getattr(result, "rowcount", 0) != 1:
+        return None
+    await db.execute(
+        update(CampaignAttempt)
+        .where(CampaignAttempt.call_linkedid == call_id, CampaignAttempt.outcome == "")
+        .values(outcome=outcome, ended_at=now, talk_seconds=talk_seconds)
+    )
+    words = OUTCOME_WORDS[outcome]
+    who = contact.operator_login or "the dialer"
+    summary = f"Campaign {campaign.name}: call to {contact.number} by {who}: {words}"
+    if nxt.status == PENDING and nxt.counted and nxt.next_at is not None:
+        summary += f" (attempt {attempts} of {campaign.max_attempts}); next try {nxt.next_at:%H:%M}"
+    elif nxt.status == "failed":
+        summary += f"; given up after {attempts} attempts"
+    db.add(
+        InteractionEvent(
+            key=f"campaign-{contact.id}-{call_id}"[:64],
+            customer_id=contact.customer_id,
+            server=server,
+            call_linkedid=call_id,
+            kind="campaign.attempt",
+            at=now,
+            actor=contact.operator_login,
+            summary=summary[:400],
+            data={"campaign_id": campaign.id, "outcome": outcome, "status": nxt.status},
+        )
+    )
+    await db.refresh(contact)
+    return Finished(campaign, contact, outcome, nxt.status)
+
+
+async def stale(db: AsyncSession, now: datetime, timeout: timedelta) -> list[CampaignContact]:
+    """Attempts with no outcome for ``timeout`` (lost in a restart or an AMI gap)."""
+    return list(
+        (
+            await db.scalars(
+                select(CampaignContact).where(
+                    CampaignContact.status == DIALING,
+                    CampaignContact.last_attempt_at < now - timeout,
+                )
+            )
+        ).all()
+    )
+
+
+async def dispose(
+    db: AsyncSession,
+    contact: CampaignContact,
+    disposition: str,
+    *,
+    recall_at: datetime | None,
+    actor: str,
+    now: datetime,
+) -> None:
+    """The operator's word on a conversation; a recall puts the number back on the list
+    at its time, "do not call" lists the number."""
+    try:
+        nxt = after_disposition(disposition, recall_at)
+    except ValueError as exc:
+        raise CampaignError(str(exc)) from None
+    if contact.status == DIALING:
+        raise CampaignError("the call is still going on; disposition it when it ends")
+    contact.disposition = disposition
+    contact.status = nxt.status
+    contact.next_at = nxt.next_at
+    if disposition == "do_not_call":
+        await add_dnc(
+            db, contact.number, reason="asked during a campaign call", actor=actor, now=now
+        )
+    words = DISPOSITIONS[disposition]
+    summary = f"Campaign call to {contact.number}: {words}"
+    if nxt.next_at is not None:
+        summary += f", recall at {aware(nxt.next_at):%d %b %H:%M} UTC"
+    db.add(
+        InteractionEvent(
+            key=f"campaign-dispo-{contact.id}-{int(now.timestamp() * 1000)}"[:64],
+            customer_id=contact.customer_id,
+            server="",
+            call_linkedid=contact.attempt_linkedid,
+            kind="campaign.disposition",
+            at=now,
+            actor=actor,
+            summary=summary[:400],
+            data={"campaign_id": contact.campaign_id, "disposition": disposition},
+        )
+    )
+
+
+# --- figures --------------------------------------------------------------------------------------
+
+
+async def figures(db: AsyncSession, campaign: Campaign) -> dict[str, Any]:
+    """Dialled, answered, machine, abandoned (rate against the cap), list penetration."""
+    outcomes = dict(
+        (
+            await db.execute(
+                select(CampaignAttempt.outcome, func.count())
+                .where(CampaignAttempt.campaign_id == campaign.id)
+                .group_by(CampaignAttempt.outcome)
+            )
+        ).all()
+    )
+    statuses = dict(
+        (
+            await db.execute(
+                select(CampaignContact.status, func.count())
+                .where(CampaignContact.campaign_id == campaign.id)
+                .group_by(CampaignContact.status)
+            )
+        ).all()
+    )
+    touched = await db.scalar(
+        select(func.count()).where(
+            CampaignContact.campaign_id == campaign.id, CampaignContact.attempts > 0
+        )
+    )
+    listed = sum(statuses.values())
+    dialled = sum(n for o, n in outcomes.items() if o != "operator_no_answer")
+    answered = int(outcomes.get("answered", 0))
+    abandoned = int(outcomes.get("abandoned", 0))
+    people = answered + abandoned
+    live = campaign.live or {}
+    return {
+        "dialled": dialled,
+        "under_way": int(outcomes.get("", 0)),
+        "answered": answered,
+        "machine": int(outcomes.get("machine", 0)),
+        "busy": int(outcomes.get("busy", 0)),
+        "no_answer": int(outcomes.get("no_answer", 0)),
+        "abandoned": abandoned,
+        "abandon_rate": round(abandoned / people, 4) if people else 0.0,
+        "abandon_cap": campaign.abandon_cap,
+        "listed": listed,
+        "penetration": round((touched or 0) / listed, 4) if listed else 0.0,
+        "left": int(statuses.get(PENDING, 0)) + int(statuses.get(DIALING, 0)),
+        "dnc": int(statuses.get(DNC, 0)),
+        "occupancy": live.get("occupancy"),
+        "operators": live.get("operators", 0),
+    }
+
+
+async def report(db: AsyncSession, campaign: Campaign) -> dict[str, Any]:
+    """Per campaign: the figures, outcomes per operator, dispositions."""
+    per_operator = [
+        {"login": login or "(dialler)", "outcome": outcome, "calls": n, "talk": round(t or 0.0)}
+        for login, outcome, n, t in (
+            await db.execute(
+                select(
+                    CampaignAttempt.operator_login,
+                    CampaignAttempt.outcome,
+                    func.count(),
+                    func.sum(CampaignAttempt.talk_seconds),
+                )
+                .where(CampaignAttempt.campaign_id == campaign.id)
+                .group_by(CampaignAttempt.operator_login, CampaignAttempt.outcome)
+                .order_by(CampaignAttempt.operator_login, CampaignAttempt.outcome)
+            )
+        ).all()
+    ]
+    dispositions = dict(
+        (
+            await db.execute(
+                select(CampaignContact.disposition, func.count())
+                .where(
+                    CampaignContact.campaign_id == campaign.id, CampaignContact.disposition != ""
+                )
+                .group_by(CampaignContact.disposition)
+            )
+        ).all()
+    )
+    return {
+        "figures": await figures(db, campaign),
+        "per_operator": per_operator,
+        "dispositions": {DISPOSITIONS.get(k, k): v for k, v in dispositions.items()},
+    }
