@@ -554,6 +554,7 @@ class Service:
         plugins: list[Any] = [obs_http]
         if self.has("web"):
             from contact_center.callbacks import http as callbacks_http
+            from contact_center.campaigns import http as campaigns_http
             from contact_center.customers import http as customers_http
             from contact_center.exports import http as exports_http
             from contact_center.history import http as history_http
@@ -571,6 +572,7 @@ class Service:
                 history_http,
                 customers_http,
                 callbacks_http,
+                campaigns_http,
                 stats_http,
                 recording_http,
                 exports_http,

@@ -38,6 +38,8 @@ NAV: tuple[NavItem, ...] = (
     NavItem("console", "Console", "/console"),
     NavItem("customers", "Customers", "/customers"),
     NavItem("callbacks", "Callbacks", "/callbacks"),
+    NavItem("campaigns", "Campaigns", "/campaigns"),
+    NavItem("campaigns.mine", "My campaigns", "/campaigns/mine"),
     NavItem("wallboard", "Wallboard", "/wallboard"),
     NavItem("stats_reports", "Reports", "/reports"),
     NavItem("qa.search", "Recordings", "/qa/recordings"),
