@@ -10,14 +10,25 @@ and the dial plan dials the customer once the operator answers (the path callbac
 click-to-call use). A preview campaign dials nothing by itself: an operator asks for the next
 card on ``/campaigns/{id}/preview`` and presses call, which marks that contact for them.
 
-How an attempt ended comes back as the outbound call's ``CallEnded`` (:meth:`handle`).
+A **predictive** campaign dials customer first, ahead of free operators, as many as the pacer
+allows under the campaign's abandon cap (``pacing.py``): an Originate of
+``PJSIP/<number>@trunk`` into ``cc-campaign`` (deploy/asterisk/extensions.conf), which runs
+``AMD()``, hangs up on machines and queues a person to the campaign's first queue for at most
+``CC_CONNECT_WAIT`` seconds — the operator's console pops the card as the queue rings them —
+else plays an apology (abandoned). The dialplan names the result in ``CC_KIND``
+(campaign-person | campaign-abandoned | campaign-machine | campaign-hangup), which the
+tracker hands on in the call's ``CallEnded`` tags; a customer who never answered is known from
+the Originate's own response (busy, no answer).
+
+How an attempt ended comes back as the call's ``CallEnded`` (:meth:`handle`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -35,6 +46,10 @@ from contact_center.store.models import Campaign, CampaignContact
 log = logging.getLogger(__name__)
 
 ORIGINATE_CONTEXT = "cc-originate"
+CAMPAIGN_CONTEXT = "cc-campaign"
+CONNECT_WAIT_SECONDS = 2  # a person who answers waits no longer for an operator
+# (call id, result): result answered | busy | no_answer | failed
+DialCustomer = Callable[[str, str, dict[str, str], int], Awaitable[tuple[str, str]]]
 PREVIEW_REQUESTED = "preview"  # a contact an operator pressed call on (preview mode)
 STALE_AFTER = timedelta(minutes=10)
 
@@ -75,6 +90,7 @@ class CampaignDialer:
         ready: Callable[[], bool] = lambda: True,
         interval: float = 2.0,
         ring_operator_seconds: int = 20,
+        dial_customer: DialCustomer | None = None,
     ) -> None:
         self._sessions = sessions
         self._pbx = pbx
@@ -85,18 +101,32 @@ class CampaignDialer:
         self._ready = ready  # the AMI connection is up (a standby connector dials nothing)
         self._interval = interval
         self._ring_operator = ring_operator_seconds
+        self._dial_customer = dial_customer
         self.measured: dict[int, Measured] = {}
         self.started = 0  # attempts started by this process
+        self._in_flight: dict[int, set[int]] = {}  # campaign → contacts being dialled
+        self._dials: set[asyncio.Task[None]] = set()
 
     async def run(self) -> None:
-        while True:
-            try:
-                await self.tick()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("campaign dialer: a round failed")
-            await asyncio.sleep(self._interval)
+        try:
+            while True:
+                try:
+                    await self.tick()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("campaign dialer: a round failed")
+                await asyncio.sleep(self._interval)
+        finally:
+            await self.close()
+
+    async def close(self) -> None:
+        """Stop waiting for dials under way (their calls go on in Asterisk; the outcome
+        comes with the call's end, or the attempt is recovered as stale)."""
+        for task in list(self._dials):
+            task.cancel()
+        if self._dials:
+            await asyncio.gather(*self._dials, return_exceptions=True)
 
     async def tick(self) -> int:
         """One round over the running campaigns; returns attempts started."""
@@ -155,12 +185,11 @@ class CampaignDialer:
         await self._publish_live(campaign, mine, busy, free)
         if campaign.mode == "preview":
             return await self._preview(campaign, free, reserved, now)
+        measured = await self._measured(campaign)
+        if campaign.mode == "predictive" and self._dial_customer is not None:
+            return await self._predictive(campaign, free, busy, measured, now)
         settings = PacingSettings(mode="progressive", abandon_cap=campaign.abandon_cap)
-        wanted = calls_to_place(
-            settings,
-            Floor(free=len(free), busy_elapsed=tuple(0.0 for _ in busy)),
-            self.measured.setdefault(campaign.id, Measured()),
-        )
+        wanted = calls_to_place(settings, Floor(free=len(free)), measured)
         if wanted <= 0:
             return 0
         begun = 0
@@ -179,6 +208,102 @@ class CampaignDialer:
             else:
                 free.append(operator)
         return begun
+
+    async def _measured(self, campaign: Campaign) -> Measured:
+        """The campaign's rolling figures; after a restart the abandon count so far is
+        read back, so the cap holds over the whole campaign."""
+        measured = self.measured.get(campaign.id)
+        if measured is None:
+            async with self._sessions() as db:
+                figures = await store.figures(db, campaign)
+            measured = self.measured[campaign.id] = Measured()
+            measured.reached = figures["answered"] + figures["abandoned"]
+            measured.abandoned = figures["abandoned"]
+        return measured
+
+    async def _predictive(
+        self,
+        campaign: Campaign,
+        free: list[OperatorLike],
+        busy: list[OperatorLike],
+        measured: Measured,
+        now: datetime,
+    ) -> int:
+        queues = (campaign.queues or {}).get("names", [])
+        if not queues:
+            return 0
+        flying = self._in_flight.setdefault(campaign.id, set())
+        wall = time.time()
+        floor = Floor(
+            free=len(free),
+            busy_elapsed=tuple(max(0.0, wall - o.since) for o in busy),
+            in_flight=len(flying),
+        )
+        settings = PacingSettings(mode="predictive", abandon_cap=campaign.abandon_cap)
+        wanted = calls_to_place(settings, floor, measured)
+        if wanted <= 0:
+            return 0
+        async with self._sessions() as db:
+            contacts = await store.due(db, campaign.id, now, limit=wanted * 4 + 10)
+        window = store.window_of(campaign)
+        begun = 0
+        for contact in contacts:
+            if begun >= wanted:
+                break
+            if contact.id in flying or not await self._callable(campaign, contact, window, now):
+                continue
+            async with self._sessions.begin() as db:
+                attempt = await store.claim(db, contact.id, "", now)
+                if attempt is None:
+                    continue
+                await store.started(db, contact.id, attempt, f"attempt-{attempt}")
+            flying.add(contact.id)
+            task = asyncio.create_task(
+                self._dial(campaign, contact, attempt, queues[0], measured),
+                name=f"campaign dial {contact.number}",
+            )
+            self._dials.add(task)
+            task.add_done_callback(self._dials.discard)
+            begun += 1
+            self.started += 1
+        return begun
+
+    async def _dial(
+        self,
+        campaign: Campaign,
+        contact: CampaignContact,
+        attempt: int,
+        queue: str,
+        measured: Measured,
+    ) -> None:
+        assert self._dial_customer is not None
+        variables = {
+            "CC_KIND": "campaign",
+            "CC_CUSTOMER_ID": str(contact.customer_id or ""),
+            "CC_NUMBER": contact.number,
+            "CC_CONNECT_WAIT": str(CONNECT_WAIT_SECONDS),
+        }
+        try:
+            try:
+                call_id, result = await self._dial_customer(
+                    contact.number, queue, variables, campaign.dial_timeout * 1000
+                )
+            except Exception as exc:
+                log.warning(
+                    "campaign %s: dialling %s failed: %s", campaign.name, contact.number, exc
+                )
+                call_id, result = "", "failed"
+            async with self._sessions.begin() as db:
+                if result == "answered":
+                    await store.started(db, contact.id, attempt, call_id)
+                else:
+                    measured.dial_ended(False)
+                    await store.finish(
+                        db, f"attempt-{attempt}", result, self._clock(), server=self._server
+                    )
+        finally:
+            self._in_flight.get(campaign.id, set()).discard(contact.id)
+        log.info("campaign %s: %s → %s", campaign.name, contact.number, result)
 
     async def _preview(
         self, campaign: Campaign, free: list[OperatorLike], reserved: set[str], now: datetime
@@ -299,11 +424,14 @@ class CampaignDialer:
         """A call's end: when it is a campaign attempt, record its outcome."""
         if not isinstance(event, ev.CallEnded) or event.server != self._server:
             return
+        outcome = outcome_of_call(event)
+        if outcome is None:
+            return
         async with self._sessions.begin() as db:
             done = await store.finish(
                 db,
                 event.call_id,
-                event.outcome,
+                outcome,
                 self._clock(),
                 server=self._server,
                 talk_seconds=event.talk_seconds,
@@ -311,7 +439,13 @@ class CampaignDialer:
         if done is None:
             return
         measured = self.measured.setdefault(done.campaign.id, Measured())
-        measured.dial_ended(done.outcome == "answered")
+        person = done.outcome in ("answered", "abandoned")
+        measured.dial_ended(person)
+        if done.outcome == "abandoned":
+            measured.person_abandoned()
+        elif done.outcome == "answered":
+            measured.person_connected()
+            measured.handled(event.talk_seconds)
         log.info(
             "campaign %s: %s → %s (%s)",
             done.campaign.name,
@@ -319,3 +453,26 @@ class CampaignDialer:
             done.outcome,
             done.status,
         )
+
+
+# What the dial plan's CC_KIND says of a customer-first call (extensions.conf [cc-campaign]).
+KIND_OUTCOMES = {
+    "campaign-machine": "machine",
+    "campaign-abandoned": "abandoned",
+    "campaign-hangup": "failed",
+}
+
+
+def outcome_of_call(event: ev.CallEnded) -> str | None:
+    """A campaign attempt's outcome from its call's end; None when the call is no campaign
+    attempt, or when the Originate's own response tells (a customer-first call that was
+    never answered)."""
+    kind = event.tags.get("KIND", "")
+    if event.direction == "outbound":
+        return event.outcome  # operator first, through cc-originate (matched by call id)
+    if kind == "campaign":
+        return None  # customer first, never answered: the Originate's response tells
+    if kind == "campaign-person":
+        # put to the queue: talked with an operator, or hung up before one answered
+        return "answered" if event.outcome == "answered" else "abandoned"
+    return KIND_OUTCOMES.get(kind)

@@ -109,6 +109,8 @@ def campaign_fields(data: dict[str, Any]) -> dict[str, Any]:
     queues, logins = _names(data.get("queues")), _names(data.get("operators"))
     if not queues and not logins:
         raise CampaignError("assign at least one queue or operator")
+    if mode == "predictive" and not queues:
+        raise CampaignError("a predictive campaign connects people through a queue: choose one")
     return {
         "name": name,
         "mode": mode,

@@ -17,10 +17,18 @@ for people.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import random
+import weakref
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+from contact_center.sim.errors import ChannelHungUp
+
+if TYPE_CHECKING:
+    from contact_center.sim.core import PbxCore
+    from contact_center.sim.model import Channel
 
 Kind = Literal["human", "machine", "busy", "no_answer"]
 
@@ -123,3 +131,169 @@ def draw(p: CalleeProfile, rng: random.Random) -> CalleeOutcome:
     if roll < p.busy_rate:
         return CalleeOutcome("busy", p.busy_after, 0.0, "", "", 0.0)
     return CalleeOutcome("no_answer", None, 0.0, "", "", 0.0)
+
+
+# --- the simulator's side: customers dialled through the trunk, and AMD() ------------------------
+#
+# A campaign dials customer first: AMI ``Originate`` of ``PJSIP/<number>@trunk`` into the
+# campaign's context. Each such customer behaves as the PBX's :class:`Callees` draws (by default
+# ``REALISTIC``, seed 1; :func:`install` another): rings, then busy, no answer at the Originate
+# timeout, or answers and runs the context; ``AMD()`` then reports what app_amd.c would; a person
+# put through to an operator talks for their talk time, then hangs up.
+
+_MODELS: weakref.WeakKeyDictionary[Any, Callees] = weakref.WeakKeyDictionary()
+_ANSWERED: weakref.WeakKeyDictionary[Any, CalleeOutcome] = weakref.WeakKeyDictionary()
+ORIGINATE_BUSY, ORIGINATE_NO_ANSWER, ORIGINATE_ANSWERED = "5", "3", "4"  # AST_CONTROL_*
+
+
+def install(pbx: Any, callees: Callees) -> None:
+    """The customers ``pbx`` dials through its trunk from now on."""
+    _MODELS[pbx] = callees
+
+
+def model_of(pbx: Any) -> Callees:
+    model = _MODELS.get(pbx)
+    if model is None:
+        model = _MODELS[pbx] = Callees()
+    return model
+
+
+def originate_customer(
+    pbx: PbxCore,
+    number: str,
+    then: tuple[str, str, str],
+    *,
+    variables: dict[str, str],
+    caller: tuple[str, str] | None,
+    timeout: float,
+    uniqueid: str,
+    action_id: str | None,
+    report: bool,
+) -> Channel:
+    """AMI Originate of ``PJSIP/<number>@trunk``: the provider's channel rings the customer."""
+    from contact_center.sim.model import Channel
+
+    endpoint = pbx.config.trunk_endpoint
+    uid = uniqueid or pbx.new_uniqueid()
+    name = f"PJSIP/{endpoint}-{pbx.new_local_suffix()}"
+    ch = Channel(name, uid, uid, then[0], then[1], f"PJSIP/{endpoint}", state=0)
+    ch.origin = "pjsip"
+    pbx.channels[name] = ch
+    pbx.emit_channel("Newchannel", "call", ch)
+    for name, value in variables.items():
+        pbx.set_var(ch, name, value)
+    if caller is not None:
+        pbx.set_callerid(ch, *caller)
+    pbx.emit("DialBegin", "call", [*ch.block("Dest"), ("DialString", f"{number}@trunk")])
+    pbx.spawn(_ring_customer(pbx, ch, number, then, timeout, action_id, report), name=ch.name)
+    return ch
+
+
+async def _ring_customer(
+    pbx: PbxCore,
+    ch: Channel,
+    number: str,
+    then: tuple[str, str, str],
+    timeout: float,
+    action_id: str | None,
+    report: bool,
+) -> None:
+    outcome = model_of(pbx).outcome(number)
+    pbx.set_state(ch, 5)
+    pbx.emit("DialState", "call", [*ch.block("Dest"), ("DialStatus", "RINGING")])
+    ring = outcome.ring_seconds
+    try:
+        if outcome.kind == "busy" or ring is None or ring >= timeout:
+            busy = outcome.kind == "busy"
+            await pbx.wait(ch, ring if busy else timeout)
+            pbx.emit(
+                "DialEnd",
+                "call",
+                [*ch.block("Dest"), ("DialStatus", "BUSY" if busy else "NOANSWER")],
+            )
+            if report:
+                _originate_response(
+                    pbx,
+                    ch,
+                    number,
+                    then,
+                    action_id,
+                    ORIGINATE_BUSY if busy else ORIGINATE_NO_ANSWER,
+                )
+            ch.cause = 17 if busy else 19
+            pbx.finish(ch, soft=False)
+            return
+        await pbx.wait(ch, ring)
+    except ChannelHungUp:
+        pbx.finish(ch, soft=False)
+        return
+    pbx.set_state(ch, 6)
+    pbx.emit("DialEnd", "call", [*ch.block("Dest"), ("DialStatus", "ANSWER")])
+    _ANSWERED[ch] = outcome
+    if report:
+        _originate_response(pbx, ch, number, then, action_id, ORIGINATE_ANSWERED)
+    talker = pbx.spawn(_talk_then_leave(pbx, ch, outcome), name=f"callee {ch.name}")
+    try:
+        pbx.dialplan.jump(ch, then[0], then[1])
+        await pbx.dialplan.run(ch)
+    except ChannelHungUp:
+        pbx.finish(ch)
+    finally:
+        talker.cancel()
+
+
+async def _talk_then_leave(pbx: PbxCore, ch: Channel, outcome: CalleeOutcome) -> None:
+    """Once put through to someone (bridged), the customer talks, then hangs up."""
+    while ch.bridge is None:
+        if ch.dead or ch.hangup_requested.is_set():
+            return
+        await asyncio.sleep(0.01)
+    try:
+        await pbx.wait(ch, outcome.talk_seconds)
+    except ChannelHungUp:
+        return
+    pbx.request_hangup(ch, 16)
+
+
+def _originate_response(
+    pbx: PbxCore,
+    ch: Channel,
+    number: str,
+    then: tuple[str, str, str],
+    action_id: str | None,
+    reason: str,
+) -> None:
+    ok = reason == ORIGINATE_ANSWERED
+    fields: list[tuple[str, str]] = []
+    if action_id is not None:
+        fields.append(("ActionID", action_id))
+    fields += [
+        ("Response", "Success" if ok else "Failure"),
+        ("Channel", ch.name if ok else f"PJSIP/{number}@{pbx.config.trunk_endpoint}"),
+        ("Context", then[0]),
+        ("Exten", then[1]),
+        ("Reason", reason),
+        ("Uniqueid", ch.uniqueid if ok else "<unknown>"),
+        ("CallerIDNum", ch.caller_num or "<unknown>"),
+        ("CallerIDName", ch.caller_name or "<unknown>"),
+    ]
+    pbx.emit("OriginateResponse", "call", fields)
+
+
+async def amd(pbx: PbxCore, assign: Any, ch: Channel, data: str) -> None:
+    """``AMD()``: listens for as long as app_amd needs, then sets ``AMDSTATUS`` and
+    ``AMDCAUSE``. A channel that is no simulated customer says nothing: NOTSURE after the
+    default total analysis time (5000 ms), as app_amd.c's TOOLONG."""
+    outcome = _ANSWERED.get(ch)
+    if outcome is None or not outcome.amd_status:
+        status, cause, seconds = "NOTSURE", "TOOLONG-5000", 5.0
+    else:
+        status, cause, seconds = outcome.amd_status, outcome.amd_cause, outcome.amd_seconds
+    try:
+        await pbx.wait(ch, seconds)
+    except ChannelHungUp:
+        assign(ch, "AMDSTATUS", "HANGUP")
+        assign(ch, "AMDCAUSE", "")
+        raise
+    assign(ch, "AMDSTATUS", status)
+    assign(ch, "AMDCAUSE", cause)

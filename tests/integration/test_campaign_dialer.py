@@ -70,6 +70,7 @@ def ended(call_id: str, outcome: str) -> ev.CallEnded:
         outcome=outcome,
         cause=16,
         direction="outbound",
+        tags={"KIND": "campaign", "NUMBER": "+70000000000"},
     )
 
 
