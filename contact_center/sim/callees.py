@@ -60,6 +60,21 @@ class CalleeProfile:
 
 
 REALISTIC = CalleeProfile()
+# One behaviour every time (demos and tests that need a given path).
+ALWAYS_PERSON = CalleeProfile(
+    human_rate=1.0,
+    machine_rate=0.0,
+    busy_rate=0.0,
+    answer_median=2.0,
+    answer_sigma=0.1,
+    amd_false_machine=0.0,
+    talk_median=20.0,
+)
+ALWAYS_MACHINE = CalleeProfile(
+    human_rate=0.0, machine_rate=1.0, busy_rate=0.0, machine_median=3.0, amd_missed_machine=0.0
+)
+ALWAYS_BUSY = CalleeProfile(human_rate=0.0, machine_rate=0.0, busy_rate=1.0)
+NEVER_ANSWERS = CalleeProfile(human_rate=0.0, machine_rate=0.0, busy_rate=0.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,15 +97,23 @@ class CalleeOutcome:
 class Callees:
     """Draws outcomes for numbers; ``outcome(number)`` advances that number's attempt."""
 
-    def __init__(self, profile: CalleeProfile = REALISTIC, seed: int = 1) -> None:
+    def __init__(
+        self,
+        profile: CalleeProfile = REALISTIC,
+        seed: int = 1,
+        *,
+        per_number: dict[str, CalleeProfile] | None = None,
+    ) -> None:
         self.profile = profile
         self.seed = seed
+        self.per_number = dict(per_number or {})  # customers who behave otherwise
         self._attempts: dict[str, int] = {}
 
     def outcome(self, number: str) -> CalleeOutcome:
         attempt = self._attempts.get(number, 0) + 1
         self._attempts[number] = attempt
-        return draw(self.profile, random.Random(f"{self.seed}:{number}:{attempt}"))
+        profile = self.per_number.get(number, self.profile)
+        return draw(profile, random.Random(f"{self.seed}:{number}:{attempt}"))
 
 
 def _lognormal(rng: random.Random, median: float, sigma: float) -> float:

@@ -294,7 +294,6 @@ class Applications:
     async def voicemail(self, ch: Channel, data: str) -> None:
         await self.dp.voicemail(ch, data)
 
-
     async def amd(self, ch: Channel, data: str) -> None:
         """AMD(): what the simulated customer's answering sounds like (sim/callees.py)."""
         from contact_center.sim.callees import amd

@@ -6,6 +6,7 @@ from __future__ import annotations
 # emitted; see README.md). Inherited ``__`` variables are reported on the legs they reach.
 EMITTED_VARSETS = frozenset(
     {"MIXMONITOR_FILENAME", "BACKGROUNDSTATUS", "RING", "IVR_CHOICE", "CC_NOTE", "AGISTATUS"}
+    | {"CC_KIND", "AMDSTATUS", "AMDCAUSE"}  # campaigns: [cc-campaign] and AMD()
 )
 
 
