@@ -660,3 +660,40 @@ async def report(db: AsyncSession, campaign: Campaign) -> dict[str, Any]:
         "per_operator": per_operator,
         "dispositions": {DISPOSITIONS.get(k, k): v for k, v in dispositions.items()},
     }
+
+
+async def seed_demo(db: AsyncSession, now: datetime) -> int:
+    """The demo's campaign (once): predictive renewal reminders to twenty customers through
+    the sales queue, at any hour, paused — a supervisor starts it on /campaigns and the
+    simulator's customers answer, are busy, have machines (sim/callees.py)."""
+    if await db.scalar(select(Campaign.id).limit(1)) is not None:
+        return 0
+    campaign = await create(
+        db,
+        {
+            "name": "Renewal reminders",
+            "mode": "predictive",
+            "script": (
+                "Good afternoon, this is Acme. Your contract ends this month: may I tell you "
+                "about the renewal offer?"
+            ),
+            "queues": "sales",
+            "window_start": "00:00",
+            "window_end": "23:59",
+            "window_days": "1234567",
+            "default_tz": "Europe/Moscow",
+        },
+        actor="sue",
+        now=now,
+    )
+    customers = (
+        await db.scalars(
+            select(Customer).where(Customer.phones.any()).order_by(Customer.id).limit(20)
+        )
+    ).all()
+    rows: list[tuple[str, str, str, int | None]] = [
+        (c.phones[0].e164, c.name, "", c.id) for c in customers
+    ]
+    added = await _add_contacts(db, campaign, rows)
+    campaign.source = {"search": {"text": "", "segment": ""}, "added": added, "demo": True}
+    return added
