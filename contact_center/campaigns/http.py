@@ -87,6 +87,16 @@ def _status_words() -> dict[str, str]:
     return {"running": _("running"), "paused": _("paused"), "finished": _("finished")}
 
 
+def _contact_status_words() -> dict[str, str]:
+    return {
+        "pending": _("waiting"),
+        "dialing": _("calling now"),
+        "done": _("done"),
+        "failed": _("given up"),
+        "dnc": _("do not call"),
+    }
+
+
 def _summary(row: Campaign, figures: dict[str, Any]) -> dict[str, Any]:
     return {
         "id": row.id,
@@ -249,13 +259,17 @@ async def _render_campaign(
                     "number": c.number,
                     "customer_id": c.customer_id,
                     "zone": ", ".join(zone_names(c.number, c.tz)[:2]) or row.default_tz or "UTC",
-                    "status": c.status,
+                    "status": _contact_status_words().get(c.status, c.status),
                     "attempts": c.attempts,
-                    "last": OUTCOME_WORDS.get(c.last_outcome, c.last_outcome),
+                    "last": _(OUTCOME_WORDS[c.last_outcome])
+                    if c.last_outcome in OUTCOME_WORDS
+                    else c.last_outcome,
                     "next": store.aware(c.next_at).astimezone(zone).strftime("%d %b %H:%M")
                     if c.next_at
                     else "",
-                    "disposition": DISPOSITIONS.get(c.disposition, ""),
+                    "disposition": _(DISPOSITIONS[c.disposition])
+                    if c.disposition in DISPOSITIONS
+                    else "",
                 }
                 for c in contacts
             ],
@@ -263,7 +277,7 @@ async def _render_campaign(
             "notice": notice or _done_words(request.query.get("done", "")),
             "mode_words": _mode_words(),
             "status_words": _status_words(),
-            "outcome_words": OUTCOME_WORDS,
+            "outcome_words": {k: _(v) for k, v in OUTCOME_WORDS.items()},
             **await _choices(db),
         }
     return aiohttp_jinja2.render_template(

@@ -13,6 +13,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import phonenumbers
 from phonenumbers import timezone as number_timezones
 
+from contact_center.i18n import gettext as _
+
 # How an attempt ended. ``answered``: a person talked with an operator; ``abandoned``: a
 # person answered and no operator was free (heard the apology); ``machine``: AMD() heard an
 # answering machine; ``operator_no_answer``: the operator's phone was not answered (the
@@ -98,10 +100,10 @@ def after_disposition(disposition: str, recall_at: datetime | None) -> Next:
     """An operator's disposition of a conversation: a recall is pending again at its time;
     anything else closes the contact (``do_not_call`` also lists the number)."""
     if disposition not in DISPOSITIONS:
-        raise ValueError(f"unknown disposition {disposition!r}")
+        raise ValueError(_("unknown disposition %(name)s", name=disposition))
     if disposition == "recall":
         if recall_at is None:
-            raise ValueError("a recall needs a time")
+            raise ValueError(_("a recall needs a time"))
         return Next(PENDING, recall_at, False)
     if disposition == "do_not_call":
         return Next(DNC, None, False)
@@ -138,12 +140,12 @@ class Window:
         try:
             a, b = time.fromisoformat(start), time.fromisoformat(end)
         except ValueError:
-            raise ValueError("calling hours look like 09:00 and 20:00") from None
+            raise ValueError(_("calling hours look like 09:00 and 20:00")) from None
         if a >= b:
-            raise ValueError("calling hours must end after they start")
+            raise ValueError(_("calling hours must end after they start"))
         clean = "".join(sorted(set(days)))
         if not clean or any(d not in "1234567" for d in clean):
-            raise ValueError("calling days are ISO weekdays 1 (Monday) to 7 (Sunday)")
+            raise ValueError(_("calling days are ISO weekdays 1 (Monday) to 7 (Sunday)"))
         return cls(a, b, clean)
 
     def allows(self, moment: datetime, zone: ZoneInfo) -> bool:

@@ -31,6 +31,7 @@ from contact_center.campaigns.policy import (
     outcome_of,
 )
 from contact_center.customers.phones import normalize_number
+from contact_center.i18n import gettext as _
 from contact_center.store.models import (
     Campaign,
     CampaignAttempt,
@@ -64,9 +65,18 @@ def _int(data: dict[str, Any], name: str, default: int, low: int, high: int) -> 
     try:
         value = int(raw)
     except ValueError:
-        raise CampaignError(f"{name.replace('_', ' ')}: expected a whole number") from None
+        raise CampaignError(
+            _("%(field)s: expected a whole number", field=name.replace("_", " "))
+        ) from None
     if not low <= value <= high:
-        raise CampaignError(f"{name.replace('_', ' ')}: between {low} and {high}")
+        raise CampaignError(
+            _(
+                "%(field)s: between %(low)s and %(high)s",
+                field=name.replace("_", " "),
+                low=low,
+                high=high,
+            )
+        )
     return value
 
 
@@ -83,10 +93,10 @@ def campaign_fields(data: dict[str, Any]) -> dict[str, Any]:
     wrong in words."""
     name = str(data.get("name", "")).strip()[:120]
     if not name:
-        raise CampaignError("a campaign needs a name")
+        raise CampaignError(_("a campaign needs a name"))
     mode = str(data.get("mode", "progressive") or "progressive")
     if mode not in MODES:
-        raise CampaignError(f"mode: one of {', '.join(MODES)}")
+        raise CampaignError(_("mode: one of %(modes)s", modes=", ".join(MODES)))
     window = Window.parse(
         str(data.get("window_start", "09:00") or "09:00"),
         str(data.get("window_end", "20:00") or "20:00"),
@@ -96,21 +106,21 @@ def campaign_fields(data: dict[str, Any]) -> dict[str, Any]:
     try:
         cap = float(cap_raw) / 100.0 if cap_raw else 0.03
     except ValueError:
-        raise CampaignError("abandon cap: a percentage such as 3") from None
+        raise CampaignError(_("abandon cap: a percentage such as 3")) from None
     if not 0.0 <= cap <= 0.1:
-        raise CampaignError("abandon cap: between 0 and 10 %")
+        raise CampaignError(_("abandon cap: between 0 and 10 %"))
     ends_raw = str(data.get("ends_at", "") or "").strip()
     ends_at = None
     if ends_raw:
         try:
             ends_at = aware(datetime.fromisoformat(ends_raw)).astimezone(UTC)
         except ValueError:
-            raise CampaignError("end: a date and time such as 2026-12-31T18:00") from None
+            raise CampaignError(_("end: a date and time such as 2026-12-31T18:00")) from None
     queues, logins = _names(data.get("queues")), _names(data.get("operators"))
     if not queues and not logins:
-        raise CampaignError("assign at least one queue or operator")
+        raise CampaignError(_("assign at least one queue or operator"))
     if mode == "predictive" and not queues:
-        raise CampaignError("a predictive campaign connects people through a queue: choose one")
+        raise CampaignError(_("a predictive campaign connects people through a queue: choose one"))
     return {
         "name": name,
         "mode": mode,
@@ -134,7 +144,7 @@ def campaign_fields(data: dict[str, Any]) -> dict[str, Any]:
 async def create(db: AsyncSession, data: dict[str, Any], *, actor: str, now: datetime) -> Campaign:
     fields = campaign_fields(data)
     if await db.scalar(select(Campaign.id).where(Campaign.name == fields["name"])) is not None:
-        raise CampaignError(f"there is already a campaign named {fields['name']}")
+        raise CampaignError(_("there is already a campaign named %(name)s", name=fields["name"]))
     row = Campaign(
         **fields,
         status="paused",
@@ -158,7 +168,7 @@ async def update_campaign(
         select(Campaign.id).where(Campaign.name == fields["name"], Campaign.id != campaign.id)
     )
     if other is not None:
-        raise CampaignError(f"there is already a campaign named {fields['name']}")
+        raise CampaignError(_("there is already a campaign named %(name)s", name=fields["name"]))
     for key, value in fields.items():
         setattr(campaign, key, value)
     campaign.updated_at = now
@@ -166,13 +176,13 @@ async def update_campaign(
 
 async def set_status(db: AsyncSession, campaign: Campaign, status: str, now: datetime) -> None:
     if status not in ("running", "paused"):
-        raise CampaignError("a campaign is started (running) or paused")
+        raise CampaignError(_("a campaign is started (running) or paused"))
     if campaign.status == "finished" and status == "running":
         # a finished campaign runs again only when its list has numbers left
         if not await has_open_contacts(db, campaign.id):
-            raise CampaignError("the campaign's list is exhausted: add numbers first")
+            raise CampaignError(_("the campaign's list is exhausted: add numbers first"))
         if campaign.ends_at is not None and aware(campaign.ends_at) <= now:
-            raise CampaignError("the campaign's end date has passed: change it first")
+            raise CampaignError(_("the campaign's end date has passed: change it first"))
     campaign.status = status
     campaign.finished_reason = ""
     campaign.updated_at = now
@@ -238,7 +248,7 @@ async def add_from_search(
     account number / phone number it is), of ``segment`` — every number of each."""
     text, segment = text.strip()[:100], segment.strip()[:40]
     if not text and not segment:
-        raise CampaignError("a search needs words or a segment")
+        raise CampaignError(_("a search needs words or a segment"))
     query = select(Customer)
     if segment:
         query = query.where(func.upper(Customer.segment) == segment.upper())
@@ -275,15 +285,17 @@ async def import_csv(
     returns (numbers added, problems by line). A line that cannot be used is named, the
     rest are added."""
     if len(data) > MAX_CSV_BYTES:
-        raise CampaignError(f"the file is larger than {MAX_CSV_BYTES // 1024 // 1024} MB")
+        raise CampaignError(
+            _("the file is larger than %(mb)s MB", mb=MAX_CSV_BYTES // 1024 // 1024)
+        )
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise CampaignError("the file is not UTF-8 text") from None
+        raise CampaignError(_("the file is not UTF-8 text")) from None
     reader = csv.DictReader(io.StringIO(text))
     fields = [f.strip().lower() for f in reader.fieldnames or []]
     if "number" not in fields:
-        raise CampaignError("the CSV needs a header line with a 'number' column")
+        raise CampaignError(_("the CSV needs a header line with a 'number' column"))
     reader.fieldnames = fields
     rows: list[tuple[str, str, str, int | None]] = []
     problems: list[str] = []
@@ -292,12 +304,16 @@ async def import_csv(
         raw = str(record.get("number") or "").strip()
         number = normalize_number(raw, region=region, with_display=False)
         if not number.e164:
-            problems.append(f"line {line}: {raw or '(empty)'} is not a phone number")
+            problems.append(
+                _("line %(line)s: %(raw)s is not a phone number", line=line, raw=raw or "—")
+            )
             continue
         customer_raw = str(record.get("customer_id") or "").strip()
         customer_id = int(customer_raw) if customer_raw.isdigit() else None
         if customer_id is not None and customer_id not in known:
-            problems.append(f"line {line}: there is no customer {customer_raw}")
+            problems.append(
+                _("line %(line)s: there is no customer %(id)s", line=line, id=customer_raw)
+            )
             customer_id = None
         rows.append(
             (
@@ -308,7 +324,7 @@ async def import_csv(
             )
         )
         if len(rows) > MAX_LIST:
-            raise CampaignError(f"at most {MAX_LIST} numbers per import")
+            raise CampaignError(_("at most %(n)s numbers per import", n=MAX_LIST))
     added = await _add_contacts(db, campaign, rows)
     campaign.source = {"csv": True, "added": added}
     return added, problems[:50]
@@ -359,7 +375,9 @@ async def add_dnc(
 ) -> str:
     number = normalize_number(raw.strip()[:64], region=region, with_display=False)
     if not number.e164:
-        raise CampaignError(f"{raw.strip() or 'the number'} is not a phone number")
+        raise CampaignError(
+            _("%(number)s is not a phone number", number=raw.strip() or _("the number"))
+        )
     if not await is_dnc(db, number.e164):
         db.add(DoNotCall(number=number.e164, reason=reason[:200], added_by=actor, added_at=now))
         await db.flush()
@@ -546,7 +564,7 @@ async def dispose(
     except ValueError as exc:
         raise CampaignError(str(exc)) from None
     if contact.status == DIALING:
-        raise CampaignError("the call is still going on; disposition it when it ends")
+        raise CampaignError(_("the call is still going on; disposition it when it ends"))
     contact.disposition = disposition
     contact.status = nxt.status
     contact.next_at = nxt.next_at
