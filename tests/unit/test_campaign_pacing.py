@@ -66,9 +66,8 @@ def test_predictive_bounds(
     # never fewer than progressive, never beyond the line limit
     assert placed >= max(0, floor.free - floor.in_flight)
     if operators:
-        assert floor.in_flight + placed <= max(
-            floor.in_flight, s.max_lines_per_operator * operators
-        ) or placed == max(0, floor.free - floor.in_flight)
+        limit = s.max_lines_per_operator * operators
+        assert floor.in_flight + placed <= max(floor.in_flight, limit)
     else:
         assert placed == 0
 
@@ -127,3 +126,22 @@ def test_predictive_holds_the_cap_and_beats_progressive_occupancy(seed: int) -> 
     assert predictive.abandon_rate <= 0.03
     assert predictive.occupancy > progressive.occupancy
     assert predictive.connected > progressive.connected
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    floors,
+    st.floats(0.05, 0.9),
+    st.integers(0, 400),
+    st.integers(0, 30),
+    st.floats(0.0, 0.05),
+    st.floats(0.0, 0.05),
+)
+def test_a_tighter_cap_never_places_more_calls(
+    floor: Floor, reach: float, dials: int, abandoned: int, cap_a: float, cap_b: float
+) -> None:
+    low, high = sorted((cap_a, cap_b))
+    m = measured_with(reach, dials, abandoned)
+    tight = calls_to_place(PacingSettings(mode="predictive", abandon_cap=low), floor, m)
+    loose = calls_to_place(PacingSettings(mode="predictive", abandon_cap=high), floor, m)
+    assert tight <= loose
