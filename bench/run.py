@@ -29,6 +29,7 @@ BENCHES = (
     "stats",
     "routing",
     "service_load",
+    "campaign_pacing",
 )
 
 
