@@ -8,7 +8,7 @@ Originate of the operator's phone into ``cc-originate`` with the customer's numb
 (``CC_NUMBER``), so the screen pop shows the customer's card while the operator's phone rings,
 and the dial plan dials the customer once the operator answers (the path callbacks and
 click-to-call use). A preview campaign dials nothing by itself: an operator asks for the next
-card on ``/campaigns/{id}/preview`` and presses call, which marks that contact for them.
+card on ``/campaigns/mine`` and presses call, which marks that contact for them.
 
 A **predictive** campaign dials customer first, ahead of free operators, as many as the pacer
 allows under the campaign's abandon cap (``pacing.py``): an Originate of
@@ -52,6 +52,7 @@ CONNECT_WAIT_SECONDS = 2  # a person who answers waits no longer for an operator
 DialCustomer = Callable[[str, str, dict[str, str], int], Awaitable[tuple[str, str]]]
 PREVIEW_REQUESTED = "preview"  # a contact an operator pressed call on (preview mode)
 STALE_AFTER = timedelta(minutes=10)
+OUTSIDE_HOURS_RECHECK = timedelta(minutes=15)  # a number outside its calling hours
 
 
 class OperatorLike(Protocol):
@@ -346,9 +347,13 @@ class CampaignDialer:
                     "campaign %s: %s is on the do-not-call list", campaign.name, contact.number
                 )
                 return False
-        return may_call(
+        if may_call(
             window, contact.number, now, explicit_tz=contact.tz, default_tz=campaign.default_tz
-        )
+        ):
+            return True
+        async with self._sessions.begin() as db:
+            await store.postpone(db, contact.id, now + OUTSIDE_HOURS_RECHECK)
+        return False
 
     async def _start(
         self, campaign: Campaign, contact: CampaignContact, operator: OperatorLike, now: datetime

@@ -39,7 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from contact_center.campaigns import store
 from contact_center.campaigns.dialer import PREVIEW_REQUESTED
 from contact_center.campaigns.pacing import MODES
-from contact_center.campaigns.policy import DISPOSITIONS, OUTCOME_WORDS, zone_names
+from contact_center.campaigns.policy import DISPOSITIONS, OUTCOME_WORDS, may_call, zone_names
 from contact_center.i18n import gettext as _
 from contact_center.store.db import utcnow
 from contact_center.store.models import Campaign, CampaignContact, DoNotCall, Queue, User
@@ -450,8 +450,17 @@ async def _render_mine(request: web.Request, error: str = "", notice: str = "") 
                     )
                 )
                 if asked is None:
-                    due = await store.due(db, row.id, now, 1)
-                    nxt = due[0] if due else None
+                    window = store.window_of(row)
+                    nxt = next(
+                        (
+                            c
+                            for c in await store.due(db, row.id, now, 50)
+                            if may_call(
+                                window, c.number, now, explicit_tz=c.tz, default_tz=row.default_tz
+                            )
+                        ),
+                        None,
+                    )
             waiting = (
                 await db.scalars(
                     select(CampaignContact)

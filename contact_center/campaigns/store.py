@@ -44,7 +44,7 @@ from contact_center.store.models import (
 
 STATUSES = ("running", "paused", "finished")
 MAX_LIST = 50_000  # contacts a search or an import may add at once
-MAX_CSV_BYTES = 5 * 1024 * 1024
+MAX_CSV_BYTES = 2 * 1024 * 1024  # the web app's request limit
 
 
 class CampaignError(ValueError):
@@ -393,6 +393,16 @@ async def remove_dnc(db: AsyncSession, number: str) -> bool:
 
 
 # --- attempts -------------------------------------------------------------------------------------
+
+
+async def postpone(db: AsyncSession, contact_id: int, until: datetime) -> None:
+    """A number outside its calling hours now: out of the way of the ones that may be called
+    (so a list of far-away numbers first cannot starve the rest) until ``until``."""
+    await db.execute(
+        update(CampaignContact)
+        .where(CampaignContact.id == contact_id, CampaignContact.status == PENDING)
+        .values(next_at=until)
+    )
 
 
 async def skip_dnc(db: AsyncSession, contact_id: int) -> None:

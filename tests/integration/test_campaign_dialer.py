@@ -145,6 +145,8 @@ async def test_progressive_campaign_dnc_windows_retries_and_stop(
         assert {rows[MOSCOW].status, rows[MOBILE].status} == {"dialing"}
         assert {rows[MOSCOW].operator_login, rows[MOBILE].operator_login} == {"anna", "vera"}
         assert (rows[VLADIVOSTOK].status, rows[VLADIVOSTOK].attempts) == ("pending", 0)
+        # out of the way of the numbers that may be called, looked at again in 15 minutes
+        assert store.aware(rows[VLADIVOSTOK].next_at) == NOW + timedelta(minutes=15)  # type: ignore[arg-type]
         assert (rows[LISTED].status, rows[LISTED].attempts) == ("dnc", 0)
         channels = sorted(e.get("Channel").split("-")[0] for e in log.events if started(e))
         assert channels == ["Local/101@agents", "Local/103@agents"]  # never boris
