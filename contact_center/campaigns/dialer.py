@@ -432,6 +432,14 @@ class CampaignDialer:
         outcome = outcome_of_call(event)
         if outcome is None:
             return
+        taker = next(
+            (
+                o.login
+                for o in self._operators()
+                if event.interface and o.interface == event.interface
+            ),
+            "",
+        )
         async with self._sessions.begin() as db:
             done = await store.finish(
                 db,
@@ -440,6 +448,7 @@ class CampaignDialer:
                 self._clock(),
                 server=self._server,
                 talk_seconds=event.talk_seconds,
+                operator_login=taker,
             )
         if done is None:
             return

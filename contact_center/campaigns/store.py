@@ -487,9 +487,11 @@ async def finish(
     *,
     server: str = "",
     talk_seconds: float = 0.0,
+    operator_login: str = "",
 ) -> Finished | None:
     """Record how the attempt ``call_id`` ended (None when it is not a campaign attempt, or
-    was recorded already) and write the customer's timeline row."""
+    was recorded already) and write the customer's timeline row. ``operator_login``: who
+    took a customer dialled first (the queue chose them)."""
     contact = await db.scalar(
         select(CampaignContact).where(
             CampaignContact.attempt_linkedid == call_id, CampaignContact.status == DIALING
@@ -503,6 +505,7 @@ async def finish(
     outcome = outcome_of(outcome)
     nxt = after_attempt(retry_policy(campaign), outcome, contact.attempts, now)
     attempts = contact.attempts if nxt.counted else contact.attempts - 1
+    login = contact.operator_login or operator_login
     result = await db.execute(
         update(CampaignContact)
         .where(CampaignContact.id == contact.id, CampaignContact.status == DIALING)
@@ -511,6 +514,7 @@ async def finish(
             next_at=nxt.next_at,
             attempts=attempts,
             last_outcome=outcome,
+            operator_login=login,
         )
     )
     if getattr(result, "rowcount", 0) != 1:
@@ -518,10 +522,11 @@ async def finish(
     await db.execute(
         update(CampaignAttempt)
         .where(CampaignAttempt.call_linkedid == call_id, CampaignAttempt.outcome == "")
-        .values(outcome=outcome, ended_at=now, talk_seconds=talk_seconds)
+        .values(outcome=outcome, ended_at=now, talk_seconds=talk_seconds, operator_login=login)
     )
+    await db.refresh(contact)
     words = OUTCOME_WORDS[outcome]
-    who = contact.operator_login or "the dialer"
+    who = login or "the dialer"
     summary = f"Campaign {campaign.name}: call to {contact.number} by {who}: {words}"
     if nxt.status == PENDING and nxt.counted and nxt.next_at is not None:
         summary += f" (attempt {attempts} of {campaign.max_attempts}); next try {nxt.next_at:%H:%M}"
@@ -540,7 +545,6 @@ async def finish(
             data={"campaign_id": campaign.id, "outcome": outcome, "status": nxt.status},
         )
     )
-    await db.refresh(contact)
     return Finished(campaign, contact, outcome, nxt.status)
 
 

@@ -123,6 +123,9 @@ async def test_predictive_outcomes_and_the_card_pops_for_a_person(
                 " (attempt 1 of 3); next try"
             ) in " | ".join(summaries)
             assert "call.answered" in calls  # the queue call on Ivan's own timeline
+            # the queue chose anna: the attempt is hers (her disposition is asked for)
+            assert rows[IVAN].operator_login == "anna"
+            assert f"Campaign Predict: call to {IVAN} by anna: talked with an operator" in summaries
             assert {
                 k: figures[k]
                 for k in ("dialled", "answered", "machine", "busy", "no_answer", "abandoned")
