@@ -695,16 +695,18 @@ async def report(db: AsyncSession, campaign: Campaign) -> dict[str, Any]:
 
 
 async def seed_demo(db: AsyncSession, now: datetime) -> int:
-    """The demo's campaign (once): predictive renewal reminders to twenty customers through
-    the sales queue, at any hour, paused — a supervisor starts it on /campaigns and the
-    simulator's customers answer, are busy, have machines (sim/callees.py)."""
+    """The demo's campaign (once): progressive renewal reminders to twenty customers through
+    the sales queue, at any hour, paused — a supervisor starts it on /campaigns; each free
+    operator's phone rings with the customer's card, then the simulator's customer answers,
+    is busy or has a machine (sim/callees.py). (Predictive needs operators who answer at
+    once — auto-answer headsets — which the demo's manual phones are not.)"""
     if await db.scalar(select(Campaign.id).limit(1)) is not None:
         return 0
     campaign = await create(
         db,
         {
             "name": "Renewal reminders",
-            "mode": "predictive",
+            "mode": "progressive",
             "script": (
                 "Good afternoon, this is Acme. Your contract ends this month: may I tell you "
                 "about the renewal offer?"

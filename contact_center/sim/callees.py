@@ -174,6 +174,34 @@ def install(pbx: Any, callees: Callees) -> None:
     _MODELS[pbx] = callees
 
 
+def dialled_customer(
+    pbx: Any, number: str, kind: str = ""
+) -> tuple[float, str, float | None] | None:
+    """``Dial(PJSIP/<number>@trunk)`` from the dial plan for a campaign's call (``CC_KIND``
+    campaign: operator first, through cc-originate): (seconds of ringing, ANSWER | BUSY |
+    NOANSWER, seconds the customer talks), drawn from the PBX's callees. None for any other
+    call: the simulator's plain provider (answers after ``external_answer_after``, stays
+    until hung up)."""
+    if not kind.startswith("campaign"):
+        return None
+    outcome = model_of(pbx).outcome(number)
+    if outcome.kind == "busy":
+        return outcome.ring_seconds or 0.0, "BUSY", None
+    if outcome.ring_seconds is None:
+        return float("inf"), "NOANSWER", None
+    talk = outcome.talk_seconds if outcome.kind == "human" else 30.0  # a machine's message
+    return outcome.ring_seconds, "ANSWER", talk
+
+
+async def hang_up_after(pbx: Any, ch: Channel, seconds: float) -> None:
+    """The customer ends the conversation after ``seconds``."""
+    try:
+        await pbx.wait(ch, seconds)
+    except ChannelHungUp:
+        return
+    pbx.request_hangup(ch, 16)
+
+
 def model_of(pbx: Any) -> Callees:
     model = _MODELS.get(pbx)
     if model is None:

@@ -2,7 +2,8 @@
 dial plan we ship: the campaign dialer rings anna's phone first and her console pops the
 customer's card while it rings; she answers, cc-originate dials the customer through the
 trunk, they talk; the outbound call's end closes the contact as answered and puts the
-attempt on the customer's timeline. A number on the do-not-call list is never dialled."""
+attempt on the customer's timeline. The next number is busy (the simulator's callees): tried
+again later. A number on the do-not-call list is never dialled."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from pathlib import Path
 from sqlalchemy import select
 
 from contact_center.campaigns import store
+from contact_center.sim import callees
+from contact_center.sim.callees import ALWAYS_BUSY, ALWAYS_PERSON, Callees
 from contact_center.sim.config import Operator
 from contact_center.store.db import utcnow
 from contact_center.store.models import Campaign, CampaignContact, Customer, InteractionEvent
@@ -21,6 +24,7 @@ from tests.e2e.test_service_e2e import next_message
 OPERATORS = (Operator("PJSIP/101", "Anna", manual=True),)
 IVAN = "+74951234567"  # seeded by the rig: Ivan Petrov, VIP
 LISTED = "+74997654321"
+BUSY = "+74957770002"
 
 
 async def test_a_progressive_campaign_pops_the_card_then_connects(
@@ -28,6 +32,8 @@ async def test_a_progressive_campaign_pops_the_card_then_connects(
 ) -> None:
     async with running_service(tmp_path, db_url, operators=OPERATORS, dialplan="shipped") as rig:
         sessions = rig.service.core.sessions  # type: ignore[union-attr]
+        # Ivan answers; the other number on the list is busy (the simulator's callees)
+        callees.install(rig.pbx, Callees(per_number={IVAN: ALWAYS_PERSON, BUSY: ALWAYS_BUSY}))
         async with sessions.begin() as db:
             campaign = await store.create(
                 db,
@@ -44,6 +50,7 @@ async def test_a_progressive_campaign_pops_the_card_then_connects(
             # the do-not-call number first on the list: skipped at dial time
             await store.import_csv(db, campaign, f"number,name\n{LISTED},Olga\n".encode())
             assert await store.add_from_search(db, campaign, text="Petrov") == 1
+            await store.import_csv(db, campaign, f"number\n{BUSY}\n".encode())
             await store.add_dnc(db, LISTED, reason="asked", actor="sue", now=utcnow())
             await store.set_status(db, campaign, "running", utcnow())
             ivan_id = await db.scalar(select(Customer.id).where(Customer.name == "Ivan Petrov"))
@@ -59,29 +66,28 @@ async def test_a_progressive_campaign_pops_the_card_then_connects(
             await rig.pbx.answer("PJSIP/101")
             answered = await next_message(ws, "pop")
             assert "answered" == answered["stage"]
-            # the customer is on the line (the trunk leg); the customer hangs up
-            await wait_for(
-                lambda: any(
-                    c.name.startswith("PJSIP/trunk-") and not c.dead
-                    for c in rig.pbx.channels.values()
-                ),
-                timeout=10,
-            )
-            customer = next(
-                c
-                for c in rig.pbx.channels.values()
-                if c.name.startswith("PJSIP/trunk-") and not c.dead
-            )
-            await rig.pbx.hangup(customer.name)
+            # they talk; Ivan hangs up (the simulator's callee): the contact is done
 
-            async def contact_done() -> bool:
+            async def outcome_of(number: str) -> str:
                 async with sessions() as db:
                     row = await db.scalar(
-                        select(CampaignContact).where(CampaignContact.number == IVAN)
+                        select(CampaignContact).where(CampaignContact.number == number)
                     )
-                    return row is not None and row.status == "done"
+                    return row.last_outcome if row is not None else ""
 
-            await wait_for(contact_done, timeout=15)
+            async def ivan_done() -> bool:
+                return await outcome_of(IVAN) == "answered"
+
+            await wait_for(ivan_done, timeout=15)
+            # anna is free again: the next number rings her first, then the customer is busy
+            pop = await next_message(ws, "pop", timeout=15)
+            assert "offered" == pop["stage"] and BUSY == pop["caller"]["number"]
+            await rig.pbx.answer("PJSIP/101")
+
+            async def busy_known() -> bool:
+                return await outcome_of(BUSY) == "busy"
+
+            await wait_for(busy_known, timeout=15)
             async with sessions() as db:
                 rows = {r.number: r for r in (await db.scalars(select(CampaignContact))).all()}
                 timeline = (
@@ -95,23 +101,17 @@ async def test_a_progressive_campaign_pops_the_card_then_connects(
                 row = await db.scalar(select(Campaign))
                 assert row is not None
                 figures = await store.figures(db, row)
-            assert (rows[IVAN].last_outcome, rows[IVAN].operator_login) == ("answered", "anna")
+            assert (rows[IVAN].status, rows[IVAN].operator_login) == ("done", "anna")
+            assert (rows[BUSY].status, rows[BUSY].attempts) == ("pending", 1)  # again later
             assert (rows[LISTED].status, rows[LISTED].attempts) == ("dnc", 0)
             assert timeline == [
                 f"Campaign Renewals: call to {IVAN} by anna: talked with an operator"
             ]
-            assert (figures["dialled"], figures["answered"], figures["penetration"]) == (
-                1,
-                1,
-                0.5,
-            )
-
-            # nothing left to call: the campaign finishes by itself
-            async def finished() -> bool:
-                async with sessions() as db:
-                    row = await db.scalar(select(Campaign))
-                    return row is not None and row.status == "finished"
-
-            await wait_for(finished, timeout=10)
+            assert {k: figures[k] for k in ("dialled", "answered", "busy", "penetration")} == {
+                "dialled": 2,
+                "answered": 1,
+                "busy": 1,
+                "penetration": 0.6667,
+            }
         finally:
             await anna.http.close()

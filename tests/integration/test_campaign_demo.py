@@ -1,4 +1,4 @@
-"""The demo seeds one campaign (once): predictive, through sales, with twenty customers."""
+"""The demo seeds one campaign (once): progressive, through sales, with twenty customers."""
 
 from __future__ import annotations
 
@@ -28,6 +28,6 @@ async def test_the_demo_seeds_a_campaign_once(db_url: str, tmp_path: Path) -> No
     finally:
         await core.engine.dispose()
     assert [(c.name, c.mode, c.status, c.queues) for c in campaigns] == [
-        ("Renewal reminders", "predictive", "paused", {"names": ["sales"]})
+        ("Renewal reminders", "progressive", "paused", {"names": ["sales"]})
     ]
     assert listed == 20
