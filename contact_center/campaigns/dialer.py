@@ -36,7 +36,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from contact_center.calls import events as ev
-from contact_center.campaigns import store
+from contact_center.campaigns import reports, store
 from contact_center.campaigns.pacing import Floor, Measured, PacingSettings, calls_to_place
 from contact_center.campaigns.policy import DIALING, may_call
 from contact_center.routing.ports import PbxControl
@@ -216,7 +216,7 @@ class CampaignDialer:
         measured = self.measured.get(campaign.id)
         if measured is None:
             async with self._sessions() as db:
-                figures = await store.figures(db, campaign)
+                figures = await reports.figures(db, campaign)
             measured = self.measured[campaign.id] = Measured()
             measured.reached = figures["answered"] + figures["abandoned"]
             measured.abandoned = figures["abandoned"]

@@ -36,7 +36,7 @@ from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from contact_center.campaigns import store
+from contact_center.campaigns import reports, store
 from contact_center.campaigns.dialer import PREVIEW_REQUESTED
 from contact_center.campaigns.pacing import MODES
 from contact_center.campaigns.policy import DISPOSITIONS, OUTCOME_WORDS, may_call, zone_names
@@ -112,7 +112,7 @@ def _summary(row: Campaign, figures: dict[str, Any]) -> dict[str, Any]:
 
 async def _listing(db: AsyncSession) -> list[dict[str, Any]]:
     rows = (await db.scalars(select(Campaign).order_by(Campaign.name))).all()
-    return [_summary(r, await store.figures(db, r)) for r in rows]
+    return [_summary(r, await reports.figures(db, r)) for r in rows]
 
 
 async def _choices(db: AsyncSession) -> dict[str, Any]:
@@ -239,7 +239,7 @@ async def _render_campaign(
     zone = _zone(request)
     async with request.app[SESSIONS_KEY]() as db:
         row = await _campaign(db, campaign_id)
-        report = await store.report(db, row)
+        report = await reports.report(db, row)
         contacts = (
             await db.scalars(
                 select(CampaignContact)
@@ -570,7 +570,7 @@ async def api_list(request: web.Request) -> web.Response:
 async def api_campaign(request: web.Request) -> web.Response:
     async with request.app[SESSIONS_KEY]() as db:
         row = await _campaign(db, _id(request))
-        report = await store.report(db, row)
+        report = await reports.report(db, row)
         return web.json_response({**_summary(row, report["figures"]), "report": report})
 
 
@@ -601,7 +601,7 @@ async def api_create(request: web.Request) -> web.Response:
                     segment=str(search.get("segment", "")),
                     region=_region(request),
                 )
-            result = _summary(row, await store.figures(db, row))
+            result = _summary(row, await reports.figures(db, row))
     except (store.CampaignError, ValueError) as exc:
         raise web.HTTPBadRequest(text=str(exc)) from None
     return web.json_response(result, status=201)
@@ -614,7 +614,7 @@ async def api_status(request: web.Request) -> web.Response:
         async with request.app[SESSIONS_KEY].begin() as db:
             row = await _campaign(db, _id(request))
             await store.set_status(db, row, str(body.get("status", "")), utcnow())
-            result = _summary(row, await store.figures(db, row))
+            result = _summary(row, await reports.figures(db, row))
     except store.CampaignError as exc:
         raise web.HTTPConflict(text=str(exc)) from None
     return web.json_response(result)

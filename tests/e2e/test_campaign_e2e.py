@@ -11,7 +11,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from contact_center.campaigns import store
+from contact_center.campaigns import reports, store
 from contact_center.sim import callees
 from contact_center.sim.callees import ALWAYS_BUSY, ALWAYS_PERSON, Callees
 from contact_center.sim.config import Operator
@@ -100,7 +100,7 @@ async def test_a_progressive_campaign_pops_the_card_then_connects(
                 ).all()
                 row = await db.scalar(select(Campaign))
                 assert row is not None
-                figures = await store.figures(db, row)
+                figures = await reports.figures(db, row)
             assert (rows[IVAN].status, rows[IVAN].operator_login) == ("done", "anna")
             assert (rows[BUSY].status, rows[BUSY].attempts) == ("pending", 1)  # again later
             assert (rows[LISTED].status, rows[LISTED].attempts) == ("dnc", 0)

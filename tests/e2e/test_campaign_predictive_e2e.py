@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from contact_center.campaigns import store
+from contact_center.campaigns import reports, store
 from contact_center.sim import callees
 from contact_center.sim.callees import (
     ALWAYS_BUSY,
@@ -117,7 +117,7 @@ async def test_predictive_outcomes_and_the_card_pops_for_a_person(
                 ).all()
                 row = await db.scalar(select(Campaign))
                 assert row is not None
-                figures = await store.figures(db, row)
+                figures = await reports.figures(db, row)
             assert (
                 f"Campaign Predict: call to {MACHINE} by the dialer: answering machine"
                 " (attempt 1 of 3); next try"
@@ -172,5 +172,5 @@ async def test_a_person_nobody_takes_hears_the_apology_and_is_abandoned(
         async with rig.service.core.sessions() as db:  # type: ignore[union-attr]
             row = await db.scalar(select(Campaign))
             assert row is not None
-            figures = await store.figures(db, row)
+            figures = await reports.figures(db, row)
         assert (figures["abandoned"], figures["abandon_rate"]) == (1, 1.0)

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from contact_center.ami.control import AmiPbxControl
 from contact_center.calls import events as ev
-from contact_center.campaigns import store
+from contact_center.campaigns import reports, store
 from contact_center.campaigns.dialer import CampaignDialer
 from contact_center.sim.pbx import Event
 from contact_center.store.models import (
@@ -184,7 +184,7 @@ async def test_progressive_campaign_dnc_windows_retries_and_stop(
             row = await db.get(Campaign, campaign_id)
             assert row is not None
             assert (row.status, row.finished_reason) == ("finished", "list exhausted")
-            figures = await store.figures(db, row)
+            figures = await reports.figures(db, row)
             timeline = (
                 await db.scalars(
                     select(InteractionEvent.summary)
