@@ -193,8 +193,36 @@ async def test_supervisor_builds_runs_and_reports_a_campaign(db_url: str) -> Non
             ) as resp:
                 assert resp.status == 200
                 assert (await resp.json())["status"] == "paused"
+            # a campaign through the API: refused with the reason, then made from a search
+            async with sue.http.post(
+                sue.url("/api/campaigns"),
+                json={"name": "Survey", "mode": "predictive", "operators": ["anna"]},
+                headers={"X-CSRF-Token": token},
+            ) as resp:
+                assert resp.status == 400
+                assert "connects people through a queue" in await resp.text()
+            async with sue.http.post(
+                sue.url("/api/campaigns"),
+                json={
+                    "name": "Survey",
+                    "mode": "predictive",
+                    "queues": ["sales"],
+                    "search": {"segment": "VIP"},
+                },
+                headers={"X-CSRF-Token": token},
+            ) as resp:
+                assert resp.status == 201
+                made = await resp.json()
+            assert (made["mode"], made["status"], made["figures"]["listed"]) == (
+                "predictive",
+                "paused",
+                1,
+            )
             async with sue.http.get(sue.url("/api/campaigns")) as resp:
                 items = (await resp.json())["items"]
-            assert [(i["name"], i["status"]) for i in items] == [("Renewals", "paused")]
+            assert [(i["name"], i["status"]) for i in items] == [
+                ("Renewals", "paused"),
+                ("Survey", "paused"),
+            ]
             async with sessions() as db:
                 assert (await db.scalar(select(Campaign.status))) == "paused"
