@@ -30,6 +30,7 @@ BENCHES = (
     "routing",
     "service_load",
     "tokens",
+    "campaign_pacing",
 )
 
 

@@ -169,12 +169,14 @@ async def seed(settings: Settings) -> dict[str, str]:
                     )
                 )
         from contact_center.callbacks.store import seed_demo as seed_callbacks
+        from contact_center.campaigns.store import seed_demo as seed_campaigns
         from contact_center.recording.qa import ensure_demo_form
         from contact_center.store.db import utcnow as now_utc
 
         async with core.sessions.begin() as db:
             await ensure_demo_form(db)
             await seed_callbacks(db, now_utc())
+            await seed_campaigns(db, now_utc())
         if not customers:
             await seed_history(settings, core)
         for path in sorted((ROOT / "tariffs").glob("*.yaml")):

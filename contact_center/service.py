@@ -180,6 +180,7 @@ PLUGINS: dict[str, tuple[str, ...]] = {
         "contact_center.ami.plugin:connector",
         "contact_center.routing.plugin:executor",
         "contact_center.callbacks.plugin:connector",
+        "contact_center.campaigns.plugin:connector",
         "contact_center.recording.plugin:policy",
         "contact_center.ivr.plugin:connector",
         "contact_center.routing.plugin:overflow",
@@ -190,6 +191,7 @@ WEB_PLUGINS: tuple[str, ...] = (
     "contact_center.history.http",
     "contact_center.customers.http",
     "contact_center.callbacks.http",
+    "contact_center.campaigns.http",
     "contact_center.stats.http",
     "contact_center.recording.http",
     "contact_center.exports.http",
@@ -242,6 +244,7 @@ class Components:
     routing_rules: Any = None
     waiting_overflow: Any = None
     callback_dialer: Any = None
+    campaign_dialer: Any = None
     # parts of packages that have no field of their own (yet)
     more: dict[str, Any] = field(default_factory=dict)
 

@@ -311,6 +311,10 @@ class OperatorStates:
         elif isinstance(event, AgentCompleted):
             self._call_over(desk, event.call_id)
             await self._start_wrapup(desk)
+        elif isinstance(event, CallEnded):
+            # a call that was no queue call (one we placed: click-to-call, callback,
+            # campaign) has no AgentComplete: its end frees the operator
+            self._call_over(desk, event.call_id)
         elif isinstance(event, OperatorState):
             if not event.in_call:
                 desk.ringing.clear()

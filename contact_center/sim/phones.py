@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from contact_center.sim.dialplan.varsets import reports_varset
+from contact_center.sim.callees import dialled_customer, hang_up_after
 from contact_center.sim.errors import ChannelHungUp
 from contact_center.sim.model import UNKNOWN, Bridge, Channel
 
@@ -255,19 +256,23 @@ class Phones:
         pbx.emit("DialBegin", "call", [*dest(), ("DialString", f"{number}@trunk")])
         pbx.set_state(far, 5)
         pbx.emit("DialState", "call", [*dest(), ("DialStatus", "RINGING")])
-        answer_after = pbx.config.external_answer_after
-        if timeout and answer_after > timeout:
+        answer_after, status, talk_for = pbx.config.external_answer_after, "ANSWER", None
+        drawn = dialled_customer(pbx, number, ch.variables.get("CC_KIND", ""))  # callees.py
+        if drawn is not None:
+            answer_after, status, talk_for = drawn
+        if (timeout and answer_after > timeout) or status != "ANSWER":
             try:
-                await pbx.wait(ch, timeout)
+                await pbx.wait(ch, answer_after if status == "BUSY" else timeout)
             except ChannelHungUp:
                 pbx.emit("DialEnd", "call", [*dest(), ("DialStatus", "CANCEL")])
                 far.cause = 0
                 pbx.finish(far, soft=False)
                 raise
-            pbx.emit("DialEnd", "call", [*dest(), ("DialStatus", "NOANSWER")])
-            far.cause = 0
+            status = "BUSY" if status == "BUSY" else "NOANSWER"
+            pbx.emit("DialEnd", "call", [*dest(), ("DialStatus", status)])
+            far.cause = 17 if status == "BUSY" else 0
             pbx.finish(far, soft=False)
-            return "NOANSWER"
+            return status
         try:
             await pbx.wait(ch, answer_after)
         except ChannelHungUp:
@@ -278,6 +283,8 @@ class Phones:
         pbx.set_state(far, 6)
         pbx.emit("DialEnd", "call", [*dest(), ("DialStatus", "ANSWER")])
         pbx.set_connected(ch, number, "")
+        if talk_for is not None:
+            pbx.spawn(hang_up_after(pbx, far, talk_for), name=f"callee {far.name}")
         try:
             await self.talk(ch, far)
         finally:

@@ -508,3 +508,92 @@ class AdminChoice(Base):
     name: Mapped[str] = mapped_column(String(80))
     position: Mapped[int] = mapped_column(Integer, default=0)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+# --- outbound campaigns (contact_center/campaigns) ------------------------------------------
+
+
+class Campaign(Base):
+    """An outbound campaign: whom to call (its contacts), how (mode, pacing), when."""
+
+    __tablename__ = "campaigns"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    status: Mapped[str] = mapped_column(String(20), default="paused", index=True)
+    mode: Mapped[str] = mapped_column(String(20), default="progressive")
+    script: Mapped[str] = mapped_column(Text, default="")  # what the operator reads
+    queues: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # {"names": [...]}
+    operators: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # {"logins": [...]}
+    window_start: Mapped[str] = mapped_column(String(5), default="09:00")  # customer's time
+    window_end: Mapped[str] = mapped_column(String(5), default="20:00")
+    window_days: Mapped[str] = mapped_column(String(7), default="12345")  # ISO weekdays
+    default_tz: Mapped[str] = mapped_column(String(64), default="")
+    max_attempts: Mapped[int] = mapped_column(Integer, default=3)
+    retry_no_answer_minutes: Mapped[int] = mapped_column(Integer, default=60)
+    retry_busy_minutes: Mapped[int] = mapped_column(Integer, default=15)
+    retry_machine_minutes: Mapped[int] = mapped_column(Integer, default=240)
+    abandon_cap: Mapped[float] = mapped_column(Float, default=0.03)
+    dial_timeout: Mapped[int] = mapped_column(Integer, default=25)  # seconds of ringing
+    ends_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    source: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # search or CSV
+    finished_reason: Mapped[str] = mapped_column(String(80), default="")
+    live: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # the dialer's floor
+    created_by: Mapped[str] = mapped_column(String(80), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class CampaignContact(Base):
+    """One number of a campaign's list and where it stands."""
+
+    __tablename__ = "campaign_contacts"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "number"),
+        Index("ix_campaign_contacts_due", "campaign_id", "status", "next_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    customer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("customers.id", ondelete="SET NULL"), nullable=True
+    )
+    name: Mapped[str] = mapped_column(String(200), default="")
+    number: Mapped[str] = mapped_column(String(32))  # E.164
+    tz: Mapped[str] = mapped_column(String(64), default="")  # explicit, else from the number
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    last_outcome: Mapped[str] = mapped_column(String(40), default="")
+    disposition: Mapped[str] = mapped_column(String(60), default="")
+    operator_login: Mapped[str] = mapped_column(String(80), default="")
+    attempt_linkedid: Mapped[str] = mapped_column(String(64), default="", index=True)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class CampaignAttempt(Base):
+    """One dial of a campaign and how it ended (the figures and reports count these)."""
+
+    __tablename__ = "campaign_attempts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="CASCADE"), index=True
+    )
+    contact_id: Mapped[int] = mapped_column(ForeignKey("campaign_contacts.id", ondelete="CASCADE"))
+    call_linkedid: Mapped[str] = mapped_column(String(64), default="", index=True)
+    operator_login: Mapped[str] = mapped_column(String(80), default="")
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    outcome: Mapped[str] = mapped_column(String(40), default="")  # "" while under way
+    talk_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class DoNotCall(Base):
+    """Numbers never dialled by a campaign, checked at dial time."""
+
+    __tablename__ = "do_not_call"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    number: Mapped[str] = mapped_column(String(32), unique=True)  # E.164
+    reason: Mapped[str] = mapped_column(String(200), default="")
+    added_by: Mapped[str] = mapped_column(String(80), default="")
+    added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -41,6 +41,8 @@ NAV: tuple[NavItem, ...] = (
     NavItem("console", lazy_gettext("Console"), "/console"),
     NavItem("customers", lazy_gettext("Customers"), "/customers"),
     NavItem("callbacks", lazy_gettext("Callbacks"), "/callbacks"),
+    NavItem("campaigns", lazy_gettext("Campaigns"), "/campaigns"),
+    NavItem("campaigns.mine", lazy_gettext("My campaigns"), "/campaigns/mine"),
     NavItem("wallboard", lazy_gettext("Wallboard"), "/wallboard"),
     NavItem("stats_reports", lazy_gettext("Reports"), "/reports"),
     NavItem("qa.search", lazy_gettext("Recordings"), "/qa/recordings"),

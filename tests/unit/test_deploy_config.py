@@ -536,6 +536,8 @@ APP_MODULE: dict[str, str | None] = {
     "VoiceMail": "app_voicemail.so",
     "ConfBridge": "app_confbridge.so",
     "ChanSpy": "app_chanspy.so",
+    "AMD": "app_amd.so",  # campaigns: answering-machine detection
+    "Playback": "app_playback.so",
 }
 # What the other files need: PJSIP phones and trunk (chan_pjsip, res_pjsip), the trunk's
 # identify by address (res_pjsip_endpoint_identifier_ip), Master.csv (cdr_csv), the queue

@@ -187,6 +187,8 @@ class TrackerCore:
         elif source is not None:
             number = source.number
             call.name = source.name
+        if not number:
+            number = call.tags.get("NUMBER", "")  # a customer we dialled first (campaigns)
         call.number_raw = number
         call.number = self.normalize(number) if number else ""
         channel = root.channel if root is not None else ""

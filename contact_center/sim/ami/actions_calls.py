@@ -28,6 +28,10 @@ async def originate(session: AmiSession, req: Request) -> None:
         then = (req.get("Context", "default"), req.get("Exten", "s"), "")
     match = re.fullmatch(r"Local/([^@]+)@([^/]+?)(/n)?", target)
     phone = re.fullmatch(r"PJSIP/([^@/]+)", target)
+    customer = re.fullmatch(rf"PJSIP/([^@/]+)@{session.pbx.config.trunk_endpoint}", target)
+    if customer is not None and then[0]:
+        _originate_customer(session, req, customer.group(1), then)
+        return
     if phone is not None:
         _originate_phone(session, req, phone.group(1), then)
         return
@@ -72,6 +76,29 @@ def _originate_phone(
         report=report,
         timeout=float(req.get("Timeout", "30000") or 30000) / 1000,
         uniqueid=req.get("ChannelId"),
+    )
+
+
+def _originate_customer(
+    session: AmiSession, req: Request, number: str, then: tuple[str, str, str]
+) -> None:
+    """Originate ``PJSIP/<number>@trunk`` (a campaign dials its customer first)."""
+    from contact_center.sim.callees import originate_customer
+
+    if not session.pbx.dialplan.exists(then[0], then[1]):
+        session.error(req, "Originate failed")
+        return
+    session.respond(req, "Success", ("Message", "Originate successfully queued"))
+    originate_customer(
+        session.pbx,
+        number,
+        then,
+        variables=originate_variables(req.get_all("Variable")),
+        caller=parse_callerid(req.get("CallerID")) if req.has("CallerID") else None,
+        timeout=float(req.get("Timeout", "30000") or 30000) / 1000,
+        uniqueid=req.get("ChannelId"),
+        action_id=req.action_id,
+        report=truthy(req.get("Async")),
     )
 
 

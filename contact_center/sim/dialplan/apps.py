@@ -95,6 +95,7 @@ class Applications:
             "ConfBridge": self.confbridge,
             "ChanSpy": self.chanspy,
             "VoiceMail": self.voicemail,
+            "AMD": self.amd,
         }
 
     async def run(self, ch: Channel, app: str, data: str) -> None:
@@ -292,6 +293,12 @@ class Applications:
 
     async def voicemail(self, ch: Channel, data: str) -> None:
         await self.dp.voicemail(ch, data)
+
+    async def amd(self, ch: Channel, data: str) -> None:
+        """AMD(): what the simulated customer's answering sounds like (sim/callees.py)."""
+        from contact_center.sim.callees import amd
+
+        await amd(self.pbx, self.dp.assign, ch, data)
 
 
 def _seconds(text: str) -> float | None:

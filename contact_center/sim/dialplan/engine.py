@@ -179,6 +179,10 @@ class Dialplan:
             ch.timeouts[lower] = float(value or 0)
         elif function == "GLOBAL":
             self.globals[arg] = value
+        elif function == "CALLERID" and lower in {"num", "name"}:
+            # func_callerid: the channel's caller ID changes, announced with NewCallerid
+            num, name = (value, ch.caller_name) if lower == "num" else (ch.caller_num, value)
+            self.pbx.set_callerid(ch, num, name)
         else:
             raise AppError(f"Set({function}({arg})=…) is not supported by the simulator")
 

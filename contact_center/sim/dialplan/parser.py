@@ -26,6 +26,7 @@ APPLICATIONS = {
         "Answer", "Playback", "BackGround", "WaitExten", "Read", "AGI", "Queue", "Dial",
         "MixMonitor", "ConfBridge", "ChanSpy", "VoiceMail", "Hangup", "Wait", "NoOp",
         "Ringing", "SendDTMF", "Return", "Goto", "GotoIf", "ExecIf", "Gosub", "Set",
+        "AMD",  # answering-machine detection (sim/callees.py)
     )
 }  # fmt: skip
 GENERAL_SETTINGS = {

@@ -9,6 +9,8 @@ EMITTED_VARSETS = frozenset(
         "MIXMONITOR_FILENAME", "BACKGROUNDSTATUS", "RING", "IVR_CHOICE", "CC_NOTE", "AGISTATUS",
         # our Originates' tags (capture 21: VarSet on the originated channel)
         "CC_KIND", "CC_CALLBACK_ID", "CC_CUSTOMER_ID", "CC_OPERATOR", "CC_NUMBER",
+        # campaigns: [cc-campaign] and AMD()
+        "AMDSTATUS", "AMDCAUSE",
     }
 )  # fmt: skip
 
