@@ -17,8 +17,8 @@ import asyncio
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from contact_center.sim.dialplan.varsets import reports_varset
 from contact_center.sim.callees import dialled_customer, hang_up_after
+from contact_center.sim.dialplan.varsets import reports_varset
 from contact_center.sim.errors import ChannelHungUp
 from contact_center.sim.model import UNKNOWN, Bridge, Channel
 

@@ -508,6 +508,8 @@ class AdminChoice(Base):
     name: Mapped[str] = mapped_column(String(80))
     position: Mapped[int] = mapped_column(Integer, default=0)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
 # --- outbound campaigns (contact_center/campaigns) ------------------------------------------
 
 
