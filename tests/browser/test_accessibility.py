@@ -81,6 +81,8 @@ async def test_every_page_of_every_role_has_no_serious_violation(tmp_path: Path)
                     for n in range(await links.count())
                 ]
                 extra = ["/no-such-page", f"/customers/{customer.id}/history", "/customers?q=a"]
+                extra += [f"/customers/{customer.id}", f"/customers/{customer.id}?topic=calls"]
+                extra += ["/wallboard/operators/anna", "/reports?start=2026-01-01&end=2026-01-02"]
                 for path in [*paths, *extra]:
                     response = await page.goto(url + path)
                     assert response is not None
