@@ -369,6 +369,16 @@ def _routing(d: Mapping[str, Any], *_rest: Any) -> str:
     return _("Routed to %(queue)s", queue=d.get("queue", ""))
 
 
+def _command(d: Mapping[str, Any], actor: str, names: Names, *_rest: Any) -> str:
+    who = names.user(str(d.get("user") or actor))
+    command = str(d.get("command", "")).replace("_", " ")
+    return _("%(who)s asked for: %(command)s", who=who, command=command)
+
+
+def _queue_snapshot(d: Mapping[str, Any], *_rest: Any) -> str:
+    return _("The queue %(queue)s as Asterisk reported it", queue=d.get("queue", ""))
+
+
 _BY_KIND: dict[str, Any] = {
     "call.arrived": _arrived,
     "call.identified": _identified,
@@ -397,6 +407,8 @@ _BY_KIND: dict[str, Any] = {
     "call.charged": _charged,
     "qa.review": _qa_review,
     "call.routing_decided": _routing,
+    "operator.command": _command,
+    "queue.snapshot": _queue_snapshot,
 }
 KNOWN_KINDS = frozenset(_BY_KIND)
 

@@ -281,7 +281,9 @@ async def wallboard_page(request: web.Request) -> web.StreamResponse:
     config = MetricsConfig.from_settings(request.app[SETTINGS_KEY])
     async with request.app[SESSIONS_KEY]() as db:
         people = (
-            await db.execute(select(User.interface, User.login).where(User.interface != ""))
+            await db.execute(
+                select(User.interface, User.login, User.display_name).where(User.interface != "")
+            )
         ).all()
     look = request.app[THRESHOLDS_KEY]
     data = {
@@ -290,7 +292,8 @@ async def wallboard_page(request: web.Request) -> web.StreamResponse:
         "queue_thresholds": {q: t.to_dict() for q, t in look.queues.items()},
         "queue": request.query.get("queue", ""),
         "reasons": {code: reason_label(code) for code in (*PAUSE_REASONS, *REASON_LABELS)},
-        "logins": {iface: login for iface, login in people},  # for the drill-down links
+        "logins": {iface: login for iface, login, _name in people},  # the drill-down links
+        "names": {iface: name or login for iface, login, name in people},  # people, not phones
         "day_start_hour": config.day_start_hour,
     }
     pause_reasons = [(code, reason_label(code)) for code in PAUSE_REASONS]

@@ -309,19 +309,20 @@
       if (selected && !op.queues.includes(selected)) continue;
       const tr = el("tr", { "data-interface": iface });
       const login = (data.logins || {})[iface];
+      const name = (data.names || {})[iface] || op.name;
       const who = el("td", { class: "op-name" });
       if (login) {
-        who.append(el("a", { href: `/wallboard/operators/${encodeURIComponent(login)}` }, op.name));
+        who.append(el("a", { href: `/wallboard/operators/${encodeURIComponent(login)}` }, name));
       } else {
-        who.textContent = op.name;
+        who.textContent = name;
       }
       const state = el("td", { class: "op-state", "data-state": op.state }, stateText(op));
       const actions = el("td", { class: "actions" });
       for (const a of ["listen", "whisper", "barge"]) {
-        if (op.state === "on_call") actions.append(actionButton(a, iface, op.name));
+        if (op.state === "on_call") actions.append(actionButton(a, iface, name));
       }
       if (op.state !== "offline") {
-        actions.append(actionButton(op.state === "paused" ? "unpause" : "pause", iface, op.name));
+        actions.append(actionButton(op.state === "paused" ? "unpause" : "pause", iface, name));
       }
       tr.append(
         who,
