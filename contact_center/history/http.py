@@ -38,8 +38,8 @@ from contact_center.history.access import (
     load_principal,
 )
 from contact_center.history.buffer import HistoryError
-from contact_center.history.page import timeline_groups
-from contact_center.history.sentences import Clock, phone
+from contact_center.history.page import load_names, timeline_groups
+from contact_center.history.sentences import Clock, Talk, call_headline, phone, sentence
 from contact_center.history.views import (
     TOPICS,
     CallDetail,
@@ -48,7 +48,8 @@ from contact_center.history.views import (
     csv_chunks,
     customer_timeline,
 )
-from contact_center.i18n import lazy_gettext
+from contact_center.i18n import format_datetime, lazy_gettext
+from contact_center.i18n import gettext as _
 from contact_center.store import models
 from contact_center.web.auth import Role, current_user, require_role
 from contact_center.web.keys import SESSIONS_KEY, SETTINGS_KEY, add_template_dir
@@ -304,7 +305,57 @@ async def customer_page(request: web.Request) -> dict[str, Any]:
 @aiohttp_jinja2.template("history_call.html")
 async def call_page(request: web.Request) -> dict[str, Any]:
     detail = await _visible_call(request)
-    return {"title": f"Call {detail.call['linkedid']}", "detail": detail}
+    zone_name = reader_zone(request)
+    zone = _zone(zone_name)
+    clock = Clock(zone)
+    async with request.app[SESSIONS_KEY]() as db:
+        names = await load_names(db)
+    c = detail.call
+    talks = [
+        Talk(
+            names.operator(str(i.data.get("interface", "")), str(i.data.get("member_name", ""))),
+            float(i.data.get("talk_seconds") or 0),
+        )
+        for i in detail.timeline
+        if i.kind == "call.operator_left"
+    ]
+    operator = names.operator(c["operator"]) if c["operator"] else ""
+    headline = call_headline(
+        direction=c["direction"],
+        caller_number=c["caller_number"],
+        did=c["did"],
+        outcome=c["outcome"],
+        wait_seconds=c["wait_seconds"] or 0.0,
+        talk_seconds=c["talk_seconds"] or 0.0,
+        answered=c["answered_at"] is not None,
+        talks=talks,
+        operator=operator,
+    )
+    lines = [
+        (i, sentence(i.kind, i.data, actor=i.actor, summary=i.summary, names=names, clock=clock))
+        for i in detail.timeline
+    ]
+
+    def moment(value: str | None) -> datetime | None:
+        return datetime.fromisoformat(value) if value else None
+
+    return {
+        "title": _("Call of %(when)s", when=format_datetime(moment(c["started_at"]), zone)),
+        "detail": detail,
+        "headline": headline,
+        "operator": operator,
+        "caller": phone(c["caller_number"]),
+        "started": moment(c["started_at"]),
+        "answered": moment(c["answered_at"]),
+        "ended": moment(c["ended_at"]),
+        "lines": lines,
+        "legs": [
+            {**leg, "started": moment(leg["started_at"]), "ended": moment(leg["ended_at"])}
+            for leg in detail.legs
+        ],
+        "tz": zone,
+        "zone": zone_name,
+    }
 
 
 def setup(app: web.Application) -> None:
