@@ -252,8 +252,9 @@ async def api_export(request: web.Request) -> web.StreamResponse:
 
 @require_role(*VIEWERS)
 async def history_redirect(request: web.Request) -> web.Response:
-    """The old address of the timeline page: the customer page now."""
-    customer_id = _int(request.match_info["customer_id"], "customer id")
+    """The old address of the timeline page: the customer page now (for a customer the
+    reader may see; 404 otherwise, as the page itself answers)."""
+    customer_id = (await _customer(request, await _principal(request))).id
     query = f"?{request.query_string}" if request.query_string else ""
     raise web.HTTPMovedPermanently(f"/customers/{customer_id}{query}")
 

@@ -253,6 +253,11 @@ async def test_customer_page_reads_in_plain_language_filters_pages_and_scopes(
                 } == seen
                 status, bobs = await page("bob", f"/customers/{ivan}")
                 assert "Ivan" not in bobs and "Petrov" not in bobs
+                bob = browsers["bob"]
+                async with bob.http.get(
+                    bob.url(f"/customers/{ivan}/history"), allow_redirects=False
+                ) as resp:
+                    assert 404 == resp.status  # the old address leaks nothing either
 
                 # reachable: the old address, search results, the call's page
                 async with sue.http.get(
