@@ -114,7 +114,7 @@ def _topics(query: MultiMapping[str]) -> tuple[str, ...]:
     topics = tuple(dict.fromkeys(t for t in query.getall("topic", []) if t))
     for topic in topics:
         if topic not in TOPICS:
-            raise web.HTTPBadRequest(text=f"topic: one of {', '.join(TOPICS)}")
+            raise web.HTTPBadRequest(text=_("topic: one of %(topics)s", topics=", ".join(TOPICS)))
     return topics
 
 
@@ -125,7 +125,9 @@ def _day(value: str, name: str, zone: tzinfo, *, end: bool = False) -> datetime 
     try:
         day = datetime.strptime(value, "%Y-%m-%d")
     except ValueError:
-        raise web.HTTPBadRequest(text=f"{name}: expected a date (YYYY-MM-DD)") from None
+        raise web.HTTPBadRequest(
+            text=_("%(field)s: expected a date (YYYY-MM-DD)", field=name)
+        ) from None
     start = day.replace(tzinfo=zone)
     return start + timedelta(days=1) if end else start
 
@@ -169,7 +171,7 @@ async def _customer(request: web.Request, principal: Principal) -> models.Custom
     async with request.app[SESSIONS_KEY]() as session:
         customer = await session.get(models.Customer, customer_id)
         if customer is None or not await customer_visible(session, principal, customer_id):
-            raise web.HTTPNotFound(text="no such customer")
+            raise web.HTTPNotFound(text=_("No such customer."))
     return customer
 
 
@@ -198,10 +200,10 @@ async def _visible_call(request: web.Request) -> CallDetail:
         request.app[SESSIONS_KEY], request.match_info["server"], request.match_info["linkedid"]
     )
     if detail is None:
-        raise web.HTTPNotFound(text="no such call")
+        raise web.HTTPNotFound(text=_("No such call."))
     principal = await _principal(request)
     if not call_visible(principal, detail.call["queue"], detail.call["operator"]):
-        raise web.HTTPForbidden(text="this call is not one of yours or of your queues")
+        raise web.HTTPForbidden(text=_("This call is not one of yours or of your queues."))
     return detail
 
 

@@ -362,7 +362,7 @@ async def wallboard_action(request: web.Request) -> web.Response:
     operator = latest.get("operators", {}).get(interface)
     queues = await visible_queues(request)
     if queues is not None and not (operator and set(operator.get("queues", [])) & queues):
-        raise web.HTTPForbidden(text="this operator is not in a queue you supervise")
+        raise web.HTTPForbidden(text=_("This operator is in none of the queues you supervise."))
     if action == "pause" and str(form.get("reason", "")) not in PAUSE_REASONS:
         # a forced pause says why, as the operator's own does: no silent default
         raise web.HTTPBadRequest(
@@ -417,7 +417,7 @@ async def _supervisor_command(
             await db.execute(select(User.login).where(User.interface == interface).limit(1))
         ).scalar_one_or_none()
     if login is None:
-        raise web.HTTPNotFound(text=f"no user has the phone {interface}")
+        raise web.HTTPNotFound(text=_("No user has the phone %(phone)s.", phone=interface))
     if action == "unpause":
         return "force_unpause", {"login": login}
     return "force_pause", {"login": login, "reason": reason}  # checked by wallboard_action
@@ -431,7 +431,7 @@ def _moment(raw: str, zone: tzinfo, *, end: bool) -> datetime | None:
     try:
         moment = datetime.fromisoformat(raw)
     except ValueError as exc:
-        raise web.HTTPBadRequest(text=f"bad date: {exc}") from None
+        raise web.HTTPBadRequest(text=_("Not a date: %(reason)s", reason=exc)) from None
     if len(raw) == 10 and end:  # a day: the whole of it
         moment += timedelta(days=1)
     return moment if moment.tzinfo else moment.replace(tzinfo=zone)
@@ -453,7 +453,9 @@ def _parse_period(
     # compared with stored UTC times (SQLite compares them as text)
     start, end = start.astimezone(UTC), end.astimezone(UTC)
     if end - start > timedelta(days=MAX_REPORT_DAYS):
-        raise web.HTTPBadRequest(text=f"a report covers at most {MAX_REPORT_DAYS} days")
+        raise web.HTTPBadRequest(
+            text=_("A report covers at most %(days)s days.", days=MAX_REPORT_DAYS)
+        )
     return start, end
 
 
