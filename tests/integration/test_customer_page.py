@@ -145,6 +145,16 @@ async def test_customer_page_reads_in_plain_language_filters_pages_and_scopes(
             assert await callbacks_store.claim(db, row.id, "alice", now)
             await callbacks_store.started(db, row.id, "7.1")
             await callbacks_store.finish(db, cfg.callbacks, "7.1", "no_answer", now, server="pbx1")
+        async with sessions.begin() as db:  # the charge's row, as billing writes it
+            db.add(
+                InteractionEvent(
+                    key="charge-9.0", customer_id=ivan, server="pbx1", call_linkedid="9.0",
+                    kind="call.charged", at=datetime.fromtimestamp(T0 + 200, UTC),
+                    actor="billing", summary="Charged 1.430000 RUB",
+                    data={"amount": "1.430000", "currency": "RUB", "plan": "inbound",
+                          "billed_seconds": 120},
+                )
+            )  # fmt: skip
         async with sessions() as db:
             review_rows = (
                 await db.scalars(
@@ -206,10 +216,13 @@ async def test_customer_page_reads_in_plain_language_filters_pages_and_scopes(
                     ("notes", {"operator.action"}),
                     ("ivr", {"call.ivr_step"}),
                     ("recordings", set()),
+                    ("costs", {"call.charged"}),
                 ):
                     status, filtered = await page("alice", f"/customers/{ivan}?topic={topic}")
                     assert 200 == status
                     assert wanted == set(kinds(filtered)), topic
+                status, costs = await page("alice", f"/customers/{ivan}?topic=costs")
+                assert "Cost 1.43 RUB (2:00 billed)" in costs
                 status, notes = await page("alice", f"/customers/{ivan}?topic=notes")
                 assert CALLS == len(kinds(notes))
                 assert "Disposition by" not in notes
