@@ -18,6 +18,7 @@ from contact_center.stats.consumer import StatsConsumer
 from contact_center.stats.metrics import MetricsConfig
 from contact_center.stats.store import MemoryStatsStore
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, require_chromium
+from tests.browser.test_accessibility import require_axe, violations
 from tests.integration.web_support import PASSWORD, add_user, database, web_server
 from tests.unit.stats_events import T0, abandoned_call, answered_call, login
 
@@ -123,11 +124,20 @@ async def test_charts_have_axes_tooltips_and_tables_and_queues_their_colours(
                 await chart.locator("summary").click()
                 await expect(chart.locator("table tbody td")).to_have_text(["10:00–11:00", "2"])
 
+                # axe-core: the wallboard with its charts, and with the pause dialog open
+                axe = require_axe()
+                assert [] == await violations(page, axe)
+                await page.click(f'tr[data-interface="{OP}"] button[data-action="pause"]')
+                await expect(page.locator("#pause-dialog")).to_be_visible()
+                assert [] == await violations(page, axe)
+                await page.click("#pause-cancel")
+
                 # the operator's name leads to their day
                 await page.click(f'tr[data-interface="{OP}"] .op-name a')
                 await page.wait_for_url(base + "/wallboard/operators/op")
                 await expect(page.locator("#operator-name")).to_contain_text("Op")
                 await expect(page.locator("#total-talk")).to_have_text("2:00")
+                assert [] == await violations(page, axe)
         finally:
             publisher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
