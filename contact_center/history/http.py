@@ -335,7 +335,12 @@ async def call_page(request: web.Request) -> dict[str, Any]:
         operator=operator,
     )
     lines = [
-        (i, sentence(i.kind, i.data, actor=i.actor, summary=i.summary, names=names, clock=clock))
+        (
+            i,
+            sentence(
+                i.kind, i.data, actor=i.actor, summary=i.summary, names=names, clock=clock, at=i.at
+            ),
+        )
         for i in detail.timeline
     ]
 

@@ -189,11 +189,11 @@ async def test_customer_page_reads_in_plain_language_filters_pages_and_scopes(
 
                 # the callback's next try in the reader's zone (Moscow): 11:15 UTC is 14:15
                 status, callbacks = await page("alice", f"/customers/{ivan}?topic=callbacks")
-                assert "Callback: no answer, next try 3/3/26, 2:15\u202fPM" in callbacks
+                assert "Callback: no answer, next try 14:15" in callbacks
                 # in Russian
                 ru_header = {"Accept-Language": "ru"}
                 status, ru = await page("alice", f"/customers/{ivan}?topic=callbacks", **ru_header)
-                assert "Обратный звонок: нет ответа, следующая попытка 03.03.2026, 14:15" in ru
+                assert "Обратный звонок: нет ответа, следующая попытка 14:15" in ru
                 status, ru = await page("alice", f"/customers/{ivan}", **ru_header)
                 assert "Звонок с +7 495 123-45-67, ожидание 0:04, разговор 1:35 с Alice" in ru
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import typing
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -25,6 +25,7 @@ from contact_center.i18n import use_locale
 # Rows written outside the event stream: the console's wrap-up, QA, the callback dialer.
 OTHER_ROWS = {"operator.wrapup", "qa.review", "callback.attempt"}
 SAMPLE = {str: "x", int: 1, float: 1.0, bool: True}
+DAY = timedelta(days=1)
 NAMES = Names(by_interface={"PJSIP/101": "Anna Petrova"}, by_login={"quinn": "Quinn"})
 
 
@@ -74,12 +75,16 @@ def test_a_call_in_one_line_names_who_talked_how_long(lang: str, expected: str) 
 def test_rows_in_plain_words() -> None:
     moscow = Clock("Europe/Moscow")
     next_try = datetime(2026, 3, 3, 11, 30, tzinfo=UTC)
+    tried = datetime(2026, 3, 3, 11, 15, tzinfo=UTC)
     attempt = {"callback_id": 4, "outcome": "no_answer", "status": "pending"}
     review = {"score": 86.67, "form": "Call handling", "auto_failed": False}
     answered = {"interface": "PJSIP/101", "member_name": "Local/101", "hold_seconds": 42.0}
     with use_locale("en"):
-        assert "Callback: no answer, next try 3/3/26, 2:30\u202fPM" == sentence(
-            "callback.attempt", attempt, clock=moscow, callback_next=next_try
+        assert "Callback: no answer, next try 14:30" == sentence(  # the same day: the time
+            "callback.attempt", attempt, clock=moscow, callback_next=next_try, at=tried
+        )
+        assert "Callback: no answer, next try 3/4/26, 2:30\u202fPM" == sentence(
+            "callback.attempt", attempt, clock=moscow, callback_next=next_try + DAY, at=tried
         )
         assert "QA score 87 % by Quinn (Call handling)" == sentence(
             "qa.review", review, actor="quinn", names=NAMES
@@ -95,8 +100,11 @@ def test_rows_in_plain_words() -> None:
         )
         assert "stored text" == sentence("something.new", {}, summary="stored text")
     with use_locale("ru"):
-        assert "Обратный звонок: нет ответа, следующая попытка 03.03.2026, 14:30" == sentence(
-            "callback.attempt", attempt, clock=moscow, callback_next=next_try
+        assert "Обратный звонок: нет ответа, следующая попытка 14:30" == sentence(
+            "callback.attempt", attempt, clock=moscow, callback_next=next_try, at=tried
+        )
+        assert "Обратный звонок: нет ответа, следующая попытка 04.03.2026, 14:30" == sentence(
+            "callback.attempt", attempt, clock=moscow, callback_next=next_try + DAY, at=tried
         )
         assert "Оценка качества 87 % от Quinn (Call handling)" == sentence(
             "qa.review", review, actor="quinn", names=NAMES
