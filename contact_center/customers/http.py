@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from contact_center.customers import services
 from contact_center.customers.phones import normalize_number, phone_suffix
 from contact_center.history.access import customer_visible, load_principal
+from contact_center.i18n import gettext as _
 from contact_center.store.models import Customer, CustomerPhone
 from contact_center.web.auth import Role, current_user, require_role
 from contact_center.web.keys import SESSIONS_KEY, SETTINGS_KEY, add_template_dir
@@ -143,7 +144,7 @@ async def customers_page(request: web.Request) -> dict[str, Any]:
     query, found = await _search(request, DEFAULT_LIMIT)
     user = current_user(request)
     return {
-        "title": "Customers",
+        "title": _("Customers"),
         "q": query,
         "found": found,
         "can_call": user.role in (Role.OPERATOR, Role.SUPERVISOR) and bool(user.interface),

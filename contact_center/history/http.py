@@ -38,8 +38,8 @@ from contact_center.history.access import (
     load_principal,
 )
 from contact_center.history.buffer import HistoryError
-from contact_center.history.page import timeline_groups
-from contact_center.history.sentences import Clock, phone
+from contact_center.history.page import load_names, timeline_groups
+from contact_center.history.sentences import Clock, Talk, call_headline, phone, sentence
 from contact_center.history.views import (
     TOPICS,
     CallDetail,
@@ -48,7 +48,8 @@ from contact_center.history.views import (
     csv_chunks,
     customer_timeline,
 )
-from contact_center.i18n import lazy_gettext
+from contact_center.i18n import format_datetime, lazy_gettext
+from contact_center.i18n import gettext as _
 from contact_center.store import models
 from contact_center.web.auth import Role, current_user, require_role
 from contact_center.web.keys import SESSIONS_KEY, SETTINGS_KEY, add_template_dir
@@ -113,7 +114,7 @@ def _topics(query: MultiMapping[str]) -> tuple[str, ...]:
     topics = tuple(dict.fromkeys(t for t in query.getall("topic", []) if t))
     for topic in topics:
         if topic not in TOPICS:
-            raise web.HTTPBadRequest(text=f"topic: one of {', '.join(TOPICS)}")
+            raise web.HTTPBadRequest(text=_("topic: one of %(topics)s", topics=", ".join(TOPICS)))
     return topics
 
 
@@ -124,7 +125,9 @@ def _day(value: str, name: str, zone: tzinfo, *, end: bool = False) -> datetime 
     try:
         day = datetime.strptime(value, "%Y-%m-%d")
     except ValueError:
-        raise web.HTTPBadRequest(text=f"{name}: expected a date (YYYY-MM-DD)") from None
+        raise web.HTTPBadRequest(
+            text=_("%(field)s: expected a date (YYYY-MM-DD)", field=name)
+        ) from None
     start = day.replace(tzinfo=zone)
     return start + timedelta(days=1) if end else start
 
@@ -168,7 +171,7 @@ async def _customer(request: web.Request, principal: Principal) -> models.Custom
     async with request.app[SESSIONS_KEY]() as session:
         customer = await session.get(models.Customer, customer_id)
         if customer is None or not await customer_visible(session, principal, customer_id):
-            raise web.HTTPNotFound(text="no such customer")
+            raise web.HTTPNotFound(text=_("No such customer."))
     return customer
 
 
@@ -197,10 +200,10 @@ async def _visible_call(request: web.Request) -> CallDetail:
         request.app[SESSIONS_KEY], request.match_info["server"], request.match_info["linkedid"]
     )
     if detail is None:
-        raise web.HTTPNotFound(text="no such call")
+        raise web.HTTPNotFound(text=_("No such call."))
     principal = await _principal(request)
     if not call_visible(principal, detail.call["queue"], detail.call["operator"]):
-        raise web.HTTPForbidden(text="this call is not one of yours or of your queues")
+        raise web.HTTPForbidden(text=_("This call is not one of yours or of your queues."))
     return detail
 
 
@@ -251,8 +254,9 @@ async def api_export(request: web.Request) -> web.StreamResponse:
 
 @require_role(*VIEWERS)
 async def history_redirect(request: web.Request) -> web.Response:
-    """The old address of the timeline page: the customer page now."""
-    customer_id = _int(request.match_info["customer_id"], "customer id")
+    """The old address of the timeline page: the customer page now (for a customer the
+    reader may see; 404 otherwise, as the page itself answers)."""
+    customer_id = (await _customer(request, await _principal(request))).id
     query = f"?{request.query_string}" if request.query_string else ""
     raise web.HTTPMovedPermanently(f"/customers/{customer_id}{query}")
 
@@ -304,7 +308,62 @@ async def customer_page(request: web.Request) -> dict[str, Any]:
 @aiohttp_jinja2.template("history_call.html")
 async def call_page(request: web.Request) -> dict[str, Any]:
     detail = await _visible_call(request)
-    return {"title": f"Call {detail.call['linkedid']}", "detail": detail}
+    zone_name = reader_zone(request)
+    zone = _zone(zone_name)
+    clock = Clock(zone)
+    async with request.app[SESSIONS_KEY]() as db:
+        names = await load_names(db)
+    c = detail.call
+    talks = [
+        Talk(
+            names.operator(str(i.data.get("interface", "")), str(i.data.get("member_name", ""))),
+            float(i.data.get("talk_seconds") or 0),
+        )
+        for i in detail.timeline
+        if i.kind == "call.operator_left"
+    ]
+    operator = names.operator(c["operator"]) if c["operator"] else ""
+    headline = call_headline(
+        direction=c["direction"],
+        caller_number=c["caller_number"],
+        did=c["did"],
+        outcome=c["outcome"],
+        wait_seconds=c["wait_seconds"] or 0.0,
+        talk_seconds=c["talk_seconds"] or 0.0,
+        answered=c["answered_at"] is not None,
+        talks=talks,
+        operator=operator,
+    )
+    lines = [
+        (
+            i,
+            sentence(
+                i.kind, i.data, actor=i.actor, summary=i.summary, names=names, clock=clock, at=i.at
+            ),
+        )
+        for i in detail.timeline
+    ]
+
+    def moment(value: str | None) -> datetime | None:
+        return datetime.fromisoformat(value) if value else None
+
+    return {
+        "title": _("Call of %(when)s", when=format_datetime(moment(c["started_at"]), zone)),
+        "detail": detail,
+        "headline": headline,
+        "operator": operator,
+        "caller": phone(c["caller_number"]),
+        "started": moment(c["started_at"]),
+        "answered": moment(c["answered_at"]),
+        "ended": moment(c["ended_at"]),
+        "lines": lines,
+        "legs": [
+            {**leg, "started": moment(leg["started_at"]), "ended": moment(leg["ended_at"])}
+            for leg in detail.legs
+        ],
+        "tz": zone,
+        "zone": zone_name,
+    }
 
 
 def setup(app: web.Application) -> None:

@@ -222,6 +222,7 @@ async def timeline_groups(
                         names=names,
                         clock=clock,
                         callback_next=next_tries.get(item.id),
+                        at=item.at,
                     ),
                     recording_id=_int_or_none(item.data.get("recording_id")),
                 )

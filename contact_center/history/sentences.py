@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import phonenumbers
 
@@ -92,8 +93,21 @@ class Clock:
 
     zone: tzinfo | str | None = None
 
-    def time(self, moment: datetime) -> str:
+    def time(self, moment: datetime, *, day_of: datetime | None = None) -> str:
+        """Date and time; the time alone when it falls on the same day as ``day_of``."""
+        zone = ZoneInfo(self.zone) if isinstance(self.zone, str) else self.zone
+        if day_of is not None and zone is not None:
+            if moment.astimezone(zone).date() == day_of.astimezone(zone).date():
+                return format_datetime(moment, self.zone, "HH:mm")
         return format_datetime(moment, self.zone, "short")
+
+
+@dataclass(frozen=True, slots=True)
+class When:
+    """The row's own time and, for a callback attempt, the next try it set."""
+
+    at: datetime | None = None
+    next_try: datetime | None = None
 
 
 def sentence(
@@ -105,6 +119,7 @@ def sentence(
     names: Names | None = None,
     clock: Clock | None = None,
     callback_next: datetime | None = None,
+    at: datetime | None = None,
 ) -> str:
     """One timeline row as a sentence in the current language."""
     names = names or Names()
@@ -113,7 +128,7 @@ def sentence(
     if handler is None:
         return summary or kind
     try:
-        text = handler(data, actor, names, clock, callback_next)
+        text = handler(data, actor, names, clock, When(at, callback_next))
     except (KeyError, TypeError, ValueError):
         text = ""
     return text or summary or kind
@@ -322,16 +337,16 @@ def _callback_requested(d: Mapping[str, Any], *_rest: Any) -> str:
 
 
 def _callback_attempt(
-    d: Mapping[str, Any], actor: str, names: Names, clock: Clock, next_try: datetime | None
+    d: Mapping[str, Any], actor: str, names: Names, clock: Clock, when: When
 ) -> str:
+    next_try = when.next_try
     words = _outcome_words(str(d.get("outcome", "")))
     status = str(d.get("status", ""))
     if status == "failed":
         return _("Callback: %(outcome)s, given up", outcome=words)
     if status == "pending" and next_try is not None:
-        return _(
-            "Callback: %(outcome)s, next try %(when)s", outcome=words, when=clock.time(next_try)
-        )
+        when_text = clock.time(next_try, day_of=when.at)  # "14:30" the same day
+        return _("Callback: %(outcome)s, next try %(when)s", outcome=words, when=when_text)
     by = names.user(actor) if actor else ""
     if by and d.get("outcome") == "answered":
         return _("Callback: reached by %(who)s", who=by)
@@ -369,6 +384,16 @@ def _routing(d: Mapping[str, Any], *_rest: Any) -> str:
     return _("Routed to %(queue)s", queue=d.get("queue", ""))
 
 
+def _command(d: Mapping[str, Any], actor: str, names: Names, *_rest: Any) -> str:
+    who = names.user(str(d.get("user") or actor))
+    command = str(d.get("command", "")).replace("_", " ")
+    return _("%(who)s asked for: %(command)s", who=who, command=command)
+
+
+def _queue_snapshot(d: Mapping[str, Any], *_rest: Any) -> str:
+    return _("The queue %(queue)s as Asterisk reported it", queue=d.get("queue", ""))
+
+
 _BY_KIND: dict[str, Any] = {
     "call.arrived": _arrived,
     "call.identified": _identified,
@@ -397,6 +422,8 @@ _BY_KIND: dict[str, Any] = {
     "call.charged": _charged,
     "qa.review": _qa_review,
     "call.routing_decided": _routing,
+    "operator.command": _command,
+    "queue.snapshot": _queue_snapshot,
 }
 KNOWN_KINDS = frozenset(_BY_KIND)
 

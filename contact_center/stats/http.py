@@ -36,7 +36,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import aiohttp_jinja2
 from aiohttp import WSMsgType, web
-from sqlalchemy import or_, select
+from sqlalchemy import select
 
 from contact_center.backoff import Backoff
 from contact_center.bus.base import EVENTS, Bus, BusError, BusUnavailable
@@ -46,10 +46,10 @@ from contact_center.i18n import gettext as _
 from contact_center.i18n import lazy_gettext
 from contact_center.routing.operators import PAUSE_REASONS
 from contact_center.stats.consumer import STATS_STREAM
-from contact_center.stats.metrics import MetricsConfig, business_day, day_start
+from contact_center.stats.metrics import MetricsConfig
 from contact_center.stats.report_view import report_lines
 from contact_center.stats.reports import INTERVALS, ReportError, report, rows_to_csv
-from contact_center.store.models import Call, Customer, InteractionEvent, Queue, User
+from contact_center.store.models import Queue, User
 from contact_center.web.auth import Role, current_user, require_role
 from contact_center.web.keys import (
     BUS_KEY,
@@ -282,7 +282,9 @@ async def wallboard_page(request: web.Request) -> web.StreamResponse:
     config = MetricsConfig.from_settings(request.app[SETTINGS_KEY])
     async with request.app[SESSIONS_KEY]() as db:
         people = (
-            await db.execute(select(User.interface, User.login).where(User.interface != ""))
+            await db.execute(
+                select(User.interface, User.login, User.display_name).where(User.interface != "")
+            )
         ).all()
     look = request.app[THRESHOLDS_KEY]
     data = {
@@ -291,7 +293,8 @@ async def wallboard_page(request: web.Request) -> web.StreamResponse:
         "queue_thresholds": {q: t.to_dict() for q, t in look.queues.items()},
         "queue": request.query.get("queue", ""),
         "reasons": {code: reason_label(code) for code in (*PAUSE_REASONS, *REASON_LABELS)},
-        "logins": {iface: login for iface, login in people},  # for the drill-down links
+        "logins": {iface: login for iface, login, _name in people},  # the drill-down links
+        "names": {iface: name or login for iface, login, name in people},  # people, not phones
         "day_start_hour": config.day_start_hour,
     }
     pause_reasons = [(code, reason_label(code)) for code in PAUSE_REASONS]
@@ -360,7 +363,7 @@ async def wallboard_action(request: web.Request) -> web.Response:
     operator = latest.get("operators", {}).get(interface)
     queues = await visible_queues(request)
     if queues is not None and not (operator and set(operator.get("queues", [])) & queues):
-        raise web.HTTPForbidden(text="this operator is not in a queue you supervise")
+        raise web.HTTPForbidden(text=_("This operator is in none of the queues you supervise."))
     if action == "pause" and str(form.get("reason", "")) not in PAUSE_REASONS:
         # a forced pause says why, as the operator's own does: no silent default
         raise web.HTTPBadRequest(
@@ -415,7 +418,7 @@ async def _supervisor_command(
             await db.execute(select(User.login).where(User.interface == interface).limit(1))
         ).scalar_one_or_none()
     if login is None:
-        raise web.HTTPNotFound(text=f"no user has the phone {interface}")
+        raise web.HTTPNotFound(text=_("No user has the phone %(phone)s.", phone=interface))
     if action == "unpause":
         return "force_unpause", {"login": login}
     return "force_pause", {"login": login, "reason": reason}  # checked by wallboard_action
@@ -429,7 +432,7 @@ def _moment(raw: str, zone: tzinfo, *, end: bool) -> datetime | None:
     try:
         moment = datetime.fromisoformat(raw)
     except ValueError as exc:
-        raise web.HTTPBadRequest(text=f"bad date: {exc}") from None
+        raise web.HTTPBadRequest(text=_("Not a date: %(reason)s", reason=exc)) from None
     if len(raw) == 10 and end:  # a day: the whole of it
         moment += timedelta(days=1)
     return moment if moment.tzinfo else moment.replace(tzinfo=zone)
@@ -440,7 +443,7 @@ def _parse_period(
 ) -> tuple[datetime, datetime]:
     """The report's period; a date or time without an offset (the page's pickers) is in the
     reader's time zone, as the people who pick it read their clocks. The end day counts."""
-    zone = _zone(zone_name or config.timezone)
+    zone = zone_named(zone_name or config.timezone)
     start = _moment(query.get("start", ""), zone, end=False)
     end = _moment(query.get("end", ""), zone, end=True)
     now = datetime.now(UTC)
@@ -451,7 +454,9 @@ def _parse_period(
     # compared with stored UTC times (SQLite compares them as text)
     start, end = start.astimezone(UTC), end.astimezone(UTC)
     if end - start > timedelta(days=MAX_REPORT_DAYS):
-        raise web.HTTPBadRequest(text=f"a report covers at most {MAX_REPORT_DAYS} days")
+        raise web.HTTPBadRequest(
+            text=_("A report covers at most %(days)s days.", days=MAX_REPORT_DAYS)
+        )
     return start, end
 
 
@@ -493,7 +498,7 @@ async def reports_api(request: web.Request) -> web.Response:
     return web.json_response({"rows": rows})
 
 
-def _zone(name: str) -> tzinfo:
+def zone_named(name: str) -> tzinfo:
     try:
         return ZoneInfo(name or "UTC")
     except (ZoneInfoNotFoundError, ValueError):
@@ -505,7 +510,7 @@ async def reports_page(request: web.Request) -> web.StreamResponse:
     rows, _csv = await _report_rows(request)
     config = MetricsConfig.from_settings(request.app[SETTINGS_KEY])
     zone_name = reader_zone(request, config)
-    zone = _zone(zone_name)
+    zone = zone_named(zone_name)
     start, end = _parse_period(request.query, config, zone_name)
     interval = request.query.get("interval", "hour")
     allowed = await visible_queues(request)
@@ -536,169 +541,6 @@ async def reports_page(request: web.Request) -> web.StreamResponse:
             "end": last_day.strftime("%Y-%m-%d"),
             "zone": zone_name,
             "query_string": request.query_string,
-        },
-    )
-
-
-# --- one operator's day ---------------------------------------------------------------------------
-
-STATE_LABELS = {
-    "available": lazy_gettext("Available"),
-    "ringing": lazy_gettext("Ringing"),
-    "on_call": lazy_gettext("On call"),
-    "wrapup": lazy_gettext("Wrap-up"),
-    "paused": lazy_gettext("Paused"),
-    "offline": lazy_gettext("Offline"),
-}
-DAY_WIDTH = 960  # the day strip's SVG width: one unit per 90 s
-
-
-def state_label(state: str) -> str:
-    return str(STATE_LABELS.get(state, state.replace("_", " ")))
-
-
-@dataclass(frozen=True, slots=True)
-class Segment:
-    """A stretch of the operator's day on the strip (SVG units) with what it was."""
-
-    x: float
-    width: float
-    kind: str  # talk | a state
-    label: str
-
-
-def _strip_x(at: float, start: float) -> float:
-    return round(max(0.0, min(86400.0, at - start)) / 86400.0 * DAY_WIDTH, 2)
-
-
-def day_segments(
-    start: float, now: float, talks: list[tuple[float, float, str]], state: dict[str, Any] | None
-) -> list[Segment]:
-    """The operator's talks today and their current state, placed on a day strip."""
-    out = []
-    if state and state.get("state") and state.get("since"):
-        since = max(start, float(state["since"]))
-        label = state_label(str(state["state"]))
-        if state.get("reason"):
-            label += f" ({reason_label(str(state['reason']))})"
-        x = _strip_x(since, start)
-        out.append(Segment(x, max(1.0, _strip_x(now, start) - x), str(state["state"]), label))
-    for begin, seconds, label in talks:
-        x = _strip_x(begin, start)
-        out.append(Segment(x, max(1.0, _strip_x(begin + seconds, start) - x), "talk", label))
-    return out
-
-
-@require_role(*SUPERVISORS)
-async def operator_page(request: web.Request) -> web.StreamResponse:
-    """One operator's day: state now, talk / wrap-up / pause totals, the day strip, calls."""
-    login = request.match_info["login"][:80]
-    async with request.app[SESSIONS_KEY]() as db:
-        person = await db.scalar(select(User).where(User.login == login))
-    if person is None or not person.interface:
-        raise web.HTTPNotFound(text=_("No such operator."))
-    latest = request.app[HUB_KEY].latest or {}
-    figures = latest.get("operators", {}).get(person.interface)
-    allowed = await visible_queues(request)
-    theirs = set(person.queues or {}) | set(figures.get("queues", []) if figures else [])
-    if allowed is not None and not theirs & allowed:
-        raise web.HTTPNotFound(text=_("No such operator."))  # not one of yours: no leak
-    config = MetricsConfig.from_settings(request.app[SETTINGS_KEY])
-    zone_name = reader_zone(request, config)
-    zone = _zone(zone_name)
-    now = time.time()
-    start = day_start(business_day(now, config), config)
-    since = datetime.fromtimestamp(start, UTC)
-    interface = person.interface
-    async with request.app[SESSIONS_KEY]() as db:
-        left = (
-            await db.scalars(
-                select(InteractionEvent)
-                .where(
-                    InteractionEvent.kind == "call.operator_left",
-                    InteractionEvent.at >= since,
-                    InteractionEvent.data["interface"].as_string() == interface,
-                )
-                .order_by(InteractionEvent.at)
-            )
-        ).all()
-        talked = {(r.server, r.call_linkedid): r for r in left}
-        calls = (
-            await db.scalars(
-                select(Call)
-                .where(
-                    Call.started_at >= since,
-                    or_(
-                        Call.operator_interface == interface,
-                        Call.linkedid.in_([c for _s, c in talked] or [""]),
-                    ),
-                )
-                .order_by(Call.started_at.desc())
-                .limit(200)
-            )
-        ).all()
-        customer_ids = {c.customer_id for c in calls if c.customer_id}
-        customers = (
-            {
-                c.id: c.name
-                for c in await db.scalars(select(Customer).where(Customer.id.in_(customer_ids)))
-            }
-            if customer_ids
-            else {}
-        )
-    talks: list[tuple[float, float, str]] = []
-    rows = []
-    for call in calls:
-        mine = talked.get((call.server, call.linkedid))
-        seconds = float((mine.data or {}).get("talk_seconds") or 0) if mine else call.talk_seconds
-        answered = (mine.data or {}).get("answered_at") if mine else None
-        began = (
-            float(answered)
-            if answered
-            else (
-                call.answered_at.replace(tzinfo=call.answered_at.tzinfo or UTC).timestamp()
-                if call.answered_at
-                else None
-            )
-        )
-        who = customers.get(call.customer_id or 0, "") or call.caller_number
-        if began is not None and seconds > 0:
-            talks.append((began, seconds, _("Talking with %(who)s", who=who)))
-        rows.append(
-            {
-                "call": call,
-                "started": call.started_at.replace(tzinfo=call.started_at.tzinfo or UTC),
-                "customer": customers.get(call.customer_id or 0, ""),
-                "talk": seconds,
-            }
-        )
-    state = figures or {}
-    hours = [
-        {
-            "x": round(h / 24 * DAY_WIDTH, 2),
-            "label": datetime.fromtimestamp(start + h * 3600, zone).strftime("%H:%M"),
-        }
-        for h in range(0, 24, 2)
-    ]
-    return aiohttp_jinja2.render_template(
-        "operator_day.html",
-        request,
-        {
-            "title": person.display_name or person.login,
-            "person": person,
-            "figures": figures,
-            "state_text": (
-                state_label(str(state.get("state", "offline")))
-                + (f" ({reason_label(str(state['reason']))})" if state.get("reason") else "")
-            ),
-            "in_state": max(0.0, now - float(state.get("since") or now)),
-            "segments": day_segments(start, now, talks, figures),
-            "hours": hours,
-            "width": DAY_WIDTH,
-            "rows": rows,
-            "zone": zone,
-            "zone_name": zone_name,
-            "pause_reasons": [(code, reason_label(code)) for code in PAUSE_REASONS],
         },
     )
 
@@ -748,6 +590,10 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/api/stats/live", live_api, name="stats_live")
     app.router.add_get("/api/stats/reports", reports_api, name="stats_reports_api")
     app.router.add_get("/reports", reports_page, name="stats_reports")
-    app.router.add_get("/wallboard/operators/{login}", operator_page, name="wallboard_operator")
+    from contact_center.stats import operator_day  # builds on this module's keys and scope
+
+    app.router.add_get(
+        "/wallboard/operators/{login}", operator_day.operator_page, name="wallboard_operator"
+    )
     app.cleanup_ctx.append(_run_hub)
     app.on_shutdown.append(_close_sockets)

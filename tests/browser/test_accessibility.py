@@ -82,6 +82,8 @@ async def test_every_page_of_every_role_has_no_serious_violation(
                 # the administration's own pages (its sub-menu, not the main one)
                 extra += ["/admin/users/new", "/admin/users/1", "/admin/queues", "/admin/lists"]
                 extra += ["/admin/tokens", "/admin/audit", "/admin/tariffs", "/admin/ivr"]
+                extra += [f"/customers/{customer.id}", f"/customers/{customer.id}?topic=calls"]
+                extra += ["/wallboard/operators/anna", "/reports?start=2026-01-01&end=2026-01-02"]
                 for path in [*paths, *extra]:
                     response = await page.goto(url + path)
                     assert response is not None

@@ -127,10 +127,10 @@ async def test_shell_by_role_errors_and_customer_search(tmp_path: Path, chromium
             await expect(anna.locator("#flash")).to_contain_text(f"Calling {customer.name}")
             await wait_for(lambda: any(u.startswith("cc-out-") for u in originated), timeout=10)
 
-            # the name links to the customer's history (one she has served: an operator
+            # the name links to the customer's page (one she has served: an operator
             # sees the customers of her own calls only)
             await row.locator(".customer-name").click()
-            await anna.wait_for_url(f"**/customers/{customer.id}/history")
+            await anna.wait_for_url(f"**/customers/{customer.id}")
             await expect(anna.locator("h1")).to_contain_text(customer.name)
             await expect(anna.locator('nav.menu a[aria-current="page"]')).to_have_attribute(
                 "href", "/customers"

@@ -42,22 +42,24 @@ async def test_console_and_wallboard_show_the_same_state_live(
 
         await anna.click("#set-available")
         await expect(label).to_have_text("available")
-        await expect(board).to_have_text("available")
+        await expect(board).to_have_text("Available")
 
-        await sue.select_option("#pause-reason", "training")
+        # the wallboard asks why (a dialog of the pause reasons) before it pauses anyone
         await sue.click(f'tr[data-interface="{ANNA}"] button[data-action="pause"]')
+        await sue.check('#pause-dialog input[name="reason"][value="training"]')
+        await sue.click("#pause-confirm")
         await expect(label).to_have_text("paused (training)")
-        await expect(board).to_have_text("paused (training)")
+        await expect(board).to_have_text("Paused (Training)")
         await anna.reload()
         await expect(anna.locator("#state-label")).to_have_text("paused (training)")
 
         await anna.click("#set-available")
         await expect(label).to_have_text("available")
         call = await rig.pbx.place_call("4951110004", "+74951234567", "Ivan Petrov")
-        await expect(board).to_have_text("on call", timeout=10_000)
+        await expect(board).to_have_text("On call", timeout=10_000)
         await rig.pbx.hangup(call.phone)
         await expect(label).to_have_text("wrapup", timeout=10_000)
-        await expect(board).to_have_text("wrapup")
+        await expect(board).to_have_text("Wrap-up")
         since = sue.locator(f'tr[data-interface="{ANNA}"] .op-since')
         await expect(since).to_have_text(re.compile(r"^\d:\d\d left$"))
         await expect(anna.locator("#state-timer")).to_have_text(re.compile(r"^\d+ s left$"))
@@ -66,7 +68,7 @@ async def test_console_and_wallboard_show_the_same_state_live(
 
         await anna.click("#end-wrapup")
         await expect(label).to_have_text("available")
-        await expect(board).to_have_text("available")
+        await expect(board).to_have_text("Available")
         await expect(anna.locator("#end-wrapup-form")).to_be_hidden()
 
         def unpaused() -> bool:

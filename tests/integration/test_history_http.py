@@ -89,7 +89,8 @@ async def test_history_api_pages_and_roles(sqlite_url: str, tmp_path: Path) -> N
                     sue.url("/calls/pbx1/9.1"), headers={"Accept": "text/html"}
                 ) as resp:
                     call_page = await resp.text()
-                assert "Answered by Alice (PJSIP/101) from support after 4 s" in call_page
+                assert "Alice answered after 0:04 waiting" in call_page  # names, m:ss
+                assert "Called from +7 495 123-45-67, waited 0:04" in call_page
             finally:
                 for browser in (alice, bob, sue):
                     await browser.close()

@@ -104,7 +104,7 @@
     return `${String(h).padStart(2, "0")}:00`;
   }
 
-  // A bar chart of the day by hour, with axes, labels, a tooltip per bar and the same
+  // A bar chart of the day by hour (a bar for each hour with calls), with axes, labels, a tooltip per bar and the same
   // figures as a table (for screen readers and for reading exact values).
   const W = 360, H = 170, LEFT = 40, RIGHT = 8, TOP = 10, BOTTOM = 34;
 
@@ -149,7 +149,7 @@
       "text-anchor": "middle" }, ccT("Hour of the day")));
     values.forEach((v, i) => {
       if (v === null) return;
-      const h = Math.max(v > 0 ? 1 : 0, (v / top) * plotH);
+      const h = Math.max(1, (v / top) * plotH); // an hour at 0 % still shows (and tells)
       const tip = `${hourLabel(i)}–${hourLabel(i + 1)}: ${spec.format(v)} ${spec.tipUnit}`;
       const bar = svg("rect", { class: `bar ${spec.cls}`, x: LEFT + i * slot + 1, y: TOP + plotH - h,
         width: Math.max(1, slot - 2), height: h, tabindex: "0", "data-tip": tip,
@@ -242,7 +242,7 @@
     const charts = el("div", { class: "wb-charts" });
     charts.append(
       chart({ title: ccT("Calls offered per hour"), cls: "offered", unit: ccT("Calls"),
-        tipUnit: ccT("calls offered"), value: (b) => b.offered, format: whole }, q.hourly),
+        tipUnit: ccT("calls offered"), value: (b) => b.offered || null, format: whole }, q.hourly),
       chart({ title: ccT("Service level per hour"), cls: "sl", unit: "%", max: 100,
         tipUnit: ccT("answered in time"), value: slOf, format: percent }, q.hourly),
       chart({ title: ccT("Abandon rate per hour"), cls: "abandoned", unit: "%", max: 100,
@@ -309,19 +309,20 @@
       if (selected && !op.queues.includes(selected)) continue;
       const tr = el("tr", { "data-interface": iface });
       const login = (data.logins || {})[iface];
+      const name = (data.names || {})[iface] || op.name;
       const who = el("td", { class: "op-name" });
       if (login) {
-        who.append(el("a", { href: `/wallboard/operators/${encodeURIComponent(login)}` }, op.name));
+        who.append(el("a", { href: `/wallboard/operators/${encodeURIComponent(login)}` }, name));
       } else {
-        who.textContent = op.name;
+        who.textContent = name;
       }
       const state = el("td", { class: "op-state", "data-state": op.state }, stateText(op));
       const actions = el("td", { class: "actions" });
       for (const a of ["listen", "whisper", "barge"]) {
-        if (op.state === "on_call") actions.append(actionButton(a, iface, op.name));
+        if (op.state === "on_call") actions.append(actionButton(a, iface, name));
       }
       if (op.state !== "offline") {
-        actions.append(actionButton(op.state === "paused" ? "unpause" : "pause", iface, op.name));
+        actions.append(actionButton(op.state === "paused" ? "unpause" : "pause", iface, name));
       }
       tr.append(
         who,
