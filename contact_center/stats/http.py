@@ -38,6 +38,7 @@ import aiohttp_jinja2
 from aiohttp import WSMsgType, web
 from sqlalchemy import select
 
+from contact_center.admin.services import choice_names
 from contact_center.backoff import Backoff
 from contact_center.bus.base import EVENTS, Bus, BusError, BusUnavailable
 from contact_center.calls import events as ev
@@ -297,7 +298,9 @@ async def wallboard_page(request: web.Request) -> web.StreamResponse:
         "names": {iface: name or login for iface, login, name in people},  # people, not phones
         "day_start_hour": config.day_start_hour,
     }
-    pause_reasons = [(code, reason_label(code)) for code in PAUSE_REASONS]
+    # the admin's list (admin_choices, seeded with PAUSE_REASONS), as the console offers it
+    codes = await choice_names(request.app[SESSIONS_KEY], "pause_reason")
+    pause_reasons = [(code, reason_label(code)) for code in codes]
     return aiohttp_jinja2.render_template(
         "wallboard.html",
         request,
@@ -364,10 +367,11 @@ async def wallboard_action(request: web.Request) -> web.Response:
     queues = await visible_queues(request)
     if queues is not None and not (operator and set(operator.get("queues", [])) & queues):
         raise web.HTTPForbidden(text=_("This operator is in none of the queues you supervise."))
-    if action == "pause" and str(form.get("reason", "")) not in PAUSE_REASONS:
+    codes = await choice_names(request.app[SESSIONS_KEY], "pause_reason")
+    if action == "pause" and str(form.get("reason", "")) not in codes:
         # a forced pause says why, as the operator's own does: no silent default
         raise web.HTTPBadRequest(
-            text=_("Choose a pause reason: %(reasons)s", reasons=", ".join(PAUSE_REASONS))
+            text=_("Choose a pause reason: %(reasons)s", reasons=", ".join(codes))
         )
     user = current_user(request)
     settings = request.app[SETTINGS_KEY]

@@ -17,9 +17,9 @@ import aiohttp_jinja2
 from aiohttp import web
 from sqlalchemy import or_, select
 
+from contact_center.admin.services import choice_names
 from contact_center.i18n import gettext as _
 from contact_center.i18n import lazy_gettext
-from contact_center.routing.operators import PAUSE_REASONS
 from contact_center.stats.http import (
     HUB_KEY,
     SUPERVISORS,
@@ -189,6 +189,9 @@ async def operator_page(request: web.Request) -> web.StreamResponse:
             "rows": rows,
             "zone": zone,
             "zone_name": zone_name,
-            "pause_reasons": [(code, reason_label(code)) for code in PAUSE_REASONS],
+            "pause_reasons": [
+                (code, reason_label(code))
+                for code in await choice_names(request.app[SESSIONS_KEY], "pause_reason")
+            ],
         },
     )

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from contact_center.admin.services import add_choice
 from contact_center.bus.memory import MemoryBus
 from contact_center.calls import events as ev
 from contact_center.config import ConfigError, load_settings
@@ -120,6 +121,8 @@ async def test_operator_day_and_per_queue_thresholds(db_url: str, tmp_path: Path
                     return op.get("state") == "paused"
 
                 await wait_for(paused, timeout=5)
+                # a reason the admin added is offered for a forced pause too
+                await add_choice(sessions, "pause_reason", "coaching", by="admin")
                 sup = await sign_in(server, "sup")
                 sid = await sign_in(server, "sid")
                 op = await sign_in(server, "anna")
@@ -139,6 +142,7 @@ async def test_operator_day_and_per_queue_thresholds(db_url: str, tmp_path: Path
                     assert "anna" == data["logins"][ANNA]  # the drill-down link
                     assert "Lunch" == data["reasons"]["lunch"]
                     assert 'type="radio" name="reason" value="lunch" required' in page
+                    assert 'type="radio" name="reason" value="coaching" required' in page
 
                     async with sup.http.get(
                         sup.url("/wallboard/operators/anna"), headers=HTML
