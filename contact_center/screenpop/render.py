@@ -18,8 +18,10 @@ from pathlib import Path
 import jinja2
 from markupsafe import Markup
 
+from contact_center import i18n
 from contact_center.crm.contacts import CRM_OFF, CrmResult
 from contact_center.customers.lookup import CustomerCard
+from contact_center.history.describe import QUIET_KINDS, PlainRow, plain
 from contact_center.screenpop.context import IvrStepView, QueueVisit, TransferView
 
 BUILTIN_TEMPLATES = Path(__file__).parent / "templates"
@@ -38,6 +40,11 @@ class HistoryItem:
     summary: str
     actor: str
     outcome: str
+    data: dict[str, object] = field(default_factory=dict)
+
+    def plain(self) -> PlainRow:
+        """The row in plain words, in the current language."""
+        return plain(self.kind, self.summary, self.actor, dict(self.data))
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +80,12 @@ class PopCard:
     notes: tuple[tuple[str, str], ...] = ()  # (operator, text) typed on this call so far
     dispositions: tuple[str, ...] = field(default=DISPOSITIONS)
     crm: CrmResult = CRM_OFF  # the external CRM's answer (status off without one)
+    answered: bool = False  # this operator has the call: the wrap-up and recording show
+
+    @property
+    def shown_history(self) -> tuple[HistoryItem, ...]:
+        """The rows a person reads (each call's small steps are summed up by its end)."""
+        return tuple(h for h in self.history if h.kind not in QUIET_KINDS)
 
     @property
     def customer(self) -> CustomerCard | None:
@@ -98,7 +111,7 @@ def waited_cell(value: float) -> str:
 def when(value: datetime) -> str:
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+    return i18n.format_datetime(value.astimezone(UTC), format="short")
 
 
 class CardRenderer:
@@ -113,6 +126,7 @@ class CardRenderer:
             trim_blocks=True,
             lstrip_blocks=True,
         )
+        i18n.install(self.env)
         self.env.filters["clip"] = clip
         self.env.filters["mmss"] = seconds
         self.env.filters["when"] = when
@@ -124,14 +138,18 @@ class CardRenderer:
         self._history = self.env.get_template(HISTORY_TEMPLATE)
 
     def render_parts(self, card: PopCard) -> CardParts:
-        """The parts of the card that depend only on who is calling."""
+        """The parts of the card that depend only on who is calling (current language)."""
         return CardParts(
-            Markup(self._customer.render(card=card)), Markup(self._history.render(card=card))
+            Markup(self._customer.render(card=card)),
+            Markup(self._history.render(card=card)),
+            i18n.current_locale(),
         )
 
     def render(self, card: PopCard, parts: CardParts | None = None) -> str:
-        """The whole card; ``parts`` rendered earlier for the same caller, or now."""
-        parts = parts or self.render_parts(card)
+        """The whole card in the current language; ``parts`` rendered earlier for the same
+        caller (used when in the same language), or now."""
+        if parts is None or parts.locale != i18n.current_locale():
+            parts = self.render_parts(card)
         return self._template.render(
             card=card, customer_html=parts.customer_html, history_html=parts.history_html
         )
@@ -141,3 +159,4 @@ class CardRenderer:
 class CardParts:
     customer_html: Markup
     history_html: Markup
+    locale: str = i18n.DEFAULT_LOCALE

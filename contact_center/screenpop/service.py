@@ -33,14 +33,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import Select, bindparam, select
+from sqlalchemy import Select, bindparam, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from contact_center import i18n
 from contact_center.bus.base import POPS, Bus
 from contact_center.calls import events as ev
 from contact_center.crm.contacts import CRM_OFF, CrmResult
 from contact_center.crm.service import CrmLookup
 from contact_center.customers.lookup import CustomerCard, CustomerLookup
+from contact_center.history.describe import QUIET_KINDS
 from contact_center.screenpop.context import CallContext, CallContexts
 from contact_center.screenpop.render import (
     CardParts,
@@ -84,6 +86,11 @@ class OperatorDirectory:
         self._loaded_at = float("-inf")
         self._reloading: asyncio.Task[None] | None = None
 
+    _languages: dict[str, str] = {}
+    usual_locale: str = (
+        i18n.DEFAULT_LOCALE
+    )  # most operators' language: cards are rendered ahead in it
+
     def invalidate(self) -> None:
         self._loaded_at = float("-inf")
 
@@ -103,17 +110,31 @@ class OperatorDirectory:
         return self._reloading
 
     async def _reload(self) -> None:
+        # The user's language, where the users table has one (the pop is rendered in it).
+        language = getattr(User, "language", None)
+        columns = [User.interface, User.login] + ([language] if language is not None else [])
         async with self._sessions() as db:
             rows = await db.execute(
-                select(User.interface, User.login)
+                select(*columns)
                 .where(User.active.is_(True), User.interface != "")
                 .order_by(User.login)
             )
         table: dict[str, list[str]] = {}
-        for interface, login in rows:
+        languages: dict[str, str] = {}
+        for row in rows:
+            interface, login = row[0], row[1]
             table.setdefault(interface, []).append(login)
+            languages[login] = i18n.normalise(row[2] if len(row) > 2 else "")
         self._by_interface = {k: tuple(v) for k, v in table.items()}
+        self._languages = languages
+        counts: dict[str, int] = {}
+        for lang in languages.values():
+            counts[lang] = counts.get(lang, 0) + 1
+        self.usual_locale = max(counts, key=lambda k: counts[k]) if counts else i18n.DEFAULT_LOCALE
         self._loaded_at = time.monotonic()
+
+    def language_of(self, login: str) -> str:
+        return self._languages.get(login, self.usual_locale)
 
     async def logins_for(self, interface: str) -> tuple[str, ...]:
         age = time.monotonic() - self._loaded_at
@@ -244,7 +265,13 @@ class ScreenPop:
                 InteractionEvent.actor,
                 InteractionEvent.data,
             )
-            .where(InteractionEvent.customer_id == bindparam("customer_id"))
+            .where(
+                InteractionEvent.customer_id == bindparam("customer_id"),
+                # inline constants (the statement is prepared once, without expanding lists)
+                InteractionEvent.kind.not_in(
+                    [literal_column(f"'{k}'") for k in sorted(QUIET_KINDS)]
+                ),
+            )
             .order_by(InteractionEvent.at.desc(), InteractionEvent.id.desc())
             .limit(history_limit)
         )
@@ -386,7 +413,8 @@ class ScreenPop:
 
     def _rendered(self, ctx: CallContext, found: Found) -> Found:
         try:
-            parts = self.renderer.render_parts(self.card(ctx, "", "", 0.0, found))
+            with i18n.use_locale(self.directory.usual_locale):
+                parts = self.renderer.render_parts(self.card(ctx, "", "", 0.0, found))
         except Exception:  # a broken company template: rendered (and reported) at ring time
             return found
         return dataclasses.replace(found, parts=parts)
@@ -472,6 +500,7 @@ class ScreenPop:
                 summary=summary or kind,
                 actor=actor,
                 outcome=str((data or {}).get("disposition") or (data or {}).get("outcome") or ""),
+                data=dict(data or {}),
             )
             for at, kind, summary, actor, data in rows
         ]
@@ -508,6 +537,7 @@ class ScreenPop:
             transfers=tuple(ctx.transfers),
             notes=tuple(ctx.notes),
             crm=found.crm,
+            answered=stage == "answered" or (bool(interface) and interface in ctx.operators),
         )
 
     # -- publishing --------------------------------------------------------------------------
@@ -595,11 +625,17 @@ class ScreenPop:
             log.debug("no operator signs in at %s; no pop for call %s", interface, ctx.call_id)
             return
         card = self.card(ctx, interface, stage, waited, found)
-        html = self._prerendered(ctx, stage, found, waited) or self.renderer.render(
-            card, found.parts
-        )
         ctx.popped.add(interface)
+        rendered: dict[str, str] = {}  # each operator's card in their language, once each
         for login in logins:
+            lang = self.directory.language_of(login)
+            html = rendered.get(lang)
+            if html is None:
+                with i18n.use_locale(lang):
+                    html = self._prerendered(ctx, stage, found, waited) or self.renderer.render(
+                        card, found.parts
+                    )
+                rendered[lang] = html
             await self.bus.publish(self.stream, pop_message(login, card, html))
 
     def _prerender(self, ctx: CallContext) -> None:
@@ -609,12 +645,14 @@ class ScreenPop:
         found = self._ready(ctx)
         if found is None or not self.renderer.builtin_frame or ctx.operators or ctx.transfers:
             return
+        lang = self.directory.usual_locale
         try:
-            html = self.renderer.render(self.card(ctx, "", "offered", 0.0, found), found.parts)
+            with i18n.use_locale(lang):
+                html = self.renderer.render(self.card(ctx, "", "offered", 0.0, found), found.parts)
         except Exception:  # reported when the card is rendered at ring time
             return
         if html.count(waited_cell(0.0)) == 1:
-            ctx.prerendered = (ctx.rendered_inputs(), found, html)
+            ctx.prerendered = ((lang, *ctx.rendered_inputs()), found, html)
 
     def _prerendered(self, ctx: CallContext, stage: str, found: Found, waited: float) -> str | None:
         """The card rendered ahead, with the wait filled in; None if anything shown changed."""
@@ -622,7 +660,7 @@ class ScreenPop:
         if stage != "offered" or ahead is None:
             return None
         inputs, found_then, html = ahead
-        if found_then is not found or inputs != ctx.rendered_inputs():
+        if found_then is not found or inputs != (i18n.current_locale(), *ctx.rendered_inputs()):
             return None
         return html.replace(waited_cell(0.0), waited_cell(waited))
 

@@ -98,11 +98,11 @@ async def test_known_caller_in_another_format_pops_for_the_ringing_operator_only
             InteractionEvent(
                 key="k1",
                 customer_id=ivan,
-                kind="call.ended",
+                kind="operator.wrapup",
                 at=datetime(2026, 11, 1, 9, 30, tzinfo=UTC),
                 actor="bob",
-                summary="Asked about invoice",
-                data={"outcome": "answered"},
+                summary="Wrap-up: answered",
+                data={"disposition": "answered", "notes": "Asked about invoice"},
             )
         )
         s.add(
@@ -137,8 +137,7 @@ async def test_known_caller_in_another_format_pops_for_the_ringing_operator_only
         '<dd class="waited">0:07</dd>',
         '<dd class="ivr-digits">2</dd>',
         "main/start",
-        "Asked about invoice",
-        "answered",
+        "Wrap-up: answered — Asked about invoice",
         "Late delivery",
         "84951234567",
         "4951110001",
@@ -290,7 +289,7 @@ async def test_the_pop_follows_the_call_after_a_transfer_to_another_queue(
     assert ("sales", "2") == (bob["queue"], bob["ivr_digits"])
     assert '<dd class="previous-operator">Local/101@agents</dd>' in html
     assert '<dd class="queues">support → sales</dd>' in html
-    assert "blind to sales by Local/101@agents" in html
+    assert "blind to sales (Local/101@agents)" in html
     assert '<dd class="waited">0:04</dd>' in html
     assert "Ivan Petrov" in html
 
