@@ -226,7 +226,7 @@ async def test_transfer_dialog_and_the_note_that_travels_with_the_call(
     await rig.pbx.hangup(call.phone)
 
 
-async def test_after_leaving_a_conference_only_the_wrapup_is_offered(
+async def test_in_a_conference_and_after_it_the_card_offers_only_what_still_applies(
     rig: Rig, browser: Any
 ) -> None:
     page = await signed_in_page(browser, rig.base, "anna", PASSWORD)
@@ -238,14 +238,18 @@ async def test_after_leaving_a_conference_only_the_wrapup_is_offered(
     await expect(page.locator("#call-stage")).to_have_text("Talking", timeout=10_000)
     await page.click("#start-conference")
     await result(page, "Done: conference.")
+    # in the room: leave it or hang up; no second conference, no transfer, no recording pause
+    await expect(page.locator("#call-stage")).to_have_text("In conference", timeout=10_000)
     await expect(page.locator("#conference-people")).to_be_visible()
-    await page.click("#leave-conference")
-    await result(page, "Done: leave conference.")
-    for control in ("#hangup-call", "#blind-transfer", "#start-conference", "#pause-recording"):
+    await expect(page.locator("#leave-conference")).to_be_visible()
+    await expect(page.locator("#hangup-call")).to_be_visible()
+    for control in ("#blind-transfer", "#start-conference", "#pause-recording"):
         await expect(page.locator(control)).to_be_hidden()
+    await rig.pbx.hangup(call.phone)  # the caller leaves the room: the call is over
+    await page.locator(f'#call-control[data-call-id="{call.linkedid}"]').wait_for(timeout=10_000)
     card = page.locator(f'.pop-card[data-call-id="{call.linkedid}"]')
     await expect(card.locator("form.wrapup select")).to_be_visible()
-    await rig.pbx.hangup(call.phone)
+    await expect(card.locator(".wrapup-timer")).to_have_text(re.compile(r"^0:\d\d$"))
 
 
 async def test_dial_pad_search_callbacks_and_the_alert_on_a_pop(rig: Rig, browser: Any) -> None:

@@ -79,19 +79,26 @@ const STAGE_WORDS = () => ({
   identified: ccT("Talking"),
   ended: ccT("Wrap-up"),
   left: ccT("Wrap-up"),
+  conference: ccT("In conference"),
 });
 
 function setStage(stage) {
   const panel = $("call-control");
+  const callKey = panel.dataset.server + "/" + panel.dataset.callId;
+  // Moving into the conference room ends this operator's leg of the call (its pop closes),
+  // yet the operator still talks there until they leave it.
+  if (stage === "ended" && panel.dataset.conferenceFor === callKey) stage = "conference";
   if (panel.dataset.stage !== stage) panel.dataset.stageSince = String(Date.now());
   panel.dataset.stage = stage;
   $("call-stage").textContent = STAGE_WORDS()[stage] || "";
   // Live controls only on a live call of yours; the recording only once answered.
   const live = stage === "offered" || stage === "answered" || stage === "identified";
   const talking = stage === "answered" || stage === "identified";
+  const inRoom = stage === "conference";
   for (const id of ["transfer-form", "conference-form", "leave-conference-form", "hangup-form"]) {
     const form = $(id);
-    form.hidden = !live || (stage === "offered" && id !== "hangup-form");
+    const roomControl = id === "leave-conference-form" || id === "hangup-form";
+    form.hidden = inRoom ? !roomControl : !live || (stage === "offered" && id !== "hangup-form");
     form.style.display = form.hidden ? "none" : "";
   }
   const recording = $("recording-control");
@@ -217,8 +224,14 @@ async function followCommand(sent) {
 }
 
 function commandDone(command) {
-  if (command === "leave_conference") setStage("left"); // the card offers only the wrap-up now
+  const panel = $("call-control");
+  if (command === "leave_conference") {
+    panel.dataset.conferenceFor = "";
+    setStage("left"); // the card offers only the wrap-up now
+  }
   if (command === "conference") {
+    panel.dataset.conferenceFor = panel.dataset.server + "/" + panel.dataset.callId;
+    if (panel.dataset.stage === "ended") setStage("conference");
     const people = $("conference-people");
     people.hidden = false;
     if (!people.children.length) people.append(el("li", {}, ccT("You and the caller")));
