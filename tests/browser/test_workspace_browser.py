@@ -194,7 +194,7 @@ async def test_transfer_dialog_and_the_note_that_travels_with_the_call(
     await boris.select_option("#pause-reason", "lunch")
     await boris.click("#set-paused")  # boris at lunch: the call comes to anna
     await result(boris, "Done: pause.")
-    await expect(boris.locator("#state-reason")).to_have_text("(lunch)")
+    await expect(boris.locator("#state-label")).to_have_text("paused (lunch)")
     call = await ring(rig)
     await anna.locator(f'#call-control[data-call-id="{call.linkedid}"]').wait_for(timeout=15_000)
     await anna.click("#demo-answer")

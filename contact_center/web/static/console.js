@@ -565,20 +565,21 @@ async function loadPending() {
 // statistics publish it; the page polls it so a force pause or a wrap-up shows at once.
 
 const STATE_POLL_MS = 1000;
+// The words the wallboard uses too (the two must read the same).
 const STATE_WORDS = () => ({
   available: ccT("available"),
   paused: ccT("paused"),
   offline: ccT("offline"),
-  wrapup: ccT("wrap-up"),
+  wrapup: ccT("wrapup"),
   ringing: ccT("ringing"),
-  on_call: ccT("on a call"),
+  on_call: ccT("on call"),
 });
 
 function showState(data) {
   const box = $("state");
   const name = String(data.state || "offline");
-  $("state-label").textContent = STATE_WORDS()[name] || name.replace(/_/g, " ");
-  $("state-reason").textContent = data.reason ? "(" + ccT(data.reason) + ")" : "";
+  const words = STATE_WORDS()[name] || name.replace(/_/g, " ");
+  $("state-label").textContent = words + (data.reason ? " (" + ccT(data.reason) + ")" : "");
   box.dataset.state = name;
   box.dataset.since = String(data.since || 0);
   box.dataset.until = String(data.until || 0);
@@ -588,17 +589,17 @@ function showState(data) {
   tickTimer();
 }
 
+// Time in the state; in a timed wrap-up, the time left.
 function tickTimer() {
   const box = $("state");
   const since = Number(box.dataset.since) || 0;
-  $("state-timer").textContent = since ? mmss(Date.now() / 1000 - since) : "";
   const until = Number(box.dataset.until) || 0;
-  const left = $("wrapup-left");
-  if (box.dataset.state !== "wrapup" || !until) {
-    left.textContent = "";
-    return;
+  const timer = $("state-timer");
+  if (box.dataset.state === "wrapup" && until) {
+    timer.textContent = ccT("%(seconds)s s left", { seconds: Math.max(0, Math.ceil(until - Date.now() / 1000)) });
+  } else {
+    timer.textContent = since ? mmss(Date.now() / 1000 - since) : "";
   }
-  left.textContent = ccT("%(seconds)s s left", { seconds: Math.max(0, Math.ceil(until - Date.now() / 1000)) });
 }
 
 async function refreshState() {
