@@ -290,5 +290,6 @@ def plain(kind: str, summary: str, actor: str, data: dict[str, Any] | None) -> P
         # event's name ("recording.ready"), which is made readable.
         text = summary if summary and summary != kind else kind.split(".")[-1].replace("_", " ")
         text = text[:1].upper() + text[1:]
-    who = "" if actor in _NOBODY or actor in text else actor
+    name = actor.split(" (", 1)[0]  # "Anna Smirnova (PJSIP/101)": the person is the name
+    who = "" if actor in _NOBODY or name in text else actor
     return PlainRow(text, who)

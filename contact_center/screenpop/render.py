@@ -10,13 +10,15 @@ the frame around them.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import jinja2
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from contact_center import i18n
 from contact_center.crm.contacts import CRM_OFF, CrmResult
@@ -92,6 +94,48 @@ class PopCard:
         return self.customers[0] if len(self.customers) == 1 else None
 
 
+def _frame_texts() -> dict[str, Any]:
+    from contact_center.i18n import gettext as _
+
+    return {
+        "stages": {
+            "offered": _("Ringing"),
+            "answered": _("Talking"),
+            "identified": _("Identified"),
+        },
+        "caller_id": _("Caller ID:"),
+        "dialled": _("Dialled"),
+        "queue": _("Queue"),
+        "waited": _("Waited"),
+        "ivr": _("IVR"),
+        "digits": _("Digits"),
+        "queues": _("Queues"),
+        "previous_operator": _("Previous operator"),
+        "transfer": _("Transfer"),
+        "note": _("Note"),
+        "wrapup": _("Wrap-up"),
+        "wrapup_saved": _("Wrap-up saved."),
+        "disposition": _("Disposition"),
+        "choose": _("— choose —"),
+        "notes": _("Notes"),
+        "save_wrapup": _("Save wrap-up"),
+    }
+
+
+@functools.cache
+def frame_texts(lang: str) -> dict[str, Any]:
+    """The card frame's words in ``lang``, escaped once: the frame is rendered while the
+    phone rings, and a translation call per label per pop costs more than the rest."""
+    with i18n.use_locale(lang):
+        texts = _frame_texts()
+    return {
+        k: {s: Markup(escape(t)) for s, t in v.items()}
+        if isinstance(v, dict)
+        else Markup(escape(v))
+        for k, v in texts.items()
+    }
+
+
 def clip(value: object, limit: int = MAX_TEXT) -> str:
     """Shorten long text for display (the full value stays in the data)."""
     text = "" if value is None else str(value)
@@ -119,23 +163,32 @@ class CardRenderer:
 
     def __init__(self, template_dirs: Sequence[str | Path] = ()) -> None:
         dirs = [str(d) for d in template_dirs if str(d)] + [str(BUILTIN_TEMPLATES)]
-        self.env = jinja2.Environment(
+        self.env = self._environment(dirs)
+        i18n.install(self.env)
+        self._template = self.env.get_template(CARD_TEMPLATE)
+        # The built-in frame shows the wait as WAITED(…) and nothing of the ringing
+        # interface or stage but what pre-rendering accounts for (see ScreenPop).
+        self.builtin_frame = Path(self._template.filename or "").parent == BUILTIN_TEMPLATES
+        if self.builtin_frame:
+            # Rendered while the phone rings: its words come translated in L, and an
+            # environment without the i18n globals resolves the frame's names faster.
+            self._template = self._environment(dirs).get_template(CARD_TEMPLATE)
+        self._customer = self.env.get_template(CUSTOMER_TEMPLATE)
+        self._history = self.env.get_template(HISTORY_TEMPLATE)
+
+    @staticmethod
+    def _environment(dirs: list[str]) -> jinja2.Environment:
+        env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(dirs),
             autoescape=True,
             undefined=jinja2.StrictUndefined,
             trim_blocks=True,
             lstrip_blocks=True,
         )
-        i18n.install(self.env)
-        self.env.filters["clip"] = clip
-        self.env.filters["mmss"] = seconds
-        self.env.filters["when"] = when
-        self._template = self.env.get_template(CARD_TEMPLATE)
-        # The built-in frame shows the wait as WAITED(…) and nothing of the ringing
-        # interface or stage but what pre-rendering accounts for (see ScreenPop).
-        self.builtin_frame = Path(self._template.filename or "").parent == BUILTIN_TEMPLATES
-        self._customer = self.env.get_template(CUSTOMER_TEMPLATE)
-        self._history = self.env.get_template(HISTORY_TEMPLATE)
+        env.filters["clip"] = clip
+        env.filters["mmss"] = seconds
+        env.filters["when"] = when
+        return env
 
     def render_parts(self, card: PopCard) -> CardParts:
         """The parts of the card that depend only on who is calling (current language)."""
@@ -151,7 +204,10 @@ class CardRenderer:
         if parts is None or parts.locale != i18n.current_locale():
             parts = self.render_parts(card)
         return self._template.render(
-            card=card, customer_html=parts.customer_html, history_html=parts.history_html
+            card=card,
+            customer_html=parts.customer_html,
+            history_html=parts.history_html,
+            L=frame_texts(i18n.current_locale()),
         )
 
 
