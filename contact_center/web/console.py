@@ -1,11 +1,17 @@
-"""The operator console: the page, state controls, call control, wrap-up, identify / create
-the caller.
+"""The operator console (the operator's workspace): the page, state controls, call control,
+wrap-up, identify / create / correct the caller, the operator's day.
+
+The data work lives in :mod:`contact_center.web.workspace_store` (forms checked there, in one
+place); these handlers check who may act, call it, and publish what the connector must do.
+Wrap-ups are kept on the server until saved: ``POST …/wrapup/draft`` as the operator types,
+``GET /api/operator/wrapups`` lists what is still owed (after a reload or a restart).
 
 Loaded by :func:`contact_center.web.app.create_app` like any plugin. Only the connector talks
 to Asterisk, so what needs the PBX (sign-in, pause, sign-out, transfers, conference, hang-up,
 click-to-call) is published as an ``OperatorCommand`` on the bus ``events`` stream; the
 connector's executor carries it out and logs an ``OperatorAction`` (``<command>.failed`` with
-the reason when it could not), which ``GET /api/operator/commands/{id}`` finds for the page.
+the reason when it could not), which ``GET /api/operator/commands/{id}`` finds for the page,
+reading on from the ``cursor`` its previous answer gave (never the same entries twice).
 Facts the web knows itself (wrap-up, caller identified) are published as ``OperatorAction`` /
 ``CallerIdentified``; the wrap-up is also written to the customer's interaction history at
 once, under the event's idempotency key, so the history consumer writing the same event later
@@ -13,7 +19,12 @@ changes nothing.
 
 Call-control routes (operators on calls popped to them; supervisors on any):
 
-* ``POST /api/calls/{server}/{call_id}/transfer`` — ``target``, ``mode`` = blind | attended
+* ``POST /api/calls/{server}/{call_id}/transfer`` — ``target``, ``mode`` = blind | attended,
+  optional ``note`` (published as a note on the call first, so the next operator's pop has it)
+* ``POST /api/calls/{server}/{call_id}/note`` — ``text``
+* ``GET /api/operator/transfer-targets`` — operators and queues with who is free
+* ``GET /api/operator/calls`` — my calls of the last 24 hours
+* ``POST /api/workspace/customers/{customer_id}/contact`` — correct contact fields (audited)
 * ``POST /api/calls/{server}/{call_id}/conference`` — optional ``target`` (a third party)
 * ``POST /api/calls/{server}/{call_id}/hangup``
 * ``POST /api/calls/{server}/{call_id}/conference/leave``
@@ -411,7 +422,8 @@ async def publish_note(request: web.Request, text: str) -> None:
 @require_role(Role.OPERATOR, Role.SUPERVISOR)
 async def add_note(request: web.Request) -> web.Response:
     """A note on the call (shown on every later pop of it, and in the history)."""
-    await ensure_own_call(request, request.match_info["server"], request.match_info["call_id"])
+    server, call_id = _call_of(request)
+    await ensure_own_call(request, server, call_id)
     text = (await form_fields(request)).get("text", "").strip()
     if not text:
         raise BadInput(_("Write the note first"))
@@ -494,6 +506,14 @@ async def resume_recording(request: web.Request) -> web.Response:
 # --- wrap-up: kept on the server until saved (workspace_store) ------------------------------
 
 
+def _call_of(request: web.Request) -> tuple[str, str]:
+    """The call of the URL; ids longer than any stored one name no call."""
+    server, call_id = request.match_info["server"], request.match_info["call_id"]
+    if not server or len(server) > 40 or not call_id or len(call_id) > 64:
+        raise web.HTTPNotFound(text=_("No such call"))
+    return server, call_id
+
+
 def _wrapup_form(fields: dict[str, str], *, draft: bool) -> store.WrapupForm:
     try:
         return store.WrapupForm.parse(fields, draft=draft, allowed=dispositions())
@@ -504,8 +524,7 @@ def _wrapup_form(fields: dict[str, str], *, draft: bool) -> store.WrapupForm:
 @require_role(Role.OPERATOR, Role.SUPERVISOR)
 async def wrapup(request: web.Request) -> web.Response:
     user = current_user(request)
-    server = request.match_info["server"]
-    call_id = request.match_info["call_id"]
+    server, call_id = _call_of(request)
     await ensure_own_call(request, server, call_id)
     form = _wrapup_form(await form_fields(request), draft=False)
     if form.customer_id is not None and not await _customer_of_call(
@@ -530,8 +549,7 @@ async def wrapup(request: web.Request) -> web.Response:
 async def wrapup_draft(request: web.Request) -> web.Response:
     """What the operator typed so far, kept until saved (a reload or restart keeps it)."""
     user = current_user(request)
-    server = request.match_info["server"]
-    call_id = request.match_info["call_id"]
+    server, call_id = _call_of(request)
     await ensure_own_call(request, server, call_id)
     form = _wrapup_form(await form_fields(request), draft=True)
     if form.customer_id is not None and not await _customer_of_call(
@@ -716,6 +734,8 @@ async def update_contact(request: web.Request) -> web.Response:
     customer_id = int(raw)
     fields = await form_fields(request)
     server, call_id = fields.get("server", ""), fields.get("call_id", "")
+    if len(server) > 40 or len(call_id) > 64:
+        raise BadInput(_("No such call"))
     allowed = False
     if server and call_id:
         await ensure_own_call(request, server, call_id)
