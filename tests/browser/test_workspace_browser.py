@@ -145,6 +145,23 @@ async def test_the_wrapup_survives_a_reload_after_the_caller_hangs_up(
     assert 0 == await card.locator("form.wrapup").count()  # not while ringing
     await page.click("#demo-answer")
     await expect(page.locator("#call-stage")).to_have_text("Talking", timeout=10_000)
+    # the caller gives a new e-mail: corrected on the card, on the timeline with who did it
+    await card.locator(".edit-contact summary").click()
+    await card.locator('.contact-form input[name="email"]').fill("ivan@example.com")
+    await card.locator(".contact-form button").click()
+    await expect(card.locator(".contact-form .form-status")).to_have_text("Saved.")
+
+    async def audited() -> bool:
+        async with rig.service.core.sessions() as db:  # type: ignore[union-attr]
+            rows = (await db.scalars(select(InteractionEvent))).all()
+        return any(
+            r.kind == "customer.updated"
+            and r.actor == "anna"
+            and r.data["after"] == {"email": "ivan@example.com"}
+            for r in rows
+        )
+
+    await wait_for(audited, timeout=10)
     await card.locator('textarea[name="notes"]').fill("asked for a refund")
     await rig.pbx.hangup(call.phone)  # the caller hangs up before the wrap-up is saved
     await expect(page.locator("#call-stage")).to_have_text("Wrap-up", timeout=10_000)

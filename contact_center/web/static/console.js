@@ -98,7 +98,8 @@ function setStage(stage) {
   for (const id of ["transfer-form", "conference-form", "leave-conference-form", "hangup-form"]) {
     const form = $(id);
     const roomControl = id === "leave-conference-form" || id === "hangup-form";
-    form.hidden = inRoom ? !roomControl : !live || (stage === "offered" && id !== "hangup-form");
+    // while it rings the phone answers or declines: nothing here acts on the call yet
+    form.hidden = inRoom ? !roomControl : !live || stage === "offered";
     form.style.display = form.hidden ? "none" : "";
   }
   const recording = $("recording-control");
