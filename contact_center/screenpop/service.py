@@ -320,6 +320,12 @@ class ScreenPop:
                 ctx.offered = {event.interface}
             case ev.CallRingNoAnswer():
                 await self._close(ctx, event.interface, "no_answer")
+            case ev.CallHeld():
+                # The operator's console shows the call on hold / taken off hold (after the
+                # pop it was shown: a pop still waiting in its lane is not overtaken).
+                for interface in sorted(ctx.offered & ctx.popped):
+                    if interface not in self._lanes:
+                        await self._publish_held(ctx, interface, event.held)
             case ev.CallerIdentified():
                 self._prefetch(ctx)
                 for interface in sorted(ctx.offered):
@@ -663,6 +669,19 @@ class ScreenPop:
         if found_then is not found or inputs != (i18n.current_locale(), *ctx.rendered_inputs()):
             return None
         return html.replace(waited_cell(0.0), waited_cell(waited))
+
+    async def _publish_held(self, ctx: CallContext, interface: str, held: bool) -> None:
+        for login in await self.directory.logins_for(interface):
+            await self.bus.publish(
+                self.stream,
+                {
+                    "type": "call.held",
+                    "to": login,
+                    "server": ctx.server,
+                    "call_id": ctx.call_id,
+                    "held": held,
+                },
+            )
 
     async def _publish_close(self, ctx: CallContext, interface: str, reason: str) -> None:
         ctx.popped.discard(interface)

@@ -136,6 +136,13 @@ async def test_wrapup_and_pause_from_the_console(stack: Stack, chromium: Any) ->
     await stack.answer("c1", ALICE)
     await expect(alice.locator("#call-stage")).to_have_text("Talking")
     await expect(alice.locator("#recording-state")).to_have_text("Recording on")
+    # the phone puts the caller on hold and takes them back (AMI Hold / Unhold)
+    for held, words in ((True, "On hold"), (False, "Talking")):
+        hold = ev.CallHeld(
+            server="pbx1", call_id="c1", at=1_790_000_020.0, held=held, channel=ALICE + ";2"
+        )
+        await stack.bus.publish(EVENTS, ev.to_dict(hold))
+        await expect(alice.locator("#call-stage")).to_have_text(words)
     await card.locator('select[name="disposition"]').select_option("sale")
     await card.locator('textarea[name="notes"]').fill("Wants the <b>premium</b> plan")
     await card.locator("form.wrapup button").click()

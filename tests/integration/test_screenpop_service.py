@@ -559,3 +559,24 @@ async def test_transfers_to_people_pop_at_ring_time_with_the_note_typed_before(
     assert ["offered", "answered", "transferred"] == [
         m.get("stage", m.get("reason")) for m in await pops(bus, "alice")
     ]
+
+
+async def test_the_operator_who_puts_the_caller_on_hold_is_told(
+    db: async_sessionmaker[AsyncSession], bus: MemoryBus
+) -> None:
+    """Capture 17 replayed: 104 puts the caller on hold (the phone's re-INVITE, AMI Hold)
+    before passing the call on; 104's console is told, nobody else's."""
+    from contact_center.ami.replay import replay_events
+
+    await add_user(db, "dave", "operator", "Local/104@agents")
+    await add_user(db, "carol", "operator", "Local/103@agents")
+    screenpop = ScreenPop(bus, CustomerLookup(db, region="RU"), db)
+    events = replay_events(Path(__file__).resolve().parents[1] / "fixtures/17-transfer-chain.jsonl")
+    try:
+        await feed(screenpop, events)
+    finally:
+        await screenpop.close()
+    [held] = [m for m in await pops(bus) if m["type"] == "call.held"]
+    assert ("dave", True) == (held["to"], held["held"])
+    dave = [m["type"] for m in await pops(bus, "dave")]
+    assert dave.index("pop") < dave.index("call.held") < dave.index("pop.closed")

@@ -80,6 +80,7 @@ const STAGE_WORDS = () => ({
   ended: ccT("Wrap-up"),
   left: ccT("Wrap-up"),
   conference: ccT("In conference"),
+  held: ccT("On hold"),
 });
 
 function setStage(stage) {
@@ -92,8 +93,8 @@ function setStage(stage) {
   panel.dataset.stage = stage;
   $("call-stage").textContent = STAGE_WORDS()[stage] || "";
   // Live controls only on a live call of yours; the recording only once answered.
-  const live = stage === "offered" || stage === "answered" || stage === "identified";
-  const talking = stage === "answered" || stage === "identified";
+  const live = ["offered", "answered", "identified", "held"].includes(stage);
+  const talking = ["answered", "identified", "held"].includes(stage);
   const inRoom = stage === "conference";
   for (const id of ["transfer-form", "conference-form", "leave-conference-form", "hangup-form"]) {
     const form = $(id);
@@ -298,12 +299,22 @@ function closePop(message) {
   }
 }
 
+// On hold / taken off hold (from the phone: AMI has no hold action for a bridged call).
+function showHeld(message) {
+  const panel = $("call-control");
+  if (panel.dataset.server !== message.server || panel.dataset.callId !== message.call_id) return;
+  const stage = panel.dataset.stage;
+  if (message.held && (stage === "answered" || stage === "identified")) setStage("held");
+  else if (!message.held && stage === "held") setStage("answered");
+}
+
 function handle(message) {
   if (!message.id) return; // pong and other control frames
   if (state.lastId && !idAfter(message.id, state.lastId)) return; // already shown
   state.lastId = message.id;
   if (message.type === "pop") showPop(message);
   else if (message.type === "pop.closed") closePop(message);
+  else if (message.type === "call.held") showHeld(message);
 }
 
 function setLink(status, text) {
