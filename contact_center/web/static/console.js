@@ -123,11 +123,7 @@ function setCurrent(message) {
   }
   if (panel.dataset.recordingFor !== cardKey(message)) showRecording("recording.resume", "");
   panel.dataset.recordingFor = cardKey(message);
-  if (!sameCall) {
-    panel.dataset.stage = "";
-    $("conference-people").hidden = true;
-    $("conference-people").textContent = "";
-  }
+  if (!sameCall) panel.dataset.stage = "";
   const left = sameCall && panel.dataset.stage === "left";
   setStage(left ? "left" : message.stage || "");
   panel.hidden = false;
@@ -234,9 +230,6 @@ function commandDone(command) {
   if (command === "conference") {
     panel.dataset.conferenceFor = panel.dataset.server + "/" + panel.dataset.callId;
     if (panel.dataset.stage === "ended") setStage("conference");
-    const people = $("conference-people");
-    people.hidden = false;
-    if (!people.children.length) people.append(el("li", {}, ccT("You and the caller")));
   }
   if (command === "click_to_call") refreshLists();
 }
