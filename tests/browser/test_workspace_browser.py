@@ -316,9 +316,9 @@ async def test_dial_pad_search_callbacks_and_the_alert_on_a_pop(rig: Rig, browse
     await page.locator(f'#call-control[data-call-id="{call.linkedid}"]').wait_for(timeout=15_000)
     await wait_for(lambda: page.evaluate("window.__notes.length"), timeout=5)
     notes = await page.evaluate("window.__notes")
-    assert 1 == len(notes)
-    assert notes[0].startswith("Incoming call: Ivan Petrov — "), notes
-    assert "1" == await page.evaluate("document.body.dataset.rang")
+    # one per time the phone starts ringing (the queue rings again after a ring timeout)
+    assert notes and all(n.startswith("Incoming call: Ivan Petrov — ") for n in notes), notes
+    assert len(notes) == int(await page.evaluate("document.body.dataset.rang"))
     await rig.pbx.hangup(call.phone)
     await page.locator(f'.pop-card[data-call-id="{call.linkedid}"]').wait_for(state="detached")
 
