@@ -348,8 +348,11 @@ PBX_KEY = web.AppKey("cc_demo_pbx", object)
 
 
 def demo_plugin(pbx: Any) -> Any:
-    """Routes the console uses in the demo to answer / hang up the simulated phone."""
+    """Routes the console uses in the demo to answer / hang up the simulated phone, and
+    their buttons on the console's current call (the console does not know the demo)."""
+    from contact_center.i18n import lazy_gettext
     from contact_center.web.auth import Role, current_user, require_role
+    from contact_center.web.console import PhoneButton, add_phone_buttons
 
     @require_role(Role.OPERATOR, Role.SUPERVISOR)
     async def answer(request: web.Request) -> web.Response:
@@ -367,6 +370,18 @@ def demo_plugin(pbx: Any) -> Any:
             app[PBX_KEY] = pbx
             app.router.add_post("/api/demo/answer", answer, name="demo_answer")
             app.router.add_post("/api/demo/hangup", hangup, name="demo_hangup")
+            add_phone_buttons(
+                app,
+                PhoneButton(
+                    "demo-answer", lazy_gettext("Answer (simulated phone)"), "/api/demo/answer", "a"
+                ),
+                PhoneButton(
+                    "demo-hangup",
+                    lazy_gettext("Hang up (simulated phone)"),
+                    "/api/demo/hangup",
+                    key="h",
+                ),
+            )
 
     return Plugin
 

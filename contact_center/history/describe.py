@@ -153,6 +153,8 @@ def _summarise(event: ev.DomainEvent) -> tuple[str, str]:
             return "caller", f"Callback requested to {event.number}{note}"
         case ev.RoutingDecided():
             return "system", f"Routed to {event.queue} (priority {event.priority}, {event.reason})"
+        case ev.RecordingReady():
+            return "system", "Recording ready"
     return "", event.kind
 
 
@@ -162,6 +164,8 @@ def _operator_action(event: ev.OperatorAction) -> str:
         return f"Note: {detail.get('text', '')}"
     if event.action == "disposition":
         return f"Disposition: {disposition_of(event)}"
+    if event.action == "wrapup":
+        return f"Wrap-up: {disposition_of(event)}"
     extra = ", ".join(
         f"{k}={v}" for k, v in sorted(detail.items()) if not isinstance(v, dict | list)
     )
@@ -171,3 +175,121 @@ def _operator_action(event: ev.OperatorAction) -> str:
 def disposition_of(event: ev.OperatorAction) -> str:
     value = event.detail.get("disposition") or event.detail.get("code") or ""
     return str(value)
+
+
+# --- plain language for people (the pop's "Recent interactions") ------------------------------
+# The stored summary is for the log and exports; people read a row through :func:`plain`,
+# which words it from the row's kind and data in the current language, without event names,
+# hangup cause codes or the actor said twice. Added for the operator's pop card.
+
+# Rows too small to show a person (each call's own steps are summed up by its end).
+QUIET_KINDS = frozenset(
+    {
+        "call.offered",
+        "call.ring_no_answer",
+        "call.ivr_step",
+        "call.queued",
+        "call.held",
+        "call.recording_started",
+        "call.recording_muted",
+        "call.recording_stopped",
+        "call.agent_completed",
+        "call.operator_left",
+        "call.routing_decided",
+        "call.identified",
+    }
+)
+_NOBODY = {"", "caller", "system", "operator"}
+
+
+@dataclass(frozen=True, slots=True)
+class PlainRow:
+    text: str
+    who: str  # a person to name beside the text, "" when the text names them already
+
+
+def _dur(value: Any) -> str:
+    from contact_center.i18n import format_duration
+
+    try:
+        return format_duration(float(value or 0))
+    except (TypeError, ValueError):
+        return format_duration(0)
+
+
+def _who(data: dict[str, Any]) -> str:
+    return str(data.get("member_name") or data.get("interface") or "")
+
+
+def plain(kind: str, summary: str, actor: str, data: dict[str, Any] | None) -> PlainRow:
+    """One history row as a person reads it, in the current language."""
+    from contact_center.i18n import gettext as _
+
+    d = dict(data or {})
+    if isinstance(d.get("detail"), dict):  # an operator action's own fields
+        d = {**d["detail"], **{k: v for k, v in d.items() if k != "detail"}}
+    text = ""
+    if kind == "call.arrived":
+        number = str(d.get("caller_number") or d.get("caller_number_raw") or "")
+        if d.get("direction") == "outbound":
+            text = _("Outbound call to %(number)s", number=str(d.get("did") or number or "?"))
+        else:
+            text = _("Called from %(number)s", number=number or _("a hidden number"))
+    elif kind == "call.answered":
+        text = _(
+            "Answered by %(name)s after %(wait)s waiting",
+            name=_who(d) or _("an operator"),
+            wait=_dur(d.get("hold_seconds")),
+        )
+    elif kind == "call.abandoned":
+        text = _("Hung up after waiting %(wait)s", wait=_dur(d.get("hold_seconds")))
+    elif kind == "call.left_queue":
+        text = _("Left the queue %(queue)s", queue=str(d.get("queue", "")))
+    elif kind == "call.ended":
+        outcome = str(d.get("outcome", ""))
+        by = str(d.get("hung_up_by", ""))
+        if outcome in ("abandoned", "unanswered"):
+            text = _("Call not answered")
+        elif outcome == "ivr_only":
+            text = _("Call ended in the voice menu")
+        elif outcome == "voicemail":
+            text = _("Left a voicemail")
+        elif by == "caller":
+            text = _("Call ended by the caller after %(talk)s", talk=_dur(d.get("talk_seconds")))
+        elif by == "operator":
+            text = _("Call ended by the operator after %(talk)s", talk=_dur(d.get("talk_seconds")))
+        else:
+            text = _("Call ended after %(talk)s", talk=_dur(d.get("talk_seconds")))
+    elif kind == "call.transferred":
+        text = _("Transferred to %(target)s", target=str(d.get("target", "")))
+    elif kind in ("call.conference_joined", "call.conference_left"):
+        text = _("Conference call")
+    elif kind == "recording.ready":
+        text = _("Call recorded")
+    elif kind == "call.callback_requested":
+        text = _("Asked to be called back at %(number)s", number=str(d.get("number", "")))
+    elif kind == "callback.attempt":
+        text = _("Called back")
+    elif kind in ("operator.wrapup", "operator.action"):
+        action = str(d.get("action", "wrapup" if kind == "operator.wrapup" else ""))
+        disposition = str(d.get("disposition") or d.get("code") or "")
+        notes = str(d.get("notes") or "")
+        if action in ("wrapup", "disposition") and disposition:
+            text = _("Wrap-up: %(disposition)s", disposition=disposition)
+            if notes:
+                text += " — " + notes
+        elif action == "note":
+            text = _("Note: %(text)s", text=str(d.get("text", "")))
+    elif kind == "customer.updated":
+        fields = ", ".join(sorted((d.get("after") or {}).keys()))
+        text = _("Contact details changed: %(fields)s", fields=fields)
+    elif kind == "qa.review":
+        text = _("Quality review: %(summary)s", summary=summary.removeprefix("QA score "))
+    if not text:
+        # Something this function does not word: the stored summary, unless it is only the
+        # event's name ("recording.ready"), which is made readable.
+        text = summary if summary and summary != kind else kind.split(".")[-1].replace("_", " ")
+        text = text[:1].upper() + text[1:]
+    name = actor.split(" (", 1)[0]  # "Anna Smirnova (PJSIP/101)": the person is the name
+    who = "" if actor in _NOBODY or name in text else actor
+    return PlainRow(text, who)

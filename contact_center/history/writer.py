@@ -570,7 +570,7 @@ def _apply(
                 call.wait_seconds = event.hold_seconds
         batch.ended.append((call.id, at, event.cause))
     elif isinstance(event, ev.OperatorAction):
-        if event.action == "disposition":
+        if event.action in ("disposition", "wrapup"):  # the console's wrap-up sets it too
             call.disposition = _clip(disposition_of(event), 80)
         if event.customer_id is not None and event.customer_id != call.customer_id:
             # The operator picked the customer on the pop (e.g. a shared number).

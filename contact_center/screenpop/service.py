@@ -33,14 +33,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import Select, bindparam, select
+from sqlalchemy import Select, bindparam, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from contact_center import i18n
 from contact_center.bus.base import POPS, Bus
 from contact_center.calls import events as ev
 from contact_center.crm.contacts import CRM_OFF, CrmResult
 from contact_center.crm.service import CrmLookup
 from contact_center.customers.lookup import CustomerCard, CustomerLookup
+from contact_center.history.describe import QUIET_KINDS
 from contact_center.screenpop.context import CallContext, CallContexts
 from contact_center.screenpop.render import (
     DISPOSITIONS,
@@ -94,6 +96,11 @@ class OperatorDirectory:
         self._reloading: asyncio.Task[None] | None = None
         self.dispositions: tuple[str, ...] = ()  # none stored: the built-in list
 
+    _languages: dict[str, str] = {}
+    usual_locale: str = (
+        i18n.DEFAULT_LOCALE
+    )  # most operators' language: cards are rendered ahead in it
+
     def invalidate(self) -> None:
         self._loaded_at = float("-inf")
 
@@ -115,7 +122,8 @@ class OperatorDirectory:
     async def _reload(self) -> None:
         async with self._sessions() as db:
             rows = await db.execute(
-                select(User.interface, User.login, User.display_name)
+                # the user's language: the pop is rendered in it
+                select(User.interface, User.login, User.display_name, User.language)
                 .where(User.active.is_(True), User.interface != "")
                 .order_by(User.login)
             )
@@ -129,19 +137,29 @@ class OperatorDirectory:
             self.dispositions = tuple(chosen)
         table: dict[str, list[str]] = {}
         names: dict[str, str] = {}
-        for interface, login, name in rows:
+        languages: dict[str, str] = {}
+        for interface, login, name, language in rows:
             table.setdefault(interface, []).append(login)
+            languages[login] = i18n.normalise(language)
             if name:
                 names.setdefault(interface, name)
                 names[login] = name
         self._by_interface = {k: tuple(v) for k, v in table.items()}
         self._names = names
+        self._languages = languages
+        counts: dict[str, int] = {}
+        for lang in languages.values():
+            counts[lang] = counts.get(lang, 0) + 1
+        self.usual_locale = max(counts, key=lambda k: counts[k]) if counts else i18n.DEFAULT_LOCALE
         self._loaded_at = self._clock()
 
     def name_of(self, who: str) -> str:
         """The person at an interface (or with a login) as the card names them; ``who``
         itself when unknown. From the cached table: a pop never waits for it."""
         return self._names.get(who, who)
+
+    def language_of(self, login: str) -> str:
+        return self._languages.get(login, self.usual_locale)
 
     async def logins_for(self, interface: str) -> tuple[str, ...]:
         age = self._clock() - self._loaded_at
@@ -272,7 +290,13 @@ class ScreenPop:
                 InteractionEvent.actor,
                 InteractionEvent.data,
             )
-            .where(InteractionEvent.customer_id == bindparam("customer_id"))
+            .where(
+                InteractionEvent.customer_id == bindparam("customer_id"),
+                # inline constants (the statement is prepared once, without expanding lists)
+                InteractionEvent.kind.not_in(
+                    [literal_column(f"'{k}'") for k in sorted(QUIET_KINDS)]
+                ),
+            )
             .order_by(InteractionEvent.at.desc(), InteractionEvent.id.desc())
             .limit(history_limit)
         )
@@ -321,6 +345,12 @@ class ScreenPop:
                 ctx.offered = {event.interface}
             case ev.CallRingNoAnswer():
                 await self._close(ctx, event.interface, "no_answer")
+            case ev.CallHeld():
+                # The operator's console shows the call on hold / taken off hold (after the
+                # pop it was shown: a pop still waiting in its lane is not overtaken).
+                for interface in sorted(ctx.offered & ctx.popped):
+                    if interface not in self._lanes:
+                        await self._publish_held(ctx, interface, event.held)
             case ev.CallerIdentified():
                 self._prefetch(ctx)
                 for interface in sorted(ctx.offered):
@@ -414,7 +444,8 @@ class ScreenPop:
 
     def _rendered(self, ctx: CallContext, found: Found) -> Found:
         try:
-            parts = self.renderer.render_parts(self.card(ctx, "", "", 0.0, found))
+            with i18n.use_locale(self.directory.usual_locale):
+                parts = self.renderer.render_parts(self.card(ctx, "", "", 0.0, found))
         except Exception:  # a broken company template: rendered (and reported) at ring time
             return found
         return dataclasses.replace(found, parts=parts)
@@ -500,6 +531,7 @@ class ScreenPop:
                 summary=summary or kind,
                 actor=actor,
                 outcome=str((data or {}).get("disposition") or (data or {}).get("outcome") or ""),
+                data=dict(data or {}),
             )
             for at, kind, summary, actor, data in rows
         ]
@@ -542,6 +574,7 @@ class ScreenPop:
             crm=found.crm,
             dispositions=getattr(self.directory, "dispositions", ()) or DISPOSITIONS,
             path=ctx.path(interface),
+            answered=stage == "answered" or (bool(interface) and interface in ctx.operators),
         )
 
     # -- publishing --------------------------------------------------------------------------
@@ -629,10 +662,21 @@ class ScreenPop:
             log.debug("no operator signs in at %s; no pop for call %s", interface, ctx.call_id)
             return
         card = self.card(ctx, interface, stage, waited, found)
-        ahead = self._prerendered(ctx, stage, found, waited) if card.path == "queue" else None
-        html = ahead or self.renderer.render(card, found.parts)
         ctx.popped.add(interface)
+        rendered: dict[str, str] = {}  # each operator's card in their language, once each
         for login in logins:
+            lang = self.directory.language_of(login)
+            html = rendered.get(lang)
+            if html is None:
+                with i18n.use_locale(lang):
+                    # the frame made ahead is a queue call's (no "Call" row to fill in)
+                    ahead = (
+                        self._prerendered(ctx, stage, found, waited)
+                        if card.path == "queue"
+                        else None
+                    )
+                    html = ahead or self.renderer.render(card, found.parts)
+                rendered[lang] = html
             await self.bus.publish(self.stream, pop_message(login, card, html))
 
     def _prerender(self, ctx: CallContext) -> None:
@@ -642,12 +686,14 @@ class ScreenPop:
         found = self._ready(ctx)
         if found is None or not self.renderer.builtin_frame or ctx.operators or ctx.transfers:
             return
+        lang = self.directory.usual_locale
         try:
-            html = self.renderer.render(self.card(ctx, "", "offered", 0.0, found), found.parts)
+            with i18n.use_locale(lang):
+                html = self.renderer.render(self.card(ctx, "", "offered", 0.0, found), found.parts)
         except Exception:  # reported when the card is rendered at ring time
             return
         if html.count(waited_cell(0.0)) == 1:
-            ctx.prerendered = (ctx.rendered_inputs(), found, html)
+            ctx.prerendered = ((lang, *ctx.rendered_inputs()), found, html)
 
     def _prerendered(self, ctx: CallContext, stage: str, found: Found, waited: float) -> str | None:
         """The card rendered ahead, with the wait filled in; None if anything shown changed."""
@@ -655,9 +701,22 @@ class ScreenPop:
         if stage != "offered" or ahead is None:
             return None
         inputs, found_then, html = ahead
-        if found_then is not found or inputs != ctx.rendered_inputs():
+        if found_then is not found or inputs != (i18n.current_locale(), *ctx.rendered_inputs()):
             return None
         return html.replace(waited_cell(0.0), waited_cell(waited))
+
+    async def _publish_held(self, ctx: CallContext, interface: str, held: bool) -> None:
+        for login in await self.directory.logins_for(interface):
+            await self.bus.publish(
+                self.stream,
+                {
+                    "type": "call.held",
+                    "to": login,
+                    "server": ctx.server,
+                    "call_id": ctx.call_id,
+                    "held": held,
+                },
+            )
 
     async def _publish_close(self, ctx: CallContext, interface: str, reason: str) -> None:
         ctx.popped.discard(interface)

@@ -599,3 +599,24 @@ class DoNotCall(Base):
     reason: Mapped[str] = mapped_column(String(200), default="")
     added_by: Mapped[str] = mapped_column(String(80), default="")
     added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Wrapup(Base):
+    """An operator's after-call work on one call, kept until saved: a draft (``saved_at``
+    NULL) survives a reload and a restart; saving sets the call's disposition."""
+
+    __tablename__ = "wrapups"
+    __table_args__ = (UniqueConstraint("server", "linkedid", "login"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    server: Mapped[str] = mapped_column(String(40))
+    linkedid: Mapped[str] = mapped_column(String(64))
+    login: Mapped[str] = mapped_column(String(80), index=True)
+    customer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("customers.id", ondelete="SET NULL"), nullable=True
+    )
+    disposition: Mapped[str] = mapped_column(String(80), default="")
+    notes: Mapped[str] = mapped_column(Text, default="")
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    saved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

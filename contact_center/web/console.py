@@ -1,11 +1,17 @@
-"""The operator console: the page, state controls, call control, wrap-up, identify / create
-the caller.
+"""The operator console (the operator's workspace): the page, state controls, call control,
+wrap-up, identify / create / correct the caller, the operator's day.
+
+The data work lives in :mod:`contact_center.web.workspace_store` (forms checked there, in one
+place); these handlers check who may act, call it, and publish what the connector must do.
+Wrap-ups are kept on the server until saved: ``POST …/wrapup/draft`` as the operator types,
+``GET /api/operator/wrapups`` lists what is still owed (after a reload or a restart).
 
 Loaded by :func:`contact_center.web.app.create_app` like any plugin. Only the connector talks
 to Asterisk, so what needs the PBX (sign-in, pause, sign-out, transfers, conference, hang-up,
 click-to-call) is published as an ``OperatorCommand`` on the bus ``events`` stream; the
 connector's executor carries it out and logs an ``OperatorAction`` (``<command>.failed`` with
-the reason when it could not), which ``GET /api/operator/commands/{id}`` finds for the page.
+the reason when it could not), which ``GET /api/operator/commands/{id}`` finds for the page,
+reading on from the ``cursor`` its previous answer gave (never the same entries twice).
 Facts the web knows itself (wrap-up, caller identified) are published as ``OperatorAction`` /
 ``CallerIdentified``; the wrap-up is also written to the customer's interaction history at
 once, under the event's idempotency key, so the history consumer writing the same event later
@@ -13,7 +19,12 @@ changes nothing.
 
 Call-control routes (operators on calls popped to them; supervisors on any):
 
-* ``POST /api/calls/{server}/{call_id}/transfer`` — ``target``, ``mode`` = blind | attended
+* ``POST /api/calls/{server}/{call_id}/transfer`` — ``target``, ``mode`` = blind | attended,
+  optional ``note`` (published as a note on the call first, so the next operator's pop has it)
+* ``POST /api/calls/{server}/{call_id}/note`` — ``text``
+* ``GET /api/operator/transfer-targets`` — operators and queues with who is free
+* ``GET /api/operator/calls`` — my calls of the last 24 hours
+* ``POST /api/workspace/customers/{customer_id}/contact`` — correct contact fields (audited)
 * ``POST /api/calls/{server}/{call_id}/conference`` — optional ``target`` (a third party)
 * ``POST /api/calls/{server}/{call_id}/hangup``
 * ``POST /api/calls/{server}/{call_id}/conference/leave``
@@ -32,6 +43,8 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -40,20 +53,17 @@ from aiohttp import web
 from sqlalchemy import select
 
 from contact_center.admin.services import choice_names
-from contact_center.bus.base import EVENTS, BusError, InvalidStreamId, parse_id
+from contact_center.bus.base import EVENTS, BusError, InvalidStreamId, compare_ids, parse_id
 from contact_center.calls import events as ev
-from contact_center.customers.phones import normalize_number, phone_suffix
-from contact_center.history.access import calls_clause, load_principal
+from contact_center.history.access import calls_clause, customer_visible, load_principal
+from contact_center.i18n import gettext as _
 from contact_center.recording.policy import PAUSE_ACTION, RESUME_ACTION
 from contact_center.routing.targets import InvalidTarget, Target, parse_target
+from contact_center.screenpop.render import DISPOSITIONS
 from contact_center.stats.http import HUB_KEY as WALLBOARD_HUB_KEY
-from contact_center.store.db import from_epoch, utcnow
-from contact_center.store.models import (
-    Call,
-    Customer,
-    CustomerPhone,
-    InteractionEvent,
-)
+from contact_center.store.db import utcnow
+from contact_center.store.models import Call, Customer, InteractionEvent, Queue, User
+from contact_center.web import workspace_store as store
 from contact_center.web.auth import Role, current_user, require_role
 from contact_center.web.keys import BUS_KEY, HUB_KEY, SESSIONS_KEY, SETTINGS_KEY
 
@@ -74,11 +84,34 @@ DONE_ACTIONS: dict[str, tuple[str, ...]] = {
 }
 KNOWN_DONE = frozenset(a for actions in DONE_ACTIONS.values() for a in actions) | {"conference_add"}
 TRANSFER_MODES = {"blind": "blind_transfer", "attended": "attended_transfer"}
-RESULT_SCAN_LIMIT = 5000  # entries of the events stream one result poll may read
-MAX_NOTES = 4000
-MAX_SHORT = 200
+# One result poll reads at most this many new entries of the events stream, from the cursor
+# the previous poll stopped at: each entry is read once per command, never again per poll.
+RESULT_PAGE = 200
+RESULT_PAGES_PER_POLL = 2
+MAX_NOTE = 500  # a transfer note
 
+# Buttons other plugins add to the current call (the demo's simulated phone): a list of
+# PhoneButton, set in the plugin's setup. The console knows nothing of who adds them.
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class PhoneButton:
+    """A button on the current call that posts to ``action`` (``label`` translated when
+    shown: give a ``lazy_gettext``)."""
+
+    id: str
+    label: Any
+    action: str
+    key: str = ""  # Alt+key presses it (a letter the console does not use itself)
+
+
+PHONE_BUTTONS_KEY = web.AppKey("cc_console_phone_buttons", tuple[PhoneButton, ...])
+
+
+def add_phone_buttons(app: web.Application, *buttons: PhoneButton) -> None:
+    """Add buttons to the console's current call (call from a plugin's setup)."""
+    app[PHONE_BUTTONS_KEY] = (*app.get(PHONE_BUTTONS_KEY, ()), *buttons)
 
 
 class BadInput(web.HTTPBadRequest):
@@ -91,29 +124,17 @@ async def form_fields(request: web.Request) -> dict[str, str]:
     if request.content_type == "application/json":
         body = await request.json()
         if not isinstance(body, dict):
-            raise BadInput("expected a JSON object")
+            raise BadInput(_("Expected a JSON object"))
         return {str(k): str(v) for k, v in body.items() if isinstance(v, str | int | float)}
     form = await request.post()
     return {k: v for k, v in form.items() if isinstance(v, str)}
 
 
-def text_field(fields: dict[str, str], name: str, limit: int, *, required: bool = False) -> str:
-    value = fields.get(name, "").strip()
-    if required and not value:
-        raise BadInput(f"{name} is required")
-    if len(value) > limit:
-        raise BadInput(f"{name} is longer than {limit} characters")
-    return value
-
-
 def optional_id(fields: dict[str, str], name: str) -> int | None:
-    raw = fields.get(name, "").strip()
-    if not raw:
-        return None
-    # isdecimal, not isdigit: int() refuses "²"; 18 digits keep it inside a BIGINT
-    if not raw.isdecimal() or len(raw) > 18:
-        raise BadInput(f"{name} must be a number")
-    return int(raw)
+    try:
+        return store.optional_id(fields, name)
+    except store.InvalidInput as exc:
+        raise BadInput(str(exc)) from None
 
 
 async def ensure_own_call(request: web.Request, server: str, call_id: str) -> None:
@@ -140,7 +161,7 @@ async def ensure_own_call(request: web.Request, server: str, call_id: str) -> No
         )
         if found.first() is not None:
             return
-    raise web.HTTPForbidden(text="this call was not offered to you or to your queues")
+    raise web.HTTPForbidden(text=_("This call was not offered to you or to your queues"))
 
 
 async def publish_event(request: web.Request, event: ev.DomainEvent) -> str:
@@ -173,19 +194,25 @@ def operator_state(request: web.Request) -> dict[str, Any]:
     }
 
 
+async def dispositions(request: web.Request) -> tuple[str, ...]:
+    """The wrap-up's dispositions as the admin keeps them (admin_choices); the built-in list
+    when none is stored."""
+    return tuple(await choice_names(request.app[SESSIONS_KEY], "disposition")) or DISPOSITIONS
+
+
 @require_role(Role.OPERATOR, Role.SUPERVISOR)
 @aiohttp_jinja2.template("console.html")
 async def console_page(request: web.Request) -> dict[str, Any]:
-    from contact_center.demo import PBX_KEY  # here: demo pulls in the whole service
-
     state = operator_state(request)
     return {
-        "title": "Console",
+        "title": _("Console"),
         "state": state["state"],
         "reason": state["reason"],
+        "since": state["since"],
         "until": state["until"],
         "pause_reasons": await choice_names(request.app[SESSIONS_KEY], "pause_reason"),
-        "demo_phone": PBX_KEY in request.app,
+        "dispositions": await dispositions(request),
+        "phone_buttons": request.app.get(PHONE_BUTTONS_KEY, ()),
     }
 
 
@@ -240,30 +267,48 @@ async def publish_command(
     }
 
 
+# Why the connector refused, as the operator should read it (its reasons are for the log).
+def _plain_reason(reason: str) -> str:
+    if "has no operator yet" in reason or "is not live" in reason:
+        return _("You are no longer on this call.")
+    if "control their own calls only" in reason:
+        return _("This call is with another operator now.")
+    if "may not do this" in reason:
+        return _("Your role may not do this.")
+    if "no phone interface or queues" in reason:
+        return _("You have no phone or queues yet; ask an administrator.")
+    return reason
+
+
 @require_role(Role.OPERATOR, Role.SUPERVISOR)
 async def command_result(request: web.Request) -> web.Response:
     """What the connector did with one of your commands: pending, done or failed (reason).
 
-    Reads the ``events`` stream after the command for your ``OperatorAction`` that answers it
-    (bounded, so a poll never reads the whole stream).
+    Reads the ``events`` stream from ``after`` (the command's id at first, then the
+    ``cursor`` the previous answer gave), at most :data:`RESULT_PAGE` ×
+    :data:`RESULT_PAGES_PER_POLL` entries: a poll reads only what is new since the last one.
     """
     user = current_user(request)
-    after = request.match_info["sid"]
+    sid = request.match_info["sid"]
+    after = request.query.get("after", "") or sid
     try:
+        parse_id(sid)
         parse_id(after)
     except InvalidStreamId as exc:
         raise BadInput(str(exc)) from None
+    if compare_ids(after, sid) < 0:
+        after = sid
     key = request.query.get("key", "")[:64]
     call_id = request.query.get("call_id", "")
     done = set(request.query.getall("done", [])) & KNOWN_DONE
     failed_key = ev.make_key(key, "failed")
     bus = request.app[BUS_KEY]
-    cursor, scanned = after, 0
-    while scanned < RESULT_SCAN_LIMIT:
+    cursor = after
+    for _page in range(RESULT_PAGES_PER_POLL):
         try:
-            entries = await bus.read(EVENTS, cursor, count=500)
+            entries = await bus.read(EVENTS, cursor, count=RESULT_PAGE)
         except BusError as exc:
-            raise web.HTTPServiceUnavailable(text=f"cannot read the outcome: {exc}") from exc
+            raise web.HTTPServiceUnavailable(text=_("Cannot read the outcome, try again")) from exc
         if not entries:
             break
         for _sid, message in entries:
@@ -273,12 +318,15 @@ async def command_result(request: web.Request) -> web.Response:
             detail = message.get("detail") or {}
             if message.get("key") == failed_key:
                 reason = str(detail.get("reason", "")) if isinstance(detail, dict) else ""
-                return web.json_response({"status": "failed", "action": action, "reason": reason})
+                return web.json_response(
+                    {"status": "failed", "action": action, "reason": _plain_reason(reason)}
+                )
             if action in done and message.get("call_id", "") == call_id:
                 return web.json_response({"status": "done", "action": action})
         cursor = entries[-1][0]
-        scanned += len(entries)
-    return web.json_response({"status": "pending"})
+        if len(entries) < RESULT_PAGE:
+            break
+    return web.json_response({"status": "pending", "cursor": cursor})
 
 
 # --- state ---------------------------------------------------------------------------------------
@@ -292,12 +340,12 @@ async def set_state(request: web.Request) -> web.Response:
     fields = await form_fields(request)
     state = fields.get("state", "")
     if state not in STATES:
-        raise BadInput(f"state must be one of {', '.join(STATES)}")
+        raise BadInput(_("State must be one of %(values)s", values=", ".join(STATES)))
     reason = fields.get("reason", "").strip() if state == "paused" else ""
     if state == "paused":  # the admin's list (admin_choices), seeded with PAUSE_REASONS
         reasons = await choice_names(request.app[SESSIONS_KEY], "pause_reason")
         if reason not in reasons:
-            raise BadInput(f"reason must be one of {', '.join(reasons)}")
+            raise BadInput(_("Choose a pause reason"))
     sent = await publish_command(
         request, COMMAND_FOR_STATE[state], args={"reason": reason} if reason else {}
     )
@@ -318,7 +366,7 @@ def target_field(fields: dict[str, str], name: str, *, required: bool) -> Target
     raw = fields.get(name, "")
     if not raw.strip():
         if required:
-            raise BadInput(f"{name} is required")
+            raise BadInput(_("%(field)s is required", field=name))
         return None
     try:
         return parse_target(raw)
@@ -344,31 +392,49 @@ async def transfer(request: web.Request) -> web.Response:
     fields = await form_fields(request)
     mode = fields.get("mode", "blind")
     if mode not in TRANSFER_MODES:
-        raise BadInput(f"mode must be one of {', '.join(TRANSFER_MODES)}")
+        raise BadInput(_("Mode must be blind or attended"))
     target = target_field(fields, "target", required=True)
     assert target is not None
-    note = text_field(fields, "note", MAX_NOTES)
+    note = fields.get("note", "").strip()
+    if len(note) > MAX_NOTE:
+        raise BadInput(_("The note is longer than %(limit)s characters", limit=MAX_NOTE))
     if note:
-        # Published before the transfer: the next operator's pop already carries it.
+        # Published before the transfer: the screen pop folds it into the call (in stream
+        # order), so the next operator's card shows it.
         await publish_note(request, note)
     return await _call_command(request, TRANSFER_MODES[mode], {"target": target.value})
 
 
 async def publish_note(request: web.Request, text: str) -> None:
-    """A note on the call (the transfer note the next operator reads on their card)."""
     user = current_user(request)
     server, call_id = request.match_info["server"], request.match_info["call_id"]
     now = time.time()
-    event = ev.OperatorAction(
-        server=server,
-        call_id=call_id,
-        at=now,
-        key=ev.make_key("operator.note", server, call_id, user.login, now),
-        user=user.login,
-        action="note",
-        detail={"text": text, "interface": user.interface},
+    await publish_event(
+        request,
+        ev.OperatorAction(
+            server=server,
+            call_id=call_id,
+            at=now,
+            key=ev.make_key("operator.note", server, call_id, user.login, now),
+            user=user.login,
+            action="note",
+            detail={"text": text, "interface": user.interface},
+        ),
     )
-    await publish_event(request, event)
+
+
+@require_role(Role.OPERATOR, Role.SUPERVISOR)
+async def add_note(request: web.Request) -> web.Response:
+    """A note on the call (shown on every later pop of it, and in the history)."""
+    server, call_id = _call_of(request)
+    await ensure_own_call(request, server, call_id)
+    text = (await form_fields(request)).get("text", "").strip()
+    if not text:
+        raise BadInput(_("Write the note first"))
+    if len(text) > MAX_NOTE:
+        raise BadInput(_("The note is longer than %(limit)s characters", limit=MAX_NOTE))
+    await publish_note(request, text)
+    return web.json_response({"saved": True}, status=202)
 
 
 @require_role(Role.OPERATOR, Role.SUPERVISOR)
@@ -397,7 +463,7 @@ async def click_to_call(request: web.Request) -> web.Response:
     target = target_field(fields, "number", required=True)
     assert target is not None
     if target.kind not in ("external", "extension"):
-        raise BadInput("click-to-call needs a phone number or an extension")
+        raise BadInput(_("Call a phone number or an extension"))
     customer_id = optional_id(fields, "customer_id")
     args: dict[str, Any] = {"number": target.value}
     if customer_id is not None:
@@ -416,7 +482,7 @@ async def _recording_action(request: web.Request, action: str) -> web.Response:
     await ensure_own_call(request, server, call_id)
     reason = (await form_fields(request)).get("reason", "manual") or "manual"
     if reason not in RECORDING_PAUSE_REASONS:
-        raise BadInput(f"reason must be one of {', '.join(RECORDING_PAUSE_REASONS)}")
+        raise BadInput(_("Unknown reason for pausing the recording"))
     now = time.time()
     event = ev.OperatorAction(
         server=server,
@@ -441,69 +507,145 @@ async def resume_recording(request: web.Request) -> web.Response:
     return await _recording_action(request, RESUME_ACTION)
 
 
-# --- wrap-up -------------------------------------------------------------------------------------
+# --- wrap-up: kept on the server until saved (workspace_store) ------------------------------
+
+
+def _call_of(request: web.Request) -> tuple[str, str]:
+    """The call of the URL; ids longer than any stored one name no call."""
+    server, call_id = request.match_info["server"], request.match_info["call_id"]
+    if not server or len(server) > 40 or not call_id or len(call_id) > 64:
+        raise web.HTTPNotFound(text=_("No such call"))
+    return server, call_id
+
+
+def _wrapup_form(
+    fields: dict[str, str], *, draft: bool, allowed: tuple[str, ...]
+) -> store.WrapupForm:
+    try:
+        return store.WrapupForm.parse(fields, draft=draft, allowed=allowed)
+    except store.InvalidInput as exc:
+        raise BadInput(str(exc)) from None
 
 
 @require_role(Role.OPERATOR, Role.SUPERVISOR)
 async def wrapup(request: web.Request) -> web.Response:
     user = current_user(request)
-    server = request.match_info["server"]
-    call_id = request.match_info["call_id"]
+    server, call_id = _call_of(request)
     await ensure_own_call(request, server, call_id)
-    fields = await form_fields(request)
-    disposition = text_field(fields, "disposition", 80, required=True)
-    notes = text_field(fields, "notes", MAX_NOTES)
-    customer_id = optional_id(fields, "customer_id")
-    if customer_id is not None and not await _customer_of_call(
-        request, server, call_id, customer_id
+    form = _wrapup_form(
+        await form_fields(request), draft=False, allowed=await dispositions(request)
+    )
+    if form.customer_id is not None and not await _customer_of_call(
+        request, server, call_id, form.customer_id
     ):
         # Not this call's caller: a wrap-up must not land in anyone else's history.
-        raise BadInput("no such customer on this call")
-    now = time.time()
-    event = ev.OperatorAction(
+        raise BadInput(_("No such customer on this call"))
+    event = await store.save_wrapup(
+        request.app[SESSIONS_KEY],
         server=server,
         call_id=call_id,
-        at=now,
-        # One wrap-up per operator per call: saving again corrects it, never duplicates.
-        key=ev.make_key("operator.wrapup", server, call_id, user.login),
-        user=user.login,
-        action="wrapup",
-        detail={"disposition": disposition, "notes": notes, "interface": user.interface},
-        customer_id=customer_id,
+        login=user.login,
+        interface=user.interface,
+        form=form,
+        at=time.time(),
     )
-    await save_wrapup(request, event)
     sid = await publish_event(request, event)
     return web.json_response({"saved": True, "key": event.key, "id": sid})
 
 
-async def save_wrapup(request: web.Request, event: ev.OperatorAction) -> None:
-    data = dict(event.detail)
-    summary = f"Wrap-up: {data['disposition']}"
-    async with request.app[SESSIONS_KEY].begin() as db:
-        row = (
-            await db.execute(select(InteractionEvent).where(InteractionEvent.key == event.key))
-        ).scalar_one_or_none()
-        if row is None:
-            db.add(
-                InteractionEvent(
-                    key=event.key,
-                    customer_id=event.customer_id,
-                    server=event.server,
-                    call_linkedid=event.call_id,
-                    kind="operator.wrapup",
-                    at=from_epoch(event.at),
-                    actor=event.user,
-                    summary=summary,
-                    data=data,
+@require_role(Role.OPERATOR, Role.SUPERVISOR)
+async def wrapup_draft(request: web.Request) -> web.Response:
+    """What the operator typed so far, kept until saved (a reload or restart keeps it)."""
+    user = current_user(request)
+    server, call_id = _call_of(request)
+    await ensure_own_call(request, server, call_id)
+    form = _wrapup_form(await form_fields(request), draft=True, allowed=await dispositions(request))
+    if form.customer_id is not None and not await _customer_of_call(
+        request, server, call_id, form.customer_id
+    ):
+        form = store.WrapupForm(form.disposition, form.notes, None)
+    await store.save_draft(
+        request.app[SESSIONS_KEY],
+        server=server,
+        call_id=call_id,
+        login=user.login,
+        form=form,
+        at=time.time(),
+    )
+    return web.json_response({"kept": True})
+
+
+@require_role(Role.OPERATOR, Role.SUPERVISOR)
+async def pending_wrapups(request: web.Request) -> web.Response:
+    """``GET /api/operator/wrapups``: the wrap-ups you still owe, with what you typed."""
+    user = current_user(request)
+    pending = await store.pending_wrapups(
+        request.app[SESSIONS_KEY], login=user.login, interface=user.interface
+    )
+    return web.json_response(
+        {"items": [p.to_dict() for p in pending], "dispositions": list(await dispositions(request))}
+    )
+
+
+# --- the operator's day: calls today, people and queues to transfer to -----------------------
+
+
+@require_role(Role.OPERATOR, Role.SUPERVISOR)
+async def my_calls_today(request: web.Request) -> web.Response:
+    user = current_user(request)
+    since = utcnow() - timedelta(hours=24)
+    rows = await store.calls_today(request.app[SESSIONS_KEY], interface=user.interface, since=since)
+    return web.json_response({"items": rows})
+
+
+@require_role(Role.OPERATOR, Role.SUPERVISOR)
+async def transfer_targets(request: web.Request) -> web.Response:
+    """``GET /api/operator/transfer-targets``: operators (name, extension, state) and
+    queues (waiting, available operators) for the transfer dialog, from the snapshot the
+    wallboard shows."""
+    user = current_user(request)
+    hub = request.app.get(WALLBOARD_HUB_KEY)
+    snapshot = (hub.latest if hub is not None else None) or {}
+    live_ops = snapshot.get("operators") or {}
+    live_queues = snapshot.get("queues") or {}
+    async with request.app[SESSIONS_KEY]() as db:
+        users = (
+            await db.execute(
+                select(User.login, User.display_name, User.extension, User.interface).where(
+                    User.active.is_(True), User.role == Role.OPERATOR, User.interface != ""
                 )
             )
-        else:
-            row.summary, row.data, row.at = summary, data, from_epoch(event.at)
-            if event.customer_id is not None:
-                row.customer_id = event.customer_id
+        ).all()
+        queue_names = set((await db.scalars(select(Queue.name))).all())
+    operators = []
+    for login, name, extension, interface in users:
+        if login == user.login or not extension:
+            continue
+        live = live_ops.get(interface) or {}
+        operators.append(
+            {
+                "name": name or login,
+                "extension": extension,
+                "state": str(live.get("state", "offline")),
+                "reason": str(live.get("reason", "")),
+            }
+        )
+    operators.sort(key=lambda o: (o["state"] != "available", o["name"].lower()))
+    queues = []
+    for name in sorted(queue_names | set(live_queues)):
+        live = live_queues.get(name) or {}
+        counts = live.get("operators") or {}
+        queues.append(
+            {
+                "name": name,
+                "waiting": int(live.get("waiting") or 0),
+                "available": int(counts.get("available") or 0),
+            }
+        )
+    return web.json_response({"operators": operators, "queues": queues})
 
 
-# --- identify / create the caller --------------------------------------------------------------
+# --- identify / create / correct the caller ----------------------------------------------------
 
 
 async def _customer_exists(request: web.Request, customer_id: int) -> bool:
@@ -561,7 +703,7 @@ async def identify(request: web.Request) -> web.Response:
     fields = await form_fields(request)
     customer_id = optional_id(fields, "customer_id")
     if customer_id is None or not await _customer_exists(request, customer_id):
-        raise BadInput("no such customer")
+        raise BadInput(_("No such customer"))
     await _identify(
         request, request.match_info["server"], request.match_info["call_id"], customer_id
     )
@@ -574,28 +716,59 @@ async def create_customer(request: web.Request) -> web.Response:
     server, call_id = fields.get("server", ""), fields.get("call_id", "")
     if server and call_id:
         await ensure_own_call(request, server, call_id)
-    name = text_field(fields, "name", MAX_SHORT, required=True)
-    company = text_field(fields, "company", MAX_SHORT)
-    phone_raw = text_field(fields, "phone", 64)
     general = request.app[SETTINGS_KEY].general
-    number = normalize_number(
-        phone_raw, region=general.default_region, area_code=general.default_area_code
-    )
-    if phone_raw and number.e164 is None:
-        raise BadInput(f"{phone_raw!r} is not a phone number we can store")
-    now = utcnow()
-    async with request.app[SESSIONS_KEY].begin() as db:
-        customer = Customer(name=name, company=company, custom={}, created_at=now, updated_at=now)
-        if number.e164 is not None:
-            customer.phones.append(
-                CustomerPhone(e164=number.e164, suffix=phone_suffix(number.e164), raw=phone_raw)
-            )
-        db.add(customer)
-        await db.flush()
-        customer_id = customer.id
+    try:
+        customer_id = await store.create_customer(
+            request.app[SESSIONS_KEY],
+            fields,
+            region=general.default_region,
+            area_code=general.default_area_code,
+        )
+    except store.InvalidInput as exc:
+        raise BadInput(str(exc)) from None
     if server and call_id:
         await _identify(request, server, call_id, customer_id)
     return web.json_response({"customer_id": customer_id}, status=201)
+
+
+@require_role(Role.OPERATOR, Role.SUPERVISOR)
+async def update_contact(request: web.Request) -> web.Response:
+    """``POST /api/workspace/customers/{customer_id}/contact``: correct the caller's contact
+    fields from the pop (the customer of a call of yours); the change is on their timeline."""
+    user = current_user(request)
+    raw = request.match_info["customer_id"]
+    if not raw.isdecimal() or len(raw) > 18:
+        raise web.HTTPNotFound(text=_("No such customer"))
+    customer_id = int(raw)
+    fields = await form_fields(request)
+    server, call_id = fields.get("server", ""), fields.get("call_id", "")
+    if len(server) > 40 or len(call_id) > 64:
+        raise BadInput(_("No such call"))
+    allowed = False
+    if server and call_id:
+        await ensure_own_call(request, server, call_id)
+        allowed = await _customer_of_call(request, server, call_id, customer_id)
+    if not allowed and user.role != Role.ADMIN:
+        async with request.app[SESSIONS_KEY]() as db:
+            principal = await load_principal(
+                db, user_id=user.id, login=user.login, role=user.role, interface=user.interface
+            )
+            allowed = await customer_visible(db, principal, customer_id)
+    if not allowed and user.role != Role.ADMIN:
+        raise web.HTTPNotFound(text=_("No such customer"))
+    try:
+        changed = await store.update_contact(
+            request.app[SESSIONS_KEY],
+            customer_id,
+            {k: v for k, v in fields.items() if k in store.CONTACT_FIELDS},
+            login=user.login,
+            server=server,
+            call_id=call_id,
+            at=time.time(),
+        )
+    except store.InvalidInput as exc:
+        raise BadInput(str(exc)) from None
+    return web.json_response({"customer_id": customer_id, "changed": sorted(changed)})
 
 
 def setup(app: web.Application) -> None:
@@ -604,6 +777,18 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/api/operator/state", get_state, name="operator_state_get")
     app.router.add_post("/api/operator/wrapup/end", end_wrapup, name="operator_wrapup_end")
     app.router.add_post("/api/calls/{server}/{call_id}/wrapup", wrapup, name="call_wrapup")
+    app.router.add_post(
+        "/api/calls/{server}/{call_id}/wrapup/draft", wrapup_draft, name="call_wrapup_draft"
+    )
+    app.router.add_get("/api/operator/wrapups", pending_wrapups, name="operator_wrapups")
+    app.router.add_get("/api/operator/calls", my_calls_today, name="operator_calls")
+    app.router.add_get(
+        "/api/operator/transfer-targets", transfer_targets, name="operator_transfer_targets"
+    )
+    app.router.add_post("/api/calls/{server}/{call_id}/note", add_note, name="call_note")
+    app.router.add_post(
+        "/api/workspace/customers/{customer_id}/contact", update_contact, name="contact_update"
+    )
     app.router.add_post("/api/calls/{server}/{call_id}/identify", identify, name="call_identify")
     app.router.add_post("/api/customers", create_customer, name="customer_create")
     app.router.add_get(

@@ -47,6 +47,18 @@ class Stack:
         ]:
             await self.bus.publish(EVENTS, ev.to_dict(event))
 
+    async def answer(self, call_id: str, interface: str) -> None:
+        base: dict[str, Any] = {"server": "pbx1", "call_id": call_id, "at": 1_790_000_010.0}
+        answered = ev.CallAnswered(
+            **base,
+            queue="support",
+            interface=interface,
+            member_name="op",
+            hold_seconds=10.0,
+            ring_seconds=2.0,
+        )
+        await self.bus.publish(EVENTS, ev.to_dict(answered))
+
 
 @pytest.fixture
 async def stack(sqlite_url: str) -> AsyncIterator[Stack]:
@@ -116,6 +128,21 @@ async def test_wrapup_and_pause_from_the_console(stack: Stack, chromium: Any) ->
     await stack.call("c1", "+74951234567", "Ivan", "2", ALICE)
     card = alice.locator(".pop-card").first
     await card.wait_for()
+    # While the phone rings: no wrap-up form, no "Recording on"; the caller ID is labelled.
+    assert 0 == await card.locator("form.wrapup").count()
+    await expect(alice.locator("#recording-state")).to_be_hidden()
+    await expect(card.locator(".caller-id")).to_have_text("Caller ID: Ivan")
+    await expect(card.locator("h2 .customer-name")).to_have_text("Ivan Petrov")
+    await stack.answer("c1", ALICE)
+    await expect(alice.locator("#call-stage")).to_have_text("Talking")
+    await expect(alice.locator("#recording-state")).to_have_text("Recording on")
+    # the phone puts the caller on hold and takes them back (AMI Hold / Unhold)
+    for held, words in ((True, "On hold"), (False, "Talking")):
+        hold = ev.CallHeld(
+            server="pbx1", call_id="c1", at=1_790_000_020.0, held=held, channel=ALICE + ";2"
+        )
+        await stack.bus.publish(EVENTS, ev.to_dict(hold))
+        await expect(alice.locator("#call-stage")).to_have_text(words)
     await card.locator('select[name="disposition"]').select_option("sale")
     await card.locator('textarea[name="notes"]').fill("Wants the <b>premium</b> plan")
     await card.locator("form.wrapup button").click()

@@ -98,11 +98,11 @@ async def test_known_caller_in_another_format_pops_for_the_ringing_operator_only
             InteractionEvent(
                 key="k1",
                 customer_id=ivan,
-                kind="call.ended",
+                kind="operator.wrapup",
                 at=datetime(2026, 11, 1, 9, 30, tzinfo=UTC),
                 actor="bob",
-                summary="Asked about invoice",
-                data={"outcome": "answered"},
+                summary="Wrap-up: answered",
+                data={"disposition": "answered", "notes": "Asked about invoice"},
             )
         )
         s.add(
@@ -142,8 +142,7 @@ async def test_known_caller_in_another_format_pops_for_the_ringing_operator_only
         '<dd class="waited">0:07</dd>',
         '<dd class="ivr-digits">2</dd>',
         "main/start",
-        "Asked about invoice",
-        "answered",
+        "Wrap-up: answered — Asked about invoice",
         "Late delivery",
         "84951234567",
         "4951110001",
@@ -498,7 +497,7 @@ async def test_the_offer_card_rendered_while_queued_is_the_card_rendered_at_ring
     )
     await screenpop.handle(offered("q", BOB, at=T0 + 90, queue="sales"))
     [bob_pop] = await pops(bus, "bob")
-    assert "sales" in bob_pop["html"] and "blind to sales" in bob_pop["html"]
+    assert "sales" in bob_pop["html"] and "blind → sales" in bob_pop["html"]
 
 
 async def test_on_the_in_process_bus_the_pop_is_out_when_the_offer_is_published(
@@ -566,3 +565,24 @@ async def test_transfers_to_people_pop_at_ring_time_with_the_note_typed_before(
     assert ["offered", "answered", "transferred"] == [
         m.get("stage", m.get("reason")) for m in await pops(bus, "alice")
     ]
+
+
+async def test_the_operator_who_puts_the_caller_on_hold_is_told(
+    db: async_sessionmaker[AsyncSession], bus: MemoryBus
+) -> None:
+    """Capture 17 replayed: 104 puts the caller on hold (the phone's re-INVITE, AMI Hold)
+    before passing the call on; 104's console is told, nobody else's."""
+    from contact_center.ami.replay import replay_events
+
+    await add_user(db, "dave", "operator", "Local/104@agents")
+    await add_user(db, "carol", "operator", "Local/103@agents")
+    screenpop = ScreenPop(bus, CustomerLookup(db, region="RU"), db)
+    events = replay_events(Path(__file__).resolve().parents[1] / "fixtures/17-transfer-chain.jsonl")
+    try:
+        await feed(screenpop, events)
+    finally:
+        await screenpop.close()
+    [held] = [m for m in await pops(bus) if m["type"] == "call.held"]
+    assert ("dave", True) == (held["to"], held["held"])
+    dave = [m["type"] for m in await pops(bus, "dave")]
+    assert dave.index("pop") < dave.index("call.held") < dave.index("pop.closed")

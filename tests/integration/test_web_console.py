@@ -101,7 +101,7 @@ async def test_a_wrapup_goes_only_to_the_calls_own_customer(
     try:
         wrapup = {"disposition": "resolved", "notes": "secret", "customer_id": str(olga)}
         resp = await alice.post("/api/calls/pbx1/c9/wrapup", wrapup)
-        assert (400, "no such customer on this call") == (resp.status, await resp.text())
+        assert (400, "No such customer on this call") == (resp.status, await resp.text())
         async with db() as s:
             assert [] == (await s.scalars(select(InteractionEvent))).all()
         # A customer the pop showed her for a call (matched by phone, not yet in the
@@ -124,7 +124,7 @@ async def test_wrapup_without_disposition_is_refused(server: TestServer, bus: Me
     try:
         resp = await alice.post("/api/calls/pbx1/c1/wrapup", {"notes": "x"})
         assert 400 == resp.status
-        assert "disposition is required" == await resp.text()
+        assert "Choose a disposition" == await resp.text()
     finally:
         await alice.close()
 
@@ -197,7 +197,7 @@ async def test_state_must_be_known(server: TestServer) -> None:
     try:
         resp = await alice.post("/api/operator/state", {"state": "asleep"})
         assert 400 == resp.status
-        assert "state must be one of available, paused, offline" == await resp.text()
+        assert "State must be one of available, paused, offline" == await resp.text()
     finally:
         await alice.close()
 
@@ -228,7 +228,7 @@ async def test_operators_act_only_on_calls_offered_to_them(
     try:
         wrapup = {"disposition": "resolved"}
         denied = await alice.post("/api/calls/pbx1/bobs-call/wrapup", wrapup)
-        assert (403, "this call was not offered to you or to your queues") == (
+        assert (403, "This call was not offered to you or to your queues") == (
             denied.status,
             await denied.text(),
         )

@@ -1,0 +1,435 @@
+"""The operator workspace's data work, out of the handlers: wrap-ups kept until saved, the
+caller created or corrected from the pop (audited on the customer's timeline), the operator's
+calls today. Every form is checked here, in one place (:meth:`WrapupForm.parse`,
+:func:`contact_fields`); a refusal is an :class:`InvalidInput` with the reason in the user's
+language.
+
+A wrap-up is kept on the server from the first keystroke (a draft) to its saving, so neither a
+reload nor a restart of the service loses it. Which wrap-ups an operator still owes is read
+from the calls they answered (the history writer's ``calls`` and ``call_legs``): an answered
+call of the last hours with no disposition and no saved wrap-up of theirs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from contact_center.calls import events as ev
+from contact_center.customers import services as customers
+from contact_center.i18n import gettext as _
+from contact_center.store.db import from_epoch, utcnow
+from contact_center.store.models import (
+    Call,
+    CallLeg,
+    Customer,
+    InteractionEvent,
+    Wrapup,
+)
+
+MAX_DISPOSITION = 80
+MAX_NOTES = 4000
+PENDING_WINDOW = timedelta(hours=12)  # an unsaved wrap-up older than this is not asked again
+CONTACT_FIELDS = {"name": 200, "company": 200, "email": 200, "address": 400, "language": 16}
+
+Sessions = async_sessionmaker[AsyncSession]
+
+
+class InvalidInput(ValueError):
+    """A form the user must correct; the message says how (translated)."""
+
+
+def _text(fields: Mapping[str, str], name: str, label: str, limit: int) -> str:
+    value = str(fields.get(name, "")).strip()
+    if len(value) > limit:
+        raise InvalidInput(
+            _("%(field)s is longer than %(limit)s characters", field=label, limit=limit)
+        )
+    if any(ord(c) < 32 and c not in "\n\t\r" for c in value):
+        raise InvalidInput(_("%(field)s contains control characters", field=label))
+    return value
+
+
+def optional_id(fields: Mapping[str, str], name: str) -> int | None:
+    raw = str(fields.get(name, "")).strip()
+    if not raw:
+        return None
+    # isdecimal, not isdigit: int() refuses "²"; 18 digits keep it inside a BIGINT
+    if not raw.isdecimal() or len(raw) > 18:
+        raise InvalidInput(_("%(field)s must be a number", field=name))
+    return int(raw)
+
+
+@dataclass(frozen=True, slots=True)
+class WrapupForm:
+    disposition: str
+    notes: str
+    customer_id: int | None
+
+    @classmethod
+    def parse(
+        cls, fields: Mapping[str, str], *, draft: bool = False, allowed: tuple[str, ...] = ()
+    ) -> WrapupForm:
+        """A wrap-up from a form; a draft may lack the disposition, a saved one may not."""
+        disposition = _text(fields, "disposition", _("Disposition"), MAX_DISPOSITION)
+        if not draft and not disposition:
+            raise InvalidInput(_("Choose a disposition"))
+        if disposition and allowed and disposition not in allowed:
+            raise InvalidInput(_("Unknown disposition: %(value)s", value=disposition))
+        notes = _text(fields, "notes", _("Notes"), MAX_NOTES)
+        return cls(disposition, notes, optional_id(fields, "customer_id"))
+
+
+@dataclass(frozen=True, slots=True)
+class PendingWrapup:
+    server: str
+    call_id: str
+    customer_id: int | None
+    customer_name: str
+    caller_number: str
+    disposition: str
+    notes: str
+    started_at: datetime  # when the wrap-up began: the call's end (or the first draft)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "server": self.server,
+            "call_id": self.call_id,
+            "customer_id": self.customer_id,
+            "customer_name": self.customer_name,
+            "caller_number": self.caller_number,
+            "disposition": self.disposition,
+            "notes": self.notes,
+            "started_at": self.started_at.timestamp(),
+        }
+
+
+def wrapup_key(server: str, call_id: str, login: str) -> str:
+    """One wrap-up per operator per call: saving again corrects it, never duplicates."""
+    return ev.make_key("operator.wrapup", server, call_id, login)
+
+
+async def _row(db: AsyncSession, server: str, call_id: str, login: str) -> Wrapup | None:
+    found = await db.execute(
+        select(Wrapup).where(
+            Wrapup.server == server, Wrapup.linkedid == call_id, Wrapup.login == login
+        )
+    )
+    return found.scalar_one_or_none()
+
+
+async def save_draft(
+    sessions: Sessions, *, server: str, call_id: str, login: str, form: WrapupForm, at: float
+) -> None:
+    """Keep what the operator typed so far (not the history: nothing is decided yet)."""
+    now = from_epoch(at)
+    async with sessions.begin() as db:
+        row = await _row(db, server, call_id, login)
+        if row is None:
+            db.add(
+                Wrapup(
+                    server=server,
+                    linkedid=call_id,
+                    login=login,
+                    customer_id=form.customer_id,
+                    disposition=form.disposition,
+                    notes=form.notes,
+                    started_at=now,
+                    updated_at=now,
+                )
+            )
+            return
+        if row.saved_at is not None:
+            return  # saved already: a late draft must not reopen it
+        row.disposition, row.notes, row.updated_at = form.disposition, form.notes, now
+        if form.customer_id is not None:
+            row.customer_id = form.customer_id
+
+
+async def save_wrapup(
+    sessions: Sessions,
+    *,
+    server: str,
+    call_id: str,
+    login: str,
+    interface: str,
+    form: WrapupForm,
+    at: float,
+) -> ev.OperatorAction:
+    """Save the wrap-up: the row, the customer's history (under the event's key, so the
+    history consumer writing the published event later changes nothing) and the call's
+    disposition (also when saved while the call is still on). Returns the event to publish."""
+    event = ev.OperatorAction(
+        server=server,
+        call_id=call_id,
+        at=at,
+        key=wrapup_key(server, call_id, login),
+        user=login,
+        action="wrapup",
+        detail={"disposition": form.disposition, "notes": form.notes, "interface": interface},
+        customer_id=form.customer_id,
+    )
+    data = dict(event.detail)
+    summary = f"Wrap-up: {form.disposition}"
+    now = from_epoch(at)
+    async with sessions.begin() as db:
+        row = await _row(db, server, call_id, login)
+        if row is None:
+            db.add(
+                Wrapup(
+                    server=server,
+                    linkedid=call_id,
+                    login=login,
+                    customer_id=form.customer_id,
+                    disposition=form.disposition,
+                    notes=form.notes,
+                    started_at=now,
+                    updated_at=now,
+                    saved_at=now,
+                )
+            )
+        else:
+            row.disposition, row.notes = form.disposition, form.notes
+            row.updated_at = row.saved_at = now
+            if form.customer_id is not None:
+                row.customer_id = form.customer_id
+        history = (
+            await db.execute(select(InteractionEvent).where(InteractionEvent.key == event.key))
+        ).scalar_one_or_none()
+        if history is None:
+            db.add(
+                InteractionEvent(
+                    key=event.key,
+                    customer_id=form.customer_id,
+                    server=server,
+                    call_linkedid=call_id,
+                    kind="operator.wrapup",
+                    at=now,
+                    actor=login,
+                    summary=summary,
+                    data=data,
+                )
+            )
+        else:
+            history.summary, history.data, history.at = summary, data, now
+            if form.customer_id is not None:
+                history.customer_id = form.customer_id
+        await db.execute(
+            update(Call)
+            .where(Call.server == server, Call.linkedid == call_id)
+            .values(disposition=form.disposition[:MAX_DISPOSITION])
+        )
+    return event
+
+
+async def pending_wrapups(
+    sessions: Sessions, *, login: str, interface: str, now: datetime | None = None
+) -> list[PendingWrapup]:
+    """The wrap-ups ``login`` still owes, oldest first: drafts not saved, and answered calls
+    of theirs (the first operator, or a later one with an operator leg) that ended without
+    a disposition."""
+    now = now or utcnow()
+    since = now - PENDING_WINDOW
+    async with sessions() as db:
+        mine = {
+            (w.server, w.linkedid): w
+            for w in (
+                await db.scalars(
+                    select(Wrapup).where(Wrapup.login == login, Wrapup.updated_at >= since)
+                )
+            ).all()
+        }
+        calls: list[Call] = []
+        if interface:
+            legs = select(CallLeg.call_id).where(
+                CallLeg.role == "operator", CallLeg.channel == interface
+            )
+            calls = list(
+                (
+                    await db.scalars(
+                        select(Call)
+                        .where(
+                            Call.started_at >= since,
+                            Call.answered_at.is_not(None),
+                            Call.disposition == "",
+                            or_(Call.operator_interface == interface, Call.id.in_(legs)),
+                        )
+                        .order_by(Call.started_at)
+                        .limit(50)
+                    )
+                ).all()
+            )
+        out: dict[tuple[str, str], PendingWrapup] = {}
+        names: dict[int, str] = {}
+        wanted = {c.customer_id for c in calls} | {w.customer_id for w in mine.values()}
+        ids = [i for i in wanted if i is not None]
+        if ids:
+            rows = await db.execute(select(Customer.id, Customer.name).where(Customer.id.in_(ids)))
+            names = {i: n for i, n in rows.all()}
+        for call in calls:
+            draft = mine.get((call.server, call.linkedid))
+            if draft is not None and draft.saved_at is not None:
+                continue
+            customer_id = (draft.customer_id if draft else None) or call.customer_id
+            out[(call.server, call.linkedid)] = PendingWrapup(
+                server=call.server,
+                call_id=call.linkedid,
+                customer_id=customer_id,
+                customer_name=names.get(customer_id, "") if customer_id else "",
+                caller_number=call.caller_number or call.caller_number_raw,
+                disposition=draft.disposition if draft else "",
+                notes=draft.notes if draft else "",
+                started_at=call.ended_at or call.answered_at or call.started_at,
+            )
+        for key, draft in mine.items():
+            if draft.saved_at is not None or key in out:
+                continue
+            out[key] = PendingWrapup(
+                server=draft.server,
+                call_id=draft.linkedid,
+                customer_id=draft.customer_id,
+                customer_name=names.get(draft.customer_id, "") if draft.customer_id else "",
+                caller_number="",
+                disposition=draft.disposition,
+                notes=draft.notes,
+                started_at=draft.started_at,
+            )
+    return sorted(out.values(), key=lambda p: p.started_at)
+
+
+# --- the caller, created or corrected from the pop ------------------------------------------
+
+
+def contact_fields(fields: Mapping[str, str]) -> dict[str, str]:
+    """The contact fields an operator may correct, checked; only those given."""
+    labels = {
+        "name": _("Name"),
+        "company": _("Company"),
+        "email": _("Email"),
+        "address": _("Address"),
+        "language": _("Language"),
+    }
+    values: dict[str, str] = {}
+    for name, limit in CONTACT_FIELDS.items():
+        if name in fields:
+            values[name] = _text(fields, name, labels[name], limit)
+    if "name" in values and not values["name"]:
+        raise InvalidInput(_("Name is required"))
+    if values.get("email") and ("@" not in values["email"] or " " in values["email"]):
+        raise InvalidInput(_("Not an email address: %(value)s", value=values["email"]))
+    if not values:
+        raise InvalidInput(_("Nothing to change"))
+    return values
+
+
+async def create_customer(
+    sessions: Sessions, fields: Mapping[str, str], *, region: str, area_code: str = ""
+) -> int:
+    """A new customer from the pop's "Unknown caller" form (name required, phone optional)."""
+    name = _text(fields, "name", _("Name"), 200)
+    if not name:
+        raise InvalidInput(_("Name is required"))
+    company = _text(fields, "company", _("Company"), 200)
+    phone = _text(fields, "phone", _("Phone"), 64)
+    data: dict[str, Any] = {"name": name, "company": company}
+    if phone:
+        data["phones"] = [{"number": phone}]
+    async with sessions.begin() as db:
+        try:
+            customer = await customers.create_customer(db, data, region=region, area_code=area_code)
+        except customers.CustomerError as exc:
+            raise InvalidInput(
+                _("%(value)s is not a phone number we can store", value=repr(phone))
+                if "phone" in str(exc)
+                else str(exc)
+            ) from None
+        return customer.id
+
+
+async def update_contact(
+    sessions: Sessions,
+    customer_id: int,
+    fields: Mapping[str, str],
+    *,
+    login: str,
+    server: str = "",
+    call_id: str = "",
+    at: float,
+) -> dict[str, str]:
+    """Correct the customer's contact fields; what changed (old → new) is written to the
+    customer's timeline with who did it. Returns the fields that changed."""
+    values = contact_fields(fields)
+    async with sessions.begin() as db:
+        customer = await db.get(Customer, customer_id)
+        if customer is None:
+            raise InvalidInput(_("No such customer"))
+        changed = {
+            name: value for name, value in values.items() if getattr(customer, name) != value
+        }
+        if not changed:
+            return {}
+        before = {name: getattr(customer, name) for name in changed}
+        for name, value in changed.items():
+            setattr(customer, name, value)
+        customer.updated_at = from_epoch(at)
+        db.add(
+            InteractionEvent(
+                key=ev.make_key("customer.updated", customer_id, login, at),
+                customer_id=customer_id,
+                server=server,
+                call_linkedid=call_id,
+                kind="customer.updated",
+                at=from_epoch(at),
+                actor=login,
+                summary=f"Contact details changed: {', '.join(sorted(changed))}"[:400],
+                data={"before": before, "after": changed},
+            )
+        )
+    return changed
+
+
+# --- my calls today ---------------------------------------------------------------------------
+
+
+async def calls_today(
+    sessions: Sessions, *, interface: str, since: datetime, limit: int = 50
+) -> list[dict[str, Any]]:
+    """The calls this operator took (or placed) since ``since``, newest first."""
+    if not interface:
+        return []
+    async with sessions() as db:
+        legs = select(CallLeg.call_id).where(
+            CallLeg.role == "operator", CallLeg.channel == interface
+        )
+        rows = (
+            await db.execute(
+                select(Call, Customer.name)
+                .outerjoin(Customer, Customer.id == Call.customer_id)
+                .where(
+                    Call.started_at >= since,
+                    or_(Call.operator_interface == interface, Call.id.in_(legs)),
+                )
+                .order_by(Call.started_at.desc())
+                .limit(limit)
+            )
+        ).all()
+    return [
+        {
+            "server": call.server,
+            "call_id": call.linkedid,
+            "direction": call.direction,
+            "number": call.caller_number or call.caller_number_raw,
+            "customer_id": call.customer_id,
+            "customer": name or "",
+            "started_at": call.started_at.timestamp(),
+            "talk_seconds": round(call.talk_seconds or 0.0),
+            "outcome": call.outcome,
+            "disposition": call.disposition,
+        }
+        for call, name in rows
+    ]
