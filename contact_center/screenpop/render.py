@@ -130,6 +130,7 @@ def _frame_texts() -> dict[str, Any]:
         "queues": _("Queues"),
         "previous_operator": _("Previous operator"),
         "transfer": _("Transfer"),
+        "transfer_types": {"blind": _("Blind"), "attended": _("Attended")},
         "note": _("Note"),
         "wrapup": _("Wrap-up"),
         "wrapup_saved": _("Wrap-up saved."),

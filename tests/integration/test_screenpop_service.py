@@ -295,7 +295,7 @@ async def test_the_pop_follows_the_call_after_a_transfer_to_another_queue(
     # people, not phones: alice's name, not Local/101@agents
     assert '<dd class="previous-operator">Alice</dd>' in html
     assert '<dd class="queues">support → sales</dd>' in html
-    assert "blind to sales by Alice" in html
+    assert "Blind → sales (Alice)" in html
     assert '<dd class="waited">0:04</dd>' in html
     assert "Ivan Petrov" in html
 
@@ -497,7 +497,7 @@ async def test_the_offer_card_rendered_while_queued_is_the_card_rendered_at_ring
     )
     await screenpop.handle(offered("q", BOB, at=T0 + 90, queue="sales"))
     [bob_pop] = await pops(bus, "bob")
-    assert "sales" in bob_pop["html"] and "blind → sales" in bob_pop["html"]
+    assert "sales" in bob_pop["html"] and "Blind → sales" in bob_pop["html"]
 
 
 async def test_on_the_in_process_bus_the_pop_is_out_when_the_offer_is_published(
