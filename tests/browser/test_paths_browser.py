@@ -110,7 +110,7 @@ async def test_each_path_pops_on_the_right_console(desks: Desks) -> None:
     await expect(handed.locator(".path")).to_have_text("Transferred to you")
     await expect(handed.locator(".previous-operator")).to_have_text("Anna")
     await expect(handed.locator(".call-note")).to_have_text("wants a refund for order 42 — Anna")
-    await expect(handed.locator(".transfer")).to_have_text("blind to 102 by Anna")
+    await expect(handed.locator(".transfer")).to_have_text("Blind → 102 (Anna)")
     await pbx.answer(BORIS)
     await expect(boris.locator('#call-control[data-stage="answered"]')).to_be_visible(timeout=WAIT)
     await pbx.hangup_caller(first)
@@ -135,7 +135,7 @@ async def test_each_path_pops_on_the_right_console(desks: Desks) -> None:
     await wait_for(lambda: told.count("AttendedTransfer") == 1, 10)
     taken = desks.card(boris, "Maria Sidorova", "answered")
     await expect(taken).to_be_visible(timeout=WAIT)
-    await expect(taken.locator(".transfer")).to_contain_text("attended")
+    await expect(taken.locator(".transfer")).to_contain_text("Attended")
     await pbx.hangup_caller(second)
     await desks.nobody_on_the_phone()
 
@@ -181,8 +181,8 @@ async def test_each_path_pops_on_the_right_console(desks: Desks) -> None:
 
     # 6. click-to-call from anna's console: her phone rings with Maria's card
     await boris.click("#set-offline")
+    # as she would dial a number by hand: the card comes from the number
     await anna.fill("#call-number", MARIA)
-    await anna.fill("#call-customer", str(desks.maria_id))
     await anna.click("#click-to-call-button")
     await desks.command_done(anna, re.compile(r"^Done"))
     dialled = desks.card(anna, "Maria Sidorova", "offered")
