@@ -115,6 +115,11 @@ def decoding(handler: Handler) -> Callable[[dict[str, Any]], Coroutine[Any, Any,
 
 
 STOP_STEP_SECONDS = 10.0  # the longest one task or closer may take to stop
+# Worker consumer groups read by one worker at a time on the Redis bus (each keeps the facts
+# of live calls in memory, or must see a call's events in order); the others share out events.
+LEASED_GROUPS = frozenset({"history", "billing", "recording", "screenpop", "stats"})
+# The connector's consumer groups, one per Asterisk server (``executor@pbx1``).
+CONNECTOR_GROUPS = ("executor", "recording-policy", "overflow", "callbacks")
 
 
 def _name(close: Callable[[], Awaitable[None]]) -> str:
@@ -264,6 +269,23 @@ class Service:
         assert self.core is not None
         bus = self.core.bus
         consumer = f"{socket.gethostname()}-{os.getpid()}"
+        lease = self._lease(group)
+        if lease is not None:
+            # One holder at a time (the consumer keeps each call's facts in memory); what a
+            # dead holder left unacknowledged is taken over at once (claim_idle_ms=0).
+            from contact_center.ami.leader import run_as_leader
+
+            self.spawn(
+                f"consume-{group}",
+                lambda: run_as_leader(
+                    lease,
+                    lambda: pump(
+                        bus, EVENTS, decoding(handler), group=group, consumer=consumer,
+                        count=batch, claim_idle_ms=0,
+                    ),
+                ),
+            )  # fmt: skip
+            return
         run = follow if in_step else pump
         self.spawn(
             f"consume-{group}",
@@ -271,6 +293,51 @@ class Service:
                 bus, EVENTS, decoding(handler), group=group, consumer=consumer, count=batch
             ),
         )
+
+    def _lease(self, group: str) -> Any:
+        """The lease of a worker consumer group that keeps per-call state in memory (Redis
+        bus with several workers), else None: webhooks and metrics are read by every worker
+        at once; the others by one, the rest standing by (``docs/scaling.md``)."""
+        s = self.settings
+        if s.bus.backend != "redis" or s.ami.leader_ttl_ms <= 0 or group not in LEASED_GROUPS:
+            return None
+        from contact_center.ami.leader import LeaderLock, lease_key
+
+        lock = LeaderLock(s.bus.redis_url, lease_key(s.bus.prefix, group), s.ami.leader_ttl_ms)
+        self._closers.append(lock.close)
+        self.components.setdefault("leases", {})[group] = lock
+        return lock
+
+    def consume_leading(self, group: str, handler: Handler) -> None:
+        """Feed ``handler`` as this Asterisk server's connector: group ``<group>@<server>``
+        (each server's connector sees every event), read only while this process leads the
+        server (a standby reads nothing); what a previous leader left unacknowledged is
+        taken over at once."""
+        assert self.core is not None
+        from contact_center.bus.base import server_group
+
+        bus = self.core.bus
+        name = server_group(group, self.settings.general.server_id)
+        consumer = f"{socket.gethostname()}-{os.getpid()}"
+
+        def run() -> Coroutine[Any, Any, None]:
+            return pump(
+                bus, EVENTS, decoding(handler), group=name, consumer=consumer, claim_idle_ms=0
+            )
+
+        self.spawn(f"consume-{name}", self.while_leading(run))
+
+    def while_leading(
+        self, factory: Callable[[], Coroutine[Any, Any, None]]
+    ) -> Callable[[], Coroutine[Any, Any, None]]:
+        """``factory`` run only while this connector leads its server (always without a
+        leader lock)."""
+        lock = self.components.get("leader")
+        if lock is None:
+            return factory
+        from contact_center.ami.leader import while_leading
+
+        return lambda: while_leading(lock, factory)
 
     # --- roles ----------------------------------------------------------------------------
 
@@ -311,11 +378,30 @@ class Service:
         config = MetricsConfig.from_settings(s)
         store = self.components["stats_store"] = create_store(s)
         stats = self.components["stats"] = StatsConsumer(store, config)
-        await stats.start_or_rebuild(core.sessions)
-        self.consume("stats", stats.handle)
-        self.spawn(
-            "stats-publisher", lambda: stats.publish_forever(core.bus, s.stats.publish_interval)
-        )
+        stats_lease = self._lease("stats")
+        if stats_lease is not None:
+            # several workers: the one holding the lease applies the events, from the
+            # figures its predecessor saved in Redis
+            from contact_center.ami.leader import run_as_leader
+
+            consumer = f"{socket.gethostname()}-{os.getpid()}"
+            self.spawn(
+                "stats",
+                lambda: run_as_leader(
+                    stats_lease,
+                    lambda: stats.lead(
+                        core.bus, core.sessions, consumer=consumer,
+                        interval=s.stats.publish_interval,
+                    ),
+                ),
+            )  # fmt: skip
+        else:
+            await stats.start_or_rebuild(core.sessions)
+            self.consume("stats", stats.handle)
+            self.spawn(
+                "stats-publisher",
+                lambda: stats.publish_forever(core.bus, s.stats.publish_interval),
+            )
 
         template_dirs = [s.web.pop_templates_dir] if s.web.pop_templates_dir else []
         crm = build_crm(s)  # None without a [crm] adapter
@@ -385,6 +471,7 @@ class Service:
             self.spawn("ami-connector", lambda: run_as_leader(lock, connector.run))
         else:
             self.spawn("ami-connector", connector.run)
+        await self._ensure_connector_groups(core)
         store = self.components.get("stats_store") or create_store(s)
         estimator = WaitEstimator.from_store(store, MetricsConfig.from_settings(s))
         await self._start_executor(core, connector)
@@ -394,7 +481,7 @@ class Service:
         # Card data spoken during a call: the console's sensitive form publishes
         # recording.pause/resume; the policy mutes MixMonitor through AMI (write=call).
         policy = SensitivePausePolicy(connector.actions)
-        self.consume("recording-policy", policy.handle)
+        self.consume_leading("recording-policy", policy.handle)
         self.components["recording_policy"] = policy
         crm = build_crm(s)  # None without a [crm] adapter
         if crm is not None:
@@ -414,6 +501,19 @@ class Service:
         self.components.update(connector=connector, ivr=ivr)
         self._start_overflow(core, connector)
 
+    async def _ensure_connector_groups(self, core: Core) -> None:
+        """Create this server's connector groups at the end of ``events`` if new: a group
+        new to an existing stream (an upgrade from the shared ``executor`` group) must not
+        carry out every command the stream still holds."""
+        from contact_center.bus.base import server_group
+
+        for group in CONNECTOR_GROUPS:
+            name = server_group(group, self.settings.general.server_id)
+            try:
+                await core.bus.ensure_group(EVENTS, name, at="$")
+            except BusUnavailable as exc:
+                log.warning("group %s not created yet: %s", name, exc)
+
     def _start_overflow(self, core: Core, connector: Any) -> None:
         """Callers already waiting longer than routing.yaml allows move to the next queue."""
         from contact_center.ami.control import AmiPbxControl, TrackerCallDirectory
@@ -426,8 +526,8 @@ class Service:
             core.publish,
             server=self.settings.general.server_id,
         )
-        self.consume("overflow", overflow.handle)
-        self.spawn("waiting-overflow", overflow.run)
+        self.consume_leading("overflow", overflow.handle)
+        self.spawn("waiting-overflow", self.while_leading(overflow.run))
         self.components["waiting_overflow"] = overflow
 
     def _router(self, core: Core, store: Any) -> Any:
@@ -496,20 +596,41 @@ class Service:
                 if "routing_rules" in self.components
                 else None
             ),
+            server=server,
         )
         # Intents survive a restart in operator_sessions; the sweep repairs Asterisk to them
         # (members lost in an Asterisk restart send no event).
         states = OperatorStates(
             pbx, core.publish, server=server, intents=directory, directory=directory
         )
-        await states.restore(await directory.all())
         states.start()
         control = CallControl(
             pbx, TrackerCallDirectory(connector.tracker), core.publish, server=server
         )
-        executor = CommandExecutor(states, control, directory, core.publish, server=server)
+        # Commands marked begun/done across the connectors of this server (exactly once
+        # across a leader change); in one process the bus' own marks do.
+        executor = CommandExecutor(
+            states, control, directory, core.publish, server=server, ledger=core.bus
+        )
         self._closers.append(states.close)
-        self.consume("executor", executor.handle)
+        if "leader" in self.components:
+            # A standby's intents would be stale when it takes over: read them on each lead.
+            from contact_center.bus.base import server_group
+
+            group = server_group("executor", server)
+            consumer = f"{socket.gethostname()}-{os.getpid()}"
+
+            async def lead() -> None:
+                await states.restore(await directory.all())
+                await pump(
+                    core.bus, EVENTS, decoding(executor.handle), group=group,
+                    consumer=consumer, claim_idle_ms=0,
+                )  # fmt: skip
+
+            self.spawn(f"consume-{group}", self.while_leading(lead))
+        else:
+            await states.restore(await directory.all())
+            self.consume_leading("executor", executor.handle)
         self.components.update(operator_states=states, call_control=control, executor=executor)
 
     def _start_callbacks(self, core: Core, connector: Any) -> None:
@@ -536,8 +657,8 @@ class Service:
             server=self.settings.general.server_id,
             ready=lambda: bool(connector.connected),
         )
-        self.consume("callbacks", dialer.handle)
-        self.spawn("callback-dialer", dialer.run)
+        self.consume_leading("callbacks", dialer.handle)
+        self.spawn("callback-dialer", self.while_leading(dialer.run))
         self.components["callback_dialer"] = dialer
 
     async def _start_web(self, core: Core, metrics: Any) -> None:

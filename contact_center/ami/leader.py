@@ -63,6 +63,12 @@ def leader_key(prefix: str, server_id: str) -> str:
     return f"{prefix}:ami-leader:{server_id}"
 
 
+def lease_key(prefix: str, name: str) -> str:
+    """The lease key of one job only one process may do at a time (a consumer group that
+    keeps per-call state in memory), e.g. ``cc:lease:stats``."""
+    return f"{prefix}:lease:{name}"
+
+
 class LeaderError(RuntimeError):
     """Bad lease settings."""
 
@@ -215,6 +221,29 @@ async def run_as_leader(lock: LeaderLock, work: Callable[[], Awaitable[None]]) -
         with contextlib.suppress(asyncio.CancelledError):
             await contender
         await lock.release()
+
+
+async def while_leading(lock: LeaderLock, work: Callable[[], Awaitable[None]]) -> None:
+    """Run ``work()`` each time ``lock`` is held and cancel it when the lease ends, without
+    contending for the lock (:func:`run_as_leader` or :meth:`LeaderLock.acquire_forever`
+    does that). A standby so does nothing at all — it reads no command — until it leads.
+    Runs until cancelled; returns when ``work()`` returns."""
+    while True:
+        await lock.acquired.wait()
+        task = asyncio.create_task(_as_coroutine(work), name=f"while-leading:{lock.key}")
+        lost = asyncio.ensure_future(lock.lost.wait())
+        try:
+            await asyncio.wait({task, lost}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            lost.cancel()
+            if not task.done():
+                task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            _raise_if_cancelling()
+        if not task.cancelled() and not lock.lost.is_set():
+            task.result()  # ended by itself (or raised) while we still lead
+            return
 
 
 async def _as_coroutine(work: Callable[[], Awaitable[None]]) -> None:

@@ -161,6 +161,9 @@ class User(Base):
     queues: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # {"support": penalty}
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # The Asterisk server of the user's phone (its connector carries out their commands);
+    # empty: the deployment's only server, ``[general] server_id``.
+    server_id: Mapped[str] = mapped_column(String(40), default="", server_default="")
 
 
 class WebSession(Base):

@@ -92,6 +92,7 @@ class CurrentUser:
     interface: str
     session_id: str  # hash of the session token: safe to publish (sign-out on all instances)
     csrf_token: str
+    server_id: str = ""  # the Asterisk server of their phone; empty: the deployment's only one
 
     def has_role(self, *roles: str) -> bool:
         return self.role == Role.ADMIN or self.role in roles
@@ -175,6 +176,7 @@ def _as_current(user: User, session_id: str, csrf: str) -> CurrentUser:
         interface=user.interface,
         session_id=session_id,
         csrf_token=csrf,
+        server_id=user.server_id or "",
     )
 
 
