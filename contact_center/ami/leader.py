@@ -53,6 +53,7 @@ end
 return 0
 """
 
+WORK_STOP_SECONDS = 2.0  # how long while_leading waits for its work to end after a cancel
 STANDBY = "standby"  # another host leads (or nobody yet); we keep trying
 LEADER = "leader"
 UNAVAILABLE = "unavailable"  # Redis cannot be reached: we do not lead
@@ -238,10 +239,13 @@ async def while_leading(lock: LeaderLock, work: Callable[[], Awaitable[None]]) -
             lost.cancel()
             if not task.done():
                 task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            # Not for ever: a client library that loses a cancellation (a blocked Redis read
+            # seen doing so) must not hang a stop; it ends when its connection is closed.
+            await asyncio.wait({task}, timeout=WORK_STOP_SECONDS)
+            if not task.done():
+                log.warning("%s did not stop within %.0f s", task.get_name(), WORK_STOP_SECONDS)
             _raise_if_cancelling()
-        if not task.cancelled() and not lock.lost.is_set():
+        if task.done() and not task.cancelled() and not lock.lost.is_set():
             task.result()  # ended by itself (or raised) while we still lead
             return
 

@@ -44,6 +44,10 @@ async def pump(
                 stream, group, consumer, count=count, block_ms=block_ms, claim_idle_ms=claim_idle_ms
             )
         except BusUnavailable as exc:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                # redis-py may turn our own cancellation into a closed connection
+                raise asyncio.CancelledError from exc
             log.warning("bus unavailable, retrying: %s", exc)
             await asyncio.sleep(retry_delay)
             continue
@@ -52,7 +56,12 @@ async def pump(
                 await handler(message)
             except Exception:
                 log.exception("consumer %s failed on %s %s: %r", group, stream, sid, message)
-            await bus.ack(stream, group, sid)
+            try:
+                await bus.ack(stream, group, sid)
+            except BusUnavailable as exc:
+                # handled but not acknowledged: handed out again later (handlers dedupe on
+                # event keys, commands on their marks)
+                log.warning("ack of %s %s by %s failed: %s", stream, sid, group, exc)
         # A handler that never suspends (pure CPU) on an in-process bus that has entries
         # ready would otherwise run a whole backlog in one step: let the loop breathe
         # between batches, so a burst of events costs other sockets one batch of lag.
