@@ -48,6 +48,12 @@ def add_arguments_cmd_users(parser: argparse.ArgumentParser) -> None:
     add.add_argument("--interface", default="", help="queue-member interface, e.g. PJSIP/101")
     add.add_argument("--queues", default="", help="comma-separated queue names")
     add.add_argument("--name", default="", help="display name")
+    add.add_argument(
+        "--server",
+        default="",
+        help="the Asterisk server of the phone (its connector runs their commands); "
+        "default: the deployment's only one",
+    )
     sub.add_parser("list", help="list users")
     passwd = sub.add_parser("passwd", help="set a user's password (ends their sessions)")
     passwd.add_argument("login")
@@ -102,6 +108,7 @@ async def add_user(
     interface: str = "",
     queues: dict[str, int] | None = None,
     display_name: str = "",
+    server_id: str = "",
 ) -> int:
     """Create a user; returns its id. Raises UserCommandError if the login exists."""
     if role not in Role.__members__.values():
@@ -121,6 +128,7 @@ async def add_user(
                 skills={},
                 active=True,
                 created_at=utcnow(),
+                server_id=server_id,
             )
             db.add(user)
             await db.flush()
@@ -214,6 +222,7 @@ def cmd_users(args: argparse.Namespace) -> int:
                     interface=args.interface,
                     queues=parse_queues(args.queues),
                     display_name=args.name,
+                    server_id=args.server.strip(),
                 )
             )
             print(f"created user {args.login} ({args.role}) id={user_id}")
