@@ -142,6 +142,17 @@ class Proc:
         )  # fmt: skip
         out.close()
 
+    def cpu_seconds(self) -> float | None:
+        """utime + stime of the process so far (None once it is gone)."""
+        if self.process is None or self.process.returncode is not None:
+            return None
+        try:
+            with open(f"/proc/{self.process.pid}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def kill(self) -> None:
         if self.process is not None and self.process.returncode is None:
             self.process.send_signal(signal.SIGKILL)
@@ -599,6 +610,7 @@ async def run_scale(
             back["connector"] = time.time()
 
         run_started = time.monotonic()
+        cpu_before = {p.name: p.cpu_seconds() for p in everyone}
         await asyncio.gather(*(callers(s) for s in SERVERS), faults())
         report.figures["calls_placed"] = sum(len(v) for v in placed.values())
 
@@ -614,6 +626,14 @@ async def run_scale(
         except TimeoutError as exc:
             report.problems.append(str(exc))
         report.figures["run_s"] = round(time.monotonic() - run_started, 1)
+        # CPU each process spent per call (what sizing needs, whatever else the machine
+        # runs); a killed process has none to report
+        calls = max(1, sum(len(v) for v in placed.values()))
+        report.figures["cpu_ms_per_call"] = {
+            p.name: round((now - was) * 1000 / calls, 2)
+            for p in everyone
+            if (was := cpu_before[p.name]) is not None and (now := p.cpu_seconds()) is not None
+        }
 
         async def click_outcomes() -> list[str]:
             return [await result_of(http, bases[1], d, url) for d, url in clicks]
@@ -759,13 +779,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--talk", type=float, default=4.0, help="seconds")
     parser.add_argument("--clicks", type=int, default=4)
     parser.add_argument("--no-kill", action="store_true")
+    parser.add_argument("--ttl-ms", type=int, default=3000, help="leader and lease expiry")
     parser.add_argument(
         "--redis", default=os.environ.get("CC_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
     )
     args = parser.parse_args(argv)
     cfg = ScaleConfig(
         operators=args.operators, calls=args.calls, rate=args.rate, talk=args.talk,
-        clicks=args.clicks, kill=not args.no_kill, timeout=120,
+        clicks=args.clicks, kill=not args.no_kill, timeout=120, ttl_ms=args.ttl_ms,
     )  # fmt: skip
     return asyncio.run(_bench(cfg, args.redis))
 

@@ -48,6 +48,8 @@ async def test_soak_two_servers_hundreds_of_calls_with_faults(
         talk=float(os.environ.get("CC_SCALE_TALK", "10")),
         clicks=6,
         timeout=180,
+        # a long run on a busy machine: leases must survive scheduling stalls
+        ttl_ms=int(os.environ.get("CC_SCALE_TTL_MS", "10000")),
     )
     report = await run_scale(tmp_path, postgres_url, redis_url, redis_prefix, cfg)
     print(f"\nscale (soak): {report.figures}")
