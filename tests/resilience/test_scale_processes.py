@@ -29,7 +29,11 @@ async def test_two_servers_killed_processes_lose_nothing_and_repeat_nothing(
     print(f"\nscale (small): {report.figures}")
     assert [] == report.problems
     assert 2 * cfg.calls == report.figures["calls_in_history_once"]
-    assert report.figures["pops_expected"] >= 2 * cfg.calls
+    # every call rang someone; only pbx1's rings during its connector's takeover (seen by
+    # no connector, so nobody can pop them) are left out, so pbx2's calls are all checked
+    rings = report.figures["pops_expected"] + report.figures["rings_unseen_around_connector_kill"]
+    assert rings >= 2 * cfg.calls
+    assert report.figures["pops_expected"] >= cfg.calls
     assert cfg.clicks == report.figures["clicks"]
     assert ["connector", "web", "worker"] == report.figures["killed"]
 
