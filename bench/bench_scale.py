@@ -672,7 +672,7 @@ async def run_scale(
         deadline, left = time.monotonic() + cfg.timeout, len(missing())
         while left and time.monotonic() < deadline:
             with contextlib.suppress(TimeoutError):
-                await wait_until(lambda: len(missing()) < left, 15, "more pops")
+                await wait_until(lambda n=left: len(missing()) < n, 15, "more pops")
             if len(missing()) >= left:
                 break  # nothing arrived for 15 s
             left = len(missing())
