@@ -508,6 +508,8 @@ class Service:
         from contact_center.bus.base import server_group
 
         for group in CONNECTOR_GROUPS:
+            if group == "callbacks" and not self.settings.callbacks.enabled:
+                continue  # a group nobody reads would show an ever-growing backlog
             name = server_group(group, self.settings.general.server_id)
             try:
                 await core.bus.ensure_group(EVENTS, name, at="$")
@@ -603,7 +605,6 @@ class Service:
         states = OperatorStates(
             pbx, core.publish, server=server, intents=directory, directory=directory
         )
-        states.start()
         control = CallControl(
             pbx, TrackerCallDirectory(connector.tracker), core.publish, server=server
         )
@@ -631,6 +632,7 @@ class Service:
         else:
             await states.restore(await directory.all())
             self.consume_leading("executor", executor.handle)
+        states.start()
         self.components.update(operator_states=states, call_control=control, executor=executor)
 
     def _start_callbacks(self, core: Core, connector: Any) -> None:
