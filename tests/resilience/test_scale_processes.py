@@ -15,6 +15,8 @@ from bench.bench_scale import ScaleConfig, run_scale
 SOAK = pytest.mark.skipif(not os.environ.get("CC_SOAK"), reason="soak: set CC_SOAK=1")
 
 
+# eight processes start on a 2-core machine: tens of seconds when other jobs share it
+@pytest.mark.timeout(300)
 async def test_two_servers_killed_processes_lose_nothing_and_repeat_nothing(
     tmp_path: Path, postgres_url: str, redis_url: str, redis_prefix: str
 ) -> None:
@@ -40,6 +42,7 @@ async def test_two_servers_killed_processes_lose_nothing_and_repeat_nothing(
 
 @pytest.mark.soak
 @SOAK
+@pytest.mark.timeout(1800)
 async def test_soak_two_servers_hundreds_of_calls_with_faults(
     tmp_path: Path, postgres_url: str, redis_url: str, redis_prefix: str
 ) -> None:
