@@ -301,11 +301,19 @@ class Service:
         s = self.settings
         if s.bus.backend != "redis" or s.ami.leader_ttl_ms <= 0 or group not in LEASED_GROUPS:
             return None
-        from contact_center.ami.leader import LeaderLock, lease_key
+        from contact_center.ami.leader import LeaderLock, LeaseShare, lease_key
 
+        share = self.components.get("lease_share")
+        if share is None:
+            # the workers spread the leases between them (a fair share each)
+            share = self.components["lease_share"] = LeaseShare(
+                s.bus.redis_url, lease_key(s.bus.prefix, "workers"), s.ami.leader_ttl_ms
+            )
+            self._closers.append(share.close)
+            self.spawn("lease-share", share.register_forever)
         lock = LeaderLock(s.bus.redis_url, lease_key(s.bus.prefix, group), s.ami.leader_ttl_ms)
         self._closers.append(lock.close)
-        self.components.setdefault("leases", {})[group] = lock
+        self.components.setdefault("leases", {})[group] = share.add(lock)
         return lock
 
     def consume_leading(self, group: str, handler: Handler) -> None:

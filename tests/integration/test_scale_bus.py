@@ -132,3 +132,62 @@ async def test_a_standby_reads_nothing_and_takes_over_what_the_leader_left(
             await lock.close()
         await bus.delete_all()
         await bus.close()
+
+
+async def test_workers_share_the_leases_and_never_run_one_group_twice(
+    redis_url: str, redis_prefix: str
+) -> None:
+    """Property: five leased groups, one worker: it holds all five. A second worker comes:
+    within a few ttls they hold three and two, and no group's work ever ran in both at once.
+    The second goes: the first holds all five again."""
+    from contact_center.ami.leader import LeaseShare
+
+    groups = ["billing", "history", "recording", "screenpop", "stats"]
+    running: dict[str, int] = dict.fromkeys(groups, 0)
+    overlaps: list[str] = []
+
+    def work(group: str) -> Any:
+        async def run() -> None:
+            running[group] += 1
+            if running[group] > 1:
+                overlaps.append(group)
+            try:
+                await asyncio.Event().wait()
+            finally:
+                running[group] -= 1
+
+        return run
+
+    def worker(name: str) -> tuple[LeaseShare, list[LeaderLock], list[asyncio.Task[None]]]:
+        share = LeaseShare(redis_url, lease_key(redis_prefix, "workers"), 600, token=name)
+        locks = [share.add(LeaderLock(redis_url, lease_key(redis_prefix, g), 600)) for g in groups]
+        tasks = [asyncio.create_task(share.register_forever())]
+        tasks += [
+            asyncio.create_task(run_as_leader(lock, work(g)))
+            for lock, g in zip(locks, groups, strict=True)
+        ]
+        return share, locks, tasks
+
+    def held(locks: list[LeaderLock]) -> int:
+        return sum(1 for lock in locks if lock.held)
+
+    async def stop(share: LeaseShare, locks: list[LeaderLock], tasks: list[Any]) -> None:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await share.close()
+        for lock in locks:
+            await lock.close()
+
+    a = worker("a")
+    try:
+        await wait_for(lambda: held(a[1]) == 5, 10)
+        b = worker("b")
+        try:
+            await wait_for(lambda: (held(a[1]), held(b[1])) == (3, 2), 15)
+        finally:
+            await stop(*b)
+        await wait_for(lambda: held(a[1]) == 5, 15)
+        assert [] == overlaps
+    finally:
+        await stop(*a)
