@@ -120,6 +120,11 @@ def decoding(handler: Handler) -> Callable[[dict[str, Any]], Coroutine[Any, Any,
 
 
 STOP_STEP_SECONDS = 10.0  # the longest one task or closer may take to stop
+# Worker consumer groups read by one worker at a time on the Redis bus (each keeps the facts
+# of live calls in memory, or must see a call's events in order); the others share out events.
+LEASED_GROUPS = frozenset({"history", "billing", "recording", "screenpop", "stats"})
+# The connector's consumer groups, one per Asterisk server (``executor@pbx1``).
+CONNECTOR_GROUPS = ("executor", "recording-policy", "overflow", "callbacks", "campaigns")
 
 
 def _name(close: Callable[[], Awaitable[None]]) -> str:
@@ -422,6 +427,23 @@ class Service:
         inside the publisher's step instead (``bus.pump.InStep``)."""
         bus = self.need_core().bus
         consumer = f"{socket.gethostname()}-{os.getpid()}"
+        lease = self.lease(group)
+        if lease is not None:
+            # One holder at a time (the consumer keeps each call's facts in memory); what a
+            # dead holder left unacknowledged is taken over at once (claim_idle_ms=0).
+            from contact_center.ami.leader import run_as_leader
+
+            self.spawn(
+                f"consume-{group}",
+                lambda: run_as_leader(
+                    lease,
+                    lambda: pump(
+                        bus, EVENTS, decoding(handler), group=group, consumer=consumer,
+                        count=batch, claim_idle_ms=0,
+                    ),
+                ),
+            )  # fmt: skip
+            return
         run = follow if in_step else pump
         self.spawn(
             f"consume-{group}",
@@ -429,6 +451,75 @@ class Service:
                 bus, EVENTS, decoding(handler), group=group, consumer=consumer, count=batch
             ),
         )
+
+    def lease(self, group: str) -> Any:
+        """The lease of a worker consumer group that keeps per-call state in memory (Redis
+        bus with several workers), else None: webhooks and metrics are read by every worker
+        at once; the others by one, the rest standing by (``docs/scaling.md``)."""
+        s = self.settings
+        if s.bus.backend != "redis" or s.ami.leader_ttl_ms <= 0 or group not in LEASED_GROUPS:
+            return None
+        from contact_center.ami.leader import LeaderLock, LeaseShare, lease_key
+
+        share = self.components.get("lease_share")
+        if share is None:
+            # the workers spread the leases between them (a fair share each)
+            share = LeaseShare(
+                s.bus.redis_url, lease_key(s.bus.prefix, "workers"), s.ami.leader_ttl_ms
+            )
+            self.components["lease_share"] = share
+            self.on_stop(share.close)
+            self.spawn("lease-share", share.register_forever)
+        lock = LeaderLock(s.bus.redis_url, lease_key(s.bus.prefix, group), s.ami.leader_ttl_ms)
+        self.on_stop(lock.close)
+        self.components.more.setdefault("leases", {})[group] = share.add(lock)
+        return lock
+
+    def consume_leading(self, group: str, handler: Handler) -> None:
+        """Feed ``handler`` as this Asterisk server's connector: group ``<group>@<server>``
+        (each server's connector sees every event), read only while this process leads the
+        server (a standby reads nothing); what a previous leader left unacknowledged is
+        taken over at once."""
+        from contact_center.bus.base import server_group
+
+        bus = self.need_core().bus
+        name = server_group(group, self.settings.general.server_id)
+        consumer = f"{socket.gethostname()}-{os.getpid()}"
+
+        def run() -> Coroutine[Any, Any, None]:
+            return pump(
+                bus, EVENTS, decoding(handler), group=name, consumer=consumer, claim_idle_ms=0
+            )
+
+        self.spawn(f"consume-{name}", self.while_leading(run))
+
+    def while_leading(
+        self, factory: Callable[[], Coroutine[Any, Any, None]]
+    ) -> Callable[[], Coroutine[Any, Any, None]]:
+        """``factory`` run only while this connector leads its server (always without a
+        leader lock)."""
+        lock = self.components.get("leader")
+        if lock is None:
+            return factory
+        from contact_center.ami.leader import while_leading
+
+        return lambda: while_leading(lock, factory)
+
+    async def ensure_connector_groups(self) -> None:
+        """Create this server's connector groups at the end of ``events`` if new: a group
+        new to an existing stream (an upgrade from the shared ``executor`` group) must not
+        carry out every command the stream still holds."""
+        from contact_center.bus.base import server_group
+
+        bus = self.need_core().bus
+        for group in CONNECTOR_GROUPS:
+            if group == "callbacks" and not self.settings.callbacks.enabled:
+                continue  # a group nobody reads would show an ever-growing backlog
+            name = server_group(group, self.settings.general.server_id)
+            try:
+                await bus.ensure_group(EVENTS, name, at="$")
+            except BusUnavailable as exc:
+                log.warning("group %s not created yet: %s", name, exc)
 
     # --- web (every role) -------------------------------------------------------------------
 

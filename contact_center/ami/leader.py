@@ -53,6 +53,7 @@ end
 return 0
 """
 
+WORK_STOP_SECONDS = 2.0  # how long while_leading waits for its work to end after a cancel
 STANDBY = "standby"  # another host leads (or nobody yet); we keep trying
 LEADER = "leader"
 UNAVAILABLE = "unavailable"  # Redis cannot be reached: we do not lead
@@ -61,6 +62,12 @@ UNAVAILABLE = "unavailable"  # Redis cannot be reached: we do not lead
 def leader_key(prefix: str, server_id: str) -> str:
     """The lease key of one Asterisk server, e.g. ``cc:ami-leader:pbx1``."""
     return f"{prefix}:ami-leader:{server_id}"
+
+
+def lease_key(prefix: str, name: str) -> str:
+    """The lease key of one job only one process may do at a time (a consumer group that
+    keeps per-call state in memory), e.g. ``cc:lease:stats``."""
+    return f"{prefix}:lease:{name}"
 
 
 class LeaderError(RuntimeError):
@@ -94,6 +101,10 @@ class LeaderLock:
         self.lost = asyncio.Event()  # set when a leadership ends (cleared on each acquire)
         self.state = STANDBY
         self._valid_until = 0.0  # monotonic time our belief in the lease ends
+        # Set by a LeaseShare: whether to give this lease up now (this process holds more
+        # than its share of a set of leases), and until when not to take it back.
+        self.should_yield: Callable[[LeaderLock], bool] | None = None
+        self._yielded_until = 0.0
         self._redis: aioredis.Redis = aioredis.Redis.from_url(
             redis_url, socket_timeout=renew, socket_connect_timeout=renew
         )
@@ -134,6 +145,13 @@ class LeaderLock:
                 log.warning("leader lock %s: Redis unavailable (%s)", self.key, exc)
                 self._step_down(UNAVAILABLE, f"Redis unavailable: {exc}")
             return
+        if ours and self.state == LEADER and self.should_yield and self.should_yield(self):
+            # Handed to a process with fewer: we stop believing now; the key expires after
+            # the ttl, by when our work has stopped, and another takes it. We stay out for
+            # a few ttls so that it does.
+            self._yielded_until = time.monotonic() + 3 * self.ttl_ms / 1000
+            self._step_down(STANDBY, "handed to a process holding fewer leases")
+            return
         if ours:
             self._valid_until = started + self.ttl_ms / 1000 - self.margin
             if self.state != LEADER:
@@ -149,6 +167,8 @@ class LeaderLock:
         timeout = self.renew_every
         if self.state == LEADER:
             timeout = max(0.001, min(timeout, self._valid_until - started))
+        if self.state != LEADER and time.monotonic() < self._yielded_until:
+            return False  # we handed it over: leave it to the others for a while
         if self.state != LEADER:
             took = await self._call(
                 self._redis.set(self.key, self.token, nx=True, px=self.ttl_ms), timeout
@@ -194,6 +214,55 @@ def _raise_if_cancelling() -> None:
         raise asyncio.CancelledError
 
 
+class LeaseShare:
+    """Spreads a set of leases (one per worker consumer group) over the processes that
+    contend for them: each process registers itself in a Redis sorted set while it lives; a
+    process holding more than ``ceil(leases / processes)`` hands one over at a renewal (the
+    one with the greatest key, so one at a time), and stays away from it for a while."""
+
+    def __init__(self, redis_url: str, registry_key: str, ttl_ms: int, *, token: str = "") -> None:
+        self.registry_key = registry_key
+        self.ttl_ms = ttl_ms
+        self.token = token or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.locks: list[LeaderLock] = []
+        self.processes = 1  # live processes sharing the leases, as last read
+        self._redis: aioredis.Redis = aioredis.Redis.from_url(redis_url)
+
+    def add(self, lock: LeaderLock) -> LeaderLock:
+        lock.should_yield = self._should_yield
+        self.locks.append(lock)
+        return lock
+
+    def _should_yield(self, lock: LeaderLock) -> bool:
+        held = sorted((x for x in self.locks if x.state == LEADER), key=lambda x: x.key)
+        share = -(-len(self.locks) // max(1, self.processes))
+        return len(held) > share and held[-1] is lock
+
+    async def register_forever(self) -> None:
+        """Say we live and read how many do, every third of the ttl, until cancelled."""
+        every = self.ttl_ms / 3000
+        while True:
+            now_ms = int(time.time() * 1000)
+            try:
+                async with asyncio.timeout(every):
+                    pipe = self._redis.pipeline(transaction=False)
+                    pipe.zadd(self.registry_key, {self.token: now_ms + self.ttl_ms})
+                    pipe.zremrangebyscore(self.registry_key, 0, now_ms)
+                    pipe.zcard(self.registry_key)
+                    *_, count = await pipe.execute()
+                self.processes = max(1, int(count))
+            except (RedisError, OSError, TimeoutError) as exc:
+                _raise_if_cancelling()
+                log.debug("lease share %s: not registered: %s", self.registry_key, exc)
+            await asyncio.sleep(every)
+
+    async def close(self) -> None:
+        with contextlib.suppress(RedisError, OSError, TimeoutError):
+            async with asyncio.timeout(self.ttl_ms / 3000):
+                await self._redis.zrem(self.registry_key, self.token)
+        await self._redis.aclose()
+
+
 async def run_as_leader(lock: LeaderLock, work: Callable[[], Awaitable[None]]) -> None:
     """Run ``work()`` only while ``lock`` is held: started on each acquire, cancelled on loss.
     Returns when ``work()`` returns; raises what it raises. Cancel this to stop: the lease is
@@ -215,6 +284,32 @@ async def run_as_leader(lock: LeaderLock, work: Callable[[], Awaitable[None]]) -
         with contextlib.suppress(asyncio.CancelledError):
             await contender
         await lock.release()
+
+
+async def while_leading(lock: LeaderLock, work: Callable[[], Awaitable[None]]) -> None:
+    """Run ``work()`` each time ``lock`` is held and cancel it when the lease ends, without
+    contending for the lock (:func:`run_as_leader` or :meth:`LeaderLock.acquire_forever`
+    does that). A standby so does nothing at all — it reads no command — until it leads.
+    Runs until cancelled; returns when ``work()`` returns."""
+    while True:
+        await lock.acquired.wait()
+        task = asyncio.create_task(_as_coroutine(work), name=f"while-leading:{lock.key}")
+        lost = asyncio.ensure_future(lock.lost.wait())
+        try:
+            await asyncio.wait({task, lost}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            lost.cancel()
+            if not task.done():
+                task.cancel()
+            # Not for ever: a client library that loses a cancellation (a blocked Redis read
+            # seen doing so) must not hang a stop; it ends when its connection is closed.
+            await asyncio.wait({task}, timeout=WORK_STOP_SECONDS)
+            if not task.done():
+                log.warning("%s did not stop within %.0f s", task.get_name(), WORK_STOP_SECONDS)
+            _raise_if_cancelling()
+        if task.done() and not task.cancelled() and not lock.lost.is_set():
+            task.result()  # ended by itself (or raised) while we still lead
+            return
 
 
 async def _as_coroutine(work: Callable[[], Awaitable[None]]) -> None:

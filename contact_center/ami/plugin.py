@@ -42,3 +42,5 @@ async def connector(svc: Service) -> None:
         svc.spawn("ami-connector", lambda: run_as_leader(lock, connector.run))
     else:
         svc.spawn("ami-connector", connector.run)
+    # this server's connector groups (executor@pbx1 …), created at the stream's end if new
+    await svc.ensure_connector_groups()

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from contact_center.bus.base import (
     EVENTS,
+    ONCE_DONE,
+    ONCE_NEW,
+    ONCE_STARTED,
     POPS,
     Bus,
     BusError,
@@ -18,12 +21,16 @@ from contact_center.bus.base import (
     compare_ids,
     create_bus,
     parse_id,
+    server_group,
 )
 from contact_center.bus.memory import MemoryBus
 from contact_center.bus.pump import pump
 
 __all__ = [
     "EVENTS",
+    "ONCE_DONE",
+    "ONCE_NEW",
+    "ONCE_STARTED",
     "POPS",
     "Bus",
     "BusError",
@@ -34,4 +41,5 @@ __all__ = [
     "create_bus",
     "parse_id",
     "pump",
+    "server_group",
 ]

@@ -11,6 +11,11 @@ if TYPE_CHECKING:
 EVENTS = "events"  # domain events, as calls.events.to_dict(event)
 POPS = "pops"  # operator pushes: {"type": "pop" | "pop.closed" | "signout", "to": login, ...}
 
+# What :meth:`Bus.begin_once` answers about a key.
+ONCE_NEW = ""  # nobody began it: the caller owns it now
+ONCE_STARTED = "started"  # begun and never finished (its owner may have died midway)
+ONCE_DONE = "done"
+
 Entry = tuple[str, dict[str, Any]]  # (stream id, message)
 
 
@@ -85,12 +90,34 @@ class Bus(Protocol):
         """Mark entries as handled by the group; return how many were pending."""
         ...
 
+    async def ensure_group(self, stream: str, group: str, *, at: str = "$") -> None:
+        """Create consumer group ``group`` of ``stream`` at ``at`` (``"$"``: after what the
+        stream holds now, so a group new to an existing stream replays nothing) unless it
+        exists; an existing group keeps its position."""
+        ...
+
+    async def begin_once(self, key: str, ttl_ms: int) -> str:
+        """Mark ``key`` as begun unless it was (one atomic step across hosts): returns
+        :data:`ONCE_NEW` when this call marked it, else what it is (:data:`ONCE_STARTED` or
+        :data:`ONCE_DONE`). The mark expires after ``ttl_ms``."""
+        ...
+
+    async def finish_once(self, key: str, ttl_ms: int) -> None:
+        """Mark ``key`` as done (see :meth:`begin_once`)."""
+        ...
+
     async def backlog(self, stream: str) -> dict[str, int]:
         """Per consumer group of ``stream``: entries it has not acknowledged yet (handed
         out and pending, or not handed out at all)."""
         ...
 
     async def close(self) -> None: ...
+
+
+def server_group(group: str, server: str) -> str:
+    """The consumer group of one Asterisk server's connector, e.g. ``executor@pbx1``: the
+    connectors of two servers must each see every event, not share them out."""
+    return f"{group}@{server}"
 
 
 def create_bus(settings: BusSettings) -> Bus:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from contact_center.bus.base import Entry, parse_id
+from contact_center.bus.base import ONCE_DONE, ONCE_NEW, ONCE_STARTED, Entry, parse_id
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +52,7 @@ class MemoryBus:
     def __init__(self, maxlen: int = 100_000) -> None:
         self._maxlen = maxlen
         self._streams: dict[str, _Stream] = {}
+        self._once: dict[str, tuple[str, float]] = {}  # key -> (state, monotonic expiry)
 
     def _stream(self, name: str) -> _Stream:
         stream = self._streams.get(name)
@@ -188,6 +189,30 @@ class MemoryBus:
             await self._wait(s, block_ms)
             entries = self._deliver(s, g, consumer, count)
         return entries
+
+    async def ensure_group(self, stream: str, group: str, *, at: str = "$") -> None:
+        s = self._stream(stream)
+        if group not in s.groups:
+            s.groups[group] = _Group(last_delivered=s.last if at == "$" else parse_id(at))
+
+    def _once_state(self, key: str) -> str:
+        state = self._once.get(key)
+        if state is None or state[1] <= time.monotonic():
+            self._once.pop(key, None)
+            return ONCE_NEW
+        return state[0]
+
+    async def begin_once(self, key: str, ttl_ms: int) -> str:
+        state = self._once_state(key)
+        if state == ONCE_NEW:
+            self._once[key] = (ONCE_STARTED, time.monotonic() + ttl_ms / 1000)
+        return state
+
+    async def finish_once(self, key: str, ttl_ms: int) -> None:
+        self._once[key] = (ONCE_DONE, time.monotonic() + ttl_ms / 1000)
+        if len(self._once) > self._maxlen:  # expired marks go when the table grows
+            now = time.monotonic()
+            self._once = {k: v for k, v in self._once.items() if v[1] > now}
 
     async def ack(self, stream: str, group: str, *ids: str) -> int:
         g = self._stream(stream).groups.get(group)

@@ -27,18 +27,27 @@ async def pump(
     block_ms: int = 1000,
     retry_delay: float = 1.0,
     count: int = 100,
+    claim_idle_ms: int = 30_000,
 ) -> None:
     """Hand every entry of ``stream`` to ``handler`` one at a time, then ack it; runs forever.
 
-    ``count`` entries are read at a time; the loop gets a turn between reads.
+    ``count`` entries are read at a time; the loop gets a turn between reads. Entries another
+    consumer of ``group`` left unacknowledged for ``claim_idle_ms`` are taken over first (0
+    for a group only one holder of a lease reads: what its predecessor left is taken at once).
 
     A handler that raises is logged with the entry and the entry is acknowledged anyway: one
     hostile message must not stop the pipeline. Cancel the task to stop.
     """
     while True:
         try:
-            entries = await bus.consume(stream, group, consumer, count=count, block_ms=block_ms)
+            entries = await bus.consume(
+                stream, group, consumer, count=count, block_ms=block_ms, claim_idle_ms=claim_idle_ms
+            )
         except BusUnavailable as exc:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                # redis-py may turn our own cancellation into a closed connection
+                raise asyncio.CancelledError from exc
             log.warning("bus unavailable, retrying: %s", exc)
             await asyncio.sleep(retry_delay)
             continue
@@ -47,7 +56,12 @@ async def pump(
                 await handler(message)
             except Exception:
                 log.exception("consumer %s failed on %s %s: %r", group, stream, sid, message)
-            await bus.ack(stream, group, sid)
+            try:
+                await bus.ack(stream, group, sid)
+            except BusUnavailable as exc:
+                # handled but not acknowledged: handed out again later (handlers dedupe on
+                # event keys, commands on their marks)
+                log.warning("ack of %s %s by %s failed: %s", stream, sid, group, exc)
         # A handler that never suspends (pure CPU) on an in-process bus that has entries
         # ready would otherwise run a whole backlog in one step: let the loop breathe
         # between batches, so a burst of events costs other sockets one batch of lag.

@@ -24,7 +24,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from contact_center.bus.base import BusUnavailable, Entry
+from contact_center.bus.base import ONCE_DONE, ONCE_NEW, ONCE_STARTED, BusUnavailable, Entry
 from contact_center.calls.events import MALFORMED
 
 log = logging.getLogger(__name__)
@@ -105,11 +105,26 @@ class RedisBus:
             reply = await self._redis.xrevrange(self.key(stream), count=1)
         return str(reply[0][0]) if reply else "0-0"
 
-    async def _ensure_group(self, stream: str, group: str) -> None:
+    async def ensure_group(self, stream: str, group: str, *, at: str = "$") -> None:
+        async with self._errors(f"group {group} of {stream}"):
+            await self._ensure_group(stream, group, at)
+
+    async def begin_once(self, key: str, ttl_ms: int) -> str:
+        name = f"{self._prefix}:once:{key}"
+        async with self._errors(f"begin of {key}"):
+            # SET NX GET (Redis 7): marks it and answers what was there, in one step
+            was = await self._redis.set(name, ONCE_STARTED, nx=True, px=ttl_ms, get=True)
+        return ONCE_NEW if was is None else str(was)
+
+    async def finish_once(self, key: str, ttl_ms: int) -> None:
+        async with self._errors(f"finish of {key}"):
+            await self._redis.set(f"{self._prefix}:once:{key}", ONCE_DONE, px=ttl_ms)
+
+    async def _ensure_group(self, stream: str, group: str, at: str = "0") -> None:
         if (stream, group) in self._groups:
             return
         try:
-            await self._redis.xgroup_create(self.key(stream), group, id="0", mkstream=True)
+            await self._redis.xgroup_create(self.key(stream), group, id=at, mkstream=True)
         except ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise

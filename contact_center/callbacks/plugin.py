@@ -32,6 +32,6 @@ async def connector(svc: Service) -> None:
         server=svc.settings.general.server_id,
         ready=lambda: bool(connector.connected),
     )
-    svc.consume("callbacks", dialer.handle)
-    svc.spawn("callback-dialer", dialer.run)
+    svc.consume_leading("callbacks", dialer.handle)
+    svc.spawn("callback-dialer", svc.while_leading(dialer.run))
     parts.callback_dialer = dialer

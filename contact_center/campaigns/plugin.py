@@ -58,7 +58,8 @@ def start(service: Any, core: Any, connector: Any) -> CampaignDialer:
         ready=lambda: bool(connector.connected),
         dial_customer=customer_dialler(connector.actions),
     )
-    service.consume("campaigns", dialer.handle)
-    service.spawn("campaign-dialer", dialer.run)
+    # this server's group, read only while this connector leads it (a standby never dials)
+    service.consume_leading("campaigns", dialer.handle)
+    service.spawn("campaign-dialer", service.while_leading(dialer.run))
     service.components["campaign_dialer"] = dialer
     return dialer

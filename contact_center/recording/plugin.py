@@ -31,5 +31,5 @@ async def policy(svc: Service) -> None:
     # Card data spoken during a call: the console's sensitive form publishes
     # recording.pause/resume; the policy mutes MixMonitor through AMI (write=call).
     policy = SensitivePausePolicy(svc.components["connector"].actions)
-    svc.consume("recording-policy", policy.handle)
+    svc.consume_leading("recording-policy", policy.handle)
     svc.components.recording_policy = policy

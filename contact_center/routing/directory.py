@@ -22,10 +22,17 @@ class StoreOperators:
     between their weakest required skill and expert (:func:`penalty_for`)."""
 
     def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], queue_skills: QueueSkills | None = None
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        queue_skills: QueueSkills | None = None,
+        *,
+        server: str = "",
     ) -> None:
         self._sessions = sessions
         self._queue_skills = queue_skills
+        # With several Asterisk servers each connector manages the users bound to its own
+        # (``users.server_id``; empty: the deployment's only server).
+        self._server = server
 
     async def operator(self, login: str) -> Operator | None:
         found = await self._select(User.login == login)
@@ -44,6 +51,8 @@ class StoreOperators:
 
     async def _select(self, where: ColumnElement[bool], *, limit: int | None = 1) -> list[Operator]:
         query = select(User).where(where, User.active.is_(True)).order_by(User.id)
+        if self._server:
+            query = query.where(User.server_id.in_((self._server, "")))
         if limit is not None:
             query = query.limit(limit)
         async with self._sessions() as db:

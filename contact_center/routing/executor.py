@@ -6,15 +6,24 @@ bus; what was done is logged by :class:`OperatorStates` / :class:`CallControl` a
 :class:`~contact_center.calls.events.OperatorAction` events. A command that cannot be done is
 logged as an ``OperatorAction`` with ``action="<command>.failed"`` and the reason, so the
 operator's console and the history show why.
+
+Exactly once across a change of connector: each command is marked begun and done in a
+:class:`CommandLedger` shared by the connectors of its server (the Redis bus), under the
+command's idempotency key. A command redelivered after a leader change (its predecessor died
+before the ack) that is done is skipped; one that was begun and never finished is carried out
+again only when doing it twice changes nothing (a state: available, pause, …); any other — an
+Originate above all — is never sent twice: the operator is told it was interrupted.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
+from contact_center.bus.base import ONCE_DONE, ONCE_NEW, BusUnavailable
 from contact_center.calls.events import (
     DomainEvent,
     OperatorAction,
@@ -28,6 +37,33 @@ from contact_center.routing.operators import Operator, OperatorStates
 log = logging.getLogger(__name__)
 
 Sink = Callable[[DomainEvent], Awaitable[None]]
+
+LEDGER_TTL_MS = 2 * 86_400_000  # longer than any command waits in the stream
+# Commands that converge to an intent or end something: carried out again when a
+# predecessor began them and died before saying it was done.
+REPEATABLE = frozenset(
+    {
+        "available",
+        "pause",
+        "offline",
+        "end_wrapup",
+        "force_pause",
+        "force_unpause",
+        "hangup",
+        "leave_conference",
+    }
+)
+INTERRUPTED = (
+    "interrupted by a change of connector; not sent again, as it may have reached Asterisk"
+)
+
+
+class CommandLedger(Protocol):
+    """Begun / done marks shared by the connectors of one server (see :class:`Bus`)."""
+
+    async def begin_once(self, key: str, ttl_ms: int) -> str: ...
+
+    async def finish_once(self, key: str, ttl_ms: int) -> None: ...
 
 
 class OperatorDirectory(Protocol):
@@ -45,13 +81,19 @@ class CommandExecutor:
         sink: Sink,
         *,
         server: str = "pbx1",
+        ledger: CommandLedger | None = None,
+        retry_delay: float = 0.5,
     ) -> None:
         self.states = states
         self.control = control
         self.operators = operators
         self._sink = sink
         self._server = server
+        self._ledger = ledger
+        self._retry_delay = retry_delay
         self._strangers: set[str] = set()
+        self.executed = 0  # commands carried out (tried) by this process
+        self.skipped = 0  # redelivered commands found done or interrupted
 
     async def handle(self, event: DomainEvent) -> None:
         """Follow calls for wrap-up, rebuild states after a restart, and carry out commands."""
@@ -63,13 +105,45 @@ class CommandExecutor:
             log.warning("operator state after %s not reconciled: %r", event.kind, exc)
         # With several Asterisk servers each connector carries out only its own commands.
         if isinstance(event, OperatorCommand) and event.server == self._server:
+            await self._once(event)
+
+    async def _once(self, cmd: OperatorCommand) -> None:
+        mark = f"command:{self._server}:{cmd.key}"
+        state = await self._ledger_call(self._ledger.begin_once, mark) if self._ledger else ONCE_NEW
+        if state == ONCE_DONE:
+            self.skipped += 1
+            log.info("command %s of %s was carried out already", cmd.command, cmd.user)
+            return
+        if state != ONCE_NEW and cmd.command not in REPEATABLE:
+            self.skipped += 1
+            log.warning("command %s of %s %s", cmd.command, cmd.user, INTERRUPTED)
+            await self._failed(cmd, INTERRUPTED)
+        else:
+            self.executed += 1
+            await self._carry_out(cmd)
+        if self._ledger is not None:
+            await self._ledger_call(self._ledger.finish_once, mark)
+
+    async def _ledger_call(self, step: Callable[[str, int], Awaitable[Any]], mark: str) -> Any:
+        # Redis away: wait for it (the command waits in the stream meanwhile, unacknowledged);
+        # carrying it out unmarked could repeat it after a leader change.
+        delay = self._retry_delay
+        while True:
             try:
-                await self.execute(event)
-            except (PermissionError, ValueError, LookupError) as exc:
-                await self._failed(event, str(exc))
-            except Exception as exc:  # an AMI error: the operator must see it did not happen
-                log.exception("command %s of %s failed", event.command, event.user)
-                await self._failed(event, f"{type(exc).__name__}: {exc}")
+                return await step(mark, LEDGER_TTL_MS)
+            except BusUnavailable as exc:
+                log.warning("command ledger unavailable, retrying in %.1f s: %s", delay, exc)
+                await asyncio.sleep(delay)
+                delay = min(5.0, delay * 2)
+
+    async def _carry_out(self, event: OperatorCommand) -> None:
+        try:
+            await self.execute(event)
+        except (PermissionError, ValueError, LookupError) as exc:
+            await self._failed(event, str(exc))
+        except Exception as exc:  # an AMI error: the operator must see it did not happen
+            log.exception("command %s of %s failed", event.command, event.user)
+            await self._failed(event, f"{type(exc).__name__}: {exc}")
 
     async def execute(self, cmd: OperatorCommand) -> None:
         actor = Actor(cmd.user, cmd.role, cmd.interface)

@@ -30,18 +30,44 @@ async def executor(svc: Service) -> None:
         queue_skills=lambda: queue_skills(
             parts.routing_rules.current() if parts.routing_rules is not None else None
         ),
+        server=server,
     )
     # Intents survive a restart in operator_sessions; the sweep repairs Asterisk to them
     # (members lost in an Asterisk restart send no event).
     states = OperatorStates(
         pbx, core.publish, server=server, intents=directory, directory=directory
     )
-    await states.restore(await directory.all())
-    states.start()
     svc.on_stop(states.close)
     control = CallControl(pbx, TrackerCallDirectory(connector.tracker), core.publish, server=server)
-    executor = CommandExecutor(states, control, directory, core.publish, server=server)
-    svc.consume("executor", executor.handle)
+    # Commands marked begun/done across the connectors of this server (exactly once across
+    # a leader change); in one process the bus' own marks do.
+    executor = CommandExecutor(
+        states, control, directory, core.publish, server=server, ledger=core.bus
+    )
+    if parts.leader is not None:
+        # A standby's intents would be stale when it takes over: read them on each lead.
+        import os
+        import socket
+
+        from contact_center.bus.base import EVENTS, server_group
+        from contact_center.bus.pump import pump
+        from contact_center.service import decoding
+
+        group = server_group("executor", server)
+        consumer = f"{socket.gethostname()}-{os.getpid()}"
+
+        async def lead() -> None:
+            await states.restore(await directory.all())
+            await pump(
+                core.bus, EVENTS, decoding(executor.handle), group=group,
+                consumer=consumer, claim_idle_ms=0,
+            )  # fmt: skip
+
+        svc.spawn(f"consume-{group}", svc.while_leading(lead))
+    else:
+        await states.restore(await directory.all())
+        svc.consume_leading("executor", executor.handle)
+    states.start()
     parts.operator_states = states
     parts.call_control = control
     parts.executor = executor
@@ -62,8 +88,8 @@ async def overflow(svc: Service) -> None:
         core.publish,
         server=svc.settings.general.server_id,
     )
-    svc.consume("overflow", overflow.handle)
-    svc.spawn("waiting-overflow", overflow.run)
+    svc.consume_leading("overflow", overflow.handle)
+    svc.spawn("waiting-overflow", svc.while_leading(overflow.run))
     parts.waiting_overflow = overflow
 
 

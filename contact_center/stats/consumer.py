@@ -1,9 +1,15 @@
 """The stats consumer: domain events in, figures kept in the store and published.
 
-One worker per deployment applies the events (the composition root feeds ``handle`` in order
+One worker at a time applies the events, in order (the composition root feeds ``handle``
 from the bus); every change is written to the store, and a snapshot of the figures is
 saved to the store and announced on the bus stream ``stats`` at most every ``publish_interval``
 seconds; the wallboards of all web instances follow that stream and load the snapshot.
+
+With several workers on Redis the figures live in Redis (:class:`RedisStatsStore`), written
+with each event's key in one transaction: the worker holding the ``stats`` lease applies
+events (:meth:`StatsConsumer.lead`); when it dies another takes the lease, continues from the
+figures in Redis and takes over the events it left unacknowledged — those it had applied
+are found by their keys and not counted twice.
 """
 
 from __future__ import annotations
@@ -162,6 +168,32 @@ class StatsConsumer:
             return False
         self._changed.clear()
         return True
+
+    async def lead(
+        self,
+        bus: Bus,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        consumer: str,
+        interval: float = 0.2,
+        group: str = "stats",
+    ) -> None:
+        """The work of the lease holder: continue from the shared store (or rebuild today
+        from history), then apply events and publish snapshots until cancelled."""
+        from contact_center.bus.base import EVENTS
+        from contact_center.bus.pump import pump
+
+        how = await self.start_or_rebuild(sessions)
+        log.info("stats: applying events (figures from %s)", how)
+
+        async def handle(message: dict[str, object]) -> None:
+            await self.handle(ev.from_dict(message))
+
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(
+                pump(bus, EVENTS, handle, group=group, consumer=consumer, claim_idle_ms=0)
+            )
+            tasks.create_task(self.publish_forever(bus, interval))
 
     async def publish_forever(self, bus: Bus, interval: float = 0.2, tick: float = 1.0) -> None:
         """Save and announce a snapshot after changes; a task owned by the composition root."""

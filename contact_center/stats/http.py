@@ -389,9 +389,10 @@ async def wallboard_action(request: web.Request) -> web.Response:
         return web.json_response(
             {"ok": True, "action": f"supervisor.{action}", "interface": interface}
         )
-    command, args = await _supervisor_command(request, action, interface, detail["reason"])
+    command, args, server = await _supervisor_command(request, action, interface, detail["reason"])
     event = ev.OperatorCommand(
-        server=settings.general.server_id,
+        # the connector of the Asterisk server the operator's phone is on
+        server=server or settings.general.server_id,
         call_id="" if call_id == "?" else call_id,
         at=now,
         key=ev.make_key("supervisor", user.login, action, interface, now),
@@ -412,20 +413,24 @@ async def wallboard_action(request: web.Request) -> web.Response:
 
 async def _supervisor_command(
     request: web.Request, action: str, interface: str, reason: str
-) -> tuple[str, dict[str, Any]]:
-    """The executor's command for a wallboard action: spying names the operator's phone,
-    a forced pause names the operator (their login, from the users table)."""
-    if action in ("listen", "whisper", "barge"):
-        return action, {"interface": interface}
+) -> tuple[str, dict[str, Any], str]:
+    """The executor's command for a wallboard action and the Asterisk server it goes to (the
+    operator's; empty: the default): spying names the operator's phone, a forced pause names
+    the operator (their login, from the users table)."""
     async with request.app[SESSIONS_KEY]() as db:
-        login = (
-            await db.execute(select(User.login).where(User.interface == interface).limit(1))
-        ).scalar_one_or_none()
+        row = (
+            await db.execute(
+                select(User.login, User.server_id).where(User.interface == interface).limit(1)
+            )
+        ).one_or_none()
+    login, server = (row[0], row[1] or "") if row is not None else (None, "")
+    if action in ("listen", "whisper", "barge"):
+        return action, {"interface": interface}, server
     if login is None:
         raise web.HTTPNotFound(text=_("No user has the phone %(phone)s.", phone=interface))
     if action == "unpause":
-        return "force_unpause", {"login": login}
-    return "force_pause", {"login": login, "reason": reason}  # checked by wallboard_action
+        return "force_unpause", {"login": login}, server
+    return "force_pause", {"login": login, "reason": reason}, server  # checked by the caller
 
 
 def _moment(raw: str, zone: tzinfo, *, end: bool) -> datetime | None:

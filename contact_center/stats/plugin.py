@@ -17,6 +17,26 @@ async def worker(svc: Service) -> None:
     s = svc.settings
     store = svc.components.stats_store = create_store(s)
     stats = svc.components.stats = StatsConsumer(store, MetricsConfig.from_settings(s))
+    lease = svc.lease("stats")
+    if lease is not None:
+        # several workers: the one holding the lease applies the events, from the figures
+        # its predecessor saved in Redis
+        import os
+        import socket
+
+        from contact_center.ami.leader import run_as_leader
+
+        consumer = f"{socket.gethostname()}-{os.getpid()}"
+        svc.spawn(
+            "stats",
+            lambda: run_as_leader(
+                lease,
+                lambda: stats.lead(
+                    core.bus, core.sessions, consumer=consumer, interval=s.stats.publish_interval
+                ),
+            ),
+        )
+        return
     await stats.start_or_rebuild(core.sessions)
     svc.consume("stats", stats.handle)
     svc.spawn("stats-publisher", lambda: stats.publish_forever(core.bus, s.stats.publish_interval))

@@ -163,6 +163,9 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     # The language of the user's pages ("en", "ru"); "" follows the browser's Accept-Language.
     language: Mapped[str] = mapped_column(String(8), default="")
+    # The Asterisk server of the user's phone (its connector carries out their commands);
+    # empty: the deployment's only server, ``[general] server_id``.
+    server_id: Mapped[str] = mapped_column(String(40), default="", server_default="")
 
 
 class WebSession(Base):

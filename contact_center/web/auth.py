@@ -93,6 +93,7 @@ class CurrentUser:
     session_id: str  # hash of the session token: safe to publish (sign-out on all instances)
     csrf_token: str
     language: str = ""  # the user's chosen language; "" follows the browser
+    server_id: str = ""  # the Asterisk server of their phone; empty: the deployment's only one
 
     def has_role(self, *roles: str) -> bool:
         return self.role == Role.ADMIN or self.role in roles
@@ -177,6 +178,7 @@ def _as_current(user: User, session_id: str, csrf: str) -> CurrentUser:
         session_id=session_id,
         csrf_token=csrf,
         language=user.language or "",
+        server_id=user.server_id or "",
     )
 
 

@@ -58,6 +58,12 @@ def add_arguments_cmd_users(parser: argparse.ArgumentParser) -> None:
         default="",
         help=f"language of the user's pages: {', '.join(LOCALES)} (default: the browser's)",
     )
+    add.add_argument(
+        "--server",
+        default="",
+        help="the Asterisk server of the phone (its connector runs their commands); "
+        "default: the deployment's only one",
+    )
     sub.add_parser("list", help="list users")
     passwd = sub.add_parser("passwd", help="set a user's password (ends their sessions)")
     passwd.add_argument("login")
@@ -117,6 +123,7 @@ async def add_user(
     queues: dict[str, int] | None = None,
     display_name: str = "",
     language: str = "",
+    server_id: str = "",
 ) -> int:
     """Create a user; returns its id. Raises UserCommandError if the login exists."""
     if role not in Role.__members__.values():
@@ -141,6 +148,7 @@ async def add_user(
                 active=True,
                 created_at=utcnow(),
                 language=language,
+                server_id=server_id,
             )
             db.add(user)
             await db.flush()
@@ -245,6 +253,7 @@ def cmd_users(args: argparse.Namespace) -> int:
                     queues=parse_queues(args.queues),
                     display_name=args.name,
                     language=args.language,
+                    server_id=args.server.strip(),
                 )
             )
             print(f"created user {args.login} ({args.role}) id={user_id}")

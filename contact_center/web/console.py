@@ -238,7 +238,8 @@ async def publish_command(
     user = current_user(request)
     now = time.time()
     event = ev.OperatorCommand(
-        server=server or request.app[SETTINGS_KEY].general.server_id,
+        # the connector of the operator's own Asterisk server (their phone is there)
+        server=server or user.server_id or request.app[SETTINGS_KEY].general.server_id,
         call_id=call_id,
         at=now,
         key=ev.make_key("operator.command", user.login, command, call_id, now),

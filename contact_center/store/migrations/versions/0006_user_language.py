@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0006_user_language"
-down_revision: str | Sequence[str] | None = "0004_leg_talk"
+down_revision: str | Sequence[str] | None = "0005_servers"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
