@@ -330,6 +330,9 @@ class Service:
             self.on_stop(core.engine.dispose)
             self.on_stop(core.lookup.aclose)
             self.on_stop(core.bus.close)
+            # the bus answers before anything is built on it: a start without Redis fails
+            # here in one line, instead of every part retrying on its own
+            await core.bus.last_id(EVENTS)
             from contact_center.observability.metrics import Metrics
 
             self.components.metrics = Metrics()

@@ -74,7 +74,8 @@ async def test_console_and_wallboard_commands_go_to_the_operators_server(
             await desk.http.close()
         sue = await sign_in(base, "sue")
         async with await sue.post(
-            "/wallboard/action", {"action": "pause", "interface": "Local/5000@agents"}
+            "/wallboard/action",
+            {"action": "pause", "interface": "Local/5000@agents", "reason": "lunch"},
         ) as r:
             assert 200 == r.status, await r.text()
         await sue.http.close()

@@ -121,6 +121,6 @@ def test_serve_says_which_part_failed_in_one_line(tmp_path: Path) -> None:
     )  # fmt: skip
     assert 1 == done.returncode
     last = done.stderr.strip().splitlines()[-1]
-    assert last.startswith("serve: all: stats (worker) failed to start: "), done.stderr
+    assert last.startswith("serve: all: storage and bus failed to start: Redis at "), done.stderr
     assert "Redis" in last
     assert "Traceback" not in done.stderr
