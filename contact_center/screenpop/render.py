@@ -113,7 +113,7 @@ def _frame_texts() -> dict[str, Any]:
             "identified": _("Identified"),
         },
         "caller_id": _("Caller ID:"),
-        "call": _("Call"),
+        "call": _("Call type"),
         # how the call reached this operator (CallContext.path)
         "paths": {
             "queue": _("Queue call"),
