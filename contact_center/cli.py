@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "cmd_recordings",
         "recordings: process, retention",
     ),
+    "i18n": ("contact_center.i18n.catalog", "cmd_i18n", "translations: check / update"),
     "replay": ("contact_center.ami.replay", "cmd_replay", "one JSON line per call of a capture"),
     "stats": ("contact_center.stats.cli", "cmd_stats", "queue and operator figures from a capture"),
     "simulate": ("contact_center.sim.cli", "cmd_simulate", "load a running service with calls"),

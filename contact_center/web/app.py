@@ -62,7 +62,7 @@ from aiohttp.web_urldispatcher import StaticResource
 from markupsafe import Markup, escape
 from sqlalchemy import text
 
-from contact_center import aio
+from contact_center import aio, i18n
 from contact_center.bus.base import POPS, BusError, BusUnavailable
 from contact_center.web import auth, shell
 from contact_center.web.auth import (
@@ -145,6 +145,17 @@ async def load_user(request: web.Request, handler: auth.Handler) -> web.StreamRe
     return await handler(request)
 
 
+@web.middleware
+async def locale(request: web.Request, handler: auth.Handler) -> web.StreamResponse:
+    # The signed-in user's language; before sign-in (or when they chose none) the browser's.
+    user = request.get(USER_KEY)
+    chosen = getattr(user, "language", "") if user is not None else ""
+    i18n.set_locale(chosen or i18n.negotiate(request.headers.get("Accept-Language")))
+    response = await handler(request)
+    response.headers.setdefault("Content-Language", i18n.current_locale())
+    return response
+
+
 def _wants_page(request: web.Request) -> bool:
     return request.method == "GET" and "text/html" in request.headers.get("Accept", "")
 
@@ -195,12 +206,13 @@ async def template_context(request: web.Request) -> dict[str, Any]:
 def _setup_templates(app: web.Application) -> None:
     loader = jinja2.ChoiceLoader([jinja2.FileSystemLoader(str(HERE / "templates"))])
     app[TEMPLATE_LOADER_KEY] = loader
-    aiohttp_jinja2.setup(
+    env = aiohttp_jinja2.setup(
         app,
         loader=loader,
         autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
         context_processors=[template_context],
     )
+    i18n.install(env)
 
 
 # --- core handlers -----------------------------------------------------------------------------
@@ -377,7 +389,14 @@ def create_app(
 ) -> web.Application:
     """The web application with sign-in, ``/healthz``, ``/ws``, the console and ``plugins``."""
     app = web.Application(
-        middlewares=[security_headers, bus_errors, load_user, shell.error_pages, access_control],
+        middlewares=[
+            security_headers,
+            bus_errors,
+            load_user,
+            locale,
+            shell.error_pages,
+            access_control,
+        ],
         client_max_size=2 * 1024**2,
     )
     app[DEPS_KEY] = deps

@@ -1,6 +1,24 @@
 // Shared helpers for every page: fetch with the session's CSRF token.
 "use strict";
 
+// Translations of this page's JS messages (contact_center/i18n): ccT("Text") in the user's language.
+const ccCatalog = (() => {
+  const node = document.getElementById("cc-i18n");
+  try {
+    return node ? JSON.parse(node.textContent || "{}") : {};
+  } catch (error) {
+    return {};
+  }
+})();
+
+function ccT(message, values) {
+  let text = ccCatalog[message] || message;
+  if (values) {
+    for (const [key, value] of Object.entries(values)) text = text.split("%(" + key + ")s").join(String(value));
+  }
+  return text;
+}
+
 function ccCsrfToken() {
   const meta = document.querySelector('meta[name="csrf-token"]');
   return meta ? meta.getAttribute("content") : "";
@@ -31,9 +49,9 @@ document.addEventListener("submit", async (event) => {
     // The submitter's name/value goes along (e.g. mode=blind from the button pressed).
     const result = await ccFetch(action, new FormData(form, event.submitter));
     form.dispatchEvent(new CustomEvent("cc:saved", { bubbles: true, detail: result }));
-    if (flash) flash.textContent = form.dataset.ccDone || "Saved.";
+    if (flash) flash.textContent = form.dataset.ccDone || ccT("Saved.");
   } catch (error) {
     form.dispatchEvent(new CustomEvent("cc:failed", { bubbles: true, detail: error.message }));
-    if (flash) flash.textContent = "Not saved: " + error.message;
+    if (flash) flash.textContent = ccT("Not saved: %(reason)s", { reason: error.message });
   }
 });
