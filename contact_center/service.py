@@ -347,7 +347,9 @@ class Service:
             # the one error that stopped it.
             await self.stop()
             if isinstance(exc, Exception) and not isinstance(exc, StartError):
-                raise StartError(f"{self.role}: {_describe(step)} failed to start: {exc}") from exc
+                detail = str(exc) or type(exc).__name__
+                what = f"{self.role}: {_describe(step)}"
+                raise StartError(f"{what} failed to start: {detail}") from exc
             raise
         # Everything built so far lives as long as the process: keep it out of the collector's
         # generations so its pauses stay short (pop latency outliers were GC pauses).

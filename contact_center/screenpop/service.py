@@ -281,6 +281,13 @@ class ScreenPop:
         # Per interface: messages waiting for a lookup, in order, and the task sending them.
         self._lanes: dict[str, deque[_Job]] = {}
         self._runners: dict[str, asyncio.Task[None]] = {}
+        # On a bus across the network (Redis) each publish is a round trip: pops go out
+        # through an ordered outbox with a sender of its own, so the event path never waits
+        # on one (it was what held the consumer behind, bench_pop --redis). The in-process
+        # bus publishes in the caller's step, as before.
+        self._direct = getattr(bus, "listen", None) is not None
+        self._outbox: deque[dict[str, Any]] = deque()
+        self._sender: asyncio.Task[None] | None = None
         self._closed = False
         self._history_query: Select[Any] = (
             select(
@@ -322,9 +329,13 @@ class ScreenPop:
         await self.settle()
 
     async def settle(self) -> None:
-        """Wait until every lane is empty (pops waiting for their lookup are out)."""
-        while self._runners:
-            await asyncio.gather(*self._runners.values(), return_exceptions=True)
+        """Wait until every lane is empty (pops waiting for their lookup are out) and every
+        message is published."""
+        while self._runners or self._sender is not None:
+            while self._runners:
+                await asyncio.gather(*self._runners.values(), return_exceptions=True)
+            if self._sender is not None:
+                await asyncio.gather(self._sender, return_exceptions=True)
 
     async def feed(self, event: ev.DomainEvent) -> None:
         """Apply ``event`` in stream order; publish what is ready, queue the rest in lanes."""
@@ -388,6 +399,11 @@ class ScreenPop:
         """Cancel the lookups and lanes still running (the owner calls this on shutdown)."""
         self._closed = True  # no lookup starts from now on
         await self.directory.close()
+        if self._sender is not None:
+            self._sender.cancel()
+            await asyncio.gather(self._sender, return_exceptions=True)
+            self._sender = None
+        self._outbox.clear()
         tasks: list[asyncio.Future[Any]]
         for group in (self._runners, self._found):
             tasks = list(group.values())
@@ -677,7 +693,30 @@ class ScreenPop:
                     )
                     html = ahead or self.renderer.render(card, found.parts)
                 rendered[lang] = html
-            await self.bus.publish(self.stream, pop_message(login, card, html))
+            await self._send(pop_message(login, card, html))
+
+    async def _send(self, message: dict[str, Any]) -> None:
+        """Publish ``message`` on the pops stream, in order with every other."""
+        if self._direct:
+            await self.bus.publish(self.stream, message)
+            return
+        self._outbox.append(message)
+        if self._sender is None and not self._closed:
+            self._sender = asyncio.create_task(self._send_all(), name="screenpop-sender")
+
+    async def _send_all(self) -> None:
+        outbox = self._outbox
+        try:
+            while outbox:
+                message = outbox.popleft()
+                try:
+                    await self.bus.publish(self.stream, message)
+                except Exception:  # as a failed publish in the event path was: logged, lost
+                    log.exception(
+                        "pop %s for %s not published", message.get("type"), message.get("to")
+                    )
+        finally:
+            self._sender = None
 
     def _prerender(self, ctx: CallContext) -> None:
         """Render the offer card while the caller waits in the queue, so that the ring only
@@ -707,8 +746,7 @@ class ScreenPop:
 
     async def _publish_held(self, ctx: CallContext, interface: str, held: bool) -> None:
         for login in await self.directory.logins_for(interface):
-            await self.bus.publish(
-                self.stream,
+            await self._send(  # in order with the pops and closes
                 {
                     "type": "call.held",
                     "to": login,
@@ -721,8 +759,7 @@ class ScreenPop:
     async def _publish_close(self, ctx: CallContext, interface: str, reason: str) -> None:
         ctx.popped.discard(interface)
         for login in await self.directory.logins_for(interface):
-            await self.bus.publish(
-                self.stream,
+            await self._send(
                 {
                     "type": "pop.closed",
                     "to": login,

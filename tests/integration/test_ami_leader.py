@@ -151,7 +151,8 @@ async def test_redis_unreachable_from_the_leader_never_two_leaders(
     proxy = TcpProxy(host, port)
     await proxy.start()
     key = f"{redis_prefix}:ami-leader:pbx1"
-    a = lock(f"redis://127.0.0.1:{proxy.port}/0", key, "host-a")
+    # the same database as ``redis_url`` (each xdist worker has its own), through the proxy
+    a = lock(redis_url.replace(f":{port}/", f":{proxy.port}/"), key, "host-a")
     b = lock(redis_url, key, "host-b")
     try:
         with Overlap(a, b) as overlap:

@@ -5,12 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from contact_center.config import Settings
 from contact_center.service import Service, StartError
 from tests.e2e.service_support import rig_settings
+
+
+def own_ports(settings: Settings) -> Settings:
+    """The IVR on a port the OS picks (parallel tests must not share 4573)."""
+    return replace(settings, agi=replace(settings.agi, port=0))
 
 
 def closed_port() -> int:
@@ -31,11 +38,13 @@ def listening(port: int) -> bool:
 async def test_redis_down_after_the_database_started_leaves_nothing_running(
     tmp_path: Path,
 ) -> None:
-    settings = rig_settings(
-        tmp_path,
-        f"sqlite+aiosqlite:///{tmp_path / 'cc.sqlite3'}",
-        bus="redis",
-        redis_url=f"redis://127.0.0.1:{closed_port()}/0",
+    settings = own_ports(
+        rig_settings(
+            tmp_path,
+            f"sqlite+aiosqlite:///{tmp_path / 'cc.sqlite3'}",
+            bus="redis",
+            redis_url=f"redis://127.0.0.1:{closed_port()}/0",
+        )
     )
     service = Service(settings, "all", stop_step=2.0)
     before = asyncio.all_tasks()
@@ -82,7 +91,7 @@ async def test_a_plugin_that_fails_stops_the_parts_started_before_it(
     monkeypatch.setitem(
         service_module.PLUGINS, "connector", (*service_module.PLUGINS["connector"], here)
     )
-    settings = rig_settings(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'cc.sqlite3'}")
+    settings = own_ports(rig_settings(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'cc.sqlite3'}"))
     service = Service(settings, "all", stop_step=2.0)
     before = asyncio.all_tasks()
     with pytest.raises(StartError) as failed:
