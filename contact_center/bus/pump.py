@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
@@ -52,11 +53,25 @@ async def pump(
             log.warning("bus unavailable, retrying: %s", exc)
             await asyncio.sleep(retry_delay)
             continue
-        for sid, message in entries:
-            try:
-                await handler(message)
-            except Exception:
-                log.exception("consumer %s failed on %s %s: %r", group, stream, sid, message)
+        handled = 0
+        try:
+            for sid, message in entries:
+                try:
+                    await handler(message)
+                except Exception:
+                    log.exception("consumer %s failed on %s %s: %r", group, stream, sid, message)
+                handled += 1
+        except asyncio.CancelledError:
+            # Stopped mid-batch (a leader stepping down, a worker stopping): what was handled
+            # is acknowledged, so whoever takes the group over starts at the first entry not
+            # handled, not at the batch's beginning.
+            if handled:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(
+                        asyncio.shield(bus.ack(stream, group, *(s for s, _ in entries[:handled]))),
+                        ACK_ON_STOP_SECONDS,
+                    )
+            raise
         if entries:
             # One round trip for the batch: acknowledged one by one, the acks were what held
             # a consumer behind on Redis (seconds of backlog at 20 calls/s, bench_pop --redis).
@@ -73,6 +88,9 @@ async def pump(
         # ready would otherwise run a whole backlog in one step: let the loop breathe
         # between batches, so a burst of events costs other sockets one batch of lag.
         await asyncio.sleep(0)
+
+
+ACK_ON_STOP_SECONDS = 1.0  # a stop never waits longer on Redis for the last acks
 
 
 class InStep:

@@ -114,7 +114,7 @@ def campaign_fields(data: dict[str, Any]) -> dict[str, Any]:
     if ends_raw:
         try:
             ends_at = aware(datetime.fromisoformat(ends_raw)).astimezone(UTC)
-        except ValueError:
+        except (ValueError, OverflowError):  # OverflowError: year 1 in another zone
             raise CampaignError(_("end: a date and time such as 2026-12-31T18:00")) from None
     queues, logins = _names(data.get("queues")), _names(data.get("operators"))
     if not queues and not logins:

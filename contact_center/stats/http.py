@@ -76,7 +76,7 @@ REASON_LABELS = {
     "after-call work": lazy_gettext("After-call work"),
     "technical": lazy_gettext("Technical problem"),
     "wrapup": lazy_gettext("Wrap-up"),
-    "Auto-Pause": lazy_gettext("Did not answer (auto-pause)"),
+    "Auto-Pause": lazy_gettext("No answer — auto-pause"),
 }
 
 

@@ -346,7 +346,7 @@ async def set_state(request: web.Request) -> web.Response:
     if state == "paused":  # the admin's list (admin_choices), seeded with PAUSE_REASONS
         reasons = await choice_names(request.app[SESSIONS_KEY], "pause_reason")
         if reason not in reasons:
-            raise BadInput(_("Choose a pause reason"))
+            raise BadInput(_("Choose a pause reason: %(reasons)s", reasons=", ".join(reasons)))
     sent = await publish_command(
         request, COMMAND_FOR_STATE[state], args={"reason": reason} if reason else {}
     )

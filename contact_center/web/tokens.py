@@ -46,6 +46,8 @@ SCOPES: tuple[str, ...] = (
     "calls:write",
     "callbacks:read",
     "callbacks:write",
+    "campaigns:read",
+    "campaigns:write",
     "stats:read",
     "exports:read",
     "webhooks:admin",
@@ -60,6 +62,8 @@ _FAMILIES: dict[str, str] = {
     "calls": "calls",
     "history": "calls",
     "callbacks": "callbacks",
+    "campaigns": "campaigns",
+    "workspace": "customers",  # the console's contact corrections
     "stats": "stats",
     "exports": "exports",
     "webhooks": "webhooks:admin",

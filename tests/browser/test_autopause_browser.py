@@ -1,7 +1,7 @@
 """Asterisk's autopause as people see it, in real browsers: the simulator runs the queues.conf
 we ship (``autopause = all``); Anna lets a queue call ring out, Asterisk pauses her with
-reason Auto-Pause, and her console and the supervisor's wallboard say "paused (Auto-Pause)"
-— until she clicks Available."""
+reason Auto-Pause, and her console and the supervisor's wallboard say she is paused with
+"No answer — auto-pause" — until she clicks Available."""
 
 from __future__ import annotations
 
@@ -38,12 +38,12 @@ async def test_console_and_wallboard_show_asterisks_autopause(
         await anna.click("#set-available")
         await expect(label).to_have_text("available", timeout=10_000)
         call = await rig.pbx.place_call(DID, "+74951234567", "Ivan Petrov", dtmf="2")
-        await expect(label).to_have_text("paused (Auto-Pause)", timeout=15_000)
-        await expect(board).to_have_text("paused (Auto-Pause)", timeout=10_000)
+        await expect(label).to_have_text("paused (No answer — auto-pause)", timeout=15_000)
+        await expect(board).to_have_text("Paused (No answer — auto-pause)", timeout=10_000)
         await rig.pbx.hangup_caller(call)
 
         await anna.click("#set-available")
         await expect(label).to_have_text("available", timeout=10_000)
-        await expect(board).to_have_text("available", timeout=10_000)
+        await expect(board).to_have_text("Available", timeout=10_000)
         paused = {m.queue: (m.paused, m.paused_reason) for m in rig.pbx.members(ANNA)}
         assert {"support": (False, ""), "sales": (False, "")} == paused

@@ -64,7 +64,7 @@ async def test_a_russian_user_sees_russian_and_switches_to_english(
     menu = page.locator("nav.menu")
     await expect(menu.locator('a[href="/callbacks"]')).to_have_text("Обратные звонки")
     await expect(menu.locator('a[href="/exports"]')).to_have_text("Выгрузки")
-    await expect(menu.locator('a[href="/qa/recordings"]')).to_have_text("Записи разговоров")
+    await expect(menu.locator('a[href="/qa/recordings"]')).to_have_text("Записи")
     await expect(page.locator("#who .role")).to_have_text("Супервизор")
     await expect(page.locator("#signout")).to_have_text("Выйти")
     # a page in Russian, its date and time in Russian, in the call center's zone
@@ -72,8 +72,8 @@ async def test_a_russian_user_sees_russian_and_switches_to_english(
     await expect(page.locator("#callbacks thead th").first).to_have_text("Клиент")
     row = page.locator("#callbacks tr[data-callback]")
     await expect(row).to_contain_text("10 янв. 10:30")
-    await expect(row.locator("td.status")).to_have_text("в ожидании")
-    await expect(page.locator("#pending .label")).to_have_text("в ожидании")
+    await expect(row.locator("td.status")).to_have_text("ждут")
+    await expect(page.locator("#pending .label")).to_have_text("ждут")
     # the error pages: one that does not exist, one for other roles
     response = await page.goto(base + "/no-such-page")
     assert response is not None and 404 == response.status

@@ -580,11 +580,15 @@ const STATE_WORDS = () => ({
   on_call: ccT("on call"),
 });
 
+// Reasons Asterisk gives (not an operator's choice), in the wallboard's words.
+const REASON_WORDS = () => ({ "Auto-Pause": ccT("No answer — auto-pause") });
+
 function showState(data) {
   const box = $("state");
   const name = String(data.state || "offline");
   const words = STATE_WORDS()[name] || name.replace(/_/g, " ");
-  $("state-label").textContent = words + (data.reason ? " (" + ccT(data.reason) + ")" : "");
+  const reason = data.reason ? REASON_WORDS()[data.reason] || ccT(data.reason) : "";
+  $("state-label").textContent = words + (reason ? " (" + reason + ")" : "");
   box.dataset.state = name;
   box.dataset.since = String(data.since || 0);
   box.dataset.until = String(data.until || 0);
