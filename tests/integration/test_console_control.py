@@ -201,9 +201,10 @@ async def test_state_controls_publish_commands_and_keep_the_session_row(
         ):
             resp = await alice.post("/api/operator/state", data)
             assert 200 == resp.status, await resp.text()
-        assert (400, "Choose a pause reason") == await post_json(
-            alice, "/api/operator/state", {"state": "paused", "reason": "nap"}
-        )
+        assert (
+            400,
+            "Choose a pause reason: break, lunch, training, meeting, after-call work, technical",
+        ) == await post_json(alice, "/api/operator/state", {"state": "paused", "reason": "nap"})
         sent = await commands(bus, before)
         async with alice.http.get(alice.url("/console"), headers={"Accept": "text/html"}) as page:
             html = await page.text()
