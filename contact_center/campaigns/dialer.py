@@ -35,6 +35,7 @@ from typing import Protocol
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from contact_center.callbacks.dialer import OperatorLike as CallbackOperator
 from contact_center.calls import events as ev
 from contact_center.campaigns import reports, store
 from contact_center.campaigns.pacing import Floor, Measured, PacingSettings, calls_to_place
@@ -55,21 +56,11 @@ STALE_AFTER = timedelta(minutes=10)
 OUTSIDE_HOURS_RECHECK = timedelta(minutes=15)  # a number outside its calling hours
 
 
-class OperatorLike(Protocol):
-    @property
-    def login(self) -> str: ...
-
-    @property
-    def interface(self) -> str: ...
-
-    @property
-    def state(self) -> str: ...
+class OperatorLike(CallbackOperator, Protocol):
+    """An operator as the callbacks dialer sees one, and since when in their state."""
 
     @property
     def since(self) -> float: ...
-
-    @property
-    def queues(self) -> tuple[str, ...]: ...
 
 
 def serves(campaign: Campaign, operator: OperatorLike) -> bool:

@@ -47,6 +47,7 @@ from contact_center.i18n import gettext as _
 from contact_center.i18n import lazy_gettext
 from contact_center.routing.operators import PAUSE_REASONS
 from contact_center.stats.consumer import STATS_STREAM
+from contact_center.stats.levels import with_stored_levels
 from contact_center.stats.metrics import MetricsConfig
 from contact_center.stats.report_view import report_lines
 from contact_center.stats.reports import INTERVALS, ReportError, report, rows_to_csv
@@ -470,7 +471,10 @@ def _parse_period(
 
 
 async def _report_rows(request: web.Request) -> tuple[list[dict[str, Any]], str]:
-    config = MetricsConfig.from_settings(request.app[SETTINGS_KEY])
+    # the admin's per-queue service levels over the configured ones
+    config = await with_stored_levels(
+        MetricsConfig.from_settings(request.app[SETTINGS_KEY]), request.app[SESSIONS_KEY]
+    )
     zone = reader_zone(request, config)
     start, end = _parse_period(request.query, config, zone)
     config = dataclasses.replace(config, timezone=zone)  # intervals in the reader's zone

@@ -3,6 +3,7 @@ group ``stats``, and the snapshot publisher the wallboards read."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -16,7 +17,16 @@ async def worker(svc: Service) -> None:
     core = svc.need_core()
     s = svc.settings
     store = svc.components.stats_store = create_store(s)
-    stats = svc.components.stats = StatsConsumer(store, MetricsConfig.from_settings(s))
+    config = MetricsConfig.from_settings(s)
+    # the admin's per-queue service levels over the configured ones, refreshed in place
+    from contact_center.stats.levels import keep_fresh, refresh
+
+    levels = dict(config.queue_service_levels)
+    config = dataclasses.replace(config, queue_service_levels=levels)
+    configured = dict(levels)
+    await refresh(levels, configured, core.sessions)
+    svc.spawn("service-levels", lambda: keep_fresh(levels, configured, core.sessions))
+    stats = svc.components.stats = StatsConsumer(store, config)
     lease = svc.lease("stats")
     if lease is not None:
         # several workers: the one holding the lease applies the events, from the figures

@@ -281,3 +281,37 @@ async def test_report_page_reads_in_names_mmss_and_local_time(db_url: str) -> No
                 assert "146.9" in raw and "PJSIP/101" in raw
             finally:
                 await sup.close()
+
+
+async def test_the_admins_service_level_per_queue_is_what_reports_and_live_figures_count(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """An admin sets support's threshold to 60 s on the queues page: support's 30 s answer
+    now counts in service level, in the report and in the live figures' mapping (refreshed
+    in place); sales keeps the configured 3 s, other queues the default."""
+    from contact_center.stats.levels import refresh, with_stored_levels
+    from contact_center.store.models import Queue
+
+    configured = MetricsConfig(
+        service_level_seconds=20, short_abandon_seconds=5, queue_service_levels={"sales": 3}
+    )
+    before = await with_stored_levels(configured, sessions)
+    assert before == configured  # nothing stored yet
+    rows = await report(
+        sessions, start=DAY, end=DAY + timedelta(days=1), interval="day", config=before
+    )
+    in_sl = {r.queue: r.answered_in_sl for r in rows}
+    assert {"support": 1, "sales": 0} == in_sl
+
+    async with sessions.begin() as db:
+        db.add(Queue(name="support", service_level_seconds=60))
+    after = await with_stored_levels(configured, sessions)
+    assert (60, 3, 20) == tuple(after.service_level_for(q) for q in ("support", "sales", "x"))
+    rows = await report(
+        sessions, start=DAY, end=DAY + timedelta(days=1), interval="day", config=after
+    )
+    assert {"support": 2, "sales": 0} == {r.queue: r.answered_in_sl for r in rows}
+
+    live = {"sales": 3}
+    await refresh(live, {"sales": 3}, sessions)
+    assert {"sales": 3, "support": 60} == live
