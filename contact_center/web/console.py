@@ -61,6 +61,7 @@ from contact_center.recording.policy import PAUSE_ACTION, RESUME_ACTION
 from contact_center.routing.targets import InvalidTarget, Target, parse_target
 from contact_center.screenpop.render import DISPOSITIONS
 from contact_center.stats.http import HUB_KEY as WALLBOARD_HUB_KEY
+from contact_center.stats.http import reason_label
 from contact_center.store.db import utcnow
 from contact_center.store.models import Call, Customer, InteractionEvent, Queue, User
 from contact_center.web import workspace_store as store
@@ -210,7 +211,11 @@ async def console_page(request: web.Request) -> dict[str, Any]:
         "reason": state["reason"],
         "since": state["since"],
         "until": state["until"],
-        "pause_reasons": await choice_names(request.app[SESSIONS_KEY], "pause_reason"),
+        # (code, words): the stored reasons as the wallboard names them
+        "pause_reasons": [
+            (code, reason_label(code))
+            for code in await choice_names(request.app[SESSIONS_KEY], "pause_reason")
+        ],
         "dispositions": await dispositions(request),
         "phone_buttons": request.app.get(PHONE_BUTTONS_KEY, ()),
     }

@@ -164,6 +164,7 @@ async def test_pause_reasons_are_stored_and_the_console_offers_them(site: Site) 
         await alice.close()
     assert ["break", "training", "meeting", "after-call work", "technical", "coaching"] == names
     assert ">coaching<" in console and ">lunch<" not in console
+    assert '<option value="break">Break</option>' in console  # words, not the code
     assert 400 == refused[0] and "coaching" in refused[1]
     assert [
         ("pause_reason.remove", {"name": "lunch"}, None),
