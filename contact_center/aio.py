@@ -18,6 +18,15 @@ async def wait_for(aw: Awaitable[T], timeout: float | None) -> T:
         return await aw
 
 
+def raise_if_cancelling() -> None:
+    """Stop when this task was cancelled even if a library swallowed the CancelledError
+    (Python 3.11's ``asyncio.wait_for`` inside a client library does): loops that wait on I/O
+    call this after each wait, so a stop is never lost for more than one turn."""
+    current = asyncio.current_task()
+    if current is not None and current.cancelling():
+        raise asyncio.CancelledError
+
+
 def start_eagerly(
     coro: Coroutine[Any, Any, None], name: str | None = None
 ) -> asyncio.Task[None] | None:

@@ -36,6 +36,9 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from contact_center import redis_client
+from contact_center.aio import raise_if_cancelling
+
 log = logging.getLogger(__name__)
 
 # Extend only our own lease. Returns 1 when extended, 0 when the key is not ours (any more).
@@ -105,9 +108,9 @@ class LeaderLock:
         # than its share of a set of leases), and until when not to take it back.
         self.should_yield: Callable[[LeaderLock], bool] | None = None
         self._yielded_until = 0.0
-        self._redis: aioredis.Redis = aioredis.Redis.from_url(
-            redis_url, socket_timeout=renew, socket_connect_timeout=renew
-        )
+        # each command is bounded by asyncio.timeout in _call (no socket timeout: see
+        # contact_center.redis_client)
+        self._redis: aioredis.Redis = redis_client.client(redis_url, connect_timeout=renew)
 
     @property
     def held(self) -> bool:
@@ -207,11 +210,7 @@ class LeaderLock:
             self.lost.set()
 
 
-def _raise_if_cancelling() -> None:
-    """Stop when this task was cancelled even if a library swallowed the CancelledError."""
-    current = asyncio.current_task()
-    if current is not None and current.cancelling():
-        raise asyncio.CancelledError
+_raise_if_cancelling = raise_if_cancelling
 
 
 class LeaseShare:
@@ -226,7 +225,7 @@ class LeaseShare:
         self.token = token or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.locks: list[LeaderLock] = []
         self.processes = 1  # live processes sharing the leases, as last read
-        self._redis: aioredis.Redis = aioredis.Redis.from_url(redis_url)
+        self._redis: aioredis.Redis = redis_client.client(redis_url)
 
     def add(self, lock: LeaderLock) -> LeaderLock:
         lock.should_yield = self._should_yield
@@ -254,6 +253,7 @@ class LeaseShare:
             except (RedisError, OSError, TimeoutError) as exc:
                 _raise_if_cancelling()
                 log.debug("lease share %s: not registered: %s", self.registry_key, exc)
+            _raise_if_cancelling()
             await asyncio.sleep(every)
 
     async def close(self) -> None:

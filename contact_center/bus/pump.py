@@ -53,6 +53,8 @@ async def pump(
             log.warning("bus unavailable, retrying: %s", exc)
             await asyncio.sleep(retry_delay)
             continue
+        # a cancellation a client library swallowed during the read (redis-py on 3.11)
+        aio.raise_if_cancelling()
         handled = 0
         try:
             for sid, message in entries:
@@ -79,6 +81,7 @@ async def pump(
             try:
                 await bus.ack(stream, group, *(sid for sid, _ in entries))
             except BusUnavailable as exc:
+                aio.raise_if_cancelling()
                 # handled but not acknowledged: handed out again later (handlers dedupe on
                 # event keys, commands on their marks)
                 log.warning(
@@ -87,6 +90,7 @@ async def pump(
         # A handler that never suspends (pure CPU) on an in-process bus that has entries
         # ready would otherwise run a whole backlog in one step: let the loop breathe
         # between batches, so a burst of events costs other sockets one batch of lag.
+        aio.raise_if_cancelling()
         await asyncio.sleep(0)
 
 

@@ -19,11 +19,11 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import msgspec
-import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from contact_center import redis_client
 from contact_center.bus.base import ONCE_DONE, ONCE_NEW, ONCE_STARTED, BusUnavailable, Entry
 from contact_center.calls.events import MALFORMED
 
@@ -69,7 +69,7 @@ class RedisBus:
         self._url = url
         self._prefix = prefix
         self._maxlen = maxlen
-        self._redis = aioredis.Redis.from_url(url, decode_responses=True)
+        self._redis = redis_client.client(url, decode_responses=True)
         self._groups: set[tuple[str, str]] = set()
 
     def key(self, stream: str) -> str:

@@ -113,9 +113,9 @@ class RedisStatsStore:
     """The store shared by all instances, in Redis hashes (redis.asyncio)."""
 
     def __init__(self, url: str, prefix: str = "cc") -> None:
-        import redis.asyncio as aioredis
+        from contact_center import redis_client
 
-        self._redis = aioredis.from_url(url, decode_responses=True)
+        self._redis = redis_client.client(url, decode_responses=True)
         self._p = f"{prefix}:stats:"
 
     def _seen_key(self, day: str) -> str:
