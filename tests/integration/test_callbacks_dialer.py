@@ -231,3 +231,43 @@ async def test_a_callback_reached_end_to_end_through_the_tracker(
                 select(InteractionEvent.summary).where(InteractionEvent.kind == "callback.attempt")
             )
         assert summary == "Callback to +74951234567 by anna: reached"
+
+
+async def test_a_refused_ring_and_a_lost_outcome_give_the_callback_back(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """Asterisk refuses to ring the operator (a phone it does not know): the callback is
+    pending again, the attempt not counted, tried after ``operator_retry_seconds``; an
+    attempt whose outcome never came is given back once ``dial_timeout_minutes`` passed."""
+    desks = [Desk("anna", "Nowhere/101", "available", ("support",))]
+    clock = [NOW]
+    async with (
+        database(sqlite_url) as (_, sessions),
+        running_pbx(tmp_path) as pbx,
+        connected_connector(pbx, tmp_path, ignore) as connector,
+    ):
+        async with sessions.begin() as db:
+            refused = await store.create(
+                db, key="r", number="+74951234567", queue="support", requested_by="", now=NOW
+            )
+            lost = await store.create(
+                db, key="l", number="+74997654321", queue="support", requested_by="", now=NOW
+            )
+            assert await store.claim(db, lost.id, "boris", NOW - timedelta(hours=2))
+        dialer = CallbackDialer(
+            sessions,
+            AmiPbxControl(connector.actions),
+            lambda: desks,
+            POLICY,
+            clock=lambda: clock[0],
+            server="sim1",
+        )
+        assert await dialer.tick() == 0
+        async with sessions() as db:
+            rows = {r.id: r for r in (await db.scalars(select(Callback))).all()}
+        assert (rows[refused.id].status, rows[refused.id].attempts) == ("pending", 0)
+        assert store.aware(rows[refused.id].due_at) == NOW + timedelta(  # type: ignore[arg-type]
+            seconds=POLICY.operator_retry_seconds
+        )
+        assert (rows[lost.id].status, rows[lost.id].attempts) == ("pending", 0)
+        assert dialer.started == 0
