@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from contact_center.sim.ami.fields import originate_variables, parse_callerid, truthy
 from contact_center.sim.ami.session import AmiSession, register
 from contact_center.sim.dialplan.varsets import reports_varset
 from contact_center.sim.errors import TransferFailed
+from contact_center.sim.model import Channel
 from contact_center.sim.wire import Request
 
 
@@ -38,30 +40,42 @@ async def originate(session: AmiSession, req: Request) -> None:
     if match is None:
         session.error(req, "Originate failed")
         return
-    variables = originate_variables(req.get_all("Variable"))
-    timeout = float(req.get("Timeout", "30000") or 30000) / 1000
     session.respond(req, "Success", ("Message", "Originate successfully queued"))
     session.pbx.dialplan.originate(
         match.group(1),
         match.group(2),
-        caller=parse_callerid(req.get("CallerID")) if req.has("CallerID") else None,
         then=then,
-        variables=variables,
         action_id=req.action_id,
-        timeout=timeout,
         report=truthy(req.get("Async")),
+        **_call_options(req),
         ids=(req.get("ChannelId"), req.get("OtherChannelId")),
     )
+
+
+def _call_options(req: Request) -> dict[str, Any]:
+    """What every Originate carries: its caller ID, channel variables and ring timeout."""
+    return {
+        "caller": parse_callerid(req.get("CallerID")) if req.has("CallerID") else None,
+        "variables": originate_variables(req.get_all("Variable")),
+        "timeout": float(req.get("Timeout", "30000") or 30000) / 1000,
+    }
+
+
+def _queued(session: AmiSession, req: Request, then: tuple[str, str, str]) -> bool:
+    """Answer the Originate: refused when the dial plan has not ``then``'s context/exten."""
+    if then[0] and not session.pbx.dialplan.exists(then[0], then[1]):
+        session.error(req, "Originate failed")
+        return False
+    session.respond(req, "Success", ("Message", "Originate successfully queued"))
+    return True
 
 
 def _originate_phone(
     session: AmiSession, req: Request, endpoint: str, then: tuple[str, str, str]
 ) -> None:
     """Originate ``PJSIP/<endpoint>`` (an operator's phone, capture 27)."""
-    if then[0] and not session.pbx.dialplan.exists(then[0], then[1]):
-        session.error(req, "Originate failed")
+    if not _queued(session, req, then):
         return
-    session.respond(req, "Success", ("Message", "Originate successfully queued"))
     report_async = truthy(req.get("Async"))
 
     def report(phone: Any, ok: bool) -> None:
@@ -71,11 +85,9 @@ def _originate_phone(
     session.pbx.phones.originate(
         endpoint,
         then,
-        caller=parse_callerid(req.get("CallerID")) if req.has("CallerID") else None,
-        variables=originate_variables(req.get_all("Variable")),
         report=report,
-        timeout=float(req.get("Timeout", "30000") or 30000) / 1000,
         uniqueid=req.get("ChannelId"),
+        **_call_options(req),
     )
 
 
@@ -85,19 +97,15 @@ def _originate_customer(
     """Originate ``PJSIP/<number>@trunk`` (a campaign dials its customer first)."""
     from contact_center.sim.callees import originate_customer
 
-    if not session.pbx.dialplan.exists(then[0], then[1]):
-        session.error(req, "Originate failed")
+    if not _queued(session, req, then):  # then[0] is set: originate() checked
         return
-    session.respond(req, "Success", ("Message", "Originate successfully queued"))
     originate_customer(
         session.pbx,
         number,
         then,
-        variables=originate_variables(req.get_all("Variable")),
-        caller=parse_callerid(req.get("CallerID")) if req.has("CallerID") else None,
-        timeout=float(req.get("Timeout", "30000") or 30000) / 1000,
         uniqueid=req.get("ChannelId"),
         action_id=req.action_id,
+        **_call_options(req),
         report=truthy(req.get("Async")),
     )
 
@@ -157,28 +165,45 @@ async def redirect(session: AmiSession, req: Request) -> None:
 
 async def blind_transfer(session: AmiSession, req: Request) -> None:
     """BlindTransfer: the channels bridged to ``Channel`` go to Context/Exten."""
-    name, exten = req.get("Channel"), req.get("Exten")
-    if not name:
-        session.error(req, "No channel specified")
-        return
-    if not exten:
-        session.error(req, "No extension specified")
-        return
-    ch = session.pbx.find(name)
-    context = req.get("Context") or ch.variables.get("TRANSFER_CONTEXT") or ch.context
-    if not session.pbx.dialplan.exists(context, exten):
-        session.error(req, "Transfer invalid")
-        return
-    try:
-        session.pbx.transfer_blind(ch, context, exten)
-    except TransferFailed:
-        session.error(req, "Transfer failed")
-        return
-    session.respond(req, "Success", ("Message", "Transfer succeeded"))
+    await _transfer(
+        session,
+        req,
+        session.pbx.find,
+        session.pbx.transfer_blind,
+        ("Transfer invalid", "Transfer failed", "Transfer succeeded"),
+    )
 
 
 async def atxfer(session: AmiSession, req: Request) -> None:
     """Atxfer: ``Channel`` (the operator) consults Context/Exten, its caller on hold."""
+
+    def live(name: str) -> Channel | None:
+        ch = session.pbx.channels.get(name)
+        if ch is None or ch.dead:
+            session.error(req, "Channel specified does not exist")
+            return None
+        return ch
+
+    await _transfer(
+        session,
+        req,
+        live,
+        session.pbx.transfer_attended,
+        ("Extension does not exist", "Atxfer failed", "Atxfer successfully queued"),
+    )
+
+
+async def _transfer(
+    session: AmiSession,
+    req: Request,
+    channel: Callable[[str], Channel | None],
+    transfer: Callable[[Channel, str, str], object],
+    messages: tuple[str, str, str],
+) -> None:
+    """``transfer`` the ``channel`` named by ``Channel`` to Context (else its
+    TRANSFER_CONTEXT, else its own context)/Exten; ``messages``: the answers when the
+    extension does not exist, when the transfer failed, when it is done."""
+    invalid, failed, done = messages
     name, exten = req.get("Channel"), req.get("Exten")
     if not name:
         session.error(req, "No channel specified")
@@ -186,20 +211,19 @@ async def atxfer(session: AmiSession, req: Request) -> None:
     if not exten:
         session.error(req, "No extension specified")
         return
-    ch = session.pbx.channels.get(name)
-    if ch is None or ch.dead:
-        session.error(req, "Channel specified does not exist")
+    ch = channel(name)
+    if ch is None:
         return
     context = req.get("Context") or ch.variables.get("TRANSFER_CONTEXT") or ch.context
     if not session.pbx.dialplan.exists(context, exten):
-        session.error(req, "Extension does not exist")
+        session.error(req, invalid)
         return
     try:
-        session.pbx.transfer_attended(ch, context, exten)
+        transfer(ch, context, exten)
     except TransferFailed:
-        session.error(req, "Atxfer failed")
+        session.error(req, failed)
         return
-    session.respond(req, "Success", ("Message", "Atxfer successfully queued"))
+    session.respond(req, "Success", ("Message", done))
 
 
 async def getvar(session: AmiSession, req: Request) -> None:
