@@ -565,21 +565,18 @@ async def new_user_submit(request: web.Request) -> web.StreamResponse:
     return await _save(request, "admin_user.html", again, create)
 
 
-async def _user(request: web.Request) -> UserOut:
-    lookup = svc.get_user(request.app[SESSIONS_KEY], int_param(request, "user_id"))
-    return await _found(lookup, _("No such user."))
-
-
 @require_role(Role.ADMIN)
 async def edit_user_page(request: web.Request) -> web.StreamResponse:
-    user = await _user(request)
+    lookup = svc.get_user(request.app[SESSIONS_KEY], int_param(request, "user_id"))
+    user = await _found(lookup, _("No such user."))
     return aiohttp_jinja2.render_template("admin_user.html", request, _user_form(request, user))
 
 
 @require_role(Role.ADMIN)
 async def edit_user_submit(request: web.Request) -> web.StreamResponse:
+    user_id = int_param(request, "user_id")
     sessions = request.app[SESSIONS_KEY]
-    user = await _user(request)
+    user = await _found(svc.get_user(sessions, user_id), _("No such user."))
     form = await request.post()
 
     async def change() -> web.StreamResponse:
@@ -597,7 +594,7 @@ async def edit_user_submit(request: web.Request) -> web.StreamResponse:
             fields["active"] = form.get("active") == "on"
         data = UserUpdate.model_validate(fields)
         _out, ended = await svc.update_user(
-            sessions, user.id, data, by=_who(request), by_id=current_user(request).id
+            sessions, user_id, data, by=_who(request), by_id=current_user(request).id
         )
         await _announce_signouts(request, ended)
         password = str(form.get("password", ""))
@@ -605,7 +602,7 @@ async def edit_user_submit(request: web.Request) -> web.StreamResponse:
             checked = PasswordSet.model_validate({"password": password})
             await _announce_signouts(
                 request,
-                await svc.set_password(sessions, user.id, checked.password, by=_who(request)),
+                await svc.set_password(sessions, user_id, checked.password, by=_who(request)),
             )
         return _done("/admin", _("User %(login)s saved.", login=user.login))
 
