@@ -756,7 +756,7 @@ class QueueEngine:
         """The operator consulted ``target`` and left: AttendedTransfer, AgentComplete
         (transfer), then the caller talks to the target until one of them hangs up."""
         pbx = self.pbx
-        one = a.one
+        m, one = a.member, a.one
         joined = Bridge()
         pbx.emit(
             "AttendedTransfer",
@@ -775,11 +775,29 @@ class QueueEngine:
             ],
         )
         pbx.bridge_leave(bridge, ch)
-        pbx.emit("AgentComplete", "agent", self.agent_complete(ch, q, a, hold, talk, "transfer"))
-        pbx.bridge_leave(bridge, one)
-        await self.completed(
-            ch, q, entry, a, bridge, hold, talk, "ATTENDEDTRANSFER", "BRIDGE", joined.uniqueid
+        pbx.emit(
+            "AgentComplete",
+            "agent",
+            [
+                *ch.block(),
+                *self.agent_dest(one, q.name, ch),
+                ("Queue", q.name),
+                ("Interface", m.interface),
+                ("MemberName", m.name),
+                ("HoldTime", str(hold)),
+                ("TalkTime", str(talk)),
+                ("Reason", "transfer"),
+            ],
         )
+        pbx.bridge_leave(bridge, one)
+        pbx.bridge_destroy(bridge)
+        q.stats.record_complete(hold, talk, q.config.servicelevel)
+        pbx.queue_log.write(
+            ch.uniqueid, q.name, m.name, "ATTENDEDTRANSFER", "BRIDGE", joined.uniqueid,
+            str(hold), str(talk), str(entry.original_position),
+        )  # fmt: skip
+        self.call_done(q, m)
+        await self.drop_attempt(q, a)
         if ch.on_hold_music:
             ch.on_hold_music = False
             pbx.emit_channel("MusicOnHoldStop", "call", ch)
