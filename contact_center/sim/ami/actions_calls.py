@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from typing import Any
 
 from contact_center.sim.ami.fields import originate_variables, parse_callerid, truthy
 from contact_center.sim.ami.session import AmiSession, register
 from contact_center.sim.dialplan.varsets import reports_varset
 from contact_center.sim.errors import TransferFailed
-from contact_center.sim.model import Channel
 from contact_center.sim.wire import Request
 
 
@@ -165,45 +163,6 @@ async def redirect(session: AmiSession, req: Request) -> None:
 
 async def blind_transfer(session: AmiSession, req: Request) -> None:
     """BlindTransfer: the channels bridged to ``Channel`` go to Context/Exten."""
-    await _transfer(
-        session,
-        req,
-        session.pbx.find,
-        session.pbx.transfer_blind,
-        ("Transfer invalid", "Transfer failed", "Transfer succeeded"),
-    )
-
-
-async def atxfer(session: AmiSession, req: Request) -> None:
-    """Atxfer: ``Channel`` (the operator) consults Context/Exten, its caller on hold."""
-
-    def live(name: str) -> Channel | None:
-        ch = session.pbx.channels.get(name)
-        if ch is None or ch.dead:
-            session.error(req, "Channel specified does not exist")
-            return None
-        return ch
-
-    await _transfer(
-        session,
-        req,
-        live,
-        session.pbx.transfer_attended,
-        ("Extension does not exist", "Atxfer failed", "Atxfer successfully queued"),
-    )
-
-
-async def _transfer(
-    session: AmiSession,
-    req: Request,
-    channel: Callable[[str], Channel | None],
-    transfer: Callable[[Channel, str, str], object],
-    messages: tuple[str, str, str],
-) -> None:
-    """``transfer`` the ``channel`` named by ``Channel`` to Context (else its
-    TRANSFER_CONTEXT, else its own context)/Exten; ``messages``: the answers when the
-    extension does not exist, when the transfer failed, when it is done."""
-    invalid, failed, done = messages
     name, exten = req.get("Channel"), req.get("Exten")
     if not name:
         session.error(req, "No channel specified")
@@ -211,19 +170,42 @@ async def _transfer(
     if not exten:
         session.error(req, "No extension specified")
         return
-    ch = channel(name)
-    if ch is None:
+    ch = session.pbx.find(name)
+    context = req.get("Context") or ch.variables.get("TRANSFER_CONTEXT") or ch.context
+    if not session.pbx.dialplan.exists(context, exten):
+        session.error(req, "Transfer invalid")
+        return
+    try:
+        session.pbx.transfer_blind(ch, context, exten)
+    except TransferFailed:
+        session.error(req, "Transfer failed")
+        return
+    session.respond(req, "Success", ("Message", "Transfer succeeded"))
+
+
+async def atxfer(session: AmiSession, req: Request) -> None:
+    """Atxfer: ``Channel`` (the operator) consults Context/Exten, its caller on hold."""
+    name, exten = req.get("Channel"), req.get("Exten")
+    if not name:
+        session.error(req, "No channel specified")
+        return
+    if not exten:
+        session.error(req, "No extension specified")
+        return
+    ch = session.pbx.channels.get(name)
+    if ch is None or ch.dead:
+        session.error(req, "Channel specified does not exist")
         return
     context = req.get("Context") or ch.variables.get("TRANSFER_CONTEXT") or ch.context
     if not session.pbx.dialplan.exists(context, exten):
-        session.error(req, invalid)
+        session.error(req, "Extension does not exist")
         return
     try:
-        transfer(ch, context, exten)
+        session.pbx.transfer_attended(ch, context, exten)
     except TransferFailed:
-        session.error(req, failed)
+        session.error(req, "Atxfer failed")
         return
-    session.respond(req, "Success", ("Message", done))
+    session.respond(req, "Success", ("Message", "Atxfer successfully queued"))
 
 
 async def getvar(session: AmiSession, req: Request) -> None:
