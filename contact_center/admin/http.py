@@ -11,6 +11,7 @@ with its audit row in one transaction.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -425,7 +426,7 @@ def _form_error(
 async def _save(
     request: web.Request,
     template: str,
-    context: Callable[[], Awaitable[dict[str, Any]]],
+    context: Callable[[], dict[str, Any] | Awaitable[dict[str, Any]]],
     change: Callable[[], Awaitable[web.StreamResponse]],
     *,
     about: str = "",
@@ -437,7 +438,9 @@ async def _save(
         return await change()
     except (ValidationError, svc.AdminError) as exc:
         text = errors_text(exc) if isinstance(exc, ValidationError) else str(exc)
-        return _form_error(request, template, 400, about + text, **await context())
+        ctx = context()
+        ctx = await ctx if inspect.isawaitable(ctx) else ctx
+        return _form_error(request, template, 400, about + text, **ctx)
 
 
 def _listing(
@@ -559,10 +562,7 @@ async def new_user_submit(request: web.Request) -> web.StreamResponse:
         user = await svc.create_user(request.app[SESSIONS_KEY], data, by=_who(request))
         return _done("/admin", _("User %(login)s created.", login=user.login))
 
-    async def again() -> dict[str, Any]:
-        return _user_form(request, None, form)
-
-    return await _save(request, "admin_user.html", again, create)
+    return await _save(request, "admin_user.html", partial(_user_form, request, None, form), create)
 
 
 @require_role(Role.ADMIN)
@@ -606,10 +606,7 @@ async def edit_user_submit(request: web.Request) -> web.StreamResponse:
             )
         return _done("/admin", _("User %(login)s saved.", login=user.login))
 
-    async def again() -> dict[str, Any]:
-        return _user_form(request, user, form)
-
-    return await _save(request, "admin_user.html", again, change)
+    return await _save(request, "admin_user.html", partial(_user_form, request, user, form), change)
 
 
 @require_role(Role.ADMIN)
