@@ -17,6 +17,7 @@ from contact_center.campaigns.dialer import CampaignDialer
 from contact_center.sim.pbx import Event
 from contact_center.store.models import (
     Campaign,
+    CampaignAttempt,
     CampaignContact,
     Customer,
     CustomerPhone,
@@ -226,3 +227,31 @@ async def test_a_recall_disposition_and_do_not_call(db_url: str) -> None:
             assert due == []
             due = await store.due(db, campaign.id, NOW + timedelta(days=1), 10)
             assert [c.number for c in due] == [MOSCOW]
+
+
+async def test_a_refused_ring_gives_the_contact_back_uncounted(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """Asterisk refuses to ring the operator (a phone it does not know): the contact is
+    pending again 30 seconds later, the attempt neither counted nor kept."""
+    desks = [Desk("anna", "Nowhere/101", "available", ("support",))]
+    async with rig(sqlite_url, tmp_path) as the:
+        async with the.sessions.begin() as db:
+            campaign = await store.create(
+                db,
+                {"name": "Refused", "queues": "support", "window_days": "1234567"},
+                actor="sue",
+                now=NOW,
+            )
+            await store.import_csv(db, campaign, f"number\n{MOSCOW}\n".encode())
+            await store.set_status(db, campaign, "running", NOW)
+        dialer = CampaignDialer(the.sessions, the.control, lambda: desks, clock=lambda: NOW)
+        assert await dialer.tick() == 0
+        async with the.sessions() as db:
+            contact = await db.scalar(select(CampaignContact))
+            attempts = (await db.scalars(select(CampaignAttempt))).all()
+        assert contact is not None
+        assert (contact.status, contact.attempts, contact.operator_login) == ("pending", 0, "anna")
+        assert store.aware(contact.next_at) == NOW + timedelta(seconds=30)  # type: ignore[arg-type]
+        assert attempts == []
+        assert dialer.started == 0
