@@ -11,10 +11,13 @@ with its audit row in one transaction.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import re
+from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp_jinja2
 from aiohttp import web
@@ -64,6 +67,7 @@ from contact_center.web.shell import ROLE_LABELS
 from contact_center.web.tokens import SCOPES, TOKEN_KEY, actor
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 ROLE_ORDER = (Role.OPERATOR, Role.SUPERVISOR, Role.QA, Role.ADMIN)
 KINDS = ("pause_reason", "disposition")
@@ -419,6 +423,46 @@ def _form_error(
     return aiohttp_jinja2.render_template(template, request, {**ctx, "error": error}, status=status)
 
 
+async def _save(
+    request: web.Request,
+    template: str,
+    context: Callable[[], dict[str, Any] | Awaitable[dict[str, Any]]],
+    change: Callable[[], Awaitable[web.StreamResponse]],
+    *,
+    about: str = "",
+) -> web.StreamResponse:
+    """A page's form: ``change`` reads and applies it and answers (a redirect with its
+    message); input it refuses (ValidationError, AdminError) shows the page again, 400, with
+    the reason (after ``about``: what was refused) above the ``context`` it is built from."""
+    try:
+        return await change()
+    except (ValidationError, svc.AdminError) as exc:
+        text = errors_text(exc) if isinstance(exc, ValidationError) else str(exc)
+        ctx = context()
+        ctx = await ctx if inspect.isawaitable(ctx) else ctx
+        return _form_error(request, template, 400, about + text, **ctx)
+
+
+def _listing(
+    template: str, context: Callable[[web.Request], Awaitable[dict[str, Any]]]
+) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """An administrator's page that lists what its ``context`` reads (queues, lists, tokens)."""
+
+    @require_role(Role.ADMIN)
+    async def page(request: web.Request) -> web.StreamResponse:
+        return aiohttp_jinja2.render_template(template, request, await context(request))
+
+    return page
+
+
+async def _found(lookup: Awaitable[T], missing: str) -> T:
+    """``lookup``'s answer; 404 with ``missing`` when it finds nothing."""
+    try:
+        return await lookup
+    except svc.NotFound:
+        raise web.HTTPNotFound(text=missing) from None
+
+
 def _pairs(raw: str, what: str, *, low: int, high: int) -> dict[str, int]:
     """``"support:0, sales:2"`` → ``{"support": 0, "sales": 2}`` (a bare name: ``low``)."""
     found: dict[str, int] = {}
@@ -501,7 +545,8 @@ async def new_user_page(request: web.Request) -> web.StreamResponse:
 @require_role(Role.ADMIN)
 async def new_user_submit(request: web.Request) -> web.StreamResponse:
     form = await request.post()
-    try:
+
+    async def create() -> web.StreamResponse:
         data = UserCreate.model_validate(
             {
                 "login": str(form.get("login", "")).strip(),
@@ -515,21 +560,15 @@ async def new_user_submit(request: web.Request) -> web.StreamResponse:
             }
         )
         user = await svc.create_user(request.app[SESSIONS_KEY], data, by=_who(request))
-    except ValidationError as exc:
-        ctx = _user_form(request, None, form)
-        return _form_error(request, "admin_user.html", 400, errors_text(exc), **ctx)
-    except svc.AdminError as exc:
-        ctx = _user_form(request, None, form)
-        return _form_error(request, "admin_user.html", 400, str(exc), **ctx)
-    return _done("/admin", _("User %(login)s created.", login=user.login))
+        return _done("/admin", _("User %(login)s created.", login=user.login))
+
+    return await _save(request, "admin_user.html", partial(_user_form, request, None, form), create)
 
 
 @require_role(Role.ADMIN)
 async def edit_user_page(request: web.Request) -> web.StreamResponse:
-    try:
-        user = await svc.get_user(request.app[SESSIONS_KEY], int_param(request, "user_id"))
-    except svc.NotFound:
-        raise web.HTTPNotFound(text=_("No such user.")) from None
+    lookup = svc.get_user(request.app[SESSIONS_KEY], int_param(request, "user_id"))
+    user = await _found(lookup, _("No such user."))
     return aiohttp_jinja2.render_template("admin_user.html", request, _user_form(request, user))
 
 
@@ -537,12 +576,10 @@ async def edit_user_page(request: web.Request) -> web.StreamResponse:
 async def edit_user_submit(request: web.Request) -> web.StreamResponse:
     user_id = int_param(request, "user_id")
     sessions = request.app[SESSIONS_KEY]
-    try:
-        user = await svc.get_user(sessions, user_id)
-    except svc.NotFound:
-        raise web.HTTPNotFound(text=_("No such user.")) from None
+    user = await _found(svc.get_user(sessions, user_id), _("No such user."))
     form = await request.post()
-    try:
+
+    async def change() -> web.StreamResponse:
         # Only what the form carries changes (a form with fewer fields changes less); the
         # checkbox counts only beside its marker, since an unticked box sends nothing.
         fields: dict[str, Any] = {}
@@ -567,13 +604,9 @@ async def edit_user_submit(request: web.Request) -> web.StreamResponse:
                 request,
                 await svc.set_password(sessions, user_id, checked.password, by=_who(request)),
             )
-    except ValidationError as exc:
-        ctx = _user_form(request, user, form)
-        return _form_error(request, "admin_user.html", 400, errors_text(exc), **ctx)
-    except svc.AdminError as exc:
-        ctx = _user_form(request, user, form)
-        return _form_error(request, "admin_user.html", 400, str(exc), **ctx)
-    return _done("/admin", _("User %(login)s saved.", login=user.login))
+        return _done("/admin", _("User %(login)s saved.", login=user.login))
+
+    return await _save(request, "admin_user.html", partial(_user_form, request, user, form), change)
 
 
 @require_role(Role.ADMIN)
@@ -582,19 +615,19 @@ async def end_sessions(request: web.Request) -> web.StreamResponse:
     their sockets here closed now, the other instances told through the bus."""
     raw = request.match_info["user_id"]
     user_id = int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 19 else 0
-    try:
-        ended = await svc.sign_out_user(request.app[SESSIONS_KEY], user_id, by=_who(request))
-    except svc.NotFound:
-        raise web.HTTPNotFound(text="no such user") from None
+    ended = await _found(
+        svc.sign_out_user(request.app[SESSIONS_KEY], user_id, by=_who(request)), "no such user"
+    )
     await _announce_signouts(request, ended)
     return _done("/admin", _("%(count)s session(s) ended.", count=len(ended)))
 
 
-@require_role(Role.ADMIN)
-async def queues_page(request: web.Request) -> web.StreamResponse:
+async def _queues_ctx(request: web.Request) -> dict[str, Any]:
     queues = await svc.list_queues(request.app[SESSIONS_KEY], _yaml_skills(request))
-    ctx = _page(request, _("Queues"), queues=queues)
-    return aiohttp_jinja2.render_template("admin_queues.html", request, ctx)
+    return _page(request, _("Queues"), queues=queues)
+
+
+queues_page = _listing("admin_queues.html", _queues_ctx)
 
 
 @require_role(Role.ADMIN)
@@ -603,7 +636,8 @@ async def queue_submit(request: web.Request) -> web.StreamResponse:
     if not _queue_name_ok(name):
         raise web.HTTPNotFound(text=_("No such queue."))
     form = await request.post()
-    try:
+
+    async def change() -> web.StreamResponse:
         fields: dict[str, Any] = {
             key: str(form[key]).strip()
             for key in ("server", "title", "service_level_seconds", "wrapup_seconds")
@@ -613,57 +647,53 @@ async def queue_submit(request: web.Request) -> web.StreamResponse:
             raw = str(form["required_skills"])
             fields["required_skills"] = [s.strip() for s in raw.split(",") if s.strip()]
         data = QueueUpdate.model_validate(fields)
-    except ValidationError as exc:
-        queues = await svc.list_queues(request.app[SESSIONS_KEY], _yaml_skills(request))
-        ctx = _page(request, _("Queues"), queues=queues)
-        return _form_error(request, "admin_queues.html", 400, f"{name}: {errors_text(exc)}", **ctx)
-    await svc.update_queue(
-        request.app[SESSIONS_KEY],
-        name,
-        data,
-        _yaml_skills(request),
-        by=_who(request),
-        default_server=request.app[SETTINGS_KEY].general.server_id,
-    )
-    return _done("/admin/queues", _("Queue %(name)s saved.", name=name))
+        await svc.update_queue(
+            request.app[SESSIONS_KEY],
+            name,
+            data,
+            _yaml_skills(request),
+            by=_who(request),
+            default_server=request.app[SETTINGS_KEY].general.server_id,
+        )
+        return _done("/admin/queues", _("Queue %(name)s saved.", name=name))
+
+    again = partial(_queues_ctx, request)
+    return await _save(request, "admin_queues.html", again, change, about=f"{name}: ")
 
 
-@require_role(Role.ADMIN)
-async def lists_page(request: web.Request) -> web.StreamResponse:
+async def _lists_ctx(request: web.Request) -> dict[str, Any]:
     lists = [
         (kind, KIND_LABELS[kind], await svc.list_choices(request.app[SESSIONS_KEY], kind))
         for kind in KINDS
     ]
-    ctx = _page(request, _("Pause reasons and dispositions"), lists=lists)
-    return aiohttp_jinja2.render_template("admin_lists.html", request, ctx)
+    return _page(request, _("Pause reasons and dispositions"), lists=lists)
+
+
+lists_page = _listing("admin_lists.html", _lists_ctx)
 
 
 @require_role(Role.ADMIN)
 async def choice_add_submit(request: web.Request) -> web.StreamResponse:
     kind = _kind(request)
     form = await request.post()
-    try:
+
+    async def add() -> web.StreamResponse:
         data = ChoiceCreate.model_validate({"name": str(form.get("name", ""))})
         await svc.add_choice(request.app[SESSIONS_KEY], kind, data.name, by=_who(request))
-    except (ValidationError, svc.AdminError) as exc:
-        text = errors_text(exc) if isinstance(exc, ValidationError) else str(exc)
-        lists = [
-            (k, KIND_LABELS[k], await svc.list_choices(request.app[SESSIONS_KEY], k)) for k in KINDS
-        ]
-        ctx = _page(request, _("Pause reasons and dispositions"), lists=lists)
-        return _form_error(request, "admin_lists.html", 400, text, **ctx)
-    return _done("/admin/lists", _("%(name)s added.", name=data.name))
+        return _done("/admin/lists", _("%(name)s added.", name=data.name))
+
+    return await _save(request, "admin_lists.html", partial(_lists_ctx, request), add)
 
 
 @require_role(Role.ADMIN)
 async def choice_remove_submit(request: web.Request) -> web.StreamResponse:
     kind = _kind(request)
-    try:
-        out = await svc.remove_choice(
+    out = await _found(
+        svc.remove_choice(
             request.app[SESSIONS_KEY], kind, int_param(request, "choice_id"), by=_who(request)
-        )
-    except svc.NotFound:
-        raise web.HTTPNotFound(text=_("No such entry in the list.")) from None
+        ),
+        _("No such entry in the list."),
+    )
     return _done("/admin/lists", _("%(name)s removed.", name=out.name))
 
 
@@ -680,16 +710,14 @@ async def _tokens_ctx(request: web.Request, **extra: Any) -> dict[str, Any]:
     )
 
 
-@require_role(Role.ADMIN)
-async def tokens_page(request: web.Request) -> web.StreamResponse:
-    ctx = await _tokens_ctx(request, made="")
-    return aiohttp_jinja2.render_template("admin_tokens.html", request, ctx)
+tokens_page = _listing("admin_tokens.html", partial(_tokens_ctx, made=""))
 
 
 @require_role(Role.ADMIN)
 async def token_create_submit(request: web.Request) -> web.StreamResponse:
     form = await request.post()
-    try:
+
+    async def make() -> web.StreamResponse:
         data = TokenCreate.model_validate(
             {
                 "name": str(form.get("name", "")),
@@ -706,25 +734,21 @@ async def token_create_submit(request: web.Request) -> web.StreamResponse:
             days=data.days,
             by=_who(request),
         )
-    except (ValidationError, svc.AdminError) as exc:
-        text = errors_text(exc) if isinstance(exc, ValidationError) else str(exc)
-        ctx = await _tokens_ctx(request, made="")
-        return _form_error(request, "admin_tokens.html", 400, text, **ctx)
-    # Shown here once: the page is the answer to the POST, never stored or redirected to.
-    ctx = await _tokens_ctx(request, made=token, made_name=out.name)
-    response = aiohttp_jinja2.render_template("admin_tokens.html", request, ctx, status=201)
-    response.headers["Cache-Control"] = "no-store"
-    return response
+        # Shown here once: the page is the answer to the POST, never stored or redirected to.
+        ctx = await _tokens_ctx(request, made=token, made_name=out.name)
+        response = aiohttp_jinja2.render_template("admin_tokens.html", request, ctx, status=201)
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    return await _save(request, "admin_tokens.html", partial(_tokens_ctx, request, made=""), make)
 
 
 @require_role(Role.ADMIN)
 async def token_revoke_submit(request: web.Request) -> web.StreamResponse:
-    try:
-        out = await svc.revoke_token(
-            request.app[SESSIONS_KEY], int_param(request, "token_id"), by=_who(request)
-        )
-    except svc.NotFound:
-        raise web.HTTPNotFound(text=_("No such token.")) from None
+    revoke = svc.revoke_token(
+        request.app[SESSIONS_KEY], int_param(request, "token_id"), by=_who(request)
+    )
+    out = await _found(revoke, _("No such token."))
     return _done("/admin/tokens", _("Token %(name)s revoked.", name=out.name))
 
 

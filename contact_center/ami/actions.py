@@ -89,12 +89,12 @@ class AmiActions:
             "ChannelId": channel_id,
             "OtherChannelId": other_id,
         }
-        if caller_id:
-            fields["CallerID"] = caller_id
-        if account:
-            fields["Account"] = account
-        if variables:
-            fields["Variable"] = [f"{key}={value}" for key, value in variables.items()]
+        _set(
+            fields,
+            CallerID=caller_id,
+            Account=account,
+            Variable=[f"{key}={value}" for key, value in (variables or {}).items()],
+        )
         if not wait_answer:
             await self._send("Originate", fields)
             return OriginateResult(channel_id, other_id, "", 0)
@@ -166,12 +166,7 @@ class AmiActions:
             "Penalty": penalty,
             "Paused": paused,
         }
-        if member_name:
-            fields["MemberName"] = member_name
-        if state_interface:
-            fields["StateInterface"] = state_interface
-        if reason:
-            fields["Reason"] = reason
+        _set(fields, MemberName=member_name, StateInterface=state_interface, Reason=reason)
         await self._send("QueueAdd", fields)
 
     async def queue_remove(self, queue: str, interface: str) -> None:
@@ -182,17 +177,11 @@ class AmiActions:
     ) -> None:
         """Pause/unpause a member in one queue, or in all its queues when ``queue`` is empty."""
         fields: dict[str, FieldValue] = {"Interface": interface, "Paused": paused}
-        if queue:
-            fields["Queue"] = queue
-        if reason:
-            fields["Reason"] = reason
-        await self._send("QueuePause", fields)
+        await self._send("QueuePause", _set(fields, Queue=queue, Reason=reason))
 
     async def stop_mixmonitor(self, channel: str, *, mixmonitor_id: str = "") -> None:
         fields: dict[str, FieldValue] = {"Channel": channel}
-        if mixmonitor_id:
-            fields["MixMonitorID"] = mixmonitor_id
-        await self._send("StopMixMonitor", fields)
+        await self._send("StopMixMonitor", _set(fields, MixMonitorID=mixmonitor_id))
 
     async def mixmonitor_mute(self, channel: str, muted: bool, *, direction: str = "both") -> None:
         """Mute (e.g. while card data is spoken) or resume a running recording."""
@@ -238,17 +227,20 @@ class AmiActions:
     async def queue_penalty(self, queue: str, interface: str, penalty: int) -> None:
         """Change a member's penalty in ``queue`` (in all its queues when ``queue`` is empty)."""
         fields: dict[str, FieldValue] = {"Interface": interface, "Penalty": penalty}
-        if queue:
-            fields["Queue"] = queue
-        await self._send("QueuePenalty", fields)
+        await self._send("QueuePenalty", _set(fields, Queue=queue))
 
     async def queue_status(self, queue: str = "", *, member: str = "") -> list[Frame]:
         """``QueueStatus`` list items (``QueueParams``, ``QueueMember``, ``QueueEntry``), of
         one queue and/or one member interface when given."""
-        fields: dict[str, FieldValue] = {"Queue": queue} if queue else {}
-        if member:
-            fields["Member"] = member
+        fields = _set({}, Queue=queue, Member=member)
         return list((await self._send("QueueStatus", fields)).items)
+
+
+def _set(fields: dict[str, FieldValue], **optional: FieldValue) -> dict[str, FieldValue]:
+    """``fields`` with those of ``optional`` that are given, in their order; an empty one is
+    left out (Asterisk then uses its default), never sent empty."""
+    fields.update((name, value) for name, value in optional.items() if value)
+    return fields
 
 
 def _int(value: str) -> int:

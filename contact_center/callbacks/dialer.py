@@ -10,19 +10,22 @@ How the attempt ended comes back as the outbound call's ``CallEnded`` (:meth:`ha
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
-from typing import Protocol
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from contact_center.callbacks import store
-from contact_center.callbacks.policy import DIALING
 from contact_center.calls import events as ev
 from contact_center.config import CallbackSettings
+from contact_center.dialing import (
+    Dialer,
+    OperatorLike,
+    dialing_logins,
+    ring_operator_first,
+    run_rounds,
+)
 from contact_center.routing.ports import PbxControl
 from contact_center.routing.rules import BusinessHours
 from contact_center.store.db import utcnow
@@ -30,24 +33,8 @@ from contact_center.store.models import Callback
 
 log = logging.getLogger(__name__)
 
-ORIGINATE_CONTEXT = "cc-originate"
 
-
-class OperatorLike(Protocol):
-    @property
-    def login(self) -> str: ...
-
-    @property
-    def interface(self) -> str: ...
-
-    @property
-    def state(self) -> str: ...
-
-    @property
-    def queues(self) -> tuple[str, ...]: ...
-
-
-class CallbackDialer:
+class CallbackDialer(Dialer[OperatorLike]):
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
@@ -60,42 +47,23 @@ class CallbackDialer:
         server: str = "pbx1",
         ready: Callable[[], bool] = lambda: True,
     ) -> None:
-        self._sessions = sessions
-        self._pbx = pbx
-        self._operators = operators
+        super().__init__(sessions, pbx, operators, clock=clock, server=server, ready=ready)
         self._policy = policy
         self._hours = hours
-        self._clock = clock
-        self._server = server
-        self._ready = ready  # the AMI connection is up (a standby connector dials nothing)
-        self.started = 0  # attempts started by this process (for tests and metrics)
 
     async def run(self) -> None:
         """Look for due callbacks forever; a failed look is logged and tried again."""
-        while True:
-            try:
-                await self.tick()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("callback dialer: looking for due callbacks failed")
-            await asyncio.sleep(self._policy.interval)
+        await run_rounds(
+            self.tick,
+            lambda: self._policy.interval,
+            "callback dialer: looking for due callbacks failed",
+        )
 
-    async def tick(self) -> int:
-        """One look: retry lost attempts, start the due ones; returns attempts started."""
-        if not self._ready():
-            return 0
-        now = self._clock()
-        await self._recover_stale(now)
+    async def _start_due(self, now: datetime) -> int:
+        """The due callbacks, each to a free operator (after lost attempts were retried)."""
         async with self._sessions() as db:
             due = await store.due(db, now)
-            busy = set(
-                (
-                    await db.scalars(
-                        select(Callback.operator_login).where(Callback.status == DIALING)
-                    )
-                ).all()
-            )
+            busy = await dialing_logins(db, Callback)
         free = [o for o in self._operators() if o.state == "available" and o.login not in busy]
         begun = 0
         for callback in due:
@@ -118,33 +86,30 @@ class CallbackDialer:
         return in_queue[0] if in_queue else None
 
     async def _start(self, callback: Callback, operator: OperatorLike, now: datetime) -> bool:
-        async with self._sessions.begin() as db:
-            if not await store.claim(db, callback.id, operator.login, now):
-                return False  # another connector took it
-        variables = {
-            "CC_KIND": "callback",
-            "CC_CALLBACK_ID": str(callback.id),
-            "CC_CUSTOMER_ID": str(callback.customer_id or ""),
-            "CC_OPERATOR": operator.login,
-            "CC_NUMBER": callback.number,  # the pop shows the customer while the phone rings
-        }
-        try:
-            call_id = await self._pbx.originate(
-                operator.interface,
-                ORIGINATE_CONTEXT,
-                callback.number,
-                caller_id=f'"Callback" <{callback.number}>',
-                variables=variables,
-                timeout_ms=self._policy.ring_operator_seconds * 1000,
-            )
-        except Exception as exc:
-            log.warning("callback %s: ringing %s failed: %s", callback.id, operator.login, exc)
-            retry = now + timedelta(seconds=self._policy.operator_retry_seconds)
-            async with self._sessions.begin() as db:
-                await store.release(db, callback.id, retry)
+        retry = now + timedelta(seconds=self._policy.operator_retry_seconds)
+
+        async def claim(db: AsyncSession) -> int | None:
+            return callback.id if await store.claim(db, callback.id, operator.login, now) else None
+
+        call_id = await ring_operator_first(
+            self._sessions,
+            self._pbx,
+            operator,
+            callback.number,
+            what=f"callback {callback.id}",
+            caller_name="Callback",
+            tags={
+                "CC_KIND": "callback",
+                "CC_CALLBACK_ID": str(callback.id),
+                "CC_CUSTOMER_ID": str(callback.customer_id or ""),
+            },
+            ring_seconds=self._policy.ring_operator_seconds,
+            claim=claim,
+            release=lambda db, row_id: store.release(db, row_id, retry),
+            started=store.started,
+        )
+        if call_id is None:
             return False
-        async with self._sessions.begin() as db:
-            await store.started(db, callback.id, call_id)
         self.started += 1
         log.info(
             "callback %s to %s: ringing %s first (call %s)",
@@ -167,10 +132,8 @@ class CallbackDialer:
                 else:
                     await store.release(db, row.id, now)
 
-    async def handle(self, event: ev.DomainEvent) -> None:
-        """A call's end: when it is a callback attempt, record its outcome."""
-        if not isinstance(event, ev.CallEnded) or event.server != self._server:
-            return
+    async def _ended(self, event: ev.CallEnded) -> None:
+        """When the call is a callback attempt, record its outcome."""
         async with self._sessions.begin() as db:
             done = await store.finish(
                 db, self._policy, event.call_id, event.outcome, self._clock(), server=self._server

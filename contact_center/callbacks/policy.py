@@ -41,6 +41,11 @@ class Next:
     due_at: datetime | None
     counted: bool  # whether this attempt counts against max_attempts
 
+    @property
+    def next_at(self) -> datetime | None:
+        """``due_at`` under the name the campaigns' ``Next`` uses (contact_center.dialing)."""
+        return self.due_at
+
 
 def outcome_of(raw: str) -> str:
     return raw if raw in OUTCOMES else "failed"

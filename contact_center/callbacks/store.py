@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from contact_center import dialing
 from contact_center.callbacks.policy import (
     CANCELLED,
     DIALING,
@@ -25,7 +26,7 @@ from contact_center.callbacks.policy import (
     outcome_of,
 )
 from contact_center.config import CallbackSettings
-from contact_center.store.models import Callback, Customer, InteractionEvent
+from contact_center.store.models import Callback, Customer
 
 MAX_LOG = 50  # attempts kept on the row
 
@@ -63,27 +64,12 @@ async def due(session: AsyncSession, now: datetime, limit: int = 20) -> list[Cal
 
 async def claim(session: AsyncSession, callback_id: int, login: str, now: datetime) -> bool:
     """Take the callback for an attempt by ``login``; False when someone else took it."""
-    result = await session.execute(
-        update(Callback)
-        .where(Callback.id == callback_id, Callback.status == PENDING)
-        .values(
-            status=DIALING,
-            operator_login=login,
-            last_attempt_at=now,
-            attempt_linkedid="",
-            attempts=Callback.attempts + 1,
-        )
-    )
-    return bool(getattr(result, "rowcount", 0) == 1)
+    return await dialing.claim(session, Callback, callback_id, login, now)
 
 
 async def started(session: AsyncSession, callback_id: int, call_id: str) -> None:
     """The attempt's outbound call id (the Originate's ChannelId, the call's Linkedid)."""
-    await session.execute(
-        update(Callback)
-        .where(Callback.id == callback_id, Callback.status == DIALING)
-        .values(attempt_linkedid=call_id)
-    )
+    await dialing.mark_started(session, Callback, callback_id, call_id)
 
 
 async def release(session: AsyncSession, callback_id: int, due_at: datetime) -> None:
@@ -138,24 +124,10 @@ async def finish(
     if getattr(result, "rowcount", 0) != 1:
         return None
     words = OUTCOME_WORDS[outcome]
-    summary = f"Callback to {row.number} by {row.operator_login or 'an operator'}: {words}"
-    if nxt.status == PENDING and nxt.counted:
-        summary += f" (attempt {attempts} of {policy.max_attempts}); next try {nxt.due_at:%H:%M}"
-    elif nxt.status == "failed":
-        summary += f"; given up after {attempts} attempts"
-    session.add(
-        InteractionEvent(
-            key=f"callback-{row.id}-{call_id}"[:64],
-            customer_id=row.customer_id,
-            server=server,
-            call_linkedid=call_id,
-            kind="callback.attempt",
-            at=now,
-            actor=row.operator_login,
-            summary=summary[:400],
-            data={"callback_id": row.id, "outcome": outcome, "status": nxt.status},
-        )
-    )
+    head = f"Callback to {row.number} by {row.operator_login or 'an operator'}: {words}"
+    summary = dialing.attempt_summary(head, nxt, attempts, policy.max_attempts)
+    data = {"callback_id": row.id, "outcome": outcome, "status": nxt.status}
+    session.add(dialing.attempt_event("callback", row, call_id, summary, server, now, data))
     await session.refresh(row)
     return row, nxt
 
@@ -163,15 +135,7 @@ async def finish(
 async def stale(session: AsyncSession, now: datetime, timeout: timedelta) -> list[Callback]:
     """Attempts with no outcome for ``timeout`` (the outcome was lost: a restart, an AMI
     gap the records did not close)."""
-    return list(
-        (
-            await session.scalars(
-                select(Callback).where(
-                    Callback.status == DIALING, Callback.last_attempt_at < now - timeout
-                )
-            )
-        ).all()
-    )
+    return await dialing.stale(session, Callback, now, timeout)
 
 
 async def create(

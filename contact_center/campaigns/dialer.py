@@ -35,18 +35,18 @@ from typing import Protocol
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from contact_center.callbacks.dialer import OperatorLike as CallbackOperator
 from contact_center.calls import events as ev
 from contact_center.campaigns import reports, store
 from contact_center.campaigns.pacing import Floor, Measured, PacingSettings, calls_to_place
-from contact_center.campaigns.policy import DIALING, may_call
+from contact_center.campaigns.policy import may_call
+from contact_center.dialing import Dialer, dialing_logins, ring_operator_first, run_rounds
+from contact_center.dialing import OperatorLike as DialerOperator
 from contact_center.routing.ports import PbxControl
 from contact_center.store.db import utcnow
 from contact_center.store.models import Campaign, CampaignContact
 
 log = logging.getLogger(__name__)
 
-ORIGINATE_CONTEXT = "cc-originate"
 CAMPAIGN_CONTEXT = "cc-campaign"
 CONNECT_WAIT_SECONDS = 2  # a person who answers waits no longer for an operator
 # (call id, result): result answered | busy | no_answer | failed
@@ -56,7 +56,7 @@ STALE_AFTER = timedelta(minutes=10)
 OUTSIDE_HOURS_RECHECK = timedelta(minutes=15)  # a number outside its calling hours
 
 
-class OperatorLike(CallbackOperator, Protocol):
+class OperatorLike(DialerOperator, Protocol):
     """An operator as the callbacks dialer sees one, and since when in their state."""
 
     @property
@@ -69,7 +69,7 @@ def serves(campaign: Campaign, operator: OperatorLike) -> bool:
     return operator.login in logins or bool(queues & set(operator.queues))
 
 
-class CampaignDialer:
+class CampaignDialer(Dialer[OperatorLike]):
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
@@ -84,31 +84,18 @@ class CampaignDialer:
         ring_operator_seconds: int = 20,
         dial_customer: DialCustomer | None = None,
     ) -> None:
-        self._sessions = sessions
-        self._pbx = pbx
-        self._operators = operators
-        self._clock = clock
+        super().__init__(sessions, pbx, operators, clock=clock, server=server, ready=ready)
         self._monotonic = monotonic
-        self._server = server
-        self._ready = ready  # the AMI connection is up (a standby connector dials nothing)
         self._interval = interval
         self._ring_operator = ring_operator_seconds
         self._dial_customer = dial_customer
         self.measured: dict[int, Measured] = {}
-        self.started = 0  # attempts started by this process
         self._in_flight: dict[int, set[int]] = {}  # campaign → contacts being dialled
         self._dials: set[asyncio.Task[None]] = set()
 
     async def run(self) -> None:
         try:
-            while True:
-                try:
-                    await self.tick()
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    log.exception("campaign dialer: a round failed")
-                await asyncio.sleep(self._interval)
+            await run_rounds(self.tick, lambda: self._interval, "campaign dialer: a round failed")
         finally:
             await self.close()
 
@@ -120,25 +107,13 @@ class CampaignDialer:
         if self._dials:
             await asyncio.gather(*self._dials, return_exceptions=True)
 
-    async def tick(self) -> int:
-        """One round over the running campaigns; returns attempts started."""
-        if not self._ready():
-            return 0
-        now = self._clock()
-        await self._recover_stale(now)
+    async def _start_due(self, now: datetime) -> int:
+        """One round over the running campaigns (after lost attempts were recovered)."""
         async with self._sessions() as db:
             campaigns = list(
                 (await db.scalars(select(Campaign).where(Campaign.status == "running"))).all()
             )
-            reserved = set(
-                (
-                    await db.scalars(
-                        select(CampaignContact.operator_login).where(
-                            CampaignContact.status == DIALING
-                        )
-                    )
-                ).all()
-            )
+            reserved = await dialing_logins(db, CampaignContact)
         operators = list(self._operators())
         begun = 0
         for campaign in campaigns:
@@ -349,35 +324,32 @@ class CampaignDialer:
     async def _start(
         self, campaign: Campaign, contact: CampaignContact, operator: OperatorLike, now: datetime
     ) -> bool:
-        async with self._sessions.begin() as db:
+        async def claim(db: AsyncSession) -> int | None:
             attempt = await store.claim(db, contact.id, operator.login, now)
             if attempt is None:
-                return False  # another connector took it
+                return None  # another connector took it
             row = await db.get(CampaignContact, contact.id)
             if row is not None and row.disposition == PREVIEW_REQUESTED:
                 row.disposition = ""
-        variables = {
-            "CC_KIND": "campaign",
-            "CC_CUSTOMER_ID": str(contact.customer_id or ""),
-            "CC_OPERATOR": operator.login,
-            "CC_NUMBER": contact.number,  # the pop shows the customer while the phone rings
-        }
-        try:
-            call_id = await self._pbx.originate(
-                operator.interface,
-                ORIGINATE_CONTEXT,
-                contact.number,
-                caller_id=f'"{campaign.name[:40]}" <{contact.number}>',
-                variables=variables,
-                timeout_ms=self._ring_operator * 1000,
-            )
-        except Exception as exc:
-            log.warning("campaign %s: ringing %s failed: %s", campaign.name, operator.login, exc)
-            async with self._sessions.begin() as db:
-                await store.release(db, contact.id, attempt, now + timedelta(seconds=30))
+            return attempt
+
+        call_id = await ring_operator_first(
+            self._sessions,
+            self._pbx,
+            operator,
+            contact.number,
+            what=f"campaign {campaign.name}",
+            caller_name=campaign.name[:40],
+            tags={"CC_KIND": "campaign", "CC_CUSTOMER_ID": str(contact.customer_id or "")},
+            ring_seconds=self._ring_operator,
+            claim=claim,
+            release=lambda db, attempt: store.release(
+                db, contact.id, attempt, now + timedelta(seconds=30)
+            ),
+            started=lambda db, attempt, call_id: store.started(db, contact.id, attempt, call_id),
+        )
+        if call_id is None:
             return False
-        async with self._sessions.begin() as db:
-            await store.started(db, contact.id, attempt, call_id)
         self.started += 1
         log.info(
             "campaign %s: %s to %s, ringing %s first (call %s)",
@@ -416,10 +388,8 @@ class CampaignDialer:
                 log.warning("campaign contact %s: no outcome of its attempt", row.id)
                 await store.finish(db, row.attempt_linkedid, "failed", now, server=self._server)
 
-    async def handle(self, event: ev.DomainEvent) -> None:
-        """A call's end: when it is a campaign attempt, record its outcome."""
-        if not isinstance(event, ev.CallEnded) or event.server != self._server:
-            return
+    async def _ended(self, event: ev.CallEnded) -> None:
+        """When the call is a campaign attempt, record its outcome."""
         outcome = outcome_of_call(event)
         if outcome is None:
             return

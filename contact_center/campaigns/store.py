@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from contact_center import dialing
 from contact_center.campaigns.pacing import MODES
 from contact_center.campaigns.policy import (
     DIALING,
@@ -417,18 +418,7 @@ async def skip_dnc(db: AsyncSession, contact_id: int) -> None:
 async def claim(db: AsyncSession, contact_id: int, login: str, now: datetime) -> int | None:
     """Take a pending contact for an attempt (by ``login``, or "" for a customer-first
     dial); returns the attempt's id, None when someone else took it."""
-    result = await db.execute(
-        update(CampaignContact)
-        .where(CampaignContact.id == contact_id, CampaignContact.status == PENDING)
-        .values(
-            status=DIALING,
-            operator_login=login,
-            last_attempt_at=now,
-            attempt_linkedid="",
-            attempts=CampaignContact.attempts + 1,
-        )
-    )
-    if getattr(result, "rowcount", 0) != 1:
+    if not await dialing.claim(db, CampaignContact, contact_id, login, now):
         return None
     contact = await db.get(CampaignContact, contact_id)
     assert contact is not None
@@ -447,11 +437,7 @@ async def claim(db: AsyncSession, contact_id: int, login: str, now: datetime) ->
 
 
 async def started(db: AsyncSession, contact_id: int, attempt_id: int, call_id: str) -> None:
-    await db.execute(
-        update(CampaignContact)
-        .where(CampaignContact.id == contact_id, CampaignContact.status == DIALING)
-        .values(attempt_linkedid=call_id)
-    )
+    await dialing.mark_started(db, CampaignContact, contact_id, call_id)
     await db.execute(
         update(CampaignAttempt)
         .where(CampaignAttempt.id == attempt_id)
@@ -527,39 +513,16 @@ async def finish(
     await db.refresh(contact)
     words = OUTCOME_WORDS[outcome]
     who = login or "the dialer"
-    summary = f"Campaign {campaign.name}: call to {contact.number} by {who}: {words}"
-    if nxt.status == PENDING and nxt.counted and nxt.next_at is not None:
-        summary += f" (attempt {attempts} of {campaign.max_attempts}); next try {nxt.next_at:%H:%M}"
-    elif nxt.status == "failed":
-        summary += f"; given up after {attempts} attempts"
-    db.add(
-        InteractionEvent(
-            key=f"campaign-{contact.id}-{call_id}"[:64],
-            customer_id=contact.customer_id,
-            server=server,
-            call_linkedid=call_id,
-            kind="campaign.attempt",
-            at=now,
-            actor=contact.operator_login,
-            summary=summary[:400],
-            data={"campaign_id": campaign.id, "outcome": outcome, "status": nxt.status},
-        )
-    )
+    head = f"Campaign {campaign.name}: call to {contact.number} by {who}: {words}"
+    summary = dialing.attempt_summary(head, nxt, attempts, campaign.max_attempts)
+    data = {"campaign_id": campaign.id, "outcome": outcome, "status": nxt.status}
+    db.add(dialing.attempt_event("campaign", contact, call_id, summary, server, now, data))
     return Finished(campaign, contact, outcome, nxt.status)
 
 
 async def stale(db: AsyncSession, now: datetime, timeout: timedelta) -> list[CampaignContact]:
     """Attempts with no outcome for ``timeout`` (lost in a restart or an AMI gap)."""
-    return list(
-        (
-            await db.scalars(
-                select(CampaignContact).where(
-                    CampaignContact.status == DIALING,
-                    CampaignContact.last_attempt_at < now - timeout,
-                )
-            )
-        ).all()
-    )
+    return await dialing.stale(db, CampaignContact, now, timeout)
 
 
 async def dispose(

@@ -345,6 +345,46 @@ class QueueEngine:
             ConnectedLineName=caller.caller_name,
         )
 
+    def agent_complete(
+        self, ch: Channel, q: QueueState, a: Attempt, hold: int, talk: int, reason: str
+    ) -> list[tuple[str, str]]:
+        """AgentComplete's fields: the caller, the operator leg, the member, the times."""
+        return [
+            *ch.block(),
+            *self.agent_dest(a.one, q.name, ch),
+            ("Queue", q.name),
+            ("Interface", a.member.interface),
+            ("MemberName", a.member.name),
+            ("HoldTime", str(hold)),
+            ("TalkTime", str(talk)),
+            ("Reason", reason),
+        ]
+
+    async def completed(
+        self,
+        ch: Channel,
+        q: QueueState,
+        entry: QueueEntry,
+        a: Attempt,
+        bridge: Bridge,
+        hold: int,
+        talk: int,
+        event: str,
+        *details: str,
+    ) -> None:
+        """A connected call is over for the queue (both legs left ``bridge``): the bridge
+        goes, the figures count it, queue_log writes ``event`` (with ``details`` before the
+        times), the member is free again."""
+        pbx = self.pbx
+        pbx.bridge_destroy(bridge)
+        q.stats.record_complete(hold, talk, q.config.servicelevel)
+        pbx.queue_log.write(
+            ch.uniqueid, q.name, a.member.name, event, *details, str(hold), str(talk),
+            str(entry.original_position),
+        )  # fmt: skip
+        self.call_done(q, a.member)
+        await self.drop_attempt(q, a)
+
     async def ring(self, ch: Channel, q: QueueState, members: list[Member]) -> Attempt | None:
         """Ring members for up to the queue timeout; the first to answer wins. A PJSIP phone
         that answers busy (486) is dropped at once with ``DialEnd BUSY`` (app_queue's
@@ -633,16 +673,7 @@ class QueueEngine:
             return await self.attended_transfer(ch, q, entry, a, bridge, hold, talk, target)
         caller_left = ch.hangup_requested.is_set()
         reason = "caller" if caller_left else "agent"
-        complete = [
-            *ch.block(),
-            *self.agent_dest(one, q.name, ch),
-            ("Queue", q.name),
-            ("Interface", m.interface),
-            ("MemberName", m.name),
-            ("HoldTime", str(hold)),
-            ("TalkTime", str(talk)),
-            ("Reason", reason),
-        ]
+        complete = self.agent_complete(ch, q, a, hold, talk, reason)
         if caller_left:
             # app_queue reports the completion before the caller's BridgeLeave (capture 27;
             # the Local captures show either order)
@@ -652,14 +683,8 @@ class QueueEngine:
             pbx.bridge_leave(bridge, one)
             pbx.emit("AgentComplete", "agent", complete)
         pbx.bridge_leave(bridge, one if caller_left else ch)
-        pbx.bridge_destroy(bridge)
-        q.stats.record_complete(hold, talk, q.config.servicelevel)
         event = "COMPLETECALLER" if caller_left else "COMPLETEAGENT"
-        pbx.queue_log.write(
-            ch.uniqueid, q.name, m.name, event, str(hold), str(talk), str(entry.original_position)
-        )
-        self.call_done(q, m)
-        await self.drop_attempt(q, a)
+        await self.completed(ch, q, entry, a, bridge, hold, talk, event)
         if caller_left:
             raise pbx.interrupt(ch)
         return "CONTINUE"
@@ -678,7 +703,7 @@ class QueueEngine:
         """The operator sent the caller elsewhere: BlindTransfer, AgentComplete(transfer)."""
         pbx = self.pbx
         context, exten = target
-        m, one = a.member, a.one
+        one = a.one
         # Asterisk unholds the transferer first, although nothing was on hold (17, 27)
         pbx.emit_channel("Unhold", "call", one)
         pbx.emit(
@@ -694,31 +719,11 @@ class QueueEngine:
                 ("Extension", exten),
             ],
         )
-        pbx.emit(
-            "AgentComplete",
-            "agent",
-            [
-                *ch.block(),
-                *self.agent_dest(one, q.name, ch),
-                ("Queue", q.name),
-                ("Interface", m.interface),
-                ("MemberName", m.name),
-                ("HoldTime", str(hold)),
-                ("TalkTime", str(talk)),
-                ("Reason", "transfer"),
-            ],
-        )
+        pbx.emit("AgentComplete", "agent", self.agent_complete(ch, q, a, hold, talk, "transfer"))
         pbx.bridge_leave(bridge, one)
         ch.context, ch.exten, ch.priority = context, exten, 1  # already on its way
         pbx.bridge_leave(bridge, ch)
-        pbx.bridge_destroy(bridge)
-        q.stats.record_complete(hold, talk, q.config.servicelevel)
-        pbx.queue_log.write(
-            ch.uniqueid, q.name, m.name, "BLINDTRANSFER", exten, context, str(hold), str(talk),
-            str(entry.original_position),
-        )  # fmt: skip
-        self.call_done(q, m)
-        await self.drop_attempt(q, a)
+        await self.completed(ch, q, entry, a, bridge, hold, talk, "BLINDTRANSFER", exten, context)
         pbx.redirect(ch, context, exten)
         raise pbx.interrupt(ch)
 

@@ -5,13 +5,11 @@ outbound call's CallEnded and schedule retries, give up, or close the callback."
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import time, timedelta
 from pathlib import Path
 
 from sqlalchemy import select
 
-from contact_center.ami.control import AmiPbxControl
 from contact_center.callbacks import store
 from contact_center.callbacks.dialer import CallbackDialer
 from contact_center.calls import events as ev
@@ -19,20 +17,11 @@ from contact_center.config import CallbackSettings
 from contact_center.routing.rules import BusinessHours
 from contact_center.sim.pbx import Event
 from contact_center.store.models import Callback, InteractionEvent
-from contact_center.testing import AmiClient, EventLog, connected_connector, running_pbx
+from contact_center.testing import AmiClient, EventLog
 from tests.conftest import wait_for
-from tests.integration.web_support import database
+from tests.integration.dialer_support import NOW, Desk, ended, rig
 
-NOW = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)  # a Monday
 POLICY = CallbackSettings(max_attempts=2, retry_no_answer_minutes=15)
-
-
-@dataclass(frozen=True)
-class Desk:
-    login: str
-    interface: str
-    state: str
-    queues: tuple[str, ...]
 
 
 async def test_operator_first_callbacks_and_their_outcomes(db_url: str, tmp_path: Path) -> None:
@@ -42,11 +31,8 @@ async def test_operator_first_callbacks_and_their_outcomes(db_url: str, tmp_path
         Desk("vera", "Local/103@agents", "available", ("sales",)),
     ]
     clock = [NOW]
-    async with (
-        database(db_url) as (_, sessions),
-        running_pbx(tmp_path) as pbx,
-        connected_connector(pbx, tmp_path, ignore) as connector,
-    ):
+    async with rig(db_url, tmp_path) as the:
+        sessions, pbx = the.sessions, the.pbx
         log = EventLog(pbx)
         async with sessions.begin() as db:
             first = await store.create(
@@ -70,7 +56,7 @@ async def test_operator_first_callbacks_and_their_outcomes(db_url: str, tmp_path
         sales_hours = BusinessHours("UTC", {0: ((time(12), time(18)),)})
         dialer = CallbackDialer(
             sessions,
-            AmiPbxControl(connector.actions),
+            the.control,
             lambda: desks,
             POLICY,
             hours=lambda queue: sales_hours if queue == "sales" else None,
@@ -165,21 +151,6 @@ def started(event: Event) -> bool:
     return event.name == "Newchannel" and event.get("Uniqueid").startswith("cc-out-")
 
 
-async def ignore(event: ev.DomainEvent) -> None:
-    return None
-
-
-def ended(call_id: str, outcome: str) -> ev.CallEnded:
-    return ev.CallEnded(
-        server="sim1",
-        call_id=call_id,
-        at=NOW.timestamp(),
-        key=f"{call_id}-{outcome}",
-        outcome=outcome,
-        cause=16,
-    )
-
-
 async def test_a_callback_reached_end_to_end_through_the_tracker(
     sqlite_url: str, tmp_path: Path
 ) -> None:
@@ -196,19 +167,14 @@ async def test_a_callback_reached_end_to_end_through_the_tracker(
         if dialer_box:
             await dialer_box[0].handle(event)
 
-    async with (
-        database(sqlite_url) as (_, sessions),
-        running_pbx(tmp_path) as pbx,
-        connected_connector(pbx, tmp_path, sink) as connector,
-    ):
+    async with rig(sqlite_url, tmp_path, sink) as the:
+        sessions, pbx = the.sessions, the.pbx
         log = EventLog(pbx)
         async with sessions.begin() as db:
             cb = await store.create(
                 db, key="e2e", number="+74951234567", queue="support", requested_by="", now=NOW
             )
-        dialer = CallbackDialer(
-            sessions, AmiPbxControl(connector.actions), lambda: desks, POLICY, server="sim1"
-        )
+        dialer = CallbackDialer(sessions, the.control, lambda: desks, POLICY, server="sim1")
         dialer_box.append(dialer)
         assert await dialer.tick() == 1
         # the customer's phone answers: the operator and the customer talk
@@ -231,3 +197,40 @@ async def test_a_callback_reached_end_to_end_through_the_tracker(
                 select(InteractionEvent.summary).where(InteractionEvent.kind == "callback.attempt")
             )
         assert summary == "Callback to +74951234567 by anna: reached"
+
+
+async def test_a_refused_ring_and_a_lost_outcome_give_the_callback_back(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """Asterisk refuses to ring the operator (a phone it does not know): the callback is
+    pending again, the attempt not counted, tried after ``operator_retry_seconds``; an
+    attempt whose outcome never came is given back once ``dial_timeout_minutes`` passed."""
+    desks = [Desk("anna", "Nowhere/101", "available", ("support",))]
+    clock = [NOW]
+    async with rig(sqlite_url, tmp_path) as the:
+        sessions = the.sessions
+        async with sessions.begin() as db:
+            refused = await store.create(
+                db, key="r", number="+74951234567", queue="support", requested_by="", now=NOW
+            )
+            lost = await store.create(
+                db, key="l", number="+74997654321", queue="support", requested_by="", now=NOW
+            )
+            assert await store.claim(db, lost.id, "boris", NOW - timedelta(hours=2))
+        dialer = CallbackDialer(
+            sessions,
+            the.control,
+            lambda: desks,
+            POLICY,
+            clock=lambda: clock[0],
+            server="sim1",
+        )
+        assert await dialer.tick() == 0
+        async with sessions() as db:
+            rows = {r.id: r for r in (await db.scalars(select(Callback))).all()}
+        assert (rows[refused.id].status, rows[refused.id].attempts) == ("pending", 0)
+        assert store.aware(rows[refused.id].due_at) == NOW + timedelta(  # type: ignore[arg-type]
+            seconds=POLICY.operator_retry_seconds
+        )
+        assert (rows[lost.id].status, rows[lost.id].attempts) == ("pending", 0)
+        assert dialer.started == 0

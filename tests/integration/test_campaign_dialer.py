@@ -6,29 +6,28 @@ the customer's timeline, and finishes when its list is exhausted."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import select
 
-from contact_center.ami.control import AmiPbxControl
 from contact_center.calls import events as ev
 from contact_center.campaigns import reports, store
 from contact_center.campaigns.dialer import CampaignDialer
 from contact_center.sim.pbx import Event
 from contact_center.store.models import (
     Campaign,
+    CampaignAttempt,
     CampaignContact,
     Customer,
     CustomerPhone,
     InteractionEvent,
 )
-from contact_center.testing import EventLog, connected_connector, running_pbx
+from contact_center.testing import EventLog
 from tests.conftest import wait_for
+from tests.integration.dialer_support import NOW, Desk, rig
+from tests.integration.dialer_support import ended as rig_ended
 from tests.integration.web_support import database
-
-NOW = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)  # a Monday: 13:00 in Moscow, 20:00 in Vladivostok
 
 MOSCOW = "+74951234567"
 VLADIVOSTOK = "+74232123456"
@@ -43,15 +42,6 @@ not a number,Nobody,
 """.encode()
 
 
-@dataclass(frozen=True)
-class Desk:
-    login: str
-    interface: str
-    state: str
-    queues: tuple[str, ...]
-    since: float = 0.0
-
-
 def started(event: Event) -> bool:
     """The operator's phone of one of our Originates (its first half)."""
     return (
@@ -62,20 +52,12 @@ def started(event: Event) -> bool:
 
 
 def ended(call_id: str, outcome: str) -> ev.CallEnded:
-    return ev.CallEnded(
-        server="sim1",
-        call_id=call_id,
-        at=NOW.timestamp(),
-        key=f"{call_id}-{outcome}",
-        outcome=outcome,
-        cause=16,
+    return rig_ended(
+        call_id,
+        outcome,
         direction="outbound",
         tags={"KIND": "campaign", "NUMBER": "+70000000000"},
     )
-
-
-async def ignore(event: ev.DomainEvent) -> None:
-    return None
 
 
 async def test_progressive_campaign_dnc_windows_retries_and_stop(
@@ -87,11 +69,8 @@ async def test_progressive_campaign_dnc_windows_retries_and_stop(
         Desk("vera", "Local/103@agents", "available", ("support",)),
     ]
     clock = [NOW]
-    async with (
-        database(db_url) as (_, sessions),
-        running_pbx(tmp_path) as pbx,
-        connected_connector(pbx, tmp_path, ignore) as connector,
-    ):
+    async with rig(db_url, tmp_path) as the:
+        sessions, pbx = the.sessions, the.pbx
         log = EventLog(pbx)
         async with sessions.begin() as db:
             ivan = Customer(
@@ -126,7 +105,7 @@ async def test_progressive_campaign_dnc_windows_retries_and_stop(
             campaign_id = campaign.id
         dialer = CampaignDialer(
             sessions,
-            AmiPbxControl(connector.actions),
+            the.control,
             lambda: desks,
             clock=lambda: clock[0],
             server="sim1",
@@ -248,3 +227,31 @@ async def test_a_recall_disposition_and_do_not_call(db_url: str) -> None:
             assert due == []
             due = await store.due(db, campaign.id, NOW + timedelta(days=1), 10)
             assert [c.number for c in due] == [MOSCOW]
+
+
+async def test_a_refused_ring_gives_the_contact_back_uncounted(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """Asterisk refuses to ring the operator (a phone it does not know): the contact is
+    pending again 30 seconds later, the attempt neither counted nor kept."""
+    desks = [Desk("anna", "Nowhere/101", "available", ("support",))]
+    async with rig(sqlite_url, tmp_path) as the:
+        async with the.sessions.begin() as db:
+            campaign = await store.create(
+                db,
+                {"name": "Refused", "queues": "support", "window_days": "1234567"},
+                actor="sue",
+                now=NOW,
+            )
+            await store.import_csv(db, campaign, f"number\n{MOSCOW}\n".encode())
+            await store.set_status(db, campaign, "running", NOW)
+        dialer = CampaignDialer(the.sessions, the.control, lambda: desks, clock=lambda: NOW)
+        assert await dialer.tick() == 0
+        async with the.sessions() as db:
+            contact = await db.scalar(select(CampaignContact))
+            attempts = (await db.scalars(select(CampaignAttempt))).all()
+        assert contact is not None
+        assert (contact.status, contact.attempts, contact.operator_login) == ("pending", 0, "anna")
+        assert store.aware(contact.next_at) == NOW + timedelta(seconds=30)  # type: ignore[arg-type]
+        assert attempts == []
+        assert dialer.started == 0

@@ -19,7 +19,14 @@ from contact_center.web import ws as ws_module
 from contact_center.web.keys import HUB_KEY
 from contact_center.web.ws import CloseCode
 from tests.conftest import wait_for
-from tests.integration.web_support import Browser, add_user, database, sign_in, web_server
+from tests.integration.web_support import (
+    Browser,
+    add_user,
+    database,
+    sign_in,
+    signed_in,
+    web_server,
+)
 
 
 @pytest.fixture
@@ -79,8 +86,7 @@ async def connected(server: TestServer, login: str, count: int = 1) -> None:
 async def test_pop_reaches_every_tab_of_its_operator_and_no_one_else(
     server: TestServer, bus: MemoryBus
 ) -> None:
-    alice, bob = await sign_in(server, "alice"), await sign_in(server, "bob")
-    try:
+    async with signed_in(server, "alice") as alice, signed_in(server, "bob") as bob:
         tab1, tab2, bob_tab = await alice.ws(), await alice.ws(), await bob.ws()
         await connected(server, "alice", 2)
         await connected(server, "bob")
@@ -89,16 +95,12 @@ async def test_pop_reaches_every_tab_of_its_operator_and_no_one_else(
         assert [expected] == await receive(tab1, 1)
         assert [expected] == await receive(tab2, 1)
         assert await nothing_more(bob_tab)
-    finally:
-        await alice.close()
-        await bob.close()
 
 
 async def test_reconnect_with_last_id_gets_exactly_the_missed_pops(
     server: TestServer, bus: MemoryBus
 ) -> None:
-    alice = await sign_in(server, "alice")
-    try:
+    async with signed_in(server, "alice") as alice:
         sock = await alice.ws()
         await connected(server, "alice")
         await bus.publish(POPS, pop("alice", "c1"))
@@ -112,15 +114,12 @@ async def test_reconnect_with_last_id_gets_exactly_the_missed_pops(
         live = await bus.publish(POPS, pop("alice", "c5"))
         assert [live] == [m["id"] for m in await receive(again, 1)]
         assert await nothing_more(again)
-    finally:
-        await alice.close()
 
 
 async def test_live_pops_during_a_replay_are_sent_once_in_order(
     server: TestServer, bus: MemoryBus
 ) -> None:
-    alice = await sign_in(server, "alice")
-    try:
+    async with signed_in(server, "alice") as alice:
         start = await bus.publish(POPS, pop("alice", "c0"))
         ids = [await bus.publish(POPS, pop("alice", f"c{n}")) for n in range(1, 600)]
         sock = await alice.ws(last_id=start)
@@ -128,15 +127,12 @@ async def test_live_pops_during_a_replay_are_sent_once_in_order(
         got = [m["id"] for m in await receive(sock, len(ids) + len(more))]
         assert ids + more == got
         assert await nothing_more(sock)
-    finally:
-        await alice.close()
 
 
 async def test_a_fresh_tab_gets_the_pops_of_calls_still_active(
     server: TestServer, bus: MemoryBus
 ) -> None:
-    alice = await sign_in(server, "alice")
-    try:
+    async with signed_in(server, "alice") as alice:
         first = await alice.ws()
         await connected(server, "alice")
         ended = await bus.publish(POPS, pop("alice", "c1"))
@@ -148,19 +144,14 @@ async def test_a_fresh_tab_gets_the_pops_of_calls_still_active(
         fresh = await alice.ws()
         assert [active] == [m["id"] for m in await receive(fresh, 1)]
         assert await nothing_more(fresh)
-    finally:
-        await alice.close()
 
 
 async def test_foreign_or_missing_origin_is_refused(server: TestServer) -> None:
-    alice = await sign_in(server, "alice")
-    try:
+    async with signed_in(server, "alice") as alice:
         for headers in ({"Origin": "http://evil.example"}, {}):
             with pytest.raises(aiohttp.WSServerHandshakeError) as info:
                 await alice.http.ws_connect(alice.url("/ws"), headers=headers)
             assert 403 == info.value.status
-    finally:
-        await alice.close()
 
 
 async def test_configured_origin_is_allowed(db: async_sessionmaker[AsyncSession]) -> None:
@@ -195,18 +186,14 @@ async def test_socket_needs_a_session_and_an_operator_role(server: TestServer) -
 
 
 async def test_malformed_last_id_is_a_bad_request(server: TestServer) -> None:
-    alice = await sign_in(server, "alice")
-    try:
+    async with signed_in(server, "alice") as alice:
         with pytest.raises(aiohttp.WSServerHandshakeError) as info:
             await alice.ws(last_id="not-an-id")
         assert 400 == info.value.status
-    finally:
-        await alice.close()
 
 
 async def test_sign_out_closes_every_tab_of_that_session(server: TestServer) -> None:
-    alice = await sign_in(server, "alice")
-    try:
+    async with signed_in(server, "alice") as alice:
         tab1, tab2 = await alice.ws(), await alice.ws()
         await connected(server, "alice", 2)
         assert 303 == (await alice.post("/logout", {})).status
@@ -214,30 +201,22 @@ async def test_sign_out_closes_every_tab_of_that_session(server: TestServer) -> 
             msg = await asyncio.wait_for(tab.receive(), 5)
             assert aiohttp.WSMsgType.CLOSE == msg.type
             assert CloseCode.SIGNED_OUT == msg.data
-    finally:
-        await alice.close()
 
 
 async def test_oversized_client_message_closes_the_socket(server: TestServer) -> None:
-    alice = await sign_in(server, "alice")
-    try:
+    async with signed_in(server, "alice") as alice:
         sock = await alice.ws()
         await sock.send_str("x" * (ws_module.MAX_CLIENT_MESSAGE + 1))
         msg = await asyncio.wait_for(sock.receive(), 5)
         assert aiohttp.WSMsgType.CLOSE == msg.type
         assert CloseCode.MESSAGE_TOO_BIG == msg.data
-    finally:
-        await alice.close()
 
 
 async def test_ping_is_answered(server: TestServer) -> None:
-    alice = await sign_in(server, "alice")
-    try:
+    async with signed_in(server, "alice") as alice:
         sock = await alice.ws()
         await sock.send_str("ping")
         assert [{"type": "pong"}] == await receive(sock, 1)
-    finally:
-        await alice.close()
 
 
 async def raw_socket_that_never_reads(browser: Browser) -> asyncio.StreamWriter:
@@ -291,15 +270,12 @@ async def test_a_client_that_stops_reading_is_closed_and_delays_no_one(
 async def test_a_burst_larger_than_the_queue_reaches_a_client_that_reads(
     server: TestServer, bus: MemoryBus
 ) -> None:
-    alice = await sign_in(server, "alice")
-    try:
+    async with signed_in(server, "alice") as alice:
         sock = await alice.ws()
         await connected(server, "alice")
         burst = 2 * ws_module.QUEUE_SIZE + 10
         ids = [await bus.publish(POPS, pop("alice", f"c{n}")) for n in range(burst)]
         assert ids == [m["id"] for m in await receive(sock, burst)]
-    finally:
-        await alice.close()
 
 
 async def test_a_session_revoked_elsewhere_loses_its_socket(
@@ -311,23 +287,19 @@ async def test_a_session_revoked_elsewhere_loses_its_socket(
     from contact_center.store.models import WebSession
 
     monkeypatch.setattr(ws_module, "SESSION_RECHECK_SECONDS", 0.05)
-    alice = await sign_in(server, "alice")
-    try:
+    async with signed_in(server, "alice") as alice:
         sock = await alice.ws()
         async with db.begin() as s:  # e.g. an admin disabling the account's sessions
             await s.execute(update(WebSession).values(revoked_at=utcnow()))
         msg = await asyncio.wait_for(sock.receive(), 5)
         assert (aiohttp.WSMsgType.CLOSE, CloseCode.SIGNED_OUT) == (msg.type, msg.data)
-    finally:
-        await alice.close()
 
 
 async def test_a_client_too_far_behind_gets_the_snapshot_instead_of_a_full_scan(
     server: TestServer, bus: MemoryBus, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(ws_module, "REPLAY_SCAN_LIMIT", 100)
-    alice = await sign_in(server, "alice")
-    try:
+    async with signed_in(server, "alice") as alice:
         first = await alice.ws()
         await connected(server, "alice")
         await bus.publish(POPS, pop("alice", "ended-long-ago"))
@@ -346,5 +318,3 @@ async def test_a_client_too_far_behind_gets_the_snapshot_instead_of_a_full_scan(
         again = await alice.ws(last_id="0")  # asks for everything since the beginning
         assert [active] == [m["id"] for m in await receive(again, 1)]
         assert await nothing_more(again)
-    finally:
-        await alice.close()

@@ -192,3 +192,15 @@ async def add_customer(
         db.add(customer)
         await db.flush()
         return customer.id
+
+
+@asynccontextmanager
+async def signed_in(
+    server: TestServer, login: str, password: str = PASSWORD
+) -> AsyncIterator[Browser]:
+    """:func:`sign_in` for the ``async with`` block; the client is closed after it."""
+    browser = await sign_in(server, login, password)
+    try:
+        yield browser
+    finally:
+        await browser.close()

@@ -38,30 +38,42 @@ async def originate(session: AmiSession, req: Request) -> None:
     if match is None:
         session.error(req, "Originate failed")
         return
-    variables = originate_variables(req.get_all("Variable"))
-    timeout = float(req.get("Timeout", "30000") or 30000) / 1000
     session.respond(req, "Success", ("Message", "Originate successfully queued"))
     session.pbx.dialplan.originate(
         match.group(1),
         match.group(2),
-        caller=parse_callerid(req.get("CallerID")) if req.has("CallerID") else None,
         then=then,
-        variables=variables,
         action_id=req.action_id,
-        timeout=timeout,
         report=truthy(req.get("Async")),
+        **_call_options(req),
         ids=(req.get("ChannelId"), req.get("OtherChannelId")),
     )
+
+
+def _call_options(req: Request) -> dict[str, Any]:
+    """What every Originate carries: its caller ID, channel variables and ring timeout."""
+    return {
+        "caller": parse_callerid(req.get("CallerID")) if req.has("CallerID") else None,
+        "variables": originate_variables(req.get_all("Variable")),
+        "timeout": float(req.get("Timeout", "30000") or 30000) / 1000,
+    }
+
+
+def _queued(session: AmiSession, req: Request, then: tuple[str, str, str]) -> bool:
+    """Answer the Originate: refused when the dial plan has not ``then``'s context/exten."""
+    if then[0] and not session.pbx.dialplan.exists(then[0], then[1]):
+        session.error(req, "Originate failed")
+        return False
+    session.respond(req, "Success", ("Message", "Originate successfully queued"))
+    return True
 
 
 def _originate_phone(
     session: AmiSession, req: Request, endpoint: str, then: tuple[str, str, str]
 ) -> None:
     """Originate ``PJSIP/<endpoint>`` (an operator's phone, capture 27)."""
-    if then[0] and not session.pbx.dialplan.exists(then[0], then[1]):
-        session.error(req, "Originate failed")
+    if not _queued(session, req, then):
         return
-    session.respond(req, "Success", ("Message", "Originate successfully queued"))
     report_async = truthy(req.get("Async"))
 
     def report(phone: Any, ok: bool) -> None:
@@ -71,11 +83,9 @@ def _originate_phone(
     session.pbx.phones.originate(
         endpoint,
         then,
-        caller=parse_callerid(req.get("CallerID")) if req.has("CallerID") else None,
-        variables=originate_variables(req.get_all("Variable")),
         report=report,
-        timeout=float(req.get("Timeout", "30000") or 30000) / 1000,
         uniqueid=req.get("ChannelId"),
+        **_call_options(req),
     )
 
 
@@ -85,19 +95,15 @@ def _originate_customer(
     """Originate ``PJSIP/<number>@trunk`` (a campaign dials its customer first)."""
     from contact_center.sim.callees import originate_customer
 
-    if not session.pbx.dialplan.exists(then[0], then[1]):
-        session.error(req, "Originate failed")
+    if not _queued(session, req, then):  # then[0] is set: originate() checked
         return
-    session.respond(req, "Success", ("Message", "Originate successfully queued"))
     originate_customer(
         session.pbx,
         number,
         then,
-        variables=originate_variables(req.get_all("Variable")),
-        caller=parse_callerid(req.get("CallerID")) if req.has("CallerID") else None,
-        timeout=float(req.get("Timeout", "30000") or 30000) / 1000,
         uniqueid=req.get("ChannelId"),
         action_id=req.action_id,
+        **_call_options(req),
         report=truthy(req.get("Async")),
     )
 
