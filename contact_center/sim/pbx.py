@@ -630,8 +630,11 @@ class SimPbx:
         self.spawn(self.dialplan.consult(ch, context, exten), name=f"atxfer {ch.name}")
 
     def answer_dialer(self, ch: Channel) -> None:
-        """A consultation leg (Atxfer target) counts as answered once its party answered."""
-        if ch.origin != "atxfer" or ch.state == 6 or ch.dead:
+        """A consultation leg (Atxfer target) counts as answered once its party answered; so
+        does the ``;2`` of a Local channel we originated that dials someone (the bridge
+        answers the caller: a colleague invited into a conference room, whose ``;1`` then
+        goes on into the room)."""
+        if ch.origin not in ("atxfer", "originate") or ch.state == 6 or ch.dead:
             return
         self.set_state(ch, 6)
         peer = ch.peer

@@ -209,6 +209,10 @@ class ConferenceEvents(TrackerCore):
         exten, _, context = pair_of(channel).removeprefix("Local/").partition("@")
         context = context.rsplit("-", 1)[0]
         if channel.startswith("Local/") and context == TRANSFER_CONTEXT:
+            for rung in reversed(list(call.operators.values())):  # the phone it dialled
+                if rung.answered_at is not None or rung.picked_up_at is not None:
+                    name = rung.member_name or self._member_name(rung.interface) or exten
+                    return Participant(leg.leg_id, channel, "operator", name, exten, rung.interface)
             for interface in (f"PJSIP/{exten}", f"SIP/{exten}", f"Local/{exten}@agents"):
                 name = self._member_name(interface)
                 if name:
