@@ -174,6 +174,11 @@ async def test_the_operator_sees_who_is_in_her_conference_room(
     await rig.pbx.hangup_operator(BORIS)
     await expect(people).to_have_count(2, timeout=10_000)
     assert ["Anna (Operator)", "Ivan Petrov (Customer)"] == sorted(await people.all_inner_texts())
+    # a reload shows the room as it is
+    await page.reload()
+    await expect(people).to_have_count(2, timeout=10_000)
+    assert ["Anna (Operator)", "Ivan Petrov (Customer)"] == sorted(await people.all_inner_texts())
+    await expect(page.locator("#call-stage")).to_have_text("In conference")
     card = page.locator(f'#pops .pop[data-key$="/{call.linkedid}"] .pop-card')
     assert 1 == await card.count()
     assert "ended" not in (await card.get_attribute("class") or "")

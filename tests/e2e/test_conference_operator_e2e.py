@@ -9,9 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
+
 from contact_center.bus import POPS
 from contact_center.calls import events as ev
 from contact_center.sim.config import Operator
+from contact_center.store.models import Call, CallLeg
 from contact_center.testing import EventLog
 from tests.conftest import wait_for
 from tests.e2e.service_support import DID, Rig, running_service
@@ -97,10 +100,34 @@ async def test_the_operator_keeps_her_call_in_the_conference_and_leaves_it(
             ]
             assert [ANNA] == [e.interface for e in gone]  # her part ended once
             assert gone[0].talk_seconds > 0
+
+            await pbx.hangup_caller(call)  # the customer, alone in the room, hangs up
+            await wait_for(lambda: not connector.tracker.calls, timeout=10)
         finally:
             log.close()
             stop_pops()
             stop_events()
+
+        # history: the call is hers, one operator leg with her talk (no second row)
+        sessions = rig.service.core.sessions  # type: ignore[union-attr]
+
+        async def written() -> bool:
+            async with sessions() as db:
+                row = await db.scalar(select(Call).where(Call.linkedid == call.linkedid))
+                return row is not None and row.ended_at is not None
+
+        await wait_for(written, timeout=10)
+        async with sessions() as db:
+            row = await db.scalar(select(Call).where(Call.linkedid == call.linkedid))
+            assert row is not None
+            legs = (
+                await db.scalars(
+                    select(CallLeg).where(CallLeg.call_id == row.id, CallLeg.role == "operator")
+                )
+            ).all()
+        assert ("answered", ANNA) == (row.outcome, row.operator_interface)
+        assert [phone.uniqueid] == [leg.uniqueid for leg in legs]
+        assert legs[0].talk_seconds == gone[0].talk_seconds
 
 
 async def test_hang_up_from_the_console_in_a_conference(tmp_path: Path, db_url: str) -> None:
