@@ -163,8 +163,7 @@ function showRoom() {
 }
 
 function showParticipants(message) {
-  const key = cardKey(message);
-  if (!findCard(key)) return; // not a call on this screen
+  const key = cardKey(message); // kept even before its card shows: the pop may come next
   const people = Array.isArray(message.participants) ? message.participants : [];
   if (people.length) rooms.set(key, people);
   else rooms.delete(key);
