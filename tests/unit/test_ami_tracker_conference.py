@@ -145,3 +145,19 @@ def test_leaving_the_room_ends_her_part() -> None:
     assert ("Anna", ["customer"]) == (left.name, [p["role"] for p in left.participants])
     live = tracker.live_channels(CALL)
     assert live is not None and "" == live.operator_channel
+
+
+def test_completed_after_she_joined_the_room_she_still_holds_the_call() -> None:
+    """A PBX that completes the queue call once both are in the room (the caller still
+    there): the connector still acts on her channel in the room (Leave, Hang up)."""
+    frames = frames_of("27-live-pjsip-deploy")
+    [complete] = _named(frames, "AgentComplete", Linkedid=CALL)
+    joined = _named(frames, "ConfbridgeJoin", Channel=PHONE)[0]
+    tracker = CallTracker("pbx1")
+    _feed_until(tracker, frames, joined)
+    early = complete._replace(headers={**complete.headers, "Timestamp": "1796589681.000000"})
+    gone = [e for e in tracker.feed(early) if isinstance(e, ev.OperatorLeft)]
+    assert 1 == len(gone)
+    live = tracker.live_channels(CALL)
+    assert live is not None
+    assert (PHONE, "PJSIP/101") == (live.operator_channel, live.operator_interface)
