@@ -40,6 +40,7 @@ from contact_center.ami.tracking.state import (
     OUTBOUND_ID_PREFIX,
     Call,
     LiveChannels,
+    OperatorLeg,
     QueueProgress,
     RecordedCall,
     device_of,
@@ -118,6 +119,12 @@ class CallTracker(
         caller = call.legs.get(call.caller_leg) or call.legs.get(call.call_id)
         holder = call.operators.get(call.current)
         holding = holder is not None and holder.talking
+        if not holding:
+            # an operator still in the call's conference room holds it there, whatever the
+            # queue said of her part (a PBX may complete it as she went in)
+            in_room = _operator_in_room(call)
+            if in_room is not None:
+                holder, holding = in_room, True
         return LiveChannels(
             call_id=call.call_id,
             caller_channel=caller.channel if caller is not None else "",
@@ -156,6 +163,16 @@ class CallTracker(
     def frame_filter(self) -> FrameFilter:
         """The parser filter that keeps exactly what this tracker reads (plus action replies)."""
         return TRACKER_FILTER
+
+
+def _operator_in_room(call: Call) -> OperatorLeg | None:
+    """The operator who last answered the call and whose channel is in its room now."""
+    for op in reversed(list(call.operators.values())):
+        leg = call.legs.get(op.leg_id)
+        if op.answered_at is not None and leg is not None and leg.in_conference:
+            if leg.ended_at is None:
+                return op
+    return None
 
 
 def _outbound_channels(call: Call) -> LiveChannels:

@@ -158,6 +158,10 @@ class OperatorLeft(DomainEvent):
     reason: str = ""  # caller | operator | transfer | ended
     operator_leg_id: str = ""
     recordings: list[str] = field(default_factory=list)  # files recording this operator
+    # The leg's whole talk when it is more than ``talk_seconds``: an operator whose part the
+    # queue ended as she went into a conference room, who then talked on there — this event
+    # tells the part in the room, an earlier one the part before.
+    leg_talk_seconds: float | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -209,6 +213,38 @@ class ConferenceLeft(DomainEvent):
     kind: ClassVar[str] = "call.conference_left"
     conference: str
     channel: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConferenceParticipantJoined(DomainEvent):
+    """Someone entered the call's ConfBridge room (each participant, each time): the
+    operator, the customer, a colleague or an outside number someone invited.
+
+    ``participants``: everyone in the room now, this one included, as dicts with
+    leg_id, role, name, number and interface (see :class:`ConferenceParticipantLeft`)."""
+
+    kind: ClassVar[str] = "call.conference_participant_joined"
+    conference: str
+    channel: str
+    role: str  # operator | customer | external
+    name: str  # the operator's name, the customer's caller ID name, else the number
+    number: str = ""
+    interface: str = ""  # an operator's phone
+    participants: list[dict[str, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConferenceParticipantLeft(DomainEvent):
+    """Someone left the call's room; ``participants``: who is still in it."""
+
+    kind: ClassVar[str] = "call.conference_participant_left"
+    conference: str
+    channel: str
+    role: str
+    name: str
+    number: str = ""
+    interface: str = ""
+    participants: list[dict[str, str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -119,6 +119,12 @@ def _summarise(event: ev.DomainEvent) -> tuple[str, str]:
             return who, f"{who} joined conference {event.conference}"
         case ev.ConferenceLeft():
             return event.channel, f"{event.channel} left conference {event.conference}"
+        case ev.ConferenceParticipantJoined():
+            who = event.name or event.number or event.channel
+            return who, f"{who} ({event.role}) entered conference {event.conference}"
+        case ev.ConferenceParticipantLeft():
+            who = event.name or event.number or event.channel
+            return who, f"{who} ({event.role}) left conference {event.conference}"
         case ev.RecordingStarted():
             return "system", f"Recording started ({event.file})"
         case ev.RecordingMuted():
@@ -195,6 +201,8 @@ QUIET_KINDS = frozenset(
         "call.recording_stopped",
         "call.agent_completed",
         "call.operator_left",
+        "call.conference_participant_joined",
+        "call.conference_participant_left",
         "call.routing_decided",
         "call.identified",
     }

@@ -243,6 +243,20 @@ def _conference_left(d: Mapping[str, Any], *_rest: Any) -> str:
     return _("Someone left the conference")
 
 
+def _participant(d: Mapping[str, Any], names: Names) -> str:
+    if d.get("role") == "operator":
+        return names.operator(str(d.get("interface") or ""), str(d.get("name") or ""))
+    return str(d.get("name") or "") or phone(str(d.get("number") or "")) or _("Someone")
+
+
+def _participant_joined(d: Mapping[str, Any], _a: str, names: Names, *_rest: Any) -> str:
+    return _("%(who)s entered the conference room", who=_participant(d, names))
+
+
+def _participant_left(d: Mapping[str, Any], _a: str, names: Names, *_rest: Any) -> str:
+    return _("%(who)s left the conference room", who=_participant(d, names))
+
+
 def _recording_started(*_rest: Any) -> str:
     return _("Recording started")
 
@@ -408,6 +422,8 @@ _BY_KIND: dict[str, Any] = {
     "call.transferred": _transferred,
     "call.conference_joined": _conference_joined,
     "call.conference_left": _conference_left,
+    "call.conference_participant_joined": _participant_joined,
+    "call.conference_participant_left": _participant_left,
     "call.recording_started": _recording_started,
     "call.recording_muted": _recording_muted,
     "call.recording_stopped": _recording_stopped,

@@ -69,7 +69,8 @@ class TimelineItem:
 CALL_KINDS = (
     "call.arrived", "call.queued", "call.offered", "call.ring_no_answer", "call.answered",
     "call.abandoned", "call.left_queue", "call.held", "call.transferred",
-    "call.conference_joined", "call.conference_left", "call.operator_left",
+    "call.conference_joined", "call.conference_left", "call.conference_participant_joined",
+    "call.conference_participant_left", "call.operator_left",
     "call.agent_completed", "call.ended",
 )  # fmt: skip
 TOPIC_KINDS: dict[str, tuple[str, ...]] = {

@@ -488,7 +488,8 @@ def _operator_part(batch: _Batch, call: models.Call, event: ev.OperatorLeft) -> 
         "b_server": call.server,
         "b_leg": _clip(event.operator_leg_id, 64),
         "b_answered": answered,
-        "b_talk": event.talk_seconds,
+        # an operator who talked on in a conference room: the leg's whole talk
+        "b_talk": event.talk_seconds if event.leg_talk_seconds is None else event.leg_talk_seconds,
         "b_via": _clip(event.via, 20),
         "b_queue": _clip(event.queue, 80),
     }

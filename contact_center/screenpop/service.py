@@ -42,6 +42,7 @@ from contact_center.calls import events as ev
 from contact_center.crm.contacts import CRM_OFF, CrmResult
 from contact_center.crm.service import CrmLookup
 from contact_center.customers.lookup import CustomerCard, CustomerLookup
+from contact_center.customers.phones import display_number
 from contact_center.history.describe import QUIET_KINDS
 from contact_center.screenpop.context import CallContext, CallContexts
 from contact_center.screenpop.render import (
@@ -376,6 +377,8 @@ class ScreenPop:
                     reason = "transferred" if event.reason == "transfer" else "ended"
                     await self._close(ctx, event.interface, reason)
                     ctx.offered.discard(event.interface)
+            case ev.ConferenceParticipantJoined() | ev.ConferenceParticipantLeft():
+                await self._conference(ctx, event)
             case ev.CallEnded():
                 interfaces = set(ctx.offered)
                 if not ctx.queues and not interfaces and event.interface:
@@ -743,6 +746,51 @@ class ScreenPop:
         if found_then is not found or inputs != (i18n.current_locale(), *ctx.rendered_inputs()):
             return None
         return html.replace(waited_cell(0.0), waited_cell(waited))
+
+    async def _conference(
+        self, ctx: CallContext, event: ev.ConferenceParticipantJoined | ev.ConferenceParticipantLeft
+    ) -> None:
+        """Someone entered or left the call's conference room: the operators whose card of
+        the call is open see who is in it now. An operator entering her call's room holds
+        it there: her card shows again if her part had been closed on the way in."""
+        joined = isinstance(event, ev.ConferenceParticipantJoined)
+        if joined and event.role == "operator" and event.interface:
+            if event.interface not in ctx.offered and event.interface in ctx.operators:
+                ctx.offered.add(event.interface)
+                await self._pop(ctx, event.interface, "answered", 0.0)
+        people = [self._participant_view(ctx, p) for p in event.participants]
+        for interface in sorted(ctx.offered):
+            for login in await self.directory.logins_for(interface):
+                await self._send(
+                    {
+                        "type": "call.conference",
+                        "to": login,
+                        "server": ctx.server,
+                        "call_id": ctx.call_id,
+                        "conference": event.conference,
+                        "participants": people,
+                    },
+                )
+
+    def _participant_view(self, ctx: CallContext, who: dict[str, str]) -> dict[str, str]:
+        """A person in the room as the console names them: an operator by the directory's
+        name, the customer by the matched customer's name, else by caller ID or number."""
+        role = who.get("role", "")
+        name = who.get("name", "")
+        number = who.get("number", "")
+        interface = who.get("interface", "")
+        if role == "operator" and interface:
+            known = self.directory.name_of(interface)
+            name = known if known != interface else name or interface
+        elif role == "customer":
+            found = self._ready(ctx)
+            if found is not None and len(found.customers) == 1 and found.customers[0].name:
+                name = found.customers[0].name
+            number = number or ctx.caller_number
+            name = name or ctx.caller_name or display_number(number)
+        else:
+            name = name or display_number(number)
+        return {"role": role, "name": name, "number": display_number(number)}
 
     async def _publish_held(self, ctx: CallContext, interface: str, held: bool) -> None:
         for login in await self.directory.logins_for(interface):

@@ -69,6 +69,8 @@ class Channel:
     manual_answer: asyncio.Event = field(default_factory=asyncio.Event)
     proceed: asyncio.Event = field(default_factory=asyncio.Event)  # the dialer is done with us
     redirect_to: tuple[str, str, int] | None = None
+    # called once when the channel is asked to hang up (a queue's AgentComplete after a Redirect)
+    hangup_watchers: list[Callable[[], None]] = field(default_factory=list)
     transfer_to: tuple[str, str] | None = None  # blind transfer asked by this (operator) leg
     attended_to: Channel | None = None  # attended transfer: the target leg being consulted
     origin: str = "originate"  # who created the Local pair: originate | queue | dial | pjsip

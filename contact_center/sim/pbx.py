@@ -340,6 +340,13 @@ class SimPbx:
             ch.soft_hangup_sent = True
         ch.cause = cause
         ch.hangup_requested.set()
+        self.hangup_watched(ch)
+
+    def hangup_watched(self, ch: Channel) -> None:
+        """Tell whoever waits for this channel's hang-up (once)."""
+        watchers, ch.hangup_watchers = ch.hangup_watchers, []
+        for watcher in watchers:
+            watcher()
 
     def peer_hangup(self, ch: Channel, cause: int = 16) -> None:
         """The other side went away: HangupRequest, then the channel's task winds down."""
@@ -348,6 +355,7 @@ class SimPbx:
         self.emit_channel("HangupRequest", "call", ch, [("Cause", str(cause))])
         ch.cause = cause
         ch.hangup_requested.set()
+        self.hangup_watched(ch)
 
     def remote_hangup(self, ch: Channel, cause: int = 16) -> None:
         """A SIP peer sent BYE (or 486 Busy): chan_pjsip's ``ast_queue_hangup``, whose
@@ -358,6 +366,7 @@ class SimPbx:
         self.emit_channel("HangupRequest", "call", ch, known)
         ch.cause = cause
         ch.hangup_requested.set()
+        self.hangup_watched(ch)
 
     def finish(
         self, ch: Channel, *, soft: bool = True, cdr: bool = True, device: bool = True
@@ -368,6 +377,7 @@ class SimPbx:
         if soft and not ch.soft_hangup_sent:
             self.emit_channel("SoftHangupRequest", "call", ch, [("Cause", str(ch.cause))])
             ch.soft_hangup_sent = True
+        self.hangup_watched(ch)
         self.run_hangup_handlers(ch)
         peer = ch.peer
         if peer is not None and not peer.dead:
@@ -620,8 +630,11 @@ class SimPbx:
         self.spawn(self.dialplan.consult(ch, context, exten), name=f"atxfer {ch.name}")
 
     def answer_dialer(self, ch: Channel) -> None:
-        """A consultation leg (Atxfer target) counts as answered once its party answered."""
-        if ch.origin != "atxfer" or ch.state == 6 or ch.dead:
+        """A consultation leg (Atxfer target) counts as answered once its party answered; so
+        does the ``;2`` of a Local channel we originated that dials someone (the bridge
+        answers the caller: a colleague invited into a conference room, whose ``;1`` then
+        goes on into the room)."""
+        if ch.origin not in ("atxfer", "originate") or ch.state == 6 or ch.dead:
             return
         self.set_state(ch, 6)
         peer = ch.peer

@@ -671,6 +671,18 @@ class QueueEngine:
         one.attended_to = None
         if target is not None and await self.target_answered(ch, target):
             return await self.attended_transfer(ch, q, entry, a, bridge, hold, talk, target)
+        if ch.redirect_to is not None and not ch.dead:
+            # An AMI Redirect took the caller (and the operator: ExtraChannel) out of the
+            # bridge, into a conference room: app_queue reports nothing now; it completes the
+            # call when either channel hangs up (capture 27, e4_rec_conf: AgentComplete comes
+            # after the caller's HangupRequest in the room, Context conference).
+            pbx.bridge_leave(bridge, one)
+            pbx.bridge_leave(bridge, ch)
+            pbx.bridge_destroy(bridge)
+            self.complete_on_hangup(ch, q, entry, m, one, hold, talk_start)
+            self.call_done(q, m)
+            await self.drop_attempt(q, a)
+            raise pbx.interrupt(ch)
         caller_left = ch.hangup_requested.is_set()
         reason = "caller" if caller_left else "agent"
         complete = self.agent_complete(ch, q, a, hold, talk, reason)
@@ -688,6 +700,50 @@ class QueueEngine:
         if caller_left:
             raise pbx.interrupt(ch)
         return "CONTINUE"
+
+    def complete_on_hangup(
+        self,
+        ch: Channel,
+        q: QueueState,
+        entry: QueueEntry,
+        m: Member,
+        one: Channel,
+        hold: int,
+        talk_start: float,
+    ) -> None:
+        """After a Redirect: ``AgentComplete`` (and COMPLETECALLER/AGENT) the moment the caller
+        or the operator's leg is asked to hang up, wherever they are now."""
+        pbx = self.pbx
+        done: list[bool] = []
+
+        def complete(reason: str) -> None:
+            if done:
+                return
+            done.append(True)
+            talk = int(time.time() - talk_start)
+            pbx.emit(
+                "AgentComplete",
+                "agent",
+                [
+                    *ch.block(),
+                    *self.agent_dest(one, q.name, ch),
+                    ("Queue", q.name),
+                    ("Interface", m.interface),
+                    ("MemberName", m.name),
+                    ("HoldTime", str(hold)),
+                    ("TalkTime", str(talk)),
+                    ("Reason", reason),
+                ],
+            )
+            q.stats.record_complete(hold, talk, q.config.servicelevel)
+            event = "COMPLETECALLER" if reason == "caller" else "COMPLETEAGENT"
+            pbx.queue_log.write(
+                ch.uniqueid, q.name, m.name, event, str(hold), str(talk),
+                str(entry.original_position),
+            )  # fmt: skip
+
+        ch.hangup_watchers.append(lambda: complete("caller"))
+        one.hangup_watchers.append(lambda: complete("agent"))
 
     async def blind_transfer(
         self,

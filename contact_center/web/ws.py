@@ -156,6 +156,8 @@ class PopHub:
         self._by_login: dict[str, set[Connection]] = {}
         # Pops of calls still ringing/talking, per operator: the snapshot for a fresh tab.
         self._active: dict[str, OrderedDict[str, tuple[str, str]]] = {}
+        # Who is in the conference room of each of those calls (the last ``call.conference``).
+        self._rooms: dict[str, dict[str, tuple[str, str]]] = {}
         # Calls each operator was popped, ended or not: an operator may act on these only.
         self._recent: dict[str, OrderedDict[str, frozenset[int]]] = {}
         self.cursor = "0-0"
@@ -205,10 +207,18 @@ class PopHub:
                 if missed is not None:
                     return missed
                 conn.last_id = "0-0"  # too far behind to replay: start over from a snapshot
-            return Backlog(list(self._active.get(conn.login, {}).values()), self.cursor)
+            return Backlog(self._snapshot(conn.login), self.cursor)
         except BaseException:
             self.unregister(conn)
             raise
+
+    def _snapshot(self, login: str) -> list[tuple[str, str]]:
+        """The pops of the calls still active for ``login``, with who is in their rooms, in
+        stream order (a page shows each message once, in order)."""
+        active: dict[str, tuple[str, str]] = self._active.get(login) or {}
+        rooms = self._rooms.get(login) or {}
+        found = [*active.values(), *(rooms[call] for call in active if call in rooms)]
+        return sorted(found, key=lambda entry: parse_id(entry[0]))
 
     def go_live(self, conn: Connection, backlog: Backlog) -> None:
         """Queue the live messages that arrived while the backlog was being sent."""
@@ -266,17 +276,31 @@ class PopHub:
     def _remember(self, login: str, sid: str, message: dict[str, Any], frame: str) -> None:
         call = f"{message.get('server', '')}/{message.get('call_id', '')}"
         active = self._active.setdefault(login, OrderedDict())
+        rooms = self._rooms.setdefault(login, {})
         if message.get("type") == "pop.closed":
             active.pop(call, None)
+            rooms.pop(call, None)
             if not active:
                 del self._active[login]
+            if not rooms:
+                del self._rooms[login]
             return
+        if message.get("type") == "call.conference":
+            if call in active:
+                rooms[call] = (sid, frame)
+            elif not rooms:
+                del self._rooms[login]
+            return
+        if not rooms:
+            del self._rooms[login]
         if message.get("type") != "pop":
             return
         active.pop(call, None)
         active[call] = (sid, frame)
         while len(active) > ACTIVE_POPS_PER_OPERATOR:
-            active.popitem(last=False)
+            gone, _entry = active.popitem(last=False)
+            if login in self._rooms:
+                self._rooms[login].pop(gone, None)
         recent = self._recent.setdefault(login, OrderedDict())
         # The customers this call was shown as: a wrap-up may name only one of them.
         shown = set(recent.pop(call, None) or ())

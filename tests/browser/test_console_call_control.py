@@ -4,6 +4,7 @@ phone), blind-transfer to a queue, start a conference."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -20,9 +21,10 @@ from tests.e2e.service_support import PASSWORD, Rig, running_service
 pytestmark = pytest.mark.browser
 
 ANNA = "Local/101@agents"
+BORIS = "Local/102@agents"
 OPERATORS = (
     Operator(ANNA, "Anna", manual=True),
-    Operator("Local/102@agents", "Boris", manual=True),
+    Operator(BORIS, "Boris", manual=True),
 )
 
 
@@ -137,6 +139,60 @@ async def test_operator_transfers_and_conferences_from_the_console(
     [legs] = [legs for legs in joined().values() if second.channel in legs]
     assert 2 == len(legs)
     await rig.pbx.hangup(second.phone)
+
+
+async def test_the_operator_sees_who_is_in_her_conference_room(
+    demo_rig: tuple[Rig, list[Any]], chromium: Any
+) -> None:
+    """Issue 19: the call panel lists the people in the room by name — the operator as the
+    directory names her, the customer as the customer record does (not the caller ID), a
+    colleague invited by extension — and the list follows every join and leave. Issue 18:
+    in the room the call stays hers, so Leave works and her card then waits for the wrap-up."""
+    rig, told = demo_rig
+    page = await signed_in_page(chromium, rig.base, "anna", PASSWORD)
+    await page.click("#set-available")
+    await result(page, "Done: available.")
+    call = await rig.pbx.place_call(
+        "4951110001", "+74951234567", "IVAN P", dtmf="2", dtmf_delay=0.3
+    )
+    await answered_pop(page, call)
+
+    # a conference with Boris (extension 102) invited into it
+    await page.fill("#conference-target", "102")
+    await page.click("#start-conference")
+    people = page.locator("#conference-people li")
+    await expect(people).to_have_count(2, timeout=10_000)  # Anna and the customer first
+    await expect(page.locator("#call-stage")).to_have_text("In conference")
+    await wait_for(lambda: bool(rig.pbx.phone_channels(BORIS)), timeout=10)
+    await rig.pbx.answer(BORIS)
+    await expect(people).to_have_count(3, timeout=10_000)
+    names = sorted(await page.locator("#conference-people li").all_inner_texts())
+    assert ["Anna (Operator)", "Boris (Operator)", "Ivan Petrov (Customer)"] == names
+    assert not any("Local/" in n or "PJSIP/" in n for n in names)  # people, not channels
+
+    # Boris hangs up: the list shrinks; the call is still anna's, in the room
+    await rig.pbx.hangup_operator(BORIS)
+    await expect(people).to_have_count(2, timeout=10_000)
+    assert ["Anna (Operator)", "Ivan Petrov (Customer)"] == sorted(await people.all_inner_texts())
+    # a reload shows the room as it is
+    await page.reload()
+    await expect(people).to_have_count(2, timeout=10_000)
+    assert ["Anna (Operator)", "Ivan Petrov (Customer)"] == sorted(await people.all_inner_texts())
+    await expect(page.locator("#call-stage")).to_have_text("In conference")
+    card = page.locator(f'#pops .pop[data-key$="/{call.linkedid}"] .pop-card')
+    assert 1 == await card.count()
+    assert "ended" not in (await card.get_attribute("class") or "")
+
+    # Leave: her part is over, the card waits for the wrap-up, the list is gone
+    await page.click("#leave-conference")
+    await result(page, "Done: leave conference.")
+    await expect(page.locator("#call-stage")).to_have_text("Wrap-up")
+    await expect(page.locator("#conference-room")).to_be_hidden()
+    await expect(card).to_have_class(re.compile(r"\bended\b"), timeout=10_000)
+    assert any(
+        e["Channel"].startswith(ANNA) for e in events(told, "ConfbridgeLeave")
+    )  # her phone left the room
+    await rig.pbx.hangup(call.phone)
 
 
 async def test_bad_target_is_refused_on_the_page(rig: tuple[Rig, list[Any]], chromium: Any) -> None:

@@ -586,3 +586,85 @@ async def test_the_operator_who_puts_the_caller_on_hold_is_told(
     assert ("dave", True) == (held["to"], held["held"])
     dave = [m["type"] for m in await pops(bus, "dave")]
     assert dave.index("pop") < dave.index("call.held") < dave.index("pop.closed")
+
+
+async def test_in_a_conference_room_she_keeps_her_card_and_sees_who_is_there(
+    screenpop: ScreenPop, bus: MemoryBus, db: async_sessionmaker[AsyncSession]
+) -> None:
+    """Issues 18 and 19, as a PBX that completes the queue call at the Redirect tells it: her
+    card closes with her part, shows again as her phone enters the room, and the people in
+    the room are named — the customer by the customer record (not the caller ID ``IVAN P``),
+    the operator by the directory (not the queue's member name)."""
+    await add_customer(db, "Ivan Petrov", ["+74951234567"])
+    await feed(screenpop, [*arrival("c1", "+74951234567", name="IVAN P"), offered("c1", ALICE)])
+    await screenpop.handle(
+        ev.CallAnswered(
+            **base("c1", T0 + 12),
+            queue="support",
+            interface=ALICE,
+            member_name="agent-7",
+            hold_seconds=9.0,
+            ring_seconds=2.0,
+            operator_leg_id="L1",
+        )
+    )
+    await screenpop.handle(
+        ev.OperatorLeft(
+            **base("c1", T0 + 30),
+            interface=ALICE,
+            member_name="agent-7",
+            via="queue",
+            talk_seconds=18.0,
+            reason="caller",
+            operator_leg_id="L1",
+        )
+    )
+    customer = {"leg_id": "C", "role": "customer", "name": "IVAN P", "number": "+74951234567"}
+    operator = {"leg_id": "L1", "role": "operator", "name": "agent-7", "interface": ALICE}
+    room = {"conference": "8123", "channel": "x"}
+    await screenpop.handle(
+        ev.ConferenceParticipantJoined(
+            **base("c1", T0 + 30.1),
+            **room,
+            role="customer",
+            name="IVAN P",
+            number="+74951234567",
+            participants=[customer],
+        )
+    )
+    await screenpop.handle(
+        ev.ConferenceParticipantJoined(
+            **base("c1", T0 + 31),
+            **room,
+            role="operator",
+            name="agent-7",
+            interface=ALICE,
+            participants=[customer, operator],
+        )
+    )
+    seen = await pops(bus, "alice")
+    assert [
+        ("pop", "offered"),
+        ("pop", "answered"),
+        ("pop.closed", "ended"),
+        ("pop", "answered"),  # her card again: she holds the call in the room
+        ("call.conference", None),
+    ] == [(m["type"], m.get("stage", m.get("reason"))) for m in seen]
+    assert [
+        {"role": "customer", "name": "Ivan Petrov", "number": "+7 495 123-45-67"},
+        {"role": "operator", "name": "Alice", "number": ""},
+    ] == seen[-1]["participants"]
+
+    # the customer leaves: she sees the room shrink; Bob, whose card is not open, sees nothing
+    await screenpop.handle(
+        ev.ConferenceParticipantLeft(
+            **base("c1", T0 + 40),
+            **room,
+            role="customer",
+            name="IVAN P",
+            participants=[operator],
+        )
+    )
+    last = (await pops(bus, "alice"))[-1]
+    assert ["Alice"] == [p["name"] for p in last["participants"]]
+    assert [] == await pops(bus, "bob")

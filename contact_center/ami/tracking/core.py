@@ -66,6 +66,7 @@ class TrackerCore:
         self._member_names: dict[str, str] = {}  # interface → name, kept after removal
         self._queue_progress: dict[str, QueueProgress] = {}  # by queue leg, not yet applied
         self._rooms_left_to_operators: list[str] = []
+        self._rooms: dict[str, str] = {}  # ConfBridge room -> the live call it belongs to
         # consultation legs queued by an attended transfer into a queue: leg → queue
         self._consultations: dict[str, str] = {}
         self._seq = 0
@@ -360,7 +361,9 @@ class TrackerCore:
         op.ended_at = at
         if op.answered_at is None:
             return
-        op.talk = talk if talk is not None else max(0.0, at - op.answered_at)
+        since = op.rejoined_at if op.rejoined_at is not None else op.answered_at
+        part = talk if talk is not None else max(0.0, at - since)
+        op.talk = op.earlier_talk + part
         op.reason = reason
         op.recordings = self._recordings_during(call, op.answered_at, at)
         if call.current == op.leg_id:
@@ -369,8 +372,14 @@ class TrackerCore:
             call.hung_up_by = reason
         # the customer stays without a transfer event: a Redirect (its AgentComplete may say
         # "caller" at once, or only at the very end — capture 18); their next ring tells
-        call.pending_move = reason != "transfer" and not self._customer_gone(call)
-        base = self._base(call.call_id, op.leg_id, ev.OperatorLeft.kind, stamp, once=True)
+        call.pending_move = (
+            reason != "transfer"
+            and not self._customer_gone(call)
+            and not self._customer_in_conference(call)
+        )
+        # a part after she talked on in a conference room is a fact of its own
+        again = (f"rejoin{op.rejoins}",) if op.rejoins else ()
+        base = self._base(call.call_id, op.leg_id, ev.OperatorLeft.kind, stamp, *again, once=True)
         out.append(
             ev.OperatorLeft(
                 **base,
@@ -379,11 +388,18 @@ class TrackerCore:
                 via=op.via,
                 queue=op.queue,
                 answered_at=op.answered_at,
-                talk_seconds=op.talk,
+                talk_seconds=part,
                 reason=reason,
                 operator_leg_id=op.leg_id,
                 recordings=list(op.recordings),
+                leg_talk_seconds=op.talk if op.rejoins else None,
             )
+        )
+
+    def _customer_in_conference(self, call: Call) -> bool:
+        return any(
+            leg.in_conference and leg.ended_at is None and self._customer_side(call, leg)
+            for leg in call.legs.values()
         )
 
     @staticmethod

@@ -115,6 +115,27 @@ def pair_of(channel: str) -> str:
     return channel.split(";", 1)[0]
 
 
+@dataclass(frozen=True, slots=True)
+class Participant:
+    """One person in a call's conference room."""
+
+    leg_id: str
+    channel: str
+    role: str  # operator | customer | external
+    name: str
+    number: str = ""
+    interface: str = ""
+
+    def to_dict(self) -> dict[str, str]:
+        return {
+            "leg_id": self.leg_id,
+            "role": self.role,
+            "name": self.name,
+            "number": self.number,
+            "interface": self.interface,
+        }
+
+
 class Leg:
     __slots__ = (
         "awaiting_recording",
@@ -171,6 +192,7 @@ class OperatorLeg:
         "channel",
         "consult_pair",
         "consulting",
+        "earlier_talk",
         "ended_at",
         "from_records",
         "hold",
@@ -182,6 +204,8 @@ class OperatorLeg:
         "queue",
         "reason",
         "recordings",
+        "rejoined_at",
+        "rejoins",
         "talk",
         "via",
     )  # fmt: skip
@@ -209,6 +233,11 @@ class OperatorLeg:
         self.consult_pair = ""
         self.consulting = False
         self.from_records = False  # learnt from queue_log: whole seconds, talk from Asterisk
+        # Her part was ended (the queue's AgentComplete as both went into a conference room)
+        # and she talks on in the room: from when, how often, and her talk before.
+        self.rejoined_at: float | None = None
+        self.rejoins = 0
+        self.earlier_talk = 0.0
 
     @property
     def talking(self) -> bool:
@@ -268,6 +297,7 @@ class Call:
         "operator_leg",
         "operators",
         "outcome",
+        "participants",
         "pbx_answered",
         "pending_move",
         "phase",
@@ -324,6 +354,8 @@ class Call:
         self.pending_move = False
         self.conference = ""
         self.conf_joined_at: float | None = None
+        # who is in the call's conference room now, by leg (guests' legs too), in join order
+        self.participants: dict[str, Participant] = {}
         self.recordings: list[str] = []
         self.recording_spans: dict[str, list[float | None]] = {}  # file → [start, stop]
         self.cause: int | None = None

@@ -85,10 +85,6 @@ const STAGE_WORDS = () => ({
 
 function setStage(stage) {
   const panel = $("call-control");
-  const callKey = panel.dataset.server + "/" + panel.dataset.callId;
-  // Moving into the conference room ends this operator's leg of the call (its pop closes),
-  // yet the operator still talks there until they leave it.
-  if (stage === "ended" && panel.dataset.conferenceFor === callKey) stage = "conference";
   if (panel.dataset.stage !== stage) panel.dataset.stageSince = String(Date.now());
   panel.dataset.stage = stage;
   $("call-stage").textContent = STAGE_WORDS()[stage] || "";
@@ -125,7 +121,9 @@ function setCurrent(message) {
   panel.dataset.recordingFor = cardKey(message);
   if (!sameCall) panel.dataset.stage = "";
   const left = sameCall && panel.dataset.stage === "left";
-  setStage(left ? "left" : message.stage || "");
+  const inRoom = !left && rooms.has(cardKey(message)) && TALKING.includes(message.stage);
+  setStage(left ? "left" : inRoom ? "conference" : message.stage || "");
+  showRoom();
   panel.hidden = false;
   // Click-to-call starts from the customer on the card.
   const number = message.caller ? message.caller.number || message.caller.number_raw : "";
@@ -137,10 +135,52 @@ function setCurrent(message) {
 // The last pop message of each card still shown, so the panel can fall back to another call.
 const shown = new Map();
 
+// --- the conference room: who is in it now (the connector names every join and leave) -------
+
+const TALKING = ["answered", "identified", "held"];
+const rooms = new Map(); // card key -> the people in that call's room, as the last message said
+
+const ROLE_WORDS = () => ({
+  operator: ccT("Operator"),
+  customer: ccT("Customer"),
+});
+
+function showRoom() {
+  const panel = $("call-control");
+  const people = rooms.get(panel.dataset.server + "/" + panel.dataset.callId) || [];
+  const list = $("conference-people");
+  list.replaceChildren(
+    ...people.map((who) => {
+      const item = el("li", { dataset: { role: who.role || "" } }, who.name || who.number || ccT("Someone"));
+      const role = ROLE_WORDS()[who.role];
+      if (role) item.append(" ", el("span", { class: "participant-role" }, "(" + role + ")"));
+      return item;
+    }),
+  );
+  const room = $("conference-room");
+  room.hidden = people.length === 0;
+  room.style.display = room.hidden ? "none" : "";
+}
+
+function showParticipants(message) {
+  const key = cardKey(message); // kept even before its card shows: the pop may come next
+  const people = Array.isArray(message.participants) ? message.participants : [];
+  if (people.length) rooms.set(key, people);
+  else rooms.delete(key);
+  const panel = $("call-control");
+  if (panel.dataset.server + "/" + panel.dataset.callId !== key) return;
+  showRoom();
+  const stage = panel.dataset.stage;
+  if (people.length && TALKING.includes(stage)) setStage("conference");
+  else if (!people.length && stage === "conference") setStage("answered");
+}
+
 function endCurrent(message, keep) {
+  rooms.delete(cardKey(message)); // this operator's part is over: she is in no room of it
   if (!keep) shown.delete(cardKey(message));
   const panel = $("call-control");
   if (panel.dataset.server !== message.server || panel.dataset.callId !== message.call_id) return;
+  showRoom();
   if (keep) {
     setStage("ended");
     return;
@@ -224,12 +264,9 @@ async function followCommand(sent) {
 function commandDone(command) {
   const panel = $("call-control");
   if (command === "leave_conference") {
-    panel.dataset.conferenceFor = "";
+    rooms.delete(panel.dataset.server + "/" + panel.dataset.callId);
+    showRoom();
     setStage("left"); // the card offers only the wrap-up now
-  }
-  if (command === "conference") {
-    panel.dataset.conferenceFor = panel.dataset.server + "/" + panel.dataset.callId;
-    if (panel.dataset.stage === "ended") setStage("conference");
   }
   if (command === "click_to_call") refreshLists();
 }
@@ -308,6 +345,7 @@ function handle(message) {
   if (message.type === "pop") showPop(message);
   else if (message.type === "pop.closed") closePop(message);
   else if (message.type === "call.held") showHeld(message);
+  else if (message.type === "call.conference") showParticipants(message);
 }
 
 function setLink(status, text) {
