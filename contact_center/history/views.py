@@ -13,8 +13,9 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, TextIO
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnElement
 
 from contact_center.exports.csvsafe import csv_line
@@ -162,9 +163,23 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
         raise BadCursor(cursor) from None
 
 
+# A room's first join and leave (rows written before every participant had a row of its own,
+# and still written for the conference leg): where the call has participant rows, those say it.
+SUPERSEDED = ("call.conference_joined", "call.conference_left")
+
+
 def _filters(f: TimelineFilter) -> list[ColumnElement[bool]]:
     table = models.InteractionEvent
-    where: list[ColumnElement[bool]] = []
+    other = aliased(models.InteractionEvent)
+    where: list[ColumnElement[bool]] = [
+        or_(
+            table.kind.not_in(SUPERSEDED),
+            ~exists().where(
+                other.call_linkedid == table.call_linkedid,
+                other.kind == "call.conference_participant_joined",
+            ),
+        )
+    ]
     chosen: list[ColumnElement[bool]] = []
     if f.kinds:
         chosen.append(table.kind.in_(f.kinds))

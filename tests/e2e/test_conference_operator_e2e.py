@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from contact_center.bus import POPS
 from contact_center.calls import events as ev
+from contact_center.history.views import customer_timeline
 from contact_center.sim.config import Operator
 from contact_center.store.models import Call, CallLeg
 from contact_center.testing import EventLog
@@ -126,6 +127,13 @@ async def test_the_operator_keeps_her_call_in_the_conference_and_leaves_it(
                 )
             ).all()
         assert ("answered", ANNA) == (row.outcome, row.operator_interface)
+        # the customer's timeline says each entry into the room once: the participant rows,
+        # not also the room's first join
+        assert row.customer_id is not None
+        page = await customer_timeline(sessions, row.customer_id, limit=200)
+        kinds = [item.kind for item in page.items if item.call == call.linkedid]
+        assert "call.conference_participant_joined" in kinds
+        assert "call.conference_joined" not in kinds
         assert [phone.uniqueid] == [leg.uniqueid for leg in legs]
         assert legs[0].talk_seconds == gone[0].talk_seconds
 
