@@ -71,6 +71,7 @@ class Channel:
     redirect_to: tuple[str, str, int] | None = None
     transfer_to: tuple[str, str] | None = None  # blind transfer asked by this (operator) leg
     attended_to: Channel | None = None  # attended transfer: the target leg being consulted
+    consultation: Consultation | None = None  # the attended transfer this operator leg runs
     origin: str = "originate"  # who created the Local pair: originate | queue | dial | pjsip
     dnid: str = ""  # the number this channel dialled (a provider call: the DID)
     hangupcause: int = 0  # Asterisk's channel hangup cause, once something set it
@@ -138,6 +139,29 @@ class Bridge:
             ("BridgeNumChannels", str(len(self.channels) + self.extra_channels)),
             ("BridgeVideoSourceMode", "none"),
         ]
+
+
+@dataclass(eq=False)
+class Consultation:
+    """An attended transfer in progress (main/bridge_basic.c): the transferer ``operator``
+    left the caller's bridge ``home`` for ``bridge``, where the consultation channel
+    ``target`` (``Local/<exten>@<context>-…;1``, whose ``;2`` dials the person) waits.
+
+    ``state`` as bridge_basic.c names them: ``calling`` (the target rings, the operator
+    hears it), ``consulting`` (operator and target talk, the caller on hold), ``hesitant``
+    (the target rings, the operator swapped back to the caller), ``doublechecking`` (the
+    operator talks to the caller again, the target on hold)."""
+
+    operator: Channel
+    caller: Channel | None
+    home: Bridge | None
+    bridge: Bridge
+    target: Channel
+    state: str = "calling"
+
+    @property
+    def with_caller(self) -> bool:
+        return self.state in ("hesitant", "doublechecking")
 
 
 @dataclass(eq=False)

@@ -117,24 +117,44 @@ async def test_blind_transfer_of_a_channel_not_in_a_call_fails(rig: Rig) -> None
     assert "Error" == unknown["Response"]
 
 
+async def consulted(rig: Rig, operator: str, exten: str) -> str:
+    """Atxfer to ``exten`` until the target answered; the consultation channel."""
+    reply = await rig.ami.action(
+        "Atxfer", Channel=operator, Exten=exten, Context="transfer-targets"
+    )
+    assert "Atxfer successfully queued" == reply["Message"]
+    # the consultation channel is imparted, not dialled by the operator: its DialEnd has no
+    # Channel (capture 17)
+    mark = f"Local/{exten}@transfer-targets-"
+
+    def answered() -> list[str]:
+        return [
+            e.get("DestChannel")
+            for e in rig.log.named("DialEnd", DialStatus="ANSWER", Channel="")
+            if e.get("DestChannel").startswith(mark)
+        ]
+
+    await wait_for(lambda: bool(answered()), 10)
+    return answered()[0]
+
+
 async def test_attended_transfer_bridges_the_caller_with_the_target(rig: Rig) -> None:
     call, operator = await answered_support_call(rig)
 
-    reply = await rig.ami.action(
-        "Atxfer", Channel=operator, Exten="103", Context="transfer-targets"
-    )
-    on_hold = await rig.log.wait("MusicOnHoldStart", Channel=call.channel)
+    target = await consulted(rig, operator, "103")
+    on_hold = rig.log.named("MusicOnHoldStart", Channel=call.channel)[0]
+    assert [] == rig.log.named("AttendedTransfer")  # consulting: nothing moved yet
+    await rig.pbx.hangup_operator(OP101.interface)  # the operator hangs up: completes it
     moved = await rig.log.wait("AttendedTransfer")
     together = await rig.log.wait(
         "BridgeEnter", Channel=call.channel, BridgeUniqueid=moved.get("DestBridgeUniqueid")
     )
 
-    assert "Atxfer successfully queued" == reply["Message"]
     assert call.channel == on_hold.get("Channel")
-    assert ("Success", operator, call.channel, "103", "Bridge") == (
+    assert ("Success", operator, call.channel, target, "103", "Bridge") == (
         moved.get("Result"), moved.get("OrigTransfererChannel"),
-        moved.get("TransfereeChannel"), moved.get("TransferTargetCallerIDNum"),
-        moved.get("DestType"),
+        moved.get("TransfereeChannel"), moved.get("TransferTargetChannel"),
+        moved.get("TransferTargetExten"), moved.get("DestType"),
     )  # fmt: skip
     assert call.linkedid == moved.get("OrigTransfererLinkedid")
     assert "2" == together.get("BridgeNumChannels")
@@ -147,20 +167,19 @@ async def test_attended_transfer_bridges_the_caller_with_the_target(rig: Rig) ->
     await wait_for(lambda: not rig.pbx.channels, 5)
 
 
-async def test_attended_transfer_completes_when_the_operator_hangs_up(tmp_path: Path) -> None:
-    async with running_pbx(tmp_path, operators=[OP101, OP103], atxfer_complete_after=None) as pbx:
+async def test_a_scripted_operator_completes_after_atxfer_complete_after(
+    tmp_path: Path,
+) -> None:
+    async with running_pbx(tmp_path, operators=[OP101, OP103], atxfer_complete_after=0.5) as pbx:
         ami = await AmiClient.connect(pbx.host, pbx.port)
         await ami.login()
         rig = Rig(pbx, ami, EventLog(pbx), tmp_path)
         call, operator = await answered_support_call(rig)
-        await ami.action("Atxfer", Channel=operator, Exten="103", Context="transfer-targets")
-        answered = await rig.log.wait("DialEnd", DialStatus="ANSWER", Channel=operator)
-        assert [] == rig.log.named("AttendedTransfer")  # consulting: nothing moved yet
+        target = await consulted(rig, operator, "103")
 
-        await pbx.hangup_operator(OP101.interface)
         moved = await rig.log.wait("AttendedTransfer")
 
-        assert (answered.get("DestChannel"), call.channel) == (
+        assert (target, call.channel) == (
             moved.get("TransferTargetChannel"),
             moved.get("TransfereeChannel"),
         )
@@ -305,11 +324,12 @@ async def test_attended_transfer_to_a_queue_waits_for_its_operator(rig: Rig) -> 
     call, operator = await answered_support_call(rig)
 
     await rig.ami.action("Atxfer", Channel=operator, Exten="sales", Context="transfer-targets")
-    consulted = await rig.log.wait("AgentConnect", Queue="sales")
+    in_sales = await rig.log.wait("AgentConnect", Queue="sales")
+    await rig.pbx.hangup_operator(OP101.interface)
     moved = await rig.log.wait("AttendedTransfer")
 
-    assert (call.linkedid, "sales") == (consulted.get("Linkedid"), consulted.get("Exten"))
-    assert consulted.get("Channel") == moved.get("TransferTargetChannel").replace(";1", ";2")
+    assert (call.linkedid, "sales") == (in_sales.get("Linkedid"), in_sales.get("Exten"))
+    assert in_sales.get("Channel") == moved.get("TransferTargetChannel").replace(";1", ";2")
     await rig.log.wait(
         "BridgeEnter", Channel=call.channel, BridgeUniqueid=moved.get("DestBridgeUniqueid")
     )
