@@ -42,6 +42,7 @@ from contact_center.ami.tracking.state import (
     LiveChannels,
     QueueProgress,
     RecordedCall,
+    consulted_by,
     device_of,
     identity,
 )
@@ -118,6 +119,7 @@ class CallTracker(
         caller = call.legs.get(call.caller_leg) or call.legs.get(call.call_id)
         holder = call.operators.get(call.current)
         holding = holder is not None and holder.talking
+        consulted = consulted_by(call)
         return LiveChannels(
             call_id=call.call_id,
             caller_channel=caller.channel if caller is not None else "",
@@ -125,6 +127,7 @@ class CallTracker(
             operator_interface=holder.interface if holder is not None and holding else "",
             queue=call.queue,
             direction=call.direction,
+            consulting=consulted.interface if consulted is not None and holding else "",
         )
 
     def is_ended(self, call_id: str) -> bool:
