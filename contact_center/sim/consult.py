@@ -128,6 +128,8 @@ async def consult(pbx: PbxCore, op: Channel, context: str, exten: str) -> None:
     """AMI Atxfer on the operator leg ``op`` (a queue's bridge holds it with the caller)."""
     home = op.bridge
     caller = next((ch for ch in home.channels if ch is not op), None) if home else None
+    while not op.feature_digits.empty():  # digits from before the transfer are no code
+        op.feature_digits.get_nowait()
     typed(pbx, op, pbx.features.atxfer)
     hold(pbx, op, caller)
     typed(pbx, op, exten)
@@ -161,7 +163,7 @@ async def supervise(pbx: PbxCore, c: Consultation) -> None:
             waiters: dict[str, asyncio.Future[Any]] = {
                 "operator": asyncio.ensure_future(op.hangup_requested.wait()),
                 "target": asyncio.ensure_future(target.hangup_requested.wait()),
-                "digit": asyncio.ensure_future(op.dtmf.get()),
+                "digit": asyncio.ensure_future(op.feature_digits.get()),
             }
             if c.caller is not None:
                 waiters["caller"] = asyncio.ensure_future(c.caller.hangup_requested.wait())

@@ -55,6 +55,9 @@ class Channel:
     cause: int = 16
     hangup_handlers: list[str] = field(default_factory=list)
     dtmf: asyncio.Queue[str] = field(default_factory=asyncio.Queue)
+    # digits received from this channel's own phone side while bridged (PlayDTMF Receive):
+    # what a bridge's feature codes read — a digit played *out* of it never lands here
+    feature_digits: asyncio.Queue[str] = field(default_factory=asyncio.Queue)
     recording: Recording | None = None
     cdr_userfield: str = ""
     cdr_ivr_choice: str = ""

@@ -568,6 +568,7 @@ class SimPbx:
             [("Digit", digit), ("DurationMs", str(duration_ms)), ("Direction", "Received")],
         )
         ch.dtmf.put_nowait(digit)
+        ch.feature_digits.put_nowait(digit)
 
     async def hangup(self, channel: str, cause: int = 16) -> None:
         """Hang up a channel by name (what AMI ``Hangup`` does)."""
