@@ -78,6 +78,21 @@ def move(pbx: PbxCore, op: Channel, to: Any) -> None:
         pbx.bridge_enter(to, op)
 
 
+async def wind_down(pbx: PbxCore, c: Consultation) -> None:
+    """The target side hung up (the person, or AMI Hangup of the consultation channel): as
+    in capture 19 its dial ends (``DialEnd CANCEL`` while it rang) before the operator is
+    moved back; then :func:`back_to_caller`."""
+    target = c.target
+    if target in c.bridge.channels:
+        pbx.bridge_leave(c.bridge, target)
+    leg = target.peer
+    if leg is not None and not leg.dead:
+        pbx.peer_hangup(leg, target.cause)
+        if c.dialling is not None:
+            await asyncio.wait({c.dialling}, timeout=2.0)
+    back_to_caller(pbx, c, target_gone=True)
+
+
 def back_to_caller(pbx: PbxCore, c: Consultation, *, target_gone: bool) -> None:
     """The consultation ends without a transfer (abort, the target hung up, or the caller
     did): the operator is with the caller again and the consultation channel hangs up."""
@@ -143,7 +158,23 @@ async def consult(pbx: PbxCore, op: Channel, context: str, exten: str) -> None:
     op.attended_to = target
     op.consultation = c
     pbx.dialplan.prepare_phone(leg)
-    pbx.spawn(pbx.dialplan.run(leg), name=leg.name)
+    # capture 17/19: the ;2 dials the person (DialBegin) before the ;1 enters the bridge
+    dialling = asyncio.Event()
+
+    def watch(event: Any) -> None:
+        if event.name in ("DialBegin", "QueueCallerJoin") and (
+            ("Channel", leg.name) in event.headers
+        ):
+            dialling.set()
+
+    unsubscribe = pbx.subscribe(watch)
+    c.dialling = pbx.spawn(pbx.dialplan.run(leg), name=leg.name)
+    try:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(1.0):
+                await dialling.wait()
+    finally:
+        unsubscribe()
     pbx.bridge_enter(bridge, target)
     move(pbx, op, bridge)
     await supervise(pbx, c)
@@ -190,14 +221,13 @@ async def supervise(pbx: PbxCore, c: Consultation) -> None:
             if c.caller is not None and c.caller.hangup_requested.is_set():
                 return  # the queue's bridge ends the call, and this consultation with it
             if target.hangup_requested.is_set() or target.dead:
-                back_to_caller(pbx, c, target_gone=True)
+                await wind_down(pbx, c)
                 return
             if not done and ringing and asyncio.get_running_loop().time() >= rings_until:
                 back_to_caller(pbx, c, target_gone=False)  # atxfernoanswertimeout
                 return
             answer = waiters.get("answer")
             if answer is not None and answer in done:
-                pbx.emit("DialEnd", "call", [*target.block("Dest"), ("DialStatus", "ANSWER")])
                 c.state = "consulting" if c.state == "calling" else "doublechecking"
                 after = pbx.config.atxfer_complete_after
                 if after is not None and auto_complete is None:

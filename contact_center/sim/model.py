@@ -161,6 +161,7 @@ class Consultation:
     bridge: Bridge
     target: Channel
     state: str = "calling"
+    dialling: asyncio.Task[None] | None = None  # the target's ;2 running the dial plan
 
     @property
     def with_caller(self) -> bool:

@@ -647,13 +647,15 @@ class SimPbx:
         self.spawn(self.dialplan.consult(ch, context, exten), name=f"atxfer {ch.name}")
 
     def answer_dialer(self, ch: Channel) -> None:
-        """A consultation leg (Atxfer target) counts as answered once its party answered."""
+        """A consultation leg (Atxfer target) counts as answered once its party answered:
+        the imparted ``;1``'s DialEnd has no Channel (capture 17)."""
         if ch.origin != "atxfer" or ch.state == 6 or ch.dead:
             return
         self.set_state(ch, 6)
         peer = ch.peer
         if peer is not None and not peer.dead:
             self.set_state(peer, 6)
+            self.emit("DialEnd", "call", [*peer.block("Dest"), ("DialStatus", "ANSWER")])
             peer.answered_event.set()
 
     async def hangup_operator(self, interface: str) -> None:

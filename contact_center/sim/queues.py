@@ -611,11 +611,11 @@ class QueueEngine:
         m.in_call = True
         bridge = pbx.bridge_create()
         pbx.bridge_enter(bridge, one)
+        pbx.answer_dialer(ch)  # an Atxfer consultation is answered now (capture 17's order)
         pbx.bridge_enter(bridge, ch)
         ch.cdr_dest_channel = one.name
         ch.variables["DIALSTATUS"] = ""
         one.proceed.set()
-        pbx.answer_dialer(ch)
         talk_start = time.time()
         hang_caller = asyncio.ensure_future(ch.hangup_requested.wait())
         hang_agent = asyncio.ensure_future(one.hangup_requested.wait())

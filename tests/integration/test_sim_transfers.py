@@ -333,3 +333,157 @@ async def test_attended_transfer_to_a_queue_waits_for_its_operator(rig: Rig) -> 
     await rig.log.wait(
         "BridgeEnter", Channel=call.channel, BridgeUniqueid=moved.get("DestBridgeUniqueid")
     )
+
+
+# --- the consultation's events against the real capture 19 ------------------------------------
+
+CONSULT_EVENTS = {
+    "DTMFEnd", "Hold", "Unhold", "MusicOnHoldStart", "MusicOnHoldStop", "BridgeEnter",
+    "BridgeLeave", "BridgeCreate", "BridgeDestroy", "DialBegin", "DialEnd", "AttendedTransfer",
+    "BridgeMerge",
+}  # fmt: skip
+
+
+def consultation_story(
+    events: list[tuple[str, dict[str, str]]], operator: str, caller: str
+) -> list[tuple[str, ...]]:
+    """The consultation as roles (operator, caller, consultation channel) and bridges in
+    order of appearance: what must match Asterisk, whatever the names and ids."""
+    bridges: dict[str, str] = {}
+
+    def role(channel: str) -> str:
+        if channel == operator:
+            return "operator"
+        if channel == caller:
+            return "caller"
+        if "@transfer-targets-" in channel:
+            return "consultation" + (";2" if channel.endswith(";2") else "")
+        return "other" if channel else ""
+
+    story = []
+    for name, h in events:
+        if name not in CONSULT_EVENTS:
+            continue
+        item = [name, role(h.get("Channel", ""))]
+        bridge = h.get("BridgeUniqueid", "")
+        if bridge:
+            item.append(bridges.setdefault(bridge, f"bridge{len(bridges)}"))
+        if name.startswith("Dial"):
+            item += [role(h.get("DestChannel", "")), h.get("DialStatus", "")]
+        if name == "DTMFEnd":
+            item.append(h.get("Digit", ""))
+        story.append(tuple(x for x in item if x))
+    return story
+
+
+def capture_19_story() -> list[tuple[str, ...]]:
+    """Capture 19 from the Atxfer to the abandoned consultation's end."""
+    from contact_center.ami.replay import capture_reads
+
+    fixtures = Path(__file__).resolve().parents[1] / "fixtures"
+    stream = b"".join(
+        data
+        for conn, data in capture_reads(fixtures / "19-attended-cancel-then-queue.jsonl")
+        if conn == "ami-main"
+    ).decode()
+    events: list[tuple[str, dict[str, str]]] = []
+    started = False
+    for message in stream.split("\r\n\r\n"):
+        h: dict[str, str] = {}
+        for line in message.split("\r\n"):
+            key, sep, value = line.partition(": ")
+            if sep:
+                h.setdefault(key, value)
+        if "Atxfer successfully queued" == h.get("Message"):
+            started = True
+        if "Transfer succeeded" == h.get("Message"):
+            break
+        if started and "Event" in h:
+            events.append((h["Event"], h))
+    return consultation_story(
+        events, "Local/101@agents-00000009;1", "Local/4951110004@inbound-00000008;2"
+    )
+
+
+async def test_an_abandoned_consultation_tells_the_story_of_capture_19(tmp_path: Path) -> None:
+    """101 consults 102, whose phone rings; the consultation channel is hung up (AMI Hangup):
+    the same events, in the same order, as Asterisk 22 sent."""
+    never = Operator("Local/102@agents", "Operator 102", manual=True)
+    async with running_pbx(tmp_path, operators=[OP101, OP103, never]) as pbx:
+        ami = await AmiClient.connect(pbx.host, pbx.port)
+        await ami.login()
+        rig = Rig(pbx, ami, EventLog(pbx), tmp_path)
+        try:
+            call, operator = await answered_support_call(rig)
+            start = len(rig.log.events)
+            await ami.action("Atxfer", Channel=operator, Exten="102", Context="transfer-targets")
+            await wait_for(
+                lambda: any(
+                    e.get("DestChannel").startswith("Local/102@agents-")
+                    for e in rig.log.named("DialBegin")
+                ),
+                10,
+            )
+            [consultation] = [
+                name for name in pbx.channels if name.startswith("Local/102@transfer-targets-")
+                and name.endswith(";1")
+            ]  # fmt: skip
+            await ami.action("Hangup", Channel=consultation)
+            await rig.log.wait("BridgeDestroy", timeout=10)
+            await wait_for(lambda: bool(rig.log.named("Unhold", Channel=operator)), 10)
+            events = [(e.name, dict(e.headers)) for e in rig.log.events[start:]]
+            assert capture_19_story() == consultation_story(events, operator, call.channel)
+            assert [] == rig.log.named("AttendedTransfer")
+            await pbx.hangup(call.phone)
+        finally:
+            rig.log.close()
+            await ami.close()
+
+
+def capture_17_story() -> list[tuple[str, ...]]:
+    """Capture 17's Atxfer (104 consults 103, then 104's leg is hung up) up to the end of
+    the consultation's bridge (Asterisk's Local optimisation follows, not simulated)."""
+    from contact_center.ami.replay import capture_reads
+
+    fixtures = Path(__file__).resolve().parents[1] / "fixtures"
+    stream = b"".join(
+        data
+        for conn, data in capture_reads(fixtures / "17-transfer-chain.jsonl")
+        if conn == "ami-main"
+    ).decode()
+    events: list[tuple[str, dict[str, str]]] = []
+    started = moved = False
+    for message in stream.split("\r\n\r\n"):
+        h: dict[str, str] = {}
+        for line in message.split("\r\n"):
+            key, sep, value = line.partition(": ")
+            if sep:
+                h.setdefault(key, value)
+        if "Atxfer successfully queued" == h.get("Message"):
+            started = True
+        if started and "Event" in h:
+            events.append((h["Event"], h))
+            moved = moved or h["Event"] == "AttendedTransfer"
+            if moved and h["Event"] == "BridgeDestroy":
+                break
+    return consultation_story(
+        events, "Local/104@agents-00000002;1", "Local/4951110004@inbound-00000000;2"
+    )
+
+
+async def test_a_completed_consultation_tells_the_story_of_capture_17(rig: Rig) -> None:
+    call, operator = await answered_support_call(rig)
+    start = len(rig.log.events)
+    target = await consulted(rig, operator, "103")
+    await rig.ami.action("Hangup", Channel=operator)  # capture 17: AMI Hangup of the leg
+    await rig.log.wait("AttendedTransfer", timeout=10)
+    await wait_for(lambda: len(rig.log.named("BridgeDestroy")) >= 1, 10)
+    events = []
+    for e in rig.log.events[start:]:
+        events.append((e.name, dict(e.headers)))
+        if e.name == "BridgeDestroy" and any(n == "AttendedTransfer" for n, _h in events):
+            break
+    # the queue's own events (AgentComplete) and the person's legs are not in the story
+    assert capture_17_story() == consultation_story(events, operator, call.channel)
+    assert target == rig.log.named("AttendedTransfer")[0].get("TransferTargetChannel")
+    await rig.pbx.hangup(call.phone)
