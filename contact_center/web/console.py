@@ -289,6 +289,8 @@ async def publish_command(
 def _plain_reason(reason: str) -> str:
     if "has no operator yet" in reason or "is not live" in reason:
         return _("You are no longer on this call.")
+    if "no consultation in progress" in reason:
+        return _("No transfer is waiting on this call any more.")
     if "control their own calls only" in reason:
         return _("This call is with another operator now.")
     if "may not do this" in reason:

@@ -228,7 +228,10 @@ async def test_the_consulted_operator_hanging_up_cancels_the_transfer(c: Consult
     assert ANNA == c.live().operator_interface
     # nothing is left to complete: the console's Complete is refused, not sent to Asterisk
     result = await c.step(c.anna, "complete")
-    assert "failed" == result["status"]
+    assert ("failed", "No transfer is waiting on this call any more.") == (
+        result["status"],
+        result["reason"],
+    )
     assert ANNA == c.live().operator_interface
 
 
@@ -236,7 +239,10 @@ async def test_only_the_transferring_operator_steers_the_consultation(c: Consult
     # Boris was offered the call, yet it is Anna's: the connector refuses his Complete
     result = await c.step(c.boris, "complete")
 
-    assert "failed" == result["status"]
+    assert ("failed", "This call is with another operator now.") == (
+        result["status"],
+        result["reason"],
+    )
     assert [] == c.log.named("AttendedTransfer")
     response = await c.boris.browser.post(f"{c.path}/transfer/whatever", {})
     assert 404 == response.status
