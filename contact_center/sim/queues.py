@@ -636,9 +636,11 @@ class QueueEngine:
             # keep the operator talking to the target, as bridge_basic.c would)
             back_to_caller(pbx, running, target_gone=False)
             target = None
-        if target is not None and await self.target_answered(ch, target):
+        if target is not None and not target.dead and not ch.hangup_requested.is_set():
+            # answered, or still ringing: a "blond" transfer, which Asterisk merges at once
+            # (bridge_basic.c blond_enter; the caller then hears the target ring)
             return await self.attended_transfer(ch, q, entry, a, bridge, hold, talk, target)
-        if one.consultation is not None:  # the target never answered (blond, then gone)
+        if one.consultation is not None:  # the target is gone as well
             back_to_caller(pbx, one.consultation, target_gone=True)
         caller_left = ch.hangup_requested.is_set()
         reason = "caller" if caller_left else "agent"
@@ -730,21 +732,6 @@ class QueueEngine:
         await self.drop_attempt(q, a)
         pbx.redirect(ch, context, exten)
         raise pbx.interrupt(ch)
-
-    async def target_answered(self, ch: Channel, target: Channel) -> bool:
-        """Atxfer: the operator left; the caller waits (on hold) for a still ringing target.
-        False (and the target hung up) if the caller hangs up first or nobody answers."""
-        pbx = self.pbx
-        if not ch.hangup_requested.is_set() and not target.dead:
-            if target.answered_event.is_set():
-                return True
-            try:
-                if await pbx.wait_for_event(ch, target.answered_event, 30.0):
-                    return True
-            except ChannelHungUp:
-                pass
-        pbx.finish(target)
-        return False
 
     async def attended_transfer(
         self,

@@ -12,6 +12,7 @@ back), or Boris hangs up himself (the same as a cancel, without any transfer eve
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -113,12 +114,13 @@ class Consulting:
         return False
 
 
-@pytest.fixture
-async def consulting(tmp_path: Path, sqlite_url: str) -> AsyncIterator[Consulting]:
-    """Anna talks to the caller, then consults Boris (he answered); the caller on hold."""
-    async with running_service(
-        tmp_path, sqlite_url, operators=OPERATORS, dialplan="shipped"
-    ) as rig:
+@contextlib.asynccontextmanager
+async def consultation(
+    tmp_path: Path, db_url: str, *, boris_answers: bool = True
+) -> AsyncIterator[Consulting]:
+    """Anna talks to the caller, then consults Boris (who answered, unless told not to);
+    the caller on hold."""
+    async with running_service(tmp_path, db_url, operators=OPERATORS, dialplan="shipped") as rig:
         pbx = rig.pbx
         log = EventLog(pbx)
         anna = await open_desk(rig.base, "anna")
@@ -140,11 +142,12 @@ async def consulting(tmp_path: Path, sqlite_url: str) -> AsyncIterator[Consultin
             assert "Boris" == ringing["target"]
             offered = await boris.wait("pop", stage="offered")  # his card, while it rings
             assert call.linkedid == offered["call_id"] and "Ivan Petrov" in offered["html"]
-            await pbx.answer(BORIS)
-            await anna.consultation("talking")
             assert not rig_.bridged_with_caller(ANNA)  # the caller hears music on hold
             assert pbx.channels[call.channel].on_hold_music
             assert BORIS == rig_.live().consulting
+            if boris_answers:
+                await pbx.answer(BORIS)
+                await anna.consultation("talking")
             yield rig_
             await pbx.hangup_caller(call)
             connector = rig.service.components["connector"]
@@ -154,6 +157,12 @@ async def consulting(tmp_path: Path, sqlite_url: str) -> AsyncIterator[Consultin
             for desk in (anna, boris):
                 desk.reader.cancel()
                 await desk.browser.close()
+
+
+@pytest.fixture
+async def consulting(tmp_path: Path, sqlite_url: str) -> AsyncIterator[Consulting]:
+    async with consultation(tmp_path, sqlite_url) as rig:
+        yield rig
 
 
 async def test_complete_hands_the_caller_to_the_consulted_operator(c: Consulting) -> None:
@@ -251,3 +260,17 @@ async def test_only_the_transferring_operator_steers_the_consultation(c: Consult
 @pytest.fixture
 def c(consulting: Consulting) -> Consulting:
     return consulting
+
+
+async def test_complete_while_the_consulted_phone_rings_gives_him_the_call(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    async with consultation(tmp_path, sqlite_url, boris_answers=False) as c:
+        assert "done" == (await c.step(c.anna, "complete"))["status"]
+        await c.log.wait("AttendedTransfer", timeout=10)  # at once: a "blond" transfer
+        await c.anna.consultation("completed")
+        await c.anna.wait("pop.closed", call_id=c.call.linkedid)
+        await c.rig.pbx.answer(BORIS)
+        await c.boris.wait("pop", stage="answered", call_id=c.call.linkedid)
+        await wait_for(lambda: c.bridged_with_caller(BORIS), timeout=10)
+        await wait_for(lambda: c.live().operator_interface == BORIS, timeout=10)

@@ -487,3 +487,45 @@ async def test_a_completed_consultation_tells_the_story_of_capture_17(rig: Rig) 
     assert capture_17_story() == consultation_story(events, operator, call.channel)
     assert target == rig.log.named("AttendedTransfer")[0].get("TransferTargetChannel")
     await rig.pbx.hangup(call.phone)
+
+
+async def test_hanging_up_while_the_target_rings_transfers_at_once(tmp_path: Path) -> None:
+    """A "blond" transfer (bridge_basic.c, atxferdropcall=no): the operator hangs up while
+    the target still rings; Asterisk merges at once, the caller hears it ring until it
+    answers."""
+    later = Operator("Local/102@agents", "Operator 102", manual=True)
+    async with running_pbx(tmp_path, operators=[OP101, OP103, later]) as pbx:
+        ami = await AmiClient.connect(pbx.host, pbx.port)
+        await ami.login()
+        rig = Rig(pbx, ami, EventLog(pbx), tmp_path)
+        try:
+            call, operator = await answered_support_call(rig)
+            await ami.action("Atxfer", Channel=operator, Exten="102", Context="transfer-targets")
+            await wait_for(
+                lambda: any(
+                    e.get("DestChannel").startswith("Local/102@agents-")
+                    for e in rig.log.named("DialBegin")
+                ),
+                10,
+            )
+            await ami.action("Hangup", Channel=operator)
+            moved = await rig.log.wait("AttendedTransfer", timeout=10)
+            assert [] == [
+                e for e in rig.log.named("DialEnd", DialStatus="ANSWER")
+                if e.get("DestChannel").startswith("Local/102@agents-")
+            ]  # fmt: skip
+            await pbx.answer("Local/102@agents")
+            await wait_for(
+                lambda: any(
+                    e.get("DestChannel").startswith("Local/102@agents-")
+                    for e in rig.log.named("DialEnd", DialStatus="ANSWER")
+                ),
+                10,
+            )
+            caller = pbx.channels[call.channel]
+            assert caller.bridge is not None
+            assert moved.get("TransferTargetChannel") in {c.name for c in caller.bridge.channels}
+            await pbx.hangup(call.phone)
+        finally:
+            rig.log.close()
+            await ami.close()
