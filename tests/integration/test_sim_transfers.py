@@ -529,3 +529,30 @@ async def test_hanging_up_while_the_target_rings_transfers_at_once(tmp_path: Pat
         finally:
             rig.log.close()
             await ami.close()
+
+
+async def test_only_digits_received_on_the_operators_leg_steer_the_consultation(
+    rig: Rig,
+) -> None:
+    """PlayDTMF plays a digit *out* of the channel (to the operator's phone); only with
+    ``Receive: yes`` is it taken as pressed on that phone, which the feature codes read."""
+    call, operator = await answered_support_call(rig)
+    target = await consulted(rig, operator, "103")
+    home = rig.pbx.channels[call.channel].bridge
+    assert home is not None
+
+    for digit in "*1":  # atxferabort, but played out to the phone: no effect
+        await rig.ami.action("PlayDTMF", Channel=operator, Digit=digit)
+    for digit in "*4":  # atxferswap, received: Anna goes back to the caller
+        await rig.ami.action("PlayDTMF", Channel=operator, Digit=digit, Receive="yes")
+    await wait_for(lambda: rig.pbx.channels[operator].bridge is home, 10)
+    assert target in rig.pbx.channels  # the *1 before did not abort
+    assert not rig.pbx.channels[call.channel].on_hold_music
+    assert rig.pbx.channels[target].on_hold_music  # the target waits on hold now
+
+    for digit in "*1":  # atxferabort, received: the consultation ends, target hung up
+        await rig.ami.action("PlayDTMF", Channel=operator, Digit=digit, Receive="yes")
+    await rig.log.wait("Hangup", timeout=10, Channel=target)
+    assert rig.pbx.channels[operator].bridge is home
+    assert [] == rig.log.named("AttendedTransfer")
+    await rig.pbx.hangup(call.phone)

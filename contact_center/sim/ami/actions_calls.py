@@ -237,9 +237,7 @@ async def play_dtmf(session: AmiSession, req: Request) -> None:
     ch = session.pbx.find(req.get("Channel"))
     session.respond(req, "Success", ("Message", "DTMF successfully queued"))
     receive = req.get("Receive").strip().lower() in ("yes", "true", "y", "t", "1", "on")
-    session.pbx.play_dtmf(
-        ch, digit[0], int(req.get("Duration", "250") or 250), receive=receive
-    )
+    session.pbx.play_dtmf(ch, digit[0], int(req.get("Duration", "250") or 250), receive=receive)
 
 
 register(
