@@ -194,10 +194,23 @@ class AmiActions:
     async def setvar(self, channel: str, variable: str, value: str) -> None:
         await self._send("Setvar", {"Channel": channel, "Variable": variable, "Value": value})
 
-    async def play_dtmf(self, channel: str, digit: str, *, duration_ms: int = 250) -> None:
+    async def play_dtmf(
+        self, channel: str, digit: str, *, duration_ms: int = 250, receive: bool = False
+    ) -> None:
+        """Play one DTMF digit out of ``channel``; with ``receive`` (``Receive: yes``,
+        Asterisk 18+ app_senddtmf.c) the digit is taken as received *from* that channel's
+        phone instead — what a bridge's feature codes (an attended transfer's abort, swap,
+        complete) listen to."""
         if len(digit) != 1 or digit not in "0123456789*#ABCDabcd":
             raise ValueError(f"one DTMF digit expected, not {digit!r}")
-        await self._send("PlayDTMF", {"Channel": channel, "Digit": digit, "Duration": duration_ms})
+        fields: dict[str, FieldValue] = {
+            "Channel": channel,
+            "Digit": digit,
+            "Duration": duration_ms,
+        }
+        if receive:
+            fields["Receive"] = "yes"
+        await self._send("PlayDTMF", fields)
 
     async def confbridge_kick(self, conference: str, channel: str) -> None:
         await self._send("ConfbridgeKick", {"Conference": conference, "Channel": channel})

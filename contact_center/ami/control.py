@@ -149,6 +149,12 @@ class AmiPbxControl:
     async def attended_transfer(self, channel: str, context: str, exten: str) -> None:
         await self._actions.atxfer(channel, exten, context)
 
+    async def feature_code(self, channel: str, code: str) -> None:
+        # One PlayDTMF per digit, received on the channel: within features.conf's
+        # featuredigittimeout (1 s) of each other, as a phone's key presses would be.
+        for digit in code:
+            await self._actions.play_dtmf(channel, digit, duration_ms=100, receive=True)
+
     async def hangup(self, channel: str) -> None:
         await self._actions.hangup(channel)
 
@@ -187,6 +193,7 @@ class TrackerCallDirectory:
             operator_channel=found.operator_channel,
             operator_interface=found.operator_interface,
             queue=found.queue,
+            consulting=found.consulting,
         )
 
 

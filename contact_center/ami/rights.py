@@ -67,6 +67,7 @@ EVENT_CLASSES: Mapping[str, str] = {
     "Newstate": "call",
     "Hangup": "call",
     "Hold": "call",
+    "BridgeEnter": "call",
     "Unhold": "call",
     "DialEnd": "call",  # manager_channels.c:251-252 (managerEvent DialEnd) EVENT_FLAG_CALL
     # manager_channels.c:1345 channel_dial_cb manager_event(EVENT_FLAG_CALL, "DialBegin"):

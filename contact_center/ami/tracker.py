@@ -43,6 +43,7 @@ from contact_center.ami.tracking.state import (
     OperatorLeg,
     QueueProgress,
     RecordedCall,
+    consulted_by,
     device_of,
     identity,
 )
@@ -125,6 +126,7 @@ class CallTracker(
             in_room = _operator_in_room(call)
             if in_room is not None:
                 holder, holding = in_room, True
+        consulted = consulted_by(call)
         return LiveChannels(
             call_id=call.call_id,
             caller_channel=caller.channel if caller is not None else "",
@@ -132,6 +134,7 @@ class CallTracker(
             operator_interface=holder.interface if holder is not None and holding else "",
             queue=call.queue,
             direction=call.direction,
+            consulting=consulted.interface if consulted is not None and holding else "",
         )
 
     def is_ended(self, call_id: str) -> bool:

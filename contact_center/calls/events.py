@@ -191,6 +191,22 @@ class CallHeld(DomainEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ConsultationChanged(DomainEvent):
+    """An attended transfer's consultation, as the transferring operator lives it: the
+    consulted operator rings (``ringing``), talks to them with the caller on hold
+    (``talking``), the transferring operator swapped back to the caller with the consulted
+    one on hold (``with_caller``), then ``completed`` (the caller is theirs) or
+    ``cancelled`` (the consulted operator is gone, the caller stays)."""
+
+    kind: ClassVar[str] = "call.consultation"
+    state: str  # ringing | talking | with_caller | completed | cancelled
+    by_interface: str  # the transferring operator
+    target_interface: str  # the consulted operator
+    by_name: str = ""
+    target_name: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CallTransferred(DomainEvent):
     kind: ClassVar[str] = "call.transferred"
     transfer_type: str  # blind | attended | redirect

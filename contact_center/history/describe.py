@@ -112,6 +112,10 @@ def _summarise(event: ev.DomainEvent) -> tuple[str, str]:
             return "caller", f"Left {event.queue} ({event.reason})"
         case ev.CallHeld():
             return event.channel, "Put on hold" if event.held else "Taken off hold"
+        case ev.ConsultationChanged():
+            who = _operator(event.by_name, event.by_interface)
+            target = _operator(event.target_name, event.target_interface)
+            return who, f"Consultation with {target}: {event.state}"
         case ev.CallTransferred():
             return event.by_interface, f"Transferred ({event.transfer_type}) to {event.target}"
         case ev.ConferenceJoined():
@@ -196,6 +200,7 @@ QUIET_KINDS = frozenset(
         "call.ivr_step",
         "call.queued",
         "call.held",
+        "call.consultation",
         "call.recording_started",
         "call.recording_muted",
         "call.recording_stopped",

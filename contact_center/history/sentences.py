@@ -215,6 +215,21 @@ def _held(d: Mapping[str, Any], *_rest: Any) -> str:
     return _("Put on hold") if d.get("held") else _("Taken off hold")
 
 
+def _consultation(d: Mapping[str, Any], _a: str, names: Names, *_rest: Any) -> str:
+    by = names.operator(str(d.get("by_interface", "")), str(d.get("by_name", "")))
+    target = names.operator(str(d.get("target_interface", "")), str(d.get("target_name", "")))
+    state = str(d.get("state", ""))
+    if state == "ringing":
+        return _("%(by)s called %(target)s to hand the call over", by=by, target=target)
+    if state == "talking":
+        return _("%(by)s consulted %(target)s, the caller on hold", by=by, target=target)
+    if state == "with_caller":
+        return _("%(by)s went back to the caller, %(target)s on hold", by=by, target=target)
+    if state == "completed":
+        return _("%(by)s handed the call over to %(target)s", by=by, target=target)
+    return _("%(by)s cancelled the transfer to %(target)s", by=by, target=target)
+
+
 def _transferred(d: Mapping[str, Any], _a: str, names: Names, *_rest: Any) -> str:
     kind = {
         "blind": _("blind"),
@@ -420,6 +435,7 @@ _BY_KIND: dict[str, Any] = {
     "call.left_queue": _left_queue,
     "call.held": _held,
     "call.transferred": _transferred,
+    "call.consultation": _consultation,
     "call.conference_joined": _conference_joined,
     "call.conference_left": _conference_left,
     "call.conference_participant_joined": _participant_joined,

@@ -69,7 +69,7 @@ class TimelineItem:
 # (an operator's action is a note or a disposition by its ``action``).
 CALL_KINDS = (
     "call.arrived", "call.queued", "call.offered", "call.ring_no_answer", "call.answered",
-    "call.abandoned", "call.left_queue", "call.held", "call.transferred",
+    "call.abandoned", "call.left_queue", "call.held", "call.transferred", "call.consultation",
     "call.conference_joined", "call.conference_left", "call.conference_participant_joined",
     "call.conference_participant_left", "call.operator_left",
     "call.agent_completed", "call.ended",

@@ -19,6 +19,11 @@ from contact_center.routing.ports import PbxControl
 from contact_center.routing.targets import InvalidTarget, check_interface, parse_target
 
 SPY_MODES = {"listen": "q", "whisper": "qw", "barge": "qB"}  # ChanSpy options in the dialplan
+# An attended transfer in progress is steered with the DTMF codes of deploy/asterisk/
+# features.conf [general] (atxferabort, atxferswap; Asterisk 22's defaults), pressed on the
+# transferring operator's channel with AMI PlayDTMF Receive (bridge_basic.c acts on them as
+# if the phone had sent them). Completing is the operator's leg hanging up (capture 17).
+CONSULTATION_CODES = {"cancel": "*1", "swap": "*4"}
 CONFERENCE_CONTEXT = "conference"
 
 
@@ -40,6 +45,7 @@ class LiveCall:
     operator_channel: str
     operator_interface: str
     queue: str = ""
+    consulting: str = ""  # the operator consulted in an attended transfer ("" when none)
 
 
 class CallDirectory(Protocol):
@@ -110,6 +116,27 @@ class CallControl:
         await self._pbx.attended_transfer(call.operator_channel, target.context, target.exten)
         await self._log(actor, call_id, "attended_transfer", {"target": target.value})
 
+    async def complete_transfer(self, actor: Actor, call_id: str) -> None:
+        """The consultation ends with the transfer: the transferring operator's leg hangs
+        up, Asterisk bridges the caller with the consulted operator (AttendedTransfer)."""
+        call = self._consulting_call(actor, call_id)
+        await self._pbx.hangup(call.operator_channel)
+        await self._log(actor, call_id, "transfer_complete", {"target": call.consulting})
+
+    async def cancel_transfer(self, actor: Actor, call_id: str) -> None:
+        """Abort the consultation: the consulted operator is hung up, the transferring one
+        is back with the caller."""
+        call = self._consulting_call(actor, call_id)
+        await self._pbx.feature_code(call.operator_channel, CONSULTATION_CODES["cancel"])
+        await self._log(actor, call_id, "transfer_cancel", {"target": call.consulting})
+
+    async def swap_transfer(self, actor: Actor, call_id: str) -> None:
+        """Talk to the other party of the consultation (the caller or the consulted
+        operator); the one left waits on hold."""
+        call = self._consulting_call(actor, call_id)
+        await self._pbx.feature_code(call.operator_channel, CONSULTATION_CODES["swap"])
+        await self._log(actor, call_id, "transfer_swap", {"target": call.consulting})
+
     async def conference(self, actor: Actor, call_id: str) -> str:
         """Move caller and operator into a ConfBridge room; a third party can then be added."""
         call = self._own_call(actor, call_id)
@@ -178,6 +205,12 @@ class CallControl:
             raise ControlError("operators control their own calls only")
         if not call.operator_channel:
             raise ControlError(f"call {call_id} has no operator yet")
+        return call
+
+    def _consulting_call(self, actor: Actor, call_id: str) -> LiveCall:
+        call = self._own_call(actor, call_id)
+        if not call.consulting:
+            raise ControlError(f"call {call_id} has no consultation in progress")
         return call
 
     async def _log(

@@ -51,6 +51,7 @@ REPEATABLE = frozenset(
         "force_unpause",
         "hangup",
         "leave_conference",
+        "transfer_complete",  # a hang-up: the second one finds no consultation
     }
 )
 INTERRUPTED = (
@@ -164,6 +165,12 @@ class CommandExecutor:
             await self.control.blind_transfer(actor, cmd.call_id, str(args.get("target", "")))
         elif c == "attended_transfer":
             await self.control.attended_transfer(actor, cmd.call_id, str(args.get("target", "")))
+        elif c == "transfer_complete":
+            await self.control.complete_transfer(actor, cmd.call_id)
+        elif c == "transfer_cancel":
+            await self.control.cancel_transfer(actor, cmd.call_id)
+        elif c == "transfer_swap":
+            await self.control.swap_transfer(actor, cmd.call_id)
         elif c == "conference":
             room = await self.control.conference(actor, cmd.call_id)
             if args.get("target"):

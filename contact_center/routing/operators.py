@@ -37,6 +37,7 @@ from contact_center.calls.events import (
     CallEnded,
     CallOffered,
     CallRingNoAnswer,
+    ConsultationChanged,
     DomainEvent,
     OperatorAction,
     OperatorState,
@@ -293,6 +294,13 @@ class OperatorStates:
 
     async def handle(self, event: DomainEvent) -> None:
         """Follow calls (wrap-up after each queue call) and Asterisk's member events."""
+        if isinstance(event, ConsultationChanged) and event.state == "cancelled":
+            # the consulted operator's phone no longer carries this call (it may have been
+            # answered for the consultation: no ring-no-answer says so)
+            consulted = self._by_interface.get(event.target_interface)
+            if consulted is not None:
+                self._call_over(self._desks[consulted], event.call_id)
+            return
         interface = getattr(event, "interface", "")
         login = self._by_interface.get(interface)
         if login is None:

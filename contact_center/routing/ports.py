@@ -79,4 +79,9 @@ class PbxControl(Protocol):
 
     async def attended_transfer(self, channel: str, context: str, exten: str) -> None: ...
 
+    async def feature_code(self, channel: str, code: str) -> None:
+        """Press ``code`` (DTMF) as if ``channel``'s own phone did: the bridge's feature
+        codes (an attended transfer's abort / swap / complete) act on it."""
+        ...
+
     async def hangup(self, channel: str) -> None: ...

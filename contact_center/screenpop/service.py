@@ -363,6 +363,14 @@ class ScreenPop:
                 for interface in sorted(ctx.offered & ctx.popped):
                     if interface not in self._lanes:
                         await self._publish_held(ctx, interface, event.held)
+            case ev.ConsultationChanged():
+                # The transferring operator's console shows where the consultation stands;
+                # a cancelled one closes the consulted operator's card.
+                if event.by_interface in ctx.popped and event.by_interface not in self._lanes:
+                    await self._publish_consultation(ctx, event)
+                if event.state == "cancelled" and event.target_interface in ctx.offered:
+                    await self._close(ctx, event.target_interface, "consultation_cancelled")
+                    ctx.offered.discard(event.target_interface)
             case ev.CallerIdentified():
                 self._prefetch(ctx)
                 for interface in sorted(ctx.offered):
@@ -801,6 +809,23 @@ class ScreenPop:
                     "server": ctx.server,
                     "call_id": ctx.call_id,
                     "held": held,
+                },
+            )
+
+    async def _publish_consultation(self, ctx: CallContext, event: ev.ConsultationChanged) -> None:
+        # the person as the cards name them (their display name), not their phone
+        target = self.directory.name_of(event.target_interface)
+        if target == event.target_interface:
+            target = event.target_name or target
+        for login in await self.directory.logins_for(event.by_interface):
+            await self._send(
+                {
+                    "type": "call.consultation",
+                    "to": login,
+                    "server": ctx.server,
+                    "call_id": ctx.call_id,
+                    "state": event.state,
+                    "target": target,
                 },
             )
 

@@ -120,8 +120,11 @@ class SimConfig:
     default_ring: float = 1.0  # [agents] RING when an operator is not configured
     time_scale: float = 1.0  # every simulated delay is multiplied by this (tests: 0.05)
     external_answer_after: float = 1.0  # an outside number dialled through the trunk answers
-    atxfer_complete_after: float | None = 3.0  # Atxfer: consult this long, then the operator
-    # hangs up (completing the transfer); None: wait for pbx.hangup_operator
+    # Atxfer: a scripted operator consults this long after the target answered, then hangs
+    # up (completing the transfer). None (as in Asterisk): the consultation lasts until the
+    # operator completes, aborts or swaps (features.conf codes, AMI PlayDTMF Receive), or
+    # hangs up (pbx.hangup_operator, AMI Hangup), or the target hangs up.
+    atxfer_complete_after: float | None = None
     # The dial plan to run: "rig" (the capture rig's extensions.conf and its config-more
     # additions, tests/fixtures), "shipped" (deploy/asterisk/extensions.conf), or the path of
     # an extensions.conf.

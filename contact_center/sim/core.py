@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from contact_center.sim.agistep import AgiStep
     from contact_center.sim.config import Operator, QueueConfig, SimConfig
     from contact_center.sim.errors import ChannelHungUp
+    from contact_center.sim.features import FeatureCodes
     from contact_center.sim.model import Bridge, Channel, Member, QueueState
     from contact_center.sim.records import QueueLog
     from contact_center.sim.transcript import TranscriptWriter
@@ -182,6 +183,9 @@ class PbxCore(Protocol):
     @property
     def phones(self) -> Phones: ...
 
+    @property
+    def features(self) -> FeatureCodes: ...
+
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str = "") -> asyncio.Task[Any]: ...
 
     def operator(self, interface: str) -> Operator: ...
@@ -226,7 +230,11 @@ class PbxCore(Protocol):
 
     def newexten(self, ch: Channel, app: str, data: str) -> None: ...
 
-    def play_dtmf(self, ch: Channel, digit: str, duration_ms: int) -> None: ...
+    def play_dtmf(
+        self, ch: Channel, digit: str, duration_ms: int, *, receive: bool = False
+    ) -> None: ...
+
+    def dtmf_received(self, ch: Channel, digit: str, duration_ms: int) -> None: ...
 
     def answer_dialer(self, ch: Channel) -> None: ...
 

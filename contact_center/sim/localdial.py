@@ -51,10 +51,10 @@ async def dial_local(pbx: PbxCore, ch: Channel, exten: str, context: str, timeou
     pbx.emit("DialEnd", "call", [*ch.block(), *one.block("Dest"), ("DialStatus", "ANSWER")])
     bridge = pbx.bridge_create()
     pbx.bridge_enter(bridge, one)
+    pbx.answer_dialer(ch)  # an Atxfer consultation is answered now (capture 17's order)
     pbx.bridge_enter(bridge, ch)
     ch.cdr_dest_channel = one.name
     one.proceed.set()
-    pbx.answer_dialer(ch)
     try:
         await pbx.wait_for_event(ch, one.hangup_requested, None)
     finally:

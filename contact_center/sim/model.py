@@ -55,6 +55,9 @@ class Channel:
     cause: int = 16
     hangup_handlers: list[str] = field(default_factory=list)
     dtmf: asyncio.Queue[str] = field(default_factory=asyncio.Queue)
+    # digits received from this channel's own phone side while bridged (PlayDTMF Receive):
+    # what a bridge's feature codes read — a digit played *out* of it never lands here
+    feature_digits: asyncio.Queue[str] = field(default_factory=asyncio.Queue)
     recording: Recording | None = None
     cdr_userfield: str = ""
     cdr_ivr_choice: str = ""
@@ -73,6 +76,7 @@ class Channel:
     hangup_watchers: list[Callable[[], None]] = field(default_factory=list)
     transfer_to: tuple[str, str] | None = None  # blind transfer asked by this (operator) leg
     attended_to: Channel | None = None  # attended transfer: the target leg being consulted
+    consultation: Consultation | None = None  # the attended transfer this operator leg runs
     origin: str = "originate"  # who created the Local pair: originate | queue | dial | pjsip
     dnid: str = ""  # the number this channel dialled (a provider call: the DID)
     hangupcause: int = 0  # Asterisk's channel hangup cause, once something set it
@@ -140,6 +144,30 @@ class Bridge:
             ("BridgeNumChannels", str(len(self.channels) + self.extra_channels)),
             ("BridgeVideoSourceMode", "none"),
         ]
+
+
+@dataclass(eq=False)
+class Consultation:
+    """An attended transfer in progress (main/bridge_basic.c): the transferer ``operator``
+    left the caller's bridge ``home`` for ``bridge``, where the consultation channel
+    ``target`` (``Local/<exten>@<context>-…;1``, whose ``;2`` dials the person) waits.
+
+    ``state`` as bridge_basic.c names them: ``calling`` (the target rings, the operator
+    hears it), ``consulting`` (operator and target talk, the caller on hold), ``hesitant``
+    (the target rings, the operator swapped back to the caller), ``doublechecking`` (the
+    operator talks to the caller again, the target on hold)."""
+
+    operator: Channel
+    caller: Channel | None
+    home: Bridge | None
+    bridge: Bridge
+    target: Channel
+    state: str = "calling"
+    dialling: asyncio.Task[None] | None = None  # the target's ;2 running the dial plan
+
+    @property
+    def with_caller(self) -> bool:
+        return self.state in ("hesitant", "doublechecking")
 
 
 @dataclass(eq=False)

@@ -22,7 +22,11 @@ from contact_center.sim.ami import AmiServer
 from contact_center.sim.config import DEFAULT_QUEUES, Operator, QueueConfig, SimConfig
 from contact_center.sim.core import Event, Listener
 from contact_center.sim.dialplan.engine import Dialplan
-from contact_center.sim.dialplan.sources import load_dialplan, queue_files_for
+from contact_center.sim.dialplan.sources import (
+    features_file_for,
+    load_dialplan,
+    queue_files_for,
+)
 from contact_center.sim.errors import (
     ChannelHungUp,
     NoSuchChannel,
@@ -30,6 +34,7 @@ from contact_center.sim.errors import (
     SimError,
     TransferFailed,
 )
+from contact_center.sim.features import FeatureCodes, load_features
 from contact_center.sim.model import UNKNOWN, Bridge, Channel, Member
 from contact_center.sim.phones import Phones
 from contact_center.sim.queueconf import load_queues
@@ -80,6 +85,8 @@ class SimPbx:
         self.queues = QueueEngine(self)
         self.phones = Phones(self)
         self.dialplan = Dialplan(self, load_dialplan(self.config.dialplan))
+        # the attended transfer's codes of the features.conf beside the dial plan
+        self.features: FeatureCodes = load_features(features_file_for(self.config.dialplan))
         self.processed_calls = 0
         self._seq = 0
         self._local_seq = 0
@@ -540,7 +547,16 @@ class SimPbx:
         for digit in digits:
             self.play_dtmf(ch, digit, duration_ms)
 
-    def play_dtmf(self, ch: Channel, digit: str, duration_ms: int) -> None:
+    def play_dtmf(
+        self, ch: Channel, digit: str, duration_ms: int, *, receive: bool = False
+    ) -> None:
+        """AMI PlayDTMF: the digit is sent out of ``ch`` (a Local ``;1``'s digit arrives
+        on its ``;2``); with ``receive`` (PlayDTMF ``Receive: yes``, app_senddtmf.c queues a
+        DTMF end frame on the channel) it is read on ``ch`` itself, as if its phone sent it:
+        a bridge's feature codes see it (``DTMFEnd`` only, as for Atxfer's digits)."""
+        if receive:
+            self.dtmf_received(ch, digit, duration_ms)
+            return
         target = ch.peer if ch.peer is not None and not ch.peer.dead else ch
         self.emit_channel(
             "DTMFBegin", "dtmf", target, [("Digit", digit), ("Direction", "Received")]
@@ -552,6 +568,17 @@ class SimPbx:
             [("Digit", digit), ("DurationMs", str(duration_ms)), ("Direction", "Received")],
         )
         target.dtmf.put_nowait(digit)
+
+    def dtmf_received(self, ch: Channel, digit: str, duration_ms: int) -> None:
+        """A DTMF end frame queued on ``ch`` (Atxfer's digits, PlayDTMF Receive)."""
+        self.emit_channel(
+            "DTMFEnd",
+            "dtmf",
+            ch,
+            [("Digit", digit), ("DurationMs", str(duration_ms)), ("Direction", "Received")],
+        )
+        ch.dtmf.put_nowait(digit)
+        ch.feature_digits.put_nowait(digit)
 
     async def hangup(self, channel: str, cause: int = 16) -> None:
         """Hang up a channel by name (what AMI ``Hangup`` does)."""
@@ -630,16 +657,17 @@ class SimPbx:
         self.spawn(self.dialplan.consult(ch, context, exten), name=f"atxfer {ch.name}")
 
     def answer_dialer(self, ch: Channel) -> None:
-        """A consultation leg (Atxfer target) counts as answered once its party answered; so
-        does the ``;2`` of a Local channel we originated that dials someone (the bridge
-        answers the caller: a colleague invited into a conference room, whose ``;1`` then
-        goes on into the room)."""
+        """A consultation leg (Atxfer target) counts as answered once its party answered (the
+        imparted ``;1``'s DialEnd has no Channel, capture 17); so does the ``;2`` of a Local
+        channel we originated that dials someone (the bridge answers the caller: a colleague
+        invited into a conference room, whose ``;1`` then goes on into the room)."""
         if ch.origin not in ("atxfer", "originate") or ch.state == 6 or ch.dead:
             return
         self.set_state(ch, 6)
         peer = ch.peer
         if peer is not None and not peer.dead:
             self.set_state(peer, 6)
+            self.emit("DialEnd", "call", [*peer.block("Dest"), ("DialStatus", "ANSWER")])
             peer.answered_event.set()
 
     async def hangup_operator(self, interface: str) -> None:

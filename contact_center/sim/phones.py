@@ -216,10 +216,10 @@ class Phones:
         pbx = self.pbx
         bridge = pbx.bridge_create()
         pbx.bridge_enter(bridge, other)
+        pbx.answer_dialer(ch)  # an Atxfer consultation is answered now (capture 17's order)
         pbx.bridge_enter(bridge, ch)
         ch.cdr_dest_channel = other.name
         other.proceed.set()
-        pbx.answer_dialer(ch)  # an Atxfer consultation: the operator's Dial is answered now
         try:
             await pbx.wait_for_event(ch, other.hangup_requested, None)
         finally:

@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from contact_center.sim.consult import back_to_caller
 from contact_center.sim.errors import ChannelHungUp, QueueError
 from contact_center.sim.model import Bridge, Channel, Member, QueueEntry, QueueState
 
@@ -650,11 +651,11 @@ class QueueEngine:
         m.in_call = True
         bridge = pbx.bridge_create()
         pbx.bridge_enter(bridge, one)
+        pbx.answer_dialer(ch)  # an Atxfer consultation is answered now (capture 17's order)
         pbx.bridge_enter(bridge, ch)
         ch.cdr_dest_channel = one.name
         ch.variables["DIALSTATUS"] = ""
         one.proceed.set()
-        pbx.answer_dialer(ch)
         talk_start = time.time()
         hang_caller = asyncio.ensure_future(ch.hangup_requested.wait())
         hang_agent = asyncio.ensure_future(one.hangup_requested.wait())
@@ -669,7 +670,15 @@ class QueueEngine:
             return await self.blind_transfer(ch, q, entry, a, bridge, hold, talk, transfer)
         target = one.attended_to
         one.attended_to = None
-        if target is not None and await self.target_answered(ch, target):
+        running = one.consultation
+        if running is not None and ch.hangup_requested.is_set():
+            # the caller hung up during the consultation: it ends (the simulator does not
+            # keep the operator talking to the target, as bridge_basic.c would)
+            back_to_caller(pbx, running, target_gone=False)
+            target = None
+        if target is not None and not target.dead and not ch.hangup_requested.is_set():
+            # answered, or still ringing: a "blond" transfer, which Asterisk merges at once
+            # (bridge_basic.c blond_enter; the caller then hears the target ring)
             return await self.attended_transfer(ch, q, entry, a, bridge, hold, talk, target)
         if ch.redirect_to is not None and not ch.dead:
             # An AMI Redirect took the caller (and the operator: ExtraChannel) out of the
@@ -683,6 +692,8 @@ class QueueEngine:
             self.call_done(q, m)
             await self.drop_attempt(q, a)
             raise pbx.interrupt(ch)
+        if one.consultation is not None:  # the target is gone as well
+            back_to_caller(pbx, one.consultation, target_gone=True)
         caller_left = ch.hangup_requested.is_set()
         reason = "caller" if caller_left else "agent"
         complete = self.agent_complete(ch, q, a, hold, talk, reason)
@@ -783,21 +794,6 @@ class QueueEngine:
         pbx.redirect(ch, context, exten)
         raise pbx.interrupt(ch)
 
-    async def target_answered(self, ch: Channel, target: Channel) -> bool:
-        """Atxfer: the operator left; the caller waits (on hold) for a still ringing target.
-        False (and the target hung up) if the caller hangs up first or nobody answers."""
-        pbx = self.pbx
-        if not ch.hangup_requested.is_set() and not target.dead:
-            if target.answered_event.is_set():
-                return True
-            try:
-                if await pbx.wait_for_event(ch, target.answered_event, 30.0):
-                    return True
-            except ChannelHungUp:
-                pass
-        pbx.finish(target)
-        return False
-
     async def attended_transfer(
         self,
         ch: Channel,
@@ -809,11 +805,36 @@ class QueueEngine:
         talk: int,
         target: Channel,
     ) -> str:
-        """The operator consulted ``target`` and left: AttendedTransfer, AgentComplete
-        (transfer), then the caller talks to the target until one of them hangs up."""
+        """The operator hung up (or completed) after consulting ``target``: the
+        consultation's bridge merges into the caller's (``BridgeMerge``), the target's
+        consultation channel joins the caller there, ``AttendedTransfer`` (capture 17) and
+        ``AgentComplete Reason: transfer``; then caller and target talk until one hangs up."""
         pbx = self.pbx
         m, one = a.member, a.one
-        joined = Bridge()
+        running = one.consultation
+        one.consultation = None
+        second = running.bridge if running is not None else None
+        if one.bridge is not None:
+            pbx.bridge_leave(one.bridge, one)  # the transferer is gone
+        if second is not None:
+            pbx.emit(
+                "BridgeMerge",
+                "call",
+                [
+                    *[("To" + key, value) for key, value in bridge.block()],
+                    *[("From" + key, value) for key, value in second.block()],
+                ],
+            )
+            if target in second.channels:
+                pbx.bridge_leave(second, target)
+        pbx.bridge_enter(bridge, target)
+        if ch.on_hold_music:
+            ch.on_hold_music = False
+            pbx.emit_channel("MusicOnHoldStop", "call", ch)
+        if target.on_hold_music:
+            target.on_hold_music = False
+            pbx.emit_channel("MusicOnHoldStop", "call", target)
+        second_block = second.block() if second is not None else bridge.block()
         pbx.emit(
             "AttendedTransfer",
             "call",
@@ -822,15 +843,15 @@ class QueueEngine:
                 *one.block("OrigTransferer"),
                 *[("Orig" + key, value) for key, value in bridge.block()],
                 *one.block("SecondTransferer"),
+                *[("Second" + key, value) for key, value in second_block],
                 *ch.block("Transferee"),
                 *target.block("TransferTarget"),
                 ("IsExternal", "No"),
                 # stasis_bridges.c appends the destination part after IsExternal
                 ("DestType", "Bridge"),
-                ("DestBridgeUniqueid", joined.uniqueid),
+                ("DestBridgeUniqueid", bridge.uniqueid),
             ],
         )
-        pbx.bridge_leave(bridge, ch)
         pbx.emit(
             "AgentComplete",
             "agent",
@@ -845,22 +866,15 @@ class QueueEngine:
                 ("Reason", "transfer"),
             ],
         )
-        pbx.bridge_leave(bridge, one)
-        pbx.bridge_destroy(bridge)
+        if second is not None:
+            pbx.bridge_destroy(second)
         q.stats.record_complete(hold, talk, q.config.servicelevel)
         pbx.queue_log.write(
-            ch.uniqueid, q.name, m.name, "ATTENDEDTRANSFER", "BRIDGE", joined.uniqueid,
+            ch.uniqueid, q.name, m.name, "ATTENDEDTRANSFER", "BRIDGE", bridge.uniqueid,
             str(hold), str(talk), str(entry.original_position),
         )  # fmt: skip
         self.call_done(q, m)
         await self.drop_attempt(q, a)
-        if ch.on_hold_music:
-            ch.on_hold_music = False
-            pbx.emit_channel("MusicOnHoldStop", "call", ch)
-        pbx.bridges[joined.uniqueid] = joined
-        pbx.emit("BridgeCreate", "call", joined.block())
-        pbx.bridge_enter(joined, target)
-        pbx.bridge_enter(joined, ch)
         ch.cdr_dest_channel = target.name
         hang_caller = asyncio.ensure_future(ch.hangup_requested.wait())
         hang_target = asyncio.ensure_future(target.hangup_requested.wait())
@@ -869,9 +883,9 @@ class QueueEngine:
         finally:
             hang_caller.cancel()
             hang_target.cancel()
-            pbx.bridge_leave(joined, ch)
-            pbx.bridge_leave(joined, target)
-            pbx.bridge_destroy(joined)
+            pbx.bridge_leave(bridge, ch)
+            pbx.bridge_leave(bridge, target)
+            pbx.bridge_destroy(bridge)
             pbx.finish(target)
         if ch.hangup_requested.is_set():
             raise pbx.interrupt(ch)

@@ -21,6 +21,9 @@ Call-control routes (operators on calls popped to them; supervisors on any):
 
 * ``POST /api/calls/{server}/{call_id}/transfer`` — ``target``, ``mode`` = blind | attended,
   optional ``note`` (published as a note on the call first, so the next operator's pop has it)
+* ``POST /api/calls/{server}/{call_id}/transfer/complete`` | ``…/cancel`` | ``…/swap`` — during
+  an attended transfer's consultation: hand the caller over, end the consultation (back to
+  the caller), or talk to the other party (the connector checks a consultation is running)
 * ``POST /api/calls/{server}/{call_id}/note`` — ``text``
 * ``GET /api/operator/transfer-targets`` — operators and queues with who is free
 * ``GET /api/operator/calls`` — my calls of the last 24 hours
@@ -78,6 +81,9 @@ DONE_ACTIONS: dict[str, tuple[str, ...]] = {
     "end_wrapup": ("wrapup_end",),
     "blind_transfer": ("blind_transfer",),
     "attended_transfer": ("attended_transfer",),
+    "transfer_complete": ("transfer_complete",),
+    "transfer_cancel": ("transfer_cancel",),
+    "transfer_swap": ("transfer_swap",),
     "conference": ("conference",),
     "hangup": ("hangup",),
     "leave_conference": ("conference_leave",),
@@ -85,6 +91,12 @@ DONE_ACTIONS: dict[str, tuple[str, ...]] = {
 }
 KNOWN_DONE = frozenset(a for actions in DONE_ACTIONS.values() for a in actions) | {"conference_add"}
 TRANSFER_MODES = {"blind": "blind_transfer", "attended": "attended_transfer"}
+# An attended transfer's consultation, steered from the console: URL step → command.
+CONSULTATION_STEPS = {
+    "complete": "transfer_complete",
+    "cancel": "transfer_cancel",
+    "swap": "transfer_swap",
+}
 # One result poll reads at most this many new entries of the events stream, from the cursor
 # the previous poll stopped at: each entry is read once per command, never again per poll.
 RESULT_PAGE = 200
@@ -277,6 +289,8 @@ async def publish_command(
 def _plain_reason(reason: str) -> str:
     if "has no operator yet" in reason or "is not live" in reason:
         return _("You are no longer on this call.")
+    if "no consultation in progress" in reason:
+        return _("No transfer is waiting on this call any more.")
     if "control their own calls only" in reason:
         return _("This call is with another operator now.")
     if "may not do this" in reason:
@@ -409,6 +423,17 @@ async def transfer(request: web.Request) -> web.Response:
         # order), so the next operator's card shows it.
         await publish_note(request, note)
     return await _call_command(request, TRANSFER_MODES[mode], {"target": target.value})
+
+
+@require_role(Role.OPERATOR, Role.SUPERVISOR)
+async def consultation_step(request: web.Request) -> web.Response:
+    """Complete, cancel or swap the attended transfer of this call (its consultation)."""
+    step = request.match_info["step"]
+    command = CONSULTATION_STEPS.get(step)
+    if command is None:
+        raise web.HTTPNotFound(text=_("No such transfer step"))
+    _call_of(request)
+    return await _call_command(request, command, {})
 
 
 async def publish_note(request: web.Request, text: str) -> None:
@@ -801,6 +826,11 @@ def setup(app: web.Application) -> None:
         "/api/operator/commands/{sid}", command_result, name="operator_command_result"
     )
     app.router.add_post("/api/calls/{server}/{call_id}/transfer", transfer, name="call_transfer")
+    app.router.add_post(
+        "/api/calls/{server}/{call_id}/transfer/{step}",
+        consultation_step,
+        name="call_transfer_step",
+    )
     app.router.add_post(
         "/api/calls/{server}/{call_id}/conference", conference, name="call_conference"
     )

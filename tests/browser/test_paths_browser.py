@@ -129,9 +129,12 @@ async def test_each_path_pops_on_the_right_console(desks: Desks) -> None:
     await expect(consulted).to_be_visible(timeout=WAIT)
     await expect(consulted.locator(".path")).to_have_text("Transferred to you")
     await expect(consulted.locator(".previous-operator")).to_have_text("Anna")
-    # boris takes it; anna's phone hangs up (the simulator's operator completes the
-    # transfer so): the caller is boris's
+    # boris takes it; anna completes the transfer from her console: the caller is boris's
     await pbx.answer(BORIS)
+    await expect(anna.locator("#consultation-state")).to_have_text(
+        "Consulting Boris — caller on hold", timeout=WAIT
+    )
+    await anna.click("#transfer-complete")
     await wait_for(lambda: told.count("AttendedTransfer") == 1, 10)
     taken = desks.card(boris, "Maria Sidorova", "answered")
     await expect(taken).to_be_visible(timeout=WAIT)

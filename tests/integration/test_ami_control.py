@@ -225,6 +225,38 @@ async def test_attended_transfer_runs_on_the_operator_leg(rig: Rig) -> None:
     assert "" == failure
 
 
+async def test_a_consultation_is_cancelled_with_the_abort_code_received_on_the_leg(
+    rig: Rig,
+) -> None:
+    """Cancel = features.conf's atxferabort as PlayDTMF ``Receive: yes`` on the transferring
+    operator's leg, one action per digit; then the operator holds the call alone again."""
+    _, live = await answered_call(rig)
+    with pytest.raises(ControlError, match="no consultation in progress"):
+        await rig.control.cancel_transfer(ACTOR, live.call_id)  # nothing to cancel yet
+    assert [] == rig.proxy.actions("PlayDTMF")
+
+    await rig.control.attended_transfer(ACTOR, live.call_id, "102")
+    await wait_for(lambda: _consulting(rig, live.call_id) == "Local/102@agents", 10)
+    await rig.control.cancel_transfer(ACTOR, live.call_id)
+
+    told = rig.proxy.actions("PlayDTMF")
+    assert [(live.operator_channel, "*", "yes"), (live.operator_channel, "1", "yes")] == [
+        (a["Channel"], a["Digit"], a["Receive"]) for a in told
+    ]
+    await wait_for(lambda: _consulting(rig, live.call_id) == "", 10)
+    after = rig.directory.live_call(live.call_id)
+    assert after is not None and OP == after.operator_interface
+    assert [] == rig.sim_events("AttendedTransfer")
+    assert ["attended_transfer", "transfer_cancel"] == [
+        e.action for e in rig.ours(ev.OperatorAction) if "transfer" in e.action
+    ]
+
+
+def _consulting(rig: Rig, call_id: str) -> str:
+    live = rig.directory.live_call(call_id)
+    return live.consulting if live is not None else "?"
+
+
 async def test_click_to_call_originates_into_cc_originate(rig: Rig) -> None:
     call_id = await rig.control.click_to_call(ACTOR, "+74951234567", customer_id=42)
     assert call_id.startswith("cc-out-")

@@ -110,6 +110,14 @@ async def test_attended_transfer_offers_the_consulted_operator_at_ring_time(rig:
 
     await rig.ami.action("Atxfer", Channel=operator, Exten="103", Context="transfer-targets")
     await wait_for(lambda: len(rig.of(call.linkedid, ev.CallOffered)) == 2, 10)
+    await wait_for(
+        lambda: any(
+            e.get("DestChannel").startswith("Local/103@agents-")
+            for e in rig.log.named("DialEnd", DialStatus="ANSWER")
+        ),
+        10,
+    )
+    await rig.pbx.hangup_operator("Local/101@agents")  # 101 hangs up: the transfer completes
     await rig.log.wait("AttendedTransfer")
     await wait_for(lambda: holder(rig, call.linkedid) == "Local/103@agents", 10)
     await rig.pbx.hangup(call.phone)

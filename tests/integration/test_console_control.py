@@ -105,6 +105,35 @@ async def test_call_controls_publish_commands_for_the_connector(
     }
 
 
+async def test_a_consultation_is_completed_cancelled_or_swapped_by_command(
+    server: TestServer, bus: MemoryBus
+) -> None:
+    await popped(server, bus, "alice", "c1")
+    alice = await sign_in(server, "alice")
+    try:
+        before = await bus.last_id(EVENTS)
+        answers = [
+            await post_json(alice, f"/api/calls/pbx1/c1/transfer/{step}", {})
+            for step in ("swap", "cancel", "complete")
+        ]
+        unknown = await alice.post("/api/calls/pbx1/c1/transfer/threeway", {})
+        sent = await commands(bus, before)
+    finally:
+        await alice.close()
+    assert [202, 202, 202] == [status for status, _body in answers]
+    # each answer tells the page where to read what the connector did with it
+    assert ["done=transfer_swap", "done=transfer_cancel", "done=transfer_complete"] == [
+        body["result_url"].rsplit("&", 1)[-1] for _status, body in answers
+    ]
+    assert 404 == unknown.status  # not a step the console offers
+    assert [
+        ("transfer_swap", "c1", {}),
+        ("transfer_cancel", "c1", {}),
+        ("transfer_complete", "c1", {}),
+    ] == [(c.command, c.call_id, c.args) for c in sent]
+    assert {("alice", "operator", ALICE)} == {(c.user, c.role, c.interface) for c in sent}
+
+
 @pytest.mark.parametrize(
     ("target", "reason"),
     [
@@ -166,6 +195,9 @@ async def test_operators_control_only_calls_popped_to_them(
         before = await bus.last_id(EVENTS)
         for path, data in (
             ("transfer", {"target": "sales"}),
+            ("transfer/complete", {}),
+            ("transfer/cancel", {}),
+            ("transfer/swap", {}),
             ("conference", {}),
             ("hangup", {}),
         ):

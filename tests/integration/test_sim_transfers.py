@@ -117,24 +117,44 @@ async def test_blind_transfer_of_a_channel_not_in_a_call_fails(rig: Rig) -> None
     assert "Error" == unknown["Response"]
 
 
+async def consulted(rig: Rig, operator: str, exten: str) -> str:
+    """Atxfer to ``exten`` until the target answered; the consultation channel."""
+    reply = await rig.ami.action(
+        "Atxfer", Channel=operator, Exten=exten, Context="transfer-targets"
+    )
+    assert "Atxfer successfully queued" == reply["Message"]
+    # the consultation channel is imparted, not dialled by the operator: its DialEnd has no
+    # Channel (capture 17)
+    mark = f"Local/{exten}@transfer-targets-"
+
+    def answered() -> list[str]:
+        return [
+            e.get("DestChannel")
+            for e in rig.log.named("DialEnd", DialStatus="ANSWER", Channel="")
+            if e.get("DestChannel").startswith(mark)
+        ]
+
+    await wait_for(lambda: bool(answered()), 10)
+    return answered()[0]
+
+
 async def test_attended_transfer_bridges_the_caller_with_the_target(rig: Rig) -> None:
     call, operator = await answered_support_call(rig)
 
-    reply = await rig.ami.action(
-        "Atxfer", Channel=operator, Exten="103", Context="transfer-targets"
-    )
-    on_hold = await rig.log.wait("MusicOnHoldStart", Channel=call.channel)
+    target = await consulted(rig, operator, "103")
+    on_hold = rig.log.named("MusicOnHoldStart", Channel=call.channel)[0]
+    assert [] == rig.log.named("AttendedTransfer")  # consulting: nothing moved yet
+    await rig.pbx.hangup_operator(OP101.interface)  # the operator hangs up: completes it
     moved = await rig.log.wait("AttendedTransfer")
     together = await rig.log.wait(
         "BridgeEnter", Channel=call.channel, BridgeUniqueid=moved.get("DestBridgeUniqueid")
     )
 
-    assert "Atxfer successfully queued" == reply["Message"]
     assert call.channel == on_hold.get("Channel")
-    assert ("Success", operator, call.channel, "103", "Bridge") == (
+    assert ("Success", operator, call.channel, target, "103", "Bridge") == (
         moved.get("Result"), moved.get("OrigTransfererChannel"),
-        moved.get("TransfereeChannel"), moved.get("TransferTargetCallerIDNum"),
-        moved.get("DestType"),
+        moved.get("TransfereeChannel"), moved.get("TransferTargetChannel"),
+        moved.get("TransferTargetExten"), moved.get("DestType"),
     )  # fmt: skip
     assert call.linkedid == moved.get("OrigTransfererLinkedid")
     assert "2" == together.get("BridgeNumChannels")
@@ -147,20 +167,19 @@ async def test_attended_transfer_bridges_the_caller_with_the_target(rig: Rig) ->
     await wait_for(lambda: not rig.pbx.channels, 5)
 
 
-async def test_attended_transfer_completes_when_the_operator_hangs_up(tmp_path: Path) -> None:
-    async with running_pbx(tmp_path, operators=[OP101, OP103], atxfer_complete_after=None) as pbx:
+async def test_a_scripted_operator_completes_after_atxfer_complete_after(
+    tmp_path: Path,
+) -> None:
+    async with running_pbx(tmp_path, operators=[OP101, OP103], atxfer_complete_after=0.5) as pbx:
         ami = await AmiClient.connect(pbx.host, pbx.port)
         await ami.login()
         rig = Rig(pbx, ami, EventLog(pbx), tmp_path)
         call, operator = await answered_support_call(rig)
-        await ami.action("Atxfer", Channel=operator, Exten="103", Context="transfer-targets")
-        answered = await rig.log.wait("DialEnd", DialStatus="ANSWER", Channel=operator)
-        assert [] == rig.log.named("AttendedTransfer")  # consulting: nothing moved yet
+        target = await consulted(rig, operator, "103")
 
-        await pbx.hangup_operator(OP101.interface)
         moved = await rig.log.wait("AttendedTransfer")
 
-        assert (answered.get("DestChannel"), call.channel) == (
+        assert (target, call.channel) == (
             moved.get("TransferTargetChannel"),
             moved.get("TransfereeChannel"),
         )
@@ -305,11 +324,235 @@ async def test_attended_transfer_to_a_queue_waits_for_its_operator(rig: Rig) -> 
     call, operator = await answered_support_call(rig)
 
     await rig.ami.action("Atxfer", Channel=operator, Exten="sales", Context="transfer-targets")
-    consulted = await rig.log.wait("AgentConnect", Queue="sales")
+    in_sales = await rig.log.wait("AgentConnect", Queue="sales")
+    await rig.pbx.hangup_operator(OP101.interface)
     moved = await rig.log.wait("AttendedTransfer")
 
-    assert (call.linkedid, "sales") == (consulted.get("Linkedid"), consulted.get("Exten"))
-    assert consulted.get("Channel") == moved.get("TransferTargetChannel").replace(";1", ";2")
+    assert (call.linkedid, "sales") == (in_sales.get("Linkedid"), in_sales.get("Exten"))
+    assert in_sales.get("Channel") == moved.get("TransferTargetChannel").replace(";1", ";2")
     await rig.log.wait(
         "BridgeEnter", Channel=call.channel, BridgeUniqueid=moved.get("DestBridgeUniqueid")
     )
+
+
+# --- the consultation's events against the real capture 19 ------------------------------------
+
+CONSULT_EVENTS = {
+    "DTMFEnd", "Hold", "Unhold", "MusicOnHoldStart", "MusicOnHoldStop", "BridgeEnter",
+    "BridgeLeave", "BridgeCreate", "BridgeDestroy", "DialBegin", "DialEnd", "AttendedTransfer",
+    "BridgeMerge",
+}  # fmt: skip
+
+
+def consultation_story(
+    events: list[tuple[str, dict[str, str]]], operator: str, caller: str
+) -> list[tuple[str, ...]]:
+    """The consultation as roles (operator, caller, consultation channel) and bridges in
+    order of appearance: what must match Asterisk, whatever the names and ids."""
+    bridges: dict[str, str] = {}
+
+    def role(channel: str) -> str:
+        if channel == operator:
+            return "operator"
+        if channel == caller:
+            return "caller"
+        if "@transfer-targets-" in channel:
+            return "consultation" + (";2" if channel.endswith(";2") else "")
+        return "other" if channel else ""
+
+    story = []
+    for name, h in events:
+        if name not in CONSULT_EVENTS:
+            continue
+        item = [name, role(h.get("Channel", ""))]
+        bridge = h.get("BridgeUniqueid", "")
+        if bridge:
+            item.append(bridges.setdefault(bridge, f"bridge{len(bridges)}"))
+        if name.startswith("Dial"):
+            item += [role(h.get("DestChannel", "")), h.get("DialStatus", "")]
+        if name == "DTMFEnd":
+            item.append(h.get("Digit", ""))
+        story.append(tuple(x for x in item if x))
+    return story
+
+
+def capture_19_story() -> list[tuple[str, ...]]:
+    """Capture 19 from the Atxfer to the abandoned consultation's end."""
+    from contact_center.ami.replay import capture_reads
+
+    fixtures = Path(__file__).resolve().parents[1] / "fixtures"
+    stream = b"".join(
+        data
+        for conn, data in capture_reads(fixtures / "19-attended-cancel-then-queue.jsonl")
+        if conn == "ami-main"
+    ).decode()
+    events: list[tuple[str, dict[str, str]]] = []
+    started = False
+    for message in stream.split("\r\n\r\n"):
+        h: dict[str, str] = {}
+        for line in message.split("\r\n"):
+            key, sep, value = line.partition(": ")
+            if sep:
+                h.setdefault(key, value)
+        if "Atxfer successfully queued" == h.get("Message"):
+            started = True
+        if "Transfer succeeded" == h.get("Message"):
+            break
+        if started and "Event" in h:
+            events.append((h["Event"], h))
+    return consultation_story(
+        events, "Local/101@agents-00000009;1", "Local/4951110004@inbound-00000008;2"
+    )
+
+
+async def test_an_abandoned_consultation_tells_the_story_of_capture_19(tmp_path: Path) -> None:
+    """101 consults 102, whose phone rings; the consultation channel is hung up (AMI Hangup):
+    the same events, in the same order, as Asterisk 22 sent."""
+    never = Operator("Local/102@agents", "Operator 102", manual=True)
+    async with running_pbx(tmp_path, operators=[OP101, OP103, never]) as pbx:
+        ami = await AmiClient.connect(pbx.host, pbx.port)
+        await ami.login()
+        rig = Rig(pbx, ami, EventLog(pbx), tmp_path)
+        try:
+            call, operator = await answered_support_call(rig)
+            start = len(rig.log.events)
+            await ami.action("Atxfer", Channel=operator, Exten="102", Context="transfer-targets")
+            await wait_for(
+                lambda: any(
+                    e.get("DestChannel").startswith("Local/102@agents-")
+                    for e in rig.log.named("DialBegin")
+                ),
+                10,
+            )
+            [consultation] = [
+                name for name in pbx.channels if name.startswith("Local/102@transfer-targets-")
+                and name.endswith(";1")
+            ]  # fmt: skip
+            await ami.action("Hangup", Channel=consultation)
+            await rig.log.wait("BridgeDestroy", timeout=10)
+            await wait_for(lambda: bool(rig.log.named("Unhold", Channel=operator)), 10)
+            events = [(e.name, dict(e.headers)) for e in rig.log.events[start:]]
+            assert capture_19_story() == consultation_story(events, operator, call.channel)
+            assert [] == rig.log.named("AttendedTransfer")
+            await pbx.hangup(call.phone)
+        finally:
+            rig.log.close()
+            await ami.close()
+
+
+def capture_17_story() -> list[tuple[str, ...]]:
+    """Capture 17's Atxfer (104 consults 103, then 104's leg is hung up) up to the end of
+    the consultation's bridge (Asterisk's Local optimisation follows, not simulated)."""
+    from contact_center.ami.replay import capture_reads
+
+    fixtures = Path(__file__).resolve().parents[1] / "fixtures"
+    stream = b"".join(
+        data
+        for conn, data in capture_reads(fixtures / "17-transfer-chain.jsonl")
+        if conn == "ami-main"
+    ).decode()
+    events: list[tuple[str, dict[str, str]]] = []
+    started = moved = False
+    for message in stream.split("\r\n\r\n"):
+        h: dict[str, str] = {}
+        for line in message.split("\r\n"):
+            key, sep, value = line.partition(": ")
+            if sep:
+                h.setdefault(key, value)
+        if "Atxfer successfully queued" == h.get("Message"):
+            started = True
+        if started and "Event" in h:
+            events.append((h["Event"], h))
+            moved = moved or h["Event"] == "AttendedTransfer"
+            if moved and h["Event"] == "BridgeDestroy":
+                break
+    return consultation_story(
+        events, "Local/104@agents-00000002;1", "Local/4951110004@inbound-00000000;2"
+    )
+
+
+async def test_a_completed_consultation_tells_the_story_of_capture_17(rig: Rig) -> None:
+    call, operator = await answered_support_call(rig)
+    start = len(rig.log.events)
+    target = await consulted(rig, operator, "103")
+    await rig.ami.action("Hangup", Channel=operator)  # capture 17: AMI Hangup of the leg
+    await rig.log.wait("AttendedTransfer", timeout=10)
+    await wait_for(lambda: len(rig.log.named("BridgeDestroy")) >= 1, 10)
+    events = []
+    for e in rig.log.events[start:]:
+        events.append((e.name, dict(e.headers)))
+        if e.name == "BridgeDestroy" and any(n == "AttendedTransfer" for n, _h in events):
+            break
+    # the queue's own events (AgentComplete) and the person's legs are not in the story
+    assert capture_17_story() == consultation_story(events, operator, call.channel)
+    assert target == rig.log.named("AttendedTransfer")[0].get("TransferTargetChannel")
+    await rig.pbx.hangup(call.phone)
+
+
+async def test_hanging_up_while_the_target_rings_transfers_at_once(tmp_path: Path) -> None:
+    """A "blond" transfer (bridge_basic.c, atxferdropcall=no): the operator hangs up while
+    the target still rings; Asterisk merges at once, the caller hears it ring until it
+    answers."""
+    later = Operator("Local/102@agents", "Operator 102", manual=True)
+    async with running_pbx(tmp_path, operators=[OP101, OP103, later]) as pbx:
+        ami = await AmiClient.connect(pbx.host, pbx.port)
+        await ami.login()
+        rig = Rig(pbx, ami, EventLog(pbx), tmp_path)
+        try:
+            call, operator = await answered_support_call(rig)
+            await ami.action("Atxfer", Channel=operator, Exten="102", Context="transfer-targets")
+            await wait_for(
+                lambda: any(
+                    e.get("DestChannel").startswith("Local/102@agents-")
+                    for e in rig.log.named("DialBegin")
+                ),
+                10,
+            )
+            await ami.action("Hangup", Channel=operator)
+            moved = await rig.log.wait("AttendedTransfer", timeout=10)
+            assert [] == [
+                e for e in rig.log.named("DialEnd", DialStatus="ANSWER")
+                if e.get("DestChannel").startswith("Local/102@agents-")
+            ]  # fmt: skip
+            await pbx.answer("Local/102@agents")
+            await wait_for(
+                lambda: any(
+                    e.get("DestChannel").startswith("Local/102@agents-")
+                    for e in rig.log.named("DialEnd", DialStatus="ANSWER")
+                ),
+                10,
+            )
+            caller = pbx.channels[call.channel]
+            assert caller.bridge is not None
+            assert moved.get("TransferTargetChannel") in {c.name for c in caller.bridge.channels}
+            await pbx.hangup(call.phone)
+        finally:
+            rig.log.close()
+            await ami.close()
+
+
+async def test_only_digits_received_on_the_operators_leg_steer_the_consultation(
+    rig: Rig,
+) -> None:
+    """PlayDTMF plays a digit *out* of the channel (to the operator's phone); only with
+    ``Receive: yes`` is it taken as pressed on that phone, which the feature codes read."""
+    call, operator = await answered_support_call(rig)
+    target = await consulted(rig, operator, "103")
+    home = rig.pbx.channels[call.channel].bridge
+    assert home is not None
+
+    for digit in "*1":  # atxferabort, but played out to the phone: no effect
+        await rig.ami.action("PlayDTMF", Channel=operator, Digit=digit)
+    for digit in "*4":  # atxferswap, received: Anna goes back to the caller
+        await rig.ami.action("PlayDTMF", Channel=operator, Digit=digit, Receive="yes")
+    await wait_for(lambda: rig.pbx.channels[operator].bridge is home, 10)
+    assert target in rig.pbx.channels  # the *1 before did not abort
+    assert not rig.pbx.channels[call.channel].on_hold_music
+    assert rig.pbx.channels[target].on_hold_music  # the target waits on hold now
+
+    for digit in "*1":  # atxferabort, received: the consultation ends, target hung up
+        await rig.ami.action("PlayDTMF", Channel=operator, Digit=digit, Receive="yes")
+    await rig.log.wait("Hangup", timeout=10, Channel=target)
+    assert rig.pbx.channels[operator].bridge is home
+    assert [] == rig.log.named("AttendedTransfer")
+    await rig.pbx.hangup(call.phone)

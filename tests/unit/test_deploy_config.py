@@ -354,6 +354,28 @@ def test_every_transfer_the_console_offers_has_its_feature_code() -> None:
             assert re.fullmatch(r"[0-9*#]{1,11}", codes.get(feature, "")), (command, feature)
 
 
+def test_the_console_steers_a_consultation_with_the_shipped_codes() -> None:
+    """Cancel and swap press features.conf's [general] atxferabort / atxferswap (what
+    main/bridge_basic.c listens to during a consultation); the simulator reads the same
+    file, so what our tests drive is what Asterisk gets."""
+    from contact_center.routing.control import CONSULTATION_CODES
+    from contact_center.sim.features import load_features
+
+    general = asterisk_conf.parse(ASTERISK / "features.conf").named("general")
+    codes = {e.key: e.value for s in general for e in s.entries}
+    assert CONSULTATION_CODES == {"cancel": codes["atxferabort"], "swap": codes["atxferswap"]}
+    during = [codes[k] for k in ("atxferabort", "atxfercomplete", "atxferthreeway", "atxferswap")]
+    for a in during:  # none is a prefix of another: each fires only when meant
+        assert re.fullmatch(r"[0-9*#]{1,11}", a), a
+        assert not [b for b in during if b != a and b.startswith(a)], (a, during)
+    sim = load_features(ASTERISK / "features.conf")
+    assert (sim.abort, sim.swap, sim.complete) == (
+        codes["atxferabort"], codes["atxferswap"], codes["atxfercomplete"],
+    )  # fmt: skip
+    featuremap = asterisk_conf.parse(ASTERISK / "features.conf").named("featuremap")
+    assert sim.atxfer == {e.key: e.value for s in featuremap for e in s.entries}["atxfer"]
+
+
 def test_feature_codes_do_not_collide() -> None:
     conf = asterisk_conf.parse(ASTERISK / "features.conf")
     codes = [e.value for s in conf.named("featuremap") for e in s.entries]

@@ -109,6 +109,9 @@ class RecordingPbx:
     async def attended_transfer(self, channel, context, exten) -> None:
         self.actions.append(("Atxfer", (channel, context, exten)))
 
+    async def feature_code(self, channel, code) -> None:
+        self.actions.append(("PlayDTMF", (channel, code)))
+
     async def hangup(self, channel) -> None:
         self.actions.append(("Hangup", (channel,)))
 

@@ -183,6 +183,8 @@ class ChannelEvents(TrackerCore):
             call.cause = leg.cause
             call.cause_txt = frame.get("Cause-txt")
         op = call.operators.get(leg.leg_id)
+        if op is not None and op.ended_at is None and op.consulting:
+            self._consultation_over(call, op, frame, out)  # the consulted operator left
         if op is not None and op.ended_at is None:
             # The operator's leg is gone: they hung up on the customer, or the customer
             # (whose leg went first) on them. A redirect looks like the former.

@@ -344,6 +344,45 @@ class TrackerCore:
             )
         )
 
+    def _consultation(
+        self,
+        call: Call,
+        target: OperatorLeg,
+        state: str,
+        frame: Frame,
+        out: list[ev.DomainEvent],
+    ) -> None:
+        """Where the attended transfer to ``target`` stands now (once per change)."""
+        if call.consult_state == state:
+            return
+        call.consult_state = "" if state in ("completed", "cancelled") else state
+        holder = call.operators.get(call.current)
+        by = holder.interface if holder is not None else ""
+        base = self._base(
+            call.call_id, target.leg_id, ev.ConsultationChanged.kind, frame.get("Timestamp"),
+            state,
+        )  # fmt: skip
+        out.append(
+            ev.ConsultationChanged(
+                **base,
+                state=state,
+                by_interface=by,
+                by_name=holder.member_name if holder is not None else "",
+                target_interface=target.interface,
+                target_name=target.member_name,
+            )
+        )
+
+    def _consultation_over(
+        self, call: Call, op: OperatorLeg, frame: Frame, out: list[ev.DomainEvent]
+    ) -> None:
+        """The consulted ``op`` is gone before the customer reached them: cancelled (no
+        transfer event says so — capture 19)."""
+        if not op.consulting:
+            return
+        op.consulting = False
+        self._consultation(call, op, "cancelled", frame, out)
+
     def _stop_operator(
         self,
         call: Call,

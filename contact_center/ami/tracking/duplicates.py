@@ -24,6 +24,7 @@ class DuplicateFilter:
         fingerprint = (
             frame.name, ts, h.get("Uniqueid", ""), h.get("Channel", ""), h.get("Queue", ""),
             h.get("Interface", ""), h.get("DestUniqueid", ""), h.get("Variable", ""),
+            h.get("BridgeUniqueid", ""),
         )  # fmt: skip
         recent = self._recent
         if fingerprint in recent:

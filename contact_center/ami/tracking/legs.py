@@ -66,6 +66,8 @@ class LegEvents(TrackerCore):
         if op is not None and op.answered_at is None:
             op.consult_pair = pair_of(dialler.channel)
             op.consulting = True
+            call.consult_state = ""
+            self._consultation(call, op, "ringing", frame, out)
 
     @handles("DialEnd")
     def _on_dial_end(self, frame: Frame, out: list[ev.DomainEvent]) -> None:
@@ -81,11 +83,16 @@ class LegEvents(TrackerCore):
         if frame.get("DialStatus") == "ANSWER":
             op.picked_up_at = at
             if op.consulting:
-                return  # talks to the transferring operator until the transfer completes
+                # talks to the transferring operator until the transfer completes (unless
+                # they swapped back to the customer while it rang)
+                back = call.consult_state == "with_caller"
+                self._consultation(call, op, "with_caller" if back else "talking", frame, out)
+                return
             self._ensure_arrived(call, frame, out, force=True)
             self._connect_operator(call, op, frame, out, hold=0.0, ring=at - op.offered_at)
             return
         op.ended_at = at
+        self._consultation_over(call, op, frame, out)
         base = self._base(
             call.call_id, frame.get("Uniqueid"), ev.CallRingNoAnswer.kind,
             frame.get("Timestamp"), op.interface,

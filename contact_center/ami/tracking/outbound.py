@@ -87,6 +87,12 @@ class OutboundEvents(TrackerCore):
                 )
             )
             return
+        if not call.customer_leg and frame.get("Context") == ORIGINATE_CONTEXT:
+            # the end of the customer's ring overtook its DialBegin (frames reordered)
+            customer = self._leg_for(call, frame, prefix="Dest")
+            if customer is not None:
+                customer.role = "caller"
+                call.customer_leg = call.caller_leg = customer.leg_id
         if frame.get("DestUniqueid") != call.customer_leg or call.customer_status:
             return
         call.customer_status = status

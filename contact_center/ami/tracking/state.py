@@ -44,6 +44,7 @@ class LiveChannels:
     operator_interface: str  # the operator who holds the call now, or the originated device
     queue: str
     direction: str  # inbound | outbound | supervisor
+    consulting: str = ""  # the operator an attended transfer consults now ("" when none)
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,6 +276,7 @@ class Call:
         "conf_talk",
         "conference",
         "connected_at",
+        "consult_state",
         "current",
         "customer_leg",
         "customer_status",
@@ -285,6 +287,7 @@ class Call:
         "first_hangup_role",
         "held",
         "held_ring",
+        "home_bridge",
         "hung_up_by",
         "in_agi",
         "ivr_digits",
@@ -363,6 +366,10 @@ class Call:
         self.first_hangup_role = ""
         self.hung_up_by = ""
         self.held = False
+        # the bridge the customer is in (BridgeEnter), and where an attended transfer's
+        # consultation stands for the transferring operator ("" when none)
+        self.home_bridge = ""
+        self.consult_state = ""
         self.ended_at: float | None = None
         self.outcome = ""
         self.voicemail = False
@@ -414,6 +421,15 @@ class Call:
             transfer_log=tuple(self.transfer_log),
             tags=tuple(sorted(self.tags.items())),
         )
+
+
+def consulted_by(call: Call) -> OperatorLeg | None:
+    """The operator an attended transfer is consulting now (ringing or talking to the
+    transferring operator, not yet to the customer)."""
+    for op in reversed(list(call.operators.values())):
+        if op.consulting and op.ended_at is None:
+            return op
+    return None
 
 
 # The customer leg's DialEnd DialStatus → the outcome of a call we placed.

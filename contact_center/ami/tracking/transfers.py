@@ -16,7 +16,13 @@ from __future__ import annotations
 
 from contact_center.ami.parser import Frame
 from contact_center.ami.tracking.core import TrackerCore, handles
-from contact_center.ami.tracking.state import TransferState, clean, device_of, pair_of
+from contact_center.ami.tracking.state import (
+    TransferState,
+    clean,
+    consulted_by,
+    device_of,
+    pair_of,
+)
 from contact_center.calls import events as ev
 
 
@@ -36,6 +42,31 @@ class TransferEvents(TrackerCore):
             call.call_id, frame.get("Uniqueid"), ev.CallHeld.kind, frame.get("Timestamp")
         )
         out.append(ev.CallHeld(**base, held=held, channel=frame.get("Channel")))
+
+    @handles("BridgeEnter")
+    def _on_bridge_enter(self, frame: Frame, out: list[ev.DomainEvent]) -> None:
+        """The customer's bridge, and which side of a consultation the transferring
+        operator is on: back in the customer's bridge after a swap (``atxferswap``), or in
+        the consultation's bridge with the consulted operator."""
+        call = self._call_for(frame)
+        if call is None:
+            return
+        leg = call.legs.get(frame.get("Uniqueid"))
+        bridge = frame.get("BridgeUniqueid")
+        if leg is not None and self._customer_side(call, leg):
+            call.home_bridge = bridge
+            return
+        holder = call.operators.get(call.current)
+        if holder is None or holder.leg_id != frame.get("Uniqueid") or not call.home_bridge:
+            return
+        target = consulted_by(call)
+        if target is None:
+            return
+        if bridge == call.home_bridge:
+            self._consultation(call, target, "with_caller", frame, out)
+        else:
+            state = "talking" if target.picked_up_at is not None else "ringing"
+            self._consultation(call, target, state, frame, out)
 
     @handles("BlindTransfer")
     def _on_blind_transfer(self, frame: Frame, out: list[ev.DomainEvent]) -> None:
@@ -85,6 +116,8 @@ class TransferEvents(TrackerCore):
             or frame.get("SecondTransfererExten")
         )
         by = transferer.interface if transferer is not None else device_of(channel)
+        if target is not None and target.consulting:
+            self._consultation(call, target, "completed", frame, out)
         transfer = TransferState("attended", exten, by)
         self._record_transfer(call, frame, out, transfer, frame.get("TransferTargetContext"))
         at, stamp = frame.timestamp, frame.get("Timestamp")

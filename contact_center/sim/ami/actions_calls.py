@@ -200,6 +200,10 @@ async def atxfer(session: AmiSession, req: Request) -> None:
     if not session.pbx.dialplan.exists(context, exten):
         session.error(req, "Extension does not exist")
         return
+    if not session.pbx.features.atxfer:
+        # main/manager.c action_atxfer: Asterisk 22 ships no default atxfer code
+        session.error(req, "No attended transfer feature code found")
+        return
     try:
         session.pbx.transfer_attended(ch, context, exten)
     except TransferFailed:
@@ -238,7 +242,8 @@ async def play_dtmf(session: AmiSession, req: Request) -> None:
         return
     ch = session.pbx.find(req.get("Channel"))
     session.respond(req, "Success", ("Message", "DTMF successfully queued"))
-    session.pbx.play_dtmf(ch, digit[0], int(req.get("Duration", "250") or 250))
+    receive = req.get("Receive").strip().lower() in ("yes", "true", "y", "t", "1", "on")
+    session.pbx.play_dtmf(ch, digit[0], int(req.get("Duration", "250") or 250), receive=receive)
 
 
 register(

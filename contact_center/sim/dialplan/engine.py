@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from contact_center.sim import consult as consultation
 from contact_center.sim.dialplan.agiadapter import AgiAdapter
 from contact_center.sim.dialplan.apps import AppError, Applications, HandlerReturned
 from contact_center.sim.dialplan.parser import (
@@ -37,7 +38,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-ATXFER_RING_TIMEOUT = 30.0  # seconds an Atxfer target may ring
 _NO_REPORT = "\x00no-originate-response"
 
 
@@ -485,51 +485,5 @@ class Dialplan:
             self.globals[f"RING_{two.exten}"] = two.phone.ring_text()
 
     async def consult(self, op: Channel, context: str, exten: str) -> None:
-        """Atxfer on the operator leg ``op``: its caller hears hold while ``context,exten``
-        rings; the queue's bridge completes the transfer when ``op`` goes away (the operator
-        hangs up, or ``atxfer_complete_after`` seconds after the target answered)."""
-        pbx = self.pbx
-        bridge = op.bridge
-        caller = next((c for c in bridge.channels if c is not op), None) if bridge else None
-        if caller is not None and not caller.on_hold_music:
-            caller.on_hold_music = True
-            pbx.emit_channel("MusicOnHoldStart", "call", caller, [("Class", "default")])
-        target, leg = pbx.local_pair(exten, context, linkedid=op.linkedid)
-        leg.origin = "atxfer"
-        pbx.newexten(target, "AppDial", "(Outgoing Line)")
-        pbx.set_callerid(target, exten, "")
-        if caller is not None:
-            pbx.set_callerid(leg, caller.caller_num, caller.caller_name)
-        pbx.local_bridge_event(target, leg)
-        pbx.emit(
-            "DialBegin",
-            "call",
-            [*op.block(), *target.block("Dest"), ("DialString", f"{exten}@{context}")],
-        )
-        op.attended_to = target
-        self.prepare_phone(leg)
-        pbx.spawn(self.run(leg), name=leg.name)
-        try:
-            answered = await pbx.wait_for_event(op, target.answered_event, ATXFER_RING_TIMEOUT)
-            status = "ANSWER" if answered else "NOANSWER"
-            pbx.emit(
-                "DialEnd", "call", [*op.block(), *target.block("Dest"), ("DialStatus", status)]
-            )
-            if not answered:
-                op.attended_to = None
-                pbx.finish(target)
-                if caller is not None and caller.on_hold_music and not caller.dead:
-                    caller.on_hold_music = False
-                    pbx.emit_channel("MusicOnHoldStop", "call", caller)
-                return
-            await pbx.wait(op, pbx.config.atxfer_complete_after)
-            # the operator's own phone hangs up: that completes the transfer (a Local
-            # operator's phone is the ;2 behind its leg, a PJSIP phone is the leg itself)
-            if op.name.startswith("Local/"):
-                phone = op.peer
-                if phone is not None and not phone.dead:
-                    pbx.request_hangup(phone)
-            else:
-                pbx.remote_hangup(op)
-        except ChannelHungUp:
-            return  # the operator hung up first: the queue's bridge takes it from here
+        """Atxfer on the operator leg ``op``: see :mod:`contact_center.sim.consult`."""
+        await consultation.consult(self.pbx, op, context, exten)

@@ -17,6 +17,8 @@ RIG_QUEUES = (
     ROOT / "tests" / "fixtures" / "asterisk-config-more" / "queues-more.conf",
 )
 SHIPPED_QUEUES = (ROOT / "deploy" / "asterisk" / "queues.conf",)
+RIG_FEATURES = ROOT / "tests" / "fixtures" / "asterisk-config" / "features.conf"
+SHIPPED_FEATURES = ROOT / "deploy" / "asterisk" / "features.conf"
 _CACHE: dict[tuple[Path, ...], tuple[tuple[float, ...], DialplanConfig]] = {}
 
 
@@ -39,6 +41,15 @@ def queue_files_for(choice: str) -> tuple[Path, ...]:
     else:
         files = (Path(choice).parent / "queues.conf",)
     return tuple(f for f in files if f.is_file())
+
+
+def features_file_for(choice: str) -> Path:
+    """The features.conf that goes with a dial plan choice (beside a given extensions.conf)."""
+    if choice == "rig":
+        return RIG_FEATURES
+    if choice == "shipped":
+        return SHIPPED_FEATURES
+    return Path(choice).parent / "features.conf"
 
 
 def load_dialplan(choice: str) -> DialplanConfig:

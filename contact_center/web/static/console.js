@@ -119,7 +119,10 @@ function setCurrent(message) {
   }
   if (panel.dataset.recordingFor !== cardKey(message)) showRecording("recording.resume", "");
   panel.dataset.recordingFor = cardKey(message);
-  if (!sameCall) panel.dataset.stage = "";
+  if (!sameCall) {
+    panel.dataset.stage = "";
+    hideConsultation();
+  }
   const left = sameCall && panel.dataset.stage === "left";
   const inRoom = !left && rooms.has(cardKey(message)) && TALKING.includes(message.stage);
   setStage(left ? "left" : inRoom ? "conference" : message.stage || "");
@@ -230,6 +233,9 @@ const COMMAND_WORDS = () => ({
   hangup: ccT("hangup"),
   leave_conference: ccT("leave conference"),
   click_to_call: ccT("click to call"),
+  transfer_complete: ccT("complete transfer"),
+  transfer_cancel: ccT("cancel transfer"),
+  transfer_swap: ccT("swap"),
 });
 
 async function followCommand(sent) {
@@ -346,6 +352,43 @@ function handle(message) {
   else if (message.type === "pop.closed") closePop(message);
   else if (message.type === "call.held") showHeld(message);
   else if (message.type === "call.conference") showParticipants(message);
+  else if (message.type === "call.consultation") showConsultation(message);
+}
+
+// --- an attended transfer's consultation (the transferring operator's side) ---------------
+
+const CONSULT_WORDS = () => ({
+  ringing: (name) => ccT("Calling %(name)s — caller on hold", { name }),
+  talking: (name) => ccT("Consulting %(name)s — caller on hold", { name }),
+  with_caller: (name) => ccT("Talking to the caller — %(name)s on hold", { name }),
+  completed: (name) => ccT("Transferred to %(name)s", { name }),
+  cancelled: (name) => ccT("Transfer to %(name)s cancelled — you are back with the caller", { name }),
+});
+const CONSULT_FORMS = ["transfer-complete-form", "transfer-swap-form", "transfer-cancel-form"];
+
+function showConsultation(message) {
+  const panel = $("call-control");
+  if (panel.dataset.server !== message.server || panel.dataset.callId !== message.call_id) return;
+  const words = CONSULT_WORDS()[message.state];
+  const running = ["ringing", "talking", "with_caller"].includes(message.state);
+  const box = $("consultation");
+  box.dataset.state = words ? message.state : "";
+  box.hidden = !words;
+  box.style.display = box.hidden ? "none" : "";
+  $("consultation-state").textContent = words ? words(message.target) : "";
+  for (const id of CONSULT_FORMS) {
+    $(id).hidden = !running;
+    $(id).style.display = running ? "" : "none";
+  }
+  $("transfer-swap").textContent =
+    message.state === "with_caller" ? ccT("Talk to %(name)s", { name: message.target }) : ccT("Talk to the caller");
+}
+
+function hideConsultation() {
+  const box = $("consultation");
+  box.hidden = true;
+  box.style.display = "none";
+  box.dataset.state = "";
 }
 
 function setLink(status, text) {
