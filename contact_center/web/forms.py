@@ -28,6 +28,7 @@ from contact_center.i18n import gettext as _
 from contact_center.web.auth import UNSAFE_METHODS
 
 F = TypeVar("F", bound="Form")
+M = TypeVar("M", bound=BaseModel)
 H = TypeVar("H", bound=Callable[..., Any])
 REFUSED = "refused"
 
@@ -91,6 +92,42 @@ async def read_form(request: web.Request, model: type[F], **context: Any) -> F:
     return parse_form(model, await form_fields(request), **context)
 
 
+def read_query(request: web.Request, model: type[M], **context: Any) -> M:
+    """The query string checked into ``model`` (a list field takes every value of its
+    parameter), or 400 with the reasons."""
+    data: dict[str, Any] = {}
+    for name, info in model.model_fields.items():
+        values = request.query.getall(name, [])
+        if not values:
+            continue
+        is_list = getattr(info.annotation, "__origin__", None) is list
+        data[name] = list(values) if is_list else values[-1]
+    try:
+        return model.model_validate(data, context=context)
+    except ValidationError as exc:
+        raise web.HTTPBadRequest(text=errors_text(exc)) from None
+
+
+async def read_json(request: web.Request, model: type[M], *, max_body: int) -> M:
+    """A JSON object body (at most ``max_body`` bytes: else 413) checked into ``model``, or
+    400 with the reasons."""
+    if request.content_length is not None and request.content_length > max_body:
+        raise web.HTTPRequestEntityTooLarge(max_size=max_body, actual_size=request.content_length)
+    raw = await request.read()
+    if len(raw) > max_body:
+        raise web.HTTPRequestEntityTooLarge(max_size=max_body, actual_size=len(raw))
+    try:
+        body = json.loads(raw or b"{}")
+    except (ValueError, UnicodeDecodeError):
+        raise web.HTTPBadRequest(text="expected a JSON object") from None
+    if not isinstance(body, dict):
+        raise web.HTTPBadRequest(text="expected a JSON object")
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        raise web.HTTPBadRequest(text=errors_text(exc)) from None
+
+
 # --- the OpenAPI part ------------------------------------------------------------------------
 
 
@@ -110,6 +147,11 @@ class Operation:
     status: int = 200
     errors: tuple[int, ...] = ()
     parameters: tuple[dict[str, Any], ...] = ()
+    body: type[BaseModel] | None = None  # a JSON object (read_json)
+    query: type[BaseModel] | None = None  # its fields are the query parameters (read_query)
+    also_content: dict[str, Any] | None = None  # the answer in other media types too
+    extra_responses: dict[int, dict[str, Any]] | None = None  # answers written out
+    answer_schema: dict[str, Any] | None = None  # the answer's schema written out
 
 
 OPERATIONS: dict[tuple[str, str], Operation] = {}
@@ -143,6 +185,11 @@ def documented(
     status: int = 200,
     errors: tuple[int, ...] = (),
     parameters: tuple[dict[str, Any], ...] = (),
+    body: type[BaseModel] | None = None,
+    query: type[BaseModel] | None = None,
+    also_content: dict[str, Any] | None = None,
+    extra_responses: dict[int, dict[str, Any]] | None = None,
+    answer_schema: dict[str, Any] | None = None,
 ) -> Callable[[H], H]:
     """Declare the handler's OpenAPI operation (the handler itself is unchanged)."""
 
@@ -165,23 +212,32 @@ def documented(
             status,
             errors,
             parameters,
+            body,
+            query,
+            also_content,
+            extra_responses,
+            answer_schema,
         )
         return fn
 
     return register
 
 
+def _never_null(prop: dict[str, Any]) -> dict[str, Any]:
+    """A form field or query parameter is text, never null: an optional one is left out."""
+    options = prop.get("anyOf")
+    if options:
+        kept = [o for o in options if o.get("type") != "null"]
+        if len(kept) == 1:
+            prop = {**{k: v for k, v in prop.items() if k != "anyOf"}, **kept[0]}
+    if "default" in prop and prop["default"] is None:
+        prop = {k: v for k, v in prop.items() if k != "default"}
+    return prop
+
+
 def _as_form(schema: dict[str, Any]) -> dict[str, Any]:
-    """A form's fields are text, never null: an optional field is one left out."""
     for name, prop in list(schema.get("properties", {}).items()):
-        options = prop.get("anyOf")
-        if options:
-            kept = [o for o in options if o.get("type") != "null"]
-            if len(kept) == 1:
-                prop = {**{k: v for k, v in prop.items() if k != "anyOf"}, **kept[0]}
-        if "default" in prop and prop["default"] is None:
-            prop = {k: v for k, v in prop.items() if k != "default"}
-        schema["properties"][name] = prop
+        schema["properties"][name] = _never_null(prop)
     return schema
 
 
@@ -194,6 +250,26 @@ def schema_ref(model: type[BaseModel], mode: str, components: dict[str, Any]) ->
         components.setdefault(name, sub)
     components.setdefault(model.__name__, schema)
     return {"$ref": REF.format(model=model.__name__)}
+
+
+def query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
+    """``model``'s fields as query parameters (a list: the parameter repeated)."""
+    schema = model.model_json_schema(mode="validation")
+    required = set(schema.get("required", ()))
+    out = []
+    for name, prop in schema.get("properties", {}).items():
+        # an empty default is the parameter left out
+        prop = {
+            k: v for k, v in _never_null(prop).items() if k != "title" and (k, v) != ("default", "")
+        }
+        param: dict[str, Any] = {"name": name, "in": "query", "required": name in required}
+        if "description" in prop:
+            param["description"] = prop.pop("description")
+        if prop.get("type") == "array":
+            param["style"], param["explode"] = "form", True
+        param["schema"] = prop
+        out.append(param)
+    return out
 
 
 def openapi_paths(components: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -209,8 +285,11 @@ def openapi_paths(components: dict[str, Any]) -> dict[str, dict[str, Any]]:
             {"sessionCookie": [], "csrfHeader": []} if unsafe else {"sessionCookie": []},
             {"bearerToken": []},
         ]
-        if op.parameters:
-            out["parameters"] = [dict(p) for p in op.parameters]
+        parameters = [dict(p) for p in op.parameters]
+        if op.query is not None:
+            parameters += query_parameters(op.query)
+        if parameters:
+            out["parameters"] = parameters
         if op.form is not None:
             out["requestBody"] = {
                 "required": op.form_required,
@@ -220,25 +299,37 @@ def openapi_paths(components: dict[str, Any]) -> dict[str, dict[str, Any]]:
                     }
                 },
             }
+        if op.body is not None:
+            out["requestBody"] = {
+                "required": True,
+                "content": {
+                    "application/json": {"schema": schema_ref(op.body, "validation", components)}
+                },
+            }
         responses: dict[str, Any] = {}
         if op.response:
             responses[str(op.status)] = {"$ref": f"#/components/responses/{op.response}"}
-        elif op.answer is not None:
+        elif op.answer is not None or op.answer_schema is not None:
+            schema = (
+                schema_ref(op.answer, "serialization", components)
+                if op.answer is not None
+                else op.answer_schema
+            )
             responses[str(op.status)] = {
                 "description": op.answer_description or op.summary,
-                "content": {
-                    "application/json": {
-                        "schema": schema_ref(op.answer, "serialization", components)
-                    }
-                },
+                "content": {"application/json": {"schema": schema}},
             }
         else:
             responses[str(op.status)] = {"description": op.answer_description or op.summary}
+        if op.also_content:
+            responses[str(op.status)].setdefault("content", {}).update(op.also_content)
         codes = set(op.errors) | {401, 403}
-        if op.form is not None:
+        if op.form is not None or op.body is not None or op.query is not None:
             codes.add(400)
         for code in sorted(codes):
             responses[str(code)] = {"$ref": f"#/components/responses/{ERROR_RESPONSES[code]}"}
+        for code, answer in (op.extra_responses or {}).items():
+            responses[str(code)] = answer
         out["responses"] = responses
         paths.setdefault(op.path, {})[op.method.lower()] = out
     return paths
