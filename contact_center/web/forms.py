@@ -108,9 +108,11 @@ def read_query(request: web.Request, model: type[M], **context: Any) -> M:
         raise web.HTTPBadRequest(text=errors_text(exc)) from None
 
 
-async def read_json(request: web.Request, model: type[M], *, max_body: int) -> M:
+async def read_json(
+    request: web.Request, model: type[M], *, max_body: int, not_object: str = ""
+) -> M:
     """A JSON object body (at most ``max_body`` bytes: else 413) checked into ``model``, or
-    400 with the reasons."""
+    400 with the reasons (``not_object``: what to say when the body is JSON but no object)."""
     if request.content_length is not None and request.content_length > max_body:
         raise web.HTTPRequestEntityTooLarge(max_size=max_body, actual_size=request.content_length)
     raw = await request.read()
@@ -119,9 +121,9 @@ async def read_json(request: web.Request, model: type[M], *, max_body: int) -> M
     try:
         body = json.loads(raw or b"{}")
     except (ValueError, UnicodeDecodeError):
-        raise web.HTTPBadRequest(text="expected a JSON object") from None
+        raise web.HTTPBadRequest(text=_("expected a JSON object")) from None
     if not isinstance(body, dict):
-        raise web.HTTPBadRequest(text="expected a JSON object")
+        raise web.HTTPBadRequest(text=not_object or _("expected a JSON object"))
     try:
         return model.model_validate(body)
     except ValidationError as exc:

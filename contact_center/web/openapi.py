@@ -30,6 +30,8 @@ DOCUMENTED = (
     "contact_center.callbacks.http",
     "contact_center.stats.http",
     "contact_center.history.http",
+    "contact_center.webhooks.http",
+    "contact_center.exports.http",
 )
 OPENAPI_KEY = web.AppKey("cc_openapi_body", bytes)
 
