@@ -32,6 +32,7 @@ DOCUMENTED = (
     "contact_center.history.http",
     "contact_center.webhooks.http",
     "contact_center.exports.http",
+    "contact_center.customers.http",
 )
 OPENAPI_KEY = web.AppKey("cc_openapi_body", bytes)
 

@@ -87,17 +87,22 @@ async def test_a_new_language_reaches_the_very_next_pop(
         pop = await next_pop(web, worker)
         assert queue_label("ru") in pop["html"], pop["html"]
 
-        # the admin's edit of her (the REST API; the page posts the same change)
+        # the admin's edit of her: on the page (the form's language field) …
         root = await sign_in_at(base, "root")
         try:
+            resp = await root.post(f"/admin/users/{anna_id}", {"language": "en"})
+            assert 303 == resp.status, await resp.text()
+            pop = await next_pop(web, worker)
+            assert queue_label("en") in pop["html"], pop["html"]
+            # … and through the REST API
             async with root.http.patch(
                 root.url(f"/api/admin/users/{anna_id}"),
-                json={"language": "en"},
+                json={"language": "ru"},
                 headers={"X-CSRF-Token": root.csrf},
             ) as resp:
                 assert 200 == resp.status, await resp.text()
-                assert "en" == (await resp.json())["language"]
+                assert "ru" == (await resp.json())["language"]
+            pop = await next_pop(web, worker)
+            assert queue_label("ru") in pop["html"], pop["html"]
         finally:
             await root.close()
-        pop = await next_pop(web, worker)
-        assert queue_label("en") in pop["html"], pop["html"]
