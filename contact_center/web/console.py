@@ -53,9 +53,10 @@ from urllib.parse import urlencode
 
 import aiohttp_jinja2
 from aiohttp import web
+from pydantic_core import PydanticCustomError
 
 from contact_center.admin.services import choice_names
-from contact_center.bus.base import EVENTS, BusError, InvalidStreamId, compare_ids, parse_id
+from contact_center.bus.base import EVENTS, BusError, compare_ids
 from contact_center.calls import events as ev
 from contact_center.i18n import gettext as _
 from contact_center.recording.policy import PAUSE_ACTION, RESUME_ACTION
@@ -66,7 +67,15 @@ from contact_center.store.db import utcnow
 from contact_center.web import console_schemas as schemas
 from contact_center.web import workspace_store as store
 from contact_center.web.auth import Role, current_user, require_role
-from contact_center.web.forms import CALL_ID, SERVER, documented, form_fields, parse_form, read_form
+from contact_center.web.forms import (
+    CALL_ID,
+    SERVER,
+    documented,
+    form_fields,
+    parse_form,
+    read_form,
+    read_query,
+)
 from contact_center.web.keys import BUS_KEY, HUB_KEY, SESSIONS_KEY, SETTINGS_KEY
 
 STATES = schemas.STATES
@@ -286,7 +295,7 @@ def _plain_reason(reason: str) -> str:
     answer=schemas.CommandOutcome,
     answer_description="pending (with the `cursor` to poll from next), done (with the action) "
     "or failed (with the reason, in words for the operator).",
-    errors=(400, 503),
+    errors=(503,),
     parameters=(
         {
             "name": "sid",
@@ -295,29 +304,8 @@ def _plain_reason(reason: str) -> str:
             "description": "The command's bus stream id (`<ms>-<seq>`).",
             "schema": {"type": "string", "examples": ["1700000000000-3"]},
         },
-        {
-            "name": "key",
-            "in": "query",
-            "description": "The command's key (first 64 characters used).",
-            "schema": {"type": "string"},
-        },
-        {"name": "call_id", "in": "query", "schema": {"type": "string"}},
-        {
-            "name": "done",
-            "in": "query",
-            "description": "Actions that mean the command was carried out.",
-            "style": "form",
-            "explode": True,
-            "schema": {"type": "array", "items": {"type": "string"}},
-        },
-        {
-            "name": "after",
-            "in": "query",
-            "description": "Read on from this stream id: the `cursor` the previous poll "
-            "answered (each poll reads only what is new, a few hundred entries at most).",
-            "schema": {"type": "string", "examples": ["1700000000000-9"]},
-        },
     ),
+    query=schemas.CommandQuery,
 )
 @require_role(Role.OPERATOR, Role.SUPERVISOR)
 async def command_result(request: web.Request) -> web.Response:
@@ -329,17 +317,16 @@ async def command_result(request: web.Request) -> web.Response:
     """
     user = current_user(request)
     sid = request.match_info["sid"]
-    after = request.query.get("after", "") or sid
     try:
-        parse_id(sid)
-        parse_id(after)
-    except InvalidStreamId as exc:
+        schemas.stream_id(sid)
+    except PydanticCustomError as exc:  # the path's id first: its refusal is the one said
         raise BadInput(str(exc)) from None
+    query = read_query(request, schemas.CommandQuery)
+    after = query.after or sid
     if compare_ids(after, sid) < 0:
         after = sid
-    key = request.query.get("key", "")[:64]
-    call_id = request.query.get("call_id", "")
-    done = set(request.query.getall("done", [])) & KNOWN_DONE
+    key, call_id = query.key, query.call_id
+    done = set(query.done) & KNOWN_DONE
     failed_key = ev.make_key(key, "failed")
     bus = request.app[BUS_KEY]
     cursor = after

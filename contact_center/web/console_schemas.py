@@ -19,6 +19,7 @@ from pydantic import (
     model_validator,
 )
 
+from contact_center.bus.base import InvalidStreamId, parse_id
 from contact_center.i18n import gettext as _
 from contact_center.routing.targets import InvalidTarget, Target, parse_target
 from contact_center.web.forms import Form, refuse
@@ -349,6 +350,45 @@ class ContactForm(CallRef):
     def values(self) -> dict[str, str]:
         """The contact fields given, checked."""
         return {n: v for n in CONTACT_FIELDS if (v := getattr(self, n)) is not None}
+
+
+# --- a command's outcome --------------------------------------------------------------------
+
+
+class CommandQuery(BaseModel):
+    """Where a poll for a command's outcome reads on (the ``result_url``'s query)."""
+
+    key: str = Field(default="", description="The command's key (first 64 characters used).")
+    call_id: str = ""
+    done: list[str] = Field(
+        default_factory=list, description="Actions that mean the command was carried out."
+    )
+    after: str = Field(
+        default="",
+        description="Read on from this stream id: the `cursor` the previous poll answered "
+        "(each poll reads only what is new, a few hundred entries at most).",
+        json_schema_extra={"examples": ["1700000000000-9"]},
+    )
+
+    @field_validator("key", mode="before")
+    @classmethod
+    def _key(cls, value: Any) -> str:
+        return str(value or "")[:64]
+
+    @field_validator("after", mode="before")
+    @classmethod
+    def _after(cls, value: Any) -> str:
+        return stream_id(value)
+
+
+def stream_id(value: Any) -> str:
+    """A bus stream id (``<ms>-<seq>``), checked."""
+    raw = str(value or "")
+    try:
+        parse_id(raw)
+    except InvalidStreamId as exc:
+        raise refuse(str(exc)) from None
+    return raw
 
 
 # --- answers ---------------------------------------------------------------------------------
