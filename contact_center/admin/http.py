@@ -24,6 +24,7 @@ from aiohttp import web
 from aiohttp.web_request import FileField
 from pydantic import BaseModel, ValidationError
 
+from contact_center import i18n
 from contact_center.admin import services as svc
 from contact_center.admin.api import add_routes, endpoint, int_param
 from contact_center.admin.schemas import (
@@ -54,6 +55,7 @@ from contact_center.admin.schemas import (
 from contact_center.bus.base import POPS, BusError
 from contact_center.i18n import gettext as _
 from contact_center.i18n import lazy_gettext
+from contact_center.screenpop.people import announce_user_changed
 from contact_center.web.auth import Role, current_user, require_role
 from contact_center.web.keys import (
     BUS_KEY,
@@ -117,6 +119,23 @@ async def _announce_signouts(request: web.Request, ended: list[str]) -> None:
             log.warning("sign-out not broadcast to other instances: %s", exc)
 
 
+# What the screen pops' operator directory keeps of a user (people.USER_CHANGED).
+POP_FIELDS = frozenset({"language", "interface", "display_name", "active"})
+
+
+async def _announce_user_changed(request: web.Request, data: UserUpdate, out: UserOut) -> None:
+    """Her screen pops follow the change at once (her language above all), in whichever
+    process renders them."""
+    if data.model_fields_set & POP_FIELDS:
+        await announce_user_changed(
+            request.app[BUS_KEY],
+            server=request.app[SETTINGS_KEY].general.server_id,
+            login=out.login,
+            language=out.language,
+            by=_who(request),
+        )
+
+
 def _kind(request: web.Request) -> str:
     kind = request.match_info["kind"]
     if kind not in KINDS:
@@ -153,8 +172,8 @@ async def apiGetUser(request: web.Request) -> BaseModel:
 @endpoint(
     "PATCH",
     "/api/admin/users/{user_id}",
-    summary="Change a user's role, name, phone, server, queues, skills or sign-in "
-    "(disabling ends their sessions)",
+    summary="Change a user's role, name, phone, server, queues, skills, language or sign-in "
+    "(disabling ends their sessions; her screen pops follow a new language at once)",
     body=UserUpdate,
     answer=UserOut,
     errors=(409,),
@@ -168,6 +187,7 @@ async def apiUpdateUser(request: web.Request, body: UserUpdate) -> BaseModel:
         by_id=current_user(request).id,
     )
     await _announce_signouts(request, ended)
+    await _announce_user_changed(request, body, out)
     return out
 
 
@@ -533,7 +553,9 @@ def _user_form(request: web.Request, user: UserOut | None, form: Any = None) -> 
                 "skills", ", ".join(f"{s}:{lv}" for s, lv in (user.skills if user else {}).items())
             ),
             "active": user.active if user else True,
+            "language": value("language", user.language if user else ""),
         },
+        languages=i18n.language_names(),
     )
 
 
@@ -555,6 +577,7 @@ async def new_user_submit(request: web.Request) -> web.StreamResponse:
                 "display_name": str(form.get("display_name", "")).strip(),
                 "interface": str(form.get("interface", "")).strip(),
                 "server_id": str(form.get("server_id", "")).strip(),
+                "language": str(form.get("language", "")).strip(),
                 "queues": _pairs(str(form.get("queues", "")), _("Queues"), low=0, high=100),
                 "skills": _pairs(str(form.get("skills", "")), _("Skills"), low=1, high=5),
             }
@@ -583,7 +606,7 @@ async def edit_user_submit(request: web.Request) -> web.StreamResponse:
         # Only what the form carries changes (a form with fewer fields changes less); the
         # checkbox counts only beside its marker, since an unticked box sends nothing.
         fields: dict[str, Any] = {}
-        for key in ("role", "display_name", "interface", "server_id"):
+        for key in ("role", "display_name", "interface", "server_id", "language"):
             if key in form and (key != "server_id" or svc.HAS_SERVER_ID):
                 fields[key] = str(form[key]).strip()
         if "queues" in form:
@@ -593,10 +616,11 @@ async def edit_user_submit(request: web.Request) -> web.StreamResponse:
         if "active_shown" in form:
             fields["active"] = form.get("active") == "on"
         data = UserUpdate.model_validate(fields)
-        _out, ended = await svc.update_user(
+        out, ended = await svc.update_user(
             sessions, user_id, data, by=_who(request), by_id=current_user(request).id
         )
         await _announce_signouts(request, ended)
+        await _announce_user_changed(request, data, out)
         password = str(form.get("password", ""))
         if password:
             checked = PasswordSet.model_validate({"password": password})

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
+from contact_center.i18n import LOCALES
 from contact_center.web.tokens import MAX_DAYS, SCOPES
 
 RoleName = Literal["operator", "supervisor", "qa", "admin"]
@@ -30,6 +31,8 @@ Label = Annotated[
 Level = Annotated[int, Field(ge=1, le=5)]
 Penalty = Annotated[int, Field(ge=0, le=100)]
 Password = Annotated[str, StringConstraints(min_length=8, max_length=1024)]
+# The language of the user's pages and screen pops; "" follows the browser.
+Language = Literal[("", *LOCALES)]  # type: ignore[valid-type]
 ServerId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{0,40}$")]
 
 
@@ -46,6 +49,7 @@ class UserCreate(Strict):
     queues: dict[Name, Penalty] = Field(default_factory=dict, max_length=50)
     skills: dict[Name, Level] = Field(default_factory=dict, max_length=50)
     server_id: ServerId = ""
+    language: Language = ""
 
 
 class UserUpdate(Strict):
@@ -56,6 +60,7 @@ class UserUpdate(Strict):
     skills: dict[Name, Level] | None = Field(default=None, max_length=50)
     server_id: ServerId | None = None
     active: bool | None = None
+    language: Language | None = None
 
 
 class UserOut(BaseModel):
@@ -68,6 +73,7 @@ class UserOut(BaseModel):
     skills: dict[str, int]
     server_id: str
     active: bool
+    language: str = Field(description='pages and screen pops; "" follows the browser')
 
 
 class UserList(BaseModel):

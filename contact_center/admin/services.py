@@ -90,6 +90,7 @@ def user_out(user: User) -> UserOut:
         skills={str(k): int(v or 0) for k, v in dict(user.skills or {}).items()},
         server_id=str(getattr(user, "server_id", "") or ""),
         active=bool(user.active),
+        language=user.language or "",
     )
 
 
@@ -123,6 +124,7 @@ async def create_user(
         skills=dict(data.skills),
         active=True,
         created_at=utcnow(),
+        language=data.language,
     )
     if HAS_SERVER_ID:
         user.server_id = data.server_id  # type: ignore[attr-defined]

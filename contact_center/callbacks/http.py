@@ -10,24 +10,30 @@ callback of their queues, reassign and cancel.
 
 from __future__ import annotations
 
-import secrets
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import aiohttp_jinja2
 from aiohttp import web
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contact_center.callbacks import store
-from contact_center.customers.phones import normalize_number
+from contact_center.callbacks.schemas import (
+    CallbackForm,
+    CallbackList,
+    CallbacksQuery,
+    CallbackSummary,
+)
 from contact_center.i18n import LazyTexts, format_datetime, lazy_gettext
 from contact_center.i18n import gettext as _
 from contact_center.store.db import utcnow
-from contact_center.store.models import Callback, Customer, Queue, User
+from contact_center.store.models import Callback, Queue, User
 from contact_center.web.auth import CurrentUser, Role, current_user, require_role
+from contact_center.web.forms import documented, errors_text, form_fields, read_query
 from contact_center.web.keys import SESSIONS_KEY, SETTINGS_KEY, add_template_dir
 
 HERE = Path(__file__).parent
@@ -98,7 +104,7 @@ async def _page_context(request: web.Request, error: str = "") -> dict[str, Any]
     user = current_user(request)
     zone = _zone(request)
     now = utcnow()
-    show_all = request.query.get("all") == "1"
+    show_all = read_query(request, CallbacksQuery).all == "1"
     async with request.app[SESSIONS_KEY]() as db:
         queues, login = await _scope(db, user)
         listed = await store.listing(db, now, queues=queues, login=login, open_only=not show_all)
@@ -162,70 +168,47 @@ async def callbacks_page(request: web.Request) -> web.StreamResponse:
     return aiohttp_jinja2.render_template("callbacks.html", request, await _page_context(request))
 
 
+@documented(
+    "GET",
+    "/api/callbacks",
+    operation_id="listCallbacks",
+    tag="callbacks",
+    summary="Open callbacks (operators, their own and their queues' unassigned ones; "
+    "supervisors, their queues)",
+    query=CallbacksQuery,
+    answer=CallbackList,
+    answer_description="The callbacks, due first.",
+)
 @require_role(Role.OPERATOR, Role.SUPERVISOR)
 async def callbacks_api(request: web.Request) -> web.Response:
     context = await _page_context(request)
     return web.json_response({"items": context["rows"]})
 
 
-def _parse_when(raw: str, zone: Any) -> datetime | None:
-    """A datetime-local value in the call center's time zone → UTC; empty: ASAP."""
-    if not raw.strip():
-        return None
-    try:
-        moment = datetime.fromisoformat(raw.strip())
-    except ValueError:
-        raise ValueError(
-            _("the time must look like %(example)s", example="2026-12-07T10:30")
-        ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=zone)
-    return moment.astimezone(UTC)
-
-
 @require_role(Role.OPERATOR, Role.SUPERVISOR)
 async def create_callback(request: web.Request) -> web.StreamResponse:
     user = current_user(request)
-    form = await request.post()
     settings = request.app[SETTINGS_KEY]
-    raw = str(form.get("number", "")).strip()[:64]
-    number = normalize_number(raw, region=settings.general.default_region)
+    now = utcnow()
     error = ""
     try:
-        if not number.e164:
-            if not raw:
-                raise ValueError(_("enter the number to call back"))
-            raise ValueError(_("%(number)s is not a phone number we can dial", number=raw))
-        due_at = _parse_when(str(form.get("when", "")), _zone(request))
-        if due_at is not None and due_at < utcnow() - timedelta(minutes=1):
-            raise ValueError(_("that time has passed"))
-        queue = str(form.get("queue", "")).strip()[:80]
-        customer_raw = str(form.get("customer_id", "")).strip()
+        form = CallbackForm.model_validate(
+            await form_fields(request),
+            context={"region": settings.general.default_region, "zone": _zone(request), "now": now},
+        )
         async with request.app[SESSIONS_KEY].begin() as db:
             queues, _login = await _scope(db, user)
-            if queues is not None and queue not in queues:
-                raise ValueError(
-                    _("you do not take calls of the queue %(queue)s", queue=queue or "—")
-                )
-            customer_id = None
-            if customer_raw:
-                if not customer_raw.isdigit() or await db.get(Customer, int(customer_raw)) is None:
-                    raise ValueError(_("there is no customer %(id)s", id=customer_raw))
-                customer_id = int(customer_raw)
-            mine = user.role == Role.OPERATOR and form.get("assign_to_me") == "on"
-            await store.create(
+            await store.request_callback(
                 db,
-                key=f"op-{user.login}-{secrets.token_hex(8)}",
-                number=number.e164,
-                queue=queue,
+                form,
+                queues=queues,
                 requested_by=user.login,
-                now=utcnow(),
-                customer_id=customer_id,
-                due_at=due_at,
-                note=str(form.get("note", ""))[:1000],
-                assigned_login=user.login if mine else "",
+                may_take=user.role == Role.OPERATOR,
+                now=now,
             )
-    except ValueError as exc:
+    except ValidationError as exc:
+        error = errors_text(exc)
+    except store.CallbackError as exc:
         error = str(exc)
     if error:
         context = await _page_context(request, error)
@@ -274,6 +257,16 @@ async def cancel_callback(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther("/callbacks")
 
 
+@documented(
+    "GET",
+    "/api/callbacks/summary",
+    operation_id="callbacksSummary",
+    tag="callbacks",
+    summary="Waiting, being dialled and overdue callbacks of the supervisor's queues, in all "
+    "and per queue",
+    answer=CallbackSummary,
+    answer_description="The counts.",
+)
 @require_role(Role.SUPERVISOR)
 async def summary_api(request: web.Request) -> web.Response:
     """Waiting and overdue callbacks of the supervisor's queues (the wallboard's tile)."""

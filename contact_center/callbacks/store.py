@@ -7,9 +7,10 @@ twice (a redelivered event) is recorded once.
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,7 +27,11 @@ from contact_center.callbacks.policy import (
     outcome_of,
 )
 from contact_center.config import CallbackSettings
+from contact_center.i18n import gettext as _
 from contact_center.store.models import Callback, Customer
+
+if TYPE_CHECKING:
+    from contact_center.callbacks.schemas import CallbackForm
 
 MAX_LOG = 50  # attempts kept on the row
 
@@ -310,3 +315,35 @@ async def seed_demo(session: AsyncSession, now: datetime) -> int:
             assigned_login=login,
         )
     return len(customers)
+
+
+async def request_callback(
+    session: AsyncSession,
+    form: CallbackForm,
+    *,
+    queues: set[str] | None,
+    requested_by: str,
+    may_take: bool,
+    now: datetime,
+) -> Callback:
+    """A callback an operator or supervisor asks for on the page (its form checked): the queue
+    must be one of theirs (``queues``: None for any) and the customer must exist; an operator
+    (``may_take``) may take it herself."""
+    if queues is not None and form.queue not in queues:
+        raise CallbackError(
+            _("you do not take calls of the queue %(queue)s", queue=form.queue or "—")
+        )
+    if form.customer_id is not None and await session.get(Customer, form.customer_id) is None:
+        raise CallbackError(_("there is no customer %(id)s", id=form.customer_id))
+    return await create(
+        session,
+        key=f"op-{requested_by}-{secrets.token_hex(8)}",
+        number=form.number,
+        queue=form.queue,
+        requested_by=requested_by,
+        now=now,
+        customer_id=form.customer_id,
+        due_at=form.when,
+        note=form.note,
+        assigned_login=requested_by if may_take and form.assign_to_me else "",
+    )

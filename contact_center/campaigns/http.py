@@ -40,10 +40,12 @@ from contact_center.campaigns import reports, store
 from contact_center.campaigns.dialer import PREVIEW_REQUESTED
 from contact_center.campaigns.pacing import MODES
 from contact_center.campaigns.policy import DISPOSITIONS, OUTCOME_WORDS, may_call, zone_names
+from contact_center.campaigns.schemas import CampaignIn, CampaignList, CampaignOut, CampaignStatusIn
 from contact_center.i18n import gettext as _
 from contact_center.store.db import utcnow
 from contact_center.store.models import Campaign, CampaignContact, DoNotCall, Queue, User
 from contact_center.web.auth import Role, current_user, require_role
+from contact_center.web.forms import documented, read_json
 from contact_center.web.keys import SESSIONS_KEY, SETTINGS_KEY, add_template_dir
 
 HERE = Path(__file__).parent
@@ -560,12 +562,39 @@ async def dispose(request: web.Request) -> web.StreamResponse:
 # --- JSON -------------------------------------------------------------------------------------
 
 
+@documented(
+    "GET",
+    "/api/campaigns",
+    operation_id="listCampaigns",
+    tag="campaigns",
+    summary="Outbound campaigns with their live figures (supervisors)",
+    answer=CampaignList,
+    answer_description="The campaigns.",
+)
 @require_role(Role.SUPERVISOR)
 async def api_list(request: web.Request) -> web.Response:
     async with request.app[SESSIONS_KEY]() as db:
         return web.json_response({"items": await _listing(db)})
 
 
+@documented(
+    "GET",
+    "/api/campaigns/{campaign_id}",
+    operation_id="getCampaign",
+    tag="campaigns",
+    summary="One campaign with its figures and report",
+    parameters=(
+        {
+            "name": "campaign_id",
+            "in": "path",
+            "required": True,
+            "schema": {"type": "integer", "minimum": 1},
+        },
+    ),
+    answer=CampaignOut,
+    answer_description="The campaign.",
+    errors=(404,),
+)
 @require_role(Role.SUPERVISOR)
 async def api_campaign(request: web.Request) -> web.Response:
     async with request.app[SESSIONS_KEY]() as db:
@@ -574,31 +603,30 @@ async def api_campaign(request: web.Request) -> web.Response:
         return web.json_response({**_summary(row, report["figures"]), "report": report})
 
 
-async def _json(request: web.Request) -> dict[str, Any]:
-    if request.content_length is not None and request.content_length > MAX_BODY:
-        raise web.HTTPRequestEntityTooLarge(max_size=MAX_BODY, actual_size=request.content_length)
-    try:
-        body = await request.json()
-    except ValueError:
-        raise web.HTTPBadRequest(text="expected a JSON object") from None
-    if not isinstance(body, dict):
-        raise web.HTTPBadRequest(text="expected a JSON object")
-    return body
-
-
+@documented(
+    "POST",
+    "/api/campaigns",
+    operation_id="createCampaign",
+    tag="campaigns",
+    summary="A new campaign (paused), its list from a customer search if given",
+    body=CampaignIn,
+    answer=CampaignOut,
+    answer_description="The campaign as created.",
+    status=201,
+    errors=(413,),
+)
 @require_role(Role.SUPERVISOR)
 async def api_create(request: web.Request) -> web.Response:
-    body = await _json(request)
+    body = await read_json(request, CampaignIn, max_body=MAX_BODY)
     try:
         async with request.app[SESSIONS_KEY].begin() as db:
             row = await store.create(db, body, actor=current_user(request).login, now=utcnow())
-            search = body.get("search")
-            if isinstance(search, dict):
+            if body.search is not None:
                 await store.add_from_search(
                     db,
                     row,
-                    text=str(search.get("text", "")),
-                    segment=str(search.get("segment", "")),
+                    text=body.search.text,
+                    segment=body.search.segment,
                     region=_region(request),
                 )
             result = _summary(row, await reports.figures(db, row))
@@ -607,13 +635,33 @@ async def api_create(request: web.Request) -> web.Response:
     return web.json_response(result, status=201)
 
 
+@documented(
+    "POST",
+    "/api/campaigns/{campaign_id}/status",
+    operation_id="setCampaignStatus",
+    tag="campaigns",
+    summary="Start, pause or stop a campaign",
+    parameters=(
+        {
+            "name": "campaign_id",
+            "in": "path",
+            "required": True,
+            "schema": {"type": "integer", "minimum": 1},
+        },
+    ),
+    body=CampaignStatusIn,
+    answer=CampaignOut,
+    answer_description="The campaign after the change.",
+    errors=(404, 409, 413),
+)
 @require_role(Role.SUPERVISOR)
 async def api_status(request: web.Request) -> web.Response:
-    body = await _json(request)
+    campaign_id = _id(request)
+    body = await read_json(request, CampaignStatusIn, max_body=MAX_BODY)
     try:
         async with request.app[SESSIONS_KEY].begin() as db:
-            row = await _campaign(db, _id(request))
-            await store.set_status(db, row, str(body.get("status", "")), utcnow())
+            row = await _campaign(db, campaign_id)
+            await store.set_status(db, row, body.status, utcnow())
             result = _summary(row, await reports.figures(db, row))
     except store.CampaignError as exc:
         raise web.HTTPConflict(text=str(exc)) from None

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contact_center import dialing
-from contact_center.campaigns.pacing import MODES
 from contact_center.campaigns.policy import (
     DIALING,
     DISPOSITIONS,
@@ -31,6 +31,7 @@ from contact_center.campaigns.policy import (
     after_disposition,
     outcome_of,
 )
+from contact_center.campaigns.schemas import CampaignIn
 from contact_center.customers.phones import normalize_number
 from contact_center.i18n import gettext as _
 from contact_center.store.models import (
@@ -42,6 +43,7 @@ from contact_center.store.models import (
     DoNotCall,
     InteractionEvent,
 )
+from contact_center.web.forms import errors_text
 
 STATUSES = ("running", "paused", "finished")
 MAX_LIST = 50_000  # contacts a search or an import may add at once
@@ -59,90 +61,20 @@ def aware(moment: datetime) -> datetime:
 # --- campaigns --------------------------------------------------------------------------------
 
 
-def _int(data: dict[str, Any], name: str, default: int, low: int, high: int) -> int:
-    raw = str(data.get(name, "") or "").strip()
-    if not raw:
-        return default
+def campaign_fields(data: dict[str, Any] | CampaignIn) -> dict[str, Any]:
+    """Validated columns of a campaign from a form or JSON body (:class:`.CampaignIn`);
+    CampaignError says what is wrong in words."""
+    if isinstance(data, CampaignIn):
+        return data.columns()
     try:
-        value = int(raw)
-    except ValueError:
-        raise CampaignError(
-            _("%(field)s: expected a whole number", field=name.replace("_", " "))
-        ) from None
-    if not low <= value <= high:
-        raise CampaignError(
-            _(
-                "%(field)s: between %(low)s and %(high)s",
-                field=name.replace("_", " "),
-                low=low,
-                high=high,
-            )
-        )
-    return value
+        return CampaignIn.model_validate(data).columns()
+    except ValidationError as exc:
+        raise CampaignError(errors_text(exc)) from None
 
 
-def _names(raw: Any) -> list[str]:
-    if isinstance(raw, (list, tuple)):
-        items = [str(x) for x in raw]
-    else:
-        items = str(raw or "").replace(";", ",").split(",")
-    return sorted({x.strip()[:80] for x in items if x.strip()})
-
-
-def campaign_fields(data: dict[str, Any]) -> dict[str, Any]:
-    """Validated columns of a campaign from a form or JSON body; CampaignError says what is
-    wrong in words."""
-    name = str(data.get("name", "")).strip()[:120]
-    if not name:
-        raise CampaignError(_("a campaign needs a name"))
-    mode = str(data.get("mode", "progressive") or "progressive")
-    if mode not in MODES:
-        raise CampaignError(_("mode: one of %(modes)s", modes=", ".join(MODES)))
-    window = Window.parse(
-        str(data.get("window_start", "09:00") or "09:00"),
-        str(data.get("window_end", "20:00") or "20:00"),
-        str(data.get("window_days", "12345") or "12345"),
-    )
-    cap_raw = str(data.get("abandon_cap_percent", "") or "").strip()
-    try:
-        cap = float(cap_raw) / 100.0 if cap_raw else 0.03
-    except ValueError:
-        raise CampaignError(_("abandon cap: a percentage such as 3")) from None
-    if not 0.0 <= cap <= 0.1:
-        raise CampaignError(_("abandon cap: between 0 and 10 %"))
-    ends_raw = str(data.get("ends_at", "") or "").strip()
-    ends_at = None
-    if ends_raw:
-        try:
-            ends_at = aware(datetime.fromisoformat(ends_raw)).astimezone(UTC)
-        except (ValueError, OverflowError):  # OverflowError: year 1 in another zone
-            raise CampaignError(_("end: a date and time such as 2026-12-31T18:00")) from None
-    queues, logins = _names(data.get("queues")), _names(data.get("operators"))
-    if not queues and not logins:
-        raise CampaignError(_("assign at least one queue or operator"))
-    if mode == "predictive" and not queues:
-        raise CampaignError(_("a predictive campaign connects people through a queue: choose one"))
-    return {
-        "name": name,
-        "mode": mode,
-        "script": str(data.get("script", ""))[:5000],
-        "queues": {"names": queues},
-        "operators": {"logins": logins},
-        "window_start": window.start.strftime("%H:%M"),
-        "window_end": window.end.strftime("%H:%M"),
-        "window_days": window.days,
-        "default_tz": str(data.get("default_tz", "") or "").strip()[:64],
-        "max_attempts": _int(data, "max_attempts", 3, 1, 20),
-        "retry_no_answer_minutes": _int(data, "retry_no_answer_minutes", 60, 1, 10080),
-        "retry_busy_minutes": _int(data, "retry_busy_minutes", 15, 1, 10080),
-        "retry_machine_minutes": _int(data, "retry_machine_minutes", 240, 1, 10080),
-        "dial_timeout": _int(data, "dial_timeout", 25, 5, 120),
-        "abandon_cap": cap,
-        "ends_at": ends_at,
-    }
-
-
-async def create(db: AsyncSession, data: dict[str, Any], *, actor: str, now: datetime) -> Campaign:
+async def create(
+    db: AsyncSession, data: dict[str, Any] | CampaignIn, *, actor: str, now: datetime
+) -> Campaign:
     fields = campaign_fields(data)
     if await db.scalar(select(Campaign.id).where(Campaign.name == fields["name"])) is not None:
         raise CampaignError(_("there is already a campaign named %(name)s", name=fields["name"]))

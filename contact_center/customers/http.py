@@ -31,10 +31,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from contact_center.customers import services
 from contact_center.customers.phones import normalize_number, phone_suffix
+from contact_center.customers.schemas import FoundCustomers, PageQuery, SearchQuery
 from contact_center.history.access import customer_visible, load_principal
 from contact_center.i18n import gettext as _
 from contact_center.store.models import Customer, CustomerPhone
 from contact_center.web.auth import Role, current_user, require_role
+from contact_center.web.forms import documented, read_query
 from contact_center.web.keys import SESSIONS_KEY, SETTINGS_KEY, add_template_dir
 
 SEARCHERS = (Role.OPERATOR, Role.SUPERVISOR, Role.QA)
@@ -121,18 +123,13 @@ async def search_customers(
     return found
 
 
-def _limit(raw: str) -> int:
-    try:
-        value = int(raw) if raw else DEFAULT_LIMIT
-    except ValueError:
-        raise web.HTTPBadRequest(text="limit: expected a number") from None
-    return max(1, min(value, MAX_LIMIT))
-
-
-async def _search(request: web.Request, limit: int) -> tuple[str, list[Found]]:
-    query = request.query.get("q", "")
-    if len(query) > MAX_QUERY:
-        raise web.HTTPBadRequest(text=f"q: at most {MAX_QUERY} characters")
+async def _search(request: web.Request, limit: int | None = None) -> tuple[str, list[Found]]:
+    """The page's search (``limit`` given) or the API's (``limit`` from the query)."""
+    if limit is None:
+        asked = read_query(request, SearchQuery)
+        query, limit = asked.q, asked.limit
+    else:
+        query = read_query(request, PageQuery).q
     region = request.app[SETTINGS_KEY].general.default_region
     async with request.app[SESSIONS_KEY]() as db:
         return query, await search_customers(db, query, region=region, limit=limit)
@@ -152,9 +149,20 @@ async def customers_page(request: web.Request) -> dict[str, Any]:
     }
 
 
+@documented(
+    "GET",
+    "/api/customers",
+    operation_id="searchCustomers",
+    tag="customers",
+    summary="Customers by name or company (any case), phone number (any written form, or its "
+    "last digits) or account number; exact matches first (operator, supervisor, qa)",
+    query=SearchQuery,
+    answer=FoundCustomers,
+    answer_description="The customers found.",
+)
 @require_role(*SEARCHERS)
 async def customers_api(request: web.Request) -> web.Response:
-    _, found = await _search(request, _limit(request.query.get("limit", "")))
+    _, found = await _search(request)
     return web.json_response({"items": [asdict(f) for f in found]})
 
 

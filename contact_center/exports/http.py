@@ -12,28 +12,28 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, cast
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import Any
 
 import aiohttp_jinja2
 from aiohttp import web
 from markupsafe import Markup
 
-from contact_center.billing.reports import GROUPS, ChargesReport, GroupBy, charges_report
+from contact_center.billing.reports import GROUPS, ChargesReport, charges_report
 from contact_center.exports.customers import CUSTOMER_COLUMNS, count_customers, customer_rows
+from contact_center.exports.schemas import ChargesQuery, CustomersExportQuery
 from contact_center.exports.streaming import stream_csv, stream_json, stream_xlsx
 from contact_center.i18n import LazyTexts, lazy_gettext
 from contact_center.i18n import gettext as _
 from contact_center.web.auth import Role, require_role
+from contact_center.web.forms import documented, read_query
 from contact_center.web.keys import SESSIONS_KEY, SETTINGS_KEY, add_template_dir
 
 HERE = Path(__file__).parent
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+FORMAT = {"$ref": "#/components/parameters/Format"}
 CHARGE_COLUMNS = ("group", "key", "label", "currency", "calls", "billed_seconds", "amount")
-DEFAULT_PERIOD = timedelta(days=30)
-EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
-LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 # What each grouping of the charges report is called on the page.
 GROUP_LABELS: LazyTexts[str] = LazyTexts(
     {
@@ -60,10 +60,31 @@ def _format(request: web.Request) -> str:
     return request.match_info["fmt"]
 
 
+@documented(
+    "GET",
+    "/api/exports/customers.{fmt}",
+    operation_id="customersExport",
+    tag="exports",
+    summary="Every customer as CSV, a JSON array or an XLSX workbook, streamed (supervisor)",
+    parameters=(FORMAT,),
+    query=CustomersExportQuery,
+    extra_responses={
+        200: {
+            "description": "The customers.",
+            "headers": {"X-Total-Rows": {"$ref": "#/components/headers/TotalRows"}},
+            "content": {
+                "text/csv": {"schema": {"type": "string"}},
+                "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
+                XLSX: {"schema": {"type": "string", "contentEncoding": "binary"}},
+            },
+        }
+    },
+    errors=(404,),
+)
 @require_role(Role.SUPERVISOR)
 async def customers_export(request: web.Request) -> web.StreamResponse:
     sessions = request.app[SESSIONS_KEY]
-    segment = request.query.get("segment") or None
+    segment = read_query(request, CustomersExportQuery).segment or None
     total = await count_customers(sessions, segment=segment)
     rows = customer_rows(sessions, segment=segment)
     if _format(request) == "json":
@@ -77,39 +98,6 @@ async def customers_export(request: web.Request) -> web.StreamResponse:
     )
 
 
-def _moment(request: web.Request, name: str, default: datetime) -> datetime:
-    raw = request.query.get(name, "")
-    if not raw:
-        return default
-    try:
-        moment = datetime.fromisoformat(raw)
-    except ValueError:
-        raise web.HTTPBadRequest(
-            text=_("%(name)s: expected an ISO date or time", name=name)
-        ) from None
-    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    # Far dates would overflow the default period or the time-zone shift: 400, not 500.
-    if not EARLIEST <= moment <= LATEST:
-        raise web.HTTPBadRequest(text=_("%(name)s: out of range (years 1900 to 8999)", name=name))
-    return moment
-
-
-def _report_query(request: web.Request) -> tuple[GroupBy, datetime, datetime, str]:
-    group_by = request.query.get("group_by", "customer")
-    if group_by not in GROUPS:
-        raise web.HTTPBadRequest(
-            text=_("group_by must be one of %(groups)s", groups=", ".join(GROUPS))
-        )
-    timezone = request.query.get("timezone") or request.app[SETTINGS_KEY].general.timezone
-    try:
-        ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise web.HTTPBadRequest(text=_("timezone: unknown time zone")) from None
-    until = _moment(request, "until", datetime.now(UTC))
-    since = _moment(request, "since", until - DEFAULT_PERIOD)
-    return cast(GroupBy, group_by), since, until, timezone
-
-
 async def _report_rows(report: ChargesReport) -> AsyncIterator[dict[str, Any]]:
     for row in report.rows:
         yield {"group": report.group_by, "key": row.key, "label": row.label,
@@ -117,11 +105,39 @@ async def _report_rows(report: ChargesReport) -> AsyncIterator[dict[str, Any]]:
                "billed_seconds": row.billed_seconds, "amount": str(row.amount)}  # fmt: skip
 
 
+@documented(
+    "GET",
+    "/api/exports/charges.{fmt}",
+    operation_id="chargesExport",
+    tag="exports",
+    summary="The charges report grouped by customer, operator, queue or day (supervisor)",
+    parameters=(FORMAT,),
+    query=ChargesQuery,
+    extra_responses={
+        200: {
+            "description": "The report rows.",
+            "headers": {"X-Total-Rows": {"$ref": "#/components/headers/TotalRows"}},
+            "content": {
+                "text/csv": {"schema": {"type": "string"}},
+                "application/json": {
+                    "schema": {"type": "array", "items": {"$ref": "#/components/schemas/ChargeRow"}}
+                },
+                XLSX: {"schema": {"type": "string", "contentEncoding": "binary"}},
+            },
+        }
+    },
+    errors=(404,),
+)
 @require_role(Role.SUPERVISOR)
 async def charges_export(request: web.Request) -> web.StreamResponse:
-    group_by, since, until, timezone = _report_query(request)
+    query = read_query(request, ChargesQuery, timezone=request.app[SETTINGS_KEY].general.timezone)
+    since, until = query.period(datetime.now(UTC))
     report = await charges_report(
-        request.app[SESSIONS_KEY], group_by=group_by, since=since, until=until, timezone=timezone
+        request.app[SESSIONS_KEY],
+        group_by=query.grouping(),
+        since=since,
+        until=until,
+        timezone=query.timezone,
     )
     rows, total = _report_rows(report), len(report.rows)
     if _format(request) == "json":

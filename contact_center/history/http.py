@@ -39,6 +39,7 @@ from contact_center.history.access import (
 )
 from contact_center.history.buffer import HistoryError
 from contact_center.history.page import load_names, timeline_groups
+from contact_center.history.schemas import ExportQuery, TimelineQuery
 from contact_center.history.sentences import Clock, Talk, call_headline, phone, sentence
 from contact_center.history.views import (
     TOPICS,
@@ -52,6 +53,7 @@ from contact_center.i18n import format_datetime, lazy_gettext
 from contact_center.i18n import gettext as _
 from contact_center.store import models
 from contact_center.web.auth import Role, current_user, require_role
+from contact_center.web.forms import SERVER, documented, read_query
 from contact_center.web.keys import SESSIONS_KEY, SETTINGS_KEY, add_template_dir
 
 HERE = Path(__file__).parent
@@ -87,27 +89,6 @@ def _zone(name: str) -> tzinfo:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
         return UTC
-
-
-def _moment(value: str, name: str) -> datetime | None:
-    if not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise web.HTTPBadRequest(text=f"{name}: expected an ISO date or time") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def _filters(query: MultiMapping[str]) -> TimelineFilter:
-    return TimelineFilter(
-        kinds=tuple(k for k in query.getall("kind", []) if k),
-        topics=_topics(query),
-        since=_moment(query.get("since", ""), "since"),
-        until=_moment(query.get("until", ""), "until"),
-        call=query.get("call", ""),
-        text=query.get("q", "")[:200],
-    )
 
 
 def _topics(query: MultiMapping[str]) -> tuple[str, ...]:
@@ -179,16 +160,16 @@ async def _timeline(
     request: web.Request,
     customer_id: int,
     principal: Principal,
-    filters: TimelineFilter | None = None,
-    limit: int | None = None,
+    filters: TimelineFilter,
+    limit: int,
 ) -> Any:
     try:
         return await customer_timeline(
             request.app[SESSIONS_KEY],
             customer_id,
-            limit=limit or _int(request.query.get("limit", "50"), "limit"),
+            limit=limit,
             cursor=request.query.get("cursor") or None,
-            filters=filters or _filters(request.query),
+            filters=filters,
             visible=events_clause(principal),
         )
     except HistoryError as exc:
@@ -210,26 +191,76 @@ async def _visible_call(request: web.Request) -> CallDetail:
 # --- REST -------------------------------------------------------------------------------------
 
 
+@documented(
+    "GET",
+    "/api/customers/{customer_id}/timeline",
+    operation_id="customerTimeline",
+    tag="history",
+    summary="A customer's interaction history, newest first (operator, supervisor, qa)",
+    parameters=(
+        {
+            "name": "customer_id",
+            "in": "path",
+            "required": True,
+            "schema": {"type": "integer", "minimum": 1},
+        },
+    ),
+    query=TimelineQuery,
+    answer_schema={"$ref": "#/components/schemas/TimelinePage"},
+    answer_description="One page.",
+    errors=(404,),
+)
 @require_role(*VIEWERS)
 async def api_timeline(request: web.Request) -> web.Response:
     principal = await _principal(request)
     customer = await _customer(request, principal)
-    page = await _timeline(request, customer.id, principal)
+    query = read_query(request, TimelineQuery)
+    page = await _timeline(request, customer.id, principal, query.to_filter(), query.limit)
     return web.json_response(page.to_dict())
 
 
+@documented(
+    "GET",
+    "/api/calls/{server}/{linkedid}",
+    operation_id="callDetail",
+    tag="history",
+    summary="A call with its legs, timeline, recordings and charge",
+    description="Operators see only the calls they answered.",
+    parameters=(
+        SERVER,
+        {"name": "linkedid", "in": "path", "required": True, "schema": {"type": "string"}},
+    ),
+    answer_schema={"$ref": "#/components/schemas/CallDetail"},
+    answer_description="The call.",
+    errors=(404,),
+)
 @require_role(*VIEWERS)
 async def api_call(request: web.Request) -> web.Response:
     return web.json_response((await _visible_call(request)).to_dict())
 
 
+@documented(
+    "GET",
+    "/api/history/export.csv",
+    operation_id="historyExport",
+    tag="history",
+    summary="Interaction history as CSV, streamed (supervisor)",
+    query=ExportQuery,
+    extra_responses={
+        200: {
+            "description": "CSV with a header line.",
+            "headers": {"X-Total-Rows": {"$ref": "#/components/headers/TotalRows"}},
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+        }
+    },
+)
 @require_role(Role.SUPERVISOR)
 async def api_export(request: web.Request) -> web.StreamResponse:
-    customer = request.query.get("customer", "")
+    query = read_query(request, ExportQuery)
     chunks = csv_chunks(
         request.app[SESSIONS_KEY],
-        customer_id=_int(customer, "customer") if customer else None,
-        filters=_filters(request.query),
+        customer_id=query.customer,
+        filters=query.to_filter(),
         visible=events_clause(await _principal(request)),
     )
     header, _, total = await anext(chunks)

@@ -45,6 +45,7 @@ from contact_center.customers.lookup import CustomerCard, CustomerLookup
 from contact_center.customers.phones import display_number
 from contact_center.history.describe import QUIET_KINDS
 from contact_center.screenpop.context import CallContext, CallContexts
+from contact_center.screenpop.people import change_of
 from contact_center.screenpop.render import (
     DISPOSITIONS,
     CardParts,
@@ -96,6 +97,10 @@ class OperatorDirectory:
         self._loaded_at = float("-inf")
         self._reloading: asyncio.Task[None] | None = None
         self.dispositions: tuple[str, ...] = ()  # none stored: the built-in list
+        # Languages changed (people.USER_CHANGED) since the reload in flight started: a
+        # reload that read the table before the change must not undo them.
+        self._changes = 0
+        self._changed: dict[str, tuple[int, str]] = {}
 
     _languages: dict[str, str] = {}
     usual_locale: str = (
@@ -104,6 +109,16 @@ class OperatorDirectory:
 
     def invalidate(self) -> None:
         self._loaded_at = float("-inf")
+
+    def user_changed(self, login: str, language: str) -> None:
+        """A user changed her settings (``user.changed`` on the bus): her language counts
+        from the very next pop; the rest of the table is reloaded beside the next pop."""
+        self._changes += 1
+        lang = i18n.normalise(language)
+        self._changed[login] = (self._changes, lang)
+        if login in self._languages:
+            self._languages = {**self._languages, login: lang}
+        self.invalidate()
 
     async def load(self) -> None:
         """Load the table now (at start-up, so the first pop does not wait for it)."""
@@ -121,6 +136,7 @@ class OperatorDirectory:
         return self._reloading
 
     async def _reload(self) -> None:
+        started = self._changes
         async with self._sessions() as db:
             rows = await db.execute(
                 # the user's language: the pop is rendered in it
@@ -145,6 +161,11 @@ class OperatorDirectory:
             if name:
                 names.setdefault(interface, name)
                 names[login] = name
+        for login, (seq, lang) in list(self._changed.items()):
+            if seq <= started:
+                del self._changed[login]  # the table this reload read has it
+            elif login in languages:
+                languages[login] = lang  # changed while this reload read the table
         self._by_interface = {k: tuple(v) for k, v in table.items()}
         self._names = names
         self._languages = languages
@@ -340,6 +361,10 @@ class ScreenPop:
 
     async def feed(self, event: ev.DomainEvent) -> None:
         """Apply ``event`` in stream order; publish what is ready, queue the rest in lanes."""
+        changed = change_of(event)
+        if changed is not None:  # in stream order: the pops of calls offered later follow it
+            self.directory.user_changed(*changed)
+            return
         ctx = self.contexts.apply(event)
         if ctx is None:
             return

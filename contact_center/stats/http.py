@@ -51,8 +51,10 @@ from contact_center.stats.levels import with_stored_levels
 from contact_center.stats.metrics import MetricsConfig
 from contact_center.stats.report_view import report_lines
 from contact_center.stats.reports import INTERVALS, ReportError, report, rows_to_csv
+from contact_center.stats.schemas import ReportQuery, ReportRows, Snapshot, WallboardActionForm
 from contact_center.store.models import Queue, User
 from contact_center.web.auth import Role, current_user, require_role
+from contact_center.web.forms import documented, read_form, read_query
 from contact_center.web.keys import (
     BUS_KEY,
     SESSIONS_KEY,
@@ -309,6 +311,21 @@ async def wallboard_page(request: web.Request) -> web.StreamResponse:
     )
 
 
+@documented(
+    "GET",
+    "/api/stats/live",
+    operation_id="statsLive",
+    tag="stats",
+    summary="The latest wallboard snapshot, limited to the queues you supervise",
+    answer=Snapshot,
+    answer_description="The snapshot.",
+    extra_responses={
+        503: {
+            "description": "No figures published yet.",
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+        }
+    },
+)
 @require_role(*SUPERVISORS)
 async def live_api(request: web.Request) -> web.Response:
     latest = request.app[HUB_KEY].latest
@@ -356,20 +373,15 @@ async def _write_snapshots(
 @require_role(*SUPERVISORS)
 async def wallboard_action(request: web.Request) -> web.Response:
     """Listen / whisper / barge / force pause: an OperatorCommand on the events stream."""
-    form = await request.post()
-    action = str(form.get("action", ""))
-    interface = str(form.get("interface", "")).strip()[:80]
-    if action not in ACTIONS:
-        raise web.HTTPBadRequest(text=f"unknown action {action[:20]!r} ({', '.join(ACTIONS)})")
-    if not interface:
-        raise web.HTTPBadRequest(text="interface is required")
+    form = await read_form(request, WallboardActionForm)
+    action, interface = form.action, form.interface
     latest = request.app[HUB_KEY].latest or {}
     operator = latest.get("operators", {}).get(interface)
     queues = await visible_queues(request)
     if queues is not None and not (operator and set(operator.get("queues", [])) & queues):
         raise web.HTTPForbidden(text=_("This operator is in none of the queues you supervise."))
     codes = await choice_names(request.app[SESSIONS_KEY], "pause_reason")
-    if action == "pause" and str(form.get("reason", "")) not in codes:
+    if action == "pause" and form.reason not in codes:
         # a forced pause says why, as the operator's own does: no silent default
         raise web.HTTPBadRequest(
             text=_("Choose a pause reason: %(reasons)s", reasons=", ".join(codes))
@@ -378,7 +390,7 @@ async def wallboard_action(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS_KEY]
     now = time.time()
     call_id = str(operator.get("current_call", "")) if operator else ""
-    detail = {"interface": interface, "reason": str(form.get("reason", ""))[:80]}
+    detail = {"interface": interface, "reason": form.reason[:80]}
     execute = request.app.get(SUPERVISION_KEY)
     if execute is not None:
         # the composition root's executor (routing: ChanSpy originate, QueuePause) logs its
@@ -436,26 +448,23 @@ async def _supervisor_command(
 
 def _moment(raw: str, zone: tzinfo, *, end: bool) -> datetime | None:
     """A picked day (``2026-12-06``: its start, or the start of the next for the end) or
-    a time; without an offset it is in ``zone``."""
+    a time (checked by :class:`.ReportQuery`); without an offset it is in ``zone``."""
     if not raw:
         return None
-    try:
-        moment = datetime.fromisoformat(raw)
-    except ValueError as exc:
-        raise web.HTTPBadRequest(text=_("Not a date: %(reason)s", reason=exc)) from None
+    moment = datetime.fromisoformat(raw)
     if len(raw) == 10 and end:  # a day: the whole of it
         moment += timedelta(days=1)
     return moment if moment.tzinfo else moment.replace(tzinfo=zone)
 
 
 def _parse_period(
-    query: Any, config: MetricsConfig, zone_name: str = ""
+    query: ReportQuery, config: MetricsConfig, zone_name: str = ""
 ) -> tuple[datetime, datetime]:
     """The report's period; a date or time without an offset (the page's pickers) is in the
     reader's time zone, as the people who pick it read their clocks. The end day counts."""
     zone = zone_named(zone_name or config.timezone)
-    start = _moment(query.get("start", ""), zone, end=False)
-    end = _moment(query.get("end", ""), zone, end=True)
+    start = _moment(query.start, zone, end=False)
+    end = _moment(query.end, zone, end=True)
     now = datetime.now(UTC)
     if start is None:
         today = now.astimezone(zone).replace(hour=0, minute=0, second=0, microsecond=0)
@@ -470,16 +479,18 @@ def _parse_period(
     return start, end
 
 
-async def _report_rows(request: web.Request) -> tuple[list[dict[str, Any]], str]:
+async def _report_rows(
+    request: web.Request, query: ReportQuery
+) -> tuple[list[dict[str, Any]], str]:
     # the admin's per-queue service levels over the configured ones
     config = await with_stored_levels(
         MetricsConfig.from_settings(request.app[SETTINGS_KEY]), request.app[SESSIONS_KEY]
     )
     zone = reader_zone(request, config)
-    start, end = _parse_period(request.query, config, zone)
+    start, end = _parse_period(query, config, zone)
     config = dataclasses.replace(config, timezone=zone)  # intervals in the reader's zone
     allowed = await visible_queues(request)
-    wanted = [q for q in request.query.getall("queue", []) if q]
+    wanted = list(query.queue)
     if allowed is not None:
         wanted = [q for q in wanted if q in allowed] if wanted else sorted(allowed)
         if not wanted:
@@ -489,8 +500,8 @@ async def _report_rows(request: web.Request) -> tuple[list[dict[str, Any]], str]
             request.app[SESSIONS_KEY],
             start=start,
             end=end,
-            interval=request.query.get("interval", "hour"),
-            group=request.query.get("group", "queue"),
+            interval=query.interval,
+            group=query.group,
             queues=wanted,
             config=config,
         )
@@ -499,10 +510,22 @@ async def _report_rows(request: web.Request) -> tuple[list[dict[str, Any]], str]
     return [r.to_dict() for r in rows], rows_to_csv(rows)
 
 
+@documented(
+    "GET",
+    "/api/stats/reports",
+    operation_id="statsReports",
+    tag="stats",
+    summary="Historical figures per interval and queue or operator (at most 92 days)",
+    query=ReportQuery,
+    answer=ReportRows,
+    answer_description="The rows (CSV download when `format=csv`).",
+    also_content={"text/csv": {"schema": {"type": "string"}}},
+)
 @require_role(*SUPERVISORS)
 async def reports_api(request: web.Request) -> web.Response:
-    rows, csv_text = await _report_rows(request)
-    if request.query.get("format") == "csv":
+    query = read_query(request, ReportQuery)
+    rows, csv_text = await _report_rows(request, query)
+    if query.format == "csv":
         return web.Response(
             text=csv_text,
             content_type="text/csv",
@@ -520,12 +543,13 @@ def zone_named(name: str) -> tzinfo:
 
 @require_role(*SUPERVISORS)
 async def reports_page(request: web.Request) -> web.StreamResponse:
-    rows, _csv = await _report_rows(request)
+    query = read_query(request, ReportQuery)
+    rows, _csv = await _report_rows(request, query)
     config = MetricsConfig.from_settings(request.app[SETTINGS_KEY])
     zone_name = reader_zone(request, config)
     zone = zone_named(zone_name)
-    start, end = _parse_period(request.query, config, zone_name)
-    interval = request.query.get("interval", "hour")
+    start, end = _parse_period(query, config, zone_name)
+    interval = query.interval
     allowed = await visible_queues(request)
     async with request.app[SESSIONS_KEY]() as db:
         users = (await db.execute(select(User.interface, User.display_name, User.login))).all()

@@ -65,6 +65,7 @@ from sqlalchemy import text
 from contact_center import aio, i18n
 from contact_center.bus.base import POPS, BusError, BusUnavailable
 from contact_center.i18n import gettext as _
+from contact_center.screenpop.people import announce_user_changed
 from contact_center.web import auth, shell, tokens
 from contact_center.web.auth import (
     CSRF_FIELD,
@@ -356,6 +357,14 @@ async def choose_language(request: web.Request) -> web.StreamResponse:
             text=_("Unknown language %(language)s.", language=repr(wanted[:20]))
         )
     await auth.set_language(request.app[SESSIONS_KEY], user.id, wanted)
+    # her screen pops follow at once, whichever process renders them
+    await announce_user_changed(
+        request.app[BUS_KEY],
+        server=request.app[SETTINGS_KEY].general.server_id,
+        login=user.login,
+        language=wanted,
+        by=user.login,
+    )
     return redirect(_safe_next(str(form.get("next", "")) or None))
 
 

@@ -1,8 +1,11 @@
 """The operator console (the operator's workspace): the page, state controls, call control,
 wrap-up, identify / create / correct the caller, the operator's day.
 
-The data work lives in :mod:`contact_center.web.workspace_store` (forms checked there, in one
-place); these handlers check who may act, call it, and publish what the connector must do.
+Bodies are read into the pydantic forms of :mod:`contact_center.web.console_schemas` (every
+check there, in one place; the OpenAPI operations are written from them with
+:func:`contact_center.web.forms.documented`); the data work — every query — lives in
+:mod:`contact_center.web.workspace_store`. These handlers check who may act, call it, and
+publish what the connector must do.
 Wrap-ups are kept on the server until saved: ``POST …/wrapup/draft`` as the operator types,
 ``GET /api/operator/wrapups`` lists what is still owed (after a reload or a restart).
 
@@ -53,25 +56,32 @@ from urllib.parse import urlencode
 
 import aiohttp_jinja2
 from aiohttp import web
-from sqlalchemy import select
+from pydantic_core import PydanticCustomError
 
 from contact_center.admin.services import choice_names
-from contact_center.bus.base import EVENTS, BusError, InvalidStreamId, compare_ids, parse_id
+from contact_center.bus.base import EVENTS, BusError, compare_ids
 from contact_center.calls import events as ev
-from contact_center.history.access import calls_clause, customer_visible, load_principal
 from contact_center.i18n import gettext as _
 from contact_center.recording.policy import PAUSE_ACTION, RESUME_ACTION
-from contact_center.routing.targets import InvalidTarget, Target, parse_target
 from contact_center.screenpop.render import DISPOSITIONS
 from contact_center.stats.http import HUB_KEY as WALLBOARD_HUB_KEY
 from contact_center.stats.http import reason_label
 from contact_center.store.db import utcnow
-from contact_center.store.models import Call, Customer, InteractionEvent, Queue, User
+from contact_center.web import console_schemas as schemas
 from contact_center.web import workspace_store as store
 from contact_center.web.auth import Role, current_user, require_role
+from contact_center.web.forms import (
+    CALL_ID,
+    SERVER,
+    documented,
+    form_fields,
+    parse_form,
+    read_form,
+    read_query,
+)
 from contact_center.web.keys import BUS_KEY, HUB_KEY, SESSIONS_KEY, SETTINGS_KEY
 
-STATES = ("available", "paused", "offline")
+STATES = schemas.STATES
 COMMAND_FOR_STATE = {"available": "available", "paused": "pause", "offline": "offline"}
 # What the executor logs (OperatorAction.action) once it carried a command out.
 DONE_ACTIONS: dict[str, tuple[str, ...]] = {
@@ -97,11 +107,12 @@ CONSULTATION_STEPS = {
     "cancel": "transfer_cancel",
     "swap": "transfer_swap",
 }
+RECORDING_PAUSE_REASONS = schemas.RECORDING_PAUSE_REASONS
 # One result poll reads at most this many new entries of the events stream, from the cursor
 # the previous poll stopped at: each entry is read once per command, never again per poll.
 RESULT_PAGE = 200
 RESULT_PAGES_PER_POLL = 2
-MAX_NOTE = 500  # a transfer note
+MAX_NOTE = schemas.MAX_NOTE  # a transfer note
 
 # Buttons other plugins add to the current call (the demo's simulated phone): a list of
 # PhoneButton, set in the plugin's setup. The console knows nothing of who adds them.
@@ -132,22 +143,9 @@ class BadInput(web.HTTPBadRequest):
         super().__init__(text=message)
 
 
-async def form_fields(request: web.Request) -> dict[str, str]:
-    """Form or JSON body as plain strings (anything else is ignored)."""
-    if request.content_type == "application/json":
-        body = await request.json()
-        if not isinstance(body, dict):
-            raise BadInput(_("Expected a JSON object"))
-        return {str(k): str(v) for k, v in body.items() if isinstance(v, str | int | float)}
-    form = await request.post()
-    return {k: v for k, v in form.items() if isinstance(v, str)}
-
-
-def optional_id(fields: dict[str, str], name: str) -> int | None:
-    try:
-        return store.optional_id(fields, name)
-    except store.InvalidInput as exc:
-        raise BadInput(str(exc)) from None
+def actor(request: web.Request) -> store.Actor:
+    user = current_user(request)
+    return store.Actor(user.id, user.login, str(user.role), user.interface)
 
 
 async def ensure_own_call(request: web.Request, server: str, call_id: str) -> None:
@@ -163,17 +161,8 @@ async def ensure_own_call(request: web.Request, server: str, call_id: str) -> No
         return
     if user.role == Role.OPERATOR and request.app[HUB_KEY].was_popped(user.login, server, call_id):
         return
-    async with request.app[SESSIONS_KEY]() as db:
-        principal = await load_principal(
-            db, user_id=user.id, login=user.login, role=user.role, interface=user.interface
-        )
-        found = await db.execute(
-            select(Call.id).where(
-                Call.server == server, Call.linkedid == call_id, calls_clause(principal)
-            )
-        )
-        if found.first() is not None:
-            return
+    if await store.call_in_scope(request.app[SESSIONS_KEY], actor(request), server, call_id):
+        return
     raise web.HTTPForbidden(text=_("This call was not offered to you or to your queues"))
 
 
@@ -233,6 +222,17 @@ async def console_page(request: web.Request) -> dict[str, Any]:
     }
 
 
+@documented(
+    "GET",
+    "/api/operator/state",
+    operation_id="getOperatorState",
+    tag="console",
+    summary="Your state now, as the wallboard and /api/stats/live show it (operator, supervisor)",
+    answer=schemas.OperatorStateOut,
+    answer_description="offline, available, ringing, on_call, wrapup (with `until`, the epoch "
+    "when it ends) or paused (with the `reason`: yours, a supervisor's, or Asterisk's "
+    "`Auto-Pause` after a call you did not answer).",
+)
 @require_role(Role.OPERATOR, Role.SUPERVISOR)
 async def get_state(request: web.Request) -> web.Response:
     """``GET /api/operator/state``: your state now (the page polls it)."""
@@ -300,6 +300,27 @@ def _plain_reason(reason: str) -> str:
     return reason
 
 
+@documented(
+    "GET",
+    "/api/operator/commands/{sid}",
+    operation_id="commandResult",
+    tag="console",
+    summary="What the connector did with one of your commands (poll the `result_url`)",
+    answer=schemas.CommandOutcome,
+    answer_description="pending (with the `cursor` to poll from next), done (with the action) "
+    "or failed (with the reason, in words for the operator).",
+    errors=(503,),
+    parameters=(
+        {
+            "name": "sid",
+            "in": "path",
+            "required": True,
+            "description": "The command's bus stream id (`<ms>-<seq>`).",
+            "schema": {"type": "string", "examples": ["1700000000000-3"]},
+        },
+    ),
+    query=schemas.CommandQuery,
+)
 @require_role(Role.OPERATOR, Role.SUPERVISOR)
 async def command_result(request: web.Request) -> web.Response:
     """What the connector did with one of your commands: pending, done or failed (reason).
@@ -310,17 +331,16 @@ async def command_result(request: web.Request) -> web.Response:
     """
     user = current_user(request)
     sid = request.match_info["sid"]
-    after = request.query.get("after", "") or sid
     try:
-        parse_id(sid)
-        parse_id(after)
-    except InvalidStreamId as exc:
+        schemas.stream_id(sid)
+    except PydanticCustomError as exc:  # the path's id first: its refusal is the one said
         raise BadInput(str(exc)) from None
+    query = read_query(request, schemas.CommandQuery)
+    after = query.after or sid
     if compare_ids(after, sid) < 0:
         after = sid
-    key = request.query.get("key", "")[:64]
-    call_id = request.query.get("call_id", "")
-    done = set(request.query.getall("done", [])) & KNOWN_DONE
+    key, call_id = query.key, query.call_id
+    done = set(query.done) & KNOWN_DONE
     failed_key = ev.make_key(key, "failed")
     bus = request.app[BUS_KEY]
     cursor = after
@@ -352,26 +372,50 @@ async def command_result(request: web.Request) -> web.Response:
 # --- state ---------------------------------------------------------------------------------------
 
 
+@documented(
+    "POST",
+    "/api/operator/state",
+    operation_id="setOperatorState",
+    tag="console",
+    summary="Sign in to your queues, pause with a reason, or sign out (operator, supervisor)",
+    description="Sent to the connector as a command; poll `result_url` for what it did.",
+    form=schemas.StateForm,
+    answer=schemas.StateRequested,
+    answer_description="The state asked for and the command sent for it. What you then are "
+    "(the connector may find you on a call, or Asterisk may differ) is "
+    "`GET /api/operator/state`.",
+    errors=(503,),
+)
 @require_role(Role.OPERATOR, Role.SUPERVISOR)
 async def set_state(request: web.Request) -> web.Response:
     """Available (signs in), paused with a reason, or offline (signs out) — via the connector,
     which keeps the intent and makes Asterisk match it; the page then shows the state the
     statistics publish (``GET /api/operator/state``), not what was asked."""
     fields = await form_fields(request)
-    state = fields.get("state", "")
-    if state not in STATES:
-        raise BadInput(_("State must be one of %(values)s", values=", ".join(STATES)))
-    reason = fields.get("reason", "").strip() if state == "paused" else ""
-    if state == "paused":  # the admin's list (admin_choices), seeded with PAUSE_REASONS
-        reasons = await choice_names(request.app[SESSIONS_KEY], "pause_reason")
-        if reason not in reasons:
-            raise BadInput(_("Choose a pause reason: %(reasons)s", reasons=", ".join(reasons)))
-    sent = await publish_command(
-        request, COMMAND_FOR_STATE[state], args={"reason": reason} if reason else {}
+    # a pause reason is one of the admin's list (admin_choices), seeded with PAUSE_REASONS
+    reasons = (
+        await choice_names(request.app[SESSIONS_KEY], "pause_reason")
+        if fields.get("state") == "paused"
+        else []
     )
-    return web.json_response({"requested": state, "reason": reason, **sent})
+    form = parse_form(schemas.StateForm, fields, reasons=reasons)
+    sent = await publish_command(
+        request, COMMAND_FOR_STATE[form.state], args={"reason": form.reason} if form.reason else {}
+    )
+    return web.json_response({"requested": form.state, "reason": form.reason, **sent})
 
 
+@documented(
+    "POST",
+    "/api/operator/wrapup/end",
+    operation_id="endWrapup",
+    tag="console",
+    summary="End your wrap-up before its timer runs out (operator, supervisor)",
+    description="Sent to the connector as a command; poll `result_url` for what it did.",
+    answer=schemas.SentCommand,
+    answer_description="The command sent.",
+    errors=(503,),
+)
 @require_role(Role.OPERATOR, Role.SUPERVISOR)
 async def end_wrapup(request: web.Request) -> web.Response:
     """Done with the after-call work before the wrap-up timer ran out."""
@@ -379,19 +423,6 @@ async def end_wrapup(request: web.Request) -> web.Response:
 
 
 # --- call control --------------------------------------------------------------------------------
-
-
-def target_field(fields: dict[str, str], name: str, *, required: bool) -> Target | None:
-    """A transfer / conference / click-to-call target, or 400 with why it is refused."""
-    raw = fields.get(name, "")
-    if not raw.strip():
-        if required:
-            raise BadInput(_("%(field)s is required", field=name))
-        return None
-    try:
-        return parse_target(raw)
-    except InvalidTarget as exc:
-        raise BadInput(str(exc)) from None
 
 
 async def _call_command(
@@ -405,26 +436,57 @@ async def _call_command(
     return web.json_response(sent, status=202)
 
 
+@documented(
+    "POST",
+    "/api/calls/{server}/{call_id}/transfer",
+    operation_id="transferCall",
+    tag="console",
+    summary="Blind or attended transfer of a call you are on",
+    form=schemas.TransferForm,
+    parameters=(SERVER, CALL_ID),
+    response="CommandSent",
+    status=202,
+    errors=(503,),
+)
 @require_role(Role.OPERATOR, Role.SUPERVISOR)
 async def transfer(request: web.Request) -> web.Response:
     # Whose call first: input errors must not answer for calls the user may not touch.
     await ensure_own_call(request, request.match_info["server"], request.match_info["call_id"])
-    fields = await form_fields(request)
-    mode = fields.get("mode", "blind")
-    if mode not in TRANSFER_MODES:
-        raise BadInput(_("Mode must be blind or attended"))
-    target = target_field(fields, "target", required=True)
-    assert target is not None
-    note = fields.get("note", "").strip()
-    if len(note) > MAX_NOTE:
-        raise BadInput(_("The note is longer than %(limit)s characters", limit=MAX_NOTE))
-    if note:
+    form = await read_form(request, schemas.TransferForm)
+    if form.note:
         # Published before the transfer: the screen pop folds it into the call (in stream
         # order), so the next operator's card shows it.
-        await publish_note(request, note)
-    return await _call_command(request, TRANSFER_MODES[mode], {"target": target.value})
+        await publish_note(request, form.note)
+    return await _call_command(request, TRANSFER_MODES[form.mode], {"target": form.parsed().value})
 
 
+@documented(
+    "POST",
+    "/api/calls/{server}/{call_id}/transfer/{step}",
+    operation_id="transferStep",
+    tag="console",
+    summary="Complete, cancel or swap the attended transfer you are consulting for",
+    description=(
+        "During an attended transfer's consultation: `complete` hands the caller over to the "
+        "consulted operator (your leg hangs up), `cancel` ends the consultation (the consulted "
+        "operator is hung up, you talk to the caller again), `swap` talks to the other party "
+        "while the one left waits on hold. The connector answers `<command>.failed` when no "
+        "consultation is running."
+    ),
+    parameters=(
+        SERVER,
+        CALL_ID,
+        {
+            "name": "step",
+            "in": "path",
+            "required": True,
+            "schema": {"type": "string", "enum": sorted(CONSULTATION_STEPS)},
+        },
+    ),
+    response="CommandSent",
+    status=202,
+    errors=(404, 503),
+)
 @require_role(Role.OPERATOR, Role.SUPERVISOR)
 async def consultation_step(request: web.Request) -> web.Response:
     """Complete, cancel or swap the attended transfer of this call (its consultation)."""
@@ -454,23 +516,45 @@ async def publish_note(request: web.Request, text: str) -> None:
     )
 
 
+@documented(
+    "POST",
+    "/api/calls/{server}/{call_id}/note",
+    operation_id="addCallNote",
+    tag="console",
+    summary="A note on the call, shown on every later pop of it (a transfer note)",
+    form=schemas.NoteForm,
+    parameters=(SERVER, CALL_ID),
+    answer=schemas.NoteSaved,
+    answer_description="Published.",
+    status=202,
+    errors=(404, 503),
+)
 @require_role(Role.OPERATOR, Role.SUPERVISOR)
 async def add_note(request: web.Request) -> web.Response:
     """A note on the call (shown on every later pop of it, and in the history)."""
     server, call_id = _call_of(request)
     await ensure_own_call(request, server, call_id)
-    text = (await form_fields(request)).get("text", "").strip()
-    if not text:
-        raise BadInput(_("Write the note first"))
-    if len(text) > MAX_NOTE:
-        raise BadInput(_("The note is longer than %(limit)s characters", limit=MAX_NOTE))
-    await publish_note(request, text)
+    form = await read_form(request, schemas.NoteForm)
+    await publish_note(request, form.text)
     return web.json_response({"saved": True}, status=202)
 
 
+@documented(
+    "POST",
+    "/api/calls/{server}/{call_id}/conference",
+    operation_id="conferenceCall",
+    tag="console",
+    summary="Turn the call into a conference, optionally adding a third party",
+    form=schemas.ConferenceForm,
+    form_required=False,
+    parameters=(SERVER, CALL_ID),
+    response="CommandSent",
+    status=202,
+    errors=(503,),
+)
 @require_role(Role.OPERATOR, Role.SUPERVISOR)
 async def conference(request: web.Request) -> web.Response:
-    target = target_field(await form_fields(request), "target", required=False)
+    target = (await read_form(request, schemas.ConferenceForm)).parsed()
     if target is None:
         return await _call_command(request, "conference", {})
     return await _call_command(
@@ -478,42 +562,66 @@ async def conference(request: web.Request) -> web.Response:
     )
 
 
+@documented(
+    "POST",
+    "/api/calls/{server}/{call_id}/hangup",
+    operation_id="hangupCall",
+    tag="console",
+    summary="Hang up a call you are on",
+    parameters=(SERVER, CALL_ID),
+    response="CommandSent",
+    status=202,
+    errors=(503,),
+)
 @require_role(Role.OPERATOR, Role.SUPERVISOR)
 async def hangup(request: web.Request) -> web.Response:
     return await _call_command(request, "hangup", {})
 
 
+@documented(
+    "POST",
+    "/api/calls/{server}/{call_id}/conference/leave",
+    operation_id="leaveConference",
+    tag="console",
+    summary="Leave a three-way conference; the caller and the third party stay connected",
+    parameters=(SERVER, CALL_ID),
+    response="CommandSent",
+    status=202,
+    errors=(503,),
+)
 @require_role(Role.OPERATOR, Role.SUPERVISOR)
 async def leave_conference(request: web.Request) -> web.Response:
     return await _call_command(request, "leave_conference", {})
 
 
+@documented(
+    "POST",
+    "/api/operator/click-to-call",
+    operation_id="clickToCall",
+    tag="console",
+    summary="Call a number or extension from your phone",
+    form=schemas.ClickToCallForm,
+    response="CommandSent",
+    status=202,
+    errors=(503,),
+)
 @require_role(Role.OPERATOR, Role.SUPERVISOR)
 async def click_to_call(request: web.Request) -> web.Response:
-    fields = await form_fields(request)
-    target = target_field(fields, "number", required=True)
-    assert target is not None
-    if target.kind not in ("external", "extension"):
-        raise BadInput(_("Call a phone number or an extension"))
-    customer_id = optional_id(fields, "customer_id")
-    args: dict[str, Any] = {"number": target.value}
-    if customer_id is not None:
-        args["customer_id"] = customer_id
+    form = await read_form(request, schemas.ClickToCallForm)
+    args: dict[str, Any] = {"number": form.parsed().value}
+    if form.customer_id is not None:
+        args["customer_id"] = form.customer_id
     return web.json_response(await publish_command(request, "click_to_call", args=args), status=202)
 
 
 # --- recording pause (card payments) ------------------------------------------------------------
-
-RECORDING_PAUSE_REASONS = ("manual", "card_payment")
 
 
 async def _recording_action(request: web.Request, action: str) -> web.Response:
     user = current_user(request)
     server, call_id = request.match_info["server"], request.match_info["call_id"]
     await ensure_own_call(request, server, call_id)
-    reason = (await form_fields(request)).get("reason", "manual") or "manual"
-    if reason not in RECORDING_PAUSE_REASONS:
-        raise BadInput(_("Unknown reason for pausing the recording"))
+    reason = (await read_form(request, schemas.RecordingForm)).reason
     now = time.time()
     event = ev.OperatorAction(
         server=server,
@@ -528,11 +636,45 @@ async def _recording_action(request: web.Request, action: str) -> web.Response:
     return web.json_response({"action": action, "reason": reason, "id": sid}, status=202)
 
 
+@documented(
+    "POST",
+    "/api/calls/{server}/{call_id}/recording/pause",
+    operation_id="pauseCallRecording",
+    tag="console",
+    summary="Pause the recording of a call you are on (card payment)",
+    description="Published as an OperatorAction (recording.pause); the connector mutes or "
+    "unmutes MixMonitor and the gap is marked on the recording. Operators only for calls "
+    "offered to them; supervisors and admins for any call.",
+    form=schemas.RecordingForm,
+    form_required=False,
+    parameters=(SERVER, CALL_ID),
+    answer=schemas.RecordingAction,
+    answer_description="Published for the connector.",
+    status=202,
+    errors=(503,),
+)
 @require_role(Role.OPERATOR, Role.SUPERVISOR)
 async def pause_recording(request: web.Request) -> web.Response:
     return await _recording_action(request, PAUSE_ACTION)
 
 
+@documented(
+    "POST",
+    "/api/calls/{server}/{call_id}/recording/resume",
+    operation_id="resumeCallRecording",
+    tag="console",
+    summary="Resume the recording of a call after a pause",
+    description="Published as an OperatorAction (recording.resume); the connector mutes or "
+    "unmutes MixMonitor and the gap is marked on the recording. Operators only for calls "
+    "offered to them; supervisors and admins for any call.",
+    form=schemas.RecordingForm,
+    form_required=False,
+    parameters=(SERVER, CALL_ID),
+    answer=schemas.RecordingAction,
+    answer_description="Published for the connector.",
+    status=202,
+    errors=(503,),
+)
 @require_role(Role.OPERATOR, Role.SUPERVISOR)
 async def resume_recording(request: web.Request) -> web.Response:
     return await _recording_action(request, RESUME_ACTION)
@@ -549,23 +691,31 @@ def _call_of(request: web.Request) -> tuple[str, str]:
     return server, call_id
 
 
-def _wrapup_form(
-    fields: dict[str, str], *, draft: bool, allowed: tuple[str, ...]
+async def _wrapup_form(
+    request: web.Request, model: type[schemas.WrapupDraftForm]
 ) -> store.WrapupForm:
-    try:
-        return store.WrapupForm.parse(fields, draft=draft, allowed=allowed)
-    except store.InvalidInput as exc:
-        raise BadInput(str(exc)) from None
+    form = await read_form(request, model, dispositions=await dispositions(request))
+    return store.WrapupForm.of(form)
 
 
+@documented(
+    "POST",
+    "/api/calls/{server}/{call_id}/wrapup",
+    operation_id="wrapUpCall",
+    tag="console",
+    summary="Save the wrap-up of a call (saving again corrects it)",
+    description="Operators only for calls offered to them; supervisors and admins for any call.",
+    form=schemas.WrapupForm,
+    parameters=(SERVER, CALL_ID),
+    answer=schemas.WrapupSaved,
+    answer_description="Saved and published.",
+)
 @require_role(Role.OPERATOR, Role.SUPERVISOR)
 async def wrapup(request: web.Request) -> web.Response:
     user = current_user(request)
     server, call_id = _call_of(request)
     await ensure_own_call(request, server, call_id)
-    form = _wrapup_form(
-        await form_fields(request), draft=False, allowed=await dispositions(request)
-    )
+    form = await _wrapup_form(request, schemas.WrapupForm)
     if form.customer_id is not None and not await _customer_of_call(
         request, server, call_id, form.customer_id
     ):
@@ -584,13 +734,27 @@ async def wrapup(request: web.Request) -> web.Response:
     return web.json_response({"saved": True, "key": event.key, "id": sid})
 
 
+@documented(
+    "POST",
+    "/api/calls/{server}/{call_id}/wrapup/draft",
+    operation_id="keepWrapupDraft",
+    tag="console",
+    summary="Keep what you typed in a wrap-up so far (survives a reload and a restart)",
+    description="Not the history: nothing is decided until the wrap-up is saved. A draft for a "
+    "wrap-up already saved changes nothing.",
+    form=schemas.WrapupDraftForm,
+    parameters=(SERVER, CALL_ID),
+    answer=schemas.DraftKept,
+    answer_description="Kept.",
+    errors=(404,),
+)
 @require_role(Role.OPERATOR, Role.SUPERVISOR)
 async def wrapup_draft(request: web.Request) -> web.Response:
     """What the operator typed so far, kept until saved (a reload or restart keeps it)."""
     user = current_user(request)
     server, call_id = _call_of(request)
     await ensure_own_call(request, server, call_id)
-    form = _wrapup_form(await form_fields(request), draft=True, allowed=await dispositions(request))
+    form = await _wrapup_form(request, schemas.WrapupDraftForm)
     if form.customer_id is not None and not await _customer_of_call(
         request, server, call_id, form.customer_id
     ):
@@ -606,6 +770,15 @@ async def wrapup_draft(request: web.Request) -> web.Response:
     return web.json_response({"kept": True})
 
 
+@documented(
+    "GET",
+    "/api/operator/wrapups",
+    operation_id="pendingWrapups",
+    tag="console",
+    summary="The wrap-ups you still owe (answered calls of the last hours), with what you typed",
+    answer=schemas.PendingWrapups,
+    answer_description="Oldest first, and the dispositions to choose from.",
+)
 @require_role(Role.OPERATOR, Role.SUPERVISOR)
 async def pending_wrapups(request: web.Request) -> web.Response:
     """``GET /api/operator/wrapups``: the wrap-ups you still owe, with what you typed."""
@@ -621,6 +794,15 @@ async def pending_wrapups(request: web.Request) -> web.Response:
 # --- the operator's day: calls today, people and queues to transfer to -----------------------
 
 
+@documented(
+    "GET",
+    "/api/operator/calls",
+    operation_id="myCallsToday",
+    tag="console",
+    summary="The calls you took or placed in the last 24 hours, newest first",
+    answer=schemas.MyCalls,
+    answer_description="The calls.",
+)
 @require_role(Role.OPERATOR, Role.SUPERVISOR)
 async def my_calls_today(request: web.Request) -> web.Response:
     user = current_user(request)
@@ -629,6 +811,15 @@ async def my_calls_today(request: web.Request) -> web.Response:
     return web.json_response({"items": rows})
 
 
+@documented(
+    "GET",
+    "/api/operator/transfer-targets",
+    operation_id="transferTargets",
+    tag="console",
+    summary="Operators and queues to transfer to, with who is free (the wallboard's snapshot)",
+    answer=schemas.TransferTargets,
+    answer_description="Operators (available first) and queues.",
+)
 @require_role(Role.OPERATOR, Role.SUPERVISOR)
 async def transfer_targets(request: web.Request) -> web.Response:
     """``GET /api/operator/transfer-targets``: operators (name, extension, state) and
@@ -639,24 +830,16 @@ async def transfer_targets(request: web.Request) -> web.Response:
     snapshot = (hub.latest if hub is not None else None) or {}
     live_ops = snapshot.get("operators") or {}
     live_queues = snapshot.get("queues") or {}
-    async with request.app[SESSIONS_KEY]() as db:
-        users = (
-            await db.execute(
-                select(User.login, User.display_name, User.extension, User.interface).where(
-                    User.active.is_(True), User.role == Role.OPERATOR, User.interface != ""
-                )
-            )
-        ).all()
-        queue_names = set((await db.scalars(select(Queue.name))).all())
+    colleagues, queue_names = await store.transfer_directory(request.app[SESSIONS_KEY])
     operators = []
-    for login, name, extension, interface in users:
-        if login == user.login or not extension:
+    for colleague in colleagues:
+        if colleague.login == user.login or not colleague.extension:
             continue
-        live = live_ops.get(interface) or {}
+        live = live_ops.get(colleague.interface) or {}
         operators.append(
             {
-                "name": name or login,
-                "extension": extension,
+                "name": colleague.name or colleague.login,
+                "extension": colleague.extension,
                 "state": str(live.get("state", "offline")),
                 "reason": str(live.get("reason", "")),
             }
@@ -679,38 +862,16 @@ async def transfer_targets(request: web.Request) -> web.Response:
 # --- identify / create / correct the caller ----------------------------------------------------
 
 
-async def _customer_exists(request: web.Request, customer_id: int) -> bool:
-    async with request.app[SESSIONS_KEY]() as db:
-        found = await db.execute(select(Customer.id).where(Customer.id == customer_id))
-        return found.scalar_one_or_none() is not None
-
-
 async def _customer_of_call(
     request: web.Request, server: str, call_id: str, customer_id: int
 ) -> bool:
     """Is this the customer of the call: shown on this operator's pop of it, or so recorded
     in the history (the call's record, or identified on it by the IVR or an operator)?"""
     user = current_user(request)
+    sessions = request.app[SESSIONS_KEY]
     if customer_id in request.app[HUB_KEY].popped_customers(user.login, server, call_id):
-        return await _customer_exists(request, customer_id)
-    async with request.app[SESSIONS_KEY]() as db:
-        on_call = await db.execute(
-            select(Call.id).where(
-                Call.server == server, Call.linkedid == call_id, Call.customer_id == customer_id
-            )
-        )
-        if on_call.first() is not None:
-            return True
-        in_history = await db.execute(
-            select(InteractionEvent.id)
-            .where(
-                InteractionEvent.server == server,
-                InteractionEvent.call_linkedid == call_id,
-                InteractionEvent.customer_id == customer_id,
-            )
-            .limit(1)
-        )
-        return in_history.first() is not None
+        return await store.customer_exists(sessions, customer_id)
+    return await store.customer_on_call(sessions, server, call_id, customer_id)
 
 
 async def _identify(request: web.Request, server: str, call_id: str, customer_id: int) -> None:
@@ -728,12 +889,22 @@ async def _identify(request: web.Request, server: str, call_id: str, customer_id
     )
 
 
+@documented(
+    "POST",
+    "/api/calls/{server}/{call_id}/identify",
+    operation_id="identifyCaller",
+    tag="console",
+    summary="Say which existing customer is calling",
+    form=schemas.IdentifyForm,
+    parameters=(SERVER, CALL_ID),
+    answer=schemas.CustomerIdOut,
+    answer_description="Published as a CallerIdentified event.",
+)
 @require_role(Role.OPERATOR, Role.SUPERVISOR)
 async def identify(request: web.Request) -> web.Response:
     await ensure_own_call(request, request.match_info["server"], request.match_info["call_id"])
-    fields = await form_fields(request)
-    customer_id = optional_id(fields, "customer_id")
-    if customer_id is None or not await _customer_exists(request, customer_id):
+    customer_id = (await read_form(request, schemas.IdentifyForm)).customer_id
+    if not await store.customer_exists(request.app[SESSIONS_KEY], customer_id):
         raise BadInput(_("No such customer"))
     await _identify(
         request, request.match_info["server"], request.match_info["call_id"], customer_id
@@ -741,17 +912,30 @@ async def identify(request: web.Request) -> web.Response:
     return web.json_response({"customer_id": customer_id})
 
 
+@documented(
+    "POST",
+    "/api/customers",
+    operation_id="createCustomer",
+    tag="console",
+    summary="Create a customer (and identify the call given by server and call_id)",
+    form=schemas.CustomerForm,
+    answer=schemas.CustomerIdOut,
+    answer_description="Created.",
+    status=201,
+)
 @require_role(Role.OPERATOR, Role.SUPERVISOR)
 async def create_customer(request: web.Request) -> web.Response:
     fields = await form_fields(request)
-    server, call_id = fields.get("server", ""), fields.get("call_id", "")
-    if server and call_id:
+    call = parse_form(schemas.CallRef, fields)
+    server, call_id = call.server, call.call_id
+    if server and call_id:  # whose call first: input errors must not answer for others' calls
         await ensure_own_call(request, server, call_id)
+    form = parse_form(schemas.CustomerForm, fields)
     general = request.app[SETTINGS_KEY].general
     try:
         customer_id = await store.create_customer(
             request.app[SESSIONS_KEY],
-            fields,
+            form,
             region=general.default_region,
             area_code=general.default_area_code,
         )
@@ -762,6 +946,23 @@ async def create_customer(request: web.Request) -> web.Response:
     return web.json_response({"customer_id": customer_id}, status=201)
 
 
+@documented(
+    "POST",
+    "/api/workspace/customers/{customer_id}/contact",
+    operation_id="correctContact",
+    tag="console",
+    summary="Correct the caller's contact details from the pop (audited on their timeline)",
+    description="The customer of a call of yours (give `server` and `call_id`), or one in your "
+    "scope. What changed, before and after, is written to the customer's timeline with your "
+    "login.",
+    form=schemas.ContactForm,
+    parameters=(
+        {"name": "customer_id", "in": "path", "required": True, "schema": {"type": "string"}},
+    ),
+    answer=schemas.ContactChanged,
+    answer_description="Saved; the fields that changed.",
+    errors=(404,),
+)
 @require_role(Role.OPERATOR, Role.SUPERVISOR)
 async def update_contact(request: web.Request) -> web.Response:
     """``POST /api/workspace/customers/{customer_id}/contact``: correct the caller's contact
@@ -772,26 +973,23 @@ async def update_contact(request: web.Request) -> web.Response:
         raise web.HTTPNotFound(text=_("No such customer"))
     customer_id = int(raw)
     fields = await form_fields(request)
-    server, call_id = fields.get("server", ""), fields.get("call_id", "")
-    if len(server) > 40 or len(call_id) > 64:
-        raise BadInput(_("No such call"))
+    call = parse_form(schemas.CallRef, fields)
+    server, call_id = call.server, call.call_id
+    sessions = request.app[SESSIONS_KEY]
     allowed = False
     if server and call_id:
         await ensure_own_call(request, server, call_id)
         allowed = await _customer_of_call(request, server, call_id, customer_id)
     if not allowed and user.role != Role.ADMIN:
-        async with request.app[SESSIONS_KEY]() as db:
-            principal = await load_principal(
-                db, user_id=user.id, login=user.login, role=user.role, interface=user.interface
-            )
-            allowed = await customer_visible(db, principal, customer_id)
+        allowed = await store.customer_in_scope(sessions, actor(request), customer_id)
     if not allowed and user.role != Role.ADMIN:
         raise web.HTTPNotFound(text=_("No such customer"))
+    form = parse_form(schemas.ContactForm, fields)  # whose customer first, then the input
     try:
         changed = await store.update_contact(
-            request.app[SESSIONS_KEY],
+            sessions,
             customer_id,
-            {k: v for k, v in fields.items() if k in store.CONTACT_FIELDS},
+            form.values(),
             login=user.login,
             server=server,
             call_id=call_id,

@@ -1,14 +1,17 @@
 """``GET /api/openapi.json``: the REST API's OpenAPI 3.1 document (public).
 
-The document is written by hand in ``openapi.yaml`` beside this module, except the admin
-API's operations, generated from their pydantic request and answer models
-(:mod:`contact_center.admin.api`); every operation that needs a session also takes an API
-token (``bearerToken``, :mod:`contact_center.web.tokens`). A test checks that the document names
-exactly the ``/api/`` routes the service registers, so the two cannot drift apart.
+The document is written by hand in ``openapi.yaml`` beside this module, except the operations
+generated from their pydantic request and answer models: the admin API's
+(:mod:`contact_center.admin.api`) and the form routes declared with
+:func:`contact_center.web.forms.documented` (the console's); every operation that needs a
+session also takes an API token (``bearerToken``, :mod:`contact_center.web.tokens`). A test
+checks that the document names exactly the ``/api/`` routes the service registers, so the two
+cannot drift apart.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 from functools import cache
 from pathlib import Path
@@ -20,6 +23,17 @@ from aiohttp import web
 from contact_center.web.auth import public
 
 SPEC_PATH = Path(__file__).with_name("openapi.yaml")
+# Modules whose routes declare their operations with contact_center.web.forms.documented.
+DOCUMENTED = (
+    "contact_center.web.console",
+    "contact_center.campaigns.http",
+    "contact_center.callbacks.http",
+    "contact_center.stats.http",
+    "contact_center.history.http",
+    "contact_center.webhooks.http",
+    "contact_center.exports.http",
+    "contact_center.customers.http",
+)
 OPENAPI_KEY = web.AppKey("cc_openapi_body", bytes)
 
 
@@ -38,9 +52,16 @@ def load_spec() -> dict[str, Any]:
         raise OpenApiError(f"{SPEC_PATH} is not an OpenAPI document")
     from contact_center.admin import http as _admin_routes  # noqa: F401  (registers them)
     from contact_center.admin.api import openapi_paths
+    from contact_center.web import forms
+
+    for module in DOCUMENTED:  # their routes' @documented operations
+        importlib.import_module(module)
 
     components = spec.setdefault("components", {})
-    spec["paths"].update(openapi_paths(components.setdefault("schemas", {})))
+    schemas = components.setdefault("schemas", {})
+    spec["paths"].update(openapi_paths(schemas))
+    for path, item in forms.openapi_paths(schemas).items():
+        spec["paths"].setdefault(path, {}).update(item)  # beside a path's written operations
     components.setdefault("securitySchemes", {})["bearerToken"] = {
         "type": "http",
         "scheme": "bearer",

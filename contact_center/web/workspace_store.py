@@ -1,8 +1,9 @@
 """The operator workspace's data work, out of the handlers: wrap-ups kept until saved, the
 caller created or corrected from the pop (audited on the customer's timeline), the operator's
-calls today. Every form is checked here, in one place (:meth:`WrapupForm.parse`,
-:func:`contact_fields`); a refusal is an :class:`InvalidInput` with the reason in the user's
-language.
+calls today, who may act on which call or customer, whom to transfer to. The forms are
+checked by their schemas (:mod:`contact_center.web.console_schemas`; :meth:`WrapupForm.parse`
+and :func:`contact_fields` use them); a refusal is an :class:`InvalidInput` with the reason in
+the user's language.
 
 A wrap-up is kept on the server from the first keystroke (a draft) to its saving, so neither a
 reload nor a restart of the service loses it. Which wrap-ups an operator still owes is read
@@ -17,11 +18,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from contact_center.calls import events as ev
 from contact_center.customers import services as customers
+from contact_center.history.access import (
+    Principal,
+    calls_clause,
+    customer_visible,
+    load_principal,
+)
 from contact_center.i18n import gettext as _
 from contact_center.store.db import from_epoch, utcnow
 from contact_center.store.models import (
@@ -29,13 +37,15 @@ from contact_center.store.models import (
     CallLeg,
     Customer,
     InteractionEvent,
+    Queue,
+    User,
     Wrapup,
 )
+from contact_center.web import console_schemas as schemas
+from contact_center.web.forms import errors_text
 
-MAX_DISPOSITION = 80
-MAX_NOTES = 4000
 PENDING_WINDOW = timedelta(hours=12)  # an unsaved wrap-up older than this is not asked again
-CONTACT_FIELDS = {"name": 200, "company": 200, "email": 200, "address": 400, "language": 16}
+CONTACT_FIELDS = schemas.CONTACT_FIELDS
 
 Sessions = async_sessionmaker[AsyncSession]
 
@@ -44,25 +54,8 @@ class InvalidInput(ValueError):
     """A form the user must correct; the message says how (translated)."""
 
 
-def _text(fields: Mapping[str, str], name: str, label: str, limit: int) -> str:
-    value = str(fields.get(name, "")).strip()
-    if len(value) > limit:
-        raise InvalidInput(
-            _("%(field)s is longer than %(limit)s characters", field=label, limit=limit)
-        )
-    if any(ord(c) < 32 and c not in "\n\t\r" for c in value):
-        raise InvalidInput(_("%(field)s contains control characters", field=label))
-    return value
-
-
-def optional_id(fields: Mapping[str, str], name: str) -> int | None:
-    raw = str(fields.get(name, "")).strip()
-    if not raw:
-        return None
-    # isdecimal, not isdigit: int() refuses "²"; 18 digits keep it inside a BIGINT
-    if not raw.isdecimal() or len(raw) > 18:
-        raise InvalidInput(_("%(field)s must be a number", field=name))
-    return int(raw)
+def _refusal(exc: ValidationError) -> InvalidInput:
+    return InvalidInput(errors_text(exc))
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,14 +68,18 @@ class WrapupForm:
     def parse(
         cls, fields: Mapping[str, str], *, draft: bool = False, allowed: tuple[str, ...] = ()
     ) -> WrapupForm:
-        """A wrap-up from a form; a draft may lack the disposition, a saved one may not."""
-        disposition = _text(fields, "disposition", _("Disposition"), MAX_DISPOSITION)
-        if not draft and not disposition:
-            raise InvalidInput(_("Choose a disposition"))
-        if disposition and allowed and disposition not in allowed:
-            raise InvalidInput(_("Unknown disposition: %(value)s", value=disposition))
-        notes = _text(fields, "notes", _("Notes"), MAX_NOTES)
-        return cls(disposition, notes, optional_id(fields, "customer_id"))
+        """A wrap-up from a form, checked by its schema (:mod:`.console_schemas`); a draft
+        may lack the disposition, a saved one may not."""
+        model = schemas.WrapupDraftForm if draft else schemas.WrapupForm
+        try:
+            form = model.model_validate(dict(fields), context={"dispositions": allowed})
+        except ValidationError as exc:
+            raise _refusal(exc) from None
+        return cls.of(form)
+
+    @classmethod
+    def of(cls, form: schemas.WrapupDraftForm) -> WrapupForm:
+        return cls(form.disposition, form.notes, form.customer_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,7 +219,7 @@ async def save_wrapup(
         await db.execute(
             update(Call)
             .where(Call.server == server, Call.linkedid == call_id)
-            .values(disposition=form.disposition[:MAX_DISPOSITION])
+            .values(disposition=form.disposition[: schemas.MAX_DISPOSITION])
         )
     return event
 
@@ -306,45 +303,28 @@ async def pending_wrapups(
 
 
 def contact_fields(fields: Mapping[str, str]) -> dict[str, str]:
-    """The contact fields an operator may correct, checked; only those given."""
-    labels = {
-        "name": _("Name"),
-        "company": _("Company"),
-        "email": _("Email"),
-        "address": _("Address"),
-        "language": _("Language"),
-    }
-    values: dict[str, str] = {}
-    for name, limit in CONTACT_FIELDS.items():
-        if name in fields:
-            values[name] = _text(fields, name, labels[name], limit)
-    if "name" in values and not values["name"]:
-        raise InvalidInput(_("Name is required"))
-    if values.get("email") and ("@" not in values["email"] or " " in values["email"]):
-        raise InvalidInput(_("Not an email address: %(value)s", value=values["email"]))
-    if not values:
-        raise InvalidInput(_("Nothing to change"))
-    return values
+    """The contact fields an operator may correct, checked (:class:`.ContactForm`); only
+    those given."""
+    try:
+        return schemas.ContactForm.model_validate(dict(fields)).values()
+    except ValidationError as exc:
+        raise _refusal(exc) from None
 
 
 async def create_customer(
-    sessions: Sessions, fields: Mapping[str, str], *, region: str, area_code: str = ""
+    sessions: Sessions, form: schemas.CustomerForm, *, region: str, area_code: str = ""
 ) -> int:
-    """A new customer from the pop's "Unknown caller" form (name required, phone optional)."""
-    name = _text(fields, "name", _("Name"), 200)
-    if not name:
-        raise InvalidInput(_("Name is required"))
-    company = _text(fields, "company", _("Company"), 200)
-    phone = _text(fields, "phone", _("Phone"), 64)
-    data: dict[str, Any] = {"name": name, "company": company}
-    if phone:
-        data["phones"] = [{"number": phone}]
+    """A new customer from the pop's "Unknown caller" form (checked: name required, phone
+    optional)."""
+    data: dict[str, Any] = {"name": form.name, "company": form.company}
+    if form.phone:
+        data["phones"] = [{"number": form.phone}]
     async with sessions.begin() as db:
         try:
             customer = await customers.create_customer(db, data, region=region, area_code=area_code)
         except customers.CustomerError as exc:
             raise InvalidInput(
-                _("%(value)s is not a phone number we can store", value=repr(phone))
+                _("%(value)s is not a phone number we can store", value=repr(form.phone))
                 if "phone" in str(exc)
                 else str(exc)
             ) from None
@@ -433,3 +413,95 @@ async def calls_today(
         }
         for call, name in rows
     ]
+
+
+# --- who may act on what (the console's access checks) ------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """The signed-in user, as the checks need them."""
+
+    user_id: int
+    login: str
+    role: str
+    interface: str
+
+
+async def _principal(db: AsyncSession, actor: Actor) -> Principal:
+    return await load_principal(
+        db, user_id=actor.user_id, login=actor.login, role=actor.role, interface=actor.interface
+    )
+
+
+async def call_in_scope(sessions: Sessions, actor: Actor, server: str, call_id: str) -> bool:
+    """Is the call one of the actor's (operators: offered to them; supervisors: of their
+    queues), by the call record the history writer keeps (:mod:`.history.access`)?"""
+    async with sessions() as db:
+        found = await db.execute(
+            select(Call.id).where(
+                Call.server == server,
+                Call.linkedid == call_id,
+                calls_clause(await _principal(db, actor)),
+            )
+        )
+        return found.first() is not None
+
+
+async def customer_in_scope(sessions: Sessions, actor: Actor, customer_id: int) -> bool:
+    async with sessions() as db:
+        return await customer_visible(db, await _principal(db, actor), customer_id)
+
+
+async def customer_exists(sessions: Sessions, customer_id: int) -> bool:
+    async with sessions() as db:
+        found = await db.execute(select(Customer.id).where(Customer.id == customer_id))
+        return found.scalar_one_or_none() is not None
+
+
+async def customer_on_call(sessions: Sessions, server: str, call_id: str, customer_id: int) -> bool:
+    """Is this the customer of the call as the history has it (the call's record, or
+    identified on it by the IVR or an operator)?"""
+    async with sessions() as db:
+        on_call = await db.execute(
+            select(Call.id).where(
+                Call.server == server, Call.linkedid == call_id, Call.customer_id == customer_id
+            )
+        )
+        if on_call.first() is not None:
+            return True
+        in_history = await db.execute(
+            select(InteractionEvent.id)
+            .where(
+                InteractionEvent.server == server,
+                InteractionEvent.call_linkedid == call_id,
+                InteractionEvent.customer_id == customer_id,
+            )
+            .limit(1)
+        )
+        return in_history.first() is not None
+
+
+# --- whom to transfer to ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Colleague:
+    login: str
+    name: str
+    extension: str
+    interface: str
+
+
+async def transfer_directory(sessions: Sessions) -> tuple[list[Colleague], set[str]]:
+    """Active operators with a phone, and the queues' names."""
+    async with sessions() as db:
+        users = (
+            await db.execute(
+                select(User.login, User.display_name, User.extension, User.interface).where(
+                    User.active.is_(True), User.role == "operator", User.interface != ""
+                )
+            )
+        ).all()
+        queue_names = set((await db.scalars(select(Queue.name))).all())
+    return [Colleague(*row) for row in users], queue_names

@@ -21,14 +21,25 @@ from markupsafe import Markup
 from contact_center.i18n import gettext as _
 from contact_center.store.db import utcnow
 from contact_center.web.auth import Role, require_role
+from contact_center.web.forms import documented, read_json, read_query
 from contact_center.web.keys import SESSIONS_KEY, SETTINGS_KEY, add_template_dir, redirect
 from contact_center.web.tokens import actor
 from contact_center.webhooks.dispatcher import WebhookDispatcher
 from contact_center.webhooks.errors import NotFound, WebhookError
-from contact_center.webhooks.repository import DEAD, STATUSES, CreatedWebhook, WebhookStore
+from contact_center.webhooks.repository import DEAD, CreatedWebhook, WebhookStore
+from contact_center.webhooks.schemas import (
+    SHAPE,
+    DeliveriesQuery,
+    DeliveryList,
+    RetryQueued,
+    WebhookIn,
+    WebhookList,
+    WebhookMade,
+)
 from contact_center.webhooks.targets import WEBHOOK_KINDS, TargetPolicy, parse_networks
 
 HERE = Path(__file__).parent
+MAX_BODY = 64 * 1024
 DISPATCHER_KEY = web.AppKey("cc_webhook_dispatcher", WebhookDispatcher)
 
 
@@ -156,26 +167,37 @@ async def delivery_retry_form(request: web.Request) -> web.Response:
 # --- REST -------------------------------------------------------------------------------------
 
 
+@documented(
+    "GET",
+    "/api/webhooks",
+    operation_id="listWebhooks",
+    tag="webhooks",
+    summary="Webhook subscriptions (admin)",
+    answer=WebhookList,
+    answer_description="The subscriptions.",
+)
 @require_role(Role.ADMIN)
 async def api_list(request: web.Request) -> web.Response:
     return web.json_response({"items": [w.to_dict() for w in await _store(request).webhooks()]})
 
 
+@documented(
+    "POST",
+    "/api/webhooks",
+    operation_id="addWebhook",
+    tag="webhooks",
+    summary="Subscribe a URL to event kinds (admin); the answer shows the signing secret once",
+    body=WebhookIn,
+    answer=WebhookMade,
+    answer_description="Created.",
+    status=201,
+    errors=(413,),
+)
 @require_role(Role.ADMIN)
 async def api_add(request: web.Request) -> web.Response:
+    body = await read_json(request, WebhookIn, max_body=MAX_BODY, not_object=SHAPE)
     try:
-        body = await request.json()
-    except ValueError:
-        raise web.HTTPBadRequest(text=_("expected a JSON object")) from None
-    if not isinstance(body, dict) or not isinstance(body.get("kinds", []), list):
-        raise web.HTTPBadRequest(text='expected {"url": str, "kinds": [str], "description": str}')
-    try:
-        created = await _add(
-            request,
-            str(body.get("url", "")),
-            [str(k) for k in body.get("kinds", [])],
-            str(body.get("description", "")),
-        )
+        created = await _add(request, body.url, body.kinds, body.description)
     except WebhookError as exc:
         raise web.HTTPBadRequest(text=str(exc)) from None
     _subscriptions_changed(request)
@@ -184,6 +206,19 @@ async def api_add(request: web.Request) -> web.Response:
     )
 
 
+@documented(
+    "DELETE",
+    "/api/webhooks/{webhook_id}",
+    operation_id="deleteWebhook",
+    tag="webhooks",
+    summary="Remove a subscription (admin)",
+    parameters=(
+        {"name": "webhook_id", "in": "path", "required": True, "schema": {"type": "integer"}},
+    ),
+    answer_description="Removed.",
+    status=204,
+    errors=(404,),
+)
 @require_role(Role.ADMIN)
 async def api_delete(request: web.Request) -> web.Response:
     await _delete(request)
@@ -191,17 +226,36 @@ async def api_delete(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
+@documented(
+    "GET",
+    "/api/webhooks/deliveries",
+    operation_id="listDeliveries",
+    tag="webhooks",
+    summary="Webhook deliveries, e.g. the dead-letter list with `status=dead` (admin)",
+    query=DeliveriesQuery,
+    answer=DeliveryList,
+    answer_description="The deliveries.",
+)
 @require_role(Role.ADMIN)
 async def api_deliveries(request: web.Request) -> web.Response:
-    status = request.query.get("status") or None
-    if status is not None and status not in STATUSES:
-        raise web.HTTPBadRequest(
-            text=_("status must be one of %(statuses)s", statuses=", ".join(STATUSES))
-        )
+    status = read_query(request, DeliveriesQuery).status or None
     items = await _store(request).deliveries(status=status)
     return web.json_response({"items": [d.to_dict() for d in items]})
 
 
+@documented(
+    "POST",
+    "/api/webhooks/deliveries/{delivery_id}/retry",
+    operation_id="retryDelivery",
+    tag="webhooks",
+    summary="Send a delivery again (admin)",
+    parameters=(
+        {"name": "delivery_id", "in": "path", "required": True, "schema": {"type": "integer"}},
+    ),
+    answer=RetryQueued,
+    answer_description="Queued again.",
+    errors=(404,),
+)
 @require_role(Role.ADMIN)
 async def api_retry(request: web.Request) -> web.Response:
     await _retry(request)

@@ -95,6 +95,24 @@ async def test_my_callbacks_supervisors_and_scope(db_url: str) -> None:
                     headers={"X-CSRF-Token": token},
                 ) as resp:
                     assert "is not a phone number we can dial" in await resp.text()
+                # a time that is no time, one gone by, a customer who does not exist
+                for wrong, said in (
+                    ({"when": "tomorrow"}, "the time must look like 2026-12-07T10:30"),
+                    ({"when": "2020-01-01T10:00"}, "that time has passed"),
+                    ({"customer_id": "999999"}, "there is no customer 999999"),
+                    ({"customer_id": "12a"}, "there is no customer 12a"),
+                ):
+                    async with op.http.post(
+                        op.url("/callbacks"),
+                        data={
+                            "csrf_token": token,
+                            "number": "+74951112233",
+                            "queue": "support",
+                            **wrong,
+                        },
+                        headers={"X-CSRF-Token": token},
+                    ) as resp:
+                        assert (400, True) == (resp.status, said in await resp.text()), wrong
                 # sue supervises support: both support callbacks, reassigns one to boris…
                 token_s, page_s = await csrf_of(sue)
                 assert sorted(listed(page_s)) == sorted([unassigned.id, mine.id])
