@@ -15,6 +15,7 @@ as ``VarSet``, for a needle substring) *before* any dict is built.
 from __future__ import annotations
 
 import functools
+import itertools
 import logging
 import re
 from collections.abc import Callable, Iterator, Mapping
@@ -144,9 +145,18 @@ def parse(
     # Asterisk always writes CRLF; split on it directly (no copy). In a buffer without any
     # CRLF blank line but with bare-LF ones, the complete frames are normalised first
     # (bare-\n peers, tests).
-    if b"\r\n\r\n" in buffer:
+    end = buffer.rfind(b"\r\n\r\n")
+    if end >= 0:
+        if (
+            frame_filter.events is not None
+            and not frame_filter.keep_action_replies
+            and (not may_follow or buffer.find(FOLLOWS_BYTES, 0, end) < 0)
+        ):
+            # the firehose: find the frames we keep in place, without copying the buffer or
+            # splitting out the frames we drop
+            _scan(buffer, end, frames, frame_filter, max_frame)
+            return frames, _cap_leftover(buffer[end + 4 :] + held, max_frame)
         eol = b"\r\n"
-        end = buffer.rfind(b"\r\n\r\n")
         complete, leftover = buffer[:end], buffer[end + 4 :]
     elif b"\n\n" in buffer:
         eol = b"\n"
@@ -159,15 +169,6 @@ def parse(
             complete = complete[:-1]
     else:
         return frames, _cap_leftover(buffer + held, max_frame)
-    if (
-        eol == b"\r\n"
-        and frame_filter.events is not None
-        and not frame_filter.keep_action_replies
-        and (not may_follow or FOLLOWS_BYTES not in complete)
-    ):
-        # the firehose: find the frames we keep without splitting out those we drop
-        _scan(complete, frames, frame_filter, max_frame)
-        return frames, _cap_leftover(leftover + held, max_frame)
     sep = eol + eol
     raws = complete.split(sep)
     if FOLLOWS_BYTES in complete:
@@ -306,9 +307,12 @@ def _build(
             log.warning("malformed AMI frame skipped: %.120r", raw)
 
 
-def _scan(complete: bytes, frames: list[Frame], frame_filter: FrameFilter, max_frame: int) -> None:
-    """``_build`` for a CRLF stream, a filter on event names and no action replies — what the
-    tracker's connection reads nearly all the time — with the same frames as the result.
+def _scan(
+    buf: bytes, size: int, frames: list[Frame], frame_filter: FrameFilter, max_frame: int
+) -> None:
+    """``_build`` for the complete frames ``buf[:size]`` of a CRLF stream, a filter on event
+    names and no action replies — what the tracker's connection reads nearly all the time —
+    with the same frames as the result.
 
     One regex search in C finds the start of each frame we keep (a response, or one of the
     wanted events, after a blank line and any stray line ends): the frames we drop (most of
@@ -316,15 +320,22 @@ def _scan(complete: bytes, frames: list[Frame], frame_filter: FrameFilter, max_f
     ``split`` would have cut it. An event kept only for some values of a header (``VarSet``,
     ``Newexten``) is searched for them in C, then checked on the header's first occurrence,
     as ``_build`` does."""
-    finder, checks = _scanner(frame_filter.events or frozenset(), _only_if_key(frame_filter))
-    buf = b"\r\n\r\n" + complete  # the first frame also follows a blank line
+    first_frame, finder, checks = _scanner(
+        frame_filter.events or frozenset(), _only_if_key(frame_filter)
+    )
     find = buf.find
-    size = len(buf)
     append = frames.append
-    for match in finder(buf):
+    new_frame = tuple.__new__
+    # The first frame follows no blank line (unless the stray line ends before it hold one:
+    # then the search below finds it).
+    first = first_frame(buf, 0, size)
+    if first is not None and find(b"\r\n\r\n", 0, first.start(first.lastindex or 1)) >= 0:
+        first = None
+    matches = finder(buf, 0, size)
+    for match in itertools.chain((first,), matches) if first is not None else matches:
         checked = match.lastindex or 1  # the one group that matched
         start, name_end = match.span(checked)
-        end = find(b"\r\n\r\n", name_end)
+        end = find(b"\r\n\r\n", name_end, size)
         if end < 0:
             end = size
         if checked != 1:
@@ -339,10 +350,11 @@ def _scan(complete: bytes, frames: list[Frame], frame_filter: FrameFilter, max_f
             log.warning("AMI frame over %d bytes skipped: %.80r", max_frame, buf[start:end])
             continue
         headers, repeated = _headers(buf[start:end].decode("utf-8", "replace"), "\r\n")
+        # Frame(...) without the Python-level __new__ of a NamedTuple: the same tuple
         if buf[start] == 69:  # b"E"
-            append(Frame(EVENT, headers.get("Event", ""), headers, "", repeated))
+            append(new_frame(Frame, (EVENT, headers.get("Event", ""), headers, "", repeated)))
         else:
-            append(Frame(RESPONSE, headers.get("Response", ""), headers, "", repeated))
+            append(new_frame(Frame, (RESPONSE, headers.get("Response", ""), headers, "", repeated)))
 
 
 def _only_if_key(
@@ -352,14 +364,16 @@ def _only_if_key(
 
 
 ValueCheck = tuple[bytes, Callable[[bytes, int, int], re.Match[bytes] | None], frozenset[bytes]]
+Search = Callable[[bytes, int, int], re.Match[bytes] | None]
 
 
 @functools.lru_cache(maxsize=16)
 def _scanner(
     events: frozenset[str], only_if: tuple[tuple[str, tuple[str, frozenset[str]]], ...]
-) -> tuple[Callable[[bytes], Iterator[re.Match[bytes]]], dict[int, ValueCheck]]:
-    """For ``_scan``: the search for the frames to keep in a buffer whose every frame follows
-    a blank line, and the value checks of the events kept only for some values of a header.
+) -> tuple[Search, Callable[[bytes, int, int], Iterator[re.Match[bytes]]], dict[int, ValueCheck]]:
+    """For ``_scan``: the match of a frame to keep at the buffer's start, the search for the
+    frames to keep after a blank line, and the value checks of the events kept only for some
+    values of a header.
 
     The one group that matches runs from the frame's first byte to the end of its name (its
     first line, a line end after it that is not the frame's end: "Event: X" alone is
@@ -380,8 +394,8 @@ def _scanner(
         allowed = b"|".join(re.escape(v.encode()) for v in sorted(values))
         search = re.compile(re.escape(marker) + b"(?:" + allowed + b")(?:\r\n|$)").search
         checks[group] = (marker, search, frozenset(v.encode() for v in values))
-    pattern = re.compile(b"\r\n\r\n[\r\n]*+(?:" + b"|".join(alternatives) + b")")
-    return pattern.finditer, checks
+    frame = b"[\r\n]*+(?:" + b"|".join(alternatives) + b")"
+    return re.compile(frame).match, re.compile(b"\r\n\r\n" + frame).finditer, checks
 
 
 @functools.lru_cache(maxsize=16)
@@ -415,10 +429,16 @@ def _value_searches(
     return out
 
 
+_COLON_SPACE = itertools.repeat(": ")
+_ONCE = itertools.repeat(1)
+
+
 def _headers(raw: str, eol: str) -> tuple[dict[str, str], tuple[tuple[str, str], ...]]:
     lines = raw.split(eol)
     try:
-        headers = dict([line.split(": ", 1) for line in lines])  # fast path: well-formed
+        # fast path, well-formed: every line splits in two at its first ": " (in C: map over
+        # str.split; a line without ": " makes dict() raise ValueError, as a list would)
+        headers = dict(map(str.split, lines, _COLON_SPACE, _ONCE))
     except ValueError:
         return _headers_slow(lines)
     if len(headers) == len(lines):
