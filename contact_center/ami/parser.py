@@ -15,9 +15,10 @@ as ``VarSet``, for a needle substring) *before* any dict is built.
 from __future__ import annotations
 
 import functools
+import itertools
 import logging
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -135,16 +136,27 @@ def parse(
         frames.append(Frame(BANNER, version.strip(), {}))
         buffer = buffer[newline + 1 :]
     held = b""
-    follows = _last_follows_start(buffer)
+    # one forward search in C answers for nearly every read: no legacy command output
+    may_follow = FOLLOWS_BYTES in buffer
+    follows = _last_follows_start(buffer) if may_follow else -1
     if follows >= 0 and not _follows_complete(buffer[follows:]):
         # legacy command output may hold blank lines: wait for its --END COMMAND-- marker
         buffer, held = buffer[:follows], buffer[follows:]
     # Asterisk always writes CRLF; split on it directly (no copy). In a buffer without any
     # CRLF blank line but with bare-LF ones, the complete frames are normalised first
     # (bare-\n peers, tests).
-    if b"\r\n\r\n" in buffer:
+    end = buffer.rfind(b"\r\n\r\n")
+    if end >= 0:
+        if (
+            frame_filter.events is not None
+            and not frame_filter.keep_action_replies
+            and (not may_follow or buffer.find(FOLLOWS_BYTES, 0, end) < 0)
+        ):
+            # the firehose: find the frames we keep in place, without copying the buffer or
+            # splitting out the frames we drop
+            _scan(buffer, end, frames, frame_filter, max_frame)
+            return frames, _cap_leftover(buffer[end + 4 :] + held, max_frame)
         eol = b"\r\n"
-        end = buffer.rfind(b"\r\n\r\n")
         complete, leftover = buffer[:end], buffer[end + 4 :]
     elif b"\n\n" in buffer:
         eol = b"\n"
@@ -295,6 +307,97 @@ def _build(
             log.warning("malformed AMI frame skipped: %.120r", raw)
 
 
+def _scan(
+    buf: bytes, size: int, frames: list[Frame], frame_filter: FrameFilter, max_frame: int
+) -> None:
+    """``_build`` for the complete frames ``buf[:size]`` of a CRLF stream, a filter on event
+    names and no action replies — what the tracker's connection reads nearly all the time —
+    with the same frames as the result.
+
+    One regex search in C finds the start of each frame we keep (a response, or one of the
+    wanted events, after a blank line and any stray line ends): the frames we drop (most of
+    the firehose) are never cut out of the buffer. A frame ends at the next blank line, as
+    ``split`` would have cut it. An event kept only for some values of a header (``VarSet``,
+    ``Newexten``) is searched for them in C, then checked on the header's first occurrence,
+    as ``_build`` does."""
+    first_frame, finder, checks = _scanner(
+        frame_filter.events or frozenset(), _only_if_key(frame_filter)
+    )
+    find = buf.find
+    append = frames.append
+    new_frame = tuple.__new__
+    # The first frame follows no blank line (unless the stray line ends before it hold one:
+    # then the search below finds it).
+    first = first_frame(buf, 0, size)
+    if first is not None and find(b"\r\n\r\n", 0, first.start(first.lastindex or 1)) >= 0:
+        first = None
+    matches = finder(buf, 0, size)
+    for match in itertools.chain((first,), matches) if first is not None else matches:
+        checked = match.lastindex or 1  # the one group that matched
+        start, name_end = match.span(checked)
+        end = find(b"\r\n\r\n", name_end, size)
+        if end < 0:
+            end = size
+        if checked != 1:
+            marker, needed, allowed = checks[checked]
+            if not needed(buf, name_end, end):
+                continue  # none of the values anywhere in the frame: most of the firehose
+            value = find(marker, name_end, end) + len(marker)
+            stop = find(b"\r\n", value, end)
+            if buf[value : stop if stop >= 0 else end] not in allowed:
+                continue
+        if end - start > max_frame:
+            log.warning("AMI frame over %d bytes skipped: %.80r", max_frame, buf[start:end])
+            continue
+        headers, repeated = _headers(buf[start:end].decode("utf-8", "replace"), "\r\n")
+        # Frame(...) without the Python-level __new__ of a NamedTuple: the same tuple
+        if buf[start] == 69:  # b"E"
+            append(new_frame(Frame, (EVENT, headers.get("Event", ""), headers, "", repeated)))
+        else:
+            append(new_frame(Frame, (RESPONSE, headers.get("Response", ""), headers, "", repeated)))
+
+
+def _only_if_key(
+    frame_filter: FrameFilter,
+) -> tuple[tuple[str, tuple[str, frozenset[str]]], ...]:
+    return tuple(sorted(frame_filter.only_if.items()))
+
+
+ValueCheck = tuple[bytes, Callable[[bytes, int, int], re.Match[bytes] | None], frozenset[bytes]]
+Search = Callable[[bytes, int, int], re.Match[bytes] | None]
+
+
+@functools.lru_cache(maxsize=16)
+def _scanner(
+    events: frozenset[str], only_if: tuple[tuple[str, tuple[str, frozenset[str]]], ...]
+) -> tuple[Search, Callable[[bytes, int, int], Iterator[re.Match[bytes]]], dict[int, ValueCheck]]:
+    """For ``_scan``: the match of a frame to keep at the buffer's start, the search for the
+    frames to keep after a blank line, and the value checks of the events kept only for some
+    values of a header.
+
+    The one group that matches runs from the frame's first byte to the end of its name (its
+    first line, a line end after it that is not the frame's end: "Event: X" alone is
+    dropped) — or of "Response: ". Group 1 is for frames kept as they are; an event with a
+    value check has a group of its own, numbered as its check: (the header's marker, a
+    search for an allowed value, the allowed values)."""
+    checked = sorted((name, check) for name, check in only_if if name in events)
+    plain = sorted(events - {name for name, _check in checked})
+    names = b"|".join(re.escape(name.encode()) for name in plain)
+    kept = [b"Response: "]
+    if plain:
+        kept.append(b"Event: (?:" + names + b")(?=\r\n(?!\r\n))")
+    alternatives = [b"(" + b"|".join(kept) + b")"]
+    checks: dict[int, ValueCheck] = {}
+    for group, (name, (key, values)) in enumerate(checked, start=2):
+        alternatives.append(b"(Event: " + re.escape(name.encode()) + b")(?=\r\n)")
+        marker = f"\n{key}: ".encode()
+        allowed = b"|".join(re.escape(v.encode()) for v in sorted(values))
+        search = re.compile(re.escape(marker) + b"(?:" + allowed + b")(?:\r\n|$)").search
+        checks[group] = (marker, search, frozenset(v.encode() for v in values))
+    frame = b"[\r\n]*+(?:" + b"|".join(alternatives) + b")"
+    return re.compile(frame).match, re.compile(b"\r\n\r\n" + frame).finditer, checks
+
+
 @functools.lru_cache(maxsize=16)
 def _first_line_pattern(
     events: frozenset[str], eol: bytes, checked: frozenset[str] = frozenset()
@@ -326,10 +429,16 @@ def _value_searches(
     return out
 
 
+_COLON_SPACE = itertools.repeat(": ")
+_ONCE = itertools.repeat(1)
+
+
 def _headers(raw: str, eol: str) -> tuple[dict[str, str], tuple[tuple[str, str], ...]]:
     lines = raw.split(eol)
     try:
-        headers = dict([line.split(": ", 1) for line in lines])  # fast path: well-formed
+        # fast path, well-formed: every line splits in two at its first ": " (in C: map over
+        # str.split; a line without ": " makes dict() raise ValueError, as a list would)
+        headers = dict(map(str.split, lines, _COLON_SPACE, _ONCE))
     except ValueError:
         return _headers_slow(lines)
     if len(headers) == len(lines):

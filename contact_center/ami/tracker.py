@@ -84,6 +84,7 @@ class CallTracker(
     def __init__(self, server_id: str, normalize: Callable[[str], str] = identity) -> None:
         super().__init__(server_id, normalize)
         self._duplicates = DuplicateFilter()
+        self._seen_before = self._duplicates.seen_before  # bound once: runs for every frame
         self._handlers = {
             event: tuple(getattr(self, name) for name in names) for event, names in HANDLERS.items()
         }
@@ -147,7 +148,7 @@ class CallTracker(
         handlers = self._handlers.get(frame.name)
         if handlers is None:
             return []
-        if self._duplicates.seen_before(frame):
+        if self._seen_before(frame):
             return []
         out: list[ev.DomainEvent] = []
         try:

@@ -34,7 +34,8 @@ class MalformedEvent(ValueError):
 
 def make_key(*parts: object) -> str:
     """A short stable idempotency key from the identities of one fact."""
-    raw = "|".join("" if p is None else str(p) for p in parts)
+    # a list, not a generator: join sizes it once (this runs for every domain event)
+    raw = "|".join([p if type(p) is str else "" if p is None else str(p) for p in parts])
     return hashlib.blake2b(raw.encode(), digest_size=12).hexdigest()
 
 

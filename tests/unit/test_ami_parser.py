@@ -194,3 +194,64 @@ def test_action_replies_pass_only_when_asked_for() -> None:
     # answers a connection awaits: the filter's value check comes before the ActionID one.)
     assert any(f.name == "OriginateResponse" for f in quiet)
     assert not any(f.name == "CoreShowChannel" for f in quiet)
+
+
+# The firehose path (``_scan``: CRLF, a filter on names, no action replies) must keep exactly
+# the frames the general path (split on blank lines, then ``_build``) keeps — on real
+# captures and on hostile bytes: stray line ends, lone CR/LF, "Event: X" alone, a checked
+# header repeated or with a lone CR after its value, invalid UTF-8, oversized frames.
+SCAN_PIECES = [
+    b"Event: VarSet", b"Event: Newexten", b"Event: Hangup", b"Event: Newstate", b"Event: CEL",
+    b"Event: ", b"Response: Success", b"Response: ", b"\r\n", b"\r\n\r\n", b"\r", b"\n",
+    b": ", b"Variable: ", b"Application: ", b"MIXMONITOR_FILENAME", b"CC_KIND", b"Dial",
+    b"AGI", b"Variable: MIXMONITOR_FILENAME", b"Application: Dial", b"x", b"Uniqueid: 1",
+    b"\xe2\x82", b"Hangup", b"~", b"ActionID: 1", b"\r\nVariable: CC_KIND\r\n",
+    b"\nApplication: AGI", b"Cause: 16", b"Event: VarSet\r\nVariable: x",
+    b"Event: Newexten\r\nApplication: Wait", b"\r\nCause: 17",
+]  # fmt: skip
+SCAN_FILTERS = [
+    TRACKER_FILTER,
+    FrameFilter(events=frozenset({"Hangup", "VarSet"}), keep_action_replies=False),
+    FrameFilter(
+        events=frozenset({"Hangup"}),
+        keep_action_replies=False,
+        only_if={"Hangup": ("Cause", frozenset({"16", ""}))},
+    ),
+]
+
+
+def general_path(complete: bytes, frame_filter: FrameFilter, max_frame: int) -> list[Frame]:
+    from contact_center.ami.parser import _build
+
+    frames: list[Frame] = []
+    _build(complete.split(b"\r\n\r\n"), frames, frame_filter, max_frame, b"\r\n")
+    return frames
+
+
+def test_firehose_path_keeps_what_the_general_path_keeps_on_every_capture() -> None:
+    for name in CAPTURES:
+        from contact_center.ami.replay import capture_stream as stream
+
+        data = stream(FIXTURES / name)
+        if data.startswith(b"Asterisk Call Manager/"):
+            data = data[data.index(b"\n") + 1 :]
+        complete = data[: data.rfind(b"\r\n\r\n")]
+        if b"Response: Follows" in complete:
+            continue  # legacy command output takes the general path anyway
+        got = parse(complete + b"\r\n\r\n", TRACKER_FILTER)[0]
+        assert got == general_path(complete, TRACKER_FILTER, 256 * 1024), name
+
+
+def test_firehose_path_keeps_what_the_general_path_keeps_on_hostile_bytes() -> None:
+    import random
+
+    rng = random.Random(22)  # seeded: the same 30 000 streams every run
+    for _ in range(30_000):
+        data = b"".join(rng.choice(SCAN_PIECES) for _ in range(rng.randint(1, 30)))
+        if b"\r\n\r\n" not in data:
+            continue
+        frame_filter = rng.choice(SCAN_FILTERS)
+        max_frame = rng.choice([256 * 1024, 20])
+        complete = data[: data.rfind(b"\r\n\r\n")]
+        got = parse(data, frame_filter, max_frame)[0]
+        assert got == general_path(complete, frame_filter, max_frame), data

@@ -13,6 +13,7 @@ from contact_center.ami.tracking.state import (
     ANSWERING,
     PLACED_ID_PREFIX,
     RECENT_ENDED,
+    UNKNOWN,
     VOICEMAIL_CONTEXT,
     Call,
     Leg,
@@ -51,6 +52,17 @@ def handler_table(cls: type) -> dict[str, tuple[str, ...]]:
                 if name not in table.setdefault(event, []):
                     table[event].append(name)
     return {event: tuple(names) for event, names in table.items()}
+
+
+# The headers a leg's update reads, per side of the frame ("" or "Dest"): built once, not per
+# frame.
+_LEG_KEYS = {
+    prefix: tuple(
+        prefix + key
+        for key in ("ChannelStateDesc", "CallerIDNum", "CallerIDName", "Context", "Exten")
+    )
+    for prefix in ("", "Dest")
+}
 
 
 class TrackerCore:
@@ -131,17 +143,18 @@ class TrackerCore:
 
     def _update_leg(self, call: Call, leg: Leg, frame: Frame, prefix: str = "") -> None:
         h = frame.headers
-        state = h.get(prefix + "ChannelStateDesc")
+        state_key, number_key, name_key, context_key, exten_key = _LEG_KEYS[prefix]
+        state = h.get(state_key)
         if state and leg.ended_at is None:
             leg.state = state
             if state == "Up" and leg.role != "operator":
                 call.pbx_answered = True
-        number = clean(h.get(prefix + "CallerIDNum", ""))
-        if number:
+        number = h.get(number_key, "")
+        if number and number != UNKNOWN:
             leg.number = number
-            leg.name = clean(h.get(prefix + "CallerIDName", ""))
-        leg.context = h.get(prefix + "Context", leg.context)
-        leg.exten = h.get(prefix + "Exten", leg.exten)
+            leg.name = clean(h.get(name_key, ""))
+        leg.context = h.get(context_key, leg.context)
+        leg.exten = h.get(exten_key, leg.exten)
         if leg.context == VOICEMAIL_CONTEXT and self._customer_side(call, leg):
             call.voicemail = True
 
