@@ -61,6 +61,7 @@ def one_of(cls: type[ev.DomainEvent], n: int) -> ev.DomainEvent:
         list[str]: ["a.wav", "b.wav"],
         dict[str, typing.Any]: {"note": "вип", "n": 1, "nested": [1, 2]},
         list[dict[str, typing.Any]]: [{"interface": "PJSIP/101", "paused": False}],
+        list[dict[str, str]]: [{"name": "Анна", "role": "operator"}],
     }
     hints = typing.get_type_hints(cls)
     values = {f.name: samples[hints[f.name]] for f in dataclasses.fields(cls)}
