@@ -477,7 +477,7 @@ async def run(
                 watch = Watch(service.core.bus)
                 watcher = asyncio.create_task(watch.run())
                 try:
-                    connected = await receive(clients, 300, "browsers")
+                    connected = await receive(clients, 600, "browsers")
                     await drain(watch)  # the start-up's member and status events
                     gc.collect()
                     gc.freeze()
@@ -487,6 +487,10 @@ async def run(
                     loaded = await phase(
                         sim, clients, service, watch, rate, hold + 5, talk, settle=False
                     )
+                except BaseException:
+                    # said now: stopping the service after a failure can take a while
+                    LOG.exception("bench failed")
+                    raise
                 finally:
                     watcher.cancel()
                     clients.send("stop")
