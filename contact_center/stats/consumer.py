@@ -206,9 +206,7 @@ class StatsConsumer:
                 if not self._changed.is_set():
                     continue
                 self._changed.clear()
-            started = time.perf_counter()
-            snapshot = self.snapshot().to_dict()
-            cost = time.perf_counter() - started
+            snapshot, cost = await self.metrics.snapshot_dict(self.clock())
             try:
                 await self.store.save_snapshot(snapshot)
                 # the stream carries only a notice: snapshots are big and the stream is long
@@ -218,5 +216,5 @@ class StatsConsumer:
                 log.exception("stats: cannot publish the snapshot")
             # At most one snapshot per interval under load, and no more of the event loop
             # than SNAPSHOT_LOOP_SHARE: building one is pure CPU in the loop (1,000 operators:
-            # tens of ms on a loaded 2-core machine), which every screen pop waits behind.
+            # tens of ms on a loaded 2-core machine, in slices), which screen pops wait behind.
             await asyncio.sleep(max(interval, cost / SNAPSHOT_LOOP_SHARE - cost))

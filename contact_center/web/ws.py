@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import random
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -405,7 +406,10 @@ async def serve_socket(
 async def _watch_session(conn: Connection, still_signed_in: Any) -> None:
     # Sign-out is pushed at once; this catches expiry and revocations made elsewhere.
     while True:
-        await asyncio.sleep(SESSION_RECHECK_SECONDS)
+        # Spread over the period: a thousand consoles open since the morning's sign-in
+        # burst would otherwise recheck in the same second — a thousand session reads
+        # holding the loop, and every screen pop behind them, once a minute.
+        await asyncio.sleep(SESSION_RECHECK_SECONDS * random.uniform(0.5, 1.0))
         if not await still_signed_in():
             conn.close(CloseCode.SIGNED_OUT)
             return
