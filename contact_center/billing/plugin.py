@@ -22,6 +22,7 @@ async def worker(svc: Service) -> None:
     svc.consume(
         "billing",
         retrying_outages(billing.handle),
+        batch=1000,  # a starved loop reads a long backlog in few transactions
         many=retrying_outages_many(billing.handle_many),
     )
     svc.components.billing = billing

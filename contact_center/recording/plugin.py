@@ -23,6 +23,7 @@ async def worker(svc: Service) -> None:
     svc.consume(
         "recording",
         retrying_outages(indexer.handle),
+        batch=1000,  # a starved loop reads a long backlog in few transactions
         many=retrying_outages_many(indexer.handle_many),
     )
     svc.spawn("recording-worker", worker.run)

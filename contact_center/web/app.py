@@ -370,7 +370,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     sessions = request.app[SESSIONS_KEY]
 
     async def still_signed_in() -> bool:
-        return await auth.load_session(sessions, token) is not None
+        return await auth.session_alive(sessions, token)
 
     conn = Connection(login=user.login, session_id=user.session_id)
     return await serve_socket(request, request.app[HUB_KEY], conn, after_id, still_signed_in)

@@ -242,6 +242,27 @@ async def load_session(
     return _as_current(user, sid, ws.csrf_token)
 
 
+async def session_alive(sessions: async_sessionmaker[AsyncSession], token: str) -> bool:
+    """Whether a session token still signs its user in (what :func:`load_session` checks),
+    without loading the user: an open console asks this once a minute, a thousand of them
+    add up on the event loop."""
+    sid = token_hash(token)
+    async with sessions() as db:
+        row = (
+            await db.execute(
+                select(WebSession.expires_at, WebSession.revoked_at, User.active)
+                .join(User, User.id == WebSession.user_id)
+                .where(WebSession.id == sid)
+            )
+        ).first()
+    if row is None:
+        return False
+    expires, revoked, active = row
+    if expires.tzinfo is None:  # SQLite returns naive datetimes (stored as UTC)
+        expires = expires.replace(tzinfo=UTC)
+    return revoked is None and expires > utcnow() and bool(active)
+
+
 async def revoke_session(sessions: async_sessionmaker[AsyncSession], session_id: str) -> None:
     async with sessions.begin() as db:
         await db.execute(
