@@ -364,8 +364,10 @@ async def serve_socket(
     conn: Connection,
     after_id: str | None,
     still_signed_in: Any,
+    recheck: Any = None,
 ) -> web.WebSocketResponse:
-    """Run one operator socket until it closes; ``still_signed_in()`` re-checks the session."""
+    """Run one operator socket until it closes; ``still_signed_in()`` re-checks the session
+    (on each message), ``recheck()`` the periodic check (default: ``still_signed_in``)."""
     ws = web.WebSocketResponse(
         heartbeat=HEARTBEAT_SECONDS, max_msg_size=MAX_CLIENT_MESSAGE, compress=False
     )
@@ -385,7 +387,7 @@ async def serve_socket(
     writer = asyncio.create_task(_write(ws, conn), name=f"ws-writer-{conn.login}")
     reader = asyncio.create_task(_read(ws, conn, still_signed_in), name=f"ws-reader-{conn.login}")
     closed = asyncio.create_task(conn.closed.wait())
-    watchdog = asyncio.create_task(_watch_session(conn, still_signed_in))
+    watchdog = asyncio.create_task(_watch_session(conn, recheck or still_signed_in))
     tasks = (writer, reader, closed, watchdog)
     try:
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
