@@ -477,7 +477,7 @@ async def run(
                 watch = Watch(service.core.bus)
                 watcher = asyncio.create_task(watch.run())
                 try:
-                    connected = await receive(clients, 300, "browsers")
+                    connected = await receive(clients, 600, "browsers")
                     await drain(watch)  # the start-up's member and status events
                     gc.collect()
                     gc.freeze()
@@ -487,6 +487,13 @@ async def run(
                     loaded = await phase(
                         sim, clients, service, watch, rate, hold + 5, talk, settle=False
                     )
+                except BaseException:
+                    # said now: stopping the service after a failure can take a while
+                    LOG.exception(
+                        "bench failed (simulator exit code %s, browsers exit code %s)",
+                        sim_proc.exitcode, cl_proc.exitcode,
+                    )  # fmt: skip
+                    raise
                 finally:
                     watcher.cancel()
                     clients.send("stop")
@@ -511,6 +518,9 @@ async def run(
         ours, base_ms = loaded[f"pop_{q}_ms"], light[f"pop_{q}_ms"]
         if ours is not None and base_ms:
             result[f"ratio_pop_{q}_loaded_vs_baseline"] = round(ours / base_ms, 2)
+    # out before asyncio.run's clean-up, which has been seen to wait for ever on a task
+    # the stopped service left behind (after a 1,000-call run)
+    print(json.dumps(result, indent=2), flush=True)
     return result
 
 
@@ -529,9 +539,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parser.parse_args(argv)
     overrides = dict(item.split("=", 1) for item in args.setting)
     logging.basicConfig(level=logging.WARNING)
-    result = asyncio.run(run(args.concurrent, args.rate, args.baseline_seconds, overrides))
-    print(json.dumps(result, indent=2))
-    return result
+    return asyncio.run(run(args.concurrent, args.rate, args.baseline_seconds, overrides))
 
 
 if __name__ == "__main__":

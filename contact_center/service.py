@@ -48,6 +48,7 @@ ROLES = ("web", "connector", "worker", "all")
 # Connections the caller lookup keeps for itself, statements prepared (PostgreSQL).
 LOOKUP_CONNECTIONS = 2
 Handler = Callable[[DomainEvent], Awaitable[None]]
+ManyHandler = Callable[[list[DomainEvent]], Awaitable[None]]
 T = TypeVar("T")
 
 
@@ -145,6 +146,37 @@ async def report_backlog(bus: Bus, metrics: Any, interval: float = BACKLOG_INTER
         except BusUnavailable as exc:
             log.debug("backlog not read: %s", exc)
         await asyncio.sleep(interval)
+
+
+def decoding_many(
+    handler: ManyHandler,
+) -> Callable[[list[dict[str, Any]]], Coroutine[Any, Any, None]]:
+    """A handler of a batch of bus messages that gives ``handler`` the typed events."""
+
+    async def handle(messages: list[dict[str, Any]]) -> None:
+        await handler([from_dict(message) for message in messages])
+
+    return handle
+
+
+def retrying_outages_many(
+    handler: ManyHandler, *, first: float = 0.5, ceiling: float = 30.0
+) -> ManyHandler:
+    """:func:`retrying_outages` for a handler of a batch of events."""
+    from contact_center.history.writer import is_outage
+
+    async def handle(events: list[DomainEvent]) -> None:
+        def warn(exc: Exception, delay: float) -> None:
+            log.warning("%d events: database unavailable, retrying in %.1f s", len(events), delay)
+
+        await retry(
+            lambda: handler(events),
+            retry_on=is_outage,
+            backoff=Backoff(first=first, ceiling=ceiling),
+            on_retry=warn,
+        )
+
+    return handle
 
 
 def retrying_outages(handler: Handler, *, first: float = 0.5, ceiling: float = 30.0) -> Handler:
@@ -425,13 +457,22 @@ class Service:
             self._tasks.remove(task)
 
     def consume(
-        self, group: str, handler: Handler, *, batch: int = 100, in_step: bool = False
+        self,
+        group: str,
+        handler: Handler,
+        *,
+        batch: int = 100,
+        in_step: bool = False,
+        many: ManyHandler | None = None,
     ) -> None:
         """Feed ``handler`` every domain event, in order, as consumer group ``group``,
         ``batch`` events per turn of the event loop. ``in_step``: on the in-process bus,
-        inside the publisher's step instead (``bus.pump.InStep``)."""
+        inside the publisher's step instead (``bus.pump.InStep``). ``many``: a handler of
+        a whole batch of events at once (one transaction), ``handler`` being the fallback
+        for a batch it fails (``bus.pump.pump``)."""
         bus = self.need_core().bus
         consumer = f"{socket.gethostname()}-{os.getpid()}"
+        batch_handler = decoding_many(many) if many is not None else None
         lease = self.lease(group)
         if lease is not None:
             # One holder at a time (the consumer keeps each call's facts in memory); what a
@@ -444,18 +485,26 @@ class Service:
                     lease,
                     lambda: pump(
                         bus, EVENTS, decoding(handler), group=group, consumer=consumer,
-                        count=batch, claim_idle_ms=0,
+                        count=batch, claim_idle_ms=0, many=batch_handler,
                     ),
                 ),
             )  # fmt: skip
             return
-        run = follow if in_step else pump
+        if in_step:
+            self.spawn(
+                f"consume-{group}",
+                lambda: follow(
+                    bus, EVENTS, decoding(handler), group=group, consumer=consumer, count=batch
+                ),
+            )
+            return
         self.spawn(
             f"consume-{group}",
-            lambda: run(
-                bus, EVENTS, decoding(handler), group=group, consumer=consumer, count=batch
+            lambda: pump(
+                bus, EVENTS, decoding(handler), group=group, consumer=consumer, count=batch,
+                many=batch_handler,
             ),
-        )
+        )  # fmt: skip
 
     def lease(self, group: str) -> Any:
         """The lease of a worker consumer group that keeps per-call state in memory (Redis

@@ -351,11 +351,17 @@ class Resyncer:
             out.extend(self.tracker.feed(_as_newchannel(item, now)))
         if listed:
             self.tracker.assume_roots_gone(now)
+        queue_items = list(queue_items)
         for item in queue_items:
             if item.name == "QueueMember":
                 out.extend(self.tracker.feed(item))
             elif item.name == "QueueEntry":
                 out.extend(self.tracker.feed(_as_queue_join(item, now)))
+        for frame in _ringing_members(channels or (), queue_items, now):
+            # a phone that began ringing while nobody listened (a connector taking over, a
+            # reconnect): its AgentCalled is gone, the list shows it — offered now, so the
+            # operator gets the pop (the tracker offers a leg it already knows only once)
+            out.extend(self.tracker.feed(frame))
         live_now = self.tracker.live_call_ids()
         if listed:
             gone = sorted(cid for cid in known_before & live_now if cid not in live_calls)
@@ -498,6 +504,67 @@ def _as_newchannel(item: Frame, now: float) -> Frame:
     headers = dict(item.headers)
     headers["Timestamp"] = f"{started:.6f}"
     return Frame(EVENT, "Newchannel", headers)
+
+
+def _ringing_members(
+    channels: Iterable[Frame], queue_items: Iterable[Frame], now: float
+) -> list[Frame]:
+    """An ``AgentCalled`` for each queue member's phone the lists show ringing for a caller
+    still waiting in a queue: a channel ``AppQueue`` dialled (``(Outgoing Line)``) that is in
+    no bridge yet, of the call (Linkedid) of a ``QueueEntry``. Its interface is the member's
+    of that queue whose device the channel is (``Local/101@agents-0000001f;1`` →
+    ``Local/101@agents``)."""
+    from contact_center.ami.tracking.state import device_of
+
+    linked = {}  # Uniqueid -> Linkedid of every listed channel
+    ringing: list[Frame] = []
+    for item in channels:
+        if item.name not in ("CoreShowChannel", "Status"):
+            continue
+        linked[item.get("Uniqueid")] = item.get("Linkedid")
+        app = item.get("Application")
+        bridged = item.get("BridgeId") or item.get("BridgeID")
+        if app == "AppQueue" and not bridged and item.get("Linkedid"):
+            ringing.append(item)
+    if not ringing:
+        return []
+    waiting: dict[str, Frame] = {}  # Linkedid -> its QueueEntry
+    members: dict[tuple[str, str], Frame] = {}  # (queue, device) -> QueueMember
+    for item in queue_items:
+        if item.name == "QueueEntry":
+            call_id = item.get("Linkedid") or linked.get(item.get("Uniqueid"), "")
+            if call_id:
+                waiting.setdefault(call_id, item)
+        elif item.name == "QueueMember":
+            interface = item.get("Location") or item.get("Interface")
+            for device in {interface, item.get("StateInterface")} - {""}:
+                members.setdefault((item.get("Queue"), device), item)
+    out: list[Frame] = []
+    for item in ringing:
+        entry = waiting.get(item.get("Linkedid"))
+        if entry is None:
+            continue  # answered meanwhile, or not a queue's ring
+        queue, device = entry.get("Queue"), device_of(item.get("Channel"))
+        member = members.get((queue, device))
+        interface = device
+        name = ""
+        if member is not None:
+            interface = member.get("Location") or member.get("Interface") or device
+            name = member.get("Name") or member.get("MemberName")
+        headers = {
+            "Timestamp": f"{now - _age(item):.6f}",
+            "Channel": entry.get("Channel"),
+            "Uniqueid": entry.get("Uniqueid"),
+            "Linkedid": item.get("Linkedid"),
+            "DestChannel": item.get("Channel"),
+            "DestUniqueid": item.get("Uniqueid"),
+            "DestLinkedid": item.get("Linkedid"),
+            "Queue": queue,
+            "Interface": interface,
+            "MemberName": name,
+        }
+        out.append(Frame(EVENT, "AgentCalled", headers))
+    return out
 
 
 def _as_queue_join(item: Frame, now: float) -> Frame:

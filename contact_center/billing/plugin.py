@@ -10,7 +10,7 @@ if TYPE_CHECKING:
 
 async def worker(svc: Service) -> None:
     from contact_center.billing.service import BillingService
-    from contact_center.service import retrying_outages
+    from contact_center.service import retrying_outages, retrying_outages_many
 
     s = svc.settings
     billing = BillingService(
@@ -18,5 +18,11 @@ async def worker(svc: Service) -> None:
         inbound_plan=s.billing.inbound_plan,
         outbound_plan=s.billing.outbound_plan,
     )
-    svc.consume("billing", retrying_outages(billing.handle))
+    # the calls a batch of events ends rated in one transaction (see recording/plugin.py)
+    svc.consume(
+        "billing",
+        retrying_outages(billing.handle),
+        batch=1000,  # a starved loop reads a long backlog in few transactions
+        many=retrying_outages_many(billing.handle_many),
+    )
     svc.components.billing = billing

@@ -161,6 +161,30 @@ class BillingService:
         elif isinstance(event, ev.CallEnded):
             await self._charge_ended(event, self._live.pop(key, None))
 
+    async def handle_many(self, events: Sequence[ev.DomainEvent]) -> None:
+        """:meth:`handle` for a batch of events in order, the calls it ends rated in one
+        transaction (one each held the billing consumer seconds behind on SQLite at 25 new
+        calls/s). Raises with nothing written and nothing forgotten: the batch can be
+        handed to :meth:`handle` one event at a time."""
+        ended: list[tuple[ev.CallEnded, CallFacts | None]] = []
+        for event in events:
+            if isinstance(event, ev.CallEnded):
+                ended.append((event, self._live.get((event.server, event.call_id))))
+            else:
+                await self.handle(event)
+        if not ended:
+            return
+        rows: list[ChargeRow] = []
+        async with self._sessions() as session, session.begin():
+            for event, facts in ended:
+                row, written = await self._rate_ended(session, event, facts)
+                if written:
+                    rows.append(row)
+        for event, _facts in ended:
+            self._live.pop((event.server, event.call_id), None)
+        if rows:
+            await self._announce(rows)
+
     def _remember(self, key: tuple[str, str], facts: CallFacts) -> None:
         self._live[key] = facts
         # A CallEnded that never comes (lost before a restart) must not grow memory forever.

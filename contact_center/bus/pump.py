@@ -16,6 +16,7 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[dict[str, Any]], Awaitable[None]]
 EagerHandler = Callable[[dict[str, Any]], Coroutine[Any, Any, None]]
+BatchHandler = Callable[[list[dict[str, Any]]], Awaitable[None]]
 
 
 async def pump(
@@ -29,9 +30,18 @@ async def pump(
     retry_delay: float = 1.0,
     count: int = 100,
     claim_idle_ms: int = 30_000,
+    many: BatchHandler | None = None,
 ) -> None:
     """Hand every entry of ``stream`` to ``handler`` one at a time, then ack the batch; runs
     forever.
+
+    ``many``: a handler of a whole batch (one database transaction for up to ``count``
+    events instead of one each: what lets a writer keep up on SQLite). The batch is handed
+    to it in order; if it raises, the batch is handed to ``handler`` one entry at a time (a
+    hostile entry costs its batch the fast path, never its neighbours). A stop while it
+    runs lets it finish (within ``BATCH_ON_STOP_SECONDS``) and acknowledges the batch, so a
+    stop neither loses it nor hands it out again; one that does not finish in time is
+    rolled back and left unacknowledged (handed out again: the handlers are idempotent).
 
     ``count`` entries are read at a time; the loop gets a turn between reads. Entries another
     consumer of ``group`` left unacknowledged for ``claim_idle_ms`` are taken over first (0
@@ -55,6 +65,9 @@ async def pump(
             continue
         # a cancellation a client library swallowed during the read (redis-py on 3.11)
         aio.raise_if_cancelling()
+        if many is not None and entries:
+            await _handle_batch(bus, stream, group, entries, handler, many)
+            continue
         handled = 0
         try:
             for sid, message in entries:
@@ -95,6 +108,60 @@ async def pump(
 
 
 ACK_ON_STOP_SECONDS = 1.0  # a stop never waits longer on Redis for the last acks
+BATCH_ON_STOP_SECONDS = 5.0  # how long a stop lets a batch handler finish its transaction
+
+
+async def _handle_batch(
+    bus: Bus,
+    stream: str,
+    group: str,
+    entries: list[tuple[str, dict[str, Any]]],
+    handler: Handler,
+    many: BatchHandler,
+) -> None:
+    """One batch for :func:`pump` with a batch handler: handled as a whole (else one by one),
+    then acknowledged in one round trip."""
+
+    async def run() -> None:
+        try:
+            await many([message for _, message in entries])
+            return
+        except Exception as exc:
+            log.warning(
+                "consumer %s: batch of %d entries of %s failed (%s: %s); handling them one by one",
+                group, len(entries), stream, type(exc).__name__, exc,
+            )  # fmt: skip
+        for sid, message in entries:
+            try:
+                await handler(message)
+            except Exception:
+                log.exception("consumer %s failed on %s %s: %r", group, stream, sid, message)
+
+    work = asyncio.ensure_future(run())
+    try:
+        await asyncio.shield(work)
+    except asyncio.CancelledError:
+        # Stopped mid-batch: the batch finishes (its transaction commits) and is acknowledged
+        # rather than being cut off and handed out again to whoever comes next.
+        with contextlib.suppress(TimeoutError):
+            await aio.wait_for(asyncio.shield(work), BATCH_ON_STOP_SECONDS)
+        if not work.done():
+            work.cancel()
+            await asyncio.gather(work, return_exceptions=True)
+        elif not work.cancelled():
+            with contextlib.suppress(Exception):
+                await aio.wait_for(
+                    asyncio.shield(bus.ack(stream, group, *(s for s, _ in entries))),
+                    ACK_ON_STOP_SECONDS,
+                )
+        raise
+    try:
+        await bus.ack(stream, group, *(sid for sid, _ in entries))
+    except BusUnavailable as exc:
+        aio.raise_if_cancelling()
+        log.warning("ack of %d entries of %s by %s failed: %s", len(entries), stream, group, exc)
+    aio.raise_if_cancelling()
+    await asyncio.sleep(0)
 
 
 class InStep:

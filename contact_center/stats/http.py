@@ -170,22 +170,34 @@ class WallboardHub:
         self.load = load
         self.block_ms = block_ms
         self.latest: dict[str, Any] | None = None
-        self.latest_frame: str | None = None
+        self._frame: str | None = None
         self.watchers: set[Watcher] = set()
         self.started = asyncio.Event()
 
     def publish_local(self, snapshot: dict[str, Any]) -> None:
         self.latest = snapshot
-        self.latest_frame = json.dumps(
-            {"type": "snapshot", "snapshot": snapshot}, separators=(",", ":")
-        )
-        for watcher in self.watchers:
-            watcher.offer(self.latest_frame)
+        self._frame = None
+        frame = self.latest_frame if self.watchers else None
+        if frame is not None:
+            for watcher in self.watchers:
+                watcher.offer(frame)
+
+    @property
+    def latest_frame(self) -> str | None:
+        """The websocket frame of the latest snapshot, encoded once someone watches: with no
+        wallboard open, a snapshot of 1,000 operators several times a second is not encoded
+        for nobody (it held the loop, and every screen pop with it)."""
+        if self._frame is None and self.latest is not None:
+            self._frame = json.dumps(
+                {"type": "snapshot", "snapshot": self.latest}, separators=(",", ":")
+            )
+        return self._frame
 
     def watch(self, socket: web.WebSocketResponse | None = None) -> Watcher:
         watcher = Watcher(socket=socket)
-        if self.latest_frame is not None:
-            watcher.offer(self.latest_frame)
+        frame = self.latest_frame
+        if frame is not None:
+            watcher.offer(frame)
         self.watchers.add(watcher)
         return watcher
 

@@ -12,8 +12,10 @@ zero while live facts (callers waiting, operator states) carry on.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import math
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -505,6 +507,36 @@ class LiveMetrics:
             iface: self._operator_figures(iface, op, now) for iface, op in self.operators.items()
         }
         return Snapshot(now, str(self.day or business_day(now, self.config)), queues, operators)
+
+    async def snapshot_dict(
+        self, now: float, *, slice_size: int = 100
+    ) -> tuple[dict[str, Any], float]:
+        """``snapshot(now).to_dict()`` built ``slice_size`` operators at a time, the event
+        loop getting a turn between slices, and the seconds the building itself took.
+
+        With 1,000 operators the whole snapshot is tens of milliseconds of pure CPU on a
+        loaded machine: in one piece it held every screen pop that came meanwhile. Events
+        applied between two slices show in the operators not built yet (each operator's
+        figures are whole, all at ``now``)."""
+        started = time.perf_counter()
+        self.advance(now)
+        queues = {
+            name: self._queue_figures(name, q, now).to_dict()
+            for name, q in sorted(self.queues.items())
+        }
+        day = str(self.day or business_day(now, self.config))
+        operators: dict[str, Any] = {}
+        cost = 0.0
+        for i, iface in enumerate(sorted(self.operators)):
+            if i and i % slice_size == 0:
+                cost += time.perf_counter() - started
+                await asyncio.sleep(0)
+                started = time.perf_counter()
+            op = self.operators.get(iface)
+            if op is not None:  # gone meanwhile
+                operators[iface] = self._operator_figures(iface, op, now).to_dict()
+        cost += time.perf_counter() - started
+        return {"at": now, "day": day, "queues": queues, "operators": operators}, cost
 
     def _queue_figures(self, name: str, q: _QueueState, now: float) -> QueueFigures:
         counts = dict.fromkeys((*OPERATOR_STATES[:-1], "staffed"), 0)

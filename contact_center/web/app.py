@@ -103,6 +103,9 @@ from contact_center.web.signin import (
 )
 from contact_center.web.ws import Connection, PopHub, origin_allowed, parse_last_id, serve_socket
 
+# the sockets' periodic session checks, one query for those that come together
+SESSION_CHECKS_KEY = web.AppKey("cc_session_checks", auth.SessionChecks)
+
 log = logging.getLogger(__name__)
 
 HERE = Path(__file__).parent
@@ -379,10 +382,17 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     sessions = request.app[SESSIONS_KEY]
 
     async def still_signed_in() -> bool:
-        return await auth.load_session(sessions, token) is not None
+        return await auth.session_alive(sessions, token)
+
+    checks = request.app[SESSION_CHECKS_KEY]
+
+    async def recheck() -> bool:  # the periodic one: gathered with the other sockets'
+        return await checks.alive(token)
 
     conn = Connection(login=user.login, session_id=user.session_id)
-    return await serve_socket(request, request.app[HUB_KEY], conn, after_id, still_signed_in)
+    return await serve_socket(
+        request, request.app[HUB_KEY], conn, after_id, still_signed_in, recheck
+    )
 
 
 # --- the app -----------------------------------------------------------------------------------
@@ -440,6 +450,7 @@ def create_app(
     app[SESSIONS_KEY] = deps.sessions
     app[BUS_KEY] = deps.bus
     app[HUB_KEY] = PopHub(deps.bus)
+    app[SESSION_CHECKS_KEY] = auth.SessionChecks(deps.sessions)
     app[TRUSTED_PROXIES_KEY] = parse_networks(deps.settings.web.trusted_proxies)
     for key, value in (extras or {}).items():
         app[key] = value

@@ -13,9 +13,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, timedelta
 from enum import StrEnum
@@ -240,6 +241,73 @@ async def load_session(
     if ws.revoked_at is not None or expires <= utcnow() or not user.active:
         return None
     return _as_current(user, sid, ws.csrf_token)
+
+
+async def session_alive(sessions: async_sessionmaker[AsyncSession], token: str) -> bool:
+    """Whether a session token still signs its user in (what :func:`load_session` checks),
+    without loading the user."""
+    return token in await sessions_alive(sessions, [token])
+
+
+async def sessions_alive(
+    sessions: async_sessionmaker[AsyncSession], tokens: Iterable[str]
+) -> set[str]:
+    """Which of ``tokens`` still sign their users in, in one query: the open consoles
+    recheck their sessions once a minute, and a thousand of them, one query each, added up
+    on the event loop (and on every screen pop waiting behind it)."""
+    by_sid = {token_hash(token): token for token in tokens}
+    if not by_sid:
+        return set()
+    async with sessions() as db:
+        rows = (
+            await db.execute(
+                select(WebSession.id, WebSession.expires_at, WebSession.revoked_at, User.active)
+                .join(User, User.id == WebSession.user_id)
+                .where(WebSession.id.in_(sorted(by_sid)))
+            )
+        ).all()
+    now = utcnow()
+    alive: set[str] = set()
+    for sid, expires, revoked, active in rows:
+        if expires.tzinfo is None:  # SQLite returns naive datetimes (stored as UTC)
+            expires = expires.replace(tzinfo=UTC)
+        if revoked is None and expires > now and active:
+            alive.add(by_sid[sid])
+    return alive
+
+
+class SessionChecks:
+    """The periodic session checks of many sockets, gathered ``window`` seconds and asked in
+    one query (:func:`sessions_alive`)."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], window: float = 1.0) -> None:
+        self._sessions = sessions
+        self._window = window
+        self._waiting: dict[str, list[asyncio.Future[bool]]] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    async def alive(self, token: str) -> bool:
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._waiting.setdefault(token, []).append(future)
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._ask(), name="session-checks")
+        return await future
+
+    async def _ask(self) -> None:
+        await asyncio.sleep(self._window)
+        batch, self._waiting = self._waiting, {}
+        try:
+            alive = await sessions_alive(self._sessions, list(batch))
+        except Exception as exc:
+            for futures in batch.values():
+                for future in futures:
+                    if not future.done():
+                        future.set_exception(exc)
+            return
+        for token, futures in batch.items():
+            for future in futures:
+                if not future.done():
+                    future.set_result(token in alive)
 
 
 async def revoke_session(sessions: async_sessionmaker[AsyncSession], session_id: str) -> None:

@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import random
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -387,8 +388,10 @@ async def serve_socket(
     conn: Connection,
     after_id: str | None,
     still_signed_in: Any,
+    recheck: Any = None,
 ) -> web.WebSocketResponse:
-    """Run one operator socket until it closes; ``still_signed_in()`` re-checks the session."""
+    """Run one operator socket until it closes; ``still_signed_in()`` re-checks the session
+    (on each message), ``recheck()`` the periodic check (default: ``still_signed_in``)."""
     ws = web.WebSocketResponse(
         heartbeat=HEARTBEAT_SECONDS, max_msg_size=MAX_CLIENT_MESSAGE, compress=False
     )
@@ -408,7 +411,7 @@ async def serve_socket(
     writer = asyncio.create_task(_write(ws, conn), name=f"ws-writer-{conn.login}")
     reader = asyncio.create_task(_read(ws, conn, still_signed_in), name=f"ws-reader-{conn.login}")
     closed = asyncio.create_task(conn.closed.wait())
-    watchdog = asyncio.create_task(_watch_session(conn, still_signed_in))
+    watchdog = asyncio.create_task(_watch_session(conn, recheck or still_signed_in))
     tasks = (writer, reader, closed, watchdog)
     try:
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
@@ -429,7 +432,10 @@ async def serve_socket(
 async def _watch_session(conn: Connection, still_signed_in: Any) -> None:
     # Sign-out is pushed at once; this catches expiry and revocations made elsewhere.
     while True:
-        await asyncio.sleep(SESSION_RECHECK_SECONDS)
+        # Spread over the period: a thousand consoles open since the morning's sign-in
+        # burst would otherwise recheck in the same second — a thousand session reads
+        # holding the loop, and every screen pop behind them, once a minute.
+        await asyncio.sleep(SESSION_RECHECK_SECONDS * random.uniform(0.5, 1.0))
         if not await still_signed_in():
             conn.close(CloseCode.SIGNED_OUT)
             return

@@ -294,3 +294,38 @@ async def test_transferred_calls_are_billed_by_the_plans_rule_as_asterisks_recor
             datetime.fromtimestamp(events[-1].at + 3600, tz=UTC),
         )
         check(await charges(sessions), "talk")
+
+
+async def test_a_batch_of_events_is_charged_as_one_by_one(db_url: str, tmp_path: Path) -> None:
+    """The consumer hands billing a batch of events (one transaction for the calls it
+    ends): the same charges as one event at a time, each announced once, after it commits;
+    the batch delivered again charges nothing twice."""
+    async with database(db_url) as sessions:
+        await save_plans(
+            sessions,
+            [*load_plans(TARIFFS / "inbound.yaml"), *load_plans(TARIFFS / "outbound.yaml")],
+        )
+        published: list[ev.DomainEvent] = []
+        stored_when_published: list[int] = []
+
+        async def publish(event: ev.DomainEvent) -> None:
+            stored_when_published.append(
+                await count(sessions, models.Charge, models.Charge.call_linkedid == event.call_id)
+            )
+            published.append(event)
+
+        writer = HistoryWriter(sessions, spill_dir=tmp_path / "spill")
+        billing = BillingService(sessions, publish=publish)
+        events = three_calls()
+        await consume([writer], events)
+
+        await billing.handle_many(events)
+        await billing.handle_many(events)
+
+        assert {
+            "1.1": (Decimal("2.85"), 95, "inbound"),
+            "1.2": (Decimal("3.00"), 120, "outbound"),
+            "1.3": (Decimal("0"), 0, "inbound"),
+        } == await charges(sessions)
+        assert ["1.1", "1.2", "1.3"] == [e.call_id for e in published]
+        assert [1, 1, 1] == stored_when_published

@@ -96,3 +96,37 @@ async def test_an_admin_signs_a_user_out_everywhere(
     finally:
         for browser in (alice, root, second_tab):
             await browser.close()
+
+
+@pytest.mark.parametrize("how", ["expired", "user disabled in the database"])
+async def test_a_socket_whose_session_no_longer_signs_in_is_closed(
+    site: tuple[TestServer, dict[str, int]], sqlite_url: str, how: str
+) -> None:
+    """The socket's recheck (a message from the console, or the periodic one) closes it when
+    the session has expired or its user was disabled without the session being revoked."""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from contact_center.store.db import create_engine, session_factory, utcnow
+    from contact_center.store.models import User, WebSession
+
+    server, ids = site
+    alice = await sign_in(server, "alice")
+    engine = create_engine(sqlite_url)
+    try:
+        ws = await socket_of(server, alice, "alice")
+        await ws.send_str("ping")  # still signed in: answered, not closed
+        msg = await asyncio.wait_for(ws.receive(), 5)
+        assert aiohttp.WSMsgType.TEXT == msg.type
+        async with session_factory(engine).begin() as db:
+            if how == "expired":
+                past = utcnow() - timedelta(minutes=1)
+                await db.execute(update(WebSession).values(expires_at=past))
+            else:
+                await db.execute(update(User).where(User.id == ids["alice"]).values(active=False))
+        await ws.send_str("ping")
+        assert await closed_as_signed_out(ws)
+    finally:
+        await engine.dispose()
+        await alice.close()

@@ -318,3 +318,29 @@ async def test_a_client_too_far_behind_gets_the_snapshot_instead_of_a_full_scan(
         again = await alice.ws(last_id="0")  # asks for everything since the beginning
         assert [active] == [m["id"] for m in await receive(again, 1)]
         assert await nothing_more(again)
+
+
+async def test_sockets_rechecked_together_keep_the_live_session_and_lose_the_revoked_one(
+    server: TestServer, db: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The periodic rechecks of several sockets are asked in one query: each socket gets its
+    own session's answer (bob's revoked session closes bob's socket, alice's stays)."""
+    from sqlalchemy import select, update
+
+    from contact_center.store.db import utcnow
+    from contact_center.store.models import User, WebSession
+
+    monkeypatch.setattr(ws_module, "SESSION_RECHECK_SECONDS", 0.05)
+    async with signed_in(server, "alice") as alice, signed_in(server, "bob") as bob:
+        alice_sock, bob_sock = await alice.ws(), await bob.ws()
+        async with db.begin() as s:
+            bob_id = select(User.id).where(User.login == "bob").scalar_subquery()
+            await s.execute(
+                update(WebSession).where(WebSession.user_id == bob_id).values(revoked_at=utcnow())
+            )
+        msg = await asyncio.wait_for(bob_sock.receive(), 5)
+        assert (aiohttp.WSMsgType.CLOSE, CloseCode.SIGNED_OUT) == (msg.type, msg.data)
+        # alice's socket rechecked in the same gathered query (both every 0.05 s): still open
+        await alice_sock.send_str("ping")
+        msg = await asyncio.wait_for(alice_sock.receive(), 5)
+        assert aiohttp.WSMsgType.TEXT == msg.type

@@ -61,3 +61,36 @@ async def test_a_backlog_does_not_hold_the_loop_for_its_whole_length() -> None:
             t.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await t
+
+
+async def test_a_failed_batch_is_handled_one_by_one() -> None:
+    """A batch handler that fails (one hostile entry) costs the batch its fast path: the
+    entries go one at a time to the plain handler, the good ones are handled, all acked."""
+    bus = MemoryBus(maxlen=1000)
+    batches: list[list[int]] = []
+    singly: list[int] = []
+
+    async def many(messages: list[dict[str, Any]]) -> None:
+        if any(m["n"] == 2 for m in messages):
+            raise ValueError("hostile event")
+        batches.append([m["n"] for m in messages])
+
+    async def handler(message: dict[str, Any]) -> None:
+        if message["n"] == 2:
+            raise ValueError("hostile event")
+        singly.append(message["n"])
+
+    for n in range(4):
+        await bus.publish("events", {"n": n})
+    task = asyncio.create_task(
+        pump(bus, "events", handler, group="g", consumer="c", block_ms=10, many=many)
+    )
+    try:
+        await wait_for(lambda: [0, 1, 3] == singly, timeout=3)
+        await bus.publish("events", {"n": 4})
+        await wait_for(lambda: [[4]] == batches, timeout=3)
+        assert [] == await bus.consume("events", "g", "other", block_ms=10, claim_idle_ms=0)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -420,3 +420,18 @@ def test_a_managed_operator_shows_the_services_state_with_calls_on_top() -> None
     op = metrics.snapshot(T0 + 21).operators[OP]
     assert ("offline", 0.0) == (op.state, op.until)
     assert 10.0 == op.wrapup_seconds
+
+
+async def test_the_snapshot_built_in_slices_is_the_snapshot() -> None:
+    """The wallboard's snapshot, built a slice of operators at a time (the loop gets a turn
+    between slices), has exactly the figures of the one built in one piece."""
+    operators = [f"Local/{1000 + i}@agents" for i in range(25)]
+    events: list[ev.DomainEvent] = [login(T0, iface) for iface in operators]
+    events += answered_call(T0 + 10, "c1", hold=2, talk=6)
+    metrics = run(events)
+
+    built, cost = await metrics.snapshot_dict(T0 + 100, slice_size=4)
+
+    assert json.dumps(metrics.snapshot(T0 + 100).to_dict()) == json.dumps(built)
+    assert 25 <= len(built["operators"])
+    assert cost >= 0.0

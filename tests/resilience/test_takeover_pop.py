@@ -1,0 +1,115 @@
+"""A phone that starts ringing while the AMI connector changes hands: its ``AgentCalled``
+went to nobody, yet the operator gets the pop once the standby has taken over and resynced."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy.engine import make_url
+
+from contact_center.bus.base import POPS
+from contact_center.config import Settings
+from contact_center.demo import free_port
+from contact_center.service import Service
+from contact_center.sim.config import QueueConfig
+from contact_center.sim.pbx import SimPbx
+from tests.conftest import wait_for
+from tests.e2e.service_support import seed_people
+from tests.resilience.rig import (
+    MANUAL,
+    died,
+    proxied,
+    service_settings,
+    sim_config,
+    through,
+)
+
+TTL_MS = 1500
+
+
+async def offers(bus: Any, login: str, call_id: str) -> list[dict[str, Any]]:
+    """The pops of ``call_id`` at ring time published for ``login`` (what their console
+    shows)."""
+    return [
+        m
+        for _, m in await bus.read(POPS, "0", count=10_000)
+        if m.get("to") == login and m.get("call_id") == call_id and m.get("stage") == "offered"
+    ]
+
+
+async def test_a_ring_during_the_takeover_pops_once_the_standby_has_resynced(
+    tmp_path: Path,
+    postgres_url: str,
+    redis_url: str,
+    redis_prefix: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    agi_port = free_port()
+    # the phone rings far longer than the takeover takes (30 s in the rig's time scale): the
+    # queue does not ring it again, which would be an AgentCalled the new leader sees
+    queues = (QueueConfig("support", strategy="rrmemory", timeout=300.0, retry=1.0),)
+    config = dataclasses.replace(sim_config(tmp_path, MANUAL, agi_port), queues=queues)
+    async with contextlib.AsyncExitStack() as stack:
+        pbx = await stack.enter_async_context(SimPbx(config))
+        ami_a = await stack.enter_async_context(proxied("127.0.0.1", pbx.port))
+        r = make_url(redis_url)
+        redis_a = await stack.enter_async_context(proxied(r.host or "127.0.0.1", r.port or 6379))
+
+        def settings(name: str, ami_port: int, redis: str, agi: int) -> Settings:
+            return service_settings(
+                tmp_path,
+                postgres_url,
+                ami_port=ami_port,
+                agi_port=agi,
+                redis_url=redis,
+                prefix=redis_prefix,
+                leader_ttl_ms=TTL_MS,
+                data_dir=f"data-{name}",
+            )
+
+        worker_settings = settings("w", pbx.port, redis_url, free_port())
+        await seed_people(worker_settings)
+        worker = await stack.enter_async_context(Service(worker_settings, "worker"))
+        a = await stack.enter_async_context(
+            Service(settings("a", ami_a.port, through(redis_url, redis_a), agi_port), "connector")
+        )
+        conn_a = a.components["connector"]
+        await wait_for(lambda: conn_a.connected, timeout=5)
+        b = await stack.enter_async_context(
+            Service(settings("b", pbx.port, redis_url, free_port()), "connector")
+        )
+        conn_b = b.components["connector"]
+        await wait_for(lambda: b.components["leader"].state == "standby", timeout=5)
+
+        # The caller waits in the queue (nobody in it yet), seen by the active connector.
+        call = await pbx.place_call("4951110001", "+74951234567", "Ivan", dtmf="2")
+
+        def queued() -> bool:
+            state = conn_a.tracker.call(call.linkedid)
+            return state is not None and state.phase == "queued"
+
+        await wait_for(queued, timeout=10)
+        # The active host dies; while no connector listens, Anna joins the queue and her
+        # phone rings for the caller.
+        redis_a.cut()
+        ami_a.cut()
+        pbx.queues.add_member("support", "Local/101@agents", "Anna")
+        await wait_for(lambda: bool(pbx.channels_matching(r"^Local/101@agents")), timeout=10)
+        assert not conn_b.connected  # the ring happened before the standby took over
+
+        await wait_for(lambda: conn_b.connected, timeout=5 * TTL_MS / 1000)
+        bus = worker.core.bus  # type: ignore[union-attr]
+
+        async def popped() -> bool:
+            return bool(await offers(bus, "anna", call.linkedid))
+
+        await wait_for(popped, timeout=10)
+        [pop] = await offers(bus, "anna", call.linkedid)
+        assert "Ivan Petrov" in str(pop)  # the caller's card, not an empty one
+        await pbx.answer("Local/101@agents")
+        await pbx.hangup(call.phone)
+        assert [] == died(caplog)
