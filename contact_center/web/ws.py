@@ -317,6 +317,10 @@ class PopHub:
                 entries = await self.bus.read(self.stream, self.cursor, 500, self.block_ms)
                 backoff.reset()
             except BusUnavailable as exc:
+                current = asyncio.current_task()
+                if current is not None and current.cancelling():
+                    # redis-py may turn our own cancellation into a closed connection
+                    raise asyncio.CancelledError from exc
                 delay = backoff.next()
                 log.warning("pop hub cannot read the bus, retrying in %.1f s: %s", delay, exc)
                 await backoff.sleep(delay)

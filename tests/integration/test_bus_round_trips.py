@@ -1,0 +1,209 @@
+"""What a consumer costs Redis per read, and the retries while it is away: acks ride with the
+next read, stale entries are looked for now and then (not before every read) yet a dead
+worker's entries are still taken over, and every retry loop waits growing, jittered delays."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import urlparse
+
+import pytest
+
+from contact_center.ami.leader import UNAVAILABLE, LeaderLock, LeaseShare
+from contact_center.backoff import Backoff
+from contact_center.bus import Bus, MemoryBus, pump
+from contact_center.bus.redis import RedisBus
+from tests.conftest import REDIS_URL, background, wait_for
+from tests.integration.tcp_proxy import TcpProxy
+from tests.integration.test_bus_contract import need_redis
+
+NOWHERE = "redis://127.0.0.1:1/0"  # nothing listens: every command fails at once
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def bus(request: pytest.FixtureRequest, redis_prefix: str) -> AsyncIterator[Bus]:
+    if request.param == "memory":
+        yield MemoryBus(maxlen=1000)
+        return
+    need_redis()
+    rbus = RedisBus(REDIS_URL, prefix=redis_prefix, maxlen=1000)
+    try:
+        yield rbus
+    finally:
+        await rbus.delete_all()
+        await rbus.close()
+
+
+async def test_the_acks_of_a_batch_ride_with_the_next_read(bus: Bus) -> None:
+    for n in range(3):
+        await bus.publish("jobs", {"n": n})
+    first = await bus.consume("jobs", "g", "w", count=2)
+    assert {"g": 3} == await bus.backlog("jobs")
+    second = await bus.consume("jobs", "g", "w", count=2, ack=[sid for sid, _ in first])
+    assert [2] == [m["n"] for _, m in second]
+    assert {"g": 1} == await bus.backlog("jobs")  # the first two are settled
+    assert [] == await bus.consume("jobs", "g", "w", ack=[sid for sid, _ in second])
+    assert {"g": 0} == await bus.backlog("jobs")
+    # acknowledging again (a retry after an outage) is harmless
+    assert [] == await bus.consume("jobs", "g", "w", ack=[sid for sid, _ in first])
+
+
+async def test_a_busy_worker_still_takes_over_what_a_dead_one_left(bus: Bus) -> None:
+    """Property: entries keep coming, so every read finds something new, and yet the entry
+    a dead worker left pending is handed to the live one once it has been idle long enough."""
+    await bus.publish("jobs", {"n": "left"})
+    assert ["left"] == [m["n"] for _, m in await bus.consume("jobs", "g", "dies")]
+    seen: list[object] = []
+    owed: list[str] = []
+
+    async def busy() -> bool:
+        nonlocal owed
+        await bus.publish("jobs", {"n": len(seen)})
+        got = await bus.consume("jobs", "g", "lives", count=1, claim_idle_ms=100, ack=owed)
+        owed = [sid for sid, _ in got]
+        seen.extend(m["n"] for _, m in got)
+        return "left" in seen
+
+    await wait_for(busy, timeout=10)
+    assert "left" == seen[-1]  # taken over between the new ones
+    assert list(range(len(seen) - 1)) == seen[:-1]
+
+
+async def test_a_steady_reader_sends_one_command_per_read(redis_prefix: str) -> None:
+    """On Redis: a consumer that finds entries at every read looks for stale ones on its
+    first read only (not before each), and acknowledges with the next read, not apart."""
+    need_redis()
+    u = urlparse(REDIS_URL)
+    proxy = TcpProxy(u.hostname or "127.0.0.1", u.port or 6379)
+    await proxy.start()
+    setup = RedisBus(REDIS_URL, prefix=redis_prefix)
+    rbus = RedisBus(f"redis://127.0.0.1:{proxy.port}{u.path or '/0'}", prefix=redis_prefix)
+    try:
+        for n in range(20):
+            await setup.publish("jobs", {"n": n})
+        owed: list[str] = []
+        seen: list[int] = []
+        for _ in range(20):
+            got = await rbus.consume("jobs", "g", "w", count=1, ack=owed)
+            owed = [sid for sid, _ in got]
+            seen += [m["n"] for _, m in got]
+        assert list(range(20)) == seen
+        sent = bytes(proxy.sent).upper()
+        assert 1 == sent.count(b"XAUTOCLAIM")
+        assert 20 == sent.count(b"XREADGROUP")
+        assert 19 == sent.count(b"XACK")  # each with the next read: the last one still owed
+        assert {"g": 1} == await setup.backlog("jobs")
+    finally:
+        await setup.delete_all()
+        await setup.close()
+        await rbus.close()
+        await proxy.close()
+
+
+class Sleeps:
+    """A recording sleep: nothing waits for real; the loop still gets a turn."""
+
+    def __init__(self) -> None:
+        self.slept: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        await asyncio.sleep(0)
+
+
+def growing(delays: list[float]) -> bool:
+    return all(a < b for a, b in itertools.pairwise(delays))
+
+
+async def test_a_pump_retries_an_unreachable_bus_after_growing_jittered_delays() -> None:
+    sleeps = Sleeps()
+    retry = Backoff(first=0.2, ceiling=1.6, jitter=0.5, random=lambda: 0.5, sleeper=sleeps)
+    bus = RedisBus(NOWHERE)
+    handled: list[Any] = []
+
+    async def handler(message: dict[str, Any]) -> None:
+        handled.append(message)
+
+    try:
+        async with background(pump(bus, "events", handler, group="g", consumer="c", backoff=retry)):
+            await wait_for(lambda: len(sleeps.slept) >= 6, timeout=10)
+    finally:
+        await bus.close()
+    # 3/4 of 0.2, 0.4, 0.8, 1.6, then the ceiling
+    assert [0.15, 0.3, 0.6, 1.2, 1.2, 1.2] == [round(d, 6) for d in sleeps.slept[:6]]
+    assert [] == handled
+
+
+async def test_a_pump_stops_at_once_while_waiting_to_retry() -> None:
+    bus = RedisBus(NOWHERE)
+
+    async def never(seconds: float) -> None:
+        await asyncio.Event().wait()
+
+    retry = Backoff(first=1.0, ceiling=1.0, sleeper=never)
+    task = asyncio.create_task(pump(bus, "events", lambda m: asyncio.sleep(0), group="g",
+                                    consumer="c", backoff=retry))  # fmt: skip
+    try:
+        await wait_for(lambda: retry.attempt == 1, timeout=10)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(task, 5)
+    finally:
+        await bus.close()
+
+
+async def test_a_leader_lock_retries_an_unreachable_redis_after_growing_delays() -> None:
+    sleeps = Sleeps()
+    retry = Backoff(first=0.1, ceiling=0.6, jitter=0.5, random=lambda: 0.0, sleeper=sleeps)
+    lock = LeaderLock(NOWHERE, "cc:nowhere", ttl_ms=600, renew_every=0.1, backoff=retry)
+    try:
+        async with background(lock.acquire_forever()):
+            await wait_for(lambda: len(sleeps.slept) >= 5, timeout=10)
+            assert (UNAVAILABLE, False) == (lock.state, lock.held)
+    finally:
+        await lock.close()
+    assert [0.1, 0.2, 0.4, 0.6, 0.6] == [round(d, 6) for d in sleeps.slept[:5]]
+
+
+async def test_a_lease_share_registers_again_after_growing_delays() -> None:
+    sleeps = Sleeps()
+    retry = Backoff(first=0.2, ceiling=0.6, jitter=0.5, random=lambda: 1.0, sleeper=sleeps)
+    share = LeaseShare(NOWHERE, "cc:nowhere:registry", 600, backoff=retry)
+    try:
+        async with background(share.register_forever()):
+            await wait_for(lambda: len(sleeps.slept) >= 4, timeout=10)
+    finally:
+        await share.close()
+    assert [0.1, 0.2, 0.3, 0.3] == [round(d, 6) for d in sleeps.slept[:4]]
+    assert growing(sleeps.slept[:3])
+
+
+async def test_a_leader_lock_back_in_reach_renews_at_its_pace(
+    redis_url: str, redis_prefix: str
+) -> None:
+    """The backoff is for failures only: after Redis answers, the lock takes the lease and
+    renews every ``renew_every`` (not after the grown delay)."""
+    u = urlparse(redis_url)
+    proxy = TcpProxy(u.hostname or "127.0.0.1", u.port or 6379)
+    await proxy.start()
+    proxy.cut()
+    sleeps = Sleeps()
+    retry = Backoff(first=0.05, ceiling=0.4, jitter=0, sleeper=sleeps)
+    url = f"redis://127.0.0.1:{proxy.port}{u.path or '/0'}"
+    lock = LeaderLock(url, f"{redis_prefix}:lease", ttl_ms=600, renew_every=0.1, backoff=retry)
+    try:
+        async with background(lock.acquire_forever()):
+            await wait_for(lambda: len(sleeps.slept) >= 3, timeout=10)
+            proxy.restore()
+            await wait_for(lambda: lock.held, timeout=10)
+            assert 0 == retry.attempt  # reset by the success
+    finally:
+        with contextlib.suppress(Exception):
+            await lock.release()
+        await lock.close()
+        await proxy.close()
+    assert growing(sleeps.slept[:3])
