@@ -55,3 +55,15 @@ async def _resume(coro: Coroutine[Any, Any, None], waiting: Any) -> None:
         return
     finally:
         coro.close()
+
+
+def raise_if_cancelling(cause: BaseException | None = None) -> None:
+    """Raise ``CancelledError`` when the current task was asked to stop.
+
+    For retry loops around a client library that can lose a cancellation: redis-py may
+    answer the cancellation of a blocked command with a connection error (which the loop
+    would retry) or with the command's reply, and the task then runs on — a stop that hangs.
+    """
+    current = asyncio.current_task()
+    if current is not None and current.cancelling():
+        raise asyncio.CancelledError from cause

@@ -59,8 +59,7 @@ async def pump(
                 ack=owed,
             )
         except BusUnavailable as exc:
-            current = asyncio.current_task()
-            if current is not None and current.cancelling():
+            if _cancelling():
                 # redis-py may turn our own cancellation into a closed connection
                 await _ack_on_stop(bus, stream, group, owed)
                 raise asyncio.CancelledError from exc
@@ -83,8 +82,7 @@ async def pump(
             # Stopped while reading: the acks may not have reached Redis with the read.
             await _ack_on_stop(bus, stream, group, owed)
             raise
-        current = asyncio.current_task()
-        if current is not None and current.cancelling():
+        if _cancelling():
             # A cancellation the client library swallowed (the read came back anyway): stop
             # now; what was just read stays pending for whoever takes the group over.
             await _ack_on_stop(bus, stream, group, owed)
@@ -112,6 +110,11 @@ async def pump(
             # handled, not at the batch's beginning.
             await _ack_on_stop(bus, stream, group, owed)
             raise
+
+
+def _cancelling() -> bool:
+    current = asyncio.current_task()
+    return current is not None and current.cancelling() > 0
 
 
 async def _ack_on_stop(bus: Bus, stream: str, group: str, ids: list[str]) -> None:

@@ -36,7 +36,7 @@ from typing import Any, cast
 from sqlalchemy import Select, bindparam, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from contact_center import i18n
+from contact_center import aio, i18n
 from contact_center.bus.base import POPS, Bus
 from contact_center.calls import events as ev
 from contact_center.crm.contacts import CRM_OFF, CrmResult
@@ -711,7 +711,8 @@ class ScreenPop:
                 message = outbox.popleft()
                 try:
                     await self.bus.publish(self.stream, message)
-                except Exception:  # as a failed publish in the event path was: logged, lost
+                except Exception as exc:  # as a failed publish in the event path was: logged, lost
+                    aio.raise_if_cancelling(exc)  # a stop seen as a closed connection
                     log.exception(
                         "pop %s for %s not published", message.get("type"), message.get("to")
                     )
