@@ -16,6 +16,7 @@ import pytest
 from contact_center.ami.leader import UNAVAILABLE, LeaderLock, LeaseShare
 from contact_center.backoff import Backoff
 from contact_center.bus import Bus, MemoryBus, pump
+from contact_center.bus.base import parse_id
 from contact_center.bus.redis import RedisBus
 from tests.conftest import REDIS_URL, background, wait_for
 from tests.integration.tcp_proxy import TcpProxy
@@ -207,3 +208,17 @@ async def test_a_leader_lock_back_in_reach_renews_at_its_pace(
         await lock.close()
         await proxy.close()
     assert growing(sleeps.slept[:3])
+
+
+async def test_pops_queued_together_go_out_in_order_in_one_publish(
+    redis_url: str, redis_prefix: str
+) -> None:
+    bus = RedisBus(redis_url, prefix=redis_prefix)
+    try:
+        ids = await bus.publish_many("pops", [{"n": n} for n in range(5)])
+        assert ids == sorted(ids, key=parse_id) and len(set(ids)) == 5
+        assert [(sid, {"n": n}) for n, sid in enumerate(ids)] == await bus.read("pops", "0")
+        assert [] == await bus.publish_many("pops", [])
+    finally:
+        await bus.delete_all()
+        await bus.close()
