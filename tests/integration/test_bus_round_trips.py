@@ -74,30 +74,49 @@ async def test_a_busy_worker_still_takes_over_what_a_dead_one_left(bus: Bus) -> 
     assert list(range(len(seen) - 1)) == seen[:-1]
 
 
-async def test_a_steady_reader_sends_one_command_per_read(redis_prefix: str) -> None:
+@pytest.mark.parametrize("claim_idle_ms", [30_000, 0], ids=["shared-group", "lease-holder"])
+async def test_a_steady_reader_sends_one_command_per_read(
+    redis_prefix: str, claim_idle_ms: int
+) -> None:
     """On Redis: a consumer that finds entries at every read looks for stale ones on its
-    first read only (not before each), and acknowledges with the next read, not apart."""
+    first read and then every so often (not before each: here the clock stands still), and
+    acknowledges with the next read, not apart — a lease holder's group (claim_idle_ms 0)
+    too."""
     need_redis()
     u = urlparse(REDIS_URL)
     proxy = TcpProxy(u.hostname or "127.0.0.1", u.port or 6379)
     await proxy.start()
+    now = [100.0]
     setup = RedisBus(REDIS_URL, prefix=redis_prefix)
-    rbus = RedisBus(f"redis://127.0.0.1:{proxy.port}{u.path or '/0'}", prefix=redis_prefix)
+    rbus = RedisBus(
+        f"redis://127.0.0.1:{proxy.port}{u.path or '/0'}", prefix=redis_prefix, clock=lambda: now[0]
+    )
     try:
-        for n in range(20):
+        for n in range(21):
             await setup.publish("jobs", {"n": n})
         owed: list[str] = []
         seen: list[int] = []
-        for _ in range(20):
-            got = await rbus.consume("jobs", "g", "w", count=1, ack=owed)
+
+        async def read() -> None:
+            nonlocal owed
+            got = await rbus.consume(
+                "jobs", "g", "w", count=1, claim_idle_ms=claim_idle_ms, ack=owed
+            )
             owed = [sid for sid, _ in got]
-            seen += [m["n"] for _, m in got]
+            seen.extend(m["n"] for _, m in got)
+
+        for _ in range(20):
+            await read()
         assert list(range(20)) == seen
         sent = bytes(proxy.sent).upper()
         assert 1 == sent.count(b"XAUTOCLAIM")
         assert 20 == sent.count(b"XREADGROUP")
         assert 19 == sent.count(b"XACK")  # each with the next read: the last one still owed
-        assert {"g": 1} == await setup.backlog("jobs")
+        assert {"g": 2} == await setup.backlog("jobs")
+        now[0] += max(claim_idle_ms / 2000, 0.5)  # a claim is due again
+        await read()
+        assert 2 == bytes(proxy.sent).upper().count(b"XAUTOCLAIM")
+        assert list(range(21)) == seen
     finally:
         await setup.delete_all()
         await setup.close()
