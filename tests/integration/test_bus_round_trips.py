@@ -241,3 +241,45 @@ async def test_pops_queued_together_go_out_in_order_in_one_publish(
     finally:
         await bus.delete_all()
         await bus.close()
+
+
+async def test_a_pump_on_redis_stops_every_time_it_is_cancelled_mid_traffic(
+    redis_url: str, redis_prefix: str
+) -> None:
+    """Property: a pump reading a busy stream on a real Redis, cancelled at any moment,
+    ends — redis-py can lose the cancellation of a command (answering it with a closed
+    connection, or with the reply), and a pump that went on would hang whoever stops it."""
+    pub = RedisBus(redis_url, prefix=redis_prefix)
+    bus = RedisBus(redis_url, prefix=redis_prefix)
+    handled: list[int] = []
+
+    async def handler(message: dict[str, Any]) -> None:
+        handled.append(int(message["n"]))
+
+    async def traffic() -> None:
+        n = 0
+        while True:
+            await pub.publish("events", {"n": n})
+            n += 1
+            await asyncio.sleep(0.002)
+
+    hung = 0
+    try:
+        async with background(traffic()):
+            for round_ in range(30):
+                task = asyncio.create_task(
+                    pump(bus, "events", handler, group="g", consumer="c", block_ms=50)
+                )
+                before = len(handled)
+                await wait_for(lambda n=before: len(handled) > n, timeout=10)  # type: ignore[misc]
+                await asyncio.sleep(0.002 * (round_ % 5))  # cancelled at various moments
+                task.cancel()
+                done, _ = await asyncio.wait({task}, timeout=5)
+                if not done:
+                    hung += 1
+                    bus = RedisBus(redis_url, prefix=redis_prefix)  # leave that one behind
+    finally:
+        await pub.delete_all()
+        await pub.close()
+        await bus.close()
+    assert 0 == hung
