@@ -287,6 +287,7 @@ class LeaseShare:
                 )
                 await self.backoff.sleep(delay)
                 continue
+            _raise_if_cancelling()  # a cancellation redis-py swallowed (the reply came back)
             self.backoff.reset()
             await asyncio.sleep(every)
 

@@ -283,3 +283,27 @@ async def test_a_pump_on_redis_stops_every_time_it_is_cancelled_mid_traffic(
         await pub.close()
         await bus.close()
     assert 0 == hung
+
+
+async def test_lease_loops_on_redis_stop_every_time_they_are_cancelled(
+    redis_url: str, redis_prefix: str
+) -> None:
+    """Property: the lease share's registration and a lease contender, cancelled at any
+    moment of their Redis round trips, end (a cancellation redis-py swallowed made a worker's
+    stop hang)."""
+    hung = 0
+    for round_ in range(30):
+        share = LeaseShare(redis_url, f"{redis_prefix}:lease:workers", 30, token=f"w{round_}")
+        lock = LeaderLock(redis_url, f"{redis_prefix}:lease:g", ttl_ms=100, renew_every=0.001)
+        tasks = [
+            asyncio.create_task(share.register_forever()),
+            asyncio.create_task(lock.acquire_forever()),
+        ]
+        await asyncio.sleep(0.001 * (round_ % 7) + 0.01)  # in the middle of their loops
+        for task in tasks:
+            task.cancel()
+        done, _ = await asyncio.wait(tasks, timeout=5)
+        hung += len(tasks) - len(done)
+        await share.close()
+        await lock.close()
+    assert 0 == hung
