@@ -18,15 +18,6 @@ async def wait_for(aw: Awaitable[T], timeout: float | None) -> T:
         return await aw
 
 
-def raise_if_cancelling() -> None:
-    """Stop when this task was cancelled even if a library swallowed the CancelledError
-    (Python 3.11's ``asyncio.wait_for`` inside a client library does): loops that wait on I/O
-    call this after each wait, so a stop is never lost for more than one turn."""
-    current = asyncio.current_task()
-    if current is not None and current.cancelling():
-        raise asyncio.CancelledError
-
-
 def start_eagerly(
     coro: Coroutine[Any, Any, None], name: str | None = None
 ) -> asyncio.Task[None] | None:
@@ -64,3 +55,15 @@ async def _resume(coro: Coroutine[Any, Any, None], waiting: Any) -> None:
         return
     finally:
         coro.close()
+
+
+def raise_if_cancelling(cause: BaseException | None = None) -> None:
+    """Raise ``CancelledError`` when the current task was asked to stop.
+
+    For retry loops around a client library that can lose a cancellation: redis-py may
+    answer the cancellation of a blocked command with a connection error (which the loop
+    would retry) or with the command's reply, and the task then runs on — a stop that hangs.
+    """
+    current = asyncio.current_task()
+    if current is not None and current.cancelling():
+        raise asyncio.CancelledError from cause

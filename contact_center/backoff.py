@@ -25,6 +25,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from contact_center.aio import raise_if_cancelling
+
 T = TypeVar("T")
 
 Sleep = Callable[[float], Awaitable[None]]
@@ -88,13 +90,17 @@ async def retry(
     on_retry: Callable[[Exception, float], None] | None = None,
 ) -> T:
     """``await call()`` until it returns; an exception ``retry_on`` accepts is retried after
-    the backoff's next delay (``on_retry(exc, delay)`` is told first), any other propagates."""
+    the backoff's next delay (``on_retry(exc, delay)`` is told first), any other propagates.
+    A cancellation that surfaced as a retried error is raised as the cancellation."""
     while True:
         try:
             return await call()
         except Exception as exc:
             if not retry_on(exc):
                 raise
+            # A client library (redis-py) may turn our own cancellation into the
+            # connection error we retry on: stop, as we were asked to.
+            raise_if_cancelling(exc)
             delay = backoff.next()
             if on_retry is not None:
                 on_retry(exc, delay)

@@ -38,6 +38,7 @@ from redis.exceptions import RedisError
 
 from contact_center import redis_client
 from contact_center.aio import raise_if_cancelling
+from contact_center.backoff import Backoff
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +89,7 @@ class LeaderLock:
         renew_every: float | None = None,
         *,
         token: str = "",
+        backoff: Backoff | None = None,
     ) -> None:
         if ttl_ms < 100:
             raise LeaderError(f"ttl_ms must be at least 100, not {ttl_ms}")
@@ -111,6 +113,11 @@ class LeaderLock:
         # each command is bounded by asyncio.timeout in _call (no socket timeout: see
         # contact_center.redis_client)
         self._redis: aioredis.Redis = redis_client.client(redis_url, connect_timeout=renew)
+        # While Redis cannot be reached, tries are spaced by growing, jittered delays (from
+        # the renewal period up to the ttl), so hosts that lost it do not all come back at
+        # once; a success starts again from the renewal period.
+        self.backoff = backoff or Backoff(first=renew, ceiling=max(renew, ttl_ms / 1000))
+        self._failed = False  # the last attempt could not reach Redis
 
     @property
     def held(self) -> bool:
@@ -123,7 +130,10 @@ class LeaderLock:
             while True:
                 await self._step()
                 _raise_if_cancelling()
-                await asyncio.sleep(self._next_delay())
+                if self._failed and not self._still_valid():
+                    await self.backoff.sleep()
+                else:
+                    await asyncio.sleep(self._next_delay())
         finally:
             self._step_down(STANDBY, "stopped")
 
@@ -144,10 +154,13 @@ class LeaderLock:
             ours = await self._attempt(started)
         except (RedisError, OSError, TimeoutError) as exc:
             _raise_if_cancelling()  # a cancelled command may surface as a connection error
+            self._failed = True
             if self.state != UNAVAILABLE and not self._still_valid():
                 log.warning("leader lock %s: Redis unavailable (%s)", self.key, exc)
                 self._step_down(UNAVAILABLE, f"Redis unavailable: {exc}")
             return
+        self._failed = False
+        self.backoff.reset()
         if ours and self.state == LEADER and self.should_yield and self.should_yield(self):
             # Handed to a process with fewer: we stop believing now; the key expires after
             # the ttl, by when our work has stopped, and another takes it. We stay out for
@@ -219,9 +232,20 @@ class LeaseShare:
     process holding more than ``ceil(leases / processes)`` hands one over at a renewal (the
     one with the greatest key, so one at a time), and stays away from it for a while."""
 
-    def __init__(self, redis_url: str, registry_key: str, ttl_ms: int, *, token: str = "") -> None:
+    def __init__(
+        self,
+        redis_url: str,
+        registry_key: str,
+        ttl_ms: int,
+        *,
+        token: str = "",
+        backoff: Backoff | None = None,
+    ) -> None:
         self.registry_key = registry_key
         self.ttl_ms = ttl_ms
+        # Unregistered (Redis unavailable): tried again after growing, jittered delays.
+        every = ttl_ms / 3000
+        self.backoff = backoff or Backoff(first=every, ceiling=max(every, ttl_ms / 1000))
         self.token = token or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.locks: list[LeaderLock] = []
         self.processes = 1  # live processes sharing the leases, as last read
@@ -252,8 +276,17 @@ class LeaseShare:
                 self.processes = max(1, int(count))
             except (RedisError, OSError, TimeoutError) as exc:
                 _raise_if_cancelling()
-                log.debug("lease share %s: not registered: %s", self.registry_key, exc)
-            _raise_if_cancelling()
+                delay = self.backoff.next()
+                log.debug(
+                    "lease share %s: not registered, again in %.1f s: %s",
+                    self.registry_key,
+                    delay,
+                    exc,
+                )
+                await self.backoff.sleep(delay)
+                continue
+            _raise_if_cancelling()  # a cancellation redis-py swallowed (the reply came back)
+            self.backoff.reset()
             await asyncio.sleep(every)
 
     async def close(self) -> None:

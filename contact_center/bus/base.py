@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
@@ -78,11 +78,16 @@ class Bus(Protocol):
         block_ms: int | None = None,
         *,
         claim_idle_ms: int = 30_000,
+        ack: Sequence[str] = (),
     ) -> list[Entry]:
         """Entries for one worker of ``group`` (created at the start of the stream if new).
 
         Entries another worker received but did not :meth:`ack` within ``claim_idle_ms`` are
         handed out again first, so a crashed worker loses nothing.
+
+        ``ack``: ids of entries handled since the last read, acknowledged first (as
+        :meth:`ack` does) in the same round trip as the read. When the call raises they may
+        or may not be acknowledged: acknowledging them again is harmless.
         """
         ...
 

@@ -12,7 +12,7 @@ import bisect
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -176,11 +176,14 @@ class MemoryBus:
         block_ms: int | None = None,
         *,
         claim_idle_ms: int = 30_000,
+        ack: Sequence[str] = (),
     ) -> list[Entry]:
         s = self._stream(stream)
         g = s.groups.get(group)
         if g is None:
             g = s.groups[group] = _Group(last_delivered=(0, 0))
+        for sid in ack:
+            g.pending.pop(sid, None)
         entries = self._claim(s, g, consumer, claim_idle_ms, count)
         if entries:
             return entries

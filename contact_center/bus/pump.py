@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from contact_center import aio
+from contact_center.backoff import Backoff
 from contact_center.bus.base import Bus, BusUnavailable
 
 log = logging.getLogger(__name__)
@@ -27,7 +28,7 @@ async def pump(
     group: str,
     consumer: str,
     block_ms: int = 1000,
-    retry_delay: float = 1.0,
+    backoff: Backoff | None = None,
     count: int = 100,
     claim_idle_ms: int = 30_000,
     many: BatchHandler | None = None,
@@ -46,65 +47,96 @@ async def pump(
     ``count`` entries are read at a time; the loop gets a turn between reads. Entries another
     consumer of ``group`` left unacknowledged for ``claim_idle_ms`` are taken over first (0
     for a group only one holder of a lease reads: what its predecessor left is taken at once).
+    A batch is acknowledged with the next read, in its round trip.
+
+    While the bus is unavailable the read is retried after growing, jittered delays
+    (``backoff``; by default from 0.2 s up to 5 s), and the acks still owed go with it.
 
     A handler that raises is logged with the entry and the entry is acknowledged anyway: one
     hostile message must not stop the pipeline. Cancel the task to stop.
     """
+    retry = backoff or Backoff(first=0.2, ceiling=5.0)
+    owed: list[str] = []  # handled, acknowledged with the next read
     while True:
         try:
             entries = await bus.consume(
-                stream, group, consumer, count=count, block_ms=block_ms, claim_idle_ms=claim_idle_ms
+                stream,
+                group,
+                consumer,
+                count=count,
+                block_ms=block_ms,
+                claim_idle_ms=claim_idle_ms,
+                ack=owed,
             )
         except BusUnavailable as exc:
-            current = asyncio.current_task()
-            if current is not None and current.cancelling():
+            if _cancelling():
                 # redis-py may turn our own cancellation into a closed connection
+                await _ack_on_stop(bus, stream, group, owed)
                 raise asyncio.CancelledError from exc
-            log.warning("bus unavailable, retrying: %s", exc)
-            await asyncio.sleep(retry_delay)
+            delay = retry.next()
+            log.warning(
+                "bus unavailable for %s on %s, retrying in %.1f s (%d acks owed): %s",
+                group,
+                stream,
+                delay,
+                len(owed),
+                exc,
+            )
+            try:
+                await retry.sleep(delay)
+            except asyncio.CancelledError:
+                await _ack_on_stop(bus, stream, group, owed)
+                raise
             continue
-        # a cancellation a client library swallowed during the read (redis-py on 3.11)
-        aio.raise_if_cancelling()
-        if many is not None and entries:
-            await _handle_batch(bus, stream, group, entries, handler, many)
-            continue
-        handled = 0
+        except asyncio.CancelledError:
+            # Stopped while reading: the acks may not have reached Redis with the read.
+            await _ack_on_stop(bus, stream, group, owed)
+            raise
+        if _cancelling():
+            # A cancellation the client library swallowed (the read came back anyway): stop
+            # now; what was just read stays pending for whoever takes the group over.
+            await _ack_on_stop(bus, stream, group, owed)
+            raise asyncio.CancelledError
+        retry.reset()
+        # One round trip for the batch, with the next read: acknowledged one by one, and
+        # then in a round trip of their own, the acks were what held a consumer behind on
+        # Redis (bench_pop --redis). A crash mid-batch hands the batch out again;
+        # consumers dedupe on the key (as after an ack lost to an outage).
+        owed = []
         try:
-            for sid, message in entries:
-                try:
-                    await handler(message)
-                except Exception:
-                    log.exception("consumer %s failed on %s %s: %r", group, stream, sid, message)
-                handled += 1
+            if many is not None and entries:
+                owed = await _handle_batch(bus, stream, group, entries, handler, many)
+            else:
+                for sid, message in entries:
+                    try:
+                        await handler(message)
+                    except Exception:
+                        log.exception(
+                            "consumer %s failed on %s %s: %r", group, stream, sid, message
+                        )
+                    owed.append(sid)
+            # A handler that never suspends (pure CPU) on an in-process bus that has entries
+            # ready would otherwise run a whole backlog in one step: let the loop breathe
+            # between batches, so a burst of events costs other sockets one batch of lag.
+            await asyncio.sleep(0)
         except asyncio.CancelledError:
             # Stopped mid-batch (a leader stepping down, a worker stopping): what was handled
             # is acknowledged, so whoever takes the group over starts at the first entry not
             # handled, not at the batch's beginning.
-            if handled:
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(
-                        asyncio.shield(bus.ack(stream, group, *(s for s, _ in entries[:handled]))),
-                        ACK_ON_STOP_SECONDS,
-                    )
+            await _ack_on_stop(bus, stream, group, owed)
             raise
-        if entries:
-            # One round trip for the batch: acknowledged one by one, the acks were what held
-            # a consumer behind on Redis (seconds of backlog at 20 calls/s, bench_pop --redis).
-            # A crash mid-batch hands the batch out again; consumers dedupe on the key.
-            try:
-                await bus.ack(stream, group, *(sid for sid, _ in entries))
-            except BusUnavailable as exc:
-                aio.raise_if_cancelling()
-                # handled but not acknowledged: handed out again later (handlers dedupe on
-                # event keys, commands on their marks)
-                log.warning(
-                    "ack of %d entries of %s by %s failed: %s", len(entries), stream, group, exc
-                )
-        # A handler that never suspends (pure CPU) on an in-process bus that has entries
-        # ready would otherwise run a whole backlog in one step: let the loop breathe
-        # between batches, so a burst of events costs other sockets one batch of lag.
-        aio.raise_if_cancelling()
-        await asyncio.sleep(0)
+
+
+def _cancelling() -> bool:
+    current = asyncio.current_task()
+    return current is not None and current.cancelling() > 0
+
+
+async def _ack_on_stop(bus: Bus, stream: str, group: str, ids: list[str]) -> None:
+    """Acknowledge what was handled before stopping, waiting for Redis a bounded time."""
+    if ids:
+        with contextlib.suppress(Exception):
+            await aio.wait_for(asyncio.shield(bus.ack(stream, group, *ids)), ACK_ON_STOP_SECONDS)
 
 
 ACK_ON_STOP_SECONDS = 1.0  # a stop never waits longer on Redis for the last acks
@@ -118,9 +150,9 @@ async def _handle_batch(
     entries: list[tuple[str, dict[str, Any]]],
     handler: Handler,
     many: BatchHandler,
-) -> None:
-    """One batch for :func:`pump` with a batch handler: handled as a whole (else one by one),
-    then acknowledged in one round trip."""
+) -> list[str]:
+    """One batch for :func:`pump` with a batch handler: handled as a whole (else one by one);
+    the ids to acknowledge (with the next read)."""
 
     async def run() -> None:
         try:
@@ -149,19 +181,9 @@ async def _handle_batch(
             work.cancel()
             await asyncio.gather(work, return_exceptions=True)
         elif not work.cancelled():
-            with contextlib.suppress(Exception):
-                await aio.wait_for(
-                    asyncio.shield(bus.ack(stream, group, *(s for s, _ in entries))),
-                    ACK_ON_STOP_SECONDS,
-                )
+            await _ack_on_stop(bus, stream, group, [sid for sid, _ in entries])
         raise
-    try:
-        await bus.ack(stream, group, *(sid for sid, _ in entries))
-    except BusUnavailable as exc:
-        aio.raise_if_cancelling()
-        log.warning("ack of %d entries of %s by %s failed: %s", len(entries), stream, group, exc)
-    aio.raise_if_cancelling()
-    await asyncio.sleep(0)
+    return [sid for sid, _ in entries]
 
 
 class InStep:

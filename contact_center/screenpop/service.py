@@ -36,7 +36,7 @@ from typing import Any, cast
 from sqlalchemy import Select, bindparam, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from contact_center import i18n
+from contact_center import aio, i18n
 from contact_center.bus.base import POPS, Bus
 from contact_center.calls import events as ev
 from contact_center.crm.contacts import CRM_OFF, CrmResult
@@ -58,6 +58,8 @@ from contact_center.screenpop.render import (
 from contact_center.store.models import AdminChoice, Case, InteractionEvent, User
 
 log = logging.getLogger(__name__)
+
+SEND_BATCH = 100  # pops at most in one publish round trip
 
 
 @dataclass(frozen=True, slots=True)
@@ -742,14 +744,27 @@ class ScreenPop:
 
     async def _send_all(self) -> None:
         outbox = self._outbox
+        # What queued up while a publish was on its way goes out in one round trip (a
+        # pipeline on Redis), in order.
+        publish_many = getattr(self.bus, "publish_many", None)
         try:
             while outbox:
-                message = outbox.popleft()
+                batch = [outbox.popleft()]
+                while outbox and publish_many is not None and len(batch) < SEND_BATCH:
+                    batch.append(outbox.popleft())
                 try:
-                    await self.bus.publish(self.stream, message)
-                except Exception:  # as a failed publish in the event path was: logged, lost
+                    if publish_many is not None and len(batch) > 1:
+                        await publish_many(self.stream, batch)
+                    else:
+                        await self.bus.publish(self.stream, batch[0])
+                except Exception as exc:  # as a failed publish in the event path was: logged, lost
+                    aio.raise_if_cancelling(exc)  # a stop seen as a closed connection
+                    first = batch[0]
                     log.exception(
-                        "pop %s for %s not published", message.get("type"), message.get("to")
+                        "%d pops not published (or some, in order; the first: %s for %s)",
+                        len(batch),
+                        first.get("type"),
+                        first.get("to"),
                     )
         finally:
             self._sender = None

@@ -342,10 +342,12 @@ class PopHub:
                 entries = await self.bus.read(self.stream, self.cursor, 500, self.block_ms)
                 backoff.reset()
             except BusUnavailable as exc:
+                aio.raise_if_cancelling(exc)  # our own stop, seen as a closed connection
                 delay = backoff.next()
                 log.warning("pop hub cannot read the bus, retrying in %.1f s: %s", delay, exc)
                 await backoff.sleep(delay)
                 continue
+            aio.raise_if_cancelling()  # a stop the client swallowed (the read came back)
             for n, (sid, message) in enumerate(entries, 1):
                 try:
                     self.dispatch(sid, message)

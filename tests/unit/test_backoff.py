@@ -3,6 +3,7 @@ injected random source and sleep, so nothing here waits for real."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 
 import pytest
@@ -120,3 +121,32 @@ def test_the_connector_and_webhooks_use_it() -> None:
         timedelta(seconds=16.0),
         timedelta(seconds=48.0),
     ]
+
+
+async def test_retry_stops_on_a_cancellation_the_call_turned_into_a_retried_error() -> None:
+    """redis-py may answer the cancellation of a command with a closed-connection error:
+    the retry must stop (a cancelled stop would otherwise hang), not try again."""
+    calls = 0
+
+    async def blocked() -> str:
+        nonlocal calls
+        calls += 1
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            raise ConnectionError("connection closed by the cancellation") from None
+        return "never"
+
+    task = asyncio.create_task(
+        retry(
+            blocked,
+            retry_on=lambda exc: isinstance(exc, ConnectionError),
+            backoff=Backoff(first=0.01, ceiling=0.01, sleeper=asyncio.sleep),
+        )
+    )
+    await asyncio.sleep(0)
+    task.cancel()
+    done, _ = await asyncio.wait({task}, timeout=5)
+    assert task in done
+    assert task.cancelled()
+    assert 1 == calls

@@ -6,6 +6,9 @@ import asyncio
 import contextlib
 from typing import Any
 
+import pytest
+
+from contact_center.bus.base import BusUnavailable
 from contact_center.bus.memory import MemoryBus
 from contact_center.bus.pump import pump
 from tests.conftest import wait_for
@@ -94,3 +97,70 @@ async def test_a_failed_batch_is_handled_one_by_one() -> None:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+class CancelTurnedIntoOutage(MemoryBus):
+    """A bus whose blocked read answers a cancellation as redis-py may: with a closed
+    connection (BusUnavailable), or — ``swallow`` — by returning what it had anyway."""
+
+    def __init__(self, *, swallow: bool = False) -> None:
+        super().__init__(maxlen=100)
+        self.swallow = swallow
+        self.reads = 0
+        self.acked: list[str] = []
+
+    async def consume(self, *args: Any, **kwargs: Any) -> list[Any]:
+        self.reads += 1
+        self.acked += kwargs.get("ack", ())
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            if self.swallow:
+                return [("9-0", {"n": 9})]
+            raise BusUnavailable("connection closed by the cancellation") from None
+        return []
+
+
+@pytest.mark.parametrize("swallow", [False, True], ids=["as-an-outage", "swallowed"])
+async def test_a_cancelled_pump_stops_even_when_the_client_loses_the_cancellation(
+    swallow: bool,
+) -> None:
+    bus = CancelTurnedIntoOutage(swallow=swallow)
+    handled: list[Any] = []
+
+    async def handler(message: dict[str, Any]) -> None:
+        handled.append(message)
+
+    task = asyncio.create_task(pump(bus, "events", handler, group="g", consumer="c"))
+    try:
+        await wait_for(lambda: bus.reads == 1)
+        task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=5)
+        assert task in done and task.cancelled()
+        assert (1, []) == (bus.reads, handled)  # no retry, nothing handled after the stop
+    finally:
+        bus.swallow = False  # a pump that went on must not hang the loop's teardown
+        task.cancel()
+        await asyncio.wait({task}, timeout=5)
+
+
+async def test_a_pump_stopped_mid_batch_acknowledges_what_it_handled() -> None:
+    bus = MemoryBus(maxlen=100)
+    for n in range(3):
+        await bus.publish("events", {"n": n})
+    release = asyncio.Event()
+    handled: list[int] = []
+
+    async def handler(message: dict[str, Any]) -> None:
+        if message["n"] == 1:
+            await release.wait()  # stopped while handling the second entry
+        handled.append(message["n"])
+
+    task = asyncio.create_task(pump(bus, "events", handler, group="g", consumer="c"))
+    await wait_for(lambda: handled == [0])
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    # the first is settled; the second and third are handed out again to whoever goes on
+    again = await bus.consume("events", "g", "next", claim_idle_ms=0)
+    assert [1, 2] == [m["n"] for _, m in again]
