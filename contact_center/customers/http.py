@@ -22,21 +22,33 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp_jinja2
 from aiohttp import web
+from pydantic import BaseModel
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contact_center.customers import services
 from contact_center.customers.phones import normalize_number, phone_suffix
-from contact_center.customers.schemas import FoundCustomers, PageQuery, SearchQuery
+from contact_center.customers.schemas import (
+    CustomerInput,
+    CustomerRecord,
+    FoundCustomers,
+    OrderInput,
+    OrderRecord,
+    PageQuery,
+    PaymentCreated,
+    PaymentInput,
+    PinInput,
+    SearchQuery,
+)
 from contact_center.history.access import customer_visible, load_principal
 from contact_center.i18n import gettext as _
 from contact_center.store.models import Customer, CustomerPhone
 from contact_center.web.auth import Role, current_user, require_role
-from contact_center.web.forms import documented, read_query
+from contact_center.web.forms import REF, documented, read_query
 from contact_center.web.keys import SESSIONS_KEY, SETTINGS_KEY, add_template_dir
 
 SEARCHERS = (Role.OPERATOR, Role.SUPERVISOR, Role.QA)
@@ -46,6 +58,21 @@ MAX_QUERY = 100
 DEFAULT_LIMIT = 25
 MAX_LIMIT = 100
 MIN_SUFFIX_DIGITS = 4  # "the last digits" searches need at least this many
+M = TypeVar("M", bound=BaseModel)
+CUSTOMER_ID = {"$ref": "#/components/parameters/CustomerId"}
+EXTERNAL_ID = {
+    "name": "external_id",
+    "in": "path",
+    "required": True,
+    "description": "The customer's id in the company's own system (1 to 80 characters).",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 80},
+}
+ORDER_NUMBER = {
+    "name": "number",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "minLength": 1, "maxLength": services.MAX_ORDER_NUMBER},
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,22 +196,35 @@ async def customers_api(request: web.Request) -> web.Response:
 # --- the REST API ---------------------------------------------------------------------------
 
 
-async def _json_body(request: web.Request) -> Any:
+async def _body(request: web.Request, model: type[M]) -> M:
+    """The JSON body (at most 256 KiB: else 413) checked into ``model``, or 400 with the first
+    refusal (the numbers read in the call center's region)."""
     if request.content_length is not None and request.content_length > MAX_BODY:
         raise web.HTTPRequestEntityTooLarge(max_size=MAX_BODY, actual_size=request.content_length)
     raw = await request.read()
     if len(raw) > MAX_BODY:
         raise web.HTTPRequestEntityTooLarge(max_size=MAX_BODY, actual_size=len(raw))
     try:
-        return json.loads(raw or b"{}")
+        data = json.loads(raw or b"{}")
     except (ValueError, UnicodeDecodeError):
-        raise web.HTTPBadRequest(text="expected a JSON body") from None
+        raise web.HTTPBadRequest(text=_("expected a JSON body")) from None
+    try:
+        return services.checked(model, data, **_region(request))
+    except services.CustomerError as exc:
+        raise _refused(exc) from None
+
+
+def _created(model: type[BaseModel]) -> dict[str, Any]:
+    return {
+        "description": "Created.",
+        "content": {"application/json": {"schema": {"$ref": REF.format(model=model.__name__)}}},
+    }
 
 
 def _path_id(request: web.Request, name: str = "customer_id") -> int:
     raw = request.match_info[name]
     if not raw.isascii() or not raw.isdigit() or not 0 < int(raw) <= services.MAX_ID:
-        raise web.HTTPNotFound(text=f"no customer {raw[:40]}")
+        raise web.HTTPNotFound(text=_("no customer %(id)s", id=raw[:40]))
     return int(raw)
 
 
@@ -220,10 +260,22 @@ async def _scoped_id(request: web.Request) -> int:
             db, user_id=user.id, login=user.login, role=user.role, interface=user.interface
         )
         if not await customer_visible(db, principal, customer_id):
-            raise web.HTTPNotFound(text="no such customer")
+            raise web.HTTPNotFound(text=_("no such customer"))
     return customer_id
 
 
+@documented(
+    "GET",
+    "/api/customers/{customer_id}",
+    operation_id="getCustomer",
+    tag="customers",
+    summary="One customer with their numbers, IVR data, orders and latest payments "
+    "(operator, supervisor, qa)",
+    parameters=(CUSTOMER_ID,),
+    answer=CustomerRecord,
+    answer_description="The customer.",
+    errors=(404,),
+)
 @require_role(*SEARCHERS)
 async def get_customer(request: web.Request) -> web.Response:
     customer_id = await _scoped_id(request)
@@ -235,10 +287,22 @@ async def get_customer(request: web.Request) -> web.Response:
         return await _customer_answer(db, customer)
 
 
+@documented(
+    "PATCH",
+    "/api/customers/{customer_id}",
+    operation_id="updateCustomer",
+    tag="customers",
+    summary="Change the fields given (supervisor); phones, when given, are the whole list",
+    parameters=(CUSTOMER_ID,),
+    body=CustomerInput,
+    answer=CustomerRecord,
+    answer_description="The customer as changed.",
+    errors=(404, 409, 413),
+)
 @require_role(*WRITERS)
 async def patch_customer(request: web.Request) -> web.Response:
     customer_id = await _scoped_id(request)
-    data = await _json_body(request)
+    data = await _body(request, CustomerInput)
     async with request.app[SESSIONS_KEY].begin() as db:
         try:
             customer = await services.get_customer(db, customer_id)
@@ -248,6 +312,18 @@ async def patch_customer(request: web.Request) -> web.Response:
         return await _customer_answer(db, customer)
 
 
+@documented(
+    "DELETE",
+    "/api/customers/{customer_id}",
+    operation_id="deleteCustomer",
+    tag="customers",
+    summary="Remove a customer with their numbers, orders and payments (admin); calls keep "
+    "their history",
+    parameters=(CUSTOMER_ID,),
+    status=204,
+    answer_description="Removed.",
+    errors=(404,),
+)
 @require_role(Role.ADMIN)
 async def delete_customer(request: web.Request) -> web.Response:
     customer_id = await _scoped_id(request)
@@ -259,9 +335,23 @@ async def delete_customer(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
+@documented(
+    "PUT",
+    "/api/customers/by-external-id/{external_id}",
+    operation_id="upsertCustomerByExternalId",
+    tag="customers",
+    summary="Create or update the customer with this external id (supervisor); phones, when "
+    "given, are the whole list",
+    parameters=(EXTERNAL_ID,),
+    body=CustomerInput,
+    answer=CustomerRecord,
+    answer_description="Updated.",
+    extra_responses={201: _created(CustomerRecord)},
+    errors=(409, 413),
+)
 @require_role(*WRITERS)
 async def put_customer_by_external_id(request: web.Request) -> web.Response:
-    data = await _json_body(request)
+    data = await _body(request, CustomerInput)
     async with request.app[SESSIONS_KEY].begin() as db:
         try:
             customer, created = await services.upsert_by_external_id(
@@ -272,25 +362,49 @@ async def put_customer_by_external_id(request: web.Request) -> web.Response:
         return await _customer_answer(db, customer, 201 if created else 200)
 
 
+@documented(
+    "PUT",
+    "/api/customers/{customer_id}/pin",
+    operation_id="setCustomerPin",
+    tag="customers",
+    summary="Set the PIN the IVR checks (stored as an argon2 hash only), or clear it with null "
+    "(supervisor)",
+    parameters=(CUSTOMER_ID,),
+    body=PinInput,
+    status=204,
+    answer_description="Stored.",
+    errors=(404, 413),
+)
 @require_role(*WRITERS)
 async def put_pin(request: web.Request) -> web.Response:
     customer_id = await _scoped_id(request)
-    data = await _json_body(request)
-    if not isinstance(data, dict) or "pin" not in data:
-        raise web.HTTPBadRequest(text="pin: required (null removes it)")
+    pin = await _body(request, PinInput)
     async with request.app[SESSIONS_KEY].begin() as db:
         try:
             customer = await services.get_customer(db, customer_id)
-            await services.set_pin(db, customer, data["pin"])
+            await services.set_pin(db, customer, pin)
         except services.CustomerError as exc:
             raise _refused(exc) from None
     return web.Response(status=204)
 
 
+@documented(
+    "POST",
+    "/api/customers/{customer_id}/payments",
+    operation_id="addCustomerPayment",
+    tag="customers",
+    summary="Record a payment the IVR can tell (supervisor)",
+    parameters=(CUSTOMER_ID,),
+    body=PaymentInput,
+    status=201,
+    answer=PaymentCreated,
+    answer_description="Recorded.",
+    errors=(404, 413),
+)
 @require_role(*WRITERS)
 async def post_payment(request: web.Request) -> web.Response:
     customer_id = await _scoped_id(request)
-    data = await _json_body(request)
+    data = await _body(request, PaymentInput)
     async with request.app[SESSIONS_KEY].begin() as db:
         try:
             customer = await services.get_customer(db, customer_id)
@@ -300,9 +414,22 @@ async def post_payment(request: web.Request) -> web.Response:
         return web.json_response({"payment_id": payment.id}, status=201)
 
 
+@documented(
+    "PUT",
+    "/api/orders/{number}",
+    operation_id="upsertOrder",
+    tag="customers",
+    summary="Create or update an order the IVR can tell the status of (supervisor)",
+    parameters=(ORDER_NUMBER,),
+    body=OrderInput,
+    answer=OrderRecord,
+    answer_description="Updated.",
+    extra_responses={201: _created(OrderRecord)},
+    errors=(404, 409, 413),
+)
 @require_role(*WRITERS)
 async def put_order(request: web.Request) -> web.Response:
-    data = await _json_body(request)
+    data = await _body(request, OrderInput)
     async with request.app[SESSIONS_KEY].begin() as db:
         try:
             order, created = await services.upsert_order(db, request.match_info["number"], data)

@@ -27,9 +27,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from contact_center.customers import services
+from contact_center.customers import schemas, services
 from contact_center.customers.importer import ImportReport, Progress, Reject, open_table
 from contact_center.customers.rows import BadRow, CustomerImportError, MappingError
+from contact_center.i18n import gettext as _
 from contact_center.store.db import session_factory, utcnow
 from contact_center.store.models import Customer, Order, Payment
 
@@ -190,17 +191,16 @@ class IvrDataImporter:
             raise services.NotFound(f"no customer with {columns.key} {key[:80]!r}")
         values = {name: columns.get(row, name) for name in columns.index}
         if self._kind == "balances":
-            balance = services.parse_money(values, "balance")
-            currency = services.parse_currency(values)
+            body = services.checked(schemas.CustomerInput, _given(values, "balance", "currency"))
             if not self._dry_run:
                 customer = await services.get_customer(db, customer_id)
-                customer.balance = balance
-                customer.currency = currency or customer.currency
+                customer.balance = body.balance
+                customer.currency = body.currency or customer.currency
                 customer.updated_at = utcnow()
             return False
         if self._kind == "pins":
             if pin_hash is None:
-                raise services.CustomerError("pin: 4 to 12 digits")
+                raise services.CustomerError(_("pin: 4 to 12 digits"))
             if not self._dry_run:
                 customer = await services.get_customer(db, customer_id)
                 customer.pin_hash = pin_hash
@@ -210,9 +210,11 @@ class IvrDataImporter:
         return await self._order(db, customer_id, values)
 
     async def _payment(self, db: AsyncSession, customer_id: int, values: dict[str, str]) -> bool:
-        amount = services.parse_money(values, "amount")
-        currency = services.parse_currency(values)
-        paid_at = services.parse_time(values, "paid_at")
+        payment = services.checked(
+            schemas.PaymentInput, _given(values, "amount", "currency", "paid_at")
+        )
+        amount, currency = payment.amount, payment.currency
+        paid_at = payment.paid_at or utcnow()
         reference = values.get("payment_id", "")[:80] or None
         stored = (
             await db.scalar(select(Payment).where(Payment.external_id == reference))
@@ -247,15 +249,8 @@ class IvrDataImporter:
             if values.get(name):
                 body[name] = values[name]
         if self._dry_run:
-            if "amount" in body:
-                services.parse_money(body, "amount")
-            if "currency" in body:
-                services.parse_currency(body)
-            number = values["number"]
-            if not number or len(number) > 40:
-                raise services.CustomerError("number: 1 to 40 characters")
-            if not values["status"]:
-                raise services.CustomerError("status: must not be empty")
+            number = services.order_number(values["number"])  # as the real run checks it
+            services.checked(schemas.OrderInput, body)
             exists = await db.scalar(select(Order.id).where(Order.number == number))
             new = exists is None and number not in self._seen
             self._seen.add(number)
@@ -270,6 +265,11 @@ class IvrDataImporter:
             report.rejects.append(reject)
         if self._on_reject:
             self._on_reject(reject, cells)
+
+
+def _given(values: Mapping[str, str], *names: str) -> dict[str, str]:
+    """The row's cells for these fields (a column left out is a field left out)."""
+    return {name: values[name] for name in names if name in values}
 
 
 async def _owners(

@@ -4,37 +4,40 @@ IVR's data (balance, PIN, payments, orders).
 A customer is identified by its id here, by its external id for other systems (an upsert
 by external id is how a CRM or billing system keeps us in step), never by a phone number:
 a number may be shared by several customers. PINs are stored as argon2 hashes only.
+
+The input is checked by the pydantic models of :mod:`contact_center.customers.schemas`
+(:func:`checked`): the REST handlers read their bodies with them, the IVR's data import its
+rows, so both refuse the same input in the same words.
 """
 
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
-from typing import Any
+from decimal import Decimal
+from typing import Any, TypeVar
 
 from argon2 import PasswordHasher
+from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from contact_center.customers.phones import normalize_number, phone_suffix
-from contact_center.customers.rows import FIELDS, PHONE_TYPES
+from contact_center.customers import schemas
+from contact_center.customers.phones import phone_suffix
+from contact_center.customers.rows import FIELDS
+from contact_center.i18n import gettext as _
 from contact_center.store.db import utcnow
 from contact_center.store.models import Customer, CustomerPhone, Order, Payment
+from contact_center.web.forms import REFUSED
 
-MAX_PHONES = 20
-MAX_CUSTOM = 50
-MAX_CUSTOM_TEXT = 1000
 MAX_ID = 2**63 - 1  # BIGINT
-PIN_PATTERN = re.compile(r"^[0-9]{4,12}$")
-MONEY_PATTERN = re.compile(r"^-?[0-9]{1,12}(\.[0-9]{1,6})?$")
-CURRENCY_PATTERN = re.compile(r"^[A-Z]{3}$")
-ORDER_STATUSES_MAX = 40
+MAX_ORDER_NUMBER = schemas.MAX_ORDER_NUMBER
+PIN_PATTERN = schemas.PIN_PATTERN
+is_text = schemas.is_text
 _hasher = PasswordHasher()
+M = TypeVar("M", bound=BaseModel)
 
 
 class CustomerError(Exception):
@@ -51,132 +54,36 @@ class Conflict(CustomerError):
     status = 409
 
 
-@dataclass(frozen=True, slots=True)
-class PhoneInput:
-    e164: str
-    raw: str
-    type: str
-
-
-def is_text(value: str) -> bool:
-    """Storable text: no NUL (PostgreSQL refuses it) and no lone surrogate (JSON allows
-    ``"\\udba3"``, UTF-8 does not)."""
-    if "\x00" in value:
-        return False
+def checked(model: type[M], data: Any, **context: Any) -> M:
+    """``data`` (a JSON object, a row's cells) checked into ``model``
+    (:mod:`contact_center.customers.schemas`), or :class:`CustomerError` with the first
+    refusal, worded for the user; ``context``: the call center's ``region`` and
+    ``area_code`` the phone numbers are read in."""
+    if isinstance(data, model):
+        return data
     try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
+        return model.model_validate(data, context=context)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False, include_input=False)[0]
+        if first.get("type") == REFUSED:
+            raise CustomerError(str(first.get("msg", ""))) from None
+        where = ".".join(str(p) for p in first.get("loc", ())) or "body"
+        raise CustomerError(f"{where}: {first.get('msg', 'invalid')}") from None
 
 
-def parse_text(data: Mapping[str, Any], name: str, limit: int) -> str:
-    value = data[name]
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise CustomerError(f"{name}: expected a string")
-    if not is_text(value):
-        raise CustomerError(f"{name}: not text (a NUL or an invalid character)")
-    value = value.strip()
-    if len(value) > limit:
-        raise CustomerError(f"{name}: longer than {limit} characters")
-    return value
+def customer_input(
+    data: schemas.CustomerInput | Mapping[str, Any], *, region: str, area_code: str = ""
+) -> schemas.CustomerInput:
+    return checked(schemas.CustomerInput, data, region=region, area_code=area_code)
 
 
-def parse_money(data: Mapping[str, Any], name: str) -> Decimal:
-    value = data[name]
-    if not isinstance(value, str) or not MONEY_PATTERN.match(value.strip()):
-        raise CustomerError(f'{name}: expected an amount as a string, like "12.50"')
-    try:
-        return Decimal(value.strip())
-    except InvalidOperation:  # pragma: no cover - the pattern allows only decimals
-        raise CustomerError(f"{name}: not an amount") from None
-
-
-def parse_currency(data: Mapping[str, Any], name: str = "currency") -> str:
-    value = data.get(name, "")
-    if value in ("", None):
-        return ""
-    if not isinstance(value, str) or not CURRENCY_PATTERN.match(value):
-        raise CustomerError(f"{name}: expected a three-letter code like RUB")
-    return value
-
-
-def parse_time(data: Mapping[str, Any], name: str) -> datetime:
-    value = data.get(name)
-    if value in (None, ""):
-        return utcnow()
-    if not isinstance(value, str):
-        raise CustomerError(f"{name}: expected an ISO date and time")
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-    except (ValueError, OverflowError):
-        raise CustomerError(f"{name}: expected an ISO date and time, got {value[:40]!r}") from None
-
-
-def parse_phones(value: Any, *, region: str, area_code: str = "") -> list[PhoneInput]:
-    """``[{"number": "8 916 …", "type": "mobile"}, …]`` → numbers in E.164, each once."""
-    if not isinstance(value, list):
-        raise CustomerError("phones: expected a list of {number, type}")
-    if len(value) > MAX_PHONES:
-        raise CustomerError(f"phones: at most {MAX_PHONES}")
-    phones: dict[str, PhoneInput] = {}
-    for item in value:
-        if isinstance(item, str):
-            item = {"number": item}
-        if not isinstance(item, dict) or not isinstance(item.get("number"), str):
-            raise CustomerError("phones: each is {number, type}")
-        raw = item["number"].strip()[:64]
-        if not is_text(raw):
-            raise CustomerError("phones: a number is not text")
-        kind = item.get("type") or ""
-        if kind not in ("", *PHONE_TYPES):
-            raise CustomerError(f"phones: type {kind!r} is not one of {', '.join(PHONE_TYPES)}")
-        number = normalize_number(raw, region=region, area_code=area_code, with_display=False)
-        if number.e164 is None:
-            raise CustomerError(f"phones: {raw!r} is not a phone number we can store")
-        phones.setdefault(number.e164, PhoneInput(number.e164, raw, str(kind)))
-    return list(phones.values())
-
-
-def customer_fields(data: Mapping[str, Any], *, creating: bool) -> dict[str, Any]:
-    """The customer columns ``data`` sets, checked (all of them optional but a new name)."""
-    if not isinstance(data, Mapping):
-        raise CustomerError("expected a JSON object")
-    unknown = set(data) - {*FIELDS, "phones", "custom", "balance", "currency"}
-    if unknown:
-        raise CustomerError(f"unknown field {sorted(unknown)[0]!r}")
-    values: dict[str, Any] = {}
-    for name, limit in FIELDS.items():
-        if name in data:
-            values[name] = parse_text(data, name, min(limit, 100_000))
+def customer_fields(body: schemas.CustomerInput, *, creating: bool) -> dict[str, Any]:
+    """The customer columns ``body`` sets (all of them optional but a new name)."""
+    values = body.columns()
     if creating and not values.get("name"):
-        raise CustomerError("name: required")
+        raise CustomerError(_("name: required"))
     if "name" in values and not values["name"]:
-        raise CustomerError("name: must not be empty")
-    for name in ("account_number", "external_id"):
-        if name in values:
-            values[name] = values[name] or None  # unique when given, absent otherwise
-    if "balance" in data:
-        values["balance"] = None if data["balance"] is None else parse_money(data, "balance")
-    if "currency" in data:
-        values["currency"] = parse_currency(data)
-    if "custom" in data:
-        custom = data["custom"]
-        if not isinstance(custom, dict) or len(custom) > MAX_CUSTOM:
-            raise CustomerError(f"custom: expected an object of at most {MAX_CUSTOM} strings")
-        for key, value in custom.items():
-            if (
-                not isinstance(value, str)
-                or len(value) > MAX_CUSTOM_TEXT
-                or len(key) > 100
-                or not is_text(key)
-                or not is_text(value)
-            ):
-                raise CustomerError("custom: expected short strings, each valid text")
-        values["custom"] = dict(custom)
+        raise CustomerError(_("name: must not be empty"))
     return values
 
 
@@ -190,10 +97,17 @@ async def _check_unique(
         column = getattr(Customer, name)
         owner = await db.scalar(select(Customer.id).where(column == value))
         if owner is not None and owner != customer_id:
-            raise Conflict(f"{name} {value!r} belongs to customer {owner}")
+            raise Conflict(
+                _(
+                    "%(field)s %(value)s belongs to customer %(owner)s",
+                    field=name,
+                    value=repr(value),
+                    owner=owner,
+                )
+            )
 
 
-def _set_phones(customer: Customer, phones: list[PhoneInput]) -> None:
+def _set_phones(customer: Customer, phones: list[schemas.CustomerPhoneInput]) -> None:
     kept = {p.e164: p for p in customer.phones}
     wanted = {p.e164 for p in phones}
     for stored in list(customer.phones):
@@ -206,33 +120,37 @@ def _set_phones(customer: Customer, phones: list[PhoneInput]) -> None:
                 CustomerPhone(
                     e164=phone.e164,
                     suffix=phone_suffix(phone.e164),
-                    raw=phone.raw,
+                    raw=phone.number,
                     label=phone.type,
                 )
             )
         else:
             stored_phone.label = phone.type
-            stored_phone.raw = phone.raw
+            stored_phone.raw = phone.number
 
 
 async def get_customer(db: AsyncSession, customer_id: int) -> Customer:
     if not 0 < customer_id <= MAX_ID:
-        raise NotFound(f"no customer {customer_id}")
+        raise NotFound(_("no customer %(id)s", id=customer_id))
     customer = await db.get(Customer, customer_id)
     if customer is None:
-        raise NotFound(f"no customer {customer_id}")
+        raise NotFound(_("no customer %(id)s", id=customer_id))
     return customer
 
 
 async def create_customer(
-    db: AsyncSession, data: Mapping[str, Any], *, region: str, area_code: str = ""
+    db: AsyncSession,
+    data: schemas.CustomerInput | Mapping[str, Any],
+    *,
+    region: str,
+    area_code: str = "",
 ) -> Customer:
-    values = customer_fields(data, creating=True)
-    phones = parse_phones(data.get("phones", []), region=region, area_code=area_code)
+    body = customer_input(data, region=region, area_code=area_code)
+    values = customer_fields(body, creating=True)
     await _check_unique(db, values, None)
     now = utcnow()
     customer = Customer(**{"custom": {}, **values}, created_at=now, updated_at=now, phones=[])
-    _set_phones(customer, phones)
+    _set_phones(customer, body.phones)
     db.add(customer)
     await _flush(db)
     return customer
@@ -241,38 +159,43 @@ async def create_customer(
 async def update_customer(
     db: AsyncSession,
     customer: Customer,
-    data: Mapping[str, Any],
+    data: schemas.CustomerInput | Mapping[str, Any],
     *,
     region: str,
     area_code: str = "",
 ) -> Customer:
     """Change the fields ``data`` gives; ``phones``, when given, is the whole new list."""
-    values = customer_fields(data, creating=False)
-    phones = (
-        parse_phones(data["phones"], region=region, area_code=area_code)
-        if "phones" in data
-        else None
-    )
+    body = customer_input(data, region=region, area_code=area_code)
+    values = customer_fields(body, creating=False)
     await _check_unique(db, values, customer.id)
     for name, value in values.items():
         setattr(customer, name, value)
-    if phones is not None:
-        _set_phones(customer, phones)
+    if "phones" in body.model_fields_set:
+        _set_phones(customer, body.phones)
     customer.updated_at = utcnow()
     await _flush(db)
     return customer
 
 
 async def upsert_by_external_id(
-    db: AsyncSession, external_id: str, data: Mapping[str, Any], *, region: str, area_code: str = ""
+    db: AsyncSession,
+    external_id: str,
+    data: schemas.CustomerInput | Mapping[str, Any],
+    *,
+    region: str,
+    area_code: str = "",
 ) -> tuple[Customer, bool]:
     """(the customer with this external id, created?) after applying ``data``."""
     external_id = external_id.strip()
     if not external_id or len(external_id) > FIELDS["external_id"] or not is_text(external_id):
-        raise CustomerError(f"external_id: 1 to {FIELDS['external_id']} characters")
-    if data.get("external_id") not in (None, external_id):
-        raise CustomerError("external_id: the body names another one than the path")
-    body = {**data, "external_id": external_id}
+        raise CustomerError(
+            _("external_id: 1 to %(limit)s characters", limit=FIELDS["external_id"])
+        )
+    body = customer_input(data, region=region, area_code=area_code)
+    if body.external_id not in (None, external_id):
+        raise CustomerError(_("external_id: the body names another one than the path"))
+    body = body.model_copy(update={"external_id": external_id})
+    body.model_fields_set.add("external_id")
     owner = await db.scalar(select(Customer.id).where(Customer.external_id == external_id))
     if owner is None:
         return await create_customer(db, body, region=region, area_code=area_code), True
@@ -286,15 +209,15 @@ async def delete_customer(db: AsyncSession, customer_id: int) -> None:
     await db.flush()
 
 
-async def set_pin(db: AsyncSession, customer: Customer, pin: Any) -> None:
+async def set_pin(db: AsyncSession, customer: Customer, pin: schemas.PinInput | str | None) -> None:
     """Store the PIN's argon2 hash (never the PIN); ``None`` removes it."""
-    if pin is None:
+    if not isinstance(pin, schemas.PinInput):
+        pin = checked(schemas.PinInput, {"pin": pin})
+    if pin.pin is None:
         customer.pin_hash = None
-    elif not isinstance(pin, str) or not PIN_PATTERN.match(pin):
-        raise CustomerError("pin: 4 to 12 digits")
     else:
         # argon2 is slow on purpose: hashed in a thread, not on the loop serving everyone
-        customer.pin_hash = await asyncio.to_thread(hash_pin, pin)
+        customer.pin_hash = await asyncio.to_thread(hash_pin, pin.pin)
     customer.updated_at = utcnow()
     await db.flush()
 
@@ -303,51 +226,44 @@ def hash_pin(pin: str) -> str:
     return _hasher.hash(pin)
 
 
-async def add_payment(db: AsyncSession, customer: Customer, data: Mapping[str, Any]) -> Payment:
-    if not isinstance(data, Mapping):
-        raise CustomerError("expected a JSON object")
-    unknown = set(data) - {"amount", "currency", "paid_at"}
-    if unknown:
-        raise CustomerError(f"unknown field {sorted(unknown)[0]!r}")
-    if "amount" not in data:
-        raise CustomerError("amount: required")
+async def add_payment(
+    db: AsyncSession, customer: Customer, data: schemas.PaymentInput | Mapping[str, Any]
+) -> Payment:
+    body = checked(schemas.PaymentInput, data)
     payment = Payment(
         customer_id=customer.id,
-        amount=parse_money(data, "amount"),
-        currency=parse_currency(data) or customer.currency,
-        paid_at=parse_time(data, "paid_at"),
+        amount=body.amount,
+        currency=body.currency or customer.currency,
+        paid_at=body.paid_at or utcnow(),
     )
     db.add(payment)
     await db.flush()
     return payment
 
 
+def order_number(number: str) -> str:
+    number = number.strip()
+    if not number or len(number) > MAX_ORDER_NUMBER:
+        raise CustomerError(_("number: 1 to %(limit)s characters", limit=MAX_ORDER_NUMBER))
+    return number
+
+
 async def upsert_order(
-    db: AsyncSession, number: str, data: Mapping[str, Any]
+    db: AsyncSession, number: str, data: schemas.OrderInput | Mapping[str, Any]
 ) -> tuple[Order, bool]:
     """(the order ``number``, created?): its customer (``customer_id`` or ``external_id``),
     status, amount, currency."""
-    number = number.strip()
-    if not number or len(number) > 40:
-        raise CustomerError("number: 1 to 40 characters")
-    if not isinstance(data, Mapping):
-        raise CustomerError("expected a JSON object")
-    unknown = set(data) - {"customer_id", "external_id", "status", "amount", "currency"}
-    if unknown:
-        raise CustomerError(f"unknown field {sorted(unknown)[0]!r}")
+    number = order_number(number)
     # Everything checked before the session holds anything: a refused row leaves nothing
     # behind for the next flush.
-    status = parse_text(data, "status", ORDER_STATUSES_MAX) if "status" in data else None
-    if status == "":
-        raise CustomerError("status: must not be empty")
-    amount = parse_money(data, "amount") if "amount" in data else None
-    currency = parse_currency(data) if "currency" in data else None
-    customer_id = await _order_customer(db, data)
+    body = checked(schemas.OrderInput, data)
+    given = body.model_fields_set
+    customer_id = await _order_customer(db, body)
     order = await db.scalar(select(Order).where(Order.number == number))
     if order is None and customer_id is None:
-        raise CustomerError("customer_id or external_id: required for a new order")
-    if order is None and status is None:
-        raise CustomerError("status: required for a new order")
+        raise CustomerError(_("customer_id or external_id: required for a new order"))
+    if order is None and body.status is None:
+        raise CustomerError(_("status: required for a new order"))
     now = utcnow()
     created = order is None
     if order is None:
@@ -355,28 +271,24 @@ async def upsert_order(
         db.add(order)
     if customer_id is not None:
         order.customer_id = customer_id
-    if status is not None:
-        order.status = status
-    if amount is not None:
-        order.amount = amount
-    if currency is not None:
-        order.currency = currency
+    if body.status is not None:
+        order.status = body.status
+    if body.amount is not None:
+        order.amount = body.amount
+    if "currency" in given and body.currency is not None:
+        order.currency = body.currency
     order.updated_at = now
     await _flush(db)
     return order, created
 
 
-async def _order_customer(db: AsyncSession, data: Mapping[str, Any]) -> int | None:
-    if data.get("customer_id") is not None:
-        value = data["customer_id"]
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise CustomerError("customer_id: expected an integer")
-        return (await get_customer(db, value)).id
-    if data.get("external_id") is not None:
-        external_id = data["external_id"]
-        owner = await db.scalar(select(Customer.id).where(Customer.external_id == external_id))
+async def _order_customer(db: AsyncSession, body: schemas.OrderInput) -> int | None:
+    if body.customer_id is not None:
+        return (await get_customer(db, body.customer_id)).id
+    if body.external_id is not None:
+        owner = await db.scalar(select(Customer.id).where(Customer.external_id == body.external_id))
         if owner is None:
-            raise NotFound(f"no customer with external_id {str(external_id)[:80]!r}")
+            raise NotFound(_("no customer with external_id %(id)s", id=repr(body.external_id[:80])))
         return owner
     return None
 
@@ -385,7 +297,9 @@ async def _flush(db: AsyncSession) -> None:
     try:
         await db.flush()
     except IntegrityError as exc:  # a concurrent writer took the id or account first
-        raise Conflict("external_id or account_number already belongs to another customer") from exc
+        raise Conflict(
+            _("external_id or account_number already belongs to another customer")
+        ) from exc
 
 
 def customer_to_dict(customer: Customer) -> dict[str, Any]:
