@@ -19,6 +19,7 @@ from contact_center.customers.lookup import CustomerLookup
 from contact_center.ivr.data import SqlIvrData, verify_pin
 from contact_center.store.models import Customer
 from contact_center.web.auth import CSRF_HEADER
+from contact_center.web.openapi import load_spec
 from tests.integration.web_support import Browser, add_user, database, sign_in, web_server
 
 SHARED = "+74951112233"
@@ -206,3 +207,47 @@ async def test_inputs_the_fuzzer_broke_the_server_with_are_answered(server: Test
         (400, "name: not text (a NUL or an invalid character)"),
         (400, "phones: a number is not text"),
     ] == answers
+
+
+async def test_refusals_are_worded_in_the_users_language_by_the_documented_models(
+    server: TestServer,
+) -> None:
+    """The bodies are checked by the models the document is written from (issue 19): a
+    number where the amount is a string, a customer id as text, no PIN — refused in the
+    language the browser asks for."""
+    root = await sign_in(server, "root")
+    try:
+        _, anna = await call(root, "PUT", "/api/customers/by-external-id/crm-9", {"name": "A"})
+        answers = []
+        for language in ("ru-RU,ru;q=0.9", "en"):
+            for method, path, body in (
+                ("POST", f"/api/customers/{anna['id']}/payments", {"amount": 12.5}),
+                ("PUT", "/api/orders/ORD-9", {"status": "new", "customer_id": str(anna["id"])}),
+                ("PUT", f"/api/customers/{anna['id']}/pin", {}),
+                ("PATCH", f"/api/customers/{anna['id']}", {"name": "  "}),
+            ):
+                async with root.http.request(
+                    method,
+                    root.url(path),
+                    json=body,
+                    headers={CSRF_HEADER: root.csrf, "Accept-Language": language},
+                ) as resp:
+                    answers.append((resp.status, await resp.text()))
+    finally:
+        await root.close()
+    spec = load_spec()
+    payment = spec["paths"]["/api/customers/{customer_id}/payments"]["post"]["requestBody"]
+    ref = payment["content"]["application/json"]["schema"]["$ref"]
+    model = spec["components"]["schemas"][ref.rsplit("/", 1)[-1]]
+
+    assert [
+        (400, 'amount: ожидается сумма строкой, например "12.50"'),
+        (400, "customer_id: ожидается целое число"),
+        (400, "pin: обязателен (null удаляет PIN)"),
+        (400, "name: не может быть пустым"),
+        (400, 'amount: expected an amount as a string, like "12.50"'),
+        (400, "customer_id: expected an integer"),
+        (400, "pin: required (null removes it)"),
+        (400, "name: must not be empty"),
+    ] == answers
+    assert (False, ["amount"]) == (model["additionalProperties"], model["required"])
