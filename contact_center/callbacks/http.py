@@ -18,7 +18,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import aiohttp_jinja2
 from aiohttp import web
 from pydantic import ValidationError
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contact_center.callbacks import store
@@ -31,7 +30,7 @@ from contact_center.callbacks.schemas import (
 from contact_center.i18n import LazyTexts, format_datetime, lazy_gettext
 from contact_center.i18n import gettext as _
 from contact_center.store.db import utcnow
-from contact_center.store.models import Callback, Queue, User
+from contact_center.store.models import Callback
 from contact_center.web.auth import CurrentUser, Role, current_user, require_role
 from contact_center.web.forms import documented, errors_text, form_fields, read_query
 from contact_center.web.keys import SESSIONS_KEY, SETTINGS_KEY, add_template_dir
@@ -66,29 +65,13 @@ def _zone(request: web.Request) -> Any:
 
 
 async def _scope(db: AsyncSession, user: CurrentUser) -> tuple[set[str] | None, str]:
-    """(queues, login) the user's list covers: an operator their queues and their own
-    callbacks; a supervisor the queues they supervise (all while nobody is assigned any);
-    an admin everything."""
-    if user.role == Role.ADMIN:
-        return None, ""
-    if user.role == Role.OPERATOR:
-        row = await db.get(User, user.id)
-        return set((row.queues or {}) if row is not None else {}), user.login
-    rows = (await db.execute(select(Queue.name, Queue.supervisors))).all()
-    assigned = {name for name, sup in rows if user.login in (sup or {}).get("logins", [])}
-    anyone = any((sup or {}).get("logins") for _name, sup in rows)
-    return (assigned if anyone else None), ""
+    return await store.scope(db, role=user.role, user_id=user.id, login=user.login)
 
 
 async def _visible(db: AsyncSession, user: CurrentUser, callback_id: int) -> Callback:
     queues, login = await _scope(db, user)
-    row = await db.get(Callback, callback_id)
+    row = await store.visible(db, callback_id, queues=queues, login=login)
     if row is None:
-        raise web.HTTPNotFound(text=_("no such callback"))
-    if login and row.assigned_login not in ("", login):
-        raise web.HTTPNotFound(text=_("no such callback"))
-    mine = bool(login) and row.assigned_login == login
-    if queues is not None and row.queue not in queues and not mine:
         raise web.HTTPNotFound(text=_("no such callback"))
     return row
 
@@ -108,25 +91,8 @@ async def _page_context(request: web.Request, error: str = "") -> dict[str, Any]
     async with request.app[SESSIONS_KEY]() as db:
         queues, login = await _scope(db, user)
         listed = await store.listing(db, now, queues=queues, login=login, open_only=not show_all)
-        people = {
-            u.login: u.display_name or u.login
-            for u in (await db.scalars(select(User).where(User.active))).all()
-        }
-        operators = sorted(
-            (
-                (u.login, u.display_name or u.login)
-                for u in (
-                    await db.scalars(select(User).where(User.role == Role.OPERATOR, User.active))
-                ).all()
-                if queues is None or set(u.queues or {}) & queues
-            ),
-            key=lambda p: p[1].lower(),
-        )
-        my_queues = (
-            sorted(queues)
-            if queues is not None
-            else sorted((await db.scalars(select(Queue.name))).all())
-        )
+        seen = await store.people(db, queues)
+    people = seen.names
     rows = [
         {
             "id": item.row.id,
@@ -154,8 +120,8 @@ async def _page_context(request: web.Request, error: str = "") -> dict[str, Any]
         "rows": rows,
         "pending": sum(1 for r in rows if r["status"] == "pending"),
         "overdue": sum(1 for r in rows if r["overdue"]),
-        "operators": operators,
-        "queues": my_queues,
+        "operators": seen.operators,
+        "queues": seen.queues,
         "supervising": user.role in (Role.SUPERVISOR, Role.ADMIN),
         "show_all": show_all,
         "zone": request.app[SETTINGS_KEY].general.timezone or "UTC",
@@ -231,8 +197,7 @@ async def reassign_callback(request: web.Request) -> web.StreamResponse:
     async with request.app[SESSIONS_KEY].begin() as db:
         row = await _visible(db, user, _callback_id(request))
         if login:
-            target = await db.scalar(select(User).where(User.login == login, User.active))
-            if target is None or target.role != Role.OPERATOR:
+            if not await store.is_active_operator(db, login):
                 raise web.HTTPBadRequest(text=_("%(login)s is not an active operator", login=login))
         try:
             await store.reassign(db, row.id, login)

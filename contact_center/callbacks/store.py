@@ -28,7 +28,8 @@ from contact_center.callbacks.policy import (
 )
 from contact_center.config import CallbackSettings
 from contact_center.i18n import gettext as _
-from contact_center.store.models import Callback, Customer
+from contact_center.store.models import Callback, Customer, Queue, User
+from contact_center.web.auth import Role
 
 if TYPE_CHECKING:
     from contact_center.callbacks.schemas import CallbackForm
@@ -347,3 +348,70 @@ async def request_callback(
         note=form.note,
         assigned_login=requested_by if may_take and form.assign_to_me else "",
     )
+
+
+# --- who sees what (the pages' scope, their people and queues) ------------------------------
+
+
+async def scope(
+    session: AsyncSession, *, role: str, user_id: int, login: str
+) -> tuple[set[str] | None, str]:
+    """(queues, login) a user's list covers: an operator their queues and their own
+    callbacks; a supervisor the queues they supervise (all while nobody is assigned any);
+    an admin everything (None: every queue)."""
+    if role == Role.ADMIN:
+        return None, ""
+    if role == Role.OPERATOR:
+        row = await session.get(User, user_id)
+        return set((row.queues or {}) if row is not None else {}), login
+    rows = (await session.execute(select(Queue.name, Queue.supervisors))).all()
+    assigned = {name for name, sup in rows if login in (sup or {}).get("logins", [])}
+    anyone = any((sup or {}).get("logins") for _name, sup in rows)
+    return (assigned if anyone else None), ""
+
+
+async def visible(
+    session: AsyncSession, callback_id: int, *, queues: set[str] | None, login: str
+) -> Callback | None:
+    """The callback if it is in the scope (:func:`scope`): an operator's own or an
+    unassigned one of their queues; None otherwise (no existence leak)."""
+    row = await session.get(Callback, callback_id)
+    if row is None:
+        return None
+    if login and row.assigned_login not in ("", login):
+        return None
+    mine = bool(login) and row.assigned_login == login
+    if queues is not None and row.queue not in queues and not mine:
+        return None
+    return row
+
+
+@dataclass(frozen=True, slots=True)
+class People:
+    names: dict[str, str]  # every active user's name by login
+    operators: list[tuple[str, str]]  # (login, name) of the operators of the scope, by name
+    queues: list[str]  # the scope's queues
+
+
+async def people(session: AsyncSession, queues: set[str] | None) -> People:
+    """Who the page names and offers: active users, the scope's operators and queues."""
+    users = (await session.scalars(select(User).where(User.active))).all()
+    operators = sorted(
+        (
+            (u.login, u.display_name or u.login)
+            for u in users
+            if u.role == Role.OPERATOR and (queues is None or set(u.queues or {}) & queues)
+        ),
+        key=lambda p: p[1].lower(),
+    )
+    names = (
+        sorted(queues)
+        if queues is not None
+        else sorted((await session.scalars(select(Queue.name))).all())
+    )
+    return People({u.login: u.display_name or u.login for u in users}, operators, names)
+
+
+async def is_active_operator(session: AsyncSession, login: str) -> bool:
+    target = await session.scalar(select(User).where(User.login == login, User.active))
+    return target is not None and target.role == Role.OPERATOR
