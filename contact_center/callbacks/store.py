@@ -28,6 +28,7 @@ from contact_center.callbacks.policy import (
 )
 from contact_center.config import CallbackSettings
 from contact_center.i18n import gettext as _
+from contact_center.stats.services import supervised_queues
 from contact_center.store.models import Callback, Customer, Queue, User
 from contact_center.web.auth import Role
 
@@ -364,10 +365,7 @@ async def scope(
     if role == Role.OPERATOR:
         row = await session.get(User, user_id)
         return set((row.queues or {}) if row is not None else {}), login
-    rows = (await session.execute(select(Queue.name, Queue.supervisors))).all()
-    assigned = {name for name, sup in rows if login in (sup or {}).get("logins", [])}
-    anyone = any((sup or {}).get("logins") for _name, sup in rows)
-    return (assigned if anyone else None), ""
+    return await supervised_queues(session, role=role, login=login), ""
 
 
 async def visible(

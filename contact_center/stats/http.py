@@ -36,7 +36,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import aiohttp_jinja2
 from aiohttp import WSMsgType, web
-from sqlalchemy import select
 
 from contact_center.admin.services import choice_names
 from contact_center.backoff import Backoff
@@ -46,13 +45,13 @@ from contact_center.config import WallboardSettings, wallboard_overrides
 from contact_center.i18n import gettext as _
 from contact_center.i18n import lazy_gettext
 from contact_center.routing.operators import PAUSE_REASONS
+from contact_center.stats import services
 from contact_center.stats.consumer import STATS_STREAM
 from contact_center.stats.levels import with_stored_levels
 from contact_center.stats.metrics import MetricsConfig
 from contact_center.stats.report_view import report_lines
 from contact_center.stats.reports import INTERVALS, ReportError, report, rows_to_csv
 from contact_center.stats.schemas import ReportQuery, ReportRows, Snapshot, WallboardActionForm
-from contact_center.store.models import Queue, User
 from contact_center.web.auth import Role, current_user, require_role
 from contact_center.web.forms import documented, read_form, read_query
 from contact_center.web.keys import (
@@ -267,10 +266,7 @@ async def visible_queues(request: web.Request) -> set[str] | None:
     if user.role == Role.ADMIN:
         return None
     async with request.app[SESSIONS_KEY]() as db:
-        rows = (await db.execute(select(Queue.name, Queue.supervisors))).all()
-    assigned = {name for name, sup in rows if user.login in (sup or {}).get("logins", [])}
-    anyone_assigned = any((sup or {}).get("logins") for _name, sup in rows)
-    return assigned if anyone_assigned else None
+        return await services.supervised_queues(db, role=user.role, login=user.login)
 
 
 def filter_snapshot(snapshot: dict[str, Any], queues: set[str] | None) -> dict[str, Any]:
@@ -297,11 +293,7 @@ async def wallboard_page(request: web.Request) -> web.StreamResponse:
     latest = request.app[HUB_KEY].latest or {"queues": {}, "operators": {}, "day": "", "at": 0}
     config = MetricsConfig.from_settings(request.app[SETTINGS_KEY])
     async with request.app[SESSIONS_KEY]() as db:
-        people = (
-            await db.execute(
-                select(User.interface, User.login, User.display_name).where(User.interface != "")
-            )
-        ).all()
+        people = await services.phone_owners(db)
     look = request.app[THRESHOLDS_KEY]
     data = {
         "snapshot": filter_snapshot(latest, queues),
@@ -309,8 +301,8 @@ async def wallboard_page(request: web.Request) -> web.StreamResponse:
         "queue_thresholds": {q: t.to_dict() for q, t in look.queues.items()},
         "queue": request.query.get("queue", ""),
         "reasons": {code: reason_label(code) for code in (*PAUSE_REASONS, *REASON_LABELS)},
-        "logins": {iface: login for iface, login, _name in people},  # the drill-down links
-        "names": {iface: name or login for iface, login, name in people},  # people, not phones
+        "logins": {p.interface: p.login for p in people},  # the drill-down links
+        "names": {p.interface: p.name for p in people},  # people, not phones
         "day_start_hour": config.day_start_hour,
     }
     # the admin's list (admin_choices, seeded with PAUSE_REASONS), as the console offers it
@@ -443,12 +435,8 @@ async def _supervisor_command(
     operator's; empty: the default): spying names the operator's phone, a forced pause names
     the operator (their login, from the users table)."""
     async with request.app[SESSIONS_KEY]() as db:
-        row = (
-            await db.execute(
-                select(User.login, User.server_id).where(User.interface == interface).limit(1)
-            )
-        ).one_or_none()
-    login, server = (row[0], row[1] or "") if row is not None else (None, "")
+        owner = await services.phone_user(db, interface)
+    login, server = owner if owner is not None else (None, "")
     if action in ("listen", "whisper", "barge"):
         return action, {"interface": interface}, server
     if login is None:
@@ -564,13 +552,8 @@ async def reports_page(request: web.Request) -> web.StreamResponse:
     interval = query.interval
     allowed = await visible_queues(request)
     async with request.app[SESSIONS_KEY]() as db:
-        users = (await db.execute(select(User.interface, User.display_name, User.login))).all()
-        queues = sorted(
-            q
-            for q in (await db.scalars(select(Queue.name))).all()
-            if allowed is None or q in allowed
-        )
-    names = {iface: name or login for iface, name, login in users if iface}
+        names = {p.interface: p.name for p in await services.phone_owners(db)}
+        queues = await services.queue_names(db, allowed)
     last_day = (end - timedelta(microseconds=1)).astimezone(zone)
     return aiohttp_jinja2.render_template(
         "stats_reports.html",
