@@ -116,6 +116,21 @@ async def test_my_callbacks_supervisors_and_scope(db_url: str) -> None:
                 # sue supervises support: both support callbacks, reassigns one to boris…
                 token_s, page_s = await csrf_of(sue)
                 assert sorted(listed(page_s)) == sorted([unassigned.id, mine.id])
+                # offered her queues' operators and her queues only; a supervisor is no operator
+                offered = [o in page_s for o in ('<option value="anna"', '<option value="boris"')]
+                assert [True, False] == offered
+                assert '<option value="support">' in page_s
+                assert '<option value="sales">' not in page_s
+                async with sue.http.post(
+                    sue.url(f"/callbacks/{unassigned.id}/reassign"),
+                    data={"csrf_token": token_s, "login": "sam"},
+                    headers={"X-CSRF-Token": token_s},
+                    allow_redirects=False,
+                ) as resp:
+                    assert (400, "sam is not an active operator") == (
+                        resp.status,
+                        await resp.text(),
+                    )
                 async with sue.http.post(
                     sue.url(f"/callbacks/{unassigned.id}/reassign"),
                     data={"csrf_token": token_s, "login": "anna"},
