@@ -218,7 +218,9 @@ async def test_the_operator_in_the_room_invites_a_colleague(
     await expect(page.locator("#conference-form")).to_be_hidden()
     await expect(page.locator("#invite-form")).to_be_visible()
 
-    await page.fill("#invite-target", "102")
+    await page.keyboard.press("Alt+I")  # the shortcut goes to the field
+    await expect(page.locator("#invite-target")).to_be_focused()
+    await page.keyboard.type("102")
     await page.click("#invite-to-conference")
     await result(page, "Done: invite to the room.")
     await expect(page.locator("#invite-target")).to_have_value("")

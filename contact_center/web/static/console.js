@@ -887,6 +887,11 @@ const SHORTCUTS = {
     return true;
   },
   KeyC: () => press("start-conference"),
+  KeyI: () => {
+    if ($("invite-form").hidden || $("call-control").hidden) return false;
+    $("invite-target").focus();
+    return true;
+  },
   KeyR: () => {
     const paused = $("recording-control").dataset.recording === "paused";
     return press(paused ? "resume-recording" : "pause-recording");
