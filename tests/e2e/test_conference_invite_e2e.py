@@ -3,7 +3,8 @@ simulator running the shipped dial plan. Anna (PJSIP/101) takes a support call a
 into a room from her console; from the room she invites Boris (extension 102): the connector
 originates a Local channel to him into ``[conference] <room>`` — caller and Anna are not moved
 again — Boris answers, joins the same room, and her console's participants list names the
-three of them. Inviting before there is a room is refused with a reason, and nothing rings."""
+three of them; an outside number joins the same way. Inviting before there is a room is
+refused with a reason, and nothing rings."""
 
 from __future__ import annotations
 
@@ -104,6 +105,15 @@ async def test_the_operator_in_the_room_invites_a_colleague(tmp_path: Path, db_u
             in_room = {ch.name for ch in pbx.dialplan.conferences[room].channels}
             assert {call.channel, invited()[0].get("Channel")} < in_room
             assert 3 == len(in_room)
+
+            # an outside number too: the provider's customer answers and joins the room
+            assert {"status": "done", "action": "conference_invite"} == await _post(
+                anna, f"{path}/conference/invite", {"target": "+74957654321"}
+            )
+            await wait_for(lambda: len(anna.of("call.conference")[-1]["participants"]) == 4, 10)
+            people = anna.of("call.conference")[-1]["participants"]
+            assert ("external", "+74957654321") in {(p["role"], p["name"]) for p in people}
+            assert 1 == len(log.named("ConfbridgeJoin", Channel=call.channel))
 
             await pbx.hangup_caller(call)
         finally:
