@@ -194,6 +194,7 @@ class TrackerCallDirectory:
             operator_interface=found.operator_interface,
             queue=found.queue,
             consulting=found.consulting,
+            room=found.room,
         )
 
 

@@ -128,6 +128,7 @@ class CallTracker(
             if in_room is not None:
                 holder, holding = in_room, True
         consulted = consulted_by(call)
+        in_a_room = holder is not None and holding and _leg_in_room(call, holder.leg_id)
         return LiveChannels(
             call_id=call.call_id,
             caller_channel=caller.channel if caller is not None else "",
@@ -136,6 +137,7 @@ class CallTracker(
             queue=call.queue,
             direction=call.direction,
             consulting=consulted.interface if consulted is not None and holding else "",
+            room=call.conference if in_a_room else "",
         )
 
     def is_ended(self, call_id: str) -> bool:
@@ -179,6 +181,12 @@ def _operator_in_room(call: Call) -> OperatorLeg | None:
     return None
 
 
+def _leg_in_room(call: Call, leg_id: str) -> bool:
+    """The leg is live and in the call's ConfBridge room now."""
+    leg = call.legs.get(leg_id)
+    return leg is not None and leg.in_conference and leg.ended_at is None and bool(call.conference)
+
+
 def _outbound_channels(call: Call) -> LiveChannels:
     """Click-to-call: the first channel is the operator's phone; the customer is the leg
     cc-originate dialled (else the newest live leg not of the operator's own channel)."""
@@ -200,6 +208,7 @@ def _outbound_channels(call: Call) -> LiveChannels:
         operator_interface=base,
         queue=call.queue,
         direction=call.direction,
+        room=call.conference if root is not None and _leg_in_room(call, root.leg_id) else "",
     )
 
 

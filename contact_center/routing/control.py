@@ -16,7 +16,7 @@ from typing import Protocol
 
 from contact_center.calls.events import DomainEvent, OperatorAction, make_key
 from contact_center.routing.ports import PbxControl
-from contact_center.routing.targets import InvalidTarget, check_interface, parse_target
+from contact_center.routing.targets import InvalidTarget, Target, check_interface, parse_target
 
 SPY_MODES = {"listen": "q", "whisper": "qw", "barge": "qB"}  # ChanSpy options in the dialplan
 # An attended transfer in progress is steered with the DTMF codes of deploy/asterisk/
@@ -46,6 +46,7 @@ class LiveCall:
     operator_interface: str
     queue: str = ""
     consulting: str = ""  # the operator consulted in an attended transfer ("" when none)
+    room: str = ""  # the ConfBridge room the operator is in now ("" when none)
 
 
 class CallDirectory(Protocol):
@@ -154,11 +155,31 @@ class CallControl:
         return room
 
     async def add_to_conference(self, actor: Actor, call_id: str, room: str, number: str) -> None:
+        """The third party of :meth:`conference` (the room it has just computed)."""
         self._own_call(actor, call_id)
+        target = await self._invite(room, number)
+        await self._log(actor, call_id, "conference_add", {"room": room, "target": target.value})
+
+    async def invite_to_conference(self, actor: Actor, call_id: str, number: str) -> None:
+        """Add someone (a colleague's extension, a queue, an outside number) to the room the
+        operator is in now with the call's parties; nobody already there is moved. Refused
+        when her channel is in no room (she must start the conference first)."""
+        call = self._own_call(actor, call_id)
+        if not call.room:
+            raise ControlError(f"call {call_id} is not in a conference room")
+        target = await self._invite(call.room, number)
+        await self._log(
+            actor, call_id, "conference_invite", {"room": call.room, "target": target.value}
+        )
+
+    async def _invite(self, room: str, number: str) -> Target:
+        """Originate a Local channel to the target; once it answers, its ``;1`` half runs
+        ``[conference] <room>`` (ConfBridge) and joins the room (capture 06: Originate of a
+        Local channel, the dial plan after the answer)."""
         target = parse_target(number)
         channel = f"Local/{target.exten}@{target.context}"
         await self._pbx.originate(channel, CONFERENCE_CONTEXT, room, caller_id=self._caller_id)
-        await self._log(actor, call_id, "conference_add", {"room": room, "target": target.value})
+        return target
 
     async def leave_conference(self, actor: Actor, call_id: str) -> None:
         """The operator leaves a three-way conference; caller and third party stay in the

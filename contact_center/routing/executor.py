@@ -175,6 +175,8 @@ class CommandExecutor:
             room = await self.control.conference(actor, cmd.call_id)
             if args.get("target"):
                 await self.control.add_to_conference(actor, cmd.call_id, room, str(args["target"]))
+        elif c == "conference_invite":
+            await self.control.invite_to_conference(actor, cmd.call_id, str(args.get("target", "")))
         elif c == "leave_conference":
             await self.control.leave_conference(actor, cmd.call_id)
         elif c == "hangup":

@@ -32,6 +32,8 @@ Call-control routes (operators on calls popped to them; supervisors on any):
 * ``GET /api/operator/calls`` — my calls of the last 24 hours
 * ``POST /api/workspace/customers/{customer_id}/contact`` — correct contact fields (audited)
 * ``POST /api/calls/{server}/{call_id}/conference`` — optional ``target`` (a third party)
+* ``POST /api/calls/{server}/{call_id}/conference/invite`` — ``target``: someone more into the
+  room the operator is in now (the connector refuses when she is in none)
 * ``POST /api/calls/{server}/{call_id}/hangup``
 * ``POST /api/calls/{server}/{call_id}/conference/leave``
 * ``POST /api/operator/click-to-call`` — ``number``, optional ``customer_id``
@@ -97,6 +99,7 @@ DONE_ACTIONS: dict[str, tuple[str, ...]] = {
     "conference": ("conference",),
     "hangup": ("hangup",),
     "leave_conference": ("conference_leave",),
+    "conference_invite": ("conference_invite",),
     "click_to_call": ("click_to_call",),
 }
 KNOWN_DONE = frozenset(a for actions in DONE_ACTIONS.values() for a in actions) | {"conference_add"}
@@ -289,6 +292,8 @@ async def publish_command(
 def _plain_reason(reason: str) -> str:
     if "has no operator yet" in reason or "is not live" in reason:
         return _("You are no longer on this call.")
+    if "is not in a conference room" in reason:
+        return _("You are in no conference room on this call: start the conference first.")
     if "no consultation in progress" in reason:
         return _("No transfer is waiting on this call any more.")
     if "control their own calls only" in reason:
@@ -560,6 +565,32 @@ async def conference(request: web.Request) -> web.Response:
     return await _call_command(
         request, "conference", {"target": target.value}, done=("conference_add",)
     )
+
+
+@documented(
+    "POST",
+    "/api/calls/{server}/{call_id}/conference/invite",
+    operation_id="inviteToConference",
+    tag="console",
+    summary="Invite someone more into the conference room you are in with the caller",
+    description=(
+        "Nobody already in the room is moved: the connector rings the target (AMI Originate "
+        "of a Local channel) and, once answered, it joins the same ConfBridge room. Only the "
+        "operator in the room (or a supervisor) may invite; the connector answers "
+        "`conference_invite.failed` when the call is in no room."
+    ),
+    form=schemas.ConferenceInviteForm,
+    parameters=(SERVER, CALL_ID),
+    response="CommandSent",
+    status=202,
+    errors=(503,),
+)
+@require_role(Role.OPERATOR, Role.SUPERVISOR)
+async def conference_invite(request: web.Request) -> web.Response:
+    # Whose call first: input errors must not answer for calls the user may not touch.
+    await ensure_own_call(request, request.match_info["server"], request.match_info["call_id"])
+    target = (await read_form(request, schemas.ConferenceInviteForm)).parsed()
+    return await _call_command(request, "conference_invite", {"target": target.value})
 
 
 @documented(
@@ -1035,6 +1066,11 @@ def setup(app: web.Application) -> None:
     app.router.add_post("/api/calls/{server}/{call_id}/hangup", hangup, name="call_hangup")
     app.router.add_post(
         "/api/calls/{server}/{call_id}/conference/leave", leave_conference, name="call_conf_leave"
+    )
+    app.router.add_post(
+        "/api/calls/{server}/{call_id}/conference/invite",
+        conference_invite,
+        name="call_conf_invite",
     )
     app.router.add_post(
         "/api/calls/{server}/{call_id}/recording/pause",

@@ -172,6 +172,23 @@ class ConferenceForm(Form):
         return parse_target(self.target) if self.target.strip() else None
 
 
+class ConferenceInviteForm(Form):
+    target: str = Field(
+        min_length=1,
+        description="Whom to add to the room you are in: a colleague's extension, a queue or "
+        "an external number.",
+        examples=["102", "sales", "+74951234567"],
+    )
+
+    @field_validator("target", mode="before")
+    @classmethod
+    def _target(cls, value: Any) -> str:
+        return target(value, "target", required=True)
+
+    def parsed(self) -> Target:
+        return parse_target(self.target)
+
+
 class ClickToCallForm(Form):
     number: str = Field(min_length=1, examples=["+74951234567", "101"])
     customer_id: OptionalId = None

@@ -195,6 +195,48 @@ async def test_the_operator_sees_who_is_in_her_conference_room(
     await rig.pbx.hangup(call.phone)
 
 
+async def test_the_operator_in_the_room_invites_a_colleague(
+    demo_rig: tuple[Rig, list[Any]], chromium: Any
+) -> None:
+    """Issue 19: in the room the Conference form is gone (it would move both again) and an
+    Invite field is there: Boris is invited by extension, answers, and the list names three;
+    caller and operator entered the room once."""
+    rig, told = demo_rig
+    page = await signed_in_page(chromium, rig.base, "anna", PASSWORD)
+    await page.click("#set-available")
+    await result(page, "Done: available.")
+    call = await rig.pbx.place_call(
+        "4951110001", "+74951234567", "Ivan Petrov", dtmf="2", dtmf_delay=0.3
+    )
+    await answered_pop(page, call)
+    await expect(page.locator("#invite-form")).to_be_hidden()  # no room yet
+
+    await page.click("#start-conference")
+    await result(page, "Done: conference.")
+    people = page.locator("#conference-people li")
+    await expect(people).to_have_count(2, timeout=10_000)
+    await expect(page.locator("#conference-form")).to_be_hidden()
+    await expect(page.locator("#invite-form")).to_be_visible()
+
+    await page.keyboard.press("Alt+I")  # the shortcut goes to the field
+    await expect(page.locator("#invite-target")).to_be_focused()
+    await page.keyboard.type("102")
+    await page.click("#invite-to-conference")
+    await result(page, "Done: invite to the room.")
+    await expect(page.locator("#invite-target")).to_have_value("")
+    await wait_for(lambda: bool(rig.pbx.phone_channels(BORIS)), timeout=10)
+    await rig.pbx.answer(BORIS)
+    await expect(people).to_have_count(3, timeout=10_000)
+    names = sorted(await people.all_inner_texts())
+    assert ["Anna (Operator)", "Boris (Operator)", "Ivan Petrov (Customer)"] == names
+    await expect(page.locator("#call-stage")).to_have_text("In conference")
+    rooms = {e["Conference"] for e in events(told, "ConfbridgeJoin")}
+    assert 1 == len(rooms)  # Boris joined the room the two were in
+    caller_joins = [e for e in events(told, "ConfbridgeJoin") if e["Channel"] == call.channel]
+    assert 1 == len(caller_joins)  # nobody already there was moved again
+    await rig.pbx.hangup(call.phone)
+
+
 async def test_bad_target_is_refused_on_the_page(rig: tuple[Rig, list[Any]], chromium: Any) -> None:
     service, told = rig
     page = await signed_in_page(chromium, service.base, "anna", PASSWORD)

@@ -56,6 +56,7 @@ def test_in_the_room_the_operator_holds_the_call_and_everyone_is_named() -> None
     live = tracker.live_channels(CALL)
     assert live is not None
     assert (PHONE, "PJSIP/101") == (live.operator_channel, live.operator_interface)
+    assert ROOM == live.room  # she is in the room: she may invite someone more into it
     joins = [
         e for e in events if isinstance(e, ev.ConferenceParticipantJoined) and e.call_id == CALL
     ]
@@ -80,6 +81,29 @@ def test_in_the_room_the_operator_holds_the_call_and_everyone_is_named() -> None
     assert [("PJSIP/101", "caller")] == [(e.interface, e.reason) for e in gone]
     [ended] = [e for e in events if isinstance(e, ev.CallEnded) and e.call_id == CALL]
     assert abs(_queue_log_talk() - ended.talk_seconds) < 1.0
+
+
+def test_the_room_is_hers_to_invite_into_only_once_her_phone_is_in_it() -> None:
+    """Issue 19: the connector lets the operator invite into the room her channel is in;
+    before the Redirect, and while only the caller has joined, there is none."""
+    frames = frames_of("27-live-pjsip-deploy")
+    tracker = CallTracker("pbx1")
+    first = _named(frames, "ConfbridgeJoin", Linkedid=CALL)[0]
+    assert PHONE != first.get("Channel")  # the caller entered first
+    before = frames[frames.index(first) - 1]
+    _feed_until(tracker, frames, before)
+    live = tracker.live_channels(CALL)
+    assert live is not None and PHONE == live.operator_channel and "" == live.room
+    tracker.feed(first)
+    live = tracker.live_channels(CALL)
+    assert live is not None and "" == live.room
+    _feed_until(
+        tracker,
+        frames[frames.index(first) + 1 :],
+        _named(frames, "ConfbridgeJoin", Channel=PHONE)[0],
+    )
+    live = tracker.live_channels(CALL)
+    assert live is not None and ROOM == live.room
 
 
 def _completed_at_the_redirect(frames: list[Frame]) -> list[Frame]:
@@ -144,7 +168,7 @@ def test_leaving_the_room_ends_her_part() -> None:
     [left] = [e for e in events if isinstance(e, ev.ConferenceParticipantLeft)]
     assert ("Anna", ["customer"]) == (left.name, [p["role"] for p in left.participants])
     live = tracker.live_channels(CALL)
-    assert live is not None and "" == live.operator_channel
+    assert live is not None and ("", "") == (live.operator_channel, live.room)
 
 
 def test_completed_after_she_joined_the_room_she_still_holds_the_call() -> None:

@@ -443,6 +443,38 @@ async def test_leaving_a_conference_hangs_up_only_the_operators_leg(logged) -> N
         await control.leave_conference(Actor("boris", "operator", "PJSIP/102"), "1.0")
 
 
+async def test_an_invitation_joins_the_room_the_operator_is_in(logged) -> None:
+    """Issue 19: someone more into the room — one Originate of a Local channel to the target
+    into ``[conference] <room>``; caller and operator are not moved again (no Redirect)."""
+
+    async def sink(e: DomainEvent) -> None:
+        logged.append(e)
+
+    pbx = RecordingPbx()
+    anna = Actor("anna", "operator", "PJSIP/101")
+    # not in a room yet: refused, nothing sent to the PBX
+    with pytest.raises(ControlError, match="not in a conference room"):
+        await CallControl(pbx, Calls(CALL), sink).invite_to_conference(anna, "1.0", "102")
+    assert [] == pbx.actions
+    in_room = replace(CALL, room="8123")
+    control = CallControl(pbx, Calls(in_room), sink)
+    with pytest.raises(ControlError):  # another operator's call
+        await control.invite_to_conference(Actor("boris", "operator", "PJSIP/102"), "1.0", "103")
+    with pytest.raises(InvalidTarget):
+        await control.invite_to_conference(anna, "1.0", "System(echo)")
+    assert [] == pbx.actions
+    await control.invite_to_conference(anna, "1.0", "102")
+    await control.invite_to_conference(anna, "1.0", "+74951234567")
+    assert [
+        ("Originate", ("Local/102@transfer-targets", "conference", "8123", {})),
+        ("Originate", ("Local/+74951234567@cc-originate", "conference", "8123", {})),
+    ] == pbx.actions
+    invited = [e for e in logged if isinstance(e, OperatorAction)]
+    assert [("conference_invite", "102"), ("conference_invite", "+74951234567")] == [
+        (e.action, e.detail["target"]) for e in invited
+    ]
+
+
 class Intents:
     def __init__(self, stored: dict[str, Intent]) -> None:
         self.stored = dict(stored)

@@ -45,6 +45,7 @@ class LiveChannels:
     queue: str
     direction: str  # inbound | outbound | supervisor
     consulting: str = ""  # the operator an attended transfer consults now ("" when none)
+    room: str = ""  # the ConfBridge room the operator's channel is in now ("" when none)
 
 
 @dataclass(frozen=True, slots=True)

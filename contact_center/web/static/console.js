@@ -92,11 +92,13 @@ function setStage(stage) {
   const live = ["offered", "answered", "identified", "held"].includes(stage);
   const talking = ["answered", "identified", "held"].includes(stage);
   const inRoom = stage === "conference";
-  for (const id of ["transfer-form", "conference-form", "leave-conference-form", "hangup-form"]) {
+  const forms = ["transfer-form", "conference-form", "invite-form", "leave-conference-form", "hangup-form"];
+  for (const id of forms) {
     const form = $(id);
-    const roomControl = id === "leave-conference-form" || id === "hangup-form";
+    // in the room: invite someone more (never "conference" again: it would move both again)
+    const roomControl = ["invite-form", "leave-conference-form", "hangup-form"].includes(id);
     // while it rings the phone answers or declines: nothing here acts on the call yet
-    form.hidden = inRoom ? !roomControl : !live || stage === "offered";
+    form.hidden = inRoom ? !roomControl : id === "invite-form" || !live || stage === "offered";
     form.style.display = form.hidden ? "none" : "";
   }
   const recording = $("recording-control");
@@ -232,6 +234,7 @@ const COMMAND_WORDS = () => ({
   conference: ccT("conference"),
   hangup: ccT("hangup"),
   leave_conference: ccT("leave conference"),
+  conference_invite: ccT("invite to the room"),
   click_to_call: ccT("click to call"),
   transfer_complete: ccT("complete transfer"),
   transfer_cancel: ccT("cancel transfer"),
@@ -533,6 +536,7 @@ document.addEventListener("cc:saved", (event) => {
   }
   if (event.detail && event.detail.result_url) followCommand(event.detail);
   if (form.id === "transfer-form") $("transfer-note").value = "";
+  if (form.id === "invite-form") $("invite-target").value = "";
   if (form.classList.contains("wrapup")) {
     const holder = form.closest(".pop");
     const pending = form.closest("[data-pending]");
@@ -883,6 +887,11 @@ const SHORTCUTS = {
     return true;
   },
   KeyC: () => press("start-conference"),
+  KeyI: () => {
+    if ($("invite-form").hidden || $("call-control").hidden) return false;
+    $("invite-target").focus();
+    return true;
+  },
   KeyR: () => {
     const paused = $("recording-control").dataset.recording === "paused";
     return press(paused ? "resume-recording" : "pause-recording");
