@@ -229,9 +229,15 @@ async def test_drop_mid_call_then_resync_closes_each_call_once(
             }
         ]
         pbx.drop()
-        await wait_for(lambda: connector.connects == 2 and connector.connected, 3)
+        await wait_for(lambda: connector.connects >= 2 and connector.connected, 5)
         await connector.drain()
 
+        def ended_calls() -> set[str]:
+            return {e.call_id for e in got if isinstance(e, ev.CallEnded)}
+
+        # the resync's closes may still be on their way under load (a loaded CI saw none
+        # yet right after the drain): wait for them, do not race them
+        await wait_for(lambda: {"1795344512.0", "1795344600.50"} <= ended_calls(), 5)
         ended = {e.call_id: e for e in got if isinstance(e, ev.CallEnded)}
         assert {"1795344512.0", "1795344600.50"} == set(ended)
         first, gap = ended["1795344512.0"], ended["1795344600.50"]
