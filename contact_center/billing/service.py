@@ -428,10 +428,10 @@ async def _calls_facts(
     return out
 
 
-async def _own_plans(session: AsyncSession, facts: Iterable[CallFacts]) -> dict[int, str]:
+async def _own_plans(session: AsyncSession, facts: Iterable[CallFacts]) -> dict[int | None, str]:
     """The own tariff plans of these calls' customers (those that have one), in one query."""
     ids = sorted({f.customer_id for f in facts if f.customer_id is not None})
-    out: dict[int, str] = {}
+    out: dict[int | None, str] = {}
     for i in range(0, len(ids), IN_CHUNK):
         found = await session.execute(
             select(models.Customer.id, models.Customer.tariff_plan).where(
