@@ -524,10 +524,13 @@ async def _write_charges(
     written: set[tuple[str, str]] = set()
     for i in range(0, len(rows), IN_CHUNK):
         chunk = rows[i : i + IN_CHUNK]
-        stmt = _insert(session, models.Charge).values([row.values() for row in chunk])
+        values = [row.values() for row in chunk]
+        # executemany: SQLAlchemy renders the rows into few INSERTs ("insertmanyvalues") from
+        # one compiled statement, where a .values([...]) compiles every row's parameters.
+        stmt = _insert(session, models.Charge.__table__)
         if overwrite:
             keep = {"server", "call_linkedid"}
-            updates = {c: stmt.excluded[c] for c in chunk[0].values() if c not in keep}
+            updates = {c: stmt.excluded[c] for c in values[0] if c not in keep}
             stmt = stmt.on_conflict_do_update(
                 index_elements=["server", "call_linkedid"], set_=updates
             )
@@ -535,7 +538,7 @@ async def _write_charges(
             stmt = stmt.on_conflict_do_nothing(index_elements=["server", "call_linkedid"])
         # RETURNING (not rowcount) tells on both databases which rows DO NOTHING skipped.
         returned = await session.execute(
-            stmt.returning(models.Charge.server, models.Charge.call_linkedid)
+            stmt.returning(models.Charge.server, models.Charge.call_linkedid), values
         )
         written.update((server, linkedid) for server, linkedid in returned)
         await _write_charge_events(session, chunk, overwrite=overwrite)
@@ -564,9 +567,7 @@ async def _write_charge_events(
     session: AsyncSession, rows: Sequence[ChargeRow], *, overwrite: bool
 ) -> None:
     """The charges also appear in the customers' interaction history (one statement)."""
-    stmt = _insert(session, models.InteractionEvent).values(
-        [_charge_event_values(row) for row in rows]
-    )
+    stmt = _insert(session, models.InteractionEvent.__table__)
     if overwrite:
         stmt = stmt.on_conflict_do_update(
             index_elements=["key"],
@@ -574,4 +575,4 @@ async def _write_charge_events(
         )
     else:
         stmt = stmt.on_conflict_do_nothing(index_elements=["key"])
-    await session.execute(stmt)
+    await session.execute(stmt, [_charge_event_values(row) for row in rows])
