@@ -420,14 +420,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--billing-batch", type=int, default=1000, help="bus events per batch")
     parser.add_argument("--only-billing", action="store_true", help="only the consumer part")
     args = parser.parse_args(argv)
-    if args.only_billing:
-        figures = {
-            "billing": asyncio.run(bench_billing_consumer(args.billing_calls, args.billing_batch))
-        }
-        print(json.dumps(figures, indent=2))
-        return figures
-    figures: dict[str, Any] = {"rating": bench_rating(args.calls, args.prefixes, args.repeats)}
-    if not args.skip_history:
+    figures: dict[str, Any] = {}
+    if not args.only_billing:
+        figures["rating"] = bench_rating(args.calls, args.prefixes, args.repeats)
+    if not (args.skip_history or args.only_billing):
         figures["history"] = asyncio.run(bench_history(args.events, args.batch_size))
     figures["billing"] = asyncio.run(bench_billing_consumer(args.billing_calls, args.billing_batch))
     print(json.dumps(figures, indent=2))
