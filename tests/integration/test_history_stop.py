@@ -74,3 +74,55 @@ async def test_closing_the_writer_while_sqlite_is_held_ends_in_bound_and_spills_
         assert {event_key(e) for e in events} <= stored | spilled
         assert len(spilled) > 0
         json.dumps(sorted(spilled))  # the spill is JSON lines a restart reads back
+
+
+async def test_stopping_the_service_while_history_has_a_backlog_ends_and_loses_nothing(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """The embedded default (SQLite, in-process bus) stopped while the history consumer is
+    on a backlog and SQLite is held: the stop ends (each step within its bound), the tasks
+    it had to leave behind end as soon as SQLite answers (nothing holds ``asyncio.run``),
+    and every event is in the database, in the spill, or unacknowledged on the bus."""
+    from contact_center.bus.base import EVENTS
+    from contact_center.service import Service
+    from tests.e2e.service_support import rig_settings
+
+    settings = rig_settings(tmp_path, sqlite_url)
+    service = Service(settings, "worker", stop_step=0.5)
+    await service.start()
+    core = service.need_core()
+    events = backlog(80)
+    for event in events[:100]:
+        await core.bus.publish(EVENTS, ev.to_dict(event))
+    for _ in range(200):  # the consumer is at work on the database
+        if await written_keys(core.sessions):
+            break
+        await asyncio.sleep(0.05)
+    holder = sqlite3.connect(sqlite_url.split("///", 1)[1], isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    for event in events[100:]:
+        await core.bus.publish(EVENTS, ev.to_dict(event))
+    await asyncio.sleep(0.5)  # the history consumer and its flusher wait for the lock
+    before = asyncio.all_tasks()
+    started = time.monotonic()
+    await service.stop()
+    took = time.monotonic() - started
+    holder.execute("ROLLBACK")
+    holder.close()
+    left = [t for t in before if t is not asyncio.current_task() and not t.done()]
+    _, still = await asyncio.wait(left, timeout=40) if left else (set(), set())
+
+    assert not still, [t.get_name() for t in still]
+    assert took < 15  # the stop's steps, not SQLite's 30 s lock timeout per writer
+    on_bus: set[str] = set()
+    while unacked := await core.bus.consume(  # what a next start reads: pending, then new
+        EVENTS, "history", "next-start", count=10_000, claim_idle_ms=0
+    ):
+        on_bus |= {event_key(ev.from_dict(message)) for _, message in unacked}
+        await core.bus.ack(EVENTS, "history", *(sid for sid, _ in unacked))
+    on_disk = SpillBuffer(tmp_path / "data" / "history-spill")
+    spilled = {event_key(ev.from_dict(item)) for item in on_disk.peek(len(on_disk))}
+    async with database(sqlite_url) as sessions:
+        stored = await written_keys(sessions)
+    missing = {event_key(e) for e in events} - stored - spilled - on_bus
+    assert not missing, (len(missing), len(events), len(stored), len(spilled), len(on_bus), took)
