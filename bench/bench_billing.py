@@ -6,9 +6,16 @@
 2. History events written per second to PostgreSQL by ``HistoryWriter`` (idempotent batched
    inserts plus calls/legs upserts); same-run baseline: a raw asyncpg ``COPY`` of the same
    interaction rows into the same table (no idempotency, no call rows).
+3. Ended calls charged per second by the billing consumer on the embedded default (SQLite,
+   batches of ``--billing-batch`` bus events handed to ``BillingService.handle_many``, as the
+   pump does), and one event at a time (``handle``); statements per ended call; same-run
+   baseline: raw SQL — one ``executemany`` INSERT each of the same charge rows and their
+   timeline rows in one transaction (no read of the calls, no pricing, no idempotency).
+   ``ratio_*_vs_raw_sql`` = raw seconds / consumer seconds (1.0 = as fast as raw SQL).
 
     .venv/bin/python -m bench.bench_billing [--calls 50000] [--repeats 3] [--prefixes 10000]
                                             [--events 20000] [--skip-history]
+                                            [--billing-calls 2000] [--billing-batch 1000]
 """
 
 from __future__ import annotations
@@ -282,6 +289,125 @@ async def _copy_baseline(engine: Any, events: list[ev.DomainEvent], schema: str)
         return time.perf_counter() - started
 
 
+# --- billing consumer (SQLite) ---------------------------------------------------------------
+
+
+def billing_events(n_calls: int) -> list[ev.DomainEvent]:
+    """``n_calls`` calls' events as the bus carries them: 25 new calls/s, 1,000 at once."""
+    out: list[ev.DomainEvent] = []
+    t0 = datetime(2026, 3, 3, 8, tzinfo=UTC).timestamp()
+    for i in range(n_calls):
+        call, t, talk = f"bill.{i}", t0 + i / 25, 40.0
+        k = lambda *p, c=call: ev.make_key("pbx1", c, *p)  # noqa: E731 - local key shorthand
+        base: dict[str, Any] = {"server": "pbx1", "call_id": call}
+        out += [
+            ev.CallArrived(**base, at=t, key=k("a"), leg_id=call, caller_number=f"+7916{i:07d}",
+                           caller_number_raw=f"7916{i:07d}", caller_name="",
+                           channel=f"PJSIP/trunk-{i}"),
+            ev.CallAnswered(**base, at=t + 5, key=k("an"), queue="support",
+                            interface="PJSIP/101", member_name="Alice", hold_seconds=5,
+                            ring_seconds=2),
+            ev.CallEnded(**base, at=t + 5 + talk, key=k("e"), cause=16, outcome="answered",
+                         talk_seconds=talk),
+        ]  # fmt: skip
+    # as the bus delivers them: by time, a call's end 45 s (1,125 calls) after its start
+    return sorted(out, key=lambda e: e.at)
+
+
+async def bench_billing_consumer(n_calls: int, batch: int) -> dict[str, Any]:
+    from sqlalchemy import delete, event
+
+    from contact_center.billing.repository import save_plans
+    from contact_center.billing.service import BillingService
+    from contact_center.billing.tariffs import load_plans
+
+    events = billing_events(n_calls)
+    with tempfile.TemporaryDirectory() as tmp:
+        engine = create_engine(f"sqlite+aiosqlite:///{tmp}/bench.db")
+        statements = [0]
+
+        def counted(*_: Any) -> None:
+            statements[0] += 1
+
+        event.listen(engine.sync_engine, "before_cursor_execute", counted)
+        try:
+            async with engine.begin() as conn:
+                await conn.run_sync(models.Base.metadata.create_all)
+            sessions = session_factory(engine)
+            tariffs = Path(__file__).resolve().parents[1] / "tariffs"
+            await save_plans(sessions, load_plans(tariffs / "inbound.yaml"))
+            writer = HistoryWriter(sessions, spill_dir=Path(tmp) / "spill", batch_size=500)
+            for e in events:  # the calls' rows, as the history consumer writes them meanwhile
+                await writer.handle(e)
+            await writer.flush()
+
+            async def reset() -> None:
+                async with sessions() as session, session.begin():
+                    await session.execute(delete(models.Charge))
+                    await session.execute(
+                        delete(models.InteractionEvent).where(
+                            models.InteractionEvent.kind == "call.charged"
+                        )
+                    )
+
+            async def run(batched: bool) -> tuple[float, int]:
+                await reset()
+                billing = BillingService(sessions)
+                await billing.plans.get("inbound")
+                statements[0] = 0
+                started = time.perf_counter()
+                if batched:
+                    for i in range(0, len(events), batch):
+                        await billing.handle_many(events[i : i + batch])
+                else:
+                    for e in events:
+                        await billing.handle(e)
+                return time.perf_counter() - started, statements[0]
+
+            one_s, one_stmts = await run(batched=False)
+            many_s, many_stmts = await run(batched=True)
+            raw_s = await _raw_sql_charges(engine, sessions)
+        finally:
+            await engine.dispose()
+    return {
+        "calls": n_calls,
+        "batch_events": batch,
+        "one_by_one_calls_per_s": round(n_calls / one_s),
+        "batched_calls_per_s": round(n_calls / many_s),
+        "raw_sql_calls_per_s": round(n_calls / raw_s),
+        "statements_per_call_one_by_one": round(one_stmts / n_calls, 2),
+        "statements_per_call_batched": round(many_stmts / n_calls, 3),
+        "ratio_one_by_one_vs_raw_sql": round(raw_s / one_s, 3),
+        "ratio_batched_vs_raw_sql": round(raw_s / many_s, 3),
+    }
+
+
+async def _raw_sql_charges(engine: Any, sessions: Any) -> float:
+    """Seconds to INSERT again the charge and timeline rows just written, with plain SQL."""
+    from sqlalchemy import delete, insert, select
+
+    async with sessions() as session, session.begin():
+        charges = [
+            {c.key: getattr(row, c.key) for c in models.Charge.__table__.columns if c.key != "id"}
+            for row in (await session.execute(select(models.Charge))).scalars()
+        ]
+        charged = models.InteractionEvent.kind == "call.charged"
+        timeline = [
+            {c.key: getattr(row, c.key) for c in models.InteractionEvent.__table__.columns
+             if c.key != "id"}
+            for row in (
+                await session.execute(select(models.InteractionEvent).where(charged))
+            ).scalars()
+        ]  # fmt: skip
+        await session.execute(delete(models.Charge))
+        await session.execute(delete(models.InteractionEvent).where(charged))
+    started = time.perf_counter()
+    async with engine.begin() as conn:
+        await conn.execute(insert(models.Charge), charges)
+        await conn.execute(insert(models.InteractionEvent), timeline)
+    return time.perf_counter() - started
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=50_000)
@@ -290,10 +416,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--batch-size", type=int, default=500)
     parser.add_argument("--skip-history", action="store_true", help="no PostgreSQL part")
+    parser.add_argument("--billing-calls", type=int, default=2000)
+    parser.add_argument("--billing-batch", type=int, default=1000, help="bus events per batch")
+    parser.add_argument("--only-billing", action="store_true", help="only the consumer part")
     args = parser.parse_args(argv)
-    figures: dict[str, Any] = {"rating": bench_rating(args.calls, args.prefixes, args.repeats)}
-    if not args.skip_history:
+    figures: dict[str, Any] = {}
+    if not args.only_billing:
+        figures["rating"] = bench_rating(args.calls, args.prefixes, args.repeats)
+    if not (args.skip_history or args.only_billing):
         figures["history"] = asyncio.run(bench_history(args.events, args.batch_size))
+    figures["billing"] = asyncio.run(bench_billing_consumer(args.billing_calls, args.billing_batch))
     print(json.dumps(figures, indent=2))
     return figures
 

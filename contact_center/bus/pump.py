@@ -108,12 +108,22 @@ async def pump(
                 owed = await _handle_batch(bus, stream, group, entries, handler, many)
             else:
                 for sid, message in entries:
+                    failed = False
                     try:
                         await handler(message)
                     except Exception:
-                        log.exception(
-                            "consumer %s failed on %s %s: %r", group, stream, sid, message
-                        )
+                        failed = True
+                        if not _cancelling():
+                            log.exception(
+                                "consumer %s failed on %s %s: %r", group, stream, sid, message
+                            )
+                    if _cancelling():
+                        # A stop the handler lost (its database driver took the cancellation
+                        # for a failure, or let the write finish): stop after this entry, not
+                        # after the batch; one that failed so is handed out again.
+                        if not failed:
+                            owed.append(sid)
+                        raise asyncio.CancelledError
                     owed.append(sid)
             # A handler that never suspends (pure CPU) on an in-process bus that has entries
             # ready would otherwise run a whole backlog in one step: let the loop breathe

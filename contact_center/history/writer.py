@@ -161,10 +161,15 @@ class HistoryWriter:
         async with self._lock:
             done = 0
             while len(self.buffer):
+                # A stop whose cancellation a write lost (the SQLite driver can: the write
+                # then ends in its own timeout or a refusal) ends here, not after the whole
+                # backlog; what is not written stays in the buffer.
+                aio.raise_if_cancelling()
                 batch = self.buffer.peek(self.batch_size)
                 try:
                     await aio.wait_for(self._write_batch(batch), self.write_timeout)
                 except Exception as exc:
+                    aio.raise_if_cancelling(exc)
                     if is_outage(exc):
                         self._mark_down(exc)
                         return done
@@ -186,15 +191,23 @@ class HistoryWriter:
             self._task = asyncio.create_task(self._run(), name="history-writer")
 
     async def close(self) -> None:
-        """Stop the background flusher, write what can be written, keep the rest on disk."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        if self.db_ok:
-            await self.flush()
-        self.buffer.spill()
+        """Stop the background flusher, write what can be written, keep the rest on disk.
+
+        Cancelled (a stop's bound, ``Service.on_stop``), it ends at once with everything not
+        written on disk: its own cancellation is never taken for the flusher's (that lost the
+        stop's bound, and a stop then waited for a whole backlog or SQLite's lock timeout)."""
+        try:
+            if self._task is not None:
+                task, self._task = self._task, None
+                task.cancel()
+                # wait() never raises the task's end; a cancellation of ours is raised here
+                await asyncio.wait([task])
+                if not task.cancelled() and task.exception() is not None:
+                    log.error("history writer ended with %r", task.exception())
+            if self.db_ok:
+                await self.flush()
+        finally:
+            self.buffer.spill()
 
     async def __aenter__(self) -> HistoryWriter:
         await self.start()
@@ -210,9 +223,12 @@ class HistoryWriter:
         while True:
             try:
                 await self.flush()
-            except Exception:  # a bug must not stop history for good: log, back off, retry
+            except Exception as exc:  # a bug must not stop history for good: log, retry
+                aio.raise_if_cancelling(exc)
                 log.exception("history writer: unexpected error, retrying")
                 self.db_ok = False
+            # a stop the write lost (it came back as an outage): end, never retry forever
+            aio.raise_if_cancelling()
             if self.db_ok:
                 backoff.reset()
                 self._wake.clear()
@@ -240,9 +256,11 @@ class HistoryWriter:
     async def _write_singly(self, batch: list[dict[str, Any]]) -> int:
         """Write events one at a time, dropping (with a log) the ones refused on their own."""
         for count, item in enumerate(batch):
+            aio.raise_if_cancelling()
             try:
                 await aio.wait_for(self._write_batch([item]), self.write_timeout)
             except Exception as exc:
+                aio.raise_if_cancelling(exc)
                 if is_outage(exc):
                     self._mark_down(exc)
                     return count

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from contact_center.billing.reports import charges_report
 from contact_center.billing.repository import save_plans
@@ -329,3 +330,128 @@ async def test_a_batch_of_events_is_charged_as_one_by_one(db_url: str, tmp_path:
         } == await charges(sessions)
         assert ["1.1", "1.2", "1.3"] == [e.call_id for e in published]
         assert [1, 1, 1] == stored_when_published
+
+
+def interleaved_calls(customer: int) -> list[ev.DomainEvent]:
+    """Five calls at once, their events interleaved as the bus delivers them: a customer's
+    own-plan outbound call identified mid-call, an inbound, an unanswered, one that ended
+    twice (a redelivery inside the batch) and one whose start billing never saw."""
+    own = answered_call("4.1", caller="101", did="+74951234567", direction="outbound")
+    identified = ev.CallerIdentified(
+        server="pbx1", call_id="4.1", at=T0 + 1, key="id-4.1", customer_id=customer,
+        method="operator",
+    )  # fmt: skip
+    inbound = answered_call("4.2", t0=T0 + 3, caller="+79161234567", talk=61)
+    unanswered = [
+        e
+        for e in answered_call("4.3", t0=T0 + 4, caller="+74957654321", talk=0)
+        if not isinstance(e, ev.CallAnswered)
+    ]
+    twice = answered_call("4.4", t0=T0 + 5, caller="+79161234567", talk=30)
+    unseen = [e for e in answered_call("4.5", t0=T0 + 6) if isinstance(e, ev.CallEnded)]
+    events = [own[0], identified, *own[1:], *inbound, *unanswered, *twice, *unseen]
+    events.append(next(e for e in twice if isinstance(e, ev.CallEnded)))
+    return sorted(events, key=lambda e: e.at)  # stable: equal times keep their order
+
+
+async def charged_state(sessions: Sessions) -> tuple[Any, Any]:
+    """Every charge and every charge on the timeline, as a user of reports would see them."""
+    async with sessions() as session:
+        rows = (await session.execute(select(models.Charge))).scalars().all()
+        timeline = (
+            await session.execute(
+                select(models.InteractionEvent).where(
+                    models.InteractionEvent.kind == "call.charged"
+                )
+            )
+        ).scalars()
+        return (
+            sorted(
+                (
+                    r.server,
+                    r.call_linkedid,
+                    r.customer_id,
+                    r.plan,
+                    r.prefix,
+                    r.number,
+                    r.billed_seconds,
+                    r.amount,
+                    r.currency,
+                    r.breakdown,
+                )
+                for r in rows
+            ),
+            sorted(
+                (t.key, t.customer_id, t.call_linkedid, t.summary, t.data["amount"])
+                for t in timeline
+            ),
+        )
+
+
+async def forget_charges(sessions: Sessions) -> None:
+    async with sessions() as session, session.begin():
+        await session.execute(delete(models.Charge))
+        await session.execute(
+            delete(models.InteractionEvent).where(models.InteractionEvent.kind == "call.charged")
+        )
+
+
+async def test_interleaved_replayed_and_hostile_batches_charge_as_one_by_one(
+    db_url: str, tmp_path: Path
+) -> None:
+    """Batches cut anywhere through interleaved calls, delivered twice, one of them carrying
+    an event that cannot be handled: the same charges and timeline rows as one event at a
+    time, each call charged and announced once; the hostile event costs only itself (its
+    batch falls back to one event at a time, as the consumer's pump does)."""
+    async with database(db_url) as sessions:
+        await save_plans(
+            sessions,
+            [*load_plans(TARIFFS / "inbound.yaml"), *load_plans(TARIFFS / "outbound.yaml")],
+        )
+        (vip,) = load_plans(_write_vip_plan(tmp_path))
+        await save_plans(sessions, [vip])
+        customer = await add_customer(sessions, "VIP Ltd", "+74951234567", plan="vip")
+        events = interleaved_calls(customer)
+        writer = HistoryWriter(sessions, spill_dir=tmp_path / "spill")
+        # the calls' rows, except 4.5's start: billing rates it from the stored row
+        await consume([writer], events)
+        hostile = ev.CallEnded(
+            server="pbx1", call_id="4.9", at=1e20, key="evil", cause=16, talk_seconds=1
+        )  # a date no database holds
+        stream = [*events[:9], hostile, *events[9:]]
+
+        one_by_one: list[str] = []
+
+        async def note(event: ev.DomainEvent) -> None:
+            one_by_one.append(event.call_id)
+
+        single = BillingService(sessions, publish=note)
+        for event in stream:
+            with contextlib.suppress(OverflowError, ValueError):
+                await single.handle(event)
+        expected = await charged_state(sessions)
+        await forget_charges(sessions)
+
+        batched: list[str] = []
+
+        async def announce(event: ev.DomainEvent) -> None:
+            batched.append(event.call_id)
+
+        billing = BillingService(sessions, publish=announce)
+        for size in (7, 4, len(stream)):  # the second and third pass are replays
+            for i in range(0, len(stream), size):
+                batch = stream[i : i + size]
+                try:
+                    await billing.handle_many(batch)
+                except (OverflowError, ValueError):
+                    assert hostile in batch
+                    for event in batch:
+                        with contextlib.suppress(OverflowError, ValueError):
+                            await billing.handle(event)
+
+        assert expected == await charged_state(sessions)
+        charged = {row[1]: row[3:8] for row in expected[0]}
+        assert {"4.1", "4.2", "4.3", "4.4", "4.5"} == set(charged)
+        assert ("vip", 95) == (charged["4.1"][0], charged["4.1"][3])  # the customer's own plan
+        assert (61, Decimal("1.83")) == charged["4.2"][3:]  # mobile 1.80/min, 61 s
+        assert sorted(one_by_one) == sorted(batched) == ["4.1", "4.2", "4.3", "4.4", "4.5"]

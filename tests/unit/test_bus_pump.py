@@ -164,3 +164,36 @@ async def test_a_pump_stopped_mid_batch_acknowledges_what_it_handled() -> None:
     # the first is settled; the second and third are handed out again to whoever goes on
     again = await bus.consume("events", "g", "next", claim_idle_ms=0)
     assert [1, 2] == [m["n"] for _, m in again]
+
+
+@pytest.mark.parametrize("lost_as", ["finished", "failure"])
+async def test_a_pump_whose_handler_lost_the_stop_stops_after_that_entry(lost_as: str) -> None:
+    """A handler whose database driver loses the cancellation (the write finishes anyway, or
+    ends in an error): the pump stops after that entry, not after the rest of its batch (a
+    history backlog on SQLite took a stop past its bound). An entry that ended in an error
+    so is handed out again; one that finished is acknowledged."""
+    bus = MemoryBus(maxlen=100)
+    for n in range(50):
+        await bus.publish("events", {"n": n})
+    writing = asyncio.Event()
+    handled: list[int] = []
+
+    async def handler(message: dict[str, Any]) -> None:
+        if message["n"] == 2:
+            writing.set()
+            try:
+                await asyncio.sleep(3600)
+            except asyncio.CancelledError:  # the driver's doing, not ours
+                if lost_as == "failure":
+                    raise RuntimeError("database is locked") from None
+        handled.append(message["n"])
+
+    task = asyncio.create_task(pump(bus, "events", handler, group="g", consumer="c"))
+    await asyncio.wait_for(writing.wait(), 5)
+    task.cancel()
+    done, _ = await asyncio.wait({task}, timeout=5)
+    assert task in done and task.cancelled()
+    assert ([0, 1, 2] if lost_as == "finished" else [0, 1]) == handled
+    again = await bus.consume("events", "g", "next", count=100, claim_idle_ms=0)
+    first_again = 3 if lost_as == "finished" else 2
+    assert list(range(first_again, 50)) == [m["n"] for _, m in again]
