@@ -98,7 +98,9 @@ function setStage(stage) {
     // in the room: invite someone more (never "conference" again: it would move both again)
     const roomControl = ["invite-form", "leave-conference-form", "hangup-form"].includes(id);
     // while it rings the phone answers or declines: nothing here acts on the call yet
-    form.hidden = inRoom ? !roomControl : id === "invite-form" || !live || stage === "offered";
+    // (and outside one: nothing to leave, nobody to invite into it)
+    const roomOnly = id === "invite-form" || id === "leave-conference-form";
+    form.hidden = inRoom ? !roomControl : roomOnly || !live || stage === "offered";
     form.style.display = form.hidden ? "none" : "";
   }
   const recording = $("recording-control");
