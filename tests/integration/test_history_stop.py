@@ -35,6 +35,12 @@ async def written_keys(sessions: object) -> set[str]:
         return set((await session.execute(select(models.InteractionEvent.key))).scalars())
 
 
+def hold_sqlite(url: str) -> sqlite3.Connection:
+    """A second connection to the database file, usable from a thread."""
+    path = url.split("///", 1)[1]
+    return sqlite3.connect(path, isolation_level=None, timeout=60, check_same_thread=False)
+
+
 async def test_closing_the_writer_while_sqlite_is_held_ends_in_bound_and_spills_the_rest(
     sqlite_url: str, tmp_path: Path
 ) -> None:
@@ -45,8 +51,10 @@ async def test_closing_the_writer_while_sqlite_is_held_ends_in_bound_and_spills_
         for event in events[:120]:
             await writer.handle(event)  # written at once: the database is free
         assert len(await written_keys(sessions)) > 0
-        holder = sqlite3.connect(sqlite_url.split("///", 1)[1], isolation_level=None)
-        holder.execute("BEGIN IMMEDIATE")  # another writer holds the database
+        # taken in a thread, with a long busy timeout: the writer may be mid-transaction, and
+        # it needs this loop to finish it (a blocking BEGIN here: "database is locked" on CI)
+        holder = hold_sqlite(sqlite_url)
+        await asyncio.to_thread(holder.execute, "BEGIN IMMEDIATE")  # another writer holds it
         for event in events[120:]:
             writer.buffer.put(ev.to_dict(event))  # the backlog the flusher is on
         await writer.start()
@@ -98,8 +106,10 @@ async def test_stopping_the_service_while_history_has_a_backlog_ends_and_loses_n
         if await written_keys(core.sessions):
             break
         await asyncio.sleep(0.05)
-    holder = sqlite3.connect(sqlite_url.split("///", 1)[1], isolation_level=None)
-    holder.execute("BEGIN IMMEDIATE")
+    # taken in a thread, with a long busy timeout: the writer may be mid-transaction, and
+    # it needs this loop to finish it (a blocking BEGIN here: "database is locked" on CI)
+    holder = hold_sqlite(sqlite_url)
+    await asyncio.to_thread(holder.execute, "BEGIN IMMEDIATE")
     for event in events[100:]:
         await core.bus.publish(EVENTS, ev.to_dict(event))
     await asyncio.sleep(0.5)  # the history consumer and its flusher wait for the lock
