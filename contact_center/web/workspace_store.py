@@ -120,6 +120,23 @@ async def _row(db: AsyncSession, server: str, call_id: str, login: str) -> Wrapu
     return found.scalar_one_or_none()
 
 
+def _new_row(
+    server: str, call_id: str, login: str, form: WrapupForm, now: datetime, *, saved: bool = False
+) -> Wrapup:
+    """The wrap-up row of a call the operator had not typed anything for yet."""
+    return Wrapup(
+        server=server,
+        linkedid=call_id,
+        login=login,
+        customer_id=form.customer_id,
+        disposition=form.disposition,
+        notes=form.notes,
+        started_at=now,
+        updated_at=now,
+        saved_at=now if saved else None,
+    )
+
+
 async def save_draft(
     sessions: Sessions, *, server: str, call_id: str, login: str, form: WrapupForm, at: float
 ) -> None:
@@ -128,18 +145,7 @@ async def save_draft(
     async with sessions.begin() as db:
         row = await _row(db, server, call_id, login)
         if row is None:
-            db.add(
-                Wrapup(
-                    server=server,
-                    linkedid=call_id,
-                    login=login,
-                    customer_id=form.customer_id,
-                    disposition=form.disposition,
-                    notes=form.notes,
-                    started_at=now,
-                    updated_at=now,
-                )
-            )
+            db.add(_new_row(server, call_id, login, form, now))
             return
         if row.saved_at is not None:
             return  # saved already: a late draft must not reopen it
@@ -177,19 +183,7 @@ async def save_wrapup(
     async with sessions.begin() as db:
         row = await _row(db, server, call_id, login)
         if row is None:
-            db.add(
-                Wrapup(
-                    server=server,
-                    linkedid=call_id,
-                    login=login,
-                    customer_id=form.customer_id,
-                    disposition=form.disposition,
-                    notes=form.notes,
-                    started_at=now,
-                    updated_at=now,
-                    saved_at=now,
-                )
-            )
+            db.add(_new_row(server, call_id, login, form, now, saved=True))
         else:
             row.disposition, row.notes = form.disposition, form.notes
             row.updated_at = row.saved_at = now
