@@ -35,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from contact_center import aio
 from contact_center.backoff import Backoff, retry
 from contact_center.bus.base import EVENTS, Bus, BusUnavailable, create_bus
-from contact_center.bus.pump import follow, pump
+from contact_center.bus.pump import Settling, follow, pump
 from contact_center.calls.events import DomainEvent, from_dict, to_dict
 from contact_center.config import ConfigError, Settings, load_settings, production_problems
 from contact_center.customers.lookup import CustomerLookup
@@ -464,12 +464,14 @@ class Service:
         batch: int = 100,
         in_step: bool = False,
         many: ManyHandler | None = None,
+        settling: Settling | None = None,
     ) -> None:
         """Feed ``handler`` every domain event, in order, as consumer group ``group``,
         ``batch`` events per turn of the event loop. ``in_step``: on the in-process bus,
         inside the publisher's step instead (``bus.pump.InStep``). ``many``: a handler of
         a whole batch of events at once (one transaction), ``handler`` being the fallback
-        for a batch it fails (``bus.pump.pump``)."""
+        for a batch it fails (``bus.pump.pump``). ``settling``: events are acknowledged
+        only once what ``handler`` left running for them is done (``bus.pump.Settling``)."""
         bus = self.need_core().bus
         consumer = f"{socket.gethostname()}-{os.getpid()}"
         batch_handler = decoding_many(many) if many is not None else None
@@ -485,7 +487,7 @@ class Service:
                     lease,
                     lambda: pump(
                         bus, EVENTS, decoding(handler), group=group, consumer=consumer,
-                        count=batch, claim_idle_ms=0, many=batch_handler,
+                        count=batch, claim_idle_ms=0, many=batch_handler, settling=settling,
                     ),
                 ),
             )  # fmt: skip
@@ -494,7 +496,13 @@ class Service:
             self.spawn(
                 f"consume-{group}",
                 lambda: follow(
-                    bus, EVENTS, decoding(handler), group=group, consumer=consumer, count=batch
+                    bus,
+                    EVENTS,
+                    decoding(handler),
+                    group=group,
+                    consumer=consumer,
+                    count=batch,
+                    settling=settling,
                 ),
             )
             return
@@ -502,7 +510,7 @@ class Service:
             f"consume-{group}",
             lambda: pump(
                 bus, EVENTS, decoding(handler), group=group, consumer=consumer, count=batch,
-                many=batch_handler,
+                many=batch_handler, settling=settling,
             ),
         )  # fmt: skip
 

@@ -7,7 +7,7 @@ import contextlib
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any
+from typing import Any, Protocol
 
 from contact_center import aio
 from contact_center.backoff import Backoff
@@ -18,6 +18,21 @@ log = logging.getLogger(__name__)
 Handler = Callable[[dict[str, Any]], Awaitable[None]]
 EagerHandler = Callable[[dict[str, Any]], Coroutine[Any, Any, None]]
 BatchHandler = Callable[[list[dict[str, Any]]], Awaitable[None]]
+
+
+class Settling(Protocol):
+    """A consumer whose handler returns before all it causes is out (the screen pop leaves
+    a pop in its operator's lane while the caller is looked up): entries are acknowledged
+    only once what they caused is settled."""
+
+    def mark(self) -> int:
+        """A mark for everything caused so far."""
+
+    def settled(self, mark: int) -> bool:
+        """Whether everything caused up to ``mark`` is done."""
+
+
+HELD_POLL_MS = 20  # while handled entries wait to settle, reads block this long at most
 
 
 async def pump(
@@ -32,6 +47,7 @@ async def pump(
     count: int = 100,
     claim_idle_ms: int = 30_000,
     many: BatchHandler | None = None,
+    settling: Settling | None = None,
 ) -> None:
     """Hand every entry of ``stream`` to ``handler`` one at a time, then ack the batch; runs
     forever.
@@ -52,26 +68,60 @@ async def pump(
     While the bus is unavailable the read is retried after growing, jittered delays
     (``backoff``; by default from 0.2 s up to 5 s), and the acks still owed go with it.
 
+    ``settling``: entries are acknowledged only once what their handling caused is settled
+    (:class:`Settling`); until then they stay pending, so a consumer killed meanwhile hands
+    them to whoever takes the group over, and a stop leaves them so too.
+
     A handler that raises is logged with the entry and the entry is acknowledged anyway: one
     hostile message must not stop the pipeline. Cancel the task to stop.
     """
     retry = backoff or Backoff(first=0.2, ceiling=5.0)
     owed: list[str] = []  # handled, acknowledged with the next read
+    # handled, waiting for what they caused to settle: (mark, ids), marks in order
+    held: deque[tuple[int, list[str]]] = deque()
+    holding: set[str] = set()  # their ids: a claim hands our own pending entries back too
+
+    def release() -> None:
+        if settling is not None:
+            while held and settling.settled(held[0][0]):
+                ids = held.popleft()[1]
+                owed.extend(ids)
+                holding.difference_update(ids)
+
+    def handled(sid: str) -> None:
+        if settling is None:
+            owed.append(sid)
+            return
+        mark = settling.mark()
+        if not held and settling.settled(mark):
+            owed.append(sid)
+            return
+        holding.add(sid)
+        if held and held[-1][0] == mark:
+            held[-1][1].append(sid)  # it caused nothing more than the entry before it
+        else:
+            held.append((mark, [sid]))
+
+    async def stop() -> None:
+        release()
+        await _ack_on_stop(bus, stream, group, owed)
+
     while True:
+        release()
         try:
             entries = await bus.consume(
                 stream,
                 group,
                 consumer,
                 count=count,
-                block_ms=block_ms,
+                block_ms=min(block_ms, HELD_POLL_MS) if held else block_ms,
                 claim_idle_ms=claim_idle_ms,
                 ack=owed,
             )
         except BusUnavailable as exc:
             if _cancelling():
                 # redis-py may turn our own cancellation into a closed connection
-                await _ack_on_stop(bus, stream, group, owed)
+                await stop()
                 raise asyncio.CancelledError from exc
             delay = retry.next()
             log.warning(
@@ -85,19 +135,22 @@ async def pump(
             try:
                 await retry.sleep(delay)
             except asyncio.CancelledError:
-                await _ack_on_stop(bus, stream, group, owed)
+                await stop()
                 raise
             continue
         except asyncio.CancelledError:
             # Stopped while reading: the acks may not have reached Redis with the read.
-            await _ack_on_stop(bus, stream, group, owed)
+            await stop()
             raise
         if _cancelling():
             # A cancellation the client library swallowed (the read came back anyway): stop
             # now; what was just read stays pending for whoever takes the group over.
-            await _ack_on_stop(bus, stream, group, owed)
+            await stop()
             raise asyncio.CancelledError
         retry.reset()
+        if holding:
+            # handled already, waiting to settle (a claim with claim_idle_ms 0 takes them)
+            entries = [(sid, message) for sid, message in entries if sid not in holding]
         # One round trip for the batch, with the next read: acknowledged one by one, and
         # then in a round trip of their own, the acks were what held a consumer behind on
         # Redis (bench_pop --redis). A crash mid-batch hands the batch out again;
@@ -122,9 +175,13 @@ async def pump(
                         # for a failure, or let the write finish): stop after this entry, not
                         # after the batch; one that failed so is handed out again.
                         if not failed:
-                            owed.append(sid)
+                            handled(sid)
                         raise asyncio.CancelledError
-                    owed.append(sid)
+                    handled(sid)
+            if settling is not None and owed and many is not None:
+                held.append((settling.mark(), owed))
+                holding.update(owed)
+                owed = []
             # A handler that never suspends (pure CPU) on an in-process bus that has entries
             # ready would otherwise run a whole backlog in one step: let the loop breathe
             # between batches, so a burst of events costs other sockets one batch of lag.
@@ -132,8 +189,8 @@ async def pump(
         except asyncio.CancelledError:
             # Stopped mid-batch (a leader stepping down, a worker stopping): what was handled
             # is acknowledged, so whoever takes the group over starts at the first entry not
-            # handled, not at the batch's beginning.
-            await _ack_on_stop(bus, stream, group, owed)
+            # handled, not at the batch's beginning (what is not settled yet stays pending).
+            await stop()
             raise
 
 
@@ -276,14 +333,23 @@ class InStep:
 
 
 async def follow(
-    bus: Bus, stream: str, handler: EagerHandler, *, group: str, consumer: str, count: int = 100
+    bus: Bus,
+    stream: str,
+    handler: EagerHandler,
+    *,
+    group: str,
+    consumer: str,
+    count: int = 100,
+    settling: Settling | None = None,
 ) -> None:
     """Consume ``stream`` as ``group``: in the publisher's step on a bus that can call
     listeners (the in-process one, from the start of the stream), else with :func:`pump`.
     Runs until cancelled."""
     listen = getattr(bus, "listen", None)
     if listen is None:
-        await pump(bus, stream, handler, group=group, consumer=consumer, count=count)
+        await pump(
+            bus, stream, handler, group=group, consumer=consumer, count=count, settling=settling
+        )
         return
     in_step = InStep(handler, group)
     unsubscribe = listen(stream, in_step, replay_after="0")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, or_, select, update
@@ -29,6 +29,7 @@ from contact_center.callbacks.policy import (
 from contact_center.config import CallbackSettings
 from contact_center.i18n import gettext as _
 from contact_center.stats.services import supervised_queues
+from contact_center.store.db import aware
 from contact_center.store.models import Callback, Customer, Queue, User
 from contact_center.web.auth import Role
 
@@ -267,11 +268,6 @@ async def summary(
         "overdue": sum(c["overdue"] for c in by_queue.values()),
         "queues": by_queue,
     }
-
-
-def aware(moment: datetime) -> datetime:
-    # SQLite returns naive datetimes for timezone=True columns; they were stored as UTC
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def is_overdue(row: Callback, now: datetime, grace: timedelta) -> bool:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
@@ -34,6 +34,7 @@ from contact_center.campaigns.policy import (
 from contact_center.campaigns.schemas import CampaignIn
 from contact_center.customers.phones import normalize_number
 from contact_center.i18n import gettext as _
+from contact_center.store.db import aware
 from contact_center.store.models import (
     Campaign,
     CampaignAttempt,
@@ -52,10 +53,6 @@ MAX_CSV_BYTES = 2 * 1024 * 1024  # the web app's request limit
 
 class CampaignError(ValueError):
     """A change the campaign does not allow, or input it cannot use (the message says why)."""
-
-
-def aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 # --- campaigns --------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol, cast
@@ -36,7 +36,7 @@ from contact_center.config import Settings
 from contact_center.history.buffer import BufferFull, SpillBuffer
 from contact_center.history.describe import describe, disposition_of, event_key, is_history
 from contact_center.store import models
-from contact_center.store.db import from_epoch
+from contact_center.store.db import aware, from_epoch
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
@@ -54,11 +54,6 @@ class NumberLookup(Protocol):
     """What the writer needs of ``customers.lookup.CustomerLookup``."""
 
     async def by_number(self, raw: str) -> Sequence[CustomerCardLike]: ...
-
-
-def aware(value: datetime) -> datetime:
-    """SQLite hands back naive datetimes; they are UTC."""
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def insert_ignoring_duplicates(session: AsyncSession, table: Any) -> Any:

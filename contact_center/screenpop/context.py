@@ -48,6 +48,9 @@ class CallContext:
     caller_number_raw: str = ""
     caller_name: str = ""
     did: str = ""
+    # Its CallArrived was seen here (else the caller is read from the calls table: a worker
+    # that took the screen pop over mid-call, a restart).
+    arrived: bool = False
     ivr: list[IvrStepView] = field(default_factory=list)
     queues: list[QueueVisit] = field(default_factory=list)
     identified_customer_id: int | None = None
@@ -150,6 +153,7 @@ class CallContexts:
         ctx = self.of(event)
         match event:
             case ev.CallArrived():
+                ctx.arrived = True
                 ctx.started_at = event.at
                 ctx.caller_number = event.caller_number
                 ctx.caller_number_raw = event.caller_number_raw

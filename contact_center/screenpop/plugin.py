@@ -27,4 +27,6 @@ async def worker(svc: Service) -> None:
     # it runs in the step the event is published, ahead of the other consumers' turns;
     # on Redis it reads bigger batches, so a burst's backlog is behind it sooner (its
     # events cost microseconds each; the 500-call flood test).
-    svc.consume("screenpop", pops.feed, batch=500, in_step=True)
+    # Offers are acknowledged once their pops are out (a worker killed with pops in its
+    # lanes leaves the offers to the worker that takes the group over).
+    svc.consume("screenpop", pops.feed, batch=500, in_step=True, settling=pops)

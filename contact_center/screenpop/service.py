@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import dataclasses
+import heapq
 import logging
 import time
 from collections import OrderedDict, deque
@@ -55,11 +57,14 @@ from contact_center.screenpop.render import (
     PopCard,
     waited_cell,
 )
-from contact_center.store.models import AdminChoice, Case, InteractionEvent, User
+from contact_center.store.db import aware
+from contact_center.store.models import AdminChoice, Call, Case, InteractionEvent, User
 
 log = logging.getLogger(__name__)
 
 SEND_BATCH = 100  # pops at most in one publish round trip
+# The token of the lane job a lane task is publishing for: what it sends settles with it.
+_CAUSE: contextvars.ContextVar[int] = contextvars.ContextVar("screenpop_cause", default=0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,6 +274,7 @@ class _Job:
     waited: float = 0.0
     reason: str = ""  # for "closed"
     waiter: asyncio.Future[Found] | None = None  # the lookup a pop waits for
+    token: int = 0  # outstanding until the job has left its lane (ScreenPop.settled)
 
 
 class ScreenPop:
@@ -310,7 +316,14 @@ class ScreenPop:
         # on one (it was what held the consumer behind, bench_pop --redis). The in-process
         # bus publishes in the caller's step, as before.
         self._direct = getattr(bus, "listen", None) is not None
-        self._outbox: deque[dict[str, Any]] = deque()
+        self._outbox: deque[tuple[int, dict[str, Any]]] = deque()
+        # What the events fed so far still owe (a pop in a lane, a message in the outbox):
+        # token -> how many things hold it. The consumer acknowledges a batch of events only
+        # once what it caused is published, so a worker killed with pops still in memory
+        # leaves their offers pending for whoever takes the group over (mark/settled).
+        self._issued = 0
+        self._outstanding: dict[int, int] = {}
+        self._lowest: list[int] = []  # a heap of tokens, some of them settled already
         self._sender: asyncio.Task[None] | None = None
         self._closed = False
         self._history_query: Select[Any] = (
@@ -360,6 +373,36 @@ class ScreenPop:
                 await asyncio.gather(*self._runners.values(), return_exceptions=True)
             if self._sender is not None:
                 await asyncio.gather(self._sender, return_exceptions=True)
+
+    def mark(self) -> int:
+        """A mark for everything the events fed so far have caused (see :meth:`settled`)."""
+        return self._issued
+
+    def settled(self, mark: int) -> bool:
+        """Whether everything caused up to ``mark`` is published (or dropped for good: a pop
+        whose call stopped ringing, a publish that failed and was logged)."""
+        lowest = self._lowest
+        while lowest and lowest[0] not in self._outstanding:
+            heapq.heappop(lowest)
+        return not lowest or lowest[0] > mark
+
+    def _hold(self, token: int = 0) -> int:
+        if token and token in self._outstanding:
+            self._outstanding[token] += 1
+            return token
+        self._issued += 1
+        self._outstanding[self._issued] = 1
+        heapq.heappush(self._lowest, self._issued)
+        return self._issued
+
+    def _release(self, token: int) -> None:
+        held = self._outstanding.get(token)
+        if held is None:
+            return
+        if held <= 1:
+            del self._outstanding[token]
+        else:
+            self._outstanding[token] = held - 1
 
     async def feed(self, event: ev.DomainEvent) -> None:
         """Apply ``event`` in stream order; publish what is ready, queue the rest in lanes."""
@@ -442,6 +485,8 @@ class ScreenPop:
             await asyncio.gather(self._sender, return_exceptions=True)
             self._sender = None
         self._outbox.clear()
+        self._outstanding.clear()
+        self._lowest.clear()
         tasks: list[asyncio.Future[Any]]
         for group in (self._runners, self._found):
             tasks = list(group.values())
@@ -480,6 +525,8 @@ class ScreenPop:
         asking = self._ask_crm(ctx)
         try:
             async with self._db_slots.hold((ctx.server, ctx.call_id)):
+                if not ctx.arrived:
+                    await self._recall(ctx)
                 match, customers = await self._customers(ctx)
                 history: list[HistoryItem] = []
                 open_items: list[OpenItem] = []
@@ -558,6 +605,39 @@ class ScreenPop:
                 log.exception("lookup for call %s failed; trying again", ctx.call_id)
                 self._forget(ctx)
         return await self._find(ctx)
+
+    async def _recall(self, ctx: CallContext) -> None:
+        """Who is calling, from the calls table, for a call whose arrival this process never
+        saw (it took the screen pop over mid-call, or started so): the card names the caller
+        instead of showing an unknown number. Best effort: a call not written yet stays so."""
+        ctx.arrived = True  # asked once
+        try:
+            async with self.sessions() as session:
+                row = (
+                    await session.execute(
+                        select(
+                            Call.caller_number,
+                            Call.caller_number_raw,
+                            Call.caller_name,
+                            Call.did,
+                            Call.direction,
+                            Call.started_at,
+                        ).where(Call.server == ctx.server, Call.linkedid == ctx.call_id)
+                    )
+                ).first()
+        except Exception as exc:
+            aio.raise_if_cancelling(exc)
+            log.warning("call %s not read back from history: %s", ctx.call_id, exc)
+            return
+        if row is None:
+            return
+        if not (ctx.caller_number or ctx.caller_number_raw):
+            ctx.caller_number, ctx.caller_number_raw = row.caller_number, row.caller_number_raw
+            ctx.caller_name = ctx.caller_name or row.caller_name
+        ctx.did = ctx.did or row.did
+        ctx.direction = row.direction or ctx.direction
+        if row.started_at is not None:
+            ctx.started_at = min(ctx.started_at, aware(row.started_at).timestamp())
 
     # -- building the card ------------------------------------------------------------------
 
@@ -659,6 +739,7 @@ class ScreenPop:
         if waiting and not any(j.ctx is ctx for j in lane if j.stage == "closed"):
             for job in waiting:
                 lane.remove(job)
+                self._release(job.token)
                 if job.waiter is not None:
                     job.waiter.cancel()
             if not self._was_popped(ctx, interface):
@@ -669,6 +750,7 @@ class ScreenPop:
         return interface in ctx.popped
 
     def _enqueue(self, interface: str, job: _Job) -> None:
+        job.token = self._hold()
         self._lanes.setdefault(interface, deque()).append(job)
         if interface not in self._runners:
             self._runners[interface] = asyncio.create_task(
@@ -680,6 +762,7 @@ class ScreenPop:
         try:
             while lane:
                 job = lane[0]
+                _CAUSE.set(job.token)  # what this job sends holds its token
                 try:
                     if job.stage == "closed":
                         await self._publish_close(job.ctx, interface, job.reason)
@@ -702,6 +785,7 @@ class ScreenPop:
                     log.exception("pop %s for %s failed", job.stage, job.ctx.call_id)
                 if lane and lane[0] is job:
                     lane.popleft()
+                    self._release(job.token)
         finally:
             if not lane and self._lanes.get(interface) is lane:
                 del self._lanes[interface]
@@ -738,7 +822,7 @@ class ScreenPop:
         if self._direct:
             await self.bus.publish(self.stream, message)
             return
-        self._outbox.append(message)
+        self._outbox.append((self._hold(_CAUSE.get()), message))
         if self._sender is None and not self._closed:
             self._sender = asyncio.create_task(self._send_all(), name="screenpop-sender")
 
@@ -749,9 +833,10 @@ class ScreenPop:
         publish_many = getattr(self.bus, "publish_many", None)
         try:
             while outbox:
-                batch = [outbox.popleft()]
-                while outbox and publish_many is not None and len(batch) < SEND_BATCH:
-                    batch.append(outbox.popleft())
+                held = [outbox.popleft()]
+                while outbox and publish_many is not None and len(held) < SEND_BATCH:
+                    held.append(outbox.popleft())
+                batch = [message for _, message in held]
                 try:
                     if publish_many is not None and len(batch) > 1:
                         await publish_many(self.stream, batch)
@@ -766,6 +851,9 @@ class ScreenPop:
                         first.get("type"),
                         first.get("to"),
                     )
+                # published, or lost and logged; not on a stop (left owed: not acknowledged)
+                for token, _ in held:
+                    self._release(token)
         finally:
             self._sender = None
 

@@ -19,6 +19,12 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def aware(moment: datetime) -> datetime:
+    """A datetime read back from the database, in UTC: SQLite hands back naive datetimes
+    for ``timezone=True`` columns, and they were stored as UTC."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
 def from_epoch(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, UTC)
 

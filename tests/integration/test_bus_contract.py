@@ -214,3 +214,100 @@ async def test_the_service_reports_each_consumer_groups_backlog_on_metrics(bus: 
             await bus.ack("events", "history", *(sid for sid, _ in entries))
         await wait_for(lambda: shown("history") == 0.0)
     assert b'cc_worker_backlog{worker="history"} 0.0' in metrics.render()[0]
+
+
+class _Lanes:
+    """A :class:`~contact_center.bus.pump.Settling` consumer: message ``n`` leaves work
+    running until ``done(n)`` (as the screen pop leaves a pop waiting on its lookup)."""
+
+    def __init__(self, slow: set[int]) -> None:
+        self.slow = slow
+        self.seen: list[int] = []
+        self._issued = 0
+        self._open: dict[int, int] = {}  # n -> its mark
+
+    async def handle(self, message: dict[str, object]) -> None:
+        n = int(str(message["n"]))
+        self.seen.append(n)
+        self._issued += 1
+        if n in self.slow:
+            self._open[n] = self._issued
+
+    def done(self, n: int) -> None:
+        self._open.pop(n, None)
+
+    def mark(self) -> int:
+        return self._issued
+
+    def settled(self, mark: int) -> bool:
+        return not self._open or min(self._open.values()) > mark
+
+
+async def test_pump_acknowledges_an_entry_only_once_what_it_caused_is_settled(bus: Bus) -> None:
+    """An entry whose handler left work running stays pending (a consumer killed now hands
+    it to the next) with every entry after it; it is acknowledged once the work is done.
+    Its own pending entries, which a claim (claim_idle_ms 0) hands back, are not handled
+    twice."""
+    from tests.conftest import wait_for
+
+    lanes = _Lanes(slow={1})
+    for n in range(4):
+        await bus.publish("events", {"n": n})
+    task = asyncio.create_task(
+        pump(
+            bus, "events", lanes.handle, group="g", consumer="c", block_ms=50,
+            claim_idle_ms=0, settling=lanes,
+        )
+    )  # fmt: skip
+    try:
+        await wait_for(lambda: len(lanes.seen) == 4)
+        await asyncio.sleep(0.2)  # several reads, each of which could have carried the acks
+        assert {"g": 3} == await bus.backlog("events")  # 0 acknowledged; 1, 2, 3 are not
+        lanes.done(1)
+        backlog: dict[str, int] = {}
+
+        async def caught_up() -> bool:
+            backlog.update(await bus.backlog("events"))
+            return backlog == {"g": 0}
+
+        await wait_for(caught_up)
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert [0, 1, 2, 3] == lanes.seen
+
+
+async def test_a_consumer_stopped_before_its_work_settled_leaves_it_to_the_next(bus: Bus) -> None:
+    """Stopped while entry 1's work still runs: 0 is acknowledged, 1 and 2 are handed to the
+    consumer that takes the group over, which sees them (and nothing before them) again."""
+    from tests.conftest import wait_for
+
+    first = _Lanes(slow={1})
+    for n in range(3):
+        await bus.publish("events", {"n": n})
+    task = asyncio.create_task(
+        pump(bus, "events", first.handle, group="g", consumer="a", block_ms=50, settling=first)
+    )
+    await wait_for(lambda: len(first.seen) == 3)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert {"g": 2} == await bus.backlog("events")
+
+    second = _Lanes(slow=set())
+    task = asyncio.create_task(
+        pump(
+            bus, "events", second.handle, group="g", consumer="b", block_ms=50,
+            claim_idle_ms=0, settling=second,
+        )
+    )  # fmt: skip
+    try:
+        await wait_for(lambda: len(second.seen) == 2)
+        await bus.publish("events", {"n": 3})
+        await wait_for(lambda: len(second.seen) == 3)
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert [1, 2, 3] == second.seen

@@ -668,3 +668,82 @@ async def test_in_a_conference_room_she_keeps_her_card_and_sees_who_is_there(
     last = (await pops(bus, "alice"))[-1]
     assert ["Alice"] == [p["name"] for p in last["participants"]]
     assert [] == await pops(bus, "bob")
+
+
+async def test_a_worker_stopped_with_a_pop_still_waiting_leaves_its_offer_to_the_next_one(
+    db: async_sessionmaker[AsyncSession], redis_url: str, redis_prefix: str
+) -> None:
+    """On Redis, the screen pop's offer is acknowledged only once its pop is published: the
+    worker that stops (or is killed) while alice's pop waits on its lookup leaves the offer
+    pending; the worker that takes the group over pops it, naming the caller it never saw
+    arrive (read back from the calls table)."""
+    from contact_center.bus.pump import pump
+    from contact_center.bus.redis import RedisBus
+    from contact_center.store.db import from_epoch
+    from contact_center.store.models import Call
+
+    await add_customer(db, "Slow Caller", ["+74951111111"])
+    async with db() as session, session.begin():
+        session.add(
+            Call(
+                server="pbx1",
+                linkedid="a",
+                caller_number="+74951111111",
+                caller_number_raw="84951111111",
+                caller_name="Ivan Petrov",
+                started_at=from_epoch(T0),
+            )
+        )  # fmt: skip (what the history consumer wrote when the call arrived)
+    bus = RedisBus(redis_url, prefix=redis_prefix)
+    gate = asyncio.Event()
+    first = ScreenPop(bus, CustomerLookup(db, region="RU"), db)
+    by_number = first.lookup.by_number
+
+    async def stuck(raw: str) -> list[Any]:
+        await gate.wait()
+        return await by_number(raw)
+
+    first.lookup.by_number = stuck  # type: ignore[method-assign]
+    for event in [*arrival("a", "+74951111111"), offered("a", ALICE)]:
+        await bus.publish(EVENTS, ev.to_dict(event))
+
+    def worker(pops_: ScreenPop, name: str) -> asyncio.Task[None]:
+        return asyncio.create_task(
+            pump(
+                bus, EVENTS, pops_.feed_message, group="screenpop", consumer=name,
+                block_ms=50, claim_idle_ms=0, settling=pops_,
+            )
+        )  # fmt: skip
+
+    second = ScreenPop(bus, CustomerLookup(db, region="RU"), db)
+    try:
+        task = worker(first, "w1")
+        await wait_for(lambda: not first.settled(first.mark()))  # alice's pop waits
+        await asyncio.sleep(0.2)  # reads that could have carried the offer's ack
+        assert {"screenpop": 1} == await bus.backlog(EVENTS)  # the offer, pending
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await first.close()  # what it held in memory is gone, as with a killed process
+        assert [] == await bus.read(POPS, "0")
+
+        task = worker(second, "w2")
+
+        async def popped() -> bool:
+            return any(m["to"] == "alice" for _, m in await bus.read(POPS, "0"))
+
+        await wait_for(popped)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        got = [m for _, m in await bus.read(POPS, "0") if m["type"] == "pop"]
+        (pop,) = got
+        assert ("alice", "a", "offered", "known") == (
+            pop["to"], pop["call_id"], pop["stage"], pop["match"]
+        )  # fmt: skip
+        assert "Slow Caller" in pop["html"]
+        assert {"screenpop": 0} == await bus.backlog(EVENTS)
+    finally:
+        gate.set()
+        await second.close()
+        await first.close()
+        await bus.delete_all()
+        await bus.close()
