@@ -423,18 +423,34 @@ async def leader_pid(redis: Any, prefix: str, key: str) -> int | None:
     return int(parts[1]) if len(parts) >= 2 and parts[1].isdigit() else None
 
 
-async def offers(redis: Any, prefix: str) -> set[tuple[str, str, str]]:
-    """(server, call, interface) of every ``call.offered`` the connectors published."""
-    found: set[tuple[str, str, str]] = set()
+async def offers(redis: Any, prefix: str) -> dict[tuple[str, str, str], float]:
+    """(server, call, interface) of every ``call.offered`` the connectors published, and
+    when it reached Redis (its first one: the entry id's milliseconds, Redis's clock)."""
+    found: dict[tuple[str, str, str], float] = {}
+    async for sid, data in _entries(redis, f"{prefix}:events"):
+        if data.get("kind") == "call.offered":
+            found.setdefault((data["server"], data["call_id"], data["interface"]), sid)
+    return found
+
+
+async def pops_published(redis: Any, prefix: str) -> dict[tuple[str, str, str], float]:
+    """(server, call, login) of every offer pop the workers published, and when (its first)."""
+    found: dict[tuple[str, str, str], float] = {}
+    async for sid, data in _entries(redis, f"{prefix}:pops"):
+        if data.get("type") == "pop":
+            found.setdefault((data["server"], data["call_id"], data["to"]), sid)
+    return found
+
+
+async def _entries(redis: Any, key: str) -> AsyncIterator[tuple[float, dict[str, Any]]]:
+    """A stream's entries: (the id's time in seconds, the message)."""
     after = "-"
     while True:
-        entries = await redis.xrange(f"{prefix}:events", min=after, count=5000)
-        for _sid, fields in entries:
-            data = json.loads(fields[b"d"])
-            if data.get("kind") == "call.offered":
-                found.add((data["server"], data["call_id"], data["interface"]))
+        entries = await redis.xrange(key, min=after, count=5000)
+        for sid, fields in entries:
+            yield int(sid.split(b"-")[0]) / 1000, json.loads(fields[b"d"])
         if len(entries) < 5000:
-            return found
+            return
         after = "(" + entries[-1][0].decode()
 
 
@@ -737,6 +753,26 @@ async def run_scale(
             for c, i in seen.rang
             if i in by_iface and (s, c) in by_iface[i].pops
         ]
+        # Where the time goes, per hop, from the entries' times in Redis: the connector
+        # (AgentCalled bytes to the offer on the events stream), the worker (offer to pop on
+        # the pops stream), the web instance and the socket (pop to the operator's browser).
+        published = await pops_published(redis, prefix)
+        login_at = {d.interface: d.login for d in desks}
+        hops: dict[str, list[float]] = {"connector": [], "worker": [], "web": []}
+        for (s, c, i), at in offered.items():
+            rang = rings.get((s, c, i))
+            popped = published.get((s, c, login_at.get(i, "")))
+            got = by_iface[i].pops.get((s, c)) if i in by_iface else None
+            if rang is None or popped is None or got is None:
+                continue
+            hops["connector"].append(at - rang)
+            hops["worker"].append(popped - at)
+            hops["web"].append(got - popped)
+        report.figures["pop_hops_p50_p99_ms"] = {
+            hop: [round(percentile([x * 1000 for x in xs], q), 1) for q in (50, 99)]
+            for hop, xs in hops.items()
+            if xs
+        }
         first_kill = min(kills.values(), default=float("inf"))
         before = [ms * 1000 for at, ms in latencies if at < first_kill]
         report.figures.update(
