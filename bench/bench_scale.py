@@ -529,7 +529,9 @@ async def run_scale(
         )
         report.figures["processes_ready_s"] = round(time.monotonic() - started, 1)
 
-        http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=200))
+        # every operator's websocket holds a connection for the whole run: no pool limit
+        # (a limit of 200 left the 201st operator without a socket)
+        http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
         stack.push_async_callback(http.close)
         bases = [w.base for w in webs]
         desks = [
@@ -544,7 +546,9 @@ async def run_scale(
             async with gate:
                 await sign_in(http, bases[desk.home], desk)
 
+        arriving = time.monotonic()
         await asyncio.gather(*(arrive(d) for d in desks))
+        report.figures["sign_ins_s"] = round(time.monotonic() - arriving, 1)
         readers = [
             asyncio.create_task(follow_pops(http, bases, d, lambda i: i not in dead_webs))
             for d in desks

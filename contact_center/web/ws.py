@@ -19,7 +19,7 @@ import contextlib
 import json
 import logging
 import random
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -49,6 +49,12 @@ ACTIVE_POPS_PER_OPERATOR = 20
 RECENT_CALLS_PER_OPERATOR = 200
 DISPATCH_SLICE = 64
 REPLAY_SCAN_LIMIT = 10_000  # stream entries read back for one reconnect at most
+# The last frames of each operator, kept to answer a reconnect from memory: a web instance
+# dying sends all its sockets to the others at once, each asking for what it missed since
+# its last id, and a scan of the stream each (up to REPLAY_SCAN_LIMIT entries of card HTML,
+# decoded) kept the instance that took them busy for minutes (bench_scale, 1,000 operators).
+RECENT_FRAMES_PER_OPERATOR = 16
+REPLAY_SCANS_AT_ONCE = 2  # reconnects that must scan the stream, side by side at most
 SESSION_RECHECK_SECONDS = 60.0  # an expired or revoked session loses its socket within this
 HELD_LIMIT = 4 * QUEUE_SIZE  # live messages held back while a long backlog is sent
 
@@ -161,6 +167,13 @@ class PopHub:
         self._rooms: dict[str, dict[str, tuple[str, str]]] = {}
         # Calls each operator was popped, ended or not: an operator may act on these only.
         self._recent: dict[str, OrderedDict[str, frozenset[int]]] = {}
+        # The last frames of each operator, and the newest one dropped from each: a reconnect
+        # whose last id is not older than those is answered from memory.
+        self._frames: dict[str, deque[tuple[str, str]]] = {}
+        self._dropped: dict[str, str] = {}
+        self._since: str | None = None  # every entry after this id went through dispatch
+        self._ids: deque[str] = deque()  # the ids of the last REPLAY_SCAN_LIMIT of them
+        self._scans = asyncio.Semaphore(REPLAY_SCANS_AT_ONCE)
         self.cursor = "0-0"
         self.started = asyncio.Event()
 
@@ -233,9 +246,32 @@ class PopHub:
     async def _missed(self, login: str, after_id: str) -> Backlog | None:
         """What ``login`` missed after ``after_id``; None if that is too far back to scan.
 
-        The scan is bounded so that a client sending ``last_id=0`` cannot make the server
-        read the whole stream on every connect.
+        From memory when this hub dispatched everything after ``after_id`` and kept all of
+        ``login``'s frames since (a socket moving here from an instance that died: the usual
+        reconnect); else from the stream, a few scans at a time. The scan is bounded so that
+        a client sending ``last_id=0`` cannot make the server read the whole stream on every
+        connect.
         """
+        since, dropped = self._since, self._dropped.get(login)
+        if since is not None and compare_ids(after_id, since) >= 0:
+            ids = self._ids
+            if len(ids) >= REPLAY_SCAN_LIMIT and compare_ids(after_id, ids[0]) < 0:
+                return None  # as far behind as a scan would give up at
+        if (
+            since is not None
+            and compare_ids(after_id, since) >= 0
+            and (dropped is None or compare_ids(after_id, dropped) >= 0)
+        ):
+            frames = [
+                (sid, frame)
+                for sid, frame in self._frames.get(login, ())
+                if compare_ids(sid, after_id) > 0
+            ]
+            return Backlog(frames, self.cursor)
+        async with self._scans:
+            return await self._scan(login, after_id)
+
+    async def _scan(self, login: str, after_id: str) -> Backlog | None:
         found: list[tuple[str, str]] = []
         cursor = after_id
         scanned = 0
@@ -262,6 +298,10 @@ class PopHub:
 
     def dispatch(self, sid: str, message: dict[str, Any]) -> None:
         """Hand one stream entry to the sockets it is meant for."""
+        ids = self._ids
+        ids.append(sid)
+        if len(ids) > REPLAY_SCAN_LIMIT:
+            ids.popleft()
         kind = message.get("type")
         if kind == "signout":
             self.close_session(str(message.get("session", "")))
@@ -270,6 +310,12 @@ class PopHub:
         if not isinstance(login, str):
             return
         frame = encode(sid, message)
+        frames = self._frames.get(login)
+        if frames is None:
+            frames = self._frames[login] = deque()
+        elif len(frames) >= RECENT_FRAMES_PER_OPERATOR:
+            self._dropped[login] = frames.popleft()[0]
+        frames.append((sid, frame))
         self._remember(login, sid, message, frame)
         for conn in self._by_login.get(login, ()):
             conn.offer(sid, frame)
@@ -326,7 +372,7 @@ class PopHub:
         if listen is not None:
             # The in-process bus: every entry is dispatched in the publisher's own step, in
             # stream order — no reader to wake, no decoding (see MemoryBus.listen).
-            self.cursor = await self.bus.last_id(self.stream)
+            self.cursor = self._since = await self.bus.last_id(self.stream)
             unsubscribe = listen(self.stream, self._on_entry)
             self.started.set()
             try:
@@ -337,7 +383,7 @@ class PopHub:
         while True:
             try:
                 if not self.started.is_set():
-                    self.cursor = await self.bus.last_id(self.stream)
+                    self.cursor = self._since = await self.bus.last_id(self.stream)
                     self.started.set()
                 entries = await self.bus.read(self.stream, self.cursor, 500, self.block_ms)
                 backoff.reset()

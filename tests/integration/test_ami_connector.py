@@ -102,6 +102,47 @@ async def test_failing_sink_is_logged_and_later_events_still_arrive(
     ]
 
 
+async def test_a_burst_goes_to_the_sink_in_batches_in_order(
+    pbx: FakeAsterisk, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With ``sink_many``, the events queued while a publish was on its way go out in one call
+    (one round trip on Redis), in stream order; a batch that fails is handed over again one
+    event at a time, and only the event that fails on its own is lost (and logged)."""
+    got: list[ev.DomainEvent] = []
+    batches: list[int] = []
+
+    async def sink(event: ev.DomainEvent) -> None:
+        if isinstance(event, ev.CallQueued):
+            raise RuntimeError("hostile event")
+        got.append(event)
+
+    async def sink_many(events: list[ev.DomainEvent]) -> None:
+        await asyncio.sleep(0.01)  # a round trip, while more events queue up
+        if any(isinstance(e, ev.CallQueued) for e in events):
+            raise RuntimeError("batch refused")
+        batches.append(len(events))
+        got.extend(events)
+
+    connector = AmiConnector(
+        settings_for(pbx, tmp_path), "pbx1", sink, state_dir=tmp_path, sink_many=sink_many
+    )
+    expected = [
+        (e.kind, e.key)
+        for e in replay_events(FIXTURES / CAPTURE_02, "pbx1", lambda raw: raw)
+        if not isinstance(e, ev.CallQueued)
+    ]
+    async with running(connector):
+        await asyncio.wait_for(connector.wait_connected(), 3)
+        data = event_bytes(CAPTURE_02)
+        for start in range(0, len(data), 1500):
+            pbx.push(data[start : start + 1500])
+        await wait_for(lambda: len(got) >= len(expected), 3)
+        await connector.drain()
+    assert expected == [(e.kind, e.key) for e in got]
+    assert max(batches) > 1  # a burst in one call
+    assert "batch refused" in caplog.text and "hostile event" in caplog.text
+
+
 async def test_wrong_password_retries_with_backoff(pbx: FakeAsterisk, tmp_path: Path) -> None:
     async def sink(event: ev.DomainEvent) -> None:
         return None

@@ -116,6 +116,48 @@ async def test_reconnect_with_last_id_gets_exactly_the_missed_pops(
         assert await nothing_more(again)
 
 
+async def test_a_reconnect_is_answered_from_memory_not_by_reading_the_stream_back(
+    server: TestServer, bus: MemoryBus, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A socket moving here (its instance died) asks for what it missed since its last id:
+    the hub saw every entry since, so it answers from the operator's last frames without
+    reading the stream back — hundreds of sockets at once each scanning thousands of cards
+    kept an instance busy for minutes. Missing more than it keeps, the socket still gets
+    exactly what it missed, from the stream."""
+    async with signed_in(server, "alice") as alice:
+        sock = await alice.ws()
+        await connected(server, "alice")
+        await bus.publish(POPS, pop("alice", "c0"))
+        [first] = await receive(sock, 1)
+        await sock.close()
+        await connected(server, "alice", 0)
+        for n in range(2000):
+            await bus.publish(POPS, pop("bob", f"b{n}"))
+        missed = [await bus.publish(POPS, pop("alice", f"c{n}")) for n in (1, 2)]
+        reads: list[str] = []
+        read = bus.read
+
+        async def counted(*args: Any, **kwargs: Any) -> Any:
+            reads.append(str(args[0]))
+            return await read(*args, **kwargs)
+
+        monkeypatch.setattr(bus, "read", counted)
+        again = await alice.ws(last_id=first["id"])
+        assert missed == [m["id"] for m in await receive(again, 2)]
+        assert [] == reads  # from memory
+        last = missed[-1]
+        await again.close()
+        await connected(server, "alice", 0)
+        many = [
+            await bus.publish(POPS, pop("alice", f"d{n}"))
+            for n in range(ws_module.RECENT_FRAMES_PER_OPERATOR + 5)
+        ]
+        third = await alice.ws(last_id=last)
+        assert many == [m["id"] for m in await receive(third, len(many))]
+        assert [POPS] == reads[:1]  # more than it keeps: read back from the stream
+        assert await nothing_more(third)
+
+
 async def test_live_pops_during_a_replay_are_sent_once_in_order(
     server: TestServer, bus: MemoryBus
 ) -> None:
