@@ -404,11 +404,20 @@ async def post(
         return dict(await resp.json())
 
 
-async def result_of(http: aiohttp.ClientSession, base: str, desk: Desk, url: str) -> str:
-    async with http.get(base + url, headers={"Cookie": desk.cookie}) as resp:
+async def result_of(
+    http: aiohttp.ClientSession, base: str, desk: Desk, url: str, cursors: dict[str, str]
+) -> str:
+    """The outcome of a command, polled as the console polls it: from the ``cursor`` the
+    previous answer gave (a poll reads a few hundred events; the outcome of a command sent
+    during a busy run comes thousands of events later)."""
+    after = cursors.get(url)
+    query = f"&after={after}" if after else ""
+    async with http.get(base + url + query, headers={"Cookie": desk.cookie}) as resp:
         if resp.status != 200:
             return "pending"
         body = await resp.json()
+    if body.get("cursor"):
+        cursors[url] = str(body["cursor"])
     return str(body.get("status")) + (f": {body.get('reason')}" if body.get("reason") else "")
 
 
@@ -655,8 +664,10 @@ async def run_scale(
             if (was := cpu_before[p.name]) is not None and (now := p.cpu_seconds()) is not None
         }
 
+        cursors: dict[str, str] = {}
+
         async def click_outcomes() -> list[str]:
-            return [await result_of(http, bases[1], d, url) for d, url in clicks]
+            return [await result_of(http, bases[1], d, url, cursors) for d, url in clicks]
 
         with contextlib.suppress(TimeoutError):
             await wait_until(
@@ -783,6 +794,11 @@ async def run_scale(
             calls_in_history_once=once,
             pops_expected=len(expected),
             rings_unseen_around_connector_kill=len(unseen),
+            # of those, the operators whose card popped anyway (on the answer the new
+            # connector's resync reported)
+            unseen_rings_popped_later=sum(
+                1 for s, c, i in unseen if i in by_iface and (s, c) in by_iface[i].pops
+            ),
             connector_gap_s=round(back["connector"] - kills["connector"], 2) if back else 0.0,
             pops_lost=len(lost_pops),
             pops_wrong=len(wrong_pops),

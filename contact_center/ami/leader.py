@@ -110,6 +110,10 @@ class LeaderLock:
         # than its share of a set of leases), and until when not to take it back.
         self.should_yield: Callable[[LeaderLock], bool] | None = None
         self._yielded_until = 0.0
+        # It stepped down to hand the lease over: once its work has stopped, the key is
+        # deleted (run_as_leader) rather than left to expire, so the taker need not wait
+        # out the ttl.
+        self.handed_over = False
         # each command is bounded by asyncio.timeout in _call (no socket timeout: see
         # contact_center.redis_client)
         self._redis: aioredis.Redis = redis_client.client(redis_url, connect_timeout=renew)
@@ -166,12 +170,14 @@ class LeaderLock:
             # the ttl, by when our work has stopped, and another takes it. We stay out for
             # a few ttls so that it does.
             self._yielded_until = time.monotonic() + 3 * self.ttl_ms / 1000
+            self.handed_over = True
             self._step_down(STANDBY, "handed to a process holding fewer leases")
             return
         if ours:
             self._valid_until = started + self.ttl_ms / 1000 - self.margin
             if self.state != LEADER:
                 log.info("leader lock %s: acquired by %s", self.key, self.token)
+                self.handed_over = False
                 self.state = LEADER
                 self.lost.clear()
                 self.acquired.set()
@@ -312,6 +318,12 @@ async def run_as_leader(lock: LeaderLock, work: Callable[[], Awaitable[None]]) -
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            if lock.handed_over and not lock.held:
+                # Handed over, and our work has stopped: free the key now (compare-and-
+                # delete) — the process taking it over starts at its next attempt, not
+                # after the ttl (a group without a reader for up to a ttl: pops late).
+                lock.handed_over = False
+                await lock.release()
     finally:
         contender.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -191,3 +191,60 @@ async def test_workers_share_the_leases_and_never_run_one_group_twice(
         assert [] == overlaps
     finally:
         await stop(*a)
+
+
+async def test_a_lease_handed_over_moves_before_its_ttl_runs_out(
+    redis_url: str, redis_prefix: str
+) -> None:
+    """A worker handing a lease to a newcomer frees it as soon as its work has stopped: with
+    a 30 s ttl and renewals every 0.2 s, the newcomer holds its share within seconds (left
+    to expire, the leases would stay unheld for the whole ttl), and no group's work ran in
+    both at once."""
+    from contact_center.ami.leader import LeaseShare
+
+    groups = ["billing", "history", "recording", "screenpop", "stats"]
+    running: dict[str, int] = dict.fromkeys(groups, 0)
+    overlaps: list[str] = []
+
+    def work(group: str) -> Any:
+        async def run() -> None:
+            running[group] += 1
+            if running[group] > 1:
+                overlaps.append(group)
+            try:
+                await asyncio.Event().wait()
+            finally:
+                running[group] -= 1
+
+        return run
+
+    def worker(name: str) -> tuple[LeaseShare, list[LeaderLock], list[asyncio.Task[None]]]:
+        share = LeaseShare(redis_url, lease_key(redis_prefix, "workers"), 600, token=name)
+        locks = [
+            share.add(LeaderLock(redis_url, lease_key(redis_prefix, g), 30_000, renew_every=0.2))
+            for g in groups
+        ]
+        tasks = [asyncio.create_task(share.register_forever())]
+        tasks += [
+            asyncio.create_task(run_as_leader(lock, work(g)))
+            for lock, g in zip(locks, groups, strict=True)
+        ]
+        return share, locks, tasks
+
+    def held(locks: list[LeaderLock]) -> int:
+        return sum(1 for lock in locks if lock.held)
+
+    workers = [worker("a")]
+    try:
+        await wait_for(lambda: held(workers[0][1]) == 5, 10)
+        workers.append(worker("b"))
+        await wait_for(lambda: (held(workers[0][1]), held(workers[1][1])) == (3, 2), 10)
+        assert [] == overlaps
+    finally:
+        for share, locks, tasks in workers:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await share.close()
+            for lock in locks:
+                await lock.close()
