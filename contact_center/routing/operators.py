@@ -75,6 +75,7 @@ AUTOPAUSE_REASON = "Auto-Pause"
 OFFLINE, AVAILABLE, PAUSED, WRAPUP = "offline", "available", "paused", "wrapup"
 PRESENCE_STATES = (OFFLINE, AVAILABLE, PAUSED, WRAPUP)
 MAX_PASSES = 4  # read → act rounds before a transition gives up (Asterisk keeps changing)
+SWEEP_SLICE = 200  # operators looked at between two turns of the loop
 
 Sink = Callable[[DomainEvent], Awaitable[None]]
 
@@ -410,7 +411,9 @@ class OperatorStates:
         if self._directory is None or not self._desks:
             return
         fresh = {op.login: op for op in await self._directory.all()}
-        for login, desk in list(self._desks.items()):
+        for n, (login, desk) in enumerate(list(self._desks.items()), 1):
+            if n % SWEEP_SLICE == 0:
+                await asyncio.sleep(0)  # a thousand operators: other work between slices
             op = fresh.get(login)
             if op is None or op == desk.op or op.interface != desk.op.interface:
                 continue
@@ -426,7 +429,11 @@ class OperatorStates:
         by_interface: dict[str, dict[str, Member]] = {}
         for m in members:
             by_interface.setdefault(m.interface, {})[m.queue] = m
-        for login, desk in list(self._desks.items()):
+        for n, (login, desk) in enumerate(list(self._desks.items()), 1):
+            if n % SWEEP_SLICE == 0:
+                await asyncio.sleep(0)
+            if self._desks.get(login) is not desk:
+                continue  # gone (or replaced) while the loop had other work
             have = by_interface.get(desk.op.interface, {})
             if desk.lock.locked() or agrees(have, desk.wanted()):
                 continue

@@ -44,3 +44,24 @@ async def test_penalties_come_from_skill_levels_and_intents_survive(db_url: str)
             "anna": Intent("offline", ""),
             "boris": Intent("available", ""),
         } == await directory.load_intents()
+
+
+async def test_every_operator_is_read_however_many_pages_they_fill(db_url: str) -> None:
+    """The sweep's read of all operators goes a page at a time (the loop gets turns between
+    pages): operators past the first pages, and those mixed with users without queues, are
+    all there, once each, in order."""
+    from contact_center.routing import directory as directory_module
+
+    async with database(db_url) as (_, sessions):
+        expected = []
+        for n in range(directory_module.SLICE * 2 + 7):
+            login = f"op{n:04d}"
+            no_queues = n % 10 == 3  # a supervisor-like user between operators
+            await add_user(
+                sessions, login, "operator", f"PJSIP/{1000 + n}",
+                queues=None if no_queues else {"support": n % 3},
+            )  # fmt: skip
+            if not no_queues:
+                expected.append((login, f"PJSIP/{1000 + n}", {"support": n % 3}))
+        operators = await StoreOperators(sessions).all()
+        assert expected == [(op.login, op.interface, dict(op.queues)) for op in operators]
