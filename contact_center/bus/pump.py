@@ -33,6 +33,10 @@ class Settling(Protocol):
 
 
 HELD_POLL_MS = 20  # while handled entries wait to settle, reads block this long at most
+# While entries wait to settle, a claim takes only entries idle this long: those pending
+# then are our own (a group with claim_idle_ms 0 has one reader), and claiming them back
+# again and again would starve the read of new entries.
+HELD_CLAIM_IDLE_MS = 60_000
 
 
 async def pump(
@@ -115,7 +119,7 @@ async def pump(
                 consumer,
                 count=count,
                 block_ms=min(block_ms, HELD_POLL_MS) if held else block_ms,
-                claim_idle_ms=claim_idle_ms,
+                claim_idle_ms=max(claim_idle_ms, HELD_CLAIM_IDLE_MS) if holding else claim_idle_ms,
                 ack=owed,
             )
         except BusUnavailable as exc:

@@ -311,3 +311,37 @@ async def test_a_consumer_stopped_before_its_work_settled_leaves_it_to_the_next(
         with pytest.raises(asyncio.CancelledError):
             await task
     assert [1, 2, 3] == second.seen
+
+
+async def test_entries_waiting_to_settle_do_not_hold_up_new_ones(bus: Bus) -> None:
+    """More entries waiting to settle than one read takes (count 2, claim_idle_ms 0: the
+    group of a lease holder): the claim must not hand them back to their own consumer read
+    after read, or a new entry is never read until they settle."""
+    from tests.conftest import wait_for
+
+    lanes = _Lanes(slow={0, 1, 2})
+    for n in range(3):
+        await bus.publish("events", {"n": n})
+    task = asyncio.create_task(
+        pump(
+            bus, "events", lanes.handle, group="g", consumer="c", block_ms=50, count=2,
+            claim_idle_ms=0, settling=lanes,
+        )
+    )  # fmt: skip
+    try:
+        await wait_for(lambda: len(lanes.seen) == 3)
+        await bus.publish("events", {"n": 3})
+        await wait_for(lambda: 3 in lanes.seen, 5)  # read while 0, 1, 2 still wait
+        assert [0, 1, 2, 3] == lanes.seen
+        assert {"g": 4} == await bus.backlog("events")
+        for n in (0, 1, 2):
+            lanes.done(n)
+
+        async def caught_up() -> bool:
+            return {"g": 0} == await bus.backlog("events")
+
+        await wait_for(caught_up)
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
