@@ -710,6 +710,7 @@ async def run_scale(
 
         # --- the checks ------------------------------------------------------------------
         lost_pops = missing()
+        login_at = {d.interface: d.login for d in desks}
         inbound = {(s, c) for s, v in placed.items() for c in v}
         wrong_pops = [
             (d.login, s, c)
@@ -718,8 +719,12 @@ async def run_scale(
             if (s, c) in inbound and (s, c, d.interface) not in expected | unseen
         ]
         if lost_pops:
+            # where each was lost: published by a worker (then the web side lost it) or not
+            stream = await pops_published(redis, prefix)
+            published = sum(1 for s, c, i in lost_pops if (s, c, login_at.get(i, "")) in stream)
             report.problems.append(
-                f"{len(lost_pops)} pops never reached their operator: {lost_pops[:5]}"
+                f"{len(lost_pops)} pops never reached their operator ({published} of them "
+                f"on the pops stream): {lost_pops[:5]}"
             )
         if wrong_pops:
             report.problems.append(
@@ -772,7 +777,6 @@ async def run_scale(
         # (AgentCalled bytes to the offer on the events stream), the worker (offer to pop on
         # the pops stream), the web instance and the socket (pop to the operator's browser).
         published = await pops_published(redis, prefix)
-        login_at = {d.interface: d.login for d in desks}
         hops: dict[str, list[float]] = {"connector": [], "worker": [], "web": []}
         for (s, c, i), at in offered.items():
             rang = rings.get((s, c, i))

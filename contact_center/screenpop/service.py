@@ -63,6 +63,8 @@ from contact_center.store.models import AdminChoice, Call, Case, InteractionEven
 log = logging.getLogger(__name__)
 
 SEND_BATCH = 100  # pops at most in one publish round trip
+# Why a phone's pop closes when it stopped ringing without her answering it.
+RANG_OFF = frozenset({"no_answer", "answered_elsewhere", "consultation_cancelled"})
 # The token of the lane job a lane task is publishing for: what it sends settles with it.
 _CAUSE: contextvars.ContextVar[int] = contextvars.ContextVar("screenpop_cause", default=0)
 
@@ -736,7 +738,17 @@ class ScreenPop:
             await self._publish_close(ctx, interface, reason)
             return
         waiting = [j for j in lane if j.ctx is ctx and j.stage != "closed"]
-        if waiting and not any(j.ctx is ctx for j in lane if j.stage == "closed"):
+        # A pop still waiting for its lookup is dropped with its close when this phone
+        # stopped ringing without her (nothing to show). Otherwise it goes out, then its
+        # close, as it would have had the lookup been quick: she may have talked to this
+        # caller (her wrap-up is on the card) — a worker that takes the group over finds
+        # whole calls in its backlog, and their answer may be one no connector saw.
+        stopped_ringing = reason in RANG_OFF and interface not in ctx.operators
+        if (
+            waiting
+            and stopped_ringing
+            and not any(j.ctx is ctx for j in lane if j.stage == "closed")
+        ):
             for job in waiting:
                 lane.remove(job)
                 self._release(job.token)

@@ -451,6 +451,11 @@ async def serve_socket(
         for sid, frame in backlog.frames:
             await ws.send_str(frame)
             conn.last_id = sid
+        # Where the stream stood for this socket: a client that has not had a message yet
+        # still reconnects with a last id, so what comes while it is away (its instance
+        # died) is replayed to it — a fresh tab's snapshot would leave out a call that
+        # rang and ended meanwhile (bench_scale: the first call's pop, lost so).
+        await ws.send_str(json.dumps({"type": "ready", "id": backlog.upto}))
     except (ConnectionError, RuntimeError):
         hub.unregister(conn)
         return ws

@@ -4,7 +4,6 @@ slow or down."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
@@ -37,7 +36,14 @@ from tests.integration.crm_standin import (
     CrmStandIn,
     crm_standin,
 )
-from tests.integration.web_support import add_customer, add_user, database, sign_in, web_server
+from tests.integration.web_support import (
+    add_customer,
+    add_user,
+    database,
+    next_frame,
+    sign_in,
+    web_server,
+)
 
 ANNA = "+74951112233"
 MAPPING = "external_id=id,name=full_name,company=org.name,account_number=account,link=url"
@@ -273,7 +279,7 @@ async def pop_over_websocket(
             started = time.monotonic()
             for event in call_events("c1", number):
                 await pops.feed(event)
-            msg = await asyncio.wait_for(sock.receive(), 10)
+            msg = await next_frame(sock, 10)
             elapsed = time.monotonic() - started
             assert aiohttp.WSMsgType.TEXT == msg.type, msg
             return json.loads(msg.data), elapsed

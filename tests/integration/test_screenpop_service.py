@@ -408,7 +408,7 @@ async def test_a_slow_lookup_holds_up_only_its_own_operators_pops(
     assert "Slow Caller" in to_alice[0]["html"]
 
 
-async def test_a_pop_still_waiting_when_the_call_stops_ringing_is_dropped_with_its_close(
+async def test_a_pop_still_waiting_when_its_phone_stops_ringing_is_dropped_with_its_close(
     screenpop: ScreenPop, bus: MemoryBus, db: async_sessionmaker[AsyncSession]
 ) -> None:
     await add_customer(db, "Gone Caller", ["+74953333333"])
@@ -435,8 +435,48 @@ async def test_a_pop_still_waiting_when_the_call_stops_ringing_is_dropped_with_i
     gate.set()
     await screenpop.settle()
 
-    # Nobody saw a pop for a call that stopped ringing before it was ready: no pop, no close.
-    assert [] == await pops(bus)
+    # Bob's phone stopped ringing before his pop was ready: no pop, no close. Alice's was
+    # still ringing when the call ended: her pop goes out, then its close, as it would
+    # have with a quick lookup (whether she picked up, no connector may have seen).
+    assert [] == await pops(bus, "bob")
+    assert [("pop", "offered"), ("pop.closed", None)] == [
+        (m["type"], m.get("stage")) for m in await pops(bus, "alice")
+    ]
+
+
+async def test_a_call_she_answered_that_ended_before_its_lookup_still_pops_then_closes(
+    screenpop: ScreenPop, bus: MemoryBus, db: async_sessionmaker[AsyncSession]
+) -> None:
+    """Offered, answered and ended before the caller was looked up (a worker that took the
+    group over finds the whole call in its backlog): alice talked to this caller, so her
+    card goes out — her wrap-up is on it — and then closes."""
+    await add_customer(db, "Quick Caller", ["+74954444444"])
+    gate = asyncio.Event()
+    by_number = screenpop.lookup.by_number
+
+    async def held(raw: str) -> list[Any]:
+        await gate.wait()
+        return await by_number(raw)
+
+    screenpop.lookup.by_number = held  # type: ignore[method-assign]
+    answered = ev.CallAnswered(
+        **base("q", T0 + 11),
+        queue="support",
+        interface=ALICE,
+        member_name="Alice",
+        hold_seconds=9.0,
+        ring_seconds=1.0,
+    )
+    for event in [*arrival("q", "+74954444444"), offered("q", ALICE), answered]:
+        await screenpop.feed(event)
+    await screenpop.feed(ev.CallEnded(**base("q", T0 + 40), cause=16))
+    gate.set()
+    await screenpop.settle()
+    to_alice = await pops(bus, "alice")
+    assert [("pop", "offered"), ("pop", "answered"), ("pop.closed", None)] == [
+        (m["type"], m.get("stage")) for m in to_alice
+    ]
+    assert "Quick Caller" in to_alice[0]["html"]
 
 
 async def test_the_lookup_a_ringing_phone_waits_for_goes_before_speculative_ones() -> None:

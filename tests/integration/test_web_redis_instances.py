@@ -30,6 +30,7 @@ from tests.integration.web_support import (
     add_customer,
     add_user,
     database,
+    next_frame,
     sign_in,
     web_server,
 )
@@ -97,7 +98,7 @@ def on(server: TestServer, browser: Browser) -> Browser:
 
 
 async def next_pop(sock: aiohttp.ClientWebSocketResponse) -> dict[str, Any]:
-    msg = await asyncio.wait_for(sock.receive(), 10)
+    msg = await next_frame(sock, 10)
     assert aiohttp.WSMsgType.TEXT == msg.type, msg
     return json.loads(msg.data)
 
@@ -134,7 +135,7 @@ async def test_operator_on_b_gets_the_pop_of_a_call_seen_on_a_and_resumes_exactl
         live = await next_pop(again)
         assert "c4" == live["call_id"]
         with pytest.raises(TimeoutError):
-            await asyncio.wait_for(again.receive(), 0.3)  # nothing twice, nothing extra
+            await next_frame(again, 0.3)  # nothing twice, nothing extra
     finally:
         await alice_a.close()
 
@@ -148,7 +149,7 @@ async def test_sign_out_on_a_closes_the_socket_on_b(
         sock = await on(c.b, alice_a).ws()
         await wait_for(lambda: len(c.b.app[HUB_KEY].connections("alice")) == 1)
         assert 303 == (await alice_a.post("/logout", {})).status
-        msg = await asyncio.wait_for(sock.receive(), 10)
+        msg = await next_frame(sock, 10)
         assert (aiohttp.WSMsgType.CLOSE, CloseCode.SIGNED_OUT) == (msg.type, msg.data)
     finally:
         await alice_a.close()

@@ -3,7 +3,6 @@ user, and when an admin signs a user out everywhere; the user's websockets close
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -15,7 +14,14 @@ from contact_center.web.cli import set_active, set_password
 from contact_center.web.keys import HUB_KEY
 from contact_center.web.ws import CloseCode
 from tests.conftest import wait_for
-from tests.integration.web_support import Browser, add_user, database, sign_in, web_server
+from tests.integration.web_support import (
+    Browser,
+    add_user,
+    database,
+    next_frame,
+    sign_in,
+    web_server,
+)
 
 
 @pytest.fixture
@@ -44,7 +50,7 @@ async def socket_of(
 
 
 async def closed_as_signed_out(ws: aiohttp.ClientWebSocketResponse) -> bool:
-    msg = await asyncio.wait_for(ws.receive(), 5)
+    msg = await next_frame(ws)
     return (aiohttp.WSMsgType.CLOSE, CloseCode.SIGNED_OUT) == (msg.type, msg.data)
 
 
@@ -117,7 +123,7 @@ async def test_a_socket_whose_session_no_longer_signs_in_is_closed(
     try:
         ws = await socket_of(server, alice, "alice")
         await ws.send_str("ping")  # still signed in: answered, not closed
-        msg = await asyncio.wait_for(ws.receive(), 5)
+        msg = await next_frame(ws)
         assert aiohttp.WSMsgType.TEXT == msg.type
         async with session_factory(engine).begin() as db:
             if how == "expired":

@@ -61,21 +61,35 @@ def pop(to: str, call_id: str, **extra: Any) -> dict[str, Any]:
 
 
 async def receive(sock: aiohttp.ClientWebSocketResponse, n: int) -> list[dict[str, Any]]:
-    out = []
-    for _ in range(n):
+    """The next ``n`` messages, leaving out the ``ready`` frame that ends a (re)connect."""
+    out: list[dict[str, Any]] = []
+    while len(out) < n:
         msg = await asyncio.wait_for(sock.receive(), 5)
         assert aiohttp.WSMsgType.TEXT == msg.type, msg
-        out.append(json.loads(msg.data))
+        data = json.loads(msg.data)
+        if data.get("type") != "ready":
+            out.append(data)
     return out
+
+
+async def frame(sock: aiohttp.ClientWebSocketResponse) -> aiohttp.WSMessage:
+    """The next frame but a ``ready`` one (what ends every (re)connect)."""
+    while True:
+        msg = await asyncio.wait_for(sock.receive(), 5)
+        if msg.type != aiohttp.WSMsgType.TEXT or json.loads(msg.data).get("type") != "ready":
+            return msg
 
 
 async def nothing_more(sock: aiohttp.ClientWebSocketResponse) -> bool:
     """True when no frame arrives within a short grace period (used after the expected ones)."""
-    try:
-        msg = await asyncio.wait_for(sock.receive(), 0.2)
-    except TimeoutError:
-        return True
-    raise AssertionError(f"unexpected frame {msg!r}")
+    while True:
+        try:
+            msg = await asyncio.wait_for(sock.receive(), 0.2)
+        except TimeoutError:
+            return True
+        if msg.type == aiohttp.WSMsgType.TEXT and json.loads(msg.data).get("type") == "ready":
+            continue
+        raise AssertionError(f"unexpected frame {msg!r}")
 
 
 async def connected(server: TestServer, login: str, count: int = 1) -> None:
@@ -156,6 +170,30 @@ async def test_a_reconnect_is_answered_from_memory_not_by_reading_the_stream_bac
         assert many == [m["id"] for m in await receive(third, len(many))]
         assert [POPS] == reads[:1]  # more than it keeps: read back from the stream
         assert await nothing_more(third)
+
+
+async def test_a_tab_that_had_no_message_yet_still_gets_what_came_while_it_was_away(
+    server: TestServer, bus: MemoryBus
+) -> None:
+    """Every (re)connect ends with a ``ready`` frame holding where the stream stood: a tab
+    that had no pop yet reconnects with that id, and a call that rang and ended while it
+    was away (its instance died) is replayed to it — a fresh tab's snapshot of active calls
+    would leave it out."""
+    async with signed_in(server, "alice") as alice:
+        sock = await alice.ws()
+        msg = await asyncio.wait_for(sock.receive(), 5)
+        ready = json.loads(msg.data)
+        assert "ready" == ready["type"] and ready["id"]
+        await sock.close()
+        await connected(server, "alice", 0)
+        rang = await bus.publish(POPS, pop("alice", "c1"))
+        closed = await bus.publish(
+            POPS, {"type": "pop.closed", "to": "alice", "server": "pbx1", "call_id": "c1"}
+        )
+        again = await alice.ws(last_id=ready["id"])
+        assert [rang, closed] == [m["id"] for m in await receive(again, 2)]
+        fresh = await alice.ws()  # no id: the snapshot, in which the ended call is not
+        assert await nothing_more(fresh)
 
 
 async def test_live_pops_during_a_replay_are_sent_once_in_order(
@@ -240,7 +278,7 @@ async def test_sign_out_closes_every_tab_of_that_session(server: TestServer) -> 
         await connected(server, "alice", 2)
         assert 303 == (await alice.post("/logout", {})).status
         for tab in (tab1, tab2):
-            msg = await asyncio.wait_for(tab.receive(), 5)
+            msg = await frame(tab)
             assert aiohttp.WSMsgType.CLOSE == msg.type
             assert CloseCode.SIGNED_OUT == msg.data
 
@@ -249,7 +287,7 @@ async def test_oversized_client_message_closes_the_socket(server: TestServer) ->
     async with signed_in(server, "alice") as alice:
         sock = await alice.ws()
         await sock.send_str("x" * (ws_module.MAX_CLIENT_MESSAGE + 1))
-        msg = await asyncio.wait_for(sock.receive(), 5)
+        msg = await frame(sock)
         assert aiohttp.WSMsgType.CLOSE == msg.type
         assert CloseCode.MESSAGE_TOO_BIG == msg.data
 
@@ -333,7 +371,7 @@ async def test_a_session_revoked_elsewhere_loses_its_socket(
         sock = await alice.ws()
         async with db.begin() as s:  # e.g. an admin disabling the account's sessions
             await s.execute(update(WebSession).values(revoked_at=utcnow()))
-        msg = await asyncio.wait_for(sock.receive(), 5)
+        msg = await frame(sock)
         assert (aiohttp.WSMsgType.CLOSE, CloseCode.SIGNED_OUT) == (msg.type, msg.data)
 
 
@@ -380,9 +418,9 @@ async def test_sockets_rechecked_together_keep_the_live_session_and_lose_the_rev
             await s.execute(
                 update(WebSession).where(WebSession.user_id == bob_id).values(revoked_at=utcnow())
             )
-        msg = await asyncio.wait_for(bob_sock.receive(), 5)
+        msg = await frame(bob_sock)
         assert (aiohttp.WSMsgType.CLOSE, CloseCode.SIGNED_OUT) == (msg.type, msg.data)
         # alice's socket rechecked in the same gathered query (both every 0.05 s): still open
         await alice_sock.send_str("ping")
-        msg = await asyncio.wait_for(alice_sock.receive(), 5)
+        msg = await frame(alice_sock)
         assert aiohttp.WSMsgType.TEXT == msg.type

@@ -9,6 +9,8 @@ who can sign in (:func:`add_user`), and an HTTP client signed in through the rea
 
 from __future__ import annotations
 
+import asyncio
+import json
 import re
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -204,3 +206,11 @@ async def signed_in(
         yield browser
     finally:
         await browser.close()
+
+
+async def next_frame(ws: Any, timeout: float = 5.0) -> Any:
+    """The next websocket frame but the ``ready`` one that ends every (re)connect."""
+    while True:
+        msg = await asyncio.wait_for(ws.receive(), timeout)
+        if msg.type != aiohttp.WSMsgType.TEXT or json.loads(msg.data).get("type") != "ready":
+            return msg
