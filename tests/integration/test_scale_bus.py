@@ -134,63 +134,80 @@ async def test_a_standby_reads_nothing_and_takes_over_what_the_leader_left(
         await bus.close()
 
 
+GROUPS = ["billing", "history", "recording", "screenpop", "stats"]
+Worker = tuple[Any, list[LeaderLock], list[asyncio.Task[None]]]
+
+
+class _Groups:
+    """The five leased groups' work, counting when one ran in two workers at once."""
+
+    def __init__(self) -> None:
+        self.running: dict[str, int] = dict.fromkeys(GROUPS, 0)
+        self.overlaps: list[str] = []
+
+    def work(self, group: str) -> Any:
+        async def run() -> None:
+            self.running[group] += 1
+            if self.running[group] > 1:
+                self.overlaps.append(group)
+            try:
+                await asyncio.Event().wait()
+            finally:
+                self.running[group] -= 1
+
+        return run
+
+    def worker(
+        self, redis_url: str, prefix: str, name: str, ttl_ms: int = 600, **lock: Any
+    ) -> Worker:
+        """A worker process's share: its registration and a lease per group."""
+        from contact_center.ami.leader import LeaseShare
+
+        share = LeaseShare(redis_url, lease_key(prefix, "workers"), 600, token=name)
+        locks = [
+            share.add(LeaderLock(redis_url, lease_key(prefix, g), ttl_ms, **lock)) for g in GROUPS
+        ]
+        tasks = [asyncio.create_task(share.register_forever())]
+        tasks += [
+            asyncio.create_task(run_as_leader(lk, self.work(g)))
+            for lk, g in zip(locks, GROUPS, strict=True)
+        ]
+        return share, locks, tasks
+
+
+def _held(locks: list[LeaderLock]) -> int:
+    return sum(1 for lock in locks if lock.held)
+
+
+async def _stop(worker: Worker) -> None:
+    share, locks, tasks = worker
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await share.close()
+    for lock in locks:
+        await lock.close()
+
+
 async def test_workers_share_the_leases_and_never_run_one_group_twice(
     redis_url: str, redis_prefix: str
 ) -> None:
     """Property: five leased groups, one worker: it holds all five. A second worker comes:
     within a few ttls they hold three and two, and no group's work ever ran in both at once.
     The second goes: the first holds all five again."""
-    from contact_center.ami.leader import LeaseShare
-
-    groups = ["billing", "history", "recording", "screenpop", "stats"]
-    running: dict[str, int] = dict.fromkeys(groups, 0)
-    overlaps: list[str] = []
-
-    def work(group: str) -> Any:
-        async def run() -> None:
-            running[group] += 1
-            if running[group] > 1:
-                overlaps.append(group)
-            try:
-                await asyncio.Event().wait()
-            finally:
-                running[group] -= 1
-
-        return run
-
-    def worker(name: str) -> tuple[LeaseShare, list[LeaderLock], list[asyncio.Task[None]]]:
-        share = LeaseShare(redis_url, lease_key(redis_prefix, "workers"), 600, token=name)
-        locks = [share.add(LeaderLock(redis_url, lease_key(redis_prefix, g), 600)) for g in groups]
-        tasks = [asyncio.create_task(share.register_forever())]
-        tasks += [
-            asyncio.create_task(run_as_leader(lock, work(g)))
-            for lock, g in zip(locks, groups, strict=True)
-        ]
-        return share, locks, tasks
-
-    def held(locks: list[LeaderLock]) -> int:
-        return sum(1 for lock in locks if lock.held)
-
-    async def stop(share: LeaseShare, locks: list[LeaderLock], tasks: list[Any]) -> None:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        await share.close()
-        for lock in locks:
-            await lock.close()
-
-    a = worker("a")
+    groups = _Groups()
+    a = groups.worker(redis_url, redis_prefix, "a")
     try:
-        await wait_for(lambda: held(a[1]) == 5, 10)
-        b = worker("b")
+        await wait_for(lambda: _held(a[1]) == 5, 10)
+        b = groups.worker(redis_url, redis_prefix, "b")
         try:
-            await wait_for(lambda: (held(a[1]), held(b[1])) == (3, 2), 15)
+            await wait_for(lambda: (_held(a[1]), _held(b[1])) == (3, 2), 15)
         finally:
-            await stop(*b)
-        await wait_for(lambda: held(a[1]) == 5, 15)
-        assert [] == overlaps
+            await _stop(b)
+        await wait_for(lambda: _held(a[1]) == 5, 15)
+        assert [] == groups.overlaps
     finally:
-        await stop(*a)
+        await _stop(a)
 
 
 async def test_a_lease_handed_over_moves_before_its_ttl_runs_out(
@@ -200,51 +217,14 @@ async def test_a_lease_handed_over_moves_before_its_ttl_runs_out(
     a 30 s ttl and renewals every 0.2 s, the newcomer holds its share within seconds (left
     to expire, the leases would stay unheld for the whole ttl), and no group's work ran in
     both at once."""
-    from contact_center.ami.leader import LeaseShare
-
-    groups = ["billing", "history", "recording", "screenpop", "stats"]
-    running: dict[str, int] = dict.fromkeys(groups, 0)
-    overlaps: list[str] = []
-
-    def work(group: str) -> Any:
-        async def run() -> None:
-            running[group] += 1
-            if running[group] > 1:
-                overlaps.append(group)
-            try:
-                await asyncio.Event().wait()
-            finally:
-                running[group] -= 1
-
-        return run
-
-    def worker(name: str) -> tuple[LeaseShare, list[LeaderLock], list[asyncio.Task[None]]]:
-        share = LeaseShare(redis_url, lease_key(redis_prefix, "workers"), 600, token=name)
-        locks = [
-            share.add(LeaderLock(redis_url, lease_key(redis_prefix, g), 30_000, renew_every=0.2))
-            for g in groups
-        ]
-        tasks = [asyncio.create_task(share.register_forever())]
-        tasks += [
-            asyncio.create_task(run_as_leader(lock, work(g)))
-            for lock, g in zip(locks, groups, strict=True)
-        ]
-        return share, locks, tasks
-
-    def held(locks: list[LeaderLock]) -> int:
-        return sum(1 for lock in locks if lock.held)
-
-    workers = [worker("a")]
+    groups = _Groups()
+    lock = {"ttl_ms": 30_000, "renew_every": 0.2}
+    workers = [groups.worker(redis_url, redis_prefix, "a", **lock)]
     try:
-        await wait_for(lambda: held(workers[0][1]) == 5, 10)
-        workers.append(worker("b"))
-        await wait_for(lambda: (held(workers[0][1]), held(workers[1][1])) == (3, 2), 10)
-        assert [] == overlaps
+        await wait_for(lambda: _held(workers[0][1]) == 5, 10)
+        workers.append(groups.worker(redis_url, redis_prefix, "b", **lock))
+        await wait_for(lambda: (_held(workers[0][1]), _held(workers[1][1])) == (3, 2), 10)
+        assert [] == groups.overlaps
     finally:
-        for share, locks, tasks in workers:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            await share.close()
-            for lock in locks:
-                await lock.close()
+        for worker in workers:
+            await _stop(worker)

@@ -75,6 +75,20 @@ async def pops(bus: MemoryBus, to: str | None = None) -> list[dict[str, Any]]:
     return [m for _, m in await bus.read(POPS, "0", count=1000) if to is None or m["to"] == to]
 
 
+def hold_lookups(screenpop: ScreenPop, ending: str = "") -> asyncio.Event:
+    """Lookups of numbers ending so (all by default) wait until the event returned is set."""
+    gate = asyncio.Event()
+    by_number = screenpop.lookup.by_number
+
+    async def held(raw: str) -> list[Any]:
+        if raw.endswith(ending):
+            await gate.wait()
+        return await by_number(raw)
+
+    screenpop.lookup.by_number = held  # type: ignore[method-assign]
+    return gate
+
+
 async def feed(screenpop: ScreenPop, events: list[ev.DomainEvent]) -> None:
     for event in events:
         await screenpop.handle(event)
@@ -374,15 +388,7 @@ async def test_a_slow_lookup_holds_up_only_its_own_operators_pops(
     the stream, goes out meanwhile; alice's follows once her lookup is done, then its close."""
     await add_customer(db, "Slow Caller", ["+74951111111"])
     await add_customer(db, "Quick Caller", ["+74952222222"])
-    gate = asyncio.Event()
-    by_number = screenpop.lookup.by_number
-
-    async def slow_for_one(raw: str) -> list[Any]:
-        if raw.endswith("1111111"):
-            await gate.wait()
-        return await by_number(raw)
-
-    screenpop.lookup.by_number = slow_for_one  # type: ignore[method-assign]
+    gate = hold_lookups(screenpop, "1111111")
     for event in [*arrival("a", "+74951111111"), offered("a", ALICE)]:
         await screenpop.feed(event)
     for event in [*arrival("b", "+74952222222"), offered("b", BOB)]:
@@ -412,14 +418,7 @@ async def test_a_pop_still_waiting_when_its_phone_stops_ringing_is_dropped_with_
     screenpop: ScreenPop, bus: MemoryBus, db: async_sessionmaker[AsyncSession]
 ) -> None:
     await add_customer(db, "Gone Caller", ["+74953333333"])
-    gate = asyncio.Event()
-    by_number = screenpop.lookup.by_number
-
-    async def held(raw: str) -> list[Any]:
-        await gate.wait()
-        return await by_number(raw)
-
-    screenpop.lookup.by_number = held  # type: ignore[method-assign]
+    gate = hold_lookups(screenpop)
     for event in [*arrival("c", "+74953333333"), offered("c", ALICE), offered("c", BOB)]:
         await screenpop.feed(event)
     await screenpop.feed(
@@ -451,14 +450,7 @@ async def test_a_call_she_answered_that_ended_before_its_lookup_still_pops_then_
     group over finds the whole call in its backlog): alice talked to this caller, so her
     card goes out — her wrap-up is on it — and then closes."""
     await add_customer(db, "Quick Caller", ["+74954444444"])
-    gate = asyncio.Event()
-    by_number = screenpop.lookup.by_number
-
-    async def held(raw: str) -> list[Any]:
-        await gate.wait()
-        return await by_number(raw)
-
-    screenpop.lookup.by_number = held  # type: ignore[method-assign]
+    gate = hold_lookups(screenpop)
     answered = ev.CallAnswered(
         **base("q", T0 + 11),
         queue="support",
@@ -735,15 +727,8 @@ async def test_a_worker_stopped_with_a_pop_still_waiting_leaves_its_offer_to_the
             )
         )  # fmt: skip (what the history consumer wrote when the call arrived)
     bus = RedisBus(redis_url, prefix=redis_prefix)
-    gate = asyncio.Event()
     first = ScreenPop(bus, CustomerLookup(db, region="RU"), db)
-    by_number = first.lookup.by_number
-
-    async def stuck(raw: str) -> list[Any]:
-        await gate.wait()
-        return await by_number(raw)
-
-    first.lookup.by_number = stuck  # type: ignore[method-assign]
+    gate = hold_lookups(first)
     for event in [*arrival("a", "+74951111111"), offered("a", ALICE)]:
         await bus.publish(EVENTS, ev.to_dict(event))
 

@@ -23,6 +23,7 @@ from tests.integration.web_support import (
     Browser,
     add_user,
     database,
+    next_frame,
     sign_in,
     signed_in,
     web_server,
@@ -70,14 +71,6 @@ async def receive(sock: aiohttp.ClientWebSocketResponse, n: int) -> list[dict[st
         if data.get("type") != "ready":
             out.append(data)
     return out
-
-
-async def frame(sock: aiohttp.ClientWebSocketResponse) -> aiohttp.WSMessage:
-    """The next frame but a ``ready`` one (what ends every (re)connect)."""
-    while True:
-        msg = await asyncio.wait_for(sock.receive(), 5)
-        if msg.type != aiohttp.WSMsgType.TEXT or json.loads(msg.data).get("type") != "ready":
-            return msg
 
 
 async def nothing_more(sock: aiohttp.ClientWebSocketResponse) -> bool:
@@ -278,7 +271,7 @@ async def test_sign_out_closes_every_tab_of_that_session(server: TestServer) -> 
         await connected(server, "alice", 2)
         assert 303 == (await alice.post("/logout", {})).status
         for tab in (tab1, tab2):
-            msg = await frame(tab)
+            msg = await next_frame(tab)
             assert aiohttp.WSMsgType.CLOSE == msg.type
             assert CloseCode.SIGNED_OUT == msg.data
 
@@ -287,7 +280,7 @@ async def test_oversized_client_message_closes_the_socket(server: TestServer) ->
     async with signed_in(server, "alice") as alice:
         sock = await alice.ws()
         await sock.send_str("x" * (ws_module.MAX_CLIENT_MESSAGE + 1))
-        msg = await frame(sock)
+        msg = await next_frame(sock)
         assert aiohttp.WSMsgType.CLOSE == msg.type
         assert CloseCode.MESSAGE_TOO_BIG == msg.data
 
@@ -371,7 +364,7 @@ async def test_a_session_revoked_elsewhere_loses_its_socket(
         sock = await alice.ws()
         async with db.begin() as s:  # e.g. an admin disabling the account's sessions
             await s.execute(update(WebSession).values(revoked_at=utcnow()))
-        msg = await frame(sock)
+        msg = await next_frame(sock)
         assert (aiohttp.WSMsgType.CLOSE, CloseCode.SIGNED_OUT) == (msg.type, msg.data)
 
 
@@ -418,9 +411,9 @@ async def test_sockets_rechecked_together_keep_the_live_session_and_lose_the_rev
             await s.execute(
                 update(WebSession).where(WebSession.user_id == bob_id).values(revoked_at=utcnow())
             )
-        msg = await frame(bob_sock)
+        msg = await next_frame(bob_sock)
         assert (aiohttp.WSMsgType.CLOSE, CloseCode.SIGNED_OUT) == (msg.type, msg.data)
         # alice's socket rechecked in the same gathered query (both every 0.05 s): still open
         await alice_sock.send_str("ping")
-        msg = await frame(alice_sock)
+        msg = await next_frame(alice_sock)
         assert aiohttp.WSMsgType.TEXT == msg.type

@@ -3,7 +3,6 @@ a hostile client can send, and what happens when a session ends while a socket i
 
 from __future__ import annotations
 
-import asyncio
 import json
 from datetime import timedelta
 from pathlib import Path
@@ -21,17 +20,10 @@ from contact_center.web.keys import HUB_KEY
 from contact_center.web.ws import MAX_CLIENT_MESSAGE, POPS, QUEUE_SIZE, CloseCode
 from tests.conftest import wait_for
 from tests.e2e.service_support import sign_in
+from tests.integration.web_support import next_frame
 from tests.resilience.rig import died, fault_rig
 
 FLOOD = 500  # client messages; each is re-authorised against the session table
-
-
-async def frame(sock: aiohttp.ClientWebSocketResponse, timeout: float = 5) -> aiohttp.WSMessage:
-    """The next frame but a ``ready`` one (what ends every (re)connect)."""
-    while True:
-        msg = await asyncio.wait_for(sock.receive(), timeout)
-        if msg.type != aiohttp.WSMsgType.TEXT or json.loads(msg.data).get("type") != "ready":
-            return msg
 
 
 async def handshake_status(http: aiohttp.ClientSession, url: str, origin: str | None) -> int:
@@ -69,7 +61,7 @@ async def test_websocket_abuse_is_refused_and_honest_sockets_live_on(
 
             big = await anna.ws()
             await big.send_str("x" * (MAX_CLIENT_MESSAGE + 1))
-            msg = await frame(big)
+            msg = await next_frame(big)
             assert (aiohttp.WSMsgType.CLOSE, CloseCode.MESSAGE_TOO_BIG) == (msg.type, msg.data)
 
             # no way to listen in on another operator: the socket ignores who it claims to
@@ -85,10 +77,10 @@ async def test_websocket_abuse_is_refused_and_honest_sockets_live_on(
             sid = await core.bus.publish(
                 POPS, {"type": "pop", "to": "boris", "server": "pbx1", "call_id": "c1"}
             )
-            got = json.loads((await frame(steady)).data)
+            got = json.loads((await next_frame(steady)).data)
             assert (sid, "c1") == (got["id"], got["call_id"])
             with pytest.raises(TimeoutError):
-                await frame(nosy, 0.5)
+                await next_frame(nosy, 0.5)
             await nosy.close()
 
             flooding = await anna.ws()
@@ -98,7 +90,7 @@ async def test_websocket_abuse_is_refused_and_honest_sockets_live_on(
                 await flooding.send_str("ping")
                 peak = max([peak, *(c.queue.qsize() for c in hub.connections())])
             await steady.send_str("ping")
-            pong = await frame(steady)
+            pong = await next_frame(steady)
             assert ('{"type":"pong"}', aiohttp.WSMsgType.TEXT) == (pong.data, pong.type)
             assert peak <= QUEUE_SIZE
             assert 1 == len(hub.connections("anna"))  # the flooder was not dropped either
@@ -112,7 +104,7 @@ async def test_websocket_abuse_is_refused_and_honest_sockets_live_on(
                     .values(expires_at=utcnow() - timedelta(seconds=1))
                 )
             await steady.send_str("ping")
-            msg = await frame(steady)
+            msg = await next_frame(steady)
             assert (aiohttp.WSMsgType.CLOSE, CloseCode.SIGNED_OUT) == (msg.type, msg.data)
             assert 401 == await handshake_status(boris.http, url, rig.base)
             assert [] == died(caplog)
