@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import bisect
 import contextlib
 import gc
 import json
@@ -260,23 +259,17 @@ class Watch:
     backlog_group: str = ""
     loop_late_ms: list[float] = field(default_factory=list)
 
-    def backlog(self) -> tuple[int, str]:
+    async def backlog(self) -> tuple[int, str]:
         """Events published but not yet handled by the slowest consumer group."""
-        stream = self.bus._streams.get("events")  # a bench may look inside the memory bus
-        if stream is None:
-            return 0, ""
-        worst = (0, "")
-        for name, group in stream.groups.items():
-            undelivered = len(stream.keys) - bisect.bisect_right(stream.keys, group.last_delivered)
-            worst = max(worst, (undelivered + len(group.pending), name))
-        return worst
+        groups = await self.bus.backlog("events")
+        return max(((count, name) for name, count in groups.items()), default=(0, ""))
 
     async def run(self) -> None:
         while True:
             before = time.perf_counter()
             await asyncio.sleep(0.05)
             self.loop_late_ms.append((time.perf_counter() - before - 0.05) * 1000)
-            count, name = self.backlog()
+            count, name = await self.backlog()
             if count > self.backlog_max:
                 self.backlog_max, self.backlog_group = count, name
 
@@ -329,6 +322,8 @@ async def seed(settings: Any, operators: int, customers: int) -> None:
 async def running(
     tmp: Path, ami_port: int, operators: int, customers: int, overrides: dict[str, str]
 ) -> AsyncIterator[Any]:
+    """The service on SQLite and the memory bus, or on what ``overrides`` name (PostgreSQL,
+    Redis)."""
     from contact_center.config import load_settings
     from contact_center.demo import free_port
     from contact_center.service import Service
@@ -358,21 +353,24 @@ async def running(
 async def drain(watch: Watch, timeout: float = 60.0) -> None:
     """Let the consumers work off the hang-ups before the next phase (or the end)."""
     for _ in range(int(timeout / 0.2)):
-        if watch.backlog()[0] == 0:
+        if (await watch.backlog())[0] == 0:
             return
         await asyncio.sleep(0.2)
 
 
-def offered_at(bus: Any, after: int) -> dict[tuple[str, str], float]:
+async def offered_at(bus: Any, after: str) -> tuple[dict[tuple[str, str], float], int]:
     """``(call id, interface) → AgentCalled Timestamp`` of the CallOffered events after
-    position ``after`` of the events stream (read after the phase, off the clock)."""
-    stream = bus._streams["events"]
+    stream id ``after`` of the events stream (read after the phase, off the clock), and how
+    many domain events there were."""
     out: dict[tuple[str, str], float] = {}
-    for payload in stream.payloads[after:]:
-        message = json.loads(payload) if isinstance(payload, str) else payload
-        if message.get("kind") == "call.offered":
-            out.setdefault((message["call_id"], message["interface"]), message["at"])
-    return out
+    count = 0
+    while entries := await bus.read("events", after, 5000):
+        count += len(entries)
+        after = entries[-1][0]
+        for _sid, message in entries:
+            if message.get("kind") == "call.offered":
+                out.setdefault((message["call_id"], message["interface"]), message["at"])
+    return out, count
 
 
 async def phase(
@@ -387,25 +385,25 @@ async def phase(
     settle: bool,
 ) -> dict[str, Any]:
     bus = service.core.bus
-    position = len(bus._streams["events"].keys)
+    position = await bus.last_id("events")
     watch.reset()
     sim_pid, client_pid = PROCESSES["sim"].pid, PROCESSES["clients"].pid
     cpu0 = (cpu_seconds(), cpu_seconds(sim_pid), cpu_seconds(client_pid), time.monotonic())
     sim.send(("phase", rate, seconds, talk))
     report: dict[str, Any] = await receive(sim, seconds + 60, "simulator")
     cpu1 = (cpu_seconds(), cpu_seconds(sim_pid), cpu_seconds(client_pid), time.monotonic())
-    backlog_end, _ = watch.backlog()
+    backlog_end, _ = await watch.backlog()
     backlog_max, backlog_group, late = watch.backlog_max, watch.backlog_group, watch.loop_late_ms
     # grace for the last pops in flight (the calls go on, no new ones), then collect them
     await asyncio.sleep(2.0)
-    backlog_after, _ = watch.backlog()
+    backlog_after, _ = await watch.backlog()
     sim.send(("hangup",))
     await receive(sim, 60, "simulator")
     if settle:
         await drain(watch)
     clients.send("take")
     pops: list[tuple[str, str, float]] = await receive(clients, 60, "browsers")
-    offers = offered_at(bus, position)
+    offers, domain_events = await offered_at(bus, position)
     by_login = {login(i): interface(i) for i in range(len(PROCESSES["logins"]))}
     latencies = [
         (t - offers[(call_id, by_login[who])]) * 1000
@@ -413,7 +411,6 @@ async def phase(
         if (call_id, by_login[who]) in offers
     ]
     elapsed = cpu1[3] - cpu0[3]
-    domain_events = len(bus._streams["events"].keys) - position
     result = {
         "rate": rate,
         **report,
@@ -536,10 +533,51 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         metavar="CC_SECTION_FIELD=VALUE",
         help="a service setting to try (e.g. CC_STATS_PUBLISH_INTERVAL=1)",
     )
+    parser.add_argument(
+        "--postgres",
+        action="store_true",
+        help="PostgreSQL (a throw-away schema of CC_TEST_POSTGRES_URL) instead of SQLite",
+    )
+    parser.add_argument(
+        "--redis",
+        metavar="URL",
+        help="the Redis bus at URL (its own key prefix, removed after) instead of the memory bus",
+    )
     args = parser.parse_args(argv)
     overrides = dict(item.split("=", 1) for item in args.setting)
     logging.basicConfig(level=logging.WARNING)
-    return asyncio.run(run(args.concurrent, args.rate, args.baseline_seconds, overrides))
+    return asyncio.run(_main(args, overrides))
+
+
+async def _main(args: argparse.Namespace, overrides: dict[str, str]) -> dict[str, Any]:
+    async with contextlib.AsyncExitStack() as stack:
+        if args.postgres:
+            from tests.conftest import pg_schema
+
+            overrides = {
+                **overrides,
+                "CC_DATABASE_URL": await stack.enter_async_context(pg_schema()),
+            }
+        if args.redis:
+            prefix = f"ccbench:{os.getpid()}"
+            overrides = {
+                **overrides,
+                "CC_BUS_BACKEND": "redis",
+                "CC_BUS_REDIS_URL": args.redis,
+                "CC_BUS_PREFIX": prefix,
+            }
+            stack.push_async_callback(_remove_keys, args.redis, prefix)
+        return await run(args.concurrent, args.rate, args.baseline_seconds, overrides)
+
+
+async def _remove_keys(url: str, prefix: str) -> None:
+    import redis.asyncio as aioredis
+
+    client = aioredis.Redis.from_url(url)
+    keys = [k async for k in client.scan_iter(match=f"{prefix}:*")]
+    if keys:
+        await client.delete(*keys)
+    await client.aclose()
 
 
 if __name__ == "__main__":

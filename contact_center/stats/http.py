@@ -172,6 +172,11 @@ class WallboardHub:
         self._frame: str | None = None
         self.watchers: set[Watcher] = set()
         self.started = asyncio.Event()
+        # a newer snapshot is announced but not loaded: with no wallboard open it is loaded
+        # when a page asks (``current``), not on every notice (1,000 operators: tens of ms)
+        self._stale = False
+        self._loading = asyncio.Lock()
+        self.notices = 0  # "changed" notices read from the stream
 
     def publish_local(self, snapshot: dict[str, Any]) -> None:
         self.latest = snapshot
@@ -191,6 +196,16 @@ class WallboardHub:
                 {"type": "snapshot", "snapshot": self.latest}, separators=(",", ":")
             )
         return self._frame
+
+    async def current(self) -> dict[str, Any] | None:
+        """The newest snapshot, loaded now if a newer one was announced since the last
+        load."""
+        if self._stale:
+            async with self._loading:
+                if self._stale:
+                    self._stale = False
+                    await self._reload()
+        return self.latest
 
     def watch(self, socket: web.WebSocketResponse | None = None) -> Watcher:
         watcher = Watcher(socket=socket)
@@ -220,7 +235,11 @@ class WallboardHub:
                 continue
             cursor = entries[-1][0]
             if any(m.get("type") == "changed" for _sid, m in entries):
-                await self._reload()  # many notices in one read: one load, the newest
+                self.notices += 1
+                if self.watchers:
+                    await self._reload()  # many notices in one read: one load, the newest
+                else:
+                    self._stale = True
 
     async def _reload(self) -> None:
         try:
@@ -290,7 +309,12 @@ def filter_snapshot(snapshot: dict[str, Any], queues: set[str] | None) -> dict[s
 @require_role(*SUPERVISORS)
 async def wallboard_page(request: web.Request) -> web.StreamResponse:
     queues = await visible_queues(request)
-    latest = request.app[HUB_KEY].latest or {"queues": {}, "operators": {}, "day": "", "at": 0}
+    latest = await request.app[HUB_KEY].current() or {
+        "queues": {},
+        "operators": {},
+        "day": "",
+        "at": 0,
+    }
     config = MetricsConfig.from_settings(request.app[SETTINGS_KEY])
     async with request.app[SESSIONS_KEY]() as db:
         people = await services.phone_owners(db)
@@ -332,7 +356,7 @@ async def wallboard_page(request: web.Request) -> web.StreamResponse:
 )
 @require_role(*SUPERVISORS)
 async def live_api(request: web.Request) -> web.Response:
-    latest = request.app[HUB_KEY].latest
+    latest = await request.app[HUB_KEY].current()
     if latest is None:
         raise web.HTTPServiceUnavailable(text="no figures published yet")
     return web.json_response(filter_snapshot(latest, await visible_queues(request)))
@@ -346,6 +370,7 @@ async def wallboard_socket(request: web.Request) -> web.StreamResponse:
     ws = web.WebSocketResponse(heartbeat=20.0, max_msg_size=4096, compress=False)
     await ws.prepare(request)
     hub = request.app[HUB_KEY]
+    await hub.current()
     watcher = hub.watch(ws)
     writer = asyncio.create_task(_write_snapshots(ws, watcher, queues), name="wallboard-writer")
     try:
@@ -379,7 +404,7 @@ async def wallboard_action(request: web.Request) -> web.Response:
     """Listen / whisper / barge / force pause: an OperatorCommand on the events stream."""
     form = await read_form(request, WallboardActionForm)
     action, interface = form.action, form.interface
-    latest = request.app[HUB_KEY].latest or {}
+    latest = await request.app[HUB_KEY].current() or {}
     operator = latest.get("operators", {}).get(interface)
     queues = await visible_queues(request)
     if queues is not None and not (operator and set(operator.get("queues", [])) & queues):

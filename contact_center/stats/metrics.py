@@ -321,6 +321,10 @@ class LiveMetrics:
         self.operators: dict[str, _OperatorState] = {}
         self._dirty_queues: set[str] = set()
         self._dirty_operators: set[str] = set()
+        # each queue's members as its saved document holds them, built once per change of
+        # membership: with 1,000 members, rebuilding them on every save was most of a
+        # worker's CPU on Redis (the member handlers below drop the entry)
+        self._members_doc: dict[str, dict[str, dict[str, Any]]] = {}
         self._rolled = False
 
     # -- driving ---------------------------------------------------------------------------
@@ -627,10 +631,13 @@ class LiveMetrics:
             k: {"since": w.since, "position": w.position, "callback": w.callback, "moved": w.moved}
             for k, w in q.waiting.items()
         }
-        data["members"] = {
-            k: {"name": m.name, "paused": m.paused, "reason": m.reason}
-            for k, m in q.members.items()
-        }
+        members = self._members_doc.get(name)
+        if members is None:
+            members = self._members_doc[name] = {
+                k: {"name": m.name, "paused": m.paused, "reason": m.reason}
+                for k, m in q.members.items()
+            }
+        data["members"] = members
         data["transferred_calls"] = list(q.transferred_calls)
         data["hourly"] = [dict(b) for b in q.hourly]
         return data
@@ -894,6 +901,7 @@ def _on_ended(m: LiveMetrics, e: ev.CallEnded) -> None:
 def _on_operator_state(m: LiveMetrics, e: ev.OperatorState) -> None:
     q = m._queue(e.queue)
     m._operator(e.interface, e.member_name)
+    m._members_doc.pop(e.queue, None)
     if not e.logged_in:
         q.members.pop(e.interface, None)
     else:
@@ -920,6 +928,7 @@ def _on_operator_action(m: LiveMetrics, e: ev.OperatorAction) -> None:
 def _on_snapshot(m: LiveMetrics, e: ev.QueueSnapshot) -> None:
     """Replace the live part of one queue with what Asterisk reports (QueueStatus)."""
     q = m._queue(e.queue)
+    m._members_doc.pop(e.queue, None)
     old_members = set(q.members)
     q.members = {}
     for member in e.members:

@@ -88,7 +88,7 @@ async def operator_page(request: web.Request) -> web.StreamResponse:
         person = await db.scalar(select(User).where(User.login == login))
     if person is None or not person.interface:
         raise web.HTTPNotFound(text=_("No such operator."))
-    latest = request.app[HUB_KEY].latest or {}
+    latest = await request.app[HUB_KEY].current() or {}
     figures = latest.get("operators", {}).get(person.interface)
     allowed = await visible_queues(request)
     theirs = set(person.queues or {}) | set(figures.get("queues", []) if figures else [])

@@ -48,5 +48,5 @@ async def worker(svc: Service) -> None:
         )
         return
     await stats.start_or_rebuild(core.sessions)
-    svc.consume("stats", stats.handle)
+    svc.consume("stats", stats.handle, many=stats.handle_many)
     svc.spawn("stats-publisher", lambda: stats.publish_forever(core.bus, s.stats.publish_interval))

@@ -176,13 +176,13 @@ async def publish_event(request: web.Request, event: ev.DomainEvent) -> str:
 # --- page --------------------------------------------------------------------------------------
 
 
-def operator_state(request: web.Request) -> dict[str, Any]:
+async def operator_state(request: web.Request) -> dict[str, Any]:
     """The signed-in operator's state as the wallboard and ``/api/stats/live`` show it: the
     one snapshot the statistics publish (the connector decides the state, the statistics
     add calls to it), so the three never disagree."""
     user = current_user(request)
     hub = request.app.get(WALLBOARD_HUB_KEY)
-    snapshot = hub.latest if hub is not None else None
+    snapshot = await hub.current() if hub is not None else None
     entry = (
         ((snapshot or {}).get("operators") or {}).get(user.interface) if user.interface else None
     )
@@ -208,7 +208,7 @@ async def dispositions(request: web.Request) -> tuple[str, ...]:
 @require_role(Role.OPERATOR, Role.SUPERVISOR)
 @aiohttp_jinja2.template("console.html")
 async def console_page(request: web.Request) -> dict[str, Any]:
-    state = operator_state(request)
+    state = await operator_state(request)
     return {
         "title": _("Console"),
         "state": state["state"],
@@ -239,7 +239,7 @@ async def console_page(request: web.Request) -> dict[str, Any]:
 @require_role(Role.OPERATOR, Role.SUPERVISOR)
 async def get_state(request: web.Request) -> web.Response:
     """``GET /api/operator/state``: your state now (the page polls it)."""
-    return web.json_response(operator_state(request))
+    return web.json_response(await operator_state(request))
 
 
 # --- commands for the connector ----------------------------------------------------------------
@@ -858,7 +858,7 @@ async def transfer_targets(request: web.Request) -> web.Response:
     wallboard shows."""
     user = current_user(request)
     hub = request.app.get(WALLBOARD_HUB_KEY)
-    snapshot = (hub.latest if hub is not None else None) or {}
+    snapshot = (await hub.current() if hub is not None else None) or {}
     live_ops = snapshot.get("operators") or {}
     live_queues = snapshot.get("queues") or {}
     colleagues, queue_names = await store.transfer_directory(request.app[SESSIONS_KEY])

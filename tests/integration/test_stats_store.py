@@ -156,15 +156,20 @@ class FlakyStore(MemoryStatsStore):
         super().__init__()
         self.down = False
 
-    async def save(self, metrics: Any, changed: Any, event_key: str = "") -> None:
+    async def save(self, metrics: Any, changed: Any, event_keys: Any = ()) -> None:
         if self.down:
             raise StatsStoreError("stats store: cannot save to Redis: connection refused")
-        await super().save(metrics, changed, event_key)
+        await super().save(metrics, changed, event_keys)
 
     async def seen(self, event_key: str) -> bool:
         if self.down:
             raise StatsStoreError("stats store: cannot read Redis: connection refused")
         return await super().seen(event_key)
+
+    async def seen_among(self, event_keys: Any) -> set[str]:
+        if self.down:
+            raise StatsStoreError("stats store: cannot read Redis: connection refused")
+        return await super().seen_among(event_keys)
 
 
 async def test_figures_stay_live_while_the_store_is_down_and_catch_up_after() -> None:
@@ -193,3 +198,76 @@ async def test_figures_stay_live_while_the_store_is_down_and_catch_up_after() ->
         restored.snapshot(T0 + 100).queues["support"].answered,
         restored.snapshot(T0 + 100).queues["support"].abandoned,
     )
+
+
+class CountingStore:
+    """A store that counts its writes and reads of event keys, passing everything on."""
+
+    def __init__(self, inner: StatsStore) -> None:
+        self.inner = inner
+        self.saves = 0
+        self.key_reads = 0
+
+    async def save(self, metrics: Any, changed: Any, event_keys: Any = ()) -> None:
+        self.saves += 1
+        await self.inner.save(metrics, changed, event_keys)
+
+    async def seen_among(self, event_keys: Any) -> set[str]:
+        self.key_reads += 1
+        return await self.inner.seen_among(event_keys)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+async def test_a_batch_counts_as_its_events_one_by_one_and_is_written_once(
+    store: StatsStore,
+) -> None:
+    tomorrow = day_start(business_day(T0, CONFIG), CONFIG) + 86400
+    events = keyed(
+        [
+            login(T0),
+            *answered_call(T0, "c1", hold=2, talk=6),
+            queued(T0 + 20, "c2"),
+            offered(T0 + 21, "c2"),
+            *abandoned_call(T0 + 30, "c3", hold=12),
+            queued(tomorrow + 10, "c4"),  # the day rolls inside the second batch
+            *answered_call(tomorrow + 20, "c5", hold=3, talk=5),
+        ]
+    )
+    counting = CountingStore(store)
+    batched = StatsConsumer(counting, CONFIG)  # type: ignore[arg-type]
+    await batched.handle_many(events[:6])
+    # redelivered after a crash: the first batch again, with the rest; one event twice
+    await batched.handle_many([*events, events[-1]])
+    assert (2, 2) == (counting.saves, counting.key_reads)
+
+    one_by_one = StatsConsumer(MemoryStatsStore(), CONFIG)
+    await feed(one_by_one, events)
+    at = tomorrow + 60
+    assert one_by_one.snapshot(at).to_dict() == batched.snapshot(at).to_dict()
+    q = batched.snapshot(at).queues["support"]
+    assert (2, 1, str(business_day(tomorrow, CONFIG))) == (
+        q.offered,
+        q.answered,
+        batched.snapshot(at).day,
+    )
+
+    restored = StatsConsumer(store, CONFIG)
+    assert await restored.start()
+    assert one_by_one.snapshot(at).to_dict() == restored.snapshot(at).to_dict()
+    await restored.handle_many(events)  # everything again: all of it seen already
+    assert one_by_one.snapshot(at).to_dict() == restored.snapshot(at).to_dict()
+
+
+async def test_an_event_that_cannot_be_applied_costs_its_batch_nothing(
+    store: StatsStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    events = keyed([login(T0), *answered_call(T0, "c1", hold=2, talk=6), queued(T0 + 20, "c2")])
+    hostile = dataclasses.replace(events[2], at="yesterday")  # type: ignore[arg-type]
+    consumer = StatsConsumer(store, CONFIG)
+    await consumer.handle_many([*events[:2], hostile, *events[3:]])
+    assert "stats: event skipped, it cannot be applied" in caplog.text
+    q = consumer.snapshot(T0 + 50).queues["support"]
+    # c1 offered and answered once, c2 waiting: nothing before the bad event counted twice
+    assert (2, 1, 1) == (q.offered, q.answered, q.waiting)

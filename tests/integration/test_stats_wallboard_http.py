@@ -121,7 +121,7 @@ async def test_operators_may_not_see_the_wallboard(wallboard: Wallboard) -> None
 async def test_wallboard_page_embeds_the_latest_snapshot(wallboard: Wallboard) -> None:
     await wallboard.consumer.handle(queued(T0, "c1"))
     hub = wallboard.server.app[stats_http.HUB_KEY]
-    await wait_for(lambda: hub.latest is not None)
+    await wait_for(lambda: hub.notices > 0)
     browser = await sign_in(wallboard.server, "sup")
     try:
         async with browser.http.get(
@@ -136,12 +136,54 @@ async def test_wallboard_page_embeds_the_latest_snapshot(wallboard: Wallboard) -
         await browser.close()
 
 
+async def test_with_no_wallboard_open_a_snapshot_is_loaded_only_when_a_page_asks(
+    wallboard: Wallboard,
+) -> None:
+    hub = wallboard.server.app[stats_http.HUB_KEY]
+    loads = 0
+    load = hub.load
+
+    async def counting_load() -> dict[str, Any] | None:
+        nonlocal loads
+        loads += 1
+        return await load()
+
+    hub.load = counting_load
+    browser = await sign_in(wallboard.server, "sup")
+    try:
+        await wallboard.consumer.handle(login(T0))
+        for i in range(5):
+            await wallboard.consumer.handle(queued(T0 + i, f"c{i}"))
+            notices = hub.notices
+            await wait_for(lambda: hub.notices > notices)  # noqa: B023
+        assert 0 == loads  # nobody watched: nothing loaded
+        async with browser.http.get(browser.url("/api/stats/live")) as resp:
+            assert 5 == (await resp.json())["queues"]["support"]["waiting"]
+        async with browser.http.get(browser.url("/api/stats/live")) as resp:
+            assert 5 == (await resp.json())["queues"]["support"]["waiting"]
+        assert 1 == loads  # loaded once, when asked, not again while nothing changed
+
+        ws = await open_socket(browser)
+        snap = await next_snapshot(ws, lambda s: True)
+        assert 5 == snap["queues"]["support"]["waiting"]
+        await wallboard.consumer.handle(answered(T0 + 9, "c0", hold=9))
+        snap = await next_snapshot(ws, lambda s: s["queues"]["support"]["answered"] == 1)
+        assert (4, 2) == (snap["queues"]["support"]["waiting"], loads)  # watched: loaded at once
+        await ws.close()
+    finally:
+        await browser.close()
+
+
 async def test_action_publishes_an_operator_command(wallboard: Wallboard) -> None:
     await wallboard.consumer.handle(login(T0))
     await wallboard.consumer.handle(queued(T0, "c1"))
     await wallboard.consumer.handle(answered(T0 + 2, "c1", hold=2))
     hub = wallboard.server.app[stats_http.HUB_KEY]
-    await wait_for(lambda: hub.latest is not None and hub.latest["queues"]["support"]["answered"])
+    async def answered_one() -> bool:
+        latest = await hub.current()
+        return latest is not None and bool(latest["queues"]["support"]["answered"])
+
+    await wait_for(answered_one)
     browser = await sign_in(wallboard.server, "sup")
     try:
         before = await wallboard.bus.last_id(EVENTS)
@@ -221,7 +263,11 @@ async def test_supervisor_sees_only_the_queues_they_supervise(wallboard: Wallboa
     await wallboard.consumer.handle(queued(T0, "c1"))
     await wallboard.consumer.handle(queued(T0, "c2", queue="sales"))
     hub = wallboard.server.app[stats_http.HUB_KEY]
-    await wait_for(lambda: hub.latest is not None and len(hub.latest["queues"]) == 2)
+    async def two_queues() -> bool:
+        latest = await hub.current()
+        return latest is not None and len(latest["queues"]) == 2
+
+    await wait_for(two_queues)
     browser = await sign_in(wallboard.server, "sup")
     try:
         async with browser.http.get(browser.url("/api/stats/live")) as resp:

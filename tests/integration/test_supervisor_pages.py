@@ -116,8 +116,8 @@ async def test_operator_day_and_per_queue_thresholds(db_url: str, tmp_path: Path
                 await consumer.handle(se.login(now - 100, ANNA, paused=True, reason="lunch"))
                 hub = server.app[stats_http.HUB_KEY]
 
-                def paused() -> bool:
-                    op = (hub.latest or {}).get("operators", {}).get(ANNA, {})
+                async def paused() -> bool:
+                    op = (await hub.current() or {}).get("operators", {}).get(ANNA, {})
                     return op.get("state") == "paused"
 
                 await wait_for(paused, timeout=5)

@@ -435,3 +435,34 @@ async def test_the_snapshot_built_in_slices_is_the_snapshot() -> None:
     assert json.dumps(metrics.snapshot(T0 + 100).to_dict()) == json.dumps(built)
     assert 25 <= len(built["operators"])
     assert cost >= 0.0
+
+
+def test_the_saved_members_follow_every_change_of_membership() -> None:
+    m = LiveMetrics()
+    other = "Local/102@agents"
+
+    def members() -> dict[str, tuple[str, bool, str]]:
+        saved = m.queue_state("support")["members"]
+        return {k: (v["name"], v["paused"], v["reason"]) for k, v in saved.items()}
+
+    m.apply(login(T0, OP))
+    m.apply(login(T0 + 1, other))
+    assert {OP: ("Operator 101", False, ""), other: ("Operator 102", False, "")} == members()
+    assert members() == members()  # read twice, nothing changed: the same
+    m.apply(login(T0 + 2, OP, paused=True, reason="lunch"))
+    assert ("Operator 101", True, "lunch") == members()[OP]
+    m.apply(login(T0 + 3, other, logged_in=False))
+    assert [OP] == list(members())
+    m.apply(
+        ev.QueueSnapshot(
+            server="pbx1",
+            call_id="",
+            at=T0 + 4,
+            queue="support",
+            members=[{"interface": other, "member_name": "Boris", "paused": False}],
+            entries=[],
+        )
+    )
+    assert {other: ("Boris", False, "")} == members()
+    restored = LiveMetrics.from_state(m.to_state())
+    assert m.queue_state("support") == restored.queue_state("support")
