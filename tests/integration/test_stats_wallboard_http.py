@@ -179,6 +179,7 @@ async def test_action_publishes_an_operator_command(wallboard: Wallboard) -> Non
     await wallboard.consumer.handle(queued(T0, "c1"))
     await wallboard.consumer.handle(answered(T0 + 2, "c1", hold=2))
     hub = wallboard.server.app[stats_http.HUB_KEY]
+
     async def answered_one() -> bool:
         latest = await hub.current()
         return latest is not None and bool(latest["queues"]["support"]["answered"])
@@ -263,6 +264,7 @@ async def test_supervisor_sees_only_the_queues_they_supervise(wallboard: Wallboa
     await wallboard.consumer.handle(queued(T0, "c1"))
     await wallboard.consumer.handle(queued(T0, "c2", queue="sales"))
     hub = wallboard.server.app[stats_http.HUB_KEY]
+
     async def two_queues() -> bool:
         latest = await hub.current()
         return latest is not None and len(latest["queues"]) == 2
