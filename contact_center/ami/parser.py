@@ -18,6 +18,7 @@ import functools
 import itertools
 import logging
 import re
+import sys
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -137,7 +138,7 @@ def parse(
         buffer = buffer[newline + 1 :]
     held = b""
     # one forward search in C answers for nearly every read: no legacy command output
-    may_follow = FOLLOWS_BYTES in buffer
+    may_follow = _may_follow(buffer)
     follows = _last_follows_start(buffer) if may_follow else -1
     if follows >= 0 and not _follows_complete(buffer[follows:]):
         # legacy command output may hold blank lines: wait for its --END COMMAND-- marker
@@ -175,6 +176,27 @@ def parse(
         raws = _join_follows(raws, sep)
     _build(raws, frames, frame_filter, max_frame, eol)
     return frames, _cap_leftover(leftover + held, max_frame)
+
+
+_FOLLOWS_PIVOT = FOLLOWS_BYTES.index(b"F")  # its rarest byte in a real stream
+_FOLLOWS_PIVOT_TRIES = 128
+
+
+def _may_follow(buffer: bytes) -> bool:
+    """``FOLLOWS_BYTES in buffer``, sooner: its rare ``F`` is found by ``memchr`` (several
+    times faster than the general search for the whole needle, which reads every read of the
+    firehose once more), each candidate checked in place. A buffer with more ``F`` than a
+    handful (not the firehose) takes the general search past the candidates tried."""
+    find = buffer.find
+    pivot = _FOLLOWS_PIVOT
+    hit = find(b"F", pivot)
+    for _ in range(_FOLLOWS_PIVOT_TRIES):
+        if hit < 0:
+            return False
+        if buffer.startswith(FOLLOWS_BYTES, hit - pivot):
+            return True
+        hit = find(b"F", hit + 1)
+    return hit >= 0 and find(FOLLOWS_BYTES, hit - pivot) >= 0
 
 
 def _last_follows_start(buffer: bytes) -> int:
@@ -318,14 +340,18 @@ def _scan(
     wanted events, after a blank line and any stray line ends): the frames we drop (most of
     the firehose) are never cut out of the buffer. A frame ends at the next blank line, as
     ``split`` would have cut it. An event kept only for some values of a header (``VarSet``,
-    ``Newexten``) is searched for them in C, then checked on the header's first occurrence,
-    as ``_build`` does."""
+    ``Newexten``: a third of the firehose, nearly all dropped) is read up to that header's
+    first occurrence by the same search, which skips it when it surely fails (see
+    ``_value_lookahead``); the few left are checked here on that occurrence, as ``_build``
+    does."""
     first_frame, finder, checks = _scanner(
         frame_filter.events or frozenset(), _only_if_key(frame_filter)
     )
     find = buf.find
     append = frames.append
     new_frame = tuple.__new__
+    split, colon_space, once = str.split, _COLON_SPACE, _ONCE
+    layouts = _LAYOUTS
     # The first frame follows no blank line (unless the stray line ends before it hold one:
     # then the search below finds it).
     first = first_frame(buf, 0, size)
@@ -341,7 +367,7 @@ def _scan(
         if checked != 1:
             marker, needed, allowed = checks[checked]
             if not needed(buf, name_end, end):
-                continue  # none of the values anywhere in the frame: most of the firehose
+                continue  # none of the values anywhere in the frame
             value = find(marker, name_end, end) + len(marker)
             stop = find(b"\r\n", value, end)
             if buf[value : stop if stop >= 0 else end] not in allowed:
@@ -349,12 +375,67 @@ def _scan(
         if end - start > max_frame:
             log.warning("AMI frame over %d bytes skipped: %.80r", max_frame, buf[start:end])
             continue
-        headers, repeated = _headers(buf[start:end].decode("utf-8", "replace"), "\r\n")
+        text = buf[start:end].decode("utf-8", "replace")
+        # The headers: nearly every frame has the very header lines of the last frames of
+        # its kind, read at once by their pattern (see _LAYOUTS) — else as _headers reads
+        # them, inlined (one call fewer per frame), which teaches the pattern.
+        repeated: tuple[tuple[str, str], ...]
+        kind = buf[start:name_end]
+        layout = layouts.get(kind)
+        if layout is not None and (found := layout[1](text)) is not None:
+            headers = dict(zip(layout[0], found.groups(), strict=True))
+            repeated = ()
+        else:
+            lines = text.split("\r\n")
+            try:
+                headers = dict(map(split, lines, colon_space, once))
+            except ValueError:
+                headers, repeated = _headers_slow(lines)
+            else:
+                if len(headers) == len(lines):
+                    repeated = ()
+                    _learn_layout(kind, headers)
+                else:
+                    headers, repeated = _headers_slow(lines)
         # Frame(...) without the Python-level __new__ of a NamedTuple: the same tuple
         if buf[start] == 69:  # b"E"
             append(new_frame(Frame, (EVENT, headers.get("Event", ""), headers, "", repeated)))
         else:
             append(new_frame(Frame, (RESPONSE, headers.get("Response", ""), headers, "", repeated)))
+
+
+# The header lines of a kind of frame ("Event: Newstate", "Response: "), by that first line:
+# their keys, and a full match of a frame with just these lines in this order (each "Key: "
+# then a value without CR or LF) whose groups are the values. A frame it matches is exactly
+# what _headers reads from it — the first ": " of each line ends its key (a key holds no
+# ": "), the keys are distinct, nothing repeats — without cutting lines out first. A layout
+# gets its pattern once two frames in a row showed it; a frame it does not match (other
+# headers, a lone CR or LF in a value) is read as before. Bounded: cleared when full.
+Layout = tuple[tuple[str, ...], Callable[[str], re.Match[str] | None]]
+_LAYOUTS: dict[bytes, Layout] = {}
+_MAX_LAYOUTS = 256
+
+
+def _unlearnt(text: str) -> re.Match[str] | None:
+    return None  # a layout seen once: no pattern yet
+
+
+def _learn_layout(kind: bytes, headers: dict[str, str]) -> None:
+    # interned: the readers' own "Uniqueid" is then the very key, found at its first probe
+    keys = tuple(map(sys.intern, headers))
+    known = _LAYOUTS.get(kind)
+    if known is not None and known[0] == keys:
+        if known[1] is _unlearnt:
+            _LAYOUTS[kind] = (keys, _layout_pattern(keys))
+        return  # else a learnt layout that a value with a lone CR or LF did not match
+    if len(_LAYOUTS) >= _MAX_LAYOUTS:
+        _LAYOUTS.clear()
+    _LAYOUTS[kind] = (keys, _unlearnt)
+
+
+@functools.lru_cache(maxsize=128)
+def _layout_pattern(keys: tuple[str, ...]) -> Callable[[str], re.Match[str] | None]:
+    return re.compile("\r\n".join(re.escape(key) + ": ([^\r\n]*+)" for key in keys)).fullmatch
 
 
 def _only_if_key(
@@ -379,7 +460,8 @@ def _scanner(
     first line, a line end after it that is not the frame's end: "Event: X" alone is
     dropped) — or of "Response: ". Group 1 is for frames kept as they are; an event with a
     value check has a group of its own, numbered as its check: (the header's marker, a
-    search for an allowed value, the allowed values)."""
+    search for an allowed value, the allowed values). That group matches only when the
+    frame may pass its check (``_value_lookahead``)."""
     checked = sorted((name, check) for name, check in only_if if name in events)
     plain = sorted(events - {name for name, _check in checked})
     names = b"|".join(re.escape(name.encode()) for name in plain)
@@ -389,13 +471,34 @@ def _scanner(
     alternatives = [b"(" + b"|".join(kept) + b")"]
     checks: dict[int, ValueCheck] = {}
     for group, (name, (key, values)) in enumerate(checked, start=2):
-        alternatives.append(b"(Event: " + re.escape(name.encode()) + b")(?=\r\n)")
         marker = f"\n{key}: ".encode()
         allowed = b"|".join(re.escape(v.encode()) for v in sorted(values))
+        alternatives.append(
+            b"(Event: " + re.escape(name.encode()) + b")" + _value_lookahead(marker, allowed)
+        )
         search = re.compile(re.escape(marker) + b"(?:" + allowed + b")(?:\r\n|$)").search
         checks[group] = (marker, search, frozenset(v.encode() for v in values))
     frame = b"[\r\n]*+(?:" + b"|".join(alternatives) + b")"
     return re.compile(frame).match, re.compile(b"\r\n\r\n" + frame).finditer, checks
+
+
+def _value_lookahead(marker: bytes, allowed: bytes) -> bytes:
+    """After a checked event's name: fails — so the frame is never matched, never handed to
+    Python — only when the frame surely fails its check, read in C line by line up to the
+    header's first occurrence: the frame ends (a blank line) or the complete frames end
+    before it, or its value is not one of ``allowed`` (up to its line end, or the end of the
+    complete frames). Anything less plain (a line end after a lone LF) matches: ``_scan``
+    checks those frames as before, so a frame is dropped here only when that check would
+    drop it.
+
+    Each LF of the frame starts a step; the steps run while the text after the LF starts
+    with neither the header nor a CRLF. Where they stop, a CR before the LF and a CRLF after
+    it are the blank line."""
+    key = re.escape(marker[1:])
+    return (
+        b"(?=\r(?:\n(?!" + key + b"|\r\n)[^\n]*+)*+"
+        b"\n(?!(?<=\r\n)\r\n|" + key + b"(?!(?:" + allowed + b")(?:\r\n|\\Z))))"
+    )
 
 
 @functools.lru_cache(maxsize=16)

@@ -255,3 +255,161 @@ def test_firehose_path_keeps_what_the_general_path_keeps_on_hostile_bytes() -> N
         complete = data[: data.rfind(b"\r\n\r\n")]
         got = parse(data, frame_filter, max_frame)[0]
         assert got == general_path(complete, frame_filter, max_frame), data
+
+
+# An event kept only for some values of a header is dropped by the firehose search itself when
+# it surely fails its check (``_value_lookahead``): aimed at that, frames whose header's first
+# occurrence, blank line or value end sits where a line-by-line reading could slip.
+CHECKED_FILTER = FrameFilter(
+    events=frozenset({"VarSet", "Newexten", "Hangup"}),
+    keep_action_replies=False,
+    only_if={
+        "VarSet": ("Variable", frozenset({"MIXMONITOR_FILENAME", "CC_KIND", "A", "AB"})),
+        "Newexten": ("Application", frozenset({"Dial", ""})),
+    },
+)
+CHECKED_CASES = [
+    # the allowed value in a frame that is not a VarSet
+    b"Event: Hangup\r\nVariable: MIXMONITOR_FILENAME\r\nUniqueid: 1\r\n\r\n",
+    # the allowed value as the second occurrence, after a value not allowed
+    b"Event: VarSet\r\nVariable: X\r\nVariable: MIXMONITOR_FILENAME\r\n\r\n",
+    b"Event: VarSet\r\nVariable: MIXMONITOR_FILENAME\r\nVariable: X\r\n\r\n",
+    # the first frame of the buffer, with and without stray line ends before it
+    b"Event: VarSet\r\nUniqueid: 1\r\nVariable: CC_KIND\r\nValue: x\r\n\r\n",
+    b"\r\n\r\n\r\n\nEvent: VarSet\r\nVariable: CC_KIND\r\n\r\n",
+    b"\rEvent: VarSet\r\nVariable: CC_KIND\r\n\r\n",
+    # stray blank lines before a later frame
+    b"Event: Hangup\r\nUniqueid: 1\r\n\r\n\r\n\r\n\r\n\nEvent: VarSet\r\nVariable: A\r\n\r\n",
+    # the value on the frame's last line, right before the buffer's last blank line
+    b"Event: Hangup\r\nUniqueid: 1\r\n\r\nEvent: VarSet\r\nUniqueid: 2\r\nVariable: AB\r\n\r\n",
+    b"Event: VarSet\r\nVariable: ABC\r\n\r\nEvent: VarSet\r\nVariable: A\r\n\r\n",
+    # the header after the frame's end: another frame's
+    b"Event: VarSet\r\nUniqueid: 1\r\n\r\nVariable: A\r\n\r\n",
+    b"Event: VarSet\r\n\r\nVariable: A\r\n\r\n",
+    # lone LF and CR inside a frame: the header after a bare LF counts, "\n\r\n" is no end
+    b"Event: VarSet\r\nFoo: x\nVariable: A\r\n\r\n",
+    b"Event: VarSet\r\nFoo: x\n\r\nVariable: A\r\n\r\n",
+    b"Event: VarSet\r\nFoo: x\rVariable: A\r\n\r\n",
+    b"Event: VarSet\r\nVariable: A\r\r\n\r\n",
+    b"Event: VarSet\r\nVariable: A\rB\r\n\r\n",
+    b"Event: VarSet\r\nVariable: A\nB\r\n\r\n",
+    b"Event: VarSet\r\nVariable:A\r\nVariable: A\r\n\r\n",
+    b"Event: VarSet\r\nXVariable: A\r\n\r\n",
+    # an empty value allowed, or not
+    b"Event: Newexten\r\nApplication: \r\n\r\nEvent: Newexten\r\nApplication: Wait\r\n\r\n",
+    b"Event: Newexten\r\nApplication: Dial\r\nApplication: \r\n\r\n",
+    b"Event: VarSet\r\nVariable: \r\n\r\n",
+]
+
+
+@pytest.mark.parametrize("data", CHECKED_CASES)
+@pytest.mark.parametrize("frame_filter", [CHECKED_FILTER, TRACKER_FILTER])
+def test_firehose_path_checks_header_values_as_the_general_path(
+    data: bytes, frame_filter: FrameFilter
+) -> None:
+    complete = data[: data.rfind(b"\r\n\r\n")]
+    expected = general_path(complete, frame_filter, 256 * 1024)
+    assert parse(data, frame_filter)[0] == expected
+    # the same frame at the very end of the complete frames (no blank line after it seen)
+    assert parse(data + b"Event: Hangup\r\nUnique", frame_filter)[0] == expected
+
+
+def test_firehose_path_keeps_the_allowed_values_and_only_them() -> None:
+    kept = parse(b"".join(CHECKED_CASES), CHECKED_FILTER)[0]
+    values = [f.get("Variable") or f.get("Application") for f in kept if f.name != "Hangup"]
+    # "Foo: x\nVariable: A" is one header line, whose value holds the allowed one
+    assert values == [
+        "MIXMONITOR_FILENAME", "CC_KIND", "CC_KIND", "CC_KIND", "A", "AB", "A", "", "A", "A",
+        "", "Dial",
+    ]  # fmt: skip
+
+
+CHECKED_PIECES = [
+    b"Event: VarSet", b"Event: Newexten", b"Event: Hangup", b"\r\n", b"\r\n", b"\r\n\r\n",
+    b"\n", b"\r", b"Variable: ", b"Variable: A", b"Variable: AB", b"Variable: MIXMONITOR_FILENAME",
+    b"Application: ", b"Application: Dial", b"Application: Wait", b"A", b"B", b"Dial", b"x",
+    b"Value: 1", b"Uniqueid: 1", b"\r\nVariable: CC_KIND\r\n", b"\nApplication: Dial\r\n",
+]  # fmt: skip
+
+
+def test_firehose_path_checks_header_values_as_the_general_path_on_hostile_bytes() -> None:
+    import random
+
+    rng = random.Random(23)  # seeded: the same 20 000 streams every run
+    for _ in range(20_000):
+        data = b"".join(rng.choice(CHECKED_PIECES) for _ in range(rng.randint(1, 40)))
+        if b"\r\n\r\n" not in data:
+            continue
+        frame_filter = rng.choice([CHECKED_FILTER, TRACKER_FILTER])
+        complete = data[: data.rfind(b"\r\n\r\n")]
+        got = parse(data, frame_filter)[0]
+        assert got == general_path(complete, frame_filter, 256 * 1024), data
+
+
+def test_the_follows_lookout_answers_as_a_plain_search() -> None:
+    import random
+
+    from contact_center.ami.parser import _FOLLOWS_PIVOT_TRIES, FOLLOWS_BYTES, _may_follow
+
+    assert not _may_follow(b"")
+    assert _may_follow(FOLLOWS_BYTES)
+    assert not _may_follow(FOLLOWS_BYTES[:-1])
+    assert _may_follow(b"F" * 5 + FOLLOWS_BYTES)
+    # more candidates than are tried one by one: the rest is searched as a whole
+    many = b"F" * (_FOLLOWS_PIVOT_TRIES + 3)
+    assert not _may_follow(many)
+    assert _may_follow(many + FOLLOWS_BYTES)
+    assert _may_follow(b"F" * (_FOLLOWS_PIVOT_TRIES - 1) + FOLLOWS_BYTES + many)
+    rng = random.Random(24)
+    pieces = [FOLLOWS_BYTES, b"F", b"Response: ", b"Follows", b"x", b"\r\n", b"Response: F"]
+    for _ in range(5_000):
+        data = b"".join(rng.choice(pieces) for _ in range(rng.randint(0, 300)))
+        assert _may_follow(data) == (FOLLOWS_BYTES in data), data
+
+
+def test_follows_words_in_a_value_keep_the_firehose_frames() -> None:
+    data = (
+        b"Event: Hangup\r\nCallerIDName: Response: Follows\r\nUniqueid: 1\r\n\r\n"
+        b"Event: VarSet\r\nVariable: MIXMONITOR_FILENAME\r\nValue: f.wav\r\n\r\n"
+    )
+    frames, rest = parse(data, TRACKER_FILTER)
+    assert rest == b""
+    assert [f.name for f in frames] == ["Hangup", "VarSet"]
+    assert frames[0].get("CallerIDName") == "Response: Follows"
+
+
+def test_frames_read_by_their_layout_are_the_frames_read_line_by_line() -> None:
+    # The firehose reads the header lines of a frame at once when they are those of the last
+    # frames of its kind (parser._LAYOUTS): same frames as the general path, whatever differs.
+    from contact_center.ami.parser import _LAYOUTS, _unlearnt
+
+    def newstate(*lines: bytes) -> bytes:
+        return b"\r\n".join([b"Event: Newstate", *lines]) + b"\r\n\r\n"
+
+    layout = (b"Uniqueid: 1", b"Channel: PJSIP/1-0001", b"Context: c")
+    data = b"".join(
+        [
+            newstate(*layout),
+            newstate(*layout),  # learnt here
+            newstate(b"Uniqueid: 2", b"Channel: PJSIP/2: x", b"Context: "),
+            newstate(b"Uniqueid: 3", b"Channel: a\rb", b"Context: c"),  # lone CR in a value
+            newstate(b"Uniqueid: 4", b"Channel: a\nb", b"Context: c\r"),
+            newstate(b"Uniqueid: 5", b"Channel: x", b"Context: c", b"Exten: 1"),  # one more
+            newstate(b"Uniqueid: 6", b"Channel: x"),  # one fewer
+            newstate(b"Uniqueid: 7", b"Context: c", b"Channel: x"),  # another order
+            newstate(b"Uniqueid: 8", b"Channel: x", b"Channel: y"),  # repeated
+            newstate(b"Uniqueid: 9", b"Channel:x", b"Context: c"),  # no space
+            newstate(b"Uniqueid: 10", b"Channel: \xe2\x82", b"Context: c"),  # invalid UTF-8
+            newstate(b"Uniqueid: 11", b"Channel: \xc3\xa9", b"Context: c"),
+            newstate(b"Uniqueid: 12", b"Channel: ", b"Context: c"),
+            b"Event: Hangup\r\nUniqueid: 13\r\nChannel: x\r\nContext: c\r\n\r\n",  # another kind
+        ]
+    )
+    _LAYOUTS.clear()
+    got = parse(data, TRACKER_FILTER)[0]
+    assert got == general_path(data[: data.rfind(b"\r\n\r\n")], TRACKER_FILTER, 256 * 1024)
+    assert [f.get("Uniqueid") for f in got] == [str(i) for i in (1, 1, *range(2, 14))]
+    assert _LAYOUTS[b"Event: Newstate"][1] is not _unlearnt
+    assert got[2].headers == {
+        "Event": "Newstate", "Uniqueid": "2", "Channel": "PJSIP/2: x", "Context": ""
+    }  # fmt: skip

@@ -29,17 +29,19 @@ class ChannelEvents(TrackerCore):
         call = self._call_for(frame, create=True)
         if call is None:
             return
-        is_root = frame.get("Uniqueid") == call.call_id
+        h = frame.headers
+        is_root = h.get("Uniqueid", "") == call.call_id
         if is_root:
             placed_by_us = call.call_id.startswith(OUTBOUND_ID_PREFIX)
-            dials_out = frame.get("Context") == ORIGINATE_CONTEXT  # Local/<number>@cc-originate
+            # Local/<number>@cc-originate
+            dials_out = h.get("Context", "") == ORIGINATE_CONTEXT
             if (placed_by_us or dials_out) and not call.arrived:
                 call.direction = "outbound"
                 call.did = ""  # guessed from a leg seen first; ours is the customer's number
-            elif frame.get("Context") == SUPERVISOR_CONTEXT:
+            elif h.get("Context", "") == SUPERVISOR_CONTEXT:
                 call.direction = "supervisor"  # Local/listen@supervisor
             elif not call.call_id.startswith(PLACED_ID_PREFIX) and self._is_operator_device(
-                device_of(frame.get("Channel"))
+                device_of(h.get("Channel", ""))
             ):
                 call.direction = "internal"  # an operator's phone calls someone
         leg = self._leg_for(call, frame)
@@ -47,14 +49,12 @@ class ChannelEvents(TrackerCore):
             return
         self._update_leg(call, leg, frame)
         if is_root:
-            call.started_at = (
-                min(call.started_at, frame.timestamp) if call.started_at else frame.timestamp
-            )
-            dials_out = frame.get("Context") == ORIGINATE_CONTEXT
-            if call.direction in ANSWERING or dials_out:
-                call.did = frame.get("Exten")
+            at = frame.timestamp
+            call.started_at = min(call.started_at, at) if call.started_at else at
+            if call.direction in ANSWERING or h.get("Context", "") == ORIGINATE_CONTEXT:
+                call.did = h.get("Exten", "")
         elif not call.did and call.direction in ANSWERING:
-            call.did = frame.get("Exten")
+            call.did = h.get("Exten", "")
         if leg.number and leg.role != "operator":
             self._ensure_arrived(call, frame, out, force=False)
 
@@ -175,13 +175,15 @@ class ChannelEvents(TrackerCore):
         if leg is None or leg.ended_at is not None:
             return
         self._update_leg(call, leg, frame)
-        leg.ended_at = frame.timestamp
-        leg.cause = to_int(frame.get("Cause"))
+        h = frame.headers
+        at = frame.timestamp
+        leg.ended_at = at
+        leg.cause = to_int(h.get("Cause", ""))
         if not call.first_hangup_role:
             call.first_hangup_role = leg.role if leg.role != "other" else "system"
         if leg.leg_id == call.call_id or call.cause is None:
             call.cause = leg.cause
-            call.cause_txt = frame.get("Cause-txt")
+            call.cause_txt = h.get("Cause-txt", "")
         op = call.operators.get(leg.leg_id)
         if op is not None and op.ended_at is None and op.consulting:
             self._consultation_over(call, op, frame, out)  # the consulted operator left
@@ -189,15 +191,13 @@ class ChannelEvents(TrackerCore):
             # The operator's leg is gone: they hung up on the customer, or the customer
             # (whose leg went first) on them. A redirect looks like the former.
             reason = "caller" if self._customer_gone(call) else "operator"
-            self._stop_operator(
-                call, op, frame.timestamp, frame.get("Timestamp"), out, reason=reason
-            )
+            self._stop_operator(call, op, at, h.get("Timestamp", ""), out, reason=reason)
         # The call is over when every leg is gone — including its first channel (Uniqueid ==
         # Linkedid), so a Hangup overtaking a Newchannel cannot end a call early.
         root = call.legs.get(call.call_id)
         if root is not None and root.ended_at is not None and nobody_left(call):
             self._ensure_arrived(call, frame, out, force=True)
-            self._end(call, frame.timestamp, frame.get("Timestamp"), out, source="ami")
+            self._end(call, at, h.get("Timestamp", ""), out, source="ami")
 
 
 def nobody_left(call: Call) -> bool:
@@ -205,5 +205,7 @@ def nobody_left(call: Call) -> bool:
     one user profile for every party, Asterisk keeps an operator in the room after the last
     customer left (capture 27, e4_rec_conf: 23 s "In use" with music), and the customer's
     call is over when the customer is gone."""
-    live = [leg for leg in call.legs.values() if leg.ended_at is None]
-    return all(leg.role == "operator" and leg.in_conference for leg in live)
+    for leg in call.legs.values():
+        if leg.ended_at is None and (leg.role != "operator" or not leg.in_conference):
+            return False
+    return True

@@ -25,7 +25,6 @@ from contact_center.ami.tracking.state import (
     identity,
     outbound_outcome,
     pair_of,
-    to_float,
 )
 from contact_center.calls import events as ev
 
@@ -85,23 +84,29 @@ class TrackerCore:
 
     # --- events -------------------------------------------------------------------------
 
-    def _next_seq(self) -> int:
-        self._seq += 1
-        return self._seq
-
     def _base(
         self, call_id: str, leg_id: str, kind: str, stamp: str, *extra: str, once: bool = False
     ) -> dict[str, Any]:
         # ``once``: the fact happens once per call (arrival, end) whatever the source says
         # about its time — so a call closed by resync and by the live stream has one key.
-        key_parts = extra if once else (stamp, *extra)
+        # runs for every domain event: the sequence and the time without calls of their own
+        server = self.server_id
+        seq = self._seq = self._seq + 1
+        try:
+            at = float(stamp)
+        except ValueError:
+            at = 0.0  # to_float
         return {
-            "server": self.server_id,
+            "server": server,
             "call_id": call_id,
             "leg_id": leg_id,
-            "at": to_float(stamp),
-            "seq": self._next_seq(),
-            "key": ev.make_key(self.server_id, call_id, leg_id, kind, *key_parts),
+            "at": at,
+            "seq": seq,
+            "key": (
+                ev.make_key(server, call_id, leg_id, kind, *extra)
+                if once
+                else ev.make_key(server, call_id, leg_id, kind, stamp, *extra)
+            ),
         }
 
     # --- calls and legs -----------------------------------------------------------------

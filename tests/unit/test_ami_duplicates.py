@@ -1,0 +1,36 @@
+"""The duplicate filter of the call tracker: what makes a frame the same as an earlier one."""
+
+from __future__ import annotations
+
+from contact_center.ami.parser import EVENT, Frame
+from contact_center.ami.tracking.duplicates import IDENTITY_HEADERS, DuplicateFilter
+
+
+def event(name: str, **headers: str) -> Frame:
+    return Frame(EVENT, name, {"Event": name, **headers})
+
+
+def test_a_duplicate_is_the_same_event_timestamp_and_identities() -> None:
+    identities = {key: f"{key}-1" for key in IDENTITY_HEADERS}
+    first = event("Newstate", Timestamp="1.5", Context="a", **identities)
+    seen = DuplicateFilter().seen_before
+    assert not seen(first)
+    assert seen(first)
+    assert seen(event("Newstate", Timestamp="1.5", Context="b", **identities))  # not an identity
+    assert not seen(event("Hangup", Timestamp="1.5", **identities))
+    assert not seen(event("Newstate", Timestamp="1.6", **identities))
+    for key in IDENTITY_HEADERS:  # each identity tells frames apart, absent or not
+        assert not seen(event("Newstate", Timestamp="1.5", **{**identities, key: "other"}))
+        others = {k: v for k, v in identities.items() if k != key}
+        assert not seen(event("Newstate", Timestamp="1.5", **others))
+        assert seen(event("Newstate", Timestamp="1.5", **others))
+    assert not seen(event("QueueMember", Queue="q"))  # no timestamp: never a duplicate
+    assert not seen(event("QueueMember", Queue="q"))
+
+
+def test_the_duplicate_window_forgets_the_oldest_frames() -> None:
+    seen = DuplicateFilter(window=3).seen_before
+    frames = [event("Newstate", Timestamp=str(i), Uniqueid="u") for i in range(4)]
+    assert not any(seen(f) for f in frames)
+    assert not seen(frames[0])  # forgotten: the window holds the last 3
+    assert seen(frames[2]) and seen(frames[3])
