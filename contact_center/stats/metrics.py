@@ -901,14 +901,23 @@ def _on_ended(m: LiveMetrics, e: ev.CallEnded) -> None:
 def _on_operator_state(m: LiveMetrics, e: ev.OperatorState) -> None:
     q = m._queue(e.queue)
     m._operator(e.interface, e.member_name)
-    m._members_doc.pop(e.queue, None)
+    doc = m._members_doc.get(e.queue)
     if not e.logged_in:
         q.members.pop(e.interface, None)
+        if doc is not None:
+            doc.pop(e.interface, None)
     else:
         member = q.members.setdefault(e.interface, _Member(name=e.member_name))
         member.name = e.member_name or member.name
         member.paused = e.paused
         member.reason = e.pause_reason if e.paused else ""
+        if doc is not None:
+            # this member's entry only: a call's state changes come as these events too
+            doc[e.interface] = {
+                "name": member.name,
+                "paused": member.paused,
+                "reason": member.reason,
+            }
     m._refresh(e.interface, e.at)
 
 
