@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import math
 import time
 from collections.abc import Iterable, Mapping
@@ -128,8 +129,14 @@ def day_bucket(at: float, config: MetricsConfig) -> int:
 
 def _shallow(figures: Any) -> dict[str, Any]:
     # not dataclasses.asdict: it deep-copies every value, and the wallboard snapshot of 1,000
-    # operators is built several times a second
-    return {f.name: getattr(figures, f.name) for f in dataclasses.fields(figures)}
+    # operators is built several times a second; the field names once per class (fields()
+    # itself was a tenth of the snapshot's time)
+    return {name: getattr(figures, name) for name in _field_names(type(figures))}
+
+
+@functools.cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls))
 
 
 @dataclass(frozen=True, slots=True)
