@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import functools
+import itertools
 import math
 import time
 from collections.abc import Iterable, Mapping
@@ -131,12 +131,14 @@ def _shallow(figures: Any) -> dict[str, Any]:
     # not dataclasses.asdict: it deep-copies every value, and the wallboard snapshot of 1,000
     # operators is built several times a second; the field names once per class (fields()
     # itself was a tenth of the snapshot's time)
-    return {name: getattr(figures, name) for name in _field_names(type(figures))}
+    cls = type(figures)
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls))
+    return {name: getattr(figures, name) for name in names}
 
 
-@functools.cache
-def _field_names(cls: type) -> tuple[str, ...]:
-    return tuple(f.name for f in dataclasses.fields(cls))
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -332,6 +334,9 @@ class LiveMetrics:
         # membership: with 1,000 members, rebuilding them on every save was most of a
         # worker's CPU on Redis (the member handlers below drop the entry)
         self._members_doc: dict[str, dict[str, dict[str, Any]]] = {}
+        # per queue, a number that changes whenever its members do (unique across instances:
+        # a store may keep their encoding by it)
+        self._members_versions: dict[str, int] = {}
         self._rolled = False
 
     # -- driving ---------------------------------------------------------------------------
@@ -545,9 +550,30 @@ class LiveMetrics:
                 started = time.perf_counter()
             op = self.operators.get(iface)
             if op is not None:  # gone meanwhile
-                operators[iface] = self._operator_figures(iface, op, now).to_dict()
+                operators[iface] = self._operator_dict(iface, op, now)
         cost += time.perf_counter() - started
         return {"at": now, "day": day, "queues": queues, "operators": operators}, cost
+
+    def _operator_dict(self, iface: str, op: _OperatorState, now: float) -> dict[str, Any]:
+        """``_operator_figures(...).to_dict()`` without the frozen dataclass in between (its
+        constructor was a third of a 1,000-operator snapshot)."""
+        running = max(0.0, now - max(op.accounted_from, op.since))
+        state = op.state
+        return {
+            "interface": iface,
+            "name": op.name,
+            "state": state,
+            "reason": op.reason,
+            "since": op.since,
+            "seconds_in_state": round(max(0.0, now - op.since), 3),
+            "queues": sorted(n for n, q in self.queues.items() if iface in q.members),
+            "calls": op.calls,
+            "talk_seconds": round(op.talk_seconds, 3),
+            "pause_seconds": round(op.pause_seconds + (running if state == PAUSED else 0.0), 3),
+            "wrapup_seconds": round(op.wrapup_seconds + (running if state == WRAPUP else 0.0), 3),
+            "current_call": op.call_id,
+            "until": _wrapup_end(op),
+        }
 
     def _queue_figures(self, name: str, q: _QueueState, now: float) -> QueueFigures:
         counts = dict.fromkeys((*OPERATOR_STATES[:-1], "staffed"), 0)
@@ -630,6 +656,17 @@ class LiveMetrics:
 
     # -- persistence -----------------------------------------------------------------------------
 
+    def members_version(self, name: str) -> int:
+        """Changes whenever the members of queue ``name`` change (never the same number for
+        other members, in any instance)."""
+        version = self._members_versions.get(name)
+        if version is None:
+            version = self._members_versions[name] = next(_MEMBERS_VERSIONS)
+        return version
+
+    def _members_changed(self, name: str) -> None:
+        self._members_versions[name] = next(_MEMBERS_VERSIONS)
+
     def queue_state(self, name: str) -> dict[str, Any]:
         # by hand: dataclasses.asdict deep-copies every value and is 20× slower
         q = self.queues[name]
@@ -693,6 +730,8 @@ class LiveMetrics:
         metrics._dirty_operators.clear()
         return metrics
 
+
+_MEMBERS_VERSIONS = itertools.count(1)
 
 _QUEUE_SCALARS = tuple(
     f.name
@@ -908,23 +947,27 @@ def _on_ended(m: LiveMetrics, e: ev.CallEnded) -> None:
 def _on_operator_state(m: LiveMetrics, e: ev.OperatorState) -> None:
     q = m._queue(e.queue)
     m._operator(e.interface, e.member_name)
-    doc = m._members_doc.get(e.queue)
+    old = q.members.get(e.interface)
+    before = None if old is None else (old.name, old.paused, old.reason)
     if not e.logged_in:
         q.members.pop(e.interface, None)
-        if doc is not None:
-            doc.pop(e.interface, None)
+        after = None
     else:
         member = q.members.setdefault(e.interface, _Member(name=e.member_name))
         member.name = e.member_name or member.name
         member.paused = e.paused
         member.reason = e.pause_reason if e.paused else ""
+        after = (member.name, member.paused, member.reason)
+    if after != before:
+        # this member's entry only (a call's state changes come as these events too, and
+        # change nothing here)
+        m._members_changed(e.queue)
+        doc = m._members_doc.get(e.queue)
         if doc is not None:
-            # this member's entry only: a call's state changes come as these events too
-            doc[e.interface] = {
-                "name": member.name,
-                "paused": member.paused,
-                "reason": member.reason,
-            }
+            if after is None:
+                doc.pop(e.interface, None)
+            else:
+                doc[e.interface] = {"name": after[0], "paused": after[1], "reason": after[2]}
     m._refresh(e.interface, e.at)
 
 
@@ -945,6 +988,7 @@ def _on_snapshot(m: LiveMetrics, e: ev.QueueSnapshot) -> None:
     """Replace the live part of one queue with what Asterisk reports (QueueStatus)."""
     q = m._queue(e.queue)
     m._members_doc.pop(e.queue, None)
+    m._members_changed(e.queue)
     old_members = set(q.members)
     q.members = {}
     for member in e.members:

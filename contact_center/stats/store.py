@@ -142,6 +142,7 @@ class RedisStatsStore:
 
         self._redis = redis_client.client(url, decode_responses=True)
         self._p = f"{prefix}:stats:"
+        self._members: dict[str, tuple[int, msgspec.Raw]] = {}  # queue -> (version, JSON)
 
     def _seen_key(self, day: str) -> str:
         return f"{self._p}seen:{day}"
@@ -167,7 +168,7 @@ class RedisStatsStore:
     async def save(
         self, metrics: LiveMetrics, changed: Changed, event_keys: Collection[str] = ()
     ) -> None:
-        queues, operators = _changed_documents(metrics, changed)
+        queues, operators = _changed_documents(metrics, changed, self._members)
         day = metrics.day.isoformat() if metrics.day else ""
         try:
             # one transaction: a reader never sees a queue from one day with operators of another
@@ -244,10 +245,22 @@ class RedisStatsStore:
 
 
 def _changed_documents(
-    metrics: LiveMetrics, changed: Changed
+    metrics: LiveMetrics, changed: Changed, members: dict[str, tuple[int, msgspec.Raw]]
 ) -> tuple[dict[str, bytes], dict[str, bytes]]:
+    """The JSON of each changed queue and operator. A queue's members (all of its operators)
+    are encoded again only when they changed: ``members`` keeps their JSON by version."""
     names = set(metrics.queues) if changed.day_rolled else changed.queues
     ifaces = set(metrics.operators) if changed.day_rolled else changed.operators
-    queues = {n: _encode(metrics.queue_state(n)) for n in names if n in metrics.queues}
+    queues = {}
+    for name in names:
+        if name not in metrics.queues:
+            continue
+        document = metrics.queue_state(name)
+        version = metrics.members_version(name)
+        kept = members.get(name)
+        if kept is None or kept[0] != version:
+            kept = members[name] = (version, msgspec.Raw(_encode(document["members"])))
+        document["members"] = kept[1]
+        queues[name] = _encode(document)
     operators = {i: _encode(metrics.operator_state(i)) for i in ifaces if i in metrics.operators}
     return queues, operators

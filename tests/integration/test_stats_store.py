@@ -22,6 +22,7 @@ from tests.conftest import REDIS_URL, _need
 from tests.unit.stats_events import T0, abandoned_call, answered_call, login, offered, queued
 
 CONFIG = MetricsConfig(service_level_seconds=20)
+OP = "Local/101@agents"
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -271,3 +272,26 @@ async def test_an_event_that_cannot_be_applied_costs_its_batch_nothing(
     q = consumer.snapshot(T0 + 50).queues["support"]
     # c1 offered and answered once, c2 waiting: nothing before the bad event counted twice
     assert (2, 1, 1) == (q.offered, q.answered, q.waiting)
+
+
+async def test_the_stored_members_follow_their_changes_and_only_theirs(store: StatsStore) -> None:
+    other = "Local/102@agents"
+    consumer = StatsConsumer(store, CONFIG)
+
+    async def stored_members() -> dict[str, tuple[bool, str]]:
+        restored = StatsConsumer(store, CONFIG)
+        assert await restored.start()
+        saved = restored.metrics.queue_state("support")["members"]
+        return {k: (v["paused"], v["reason"]) for k, v in saved.items()}
+
+    await consumer.handle_many(keyed([login(T0), login(T0 + 1, other)]))
+    assert {OP: (False, ""), other: (False, "")} == await stored_members()
+    version = consumer.metrics.members_version("support")
+    await consumer.handle_many(keyed([queued(T0 + 2, "c1"), offered(T0 + 3, "c1")]))
+    await consumer.handle_many(keyed([login(T0 + 4, other, logged_in=True)]))  # as it was
+    assert version == consumer.metrics.members_version("support")  # a call changes no member
+    assert {OP: (False, ""), other: (False, "")} == await stored_members()
+    await consumer.handle(keyed([login(T0 + 5, other, paused=True, reason="lunch")])[0])
+    assert {OP: (False, ""), other: (True, "lunch")} == await stored_members()
+    await consumer.handle(keyed([login(T0 + 6, OP, logged_in=False)])[0])
+    assert {other: (True, "lunch")} == await stored_members()

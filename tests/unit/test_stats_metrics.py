@@ -428,6 +428,9 @@ async def test_the_snapshot_built_in_slices_is_the_snapshot() -> None:
     operators = [f"Local/{1000 + i}@agents" for i in range(25)]
     events: list[ev.DomainEvent] = [login(T0, iface) for iface in operators]
     events += answered_call(T0 + 10, "c1", hold=2, talk=6)
+    # paused, in two queues, and in wrap-up: every figure that depends on the state
+    events += [login(T0 + 20, operators[3], paused=True, reason="lunch")]
+    events += [login(T0 + 20, operators[5], "sales"), login(T0 + 21, operators[5], "billing")]
     metrics = run(events)
 
     built, cost = await metrics.snapshot_dict(T0 + 100, slice_size=4)
@@ -435,6 +438,11 @@ async def test_the_snapshot_built_in_slices_is_the_snapshot() -> None:
     assert json.dumps(metrics.snapshot(T0 + 100).to_dict()) == json.dumps(built)
     assert 25 <= len(built["operators"])
     assert cost >= 0.0
+    assert ("paused", "lunch") == (
+        built["operators"][operators[3]]["state"],
+        built["operators"][operators[3]]["reason"],
+    )
+    assert ["billing", "sales", "support"] == built["operators"][operators[5]]["queues"]
 
 
 def test_the_saved_members_follow_every_change_of_membership() -> None:
