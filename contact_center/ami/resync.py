@@ -47,7 +47,7 @@ from contact_center.ami import queue_log
 from contact_center.ami.errors import AmiError, AmiPermissionDenied
 from contact_center.ami.parser import EVENT, Frame
 from contact_center.ami.tracker import CallTracker, QueueProgress, RecordedCall
-from contact_center.calls.events import DomainEvent
+from contact_center.calls.events import DomainEvent, OperatorFound, make_key
 
 if TYPE_CHECKING:
     from contact_center.ami.actions import AmiActions
@@ -362,6 +362,9 @@ class Resyncer:
             # reconnect): its AgentCalled is gone, the list shows it — offered now, so the
             # operator gets the pop (the tracker offers a leg it already knows only once)
             out.extend(self.tracker.feed(frame))
+        # operators found talking to a caller: answered while nobody listened, so they got no
+        # card (the screen pop pops it unless it did; nothing else counts these)
+        out.extend(_answered_members(channels or (), queue_items, now, self.tracker.server_id))
         live_now = self.tracker.live_call_ids()
         if listed:
             gone = sorted(cid for cid in known_before & live_now if cid not in live_calls)
@@ -564,6 +567,66 @@ def _ringing_members(
             "MemberName": name,
         }
         out.append(Frame(EVENT, "AgentCalled", headers))
+    return out
+
+
+def _answered_members(
+    channels: Iterable[Frame], queue_items: Iterable[Frame], now: float, server: str
+) -> list[OperatorFound]:
+    """An ``OperatorFound`` for each queue member's channel the lists show bridged to its
+    caller: a channel ``AppQueue`` dialled, in a bridge, of a call no longer waiting in a
+    queue. Its queue is the one the call's ``Queue()`` channel runs (its application data),
+    its interface the member's of that queue whose device the channel is, as for a ring."""
+    from contact_center.ami.tracking.state import device_of
+
+    listed = [item for item in channels if item.name in ("CoreShowChannel", "Status")]
+    linked = {item.get("Uniqueid"): item.get("Linkedid") for item in listed}
+    waiting: set[str] = set()
+    by_device: dict[str, list[tuple[str, Frame]]] = {}  # device -> (queue, QueueMember)
+    for item in queue_items:
+        if item.name == "QueueEntry":
+            waiting.add(item.get("Linkedid") or linked.get(item.get("Uniqueid"), ""))
+        elif item.name == "QueueMember":
+            interface = item.get("Location") or item.get("Interface")
+            for device in {interface, item.get("StateInterface")} - {""}:
+                by_device.setdefault(device, []).append((item.get("Queue"), item))
+    queue_of = {  # Linkedid -> the queue its caller's channel is in
+        item.get("Linkedid"): item.get("ApplicationData", item.get("Data")).split(",")[0]
+        for item in listed
+        if item.get("Application") == "Queue"
+    }
+    out: list[OperatorFound] = []
+    for item in listed:
+        call_id, leg_id = item.get("Linkedid"), item.get("Uniqueid")
+        bridged = item.get("BridgeId") or item.get("BridgeID")
+        if item.get("Application") != "AppQueue" or not bridged or not call_id or not leg_id:
+            continue
+        if call_id in waiting:
+            continue  # another member's phone of a call still waiting: not this one's
+        queue = queue_of.get(call_id, "")
+        device = device_of(item.get("Channel"))
+        memberships = sorted(by_device.get(device, []), key=lambda qm: (qm[0] != queue, qm[0]))
+        interface, name = device, ""
+        if memberships:
+            member_queue, member = memberships[0]
+            queue = queue or member_queue
+            interface = member.get("Location") or member.get("Interface") or device
+            name = member.get("Name") or member.get("MemberName")
+        out.append(
+            OperatorFound(
+                server=server,
+                call_id=call_id,
+                at=now,
+                leg_id=leg_id,
+                # the same fact whichever resync finds it: once per operator leg
+                key=make_key(server, call_id, leg_id, OperatorFound.kind),
+                queue=queue,
+                interface=interface,
+                member_name=name,
+                operator_leg_id=leg_id,
+                rang_at=now - _age(item),
+            )
+        )
     return out
 
 

@@ -145,6 +145,22 @@ class CallAnswered(DomainEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class OperatorFound(DomainEvent):
+    """A resync found an operator talking to the caller: answered while no connector listened
+    (a connector taking over), or before this one started. For the screen pop only (her card
+    shows now if it was not shown): the call's figures and history come from its answer,
+    announced by the connector that saw it, or from its end (``CallEnded`` carries who
+    answered), so this counts nothing."""
+
+    kind: ClassVar[str] = "call.operator_found"
+    queue: str  # the queue the caller was in ("" when the lists do not say)
+    interface: str
+    member_name: str
+    operator_leg_id: str
+    rang_at: float  # when her phone began ringing (the listed channel's age)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class OperatorLeft(DomainEvent):
     """One operator's part of the call is over (they transferred it, hung up, or the caller
     did): their own talk time. A transferred call has one per operator who talked."""

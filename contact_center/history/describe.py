@@ -17,7 +17,11 @@ _COMMON = {"server", "call_id", "at", "seq", "key", "kind"}
 # Operator and queue-member state changes are not the customer's interactions. A charge is,
 # but billing writes its timeline row itself (key ``charge_event_key``, updated on rerate):
 # writing the published CallCharged too would show every charge twice.
-NOT_HISTORY: tuple[type[ev.DomainEvent], ...] = (ev.OperatorState, ev.CallCharged)
+NOT_HISTORY: tuple[type[ev.DomainEvent], ...] = (
+    ev.OperatorState,
+    ev.CallCharged,
+    ev.OperatorFound,  # for the screen pop: the answer itself is on the timeline
+)
 
 
 def is_history(event: ev.DomainEvent) -> bool:

@@ -29,7 +29,7 @@ import aiohttp_jinja2
 from aiohttp import web
 from multidict import MultiMapping
 
-from contact_center.calls.events import EVENT_TYPES, OperatorState
+from contact_center.calls.events import EVENT_TYPES, OperatorFound, OperatorState
 from contact_center.history.access import (
     Principal,
     call_visible,
@@ -60,7 +60,9 @@ HERE = Path(__file__).parent
 VIEWERS = (Role.OPERATOR, Role.SUPERVISOR, Role.QA)
 # "call.charged" is an event kind now, and billing's timeline rows have it anyway: a set
 # keeps it (and any other) in the filter once.
-KINDS = sorted({*(k for k in EVENT_TYPES if k != OperatorState.kind), "call.charged"})
+KINDS = sorted(
+    {*(k for k in EVENT_TYPES if k not in (OperatorState.kind, OperatorFound.kind)), "call.charged"}
+)
 TOPIC_LABELS = {
     "ivr": lazy_gettext("IVR path and digits"),
     "calls": lazy_gettext("Calls and who talked"),

@@ -182,6 +182,15 @@ class CallContexts:
                 ctx.answered_by = event.interface
                 if not ctx.operators or ctx.operators[-1] != event.interface:
                     ctx.operators.append(event.interface)
+            case ev.OperatorFound() if event.interface not in ctx.offered:
+                # answered while no connector listened: as if offered and answered (the card
+                # is popped by the service, which sees it is not in ``popped``)
+                if event.queue and event.queue != ctx.queue:
+                    ctx.queues.append(QueueVisit(event.queue, event.rang_at, 0))
+                ctx.offered.add(event.interface)
+                ctx.answered_by = ctx.answered_by or event.interface
+                if not ctx.operators or ctx.operators[-1] != event.interface:
+                    ctx.operators.append(event.interface)
             case ev.CallTransferred():
                 by = event.by_interface or ctx.answered_by
                 ctx.transfers.append(TransferView(event.transfer_type, event.target, by))

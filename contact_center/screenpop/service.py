@@ -427,6 +427,10 @@ class ScreenPop:
                 for other in sorted(ctx.offered - {event.interface}):
                     await self._close(ctx, other, "answered_elsewhere")
                 ctx.offered = {event.interface}
+            case ev.OperatorFound() if event.interface not in ctx.popped:
+                # a resync found her talking to the caller: the card she never got (the
+                # call was answered while no connector listened)
+                await self._pop(ctx, event.interface, "answered", ctx.waited(event.rang_at))
             case ev.CallRingNoAnswer():
                 await self._close(ctx, event.interface, "no_answer")
             case ev.CallHeld():

@@ -772,3 +772,56 @@ async def test_a_worker_stopped_with_a_pop_still_waiting_leaves_its_offer_to_the
         await first.close()
         await bus.delete_all()
         await bus.close()
+
+
+def found(call_id: str, interface: str, at: float, rang_at: float) -> ev.OperatorFound:
+    return ev.OperatorFound(
+        **base(call_id, at),
+        queue="support",
+        interface=interface,
+        member_name="Bob",
+        operator_leg_id=f"{call_id}-leg",
+        rang_at=rang_at,
+    )
+
+
+async def test_an_operator_a_resync_finds_talking_gets_the_card_she_never_got(
+    screenpop: ScreenPop, bus: MemoryBus
+) -> None:
+    # the caller queued while a connector listened; Bob answered while none did
+    await feed(screenpop, [*arrival("c1", "+74950000000"), found("c1", BOB, T0 + 30, T0 + 12)])
+    bob = await pops(bus, "bob")
+    assert [("pop", "answered")] == [(m["type"], m["stage"]) for m in bob]
+    assert "Ivan Petrov" in bob[0]["html"]
+    assert '<dd class="waited">0:09</dd>' in bob[0]["html"]  # queued at +3, rang at +12
+    # a later resync finds him again: nothing more; the call's end closes his card
+    await screenpop.handle(found("c1", BOB, T0 + 40, T0 + 12))
+    await screenpop.handle(ev.CallEnded(**base("c1", T0 + 60), cause=16))
+    assert [("pop", "answered"), ("pop.closed", "ended")] == [
+        (m["type"], m.get("stage", m.get("reason"))) for m in await pops(bus, "bob")
+    ]
+    assert [] == await pops(bus, "alice")
+
+
+async def test_an_operator_found_talking_who_had_her_card_gets_no_second_one(
+    screenpop: ScreenPop, bus: MemoryBus
+) -> None:
+    await feed(
+        screenpop,
+        [
+            *arrival("c1", "+74950000000"),
+            offered("c1", BOB),
+            ev.CallAnswered(
+                **base("c1", T0 + 12),
+                queue="support",
+                interface=BOB,
+                member_name="Bob",
+                hold_seconds=9.0,
+                ring_seconds=2.0,
+            ),
+            found("c1", BOB, T0 + 30, T0 + 10),  # the standby's resync after a takeover
+        ],
+    )
+    assert [("pop", "offered"), ("pop", "answered")] == [
+        (m["type"], m["stage"]) for m in await pops(bus, "bob")
+    ]

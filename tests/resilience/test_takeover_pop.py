@@ -1,10 +1,12 @@
-"""A phone that starts ringing while the AMI connector changes hands: its ``AgentCalled``
-went to nobody, yet the operator gets the pop once the standby has taken over and resynced."""
+"""A phone that starts ringing — or is answered — while the AMI connector changes hands: its
+``AgentCalled`` (and ``AgentConnect``) went to nobody, yet the operator gets the pop once the
+standby has taken over and resynced."""
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -31,23 +33,30 @@ from tests.resilience.rig import (
 TTL_MS = 1500
 
 
-async def offers(bus: Any, login: str, call_id: str) -> list[dict[str, Any]]:
-    """The pops of ``call_id`` at ring time published for ``login`` (what their console
-    shows)."""
+async def pops_of(bus: Any, login: str, call_id: str, stage: str) -> list[dict[str, Any]]:
+    """The pops of ``call_id`` at ``stage`` (offered, answered) published for ``login`` (what
+    their console shows)."""
     return [
         m
         for _, m in await bus.read(POPS, "0", count=10_000)
-        if m.get("to") == login and m.get("call_id") == call_id and m.get("stage") == "offered"
+        if m.get("to") == login and m.get("call_id") == call_id and m.get("stage") == stage
     ]
 
 
-async def test_a_ring_during_the_takeover_pops_once_the_standby_has_resynced(
-    tmp_path: Path,
-    postgres_url: str,
-    redis_url: str,
-    redis_prefix: str,
-    caplog: pytest.LogCaptureFixture,
-) -> None:
+@dataclasses.dataclass
+class Takeover:
+    pbx: SimPbx
+    worker: Service
+    standby: Any  # the standby's connector
+    call: Any  # the caller, waiting in the queue while the first connector listened
+
+
+@contextlib.asynccontextmanager
+async def takeover(
+    tmp_path: Path, postgres_url: str, redis_url: str, redis_prefix: str
+) -> AsyncIterator[Takeover]:
+    """A worker, an active connector and a standby; a caller waits in ``support`` (nobody
+    in it yet), seen by the active connector, whose host then dies (AMI and Redis cut)."""
     agi_port = free_port()
     # the phone rings far longer than the takeover takes (30 s in the rig's time scale): the
     # queue does not ring it again, which would be an AgentCalled the new leader sees
@@ -82,10 +91,8 @@ async def test_a_ring_during_the_takeover_pops_once_the_standby_has_resynced(
         b = await stack.enter_async_context(
             Service(settings("b", pbx.port, redis_url, free_port()), "connector")
         )
-        conn_b = b.components["connector"]
         await wait_for(lambda: b.components["leader"].state == "standby", timeout=5)
 
-        # The caller waits in the queue (nobody in it yet), seen by the active connector.
         call = await pbx.place_call("4951110001", "+74951234567", "Ivan", dtmf="2")
 
         def queued() -> bool:
@@ -93,23 +100,70 @@ async def test_a_ring_during_the_takeover_pops_once_the_standby_has_resynced(
             return state is not None and state.phase == "queued"
 
         await wait_for(queued, timeout=10)
-        # The active host dies; while no connector listens, Anna joins the queue and her
-        # phone rings for the caller.
         redis_a.cut()
         ami_a.cut()
-        pbx.queues.add_member("support", "Local/101@agents", "Anna")
-        await wait_for(lambda: bool(pbx.channels_matching(r"^Local/101@agents")), timeout=10)
-        assert not conn_b.connected  # the ring happened before the standby took over
+        yield Takeover(pbx, worker, b.components["connector"], call)
 
-        await wait_for(lambda: conn_b.connected, timeout=5 * TTL_MS / 1000)
-        bus = worker.core.bus  # type: ignore[union-attr]
+
+async def test_a_ring_during_the_takeover_pops_once_the_standby_has_resynced(
+    tmp_path: Path,
+    postgres_url: str,
+    redis_url: str,
+    redis_prefix: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async with takeover(tmp_path, postgres_url, redis_url, redis_prefix) as t:
+        # while no connector listens, Anna joins the queue and her phone rings for the caller
+        t.pbx.queues.add_member("support", "Local/101@agents", "Anna")
+        await wait_for(lambda: bool(t.pbx.channels_matching(r"^Local/101@agents")), timeout=10)
+        assert not t.standby.connected  # the ring happened before the standby took over
+
+        await wait_for(lambda: t.standby.connected, timeout=5 * TTL_MS / 1000)
+        bus = t.worker.core.bus  # type: ignore[union-attr]
 
         async def popped() -> bool:
-            return bool(await offers(bus, "anna", call.linkedid))
+            return bool(await pops_of(bus, "anna", t.call.linkedid, "offered"))
 
         await wait_for(popped, timeout=10)
-        [pop] = await offers(bus, "anna", call.linkedid)
+        [pop] = await pops_of(bus, "anna", t.call.linkedid, "offered")
         assert "Ivan Petrov" in str(pop)  # the caller's card, not an empty one
-        await pbx.answer("Local/101@agents")
-        await pbx.hangup(call.phone)
+        await t.pbx.answer("Local/101@agents")
+        await t.pbx.hangup(t.call.phone)
+        assert [] == died(caplog)
+
+
+async def test_a_call_answered_during_the_takeover_pops_once_the_standby_has_resynced(
+    tmp_path: Path,
+    postgres_url: str,
+    redis_url: str,
+    redis_prefix: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async with takeover(tmp_path, postgres_url, redis_url, redis_prefix) as t:
+        # while no connector listens, Anna's phone rings and she answers
+        t.pbx.queues.add_member("support", "Local/101@agents", "Anna")
+        await wait_for(lambda: bool(t.pbx.channels_matching(r"^Local/101@agents")), timeout=10)
+        await t.pbx.answer("Local/101@agents")
+        assert not t.standby.connected  # answered before the standby took over
+
+        await wait_for(lambda: t.standby.connected, timeout=5 * TTL_MS / 1000)
+        bus = t.worker.core.bus  # type: ignore[union-attr]
+
+        async def card() -> bool:
+            return bool(await pops_of(bus, "anna", t.call.linkedid, "answered"))
+
+        await wait_for(card, timeout=10)
+        [pop] = await pops_of(bus, "anna", t.call.linkedid, "answered")
+        assert "Ivan Petrov" in str(pop)  # the caller's card, while she talks to him
+        assert [] == await pops_of(bus, "anna", t.call.linkedid, "offered")
+        await t.pbx.hangup(t.call.phone)
+
+        async def closed() -> bool:
+            return any(
+                m.get("type") == "pop.closed" and m.get("call_id") == t.call.linkedid
+                for _, m in await bus.read(POPS, "0", count=10_000)
+                if m.get("to") == "anna"
+            )
+
+        await wait_for(closed, timeout=10)
         assert [] == died(caplog)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from contact_center.ami.parser import EVENT, Frame, parse
-from contact_center.ami.replay import capture_reads
+from contact_center.ami.replay import capture_reads, capture_stream
 from contact_center.ami.resync import OffsetStore, Resyncer, parse_cdr_csv
 from contact_center.ami.tracker import TRACKER_FILTER, CallTracker
 from contact_center.calls import events as ev
@@ -211,3 +211,48 @@ def test_a_fresh_record_of_a_call_the_stream_closed_does_not_hold_the_offset_bac
     assert [] == resyncer.recheck()
     saved = offsets.load()
     assert saved is not None and len(ROW) == saved["cdr"]
+
+
+def listed(capture: str, action_id: str) -> list[Frame]:
+    """The list items a capture's action got back (CoreShowChannel, QueueMember …)."""
+    frames, _ = parse(capture_stream(FIXTURES / f"{capture}.jsonl"))
+    return [f for f in frames if f.get("ActionID") == action_id and f.kind == EVENT]
+
+
+def test_an_operator_the_lists_show_talking_is_found_once_per_leg(tmp_path: Path) -> None:
+    # capture 07: Ivan's call answered by Local/101@agents (CoreShowChannels ami-main-25),
+    # the queue's members just before (QueueStatus ami-main-24)
+    channels = listed("07-actions", "ami-main-25")
+    members = listed("07-actions", "ami-main-24")
+    assert {"AppQueue", "Queue"} <= {c.get("Application") for c in channels}
+    tracker = CallTracker("pbx1")
+    now = 1795344700.0
+    resyncer = Resyncer(tracker, offsets=OffsetStore(tmp_path / "offsets.json"), clock=lambda: now)
+    out = resyncer.rebuild(channels, members, set())
+    [found] = [e for e in out if isinstance(e, ev.OperatorFound)]
+    [member] = [m for m in members if m.get("Location", m.get("Interface")) == found.interface]
+    assert (
+        "1795344628.82", "support", "Local/101@agents", "1795344631.84", member.get("Name")
+    ) == (
+        found.call_id, found.queue, found.interface, found.operator_leg_id, found.member_name
+    )  # fmt: skip
+    assert now - 2.0 == found.rang_at  # the operator's channel is 2 s old
+    # announced after the call itself (the screen pop needs the call first)
+    assert out.index(found) > min(i for i, e in enumerate(out) if isinstance(e, ev.CallArrived))
+    # the next resync finds the same fact: the same key, so consumers drop it
+    again = resyncer.rebuild(channels, members, tracker.live_call_ids())
+    assert [found.key] == [e.key for e in again if isinstance(e, ev.OperatorFound)]
+
+
+def test_a_phone_not_answered_yet_is_not_found_talking(tmp_path: Path) -> None:
+    channels = listed("07-actions", "ami-main-25")
+    ringing = [
+        Frame(EVENT, c.name, {**c.headers, "BridgeId": ""})
+        if c.get("Application") == "AppQueue"
+        else c
+        for c in channels
+    ]
+    tracker = CallTracker("pbx1")
+    resyncer = Resyncer(tracker, offsets=OffsetStore(tmp_path / "o.json"), clock=lambda: 9e9)
+    out = resyncer.rebuild(ringing, listed("07-actions", "ami-main-24"), set())
+    assert [] == [e for e in out if isinstance(e, ev.OperatorFound)]
