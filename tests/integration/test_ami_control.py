@@ -367,9 +367,14 @@ async def test_a_wrapup_pauses_every_queue_and_ends_by_itself(rig: Rig) -> None:
     assert rig.operators.status("op101").until > 0
     await wait_for(lambda: "available" == rig.operators.status("op101").state, 5)
     await wait_for(lambda: {False} == {m.paused for m in rig.pbx.members(OP)}, 5)
-    states = [
-        (e.action, e.detail["state"])
-        for e in rig.ours(ev.OperatorAction)
-        if e.action in ("sign_in", "wrapup", "wrapup_end")
-    ]
-    assert [("sign_in", "available"), ("wrapup", "wrapup"), ("wrapup_end", "available")] == states
+
+    def states() -> list[tuple[str, Any]]:
+        return [
+            (e.action, e.detail["state"])
+            for e in rig.ours(ev.OperatorAction)
+            if e.action in ("sign_in", "wrapup", "wrapup_end")
+        ]
+
+    # the end of the wrap-up is announced once Asterisk has unpaused her (a moment later)
+    await wait_for(lambda: len(states()) == 3, 5)
+    assert [("sign_in", "available"), ("wrapup", "wrapup"), ("wrapup_end", "available")] == states()
