@@ -256,3 +256,32 @@ def test_a_phone_not_answered_yet_is_not_found_talking(tmp_path: Path) -> None:
     resyncer = Resyncer(tracker, offsets=OffsetStore(tmp_path / "o.json"), clock=lambda: 9e9)
     out = resyncer.rebuild(ringing, listed("07-actions", "ami-main-24"), set())
     assert [] == [e for e in out if isinstance(e, ev.OperatorFound)]
+
+
+def test_a_pjsip_phone_found_talking_is_its_members_interface(tmp_path: Path) -> None:
+    """The shipped deploy's members are PJSIP phones (capture 27): the bridged channel
+    ``PJSIP/101-0000002a`` is member ``PJSIP/101`` of the caller's queue."""
+
+    def pjsip(frame: Frame) -> Frame:
+        headers = dict(frame.headers)
+        for key in ("Channel", "Location", "Interface", "StateInterface"):
+            if headers.get(key, "").startswith("Local/101@agents"):
+                tail = "-0000002a" if key == "Channel" else ""
+                headers[key] = "PJSIP/101" + tail
+        return Frame(frame.kind, frame.name, headers)
+
+    channels = [pjsip(c) for c in listed("07-actions", "ami-main-25")]
+    members = [pjsip(m) for m in listed("07-actions", "ami-main-24")]
+    resyncer = Resyncer(
+        CallTracker("pbx1"), offsets=OffsetStore(tmp_path / "o.json"), clock=lambda: 9e9
+    )
+    [found] = [
+        e for e in resyncer.rebuild(channels, members, set()) if isinstance(e, ev.OperatorFound)
+    ]
+    [member] = [m for m in members if m.get("StateInterface") == "PJSIP/101"]
+    assert ("PJSIP/101", "support", member.get("Name")) == (
+        found.interface,
+        found.queue,
+        found.member_name,
+    )
+    assert found.member_name  # named from the member, not just the channel's device
