@@ -531,29 +531,16 @@ def _ringing_members(
             ringing.append(item)
     if not ringing:
         return []
-    waiting: dict[str, Frame] = {}  # Linkedid -> its QueueEntry
-    members: dict[tuple[str, str], Frame] = {}  # (queue, device) -> QueueMember
-    for item in queue_items:
-        if item.name == "QueueEntry":
-            call_id = item.get("Linkedid") or linked.get(item.get("Uniqueid"), "")
-            if call_id:
-                waiting.setdefault(call_id, item)
-        elif item.name == "QueueMember":
-            interface = item.get("Location") or item.get("Interface")
-            for device in {interface, item.get("StateInterface")} - {""}:
-                members.setdefault((item.get("Queue"), device), item)
+    queue_items = list(queue_items)
+    waiting = _waiting(queue_items, linked)
+    members = _members(queue_items)
     out: list[Frame] = []
     for item in ringing:
         entry = waiting.get(item.get("Linkedid"))
         if entry is None:
             continue  # answered meanwhile, or not a queue's ring
         queue, device = entry.get("Queue"), device_of(item.get("Channel"))
-        member = members.get((queue, device))
-        interface = device
-        name = ""
-        if member is not None:
-            interface = member.get("Location") or member.get("Interface") or device
-            name = member.get("Name") or member.get("MemberName")
+        interface, name = _member_identity(members.get((queue, device)), device)
         headers = {
             "Timestamp": f"{now - _age(item):.6f}",
             "Channel": entry.get("Channel"),
@@ -570,6 +557,38 @@ def _ringing_members(
     return out
 
 
+def _waiting(queue_items: list[Frame], linked: dict[str, str]) -> dict[str, Frame]:
+    """Linkedid -> its ``QueueEntry`` (a caller waiting in a queue); ``linked`` maps the
+    listed channels' Uniqueid to their Linkedid, for entries that do not carry it."""
+    waiting: dict[str, Frame] = {}
+    for item in queue_items:
+        if item.name == "QueueEntry":
+            call_id = item.get("Linkedid") or linked.get(item.get("Uniqueid"), "")
+            if call_id:
+                waiting.setdefault(call_id, item)
+    return waiting
+
+
+def _members(queue_items: list[Frame]) -> dict[tuple[str, str], Frame]:
+    """(queue, device) -> its ``QueueMember``, by its interface and its state interface."""
+    members: dict[tuple[str, str], Frame] = {}
+    for item in queue_items:
+        if item.name == "QueueMember":
+            interface = item.get("Location") or item.get("Interface")
+            for device in {interface, item.get("StateInterface")} - {""}:
+                members.setdefault((item.get("Queue"), device), item)
+    return members
+
+
+def _member_identity(member: Frame | None, device: str) -> tuple[str, str]:
+    """The interface and name a ring or an answer is reported under: the member's, else the
+    channel's device with no name."""
+    if member is None:
+        return device, ""
+    interface = member.get("Location") or member.get("Interface") or device
+    return interface, member.get("Name") or member.get("MemberName")
+
+
 def _answered_members(
     channels: Iterable[Frame], queue_items: Iterable[Frame], now: float, server: str
 ) -> list[OperatorFound]:
@@ -581,15 +600,11 @@ def _answered_members(
 
     listed = [item for item in channels if item.name in ("CoreShowChannel", "Status")]
     linked = {item.get("Uniqueid"): item.get("Linkedid") for item in listed}
-    waiting: set[str] = set()
+    queue_items = list(queue_items)
+    waiting = _waiting(queue_items, linked)
     by_device: dict[str, list[tuple[str, Frame]]] = {}  # device -> (queue, QueueMember)
-    for item in queue_items:
-        if item.name == "QueueEntry":
-            waiting.add(item.get("Linkedid") or linked.get(item.get("Uniqueid"), ""))
-        elif item.name == "QueueMember":
-            interface = item.get("Location") or item.get("Interface")
-            for device in {interface, item.get("StateInterface")} - {""}:
-                by_device.setdefault(device, []).append((item.get("Queue"), item))
+    for (queue, device), listed_member in _members(queue_items).items():
+        by_device.setdefault(device, []).append((queue, listed_member))
     queue_of = {  # Linkedid -> the queue its caller's channel is in
         item.get("Linkedid"): item.get("ApplicationData", item.get("Data")).split(",")[0]
         for item in listed
@@ -606,12 +621,11 @@ def _answered_members(
         queue = queue_of.get(call_id, "")
         device = device_of(item.get("Channel"))
         memberships = sorted(by_device.get(device, []), key=lambda qm: (qm[0] != queue, qm[0]))
-        interface, name = device, ""
+        member: Frame | None = None
         if memberships:
             member_queue, member = memberships[0]
             queue = queue or member_queue
-            interface = member.get("Location") or member.get("Interface") or device
-            name = member.get("Name") or member.get("MemberName")
+        interface, name = _member_identity(member, device)
         out.append(
             OperatorFound(
                 server=server,

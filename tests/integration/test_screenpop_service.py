@@ -71,6 +71,27 @@ def offered(
     return ev.CallOffered(**base(call_id, at), queue=queue, interface=interface, member_name="op")
 
 
+def answered(
+    call_id: str,
+    interface: str,
+    member_name: str,
+    at: float = T0 + 12,
+    *,
+    ring: float = 2.0,
+    **more: Any,
+) -> ev.CallAnswered:
+    """``interface`` answered ``call_id`` in ``support`` after 9 s waiting."""
+    return ev.CallAnswered(
+        **base(call_id, at),
+        queue="support",
+        interface=interface,
+        member_name=member_name,
+        hold_seconds=9.0,
+        ring_seconds=ring,
+        **more,
+    )
+
+
 async def pops(bus: MemoryBus, to: str | None = None) -> list[dict[str, Any]]:
     return [m for _, m in await bus.read(POPS, "0", count=1000) if to is None or m["to"] == to]
 
@@ -171,16 +192,7 @@ async def test_pop_again_when_answered_and_withdraw_from_other_ringing_operators
     await feed(
         screenpop, [*arrival("c1", "+74950000000"), offered("c1", ALICE), offered("c1", BOB)]
     )
-    await screenpop.handle(
-        ev.CallAnswered(
-            **base("c1", T0 + 12),
-            queue="support",
-            interface=BOB,
-            member_name="Bob",
-            hold_seconds=9.0,
-            ring_seconds=2.0,
-        )
-    )
+    await screenpop.handle(answered("c1", BOB, "Bob"))
     assert [("pop", "offered"), ("pop.closed", "answered_elsewhere")] == [
         (m["type"], m.get("stage", m.get("reason"))) for m in await pops(bus, "alice")
     ]
@@ -276,14 +288,7 @@ async def test_the_pop_follows_the_call_after_a_transfer_to_another_queue(
         [
             *arrival("c1", "+74951234567"),
             offered("c1", ALICE),
-            ev.CallAnswered(
-                **base("c1", T0 + 12),
-                queue="support",
-                interface=ALICE,
-                member_name="Alice",
-                hold_seconds=9,
-                ring_seconds=2,
-            ),
+            answered("c1", ALICE, "Alice"),
             ev.CallTransferred(
                 **base("c1", T0 + 40), transfer_type="blind", target="sales", by_interface=ALICE
             ),
@@ -397,15 +402,7 @@ async def test_a_slow_lookup_holds_up_only_its_own_operators_pops(
     await wait_for(lambda: _has_pop(bus, "bob"))
     assert [] == await pops(bus, "alice")
 
-    answered = ev.CallAnswered(
-        **base("a", T0 + 12),
-        queue="support",
-        interface=ALICE,
-        member_name="Alice",
-        hold_seconds=9.0,
-        ring_seconds=2.0,
-    )
-    await screenpop.feed(answered)
+    await screenpop.feed(answered("a", ALICE, "Alice"))
     gate.set()
     await screenpop.settle()
 
@@ -451,15 +448,8 @@ async def test_a_call_she_answered_that_ended_before_its_lookup_still_pops_then_
     card goes out — her wrap-up is on it — and then closes."""
     await add_customer(db, "Quick Caller", ["+74954444444"])
     gate = hold_lookups(screenpop)
-    answered = ev.CallAnswered(
-        **base("q", T0 + 11),
-        queue="support",
-        interface=ALICE,
-        member_name="Alice",
-        hold_seconds=9.0,
-        ring_seconds=1.0,
-    )
-    for event in [*arrival("q", "+74954444444"), offered("q", ALICE), answered]:
+    took_it = answered("q", ALICE, "Alice", T0 + 11, ring=1.0)
+    for event in [*arrival("q", "+74954444444"), offered("q", ALICE), took_it]:
         await screenpop.feed(event)
     await screenpop.feed(ev.CallEnded(**base("q", T0 + 40), cause=16))
     gate.set()
@@ -629,17 +619,7 @@ async def test_in_a_conference_room_she_keeps_her_card_and_sees_who_is_there(
     the operator by the directory (not the queue's member name)."""
     await add_customer(db, "Ivan Petrov", ["+74951234567"])
     await feed(screenpop, [*arrival("c1", "+74951234567", name="IVAN P"), offered("c1", ALICE)])
-    await screenpop.handle(
-        ev.CallAnswered(
-            **base("c1", T0 + 12),
-            queue="support",
-            interface=ALICE,
-            member_name="agent-7",
-            hold_seconds=9.0,
-            ring_seconds=2.0,
-            operator_leg_id="L1",
-        )
-    )
+    await screenpop.handle(answered("c1", ALICE, "agent-7", operator_leg_id="L1"))
     await screenpop.handle(
         ev.OperatorLeft(
             **base("c1", T0 + 30),
@@ -811,14 +791,7 @@ async def test_an_operator_found_talking_who_had_her_card_gets_no_second_one(
         [
             *arrival("c1", "+74950000000"),
             offered("c1", BOB),
-            ev.CallAnswered(
-                **base("c1", T0 + 12),
-                queue="support",
-                interface=BOB,
-                member_name="Bob",
-                hold_seconds=9.0,
-                ring_seconds=2.0,
-            ),
+            answered("c1", BOB, "Bob"),
             found("c1", BOB, T0 + 30, T0 + 10),  # the standby's resync after a takeover
         ],
     )

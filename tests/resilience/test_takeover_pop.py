@@ -31,6 +31,7 @@ from tests.resilience.rig import (
 )
 
 TTL_MS = 1500
+ANNA = "Local/101@agents"
 
 
 async def pops_of(bus: Any, login: str, call_id: str, stage: str) -> list[dict[str, Any]]:
@@ -49,6 +50,20 @@ class Takeover:
     worker: Service
     standby: Any  # the standby's connector
     call: Any  # the caller, waiting in the queue while the first connector listened
+
+    async def anna_rings(self) -> None:
+        """While no connector listens, Anna joins the queue and her phone rings."""
+        self.pbx.queues.add_member("support", ANNA, "Anna")
+        await wait_for(lambda: bool(self.pbx.channels_matching(r"^Local/101@agents")), 10)
+
+    async def standby_took_over(self) -> Any:
+        """Wait for the standby to lead; the bus the worker publishes pops on."""
+        assert not self.standby.connected  # what happened, happened before it took over
+        await wait_for(lambda: self.standby.connected, timeout=5 * TTL_MS / 1000)
+        return self.worker.core.bus  # type: ignore[union-attr]
+
+    async def pops(self, stage: str) -> list[dict[str, Any]]:
+        return await pops_of(self.worker.core.bus, "anna", self.call.linkedid, stage)  # type: ignore[union-attr]
 
 
 @contextlib.asynccontextmanager
@@ -105,65 +120,47 @@ async def takeover(
         yield Takeover(pbx, worker, b.components["connector"], call)
 
 
-async def test_a_ring_during_the_takeover_pops_once_the_standby_has_resynced(
-    tmp_path: Path,
-    postgres_url: str,
-    redis_url: str,
-    redis_prefix: str,
-    caplog: pytest.LogCaptureFixture,
-) -> None:
+@pytest.fixture
+async def rig(
+    tmp_path: Path, postgres_url: str, redis_url: str, redis_prefix: str
+) -> AsyncIterator[Takeover]:
     async with takeover(tmp_path, postgres_url, redis_url, redis_prefix) as t:
-        # while no connector listens, Anna joins the queue and her phone rings for the caller
-        t.pbx.queues.add_member("support", "Local/101@agents", "Anna")
-        await wait_for(lambda: bool(t.pbx.channels_matching(r"^Local/101@agents")), timeout=10)
-        assert not t.standby.connected  # the ring happened before the standby took over
+        yield t
 
-        await wait_for(lambda: t.standby.connected, timeout=5 * TTL_MS / 1000)
-        bus = t.worker.core.bus  # type: ignore[union-attr]
 
-        async def popped() -> bool:
-            return bool(await pops_of(bus, "anna", t.call.linkedid, "offered"))
+async def test_a_ring_during_the_takeover_pops_once_the_standby_has_resynced(
+    rig: Takeover, caplog: pytest.LogCaptureFixture
+) -> None:
+    await rig.anna_rings()
+    await rig.standby_took_over()
 
-        await wait_for(popped, timeout=10)
-        [pop] = await pops_of(bus, "anna", t.call.linkedid, "offered")
-        assert "Ivan Petrov" in str(pop)  # the caller's card, not an empty one
-        await t.pbx.answer("Local/101@agents")
-        await t.pbx.hangup(t.call.phone)
-        assert [] == died(caplog)
+    await wait_for(lambda: rig.pops("offered"), timeout=10)
+    [pop] = await rig.pops("offered")
+    assert "Ivan Petrov" in str(pop)  # the caller's card, not an empty one
+    await rig.pbx.answer(ANNA)
+    await rig.pbx.hangup(rig.call.phone)
+    assert [] == died(caplog)
 
 
 async def test_a_call_answered_during_the_takeover_pops_once_the_standby_has_resynced(
-    tmp_path: Path,
-    postgres_url: str,
-    redis_url: str,
-    redis_prefix: str,
-    caplog: pytest.LogCaptureFixture,
+    rig: Takeover, caplog: pytest.LogCaptureFixture
 ) -> None:
-    async with takeover(tmp_path, postgres_url, redis_url, redis_prefix) as t:
-        # while no connector listens, Anna's phone rings and she answers
-        t.pbx.queues.add_member("support", "Local/101@agents", "Anna")
-        await wait_for(lambda: bool(t.pbx.channels_matching(r"^Local/101@agents")), timeout=10)
-        await t.pbx.answer("Local/101@agents")
-        assert not t.standby.connected  # answered before the standby took over
+    await rig.anna_rings()
+    await rig.pbx.answer(ANNA)  # she answers while no connector listens
+    bus = await rig.standby_took_over()
 
-        await wait_for(lambda: t.standby.connected, timeout=5 * TTL_MS / 1000)
-        bus = t.worker.core.bus  # type: ignore[union-attr]
+    await wait_for(lambda: rig.pops("answered"), timeout=10)
+    [pop] = await rig.pops("answered")
+    assert "Ivan Petrov" in str(pop)  # the caller's card, while she talks to him
+    assert [] == await rig.pops("offered")
+    await rig.pbx.hangup(rig.call.phone)
 
-        async def card() -> bool:
-            return bool(await pops_of(bus, "anna", t.call.linkedid, "answered"))
+    async def closed() -> bool:
+        return any(
+            m.get("type") == "pop.closed" and m.get("call_id") == rig.call.linkedid
+            for _, m in await bus.read(POPS, "0", count=10_000)
+            if m.get("to") == "anna"
+        )
 
-        await wait_for(card, timeout=10)
-        [pop] = await pops_of(bus, "anna", t.call.linkedid, "answered")
-        assert "Ivan Petrov" in str(pop)  # the caller's card, while she talks to him
-        assert [] == await pops_of(bus, "anna", t.call.linkedid, "offered")
-        await t.pbx.hangup(t.call.phone)
-
-        async def closed() -> bool:
-            return any(
-                m.get("type") == "pop.closed" and m.get("call_id") == t.call.linkedid
-                for _, m in await bus.read(POPS, "0", count=10_000)
-                if m.get("to") == "anna"
-            )
-
-        await wait_for(closed, timeout=10)
-        assert [] == died(caplog)
+    await wait_for(closed, timeout=10)
+    assert [] == died(caplog)
