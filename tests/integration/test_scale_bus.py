@@ -120,9 +120,11 @@ async def test_a_standby_reads_nothing_and_takes_over_what_the_leader_left(
         await wait_for(lambda: sorted(handled["a"] + handled["b"]) == [0, 1, 2, 3, 4], 10)
         assert [0, 1] == handled["a"]
         assert [2, 3, 4] == handled["b"]
-        assert {"executor@pbx1": 0} == {
-            k: v for k, v in (await bus.backlog("events")).items() if k == "executor@pbx1"
-        }
+
+        async def acknowledged() -> bool:  # a batch is acknowledged after its last handler
+            return (await bus.backlog("events")).get("executor@pbx1") == 0
+
+        await wait_for(acknowledged, 5)
     finally:
         for task in (task_a, task_b, contender_b):
             task.cancel()

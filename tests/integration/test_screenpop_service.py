@@ -736,7 +736,11 @@ async def test_a_worker_stopped_with_a_pop_still_waiting_leaves_its_offer_to_the
         async def popped() -> bool:
             return any(m["to"] == "alice" for _, m in await bus.read(POPS, "0"))
 
+        async def acknowledged() -> bool:  # the ack follows the pop
+            return {"screenpop": 0} == await bus.backlog(EVENTS)
+
         await wait_for(popped)
+        await wait_for(acknowledged)
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         got = [m for _, m in await bus.read(POPS, "0") if m["type"] == "pop"]
@@ -745,7 +749,6 @@ async def test_a_worker_stopped_with_a_pop_still_waiting_leaves_its_offer_to_the
             pop["to"], pop["call_id"], pop["stage"], pop["match"]
         )  # fmt: skip
         assert "Slow Caller" in pop["html"]
-        assert {"screenpop": 0} == await bus.backlog(EVENTS)
     finally:
         gate.set()
         await second.close()
