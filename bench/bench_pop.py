@@ -39,6 +39,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp import web
@@ -47,7 +48,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from contact_center.bus import EVENTS, Bus, MemoryBus
-from contact_center.bus.pump import follow
+from contact_center.bus.pump import follow, pump
 from contact_center.bus.redis import RedisBus
 from contact_center.calls import events as ev
 from contact_center.config import load_settings
@@ -450,7 +451,7 @@ async def pop_stack(
 async def measure_pops(args: argparse.Namespace) -> tuple[list[float], str]:
     bus: Bus
     if args.redis:
-        bus = RedisBus(REDIS_URL, prefix=f"bench:{uuid.uuid4().hex[:8]}")
+        bus = RedisBus(args.redis, prefix=f"bench:{uuid.uuid4().hex[:8]}")
     else:
         bus = MemoryBus()
     clients = Clients()
@@ -543,8 +544,67 @@ async def measure_pops(args: argparse.Namespace) -> tuple[list[float], str]:
     return latencies, sample_html
 
 
-async def measure_bare(args: argparse.Namespace, payload: str) -> list[float]:
-    """The same pushes over a bare aiohttp websocket server: one send per pop, no bus, no DB."""
+class RawRedis:
+    """The thinnest Redis client for the relay floor: one socket, RESP 2 written and read
+    by hand, one command in flight (no pool, no lock, no response callbacks)."""
+
+    def __init__(self, url: str) -> None:
+        self._url = urlsplit(url)
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+
+    async def connect(self) -> None:
+        url = self._url
+        self._reader, self._writer = await asyncio.open_connection(
+            url.hostname or "127.0.0.1", url.port or 6379
+        )
+        if url.path.strip("/") not in ("", "0"):
+            await self.command("SELECT", url.path.strip("/"))
+
+    def send(self, *args: Any) -> None:
+        out = [b"*%d\r\n" % len(args)]
+        for arg in args:
+            data = arg if isinstance(arg, bytes) else str(arg).encode()
+            out.append(b"$%d\r\n%s\r\n" % (len(data), data))
+        assert self._writer is not None
+        self._writer.write(b"".join(out))
+
+    async def command(self, *args: Any, skip: int = 0) -> Any:
+        """Send one command; its reply (after ``skip`` replies of commands sent before)."""
+        self.send(*args)
+        for _ in range(skip):
+            await self._read()
+        return await self._read()
+
+    async def _read(self) -> Any:
+        assert self._reader is not None
+        line = await self._reader.readline()
+        kind, body = line[:1], line[1:-2]
+        if kind == b"$":
+            size = int(body)
+            return None if size < 0 else (await self._reader.readexactly(size + 2))[:-2]
+        if kind == b"*":
+            size = int(body)
+            return None if size < 0 else [await self._read() for _ in range(size)]
+        if kind == b"-":
+            raise RuntimeError(body.decode())
+        return body
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+
+
+async def measure_bare(args: argparse.Namespace, payload: str, relay: str = "") -> list[float]:
+    """The same pushes over a bare aiohttp websocket server: one send per pop, no bus, no DB.
+
+    With ``relay``, each push first crosses Redis as a pop crosses it on the scale-out path,
+    and nothing else happens: published to an ``events`` stream, read by a consumer group
+    that publishes it to a ``pops`` stream, read from there and sent — the floor of any
+    design that goes through Redis twice between Asterisk and the browser. ``"bus"`` crosses
+    with the service's bus client (redis-py), ``"raw"`` with the thinnest client there is
+    (:class:`RawRedis`: one socket per role, no pool, no reply objects).
+    """
     sockets: list[web.WebSocketResponse] = []
 
     async def handler(request: web.Request) -> web.WebSocketResponse:
@@ -561,6 +621,57 @@ async def measure_bare(args: argparse.Namespace, payload: str) -> list[float]:
     await server.start_server()
     clients = Clients()
     message = json.loads(payload)
+    prefix = f"bench:{uuid.uuid4().hex[:8]}"
+    bus = RedisBus(args.redis, prefix=prefix) if relay else None
+    raw = {r: RawRedis(args.redis) for r in ("publish", "events", "pops")} if relay == "raw" else {}
+    relays: list[asyncio.Task[None]] = []
+
+    async def relay_events(bus: RedisBus) -> None:  # the screen pop's place: event → pop
+        async def handle(event: dict[str, Any]) -> None:
+            await bus.publish("pops", {**message, "call_id": event["call_id"], "to": event["op"]})
+
+        await bus.ensure_group(EVENTS, "relay", at="$")
+        await pump(bus, EVENTS, handle, group="relay", consumer="bench")
+
+    async def relay_pops(bus: RedisBus) -> None:  # the web hub's place: pop → socket
+        cursor = await bus.last_id("pops")
+        while True:
+            entries = await bus.read("pops", cursor, 500, 1000)
+            for _, pop in entries:
+                await sockets[pop.pop("to")].send_str(json.dumps(pop))
+            cursor = entries[-1][0] if entries else cursor
+
+    async def raw_events() -> None:
+        events, pops = raw["events"], f"{prefix}:pops"
+        await events.command("XGROUP", "CREATE", f"{prefix}:{EVENTS}", "relay", "$", "MKSTREAM")
+        done: list[bytes] = []
+        while True:
+            if done:  # the acks go with the next read, as RedisBus.consume sends them
+                events.send("XACK", f"{prefix}:{EVENTS}", "relay", *done)
+            reply = await events.command(
+                "XREADGROUP", "GROUP", "relay", "bench", "COUNT", 100, "BLOCK", 1000,
+                "STREAMS", f"{prefix}:{EVENTS}", ">", skip=1 if done else 0,
+            )  # fmt: skip
+            done = []
+            for sid, (_, data) in reply[0][1] if reply else ():
+                event = json.loads(data)
+                pop = {**message, "call_id": event["call_id"], "to": event["op"]}
+                await events.command("XADD", pops, "*", "d", json.dumps(pop))
+                done.append(sid)
+
+    async def raw_pops() -> None:
+        pops = raw["pops"]
+        cursor: Any = "$"
+        while True:
+            reply = await pops.command(
+                "XREAD", "COUNT", 500, "BLOCK", 1000, "STREAMS", f"{prefix}:pops", cursor
+            )
+            entries = reply[0][1] if reply else []
+            for _, (_, data) in entries:
+                pop = json.loads(data)
+                await sockets[pop.pop("to")].send_str(json.dumps(pop))
+            cursor = entries[-1][0] if entries else cursor
+
     try:
         url = str(server.make_url("/ws")).replace("http", "ws")
         for _ in range(args.operators):
@@ -574,22 +685,50 @@ async def measure_bare(args: argparse.Namespace, payload: str) -> list[float]:
 
         async def offer(call_id: str, op: int) -> float:
             t0 = time.perf_counter()
+            if raw:
+                event = json.dumps({"call_id": call_id, "op": op})
+                await raw["publish"].command("XADD", f"{prefix}:{EVENTS}", "*", "d", event)
+                return t0
+            if bus is not None:
+                await bus.publish(EVENTS, {"call_id": call_id, "op": op})
+                return t0
             await sockets[op].send_str(json.dumps({**message, "call_id": call_id}))
             return t0
 
         async def end(call_id: str) -> None:
             return None
 
+        for connection in raw.values():
+            await connection.connect()
+        if raw:
+            relays.append(asyncio.create_task(raw_events()))
+            relays.append(asyncio.create_task(raw_pops()))
+            await asyncio.sleep(0.1)  # the group and the pops reader are there
+        elif bus is not None:
+            relays.append(asyncio.create_task(relay_events(bus)))
+            relays.append(asyncio.create_task(relay_pops(bus)))
         return await offer_calls(args, prepare, offer, end, clients.received)
     finally:
+        for task in relays:
+            task.cancel()
+        await asyncio.gather(*relays, return_exceptions=True)
+        for connection in raw.values():
+            connection.close()
         await clients.close()
         await server.close()
+        if bus is not None:
+            await bus.delete_all()
+            await bus.close()
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     pops, payload = await measure_pops(args)
     gc.unfreeze()
     bare = await measure_bare(args, payload)
+    gc.unfreeze()
+    relay = await measure_bare(args, payload, relay="bus") if args.redis else None
+    gc.unfreeze()
+    raw = await measure_bare(args, payload, relay="raw") if args.redis else None
     gc.unfreeze()
     result = {
         "operators": args.operators,
@@ -616,6 +755,22 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         )
     result["ratio_p50"] = round(result["pop_p50_ms"] / max(result["bare_p50_ms"], 1e-6), 2)
     result["ratio_p99"] = round(result["pop_p99_ms"] / max(result["bare_p99_ms"], 1e-6), 2)
+    if relay is not None and raw is not None:
+        for name, values in (("relay", relay), ("raw_relay", raw)):
+            result.update(
+                {
+                    f"{name}_p50_ms": round(statistics.median(values), 3),
+                    f"{name}_p99_ms": round(percentile(values, 99), 3),
+                    f"{name}_max_ms": round(max(values), 3),
+                }
+            )
+        # The floor of two Redis crossings against the bare push, and ours against that floor.
+        for name in ("relay", "raw_relay"):
+            result[f"{name}_vs_bare_p99"] = round(
+                result[f"{name}_p99_ms"] / result["bare_p99_ms"], 2
+            )
+        result["ratio_vs_relay_p50"] = round(result["pop_p50_ms"] / result["relay_p50_ms"], 2)
+        result["ratio_vs_relay_p99"] = round(result["pop_p99_ms"] / result["relay_p99_ms"], 2)
     return result
 
 
@@ -627,7 +782,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--lead", type=float, default=2.0, help="seconds from arrival to offer")
     parser.add_argument("--concurrent", type=int, default=200, help="calls live at once")
     parser.add_argument("--customers", type=int, default=1000)
-    parser.add_argument("--redis", action="store_true", help="Redis Streams bus instead of memory")
+    parser.add_argument(
+        "--redis",
+        nargs="?",
+        const=REDIS_URL,
+        metavar="URL",
+        help=f"Redis Streams bus instead of memory (default URL {REDIS_URL}); also measures"
+        " the relay floors: the bare push after two Redis crossings and nothing else",
+    )
     parser.add_argument(
         "--postgres",
         nargs="?",
