@@ -406,11 +406,14 @@ def _scan(
 
 # The header lines of a kind of frame ("Event: Newstate", "Response: "), by that first line:
 # their keys, and a full match of a frame with just these lines in this order (each "Key: "
-# then a value without CR or LF) whose groups are the values. A frame it matches is exactly
-# what _headers reads from it — the first ": " of each line ends its key (a key holds no
-# ": "), the keys are distinct, nothing repeats — without cutting lines out first. A layout
-# gets its pattern once two frames in a row showed it; a frame it does not match (other
-# headers, a lone CR or LF in a value) is read as before. Bounded: cleared when full.
+# then a value without LF) whose groups are the values. A frame it matches is exactly what
+# _headers reads from it — the first ": " of each line ends its key (a key holds no ": "),
+# the keys are distinct, nothing repeats — without cutting lines out first. A value is
+# ``.*`` (anything but LF: the engine's fastest loop), so the CRLFs the pattern asks for
+# are the frame's only LFs — its lines as split on CRLF, a lone CR staying in its value as
+# it does there. A layout gets its pattern once two frames in a row showed it; a frame it
+# does not match (other headers, a lone LF in a value) is read as before. Bounded: cleared
+# when full.
 Layout = tuple[tuple[str, ...], Callable[[str], re.Match[str] | None]]
 _LAYOUTS: dict[bytes, Layout] = {}
 _MAX_LAYOUTS = 256
@@ -427,7 +430,7 @@ def _learn_layout(kind: bytes, headers: dict[str, str]) -> None:
     if known is not None and known[0] == keys:
         if known[1] is _unlearnt:
             _LAYOUTS[kind] = (keys, _layout_pattern(keys))
-        return  # else a learnt layout that a value with a lone CR or LF did not match
+        return  # else a learnt layout that a value with a lone LF did not match
     if len(_LAYOUTS) >= _MAX_LAYOUTS:
         _LAYOUTS.clear()
     _LAYOUTS[kind] = (keys, _unlearnt)
@@ -435,7 +438,7 @@ def _learn_layout(kind: bytes, headers: dict[str, str]) -> None:
 
 @functools.lru_cache(maxsize=128)
 def _layout_pattern(keys: tuple[str, ...]) -> Callable[[str], re.Match[str] | None]:
-    return re.compile("\r\n".join(re.escape(key) + ": ([^\r\n]*+)" for key in keys)).fullmatch
+    return re.compile("\r\n".join(re.escape(key) + ": (.*)" for key in keys)).fullmatch
 
 
 def _only_if_key(
