@@ -480,6 +480,9 @@ class QueueEngine:
         phone = pbx.phones.outgoing(m.interface.partition("/")[2], ch)
         phone.origin = "queue"
         phone.exten = q.name  # app_queue gives the member's channel the caller's extension
+        # ring_entry() in app_queue.c sets these on every member channel it requests, without
+        # an event (capture 27 has no Newexten for a phone): CoreShowChannels lists them.
+        phone.app, phone.appdata = "AppQueue", "(Outgoing Line)"
         self.agent_called(ch, q, m, phone)
         if (ch.conn_num, ch.conn_name) != (phone.caller_num, phone.caller_name):
             pbx.set_connected(ch, phone.caller_num, phone.caller_name)  # only a change is sent

@@ -265,6 +265,30 @@ async def test_a_caller_hanging_up_while_the_queue_rings_a_phone_abandons(
     assert [] == differences(shapes(capture_call("c3b_abandon")), shapes(shipped.frames()))
 
 
+@pytest.mark.parametrize("operators", [[ANNA_NEVER]])
+async def test_a_phone_the_queue_rings_is_listed_as_the_queue_s_outgoing_line(
+    shipped: Shipped,
+) -> None:
+    """``ring_entry()`` in app_queue.c (22.10.1) gives every member channel it requests the
+    application ``AppQueue`` and data ``(Outgoing Line)``, PJSIP phones included: that is how
+    a connector taking over finds a phone ringing for a caller in the channel list."""
+    shipped.pbx.queues.add_member("support", "PJSIP/101", "Anna")
+    call = await shipped.pbx.place_call(DID, "79035550001", "Live Caller", dtmf="2")
+    await shipped.ami.wait_event("DialState", timeout=10, Channel=call.channel)
+    listed = await shipped.ami.action("CoreShowChannels")
+    done = await shipped.ami.wait_event("CoreShowChannelsComplete", ActionID=listed["ActionID"])
+    rows = {
+        m["Channel"].partition("-")[0]: (m["Application"], m["ApplicationData"])
+        for m in shipped.ami.events("CoreShowChannel")
+        if m.get("ActionID") == done["ActionID"]
+    }
+    await shipped.pbx.hangup_caller(call)
+    await wait_for(lambda: not shipped.pbx.channels, 5)
+
+    assert ("AppQueue", "(Outgoing Line)") == rows["PJSIP/101"]
+    assert "Queue" == rows["PJSIP/trunk"][0]
+
+
 async def test_a_sticky_call_rings_the_preferred_phone_with_dial(tmp_path: Path) -> None:
     async with shipped_pbx(tmp_path, [ANNA], STICKY) as shipped:
         call = await shipped.pbx.place_call(DID, "79161112233", "Live Caller", dtmf="2")

@@ -68,9 +68,15 @@ def service_settings(
     prefix: str = "cc",
     leader_ttl_ms: int = 0,
     data_dir: str = "data",
+    test_line: bool = False,
 ) -> Settings:
     base = rig_settings(
-        tmp_path, db_url, bus="redis" if redis_url else "memory", redis_url=redis_url, prefix=prefix
+        tmp_path,
+        db_url,
+        bus="redis" if redis_url else "memory",
+        redis_url=redis_url,
+        prefix=prefix,
+        test_line=test_line,
     )
     return replace(
         base,

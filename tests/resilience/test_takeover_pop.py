@@ -1,6 +1,7 @@
 """A phone that starts ringing — or is answered — while the AMI connector changes hands: its
 ``AgentCalled`` (and ``AgentConnect``) went to nobody, yet the operator gets the pop once the
-standby has taken over and resynced."""
+standby has taken over and resynced. The simulator runs the dial plan we ship: the caller
+comes from the provider, passes our IVR over FastAGI and waits in the queue for PJSIP phones."""
 
 from __future__ import annotations
 
@@ -17,21 +18,16 @@ from contact_center.bus.base import POPS
 from contact_center.config import Settings
 from contact_center.demo import free_port
 from contact_center.service import Service
-from contact_center.sim.config import QueueConfig
+from contact_center.sim.agi import FastAgiStep
+from contact_center.sim.config import Operator, QueueConfig
 from contact_center.sim.pbx import SimPbx
 from tests.conftest import wait_for
-from tests.e2e.service_support import seed_people
-from tests.resilience.rig import (
-    MANUAL,
-    died,
-    proxied,
-    service_settings,
-    sim_config,
-    through,
-)
+from tests.e2e.service_support import DID, SHIPPED_PHONES, seed_people
+from tests.resilience.rig import died, proxied, service_settings, sim_config, through
 
 TTL_MS = 1500
-ANNA = "Local/101@agents"
+ANNA = "PJSIP/101"
+PHONES = (Operator(ANNA, "Anna", manual=True), Operator("PJSIP/102", "Boris", manual=True))
 
 
 async def pops_of(bus: Any, login: str, call_id: str, stage: str) -> list[dict[str, Any]]:
@@ -54,7 +50,7 @@ class Takeover:
     async def anna_rings(self) -> None:
         """While no connector listens, Anna joins the queue and her phone rings."""
         self.pbx.queues.add_member("support", ANNA, "Anna")
-        await wait_for(lambda: bool(self.pbx.channels_matching(r"^Local/101@agents")), 10)
+        await wait_for(lambda: bool(self.pbx.channels_matching(r"^PJSIP/101-")), 10)
 
     async def standby_took_over(self) -> Any:
         """Wait for the standby to lead; the bus the worker publishes pops on."""
@@ -76,9 +72,11 @@ async def takeover(
     # the phone rings far longer than the takeover takes (30 s in the rig's time scale): the
     # queue does not ring it again, which would be an AgentCalled the new leader sees
     queues = (QueueConfig("support", strategy="rrmemory", timeout=300.0, retry=1.0),)
-    config = dataclasses.replace(sim_config(tmp_path, MANUAL, agi_port), queues=queues)
+    config = dataclasses.replace(
+        sim_config(tmp_path, PHONES, agi_port), queues=queues, dialplan="shipped"
+    )
     async with contextlib.AsyncExitStack() as stack:
-        pbx = await stack.enter_async_context(SimPbx(config))
+        pbx = await stack.enter_async_context(SimPbx(config, agi=FastAgiStep()))
         ami_a = await stack.enter_async_context(proxied("127.0.0.1", pbx.port))
         r = make_url(redis_url)
         redis_a = await stack.enter_async_context(proxied(r.host or "127.0.0.1", r.port or 6379))
@@ -93,10 +91,11 @@ async def takeover(
                 prefix=redis_prefix,
                 leader_ttl_ms=TTL_MS,
                 data_dir=f"data-{name}",
+                test_line=True,
             )
 
         worker_settings = settings("w", pbx.port, redis_url, free_port())
-        await seed_people(worker_settings)
+        await seed_people(worker_settings, SHIPPED_PHONES)
         worker = await stack.enter_async_context(Service(worker_settings, "worker"))
         a = await stack.enter_async_context(
             Service(settings("a", ami_a.port, through(redis_url, redis_a), agi_port), "connector")
@@ -108,7 +107,7 @@ async def takeover(
         )
         await wait_for(lambda: b.components["leader"].state == "standby", timeout=5)
 
-        call = await pbx.place_call("4951110001", "+74951234567", "Ivan", dtmf="2")
+        call = await pbx.place_call(DID, "+74951234567", "Ivan", dtmf="2")  # 2: support
 
         def queued() -> bool:
             state = conn_a.tracker.call(call.linkedid)
