@@ -485,23 +485,36 @@ def _scanner(
     return re.compile(frame).match, re.compile(b"\r\n\r\n" + frame).finditer, checks
 
 
-def _value_lookahead(marker: bytes, allowed: bytes) -> bytes:
-    """After a checked event's name: fails — so the frame is never matched, never handed to
-    Python — only when the frame surely fails its check, read in C line by line up to the
-    header's first occurrence: the frame ends (a blank line) or the complete frames end
-    before it, or its value is not one of ``allowed`` (up to its line end, or the end of the
-    complete frames). Anything less plain (a line end after a lone LF) matches: ``_scan``
-    checks those frames as before, so a frame is dropped here only when that check would
-    drop it.
+# How far the search for a checked header looks ahead of the event's name: runs of bytes up
+# to the header's first byte (``_VALUE_RUN`` each, at most ``_VALUE_RUNS`` more after a byte
+# that turned out not to start the header). Past that the frame is handed to ``_scan``.
+_VALUE_RUN = 1024
+_VALUE_RUNS = 4
 
-    Each LF of the frame starts a step; the steps run while the text after the LF starts
-    with neither the header nor a CRLF. Where they stop, a CR before the LF and a CRLF after
-    it are the blank line."""
-    key = re.escape(marker[1:])
-    return (
-        b"(?=\r(?:\n(?!" + key + b"|\r\n)[^\n]*+)*+"
-        b"\n(?!(?<=\r\n)\r\n|" + key + b"(?!(?:" + allowed + b")(?:\r\n|\\Z))))"
-    )
+
+def _value_lookahead(marker: bytes, allowed: bytes) -> bytes:
+    """After a checked event's name (and its line end): fails — so the frame is never
+    matched, never handed to Python — only when the frame surely fails its check.
+
+    The header's first occurrence (``marker``, its LF included) is reached by skipping to the
+    next byte that may start it (the engine's fastest loop: ``[^V]*`` for ``Variable``), a
+    few times over, to the first ``V`` after a LF that starts the header; the frame fails
+    when the value there is not one of ``allowed`` (up to its line end, or the end of the
+    complete frames). The skip does not stop at the frame's blank line: a header found past
+    it is another frame's, and then this frame has none and fails its check whatever that
+    value is — so a bad value there drops it rightly, a good one hands it to ``_scan``,
+    which drops it. Not found within the bound (a long frame, many of the header's first
+    byte before it): matched, checked by ``_scan``. So a frame is dropped here only when
+    that check would drop it, and no frame costs more than the bound (a stream of checked
+    events without the header costs a few times its plain search)."""
+    key = marker[1:]
+    first, rest = re.escape(key[:1]), re.escape(key[1:])
+    run = b"[^" + first + b"]{0,%d}+" % _VALUE_RUN
+    not_key = b"(?:(?<!\n)" + first + b"|" + first + b"(?!" + rest + b"))"
+    reach = run + b"(?:" + not_key + run + b"){0,%d}+" % _VALUE_RUNS
+    # where the reach stopped: the header at a line's start (not when the bound stopped it)
+    bad_value = b"(?<=\n)" + re.escape(key) + b"(?!(?:" + allowed + b")(?:\r\n|\\Z))"
+    return b"(?=\r\n)(?!" + reach + bad_value + b")"
 
 
 @functools.lru_cache(maxsize=16)

@@ -346,6 +346,70 @@ def test_firehose_path_checks_header_values_as_the_general_path_on_hostile_bytes
         assert got == general_path(complete, frame_filter, 256 * 1024), data
 
 
+# The search skips to the header's first byte a bounded number of times (parser._VALUE_RUN,
+# _VALUE_RUNS), past the frame's blank line too: the header where the bound stops it, another
+# frame's header, or the header beyond the bound must not drop a frame the check keeps.
+def _bounded_cases() -> list[bytes]:
+    from contact_center.ami.parser import _VALUE_RUN, _VALUE_RUNS
+
+    many_v = b"".join(b"V" * i + b"x" for i in range(1, _VALUE_RUNS + 3))
+    long = b"x" * (_VALUE_RUN + 5)
+    cases = [
+        # more V than the search skips, then "Variable: " not at a line's start
+        b"Event: VarSet\r\nFoo: " + many_v + b"Variable: X\r\nVariable: A\r\n\r\n",
+        *(
+            b"Event: VarSet\r\nFoo: " + b"V" * n + b"Variable: X\r\nVariable: A\r\n\r\n"
+            for n in range(_VALUE_RUNS + 2)
+        ),
+        *(
+            b"Event: Newexten\r\nFoo: " + b"A" * n + b"Application: X\r\nApplication: Dial\r\n\r\n"
+            for n in range(_VALUE_RUNS + 2)
+        ),
+        # the header beyond the bound: kept when allowed, dropped when not
+        b"Event: VarSet\r\nFoo: " + long + b"\r\nVariable: A\r\n\r\n",
+        b"Event: VarSet\r\nFoo: " + long + b"\r\nVariable: X\r\n\r\n",
+        b"Event: VarSet\r\nFoo: " + long + b"V" + long + b"\r\nVariable: AB\r\n\r\n",
+        # no header in the frame; the next frame's allowed, or not
+        b"Event: VarSet\r\nUniqueid: 1\r\n\r\nEvent: VarSet\r\nVariable: A\r\n\r\n",
+        b"Event: VarSet\r\nUniqueid: 1\r\n\r\nEvent: VarSet\r\nVariable: X\r\n\r\n",
+        b"Event: Newexten\r\n\r\nEvent: Hangup\r\nApplication: Dial\r\n\r\n",
+        # the key's first byte right after the name, at the start of a value, doubled
+        b"Event: VarSet\r\nVVariable: X\r\nVariable: A\r\n\r\n",
+        b"Event: VarSet\r\nValue: V\r\nVariable: A\r\n\r\n",
+        b"Event: VarSet\r\nVariable: V\r\nVariable: A\r\n\r\n",
+    ]
+    return cases
+
+
+def test_the_bounded_header_search_drops_only_what_the_check_drops() -> None:
+    from contact_center.ami.parser import _VALUE_RUNS
+
+    for data in _bounded_cases():
+        for frame_filter in (CHECKED_FILTER, TRACKER_FILTER):
+            complete = data[: data.rfind(b"\r\n\r\n")]
+            expected = general_path(complete, frame_filter, 256 * 1024)
+            assert parse(data, frame_filter)[0] == expected, data
+            assert parse(data + b"Event: Hangup\r\nUnique", frame_filter)[0] == expected, data
+    kept = parse(b"".join(_bounded_cases()), CHECKED_FILTER)[0]
+    values = [f.get("Variable") or f.get("Application") for f in kept if f.name != "Hangup"]
+    # a value holding "Variable: X" is a "Foo" line's; the bound's long frames: A kept, X not
+    runs = len(range(_VALUE_RUNS + 2))
+    assert values == ["A", *["A"] * runs, *["Dial"] * runs, "A", "AB", "A", "A", "A"]
+
+
+def test_checked_events_split_across_reads_at_every_offset() -> None:
+    from contact_center.ami.parser import _VALUE_RUN
+
+    # the header search must give the same frames wherever a read ends: inside the name, the
+    # header, its value, the blank line, or the bound's reach
+    short = [case for case in _bounded_cases() if len(case) < _VALUE_RUN]
+    data = b"".join([*CHECKED_CASES[:8], *short])
+    whole = parse(data, CHECKED_FILTER)[0]
+    assert len(whole) > 10
+    for cut in range(1, len(data)):
+        assert parse_in_chunks(data, [cut], CHECKED_FILTER) == whole, cut
+
+
 def test_the_follows_lookout_answers_as_a_plain_search() -> None:
     import random
 
