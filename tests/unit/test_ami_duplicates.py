@@ -34,3 +34,38 @@ def test_the_duplicate_window_forgets_the_oldest_frames() -> None:
     assert not any(seen(f) for f in frames)
     assert not seen(frames[0])  # forgotten: the window holds the last 3
     assert seen(frames[2]) and seen(frames[3])
+
+
+def test_frames_remembered_by_timestamp_answer_as_a_set_of_fingerprints() -> None:
+    # The filter reads a frame's identities only when a remembered frame has its timestamp:
+    # on seeded random frames (few timestamps, so they collide; windows small enough to
+    # forget), it answers as the plain model — a set of the last ``window`` new fingerprints.
+    import random
+    from collections import deque
+
+    rng = random.Random(25)
+    for window in (1, 2, 3, 5, 50):
+        seen = DuplicateFilter(window=window).seen_before
+        recent: set[tuple[str, ...]] = set()
+        order: deque[tuple[str, ...]] = deque()
+        for _ in range(3_000):
+            headers = {
+                key: rng.choice(["a", "b", ""])
+                for key in rng.sample(IDENTITY_HEADERS, rng.randint(0, 3))
+            }
+            stamp = rng.choice(["", "1.5", "1.6", "2.0", "2.5"])
+            if stamp:
+                headers["Timestamp"] = stamp
+            frame = event(rng.choice(["Newstate", "Hangup"]), **headers)
+            known = (frame.name, stamp, *(headers.get(k, "") for k in IDENTITY_HEADERS))
+            if not stamp:
+                expected = False
+            elif known in recent:
+                expected = True
+            else:
+                expected = False
+                recent.add(known)
+                order.append(known)
+                if len(order) > window:
+                    recent.discard(order.popleft())
+            assert seen(frame) == expected
