@@ -1,5 +1,9 @@
 """The whole service beside the simulator, with fault proxies where a test needs them:
-between the connector and the simulator (AMI), in front of Redis, in front of PostgreSQL."""
+between the connector and the simulator (AMI), in front of Redis, in front of PostgreSQL.
+
+The simulator runs the capture rig's dial plan unless a test asks for ``dialplan="shipped"``
+(deploy/asterisk/extensions.conf): then calls come from the provider (``PJSIP/trunk-…``),
+pass our IVR over FastAGI (the test line's menu: 1 sales, 2 support) and ring PJSIP phones."""
 
 from __future__ import annotations
 
@@ -17,15 +21,21 @@ from sqlalchemy.engine import make_url
 from contact_center.config import Settings
 from contact_center.demo import free_port
 from contact_center.service import Service
+from contact_center.sim.agi import FastAgiStep
 from contact_center.sim.config import Operator, SimConfig
 from contact_center.sim.pbx import SimPbx
 from contact_center.store import models
-from tests.e2e.service_support import rig_settings, seed_people
+from tests.e2e.service_support import RIG_PHONES, SHIPPED_PHONES, rig_settings, seed_people
 from tests.resilience.proxy import FaultProxy
 
 MANUAL = (
     Operator("Local/101@agents", "Anna", manual=True),
     Operator("Local/102@agents", "Boris", manual=True),
+)
+# Anna and Boris at the PJSIP phones of the dial plan we ship, answering by hand.
+SHIPPED_MANUAL = (
+    Operator("PJSIP/101", "Anna", manual=True),
+    Operator("PJSIP/102", "Boris", manual=True),
 )
 
 
@@ -46,16 +56,30 @@ class FaultRig:
         return self.service.components["connector"]
 
 
-def sim_config(tmp_path: Path, operators: tuple[Operator, ...], agi_port: int) -> SimConfig:
+def sim_config(
+    tmp_path: Path, operators: tuple[Operator, ...], agi_port: int, dialplan: str = "rig"
+) -> SimConfig:
     return SimConfig(
         port=0,
         operators=operators,
         agi_port=agi_port,
+        dialplan=dialplan,
         time_scale=0.1,
         spool_dir=str(tmp_path / "spool"),
         queue_log_path=str(tmp_path / "queue_log"),
         cdr_csv_path=str(tmp_path / "Master.csv"),
     )
+
+
+def sim_pbx(config: SimConfig) -> SimPbx:
+    """The simulator for ``config``; with the shipped dial plan its ``AGI()`` steps reach our
+    IVR over FastAGI (the service's AGI port), as Asterisk does."""
+    return SimPbx(config, agi=FastAgiStep() if config.dialplan == "shipped" else None)
+
+
+def phones_of(dialplan: str) -> tuple[str, str, str]:
+    """The phones anna, boris and sue are seeded at for ``dialplan``."""
+    return SHIPPED_PHONES if dialplan == "shipped" else RIG_PHONES
 
 
 def service_settings(
@@ -115,22 +139,31 @@ async def fault_rig(
     tmp_path: Path,
     db_url: str,
     *,
-    operators: tuple[Operator, ...] = MANUAL,
+    operators: tuple[Operator, ...] | None = None,
     redis_url: str = "",
     prefix: str = "cc",
     proxy_redis: bool = False,
     proxy_db: bool = False,
     history_buffer: int = 0,
+    dialplan: str = "rig",
 ) -> AsyncIterator[FaultRig]:
     """Simulator + service (role ``all``); AMI always through a proxy, Redis and the database
-    through one when asked. The database is seeded directly, before any proxy matters."""
+    through one when asked. The database is seeded directly, before any proxy matters.
+    ``dialplan="shipped"``: the dial plan we ship, our IVR's test line, Anna and Boris at
+    PJSIP phones (``operators`` defaults to the dial plan's)."""
     agi_port = free_port()
+    shipped = dialplan == "shipped"
+    if operators is None:
+        operators = SHIPPED_MANUAL if shipped else MANUAL
     async with contextlib.AsyncExitStack() as stack:
-        pbx = await stack.enter_async_context(SimPbx(sim_config(tmp_path, operators, agi_port)))
+        config = sim_config(tmp_path, operators, agi_port, dialplan)
+        pbx = await stack.enter_async_context(sim_pbx(config))
         ami = await stack.enter_async_context(proxied("127.0.0.1", pbx.port))
         proxies = {"ami": ami}
-        seed = service_settings(tmp_path, db_url, ami_port=ami.port, agi_port=agi_port)
-        await seed_people(seed)
+        seed = service_settings(
+            tmp_path, db_url, ami_port=ami.port, agi_port=agi_port, test_line=shipped
+        )
+        await seed_people(seed, phones_of(dialplan))
         service_db, service_redis = db_url, redis_url
         if proxy_db:
             url = make_url(db_url)
@@ -151,6 +184,7 @@ async def fault_rig(
             agi_port=agi_port,
             redis_url=service_redis,
             prefix=prefix,
+            test_line=shipped,
         )
         if history_buffer:
             billing = replace(settings.billing, history_buffer_max_events=history_buffer)
