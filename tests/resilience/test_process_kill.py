@@ -1,6 +1,8 @@
 """The service as a real process (``contact-center serve``) killed mid-call — SIGKILL (a
 crash) and SIGTERM (a deploy) — and started again: Asterisk's durable records close what
-happened while it was gone, history ends up complete and written once."""
+happened while it was gone, history ends up complete and written once. The simulator runs
+the dial plan we ship: callers come from the provider and pass our IVR over FastAGI (down with
+the process), operators answer PJSIP phones."""
 
 from __future__ import annotations
 
@@ -20,18 +22,20 @@ import pytest
 from sqlalchemy import select
 
 from contact_center.demo import free_port
-from contact_center.sim.pbx import SimPbx
 from contact_center.store import models
 from contact_center.store.db import create_engine, session_factory
 from tests.conftest import wait_for
-from tests.e2e.service_support import ROOT, seed_people
+from tests.e2e.service_support import DID, ROOT, SHIPPED_PHONES, seed_people, write_menus
 from tests.resilience.rig import (
-    MANUAL,
+    SHIPPED_MANUAL,
     duplicate_keys,
     history_counts,
     service_settings,
     sim_config,
+    sim_pbx,
 )
+
+ANNA = "PJSIP/101"
 
 
 def service_env(
@@ -45,7 +49,9 @@ def service_env(
         "CC_WEB_PORT": str(web_port),
         "CC_BUS_BACKEND": "memory",
         "CC_AGI_PORT": str(agi_port),
-        "CC_AGI_MENUS_DIR": str(ROOT / "ivr_menus"),
+        # the test line: always open, 1 sales, 2 support (tests/e2e/service_support.py)
+        "CC_AGI_MENUS_DIR": str(write_menus(tmp_path)),
+        "CC_AGI_DEFAULT_MENU": "line",
         "CC_AMI_PORT": str(ami_port),
         "CC_AMI_USERNAME": "cc",
         "CC_AMI_SECRET": "cc-test-secret",
@@ -154,18 +160,21 @@ async def test_killed_mid_call_then_restarted_history_complete_and_once(
     offsets reset, so the resync re-reads all of Master.csv and queue_log — leaves every
     history, call, leg and charge row exactly as it was."""
     agi_port, web_port = free_port(), free_port()
-    async with SimPbx(sim_config(tmp_path, MANUAL, agi_port)) as pbx:
-        settings = service_settings(tmp_path, postgres_url, ami_port=pbx.port, agi_port=agi_port)
-        await seed_people(settings)
+    config = sim_config(tmp_path, SHIPPED_MANUAL, agi_port, dialplan="shipped")
+    async with sim_pbx(config) as pbx:
+        settings = service_settings(
+            tmp_path, postgres_url, ami_port=pbx.port, agi_port=agi_port, test_line=True
+        )
+        await seed_people(settings, SHIPPED_PHONES)
         engine = create_engine(postgres_url)
         sessions = session_factory(engine)
         env = service_env(tmp_path, postgres_url, pbx.port, agi_port, web_port)
         try:
-            pbx.queues.add_member("support", "Local/101@agents", "Anna")
+            pbx.queues.add_member("support", ANNA, "Anna")
             async with serving(env, web_port) as proc:
-                call = await pbx.place_call("4951110001", "+74951234567", "Ivan", dtmf="2")
-                await wait_for(lambda: bool(pbx.channels_matching(r"^Local/101@agents")), 10)
-                await pbx.answer("Local/101@agents")
+                call = await pbx.place_call(DID, "+74951234567", "Ivan", dtmf="2")  # 2: support
+                await wait_for(lambda: bool(pbx.channels_matching(r"^PJSIP/101-")), 10)
+                await pbx.answer(ANNA)
 
                 async def answered() -> bool:
                     return (await history_counts(sessions, call.linkedid))[2] >= 4
@@ -174,8 +183,9 @@ async def test_killed_mid_call_then_restarted_history_complete_and_once(
                 proc.send_signal(how)
                 await proc.wait()
             stopped_at = time.monotonic()
-            await pbx.hangup(call.phone)
-            unseen = await pbx.place_call("4951110002", "+74957654321", "Olga", talk=0.3)
+            await pbx.hangup_caller(call)
+            # our IVR is down with the process: the dial plan hangs this caller up
+            unseen = await pbx.place_call(DID, "+74957654321", "Olga", talk=0.3)
             await wait_for(
                 lambda: (
                     unseen.linkedid not in {c.linkedid for c in pbx.channels.values() if not c.dead}
@@ -209,7 +219,7 @@ async def test_killed_mid_call_then_restarted_history_complete_and_once(
             async with serving(env, web_port):
                 await wait_for(lambda: json.loads(offsets.read_text())["cdr"] > 0, timeout=10)
                 # a call after the re-read: once it is in history, all before it is too
-                marker = await pbx.place_call("4951110002", "+74951112233", "Marker", talk=0.2)
+                marker = await pbx.place_call(DID, "+74951112233", "Marker", talk=0.2)
 
                 async def marker_closed() -> bool:
                     return (await history_counts(sessions, marker.linkedid))[1] == 1
