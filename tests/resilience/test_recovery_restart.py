@@ -1,7 +1,9 @@
 """The service stopped while a call ends, started again: Asterisk's records (the simulator's
 Master.csv and queue_log) close the call exactly once with their durations, its recording is
 processed, the operator's pop is closed and the operator is free again — and a restart in
-the middle of a call that then ends live leaves it answered with its talk time."""
+the middle of a call that then ends live leaves it answered with its talk time. The simulator
+runs the dial plan we ship: the caller comes from the provider, passes our IVR over FastAGI
+and is answered at Anna's PJSIP phone."""
 
 from __future__ import annotations
 
@@ -20,16 +22,17 @@ from contact_center.service import Service
 from contact_center.sim.pbx import SimPbx
 from contact_center.store import models
 from tests.conftest import wait_for
-from tests.e2e.service_support import Rig, seed_people
+from tests.e2e.service_support import DID, SHIPPED_PHONES, Rig, seed_people
 from tests.resilience.rig import (
-    MANUAL,
+    SHIPPED_MANUAL,
     history_counts,
     pbx_live_calls,
     service_settings,
     sim_config,
+    sim_pbx,
 )
 
-ANNA = "Local/101@agents"
+ANNA = "PJSIP/101"
 
 
 def asterisk_says(tmp_path: Path, linkedid: str) -> dict[str, float]:
@@ -47,6 +50,10 @@ def asterisk_says(tmp_path: Path, linkedid: str) -> dict[str, float]:
         if callid in legs and event == "COMPLETECALLER":
             out["hold"], out["talk"] = float(data[0]), float(data[1])
     return out
+
+
+def shipped_pbx(tmp_path: Path, agi_port: int) -> SimPbx:
+    return sim_pbx(sim_config(tmp_path, SHIPPED_MANUAL, agi_port, dialplan="shipped"))
 
 
 async def call_row(sessions: Any, linkedid: str) -> models.Call:
@@ -77,8 +84,8 @@ async def answered_and_recording(pbx: SimPbx, service: Service, settings: Any) -
     await service.components["connector"].wait_connected()
     await Rig(pbx, service, settings).command("anna", "operator", ANNA, "available")
     await wait_for(lambda: bool(pbx.members(ANNA)), timeout=10)
-    call = await pbx.place_call("4951110001", "+74951234567", "Ivan", dtmf="2")
-    await wait_for(lambda: bool(pbx.channels_matching(r"^Local/101@agents")), 10)
+    call = await pbx.place_call(DID, "+74951234567", "Ivan", dtmf="2")  # 2: support
+    await wait_for(lambda: bool(pbx.channels_matching(r"^PJSIP/101-")), 10)
     await pbx.answer(ANNA)
     sessions = service.core.sessions  # type: ignore[union-attr]
 
@@ -98,16 +105,18 @@ async def test_stopped_while_the_call_ends_then_started_closes_it_once_from_the_
     tmp_path: Path, postgres_url: str
 ) -> None:
     agi_port = free_port()
-    async with SimPbx(sim_config(tmp_path, MANUAL, agi_port)) as pbx:
-        settings = service_settings(tmp_path, postgres_url, ami_port=pbx.port, agi_port=agi_port)
-        await seed_people(settings)
+    async with shipped_pbx(tmp_path, agi_port) as pbx:
+        settings = service_settings(
+            tmp_path, postgres_url, ami_port=pbx.port, agi_port=agi_port, test_line=True
+        )
+        await seed_people(settings, SHIPPED_PHONES)
         async with Service(settings, "all") as first:
             call = await answered_and_recording(pbx, first, settings)
             await asyncio.sleep(2.5)  # a conversation long enough to have a talk time
             popped = await pops_for(first, "anna", call.linkedid)
             assert "pop" in [m["type"] for m in popped]
         # the service is gone; the caller hangs up
-        await pbx.hangup(call.phone)
+        await pbx.hangup_caller(call)
         await wait_for(lambda: call.linkedid not in pbx_live_calls(pbx), timeout=10)
 
         async with Service(settings, "all") as second:
@@ -151,9 +160,11 @@ async def test_restarted_mid_call_the_call_ends_live_answered_with_its_talk_time
     tmp_path: Path, postgres_url: str
 ) -> None:
     agi_port = free_port()
-    async with SimPbx(sim_config(tmp_path, MANUAL, agi_port)) as pbx:
-        settings = service_settings(tmp_path, postgres_url, ami_port=pbx.port, agi_port=agi_port)
-        await seed_people(settings)
+    async with shipped_pbx(tmp_path, agi_port) as pbx:
+        settings = service_settings(
+            tmp_path, postgres_url, ami_port=pbx.port, agi_port=agi_port, test_line=True
+        )
+        await seed_people(settings, SHIPPED_PHONES)
         async with Service(settings, "all") as first:
             call = await answered_and_recording(pbx, first, settings)
         async with Service(settings, "all") as second:
@@ -161,7 +172,7 @@ async def test_restarted_mid_call_the_call_ends_live_answered_with_its_talk_time
             await connector.wait_connected()
             assert call.linkedid in {cid for (_s, cid) in connector.tracker.calls}
             await asyncio.sleep(2.5)  # they go on talking after the restart
-            await pbx.hangup(call.phone)
+            await pbx.hangup_caller(call)
             sessions = second.core.sessions  # type: ignore[union-attr]
 
             async def processed() -> bool:
