@@ -383,8 +383,11 @@ def _scan(
         kind = buf[start:name_end]
         layout = layouts.get(kind)
         if layout is not None and (found := layout[1](text)) is not None:
-            headers = dict(zip(layout[0], found.groups(), strict=True))
+            # strict=False: a pattern has a group per key (zip's check costs per frame)
+            headers = dict(zip(layout[0], found.groups(), strict=False))
             repeated = ()
+        elif (other := _other_layout(kind, text)) is not None:
+            headers, repeated = dict(zip(other[0], other[1].groups(), strict=False)), ()
         else:
             lines = text.split("\r\n")
             try:
@@ -411,29 +414,60 @@ def _scan(
 # the keys are distinct, nothing repeats — without cutting lines out first. A value is
 # ``.*`` (anything but LF: the engine's fastest loop), so the CRLFs the pattern asks for
 # are the frame's only LFs — its lines as split on CRLF, a lone CR staying in its value as
-# it does there. A layout gets its pattern once two frames in a row showed it; a frame it
-# does not match (other headers, a lone LF in a value) is read as before. Bounded: cleared
-# when full.
+# it does there. A layout gets its pattern once two frames showed it; a frame no pattern
+# matches (other headers, a lone LF in a value) is read as before.
+#
+# A kind may come in a few layouts (``DialBegin`` with a caller channel, or none when an
+# Originate dials): the first one learnt is tried first (``_LAYOUTS``), a few others after
+# it (``_MORE_LAYOUTS``). Bounded: both cleared when full of kinds; a kind's oldest other
+# layout leaves for a new one.
 Layout = tuple[tuple[str, ...], Callable[[str], re.Match[str] | None]]
 _LAYOUTS: dict[bytes, Layout] = {}
+_MORE_LAYOUTS: dict[bytes, list[Layout]] = {}
 _MAX_LAYOUTS = 256
+_MORE_PER_KIND = 3
 
 
 def _unlearnt(text: str) -> re.Match[str] | None:
     return None  # a layout seen once: no pattern yet
 
 
+def _other_layout(kind: bytes, text: str) -> tuple[tuple[str, ...], re.Match[str]] | None:
+    """The keys and match of the first of the kind's other layouts that matches."""
+    for keys, match in _MORE_LAYOUTS.get(kind, ()):
+        found = match(text)
+        if found is not None:
+            return keys, found
+    return None
+
+
 def _learn_layout(kind: bytes, headers: dict[str, str]) -> None:
     # interned: the readers' own "Uniqueid" is then the very key, found at its first probe
     keys = tuple(map(sys.intern, headers))
     known = _LAYOUTS.get(kind)
-    if known is not None and known[0] == keys:
+    if known is None:
+        if len(_LAYOUTS) >= _MAX_LAYOUTS:
+            _LAYOUTS.clear()
+            _MORE_LAYOUTS.clear()
+        _LAYOUTS[kind] = (keys, _unlearnt)
+        return
+    if known[0] == keys:
         if known[1] is _unlearnt:
             _LAYOUTS[kind] = (keys, _layout_pattern(keys))
         return  # else a learnt layout that a value with a lone LF did not match
-    if len(_LAYOUTS) >= _MAX_LAYOUTS:
-        _LAYOUTS.clear()
-    _LAYOUTS[kind] = (keys, _unlearnt)
+    more = _MORE_LAYOUTS.setdefault(kind, [])
+    for index, (other, match) in enumerate(more):
+        if other == keys:
+            if match is _unlearnt:
+                learnt = (keys, _layout_pattern(keys))
+                if known[1] is _unlearnt:  # the first layout, seen once: this one first
+                    more[index], _LAYOUTS[kind] = known, learnt
+                else:
+                    more[index] = learnt
+            return
+    if len(more) >= _MORE_PER_KIND:
+        del more[0]
+    more.append((keys, _unlearnt))
 
 
 @functools.lru_cache(maxsize=128)

@@ -508,3 +508,39 @@ def test_a_learnt_layout_reads_a_lone_cr_in_a_value_as_the_line_split_does() -> 
     assert [(f.get("Uniqueid"), f.get("Channel"), f.get("Context")) for f in got[2:6]] == [
         ("3", "a\r", "c"), ("4", "\r", "\r"), ("5", "a\r\rb", "c\r\r"), ("6\r", "\ra", "c: d\r")
     ]  # fmt: skip
+
+
+def test_a_kind_in_a_few_layouts_is_read_by_each_of_their_patterns() -> None:
+    # DialBegin comes with a caller channel or without one (an Originate): both layouts are
+    # learnt (the first one tried first, the others after it); more layouts than are kept,
+    # a lone LF, a new first layout — always the frames the general path reads.
+    from contact_center.ami.parser import _LAYOUTS, _MORE_LAYOUTS, _MORE_PER_KIND, _unlearnt
+
+    def dial(*keys: str, value: str = "v") -> bytes:
+        lines = [
+            b"Event: DialBegin",
+            *(f"{key}: {value}{i}".encode() for i, key in enumerate(keys)),
+        ]
+        return b"\r\n".join(lines) + b"\r\n\r\n"
+
+    with_caller = ("Channel", "Uniqueid", "DestChannel", "DestUniqueid")
+    originate = ("DestChannel", "DestUniqueid")
+    others = [(f"X{i}", "DestUniqueid") for i in range(_MORE_PER_KIND + 2)]
+    data = b"".join(
+        [
+            *(dial(*keys) for keys in [with_caller, originate] * 3),
+            dial(*originate, value="a\nb"),  # a lone LF: the general path
+            *(dial(*keys) for keys in others * 2),  # more than are kept: the oldest leave
+            *(dial(*keys) for keys in [originate, with_caller] * 2),
+        ]
+    )
+    _LAYOUTS.clear()
+    _MORE_LAYOUTS.clear()
+    got = parse(data, TRACKER_FILTER)[0]
+    assert got == general_path(data[: data.rfind(b"\r\n\r\n")], TRACKER_FILTER, 256 * 1024)
+    assert _LAYOUTS[b"Event: DialBegin"][0] == ("Event", *with_caller)
+    assert _LAYOUTS[b"Event: DialBegin"][1] is not _unlearnt
+    assert len(_MORE_LAYOUTS[b"Event: DialBegin"]) == _MORE_PER_KIND
+    assert any(keys == ("Event", *originate) for keys, _ in _MORE_LAYOUTS[b"Event: DialBegin"])
+    for cut in range(1, len(data), 7):
+        assert parse_in_chunks(data, [cut], TRACKER_FILTER) == got, cut
