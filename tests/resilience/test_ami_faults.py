@@ -1,5 +1,7 @@
 """AMI link faults against the whole service: the simulator over real TCP, a proxy we cut or
-stall between the connector and it, history in real PostgreSQL."""
+stall between the connector and it, history in real PostgreSQL. The simulator runs the dial
+plan we ship: callers come from the provider, pass our IVR over FastAGI (the test line: 2 is
+support) and ring the operators' PJSIP phones."""
 
 from __future__ import annotations
 
@@ -13,17 +15,19 @@ from typing import Any
 import pytest
 
 from contact_center.ami.errors import AmiError
-from contact_center.sim.pbx import SimPbx
 from tests.conftest import wait_for
-from tests.e2e.service_support import Rig, sign_in
+from tests.e2e.service_support import DID, Rig, sign_in
 from tests.resilience.rig import (
     FaultRig,
     died,
     fault_rig,
     history_counts,
     pbx_live_calls,
+    sim_pbx,
     tracker_live_calls,
 )
+
+ANNA = "PJSIP/101"
 
 # Actions that read state; sending them again after a reconnect is the resync, not a repeat.
 # Actions that only read: asking again after a reconnect is expected (the rights check at
@@ -63,21 +67,21 @@ async def test_ami_socket_killed_mid_call_history_closed_once_state_resynced(
     off is closed in history exactly once and its pop on the operator's screen is closed (not
     stuck), the tracker's live calls equal the PBX's after the resync (a call that began
     during the outage is picked up), and no action is sent twice."""
-    async with fault_rig(tmp_path, postgres_url) as rig:
+    async with fault_rig(tmp_path, postgres_url, dialplan="shipped") as rig:
         anna = await sign_in(rig.base, "anna")
         anna_ws = await anna.ws()
-        await make_available(rig, "anna", "Local/101@agents")
-        first = await rig.pbx.place_call("4951110001", "+74951234567", "Ivan", dtmf="2")
+        await make_available(rig, "anna", ANNA)
+        first = await rig.pbx.place_call(DID, "+74951234567", "Ivan", dtmf="2")
         await wait_for(lambda: first.linkedid in tracker_live_calls(rig.connector), timeout=5)
-        await wait_for(lambda: bool(rig.pbx.channels_matching(r"^Local/101@agents")), timeout=10)
-        await rig.pbx.answer("Local/101@agents")
+        await wait_for(lambda: bool(rig.pbx.channels_matching(r"^PJSIP/101-")), timeout=10)
+        await rig.pbx.answer(ANNA)
         await wait_for(lambda: _answered(rig, first.linkedid), timeout=5)
 
         rig.ami.cut()
         cut_at = time.monotonic()
         await wait_for(lambda: not rig.connector.connected, timeout=5)
-        await rig.pbx.hangup(first.phone)  # the call ends while we cannot see it
-        second = await rig.pbx.place_call("4951110002", "+74957654321", "Olga", dtmf="2")
+        await rig.pbx.hangup_caller(first)  # the call ends while we cannot see it
+        second = await rig.pbx.place_call(DID, "+74957654321", "Olga", dtmf="2")
         await wait_for(lambda: first.linkedid not in pbx_live_calls(rig.pbx), timeout=5)
         rig.ami.restore()
 
@@ -94,7 +98,7 @@ async def test_ami_socket_killed_mid_call_history_closed_once_state_resynced(
             return (await history_counts(sessions, first.linkedid))[1] >= 1
 
         await wait_for(closed, timeout=10)
-        await rig.pbx.hangup(second.phone)
+        await rig.pbx.hangup_caller(second)
         await wait_for(lambda: not tracker_live_calls(rig.connector), timeout=5)
 
         async def second_closed() -> bool:
@@ -119,9 +123,9 @@ async def test_half_open_ami_link_detected_within_two_ping_intervals(
 ) -> None:
     """Property: a half-open AMI link (no FIN, no replies) is detected within 2× the ping
     interval, the connector reconnects and resyncs, and live state equals the PBX's."""
-    async with fault_rig(tmp_path, postgres_url) as rig:
+    async with fault_rig(tmp_path, postgres_url, dialplan="shipped") as rig:
         interval = rig.settings.ami.ping_interval
-        call = await rig.pbx.place_call("4951110001", "+74951234567", "Ivan", dtmf="2")
+        call = await rig.pbx.place_call(DID, "+74951234567", "Ivan", dtmf="2")
         await wait_for(lambda: call.linkedid in tracker_live_calls(rig.connector), timeout=5)
         connects = rig.connector.connects
 
@@ -129,7 +133,7 @@ async def test_half_open_ami_link_detected_within_two_ping_intervals(
         stalled_at = time.monotonic()
         await wait_for(lambda: not rig.connector.connected, timeout=3 * interval + 1)
         detected = time.monotonic() - stalled_at
-        await rig.pbx.hangup(call.phone)  # ends during the silence
+        await rig.pbx.hangup_caller(call)  # ends during the silence
         rig.ami.restore()
         await wait_for(lambda: rig.connector.connects > connects and rig.connector.connected, 10)
         await wait_for(
@@ -178,13 +182,14 @@ async def test_asterisk_restarted_with_an_originate_in_flight(
     for its answer: the Originate fails to its caller instead of being sent again after the
     reconnect, the call that was live is closed in history exactly once, and the tracker's
     live calls equal the new PBX's (none)."""
-    async with fault_rig(tmp_path, postgres_url) as rig:
-        call = await rig.pbx.place_call("4951110001", "+74951234567", "Ivan", dtmf="2")
+    async with fault_rig(tmp_path, postgres_url, dialplan="shipped") as rig:
+        call = await rig.pbx.place_call(DID, "+74951234567", "Ivan", dtmf="2")
         await wait_for(lambda: call.linkedid in tracker_live_calls(rig.connector), timeout=5)
         rig.ami.stall()  # Asterisk hangs, then restarts: our Originate gets no answer
         originate = asyncio.create_task(
+            # a click-to-call: Anna's phone first, then the number (cc-originate)
             rig.connector.actions.originate(
-                "Local/101@agents", "outbound", "4957654321", caller_id="CC <4951110001>"
+                ANNA, "cc-originate", "4957654321", caller_id="CC <4951110001>"
             )
         )
         await wait_for(
@@ -192,7 +197,7 @@ async def test_asterisk_restarted_with_an_originate_in_flight(
         )
         connects = rig.connector.connects
         await rig.pbx.stop()
-        restarted = SimPbx(rig.pbx.config)
+        restarted = sim_pbx(rig.pbx.config)
         await restarted.start()
         try:
             rig.ami.target = ("127.0.0.1", restarted.port)
