@@ -34,8 +34,13 @@ class MalformedEvent(ValueError):
 
 def make_key(*parts: object) -> str:
     """A short stable idempotency key from the identities of one fact."""
-    # a list, not a generator: join sizes it once (this runs for every domain event)
-    raw = "|".join([p if type(p) is str else "" if p is None else str(p) for p in parts])
+    # runs for every domain event: nearly always all strings, joined as they are (a str
+    # subclass joins as its value: StrEnum, the only one we have, prints as its value too)
+    try:
+        raw = "|".join(parts)  # type: ignore[arg-type]
+    except TypeError:
+        # a list, not a generator: join sizes it once
+        raw = "|".join([p if type(p) is str else "" if p is None else str(p) for p in parts])
     return hashlib.blake2b(raw.encode(), digest_size=12).hexdigest()
 
 

@@ -108,7 +108,8 @@ def device_of(channel: str) -> str:
     ``Local/101@agents`` (the interface an Originate or a queue member names)."""
     name = channel.split(";", 1)[0]
     head, sep, tail = name.rpartition("-")
-    return head if sep and tail and all(c in "0123456789abcdef" for c in tail) else name
+    # a tail of lowercase hex digits only: nothing left once they are stripped
+    return head if sep and tail and not tail.lstrip("0123456789abcdef") else name
 
 
 def pair_of(channel: str) -> str:
