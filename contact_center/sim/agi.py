@@ -110,6 +110,10 @@ SAY_COMMANDS = (
 )
 
 
+# res_agi.c MAX_AGI_CONNECT: a FastAGI server that has not accepted within 2 s is FAILURE.
+MAX_AGI_CONNECT = 2.0
+
+
 class AgiClientError(Exception):
     """The FastAGI server could not be reached or spoke nonsense."""
 
@@ -317,6 +321,7 @@ class AgiCallResult:
     priority: str = ""
     hung_up: bool = False
     language: str = "en"
+    reset: bool = False  # the server reset the connection (AGISTATUS still SUCCESS/HANGUP)
 
     def commands(self) -> list[str]:
         return [command for command, _ in self.transcript]
@@ -585,20 +590,38 @@ async def serve_session(
     *,
     timeout: float = 60.0,
     max_commands: int = 10_000,
+    connect_timeout: float | None = None,
 ) -> AgiCallResult:
-    """Connect, send the environment and answer commands until the server closes."""
+    """Connect, send the environment and answer commands until the server closes.
+
+    AGISTATUS as res_agi.c (22.10.1) sets it: FAILURE when the server cannot be reached
+    (refused, no answer within MAX_AGI_CONNECT, the first line not sent —
+    ``launch_netscript``); once connected, the server closing *or resetting* the connection
+    is the script's end (``run_agi``'s read fails, "AGI Script … completed"): SUCCESS, or
+    HANGUP when the channel hung up meanwhile. ``timeout`` (the whole session) is the
+    simulator's own guard: Asterisk waits for ever; over it is FAILURE here.
+    ``connect_timeout`` defaults to ``timeout``; the dial plan's AGI() (:class:`FastAgiStep`)
+    uses Asterisk's MAX_AGI_CONNECT.
+    """
     host, port = _host_port(url)
     result = agi.result
     try:
-        reader, writer = await aio.wait_for(asyncio.open_connection(host, port), timeout)
+        reader, writer = await aio.wait_for(
+            asyncio.open_connection(host, port), min(timeout, connect_timeout or timeout)
+        )
     except (OSError, TimeoutError) as exc:
         result.status = "FAILURE"
         raise AgiClientError(f"cannot connect to {url}: {exc}") from exc
+    failed = False
     try:
         async with asyncio.timeout(timeout):
             first, second = encode_environment(build_environment(url, args, agi.env))
-            writer.write(first)
-            await writer.drain()
+            try:
+                writer.write(first)  # starts with agi_network: yes, res_agi's checked send
+                await writer.drain()
+            except ConnectionError:
+                failed = True
+                raise
             writer.write(second)
             await writer.drain()
             for _ in range(max_commands):
@@ -616,10 +639,7 @@ async def serve_session(
         result.status = "FAILURE"
         raise AgiClientError(f"AGI session still running after {timeout} s") from exc
     except ConnectionError:
-        # A reset (e.g. the server's accept queue overflowed) is not a clean return.
-        failed = True
-    else:
-        failed = False
+        result.reset = True  # for Asterisk the script ended (failed: nothing was sent)
     finally:
         writer.close()
         with contextlib.suppress(ConnectionError, OSError):
@@ -760,6 +780,7 @@ class FastAgiStep:
     """
 
     timeout: float = 600.0
+    connect_timeout: float = MAX_AGI_CONNECT
 
     async def __call__(self, channel: Any, url: str, args: list[str]) -> str:
         env_dict = channel.agi_environment(url, args)
@@ -775,7 +796,9 @@ class FastAgiStep:
         )
         agi = _ChannelAgi(channel, env, channel_linkedid(channel))
         try:
-            result = await serve_session(url, args, agi, timeout=self.timeout)
+            result = await serve_session(
+                url, args, agi, timeout=self.timeout, connect_timeout=self.connect_timeout
+            )
         except AgiClientError:
             return "FAILURE"
         set_location = getattr(channel, "agi_set_location", None)

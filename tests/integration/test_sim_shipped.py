@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from contact_center.config import AgiSettings
+from contact_center.demo import free_port
 from contact_center.ivr.service import IvrService
 from contact_center.sim.agi import FastAgiStep
 from contact_center.sim.agistep import AgiStep
@@ -511,3 +512,150 @@ async def test_the_queue_skips_a_busy_phone(shipped: Shipped) -> None:
     ]
     assert [] == shipped.log.named("AgentRingNoAnswer")  # refused, not rung out
     assert connect["DestChannel"].startswith("PJSIP/101-")
+
+
+# --- the service away: callers still reach people -----------------------------------------
+
+ENDS_MENU = """\
+title: Test line with its own ends
+languages: [en]
+start: main
+prompts:
+  t/main: {en: "Press 1 for sales, 2 for support, 8 for our hours, 9 to hang up."}
+  t/hours: {en: "We are open from 8 to 20."}
+  t/bye: {en: "Goodbye."}
+nodes:
+  main:
+    type: menu
+    prompt: t/main
+    options: {"1": sales, "2": support, "8": hours, "9": bye}
+    on_invalid: support
+  sales: {type: queue, queue: sales}
+  support: {type: queue, queue: support}
+  hours: {type: play, prompt: t/hours, next: done}
+  done: {type: return}
+  bye: {type: hangup, prompt: t/bye}
+"""
+
+
+@contextlib.asynccontextmanager
+async def ivr_with_ends(tmp_path: Path) -> AsyncIterator[IvrService]:
+    """Our IVR with a menu whose paths end the call itself (8: hours then return, 9: a
+    hangup node) besides the queues."""
+    menus = tmp_path / "ends"
+    for prompt in ("main", "hours", "bye"):
+        wav = menus / "prompts" / "en" / "t" / f"{prompt}.wav"
+        wav.parent.mkdir(parents=True, exist_ok=True)
+        wav.write_bytes(b"RIFF")
+    (menus / f"{DID}.yaml").write_text(ENDS_MENU)
+
+    async def sink(event: object) -> None:
+        return None
+
+    service = IvrService(AgiSettings(port=0, menus_dir=str(menus)), sink=sink)
+    async with service:
+        assert DID in service.library.current.menus
+        yield service
+
+
+def agi_statuses(shipped: Shipped) -> list[str]:
+    return [e.get("Value") for e in shipped.log.named("VarSet", Variable="AGISTATUS")]
+
+
+async def test_with_our_ivr_unreachable_a_caller_reaches_the_fallback_queue(
+    tmp_path: Path,
+) -> None:
+    """Nobody listens on the FastAGI port (the service restarting, its host gone): AGI()
+    ends with AGISTATUS FAILURE and the caller is queued in CC_FALLBACK_QUEUE (support),
+    where Anna answers."""
+    async with shipped_pbx(
+        tmp_path, [ANNA], FastAgiStep(timeout=10), agi_port=free_port()
+    ) as shipped:
+        shipped.pbx.queues.add_member("support", "PJSIP/101", "Anna")
+        call = await shipped.pbx.place_call(DID, "79035550021", "Live Caller")
+        join = await shipped.ami.wait_event("QueueCallerJoin", timeout=10, Channel=call.channel)
+        connect = await shipped.ami.wait_event("AgentConnect", timeout=10, Channel=call.channel)
+        await shipped.pbx.hangup_caller(call)
+        await wait_for(lambda: not shipped.pbx.channels, 5)
+
+    assert ["FAILURE"] == agi_statuses(shipped)
+    assert "support" == join["Queue"]
+    assert connect["DestChannel"].startswith("PJSIP/101-")
+    cdrs = shipped.log.named("Cdr", Channel=call.channel)
+    assert ["queue:support"] == [e.get("UserField") for e in cdrs]
+
+
+async def test_a_caller_whose_ivr_stops_mid_menu_reaches_the_fallback_queue(
+    tmp_path: Path,
+) -> None:
+    """Our service stops while the caller is in the menu: its FastAGI server closes the
+    connection, AGI() returns SUCCESS (as res_agi does) with nothing decided, and the caller
+    is queued in the fallback queue, where Anna's phone rings."""
+    async with ivr_with_ends(tmp_path) as ivr:
+        async with shipped_pbx(
+            tmp_path, [ANNA_NEVER], FastAgiStep(timeout=10), agi_port=ivr.port
+        ) as shipped:
+            shipped.pbx.queues.add_member("support", "PJSIP/101", "Anna")
+            call = await shipped.pbx.place_call(DID, "79035550022", "Live Caller")
+            await shipped.ami.wait_event("AGIExecStart", timeout=10, Channel=call.channel,
+                                         Command="GET DATA cc/t/main 5000 1")  # fmt: skip
+            await ivr.close()  # the service goes away mid-menu
+            join = await shipped.ami.wait_event("QueueCallerJoin", timeout=10, Channel=call.channel)
+            ringing = await shipped.ami.wait_event("AgentCalled", timeout=10, Queue="support")
+            await shipped.pbx.hangup_caller(call)
+            await wait_for(lambda: not shipped.pbx.channels, 5)
+
+    assert ["SUCCESS"] == agi_statuses(shipped)
+    assert "support" == join["Queue"]
+    assert ringing["DestChannel"].startswith("PJSIP/101-")
+
+
+@pytest.mark.parametrize(
+    ("digit", "status"),
+    [("9", "HANGUP"), ("8", "SUCCESS")],
+    ids=["hangup-node", "menu-returns-without-a-queue"],
+)
+async def test_an_ivr_that_ends_the_call_itself_still_hangs_up(
+    tmp_path: Path, digit: str, status: str
+) -> None:
+    """A deliberate end is not "no decision": a hangup node hangs the caller up from the
+    IVR (AGISTATUS HANGUP, the dial plan stops at AGI()); a menu that returns without a
+    queue leaves CC_IVR_PATH and the dial plan hangs up. Neither reaches a queue."""
+    async with ivr_with_ends(tmp_path) as ivr:
+        async with shipped_pbx(
+            tmp_path, [ANNA_NEVER], FastAgiStep(timeout=10), agi_port=ivr.port
+        ) as shipped:
+            shipped.pbx.queues.add_member("support", "PJSIP/101", "Anna")
+            call = await shipped.pbx.place_call(DID, "79035550023", "Live Caller", dtmf=digit)
+            await shipped.ami.wait_event("Hangup", timeout=10, Channel=call.channel)
+            await wait_for(lambda: not shipped.pbx.channels, 5)
+
+    assert [status] == agi_statuses(shipped)
+    assert [] == shipped.log.named("QueueCallerJoin")
+    assert [] == shipped.log.named("AgentCalled")
+
+
+async def test_a_queue_timeout_with_our_ivr_away_goes_to_the_queue_s_voicemail(
+    tmp_path: Path,
+) -> None:
+    """The caller was queued by our IVR, which goes away while they wait: at the queue
+    timeout the callback offer's AGI() fails (FAILURE) and the caller leaves a message in
+    the queue's mailbox instead of being hung up."""
+    globals_ = (("CC_QUEUE_TIMEOUT", "2"),)
+    async with ivr_with_ends(tmp_path) as ivr:
+        async with shipped_pbx(
+            tmp_path, [], FastAgiStep(timeout=10), agi_port=ivr.port, dialplan_globals=globals_
+        ) as shipped:
+            # presses 2 (support) after 1 s, hangs up 8 s later: after the greeting
+            call = await shipped.pbx.place_call(DID, "79035550024", "Live Caller", dtmf="2",
+                                                talk=8)  # fmt: skip
+            await shipped.ami.wait_event("QueueCallerJoin", timeout=10, Channel=call.channel)
+            await ivr.close()
+            waiting = await shipped.ami.wait_event("MessageWaiting", timeout=15)
+            await wait_for(lambda: not shipped.pbx.channels, 10)
+
+    agi = [e.get("AppData") for e in shipped.log.named("Newexten", Application="AGI")]
+    assert ["agi://contact-center:4573/main,4951110003",
+            "agi://contact-center:4573/callback-offer,support"] == agi  # fmt: skip
+    assert ["SUCCESS", "FAILURE"] == agi_statuses(shipped)
+    assert ("support@contact-center", "1") == (waiting["Mailbox"], waiting["New"])

@@ -82,13 +82,17 @@ async def test_a_higher_priority_caller_waits_ahead(ivr: IvrService, tmp_path: P
     assert [vip.channel, plain.channel] == order
 
 
-async def test_a_trunk_call_the_ivr_did_not_queue_hangs_up(tmp_path: Path) -> None:
-    # no FastAGI server listening: AGI fails, CC_QUEUE stays empty, the call hangs up
+async def test_a_trunk_call_our_ivr_cannot_take_waits_in_the_fallback_queue(
+    tmp_path: Path,
+) -> None:
+    # no FastAGI server listening: AGI fails, CC_QUEUE stays empty, CC_FALLBACK_QUEUE takes it
     config = sim_config(tmp_path, operators=[], dialplan="shipped", agi_port=1)
     async with SimPbx(config, agi=FastAgiStep(timeout=2)) as pbx:
         log = EventLog(pbx)
         call = await pbx.place_call("4951110009", "+74951234567", "Ivan Petrov")
+        join = await log.wait("QueueCallerJoin", Channel=call.channel)
+        await pbx.hangup_caller(call)
         await log.wait("Hangup", Channel=call.channel)
 
     assert "FAILURE" == log.named("VarSet", Variable="AGISTATUS")[0].get("Value")
-    assert [] == log.named("QueueCallerJoin")
+    assert "support" == join.get("Queue")

@@ -111,6 +111,34 @@ def test_dialplan_reaches_our_fastagi_server(compose: dict[str, Any]) -> None:
     assert agi_lines and all("AGI(${CC_AGI}/" in v for v in agi_lines)
 
 
+def test_every_agi_in_the_dialplan_has_a_fallback_for_the_service_away() -> None:
+    """Each AGI() reads AGISTATUS before any Hangup() and can go on to a queue or a mailbox
+    (res_agi: FAILURE when our FastAGI server cannot be reached), so a caller is not hung up
+    because the service is away; the fallback queue and every queue's mailbox exist."""
+    steps = asterisk_conf.dialplan(ASTERISK / "extensions.conf")
+    agis = [i for i, s in enumerate(steps) if s.app == "AGI"]
+    assert len(agis) >= 2
+    for i in agis:
+        agi = steps[i]
+        after = []
+        for step in steps[i + 1 :]:
+            if (step.context, step.exten) != (agi.context, agi.exten) or step.app == "Hangup":
+                break
+            after.append(step)
+        where = f"{agi.file}:{agi.line}"
+        assert any(s.app == "GotoIf" and "${AGISTATUS}" in s.args for s in after), where
+        onward = [s.args.split(",")[0] for s in after if s.app == "Goto"]
+        assert {"to-queue", "voicemail"} & set(onward), where
+    ext = parse_asterisk_conf(ASTERISK / "extensions.conf")
+    queues = {s.name for s in asterisk_conf.parse(ASTERISK / "queues.conf").sections} - {
+        "general",
+        "queue-template",
+    }
+    assert value(ext["globals"], "CC_FALLBACK_QUEUE") in queues
+    mailboxes = {k for k, _ in parse_asterisk_conf(ASTERISK / "voicemail.conf")["contact-center"]}
+    assert queues <= mailboxes
+
+
 def test_recordings_are_written_where_the_workers_read_them(compose: dict[str, Any]) -> None:
     spool = service_env(compose, "worker")["CC_RECORDING_SPOOL_DIR"]
     ext = parse_asterisk_conf(ASTERISK / "extensions.conf")
