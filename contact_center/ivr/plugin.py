@@ -10,6 +10,8 @@ if TYPE_CHECKING:
 
 
 async def connector(svc: Service) -> None:
+    from contact_center.bus.outbox import Outbox
+    from contact_center.calls.events import DomainEvent
     from contact_center.crm.service import build_crm
     from contact_center.ivr.service import IvrService
     from contact_center.routing.plugin import router
@@ -24,9 +26,12 @@ async def connector(svc: Service) -> None:
     crm = build_crm(s)  # None without a [crm] adapter
     if crm is not None:
         svc.on_stop(crm.aclose)  # after the IVR (the stop runs in reverse)
+    # A caller never waits on the bus for more than a moment (Redis away): see bus/outbox.py.
+    events: Outbox[DomainEvent] = Outbox(core.publish, name="IVR events")
+    svc.on_stop(events.close)  # after the IVR's own stop (the stop runs in reverse)
     ivr = IvrService(
         s.agi,
-        sink=core.publish,
+        sink=events.put,
         sessions=core.sessions,
         server_id=s.general.server_id,
         estimate=estimator.estimate,

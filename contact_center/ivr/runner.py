@@ -13,6 +13,7 @@ dialplan continues after ``AGI()``.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 import math
@@ -55,6 +56,9 @@ GOODBYE_PROMPT = "common/goodbye"
 # Prompts are STREAM FILE cc/<path>: Asterisk finds them in sounds/<language>/cc/<path>.wav,
 # where docker-compose.yml mounts ivr_menus/prompts/<language> (see docs/deployment.md).
 PROMPT_PREFIX = "cc"
+# How long a caller waits on routing or the wait estimate (Redis or the database slow or
+# away) before the menu goes on without them: the menu's queue, no announcement.
+DEPENDENCY_WAIT_SECONDS = 2.0
 # The FastAGI scripts the shipped dialplan calls (deploy/asterisk/extensions.conf):
 # TRUNK_SCRIPT gets the DID and runs its menu ([agi] did_menus, else the default menu);
 # CALLBACK_OFFER_SCRIPT gets the queue a caller waited in until QUEUESTATUS=TIMEOUT.
@@ -569,7 +573,13 @@ class IvrRunner:
         )
         if self.router is not None:
             try:
-                hand = await self.router(hand)
+                async with asyncio.timeout(DEPENDENCY_WAIT_SECONDS):
+                    hand = await self.router(hand)
+            except TimeoutError:
+                log.warning(
+                    "routing did not answer within %.1f s for call %s; using the menu's queue",
+                    DEPENDENCY_WAIT_SECONDS, call.call_id,
+                )  # fmt: skip
             except Exception:  # routing down must not drop the caller: the menu's queue
                 log.exception("routing failed for call %s; using the menu's queue", call.call_id)
         if hand.action == "callback":
@@ -674,8 +684,14 @@ class IvrRunner:
         if self.estimate is None:
             await self._step(call, node, result="unavailable")
             return _Next(node["next"])
-        estimate = self.estimate(node["queue"])
-        position, seconds = await estimate if inspect.isawaitable(estimate) else estimate
+        try:
+            async with asyncio.timeout(DEPENDENCY_WAIT_SECONDS):
+                estimate = self.estimate(node["queue"])
+                position, seconds = await estimate if inspect.isawaitable(estimate) else estimate
+        except Exception as exc:  # statistics away: the caller goes on without the figure
+            log.warning("wait estimate for %s unavailable: %r", node["queue"], exc)
+            await self._step(call, node, result="unavailable")
+            return _Next(node["next"])
         if seconds is None:  # nobody staffed: no honest estimate to give
             await self._step(call, node, result=f"position={position} wait=unknown")
             return _Next(node["next"])

@@ -7,6 +7,7 @@ events the IVR emitted and what landed in the database.
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import wave
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -28,6 +29,7 @@ from contact_center.calls.events import (
     IvrStep,
     RecordingMuted,
 )
+from contact_center.ivr import runner as runner_module
 from contact_center.ivr.agi import FastAgiServer
 from contact_center.ivr.cli import declared_prompts
 from contact_center.ivr.data import SqlIvrData
@@ -243,6 +245,29 @@ async def test_wait_announcement_is_skipped_when_nobody_is_staffed(
     commands = result.commands()
     assert 'STREAM FILE cc/common/you-are-number ""' not in commands
     assert not any(c.startswith("SAY NUMBER") for c in commands)
+    assert "support" == result.variables["CC_QUEUE"]
+    assert "queue" == ivr.outcomes[0].end
+
+
+@pytest.mark.parametrize("trouble", ["fails", "hangs"])
+async def test_wait_announcement_is_skipped_when_the_statistics_are_away(
+    make_ivr: MakeIvr, sqlite_url: str, trouble: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Redis (the live statistics) refusing, or not answering at all: the caller hears no
+    figure after a bounded wait and goes on to the queue."""
+    monkeypatch.setattr(runner_module, "DEPENDENCY_WAIT_SECONDS", 0.2)
+
+    async def estimate(queue: str) -> tuple[int, float]:
+        if trouble == "fails":
+            raise ConnectionError("Redis unavailable")
+        await asyncio.Event().wait()  # a host that stopped answering
+        raise AssertionError("unreachable")
+
+    ivr = await make_ivr(sqlite_url, estimate=estimate)
+    result = await ivr.call("bank", [Press("2"), Press("0")])
+
+    assert ["unavailable"] == [s.result for s in ivr.steps("wait_info")]
+    assert not any(c.startswith("SAY NUMBER") for c in result.commands())
     assert "support" == result.variables["CC_QUEUE"]
     assert "queue" == ivr.outcomes[0].end
 

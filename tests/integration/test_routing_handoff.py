@@ -4,6 +4,7 @@ with the sim/agi.py client as Asterisk."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
@@ -13,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from contact_center.calls.events import CallbackRequested, DomainEvent, IvrStep
+from contact_center.ivr import runner as runner_module
 from contact_center.ivr.agi import FastAgiServer
 from contact_center.ivr.data import SqlIvrData
 from contact_center.ivr.menus import MenuLibrary
@@ -72,6 +74,8 @@ async def make_rig(menus_dir: Path, sqlite_url: str) -> AsyncIterator[MakeRig]:
 
         async def router(hand: HandOff) -> HandOff:
             rig.handoffs.append(hand)
+            if action == "no answer":  # its Redis or database stopped answering
+                await asyncio.Event().wait()
             return replace(hand, action=action)
 
         runner = IvrRunner(
@@ -149,6 +153,19 @@ async def test_routing_says_queue_the_call_is_queued(make_rig: MakeRig) -> None:
     assert "support" == result.variables["CC_QUEUE"]
     assert "" == result.context
     assert ["queue:support"] == rig.results("support_queue")
+
+
+async def test_routing_that_does_not_answer_leaves_the_call_in_the_menu_s_queue(
+    make_rig: MakeRig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(runner_module, "DEPENDENCY_WAIT_SECONDS", 0.2)
+    rig = await make_rig("no answer")
+    result = await rig.call()
+
+    assert ["queue"] == [h.action for h in rig.handoffs]  # asked, never answered
+    assert "support" == result.variables["CC_QUEUE"]
+    assert ["queue:support"] == rig.results("support_queue")
+    assert "queue" == rig.outcomes[0].end
 
 
 def test_the_dialplan_has_the_voicemail_context_the_ivr_jumps_to() -> None:

@@ -10,7 +10,9 @@ from typing import Any
 import aiohttp
 import pytest
 
+from contact_center.bus.base import EVENTS
 from tests.conftest import wait_for
+from tests.e2e.service_support import DID
 from tests.resilience.rig import (
     FaultRig,
     bus_history_keys,
@@ -157,3 +159,54 @@ async def test_database_down_bounded_buffer_then_flush_without_loss_or_duplicate
         f"\nPostgreSQL down {up_at - down_at:.2f} s (buffer bound {bound}): "
         f"history complete {recovered:.2f} s after it came back"
     )
+
+
+async def test_redis_down_callers_pass_our_ivr_and_ring_and_its_steps_follow_in_order(
+    tmp_path: Path,
+    postgres_url: str,
+    redis_url: str,
+    redis_prefix: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Property: on the dial plan we ship, with Redis unreachable a caller still passes our
+    IVR (over FastAGI) without waiting on the bus and rings Anna's phone; once Redis is back
+    the IVR's steps of that call reach the bus in the order the caller took them, and the
+    call's history is complete."""
+    async with fault_rig(
+        tmp_path,
+        postgres_url,
+        redis_url=redis_url,
+        prefix=redis_prefix,
+        proxy_redis=True,
+        dialplan="shipped",
+    ) as rig:
+        rig.pbx.queues.add_member("support", "PJSIP/101", "Anna")
+        rig.proxies["redis"].cut()
+        call = await rig.pbx.place_call(DID, "+74951234567", "Ivan", dtmf="2")  # 2: support
+        await wait_for(lambda: bool(rig.pbx.channels_matching(r"^PJSIP/101-")), timeout=10)
+        await rig.pbx.answer("PJSIP/101")
+        await rig.pbx.hangup_caller(call)
+        await wait_for(lambda: not rig.pbx.channels, timeout=10)
+        rig.proxies["redis"].restore()
+
+        bus = rig.service.core.bus  # type: ignore[union-attr]
+
+        async def steps() -> list[dict[str, Any]]:
+            return [
+                m
+                for _, m in await bus.read(EVENTS, "0", count=10_000)
+                if m.get("call_id") == call.linkedid and m.get("kind") == "call.ivr_step"
+            ]
+
+        async def handed_off() -> bool:
+            return any(m["result"] == "queue:support" for m in await steps())
+
+        await wait_for(handed_off, timeout=15)
+        got = [m for m in await steps() if m["menu"] != "from-trunk"]  # the connector's: AGI()
+        assert [("main", "2", "ok"), ("support", "", "queue:support")] == [
+            (m["node"], m["digits"], m["result"]) for m in got
+        ]  # our IVR's: the menu and its digit, the hand-off to the queue; each once
+        assert sorted(m["seq"] for m in got) == [m["seq"] for m in got]  # in the caller's order
+        await wait_for(lambda: call_closed(rig, call.linkedid), timeout=30)
+        assert 0 == await duplicate_keys(rig.service.core.sessions)  # type: ignore[union-attr]
+        assert [] == died(caplog)
