@@ -501,7 +501,7 @@ def _scanner(
     frame may pass its check (``_value_lookahead``)."""
     checked = sorted((name, check) for name, check in only_if if name in events)
     plain = sorted(events - {name for name, _check in checked})
-    names = b"|".join(re.escape(name.encode()) for name in plain)
+    names = _trie([name.encode() for name in plain])
     kept = [b"Response: "]
     if plain:
         kept.append(b"Event: (?:" + names + b")(?=\r\n(?!\r\n))")
@@ -517,6 +517,27 @@ def _scanner(
         checks[group] = (marker, search, frozenset(v.encode() for v in values))
     frame = b"[\r\n]*+(?:" + b"|".join(alternatives) + b")"
     return re.compile(frame).match, re.compile(b"\r\n\r\n" + frame).finditer, checks
+
+
+def _trie(words: list[bytes]) -> bytes:
+    """An alternation of ``words`` as a tree of their common beginnings:
+    ``Queue(?:Caller(?:Join|Leave)|Member(?:Added|))`` — the engine tries each alternative
+    of a group in turn, so a frame start tries a few letters, not every event name. It
+    matches exactly the words (an empty tail stands last: a longer word is tried first)."""
+    unique = sorted(set(words))
+    if len(unique) == 1:
+        return re.escape(unique[0])
+    tails: dict[bytes, list[bytes]] = {}
+    for word in unique:
+        if word:
+            tails.setdefault(word[:1], []).append(word[1:])
+    alternatives = [
+        re.escape(head) + (_trie(rest) if len(rest) == 1 else b"(?:" + _trie(rest) + b")")
+        for head, rest in tails.items()
+    ]
+    if b"" in unique:
+        alternatives.append(b"")
+    return b"|".join(alternatives)
 
 
 # How far the search for a checked header looks ahead of the event's name: runs of bytes up

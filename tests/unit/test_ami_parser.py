@@ -544,3 +544,23 @@ def test_a_kind_in_a_few_layouts_is_read_by_each_of_their_patterns() -> None:
     assert any(keys == ("Event", *originate) for keys, _ in _MORE_LAYOUTS[b"Event: DialBegin"])
     for cut in range(1, len(data), 7):
         assert parse_in_chunks(data, [cut], TRACKER_FILTER) == got, cut
+
+
+def test_the_event_names_tree_matches_exactly_the_names() -> None:
+    # The frame search tries the kept names as a tree of their common beginnings (a frame
+    # start tries a few letters, not every name): it matches the names and nothing else,
+    # a name that begins another included.
+    import random
+    import re
+
+    from contact_center.ami.parser import _trie
+
+    assert _trie([b"Hangup", b"Hold"]) == b"H(?:angup|old)"
+    assert _trie([b"a", b"ab", b"abc", b"b"]) == b"a(?:b(?:c|)|)|b"
+    rng = random.Random(28)
+    for _ in range(3_000):
+        words = [bytes(rng.choices(b"ab.", k=rng.randint(0, 4))) for _ in range(rng.randint(1, 6))]
+        pattern = re.compile(b"(?:" + _trie(words) + b")")
+        for _ in range(20):
+            word = bytes(rng.choices(b"ab.", k=rng.randint(0, 5)))
+            assert bool(pattern.fullmatch(word)) == (word in words), (words, word)
