@@ -184,7 +184,8 @@ async def test_killed_mid_call_then_restarted_history_complete_and_once(
                 await proc.wait()
             stopped_at = time.monotonic()
             await pbx.hangup_caller(call)
-            # our IVR is down with the process: the dial plan hangs this caller up
+            # our IVR is down with the process: the dial plan queues this caller in the
+            # fallback queue (CC_FALLBACK_QUEUE); she gives up before anyone answers
             unseen = await pbx.place_call(DID, "+74957654321", "Olga", talk=0.3)
             await wait_for(
                 lambda: (
