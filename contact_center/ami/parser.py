@@ -409,13 +409,13 @@ def _scan(
 
 # The header lines of a kind of frame ("Event: Newstate", "Response: "), by that first line:
 # their keys, and a full match of a frame with just these lines in this order (each "Key: "
-# then a value without LF) whose groups are the values. A frame it matches is exactly what
+# then a value without CR) whose groups are the values. A frame it matches is exactly what
 # _headers reads from it — the first ": " of each line ends its key (a key holds no ": "),
 # the keys are distinct, nothing repeats — without cutting lines out first. A value is
-# ``.*`` (anything but LF: the engine's fastest loop), so the CRLFs the pattern asks for
-# are the frame's only LFs — its lines as split on CRLF, a lone CR staying in its value as
-# it does there. A layout gets its pattern once two frames showed it; a frame no pattern
-# matches (other headers, a lone LF in a value) is read as before.
+# ``[^\r]*+`` (one byte compared per character, never given back), so the CRLFs the
+# pattern asks for are the frame's only CRs — its lines as split on CRLF, a lone LF staying
+# in its value as it does there. A layout gets its pattern once two frames showed it; a
+# frame no pattern matches (other headers, a lone CR in a value) is read as before.
 #
 # A kind may come in a few layouts (``DialBegin`` with a caller channel, or none when an
 # Originate dials): the first one learnt is tried first (``_LAYOUTS``), a few others after
@@ -454,7 +454,7 @@ def _learn_layout(kind: bytes, headers: dict[str, str]) -> None:
     if known[0] == keys:
         if known[1] is _unlearnt:
             _LAYOUTS[kind] = (keys, _layout_pattern(keys))
-        return  # else a learnt layout that a value with a lone LF did not match
+        return  # else a learnt layout that a value with a lone CR did not match
     more = _MORE_LAYOUTS.setdefault(kind, [])
     for index, (other, match) in enumerate(more):
         if other == keys:
@@ -472,7 +472,7 @@ def _learn_layout(kind: bytes, headers: dict[str, str]) -> None:
 
 @functools.lru_cache(maxsize=128)
 def _layout_pattern(keys: tuple[str, ...]) -> Callable[[str], re.Match[str] | None]:
-    return re.compile("\r\n".join(re.escape(key) + ": (.*)" for key in keys)).fullmatch
+    return re.compile("\r\n".join(re.escape(key) + ": ([^\r]*+)" for key in keys)).fullmatch
 
 
 def _only_if_key(

@@ -479,35 +479,37 @@ def test_frames_read_by_their_layout_are_the_frames_read_line_by_line() -> None:
     }  # fmt: skip
 
 
-def test_a_learnt_layout_reads_a_lone_cr_in_a_value_as_the_line_split_does() -> None:
-    # A layout's value is ``.*`` (anything but LF): a lone CR anywhere in a value — at its
-    # end too, right before the CRLF or the frame's blank line — stays in it, as when the
-    # lines are split on CRLF; a lone LF still takes the general path.
+def test_a_learnt_layout_reads_lone_line_ends_in_a_value_as_the_line_split_does() -> None:
+    # A layout's value is ``[^\r]*+`` (anything but CR): a lone LF anywhere in a value — at
+    # its start or end, before what looks like another header — stays in it, as when the
+    # lines are split on CRLF; a lone CR (at a value's end too, right before the CRLF or the
+    # frame's blank line) takes the general path. The same frames either way.
     from contact_center.ami.parser import _LAYOUTS, _unlearnt
 
     def newstate(uniqueid: bytes, channel: bytes, context: bytes) -> bytes:
         lines = (b"Event: Newstate", b"Uniqueid: " + uniqueid, b"Channel: " + channel)
         return b"\r\n".join([*lines, b"Context: " + context]) + b"\r\n\r\n"
 
+    cases = [
+        (b"3", b"a\n", b"c"),
+        (b"4", b"\n", b"\n"),
+        (b"5", b"a\n\nb", b"c\nContext: d"),
+        (b"6\n", b"\na", b"c: d\n"),
+        (b"7", b"a\r", b"c"),
+        (b"8", b"\r", b"\r"),
+        (b"9", b"a\r\rb", b"c\r\r"),
+        (b"10\r", b"\ra", b"c: d\r"),
+        (b"11", b"a\r\nb", b"c"),  # a line without ": ": the general path
+    ]
     data = b"".join(
-        [
-            newstate(b"1", b"x", b"c"),
-            newstate(b"2", b"x", b"c"),  # learnt here
-            newstate(b"3", b"a\r", b"c"),
-            newstate(b"4", b"\r", b"\r"),
-            newstate(b"5", b"a\r\rb", b"c\r\r"),
-            newstate(b"6\r", b"\ra", b"c: d\r"),
-            newstate(b"7", b"a\nb", b"c"),
-            newstate(b"8", b"a\r\nb", b"c"),  # a line without ": ": the general path
-        ]
+        [newstate(b"1", b"x", b"c"), newstate(b"2", b"x", b"c"), *(newstate(*c) for c in cases)]
     )
     _LAYOUTS.clear()
     got = parse(data, TRACKER_FILTER)[0]
     assert _LAYOUTS[b"Event: Newstate"][1] is not _unlearnt
     assert got == general_path(data[: data.rfind(b"\r\n\r\n")], TRACKER_FILTER, 256 * 1024)
-    assert [(f.get("Uniqueid"), f.get("Channel"), f.get("Context")) for f in got[2:6]] == [
-        ("3", "a\r", "c"), ("4", "\r", "\r"), ("5", "a\r\rb", "c\r\r"), ("6\r", "\ra", "c: d\r")
-    ]  # fmt: skip
+    read = [(f.get("Uniqueid"), f.get("Channel"), f.get("Context")) for f in got[2:10]]
+    assert read == [tuple(value.decode() for value in case) for case in cases[:8]]
 
 
 def test_a_kind_in_a_few_layouts_is_read_by_each_of_their_patterns() -> None:
