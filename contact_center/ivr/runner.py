@@ -217,34 +217,44 @@ class IvrRunner:
         call.path.append(CALLBACK_OFFER_NODE.id)
         node = CALLBACK_OFFER_NODE
         try:
-            call.call_id = await session.linkedid()
-            if not QUEUE_NAME.fullmatch(queue):
-                log.warning("callback-offer: no queue name in %r; nothing offered", req.args)
-                await self._step(call, node, result="no_queue")
-                return self._outcome(call, "hangup")
-            choice = ""
-            for _ in range(CALLBACK_OFFER_ATTEMPTS):
-                got = await session.get_data(self._file(CALLBACK_OFFER_PROMPT), 5000, 1)
-                choice = got.digits
-                if choice:
-                    break
-            if choice != "1":
-                await self._step(call, node, result="declined", digits=choice)
-                await self._play(session, GOODBYE_PROMPT)
-                return self._outcome(call, "hangup", queue)
-            created = await self._store_callback(call, node, queue, "queue timeout: offered")
-            if created is None:
-                await self._step(call, node, result="unavailable", digits=choice)
-                await self._play(session, GOODBYE_PROMPT)
-                return self._outcome(call, "hangup", queue)
-            await self._play(session, CALLBACK_PROMPT)
-            await self._step(
-                call, node, result=f"callback:{queue}" if created else "callback_exists", digits="1"
-            )
-            return self._outcome(call, "callback", queue)
+            outcome = await self._offer_callback(session, call, queue)
+            # We decided (offered, declined, stored): the dial plan hangs up. A server gone
+            # mid-offer leaves this unset, and the dial plan sends the caller to voicemail.
+            await session.set_variable("CC_IVR_DONE", "1")
+            return outcome
         except AgiHangup:
             await self._step(call, node, result="hangup")
             return self._outcome(call, "caller_hangup", queue)
+
+    async def _offer_callback(self, session: AgiSession, call: _Call, queue: str) -> CallOutcome:
+        node = CALLBACK_OFFER_NODE
+        call.call_id = await session.linkedid()
+        if not QUEUE_NAME.fullmatch(queue):
+            log.warning(
+                "callback-offer: no queue name in %r; nothing offered", session.request.args
+            )
+            await self._step(call, node, result="no_queue")
+            return self._outcome(call, "hangup")
+        choice = ""
+        for _ in range(CALLBACK_OFFER_ATTEMPTS):
+            got = await session.get_data(self._file(CALLBACK_OFFER_PROMPT), 5000, 1)
+            choice = got.digits
+            if choice:
+                break
+        if choice != "1":
+            await self._step(call, node, result="declined", digits=choice)
+            await self._play(session, GOODBYE_PROMPT)
+            return self._outcome(call, "hangup", queue)
+        created = await self._store_callback(call, node, queue, "queue timeout: offered")
+        if created is None:
+            await self._step(call, node, result="unavailable", digits=choice)
+            await self._play(session, GOODBYE_PROMPT)
+            return self._outcome(call, "hangup", queue)
+        await self._play(session, CALLBACK_PROMPT)
+        await self._step(
+            call, node, result=f"callback:{queue}" if created else "callback_exists", digits="1"
+        )
+        return self._outcome(call, "callback", queue)
 
     async def run(self, session: AgiSession, menu_name: str, *, linkedid: str = "") -> CallOutcome:
         """Run ``menu_name`` from its start node until it hands the call on or ends."""

@@ -140,6 +140,7 @@ async def test_callback_offer_accepted_is_stored_and_announced_like_the_menu_nod
         "GET VARIABLE CHANNEL(linkedid)",
         "GET DATA cc/common/callback-offer 5000 1",
         'STREAM FILE cc/common/callback-done ""',
+        "SET VARIABLE CC_IVR_DONE 1",  # the offer ran to its end: the dial plan hangs up
     ] == result.commands()
     async with rig.sessions() as db:
         rows = (await db.execute(select(Callback))).scalars().all()
@@ -165,7 +166,9 @@ async def test_callback_offer_declined_or_unanswered_stores_nothing(rig: Rig) ->
     )
 
     assert 2 == result.commands().count("GET DATA cc/common/callback-offer 5000 1")
-    assert 'STREAM FILE cc/common/goodbye ""' == result.commands()[-1]
+    assert ['STREAM FILE cc/common/goodbye ""', "SET VARIABLE CC_IVR_DONE 1"] == (
+        result.commands()[-2:]
+    )
     async with rig.sessions() as db:
         assert [] == (await db.execute(select(Callback))).scalars().all()
     assert ["declined"] == [s.result for s in rig.steps()]

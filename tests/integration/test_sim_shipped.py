@@ -391,7 +391,8 @@ async def test_a_supervisor_listens_to_an_operator_with_chanspy(shipped: Shipped
 
 
 async def test_a_queue_timeout_offers_a_callback(tmp_path: Path) -> None:
-    route = Route((("CC_QUEUE", "support"),), digits=0)
+    # CC_IVR_DONE: what our IVR sets once its callback offer has run to its end
+    route = Route((("CC_QUEUE", "support"), ("CC_IVR_DONE", "1")), digits=0)
     globals_ = (("CC_QUEUE_TIMEOUT", "2"),)
     async with shipped_pbx(tmp_path, [], route, dialplan_globals=globals_) as shipped:
         call = await shipped.pbx.place_call(DID, "79035550013", "Live Caller")
@@ -658,4 +659,29 @@ async def test_a_queue_timeout_with_our_ivr_away_goes_to_the_queue_s_voicemail(
     assert ["agi://contact-center:4573/main,4951110003",
             "agi://contact-center:4573/callback-offer,support"] == agi  # fmt: skip
     assert ["SUCCESS", "FAILURE"] == agi_statuses(shipped)
+    assert ("support@contact-center", "1") == (waiting["Mailbox"], waiting["New"])
+
+
+async def test_our_ivr_gone_during_the_callback_offer_leaves_the_caller_the_mailbox(
+    tmp_path: Path,
+) -> None:
+    """The service goes away while it offers the callback (after the queue timed out):
+    AGI() returns SUCCESS, as res_agi does for a closed connection, but the offer never set
+    CC_IVR_DONE, so the caller gets the queue's mailbox rather than being hung up."""
+    globals_ = (("CC_QUEUE_TIMEOUT", "2"),)
+    async with ivr_with_ends(tmp_path) as ivr:
+        async with shipped_pbx(
+            tmp_path, [], FastAgiStep(timeout=10), agi_port=ivr.port, dialplan_globals=globals_
+        ) as shipped:
+            call = await shipped.pbx.place_call(DID, "79035550025", "Live Caller", dtmf="2",
+                                                talk=12)  # fmt: skip
+            await shipped.ami.wait_event(
+                "AGIExecStart", timeout=15, Channel=call.channel,
+                Command="GET DATA cc/common/callback-offer 5000 1",
+            )  # fmt: skip
+            await ivr.close()  # mid-offer
+            waiting = await shipped.ami.wait_event("MessageWaiting", timeout=15)
+            await wait_for(lambda: not shipped.pbx.channels, 15)
+
+    assert ["SUCCESS", "SUCCESS"] == agi_statuses(shipped)
     assert ("support@contact-center", "1") == (waiting["Mailbox"], waiting["New"])
