@@ -36,10 +36,11 @@ def test_the_duplicate_window_forgets_the_oldest_frames() -> None:
     assert seen(frames[2]) and seen(frames[3])
 
 
-def test_frames_remembered_by_timestamp_answer_as_a_set_of_fingerprints() -> None:
-    # The filter reads a frame's identities only when a remembered frame has its timestamp:
-    # on seeded random frames (few timestamps, so they collide; windows small enough to
-    # forget), it answers as the plain model — a set of the last ``window`` new fingerprints.
+def test_fingerprints_kept_by_timestamp_answer_as_a_set_of_fingerprints() -> None:
+    # The filter keeps the fingerprints by their timestamp and compares a frame only with
+    # those of its timestamp: on seeded random frames (few timestamps, so they collide;
+    # windows small enough to forget), it answers as the plain model — a set of the last
+    # ``window`` new fingerprints.
     import random
     from collections import deque
 

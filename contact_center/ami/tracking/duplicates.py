@@ -22,34 +22,41 @@ class DuplicateFilter:
     items) are never duplicates: they repeat state on purpose.
 
     Runs for every tracked frame, and nearly every frame's timestamp (microseconds) is one
-    no frame in the window had: the last frames are remembered by their timestamp — one
-    hash of one short string — and a frame's identities are read (``fingerprint``) only when
-    a remembered frame has its very timestamp, for both. The oldest frame leaves through a
-    deque of the timestamps (popping the front of a dict costs a scan over the holes earlier
-    pops left behind). The window holds the frames themselves: the tracker never changes a
-    frame's headers."""
+    no frame in the window had: the fingerprints are kept by their timestamp — a lookup
+    hashes one short string, not the eight of a whole fingerprint — and compared only with
+    those of the same timestamp. The oldest fingerprint leaves through a deque of the
+    timestamps (popping the front of a dict costs a scan over the holes earlier pops left
+    behind). Only the fingerprints are kept, not the frames: holding thousands of frames'
+    header dicts costs more (memory the next frames cannot reuse) than reading the
+    identities at once."""
 
     __slots__ = ("_by_stamp", "_order", "_window")
 
     def __init__(self, window: int = RECENT_FRAMES) -> None:
         self._window = window
-        # timestamp → the remembered frames with it, oldest first (nearly always one)
-        self._by_stamp: dict[str, list[Frame]] = {}
-        self._order: deque[str] = deque()  # each remembered frame's timestamp, oldest first
+        # timestamp → the fingerprints remembered with it, oldest first (nearly always one)
+        self._by_stamp: dict[str, list[tuple[str, ...]]] = {}
+        self._order: deque[str] = deque()  # each remembered fingerprint's timestamp
 
     def seen_before(self, frame: Frame) -> bool:
-        stamp = frame.headers.get("Timestamp")
+        get = frame.headers.get
+        stamp = get("Timestamp")
         if not stamp:
             return False
+        # the event and IDENTITY_HEADERS, spelt out (the timestamp is the key it is kept by)
+        fingerprint = (
+            frame.name, get("Uniqueid", ""), get("Channel", ""), get("Queue", ""),
+            get("Interface", ""), get("DestUniqueid", ""), get("Variable", ""),
+            get("BridgeUniqueid", ""),
+        )  # fmt: skip
         by_stamp = self._by_stamp
         same = by_stamp.get(stamp)
         if same is None:
-            by_stamp[stamp] = [frame]
+            by_stamp[stamp] = [fingerprint]
+        elif fingerprint in same:
+            return True
         else:
-            mine = fingerprint(frame)
-            if any(fingerprint(other) == mine for other in same):
-                return True
-            same.append(frame)
+            same.append(fingerprint)
         order = self._order
         order.append(stamp)
         if len(order) > self._window:
@@ -60,14 +67,3 @@ class DuplicateFilter:
             else:
                 del remembered[0]
         return False
-
-
-def fingerprint(frame: Frame) -> tuple[str, ...]:
-    """What makes a frame the same as another: its event, timestamp and identities."""
-    get = frame.headers.get
-    # IDENTITY_HEADERS, spelt out
-    return (
-        frame.name, get("Timestamp", ""), get("Uniqueid", ""), get("Channel", ""),
-        get("Queue", ""), get("Interface", ""), get("DestUniqueid", ""), get("Variable", ""),
-        get("BridgeUniqueid", ""),
-    )  # fmt: skip
