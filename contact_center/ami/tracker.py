@@ -64,6 +64,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+FrameHandler = Callable[[Frame, list[ev.DomainEvent]], None]
+
 
 class CallTracker(
     ChannelEvents,
@@ -85,8 +87,10 @@ class CallTracker(
         super().__init__(server_id, normalize)
         self._duplicates = DuplicateFilter()
         self._seen_before = self._duplicates.seen_before  # bound once: runs for every frame
+        # event name → one callable: the bound handler, or the handlers of that event in turn
         self._handlers = {
-            event: tuple(getattr(self, name) for name in names) for event, names in HANDLERS.items()
+            event: _in_turn(tuple(getattr(self, name) for name in names))
+            for event, names in HANDLERS.items()
         }
 
     # --- public -------------------------------------------------------------------------
@@ -145,19 +149,15 @@ class CallTracker(
 
     def feed(self, frame: Frame) -> list[ev.DomainEvent]:
         """The domain events caused by one frame (often none)."""
-        if frame.kind != EVENT:
-            return []
-        handlers = self._handlers.get(frame.name)
-        if handlers is None:
-            return []
-        if self._seen_before(frame):
+        name = frame.name
+        handler = self._handlers.get(name)
+        if handler is None or frame.kind != EVENT or self._seen_before(frame):
             return []
         out: list[ev.DomainEvent] = []
         try:
-            for handler in handlers:
-                handler(frame, out)
+            handler(frame, out)
         except (KeyError, ValueError, TypeError):
-            log.exception("AMI %s frame not understood; skipped: %r", frame.name, frame.headers)
+            log.exception("AMI %s frame not understood; skipped: %r", name, frame.headers)
         return out
 
     def feed_all(self, frames: Iterable[Frame]) -> list[ev.DomainEvent]:
@@ -169,6 +169,27 @@ class CallTracker(
     def frame_filter(self) -> FrameFilter:
         """The parser filter that keeps exactly what this tracker reads (plus action replies)."""
         return TRACKER_FILTER
+
+
+def _in_turn(handlers: tuple[FrameHandler, ...]) -> FrameHandler:
+    """One callable for an event's handlers: the handler itself when there is one (most
+    events), else a function calling each in turn, base classes' first."""
+    if len(handlers) == 1:
+        return handlers[0]
+    if len(handlers) == 2:
+        first, second = handlers
+
+        def both(frame: Frame, out: list[ev.DomainEvent]) -> None:
+            first(frame, out)
+            second(frame, out)
+
+        return both
+
+    def each(frame: Frame, out: list[ev.DomainEvent]) -> None:
+        for handler in handlers:
+            handler(frame, out)
+
+    return each
 
 
 def _operator_in_room(call: Call) -> OperatorLeg | None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from contact_center.ami.parser import EVENT, Frame
 from contact_center.ami.tracking.duplicates import IDENTITY_HEADERS, DuplicateFilter
 
@@ -70,3 +73,22 @@ def test_fingerprints_kept_by_timestamp_answer_as_a_set_of_fingerprints() -> Non
                 if len(order) > window:
                     recent.discard(order.popleft())
             assert seen(frame) == expected
+
+
+def test_an_events_handlers_run_in_turn_as_one_callable() -> None:
+    # the tracker dispatches each event to one callable: the handler itself, or one that
+    # calls the event's handlers in the order of the table (base classes first)
+    from contact_center.ami.tracker import _in_turn
+
+    calls: list[tuple[str, str]] = []
+
+    def handler(tag: str) -> Callable[[Frame, list[Any]], None]:
+        return lambda frame, out: calls.append((tag, frame.name))
+
+    one = handler("a")
+    assert _in_turn((one,)) is one
+    frame = event("VarSet")
+    for count in (2, 3):
+        calls.clear()
+        _in_turn(tuple(handler(str(i)) for i in range(count)))(frame, [])
+        assert calls == [(str(i), "VarSet") for i in range(count)]

@@ -26,7 +26,7 @@ VOICEMAIL_APPLICATIONS = ("VoiceMail",)
 class ChannelEvents(TrackerCore):
     @handles("Newchannel")
     def _on_newchannel(self, frame: Frame, out: list[ev.DomainEvent]) -> None:
-        call = self._call_for(frame, create=True)
+        call = self._call_or_new(frame)
         if call is None:
             return
         h = frame.headers
@@ -60,7 +60,7 @@ class ChannelEvents(TrackerCore):
 
     @handles("NewCallerid")
     def _on_newcallerid(self, frame: Frame, out: list[ev.DomainEvent]) -> None:
-        call = self._call_for(frame, create=True)
+        call = self._call_or_new(frame)
         if call is None:
             return
         leg = self._leg_for(call, frame)
@@ -74,7 +74,7 @@ class ChannelEvents(TrackerCore):
 
     @handles("Newstate")
     def _on_newstate(self, frame: Frame, out: list[ev.DomainEvent]) -> None:
-        call = self._call_for(frame, create=True)
+        call = self._call_or_new(frame)
         if call is None:
             return
         leg = self._leg_for(call, frame)
@@ -89,7 +89,7 @@ class ChannelEvents(TrackerCore):
         app = frame.get("Application")
         if app not in IVR_APPLICATIONS and app not in VOICEMAIL_APPLICATIONS:
             return
-        call = self._call_for(frame, create=True)
+        call = self._call_or_new(frame)
         if call is None:
             return
         leg = self._leg_for(call, frame)
@@ -117,7 +117,7 @@ class ChannelEvents(TrackerCore):
 
         A call that already arrived (an inbound call transferred to an outside number passes
         through the same context) keeps its direction."""
-        call = self._call_for(frame, create=True)
+        call = self._call_or_new(frame)
         if call is None or call.arrived:
             return
         leg = self._leg_for(call, frame)
@@ -168,7 +168,7 @@ class ChannelEvents(TrackerCore):
 
     @handles("Hangup")
     def _on_hangup(self, frame: Frame, out: list[ev.DomainEvent]) -> None:
-        call = self._call_for(frame, create=True)
+        call = self._call_or_new(frame)
         if call is None:
             return
         leg = self._leg_for(call, frame)

@@ -49,7 +49,7 @@ class ConferenceEvents(TrackerCore):
 
     @handles("ConfbridgeJoin")
     def _on_conf_join(self, frame: Frame, out: list[ev.DomainEvent]) -> None:
-        call = self._call_for(frame, create=True)
+        call = self._call_or_new(frame)
         if call is None:
             return
         leg = self._leg_for(call, frame)

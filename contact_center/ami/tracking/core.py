@@ -20,7 +20,6 @@ from contact_center.ami.tracking.state import (
     OperatorLeg,
     QueueProgress,
     TransferState,
-    clean,
     device_of,
     identity,
     outbound_outcome,
@@ -62,6 +61,7 @@ _LEG_KEYS = {
     )
     for prefix in ("", "Dest")
 }
+_LEG_ID_KEYS = {prefix: (prefix + "Uniqueid", prefix + "Channel") for prefix in ("", "Dest")}
 
 
 class TrackerCore:
@@ -111,29 +111,43 @@ class TrackerCore:
 
     # --- calls and legs -----------------------------------------------------------------
 
-    def _call_for(self, frame: Frame, create: bool = False) -> Call | None:
+    def _call_for(self, frame: Frame) -> Call | None:
+        """The live call of the frame (None when it is unknown or ended)."""
         h = frame.headers
         call_id = (
             h.get("Linkedid")
             or self._leg_call.get(h.get("Uniqueid", ""), "")
             or h.get("DestLinkedid", "")  # an AgentComplete may carry only the Dest* side
         )
-        if not call_id or call_id in self._ended:
+        # a live call is never among the ended ones (``_end`` moves it there; nothing makes
+        # an ended call live again): the live calls first, the ended ones only for the rest
+        return self._calls.get(call_id) if call_id else None
+
+    def _call_or_new(self, frame: Frame) -> Call | None:
+        """The live call of the frame, created when unknown (None when it ended)."""
+        h = frame.headers
+        call_id = (
+            h.get("Linkedid")
+            or self._leg_call.get(h.get("Uniqueid", ""), "")
+            or h.get("DestLinkedid", "")
+        )
+        if not call_id:
             return None
         call = self._calls.get(call_id)
-        if call is None and create:
+        if call is None and call_id not in self._ended:
             call = Call(call_id, frame.timestamp)
             self._calls[call_id] = call
         return call
 
     def _leg_for(self, call: Call, frame: Frame, prefix: str = "") -> Leg | None:
         h = frame.headers
-        leg_id = h.get(prefix + "Uniqueid", "")
+        id_key, channel_key = _LEG_ID_KEYS[prefix]
+        leg_id = h.get(id_key, "")
         if not leg_id:
             return None
         leg = call.legs.get(leg_id)
         if leg is None:
-            leg = Leg(leg_id, h.get(prefix + "Channel", ""), frame.timestamp)
+            leg = Leg(leg_id, h.get(channel_key, ""), frame.timestamp)
             if leg_id == call.call_id:
                 leg.role = "operator" if call.direction == "outbound" else "caller"
             call.legs[leg_id] = leg
@@ -157,7 +171,8 @@ class TrackerCore:
         number = h.get(number_key, "")
         if number and number != UNKNOWN:
             leg.number = number
-            leg.name = clean(h.get(name_key, ""))
+            name = h.get(name_key, "")
+            leg.name = name if name != UNKNOWN else ""  # clean
         leg.context = h.get(context_key, leg.context)
         leg.exten = h.get(exten_key, leg.exten)
         if leg.context == VOICEMAIL_CONTEXT and self._customer_side(call, leg):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections import deque
-
 from contact_center.ami.parser import Frame
 
 RECENT_FRAMES = 4096  # duplicate-detection window
@@ -24,19 +22,24 @@ class DuplicateFilter:
     Runs for every tracked frame, and nearly every frame's timestamp (microseconds) is one
     no frame in the window had: the fingerprints are kept by their timestamp — a lookup
     hashes one short string, not the eight of a whole fingerprint — and compared only with
-    those of the same timestamp. The oldest fingerprint leaves through a deque of the
-    timestamps (popping the front of a dict costs a scan over the holes earlier pops left
-    behind). Only the fingerprints are kept, not the frames: holding thousands of frames'
-    header dicts costs more (memory the next frames cannot reuse) than reading the
-    identities at once."""
+    those of the same timestamp, kept as the tuple itself (a list only for a timestamp
+    several frames share). The oldest fingerprint leaves through a ring of the timestamps
+    (popping the front of a dict costs a scan over the holes earlier pops left behind; a
+    list indexed in turn costs less than a deque's append, length and pop). Only the
+    fingerprints are kept, not the frames: holding thousands of frames' header dicts costs
+    more (memory the next frames cannot reuse) than reading the identities at once."""
 
-    __slots__ = ("_by_stamp", "_order", "_window")
+    __slots__ = ("_at", "_by_stamp", "_order", "_window")
 
     def __init__(self, window: int = RECENT_FRAMES) -> None:
-        self._window = window
-        # timestamp → the fingerprints remembered with it, oldest first (nearly always one)
-        self._by_stamp: dict[str, list[tuple[str, ...]]] = {}
-        self._order: deque[str] = deque()  # each remembered fingerprint's timestamp
+        self._window = max(1, window)
+        # timestamp → the fingerprint remembered with it (nearly always one), or the list of
+        # them, oldest first, when frames of one timestamp differ
+        self._by_stamp: dict[str, tuple[str, ...] | list[tuple[str, ...]]] = {}
+        # each remembered fingerprint's timestamp, in a ring: ``_at`` is the oldest (None
+        # while the window is not yet full)
+        self._order: list[str | None] = [None] * self._window
+        self._at = 0
 
     def seen_before(self, frame: Frame) -> bool:
         get = frame.headers.get
@@ -52,18 +55,27 @@ class DuplicateFilter:
         by_stamp = self._by_stamp
         same = by_stamp.get(stamp)
         if same is None:
-            by_stamp[stamp] = [fingerprint]
+            by_stamp[stamp] = fingerprint
+        elif isinstance(same, tuple):
+            if same == fingerprint:
+                return True
+            by_stamp[stamp] = [same, fingerprint]
         elif fingerprint in same:
             return True
         else:
             same.append(fingerprint)
         order = self._order
-        order.append(stamp)
-        if len(order) > self._window:
-            oldest = order.popleft()
+        at = self._at
+        oldest = order[at]
+        order[at] = stamp
+        at += 1
+        self._at = at if at < self._window else 0
+        if oldest is not None:
             remembered = by_stamp[oldest]
-            if len(remembered) == 1:
+            if isinstance(remembered, tuple):
                 del by_stamp[oldest]
+            elif len(remembered) == 2:
+                by_stamp[oldest] = remembered[1]
             else:
                 del remembered[0]
         return False

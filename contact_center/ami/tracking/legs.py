@@ -31,7 +31,7 @@ class LegEvents(TrackerCore):
     def _on_dial_begin(self, frame: Frame, out: list[ev.DomainEvent]) -> None:
         if not frame.get("Channel") or frame.get("Context") == ORIGINATE_CONTEXT:
             return  # an Originate's first leg, or a call we place (see outbound)
-        call = self._call_for(frame, create=True)
+        call = self._call_or_new(frame)
         if call is None or call.direction not in ANSWERING:
             return
         dest_id = frame.get("DestUniqueid")

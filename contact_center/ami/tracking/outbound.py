@@ -27,7 +27,7 @@ class OutboundEvents(TrackerCore):
         variable = frame.get("Variable")
         if variable not in TAG_VARIABLES:
             return
-        call = self._call_for(frame, create=True)
+        call = self._call_or_new(frame)
         if call is None or frame.get("Uniqueid") != call.call_id:
             return  # only the call's first channel speaks for the call
         call.tags[variable.removeprefix(TAG_PREFIX)] = frame.get("Value")
@@ -37,7 +37,7 @@ class OutboundEvents(TrackerCore):
 
     @handles("DialBegin")
     def _on_outbound_dial_begin(self, frame: Frame, out: list[ev.DomainEvent]) -> None:
-        call = self._call_for(frame, create=True)
+        call = self._call_or_new(frame)
         if call is None or call.direction != "outbound":
             return
         dest_id = frame.get("DestUniqueid")

@@ -26,7 +26,7 @@ COMPLETE_REASONS = {"caller": "caller", "agent": "operator", "transfer": "transf
 class QueueEvents(TrackerCore):
     @handles("QueueCallerJoin")
     def _on_queue_join(self, frame: Frame, out: list[ev.DomainEvent]) -> None:
-        call = self._call_for(frame, create=True)
+        call = self._call_or_new(frame)
         if call is None:
             return
         leg = self._leg_for(call, frame)
@@ -108,7 +108,7 @@ class QueueEvents(TrackerCore):
 
     @handles("AgentCalled")
     def _on_agent_called(self, frame: Frame, out: list[ev.DomainEvent]) -> None:
-        call = self._call_for(frame, create=True)
+        call = self._call_or_new(frame)
         if call is None:
             return
         op = call.operators.get(frame.get("DestUniqueid"))
@@ -152,7 +152,7 @@ class QueueEvents(TrackerCore):
 
     @handles("AgentConnect")
     def _on_agent_connect(self, frame: Frame, out: list[ev.DomainEvent]) -> None:
-        call = self._call_for(frame, create=True)
+        call = self._call_or_new(frame)
         if call is None:
             return
         op = call.operators.get(frame.get("DestUniqueid"))
@@ -195,7 +195,7 @@ class QueueEvents(TrackerCore):
 
     @handles("AgentComplete")
     def _on_agent_complete(self, frame: Frame, out: list[ev.DomainEvent]) -> None:
-        call = self._call_for(frame, create=True)
+        call = self._call_or_new(frame)
         if call is None:
             return
         leg = self._leg_for(call, frame)

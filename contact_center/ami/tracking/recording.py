@@ -15,7 +15,7 @@ class RecordingEvents(TrackerCore):
     def _on_recording_name(self, frame: Frame, out: list[ev.DomainEvent]) -> None:
         if frame.get("Variable") != RECORDING_VARIABLE:
             return
-        call = self._call_for(frame, create=True)
+        call = self._call_or_new(frame)
         if call is None:
             return
         leg = self._leg_for(call, frame)
@@ -29,7 +29,7 @@ class RecordingEvents(TrackerCore):
 
     @handles("MixMonitorStart")
     def _on_mixmonitor_start(self, frame: Frame, out: list[ev.DomainEvent]) -> None:
-        call = self._call_for(frame, create=True)
+        call = self._call_or_new(frame)
         if call is None:
             return
         leg = self._leg_for(call, frame)
