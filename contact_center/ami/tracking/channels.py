@@ -5,7 +5,7 @@ from __future__ import annotations
 from bisect import insort
 
 from contact_center.ami.parser import Frame
-from contact_center.ami.tracking.core import TrackerCore, handles
+from contact_center.ami.tracking.core import NEW, TrackerCore, handles
 from contact_center.ami.tracking.state import (
     AGI_APPLICATIONS,
     ANSWERING,
@@ -107,8 +107,8 @@ class ChannelEvents(TrackerCore):
         stamp = frame.get("Timestamp")
         base = self._base(call.call_id, leg.leg_id, ev.IvrStep.kind, stamp)
         out.append(
-            ev.IvrStep(
-                **base, menu=frame.get("Context"), node=frame.get("Exten"), result=app.lower()
+            NEW.IvrStep(
+                base, menu=frame.get("Context"), node=frame.get("Exten"), result=app.lower()
             )
         )
 
@@ -147,8 +147,8 @@ class ChannelEvents(TrackerCore):
             return  # the FastAGI IVR reads these digits and records its own step with them
         base = self._base(call.call_id, leg.leg_id, ev.IvrStep.kind, frame.get("Timestamp"))
         out.append(
-            ev.IvrStep(
-                **base,
+            NEW.IvrStep(
+                base,
                 menu=frame.get("Context"),
                 node=frame.get("Exten"),
                 digits=digit,

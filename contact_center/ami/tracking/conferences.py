@@ -15,7 +15,7 @@ just ended, goes on when her channel joins the room; her leaving the room ends i
 from __future__ import annotations
 
 from contact_center.ami.parser import Frame
-from contact_center.ami.tracking.core import TrackerCore, handles
+from contact_center.ami.tracking.core import NEW, TrackerCore, handles
 from contact_center.ami.tracking.legs import TRANSFER_CONTEXT
 from contact_center.ami.tracking.state import (
     ORIGINATE_CONTEXT,
@@ -78,8 +78,8 @@ class ConferenceEvents(TrackerCore):
             call.call_id, leg.leg_id, ev.ConferenceJoined.kind, frame.get("Timestamp")
         )
         out.append(
-            ev.ConferenceJoined(
-                **base,
+            NEW.ConferenceJoined(
+                base,
                 conference=call.conference,
                 channel=frame.get("Channel"),
                 caller_number=leg.number,
@@ -110,7 +110,7 @@ class ConferenceEvents(TrackerCore):
         base = self._base(
             call.call_id, frame.get("Uniqueid"), ev.ConferenceLeft.kind, frame.get("Timestamp")
         )
-        out.append(ev.ConferenceLeft(**base, conference=room, channel=frame.get("Channel")))
+        out.append(NEW.ConferenceLeft(base, conference=room, channel=frame.get("Channel")))
 
     # --- the operator in the room ---------------------------------------------------------
 
@@ -156,8 +156,8 @@ class ConferenceEvents(TrackerCore):
             frame.get("Timestamp"),
         )  # fmt: skip
         out.append(
-            ev.ConferenceParticipantJoined(
-                **base,
+            NEW.ConferenceParticipantJoined(
+                base,
                 conference=frame.get("Conference"),
                 channel=leg.channel,
                 role=who.role,
@@ -177,8 +177,8 @@ class ConferenceEvents(TrackerCore):
             frame.get("Timestamp"),
         )  # fmt: skip
         out.append(
-            ev.ConferenceParticipantLeft(
-                **base,
+            NEW.ConferenceParticipantLeft(
+                base,
                 conference=frame.get("Conference"),
                 channel=who.channel,
                 role=who.role,

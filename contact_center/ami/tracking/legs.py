@@ -9,7 +9,7 @@ No queue event tells of these (captures 17, 18, 20, 27): ``DialBegin`` is the ri
 from __future__ import annotations
 
 from contact_center.ami.parser import Frame
-from contact_center.ami.tracking.core import TrackerCore, handles
+from contact_center.ami.tracking.core import NEW, TrackerCore, handles
 from contact_center.ami.tracking.state import (
     ANSWERING,
     ORIGINATE_CONTEXT,
@@ -98,8 +98,8 @@ class LegEvents(TrackerCore):
             frame.get("Timestamp"), op.interface,
         )  # fmt: skip
         out.append(
-            ev.CallRingNoAnswer(
-                **base,
+            NEW.CallRingNoAnswer(
+                base,
                 queue="",
                 interface=op.interface,
                 member_name=op.member_name,

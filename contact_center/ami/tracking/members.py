@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from contact_center.ami.parser import Frame
-from contact_center.ami.tracking.core import TrackerCore, handles
+from contact_center.ami.tracking.core import NEW, TrackerCore, handles
 from contact_center.ami.tracking.state import to_int
 from contact_center.calls import events as ev
 
@@ -29,8 +29,8 @@ class MemberEvents(TrackerCore):
         removed = frame.name == "QueueMemberRemoved"
         stamp = h.get("Timestamp") or f"list:{h.get('ActionID', '')}"
         base = self._base("", "", ev.OperatorState.kind, stamp, queue, interface, frame.name)
-        state = ev.OperatorState(
-            **base,
+        state = NEW.OperatorState(
+            base,
             queue=queue,
             interface=interface,
             member_name=h.get("MemberName") or h.get("Name", ""),

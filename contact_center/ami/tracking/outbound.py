@@ -11,7 +11,7 @@ customer's ``DialEnd DialStatus`` is the outcome (``core.outbound_outcome``). As
 from __future__ import annotations
 
 from contact_center.ami.parser import Frame
-from contact_center.ami.tracking.core import TrackerCore, handles
+from contact_center.ami.tracking.core import NEW, TrackerCore, handles
 from contact_center.ami.tracking.state import ORIGINATE_CONTEXT, SUPERVISOR_CONTEXT, TAG_PREFIX
 from contact_center.calls import events as ev
 
@@ -77,8 +77,8 @@ class OutboundEvents(TrackerCore):
                 call.call_id, "", ev.CallRingNoAnswer.kind, frame.get("Timestamp"), op.interface
             )
             out.append(
-                ev.CallRingNoAnswer(
-                    **base,
+                NEW.CallRingNoAnswer(
+                    base,
                     queue="",
                     interface=op.interface,
                     member_name=op.member_name,

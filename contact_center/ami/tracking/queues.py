@@ -8,7 +8,7 @@ either side's headers (capture 20: only ``Dest*``; 18: no ``Dest*``): it is keye
 from __future__ import annotations
 
 from contact_center.ami.parser import Frame
-from contact_center.ami.tracking.core import TrackerCore, handles
+from contact_center.ami.tracking.core import NEW, TrackerCore, handles
 from contact_center.ami.tracking.state import (
     Call,
     OperatorLeg,
@@ -60,8 +60,8 @@ class QueueEvents(TrackerCore):
             call.call_id, leg.leg_id, ev.CallQueued.kind, frame.get("Timestamp"), queue
         )
         out.append(
-            ev.CallQueued(
-                **base,
+            NEW.CallQueued(
+                base,
                 queue=queue,
                 position=to_int(frame.get("Position")),
                 priority=to_int(frame.get("Priority")),
@@ -97,8 +97,8 @@ class QueueEvents(TrackerCore):
             call.call_id, frame.get("Uniqueid"), ev.CallAbandoned.kind, frame.get("Timestamp")
         )
         out.append(
-            ev.CallAbandoned(
-                **base,
+            NEW.CallAbandoned(
+                base,
                 queue=frame.get("Queue"),
                 position=to_int(frame.get("Position")),
                 original_position=to_int(frame.get("OriginalPosition")),
@@ -141,8 +141,8 @@ class QueueEvents(TrackerCore):
             frame.get("Timestamp"), interface,
         )  # fmt: skip
         out.append(
-            ev.CallRingNoAnswer(
-                **base,
+            NEW.CallRingNoAnswer(
+                base,
                 queue=frame.get("Queue"),
                 interface=interface,
                 member_name=frame.get("MemberName"),
@@ -223,8 +223,8 @@ class QueueEvents(TrackerCore):
             call.call_id, frame.get("Uniqueid"), ev.AgentCompleted.kind, frame.get("Timestamp")
         )
         out.append(
-            ev.AgentCompleted(
-                **base,
+            NEW.AgentCompleted(
+                base,
                 queue=frame.get("Queue"),
                 interface=interface,
                 member_name=frame.get("MemberName"),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from contact_center.ami.parser import Frame
-from contact_center.ami.tracking.core import TrackerCore, handles
+from contact_center.ami.tracking.core import NEW, TrackerCore, handles
 from contact_center.ami.tracking.state import Call
 from contact_center.calls import events as ev
 
@@ -47,9 +47,7 @@ class RecordingEvents(TrackerCore):
         holder = call.operators.get(call.current)
         interface = holder.interface if holder is not None and holder.talking else ""
         out.append(
-            ev.RecordingStarted(
-                **base, file=file, channel=frame.get("Channel"), interface=interface
-            )
+            NEW.RecordingStarted(base, file=file, channel=frame.get("Channel"), interface=interface)
         )
 
     @handles("MixMonitorStop")
@@ -63,7 +61,7 @@ class RecordingEvents(TrackerCore):
         base = self._base(
             call.call_id, frame.get("Uniqueid"), ev.RecordingStopped.kind, frame.get("Timestamp")
         )
-        out.append(ev.RecordingStopped(**base, file=file))
+        out.append(NEW.RecordingStopped(base, file=file))
 
     @handles("MixMonitorMute")
     def _on_mixmonitor_mute(self, frame: Frame, out: list[ev.DomainEvent]) -> None:
@@ -74,8 +72,8 @@ class RecordingEvents(TrackerCore):
             call.call_id, frame.get("Uniqueid"), ev.RecordingMuted.kind, frame.get("Timestamp")
         )
         out.append(
-            ev.RecordingMuted(
-                **base, muted=frame.get("State") == "1", direction=frame.get("Direction", "both")
+            NEW.RecordingMuted(
+                base, muted=frame.get("State") == "1", direction=frame.get("Direction", "both")
             )
         )
 

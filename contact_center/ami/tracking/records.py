@@ -3,7 +3,7 @@ calls that ended meanwhile, learn how far a call still in a queue got."""
 
 from __future__ import annotations
 
-from contact_center.ami.tracking.core import TrackerCore
+from contact_center.ami.tracking.core import NEW, TrackerCore
 from contact_center.ami.tracking.state import Call, Leg, OperatorLeg, QueueProgress, RecordedCall
 from contact_center.calls import events as ev
 
@@ -29,8 +29,8 @@ class RecordEvents(TrackerCore):
             stamp = f"{record.started_at:.6f}"
             base = self._base(call.call_id, call.call_id, ev.CallArrived.kind, stamp, once=True)
             out.append(
-                ev.CallArrived(
-                    **base,
+                NEW.CallArrived(
+                    base,
                     caller_number=call.number,
                     caller_number_raw=call.number_raw,
                     caller_name=call.name,

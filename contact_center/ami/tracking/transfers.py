@@ -15,7 +15,7 @@
 from __future__ import annotations
 
 from contact_center.ami.parser import Frame
-from contact_center.ami.tracking.core import TrackerCore, handles
+from contact_center.ami.tracking.core import NEW, TrackerCore, handles
 from contact_center.ami.tracking.state import (
     TransferState,
     clean,
@@ -41,7 +41,7 @@ class TransferEvents(TrackerCore):
         base = self._base(
             call.call_id, frame.get("Uniqueid"), ev.CallHeld.kind, frame.get("Timestamp")
         )
-        out.append(ev.CallHeld(**base, held=held, channel=frame.get("Channel")))
+        out.append(NEW.CallHeld(base, held=held, channel=frame.get("Channel")))
 
     @handles("BridgeEnter")
     def _on_bridge_enter(self, frame: Frame, out: list[ev.DomainEvent]) -> None:
