@@ -84,3 +84,42 @@ def test_a_builder_refuses_what_it_would_not_copy() -> None:
 
     with pytest.raises(TypeError, match="more than set its fields"):
         event_builder(Later)
+
+
+def test_an_event_built_on_its_mutable_twin_is_a_plain_frozen_event() -> None:
+    base = ("pbx1", "c1", 1.25, 7, "k", "l1")
+    built = NEW.CallHeld(base, held=True, channel="PJSIP/101-0000002a")
+    assert type(built) is ev.CallHeld and not type(built).__name__.startswith("_Mutable")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        built.held = False  # type: ignore[misc]
+    changed = dataclasses.replace(built, held=False)
+    assert changed.held is False and built.held is True
+    assert ev.from_dict(ev.to_dict(built)) == built
+    import copy
+    import pickle
+
+    assert pickle.loads(pickle.dumps(built)) == built == copy.copy(built)
+    assert hash(built) == hash(
+        ev.CallHeld(
+            **dict(zip(BASE_FIELDS, base, strict=True)), held=True, channel="PJSIP/101-0000002a"
+        )
+    )
+
+
+def test_an_event_type_without_a_twin_is_built_field_by_field() -> None:
+    # an event derived from another event has no twin (its layout is its parents'): the
+    # builder sets each field with object.__setattr__, as the dataclass's __init__ does
+    @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+    class Special(ev.CallHeld):
+        note: str = ""
+        extra: list[str] = dataclasses.field(default_factory=list)
+
+    from contact_center.ami.tracking.core import _mutable_twin
+
+    assert _mutable_twin(Special) is None
+    assert _mutable_twin(ev.CallHeld) is not None
+    build = event_builder(Special)
+    base = ("pbx1", "c1", 1.25, 7, "k", "l1")
+    built = build(base, held=True, note="n")
+    made = Special(**dict(zip(BASE_FIELDS, base, strict=True)), held=True, note="n")
+    assert type(built) is Special and built == made and built.extra == [] and built.channel == ""
