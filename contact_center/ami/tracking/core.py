@@ -74,21 +74,15 @@ def event_builder(cls: type[ev.DomainEvent]) -> Callable[..., Any]:
     """A constructor of the domain event ``cls`` for the tracker, which builds thousands of
     them: ``build(base, **own_fields)`` — the fields every event has as the tuple ``_base``
     gives, the event's own as keywords (the same names and defaults as the dataclass's).
-
-    The object is the one the dataclass's ``__init__`` makes (every field set, a default
-    factory called when its field is not given), built without its costs: no type call
-    with a keyword dict, and no ``object.__setattr__`` per field (a frozen dataclass's only
-    way in, each call packing its arguments into tuples) — the fields are stored as plain
-    attributes on an instance of a mutable twin of ``cls`` (the same base and slots, so the
-    same memory layout), which then becomes a ``cls``. Where Python refuses that class
-    change, each field is set with ``object.__setattr__`` as the ``__init__`` does."""
+    The object is the one the dataclass's ``__init__`` makes — each field set with
+    ``object.__setattr__``, a default factory called when its field is not given — without
+    the type call's keyword dict (the call costs a third of the ``__init__``'s own work)."""
     # what the dataclass's __init__ does besides setting its fields must be nothing
     if hasattr(cls, "__post_init__") or not all(f.init for f in dataclasses.fields(cls)):
         raise TypeError(f"{cls.__name__}: its __init__ does more than set its fields")
     own = [f for f in dataclasses.fields(cls) if f.name not in BASE_FIELDS]
-    twin = _mutable_twin(cls)
     namespace: dict[str, Any] = {
-        "_cls": cls, "_twin": twin, "_new": object.__new__, "_set": object.__setattr__,
+        "_cls": cls, "_new": object.__new__, "_set": object.__setattr__,
         "_MISSING": dataclasses.MISSING,
     }  # fmt: skip
     params, lines = [], []
@@ -102,47 +96,19 @@ def event_builder(cls: type[ev.DomainEvent]) -> Callable[..., Any]:
             lines.append(f"    if {f.name} is _MISSING:\n        {f.name} = _factory_{f.name}()")
         else:
             params.append(f.name)
-    names = (*BASE_FIELDS, *(f.name for f in own))
-    if twin is not None:
-        lines += [f"    self.{name} = {name}" for name in names]
-        lines.append("    self.__class__ = _cls")
-    else:
-        lines += [f"    _set(self, {name!r}, {name})" for name in names]
+    lines += [
+        f"    _set(self, {name!r}, {name})" for name in (*BASE_FIELDS, *(f.name for f in own))
+    ]
     star = ", *, " + ", ".join(params) if params else ""
     source = (
         f"def build(base{star}):\n"
         f"    {', '.join(BASE_FIELDS)} = base\n"
-        f"    self = _new({'_twin' if twin is not None else '_cls'})\n"
-        + "\n".join(lines)
-        + "\n    return self\n"
+        "    self = _new(_cls)\n" + "\n".join(lines) + "\n    return self\n"
     )
     exec(source, namespace)  # built from the dataclass's own field names
     build: Callable[..., Any] = namespace["build"]
     build.__qualname__ = build.__name__ = f"new_{cls.__name__}"
     return build
-
-
-def _mutable_twin(cls: type[ev.DomainEvent]) -> type | None:
-    """A class with the layout of ``cls`` whose attributes can be set, or None where an
-    instance of it cannot become a ``cls``."""
-    if cls.__bases__ != (ev.DomainEvent,):
-        return None
-    twin = type(
-        f"_Mutable{cls.__name__}",
-        (ev.DomainEvent,),
-        {
-            "__slots__": cls.__slots__,
-            "__setattr__": object.__setattr__,
-            "__delattr__": object.__delattr__,
-            "__module__": __name__,
-        },
-    )
-    probe: Any = object.__new__(twin)
-    try:
-        probe.__class__ = cls
-    except TypeError:
-        return None
-    return twin
 
 
 class _Builders:
