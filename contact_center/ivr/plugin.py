@@ -29,6 +29,7 @@ async def connector(svc: Service) -> None:
     # A caller never waits on the bus for more than a moment (Redis away): see bus/outbox.py.
     events: Outbox[DomainEvent] = Outbox(core.publish, name="IVR events")
     svc.on_stop(events.close)  # after the IVR's own stop (the stop runs in reverse)
+    svc.metrics.track_worker_backlog("ivr-events", lambda: len(events))  # waiting for the bus
     ivr = IvrService(
         s.agi,
         sink=events.put,

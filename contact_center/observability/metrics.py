@@ -13,7 +13,8 @@ Names and meanings (all prefixed ``cc_``):
 * ``cc_websocket_clients`` — open operator websockets on this instance.
 * ``cc_worker_backlog{worker}`` — items a worker has yet to handle: per consumer group of the
   ``events`` stream, the events it has not acknowledged (read every 5 s by the worker role;
-  the in-process bus's screen pop runs in the publisher's step and has no group).
+  the in-process bus's screen pop runs in the publisher's step and has no group); on a
+  connector, ``ivr-events``: the IVR's events waiting for the bus (Redis away).
 * ``cc_bus_lag_seconds{consumer}`` — how far behind Asterisk's clock a consumer handles events.
 """
 

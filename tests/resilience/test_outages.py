@@ -38,6 +38,15 @@ async def readiness(rig: FaultRig) -> tuple[int, dict[str, Any]]:
         return resp.status, await resp.json()
 
 
+def held_back(rig: FaultRig) -> float:
+    """``cc_worker_backlog{worker="ivr-events"}``: the IVR's events waiting for the bus."""
+    value = rig.service.metrics.registry.get_sample_value(
+        "cc_worker_backlog", {"worker": "ivr-events"}
+    )
+    assert value is not None
+    return value
+
+
 async def call_closed(rig: FaultRig, linkedid: str) -> bool:
     sessions = rig.service.core.sessions  # type: ignore[union-attr]
     return (await history_counts(sessions, linkedid))[1] >= 1
@@ -187,6 +196,7 @@ async def test_redis_down_callers_pass_our_ivr_and_ring_and_its_steps_follow_in_
         await rig.pbx.answer("PJSIP/101")
         await rig.pbx.hangup_caller(call)
         await wait_for(lambda: not rig.pbx.channels, timeout=10)
+        assert held_back(rig) >= 2  # the IVR's steps, waiting: what /metrics shows the admin
         rig.proxies["redis"].restore()
 
         bus = rig.service.core.bus  # type: ignore[union-attr]
@@ -207,6 +217,7 @@ async def test_redis_down_callers_pass_our_ivr_and_ring_and_its_steps_follow_in_
             (m["node"], m["digits"], m["result"]) for m in got
         ]  # our IVR's: the menu and its digit, the hand-off to the queue; each once
         assert sorted(m["seq"] for m in got) == [m["seq"] for m in got]  # in the caller's order
+        assert 0 == held_back(rig)
         await wait_for(lambda: call_closed(rig, call.linkedid), timeout=30)
         assert 0 == await duplicate_keys(rig.service.core.sessions)  # type: ignore[union-attr]
         assert [] == died(caplog)
