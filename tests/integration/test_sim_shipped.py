@@ -636,52 +636,39 @@ async def test_an_ivr_that_ends_the_call_itself_still_hangs_up(
     assert [] == shipped.log.named("AgentCalled")
 
 
+@pytest.mark.parametrize(
+    ("gone", "offer_status"),
+    [("while queued", "FAILURE"), ("mid-offer", "SUCCESS")],
+)
 async def test_a_queue_timeout_with_our_ivr_away_goes_to_the_queue_s_voicemail(
-    tmp_path: Path,
+    tmp_path: Path, gone: str, offer_status: str
 ) -> None:
-    """The caller was queued by our IVR, which goes away while they wait: at the queue
-    timeout the callback offer's AGI() fails (FAILURE) and the caller leaves a message in
-    the queue's mailbox instead of being hung up."""
+    """The caller was queued by our IVR, which goes away while they wait (the callback
+    offer's AGI() then fails: FAILURE) or while it offers the callback after the queue timed
+    out (AGI() returns SUCCESS, as res_agi does for a closed connection, but the offer never
+    set CC_IVR_DONE): either way the caller leaves a message in the queue's mailbox instead
+    of being hung up."""
     globals_ = (("CC_QUEUE_TIMEOUT", "2"),)
     async with ivr_with_ends(tmp_path) as ivr:
         async with shipped_pbx(
             tmp_path, [], FastAgiStep(timeout=10), agi_port=ivr.port, dialplan_globals=globals_
         ) as shipped:
-            # presses 2 (support) after 1 s, hangs up 8 s later: after the greeting
+            # presses 2 (support) after 1 s, hangs up 12 s later: after the greeting
             call = await shipped.pbx.place_call(DID, "79035550024", "Live Caller", dtmf="2",
-                                                talk=8)  # fmt: skip
-            await shipped.ami.wait_event("QueueCallerJoin", timeout=10, Channel=call.channel)
+                                                talk=12)  # fmt: skip
+            if gone == "while queued":
+                await shipped.ami.wait_event("QueueCallerJoin", timeout=10, Channel=call.channel)
+            else:
+                await shipped.ami.wait_event(
+                    "AGIExecStart", timeout=15, Channel=call.channel,
+                    Command="GET DATA cc/common/callback-offer 5000 1",
+                )  # fmt: skip
             await ivr.close()
             waiting = await shipped.ami.wait_event("MessageWaiting", timeout=15)
-            await wait_for(lambda: not shipped.pbx.channels, 10)
+            await wait_for(lambda: not shipped.pbx.channels, 15)
 
     agi = [e.get("AppData") for e in shipped.log.named("Newexten", Application="AGI")]
     assert ["agi://contact-center:4573/main,4951110003",
             "agi://contact-center:4573/callback-offer,support"] == agi  # fmt: skip
-    assert ["SUCCESS", "FAILURE"] == agi_statuses(shipped)
-    assert ("support@contact-center", "1") == (waiting["Mailbox"], waiting["New"])
-
-
-async def test_our_ivr_gone_during_the_callback_offer_leaves_the_caller_the_mailbox(
-    tmp_path: Path,
-) -> None:
-    """The service goes away while it offers the callback (after the queue timed out):
-    AGI() returns SUCCESS, as res_agi does for a closed connection, but the offer never set
-    CC_IVR_DONE, so the caller gets the queue's mailbox rather than being hung up."""
-    globals_ = (("CC_QUEUE_TIMEOUT", "2"),)
-    async with ivr_with_ends(tmp_path) as ivr:
-        async with shipped_pbx(
-            tmp_path, [], FastAgiStep(timeout=10), agi_port=ivr.port, dialplan_globals=globals_
-        ) as shipped:
-            call = await shipped.pbx.place_call(DID, "79035550025", "Live Caller", dtmf="2",
-                                                talk=12)  # fmt: skip
-            await shipped.ami.wait_event(
-                "AGIExecStart", timeout=15, Channel=call.channel,
-                Command="GET DATA cc/common/callback-offer 5000 1",
-            )  # fmt: skip
-            await ivr.close()  # mid-offer
-            waiting = await shipped.ami.wait_event("MessageWaiting", timeout=15)
-            await wait_for(lambda: not shipped.pbx.channels, 15)
-
-    assert ["SUCCESS", "SUCCESS"] == agi_statuses(shipped)
+    assert ["SUCCESS", offer_status] == agi_statuses(shipped)
     assert ("support@contact-center", "1") == (waiting["Mailbox"], waiting["New"])
