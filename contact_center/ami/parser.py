@@ -383,11 +383,14 @@ def _scan(
         kind = buf[start:name_end]
         layout = layouts.get(kind)
         if layout is not None and (found := layout[1](text)) is not None:
-            # strict=False: a pattern has a group per key (zip's check costs per frame)
-            headers = dict(zip(layout[0], found.groups(), strict=False))
+            # the groups are named by the keys: the dict is built in C from the match
+            headers = found.groupdict()
+            if layout[2]:
+                for alias, key in layout[2]:
+                    headers[key] = headers.pop(alias)
             repeated = ()
         elif (other := _other_layout(kind, text)) is not None:
-            headers, repeated = dict(zip(other[0], other[1].groups(), strict=False)), ()
+            headers, repeated = other, ()
         else:
             lines = text.split("\r\n")
             try:
@@ -417,11 +420,16 @@ def _scan(
 # in its value as it does there. A layout gets its pattern once two frames showed it; a
 # frame no pattern matches (other headers, a lone CR in a value) is read as before.
 #
+# Each group is named by its key, so ``groupdict()`` builds the headers in C (half the cost
+# of pairing the keys with ``groups()``). A key that cannot name a group (``Cause-txt``,
+# ``CID-CallingPres``: not an ASCII identifier) gets an alias, renamed in the dict after.
+#
 # A kind may come in a few layouts (``DialBegin`` with a caller channel, or none when an
 # Originate dials): the first one learnt is tried first (``_LAYOUTS``), a few others after
 # it (``_MORE_LAYOUTS``). Bounded: both cleared when full of kinds; a kind's oldest other
 # layout leaves for a new one.
-Layout = tuple[tuple[str, ...], Callable[[str], re.Match[str] | None]]
+Renames = tuple[tuple[str, str], ...]  # (group alias, key) for keys that cannot name a group
+Layout = tuple[tuple[str, ...], Callable[[str], re.Match[str] | None], Renames]
 _LAYOUTS: dict[bytes, Layout] = {}
 _MORE_LAYOUTS: dict[bytes, list[Layout]] = {}
 _MAX_LAYOUTS = 256
@@ -432,12 +440,15 @@ def _unlearnt(text: str) -> re.Match[str] | None:
     return None  # a layout seen once: no pattern yet
 
 
-def _other_layout(kind: bytes, text: str) -> tuple[tuple[str, ...], re.Match[str]] | None:
-    """The keys and match of the first of the kind's other layouts that matches."""
-    for keys, match in _MORE_LAYOUTS.get(kind, ()):
+def _other_layout(kind: bytes, text: str) -> dict[str, str] | None:
+    """The headers read by the first of the kind's other layouts that matches."""
+    for _keys, match, renames in _MORE_LAYOUTS.get(kind, ()):
         found = match(text)
         if found is not None:
-            return keys, found
+            headers = found.groupdict()
+            for alias, key in renames:
+                headers[key] = headers.pop(alias)
+            return headers
     return None
 
 
@@ -449,17 +460,17 @@ def _learn_layout(kind: bytes, headers: dict[str, str]) -> None:
         if len(_LAYOUTS) >= _MAX_LAYOUTS:
             _LAYOUTS.clear()
             _MORE_LAYOUTS.clear()
-        _LAYOUTS[kind] = (keys, _unlearnt)
+        _LAYOUTS[kind] = (keys, _unlearnt, ())
         return
     if known[0] == keys:
         if known[1] is _unlearnt:
-            _LAYOUTS[kind] = (keys, _layout_pattern(keys))
+            _LAYOUTS[kind] = (keys, *_layout_pattern(keys))
         return  # else a learnt layout that a value with a lone CR did not match
     more = _MORE_LAYOUTS.setdefault(kind, [])
-    for index, (other, match) in enumerate(more):
+    for index, (other, match, _renames) in enumerate(more):
         if other == keys:
             if match is _unlearnt:
-                learnt = (keys, _layout_pattern(keys))
+                learnt: Layout = (keys, *_layout_pattern(keys))
                 if known[1] is _unlearnt:  # the first layout, seen once: this one first
                     more[index], _LAYOUTS[kind] = known, learnt
                 else:
@@ -467,12 +478,30 @@ def _learn_layout(kind: bytes, headers: dict[str, str]) -> None:
             return
     if len(more) >= _MORE_PER_KIND:
         del more[0]
-    more.append((keys, _unlearnt))
+    more.append((keys, _unlearnt, ()))
 
 
 @functools.lru_cache(maxsize=128)
-def _layout_pattern(keys: tuple[str, ...]) -> Callable[[str], re.Match[str] | None]:
-    return re.compile("\r\n".join(re.escape(key) + ": ([^\r]*+)" for key in keys)).fullmatch
+def _layout_pattern(
+    keys: tuple[str, ...],
+) -> tuple[Callable[[str], re.Match[str] | None], Renames]:
+    """The full match of a frame with these header lines, each value a group named by its key,
+    and the aliases of the keys that cannot name a group (none of them one of the keys)."""
+    names: list[str] = []
+    renames: list[tuple[str, str]] = []
+    for index, key in enumerate(keys):
+        if key.isascii() and key.isidentifier():
+            names.append(key)
+            continue
+        alias = f"_{index}"
+        while alias in keys:
+            alias += "_"
+        names.append(alias)
+        renames.append((alias, key))
+    pattern = "\r\n".join(
+        re.escape(key) + f": (?P<{name}>[^\r]*+)" for key, name in zip(keys, names, strict=True)
+    )
+    return re.compile(pattern).fullmatch, tuple(renames)
 
 
 def _only_if_key(

@@ -479,6 +479,30 @@ def test_frames_read_by_their_layout_are_the_frames_read_line_by_line() -> None:
     }  # fmt: skip
 
 
+def test_keys_that_cannot_name_a_group_are_read_by_the_layout_under_their_own_names() -> None:
+    # A layout names each group by its key and builds the headers from the match; a key that
+    # is no ASCII identifier (Asterisk's "Cause-txt", "CID-CallingPres"; "Café"), one that
+    # is a keyword, or one spelt like the alias another key would get ("_2") reads the same
+    # headers as the line-by-line path, every key under its own name.
+    from contact_center.ami.parser import _LAYOUTS, _layout_pattern, _unlearnt
+
+    keys = ("Uniqueid", "Cause-txt", "_2", "class", "Caf\u00e9", "CID-CallingPres", "_1")
+
+    def hangup(n: int) -> bytes:
+        lines = [b"Event: Hangup", *(f"{key}: {key} {n}".encode() for key in keys)]
+        return b"\r\n".join(lines) + b"\r\n\r\n"
+
+    data = b"".join(hangup(n) for n in range(4))
+    _LAYOUTS.clear()
+    got = parse(data, TRACKER_FILTER)[0]
+    assert got == general_path(data[: data.rfind(b"\r\n\r\n")], TRACKER_FILTER, 256 * 1024)
+    assert _LAYOUTS[b"Event: Hangup"][1] is not _unlearnt  # frames 2 and 3 read by the layout
+    assert got[3].headers == {"Event": "Hangup", **{key: f"{key} 3" for key in keys}}
+    renamed = dict(_layout_pattern(("Event", *keys))[1])
+    assert sorted(renamed.values()) == ["CID-CallingPres", "Caf\u00e9", "Cause-txt"]
+    assert not set(renamed) & {"Event", *keys}
+
+
 def test_a_learnt_layout_reads_lone_line_ends_in_a_value_as_the_line_split_does() -> None:
     # A layout's value is ``[^\r]*+`` (anything but CR): a lone LF anywhere in a value — at
     # its start or end, before what looks like another header — stays in it, as when the
@@ -543,7 +567,7 @@ def test_a_kind_in_a_few_layouts_is_read_by_each_of_their_patterns() -> None:
     assert _LAYOUTS[b"Event: DialBegin"][0] == ("Event", *with_caller)
     assert _LAYOUTS[b"Event: DialBegin"][1] is not _unlearnt
     assert len(_MORE_LAYOUTS[b"Event: DialBegin"]) == _MORE_PER_KIND
-    assert any(keys == ("Event", *originate) for keys, _ in _MORE_LAYOUTS[b"Event: DialBegin"])
+    assert any(keys == ("Event", *originate) for keys, *_ in _MORE_LAYOUTS[b"Event: DialBegin"])
     for cut in range(1, len(data), 7):
         assert parse_in_chunks(data, [cut], TRACKER_FILTER) == got, cut
 
