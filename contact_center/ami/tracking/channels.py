@@ -83,10 +83,11 @@ class ChannelEvents(TrackerCore):
 
     @handles("Newexten")
     def _on_newexten(self, frame: Frame, out: list[ev.DomainEvent]) -> None:
-        if frame.get("Context") == ORIGINATE_CONTEXT:
+        h = frame.headers
+        if h.get("Context", "") == ORIGINATE_CONTEXT:
             self._on_originate_exten(frame, out)
             return
-        app = frame.get("Application")
+        app = h.get("Application", "")
         if app not in IVR_APPLICATIONS and app not in VOICEMAIL_APPLICATIONS:
             return
         call = self._call_or_new(frame)
@@ -104,11 +105,11 @@ class ChannelEvents(TrackerCore):
         self._ensure_arrived(call, frame, out, force=True)
         if call.phase == "arrived":
             call.phase = "ivr"
-        stamp = frame.get("Timestamp")
+        stamp = h.get("Timestamp", "")
         base = self._base(call.call_id, leg.leg_id, ev.IvrStep.kind, stamp)
         out.append(
             NEW.IvrStep(
-                base, menu=frame.get("Context"), node=frame.get("Exten"), result=app.lower()
+                base, menu=h.get("Context", ""), node=h.get("Exten", ""), result=app.lower()
             )
         )
 
@@ -117,6 +118,7 @@ class ChannelEvents(TrackerCore):
 
         A call that already arrived (an inbound call transferred to an outside number passes
         through the same context) keeps its direction."""
+        h = frame.headers
         call = self._call_or_new(frame)
         if call is None or call.arrived:
             return
@@ -125,12 +127,13 @@ class ChannelEvents(TrackerCore):
             return
         self._update_leg(call, leg, frame)
         call.direction = "outbound"
-        call.did = frame.get("Exten")
+        call.did = h.get("Exten", "")
         self._ensure_arrived(call, frame, out, force=True)
 
     @handles("DTMFEnd")
     def _on_dtmf(self, frame: Frame, out: list[ev.DomainEvent]) -> None:
-        if frame.get("Direction") != "Received":
+        h = frame.headers
+        if h.get("Direction", "") != "Received":
             return
         call = self._call_for(frame)
         if call is None or call.phase not in ("arrived", "ivr"):
@@ -138,19 +141,19 @@ class ChannelEvents(TrackerCore):
         leg = self._leg_for(call, frame)
         if leg is None or leg.role == "operator":
             return
-        digit = frame.get("Digit")
+        digit = h.get("Digit", "")
         # in Asterisk's order, even when two key presses arrive swapped
         insort(call.dtmf, (frame.timestamp, digit))
         call.ivr_digits = "".join(pressed for _at, pressed in call.dtmf)
         self._ensure_arrived(call, frame, out, force=True)
         if call.in_agi:
             return  # the FastAGI IVR reads these digits and records its own step with them
-        base = self._base(call.call_id, leg.leg_id, ev.IvrStep.kind, frame.get("Timestamp"))
+        base = self._base(call.call_id, leg.leg_id, ev.IvrStep.kind, h.get("Timestamp", ""))
         out.append(
             NEW.IvrStep(
                 base,
-                menu=frame.get("Context"),
-                node=frame.get("Exten"),
+                menu=h.get("Context", ""),
+                node=h.get("Exten", ""),
                 digits=digit,
                 result="digit",
             )
@@ -159,7 +162,8 @@ class ChannelEvents(TrackerCore):
     @handles("ChanSpyStart")
     def _on_chanspy(self, frame: Frame, out: list[ev.DomainEvent]) -> None:
         """The spying channel's call is a supervisor's, not a customer's."""
-        call_id = frame.get("SpyerLinkedid")
+        h = frame.headers
+        call_id = h.get("SpyerLinkedid", "")
         call = self._calls.get(call_id) if call_id else None
         if call is None or call.direction == "outbound":
             return

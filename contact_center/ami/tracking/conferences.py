@@ -49,6 +49,7 @@ class ConferenceEvents(TrackerCore):
 
     @handles("ConfbridgeJoin")
     def _on_conf_join(self, frame: Frame, out: list[ev.DomainEvent]) -> None:
+        h = frame.headers
         call = self._call_or_new(frame)
         if call is None:
             return
@@ -58,7 +59,7 @@ class ConferenceEvents(TrackerCore):
         self._update_leg(call, leg, frame)
         leg.in_conference = True
         self._ensure_arrived(call, frame, out, force=True)
-        room = frame.get("Conference")
+        room = h.get("Conference", "")
         owner = self._room_call(call, room)
         op = call.operators.get(leg.leg_id) if owner is call else None
         if op is not None:
@@ -75,13 +76,13 @@ class ConferenceEvents(TrackerCore):
             call.connected_at = at
         call.phase = "connected"
         base = self._base(
-            call.call_id, leg.leg_id, ev.ConferenceJoined.kind, frame.get("Timestamp")
+            call.call_id, leg.leg_id, ev.ConferenceJoined.kind, h.get("Timestamp", "")
         )
         out.append(
             NEW.ConferenceJoined(
                 base,
                 conference=call.conference,
-                channel=frame.get("Channel"),
+                channel=h.get("Channel", ""),
                 caller_number=leg.number,
                 caller_name=leg.name,
             )
@@ -89,28 +90,29 @@ class ConferenceEvents(TrackerCore):
 
     @handles("ConfbridgeLeave")
     def _on_conf_leave(self, frame: Frame, out: list[ev.DomainEvent]) -> None:
+        h = frame.headers
         call = self._call_for(frame)
         if call is None:
             return
-        leg = call.legs.get(frame.get("Uniqueid"))
+        leg = call.legs.get(h.get("Uniqueid", ""))
         if leg is not None:
             leg.in_conference = False
-        room = frame.get("Conference")
+        room = h.get("Conference", "")
         owner = self._room_call(call, room)
         self._participant_left(owner, frame, out)
-        op = call.operators.get(frame.get("Uniqueid")) if owner is call else None
+        op = call.operators.get(h.get("Uniqueid", "")) if owner is call else None
         if op is not None and op.talking and not self._customer_gone(call):
             # she left the room (Leave from the console, her phone's menu): her part is over
             self._stop_operator(
-                call, op, frame.timestamp, frame.get("Timestamp"), out, reason="operator"
+                call, op, frame.timestamp, h.get("Timestamp", ""), out, reason="operator"
             )
         if call.conf_joined_at is None or call.conf_talk is not None:
             return
         call.conf_talk = frame.timestamp - call.conf_joined_at
         base = self._base(
-            call.call_id, frame.get("Uniqueid"), ev.ConferenceLeft.kind, frame.get("Timestamp")
+            call.call_id, h.get("Uniqueid", ""), ev.ConferenceLeft.kind, h.get("Timestamp", "")
         )
-        out.append(NEW.ConferenceLeft(base, conference=room, channel=frame.get("Channel")))
+        out.append(NEW.ConferenceLeft(base, conference=room, channel=h.get("Channel", "")))
 
     # --- the operator in the room ---------------------------------------------------------
 
@@ -147,18 +149,19 @@ class ConferenceEvents(TrackerCore):
         frame: Frame,
         out: list[ev.DomainEvent],
     ) -> None:
+        h = frame.headers
         if leg.leg_id in owner.participants:
             return
         who = self._who(owner, call, leg, op)
         owner.participants[leg.leg_id] = who
         base = self._base(
             owner.call_id, leg.leg_id, ev.ConferenceParticipantJoined.kind,
-            frame.get("Timestamp"),
+            h.get("Timestamp", ""),
         )  # fmt: skip
         out.append(
             NEW.ConferenceParticipantJoined(
                 base,
-                conference=frame.get("Conference"),
+                conference=h.get("Conference", ""),
                 channel=leg.channel,
                 role=who.role,
                 name=who.name,
@@ -169,17 +172,18 @@ class ConferenceEvents(TrackerCore):
         )
 
     def _participant_left(self, owner: Call, frame: Frame, out: list[ev.DomainEvent]) -> None:
-        who = owner.participants.pop(frame.get("Uniqueid"), None)
+        h = frame.headers
+        who = owner.participants.pop(h.get("Uniqueid", ""), None)
         if who is None:
             return
         base = self._base(
             owner.call_id, who.leg_id, ev.ConferenceParticipantLeft.kind,
-            frame.get("Timestamp"),
+            h.get("Timestamp", ""),
         )  # fmt: skip
         out.append(
             NEW.ConferenceParticipantLeft(
                 base,
-                conference=frame.get("Conference"),
+                conference=h.get("Conference", ""),
                 channel=who.channel,
                 role=who.role,
                 name=who.name,

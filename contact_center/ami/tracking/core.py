@@ -355,6 +355,7 @@ class TrackerCore:
         queue: str = "",
     ) -> OperatorLeg | None:
         """The operator leg ``Dest*`` of ``frame`` rings: offer the call (the pop's moment)."""
+        h = frame.headers
         leg = self._leg_for(call, frame, prefix="Dest")
         if leg is None:
             return None
@@ -363,7 +364,7 @@ class TrackerCore:
         if op is not None:
             return op
         op = OperatorLeg(
-            leg.leg_id, leg.channel or frame.get("DestChannel"), interface, member_name,
+            leg.leg_id, leg.channel or h.get("DestChannel", ""), interface, member_name,
             frame.timestamp,
         )  # fmt: skip
         op.via = via
@@ -375,7 +376,7 @@ class TrackerCore:
         if call.phase in ("arrived", "ivr", "queued"):
             call.phase = "offered"
         base = self._base(
-            call.call_id, frame.get("Uniqueid"), ev.CallOffered.kind, frame.get("Timestamp"),
+            call.call_id, h.get("Uniqueid", ""), ev.CallOffered.kind, h.get("Timestamp", ""),
             interface,
         )  # fmt: skip
         out.append(
@@ -402,6 +403,7 @@ class TrackerCore:
         ring: float,
     ) -> None:
         """The customer now talks to ``op`` (answered, or joined by a transfer)."""
+        h = frame.headers
         if op.answered_at is not None:
             return
         at = frame.timestamp
@@ -423,7 +425,7 @@ class TrackerCore:
                 call.queue = op.queue or call.queue
         call.phase = "connected"
         base = self._base(
-            call.call_id, frame.get("Uniqueid"), ev.CallAnswered.kind, frame.get("Timestamp"),
+            call.call_id, h.get("Uniqueid", ""), ev.CallAnswered.kind, h.get("Timestamp", ""),
             op.interface,
         )  # fmt: skip
         out.append(
@@ -448,13 +450,14 @@ class TrackerCore:
         out: list[ev.DomainEvent],
     ) -> None:
         """Where the attended transfer to ``target`` stands now (once per change)."""
+        h = frame.headers
         if call.consult_state == state:
             return
         call.consult_state = "" if state in ("completed", "cancelled") else state
         holder = call.operators.get(call.current)
         by = holder.interface if holder is not None else ""
         base = self._base(
-            call.call_id, target.leg_id, ev.ConsultationChanged.kind, frame.get("Timestamp"),
+            call.call_id, target.leg_id, ev.ConsultationChanged.kind, h.get("Timestamp", ""),
             state,
         )  # fmt: skip
         out.append(
@@ -562,10 +565,11 @@ class TrackerCore:
         transfer: TransferState,
         context: str,
     ) -> None:
+        h = frame.headers
         call.transfer_log.append(transfer)
         call.pending_move = False
         base = self._base(
-            call.call_id, "", ev.CallTransferred.kind, frame.get("Timestamp"), transfer.target
+            call.call_id, "", ev.CallTransferred.kind, h.get("Timestamp", ""), transfer.target
         )
         out.append(
             NEW.CallTransferred(

@@ -29,23 +29,24 @@ TRANSFER_CONTEXT = "transfer-targets"
 class LegEvents(TrackerCore):
     @handles("DialBegin")
     def _on_dial_begin(self, frame: Frame, out: list[ev.DomainEvent]) -> None:
-        if not frame.get("Channel") or frame.get("Context") == ORIGINATE_CONTEXT:
+        h = frame.headers
+        if not h.get("Channel", "") or h.get("Context", "") == ORIGINATE_CONTEXT:
             return  # an Originate's first leg, or a call we place (see outbound)
         call = self._call_or_new(frame)
         if call is None or call.direction not in ANSWERING:
             return
-        dest_id = frame.get("DestUniqueid")
+        dest_id = h.get("DestUniqueid", "")
         if not dest_id or dest_id in call.operators:
             return  # a queue member's leg: AgentCalled offered it
-        if EXTERNAL_DIAL_MARK in frame.get("DialString"):
+        if EXTERNAL_DIAL_MARK in h.get("DialString", ""):
             return
-        if f"@{TRANSFER_CONTEXT}-" in frame.get("DestChannel"):
+        if f"@{TRANSFER_CONTEXT}-" in h.get("DestChannel", ""):
             return  # a consultation's own Local channel; the person is who it dials next
         dialler = self._leg_for(call, frame)
         if dialler is None:
             return
         self._update_leg(call, dialler, frame)
-        interface = device_of(frame.get("DestChannel"))
+        interface = device_of(h.get("DestChannel", ""))
         member = self._member_name(interface)
         if self._customer_side(call, dialler):
             call.caller_leg = call.caller_leg or dialler.leg_id
@@ -53,8 +54,8 @@ class LegEvents(TrackerCore):
             if call.pending_move and talked:
                 # an operator left, the customer stayed, and is now dialled elsewhere: a
                 # Redirect (no transfer event says so)
-                redirect = TransferState("redirect", frame.get("Exten"), talked[-1].interface)
-                self._record_transfer(call, frame, out, redirect, frame.get("Context"))
+                redirect = TransferState("redirect", h.get("Exten", ""), talked[-1].interface)
+                self._record_transfer(call, frame, out, redirect, h.get("Context", ""))
             via = "transfer" if talked or call.transfer_log else "direct"
             self._open_operator(call, frame, out, interface=interface, member_name=member, via=via)
             return
@@ -71,16 +72,17 @@ class LegEvents(TrackerCore):
 
     @handles("DialEnd")
     def _on_dial_end(self, frame: Frame, out: list[ev.DomainEvent]) -> None:
-        if not frame.get("Channel") or frame.get("Context") == ORIGINATE_CONTEXT:
+        h = frame.headers
+        if not h.get("Channel", "") or h.get("Context", "") == ORIGINATE_CONTEXT:
             return
         call = self._call_for(frame)
         if call is None or call.direction not in ANSWERING:
             return
-        op = call.operators.get(frame.get("DestUniqueid"))
+        op = call.operators.get(h.get("DestUniqueid", ""))
         if op is None or op.via == "queue" or op.ended_at is not None:
             return  # not an operator, or a queue's leg (AgentConnect, AgentRingNoAnswer)
         at = frame.timestamp
-        if frame.get("DialStatus") == "ANSWER":
+        if h.get("DialStatus", "") == "ANSWER":
             op.picked_up_at = at
             if op.consulting:
                 # talks to the transferring operator until the transfer completes (unless
@@ -94,8 +96,8 @@ class LegEvents(TrackerCore):
         op.ended_at = at
         self._consultation_over(call, op, frame, out)
         base = self._base(
-            call.call_id, frame.get("Uniqueid"), ev.CallRingNoAnswer.kind,
-            frame.get("Timestamp"), op.interface,
+            call.call_id, h.get("Uniqueid", ""), ev.CallRingNoAnswer.kind,
+            h.get("Timestamp", ""), op.interface,
         )  # fmt: skip
         out.append(
             NEW.CallRingNoAnswer(

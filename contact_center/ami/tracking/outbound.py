@@ -24,33 +24,35 @@ TAG_VARIABLES = frozenset(
 class OutboundEvents(TrackerCore):
     @handles("VarSet")
     def _on_tag(self, frame: Frame, out: list[ev.DomainEvent]) -> None:
-        variable = frame.get("Variable")
+        h = frame.headers
+        variable = h.get("Variable", "")
         if variable not in TAG_VARIABLES:
             return
         call = self._call_or_new(frame)
-        if call is None or frame.get("Uniqueid") != call.call_id:
+        if call is None or h.get("Uniqueid", "") != call.call_id:
             return  # only the call's first channel speaks for the call
-        call.tags[variable.removeprefix(TAG_PREFIX)] = frame.get("Value")
+        call.tags[variable.removeprefix(TAG_PREFIX)] = h.get("Value", "")
         if variable == "CC_NUMBER" and call.direction == "outbound":
-            call.did = call.did or frame.get("Value")
+            call.did = call.did or h.get("Value", "")
             self._ring_placed_call(call, out)
 
     @handles("DialBegin")
     def _on_outbound_dial_begin(self, frame: Frame, out: list[ev.DomainEvent]) -> None:
+        h = frame.headers
         call = self._call_or_new(frame)
         if call is None or call.direction != "outbound":
             return
-        dest_id = frame.get("DestUniqueid")
-        if not frame.get("Channel"):
+        dest_id = h.get("DestUniqueid", "")
+        if not h.get("Channel", ""):
             if dest_id == call.call_id:
                 call.held_ring = frame
                 self._ring_placed_call(call, out)
             return
-        if frame.get("Context") != ORIGINATE_CONTEXT:
+        if h.get("Context", "") != ORIGINATE_CONTEXT:
             return
         # cc-originate dials the customer: Exten is the number
         if not call.arrived or not call.did:
-            call.did = frame.get("Exten")
+            call.did = h.get("Exten", "")
         self._ring_placed_call(call, out)
         self._ensure_arrived(call, frame, out, force=True)
         customer = self._leg_for(call, frame, prefix="Dest")
@@ -60,13 +62,14 @@ class OutboundEvents(TrackerCore):
 
     @handles("DialEnd")
     def _on_outbound_dial_end(self, frame: Frame, out: list[ev.DomainEvent]) -> None:
+        h = frame.headers
         call = self._call_for(frame)
         if call is None or call.direction != "outbound":
             return
         at = frame.timestamp
-        status = frame.get("DialStatus")
-        if not frame.get("Channel"):
-            op = call.operators.get(frame.get("DestUniqueid"))
+        status = h.get("DialStatus", "")
+        if not h.get("Channel", ""):
+            op = call.operators.get(h.get("DestUniqueid", ""))
             if op is None or op.picked_up_at is not None or op.ended_at is not None:
                 return
             if status == "ANSWER":
@@ -74,7 +77,7 @@ class OutboundEvents(TrackerCore):
                 return
             op.ended_at = at
             base = self._base(
-                call.call_id, "", ev.CallRingNoAnswer.kind, frame.get("Timestamp"), op.interface
+                call.call_id, "", ev.CallRingNoAnswer.kind, h.get("Timestamp", ""), op.interface
             )
             out.append(
                 NEW.CallRingNoAnswer(
@@ -87,13 +90,13 @@ class OutboundEvents(TrackerCore):
                 )
             )
             return
-        if not call.customer_leg and frame.get("Context") == ORIGINATE_CONTEXT:
+        if not call.customer_leg and h.get("Context", "") == ORIGINATE_CONTEXT:
             # the end of the customer's ring overtook its DialBegin (frames reordered)
             customer = self._leg_for(call, frame, prefix="Dest")
             if customer is not None:
                 customer.role = "caller"
                 call.customer_leg = call.caller_leg = customer.leg_id
-        if frame.get("DestUniqueid") != call.customer_leg or call.customer_status:
+        if h.get("DestUniqueid", "") != call.customer_leg or call.customer_status:
             return
         call.customer_status = status
         op = call.operators.get(call.call_id)
@@ -106,13 +109,14 @@ class OutboundEvents(TrackerCore):
     def _on_originate_response(self, frame: Frame, out: list[ev.DomainEvent]) -> None:
         """What an Originate of ours became: a supervisor's ChanSpy, or an operator's phone
         that never answered (``Response: Failure``)."""
-        call = self._calls.get(self._leg_call.get(frame.get("Uniqueid"), ""))
+        h = frame.headers
+        call = self._calls.get(self._leg_call.get(h.get("Uniqueid", ""), ""))
         if call is None:
             return
-        if frame.get("Context") == SUPERVISOR_CONTEXT and call.direction != "outbound":
+        if h.get("Context", "") == SUPERVISOR_CONTEXT and call.direction != "outbound":
             call.direction = "supervisor"
         if call.direction == "outbound" and not call.did:
-            call.did = frame.get("Exten")
+            call.did = h.get("Exten", "")
             self._ring_placed_call(call, out)
-        if frame.get("Response") == "Success":
+        if h.get("Response", "") == "Success":
             self._ensure_arrived(call, frame, out, force=True)

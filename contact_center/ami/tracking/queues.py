@@ -26,11 +26,12 @@ COMPLETE_REASONS = {"caller": "caller", "agent": "operator", "transfer": "transf
 class QueueEvents(TrackerCore):
     @handles("QueueCallerJoin")
     def _on_queue_join(self, frame: Frame, out: list[ev.DomainEvent]) -> None:
+        h = frame.headers
         call = self._call_or_new(frame)
         if call is None:
             return
         leg = self._leg_for(call, frame)
-        queue = frame.get("Queue")
+        queue = h.get("Queue", "")
         already_waiting = call.queued_at is not None and call.left_queue_at is None
         if leg is None or (call.queue == queue and already_waiting):
             return
@@ -46,7 +47,7 @@ class QueueEvents(TrackerCore):
             last = call.talked()[-1]
             self._record_transfer(
                 call, frame, out, TransferState("redirect", queue, last.interface),
-                frame.get("Context"),
+                h.get("Context", ""),
             )  # fmt: skip
         call.caller_leg = leg.leg_id
         if call.connected_at is None:
@@ -57,15 +58,15 @@ class QueueEvents(TrackerCore):
         if call.current == "":
             call.phase = "queued"
         base = self._base(
-            call.call_id, leg.leg_id, ev.CallQueued.kind, frame.get("Timestamp"), queue
+            call.call_id, leg.leg_id, ev.CallQueued.kind, h.get("Timestamp", ""), queue
         )
         out.append(
             NEW.CallQueued(
                 base,
                 queue=queue,
-                position=to_int(frame.get("Position")),
-                priority=to_int(frame.get("Priority")),
-                count=to_int(frame.get("Count")),
+                position=to_int(h.get("Position", "")),
+                priority=to_int(h.get("Priority", "")),
+                count=to_int(h.get("Count", "")),
             )
         )
 
@@ -80,13 +81,14 @@ class QueueEvents(TrackerCore):
 
     @handles("QueueCallerAbandon")
     def _on_queue_abandon(self, frame: Frame, out: list[ev.DomainEvent]) -> None:
+        h = frame.headers
         call = self._call_for(frame)
         if call is None or call.queue_answered:
             return
         hold = (
             frame.timestamp - call.queued_at
             if call.queued_at is not None
-            else to_float(frame.get("HoldTime"))
+            else to_float(h.get("HoldTime", ""))
         )
         if call.connected_at is None:
             if call.abandoned:
@@ -94,75 +96,78 @@ class QueueEvents(TrackerCore):
             call.abandoned = True
             call.wait = hold
         base = self._base(
-            call.call_id, frame.get("Uniqueid"), ev.CallAbandoned.kind, frame.get("Timestamp")
+            call.call_id, h.get("Uniqueid", ""), ev.CallAbandoned.kind, h.get("Timestamp", "")
         )
         out.append(
             NEW.CallAbandoned(
                 base,
-                queue=frame.get("Queue"),
-                position=to_int(frame.get("Position")),
-                original_position=to_int(frame.get("OriginalPosition")),
+                queue=h.get("Queue", ""),
+                position=to_int(h.get("Position", "")),
+                original_position=to_int(h.get("OriginalPosition", "")),
                 hold_seconds=hold,
             )
         )
 
     @handles("AgentCalled")
     def _on_agent_called(self, frame: Frame, out: list[ev.DomainEvent]) -> None:
+        h = frame.headers
         call = self._call_or_new(frame)
         if call is None:
             return
-        op = call.operators.get(frame.get("DestUniqueid"))
+        op = call.operators.get(h.get("DestUniqueid", ""))
         if op is not None:
-            op.via, op.queue = "queue", frame.get("Queue")  # its Dial came first
+            op.via, op.queue = "queue", h.get("Queue", "")  # its Dial came first
             return
         op = self._open_operator(
             call,
             frame,
             out,
-            interface=frame.get("Interface"),
-            member_name=frame.get("MemberName"),
+            interface=h.get("Interface", ""),
+            member_name=h.get("MemberName", ""),
             via="queue",
-            queue=frame.get("Queue"),
+            queue=h.get("Queue", ""),
         )
-        if op is not None and frame.get("Uniqueid") in self._consultations:
-            op.consult_pair = pair_of(frame.get("Channel"))
+        if op is not None and h.get("Uniqueid", "") in self._consultations:
+            op.consult_pair = pair_of(h.get("Channel", ""))
             op.consulting = True
 
     @handles("AgentRingNoAnswer")
     def _on_ring_no_answer(self, frame: Frame, out: list[ev.DomainEvent]) -> None:
+        h = frame.headers
         call = self._call_for(frame)
         if call is None:
             return
-        interface = frame.get("Interface")
+        interface = h.get("Interface", "")
         if call.phase == "offered":
             call.phase = "queued"
         base = self._base(
-            call.call_id, frame.get("Uniqueid"), ev.CallRingNoAnswer.kind,
-            frame.get("Timestamp"), interface,
+            call.call_id, h.get("Uniqueid", ""), ev.CallRingNoAnswer.kind,
+            h.get("Timestamp", ""), interface,
         )  # fmt: skip
         out.append(
             NEW.CallRingNoAnswer(
                 base,
-                queue=frame.get("Queue"),
+                queue=h.get("Queue", ""),
                 interface=interface,
-                member_name=frame.get("MemberName"),
-                ring_seconds=to_float(frame.get("RingTime")) / 1000.0,  # app_queue gives ms
+                member_name=h.get("MemberName", ""),
+                ring_seconds=to_float(h.get("RingTime", "")) / 1000.0,  # app_queue gives ms
             )
         )
 
     @handles("AgentConnect")
     def _on_agent_connect(self, frame: Frame, out: list[ev.DomainEvent]) -> None:
+        h = frame.headers
         call = self._call_or_new(frame)
         if call is None:
             return
-        op = call.operators.get(frame.get("DestUniqueid"))
+        op = call.operators.get(h.get("DestUniqueid", ""))
         if op is None:
-            if self._records_operator(call, frame.get("Interface")) is not None:
+            if self._records_operator(call, h.get("Interface", "")) is not None:
                 return  # queue_log already told us of this answer (a restart mid-call)
             # AgentCalled missed (the connector started mid-ring): the answer is the offer
             op = self._open_operator(
-                call, frame, out, interface=frame.get("Interface"),
-                member_name=frame.get("MemberName"), via="queue", queue=frame.get("Queue"),
+                call, frame, out, interface=h.get("Interface", ""),
+                member_name=h.get("MemberName", ""), via="queue", queue=h.get("Queue", ""),
             )  # fmt: skip
             if op is None:
                 return
@@ -170,17 +175,17 @@ class QueueEvents(TrackerCore):
             return
         self._ensure_arrived(call, frame, out, force=True)
         at = frame.timestamp
-        op.queue = frame.get("Queue") or op.queue
+        op.queue = h.get("Queue", "") or op.queue
         if op.consulting:
             op.picked_up_at = at  # talks to the transferring operator for now
-            op.hold = to_float(frame.get("HoldTime"))
+            op.hold = to_float(h.get("HoldTime", ""))
             return
         if call.queued_at is not None:
             hold = (call.left_queue_at or at) - call.queued_at
         else:
-            hold = to_float(frame.get("HoldTime"))
+            hold = to_float(h.get("HoldTime", ""))
         self._connect_operator(
-            call, op, frame, out, hold=hold, ring=to_float(frame.get("RingTime"))
+            call, op, frame, out, hold=hold, ring=to_float(h.get("RingTime", ""))
         )
 
     def _records_operator(self, call: Call, interface: str) -> OperatorLeg | None:
@@ -195,40 +200,41 @@ class QueueEvents(TrackerCore):
 
     @handles("AgentComplete")
     def _on_agent_complete(self, frame: Frame, out: list[ev.DomainEvent]) -> None:
+        h = frame.headers
         call = self._call_or_new(frame)
         if call is None:
             return
         leg = self._leg_for(call, frame)
         if leg is not None:
             self._update_leg(call, leg, frame)
-        interface = frame.get("Interface")
-        op = call.operators.get(frame.get("DestUniqueid")) or self._queue_operator(
-            call, interface, frame.get("Queue"), frame.get("MemberName")
+        interface = h.get("Interface", "")
+        op = call.operators.get(h.get("DestUniqueid", "")) or self._queue_operator(
+            call, interface, h.get("Queue", ""), h.get("MemberName", "")
         )
         if op is None:
             op = self._adopt_answer(call, frame)
             self._ensure_arrived(call, frame, out, force=True)
-        reason = frame.get("Reason")
-        talk_seconds = to_float(frame.get("TalkTime"))
+        reason = h.get("Reason", "")
+        talk_seconds = to_float(h.get("TalkTime", ""))
         ended_consultation = bool(op.consult_pair) and op.consult_pair == pair_of(
-            frame.get("Channel")
+            h.get("Channel", "")
         )
         if op.talking and not ended_consultation:
             self._stop_operator(
-                call, op, frame.timestamp, frame.get("Timestamp"), out,
+                call, op, frame.timestamp, h.get("Timestamp", ""), out,
                 reason=COMPLETE_REASONS.get(reason, "ended"),
                 talk=talk_seconds if op.from_records else None,
             )  # fmt: skip
         base = self._base(
-            call.call_id, frame.get("Uniqueid"), ev.AgentCompleted.kind, frame.get("Timestamp")
+            call.call_id, h.get("Uniqueid", ""), ev.AgentCompleted.kind, h.get("Timestamp", "")
         )
         out.append(
             NEW.AgentCompleted(
                 base,
-                queue=frame.get("Queue"),
+                queue=h.get("Queue", ""),
                 interface=interface,
-                member_name=frame.get("MemberName"),
-                hold_seconds=to_float(frame.get("HoldTime")),
+                member_name=h.get("MemberName", ""),
+                hold_seconds=to_float(h.get("HoldTime", "")),
                 talk_seconds=op.talk if op.talk is not None else talk_seconds,
                 reason=reason,
             )
@@ -248,14 +254,15 @@ class QueueEvents(TrackerCore):
         """An ``AgentComplete`` for a call whose answer we never saw (the connector started
         mid-call, and neither queue_log nor the lists told us): it says who took the call,
         how long the caller waited and how long they talked."""
-        talk = to_float(frame.get("TalkTime"))
-        hold = to_float(frame.get("HoldTime"))
+        h = frame.headers
+        talk = to_float(h.get("TalkTime", ""))
+        hold = to_float(h.get("HoldTime", ""))
         at = frame.timestamp - talk
-        interface = frame.get("Interface")
-        leg_id = frame.get("DestUniqueid") or f"agentcomplete:{interface}:{frame.get('Queue')}"
-        op = OperatorLeg(leg_id, frame.get("DestChannel"), interface, "", at)
-        op.member_name = frame.get("MemberName") or interface
-        op.queue = frame.get("Queue")
+        interface = h.get("Interface", "")
+        leg_id = h.get("DestUniqueid", "") or f"agentcomplete:{interface}:{h.get('Queue', '')}"
+        op = OperatorLeg(leg_id, h.get("DestChannel", ""), interface, "", at)
+        op.member_name = h.get("MemberName", "") or interface
+        op.queue = h.get("Queue", "")
         op.from_records = True
         op.answered_at = at
         op.hold = hold

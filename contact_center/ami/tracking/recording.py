@@ -13,7 +13,8 @@ RECORDING_VARIABLE = "MIXMONITOR_FILENAME"
 class RecordingEvents(TrackerCore):
     @handles("VarSet")
     def _on_recording_name(self, frame: Frame, out: list[ev.DomainEvent]) -> None:
-        if frame.get("Variable") != RECORDING_VARIABLE:
+        h = frame.headers
+        if h.get("Variable", "") != RECORDING_VARIABLE:
             return
         call = self._call_or_new(frame)
         if call is None:
@@ -23,12 +24,13 @@ class RecordingEvents(TrackerCore):
             return
         if leg.awaiting_recording:
             leg.awaiting_recording = False
-            _add_recording(call, frame.get("Value"), frame.timestamp)
+            _add_recording(call, h.get("Value", ""), frame.timestamp)
         else:
-            leg.pending_recording = frame.get("Value")
+            leg.pending_recording = h.get("Value", "")
 
     @handles("MixMonitorStart")
     def _on_mixmonitor_start(self, frame: Frame, out: list[ev.DomainEvent]) -> None:
+        h = frame.headers
         call = self._call_or_new(frame)
         if call is None:
             return
@@ -42,16 +44,17 @@ class RecordingEvents(TrackerCore):
         else:
             leg.awaiting_recording = True
         base = self._base(
-            call.call_id, leg.leg_id, ev.RecordingStarted.kind, frame.get("Timestamp")
+            call.call_id, leg.leg_id, ev.RecordingStarted.kind, h.get("Timestamp", "")
         )
         holder = call.operators.get(call.current)
         interface = holder.interface if holder is not None and holder.talking else ""
         out.append(
-            NEW.RecordingStarted(base, file=file, channel=frame.get("Channel"), interface=interface)
+            NEW.RecordingStarted(base, file=file, channel=h.get("Channel", ""), interface=interface)
         )
 
     @handles("MixMonitorStop")
     def _on_mixmonitor_stop(self, frame: Frame, out: list[ev.DomainEvent]) -> None:
+        h = frame.headers
         call = self._call_for(frame)
         if call is None:
             return
@@ -59,21 +62,22 @@ class RecordingEvents(TrackerCore):
         if file in call.recording_spans:
             call.recording_spans[file][1] = frame.timestamp
         base = self._base(
-            call.call_id, frame.get("Uniqueid"), ev.RecordingStopped.kind, frame.get("Timestamp")
+            call.call_id, h.get("Uniqueid", ""), ev.RecordingStopped.kind, h.get("Timestamp", "")
         )
         out.append(NEW.RecordingStopped(base, file=file))
 
     @handles("MixMonitorMute")
     def _on_mixmonitor_mute(self, frame: Frame, out: list[ev.DomainEvent]) -> None:
+        h = frame.headers
         call = self._call_for(frame)
         if call is None:
             return
         base = self._base(
-            call.call_id, frame.get("Uniqueid"), ev.RecordingMuted.kind, frame.get("Timestamp")
+            call.call_id, h.get("Uniqueid", ""), ev.RecordingMuted.kind, h.get("Timestamp", "")
         )
         out.append(
             NEW.RecordingMuted(
-                base, muted=frame.get("State") == "1", direction=frame.get("Direction", "both")
+                base, muted=h.get("State", "") == "1", direction=h.get("Direction", "both")
             )
         )
 

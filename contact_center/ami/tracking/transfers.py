@@ -29,6 +29,7 @@ from contact_center.calls import events as ev
 class TransferEvents(TrackerCore):
     @handles("Hold", "Unhold")
     def _on_hold(self, frame: Frame, out: list[ev.DomainEvent]) -> None:
+        h = frame.headers
         call = self._call_for(frame)
         if call is None:
             return
@@ -39,25 +40,26 @@ class TransferEvents(TrackerCore):
         if call.connected_at is not None:
             call.phase = "held" if held else "connected"
         base = self._base(
-            call.call_id, frame.get("Uniqueid"), ev.CallHeld.kind, frame.get("Timestamp")
+            call.call_id, h.get("Uniqueid", ""), ev.CallHeld.kind, h.get("Timestamp", "")
         )
-        out.append(NEW.CallHeld(base, held=held, channel=frame.get("Channel")))
+        out.append(NEW.CallHeld(base, held=held, channel=h.get("Channel", "")))
 
     @handles("BridgeEnter")
     def _on_bridge_enter(self, frame: Frame, out: list[ev.DomainEvent]) -> None:
         """The customer's bridge, and which side of a consultation the transferring
         operator is on: back in the customer's bridge after a swap (``atxferswap``), or in
         the consultation's bridge with the consulted operator."""
+        h = frame.headers
         call = self._call_for(frame)
         if call is None:
             return
-        leg = call.legs.get(frame.get("Uniqueid"))
-        bridge = frame.get("BridgeUniqueid")
+        leg = call.legs.get(h.get("Uniqueid", ""))
+        bridge = h.get("BridgeUniqueid", "")
         if leg is not None and self._customer_side(call, leg):
             call.home_bridge = bridge
             return
         holder = call.operators.get(call.current)
-        if holder is None or holder.leg_id != frame.get("Uniqueid") or not call.home_bridge:
+        if holder is None or holder.leg_id != h.get("Uniqueid", "") or not call.home_bridge:
             return
         target = consulted_by(call)
         if target is None:
@@ -70,33 +72,35 @@ class TransferEvents(TrackerCore):
 
     @handles("BlindTransfer")
     def _on_blind_transfer(self, frame: Frame, out: list[ev.DomainEvent]) -> None:
-        if frame.get("Result", "Success") != "Success":
+        h = frame.headers
+        if h.get("Result", "Success") != "Success":
             return
-        call = self._calls.get(frame.get("TransfereeLinkedid") or frame.get("TransfererLinkedid"))
+        call = self._calls.get(h.get("TransfereeLinkedid", "") or h.get("TransfererLinkedid", ""))
         if call is None:
             return
-        channel = frame.get("TransfererChannel")
-        op = self._operator_by_channel(call, channel, frame.get("TransfererUniqueid"))
+        channel = h.get("TransfererChannel", "")
+        op = self._operator_by_channel(call, channel, h.get("TransfererUniqueid", ""))
         by = op.interface if op is not None else device_of(channel)
-        transfer = TransferState("blind", frame.get("Extension"), by)
-        self._record_transfer(call, frame, out, transfer, frame.get("Context"))
+        transfer = TransferState("blind", h.get("Extension", ""), by)
+        self._record_transfer(call, frame, out, transfer, h.get("Context", ""))
         if op is not None:
             self._stop_operator(
-                call, op, frame.timestamp, frame.get("Timestamp"), out, reason="transfer"
+                call, op, frame.timestamp, h.get("Timestamp", ""), out, reason="transfer"
             )
 
     @handles("AttendedTransfer")
     def _on_attended_transfer(self, frame: Frame, out: list[ev.DomainEvent]) -> None:
-        if frame.get("Result", "Success") != "Success":
+        h = frame.headers
+        if h.get("Result", "Success") != "Success":
             return
         call = self._calls.get(
-            frame.get("OrigTransfererLinkedid") or frame.get("TransfereeLinkedid")
+            h.get("OrigTransfererLinkedid", "") or h.get("TransfereeLinkedid", "")
         )
         if call is None:
             return
-        channel = frame.get("OrigTransfererChannel")
-        transferer = self._operator_by_channel(call, channel, frame.get("OrigTransfererUniqueid"))
-        target_channel = frame.get("TransferTargetChannel")
+        channel = h.get("OrigTransfererChannel", "")
+        transferer = self._operator_by_channel(call, channel, h.get("OrigTransfererUniqueid", ""))
+        target_channel = h.get("TransferTargetChannel", "")
         target = next(
             (
                 op
@@ -109,18 +113,18 @@ class TransferEvents(TrackerCore):
             None,
         )
         exten = (
-            frame.get("TransferTargetExten")
+            h.get("TransferTargetExten", "")
             or (target.interface if target is not None else "")
-            or clean(frame.get("TransferTargetCallerIDNum"))
-            or clean(frame.get("SecondTransfererConnectedLineNum"))
-            or frame.get("SecondTransfererExten")
+            or clean(h.get("TransferTargetCallerIDNum", ""))
+            or clean(h.get("SecondTransfererConnectedLineNum", ""))
+            or h.get("SecondTransfererExten", "")
         )
         by = transferer.interface if transferer is not None else device_of(channel)
         if target is not None and target.consulting:
             self._consultation(call, target, "completed", frame, out)
         transfer = TransferState("attended", exten, by)
-        self._record_transfer(call, frame, out, transfer, frame.get("TransferTargetContext"))
-        at, stamp = frame.timestamp, frame.get("Timestamp")
+        self._record_transfer(call, frame, out, transfer, h.get("TransferTargetContext", ""))
+        at, stamp = frame.timestamp, h.get("Timestamp", "")
         if transferer is not None:
             self._stop_operator(call, transferer, at, stamp, out, reason="transfer")
         if target is None:
