@@ -253,6 +253,26 @@ def test_caller_number_goes_through_the_injected_normaliser() -> None:
     )
 
 
+def test_each_frame_has_its_own_time_whatever_was_parsed_before() -> None:
+    """The tracker remembers the last Timestamp it parsed (one frame's time is asked for
+    several times): a frame without one, or with an unreadable one, is still at 0.0, and the
+    next stamp is read anew."""
+    tracker = CallTracker("pbx1")
+    times = []
+    for n, stamp in enumerate(("10.5", "", "not-a-time", "10.5", "11.25", "11.25")):
+        # another operator each time: no frame is the duplicate of another
+        headers = {"Timestamp": stamp} if stamp else {"ActionID": "list-1"}
+        member = {"Queue": "support", "Interface": f"PJSIP/10{n}", "MemberName": f"Op {n}"}
+        (state,) = tracker.feed(event("QueueMemberStatus", Status="1", **member, **headers))
+        times.append(state.at)
+    assert [10.5, 0.0, 0.0, 10.5, 11.25, 11.25] == times
+    tracker.feed(event("Newchannel", Timestamp="12.75", Uniqueid="1.0", Linkedid="1.0"))
+    tracker.feed(event("Newstate", Uniqueid="1.0", Linkedid="1.0", ChannelStateDesc="Up"))
+    call = tracker.call("1.0")
+    assert call is not None and call.started_at == 12.75
+    assert [12.75] == [leg.started_at for leg in call.legs]
+
+
 def test_operator_states_from_pause_and_queue_status() -> None:
     tracker, events = run(frames_of("03-queue-abandon"))
     states = [

@@ -49,7 +49,7 @@ class ChannelEvents(TrackerCore):
             return
         self._update_leg(call, leg, frame)
         if is_root:
-            at = frame.timestamp
+            at = self._time(frame)
             call.started_at = min(call.started_at, at) if call.started_at else at
             if call.direction in ANSWERING or h.get("Context", "") == ORIGINATE_CONTEXT:
                 call.did = h.get("Exten", "")
@@ -143,7 +143,7 @@ class ChannelEvents(TrackerCore):
             return
         digit = h.get("Digit", "")
         # in Asterisk's order, even when two key presses arrive swapped
-        insort(call.dtmf, (frame.timestamp, digit))
+        insort(call.dtmf, (self._time(frame), digit))
         call.ivr_digits = "".join(pressed for _at, pressed in call.dtmf)
         self._ensure_arrived(call, frame, out, force=True)
         if call.in_agi:
@@ -180,7 +180,7 @@ class ChannelEvents(TrackerCore):
             return
         self._update_leg(call, leg, frame)
         h = frame.headers
-        at = frame.timestamp
+        at = self._time(frame)
         leg.ended_at = at
         leg.cause = to_int(h.get("Cause", ""))
         if not call.first_hangup_role:

@@ -67,7 +67,7 @@ class ConferenceEvents(TrackerCore):
         self._participant_joined(owner, call, leg, op, frame, out)
         if call.conf_joined_at is not None:
             return
-        at = frame.timestamp
+        at = self._time(frame)
         call.conference = room
         call.conf_joined_at = at
         if call.answered_at is None:
@@ -104,11 +104,11 @@ class ConferenceEvents(TrackerCore):
         if op is not None and op.talking and not self._customer_gone(call):
             # she left the room (Leave from the console, her phone's menu): her part is over
             self._stop_operator(
-                call, op, frame.timestamp, h.get("Timestamp", ""), out, reason="operator"
+                call, op, self._time(frame), h.get("Timestamp", ""), out, reason="operator"
             )
         if call.conf_joined_at is None or call.conf_talk is not None:
             return
-        call.conf_talk = frame.timestamp - call.conf_joined_at
+        call.conf_talk = self._time(frame) - call.conf_joined_at
         base = self._base(
             call.call_id, h.get("Uniqueid", ""), ev.ConferenceLeft.kind, h.get("Timestamp", "")
         )
@@ -132,7 +132,7 @@ class ConferenceEvents(TrackerCore):
         op.ended_at = None
         op.talk = None
         op.reason = ""
-        op.rejoined_at = frame.timestamp
+        op.rejoined_at = self._time(frame)
         op.rejoins += 1
         call.current = op.leg_id
         call.pending_move = False

@@ -148,6 +148,27 @@ class TrackerCore:
         # consultation legs queued by an attended transfer into a queue: leg → queue
         self._consultations: dict[str, str] = {}
         self._seq = 0
+        # The last ``Timestamp`` parsed and its value: one frame's time is asked for several
+        # times (its call, its leg, the handler, each event it causes), and a 17-digit
+        # timestamp costs float() a slow exact parse. The same string parses to the same float.
+        self._stamp = ""
+        self._stamp_at = 0.0
+
+    def _time(self, frame: Frame) -> float:
+        """The frame's time, as ``frame.timestamp``: Asterisk's ``Timestamp`` (epoch seconds),
+        0.0 when absent or unreadable."""
+        stamp = frame.headers.get("Timestamp", "")
+        if stamp == self._stamp:
+            return self._stamp_at
+        return self._parse_time(stamp)
+
+    def _parse_time(self, stamp: str) -> float:
+        try:
+            at = float(stamp)
+        except ValueError:
+            at = 0.0  # like to_float; "" (absent) too
+        self._stamp, self._stamp_at = stamp, at
+        return at
 
     # --- events -------------------------------------------------------------------------
 
@@ -160,10 +181,7 @@ class TrackerCore:
         # runs for every domain event: the sequence and the time without calls of their own
         server = self.server_id
         seq = self._seq = self._seq + 1
-        try:
-            at = float(stamp)
-        except ValueError:
-            at = 0.0  # to_float
+        at = self._stamp_at if stamp == self._stamp else self._parse_time(stamp)
         key = (
             ev.make_key(server, call_id, leg_id, kind, *extra)
             if once
@@ -197,7 +215,7 @@ class TrackerCore:
             return None
         call = self._calls.get(call_id)
         if call is None and call_id not in self._ended:
-            call = Call(call_id, frame.timestamp)
+            call = Call(call_id, self._time(frame))
             self._calls[call_id] = call
         return call
 
@@ -209,7 +227,7 @@ class TrackerCore:
             return None
         leg = call.legs.get(leg_id)
         if leg is None:
-            leg = Leg(leg_id, h.get(channel_key, ""), frame.timestamp)
+            leg = Leg(leg_id, h.get(channel_key, ""), self._time(frame))
             if leg_id == call.call_id:
                 leg.role = "operator" if call.direction == "outbound" else "caller"
             call.legs[leg_id] = leg
@@ -341,7 +359,7 @@ class TrackerCore:
             via="outbound",
         )  # fmt: skip
         if op is not None and call.customer_leg:
-            op.picked_up_at = op.picked_up_at or frame.timestamp
+            op.picked_up_at = op.picked_up_at or self._time(frame)
 
     def _open_operator(
         self,
@@ -365,7 +383,7 @@ class TrackerCore:
             return op
         op = OperatorLeg(
             leg.leg_id, leg.channel or h.get("DestChannel", ""), interface, member_name,
-            frame.timestamp,
+            self._time(frame),
         )  # fmt: skip
         op.via = via
         op.queue = queue
@@ -406,7 +424,7 @@ class TrackerCore:
         h = frame.headers
         if op.answered_at is not None:
             return
-        at = frame.timestamp
+        at = self._time(frame)
         op.answered_at = at
         op.hold = hold
         first = call.connected_at is None

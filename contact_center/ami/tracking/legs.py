@@ -81,7 +81,7 @@ class LegEvents(TrackerCore):
         op = call.operators.get(h.get("DestUniqueid", ""))
         if op is None or op.via == "queue" or op.ended_at is not None:
             return  # not an operator, or a queue's leg (AgentConnect, AgentRingNoAnswer)
-        at = frame.timestamp
+        at = self._time(frame)
         if h.get("DialStatus", "") == "ANSWER":
             op.picked_up_at = at
             if op.consulting:

@@ -66,7 +66,7 @@ class OutboundEvents(TrackerCore):
         call = self._call_for(frame)
         if call is None or call.direction != "outbound":
             return
-        at = frame.timestamp
+        at = self._time(frame)
         status = h.get("DialStatus", "")
         if not h.get("Channel", ""):
             op = call.operators.get(h.get("DestUniqueid", ""))

@@ -52,7 +52,7 @@ class QueueEvents(TrackerCore):
         call.caller_leg = leg.leg_id
         if call.connected_at is None:
             call.queue = queue  # the call's queue: the one that took it (see core.Call)
-        call.queued_at = frame.timestamp
+        call.queued_at = self._time(frame)
         call.left_queue_at = None
         call.queue_answered = False
         if call.current == "":
@@ -75,9 +75,9 @@ class QueueEvents(TrackerCore):
         call = self._call_for(frame)
         if call is None or call.left_queue_at is not None:
             return
-        call.left_queue_at = frame.timestamp
+        call.left_queue_at = self._time(frame)
         if call.queued_at is not None and call.connected_at is None:
-            call.wait = frame.timestamp - call.queued_at
+            call.wait = self._time(frame) - call.queued_at
 
     @handles("QueueCallerAbandon")
     def _on_queue_abandon(self, frame: Frame, out: list[ev.DomainEvent]) -> None:
@@ -86,7 +86,7 @@ class QueueEvents(TrackerCore):
         if call is None or call.queue_answered:
             return
         hold = (
-            frame.timestamp - call.queued_at
+            self._time(frame) - call.queued_at
             if call.queued_at is not None
             else to_float(h.get("HoldTime", ""))
         )
@@ -174,7 +174,7 @@ class QueueEvents(TrackerCore):
         if op.answered_at is not None:
             return
         self._ensure_arrived(call, frame, out, force=True)
-        at = frame.timestamp
+        at = self._time(frame)
         op.queue = h.get("Queue", "") or op.queue
         if op.consulting:
             op.picked_up_at = at  # talks to the transferring operator for now
@@ -221,7 +221,7 @@ class QueueEvents(TrackerCore):
         )
         if op.talking and not ended_consultation:
             self._stop_operator(
-                call, op, frame.timestamp, h.get("Timestamp", ""), out,
+                call, op, self._time(frame), h.get("Timestamp", ""), out,
                 reason=COMPLETE_REASONS.get(reason, "ended"),
                 talk=talk_seconds if op.from_records else None,
             )  # fmt: skip
@@ -257,7 +257,7 @@ class QueueEvents(TrackerCore):
         h = frame.headers
         talk = to_float(h.get("TalkTime", ""))
         hold = to_float(h.get("HoldTime", ""))
-        at = frame.timestamp - talk
+        at = self._time(frame) - talk
         interface = h.get("Interface", "")
         leg_id = h.get("DestUniqueid", "") or f"agentcomplete:{interface}:{h.get('Queue', '')}"
         op = OperatorLeg(leg_id, h.get("DestChannel", ""), interface, "", at)

@@ -24,7 +24,7 @@ class RecordingEvents(TrackerCore):
             return
         if leg.awaiting_recording:
             leg.awaiting_recording = False
-            _add_recording(call, h.get("Value", ""), frame.timestamp)
+            _add_recording(call, h.get("Value", ""), self._time(frame))
         else:
             leg.pending_recording = h.get("Value", "")
 
@@ -40,7 +40,7 @@ class RecordingEvents(TrackerCore):
         file = leg.pending_recording
         leg.pending_recording = ""
         if file:
-            _add_recording(call, file, frame.timestamp)
+            _add_recording(call, file, self._time(frame))
         else:
             leg.awaiting_recording = True
         base = self._base(
@@ -60,7 +60,7 @@ class RecordingEvents(TrackerCore):
             return
         file = call.recordings[-1] if call.recordings else ""
         if file in call.recording_spans:
-            call.recording_spans[file][1] = frame.timestamp
+            call.recording_spans[file][1] = self._time(frame)
         base = self._base(
             call.call_id, h.get("Uniqueid", ""), ev.RecordingStopped.kind, h.get("Timestamp", "")
         )

@@ -85,7 +85,7 @@ class TransferEvents(TrackerCore):
         self._record_transfer(call, frame, out, transfer, h.get("Context", ""))
         if op is not None:
             self._stop_operator(
-                call, op, frame.timestamp, h.get("Timestamp", ""), out, reason="transfer"
+                call, op, self._time(frame), h.get("Timestamp", ""), out, reason="transfer"
             )
 
     @handles("AttendedTransfer")
@@ -124,7 +124,7 @@ class TransferEvents(TrackerCore):
             self._consultation(call, target, "completed", frame, out)
         transfer = TransferState("attended", exten, by)
         self._record_transfer(call, frame, out, transfer, h.get("TransferTargetContext", ""))
-        at, stamp = frame.timestamp, h.get("Timestamp", "")
+        at, stamp = self._time(frame), h.get("Timestamp", "")
         if transferer is not None:
             self._stop_operator(call, transferer, at, stamp, out, reason="transfer")
         if target is None:
