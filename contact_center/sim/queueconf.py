@@ -2,7 +2,8 @@
 
 Read: ``[queue]`` sections, templates (``[name](!)``) and sections built on them
 (``[support](queue-template)``), ``#include`` relative to the including file, ``;`` comments.
-Honoured: ``strategy`` (ringall, rrmemory, leastrecent), ``timeout``, ``retry``,
+Honoured: ``strategy`` (ringall, rrmemory, leastrecent; the first one a section holds, as
+Asterisk reads it), ``timeout``, ``retry``,
 ``servicelevel``, ``wrapuptime``, ``autopause`` (no, yes, all), ``autopausedelay`` and
 ``[general] shared_lastcall``; every other setting (announcements, …) is read and not
 simulated (see README.md). A strategy or autopause mode the simulator does not have is an
@@ -22,6 +23,11 @@ STRATEGIES = {"ringall", "rrmemory", "leastrecent"}
 AUTOPAUSE_MODES = {"no": "no", "yes": "yes", "all": "all"}
 _TRUE = {"yes", "true", "y", "t", "1", "on"}
 _FALSE = {"no", "false", "n", "f", "0", "off", ""}
+# Read once, from the section's first line of that name — the template's when the queue is
+# built on one that sets it: app_queue.c reload_single_queue takes a static queue's
+# strategy with ast_variable_retrieve (the first match; inherited lines come first) and
+# queue_set_param skips it after that. Every other setting: the last line wins.
+FIRST_WINS = frozenset({"strategy"})
 _SECTION = re.compile(r"\[([^\]]+)\]\s*(?:\(([^)]*)\))?")
 
 
@@ -84,7 +90,10 @@ def _read(
         key, eq, value = line.partition("=")
         if not eq or current is None:
             raise QueueConfigError(f"{where}: expected 'name = value' in a [section]")
-        current[key.strip().lower()] = (value.lstrip(">").strip(), where)
+        key = key.strip().lower()
+        if key in FIRST_WINS and key in current:
+            continue  # as Asterisk: see FIRST_WINS
+        current[key] = (value.lstrip(">").strip(), where)
 
 
 def _queue(name: str, settings: dict[str, tuple[str, str]], shared_lastcall: bool) -> QueueConfig:

@@ -139,6 +139,21 @@ def test_every_agi_in_the_dialplan_has_a_fallback_for_the_service_away() -> None
     assert queues <= mailboxes
 
 
+def test_every_queue_runs_the_strategy_its_own_section_names() -> None:
+    # app_queue.c (reload_single_queue) takes a static queue's strategy from the first
+    # `strategy` line of its section — a template's comes before the queue's own — and
+    # skips the others without a word: a queue that names its strategy under a template
+    # that sets one runs the template's (a real Asterisk 22.10.1 showed `sales` and `vip`
+    # on rrmemory). Each queue must hold exactly one strategy line, in its own section.
+    queues = [s for s in asterisk_conf.parse(ASTERISK / "queues.conf").sections]
+    run = [s for s in queues if not s.template and s.name != "general"]
+    assert {s.name for s in run} >= {"support", "sales", "vip", "billing"}
+    for section in run:
+        lines = [f"{e.file}:{e.line}" for e in section.entries if e.key == "strategy"]
+        assert len(lines) == 1, f"[{section.name}] strategy at {lines}: Asterisk uses the first"
+        assert [e.key for e in section.own].count("strategy") == 1, section.name
+
+
 def test_recordings_are_written_where_the_workers_read_them(compose: dict[str, Any]) -> None:
     spool = service_env(compose, "worker")["CC_RECORDING_SPOOL_DIR"]
     ext = parse_asterisk_conf(ASTERISK / "extensions.conf")

@@ -51,3 +51,22 @@ def test_include_and_a_strategy_it_cannot_run(tmp_path: Path) -> None:
     (tmp_path / "more.conf").write_text("[q2](missing)\n")
     with pytest.raises(QueueConfigError, match=r"more\.conf:1: unknown template 'missing'"):
         load_queues(main)
+
+
+def test_a_queue_keeps_its_templates_strategy_as_asterisk_does(tmp_path: Path) -> None:
+    # app_queue.c reload_single_queue: a static queue's strategy is the first `strategy`
+    # of its section (a template's lines come first), its own later one is skipped; every
+    # other setting is set line by line, the last one winning. A real Asterisk 22.10.1 ran
+    # [sales](queue-template) with `strategy = leastrecent` on the template's rrmemory.
+    conf = tmp_path / "queues.conf"
+    conf.write_text(
+        "[t](!)\nstrategy = rrmemory\ntimeout = 15\n"
+        "[sales](t)\nstrategy = leastrecent\ntimeout = 20\n"
+        "[vip]\nstrategy = ringall\nstrategy = leastrecent\n"
+        "[own](t)\n"
+    )
+    queues = {q.name: q for q in load_queues(conf)}
+
+    assert ("rrmemory", 20.0) == (queues["sales"].strategy, queues["sales"].timeout)
+    assert "ringall" == queues["vip"].strategy
+    assert "rrmemory" == queues["own"].strategy
