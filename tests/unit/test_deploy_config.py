@@ -192,6 +192,23 @@ def test_every_asterisk_config_file_is_mounted(compose: dict[str, Any]) -> None:
         assert f"./deploy/asterisk/{conf.name}:/etc/asterisk/{conf.name}:ro" in volumes
 
 
+def test_what_the_configuration_uses_is_configured_by_files_we_ship() -> None:
+    # A real Asterisk 22.10.1 given only our files (no sample configs, as an image may
+    # come) logged "Configuration file amd.conf missing." / "app_amd declined to load" — no
+    # AMD() for [cc-campaign] — and "No music on hold classes configured, disabling music on
+    # hold" for queues whose callers wait on `musicclass = default`.
+    apps = {s.app for s in asterisk_conf.dialplan(ASTERISK / "extensions.conf")}
+    assert "AMD" in apps
+    amd = asterisk_conf.parse(ASTERISK / "amd.conf").one("general")
+    assert int(amd.get("total_analysis_time") or 0) > 0
+    classes = {s.name for s in asterisk_conf.parse(ASTERISK / "musiconhold.conf").sections}
+    queues = asterisk_conf.parse(ASTERISK / "queues.conf").sections
+    used = {v for s in queues for v in s.values("musicclass")}
+    assert used and used <= classes
+    moh = asterisk_conf.parse(ASTERISK / "musiconhold.conf").one("default")
+    assert (moh.get("mode"), moh.get("directory")) == ("files", "moh")
+
+
 def test_originate_never_targets_an_application() -> None:
     # CVE-2024-42365: our actions originate to Context/Exten/Priority only; the contexts the
     # service uses must exist in the dialplan.

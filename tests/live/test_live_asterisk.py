@@ -1,0 +1,179 @@
+"""A real Asterisk running ``deploy/asterisk/``: what the simulator claims, checked at the source.
+
+Opt-in (see conftest.py): skipped unless ``CC_TEST_ASTERISK`` names such an Asterisk."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from contact_center.ami.errors import AmiActionError
+from contact_center.ami.parser import Frame
+from contact_center.bus.base import EVENTS
+from contact_center.calls import events as ev
+from contact_center.demo import free_port
+from contact_center.service import Service
+from tests.e2e.service_support import rig_settings, seed_people
+from tests.live.conftest import Session
+
+DID = "4951110006"
+CALLER = '"Ivan Petrov" <+74951234567>'
+FALLBACK_QUEUE = "support"  # CC_FALLBACK_QUEUE in deploy/asterisk/extensions.conf
+
+
+def joined(call_id: str, queue: str = "") -> Callable[[Frame], bool]:
+    def matches(frame: Frame) -> bool:
+        return (
+            frame.name == "QueueCallerJoin"
+            and frame.get("Linkedid") == call_id
+            and (not queue or frame.get("Queue") == queue)
+        )
+
+    return matches
+
+
+async def agi_status(live: Session, channel: str) -> str:
+    answer = await live.ami.send_action("Getvar", {"Channel": channel, "Variable": "AGISTATUS"})
+    return answer.get("Value")
+
+
+async def test_the_shipped_ami_user_may_resync_and_nothing_more_and_the_queues_are_ours(
+    live: Session,
+) -> None:
+    # The connector's resync reads CoreShowChannels and QueueStatus; a missing right made it
+    # impossible once. Least privilege: no `command` (CLI) right, so Command is refused.
+    # Each queue runs the strategy queues.conf gives it (a template's once overrode them).
+    channels = await live.ami.send_action("CoreShowChannels", {})
+    assert channels.final is not None and channels.final.name == "CoreShowChannelsComplete"
+    queues = await live.ami.send_action("QueueStatus", {})
+    strategies = {
+        i.get("Queue"): i.get("Strategy") for i in queues.items if i.name == "QueueParams"
+    }
+    assert {
+        "support": "rrmemory", "sales": "leastrecent", "vip": "ringall", "billing": "rrmemory"
+    }.items() <= strategies.items()  # fmt: skip
+    with pytest.raises(AmiActionError, match=r"(?i)permission denied"):
+        await live.ami.send_action("Command", {"Command": "core show version"})
+
+
+async def test_with_the_service_unreachable_a_trunk_caller_waits_in_the_fallback_queue(
+    live: Session,
+) -> None:
+    # Nothing listens at the FastAGI address: res_agi gives up connecting (AGISTATUS
+    # FAILURE) and the dial plan queues the caller where CC_FALLBACK_QUEUE says.
+    closed = f"agi://{live.asterisk.agi_host}:{free_port()}"
+    call_id = await live.trunk_call(DID, CALLER, closed)
+    join = await live.watch.wait_for(joined(call_id), timeout=20)
+    assert join.get("Queue") == FALLBACK_QUEUE
+    assert join.get("CallerIDNum") == "+74951234567"
+    assert await agi_status(live, join.get("Channel")) == "FAILURE"
+
+
+async def test_with_the_service_gone_mid_menu_the_caller_waits_in_the_fallback_queue(
+    live: Session,
+) -> None:
+    # Our FastAGI server takes the call, reads what Asterisk tells it, and goes away without
+    # a decision (a restart mid-menu). The simulator reports this as AGISTATUS SUCCESS with
+    # nothing set, and the dial plan must still queue the caller.
+    told: dict[str, str] = {}
+
+    async def take_and_drop(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while line := (await reader.readline()).decode().strip():
+            key, _sep, value = line.partition(": ")
+            told[key] = value
+        writer.close()
+
+    server = await asyncio.start_server(take_and_drop, live.asterisk.agi_host, 0)
+    port = server.sockets[0].getsockname()[1]
+    async with server:
+        call_id = await live.trunk_call(DID, CALLER, f"agi://{live.asterisk.agi_host}:{port}")
+        join = await live.watch.wait_for(joined(call_id), timeout=20)
+    assert told["agi_network_script"] == "main"
+    assert told["agi_arg_1"] == DID
+    assert told["agi_callerid"] == "+74951234567"
+    assert join.get("Queue") == FALLBACK_QUEUE
+    assert await agi_status(live, join.get("Channel")) == "SUCCESS"
+
+
+LIVE_MENU = """\
+title: Live line
+languages: [en]
+start: main
+prompts:
+  line/main: {en: "Press 1 for support."}
+nodes:
+  main:
+    type: menu
+    prompt: line/main
+    options: {"1": support}
+    timeout: 1
+    retries: 0
+    on_invalid: sales
+    on_timeout: sales
+  support: {type: queue, queue: support}
+  sales: {type: queue, queue: sales}
+"""
+
+
+@contextlib.asynccontextmanager
+async def our_service(tmp_path: Path, live: Session) -> AsyncIterator[Service]:
+    """The whole service (SQLite, in-process bus) on the live Asterisk: its connector on the
+    shipped AMI user, its FastAGI IVR with a menu whose silence leads to `sales`."""
+    base = rig_settings(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'cc.db'}", test_line=True)
+    menus = Path(base.agi.menus_dir)
+    (menus / "line.yaml").write_text(LIVE_MENU)
+    asterisk = live.asterisk
+    settings = replace(
+        base,
+        ami=replace(
+            base.ami,
+            host=asterisk.host,
+            port=asterisk.port,
+            username=asterisk.username,
+            secret=asterisk.secret,
+        ),
+        # no routing rules: the menu alone decides the queue
+        agi=replace(
+            base.agi,
+            host=asterisk.agi_host,
+            port=free_port(),
+            routing_rules=str(tmp_path / "no-rules.yaml"),
+        ),
+    )
+    await seed_people(settings, ("PJSIP/101", "PJSIP/102", "PJSIP/105"))
+    async with Service(settings, "all") as service:
+        await service.components["connector"].wait_connected()
+        yield service
+
+
+async def test_our_ivr_takes_a_trunk_caller_to_the_queue_its_menu_chose(
+    tmp_path: Path, live: Session
+) -> None:
+    # The provider's call reaches our IVR over FastAGI with the shipped dial plan, the menu
+    # (no key pressed) sends it to `sales` — not the fallback — and the service's connector
+    # follows it on the real event stream: the caller found, the IVR step, the queue.
+    async with our_service(tmp_path, live) as service:
+        core = service.core
+        assert core is not None
+        agi_url = f"agi://{live.asterisk.agi_host}:{service.settings.agi.port}"
+        call_id = await live.trunk_call(DID, CALLER, agi_url)
+        join = await live.watch.wait_for(joined(call_id), timeout=20)
+        assert join.get("Queue") == "sales"
+
+        async def followed() -> list[ev.DomainEvent]:
+            while True:
+                events = [ev.from_dict(m) for _, m in await core.bus.read(EVENTS, "0", 10_000)]
+                ours = [e for e in events if e.call_id == call_id]
+                if any(isinstance(e, ev.CallQueued) for e in ours):
+                    return ours
+                await asyncio.sleep(0.1)
+
+        ours = await asyncio.wait_for(followed(), 10)
+    assert [e.caller_number for e in ours if isinstance(e, ev.CallArrived)] == ["+74951234567"]
+    assert any(isinstance(e, ev.IvrStep) and e.menu == "line" for e in ours)
+    assert [e.queue for e in ours if isinstance(e, ev.CallQueued)] == ["sales"]
