@@ -120,6 +120,22 @@ nodes:
 """
 
 
+async def queued_events(service: Service, call_id: str) -> list[ev.DomainEvent]:
+    """The call's domain events on the service's bus, once they say it is queued."""
+    core = service.core
+    assert core is not None
+
+    async def until_queued() -> list[ev.DomainEvent]:
+        while True:
+            events = [ev.from_dict(m) for _, m in await core.bus.read(EVENTS, "0", 10_000)]
+            ours = [e for e in events if e.call_id == call_id]
+            if any(isinstance(e, ev.CallQueued) for e in ours):
+                return ours
+            await asyncio.sleep(0.1)
+
+    return await asyncio.wait_for(until_queued(), 10)
+
+
 @contextlib.asynccontextmanager
 async def our_service(tmp_path: Path, live: Session) -> AsyncIterator[Service]:
     """The whole service (SQLite, in-process bus) on the live Asterisk: its connector on the
@@ -158,22 +174,27 @@ async def test_our_ivr_takes_a_trunk_caller_to_the_queue_its_menu_chose(
     # (no key pressed) sends it to `sales` — not the fallback — and the service's connector
     # follows it on the real event stream: the caller found, the IVR step, the queue.
     async with our_service(tmp_path, live) as service:
-        core = service.core
-        assert core is not None
         agi_url = f"agi://{live.asterisk.agi_host}:{service.settings.agi.port}"
         call_id = await live.trunk_call(DID, CALLER, agi_url)
         join = await live.watch.wait_for(joined(call_id), timeout=20)
         assert join.get("Queue") == "sales"
 
-        async def followed() -> list[ev.DomainEvent]:
-            while True:
-                events = [ev.from_dict(m) for _, m in await core.bus.read(EVENTS, "0", 10_000)]
-                ours = [e for e in events if e.call_id == call_id]
-                if any(isinstance(e, ev.CallQueued) for e in ours):
-                    return ours
-                await asyncio.sleep(0.1)
-
-        ours = await asyncio.wait_for(followed(), 10)
+        ours = await queued_events(service, call_id)
     assert [e.caller_number for e in ours if isinstance(e, ev.CallArrived)] == ["+74951234567"]
     assert any(isinstance(e, ev.IvrStep) and e.menu == "line" for e in ours)
     assert [e.queue for e in ours if isinstance(e, ev.CallQueued)] == ["sales"]
+
+
+async def test_a_call_already_queued_when_the_service_starts_is_found_by_its_resync(
+    tmp_path: Path, live: Session
+) -> None:
+    # The service was away when the caller came (the fallback queued them); its connector
+    # starts, resyncs from CoreShowChannels and QueueStatus with the shipped AMI user's
+    # rights, and knows the call: the caller and the queue they wait in.
+    closed = f"agi://{live.asterisk.agi_host}:{free_port()}"
+    call_id = await live.trunk_call(DID, CALLER, closed)
+    await live.watch.wait_for(joined(call_id, FALLBACK_QUEUE), timeout=20)
+    async with our_service(tmp_path, live) as service:
+        ours = await queued_events(service, call_id)
+    assert [e.caller_number for e in ours if isinstance(e, ev.CallArrived)] == ["+74951234567"]
+    assert [e.queue for e in ours if isinstance(e, ev.CallQueued)] == [FALLBACK_QUEUE]
