@@ -4,18 +4,21 @@ Set ``CC_TEST_ASTERISK`` to the AMI address of an Asterisk loaded with ``deploy/
 (``ami://contact_center:SECRET@127.0.0.1:5038``) to run them; without it they are skipped,
 in CI too. The Asterisk dials our FastAGI back at ``CC_TEST_ASTERISK_AGI_HOST`` (default
 ``127.0.0.1``: the same host); each test passes its own FastAGI address on the call it places
-(the ``CC_AGI`` channel variable), so the Asterisk's globals are never changed and tests may
-run side by side. Calls come from the provider as in production: a Local channel into
-``[from-trunk]``."""
+(the ``CC_AGI`` channel variable), so the Asterisk's globals are never changed; the tests
+take turns (they share its queues). The operator's phone is sipp (``phones.py``). Calls
+come from the provider as in production: a Local channel into ``[from-trunk]``."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import os
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
@@ -116,9 +119,29 @@ class Session:
                     await self.ami.send_action("Hangup", {"Channel": item.get("Channel")})
 
 
+@contextlib.asynccontextmanager
+async def one_at_a_time(asterisk: LiveAsterisk) -> AsyncIterator[None]:
+    """Live tests share one Asterisk and its queues (an operator made available in one test
+    would be rung by another's caller): across pytest-xdist workers they take turns."""
+    path = Path(tempfile.gettempdir()) / f"cc-live-asterisk-{asterisk.host}-{asterisk.port}.lock"
+    with path.open("w") as lock:
+        await asyncio.to_thread(fcntl.flock, lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 @pytest.fixture
 async def live() -> AsyncIterator[Session]:
     asterisk = live_asterisk()
+    async with one_at_a_time(asterisk):
+        async with _session(asterisk) as session:
+            yield session
+
+
+@contextlib.asynccontextmanager
+async def _session(asterisk: LiveAsterisk) -> AsyncIterator[Session]:
     watch = Watch()
     ami = AmiConnection(
         asterisk.host,

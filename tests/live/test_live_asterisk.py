@@ -6,10 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import os
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
+import aiohttp
 import pytest
 
 from contact_center.ami.errors import AmiActionError
@@ -18,8 +22,10 @@ from contact_center.bus.base import EVENTS
 from contact_center.calls import events as ev
 from contact_center.demo import free_port
 from contact_center.service import Service
-from tests.e2e.service_support import rig_settings, seed_people
+from tests.e2e.service_support import rig_settings, seed_people, sign_in
+from tests.integration.web_support import Browser
 from tests.live.conftest import Session
+from tests.live.phones import sip_phone
 
 DID = "4951110006"
 CALLER = '"Ivan Petrov" <+74951234567>'
@@ -198,3 +204,64 @@ async def test_a_call_already_queued_when_the_service_starts_is_found_by_its_res
         ours = await queued_events(service, call_id)
     assert [e.caller_number for e in ours if isinstance(e, ev.CallArrived)] == ["+74951234567"]
     assert [e.queue for e in ours if isinstance(e, ev.CallQueued)] == [FALLBACK_QUEUE]
+
+
+async def operator_state(who: Browser, state: str) -> None:
+    """The operator's console asks for ``state`` and the service carries it out."""
+    async with await who.post("/api/operator/state", {"state": state}) as resp:
+        assert resp.status == 200, await resp.text()
+        sent = await resp.json()
+    for _ in range(200):
+        async with who.http.get(who.base + sent["result_url"]) as resp:
+            result = await resp.json()
+        if result["status"] != "pending":
+            break
+        await asyncio.sleep(0.05)
+    assert result["status"] == "done", result
+
+
+async def next_pop(ws: aiohttp.ClientWebSocketResponse, call_id: str) -> dict[str, Any]:
+    """The next screen-pop message of this call on the operator's websocket."""
+    async with asyncio.timeout(15):
+        while True:
+            msg = await ws.receive()
+            assert msg.type == aiohttp.WSMsgType.TEXT, msg
+            data: dict[str, Any] = json.loads(msg.data)
+            if data.get("type") == "pop" and data.get("call_id") == call_id:
+                return data
+
+
+async def test_a_queue_offer_pops_the_card_before_the_phone_is_answered(
+    tmp_path: Path, live: Session
+) -> None:
+    # An operator's PJSIP phone (sipp registered as 101, answering after a second): she
+    # says she is available in the console, so the service adds her phone to her queues;
+    # the caller our IVR queues rings it, and her browser shows the customer's card while it
+    # rings (the offer), then as answered.
+    secret = os.environ.get("CC_TEST_ASTERISK_PHONE_SECRET", "change-me")
+    async with (
+        sip_phone("101", secret, live.asterisk.host) as phone,
+        our_service(tmp_path, live) as service,
+    ):
+        base = f"http://127.0.0.1:{service.web_port}"
+        anna = await sign_in(base, "anna")
+        try:
+            await operator_state(anna, "available")
+            ws = await anna.ws()
+            agi_url = f"agi://{live.asterisk.agi_host}:{service.settings.agi.port}"
+            call_id = await live.trunk_call(DID, CALLER, agi_url)
+            offered = await next_pop(ws, call_id)
+            assert offered["stage"] == "offered"
+            assert "Ivan Petrov" in offered["html"]
+            assert offered["queue"] == "sales"
+            assert offered["caller"]["number"] == "+74951234567"
+            answered = await next_pop(ws, call_id)
+            assert answered["stage"] == "answered"
+            await live.watch.wait_for(
+                lambda f: f.name == "AgentConnect" and f.get("Linkedid") == call_id
+            )
+            assert phone.answered >= 1
+        finally:
+            with contextlib.suppress(Exception):
+                await operator_state(anna, "offline")  # her phone leaves the queues again
+            await anna.close()
