@@ -15,6 +15,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from sqlalchemy import select
 
 from contact_center.ami.errors import AmiActionError
 from contact_center.ami.parser import Frame
@@ -22,10 +23,11 @@ from contact_center.bus.base import EVENTS
 from contact_center.calls import events as ev
 from contact_center.demo import free_port
 from contact_center.service import Service
+from contact_center.store.models import Call as CallRow
 from tests.e2e.service_support import rig_settings, seed_people, sign_in
 from tests.integration.web_support import Browser
 from tests.live.conftest import Session
-from tests.live.phones import sip_phone
+from tests.live.phones import HUNGUP, sip_phone
 
 DID = "4951110006"
 CALLER = '"Ivan Petrov" <+74951234567>'
@@ -143,12 +145,15 @@ async def queued_events(service: Service, call_id: str) -> list[ev.DomainEvent]:
 
 
 @contextlib.asynccontextmanager
-async def our_service(tmp_path: Path, live: Session) -> AsyncIterator[Service]:
+async def our_service(tmp_path: Path, live: Session, routing: str = "") -> AsyncIterator[Service]:
     """The whole service (SQLite, in-process bus) on the live Asterisk: its connector on the
     shipped AMI user, its FastAGI IVR with a menu whose silence leads to `sales`."""
     base = rig_settings(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'cc.db'}", test_line=True)
     menus = Path(base.agi.menus_dir)
     (menus / "line.yaml").write_text(LIVE_MENU)
+    rules = tmp_path / "routing.yaml"
+    if routing:
+        rules.write_text(routing)
     asterisk = live.asterisk
     settings = replace(
         base,
@@ -159,12 +164,12 @@ async def our_service(tmp_path: Path, live: Session) -> AsyncIterator[Service]:
             username=asterisk.username,
             secret=asterisk.secret,
         ),
-        # no routing rules: the menu alone decides the queue
+        # no routing rules unless given: the menu alone decides the queue
         agi=replace(
             base.agi,
             host=asterisk.agi_host,
             port=free_port(),
-            routing_rules=str(tmp_path / "no-rules.yaml"),
+            routing_rules=str(rules),
         ),
     )
     await seed_people(settings, ("PJSIP/101", "PJSIP/102", "PJSIP/105"))
@@ -264,4 +269,71 @@ async def test_a_queue_offer_pops_the_card_before_the_phone_is_answered(
         finally:
             with contextlib.suppress(Exception):
                 await operator_state(anna, "offline")  # her phone leaves the queues again
+            await anna.close()
+
+
+STICKY = """\
+default_queue: sales
+queues: {sales: {}, support: {}}
+sticky: {enabled: true, ring_first_seconds: 15, max_age_days: 30}
+"""
+
+
+async def test_a_returning_caller_rings_her_last_operator_first_and_her_card_pops(
+    tmp_path: Path, live: Session
+) -> None:
+    # Ivan's first call goes through the queue to Anna and ends: history says she served
+    # him. His next call rings her phone directly (routing's sticky rule, the shipped
+    # `Dial(${CC_PREFERRED})` before the queue) and her browser shows his card for it as a
+    # direct ring — the path that once fell out of the call model on a real Asterisk.
+    secret = os.environ.get("CC_TEST_ASTERISK_PHONE_SECRET", "change-me")
+    async with (
+        sip_phone("101", secret, live.asterisk.host) as phone,
+        our_service(tmp_path, live, routing=STICKY) as service,
+    ):
+        core = service.core
+        assert core is not None
+        anna = await sign_in(f"http://127.0.0.1:{service.web_port}", "anna")
+        try:
+            await operator_state(anna, "available")
+            ws = await anna.ws()
+            agi_url = f"agi://{live.asterisk.agi_host}:{service.settings.agi.port}"
+            first = await live.trunk_call(DID, CALLER, agi_url)
+            assert (await next_pop(ws, first))["queue"] == "sales"
+            assert (await next_pop(ws, first))["stage"] == "answered"
+            await live.hang_up_ours()
+
+            async def served_by() -> str:
+                while True:
+                    async with core.sessions() as db:
+                        row = await db.scalar(
+                            select(CallRow.operator_interface).where(CallRow.linkedid == first)
+                        )
+                    if row:
+                        return row
+                    await asyncio.sleep(0.1)
+
+            assert await asyncio.wait_for(served_by(), 10) == "PJSIP/101"
+            await phone.wait_for(HUNGUP)
+            second = await live.trunk_call(DID, CALLER, agi_url)
+            offered = await next_pop(ws, second)
+            assert offered["stage"] == "offered"
+            assert "Ivan Petrov" in offered["html"]
+            assert "Rings you directly" in offered["html"]
+            dialled = await live.watch.wait_for(
+                lambda f: (
+                    f.name == "DialBegin"
+                    and f.get("Linkedid") == second
+                    and f.get("DestChannel").startswith("PJSIP/101-")
+                )
+            )
+            assert dialled.get("Context") == "to-queue"  # the sticky Dial, not the queue's
+            assert (await next_pop(ws, second))["stage"] == "answered"
+            assert not [
+                f for f in live.watch.frames
+                if f.name == "QueueCallerJoin" and f.get("Linkedid") == second
+            ]  # fmt: skip
+        finally:
+            with contextlib.suppress(Exception):
+                await operator_state(anna, "offline")
             await anna.close()
