@@ -6,15 +6,20 @@ Asterisk hangs up. The phone's scenario logs what it does (``-trace_logs``); ``p
 and friends read that log, and ``await phone.wait_for("ANSWERED")`` waits for a line. On exit
 sipp is stopped and the registration removed (sipp again, from the same port, with
 ``Expires: 0``), so the next test's phone does not meet a stale contact (``max_contacts``).
-Without ``sipp`` (Debian package ``sip-tester``) the test is skipped."""
+``sip_phone(voice=True)`` makes the phone speak: from the ACK until the BYE it streams a tone
+to Asterisk as PCMU over RTP (so recordings of its calls hold audio); ``voice=<a WAV file>``
+streams that instead. Without ``sipp`` (Debian package ``sip-tester``) the test is skipped."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
+import os
 import shutil
 import socket
 import tempfile
+import wave
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +37,10 @@ ESTABLISHED = "ESTABLISHED"
 HUNGUP = "HUNGUP"
 CANCELLED = "CANCELLED"
 REQUEST = "REQUEST"
+SPEAKING = "SPEAKING"  # voice on: the phone started streaming RTP into the call
+
+VOICE_FILE = "voice.ulaw"  # in sipp's working directory; the scenario names it
+VOICE_RATE = 8000  # G.711: 8 kHz, one byte a sample
 
 
 @dataclass(frozen=True)
@@ -91,6 +100,11 @@ class SipPhone:
         return len(self.events(HUNGUP))
 
     @property
+    def spoke(self) -> int:
+        """Calls the phone streamed its voice into (``voice`` on)."""
+        return len(self.events(SPEAKING))
+
+    @property
     def in_call(self) -> int:
         """Calls up right now."""
         return self.established - self.hung_up
@@ -134,6 +148,56 @@ def _free_udp_port(host: str, also_plus: int = 0) -> int:
     raise RuntimeError(f"no free UDP port on {host}")
 
 
+def _ulaw(sample: int) -> int:
+    """One 16-bit linear sample as a G.711 u-law byte."""
+    sign = 0x80 if sample < 0 else 0
+    magnitude = min(abs(sample), 32635) + 0x84  # clip, then the u-law bias
+    exponent = max(magnitude.bit_length() - 8, 0)  # the segment: 0 (biased < 256) .. 7
+    mantissa = (magnitude >> (exponent + 3)) & 0x0F
+    return ~(sign | exponent << 4 | mantissa) & 0xFF
+
+
+def _tone(seconds: float = 1.0, frequency: float = 440.0) -> list[int]:
+    """A vowel-like sound: ``frequency`` with two overtones, -10 dBFS or so. A whole second
+    of a whole number of cycles, so that it loops without a click."""
+    samples = []
+    for n in range(round(seconds * VOICE_RATE)):
+        t = 2 * math.pi * frequency * n / VOICE_RATE
+        value = 0.6 * math.sin(t) + 0.25 * math.sin(2 * t) + 0.15 * math.sin(3 * t)
+        samples.append(round(10000 * value))
+    return samples
+
+
+def _wav_samples(path: Path) -> list[int]:
+    """The samples of a WAV file that is 8 kHz mono 16-bit PCM (what G.711 carries)."""
+    with wave.open(str(path), "rb") as wav:
+        shape = (wav.getframerate(), wav.getnchannels(), wav.getsampwidth())
+        if shape != (VOICE_RATE, 1, 2):
+            raise ValueError(
+                f"{path}: {shape[0]} Hz, {shape[1]} channel(s), {8 * shape[2]}-bit; "
+                f"the phone's voice must be {VOICE_RATE} Hz mono 16-bit PCM"
+            )
+        frames = wav.readframes(wav.getnframes())
+    return [
+        int.from_bytes(frames[i : i + 2], "little", signed=True) for i in range(0, len(frames), 2)
+    ]
+
+
+def _write_voice(path: Path, voice: bool | str | os.PathLike[str]) -> None:
+    """The raw u-law the scenario streams (``voice`` on) or must at least find (off):
+    whole 20 ms packets of 160 bytes."""
+    if voice is False:
+        samples = [0] * 160  # never played; sipp only needs to load it
+    elif voice is True:
+        samples = _tone()
+    else:
+        samples = _wav_samples(Path(voice))
+        if not samples:
+            raise ValueError(f"{voice}: no audio")
+    samples += [0] * (-len(samples) % 160)
+    path.write_bytes(bytes(_ulaw(sample) for sample in samples))
+
+
 def _local_address(host: str, port: int) -> str:
     """Our address on the route to the Asterisk (what goes into Via and Contact)."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
@@ -170,10 +234,15 @@ async def sip_phone(
     expires: int = 300,
     register_timeout: float = 10.0,
     trace_messages: bool = False,
+    voice: bool | str | os.PathLike[str] = False,
 ) -> AsyncIterator[SipPhone]:
     """A phone registered as ``extension`` while the block runs; answers each call after
     ``ring_seconds`` of ringing. Fails if the registration is not confirmed in time.
-    ``trace_messages`` keeps every SIP message in ``phone.messages_path`` (debugging)."""
+    ``trace_messages`` keeps every SIP message in ``phone.messages_path`` (debugging).
+    ``voice``: once a call is up, the phone talks until it ends, streaming RTP (PCMU, the
+    codec it offers first) to the address in Asterisk's SDP, from the port in its own. True:
+    a 440 Hz tone with overtones, looped; a path: that WAV file (8 kHz mono 16-bit), looped.
+    False (the default): no RTP at all, so recordings of its calls are silent."""
     sipp = shutil.which("sipp")
     if sipp is None:
         pytest.skip("sipp is not installed: apt-get install sip-tester to run the phone tests")
@@ -185,6 +254,7 @@ async def sip_phone(
         phone = SipPhone(
             extension, host, port, work / "phone.log", work / "errors.log", work / "messages.log"
         )
+        _write_voice(work / VOICE_FILE, voice)
 
         def command(expires_value: int, log: Path) -> list[str]:
             return [
@@ -198,6 +268,7 @@ async def sip_phone(
                 "-ap", password,
                 "-set", "expires", str(expires_value),
                 "-set", "ring_ms", str(round(ring_seconds * 1000)),
+                "-set", "voice", "1" if voice is not False else "0",
                 "-i", host,
                 "-p", str(port),
                 "-mi", host,
