@@ -36,6 +36,7 @@ class LiveAsterisk:
     username: str
     secret: str
     agi_host: str
+    spool: str  # where this host reads the recordings Asterisk writes ("": it cannot)
 
 
 def live_asterisk() -> LiveAsterisk:
@@ -51,6 +52,7 @@ def live_asterisk() -> LiveAsterisk:
         username=unquote(parts.username),
         secret=unquote(parts.password or ""),
         agi_host=os.environ.get("CC_TEST_ASTERISK_AGI_HOST", "127.0.0.1"),
+        spool=os.environ.get("CC_TEST_ASTERISK_SPOOL", ""),
     )
 
 

@@ -9,7 +9,7 @@ import contextlib
 import json
 import os
 from collections.abc import AsyncIterator, Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +24,11 @@ from contact_center.calls import events as ev
 from contact_center.demo import free_port
 from contact_center.service import Service
 from contact_center.store.models import Call as CallRow
+from contact_center.store.models import Recording
 from tests.e2e.service_support import rig_settings, seed_people, sign_in
 from tests.integration.web_support import Browser
 from tests.live.conftest import Session
-from tests.live.phones import HUNGUP, sip_phone
+from tests.live.phones import HUNGUP, SPEAKING, SipPhone, sip_phone
 
 DID = "4951110006"
 CALLER = '"Ivan Petrov" <+74951234567>'
@@ -172,6 +173,9 @@ async def our_service(tmp_path: Path, live: Session, routing: str = "") -> Async
             routing_rules=str(rules),
         ),
     )
+    if asterisk.spool:  # the recordings Asterisk writes, as this host sees them
+        spool = replace(settings.recording, spool_dir=asterisk.spool)
+        settings = replace(settings, recording=spool)
     await seed_people(settings, ("PJSIP/101", "PJSIP/102", "PJSIP/105"))
     async with Service(settings, "all") as service:
         await service.components["connector"].wait_connected()
@@ -236,6 +240,38 @@ async def next_pop(ws: aiohttp.ClientWebSocketResponse, call_id: str) -> dict[st
                 return data
 
 
+@dataclass
+class Desk:
+    """Anna at her desk: the service, her phone (sipp as 101), her console's websocket."""
+
+    service: Service
+    phone: SipPhone
+    ws: aiohttp.ClientWebSocketResponse
+    agi_url: str
+
+
+@contextlib.asynccontextmanager
+async def anna_available(
+    tmp_path: Path, live: Session, *, routing: str = "", voice: bool = False
+) -> AsyncIterator[Desk]:
+    """The service on the live Asterisk, Anna's phone registered, Anna signed in and
+    available (the service adds her phone to her queues); unavailable again after."""
+    secret = os.environ.get("CC_TEST_ASTERISK_PHONE_SECRET", "change-me")
+    async with (
+        sip_phone("101", secret, live.asterisk.host, voice=voice) as phone,
+        our_service(tmp_path, live, routing=routing) as service,
+    ):
+        anna = await sign_in(f"http://127.0.0.1:{service.web_port}", "anna")
+        try:
+            await operator_state(anna, "available")
+            agi_url = f"agi://{live.asterisk.agi_host}:{service.settings.agi.port}"
+            yield Desk(service, phone, await anna.ws(), agi_url)
+        finally:
+            with contextlib.suppress(Exception):
+                await operator_state(anna, "offline")  # her phone leaves the queues again
+            await anna.close()
+
+
 async def test_a_queue_offer_pops_the_card_before_the_phone_is_answered(
     tmp_path: Path, live: Session
 ) -> None:
@@ -243,33 +279,55 @@ async def test_a_queue_offer_pops_the_card_before_the_phone_is_answered(
     # says she is available in the console, so the service adds her phone to her queues;
     # the caller our IVR queues rings it, and her browser shows the customer's card while it
     # rings (the offer), then as answered.
-    secret = os.environ.get("CC_TEST_ASTERISK_PHONE_SECRET", "change-me")
-    async with (
-        sip_phone("101", secret, live.asterisk.host) as phone,
-        our_service(tmp_path, live) as service,
-    ):
-        base = f"http://127.0.0.1:{service.web_port}"
-        anna = await sign_in(base, "anna")
-        try:
-            await operator_state(anna, "available")
-            ws = await anna.ws()
-            agi_url = f"agi://{live.asterisk.agi_host}:{service.settings.agi.port}"
-            call_id = await live.trunk_call(DID, CALLER, agi_url)
-            offered = await next_pop(ws, call_id)
-            assert offered["stage"] == "offered"
-            assert "Ivan Petrov" in offered["html"]
-            assert offered["queue"] == "sales"
-            assert offered["caller"]["number"] == "+74951234567"
-            answered = await next_pop(ws, call_id)
-            assert answered["stage"] == "answered"
-            await live.watch.wait_for(
-                lambda f: f.name == "AgentConnect" and f.get("Linkedid") == call_id
-            )
-            assert phone.answered >= 1
-        finally:
-            with contextlib.suppress(Exception):
-                await operator_state(anna, "offline")  # her phone leaves the queues again
-            await anna.close()
+    async with anna_available(tmp_path, live) as desk:
+        call_id = await live.trunk_call(DID, CALLER, desk.agi_url)
+        offered = await next_pop(desk.ws, call_id)
+        assert offered["stage"] == "offered"
+        assert offered["match"] == "known", (offered["match"], offered["caller"])
+        assert "Ivan Petrov" in offered["html"]
+        assert offered["queue"] == "sales"
+        assert offered["caller"]["number"] == "+74951234567"
+        answered = await next_pop(desk.ws, call_id)
+        assert answered["stage"] == "answered"
+        await live.watch.wait_for(
+            lambda f: f.name == "AgentConnect" and f.get("Linkedid") == call_id
+        )
+        assert desk.phone.answered >= 1
+
+
+async def test_what_the_operator_said_is_a_recording_of_the_call_once_it_ends(
+    tmp_path: Path, live: Session
+) -> None:
+    # The shipped [to-queue] records every queued call with MixMonitor; the service reads
+    # Asterisk's own file from the spool it shares with Asterisk, post-processes it once the
+    # call ended and keeps it with its measures. Anna's phone speaks (a tone over RTP).
+    if not live.asterisk.spool:
+        pytest.skip("set CC_TEST_ASTERISK_SPOOL to where this host reads the recordings")
+    async with anna_available(tmp_path, live, voice=True) as desk:
+        core = desk.service.core
+        assert core is not None
+        call_id = await live.trunk_call(DID, CALLER, desk.agi_url)
+        assert (await next_pop(desk.ws, call_id))["stage"] == "offered"
+        assert (await next_pop(desk.ws, call_id))["stage"] == "answered"
+        await desk.phone.wait_for(SPEAKING)
+        await asyncio.sleep(3)  # she talks
+        await live.hang_up_ours()
+
+        async def processed() -> Recording:
+            while True:
+                async with core.sessions() as db:
+                    found = await db.scalar(
+                        select(Recording).where(
+                            Recording.call_linkedid == call_id, Recording.status == "done"
+                        )
+                    )
+                if found is not None:
+                    return found
+                await asyncio.sleep(0.2)
+
+        recording = await asyncio.wait_for(processed(), 30)
+    assert 2.5 <= recording.duration_seconds <= 10
+    assert recording.loudness_dbfs is not None and recording.loudness_dbfs > -30
 
 
 STICKY = """\
@@ -286,54 +344,43 @@ async def test_a_returning_caller_rings_her_last_operator_first_and_her_card_pop
     # him. His next call rings her phone directly (routing's sticky rule, the shipped
     # `Dial(${CC_PREFERRED})` before the queue) and her browser shows his card for it as a
     # direct ring — the path that once fell out of the call model on a real Asterisk.
-    secret = os.environ.get("CC_TEST_ASTERISK_PHONE_SECRET", "change-me")
-    async with (
-        sip_phone("101", secret, live.asterisk.host) as phone,
-        our_service(tmp_path, live, routing=STICKY) as service,
-    ):
-        core = service.core
+    async with anna_available(tmp_path, live, routing=STICKY) as desk:
+        core = desk.service.core
         assert core is not None
-        anna = await sign_in(f"http://127.0.0.1:{service.web_port}", "anna")
-        try:
-            await operator_state(anna, "available")
-            ws = await anna.ws()
-            agi_url = f"agi://{live.asterisk.agi_host}:{service.settings.agi.port}"
-            first = await live.trunk_call(DID, CALLER, agi_url)
-            assert (await next_pop(ws, first))["queue"] == "sales"
-            assert (await next_pop(ws, first))["stage"] == "answered"
-            await live.hang_up_ours()
+        ws = desk.ws
+        first = await live.trunk_call(DID, CALLER, desk.agi_url)
+        assert (await next_pop(ws, first))["queue"] == "sales"
+        assert (await next_pop(ws, first))["stage"] == "answered"
+        await live.hang_up_ours()
 
-            async def served_by() -> str:
-                while True:
-                    async with core.sessions() as db:
-                        row = await db.scalar(
-                            select(CallRow.operator_interface).where(CallRow.linkedid == first)
-                        )
-                    if row:
-                        return row
-                    await asyncio.sleep(0.1)
+        async def served_by() -> str:
+            while True:
+                async with core.sessions() as db:
+                    row = await db.scalar(
+                        select(CallRow.operator_interface).where(CallRow.linkedid == first)
+                    )
+                if row:
+                    return row
+                await asyncio.sleep(0.1)
 
-            assert await asyncio.wait_for(served_by(), 10) == "PJSIP/101"
-            await phone.wait_for(HUNGUP)
-            second = await live.trunk_call(DID, CALLER, agi_url)
-            offered = await next_pop(ws, second)
-            assert offered["stage"] == "offered"
-            assert "Ivan Petrov" in offered["html"]
-            assert "Rings you directly" in offered["html"]
-            dialled = await live.watch.wait_for(
-                lambda f: (
-                    f.name == "DialBegin"
-                    and f.get("Linkedid") == second
-                    and f.get("DestChannel").startswith("PJSIP/101-")
-                )
+        assert await asyncio.wait_for(served_by(), 10) == "PJSIP/101"
+        await desk.phone.wait_for(HUNGUP)
+        second = await live.trunk_call(DID, CALLER, desk.agi_url)
+        offered = await next_pop(ws, second)
+        assert offered["stage"] == "offered"
+        assert offered["match"] == "known", (offered["match"], offered["caller"])
+        assert "Ivan Petrov" in offered["html"]
+        assert "Rings you directly" in offered["html"]
+        dialled = await live.watch.wait_for(
+            lambda f: (
+                f.name == "DialBegin"
+                and f.get("Linkedid") == second
+                and f.get("DestChannel").startswith("PJSIP/101-")
             )
-            assert dialled.get("Context") == "to-queue"  # the sticky Dial, not the queue's
-            assert (await next_pop(ws, second))["stage"] == "answered"
-            assert not [
-                f for f in live.watch.frames
-                if f.name == "QueueCallerJoin" and f.get("Linkedid") == second
-            ]  # fmt: skip
-        finally:
-            with contextlib.suppress(Exception):
-                await operator_state(anna, "offline")
-            await anna.close()
+        )
+        assert dialled.get("Context") == "to-queue"  # the sticky Dial, not the queue's
+        assert (await next_pop(ws, second))["stage"] == "answered"
+        assert not [
+            f for f in live.watch.frames
+            if f.name == "QueueCallerJoin" and f.get("Linkedid") == second
+        ]  # fmt: skip

@@ -245,3 +245,42 @@ def test_channels_of_an_answered_queue_call() -> None:
         found.direction,
     )
     assert tracker.live_channels("no-such-call") is None
+
+
+def test_another_clients_originate_is_announced_with_its_caller_not_by_its_response() -> None:
+    # Asterisk sends every AMI session the OriginateResponse of every Originate. One placed
+    # by another client (here a call from the provider made with a Local channel, as the
+    # live suite does) is an ordinary call: announced once its caller ID is known, even when
+    # the OriginateResponse overtakes the NewCallerid — as a real Asterisk 22.10.1 delivered
+    # it about one call in five (frames as it sent them, timestamps shortened).
+    one, two = "live-b947ad7735e1", "live-b947ad7735e1-2"
+    local = "Local/4951110006@from-trunk-00000129"
+
+    def leg(uid: str, half: str, at: float, **extra: str) -> dict[str, str]:
+        return {
+            "Timestamp": f"{at:.6f}", "Channel": f"{local};{half}", "Uniqueid": uid,
+            "Linkedid": one, "Context": "from-trunk", "Exten": "4951110006", **extra,
+        }  # fmt: skip
+
+    response = {
+        "Response": "Success", "Channel": f"{local};1", "Context": "from-trunk",
+        "Exten": "4951110006", "Reason": "4", "Uniqueid": one, "CallerIDNum": "+74951234567",
+    }  # fmt: skip
+    frames = [
+        event("Newchannel", **leg(one, "1", 71.858945, CallerIDNum="<unknown>")),
+        event("Newchannel", **leg(two, "2", 71.859001, CallerIDNum="<unknown>")),
+        event("OriginateResponse", **response),
+        event(
+            "NewCallerid",
+            **leg(one, "1", 71.859716, CallerIDNum="+74951234567", CallerIDName="Ivan Petrov"),
+        ),
+        event("NewCallerid", **leg(two, "2", 71.859748, CallerIDNum="+74951234567")),
+    ]
+    arrived = [
+        e for e in CallTracker("pbx1").feed_all(through_the_filter(frames))
+        if isinstance(e, ev.CallArrived)
+    ]  # fmt: skip
+
+    assert [(e.call_id, e.caller_number, e.caller_name, e.direction) for e in arrived] == [
+        (one, "+74951234567", "Ivan Petrov", "inbound")
+    ]

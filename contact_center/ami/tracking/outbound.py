@@ -12,7 +12,12 @@ from __future__ import annotations
 
 from contact_center.ami.parser import Frame
 from contact_center.ami.tracking.core import NEW, TrackerCore, handles
-from contact_center.ami.tracking.state import ORIGINATE_CONTEXT, SUPERVISOR_CONTEXT, TAG_PREFIX
+from contact_center.ami.tracking.state import (
+    ORIGINATE_CONTEXT,
+    PLACED_ID_PREFIX,
+    SUPERVISOR_CONTEXT,
+    TAG_PREFIX,
+)
 from contact_center.calls import events as ev
 
 # Variables of our Originates (set on both halves of the first channel): what the call is.
@@ -111,7 +116,12 @@ class OutboundEvents(TrackerCore):
         that never answered (``Response: Failure``)."""
         h = frame.headers
         call = self._calls.get(self._leg_call.get(h.get("Uniqueid", ""), ""))
-        if call is None:
+        if call is None or not call.call_id.startswith(PLACED_ID_PREFIX):
+            # Asterisk tells every AMI session of every Originate. Another client's (a CRM's
+            # click-to-dial, a panel) is any call to us: its channel events announce it. Its
+            # OriginateResponse may overtake the caller ID's NewCallerid (a real Asterisk
+            # 22.10.1 delivered it first about one call in five), so forcing the arrival
+            # here announced such calls without a number: no customer on the pop.
             return
         if h.get("Context", "") == SUPERVISOR_CONTEXT and call.direction != "outbound":
             call.direction = "supervisor"
