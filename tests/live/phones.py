@@ -2,9 +2,9 @@
 
 ``async with sip_phone() as phone:`` registers a phone as extension 101 with the live Asterisk
 and answers every call that rings it (after ``ring_seconds``), staying in the call until
-Asterisk hangs up. The phone's scenario logs what it does (``-trace_logs``); ``phone.answered``
-and friends read that log, and ``await phone.wait_for("ANSWERED")`` waits for a line. On exit
-sipp is stopped and the registration removed (sipp again, from the same port, with
+Asterisk hangs up. The phone's scenario logs what it does (``-trace_logs``):
+``phone.count(ANSWERED)`` reads that log, ``await phone.wait_for(ANSWERED)`` waits for a line.
+On exit sipp is stopped and the registration removed (sipp again, from the same port, with
 ``Expires: 0``), so the next test's phone does not meet a stale contact (``max_contacts``).
 ``sip_phone(voice=True)`` makes the phone speak: from the ACK until the BYE it streams a tone
 to Asterisk as PCMU over RTP (so recordings of its calls hold audio); ``voice=<a WAV file>``
@@ -79,35 +79,15 @@ class SipPhone:
                 found.append(PhoneEvent(event, call_id, rest))
         return found
 
-    @property
-    def rung(self) -> int:
-        """Calls that rang the phone (INVITEs it answered 180 to)."""
-        return len(self.events(RINGING))
-
-    @property
-    def answered(self) -> int:
-        """Calls the phone answered (sent the 200 OK to)."""
-        return len(self.events(ANSWERED))
-
-    @property
-    def established(self) -> int:
-        """Answered calls whose ACK arrived: the call is up."""
-        return len(self.events(ESTABLISHED))
-
-    @property
-    def hung_up(self) -> int:
-        """Calls Asterisk ended with a BYE (answered 200)."""
-        return len(self.events(HUNGUP))
-
-    @property
-    def spoke(self) -> int:
-        """Calls the phone streamed its voice into (``voice`` on)."""
-        return len(self.events(SPEAKING))
+    def count(self, name: str) -> int:
+        """How many times the phone logged ``name``: RINGING (180 sent), ANSWERED (200 sent),
+        ESTABLISHED (its ACK came), HUNGUP (a BYE answered), SPEAKING (voice streamed)."""
+        return len(self.events(name))
 
     @property
     def in_call(self) -> int:
         """Calls up right now."""
-        return self.established - self.hung_up
+        return self.count(ESTABLISHED) - self.count(HUNGUP)
 
     def errors(self) -> str:
         """sipp's error file (-trace_err): warnings, unexpected messages."""
