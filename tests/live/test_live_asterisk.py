@@ -28,7 +28,7 @@ from contact_center.store.models import Recording
 from tests.e2e.service_support import rig_settings, seed_people, sign_in
 from tests.integration.web_support import Browser
 from tests.live.conftest import Session
-from tests.live.phones import ANSWERED, HUNGUP, SPEAKING, SipPhone, sip_phone
+from tests.live.phones import ANSWERED, ESTABLISHED, HUNGUP, SPEAKING, SipPhone, sip_phone
 
 DID = "4951110006"
 CALLER = '"Ivan Petrov" <+74951234567>'
@@ -215,10 +215,10 @@ async def test_a_call_already_queued_when_the_service_starts_is_found_by_its_res
     assert [e.queue for e in ours if isinstance(e, ev.CallQueued)] == [FALLBACK_QUEUE]
 
 
-async def operator_state(who: Browser, state: str) -> None:
-    """The operator's console asks for ``state`` and the service carries it out."""
-    async with await who.post("/api/operator/state", {"state": state}) as resp:
-        assert resp.status == 200, await resp.text()
+async def console_command(who: Browser, path: str, form: dict[str, str]) -> None:
+    """What the operator's console sends, carried out by the service (its result polled)."""
+    async with await who.post(path, form) as resp:
+        assert resp.status in (200, 202), await resp.text()
         sent = await resp.json()
     for _ in range(200):
         async with who.http.get(who.base + sent["result_url"]) as resp:
@@ -227,6 +227,10 @@ async def operator_state(who: Browser, state: str) -> None:
             break
         await asyncio.sleep(0.05)
     assert result["status"] == "done", result
+
+
+async def operator_state(who: Browser, state: str) -> None:
+    await console_command(who, "/api/operator/state", {"state": state})
 
 
 async def next_pop(ws: aiohttp.ClientWebSocketResponse, call_id: str) -> dict[str, Any]:
@@ -246,6 +250,7 @@ class Desk:
 
     service: Service
     phone: SipPhone
+    anna: Browser
     ws: aiohttp.ClientWebSocketResponse
     agi_url: str
 
@@ -265,7 +270,7 @@ async def anna_available(
         try:
             await operator_state(anna, "available")
             agi_url = f"agi://{live.asterisk.agi_host}:{service.settings.agi.port}"
-            yield Desk(service, phone, await anna.ws(), agi_url)
+            yield Desk(service, phone, anna, await anna.ws(), agi_url)
         finally:
             with contextlib.suppress(Exception):
                 await operator_state(anna, "offline")  # her phone leaves the queues again
@@ -384,3 +389,42 @@ async def test_a_returning_caller_rings_her_last_operator_first_and_her_card_pop
             f for f in live.watch.frames
             if f.name == "QueueCallerJoin" and f.get("Linkedid") == second
         ]  # fmt: skip
+
+
+async def test_a_blind_transfer_to_a_queue_takes_the_caller_there(
+    tmp_path: Path, live: Session
+) -> None:
+    # Anna answers and blind-transfers the caller to `support` from her console: the service
+    # redirects the caller's channel (AMI, the shipped transfer context), her phone is hung
+    # up, the caller waits in support, and the call model says who transferred it where.
+    async with anna_available(tmp_path, live) as desk:
+        call_id = await live.trunk_call(DID, CALLER, desk.agi_url)
+        assert (await next_pop(desk.ws, call_id))["stage"] == "offered"
+        assert (await next_pop(desk.ws, call_id))["stage"] == "answered"
+        await desk.phone.wait_for(ESTABLISHED)
+        path = f"/api/calls/pbx1/{call_id}/transfer"
+        await console_command(desk.anna, path, {"target": "support", "mode": "blind"})
+        await live.watch.wait_for(joined(call_id, "support"))
+        await desk.phone.wait_for(HUNGUP)
+        core = desk.service.core
+        assert core is not None
+
+        async def transferred() -> list[ev.CallTransferred]:
+            while True:
+                events = [ev.from_dict(m) for _, m in await core.bus.read(EVENTS, "0", 10_000)]
+                found = [
+                    e for e in events
+                    if isinstance(e, ev.CallTransferred) and e.call_id == call_id
+                ]  # fmt: skip
+                queued = [
+                    e.queue for e in events
+                    if isinstance(e, ev.CallQueued) and e.call_id == call_id
+                ]  # fmt: skip
+                if found and queued == ["sales", "support"]:
+                    return found
+                await asyncio.sleep(0.1)
+
+        found = await asyncio.wait_for(transferred(), 10)
+    assert [(e.transfer_type, e.target, e.by_interface) for e in found] == [
+        ("blind", "support", "PJSIP/101")
+    ]
