@@ -28,7 +28,15 @@ from contact_center.store.models import Recording
 from tests.e2e.service_support import rig_settings, seed_people, sign_in
 from tests.integration.web_support import Browser
 from tests.live.conftest import Session
-from tests.live.phones import ANSWERED, ESTABLISHED, HUNGUP, SPEAKING, SipPhone, sip_phone
+from tests.live.phones import (
+    ANSWERED,
+    ESTABLISHED,
+    HUNGUP,
+    RINGING,
+    SPEAKING,
+    SipPhone,
+    sip_phone,
+)
 
 DID = "4951110006"
 CALLER = '"Ivan Petrov" <+74951234567>'
@@ -428,3 +436,36 @@ async def test_a_blind_transfer_to_a_queue_takes_the_caller_there(
     assert [(e.transfer_type, e.target, e.by_interface) for e in found] == [
         ("blind", "support", "PJSIP/101")
     ]
+
+
+async def test_a_paused_operator_is_paused_in_asterisk_with_her_reason_and_not_rung(
+    tmp_path: Path, live: Session
+) -> None:
+    # Anna pauses for lunch from her console: Asterisk pauses her phone in each of her
+    # queues with the reason, a caller queued meanwhile does not ring her; once she is
+    # available again the waiting caller rings her and her browser pops the card.
+    async with anna_available(tmp_path, live) as desk:
+        paused_at = len(live.watch.frames)
+        lunch = {"state": "paused", "reason": "lunch"}
+        await console_command(desk.anna, "/api/operator/state", lunch)
+
+        def paused_in(queue: str) -> Callable[[Frame], bool]:
+            return lambda f: (
+                f.name == "QueueMemberPause"
+                and f.get("Interface") == "PJSIP/101"
+                and f.get("Queue") == queue
+                and f.get("Paused") == "1"
+            )
+
+        for queue in ("sales", "support"):
+            pause = await live.watch.wait_for(paused_in(queue))
+            assert pause.get("PausedReason") == "lunch"
+        assert live.watch.frames.index(pause) >= paused_at
+        call_id = await live.trunk_call(DID, CALLER, desk.agi_url)
+        await live.watch.wait_for(joined(call_id, "sales"))
+        await asyncio.sleep(2)  # a free member would have been rung at once
+        assert desk.phone.count(RINGING) == 0
+        await operator_state(desk.anna, "available")
+        offered = await next_pop(desk.ws, call_id)
+        assert offered["stage"] == "offered" and offered["queue"] == "sales"
+        await desk.phone.wait_for(ESTABLISHED)
