@@ -30,6 +30,7 @@ from contact_center.history.access import (
     customer_visible,
     load_principal,
 )
+from contact_center.history.writer import insert_ignoring_duplicates
 from contact_center.i18n import gettext as _
 from contact_center.store.db import from_epoch, utcnow
 from contact_center.store.models import (
@@ -210,6 +211,12 @@ async def save_wrapup(
             history.summary, history.data, history.at = summary, data, now
             if form.customer_id is not None:
                 history.customer_id = form.customer_id
+        # The call's row may not be written yet: the history writer batches, and an operator
+        # may save a second after answering. Its skeleton row (what the writer upserts
+        # first; the call's events fill it in) takes the disposition now — the writer skips
+        # this wrap-up's event, whose key the history row above already holds.
+        skeleton = {"server": server, "linkedid": call_id, "started_at": now, "ivr_path": {}}
+        await db.execute(insert_ignoring_duplicates(db, Call), [skeleton])
         await db.execute(
             update(Call)
             .where(Call.server == server, Call.linkedid == call_id)

@@ -9,12 +9,15 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from contact_center.bus import POPS, MemoryBus
+from contact_center.calls import events as ev
+from contact_center.history.writer import HistoryWriter
 from contact_center.store.db import utcnow
 from contact_center.store.models import Call, CallLeg, Customer, InteractionEvent, Wrapup
 from contact_center.web import workspace_store as store
@@ -171,6 +174,46 @@ async def test_a_wrapup_saved_during_the_call_sets_its_disposition(
     async with db() as s:
         call = (await s.execute(select(Call).where(Call.linkedid == "live"))).scalar_one()
     assert ("sale", None) == (call.disposition, call.ended_at)
+
+
+async def test_a_wrapup_saved_before_the_calls_row_is_written_keeps_its_disposition(
+    db: async_sessionmaker[AsyncSession], tmp_path: Path
+) -> None:
+    # The history writer batches: an operator may save her wrap-up before the call's row
+    # exists (seen in CI on a busy machine). The writer then skips the wrap-up's event (the
+    # save wrote its history row under the same key), so the save itself must leave the
+    # disposition where the call's row will be — and the call's events fill that row in.
+    await store.save_wrapup(
+        db,
+        server="pbx1",
+        call_id="early",
+        login="anna",
+        interface=ANNA,
+        form=store.WrapupForm.parse(form("sale")),
+        at=time.time(),
+    )
+    started = time.time() - 30
+    writer = HistoryWriter(db, spill_dir=tmp_path / "spill")
+    await writer.handle(
+        ev.CallArrived(
+            server="pbx1", call_id="early", at=started, key="arrived-early",
+            caller_number="+74951234567", caller_number_raw="+74951234567", caller_name="Ivan",
+        )
+    )  # fmt: skip
+    key = store.wrapup_key("pbx1", "early", "anna")
+    await writer.handle(
+        ev.OperatorAction(
+            server="pbx1", call_id="early", at=time.time(), key=key,
+            user="anna", action="wrapup", detail={"disposition": "sale", "notes": ""},
+        )
+    )  # fmt: skip
+    await writer.flush()
+    async with db() as s:
+        call = (await s.execute(select(Call).where(Call.linkedid == "early"))).scalar_one()
+        rows = (await s.execute(select(InteractionEvent.kind))).scalars().all()
+    assert ("sale", "+74951234567") == (call.disposition, call.caller_number)
+    assert abs(call.started_at.timestamp() - started) < 1  # the arrival's, not the save's
+    assert sorted(rows) == ["call.arrived", "operator.wrapup"]
 
 
 @pytest.mark.parametrize(
