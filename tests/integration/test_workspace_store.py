@@ -10,6 +10,7 @@ import time
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -80,6 +81,19 @@ async def add_call(
         return call.id
 
 
+async def save(db: async_sessionmaker[AsyncSession], call_id: str, fields: dict) -> Any:
+    """Anna saves her wrap-up of ``call_id`` from the console."""
+    return await store.save_wrapup(
+        db,
+        server="pbx1",
+        call_id=call_id,
+        login="anna",
+        interface=ANNA,
+        form=store.WrapupForm.parse(fields),
+        at=time.time(),
+    )
+
+
 def form(disposition: str = "resolved", notes: str = "", customer_id: int | None = None) -> dict:
     return {
         "disposition": disposition,
@@ -127,16 +141,7 @@ async def test_a_draft_survives_and_saving_settles_it_once(
     )
 
     for notes in ("first", "corrected"):
-        saved = store.WrapupForm.parse(form("callback", notes, ivan))
-        event = await store.save_wrapup(
-            db,
-            server="pbx1",
-            call_id="c1",
-            login="anna",
-            interface=ANNA,
-            form=saved,
-            at=time.time(),
-        )
+        event = await save(db, "c1", form("callback", notes, ivan))
     assert [] == await store.pending_wrapups(db, login="anna", interface=ANNA)
     async with db() as s:
         call = (await s.execute(select(Call).where(Call.linkedid == "c1"))).scalar_one()
@@ -162,15 +167,7 @@ async def test_a_wrapup_saved_during_the_call_sets_its_disposition(
     db: async_sessionmaker[AsyncSession],
 ) -> None:
     await add_call(db, "live", ended=False)
-    await store.save_wrapup(
-        db,
-        server="pbx1",
-        call_id="live",
-        login="anna",
-        interface=ANNA,
-        form=store.WrapupForm.parse(form("sale")),
-        at=time.time(),
-    )
+    await save(db, "live", form("sale"))
     async with db() as s:
         call = (await s.execute(select(Call).where(Call.linkedid == "live"))).scalar_one()
     assert ("sale", None) == (call.disposition, call.ended_at)
@@ -183,15 +180,7 @@ async def test_a_wrapup_saved_before_the_calls_row_is_written_keeps_its_disposit
     # exists (seen in CI on a busy machine). The writer then skips the wrap-up's event (the
     # save wrote its history row under the same key), so the save itself must leave the
     # disposition where the call's row will be — and the call's events fill that row in.
-    await store.save_wrapup(
-        db,
-        server="pbx1",
-        call_id="early",
-        login="anna",
-        interface=ANNA,
-        form=store.WrapupForm.parse(form("sale")),
-        at=time.time(),
-    )
+    await save(db, "early", form("sale"))
     started = time.time() - 30
     writer = HistoryWriter(db, spill_dir=tmp_path / "spill")
     await writer.handle(
