@@ -185,6 +185,12 @@ async def test_restarted_mid_call_the_call_ends_live_answered_with_its_talk_time
             assert [("pop", "answered"), ("pop.closed", "ended")] == [
                 (m["type"], m.get("stage", m.get("reason"))) for m in pops
             ]
+            # the history writer batches: the end is written soon after the pop closes
+
+            async def ended_in_history() -> bool:
+                return (await history_counts(sessions, call.linkedid))[1] >= 1
+
+            await wait_for(ended_in_history, timeout=10)
             assert (1, 1) == (await history_counts(sessions, call.linkedid))[:2]
             row = await call_row(sessions, call.linkedid)
 
